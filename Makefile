@@ -1,0 +1,36 @@
+# The two commands a newcomer needs: `make run` (install, initialise, serve with demo data) and `make test`.
+VENV ?= .venv
+PYTHON ?= python3
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?= -q
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run test test-sqlite test-postgres lint bench
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+run: install
+	$(VENV)/bin/govern serve --demo --host $(HOST) --port $(PORT)
+
+# The whole suite on SQLite, then on PostgreSQL. With CI=true an unreachable PostgreSQL fails the run.
+test: install test-sqlite test-postgres
+
+test-sqlite: install
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	@if [ "$$CI" = "true" ] || $(VENV)/bin/python -c "import psycopg; psycopg.connect('host=127.0.0.1 port=5432 dbname=test user=postgres', connect_timeout=3).close()" 2>/dev/null; then \
+		GOVERN_TEST_DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest $(PYTEST_ARGS); \
+	else \
+		echo "PostgreSQL is not reachable on 127.0.0.1:5432: the PostgreSQL half was not run (CI=true makes this a failure)"; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check govern tests bench audit

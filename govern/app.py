@@ -1,0 +1,185 @@
+"""create_app(settings): policies, keys, database, logging, the API blueprints, errors and the request lifecycle.
+
+A request is one transaction: opened lazily, committed in after_request only when the response is a success,
+so that a failed commit (the audit event could not be made durable) turns into an error before any data leaves.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import structlog
+from flask import Flask, g, request
+from flask_smorest import Api
+from sqlalchemy.orm import Session
+
+from govern import __version__
+from govern.config import Settings
+from govern.crypto.envelope import DataKeyCache, Envelope
+from govern.crypto.keyring import Keyring
+from govern.db import Database
+from govern.errors import Problem, problem_response, register_error_handlers
+from govern.logging import configure_logging, get_logger, personal_data_filter
+from govern.policy import Policy, load_policy
+
+log = get_logger("govern.app")
+
+
+@dataclass
+class Runtime:
+    """What services need from the process: settings, policy, keys and the database."""
+
+    settings: Settings
+    policy: Policy
+    keyring: Keyring
+    envelope: Envelope
+    database: Database
+    started_at: float = field(default_factory=time.time)
+
+    def session(self) -> Session:
+        """The current request's session, opened on first use."""
+        if "db_session" not in g:
+            g.db_session = self.database.sessions()
+        return g.db_session
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    policy = load_policy(settings.policies_dir)
+    personal_data_filter.extend(policy.catalog.fields)
+    keyring = Keyring.load(settings.keyring_path)
+    envelope = Envelope(keyring, DataKeyCache(settings.dek_cache_size, settings.dek_cache_seconds))
+    return Runtime(settings=settings, policy=policy, keyring=keyring, envelope=envelope, database=Database(settings.database_url))
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
+    settings = settings or (runtime.settings if runtime else Settings.from_env())
+    configure_logging(settings.log_level)
+    runtime = runtime or build_runtime(settings)
+
+    app = Flask(__name__)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese names stay readable in JSON
+    app.config.update(
+        API_TITLE="govern",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/api/v1",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="docs",
+        OPENAPI_SWAGGER_UI_URL="/api/v1/docs/assets/",
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        API_SPEC_OPTIONS={
+            "info": {"description": "The system of record for a CRM's customer personal data."},
+            "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+            "security": [{"bearer": []}],
+        },
+    )
+    if settings.trusted_proxies:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
+    app.extensions["govern"] = runtime
+
+    api = Api(app)
+    _register_blueprints(app, api)
+    register_error_handlers(app)
+
+    from govern.identity.guard import install_guard
+
+    _install_lifecycle(app, runtime)  # first: its before_request starts the clock for everything after
+    install_guard(app, runtime)
+    _protect_openapi_routes(app)
+    return app
+
+
+def _register_blueprints(app: Flask, api: Api) -> None:
+    from govern.health.api import blp as health_blp
+    from govern.health.api import docs_assets
+    from govern.identity.api import blp as principals_blp
+    from govern.subjects.api import blp as subjects_blp
+
+    api.register_blueprint(subjects_blp)
+    api.register_blueprint(principals_blp)
+    app.register_blueprint(health_blp)
+    app.register_blueprint(docs_assets)
+
+
+def _protect_openapi_routes(app: Flask) -> None:
+    """flask-smorest's own routes (the OpenAPI document and its UI) publish no personal data."""
+    from govern.identity.guard import public
+
+    for endpoint, view in list(app.view_functions.items()):
+        if endpoint.startswith("api-docs."):
+            # They are bound methods, which take no attributes: wrap each in a plain function.
+            app.view_functions[endpoint] = public("the API's own description")(_plain(view))
+
+
+def _plain(view):
+    def wrapper(*args, **kwargs):
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
+    from govern.health.metrics import observe_request
+
+    @app.before_request
+    def _start():
+        g.started = time.perf_counter()
+        structlog.contextvars.clear_contextvars()
+
+    @app.after_request
+    def _finish(response):
+        session: Session | None = g.pop("db_session", None)
+        if session is not None:
+            try:
+                if response.status_code < 400:
+                    session.commit()
+                else:
+                    session.rollback()
+            except Exception as exc:  # the commit (and with it the audit event) did not become durable
+                session.rollback()
+                log.error("commit_failed", error_type=type(exc).__name__)
+                response = problem_response(
+                    Problem(503, "audit_unavailable", "Not recorded", "The operation could not be recorded and was not carried out.")
+                )
+            finally:
+                session.close()
+        refusal = g.pop("refusal_audit", None)
+        if refusal is not None:
+            _record_refusal(runtime, refusal)
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
+        observe_request(request.endpoint or "unmatched", request.method, response.status_code, elapsed)
+        log.info(
+            "request", method=request.method, path=request.path, endpoint=request.endpoint, status=response.status_code,
+            ms=round(elapsed * 1000, 2), actor=getattr(g.get("actor"), "name", None),
+        )
+        return response
+
+    @app.teardown_request
+    def _teardown(_exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            session.rollback()
+            session.close()
+
+
+def _record_refusal(runtime: Runtime, refusal) -> None:
+    """A refused access is kept in the log even though the request's own transaction was rolled back."""
+    from govern.audit import service as audit
+    from govern.audit.service import Outcome
+    from govern.identity.actor import Actor
+
+    actor = g.get("actor") or Actor(name="anonymous", kind="anonymous", request_id=g.get("request_id", ""), client_addr=request.remote_addr)
+    try:
+        with runtime.database.unit_of_work() as session:
+            audit.record(
+                session=session, actor=actor, action=refusal.action, outcome=Outcome.DENIED, subject_id=refusal.subject_id,
+                field_names=refusal.field_names, purpose=refusal.purpose, reason=refusal.reason,
+            )
+    except Exception as exc:
+        # The refusal stands either way (no data was returned); the operator must see the gap.
+        log.error("refusal_not_recorded", error_type=type(exc).__name__, reason=refusal.reason)

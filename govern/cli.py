@@ -1,0 +1,276 @@
+"""The `govern` command line for operators: init, migrate, principals, keys, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from govern.config import Settings
+
+
+def _emit(as_json: bool, payload: Any, text: str) -> None:
+    click.echo(json.dumps(payload, default=str, ensure_ascii=False, indent=2) if as_json else text)
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _runtime():
+    from govern.app import build_runtime
+    from govern.logging import configure_logging
+
+    settings = _settings()
+    configure_logging(settings.log_level, stream=sys.stderr)
+    return build_runtime(settings)
+
+
+def _fail(message: str, code: int = 1) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group()
+def main() -> None:
+    """govern: the system of record for a CRM's customer personal data."""
+
+
+# --- init and database -----------------------------------------------------------------------------
+
+
+def initialise(settings: Settings) -> dict:
+    """Creates GOVERN_HOME and the keyring if missing (0600), checks the policies, migrates the database."""
+    from govern.crypto.keyring import Keyring
+    from govern.db import Database
+    from govern.migrate import upgrade
+    from govern.policy import load_policy
+
+    settings.home.mkdir(parents=True, exist_ok=True)
+    load_policy(settings.policies_dir)
+    _, created = Keyring.load_or_create(settings.keyring_path)
+    database = Database(settings.database_url)
+    try:
+        before, after = upgrade(database.engine)
+    finally:
+        database.dispose()
+    return {"home": str(settings.home), "keyring": str(settings.keyring_path), "keyring_created": created, "migrated_from": before, "migrated_to": after}
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def init(as_json: bool) -> None:
+    """Create the home folder and keyring (if missing) and migrate the database. Safe to run twice."""
+    from govern.policy import PolicyError
+
+    try:
+        result = initialise(_settings())
+    except PolicyError as exc:
+        _fail(f"policy: {exc}")
+    _emit(as_json, result, f"home {result['home']}\nkeyring {result['keyring']}{' (created)' if result['keyring_created'] else ''}\ndatabase at {result['migrated_to']}")
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations in migrations/)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="heads")
+@click.option("--json", "as_json", is_flag=True)
+def db_upgrade(revision: str, as_json: bool) -> None:
+    """Apply migrations up to REVISION (default: every head)."""
+    from govern.db import Database
+    from govern.migrate import upgrade
+
+    database = Database(_settings().database_url)
+    before, after = upgrade(database.engine, revision)
+    _emit(as_json, {"from": before, "to": after}, f"database: {before or 'empty'} -> {after}")
+
+
+@db.command("current")
+@click.option("--json", "as_json", is_flag=True)
+def db_current(as_json: bool) -> None:
+    """Show the applied and the latest migration."""
+    from govern.db import Database
+    from govern.migrate import current_revision, head_revision
+
+    database = Database(_settings().database_url)
+    with database.engine.connect() as conn:
+        current = current_revision(conn)
+    head = head_revision()
+    _emit(as_json, {"current": current, "head": head}, f"current {current}  head {head}{'' if current == head else '  (run govern db upgrade)'}")
+
+
+# --- principals ------------------------------------------------------------------------------------
+
+
+@main.group()
+def principals() -> None:
+    """API clients (CRM services) and staff accounts."""
+
+
+@principals.command("create")
+@click.option("--name", required=True)
+@click.option("--role", "roles", multiple=True, required=True, help="A role from policies/roles.yaml; repeat for several.")
+@click.option("--kind", type=click.Choice(["service", "staff"]), default="service")
+@click.option("--json", "as_json", is_flag=True)
+def principals_create(name: str, roles: tuple[str, ...], kind: str, as_json: bool) -> None:
+    """Create a principal and print its API key once (only a hash is stored)."""
+    from govern.errors import Problem
+    from govern.identity import service
+    from govern.identity.actor import Actor
+
+    rt = _runtime()
+    try:
+        with rt.database.unit_of_work() as session:
+            issued = service.create(session=session, policy=rt.policy, actor=Actor.operator(), name=name, roles=list(roles), kind=kind)
+    except Problem as exc:
+        _fail(exc.detail or exc.title)
+    p = issued.principal
+    _emit(
+        as_json,
+        {"id": p.id, "name": p.name, "kind": p.kind, "roles": p.roles, "api_key": issued.api_key},
+        f"created {p.name} ({', '.join(p.roles)}) id {p.id}\nAPI key (shown once, store it now):\n{issued.api_key}",
+    )
+
+
+@principals.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def principals_list(as_json: bool) -> None:
+    """List principals, their roles, last use and state (never keys)."""
+    from govern.identity import service
+    from govern.identity.actor import Actor
+    from govern.identity.api import as_dict
+
+    rt = _runtime()
+    with rt.database.unit_of_work() as session:
+        rows = [as_dict(p) for p in service.list_principals(session=session, actor=Actor.operator())]
+    lines = [f"{'name':24} {'kind':8} {'roles':32} {'last used':26} state"]
+    for r in rows:
+        lines.append(f"{r['name']:24} {r['kind']:8} {','.join(r['roles']):32} {str(r['last_used_at'] or '-'):26} {'disabled' if r['disabled'] else 'active'}")
+    _emit(as_json, rows, "\n".join(lines))
+
+
+@principals.command("disable")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+def principals_disable(ref: str, as_json: bool) -> None:
+    """Disable a principal (by name or id); its key stops working at once."""
+    from govern.errors import Problem
+    from govern.identity import service
+    from govern.identity.actor import Actor
+
+    rt = _runtime()
+    try:
+        with rt.database.unit_of_work() as session:
+            p = service.disable(session=session, actor=Actor.operator(), ref=ref)
+    except Problem as exc:
+        _fail(exc.detail or exc.title)
+    _emit(as_json, {"id": p.id, "name": p.name, "disabled_at": p.disabled_at}, f"disabled {p.name}")
+
+
+# --- keys ------------------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """The master keyring and data keys."""
+
+
+@keys.command("rotate")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--pause", default=0.0, show_default=True, type=click.FloatRange(0, 60), help="Seconds between batches, to spare a busy primary.")
+@click.option("--json", "as_json", is_flag=True)
+def keys_rotate(batch_size: int, pause: float, as_json: bool) -> None:
+    """New master-key version and a resumable rewrap of every data key (reruns resume)."""
+    from govern.crypto import service
+    from govern.identity.actor import Actor
+
+    rt = _runtime()
+
+    def show(p) -> None:
+        left = f"{p.seconds_left:.0f}s" if p.seconds_left != float("inf") else "?"
+        click.echo(f"\rrewrapped {p.done}/{p.total} ({100 * p.done / max(p.total, 1):.1f}%)  {p.rate:.0f} keys/s  ~{left} left", err=True, nl=False)
+
+    try:
+        result = service.rotate(database=rt.database, envelope=rt.envelope, actor=Actor.operator(), batch_size=batch_size, pause_seconds=pause, on_progress=show)
+    except service.RotationBusy as exc:
+        _fail(str(exc), code=3)
+    click.echo("", err=True)
+    _emit(
+        as_json, result.__dict__,
+        f"{'resumed' if result.resumed else 'started'} rotation to master key v{result.version}: {result.rewrapped} data keys rewrapped; verified",
+    )
+
+
+@keys.command("status")
+@click.option("--json", "as_json", is_flag=True)
+def keys_status(as_json: bool) -> None:
+    """Master-key versions, any rotation in progress, and data keys per version."""
+    from govern.crypto import service
+
+    rt = _runtime()
+    st = service.status(database=rt.database, keyring=rt.keyring)
+    text = f"active master key v{st['active']}; versions {', '.join(str(v['version']) for v in st['versions'])}\n"
+    text += f"rotation in progress to v{st['rotation']['target']}\n" if st["rotation"] else ""
+    text += "data keys by version: " + (", ".join(f"v{k}: {n}" for k, n in sorted(st["data_keys_by_version"].items())) or "none")
+    _emit(as_json, st, text)
+
+
+# --- serve -----------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
+@click.option("--demo", is_flag=True, help="Seed demo data and print a demo API key on first start.")
+def serve(host: str, port: int, workers: int, dev: bool, demo: bool) -> None:
+    """Initialise if needed, then serve the API (gunicorn; Flask's dev server only with --dev)."""
+    settings = _settings()
+    initialise(settings)
+    if demo:
+        _announce_demo(settings, host, port)
+    if dev:
+        from govern.app import create_app
+
+        create_app(settings).run(host=host, port=port, debug=False)
+        return
+    from govern.server import run_gunicorn
+
+    run_gunicorn(host=host, port=port, workers=workers)
+
+
+def _announce_demo(settings: Settings, host: str, port: int) -> None:
+    from govern import demo
+
+    rt = _runtime()
+    key = demo.seed(runtime=rt)
+    key_file = settings.home / "demo-api-key"
+    if key:
+        # Kept beside the keyring (0600, never committed) so a newcomer who missed the banner can find it.
+        key_file.touch(mode=0o600)
+        key_file.write_text(key + "\n")
+        click.echo(f"demo data created; demo API key (role sales_service), also in {key_file}:\n  {key}")
+    elif key_file.exists():
+        key = key_file.read_text().strip()
+        click.echo(f"demo data present; demo API key in {key_file}")
+    if key:
+        with rt.database.unit_of_work() as session:
+            from sqlalchemy import select
+
+            from govern.subjects.models import Subject
+
+            sid = session.scalar(select(Subject.id).where(Subject.external_ref == "demo-0000"))
+        click.echo("try:")
+        click.echo(f"  curl -s -H 'Authorization: Bearer {key}' -H 'X-Purpose: customer_service' http://{host}:{port}/api/v1/subjects/{sid}")
+    rt.database.dispose()
+
+
+if __name__ == "__main__":
+    main()

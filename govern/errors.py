@@ -1,0 +1,134 @@
+"""RFC 9457 problem+json for every error: a stable `type` code, never a stack trace or a personal-data value."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Flask, Response, g, json
+from werkzeug.exceptions import HTTPException
+
+PROBLEM_BASE = "https://govern.dev/problems/"
+
+
+@dataclass
+class Problem(Exception):
+    """An error a client can act on. `code` is stable and documented; `detail` never carries a value."""
+
+    status: int
+    code: str
+    title: str
+    detail: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    # An audit entry to keep even though the request's own transaction is rolled back (a refused read).
+    audit: Any = None
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.detail or self.title}"
+
+
+def validation_failed(errors: dict[str, list[str]]) -> Problem:
+    """400 naming each offending field and the rule it broke."""
+    return Problem(
+        400,
+        "validation_failed",
+        "The request is not valid",
+        "; ".join(f"{name}: {', '.join(msgs)}" for name, msgs in sorted(errors.items())),
+        extra={"errors": errors},
+    )
+
+
+def not_found(what: str) -> Problem:
+    return Problem(404, "not_found", "Not found", f"No such {what}.")
+
+
+def problem_response(problem: Problem) -> Response:
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + problem.code,
+        "title": problem.title,
+        "status": problem.status,
+        "code": problem.code,
+    }
+    if problem.detail:
+        body["detail"] = problem.detail
+    request_id = g.get("request_id")
+    if request_id:
+        body["instance"] = f"urn:govern:request:{request_id}"
+    body.update(problem.extra)
+    response = Response(json.dumps(body), status=problem.status, mimetype="application/problem+json")
+    for name, value in problem.headers.items():
+        response.headers[name] = value
+    return response
+
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    411: "length_required",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_failed",
+    428: "precondition_required",
+    429: "too_many_requests",
+}
+
+
+def register_error_handlers(app: Flask) -> None:
+    from govern.logging import get_logger
+
+    log = get_logger("govern.errors")
+
+    @app.errorhandler(Problem)
+    def _problem(problem: Problem):
+        if problem.audit is not None:
+            g.refusal_audit = problem.audit
+        return problem_response(problem)
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        status = exc.code or 500
+        if status >= 500:
+            return _internal(exc)
+        messages = _webargs_messages(exc)
+        if messages is not None:
+            # webargs/marshmallow answer 422; a malformed body is a 400 here, naming each field.
+            return problem_response(validation_failed(messages))
+        return problem_response(
+            Problem(status, _HTTP_CODES.get(status, "http_error"), exc.name, exc.description)
+        )
+
+    @app.errorhandler(Exception)
+    def _internal(exc: Exception):
+        # Never a stack trace to the client, and the log line carries the type only, not the message:
+        # driver errors quote the statement's parameters, which can be personal data.
+        log.error("unhandled_error", error_type=type(exc).__name__)
+        return problem_response(
+            Problem(500, "internal_error", "Internal error", "The request failed; nothing was changed.")
+        )
+
+
+def _webargs_messages(exc: HTTPException) -> dict[str, list[str]] | None:
+    data = getattr(exc, "data", None)
+    if not isinstance(data, dict) or "messages" not in data:
+        return None
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            for key, sub in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), sub)
+        elif isinstance(node, list) and all(isinstance(m, str) for m in node):
+            flat[prefix or "body"] = list(node)
+        else:
+            flat[prefix or "body"] = [str(node)]
+
+    for location, msgs in data["messages"].items():
+        walk("" if location in ("json", "form") else location, msgs)
+    return flat

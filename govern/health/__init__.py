@@ -1,0 +1,1 @@
+"""Liveness, readiness and Prometheus metrics for operators and load balancers."""

@@ -1,0 +1,1 @@
+"""Identity: principals (services and staff), their API keys, roles and what routes require of them."""

@@ -1,0 +1,15 @@
+"""Shapes of the principals API: what an administrator sees of a principal — never its key."""
+
+from marshmallow import Schema
+from marshmallow import fields as ma
+
+
+class PrincipalSchema(Schema):
+    id = ma.UUID(required=True)
+    name = ma.Str(required=True)
+    kind = ma.Str(required=True)
+    roles = ma.List(ma.Str(), required=True)
+    created_at = ma.DateTime(required=True)
+    last_used_at = ma.DateTime(allow_none=True)
+    disabled_at = ma.DateTime(allow_none=True)
+    disabled = ma.Bool(required=True)

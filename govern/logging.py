@@ -1,0 +1,66 @@
+"""Structured JSON logs through structlog: a request id on every line, and no personal-data value ever rendered."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, Iterable
+
+import structlog
+
+# Keys that carry values rather than ids: never rendered, whatever the caller passes.
+ALWAYS_REDACTED = frozenset({"value", "values", "payload", "fields_values", "body", "password", "api_key", "token"})
+REDACTED = "[redacted]"
+
+
+class PersonalDataFilter:
+    """Drops any key the catalog names as a personal-data field, plus keys that carry values."""
+
+    def __init__(self, personal_keys: Iterable[str] = ()) -> None:
+        self.blocked = set(ALWAYS_REDACTED) | set(personal_keys)
+
+    def extend(self, personal_keys: Iterable[str]) -> None:
+        self.blocked |= set(personal_keys)
+
+    def __call__(self, _logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+        for key in list(event):
+            if key in self.blocked:
+                event[key] = REDACTED
+        return event
+
+
+personal_data_filter = PersonalDataFilter()
+
+
+class _Stdout:
+    """Resolves sys.stdout at each write, so redirection after start-up (tests, daemons) is honoured."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def configure_logging(level: str = "INFO", stream=None) -> None:
+    """JSON lines to stdout (or `stream`), shared by the app, gunicorn workers and the CLI."""
+    stream = stream or _Stdout()
+    shared = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        personal_data_filter,
+    ]
+    structlog.configure(
+        processors=[*shared, structlog.processors.format_exc_info, structlog.processors.JSONRenderer(ensure_ascii=False)],
+        wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level, logging.INFO)),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries that log through the standard library (werkzeug, gunicorn, alembic) go to stderr at
+    # WARNING and above only: their INFO lines can echo request lines that structlog cannot filter.
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+
+
+def get_logger(name: str = "govern") -> Any:
+    return structlog.get_logger(name)

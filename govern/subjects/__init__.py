@@ -1,0 +1,1 @@
+"""Subjects: the people govern keeps personal data about, their profile fields and their records."""

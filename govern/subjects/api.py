@@ -1,0 +1,118 @@
+"""/api/v1/subjects: create, purpose-bound read, versioned update, blind-index look-up, records. Thin: the rules
+are in service.py."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import request
+from flask_smorest import Blueprint
+
+from govern.api_support import idempotent_create, purpose_of_request
+from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.permissions import Permission
+from govern.subjects import schemas, service
+
+blp = Blueprint("subjects", __name__, url_prefix="/api/v1/subjects", description="Subjects and their personal data")
+
+
+
+
+def _ctx():
+    rt = current_runtime()
+    return {"session": rt.session(), "policy": rt.policy, "envelope": rt.envelope, "actor": current_actor()}
+
+
+@blp.route("", methods=["POST"])
+@requires(Permission.SUBJECTS_CREATE)
+@blp.arguments(schemas.SubjectCreateSchema)
+@blp.response(201, schemas.SubjectCreatedSchema, headers={"ETag": {"schema": {"type": "string"}}})
+@blp.alt_response(400, description="Unknown field, bad value or missing required field (problem+json)")
+def create_subject(body):
+    """Create a subject with its profile fields (values are validated, encrypted and never echoed)."""
+    def create():
+        fields = dict(body["fields"])
+        if body.get("birth_date") is not None:
+            fields["birth_date"] = body["birth_date"]
+        subject = service.create(
+            **_ctx(), jurisdiction=body["jurisdiction"], fields=fields, external_ref=body.get("external_ref"),
+            language=body.get("language") or "zh", purpose=body.get("purpose"),
+        )
+        return {"id": str(subject.id)}, {"ETag": service.etag(subject), "Location": f"/api/v1/subjects/{subject.id}"}
+
+    return idempotent_create(body, create)
+
+
+@blp.route("/<uuid:subject_id>", methods=["GET"])
+@requires(Permission.SUBJECTS_READ)
+@blp.doc(parameters=[{"in": "header", "name": "X-Purpose", "required": True, "schema": {"type": "string"}}])
+@blp.response(200, schemas.SubjectSchema)
+@blp.alt_response(403, description="No purpose, a purpose the role may not use, or no legal basis (reason code)")
+def read_subject(subject_id: uuid.UUID):
+    """Read the fields a purpose may use, as this role may see them (full or masked); audited."""
+    view = service.read(**_ctx(), subject_id=subject_id, purpose=purpose_of_request())
+    s = view.subject
+    return {
+        "id": s.id, "external_ref": s.external_ref, "jurisdiction": s.jurisdiction, "language": s.language,
+        "status": s.status, "purpose": view.purpose, "fields": view.fields,
+    }, 200, {"ETag": service.etag(s)}
+
+
+@blp.route("/<uuid:subject_id>", methods=["PATCH"])
+@requires(Permission.SUBJECTS_UPDATE)
+@blp.arguments(schemas.SubjectUpdateSchema)
+@blp.doc(parameters=[{"in": "header", "name": "If-Match", "required": True, "schema": {"type": "string"}}])
+@blp.response(200, schemas.SubjectCreatedSchema)
+@blp.alt_response(412, description="The ETag is stale")
+@blp.alt_response(428, description="If-Match missing")
+def update_subject(body, subject_id: uuid.UUID):
+    """Change fields (null removes an optional one); needs the current ETag in If-Match."""
+    expected = service.parse_if_match(request.headers.get("If-Match"), subject_id)
+    subject = service.update(**_ctx(), subject_id=subject_id, expected_version=expected, fields=body["fields"], purpose=purpose_of_request())
+    return {"id": subject.id}, 200, {"ETag": service.etag(subject)}
+
+
+@blp.route("/lookup", methods=["POST"])
+@requires(Permission.SUBJECTS_LOOKUP)
+@blp.arguments(schemas.LookupSchema)
+@blp.doc(parameters=[{"in": "header", "name": "X-Purpose", "required": True, "schema": {"type": "string"}}])
+@blp.response(200, schemas.LookupResultSchema)
+@blp.alt_response(404, description="No subject has this value")
+def lookup_subject(body):
+    """Find a subject by e-mail, mobile or ID-card number through a blind index (exact match)."""
+    ids = service.lookup(**_ctx(), field=body["field"], value=body["value"], purpose=purpose_of_request(body))
+    if not ids:
+        from govern.errors import not_found
+
+        raise not_found("subject with this value")
+    return {"id": ids[0], "ids": ids}
+
+
+@blp.route("/<uuid:subject_id>/records", methods=["POST"])
+@requires(Permission.RECORDS_CREATE)
+@blp.arguments(schemas.RecordCreateSchema)
+@blp.response(201, schemas.RecordCreatedSchema)
+def add_record(body, subject_id: uuid.UUID):
+    """Add a typed record; its payload is encrypted under the subject's key."""
+    def create():
+        record = service.add_record(
+            **_ctx(), subject_id=subject_id, type=body["type"], occurred_at=body["occurred_at"], payload=body["payload"],
+            purpose=purpose_of_request(),
+        )
+        return {"id": str(record.id)}, {"Location": f"/api/v1/subjects/{subject_id}/records/{record.id}"}
+
+    return idempotent_create(request.get_json(silent=True), create)
+
+
+@blp.route("/<uuid:subject_id>/records", methods=["GET"])
+@requires(Permission.RECORDS_READ)
+@blp.arguments(schemas.RecordQuerySchema, location="query")
+@blp.doc(parameters=[{"in": "header", "name": "X-Purpose", "required": True, "schema": {"type": "string"}}])
+@blp.response(200, schemas.RecordPageSchema)
+def list_records(query, subject_id: uuid.UUID):
+    """Records of the types the purpose may use, newest first, with a cursor for the next page; audited."""
+    page = service.list_records(**_ctx(), subject_id=subject_id, purpose=purpose_of_request(), type=query["type"], cursor=query["cursor"], limit=query["limit"])
+    return {
+        "records": [{"id": r.id, "type": r.type, "occurred_at": r.occurred_at, "created_at": r.created_at, "payload": r.payload} for r in page.records],
+        "next_cursor": page.next_cursor,
+    }

@@ -1,0 +1,73 @@
+"""Request and response shapes of the subjects API (they generate the OpenAPI document)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, validate
+from marshmallow import fields as ma
+
+
+class SubjectCreateSchema(Schema):
+    external_ref = ma.Str(validate=validate.Length(1, 200), load_default=None, metadata={"description": "The CRM's own id for this customer (not personal data)."})
+    jurisdiction = ma.Str(required=True, metadata={"description": "A key of policies/jurisdictions.yaml, e.g. CN, EU, US-CA."})
+    language = ma.Str(load_default="zh", metadata={"description": "zh or en: the language of notices and letters."})
+    birth_date = ma.Str(load_default=None, metadata={"description": "YYYY-MM-DD; stored encrypted as the birth_date field."})
+    fields = ma.Dict(keys=ma.Str(), values=ma.Raw(allow_none=True), required=True, metadata={"description": "Catalog field name → value."})
+    purpose = ma.Str(load_default=None, metadata={"description": "The purpose the data was collected for."})
+
+
+class SubjectUpdateSchema(Schema):
+    fields = ma.Dict(keys=ma.Str(), values=ma.Raw(allow_none=True), required=True, metadata={"description": "Catalog field name → new value; null removes an optional field."})
+
+
+class SubjectCreatedSchema(Schema):
+    id = ma.UUID(required=True)
+
+
+class SubjectSchema(Schema):
+    id = ma.UUID(required=True)
+    external_ref = ma.Str(allow_none=True)
+    jurisdiction = ma.Str(required=True)
+    language = ma.Str(required=True)
+    status = ma.Str(required=True)
+    purpose = ma.Str(required=True)
+    fields = ma.Dict(keys=ma.Str(), values=ma.Str(), required=True, metadata={"description": "Field → value, or its mask for roles that see it masked."})
+
+
+class LookupSchema(Schema):
+    field = ma.Str(required=True, metadata={"description": "A searchable catalog field: email, mobile, id_card_number."})
+    value = ma.Raw(required=True, metadata={"description": "Sent in the body, never in a URL."})
+    purpose = ma.Str(load_default=None, metadata={"description": "Alternative to the X-Purpose header."})
+
+
+class LookupResultSchema(Schema):
+    id = ma.UUID(required=True)
+    ids = ma.List(ma.UUID(), required=True, metadata={"description": "Every match (a shared e-mail can match several subjects)."})
+
+
+class RecordCreateSchema(Schema):
+    type = ma.Str(required=True)
+    occurred_at = ma.AwareDateTime(required=True)
+    payload = ma.Dict(required=True)
+
+
+class RecordSchema(Schema):
+    id = ma.UUID(required=True)
+    type = ma.Str(required=True)
+    occurred_at = ma.DateTime(required=True)
+    created_at = ma.DateTime(required=True)
+    payload = ma.Dict(required=True)
+
+
+class RecordCreatedSchema(Schema):
+    id = ma.UUID(required=True)
+
+
+class RecordQuerySchema(Schema):
+    type = ma.Str(load_default=None)
+    cursor = ma.Str(load_default=None)
+    limit = ma.Int(load_default=50, validate=validate.Range(1, 200))
+
+
+class RecordPageSchema(Schema):
+    records = ma.List(ma.Nested(RecordSchema), required=True)
+    next_cursor = ma.Str(allow_none=True)

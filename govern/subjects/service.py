@@ -1,0 +1,331 @@
+"""The rules for subjects: create with validated, encrypted fields; purpose-bound, masked, audited reads;
+updates guarded by version; look-up through blind indexes; encrypted typed records."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Mapping
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from govern.access import service as access
+from govern.access.service import Refusal
+from govern.audit import service as audit
+from govern.audit.service import AuditAction
+from govern.crypto.envelope import Envelope
+from govern.crypto.models import SubjectKey
+from govern.errors import Problem, not_found, validation_failed
+from govern.identity.actor import Actor
+from govern.policy import Policy
+from govern.subjects import masking, validators
+from govern.subjects.models import ProfileField, Record, Subject
+from govern.timeutil import as_utc, utcnow
+
+MAX_RECORD_PAYLOAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class SubjectView:
+    subject: Subject
+    fields: dict[str, str]
+    purpose: str
+
+
+@dataclass(frozen=True)
+class RecordView:
+    id: uuid.UUID
+    type: str
+    occurred_at: datetime
+    created_at: datetime
+    payload: Any
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    records: list[RecordView]
+    next_cursor: str | None
+
+
+# --- validation -----------------------------------------------------------------------------------
+
+
+def _clean_fields(policy: Policy, values: Mapping[str, Any], *, allow_null: bool) -> tuple[dict[str, tuple[str, str]], list[str]]:
+    """Validates every field against the catalog; collects all errors (names and rules, never values)."""
+    errors: dict[str, list[str]] = {}
+    cleaned: dict[str, tuple[str, str]] = {}
+    removed: list[str] = []
+    for name, value in values.items():
+        rule = policy.catalog.fields.get(name)
+        if rule is None:
+            errors[f"fields.{name}"] = ["unknown field: not in policies/catalog.yaml"]
+            continue
+        if value is None:
+            if not allow_null:
+                errors[f"fields.{name}"] = ["must not be null"]
+            elif rule.required:
+                errors[f"fields.{name}"] = ["required: cannot be removed"]
+            else:
+                removed.append(name)
+            continue
+        try:
+            cleaned[name] = validators.clean(rule.validator, rule.validator_options, value)
+        except validators.FieldInvalid as exc:
+            errors[f"fields.{name}"] = [str(exc)]
+    if errors:
+        raise validation_failed(errors)
+    return cleaned, removed
+
+
+def _check_subject_attrs(policy: Policy, jurisdiction: str, language: str) -> None:
+    errors: dict[str, list[str]] = {}
+    if jurisdiction not in policy.jurisdictions:
+        errors["jurisdiction"] = [f"must be one of {', '.join(sorted(policy.jurisdictions))} (policies/jurisdictions.yaml)"]
+    if language not in ("zh", "en"):
+        errors["language"] = ["must be zh or en"]
+    if errors:
+        raise validation_failed(errors)
+
+
+# --- keys and sealing -----------------------------------------------------------------------------
+
+
+def _data_key(session: Session, envelope: Envelope, subject_id: uuid.UUID) -> bytes:
+    row = session.get(SubjectKey, subject_id)
+    if row is None:
+        # The key is gone: the subject was crypto-shredded and nothing of it can be read again.
+        raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
+    return envelope.unwrap(subject_id, row.wrapped_key)
+
+
+def _store_fields(session: Session, envelope: Envelope, policy: Policy, subject_id: uuid.UUID, dek: bytes, cleaned: Mapping[str, tuple[str, str]]) -> None:
+    now = utcnow()
+    for name, (value, normal) in cleaned.items():
+        blob = envelope.seal(dek, subject_id, f"field:{name}", value.encode())
+        index = envelope.blind_index(name, normal) if policy.catalog.fields[name].searchable else None
+        row = session.get(ProfileField, (subject_id, name))
+        if row is None:
+            session.add(ProfileField(subject_id=subject_id, name=name, ciphertext=blob, blind_index=index, collected_at=now, updated_at=now))
+        else:
+            row.ciphertext, row.blind_index, row.updated_at = blob, index, now
+
+
+# --- subjects -------------------------------------------------------------------------------------
+
+
+def create(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, jurisdiction: str, fields: Mapping[str, Any],
+    external_ref: str | None = None, language: str = "zh", purpose: str | None = None,
+) -> Subject:
+    """Creates a subject with its fields sealed under a new data key; audited with field names only."""
+    _check_subject_attrs(policy, jurisdiction, language)
+    cleaned, _ = _clean_fields(policy, fields, allow_null=False)
+    missing = [n for n, r in policy.catalog.fields.items() if r.required and n not in cleaned]
+    if missing:
+        raise validation_failed({f"fields.{n}": ["required"] for n in missing})
+    if purpose is not None and purpose not in policy.purposes:
+        raise validation_failed({"purpose": ["unknown purpose"]})
+    if external_ref is not None and session.scalar(select(Subject.id).where(Subject.external_ref == external_ref)):
+        raise Problem(409, "external_ref_exists", "Subject exists", "A subject with this external_ref already exists.")
+    subject = Subject(id=uuid.uuid4(), external_ref=external_ref, jurisdiction=jurisdiction, language=language, created_by=actor.principal_id)
+    session.add(subject)
+    session.flush()  # the subject row must exist before its key and fields reference it
+    dek, wrapped, version = envelope.new_data_key(subject.id)
+    session.add(SubjectKey(subject_id=subject.id, wrapped_key=wrapped, master_key_version=version))
+    _store_fields(session, envelope, policy, subject.id, dek, cleaned)
+    audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_CREATE, subject_id=subject.id, field_names=cleaned, purpose=purpose, resource=f"subject:{subject.id}")
+    return subject
+
+
+def get_or_raise(*, session: Session, subject_id: uuid.UUID) -> Subject:
+    subject = session.get(Subject, subject_id)
+    if subject is None:
+        raise not_found("subject")
+    return subject
+
+
+def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, purpose: str | None) -> SubjectView:
+    """The fields this purpose may use and this role may see, decrypted and masked per role; audited."""
+    subject = get_or_raise(session=session, subject_id=subject_id)
+    grant = access.authorise_read(
+        policy=policy, actor=actor, purpose_name=purpose, action=AuditAction.SUBJECT_READ, subject_id=subject.id,
+        jurisdiction=subject.jurisdiction, subject_status=subject.status,
+    )
+    rows = session.scalars(
+        select(ProfileField).where(ProfileField.subject_id == subject.id, ProfileField.name.in_(grant.visibility))
+    ).all()
+    values: dict[str, str] = {}
+    if rows:
+        dek = _data_key(session, envelope, subject.id)
+        for row in rows:
+            plain = envelope.open(dek, subject.id, f"field:{row.name}", row.ciphertext).decode()
+            rule = policy.catalog.fields[row.name]
+            values[row.name] = plain if grant.visibility[row.name] == "full" else masking.mask(rule.masking, plain)
+    # Written before the values leave this function: if the log cannot take it, no data is returned.
+    audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_READ, subject_id=subject.id, field_names=values, purpose=grant.purpose.name, resource=f"subject:{subject.id}")
+    return SubjectView(subject=subject, fields=dict(sorted(values.items())), purpose=grant.purpose.name)
+
+
+def update(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, expected_version: int | None,
+    fields: Mapping[str, Any], purpose: str | None = None,
+) -> Subject:
+    """Changes fields (null removes an optional one) if the caller holds the current version; audited."""
+    subject = get_or_raise(session=session, subject_id=subject_id)
+    if expected_version is None:
+        raise Problem(428, "precondition_required", "If-Match required", "Send the ETag you read in If-Match, so no update is lost.")
+    if subject.version != expected_version:
+        raise Problem(412, "precondition_failed", "Stale version", "The subject changed since you read it; read it again.", headers={"ETag": etag(subject)})
+    if subject.status not in ("active", "restricted"):
+        raise Problem(409, "subject_inactive", "Subject inactive", f"The subject is {subject.status}.")
+    cleaned, removed = _clean_fields(policy, fields, allow_null=True)
+    if not cleaned and not removed:
+        raise validation_failed({"fields": ["name at least one field to change"]})
+    if cleaned:
+        _store_fields(session, envelope, policy, subject.id, _data_key(session, envelope, subject.id), cleaned)
+    for name in removed:
+        row = session.get(ProfileField, (subject.id, name))
+        if row is not None:
+            session.delete(row)
+    subject.updated_at = utcnow()  # bumps the version: the ETag changes with any field
+    try:
+        session.flush()  # the versioned UPDATE runs here, so a concurrent writer loses with 412, not later
+    except StaleDataError:
+        raise Problem(412, "precondition_failed", "Stale version", "The subject changed since you read it; read it again.") from None
+    audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_UPDATE, subject_id=subject.id, field_names=[*cleaned, *removed], purpose=purpose, resource=f"subject:{subject.id}")
+    return subject
+
+
+def etag(subject: Subject) -> str:
+    return f'"{subject.id.hex[:8]}-{subject.version}"'
+
+
+def parse_if_match(header: str | None, subject_id: uuid.UUID) -> int | None:
+    """The version named by an If-Match header, or None when absent; a foreign or malformed tag matches nothing."""
+    if not header:
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    prefix, _, version = tag.partition("-")
+    if prefix != subject_id.hex[:8] or not version.isdigit():
+        return -1
+    return int(version)
+
+
+def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, field: str, value: Any, purpose: str | None) -> list[uuid.UUID]:
+    """Subjects whose `field` equals `value`, found by blind index; the purpose must be allowed to use the field."""
+    rule = policy.catalog.fields.get(field)
+    if rule is None or not rule.searchable:
+        searchable = ", ".join(policy.catalog.searchable_fields)
+        raise validation_failed({"field": [f"must be a searchable field: {searchable}"]})
+    try:
+        _, normal = validators.clean(rule.validator, rule.validator_options, value)
+    except validators.FieldInvalid as exc:
+        raise validation_failed({"value": [str(exc)]}) from None
+    chosen = access.authorise_purpose(policy=policy, actor=actor, purpose_name=purpose, action=AuditAction.SUBJECT_LOOKUP)
+    if field not in chosen.fields:
+        raise access.refuse(
+            "field_not_in_purpose", f"'{purpose}' may not use {field}.",
+            Refusal(action=AuditAction.SUBJECT_LOOKUP, reason="field_not_in_purpose", purpose=purpose, field_names=(field,)),
+        )
+    ids = list(session.scalars(
+        select(ProfileField.subject_id)
+        .join(Subject, Subject.id == ProfileField.subject_id)
+        .where(ProfileField.name == field, ProfileField.blind_index == envelope.blind_index(field, normal), Subject.status.in_(("active", "restricted")))
+        .order_by(ProfileField.subject_id)
+        .limit(50)
+    ))
+    for sid in ids or [None]:
+        audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_LOOKUP, subject_id=sid, field_names=[field], purpose=chosen.name, reason=None if sid else "no_match")
+    return ids
+
+
+# --- records --------------------------------------------------------------------------------------
+
+
+def add_record(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, type: str,
+    occurred_at: datetime, payload: Any, purpose: str | None = None,
+) -> Record:
+    """Stores a typed record, its payload sealed under the subject's data key and bound to the record's id."""
+    subject = get_or_raise(session=session, subject_id=subject_id)
+    errors: dict[str, list[str]] = {}
+    if type not in policy.catalog.record_types:
+        errors["type"] = [f"must be one of {', '.join(sorted(policy.catalog.record_types))} (policies/catalog.yaml)"]
+    if occurred_at.tzinfo is None:
+        errors["occurred_at"] = ["must carry a time zone offset"]
+    elif as_utc(occurred_at) > utcnow():
+        errors["occurred_at"] = ["must not be in the future"]
+    encoded = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    if not isinstance(payload, dict):
+        errors["payload"] = ["must be a JSON object"]
+    elif len(encoded) > MAX_RECORD_PAYLOAD_BYTES:
+        errors["payload"] = [f"at most {MAX_RECORD_PAYLOAD_BYTES} bytes"]
+    if errors:
+        raise validation_failed(errors)
+    if subject.status not in ("active", "restricted"):
+        raise Problem(409, "subject_inactive", "Subject inactive", f"The subject is {subject.status}.")
+    record = Record(id=uuid.uuid4(), subject_id=subject.id, type=type, occurred_at=as_utc(occurred_at), created_by=actor.principal_id, created_at=utcnow())
+    record.ciphertext = envelope.seal(_data_key(session, envelope, subject.id), subject.id, f"record:{record.id}", encoded)
+    session.add(record)
+    audit.record(session=session, actor=actor, action=AuditAction.RECORD_CREATE, subject_id=subject.id, field_names=[f"record:{type}"], purpose=purpose, resource=f"record:{record.id}")
+    return record
+
+
+def _encode_cursor(occurred_at: datetime, record_id: uuid.UUID) -> str:
+    raw = json.dumps([as_utc(occurred_at).isoformat(), str(record_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        when, rid = json.loads(raw)
+        return as_utc(datetime.fromisoformat(when)), uuid.UUID(rid)
+    except (ValueError, TypeError):
+        raise validation_failed({"cursor": ["not a cursor this service issued"]}) from None
+
+
+def list_records(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, purpose: str | None,
+    type: str | None = None, cursor: str | None = None, limit: int = 50,
+) -> RecordPage:
+    """Newest first, the record types this purpose may use; cursor-paginated; audited with the types returned."""
+    subject = get_or_raise(session=session, subject_id=subject_id)
+    if type is not None and type not in policy.catalog.record_types:
+        raise validation_failed({"type": [f"must be one of {', '.join(sorted(policy.catalog.record_types))}"]})
+    after = _decode_cursor(cursor) if cursor else None
+    grant = access.authorise_read(
+        policy=policy, actor=actor, purpose_name=purpose, action=AuditAction.RECORD_READ, subject_id=subject.id,
+        jurisdiction=subject.jurisdiction, subject_status=subject.status,
+    )
+    types = grant.record_types if type is None else grant.record_types & {type}
+    if type is not None and not types:
+        raise access.refuse(
+            "record_type_not_in_purpose", f"'{grant.purpose.name}' may not use {type} records.",
+            Refusal(action=AuditAction.RECORD_READ, reason="record_type_not_in_purpose", subject_id=subject.id, purpose=grant.purpose.name, field_names=(f"record:{type}",)),
+        )
+    query = select(Record).where(Record.subject_id == subject.id, Record.type.in_(types))
+    if after:
+        query = query.where(or_(Record.occurred_at < after[0], and_(Record.occurred_at == after[0], Record.id < after[1])))
+    rows = session.scalars(query.order_by(Record.occurred_at.desc(), Record.id.desc()).limit(limit + 1)).all()
+    page, more = rows[:limit], len(rows) > limit
+    views: list[RecordView] = []
+    if page:
+        dek = _data_key(session, envelope, subject.id)
+        for row in page:
+            payload = json.loads(envelope.open(dek, subject.id, f"record:{row.id}", row.ciphertext))
+            views.append(RecordView(row.id, row.type, as_utc(row.occurred_at), as_utc(row.created_at), payload))
+    audit.record(
+        session=session, actor=actor, action=AuditAction.RECORD_READ, subject_id=subject.id,
+        field_names=sorted({f"record:{v.type}" for v in views}), purpose=grant.purpose.name, resource=f"subject:{subject.id}/records",
+    )
+    return RecordPage(views, _encode_cursor(page[-1].occurred_at, page[-1].id) if more else None)
+
+
+def count_subjects(*, session: Session) -> int:
+    return session.scalar(select(func.count()).select_from(Subject)) or 0

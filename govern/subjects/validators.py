@@ -1,0 +1,204 @@
+"""Field validators named in policies/catalog.yaml. Each returns (value to store, normal form to index).
+
+Error messages name the rule, never the value: they end up in responses and logs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from datetime import date
+from typing import Any, Callable, Mapping
+
+Cleaned = tuple[str, str]
+
+
+class FieldInvalid(ValueError):
+    """The value breaks the field's rule; the message is safe to show and log."""
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _text(value: Any, options: Mapping[str, Any]) -> Cleaned:
+    if not isinstance(value, str):
+        raise FieldInvalid("text: must be a string")
+    cleaned = value.strip()
+    if not cleaned:
+        raise FieldInvalid("text: must not be empty")
+    if _CONTROL.search(cleaned):
+        raise FieldInvalid("text: must not contain control characters")
+    limit = options.get("max_length", 1000)
+    if len(cleaned) > limit:
+        raise FieldInvalid(f"text: at most {limit} characters")
+    return cleaned, cleaned
+
+
+def _person_name(value: Any, options: Mapping[str, Any]) -> Cleaned:
+    cleaned, _ = _text(value, {"max_length": options.get("max_length", 100)})
+    if "\n" in cleaned or "\t" in cleaned:
+        raise FieldInvalid("person_name: must be a single line")
+    return cleaned, cleaned.casefold()
+
+
+def _iso_date(value: Any, _options: Mapping[str, Any]) -> Cleaned:
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise FieldInvalid("iso_date: must be a date as YYYY-MM-DD")
+    try:
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise FieldInvalid("iso_date: not a calendar date") from None
+    if parsed > date.today() or parsed.year < 1900:
+        raise FieldInvalid("iso_date: must be between 1900-01-01 and today")
+    return value, value
+
+
+def _one_of(value: Any, options: Mapping[str, Any]) -> Cleaned:
+    choices = options["choices"]
+    if value not in choices:
+        raise FieldInvalid(f"one_of: must be one of {', '.join(choices)}")
+    return value, value
+
+
+_MOBILE_SEPARATORS = re.compile(r"[\s\-()]")
+
+
+def _cn_mobile(value: Any, _options: Mapping[str, Any]) -> Cleaned:
+    """Mainland China mobile numbers: 11 digits starting 13–19; stored national, indexed as E.164."""
+    if not isinstance(value, str):
+        raise FieldInvalid("cn_mobile: must be a string")
+    digits = _MOBILE_SEPARATORS.sub("", value)
+    for prefix in ("+86", "0086", "86"):
+        if digits.startswith(prefix) and len(digits) == 11 + len(prefix):
+            digits = digits[len(prefix):]
+            break
+    if not re.fullmatch(r"1[3-9]\d{9}", digits):
+        raise FieldInvalid("cn_mobile: not a mainland China mobile number (11 digits, 13x–19x)")
+    return digits, "+86" + digits
+
+
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+")
+
+
+def _email(value: Any, _options: Mapping[str, Any]) -> Cleaned:
+    if not isinstance(value, str):
+        raise FieldInvalid("email: must be a string")
+    cleaned = value.strip()
+    if len(cleaned) > 254 or not _EMAIL.fullmatch(cleaned) or ".." in cleaned.split("@")[0]:
+        raise FieldInvalid("email: not a valid e-mail address")
+    local, domain = cleaned.rsplit("@", 1)
+    if len(local) > 64:
+        raise FieldInvalid("email: local part longer than 64 characters")
+    return cleaned, cleaned.lower()
+
+
+# GB 11643-1999: weights for the 17 body digits and the check characters for the sum modulo 11.
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+_ID_PROVINCES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83, 91}
+
+
+def resident_id_check_char(body17: str) -> str:
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(body17, _ID_WEIGHTS)) % 11]
+
+
+def _cn_resident_id(value: Any, _options: Mapping[str, Any]) -> Cleaned:
+    """18-character resident identity number (GB 11643): region, birth date, sequence, check character."""
+    if not isinstance(value, str):
+        raise FieldInvalid("cn_resident_id: must be a string")
+    cleaned = value.strip().upper()
+    if not re.fullmatch(r"\d{17}[\dX]", cleaned):
+        raise FieldInvalid("cn_resident_id: must be 17 digits and a check digit or X")
+    if int(cleaned[:2]) not in _ID_PROVINCES:
+        raise FieldInvalid("cn_resident_id: unknown province code")
+    try:
+        born = date(int(cleaned[6:10]), int(cleaned[10:12]), int(cleaned[12:14]))
+    except ValueError:
+        raise FieldInvalid("cn_resident_id: the birth date part is not a calendar date") from None
+    if born > date.today() or born.year < 1900:
+        raise FieldInvalid("cn_resident_id: the birth date part is out of range")
+    if resident_id_check_char(cleaned[:17]) != cleaned[17]:
+        raise FieldInvalid("cn_resident_id: check digit does not match (GB 11643)")
+    return cleaned, cleaned
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _bank_card(value: Any, _options: Mapping[str, Any]) -> Cleaned:
+    if not isinstance(value, str):
+        raise FieldInvalid("bank_card: must be a string")
+    digits = re.sub(r"[\s-]", "", value)
+    if not re.fullmatch(r"\d{12,19}", digits):
+        raise FieldInvalid("bank_card: must be 12 to 19 digits")
+    if not luhn_valid(digits):
+        raise FieldInvalid("bank_card: fails the Luhn check")
+    return digits, digits
+
+
+def _base64(value: Any, options: Mapping[str, Any]) -> Cleaned:
+    if not isinstance(value, str):
+        raise FieldInvalid("base64: must be a string")
+    limit = options.get("max_length", 65536)
+    if len(value) > limit:
+        raise FieldInvalid(f"base64: at most {limit} characters")
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise FieldInvalid("base64: not valid base64") from None
+    return value, value
+
+
+def _geo_point(value: Any, _options: Mapping[str, Any]) -> Cleaned:
+    """'latitude,longitude' in decimal degrees (WGS-84 or GCJ-02, as the collecting app records it)."""
+    if not isinstance(value, str) or not re.fullmatch(r"\s*-?\d{1,2}(\.\d+)?\s*,\s*-?\d{1,3}(\.\d+)?\s*", value):
+        raise FieldInvalid("geo_point: must be 'latitude,longitude' in decimal degrees")
+    lat, lon = (float(p) for p in value.split(","))
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise FieldInvalid("geo_point: latitude or longitude out of range")
+    cleaned = f"{lat},{lon}"
+    return cleaned, cleaned
+
+
+Rule = Callable[[Any, Mapping[str, Any]], Cleaned]
+
+RULES: dict[str, Rule] = {
+    "text": _text,
+    "person_name": _person_name,
+    "iso_date": _iso_date,
+    "one_of": _one_of,
+    "cn_mobile": _cn_mobile,
+    "email": _email,
+    "cn_resident_id": _cn_resident_id,
+    "bank_card": _bank_card,
+    "base64": _base64,
+    "geo_point": _geo_point,
+}
+
+# Rules whose normal form is meaningful for exact-match look-up through a blind index.
+NORMALISED = frozenset({"cn_mobile", "email", "cn_resident_id", "bank_card", "person_name"})
+
+_OPTIONS: dict[str, set[str]] = {"text": {"max_length"}, "person_name": {"max_length"}, "base64": {"max_length"}, "one_of": {"choices"}}
+
+
+def check_options(rule: str, options: Mapping[str, Any]) -> None:
+    """Refuses catalog options a rule does not take, so that a typo in policy is not silently ignored."""
+    unknown = set(options) - _OPTIONS.get(rule, set())
+    if unknown:
+        raise ValueError(f"rule '{rule}' takes no option(s) {', '.join(sorted(unknown))}")
+    if rule == "one_of" and not (isinstance(options.get("choices"), list) and options["choices"]):
+        raise ValueError("rule 'one_of' needs a non-empty list of choices")
+    if "max_length" in options and not (isinstance(options["max_length"], int) and options["max_length"] > 0):
+        raise ValueError("max_length must be a positive integer")
+
+
+def clean(rule: str, options: Mapping[str, Any], value: Any) -> Cleaned:
+    return RULES[rule](value, options)
