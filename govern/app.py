@@ -93,16 +93,24 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
+# Each domain with an HTTP API exposes `blp` (a flask-smorest Blueprint) in govern/<domain>/api.py.
+DOMAIN_APIS = ("subjects", "identity", "audit", "consent", "sharing", "requests", "retention", "breach")
+
+
 def _register_blueprints(app: Flask, api: Api) -> None:
+    import importlib
+    import importlib.util
+
     from govern.health.api import blp as health_blp
     from govern.health.api import docs_assets
-    from govern.identity.api import blp as principals_blp
-    from govern.subjects.api import blp as subjects_blp
 
-    api.register_blueprint(subjects_blp)
-    api.register_blueprint(principals_blp)
+    for domain in DOMAIN_APIS:
+        if importlib.util.find_spec(f"govern.{domain}") is not None and importlib.util.find_spec(f"govern.{domain}.api") is not None:
+            api.register_blueprint(importlib.import_module(f"govern.{domain}.api").blp)
     app.register_blueprint(health_blp)
     app.register_blueprint(docs_assets)
+    if importlib.util.find_spec("govern.console") is not None and importlib.util.find_spec("govern.console.views") is not None:
+        app.register_blueprint(importlib.import_module("govern.console.views").blp)
 
 
 def _protect_openapi_routes(app: Flask) -> None:

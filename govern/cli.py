@@ -272,5 +272,21 @@ def _announce_demo(settings: Settings, host: str, port: int) -> None:
     rt.database.dispose()
 
 
+# Domains add their own command groups in govern/<domain>/cli.py, exposing `commands` (a list of click commands).
+DOMAIN_CLIS = ("audit", "consent", "sharing", "requests", "retention", "breach", "console")
+
+
+def _register_domain_commands() -> None:
+    import importlib
+    import importlib.util
+
+    for domain in DOMAIN_CLIS:
+        if importlib.util.find_spec(f"govern.{domain}") is not None and importlib.util.find_spec(f"govern.{domain}.cli") is not None:
+            for command in importlib.import_module(f"govern.{domain}.cli").commands:
+                main.add_command(command)
+
+
+_register_domain_commands()
+
 if __name__ == "__main__":
     main()

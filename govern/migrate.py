@@ -16,13 +16,29 @@ from govern.config import PROJECT_ROOT
 MIGRATIONS = PROJECT_ROOT / "migrations"
 
 
+MODEL_MODULES = (
+    "govern.audit.models",
+    "govern.crypto.models",
+    "govern.idempotency",
+    "govern.identity.models",
+    "govern.subjects.models",
+    "govern.consent.models",
+    "govern.sharing.models",
+    "govern.requests.models",
+    "govern.retention.models",
+    "govern.breach.models",
+)
+
+
 def import_all_models() -> None:
     """Every domain's tables, so that Base.metadata is complete for migrations and tests."""
-    import govern.audit.models  # noqa: F401
-    import govern.crypto.models  # noqa: F401
-    import govern.idempotency  # noqa: F401
-    import govern.identity.models  # noqa: F401
-    import govern.subjects.models  # noqa: F401
+    import importlib
+    import importlib.util
+
+    for name in MODEL_MODULES:
+        package = name.rsplit(".", 1)[0]
+        if importlib.util.find_spec(package) is not None and importlib.util.find_spec(name) is not None:
+            importlib.import_module(name)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
