@@ -185,7 +185,7 @@ def _record_refusal(runtime: Runtime, refusal) -> None:
     try:
         with runtime.database.unit_of_work() as session:
             audit.record(
-                session=session, actor=actor, action=refusal.action, outcome=Outcome.DENIED, subject_id=refusal.subject_id,
+                session=session, actor=actor, action=refusal.action, outcome=Outcome(refusal.outcome), subject_id=refusal.subject_id,
                 field_names=refusal.field_names, purpose=refusal.purpose, reason=refusal.reason,
             )
     except Exception as exc:

@@ -221,6 +221,34 @@ def keys_status(as_json: bool) -> None:
     _emit(as_json, st, text)
 
 
+# --- tombstones ------------------------------------------------------------------------------------
+
+
+def reapply_tombstones(settings: Settings) -> dict:
+    """Re-applies every recorded erasure, full (tombstones) and partial (erasures that kept legally retained data),
+    after a restore from backup. Returns what was done."""
+    from govern.requests.cli import reapply_all
+
+    rt = _runtime()
+    try:
+        return reapply_all(rt)
+    finally:
+        rt.database.dispose()
+
+
+@main.group()
+def tombstones() -> None:
+    """Erasure tombstones (no personal data): what must stay erased after a restore."""
+
+
+@tombstones.command("reapply")
+@click.option("--json", "as_json", is_flag=True)
+def tombstones_reapply(as_json: bool) -> None:
+    """Shred again any erased subject that a restored backup brought back. Safe to run any time."""
+    result = reapply_tombstones(_settings())
+    _emit(as_json, result, f"{result['shredded_again']} erased subject(s) shredded again, {result['partial_erasures_reapplied']} partial erasure(s) re-applied")
+
+
 # --- serve -----------------------------------------------------------------------------------------
 
 
@@ -234,6 +262,10 @@ def serve(host: str, port: int, workers: int, dev: bool, demo: bool) -> None:
     """Initialise if needed, then serve the API (gunicorn; Flask's dev server only with --dev)."""
     settings = _settings()
     initialise(settings)
+    # A database restored from an older backup must not serve subjects that were erased since.
+    reapplied = reapply_tombstones(settings)
+    if any(reapplied.values()):
+        click.echo(f"re-applied erasures that the database had lost (restored from a backup?): {reapplied}", err=True)
     if demo:
         _announce_demo(settings, host, port)
     if dev:

@@ -19,6 +19,22 @@ class Settings:
     dek_cache_size: int = 10_000
     dek_cache_seconds: float = 300.0
     trusted_proxies: int = 0
+    # Audit log (issue 3): the checkpoint signing key lives apart from the database; checkpoints leave it.
+    audit_signing_key_file: Path | None = None  # default GOVERN_HOME/audit-signing-key.json
+    audit_signing_key: str | None = None  # base64 Ed25519 private key (32 bytes) instead of the file
+    checkpoint_dir: Path | None = None  # default GOVERN_HOME/checkpoints
+    audit_seal_window_seconds: int = 900  # how long a late-committing transaction may take to still be sealed
+    # Console (issue 8): the session cookie's Secure flag. "auto" sets it when the request came over TLS (as Flask sees
+    # it); set "true" behind a TLS-terminating proxy, "false" only for plain-HTTP development.
+    console_secure_cookies: str = "auto"
+
+    @property
+    def audit_key_path(self) -> Path:
+        return self.audit_signing_key_file or self.home / "audit-signing-key.json"
+
+    @property
+    def audit_checkpoint_dir(self) -> Path:
+        return self.checkpoint_dir or self.home / "checkpoints"
 
     @property
     def keyring_path(self) -> Path:
@@ -42,6 +58,11 @@ class Settings:
             dek_cache_size=int(env.get("GOVERN_DEK_CACHE_SIZE", "10000")),
             dek_cache_seconds=float(env.get("GOVERN_DEK_CACHE_SECONDS", "300")),
             trusted_proxies=int(env.get("GOVERN_TRUSTED_PROXIES", "0")),
+            audit_signing_key_file=Path(env["GOVERN_AUDIT_SIGNING_KEY_FILE"]).resolve() if env.get("GOVERN_AUDIT_SIGNING_KEY_FILE") else None,
+            audit_signing_key=env.get("GOVERN_AUDIT_SIGNING_KEY") or None,
+            checkpoint_dir=Path(env["GOVERN_CHECKPOINT_DIR"]).resolve() if env.get("GOVERN_CHECKPOINT_DIR") else None,
+            audit_seal_window_seconds=int(env.get("GOVERN_AUDIT_SEAL_WINDOW_SECONDS", "900")),
+            console_secure_cookies=env.get("GOVERN_CONSOLE_SECURE_COOKIES", "auto").lower(),
         )
 
 

@@ -104,6 +104,14 @@ def register_error_handlers(app: Flask) -> None:
             Problem(status, _HTTP_CODES.get(status, "http_error"), exc.name, exc.description)
         )
 
+    from govern.crypto.envelope import CiphertextRejected
+
+    @app.errorhandler(CiphertextRejected)
+    def _integrity(exc: CiphertextRejected):
+        # The message names the subject and slot, never a value; an operator must see this at once.
+        log.error("ciphertext_rejected", detail=str(exc))
+        return problem_response(Problem(500, "ciphertext_rejected", "Stored data failed its integrity check", str(exc)))
+
     @app.errorhandler(Exception)
     def _internal(exc: Exception):
         # Never a stack trace to the client, and the log line carries the type only, not the message:

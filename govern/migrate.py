@@ -22,6 +22,7 @@ MODEL_MODULES = (
     "govern.idempotency",
     "govern.identity.models",
     "govern.subjects.models",
+    "govern.subjects.erasure",
     "govern.consent.models",
     "govern.sharing.models",
     "govern.requests.models",

@@ -5,7 +5,7 @@ Every figure and rule a lawyer or DPO may change lives in these files, never in 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -74,9 +74,41 @@ class Purpose:
     record_types: frozenset[str]
     label: Mapping[str, str]
     allowed_when_restricted: bool = False
+    # Separate consent (单独同意): set in purposes.yaml, or implied by the rules in `separate_consent_reasons`.
+    separate_consent: bool = False
+    provides_to_third_party: bool = False  # PIPL Art. 23
+    public_disclosure: bool = False  # PIPL Art. 25
+    cross_border: bool = False  # PIPL Art. 39
+    sale_or_share: bool = False  # CCPA 1798.120: an opt-out (e.g. Global Privacy Control) withdraws it
+    sensitive_fields: frozenset[str] = frozenset()  # from catalog.yaml `sensitive: true`, never listed by hand
 
     def basis_for(self, jurisdiction: str) -> str:
         return self.legal_basis_by_jurisdiction.get(jurisdiction, self.legal_basis)
+
+    @property
+    def separate_consent_reasons(self) -> tuple[str, ...]:
+        """Why a consent to this purpose must be given on its own (empty: an ordinary consent suffices)."""
+        reasons = []
+        if self.sensitive_fields:
+            reasons.append("sensitive_data")  # PIPL Art. 29
+        if self.provides_to_third_party:
+            reasons.append("third_party")  # PIPL Art. 23
+        if self.public_disclosure:
+            reasons.append("public_disclosure")  # PIPL Art. 25
+        if self.cross_border:
+            reasons.append("cross_border")  # PIPL Art. 39
+        if self.separate_consent and not reasons:
+            reasons.append("policy")
+        return tuple(reasons)
+
+    @property
+    def needs_separate_consent(self) -> bool:
+        return bool(self.separate_consent_reasons)
+
+    @property
+    def has_recipients(self) -> bool:
+        """Data leaves the controller (to another handler, or abroad): the recipients must be named (Art. 23, 39)."""
+        return self.provides_to_third_party or self.cross_border
 
 
 @dataclass(frozen=True)
@@ -107,6 +139,98 @@ class Jurisdiction:
 
 
 @dataclass(frozen=True)
+class Controller:
+    """The personal information handler (controller) named on consent receipts and records of processing."""
+
+    name: Mapping[str, str]
+    country: str
+    contact: str
+    email: str
+    phone: str
+    address: Mapping[str, str]
+    url: str
+    notice_url: str  # template with {purpose}, {language}, {version}
+
+
+@dataclass(frozen=True)
+class AuditPolicy:
+    """policies/audit.yaml: how long audit events are kept (never under six months: Cybersecurity Law Art. 21)."""
+
+    retention_days: int = 365
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ConsolePolicy:
+    """policies/console.yaml (govern/console): staff sign-in lockout, session lifetimes, passwords, access review."""
+
+    max_failures: int = 5
+    lockout_minutes: int = 15
+    idle_minutes: int = 30
+    absolute_hours: int = 12
+    password_min_length: int = 12
+    review_window_days: int = 90
+    default_language: str = "zh"
+    default_time_zone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True)
+class RetentionPeriod:
+    """A retention period from retention.yaml: `90d`, `18m` or `3y` (months and years are calendar arithmetic)."""
+
+    amount: int
+    unit: str  # d | m | y
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+    def cutoff(self, now):
+        """The latest start that has expired by `now`: anything counted from on or before it is due."""
+        from datetime import timedelta
+
+        if self.unit == "d":
+            return now - timedelta(days=self.amount)
+        months = self.amount * (12 if self.unit == "y" else 1)
+        year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+        import calendar
+
+        return now.replace(year=year, month=month + 1, day=min(now.day, calendar.monthrange(year, month + 1)[1]))
+
+    def approx_days(self) -> float:
+        return self.amount * {"d": 1, "m": 30.44, "y": 365.25}[self.unit]
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """One rule of retention.yaml: what it covers, how long, counted from what, and on what legal basis."""
+
+    name: str
+    target: str  # fields | record_types
+    names: frozenset[str]
+    keep: RetentionPeriod
+    counted_from: str  # collection | occurred_at | last_interaction | account_closure
+    on_account_closure: str  # purge | keep
+    legal_basis_code: str
+    legal_basis_text: str
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """policies/retention.yaml: one rule per catalog field and record type, closed accounts, legal-hold reasons."""
+
+    rules: Mapping[str, RetentionRule]
+    field_rules: Mapping[str, RetentionRule]  # catalog field -> its rule
+    record_rules: Mapping[str, RetentionRule]  # record type -> its rule
+    closed_accounts_keep: RetentionPeriod
+    closed_accounts_code: str
+    closed_accounts_text: str
+    hold_reasons: Mapping[str, Mapping[str, str]]
+    unattended_purge: bool
+    plan_valid_for: RetentionPeriod
+    digest: str
+
+
+@dataclass(frozen=True)
 class Policy:
     catalog: Catalog
     purposes: Mapping[str, Purpose]
@@ -114,6 +238,15 @@ class Policy:
     jurisdictions: Mapping[str, Jurisdiction]
     source_dir: Path
     digest: str
+    controller: Controller | None = None
+    notices: Any = None  # govern.consent.notices.NoticeBook: policies/notices/<purpose>/versions.yaml and texts
+    audit: AuditPolicy = AuditPolicy()
+    retention: RetentionPolicy | None = None  # policies/retention.yaml (govern/retention)
+    # Data-subject requests (govern/requests): jurisdictions.yaml `requests:`, policies/calendars/, requests.yaml.
+    request_terms: Mapping[str, "RequestTerms"] = field(default_factory=dict)
+    calendars: Mapping[str, "WorkingCalendar"] = field(default_factory=dict)
+    requests: "RequestSettings | None" = None
+    console: ConsolePolicy = ConsolePolicy()  # policies/console.yaml (govern/console)
 
     def role(self, name: str) -> Role:
         return self.roles[name]
@@ -171,6 +304,28 @@ class PurposeSchema(_Strict):
     record_types = ma.Raw(required=True)
     allowed_when_restricted = ma.Bool(load_default=False)
     label = Label
+    # None = not stated; an explicit `false` on a purpose that must have separate consent is refused.
+    separate_consent = ma.Bool(load_default=None)
+    provides_to_third_party = ma.Bool(load_default=False)
+    public_disclosure = ma.Bool(load_default=False)
+    cross_border = ma.Bool(load_default=False)
+    sale_or_share = ma.Bool(load_default=False)
+
+
+class ControllerSchema(_Strict):
+    name = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(), required=True)
+    country = ma.Str(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
+    contact = ma.Str(required=True)
+    email = ma.Email(required=True)
+    phone = ma.Str(required=True)
+    address = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(), required=True)
+    url = ma.Url(required=True)
+    notice_url = ma.Str(required=True, validate=validate.Regexp(r".*\{purpose\}.*", error="must contain {purpose}"))
+
+
+class ControllerFileSchema(_Strict):
+    version = ma.Int(required=True, validate=validate.Equal(1))
+    controller = ma.Nested(ControllerSchema, required=True)
 
 
 class PurposesSchema(_Strict):
@@ -248,7 +403,25 @@ def load_policy(directory: Path) -> Policy:
     digest = hashlib.sha256(
         b"".join((directory / f"{n}.yaml").read_bytes() for n in sorted(raw))
     ).hexdigest()
-    return Policy(catalog=catalog, purposes=purposes, roles=roles, jurisdictions=jurisdictions, source_dir=directory, digest=digest)
+    controller = _load_controller(directory)
+    from govern.consent.notices import load_notices
+
+    notices = load_notices(directory / "notices", purposes, jurisdictions)
+    return Policy(
+        catalog=catalog, purposes=purposes, roles=roles, jurisdictions=jurisdictions, source_dir=directory, digest=digest,
+        controller=controller, notices=notices, audit=_load_audit(directory), retention=_load_retention(directory, catalog),
+        **_load_request_policy(directory, jurisdictions),
+        console=_load_console(directory),
+    )
+
+
+def _load_controller(directory: Path) -> Controller:
+    doc = _validate("controller", _read(directory / "controller.yaml"), ControllerFileSchema())["controller"]
+    for lang in ("zh", "en"):
+        for key in ("name", "address"):
+            if not doc[key].get(lang):
+                raise PolicyError(f"controller.yaml: controller.{key}.{lang}: required (notices and receipts exist in zh and en)")
+    return Controller(**doc)
 
 
 def _read(path: Path) -> Any:
@@ -349,7 +522,22 @@ def _build_purpose(name: str, p: dict, catalog: Catalog, jurisdictions: Mapping[
         record_types=_names(p["record_types"], catalog.record_types, f"{where}.record_types"),
         label=p.get("label", {}),
         allowed_when_restricted=p["allowed_when_restricted"],
+        separate_consent=bool(p["separate_consent"]),
+        provides_to_third_party=p["provides_to_third_party"],
+        public_disclosure=p["public_disclosure"],
+        cross_border=p["cross_border"],
+        sale_or_share=p["sale_or_share"],
     )
+    # Sensitive data needs separate consent by rule (PIPL Art. 29), whatever the purpose says.
+    sensitive = frozenset(f for f in purpose.fields if catalog.fields[f].sensitive) | frozenset(
+        f"record:{r}" for r in purpose.record_types if catalog.record_types[r].sensitive
+    )
+    purpose = replace(purpose, sensitive_fields=sensitive)
+    if p["separate_consent"] is False and purpose.separate_consent_reasons:
+        raise PolicyError(
+            f"{where}.separate_consent: cannot be false: the purpose needs separate consent "
+            f"({', '.join(purpose.separate_consent_reasons)}; PIPL Art. 23, 25, 29, 39)"
+        )
     for code in purpose.legal_basis_by_jurisdiction:
         if code not in jurisdictions:
             raise PolicyError(f"{where}.legal_basis_by_jurisdiction: unknown jurisdiction '{code}'")
@@ -383,4 +571,487 @@ def _build_role(name: str, r: dict, catalog: Catalog, purposes: Mapping[str, Pur
         default_visibility=vis["default"],
         category_visibility=vis["categories"],
         field_visibility=vis["fields"],
+    )
+
+
+class AuditRetentionSchema(_Strict):
+    # 183 days: any six consecutive calendar months (Cybersecurity Law Art. 21 sets the floor, not the ceiling).
+    keep_days = ma.Int(required=True, validate=validate.Range(min=183, error="must be at least 183 days (six months, Cybersecurity Law Art. 21)"))
+    source = ma.Str(required=True)
+
+
+class AuditFileSchema(_Strict):
+    version = ma.Int(required=True, validate=validate.Equal(1))
+    retention = ma.Nested(AuditRetentionSchema, required=True)
+
+
+def _load_audit(directory: Path) -> AuditPolicy:
+    doc = _validate("audit", _read(directory / "audit.yaml"), AuditFileSchema())
+    return AuditPolicy(retention_days=doc["retention"]["keep_days"], source=doc["retention"]["source"])
+
+
+# --- retention.yaml (govern/retention) ------------------------------------------------------------
+
+_PERIOD = r"^[1-9][0-9]{0,4}[dmy]$"
+COUNTED_FROM = {
+    "fields": ("collection", "last_interaction", "account_closure"),
+    "record_types": ("collection", "occurred_at", "last_interaction", "account_closure"),
+}
+
+
+class LegalBasisRefSchema(_Strict):
+    code = ma.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"))
+    text = ma.Str(required=True, validate=validate.Length(min=3))
+
+
+class RetentionRuleSchema(_Strict):
+    fields = ma.Raw(load_default=None)
+    record_types = ma.Raw(load_default=None)
+    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
+    counted_from = ma.Str(required=True, validate=validate.OneOf(sorted({c for cs in COUNTED_FROM.values() for c in cs})))
+    on_account_closure = ma.Str(load_default="purge", validate=validate.OneOf(["purge", "keep"]))
+    legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
+
+
+class ClosedAccountsSchema(_Strict):
+    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
+    legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
+
+
+class RetentionFileSchema(_Strict):
+    version = ma.Int(required=True, validate=validate.Equal(1))
+    unattended_purge = ma.Bool(required=True)
+    plan_valid_for = ma.Str(load_default="14d", validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
+    hold_reasons = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=Label, required=True, validate=validate.Length(min=1))
+    closed_accounts = ma.Nested(ClosedAccountsSchema, required=True)
+    rules = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(RetentionRuleSchema), required=True)
+
+
+def _period(text: str) -> RetentionPeriod:
+    return RetentionPeriod(int(text[:-1]), text[-1])
+
+
+def _rule_targets(where: str, spec: Any, known: Mapping[str, Any], what: str) -> frozenset[str]:
+    """`[name, …]` or `{names: […], categories: […]}`; every name and category must exist in the catalog."""
+    if isinstance(spec, list):
+        spec = {"names": spec}
+    if not isinstance(spec, dict) or not set(spec) <= {"names", "categories"} or not spec:
+        raise PolicyError(f"{where}: expected a list of {what} names or {{names: […], categories: […]}}")
+    out: set[str] = set()
+    names = spec.get("names") or []
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise PolicyError(f"{where}.names: unknown {what}(s) {', '.join(unknown)} (not in catalog.yaml)")
+    out |= set(names)
+    for cat in spec.get("categories") or []:
+        members = {n for n, r in known.items() if r.category == cat}
+        if not members:
+            raise PolicyError(f"{where}.categories: category '{cat}' has no {what} in catalog.yaml")
+        out |= members
+    return frozenset(out)
+
+
+def _load_retention(directory: Path, catalog: Catalog) -> RetentionPolicy:
+    """retention.yaml, cross-checked against the catalog: every field and record type has exactly one rule, and no
+    rule contradicts another or the closed-account grace period. Refuses naming the gap."""
+    import hashlib
+
+    path = directory / "retention.yaml"
+    doc = _validate("retention", _read(path), RetentionFileSchema())
+    closed_keep = _period(doc["closed_accounts"]["keep"])
+    rules: dict[str, RetentionRule] = {}
+    owner: dict[tuple[str, str], str] = {}
+    for name, r in doc["rules"].items():
+        where = f"retention.yaml: rules.{name}"
+        targets = [t for t in ("fields", "record_types") if r[t] is not None]
+        if len(targets) != 1:
+            raise PolicyError(f"{where}: give exactly one of `fields` or `record_types`")
+        target = targets[0]
+        known = catalog.fields if target == "fields" else catalog.record_types
+        names = _rule_targets(f"{where}.{target}", r[target], known, "field" if target == "fields" else "record type")
+        if r["counted_from"] not in COUNTED_FROM[target]:
+            raise PolicyError(f"{where}.counted_from: '{r['counted_from']}' does not apply to {target} (use one of {', '.join(COUNTED_FROM[target])})")
+        keep = _period(r["keep"])
+        if r["counted_from"] == "account_closure" and r["on_account_closure"] == "purge" and keep.approx_days() > closed_keep.approx_days():
+            raise PolicyError(
+                f"{where}: contradicts closed_accounts: keeps {keep} from account closure, but closed accounts are purged after "
+                f"{closed_keep}; shorten it or set on_account_closure: keep (a legal obligation to keep)"
+            )
+        for item in sorted(names):
+            other = owner.get((target, item))
+            if other is not None:
+                raise PolicyError(f"{where}: contradicts rules.{other}: both cover {target}.{item}; one rule per {target[:-1].replace('_', ' ')}")
+            owner[(target, item)] = name
+        rules[name] = RetentionRule(
+            name=name, target=target, names=names, keep=keep, counted_from=r["counted_from"], on_account_closure=r["on_account_closure"],
+            legal_basis_code=r["legal_basis"]["code"], legal_basis_text=r["legal_basis"]["text"],
+        )
+    missing = [f"fields.{n}" for n in catalog.fields if ("fields", n) not in owner]
+    missing += [f"record_types.{n}" for n in catalog.record_types if ("record_types", n) not in owner]
+    if missing:
+        raise PolicyError(f"retention.yaml: rules: no retention rule covers catalog {', '.join(missing)}")
+    return RetentionPolicy(
+        rules=rules,
+        field_rules={item: rules[rule] for (t, item), rule in owner.items() if t == "fields"},
+        record_rules={item: rules[rule] for (t, item), rule in owner.items() if t == "record_types"},
+        closed_accounts_keep=closed_keep,
+        closed_accounts_code=doc["closed_accounts"]["legal_basis"]["code"],
+        closed_accounts_text=doc["closed_accounts"]["legal_basis"]["text"],
+        hold_reasons=doc["hold_reasons"],
+        unattended_purge=doc["unattended_purge"],
+        plan_valid_for=_period(doc["plan_valid_for"]),
+        digest=hashlib.sha256(path.read_bytes()).hexdigest(),
+    )
+
+
+# --- data-subject requests (govern/requests) ------------------------------------------------------
+# jurisdictions.yaml `requests:` (deadlines per jurisdiction and request type, each with its source),
+# policies/calendars/<name>.yaml (working-day calendars, as data) and policies/requests.yaml (global settings).
+
+REQUEST_TYPES = (
+    "access", "rectification", "erasure", "restriction", "portability", "objection", "withdrawal", "account_closure", "complaint",
+)
+PERIOD_UNITS = ("calendar_days", "business_days", "working_days", "months")
+_DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+
+
+@dataclass(frozen=True)
+class Period:
+    """A time limit: `period` units of `unit` (calendar_days, business_days, working_days, months)."""
+
+    period: int
+    unit: str
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class ExtensionRule:
+    period: int
+    unit: str
+    max_times: int
+    reason_required: bool
+    source: str
+
+
+@dataclass(frozen=True)
+class RequestRule:
+    """The deadlines of one request type in one jurisdiction (default merged with the type's own entry)."""
+
+    type: str
+    respond: Period
+    acknowledge: Period | None
+    extension: ExtensionRule | None
+    pause_allowed: bool
+    pause_source: str
+    verification_required: bool
+    verification_source: str
+
+
+@dataclass(frozen=True)
+class RequestTerms:
+    jurisdiction: str
+    time_zone: str
+    calendar: str | None
+    complaint: Mapping[str, str]  # zh, en: how to complain, told with every refusal
+    complaint_source: str
+    rules: Mapping[str, RequestRule]
+
+
+@dataclass(frozen=True)
+class CalendarYear:
+    year: int
+    status: str  # published | provisional
+    source: str
+
+
+@dataclass(frozen=True)
+class WorkingCalendar:
+    """Working days as data: weekends, public holidays and adjusted working weekends (调休上班), per year."""
+
+    name: str
+    weekend: frozenset[int]
+    holidays: Mapping[Any, str]  # date -> holiday name (en)
+    working_weekends: frozenset[Any]
+    years: Mapping[int, CalendarYear]
+    bounded: bool  # True: a date in a year not listed cannot be counted (refused, never guessed)
+
+    def covers(self, day) -> bool:
+        return not self.bounded or day.year in self.years
+
+    def is_working_day(self, day) -> bool:
+        if day in self.working_weekends:
+            return True
+        if day in self.holidays:
+            return False
+        return day.weekday() not in self.weekend
+
+    def is_provisional(self, day) -> bool:
+        year = self.years.get(day.year)
+        return year is not None and year.status != "published"
+
+
+@dataclass(frozen=True)
+class RequestSettings:
+    due_soon_days: int
+    max_failures: int
+    otp_digits: int
+    otp_valid_minutes: int
+    otp_max_attempts: int
+    verification_source: str
+    unverified_close_after: Period
+    unverified_source: str
+    package_download_hours: int
+    package_source: str
+    log_retain_months: int
+    log_source: str
+
+
+class _PeriodSchema(_Strict):
+    period = ma.Int(required=True, validate=validate.Range(min=1, max=3650))
+    unit = ma.Str(required=True, validate=validate.OneOf(PERIOD_UNITS))
+    source = ma.Str(required=True, validate=validate.Length(min=3))
+
+
+class _ExtensionSchema(_PeriodSchema):
+    max_times = ma.Int(required=True, validate=validate.Range(min=1, max=10))
+    reason_required = ma.Bool(required=True)
+
+
+class _PauseSchema(_Strict):
+    allowed = ma.Bool(required=True)
+    source = ma.Str(required=True, validate=validate.Length(min=3))
+
+
+class _VerificationSchema(_Strict):
+    required = ma.Bool(required=True)
+    source = ma.Str(required=True, validate=validate.Length(min=3))
+
+
+class _RuleSchema(_Strict):
+    respond = ma.Nested(_PeriodSchema)
+    acknowledge = ma.Nested(_PeriodSchema, allow_none=True)
+    extension = ma.Nested(_ExtensionSchema, allow_none=True)
+    pause = ma.Nested(_PauseSchema)
+    verification = ma.Nested(_VerificationSchema)
+
+
+class _ComplaintSchema(_Strict):
+    zh = ma.Str(required=True, validate=validate.Length(min=3))
+    en = ma.Str(required=True, validate=validate.Length(min=3))
+    source = ma.Str(required=True, validate=validate.Length(min=3))
+
+
+class _TermsSchema(_Strict):
+    time_zone = ma.Str(required=True)
+    calendar = ma.Str(required=True, allow_none=True)
+    complaint = ma.Nested(_ComplaintSchema, required=True)
+    default = ma.Nested(_RuleSchema, required=True)
+    types = ma.Dict(keys=ma.Str(validate=validate.OneOf(REQUEST_TYPES)), values=ma.Nested(_RuleSchema), load_default=dict)
+
+
+class _RequestSettingsSchema(_Strict):
+    class _Queue(_Strict):
+        due_soon_days = ma.Int(required=True, validate=validate.Range(min=0, max=60))
+
+    class _Verification(_Strict):
+        max_failures = ma.Int(required=True, validate=validate.Range(min=1, max=20))
+        otp_digits = ma.Int(required=True, validate=validate.Range(min=6, max=10))
+        otp_valid_minutes = ma.Int(required=True, validate=validate.Range(min=1, max=1440))
+        otp_max_attempts = ma.Int(required=True, validate=validate.Range(min=1, max=10))
+        source = ma.Str(required=True)
+
+    class _Unverified(_Strict):
+        close_after = ma.Dict(required=True)
+        source = ma.Str(required=True)
+
+    class _Package(_Strict):
+        download_hours = ma.Int(required=True, validate=validate.Range(min=1, max=24 * 30))
+        source = ma.Str(required=True)
+
+    class _Log(_Strict):
+        retain_months = ma.Int(required=True, validate=validate.Range(min=24, max=240, error="at least 24 months (CCPA regs §7101)"))
+        source = ma.Str(required=True)
+
+    version = ma.Int(required=True, validate=validate.Equal(1))
+    queue = ma.Nested(_Queue, required=True)
+    verification = ma.Nested(_Verification, required=True)
+    unverified = ma.Nested(_Unverified, required=True)
+    package = ma.Nested(_Package, required=True)
+    request_log = ma.Nested(_Log, required=True)
+
+
+def _load_calendar(path: Path) -> WorkingCalendar:
+    from datetime import date, timedelta
+
+    where = f"calendars/{path.name}"
+    doc = _read(path)
+    if not isinstance(doc, dict) or doc.get("version") != 1:
+        raise PolicyError(f"{where}: expected a mapping with version: 1")
+    if doc.get("name") != path.stem:
+        raise PolicyError(f"{where}: name: must be '{path.stem}' (the file's name)")
+    weekend = doc.get("weekend")
+    if not isinstance(weekend, list) or any(d not in _DAY_NAMES for d in weekend):
+        raise PolicyError(f"{where}: weekend: a list of mon…sun")
+    if not isinstance(doc.get("bounded"), bool):
+        raise PolicyError(f"{where}: bounded: true or false")
+    years_doc = doc.get("years")
+    if not isinstance(years_doc, dict):
+        raise PolicyError(f"{where}: years: a mapping of year -> {{status, source, holidays, working_weekends}}")
+    weekend_days = frozenset(_DAY_NAMES[d] for d in weekend)
+    holidays: dict[date, str] = {}
+    working: set[date] = set()
+    years: dict[int, CalendarYear] = {}
+    for year, y in years_doc.items():
+        at = f"{where}: years.{year}"
+        if not isinstance(year, int) or not isinstance(y, dict):
+            raise PolicyError(f"{at}: expected a year number and a mapping")
+        if y.get("status") not in ("published", "provisional"):
+            raise PolicyError(f"{at}.status: published or provisional")
+        if not isinstance(y.get("source"), str) or len(y["source"]) < 10:
+            raise PolicyError(f"{at}.source: name the State Council notice (or why the year is provisional)")
+        for i, h in enumerate(y.get("holidays") or []):
+            start, end = (h or {}).get("from"), (h or {}).get("to")
+            if not isinstance(start, date) or not isinstance(end, date) or start > end or start.year != year or end.year != year:
+                raise PolicyError(f"{at}.holidays[{i}]: from/to must be dates in {year}, from <= to")
+            name = (h.get("name") or {}).get("en") if isinstance(h.get("name"), dict) else None
+            if not name or not (h.get("name") or {}).get("zh"):
+                raise PolicyError(f"{at}.holidays[{i}].name: zh and en")
+            day = start
+            while day <= end:
+                holidays[day] = name
+                day += timedelta(days=1)
+        for i, d in enumerate(y.get("working_weekends") or []):
+            if not isinstance(d, date) or d.year != year:
+                raise PolicyError(f"{at}.working_weekends[{i}]: a date in {year}")
+            if d.weekday() not in weekend_days:
+                raise PolicyError(f"{at}.working_weekends[{i}]: {d} is not a weekend day")
+            if d in holidays:
+                raise PolicyError(f"{at}.working_weekends[{i}]: {d} is also listed as a holiday")
+            working.add(d)
+        years[year] = CalendarYear(year=year, status=y["status"], source=y["source"])
+    return WorkingCalendar(
+        name=path.stem, weekend=weekend_days, holidays=holidays, working_weekends=frozenset(working), years=years, bounded=doc["bounded"],
+    )
+
+
+def _load_request_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction]) -> dict[str, Any]:
+    """The request-deadline keys of jurisdictions.yaml, the calendars they name and requests.yaml; refuses naming the gap."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    calendars = {p.stem: _load_calendar(p) for p in sorted((directory / "calendars").glob("*.yaml"))}
+    terms: dict[str, RequestTerms] = {}
+    for code, jur in jurisdictions.items():
+        where = f"jurisdictions.yaml: jurisdictions.{code}.requests"
+        raw = jur.extra.get("requests")
+        if raw is None:
+            raise PolicyError(f"{where}: missing: every jurisdiction states its request deadlines")
+        try:
+            doc = _TermsSchema().load(raw)
+        except ValidationError as exc:
+            raise PolicyError(f"{where}: " + "; ".join(_flatten(exc.messages))) from None
+        try:
+            ZoneInfo(doc["time_zone"])
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PolicyError(f"{where}.time_zone: unknown time zone '{doc['time_zone']}'") from None
+        if doc["calendar"] is not None and doc["calendar"] not in calendars:
+            raise PolicyError(f"{where}.calendar: no file policies/calendars/{doc['calendar']}.yaml")
+        default = doc["default"]
+        missing = [k for k in ("respond", "acknowledge", "extension", "pause", "verification") if k not in default]
+        if missing:
+            raise PolicyError(f"{where}.default: missing {', '.join(missing)} (null where the law sets none)")
+        rules: dict[str, RequestRule] = {}
+        for rtype in REQUEST_TYPES:
+            merged = {**default, **doc["types"].get(rtype, {})}
+            for key in ("respond", "acknowledge", "extension"):
+                period = merged[key]
+                if period and period["unit"] in ("business_days", "working_days") and doc["calendar"] is None:
+                    raise PolicyError(f"{where}: {rtype}.{key} counts {period['unit']}: name a calendar")
+            if merged["respond"] is None:
+                raise PolicyError(f"{where}: {rtype}.respond: required")
+            ext = merged["extension"]
+            ack = merged["acknowledge"]
+            rules[rtype] = RequestRule(
+                type=rtype,
+                respond=Period(**merged["respond"]),
+                acknowledge=Period(**ack) if ack else None,
+                extension=ExtensionRule(**ext) if ext else None,
+                pause_allowed=merged["pause"]["allowed"], pause_source=merged["pause"]["source"],
+                verification_required=merged["verification"]["required"], verification_source=merged["verification"]["source"],
+            )
+        complaint = doc["complaint"]
+        terms[code] = RequestTerms(
+            jurisdiction=code, time_zone=doc["time_zone"], calendar=doc["calendar"], complaint={"zh": complaint["zh"], "en": complaint["en"]},
+            complaint_source=complaint["source"], rules=rules,
+        )
+    s = _validate("requests", _read(directory / "requests.yaml"), _RequestSettingsSchema())
+    try:
+        close_after = _PeriodSchema().load({**s["unverified"]["close_after"], "source": s["unverified"]["source"]})
+    except ValidationError as exc:
+        raise PolicyError("requests.yaml: unverified.close_after: " + "; ".join(_flatten(exc.messages))) from None
+    if close_after["unit"] in ("business_days", "working_days"):
+        raise PolicyError("requests.yaml: unverified.close_after.unit: calendar_days or months (it applies to every jurisdiction)")
+    v = s["verification"]
+    settings = RequestSettings(
+        due_soon_days=s["queue"]["due_soon_days"], max_failures=v["max_failures"], otp_digits=v["otp_digits"],
+        otp_valid_minutes=v["otp_valid_minutes"], otp_max_attempts=v["otp_max_attempts"], verification_source=v["source"],
+        unverified_close_after=Period(**close_after), unverified_source=s["unverified"]["source"],
+        package_download_hours=s["package"]["download_hours"], package_source=s["package"]["source"],
+        log_retain_months=s["request_log"]["retain_months"], log_source=s["request_log"]["source"],
+    )
+    return {"request_terms": terms, "calendars": calendars, "requests": settings}
+
+
+# --- console.yaml (govern/console) ----------------------------------------------------------------
+
+
+class _ConsoleSignInSchema(_Strict):
+    max_failures = ma.Int(required=True, validate=validate.Range(1, 20))
+    lockout_minutes = ma.Int(required=True, validate=validate.Range(1, 24 * 60))
+    source = ma.Str(required=True)
+
+
+class _ConsoleSessionsSchema(_Strict):
+    idle_minutes = ma.Int(required=True, validate=validate.Range(1, 24 * 60))
+    absolute_hours = ma.Int(required=True, validate=validate.Range(1, 24 * 7))
+    source = ma.Str(required=True)
+
+
+class _ConsolePasswordsSchema(_Strict):
+    min_length = ma.Int(required=True, validate=validate.Range(8, 128, error="must be 8–128 (NIST SP 800-63B: at least 8)"))
+    source = ma.Str(required=True)
+
+
+class _ConsoleReviewSchema(_Strict):
+    window_days = ma.Int(required=True, validate=validate.Range(1, 3660))
+    source = ma.Str(required=True)
+
+
+class _ConsoleDisplaySchema(_Strict):
+    default_language = ma.Str(required=True, validate=validate.OneOf(["zh", "en"]))
+    default_time_zone = ma.Str(required=True)
+
+
+class ConsoleFileSchema(_Strict):
+    version = ma.Int(required=True, validate=validate.Equal(1))
+    sign_in = ma.Nested(_ConsoleSignInSchema, required=True)
+    sessions = ma.Nested(_ConsoleSessionsSchema, required=True)
+    passwords = ma.Nested(_ConsolePasswordsSchema, required=True)
+    access_review = ma.Nested(_ConsoleReviewSchema, required=True)
+    display = ma.Nested(_ConsoleDisplaySchema, required=True)
+
+
+def _load_console(directory: Path) -> ConsolePolicy:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    doc = _validate("console", _read(directory / "console.yaml"), ConsoleFileSchema())
+    zone = doc["display"]["default_time_zone"]
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PolicyError(f"console.yaml: display.default_time_zone: unknown time zone '{zone}'") from None
+    return ConsolePolicy(
+        max_failures=doc["sign_in"]["max_failures"], lockout_minutes=doc["sign_in"]["lockout_minutes"],
+        idle_minutes=doc["sessions"]["idle_minutes"], absolute_hours=doc["sessions"]["absolute_hours"],
+        password_min_length=doc["passwords"]["min_length"], review_window_days=doc["access_review"]["window_days"],
+        default_language=doc["display"]["default_language"], default_time_zone=zone,
     )

@@ -23,6 +23,7 @@ class Refusal:
     subject_id: object = None
     purpose: str | None = None
     field_names: tuple[str, ...] = ()
+    outcome: str = "denied"
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,13 @@ def has_permission(policy: Policy, actor: Actor, permission: Permission) -> bool
 
 def authorise_purpose(
     *, policy: Policy, actor: Actor, purpose_name: str | None, action: str, subject_id=None, jurisdiction: str | None = None,
-    subject_status: str = "active",
+    subject_status: str = "active", session=None, envelope=None,
 ) -> Purpose:
-    """The purpose, if the actor may use it for this subject; otherwise a 403 naming the reason."""
+    """The purpose, if the actor may use it for this subject; otherwise a 403 naming the reason.
+
+    With a subject, its jurisdiction and a session, the consent registry is asked afresh on every call (no cache):
+    a withdrawal committed by another request takes effect on the very next read.
+    """
 
     def no(reason: str, detail: str) -> Problem:
         return refuse(reason, detail, Refusal(action=action, reason=reason, subject_id=subject_id, purpose=purpose_name))
@@ -60,8 +65,16 @@ def authorise_purpose(
         raise no("subject_restricted", "Processing of this subject is restricted; only storage and legal claims are allowed.")
     if subject_status not in ("active", "restricted"):
         raise no("subject_inactive", f"The subject is {subject_status}.")
-    if jurisdiction is not None and purpose.basis_for(jurisdiction) == "consent":
-        # No consent record can exist yet, so the only correct answer for a consent-based purpose is no.
+    if jurisdiction is not None and subject_id is not None and session is not None:
+        from govern.consent import service as consent
+
+        verdict = consent.check(
+            session=session, policy=policy, envelope=envelope, subject_id=subject_id, purpose=purpose, jurisdiction=jurisdiction,
+        )
+        if not verdict.allowed:
+            raise no(verdict.reason, verdict.detail)
+    elif jurisdiction is not None and purpose.basis_for(jurisdiction) == "consent":
+        # Fail closed: without the registry at hand a consent-based purpose cannot be shown to have consent.
         raise no("consent_required", f"'{purpose_name}' rests on consent and the subject has not given it.")
     return purpose
 
@@ -82,9 +95,12 @@ def field_visibility(*, policy: Policy, actor: Actor, purpose: Purpose, names: I
     return out
 
 
-def authorise_read(*, policy: Policy, actor: Actor, purpose_name: str | None, action: str, subject_id, jurisdiction: str, subject_status: str) -> ReadGrant:
+def authorise_read(
+    *, policy: Policy, actor: Actor, purpose_name: str | None, action: str, subject_id, jurisdiction: str, subject_status: str,
+    session=None, envelope=None,
+) -> ReadGrant:
     purpose = authorise_purpose(
         policy=policy, actor=actor, purpose_name=purpose_name, action=action, subject_id=subject_id,
-        jurisdiction=jurisdiction, subject_status=subject_status,
+        jurisdiction=jurisdiction, subject_status=subject_status, session=session, envelope=envelope,
     )
     return ReadGrant(purpose=purpose, visibility=field_visibility(policy=policy, actor=actor, purpose=purpose), record_types=purpose.record_types)

@@ -3,14 +3,19 @@ of work, and flushes at once so that an event that cannot be stored fails the op
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Iterable
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.audit.models import AuditEvent
+from govern.errors import validation_failed
 from govern.identity.actor import Actor
 from govern.timeutil import utcnow
 
@@ -29,6 +34,12 @@ class AuditAction(StrEnum):
     KEY_ROTATE_BEGIN = "crypto:master:rotate-begin"
     KEY_ROTATE_FINISH = "crypto:master:rotate-finish"
     POLICY_LOAD = "policy:bundle:load"
+    AUDIT_SEARCH = "audit:event:search"
+    AUDIT_EXPORT = "audit:export:create"
+    AUDIT_PROOF = "audit:proof:create"
+    AUDIT_CHECKPOINT = "audit:checkpoint:create"
+    AUDIT_KEY_ROTATE = "audit:signing-key:rotate"
+    AUDIT_PURGE = "audit:event:purge"
 
 
 class Outcome(StrEnum):
@@ -95,3 +106,83 @@ def record(
     # Flush now: if the log cannot take the event, the caller must fail before it returns any data.
     session.flush()
     return event
+
+
+# --- search -------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    time_from: datetime | None = None
+    time_to: datetime | None = None
+    actor: str | None = None  # a principal id or name
+    subject_id: uuid.UUID | None = None
+    action: str | None = None  # exact, or a prefix ending in '*' ("subjects:*")
+    purpose: str | None = None
+    outcome: str | None = None
+    request_id: str | None = None
+
+    def used(self) -> list[str]:
+        return [name for name, value in self.__dict__.items() if value is not None]
+
+
+@dataclass
+class SearchPage:
+    events: list[dict]
+    next_cursor: str | None
+
+
+def _cursor(event_id: int) -> str:
+    return base64.urlsafe_b64encode(f"e{event_id}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not raw.startswith("e"):
+            raise ValueError
+        return int(raw[1:])
+    except (ValueError, UnicodeDecodeError):
+        raise validation_failed({"cursor": ["not a cursor this API issued"]}) from None
+
+
+def search(*, session: Session, actor: Actor, filters: SearchFilters, cursor: str | None = None, limit: int = 100) -> SearchPage:
+    """Events matching every filter, newest first, with their chain seq once sealed. The search is itself audited
+    (the names of the filters used, never their values beyond a subject id)."""
+    from govern.audit.models import AuditChainEntry
+
+    query = select(AuditEvent, AuditChainEntry.seq).outerjoin(AuditChainEntry, AuditChainEntry.event_id == AuditEvent.id)
+    f = filters
+    if f.time_from is not None:
+        query = query.where(AuditEvent.occurred_at >= f.time_from)
+    if f.time_to is not None:
+        query = query.where(AuditEvent.occurred_at < f.time_to)
+    if f.actor is not None:
+        try:
+            query = query.where(AuditEvent.actor_id == uuid.UUID(f.actor))
+        except ValueError:
+            query = query.where(AuditEvent.actor_name == f.actor)
+    if f.subject_id is not None:
+        query = query.where(AuditEvent.subject_id == f.subject_id)
+    if f.action is not None:
+        query = query.where(AuditEvent.action.startswith(f.action[:-1], autoescape=True) if f.action.endswith("*") else AuditEvent.action == f.action)
+    if f.purpose is not None:
+        query = query.where(AuditEvent.purpose == f.purpose)
+    if f.outcome is not None:
+        query = query.where(AuditEvent.outcome == f.outcome)
+    if f.request_id is not None:
+        query = query.where(AuditEvent.request_id == f.request_id)
+    after = _after(cursor)
+    if after is not None:
+        query = query.where(AuditEvent.id < after)
+    rows = session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    record(
+        session=session, actor=actor, action=AuditAction.AUDIT_SEARCH, subject_id=f.subject_id, field_names=f.used(),
+        resource="audit_events", purpose=None,
+    )
+    events = [{"id": e.id, "seq": seq, "event": json.loads(e.canonical)} for e, seq in rows]
+    return SearchPage(events=events, next_cursor=_cursor(rows[-1][0].id) if more and rows else None)

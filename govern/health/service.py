@@ -26,4 +26,21 @@ def readiness(runtime) -> dict[str, dict]:
     except Exception as exc:
         checks["keyring"] = {"ok": False, "error": type(exc).__name__}
     checks["policies"] = {"ok": True, "digest": runtime.policy.digest[:16]}
+    checks["audit_chain"] = _audit_chain(runtime)
     return checks
+
+
+def _audit_chain(runtime) -> dict:
+    """The chain head links and agrees with the newest checkpoint; unsealed events are counted, not an error."""
+    from govern.audit import integrity
+    from govern.health import metrics
+
+    try:
+        st = integrity.status(database=runtime.database, settings=runtime.settings)
+    except Exception as exc:
+        metrics.AUDIT_CHAIN_OK.set(0)
+        return {"ok": False, "error": type(exc).__name__}
+    metrics.AUDIT_CHAIN_OK.set(1 if st.ok else 0)
+    metrics.AUDIT_CHAIN_HEAD.set(st.head_seq)
+    metrics.AUDIT_UNSEALED.set(st.unsealed)
+    return st.as_dict()

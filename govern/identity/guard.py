@@ -85,6 +85,8 @@ def install_guard(app: Flask, runtime) -> None:
 
 def _authenticate(runtime):
     header = request.headers.get("Authorization", "")
+    if not header and request.blueprint == CONSOLE_BLUEPRINT:
+        return _console_principal(runtime)
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthenticated("Send `Authorization: Bearer <api key>`.", "credentials_missing")
@@ -108,3 +110,45 @@ def current_actor() -> Actor:
 
 def current_runtime():
     return current_app.extensions["govern"]
+
+
+# --- the console (govern/console): a staff member's session cookie authenticates instead of an API key -------------
+
+CONSOLE_BLUEPRINT = "console"
+SESSION_COOKIE = "govern_session"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _console_principal(runtime):
+    """The staff principal of the request's console session. A session cookie is an ambient credential, so every
+    state-changing request must also carry the session's CSRF token (a form field or a header)."""
+    from govern.access.service import Refusal
+    from govern.identity import staff
+
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if not token:
+        # Nobody presented a credential: not an attempt worth an audit event (sign-in attempts are audited).
+        raise Problem(401, "unauthenticated", "Sign in required", "Sign in to the console.", extra={"reason": "session_missing"})
+    found = staff.authenticate_session(session=runtime.session(), policy=runtime.policy, token=token)
+    if found is None:
+        raise Problem(
+            401, "unauthenticated", "Sign in required", "The console session has ended; sign in again.", extra={"reason": "session_invalid"},
+            audit=Refusal(action=staff.StaffAction.SESSION_EXPIRED, reason="session_invalid"),
+        )
+    principal, console_session = found
+    g.console_session = console_session
+    if request.method not in SAFE_METHODS:
+        # Named in the refusal's audit event: the session was genuine, the form was not.
+        g.actor = Actor(
+            name=principal.name, kind=principal.kind, roles=tuple(principal.roles), principal_id=principal.id,
+            request_id=g.request_id, client_addr=g.client_addr,
+        )
+        sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
+        if not staff.csrf_matches(console_session, sent):
+            raise Problem(
+                403, "csrf_failed", "Form expired or forged", "The form carried no valid CSRF token; reload the page and try again.",
+                extra={"reason": "csrf_failed"}, audit=Refusal(action=staff.StaffAction.CSRF_REJECT, reason="csrf_failed"),
+            )
+    return principal

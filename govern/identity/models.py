@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, DateTime, String, Uuid
+from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base
@@ -24,3 +24,26 @@ class Principal(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Staff who sign in to the console (govern/identity/staff.py, migration 0006_console). Argon2id hash; null for
+    # services. Failed sign-ins are counted until the lockout of policies/console.yaml, then reset.
+    password_hash: Mapped[str | None] = mapped_column(String(200))
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    language: Mapped[str | None] = mapped_column(String(8))  # the console's language for this person: zh | en
+    time_zone: Mapped[str | None] = mapped_column(String(64))  # IANA name; dates in the console are shown in it
+
+
+class ConsoleSession(Base):
+    """A signed-in staff member's browser session. The cookie holds a random token; only its SHA-256 is kept, so a
+    copy of this table signs nobody in. The CSRF token is per session and goes into every console form."""
+
+    __tablename__ = "console_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("principals.id", ondelete="CASCADE"), nullable=False, index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    client_addr: Mapped[str | None] = mapped_column(String(64))

@@ -16,3 +16,37 @@ class Permission(StrEnum):
     PRINCIPALS_MANAGE = "principals:principal:manage"
     KEYS_ROTATE = "keys:master:rotate"
     AUDIT_READ = "audit:event:read"
+    # consent (govern/consent)
+    CONSENT_RECORD = "consent:event:create"
+    CONSENT_READ = "consent:event:read"
+    CONSENT_CHECK = "consent:state:check"
+    CONSENT_REPORT = "consent:report:read"
+    # third-party sharing (govern/sharing)
+    RECIPIENTS_READ = "sharing:recipient:read"
+    RECIPIENTS_MANAGE = "sharing:recipient:manage"
+    DISCLOSURE_CREATE = "sharing:disclosure:create"
+    DISCLOSURE_READ = "sharing:disclosure:read"
+    # data-subject requests (govern/requests)
+    REQUESTS_CREATE = "requests:request:create"
+    REQUESTS_READ = "requests:request:read"
+    REQUESTS_VERIFY = "requests:request:verify"  # CRM session assertion and one-time codes
+    REQUESTS_WITHDRAW = "requests:request:withdraw"
+    REQUESTS_MANAGE = "requests:request:manage"  # work the queue: document checks, extend, pause, complete, refuse
+    REQUESTS_PACKAGE = "requests:package:download"
+    # retention purges and legal holds (govern/retention)
+    RETENTION_PLAN_READ = "retention:plan:read"
+    RETENTION_PLAN_CREATE = "retention:plan:create"
+    RETENTION_PLAN_APPROVE = "retention:plan:approve"
+    RETENTION_RUN_READ = "retention:run:read"
+    RETENTION_HOLD_READ = "retention:hold:read"
+    RETENTION_HOLD_MANAGE = "retention:hold:manage"
+    # the DPO and auditor web console (govern/console): which staff role sees which page
+    CONSOLE_VIEW = "console:page:view"  # sign-in home, preferences, sign-out
+    CONSOLE_SUBJECT_LOOKUP = "console:subject:lookup"  # privacy staff only: look up and read a subject for a purpose
+    CONSOLE_ACCESS_REVIEW = "console:review:read"  # every principal, its rights, what it read in the window
+    CONSOLE_AUDIT = "console:audit:read"  # audit search and export
+    CONSOLE_REQUESTS = "console:request:read"
+    CONSOLE_REQUESTS_MANAGE = "console:request:manage"
+    CONSOLE_RETENTION = "console:retention:read"
+    CONSOLE_RETENTION_APPROVE = "console:retention:approve"
+    CONSOLE_CONSENT = "console:consent:read"  # consent figures, recipients and agreements

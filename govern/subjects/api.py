@@ -81,10 +81,6 @@ def update_subject(body, subject_id: uuid.UUID):
 def lookup_subject(body):
     """Find a subject by e-mail, mobile or ID-card number through a blind index (exact match)."""
     ids = service.lookup(**_ctx(), field=body["field"], value=body["value"], purpose=purpose_of_request(body))
-    if not ids:
-        from govern.errors import not_found
-
-        raise not_found("subject with this value")
     return {"id": ids[0], "ids": ids}
 
 

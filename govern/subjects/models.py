@@ -26,6 +26,9 @@ class Subject(Base):
     created_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
+    # When the account was closed (status `closed`); retention counts closed accounts' grace period from it.
+    # Added by migration 0005_retention.
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
     __mapper_args__ = {"version_id_col": version}
 

@@ -7,7 +7,7 @@ import base64
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Mapping
 
 from sqlalchemy import and_, func, or_, select
@@ -145,6 +145,10 @@ def create(
 def get_or_raise(*, session: Session, subject_id: uuid.UUID) -> Subject:
     subject = session.get(Subject, subject_id)
     if subject is None:
+        from govern.subjects.erasure import is_erased
+
+        if is_erased(session=session, subject_id=subject_id):
+            raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
         raise not_found("subject")
     return subject
 
@@ -154,7 +158,7 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
     subject = get_or_raise(session=session, subject_id=subject_id)
     grant = access.authorise_read(
         policy=policy, actor=actor, purpose_name=purpose, action=AuditAction.SUBJECT_READ, subject_id=subject.id,
-        jurisdiction=subject.jurisdiction, subject_status=subject.status,
+        jurisdiction=subject.jurisdiction, subject_status=subject.status, session=session, envelope=envelope,
     )
     rows = session.scalars(
         select(ProfileField).where(ProfileField.subject_id == subject.id, ProfileField.name.in_(grant.visibility))
@@ -239,8 +243,14 @@ def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor
         .order_by(ProfileField.subject_id)
         .limit(50)
     ))
-    for sid in ids or [None]:
-        audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_LOOKUP, subject_id=sid, field_names=[field], purpose=chosen.name, reason=None if sid else "no_match")
+    if not ids:
+        # A miss still tells the caller something (that nobody holds this value): it is logged, as a 404.
+        raise Problem(
+            404, "not_found", "Not found", "No subject has this value.",
+            audit=Refusal(action=AuditAction.SUBJECT_LOOKUP, reason="no_match", purpose=chosen.name, field_names=(field,), outcome="allowed"),
+        )
+    for sid in ids:
+        audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_LOOKUP, subject_id=sid, field_names=[field], purpose=chosen.name)
     return ids
 
 
@@ -301,7 +311,7 @@ def list_records(
     after = _decode_cursor(cursor) if cursor else None
     grant = access.authorise_read(
         policy=policy, actor=actor, purpose_name=purpose, action=AuditAction.RECORD_READ, subject_id=subject.id,
-        jurisdiction=subject.jurisdiction, subject_status=subject.status,
+        jurisdiction=subject.jurisdiction, subject_status=subject.status, session=session, envelope=envelope,
     )
     types = grant.record_types if type is None else grant.record_types & {type}
     if type is not None and not types:
@@ -329,3 +339,268 @@ def list_records(
 
 def count_subjects(*, session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Subject)) or 0
+
+
+# --- for other domains: facts about subjects without an audited read ---------------------------------------
+# Added for consent and sharing. These decrypt inside govern only; the caller audits what it does with them
+# (an age check for a consent decision returns nothing to anyone; a disclosure is audited by sharing).
+
+
+def id_batches(session: Session, column, ids: list[uuid.UUID]):
+    """`column` matches one batch of `ids` per yielded clause: one array parameter on PostgreSQL (expanding ten
+    thousand bound parameters costs more than the query), IN lists of 1,000 on SQLite."""
+    from sqlalchemy import ARRAY, Uuid, any_, bindparam
+
+    if not ids:
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        yield column == any_(bindparam("ids", list(ids), type_=ARRAY(Uuid)))
+        return
+    for start in range(0, len(ids), 1000):
+        yield column.in_(ids[start:start + 1000])
+
+
+@dataclass(frozen=True)
+class SubjectFacts:
+    jurisdiction: str
+    status: str
+    birth_date: date | None = None
+
+
+def facts(
+    *, session: Session, subject_ids: list[uuid.UUID], envelope: Envelope | None = None, birth_dates_for: set[uuid.UUID] | None = None,
+) -> dict[uuid.UUID, SubjectFacts]:
+    """Jurisdiction and status of the subjects that exist (for up to tens of thousands of ids, in one query on
+    PostgreSQL), with the date of birth decrypted for the ids in `birth_dates_for`."""
+    out: dict[uuid.UUID, SubjectFacts] = {}
+    want = birth_dates_for or set()
+    query = select(Subject.id, Subject.jurisdiction, Subject.status, ProfileField.ciphertext, SubjectKey.wrapped_key)
+    if want:
+        query = query.outerjoin(ProfileField, and_(ProfileField.subject_id == Subject.id, ProfileField.name == "birth_date")).outerjoin(
+            SubjectKey, SubjectKey.subject_id == Subject.id,
+        )
+    else:
+        query = select(Subject.id, Subject.jurisdiction, Subject.status)
+    for clause in id_batches(session, Subject.id, subject_ids):
+        for row in session.execute(query.where(clause)):
+            born = None
+            if want and row[0] in want and row[3] is not None and row[4] is not None and envelope is not None:
+                sid = row[0]
+                born = date.fromisoformat(envelope.open(envelope.unwrap(sid, row[4]), sid, "field:birth_date", row[3]).decode())
+            out[row[0]] = SubjectFacts(row[1], row[2], born)
+    return out
+
+
+def birth_dates(*, session: Session, envelope: Envelope, subject_ids: list[uuid.UUID]) -> dict[uuid.UUID, date]:
+    """subject id -> date of birth (the encrypted `birth_date` field), for the subjects that have one."""
+    out: dict[uuid.UUID, date] = {}
+    for clause in id_batches(session, ProfileField.subject_id, subject_ids):
+        rows = session.execute(
+            select(ProfileField.subject_id, ProfileField.ciphertext, SubjectKey.wrapped_key)
+            .join(SubjectKey, SubjectKey.subject_id == ProfileField.subject_id)
+            .where(ProfileField.name == "birth_date", clause)
+        )
+        for sid, blob, wrapped in rows:
+            dek = envelope.unwrap(sid, wrapped)
+            out[sid] = date.fromisoformat(envelope.open(dek, sid, "field:birth_date", blob).decode())
+    return out
+
+
+def birth_date(*, session: Session, envelope: Envelope, subject_id: uuid.UUID) -> date | None:
+    """The subject's date of birth, or None when it is not known."""
+    return birth_dates(session=session, envelope=envelope, subject_ids=[subject_id]).get(subject_id)
+
+
+def field_values(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, names: list[str]) -> dict[str, str]:
+    """The plaintext of the named fields the subject has (for a checked, recorded and audited disclosure)."""
+    rows = session.scalars(select(ProfileField).where(ProfileField.subject_id == subject_id, ProfileField.name.in_(names))).all()
+    if not rows:
+        return {}
+    dek = _data_key(session, envelope, subject_id)
+    return {row.name: envelope.open(dek, subject_id, f"field:{row.name}", row.ciphertext).decode() for row in rows}
+
+
+def seal_for_subject(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, slot: str, plaintext: bytes) -> bytes:
+    """Seals a value of another domain under the subject's data key (so crypto-shredding the subject erases it too)."""
+    return envelope.seal(_data_key(session, envelope, subject_id), subject_id, slot, plaintext)
+
+
+def open_for_subject(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, slot: str, blob: bytes) -> bytes:
+    return envelope.open(_data_key(session, envelope, subject_id), subject_id, slot, blob)
+
+
+# --- for data-subject requests (govern/requests): status changes, the full export, partial erasure -----------
+
+
+class SubjectAction:
+    STATUS = "subjects:profile:status"
+    EXPORT = "subjects:profile:export"
+    REKEY = "subjects:profile:rekey"
+
+
+STATUSES = ("active", "restricted", "closed")
+
+
+def set_status(
+    *, session: Session, actor: Actor, subject_id: uuid.UUID, status: str, reason: str, reference: str | None = None,
+    close_account: bool = False,
+) -> Subject:
+    """Restricts, lifts a restriction or closes an account (recording closed_at); audited. Idempotent."""
+    if status not in STATUSES:
+        raise validation_failed({"status": [f"one of {', '.join(STATUSES)}"]})
+    subject = get_or_raise(session=session, subject_id=subject_id)
+    now = utcnow()
+    changed = subject.status != status or (close_account and subject.closed_at is None)
+    if close_account and subject.closed_at is None:
+        subject.closed_at = now
+    if changed:
+        subject.status = status
+        subject.updated_at = now
+        session.flush()
+        audit.record(session=session, actor=actor, action=SubjectAction.STATUS, subject_id=subject.id, reason=reason, resource=reference or f"subject:{subject.id}")
+    return subject
+
+
+@dataclass(frozen=True)
+class FieldExport:
+    name: str
+    value: str
+    collected_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class SubjectExport:
+    subject: Subject
+    fields: list[FieldExport]
+    records: list[RecordView]
+
+
+def export_all(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, purpose: str = "legal_compliance",
+    reference: str | None = None, field_names: list[str] | None = None, record_types: list[str] | None = None,
+) -> SubjectExport:
+    """Every field and record of the subject, decrypted and unmasked, for a verified access or portability request.
+
+    The caller (govern/requests) has checked the request and the requester's identity; this read is audited here as a
+    read for `purpose` (legal_compliance: answering the request is a legal obligation) with the names of what left.
+    """
+    subject = get_or_raise(session=session, subject_id=subject_id)
+    if purpose not in policy.purposes:
+        raise validation_failed({"purpose": ["unknown purpose"]})
+    query = select(ProfileField).where(ProfileField.subject_id == subject.id)
+    if field_names is not None:
+        query = query.where(ProfileField.name.in_(field_names))
+    rows = session.scalars(query.order_by(ProfileField.name)).all()
+    rquery = select(Record).where(Record.subject_id == subject.id)
+    if record_types is not None:
+        rquery = rquery.where(Record.type.in_(record_types))
+    record_rows = session.scalars(rquery.order_by(Record.occurred_at, Record.id)).all()
+    fields_out: list[FieldExport] = []
+    records_out: list[RecordView] = []
+    if rows or record_rows:
+        dek = _data_key(session, envelope, subject.id)
+        for row in rows:
+            value = envelope.open(dek, subject.id, f"field:{row.name}", row.ciphertext).decode()
+            fields_out.append(FieldExport(row.name, value, as_utc(row.collected_at), as_utc(row.updated_at)))
+        for r in record_rows:
+            payload = json.loads(envelope.open(dek, subject.id, f"record:{r.id}", r.ciphertext))
+            records_out.append(RecordView(r.id, r.type, as_utc(r.occurred_at), as_utc(r.created_at), payload))
+    audit.record(
+        session=session, actor=actor, action=SubjectAction.EXPORT, subject_id=subject.id,
+        field_names=[f.name for f in fields_out] + sorted({f"record:{r.type}" for r in records_out}), purpose=purpose,
+        resource=reference or f"subject:{subject.id}",
+    )
+    return SubjectExport(subject=subject, fields=fields_out, records=records_out)
+
+
+@dataclass(frozen=True)
+class Inventory:
+    """What a subject holds, without any value: field names with collection times, records with type and times."""
+
+    fields: list[tuple[str, datetime]]
+    records: list[tuple[uuid.UUID, str, datetime, datetime]]  # id, type, occurred_at, created_at
+
+
+def inventory(*, session: Session, subject_id: uuid.UUID) -> Inventory:
+    subject = get_or_raise(session=session, subject_id=subject_id)
+    fields_ = [(n, as_utc(c)) for n, c in session.execute(select(ProfileField.name, ProfileField.collected_at).where(ProfileField.subject_id == subject.id))]
+    records_ = [
+        (rid, rtype, as_utc(occ), as_utc(created))
+        for rid, rtype, occ, created in session.execute(
+            select(Record.id, Record.type, Record.occurred_at, Record.created_at).where(Record.subject_id == subject.id)
+        )
+    ]
+    return Inventory(fields=fields_, records=records_)
+
+
+@dataclass(frozen=True)
+class PartialErasure:
+    fields_erased: list[str]
+    records_erased: int
+    record_types_erased: list[str]
+    fields_kept: list[str]
+    records_kept: int
+
+
+def erase_except(
+    *, session: Session, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, keep_fields: set[str], keep_record_ids: set[uuid.UUID],
+    erase_fields: set[str] | None = None, erase_record_types: set[str] | None = None, reason: str, reference: str | None = None,
+    batch_size: int = 1000, created_before: datetime | None = None,
+) -> PartialErasure:
+    """Crypto-shreds everything of the subject except what must be kept (PIPL Art. 47 ¶2, GDPR Art. 17(3)).
+
+    The kept values are sealed again under a new data key and the old key is destroyed first, so everything not
+    kept is unreadable at once, in every copy; the rows are then deleted in batches. Kept fields lose their blind
+    index (a guessed e-mail or phone can no longer be confirmed). `erase_fields`/`erase_record_types` narrow an
+    erasure the subject limited to some data (None: everything). `created_before` (a re-application after a restore)
+    leaves alone what was collected after the erasure."""
+    from govern.subjects import erasure
+
+    subject = get_or_raise(session=session, subject_id=subject_id)
+    key = session.get(SubjectKey, subject.id)
+    if key is None:
+        raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
+    inv = inventory(session=session, subject_id=subject.id)
+    cutoff = as_utc(created_before) if created_before is not None else None
+    in_scope_fields = {n for n, c in inv.fields if (erase_fields is None or n in erase_fields) and (cutoff is None or c <= cutoff)}
+    drop_fields = sorted(in_scope_fields - keep_fields)
+    drop_records = [
+        rid for rid, rtype, _, created in inv.records
+        if rid not in keep_record_ids and (erase_record_types is None or rtype in erase_record_types) and (cutoff is None or created <= cutoff)
+    ]
+    drop_set = set(drop_records)
+    dropped_field_set = set(drop_fields)
+    old_dek = envelope.unwrap(subject.id, key.wrapped_key)
+    new_dek, wrapped, version = envelope.new_data_key(subject.id)
+    # Everything that survives (kept, or outside the erasure's scope) moves to the new key; the rest stays under the
+    # old one, which is destroyed below.
+    for row in session.scalars(select(ProfileField).where(ProfileField.subject_id == subject.id)):
+        if row.name in dropped_field_set:
+            continue
+        plain = envelope.open(old_dek, subject.id, f"field:{row.name}", row.ciphertext)
+        row.ciphertext = envelope.seal(new_dek, subject.id, f"field:{row.name}", plain)
+        if row.name in keep_fields:
+            row.blind_index = None
+    for rid, _, _, _ in inv.records:
+        if rid in drop_set:
+            continue
+        row = session.get(Record, rid)
+        plain = envelope.open(old_dek, subject.id, f"record:{rid}", row.ciphertext)
+        row.ciphertext = envelope.seal(new_dek, subject.id, f"record:{rid}", plain)
+    envelope.cache.forget(key.wrapped_key)
+    key.wrapped_key, key.master_key_version, key.rewrapped_at = wrapped, version, utcnow()
+    session.flush()  # the old key is gone from here on: what was not re-sealed is unreadable
+    audit.record(session=session, actor=actor, action=SubjectAction.REKEY, subject_id=subject.id, reason=reason, resource=reference)
+    erased_names = erasure.erase_fields(session=session, actor=actor, subject_id=subject.id, names=drop_fields, reason=reason, reference=reference)
+    erased = 0
+    for start in range(0, len(drop_records), batch_size):
+        erased += erasure.erase_records(
+            session=session, actor=actor, subject_id=subject.id, record_ids=drop_records[start:start + batch_size], reason=reason, reference=reference,
+        )
+    kept_records = sum(1 for rid, *_ in inv.records if rid in keep_record_ids)
+    return PartialErasure(
+        fields_erased=erased_names, records_erased=erased,
+        record_types_erased=sorted({rtype for rid, rtype, _, _ in inv.records if rid in drop_set}),
+        fields_kept=sorted(keep_fields & {n for n, _ in inv.fields}), records_kept=kept_records,
+    )

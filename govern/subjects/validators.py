@@ -100,7 +100,7 @@ _ID_PROVINCES = {11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41,
 
 
 def resident_id_check_char(body17: str) -> str:
-    return _ID_CHECK[sum(int(d) * w for d, w in zip(body17, _ID_WEIGHTS)) % 11]
+    return _ID_CHECK[sum(int(d) * w for d, w in zip(body17, _ID_WEIGHTS, strict=True)) % 11]
 
 
 def _cn_resident_id(value: Any, _options: Mapping[str, Any]) -> Cleaned:
@@ -116,7 +116,7 @@ def _cn_resident_id(value: Any, _options: Mapping[str, Any]) -> Cleaned:
         born = date(int(cleaned[6:10]), int(cleaned[10:12]), int(cleaned[12:14]))
     except ValueError:
         raise FieldInvalid("cn_resident_id: the birth date part is not a calendar date") from None
-    if born > date.today() or born.year < 1900:
+    if born > date.today() or born.year < 1850:
         raise FieldInvalid("cn_resident_id: the birth date part is out of range")
     if resident_id_check_char(cleaned[:17]) != cleaned[17]:
         raise FieldInvalid("cn_resident_id: check digit does not match (GB 11643)")

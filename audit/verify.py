@@ -1,0 +1,644 @@
+#!/usr/bin/env python3
+"""Offline verifier for a govern audit-log export. Needs the Python standard library and `cryptography` only.
+
+    python audit/verify.py EXPORT_DIR [--checkpoint FILE_OR_DIR ...] [--keys keys.json] [--json]
+    python audit/verify.py --proof PROOF.json [--keys keys.json]
+
+Exit status: 0 the export verifies; 1 it does not (each problem is printed with the event or checkpoint and its
+class); 2 the input cannot be read. The format is described in audit/README.md.
+
+This file is also shipped inside govern as govern/audit/verifier.py (byte for byte; a test keeps them equal), so
+that `govern audit verify` checks the live database with exactly the rules an auditor runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import hashlib
+import json
+import re
+import sys
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+EXPORT_FORMAT = "govern-audit-export/1"
+CHECKPOINT_FORMAT = "govern-audit-checkpoint/1"
+GENESIS = b"\x00" * 32
+LINE = re.compile(rb'\{"seq":(\d+),"id":(\d+),"prev":"([0-9a-f]{64})","hash":"([0-9a-f]{64})","event":')
+MAX_FINDINGS = 50
+LOOKAHEAD = 8
+MAX_RENUMBER = 64
+
+# Tamper classes, as printed.
+MODIFIED = "modified"
+INSERTED = "inserted"
+DELETED = "deleted"
+REORDERED = "reordered"
+TRUNCATED_START = "truncated_start"
+TRUNCATED_END = "truncated_end"
+REWRITTEN = "rewritten"
+SIGNATURE_INVALID = "checkpoint_signature_invalid"
+UNKNOWN_KEY = "unknown_key"
+KEY_OUTSIDE_VALIDITY = "key_outside_validity"
+CHECKPOINT_INCONSISTENT = "checkpoint_inconsistent"
+MANIFEST_INVALID = "manifest_invalid"
+FORMAT = "format"
+
+
+# --- hashing: the one definition of every hash in the log -----------------------------------------------------
+
+
+def canonical(obj: Any) -> bytes:
+    """RFC 8785-style JSON: sorted keys, no whitespace, UTF-8 as is. Used for checkpoints and manifests."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def leaf_hash(event_bytes: bytes) -> bytes:
+    """RFC 9162 leaf hash over the event's stored canonical bytes."""
+    return hashlib.sha256(b"\x00" + event_bytes).digest()
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def chain_hash(prev: bytes, seq: int, leaf: bytes) -> bytes:
+    """hash_n = SHA-256(hash_{n-1} || n as 8 bytes big-endian || leaf_n); hash_0 is 32 zero bytes."""
+    return hashlib.sha256(prev + seq.to_bytes(8, "big") + leaf).digest()
+
+
+EMPTY_ROOT = hashlib.sha256(b"").digest()
+
+
+class Frontier:
+    """The right edge of an RFC 9162 Merkle tree: roots of its perfect subtrees, largest first."""
+
+    __slots__ = ("size", "nodes")
+
+    def __init__(self, size: int = 0, nodes: list[bytes] | None = None) -> None:
+        self.size = size
+        self.nodes = list(nodes or [])
+
+    def append(self, leaf: bytes) -> None:
+        nodes = self.nodes
+        nodes.append(leaf)
+        n = self.size
+        # Each trailing 1-bit of the old size is a perfect subtree that now has an equal right sibling.
+        while n & 1:
+            right = nodes.pop()
+            nodes[-1] = hashlib.sha256(b"\x01" + nodes[-1] + right).digest()
+            n >>= 1
+        self.size += 1
+
+    def root(self) -> bytes:
+        if not self.nodes:
+            return EMPTY_ROOT
+        r = self.nodes[-1]
+        for left in reversed(self.nodes[:-1]):
+            r = node_hash(left, r)
+        return r
+
+
+def verify_inclusion(leaf_index: int, tree_size: int, leaf: bytes, path: list[bytes], root: bytes) -> bool:
+    """RFC 9162 §2.1.3.2."""
+    if leaf_index >= tree_size:
+        return False
+    fn, sn, r = leaf_index, tree_size - 1, leaf
+    for p in path:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            r = node_hash(p, r)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = node_hash(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r == root
+
+
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: list[bytes]) -> bool:
+    """RFC 9162 §2.1.4.2: the tree of size `second` extends the tree of size `first`."""
+    if first == second:
+        return not proof and first_root == second_root
+    if first == 0:
+        return not proof  # the empty tree is a prefix of every tree
+    if first > second or not proof:
+        return False
+    if first & (first - 1) == 0:  # a power of two: the first tree is a node of the second
+        proof = [first_root, *proof]
+    fn, sn = first - 1, second - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr = node_hash(c, fr)
+            sr = node_hash(c, sr)
+            while not fn & 1 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == first_root and sr == second_root
+
+
+# --- keys and signatures ---------------------------------------------------------------------------------------
+
+
+def key_id_of(public_raw: bytes) -> str:
+    return hashlib.sha256(public_raw).hexdigest()[:16]
+
+
+def parse_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def signature_ok(public_b64: str, message: bytes, signature_b64: str) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    try:
+        Ed25519PublicKey.from_public_bytes(base64.b64decode(public_b64)).verify(base64.b64decode(signature_b64), message)
+        return True
+    except (InvalidSignature, ValueError, binascii.Error):
+        return False
+
+
+@dataclass
+class Finding:
+    kind: str
+    message: str
+    seq: int | None = None
+    event_id: int | None = None
+    line: int | None = None
+    checkpoint: int | None = None
+
+    def render(self) -> str:
+        where = []
+        if self.seq is not None:
+            where.append(f"seq {self.seq}")
+        if self.event_id is not None:
+            where.append(f"event id {self.event_id}")
+        if self.line is not None:
+            where.append(f"line {self.line}")
+        if self.checkpoint is not None:
+            where.append(f"checkpoint #{self.checkpoint}")
+        return f"[{self.kind}] {', '.join(where)}{': ' if where else ''}{self.message}"
+
+
+@dataclass
+class Report:
+    findings: list[Finding] = field(default_factory=list)
+    events: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    head_hash: str | None = None
+    checkpoints_verified: int = 0
+    purged: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def add(self, finding: Finding) -> None:
+        if len(self.findings) < MAX_FINDINGS:
+            self.findings.append(finding)
+
+    def as_dict(self) -> dict:
+        return {
+            "ok": self.ok, "events": self.events, "first_seq": self.first_seq, "last_seq": self.last_seq, "head_hash": self.head_hash,
+            "checkpoints_verified": self.checkpoints_verified, "purged": self.purged, "notes": self.notes,
+            "findings": [f.__dict__ for f in self.findings],
+        }
+
+    def render(self) -> str:
+        if self.ok:
+            span = f"seq {self.first_seq}..{self.last_seq}" if self.events else "no events"
+            text = f"OK: {self.events} events ({span}), {self.checkpoints_verified} signed checkpoints match, head {self.head_hash}"
+            if self.purged:
+                text += f", {self.purged} purged by retention"
+        else:
+            text = f"FAILED: {len(self.findings)} problem(s)\n" + "\n".join("  " + f.render() for f in self.findings)
+        return "\n".join([text, *("  note: " + n for n in self.notes)])
+
+
+def check_checkpoints(checkpoints: list[dict], trusted: dict[str, dict], report: Report) -> list[dict]:
+    """Checks each checkpoint's signature, key and key validity; returns the good ones (bodies), by number."""
+    good: dict[int, dict] = {}
+    for cp in checkpoints:
+        body = cp.get("body") or {}
+        number = body.get("number")
+        if body.get("format") != CHECKPOINT_FORMAT:
+            report.add(Finding(FORMAT, "not a govern checkpoint", checkpoint=number))
+            continue
+        key = trusted.get(body.get("key_id"))
+        if key is None:
+            report.add(Finding(UNKNOWN_KEY, f"signed by key {body.get('key_id')}, which is not among the trusted public keys", checkpoint=number))
+            continue
+        if not signature_ok(key["public_key"], canonical(body), cp.get("signature", "")):
+            report.add(Finding(SIGNATURE_INVALID, f"the signature does not verify under key {key['key_id']}", checkpoint=number))
+            continue
+        issued = parse_time(body["issued_at"])
+        start, end = parse_time(key.get("valid_from")), parse_time(key.get("valid_to"))
+        if (start and issued < start) or (end and issued >= end):
+            report.add(Finding(
+                KEY_OUTSIDE_VALIDITY,
+                f"issued {body['issued_at']} with key {key['key_id']}, valid {key.get('valid_from')} to {key.get('valid_to') or 'now'}",
+                checkpoint=number,
+            ))
+            continue
+        if number in good and canonical(good[number]) != canonical(body):
+            report.add(Finding(CHECKPOINT_INCONSISTENT, "two different signed checkpoints carry this number (a fork)", checkpoint=number))
+            continue
+        good[number] = body
+    ordered = [good[n] for n in sorted(good)]
+    for earlier, later in zip(ordered, ordered[1:], strict=False):
+        if later["tree_size"] < earlier["tree_size"]:
+            report.add(Finding(
+                CHECKPOINT_INCONSISTENT,
+                f"covers {later['tree_size']} events, fewer than the {earlier['tree_size']} of checkpoint #{earlier['number']}: the log was cut back",
+                checkpoint=later["number"], seq=later["tree_size"],
+            ))
+        elif later["tree_size"] == earlier["tree_size"] and later["head_hash"] != earlier["head_hash"]:
+            report.add(Finding(CHECKPOINT_INCONSISTENT, f"same size as checkpoint #{earlier['number']} but another head: the log was rewritten", checkpoint=later["number"]))
+    return ordered
+
+
+# --- the chain walk ----------------------------------------------------------------------------------------------
+
+# A parsed entry: (seq, event id, prev hash, stored hash, leaf hash, content present, line number)
+Entry = tuple
+
+
+def parse_lines(lines: Iterable[bytes], report: Report) -> Iterator[Entry]:
+    match = LINE.match
+    unhex = binascii.unhexlify
+    sha = hashlib.sha256
+    for number, line in enumerate(lines, 1):
+        if line.endswith(b"\n"):
+            line = line[:-1]
+        m = match(line)
+        if m is None or not line.endswith(b"}"):
+            if line.strip():
+                report.add(Finding(FORMAT, "not an export line", line=number))
+            continue
+        yield (int(m[1]), int(m[2]), unhex(m[3]), unhex(m[4]), sha(b"\x00" + line[m.end():-1]).digest(), True, number)
+
+
+def walk(
+    entries: Iterable[Entry], *, report: Report, anchor_seq: int, anchor_hash: bytes, checkpoints: list[dict],
+    expected_last: int | None, open_end: bool, made_at: datetime | None, full_tree: bool, purged_through: int = 0,
+) -> None:
+    """Walks the chain from its anchor, classifying the first anomaly at each place, then compares checkpoints."""
+    src = iter(entries)
+    pending: deque = deque()
+    wanted = {cp["tree_size"] for cp in checkpoints if anchor_seq < cp["tree_size"]}
+    seen_heads: dict[int, bytes] = {}
+    seen_roots: dict[int, bytes] = {}
+    tree = Frontier() if full_tree and anchor_seq == 0 else None
+    last_seq, last_hash, last_id, last_line, older_hash = anchor_seq, anchor_hash, None, None, None
+    shift = 0  # how far the stored seqs are off after a detected renumbering
+    first = True
+    count = 0
+    sha = hashlib.sha256
+
+    def peek(n: int) -> list:
+        while len(pending) < n:
+            nxt = next(src, None)
+            if nxt is None:
+                break
+            pending.append(nxt)
+        return list(pending)[:n]
+
+    while True:
+        cur = pending.popleft() if pending else next(src, None)
+        if cur is None:
+            break
+        seq, eid, prev, h, leaf, present, lineno = cur
+        seq += shift
+        expected = last_seq + 1
+        if seq == expected and prev == last_hash and sha(prev + seq.to_bytes(8, "big") + leaf).digest() == h:
+            ok = True  # the fast path: everything links
+        else:
+            ok = False
+            action = _classify(cur, seq, expected, (last_seq, last_hash, last_id, last_line, older_hash), first, peek, report, shift)
+            if action == "skip":
+                continue
+            if isinstance(action, tuple):
+                kind, by = action
+                shift += by
+                if kind == "skip":
+                    continue
+                seq += by
+        first = False
+        if not present:
+            if seq <= purged_through:
+                report.purged += 1
+            elif ok:
+                report.add(Finding(DELETED, "the chain holds this event but its row is gone", seq=seq, event_id=eid))
+        count += 1
+        if report.first_seq is None:
+            report.first_seq = seq
+        if tree is not None:
+            if ok and tree.size == seq - 1:
+                tree.append(leaf)
+            else:
+                tree = None  # past a break the tree no longer means anything; the findings already say why
+        if seq in wanted:
+            seen_heads[seq] = h
+            if tree is not None:
+                seen_roots[seq] = tree.root()
+        older_hash = last_hash
+        last_seq, last_hash, last_id, last_line = seq, h, eid, lineno
+
+    report.events = count
+    report.last_seq = last_seq if count else None
+    report.head_hash = last_hash.hex() if count else None
+    if count == 0 and expected_last is not None and expected_last > anchor_seq:
+        report.add(Finding(TRUNCATED_START, f"no events, but seq {anchor_seq + 1}..{expected_last} were expected"))
+    elif expected_last is not None and last_seq < expected_last:
+        report.add(Finding(TRUNCATED_END, f"the events end at seq {last_seq}; the manifest says they run to seq {expected_last}", seq=last_seq + 1))
+    elif expected_last is not None and last_seq > expected_last:
+        report.add(Finding(INSERTED, f"events run past the manifest's last seq {expected_last} to {last_seq}", seq=expected_last + 1))
+
+    matched_upto = anchor_seq
+    for cp in checkpoints:
+        size, number = cp["tree_size"], cp["number"]
+        if size == anchor_seq:
+            if anchor_hash.hex() != cp["head_hash"]:
+                report.add(Finding(REWRITTEN, f"the export's starting anchor (seq {anchor_seq}) is not the head checkpoint #{number} signed", checkpoint=number, seq=size))
+            else:
+                report.checkpoints_verified += 1
+            continue
+        if size < anchor_seq:
+            continue  # before this export's range
+        if size > last_seq:
+            issued = parse_time(cp["issued_at"])
+            if open_end and (made_at is None or issued <= made_at):
+                report.add(Finding(
+                    TRUNCATED_END,
+                    f"checkpoint #{number} signed at {cp['issued_at']} covers {size} events, but the log ends at seq {last_seq}: "
+                    f"seq {last_seq + 1}..{size} are missing at the end",
+                    checkpoint=number, seq=last_seq + 1,
+                ))
+            continue
+        head = seen_heads.get(size)
+        if head is None:
+            continue  # the walk already reported the break at this place
+        if head.hex() != cp["head_hash"]:
+            report.add(Finding(
+                REWRITTEN,
+                f"the chain head at seq {size} differs from the one checkpoint #{number} signed at {cp['issued_at']}: "
+                f"events in seq {matched_upto + 1}..{size} were rewritten (hashes recomputed)",
+                checkpoint=number, seq=size,
+            ))
+            continue
+        root = seen_roots.get(size)
+        if root is not None and root.hex() != cp["merkle_root"]:
+            report.add(Finding(REWRITTEN, f"the Merkle root over seq 1..{size} differs from checkpoint #{number}", checkpoint=number, seq=size))
+            continue
+        matched_upto = size
+        report.checkpoints_verified += 1
+
+
+def _classify(cur, seq, expected, state, first, peek, report, shift):
+    """Names what went wrong where the chain stops linking. Returns how the walk goes on."""
+    last_seq, last_hash, last_id, last_line, older_hash = state
+    _, eid, prev, h, leaf, _present, lineno = cur
+    self_ok = chain_hash(prev, seq, leaf) == h
+    if older_hash is not None and prev == older_hash and prev != last_hash:
+        # This event links past the one before it: that one was slipped in (with the later seqs renumbered, or not).
+        if seq - 1 == last_seq and chain_hash(prev, seq - 1, leaf) == h:
+            report.add(Finding(INSERTED, "an event that is not in the chain was inserted here; the later seqs were renumbered", seq=last_seq, event_id=last_id, line=last_line))
+            return ("accept", -1)
+        if seq == last_seq and self_ok:
+            report.add(Finding(INSERTED, "an event that is not in the chain was inserted here", seq=last_seq, event_id=last_id, line=last_line))
+            return "accept"
+
+    if first and seq > expected:
+        report.add(Finding(TRUNCATED_START, f"the log starts at seq {seq}; seq {expected}..{seq - 1} are missing at the start", seq=expected, line=lineno))
+        return "accept"
+    if seq == expected:
+        if prev == last_hash:
+            # The content does not match its link. Does it fit a later place (moved), or was it edited?
+            for later in peek(LOOKAHEAD):
+                lseq = later[0] + shift
+                if chain_hash(later[2], lseq, leaf) == later[3]:
+                    report.add(Finding(REORDERED, f"this event's content belongs at seq {lseq}", seq=seq, event_id=eid, line=lineno))
+                    return "accept"
+            report.add(Finding(MODIFIED, "the event's bytes do not match its chain hash", seq=seq, event_id=eid, line=lineno))
+            return "accept"
+        nxt = peek(1)
+        if nxt:
+            n = nxt[0]
+            nseq = n[0] + shift
+            if n[2] == last_hash and chain_hash(n[2], nseq - 1, n[4]) == n[3]:
+                report.add(Finding(INSERTED, f"an event that is not in the chain was inserted after seq {last_seq}; later seqs were renumbered", seq=seq, event_id=eid, line=lineno))
+                return ("skip", -1)
+            if nseq == expected and n[2] == last_hash:
+                report.add(Finding(INSERTED, f"a second event claims seq {seq}; it is not in the chain", seq=seq, event_id=eid, line=lineno))
+                return "skip"
+        for k in range(1, MAX_RENUMBER + 1):
+            if chain_hash(prev, seq + k, leaf) == h:
+                report.add(Finding(DELETED, f"seq {expected}..{expected + k - 1} were deleted and the later events renumbered", seq=expected, line=lineno))
+                return ("accept", k)
+        if self_ok:
+            report.add(Finding(
+                MODIFIED, "the event before this one was altered and its hash recomputed: this event does not link to it",
+                seq=seq - 1, event_id=last_id, line=lineno - 1 if lineno else None,
+            ))
+        else:
+            report.add(Finding(MODIFIED, "neither the event's bytes nor its link match the chain", seq=seq, event_id=eid, line=lineno))
+        return "accept"
+    if seq > expected:
+        for later in peek(LOOKAHEAD):
+            if later[0] + shift == expected:
+                report.add(Finding(REORDERED, f"seq {seq} appears before seq {expected}", seq=seq, event_id=eid, line=lineno))
+                return "accept"
+        report.add(Finding(DELETED, f"seq {expected}..{seq - 1} are missing", seq=expected, line=lineno))
+        return "accept"
+    # seq < expected: a seq that was already passed
+    if seq == last_seq and h == last_hash:
+        report.add(Finding(INSERTED, f"a copy of seq {seq} was inserted", seq=seq, event_id=eid, line=lineno))
+        return "skip"
+    nxt = peek(1)
+    if nxt and nxt[0][0] + shift == expected and nxt[0][2] == last_hash:
+        report.add(Finding(INSERTED, f"an event claiming seq {seq} was inserted after seq {last_seq}", seq=seq, event_id=eid, line=lineno))
+        return "skip"
+    report.add(Finding(REORDERED, f"seq {seq} appears after seq {last_seq}", seq=seq, event_id=eid, line=lineno))
+    return "skip"
+
+
+# --- exports -----------------------------------------------------------------------------------------------------
+
+
+def load_checkpoint_source(path: Path) -> tuple[list[dict], list[dict] | None]:
+    """Checkpoints (JSON lines) and, for a folder, the keys.json published beside them."""
+    files = sorted(path.glob("*.jsonl")) if path.is_dir() else [path]
+    keys = None
+    if path.is_dir() and (path / "keys.json").exists():
+        keys = json.loads((path / "keys.json").read_text(encoding="utf-8"))["keys"]
+    checkpoints = []
+    for f in files:
+        for raw in f.read_bytes().split(b"\n"):
+            if raw.strip():
+                checkpoints.append(json.loads(raw))
+    return checkpoints, keys
+
+
+def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path: Path | None = None) -> Report:
+    report = Report()
+    try:
+        manifest = json.loads((export_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{export_dir / 'manifest.json'}: {exc}") from None
+    if manifest.get("format") != EXPORT_FORMAT:
+        raise InputError(f"{export_dir}: not a {EXPORT_FORMAT} export")
+
+    held: list[dict] = []
+    trusted_keys: list[dict] | None = None
+    for p in checkpoint_paths:
+        cps, keys = load_checkpoint_source(Path(p))
+        held.extend(cps)
+        if keys is not None:
+            trusted_keys = (trusted_keys or []) + keys
+    if keys_path is not None:
+        trusted_keys = json.loads(Path(keys_path).read_text(encoding="utf-8"))["keys"]
+    if trusted_keys is None:
+        trusted_keys = manifest.get("keys", [])
+        report.notes.append("public keys taken from the export itself; pin them with --keys or a checkpoint folder's keys.json")
+    trusted = {k["key_id"]: k for k in trusted_keys}
+    for k in trusted_keys:
+        raw = base64.b64decode(k["public_key"])
+        if key_id_of(raw) != k["key_id"]:
+            raise InputError(f"key {k['key_id']}: its id does not match its public key")
+
+    # The manifest is signed at export time: a cut or extended events file or a doctored range shows here.
+    unsigned = {k: v for k, v in manifest.items() if k != "signature"}
+    key = trusted.get(manifest.get("key_id"))
+    if key is None:
+        report.add(Finding(UNKNOWN_KEY, f"the manifest is signed by key {manifest.get('key_id')}, which is not trusted"))
+    elif not signature_ok(key["public_key"], canonical(unsigned), manifest.get("signature", "")):
+        report.add(Finding(MANIFEST_INVALID, "the manifest's signature does not verify: the manifest was altered"))
+    else:
+        made = parse_time(manifest["created_at"])
+        start, end = parse_time(key.get("valid_from")), parse_time(key.get("valid_to"))
+        if (start and made < start) or (end and made >= end):
+            report.add(Finding(KEY_OUTSIDE_VALIDITY, f"the manifest was signed at {manifest['created_at']} with key {key['key_id']} outside its validity"))
+
+    checkpoints = check_checkpoints([*manifest.get("checkpoints", []), *held], trusted, report)
+    report.checkpoints_verified = 0
+    rng = manifest["range"]
+    anchor = manifest["anchor"]
+    events_file = export_dir / manifest["events"]["file"]
+    digest = hashlib.sha256()
+    try:
+        fh = events_file.open("rb")
+    except OSError as exc:
+        raise InputError(f"{events_file}: {exc}") from None
+
+    def lines():
+        for line in fh:
+            digest.update(line)
+            yield line
+
+    with fh:
+        walk(
+            parse_lines(lines(), report), report=report, anchor_seq=anchor["seq"], anchor_hash=binascii.unhexlify(anchor["hash"]),
+            checkpoints=checkpoints, expected_last=rng["last_seq"], open_end=rng.get("open_end", False), made_at=parse_time(manifest["created_at"]),
+            full_tree=True,
+        )
+    if digest.hexdigest() != manifest["events"]["sha256"] and report.ok:
+        report.add(Finding(MODIFIED, f"{events_file.name} is not the file the manifest describes (its SHA-256 differs)"))
+    return report
+
+
+def verify_proof(proof: dict, keys_path: Path | None) -> Report:
+    """An inclusion proof: one event, its audit path, and the signed checkpoint whose Merkle root it leads to."""
+    report = Report()
+    keys = json.loads(Path(keys_path).read_text(encoding="utf-8"))["keys"] if keys_path else proof.get("keys", [])
+    if not keys_path:
+        report.notes.append("public keys taken from the proof itself; pin them with --keys")
+    good = check_checkpoints([proof["checkpoint"]], {k["key_id"]: k for k in keys}, report)
+    if not good:
+        return report
+    cp = good[0]
+    event = proof["event"].encode("utf-8")
+    path = [binascii.unhexlify(p) for p in proof["audit_path"]]
+    if not verify_inclusion(proof["seq"] - 1, cp["tree_size"], leaf_hash(event), path, binascii.unhexlify(cp["merkle_root"])):
+        report.add(Finding(MODIFIED, "the event and its audit path do not lead to the checkpoint's Merkle root", seq=proof["seq"], checkpoint=cp["number"]))
+    else:
+        report.checkpoints_verified = 1
+        report.events, report.first_seq, report.last_seq = 1, proof["seq"], proof["seq"]
+        report.head_hash = cp["head_hash"]
+    return report
+
+
+def verify_consistency_proof(proof: dict, keys_path: Path | None) -> Report:
+    """A consistency proof: the later signed checkpoint's tree extends the earlier one's (nothing rewritten)."""
+    report = Report()
+    keys = json.loads(Path(keys_path).read_text(encoding="utf-8"))["keys"] if keys_path else []
+    if not keys_path:
+        report.add(Finding(UNKNOWN_KEY, "give --keys keys.json to check the checkpoints' signatures"))
+        return report
+    good = check_checkpoints([proof["first"], proof["second"]], {k["key_id"]: k for k in keys}, report)
+    if len(good) != 2:
+        return report
+    a, b = good
+    path = [binascii.unhexlify(p) for p in proof["proof"]]
+    if not verify_consistency(a["tree_size"], b["tree_size"], binascii.unhexlify(a["merkle_root"]), binascii.unhexlify(b["merkle_root"]), path):
+        report.add(Finding(REWRITTEN, f"checkpoint #{b['number']} does not extend checkpoint #{a['number']}", checkpoint=b["number"]))
+    else:
+        report.checkpoints_verified = 2
+        report.events, report.first_seq, report.last_seq, report.head_hash = b["tree_size"], 1, b["tree_size"], b["head_hash"]
+    return report
+
+
+class InputError(Exception):
+    """The export, checkpoint or key file cannot be read at all (exit 2)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Verify a govern audit-log export offline.")
+    parser.add_argument("export_dir", nargs="?", type=Path, help="folder holding manifest.json and events.jsonl")
+    parser.add_argument("--checkpoint", action="append", type=Path, default=[], help="checkpoints you collected yourself: a .jsonl file or a folder (repeatable)")
+    parser.add_argument("--keys", type=Path, help="the trusted public keys (keys.json)")
+    parser.add_argument("--proof", type=Path, help="verify an inclusion proof (from `govern audit prove`) instead of an export")
+    parser.add_argument("--consistency", type=Path, help="verify a consistency proof (`govern audit prove --consistency A B`)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    args = parser.parse_args(argv)
+    try:
+        if args.consistency:
+            report = verify_consistency_proof(json.loads(args.consistency.read_text(encoding="utf-8")), args.keys)
+        elif args.proof:
+            report = verify_proof(json.loads(args.proof.read_text(encoding="utf-8")), args.keys)
+        elif args.export_dir:
+            report = verify_export(args.export_dir, args.checkpoint, args.keys)
+        else:
+            parser.error("give an EXPORT_DIR or --proof FILE")
+    except (InputError, OSError, ValueError, KeyError) as exc:
+        print(f"error: cannot read the input: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report.as_dict(), ensure_ascii=False, indent=2) if args.json else report.render())
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""/api/v1/audit: search (audited), export download, signed checkpoints, inclusion proofs. Thin: the rules are in
+service.py, export.py and checkpoints.py."""
+
+from __future__ import annotations
+
+import tempfile
+import zipfile
+from pathlib import Path
+
+from flask import send_file
+from flask_smorest import Blueprint
+
+from govern.audit import checkpoints, export, schemas, service, signing
+from govern.errors import Problem
+from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.permissions import Permission
+
+blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The tamper-evident audit log")
+
+
+@blp.route("/events", methods=["GET"])
+@requires(Permission.AUDIT_READ)
+@blp.arguments(schemas.SearchQuerySchema, location="query")
+@blp.response(200, schemas.EventPageSchema)
+def search_events(query):
+    """Search events, newest first, with a cursor; the search itself is audited."""
+    filters = service.SearchFilters(
+        time_from=query["from_"], time_to=query["to"], actor=query["actor"], subject_id=query["subject"], action=query["action"],
+        purpose=query["purpose"], outcome=query["outcome"], request_id=query["request_id"],
+    )
+    page = service.search(session=current_runtime().session(), actor=current_actor(), filters=filters, cursor=query["cursor"], limit=query["limit"])
+    return {"events": page.events, "next_cursor": page.next_cursor}
+
+
+@blp.route("/export", methods=["GET"])
+@requires(Permission.AUDIT_READ)
+@blp.arguments(schemas.ExportQuerySchema, location="query")
+@blp.response(200, description="A zip holding events.jsonl, manifest.json (signed) and, for format=ocsf, events.ocsf.jsonl")
+def download_export(query):
+    """Export what is sealed in [from, to) (everything without them) as a zip; verify it with audit/verify.py."""
+    rt = current_runtime()
+    session = rt.session()
+    service.record(session=session, actor=current_actor(), action=service.AuditAction.AUDIT_EXPORT, resource=f"export:{query['from_'] or '-'}..{query['to'] or '-'}")
+    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    with tempfile.TemporaryDirectory(prefix="govern-export-") as tmp:
+        try:
+            result = export.write(session=session, settings=rt.settings, out=Path(tmp), time_from=query["from_"], time_to=query["to"], fmt=query["format"])
+        except signing.SigningKeyError:
+            raise Problem(503, "audit_signing_key_unavailable", "Signing key unavailable", "The export cannot be signed; ask an operator.") from None
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(Path(tmp).iterdir()):
+                archive.write(path, f"audit-export/{path.name}")
+    spool.seek(0)
+    name = f"govern-audit-{result.first_seq}-{result.last_seq}.zip"
+    response = send_file(spool, mimetype="application/zip", as_attachment=True, download_name=name)
+    response.call_on_close(spool.close)
+    return response
+
+
+@blp.route("/checkpoints", methods=["GET"])
+@requires(Permission.AUDIT_READ)
+@blp.arguments(schemas.CheckpointQuerySchema, location="query")
+@blp.response(200, schemas.CheckpointPageSchema)
+def list_checkpoints(query):
+    """Signed checkpoints (oldest first) and the public keys that sign them."""
+    rt = current_runtime()
+    rows = checkpoints.list_checkpoints(rt.session(), min_size=query["min_size"], limit=query["limit"])
+    return {"checkpoints": [checkpoints.as_line(cp) for cp in rows], "keys": signing.published_keys(rt.settings)}
+
+
+@blp.route("/proofs/<int:seq>", methods=["GET"])
+@requires(Permission.AUDIT_READ)
+@blp.response(200, schemas.ProofSchema)
+def inclusion_proof(seq: int):
+    """An RFC 9162 inclusion proof that the event at `seq` is in the log a signed checkpoint commits to; audited."""
+    rt = current_runtime()
+    session = rt.session()
+    try:
+        proof = checkpoints.inclusion_proof(session=session, seq=seq, settings=rt.settings)
+    except LookupError:
+        raise Problem(404, "not_found", "Not found", "No checkpoint covers this seq yet, or the event is gone.") from None
+    service.record(session=session, actor=current_actor(), action=service.AuditAction.AUDIT_PROOF, resource=f"audit_chain:{seq}")
+    return proof

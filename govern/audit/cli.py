@@ -1,0 +1,247 @@
+"""`govern audit ...`: search, seal, checkpoint, export, verify, prove, signing keys, retention purge."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import click
+
+
+@contextmanager
+def _rt():
+    """The runtime for one command; its connection pool is closed when the command ends."""
+    from govern.cli import _runtime
+
+    rt = _runtime()
+    try:
+        yield rt
+    finally:
+        rt.database.dispose()
+
+
+def _emit(as_json: bool, payload, text: str) -> None:
+    from govern.cli import _emit as emit
+
+    emit(as_json, payload, text)
+
+
+def _when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+@click.group()
+def audit() -> None:
+    """The tamper-evident audit log: search, seal, checkpoint, export, verify, prove."""
+
+
+@audit.command("search")
+@click.option("--from", "time_from", help="ISO time, inclusive")
+@click.option("--to", "time_to", help="ISO time, exclusive")
+@click.option("--actor", help="principal name or id")
+@click.option("--subject", help="subject id")
+@click.option("--action", help="exact action, or a prefix ending in * (subjects:*)")
+@click.option("--purpose")
+@click.option("--outcome", type=click.Choice(["allowed", "denied", "failed"]))
+@click.option("--request-id")
+@click.option("--cursor", help="next_cursor from the previous page")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--json", "as_json", is_flag=True)
+def search_cmd(time_from, time_to, actor, subject, action, purpose, outcome, request_id, cursor, limit, as_json) -> None:
+    """Search events, newest first (the search is itself audited)."""
+    import uuid
+
+    from govern.audit import service
+    from govern.errors import Problem
+    from govern.identity.actor import Actor
+
+    with _rt() as rt:
+        try:
+            filters = service.SearchFilters(
+                time_from=_when(time_from), time_to=_when(time_to), actor=actor, subject_id=uuid.UUID(subject) if subject else None,
+                action=action, purpose=purpose, outcome=outcome, request_id=request_id,
+            )
+        except ValueError:
+            raise click.BadParameter("--subject must be a subject id (UUID)") from None
+        try:
+            with rt.database.unit_of_work() as session:
+                page = service.search(session=session, actor=Actor.operator(), filters=filters, cursor=cursor, limit=limit)
+        except Problem as exc:
+            raise click.ClickException(exc.detail or exc.title) from None
+        lines = [f"{'seq':>8} {'time':32} {'actor':20} {'action':28} {'outcome':8} {'purpose':18} subject"]
+        for item in page.events:
+            e = item["event"]
+            lines.append(f"{item['seq'] or '-':>8} {e['time']:32} {e['actor']['name'][:20]:20} {e['action'][:28]:28} {e['outcome']:8} {(e['purpose'] or '-'):18} {e['subject'] or '-'}")
+        if page.next_cursor:
+            lines.append(f"more: --cursor {page.next_cursor}")
+        _emit(as_json, {"events": page.events, "next_cursor": page.next_cursor}, "\n".join(lines))
+
+
+@audit.command("seal")
+@click.option("--batch-size", default=5000, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--full", is_flag=True, help="Look at every event, not only those newer than the sealing window.")
+@click.option("--follow", type=click.FloatRange(0.1, 3600), help="Keep sealing every N seconds.")
+@click.option("--json", "as_json", is_flag=True)
+def seal_cmd(batch_size: int, full: bool, follow: float | None, as_json: bool) -> None:
+    """Link committed events into the hash chain (safe to run on several hosts at once)."""
+    from govern.audit import chain
+
+    with _rt() as rt:
+        while True:
+            result = chain.seal(database=rt.database, batch_size=batch_size, window_seconds=rt.settings.audit_seal_window_seconds, full=full)
+            _emit(as_json, result.__dict__, f"sealed {result.sealed} events; head seq {result.head_seq} {result.head_hash}")
+            if follow is None:
+                return
+            time.sleep(follow)
+
+
+@audit.command("checkpoint")
+@click.option("--json", "as_json", is_flag=True)
+def checkpoint_cmd(as_json: bool) -> None:
+    """Seal, then sign a checkpoint and append it to GOVERN_CHECKPOINT_DIR (run on a schedule, also when idle)."""
+    from govern.audit import checkpoints
+
+    with _rt() as rt:
+        issued = checkpoints.issue(database=rt.database, settings=rt.settings)
+        body = issued.line["body"]
+        _emit(
+            as_json, issued.line,
+            f"checkpoint #{body['number']}: {body['tree_size']} events, head {body['head_hash']}, root {body['merkle_root']}, "
+            f"key {body['key_id']}\nappended to {rt.settings.audit_checkpoint_dir / checkpoints.CHECKPOINT_FILE}",
+        )
+
+
+@audit.command("export")
+@click.option("--from", "time_from", help="ISO time, inclusive (default: the beginning)")
+@click.option("--to", "time_to", help="ISO time, exclusive (default: now, ending on a fresh checkpoint)")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "ocsf"]), default="jsonl", show_default=True, help="ocsf adds events.ocsf.jsonl")
+@click.option("--json", "as_json", is_flag=True)
+def export_cmd(time_from, time_to, out: Path, fmt: str, as_json: bool) -> None:
+    """Export events.jsonl + a signed manifest.json into OUT (rerun the same command to resume)."""
+    from govern.audit import export, service
+    from govern.identity.actor import Actor
+
+    with _rt() as rt:
+        started = time.monotonic()
+
+        def show(done: int, total: int) -> None:
+            rate = done / max(time.monotonic() - started, 1e-6)
+            click.echo(f"\rexported {done}/{total} ({100 * done / max(total, 1):.1f}%)  {rate:.0f} events/s", err=True, nl=False)
+
+        actor = Actor.operator()
+        with rt.database.unit_of_work() as session:
+            service.record(session=session, actor=actor, action=service.AuditAction.AUDIT_EXPORT, resource=f"export:{time_from or '-'}..{time_to or '-'}")
+        result = export.export(database=rt.database, settings=rt.settings, out=out, time_from=_when(time_from), time_to=_when(time_to), fmt=fmt, on_progress=show)
+        click.echo("", err=True)
+        _emit(
+            as_json, {"out": str(result.out), "first_seq": result.first_seq, "last_seq": result.last_seq, "events": result.events, "resumed": result.resumed},
+            f"{'resumed; ' if result.resumed else ''}exported seq {result.first_seq}..{result.last_seq} ({result.events} events) to {result.out}\n"
+            f"verify with: python audit/verify.py {result.out} --checkpoint {rt.settings.audit_checkpoint_dir}",
+        )
+
+
+@audit.command("verify")
+@click.option("--json", "as_json", is_flag=True)
+def verify_cmd(as_json: bool) -> None:
+    """Verify the live log against the checkpoints outside the database; exit 1 (and log an error) if it fails."""
+    from govern.audit import integrity
+
+    with _rt() as rt:
+        report = integrity.verify_live(database=rt.database, settings=rt.settings)
+        _emit(as_json, report.as_dict(), report.render())
+        if not report.ok:
+            sys.exit(1)
+
+
+@audit.command("prove")
+@click.argument("seq", type=int, required=False)
+@click.option("--consistency", nargs=2, type=int, metavar="FIRST SECOND", help="Prove checkpoint SECOND extends checkpoint FIRST.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the proof here (default: print it).")
+def prove_cmd(seq: int | None, consistency, out: Path | None) -> None:
+    """An inclusion proof for the event at SEQ (check it with `python audit/verify.py --proof FILE`)."""
+    from govern.audit import checkpoints, service
+    from govern.identity.actor import Actor
+
+    with _rt() as rt:
+        try:
+            with rt.database.unit_of_work() as session:
+                if consistency:
+                    proof = checkpoints.consistency_proof(session=session, first=consistency[0], second=consistency[1])
+                elif seq is not None:
+                    proof = checkpoints.inclusion_proof(session=session, seq=seq, settings=rt.settings)
+                else:
+                    raise click.UsageError("give SEQ or --consistency FIRST SECOND")
+                service.record(session=session, actor=Actor.operator(), action=service.AuditAction.AUDIT_PROOF, resource=f"audit_chain:{seq or consistency}")
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        text = json.dumps(proof, ensure_ascii=False, indent=2)
+        if out:
+            out.write_text(text + "\n", encoding="utf-8")
+            click.echo(f"wrote {out}")
+        else:
+            click.echo(text)
+
+
+@audit.group("keys")
+def keys_group() -> None:
+    """The Ed25519 key that signs checkpoints."""
+
+
+@keys_group.command("rotate")
+@click.option("--json", "as_json", is_flag=True)
+def keys_rotate(as_json: bool) -> None:
+    """New signing key; the old one's validity ends now (keys.json) and its private half is destroyed."""
+    from govern.audit import checkpoints, service, signing
+    from govern.identity.actor import Actor
+
+    with _rt() as rt:
+        try:
+            checkpoints.issue(database=rt.database, settings=rt.settings)  # the last word of the old key
+            key = signing.rotate(rt.settings)
+        except signing.SigningKeyError as exc:
+            raise click.ClickException(str(exc)) from None
+        with rt.database.unit_of_work() as session:
+            service.record(session=session, actor=Actor.operator(), action=service.AuditAction.AUDIT_KEY_ROTATE, resource=f"audit-key:{key.key_id}")
+        checkpoints.issue(database=rt.database, settings=rt.settings)  # the first word of the new one
+        _emit(as_json, {"key_id": key.key_id, "keys": signing.published_keys(rt.settings)}, f"new signing key {key.key_id}; published in {signing.keys_path(rt.settings)}")
+
+
+@keys_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def keys_list(as_json: bool) -> None:
+    """Public keys and their validity (keys.json)."""
+    from govern.audit import signing
+
+    with _rt() as rt:
+        keys = signing.published_keys(rt.settings)
+        _emit(as_json, keys, "\n".join(f"{k['key_id']}  {k['valid_from']} .. {k['valid_to'] or 'now'}" for k in keys) or "no keys published yet")
+
+
+@audit.command("purge")
+@click.option("--execute", is_flag=True, help="Delete; without it, a dry run that only reports.")
+@click.option("--json", "as_json", is_flag=True)
+def purge_cmd(execute: bool, as_json: bool) -> None:
+    """Delete event rows older than the audit retention (policies/audit.yaml, never under six months), up to the
+    newest checkpoint before the cut-off; the chain stays verifiable from that checkpoint on."""
+    from govern.audit import integrity
+    from govern.identity.actor import Actor
+
+    with _rt() as rt:
+        keep_days = rt.policy.audit.retention_days
+        result = integrity.purge(database=rt.database, actor=Actor.operator(), keep_days=keep_days, dry_run=not execute)
+        verb = "would delete" if result.dry_run else "deleted"
+        _emit(as_json, result.__dict__, f"{verb} {result.events} events through seq {result.through_seq} (checkpoint #{result.checkpoint}); keeping {keep_days} days")
+
+
+commands = [audit]

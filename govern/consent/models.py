@@ -1,0 +1,80 @@
+"""Consent events (append-only), the receipts issued for them, and the current state derived from the events.
+
+`consent_states` is a projection kept in the same transaction as each event, one row per subject and purpose: it
+makes the per-read check one primary-key look-up and serialises writers of the same subject and purpose (a row
+lock), so the state always equals the last committed event. `govern consent verify` recomputes it from the events.
+Events and receipts carry the pseudonymous subject id only (no foreign key): they outlive an erasure as proof of
+what was consented to, with nothing readable left (a guardian's identity is sealed under the subject's data key).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, LargeBinary, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from govern.db import Base, BigIntegerPK
+from govern.timeutil import utcnow
+
+
+class ConsentReceipt(Base):
+    """What was handed back for one recorded act (one or more events): Kantara Consent Receipt fields, as issued."""
+
+    __tablename__ = "consent_receipts"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False, index=True)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    body: Mapped[str] = mapped_column(Text, nullable=False)  # canonical JSON, never re-rendered
+
+
+class ConsentEvent(Base):
+    __tablename__ = "consent_events"
+
+    seq: Mapped[int] = mapped_column(BigIntegerPK, primary_key=True, autoincrement=True)
+    receipt_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("consent_receipts.id"), nullable=False, index=True)
+    subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    purpose: Mapped[str] = mapped_column(String(64), nullable=False)
+    action: Mapped[str] = mapped_column(String(16), nullable=False)  # grant | withdraw
+    method: Mapped[str] = mapped_column(String(16), nullable=False)  # explicit | written | gpc
+    channel: Mapped[str] = mapped_column(String(16), nullable=False)
+    notice_version: Mapped[str | None] = mapped_column(String(32))
+    notice_language: Mapped[str | None] = mapped_column(String(8))
+    notice_sha256: Mapped[str | None] = mapped_column(String(64))
+    separate: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    guardian: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    guardian_relationship: Mapped[str | None] = mapped_column(String(32))
+    guardian_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    evidence: Mapped[str | None] = mapped_column(String(200))
+    captured_by: Mapped[str | None] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    recorded_by_name: Mapped[str] = mapped_column(String(100), nullable=False)
+    request_id: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (Index("ix_consent_events_subject", "subject_id", "purpose", "seq"),)
+
+
+class ConsentState(Base):
+    """The current state of one subject's consent to one purpose: a projection of its latest event."""
+
+    __tablename__ = "consent_states"
+
+    subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(64), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default="none")  # none | granted | withdrawn
+    last_event_seq: Mapped[int | None] = mapped_column(BigIntegerPK)
+    receipt_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    notice_version: Mapped[str | None] = mapped_column(String(32))
+    method: Mapped[str | None] = mapped_column(String(16))
+    separate: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    guardian: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+
+    __table_args__ = (Index("ix_consent_states_purpose", "purpose", "status", "notice_version"),)

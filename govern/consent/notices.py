@@ -1,0 +1,153 @@
+"""Versioned privacy notices, read from policies/notices/ at start-up: one folder per purpose (and one for the
+general privacy policy) holding `versions.yaml` and the text of each version in zh and en.
+
+A published text never changes: a change is a new version, and a version marked `requires_reconsent` (a new
+purpose, method or category of data — PIPL Art. 14 ¶2) makes earlier grants stop counting once it is published.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+from marshmallow import Schema, ValidationError, validate
+from marshmallow import fields as ma
+
+LANGUAGES = ("zh", "en")
+PRIVACY_POLICY = "privacy_policy"  # the general notice (个人信息保护政策); not a purpose of its own
+_VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
+
+
+@dataclass(frozen=True)
+class NoticeVersion:
+    purpose: str
+    version: str
+    position: int  # order within the purpose's versions, oldest first
+    published_at: datetime
+    requires_reconsent: bool
+    summary: Mapping[str, str]
+    texts: Mapping[str, str]
+    sha256: Mapping[str, str]  # per language, over the exact UTF-8 bytes of the file
+
+    def is_published(self, now: datetime) -> bool:
+        return self.published_at <= now
+
+
+@dataclass(frozen=True)
+class NoticeSet:
+    purpose: str
+    versions: tuple[NoticeVersion, ...]
+
+    def get(self, version: str) -> NoticeVersion | None:
+        return next((v for v in self.versions if v.version == version), None)
+
+    def published(self, now: datetime) -> tuple[NoticeVersion, ...]:
+        return tuple(v for v in self.versions if v.is_published(now))
+
+    def current(self, now: datetime) -> NoticeVersion | None:
+        published = self.published(now)
+        return published[-1] if published else None
+
+    def reconsent_after(self, version: str, now: datetime) -> NoticeVersion | None:
+        """The first published later version that requires re-consent, if a grant under `version` is stale."""
+        base = self.get(version)
+        if base is None:
+            return None
+        return next((v for v in self.versions[base.position + 1:] if v.requires_reconsent and v.is_published(now)), None)
+
+    def stale_versions(self, now: datetime) -> frozenset[str]:
+        """Versions whose grants no longer count: every version before the last published re-consent version."""
+        last = max((v.position for v in self.published(now) if v.requires_reconsent), default=0)
+        return frozenset(v.version for v in self.versions[:last])
+
+
+@dataclass(frozen=True)
+class NoticeBook:
+    sets: Mapping[str, NoticeSet]
+
+    def for_purpose(self, purpose: str) -> NoticeSet | None:
+        return self.sets.get(purpose)
+
+
+class _VersionSchema(Schema):
+    version = ma.Str(required=True, validate=validate.Regexp(_VERSION, error="1–32 letters, digits, '.', '_' or '-'"))
+    published_at = ma.AwareDateTime(required=True)
+    requires_reconsent = ma.Bool(load_default=False)
+    summary = ma.Dict(keys=ma.Str(validate=validate.OneOf(LANGUAGES)), values=ma.Str(), load_default=dict)
+
+
+class _VersionsFileSchema(Schema):
+    version = ma.Int(required=True, validate=validate.Equal(1))
+    versions = ma.List(ma.Nested(_VersionSchema), required=True, validate=validate.Length(min=1))
+
+
+def needs_notice(purpose: Any, jurisdictions: Mapping[str, Any]) -> bool:
+    """A purpose that can rest on consent (or be opted out of) must be explained in a published notice."""
+    return purpose.sale_or_share or any(purpose.basis_for(code) == "consent" for code in jurisdictions)
+
+
+def load_notices(directory: Path, purposes: Mapping[str, Any], jurisdictions: Mapping[str, Any]) -> NoticeBook:
+    """Reads every notice folder; raises PolicyError naming the file, key and problem."""
+    from govern.policy import PolicyError, _flatten
+
+    if not directory.is_dir():
+        raise PolicyError(f"{directory}: notices directory is missing")
+    sets: dict[str, NoticeSet] = {}
+    for index in sorted(directory.glob("*/versions.yaml")):
+        folder = index.parent
+        name = folder.name
+        where = f"notices/{name}/versions.yaml"
+        if name != PRIVACY_POLICY and name not in purposes:
+            raise PolicyError(f"{where}: '{name}' is neither a purpose in purposes.yaml nor {PRIVACY_POLICY}")
+        try:
+            doc = yaml.safe_load(index.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise PolicyError(f"{where}: not valid YAML: {exc}") from None
+        if not isinstance(doc, dict):
+            raise PolicyError(f"{where}: expected a mapping at the top level")
+        try:
+            doc = _VersionsFileSchema().load(doc)
+        except ValidationError as exc:
+            raise PolicyError(f"{where}: " + "; ".join(_flatten(exc.messages))) from None
+        versions: list[NoticeVersion] = []
+        for i, v in enumerate(doc["versions"]):
+            key = f"{where}: versions[{i}]"
+            if any(p.version == v["version"] for p in versions):
+                raise PolicyError(f"{key}.version: '{v['version']}' is listed twice")
+            if versions and v["published_at"] <= versions[-1].published_at:
+                raise PolicyError(f"{key}.published_at: must be later than the version before it")
+            if i == 0 and v["requires_reconsent"]:
+                raise PolicyError(f"{key}.requires_reconsent: the first version has nothing to re-consent to")
+            texts, digests = {}, {}
+            for lang in LANGUAGES:
+                path = folder / f"{v['version']}.{lang}.md"
+                if not path.is_file():
+                    raise PolicyError(f"notices/{name}/{path.name}: file is missing (every version exists in zh and en)")
+                raw = path.read_bytes()
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise PolicyError(f"notices/{name}/{path.name}: not UTF-8") from None
+                if not text.strip():
+                    raise PolicyError(f"notices/{name}/{path.name}: empty")
+                texts[lang], digests[lang] = text, hashlib.sha256(raw).hexdigest()
+            versions.append(NoticeVersion(
+                purpose=name, version=v["version"], position=i, published_at=v["published_at"],
+                requires_reconsent=v["requires_reconsent"], summary=v["summary"], texts=texts, sha256=digests,
+            ))
+        listed = {f"{v.version}.{lang}.md" for v in versions for lang in LANGUAGES} | {"versions.yaml"}
+        strays = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in listed and not p.name.startswith("."))
+        if strays:
+            raise PolicyError(f"notices/{name}/{strays[0]}: not a version listed in versions.yaml (a draft belongs elsewhere)")
+        sets[name] = NoticeSet(purpose=name, versions=tuple(versions))
+    if PRIVACY_POLICY not in sets:
+        raise PolicyError(f"notices/{PRIVACY_POLICY}/versions.yaml: file is missing (the privacy policy must be published)")
+    for name, purpose in purposes.items():
+        if needs_notice(purpose, jurisdictions) and name not in sets:
+            raise PolicyError(f"notices/{name}/versions.yaml: file is missing ('{name}' rests on consent and needs a notice)")
+    return NoticeBook(sets=sets)

@@ -1,0 +1,83 @@
+"""Consent receipts: the fields of the Kantara Initiative Consent Receipt Specification v1.1 that apply, built once
+when an event is recorded and stored as issued, so that fetching a receipt again returns exactly what was given.
+
+govern-specific facts (the notice's hash, the channel) sit under `govern`; a guardian
+is described by relationship and verification only — never by name.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any, Sequence
+
+from govern.policy import Policy, Purpose
+
+SPEC_VERSION = "KI-CR-v1.1.0"
+_CONSENT_TYPE = {"explicit": "EXPLICIT", "written": "EXPLICIT", "gpc": "OPT-OUT"}
+
+
+def canonical(body: dict) -> str:
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def build(
+    *, policy: Policy, receipt_id: str, subject_id: str, jurisdiction: str, language: str, action: str, method: str,
+    channel: str, purposes: Sequence[Purpose], notices: dict[str, dict[str, str]], occurred_at: datetime, recorded_at: datetime,
+    recorded_by: str, separate: bool, recipients: dict[str, list[dict[str, str]]], guardian: dict[str, str] | None,
+    evidence: str | None, captured_by: str | None,
+) -> dict[str, Any]:
+    c = policy.controller
+    assert c is not None  # load_policy always sets it
+    sensitive = sorted({f for p in purposes for f in p.sensitive_fields})
+    first = purposes[0].name if purposes else "privacy_policy"
+    notice = notices.get(first, {})
+    policy_url = c.notice_url.format(purpose=first, language=language, version=notice.get("version", ""))
+    entries = []
+    for p in purposes:
+        names = recipients.get(p.name, [])
+        entries.append({
+            "purpose": p.label.get(language) or p.name,
+            "purposeCategory": [p.name],
+            "consentType": _CONSENT_TYPE.get(method, "EXPLICIT"),
+            "piiCategory": sorted({policy.catalog.fields[f].category for f in p.fields} | {policy.catalog.record_types[r].category for r in p.record_types}),
+            "primaryPurpose": False,
+            "termination": "until withdrawn" if action == "grant" else "withdrawn",
+            "thirdPartyDisclosure": p.has_recipients,
+            "thirdPartyName": ", ".join(r["name"] for r in names),
+        })
+    return {
+        "version": SPEC_VERSION,
+        "jurisdiction": jurisdiction,
+        "consentTimestamp": int(occurred_at.timestamp()),
+        "collectionMethod": f"{channel}: {method}",
+        "consentReceiptID": receipt_id,
+        "language": language,
+        "piiPrincipalId": subject_id,
+        "piiControllers": [{
+            "piiController": c.name.get(language) or c.name["en"],
+            "contact": c.contact,
+            "address": c.address.get(language) or c.address["en"],
+            "email": c.email,
+            "phone": c.phone,
+            "piiControllerUrl": c.url,
+        }],
+        "policyUrl": policy_url,
+        "services": [{"service": c.name.get(language) or c.name["en"], "purposes": entries}],
+        "sensitive": bool(sensitive),
+        "spiCat": sorted({policy.catalog.fields[f].category for f in sensitive if f in policy.catalog.fields}),
+        "govern": {
+            "action": action,
+            "method": method,
+            "channel": channel,
+            "separate_consent": separate,
+            "notices": [{"purpose": name, **n} for name, n in sorted(notices.items())],
+            "recipients": {k: v for k, v in sorted(recipients.items()) if v},
+            "guardian": guardian,
+            "evidence": evidence,
+            "captured_by": captured_by,
+            "occurred_at": occurred_at.isoformat(),
+            "recorded_at": recorded_at.isoformat(),
+            "recorded_by": recorded_by,
+        },
+    }

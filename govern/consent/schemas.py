@@ -1,0 +1,141 @@
+"""Request and response shapes of the consent API (they generate the OpenAPI document)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, validate, validates_schema
+from marshmallow import fields as ma
+
+from govern.consent.service import ACTIONS, CHANNELS, GUARDIAN_RELATIONSHIPS, MAX_CHECK_IDS, METHODS
+
+
+class NoticeQuerySchema(Schema):
+    lang = ma.Str(load_default="zh", validate=validate.OneOf(["zh", "en"]))
+    version = ma.Str(load_default=None, validate=validate.Length(1, 32))
+
+
+class NoticeSchema(Schema):
+    purpose = ma.Str(required=True)
+    version = ma.Str(required=True)
+    language = ma.Str(required=True)
+    text = ma.Str(required=True)
+    sha256 = ma.Str(required=True, metadata={"description": "SHA-256 of the exact UTF-8 text; a consent event pins it."})
+    published_at = ma.DateTime(required=True)
+    requires_reconsent = ma.Bool(required=True)
+    current = ma.Bool(required=True, metadata={"description": "Whether this is the version in force now."})
+    summary = ma.Str(allow_none=True)
+
+
+class NoticeVersionSchema(Schema):
+    version = ma.Str(required=True)
+    published_at = ma.DateTime(required=True)
+    requires_reconsent = ma.Bool(required=True)
+    sha256 = ma.Dict(keys=ma.Str(), values=ma.Str(), required=True)
+
+
+class NoticeIndexSchema(Schema):
+    purpose = ma.Str(required=True)
+    current_version = ma.Str(allow_none=True)
+    versions = ma.List(ma.Nested(NoticeVersionSchema), required=True)
+
+
+class GuardianSchema(Schema):
+    relationship = ma.Str(required=True, validate=validate.OneOf(GUARDIAN_RELATIONSHIPS))
+    name = ma.Str(load_default=None, metadata={"description": "Sealed under the subject's data key; never shown on receipts."})
+    subject_id = ma.Str(load_default=None, metadata={"description": "The guardian's own subject id, when govern knows them."})
+    verification = ma.Str(required=True, metadata={"description": "How identity and relationship were checked (e.g. household register seen in store)."})
+    contact = ma.Str(load_default=None)
+
+
+class ConsentCreateSchema(Schema):
+    action = ma.Str(required=True, validate=validate.OneOf(ACTIONS))
+    purpose = ma.Str(load_default=None)
+    purposes = ma.List(ma.Str(), load_default=None, metadata={"description": "Several ordinary purposes in one act; a purpose needing separate consent is refused here."})
+    notice_version = ma.Raw(load_default=None, metadata={"description": "The version shown (required for a grant); or purpose → version."})
+    notice_language = ma.Str(load_default=None, validate=validate.OneOf(["zh", "en"]))
+    notice_sha256 = ma.Str(load_default=None, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
+    channel = ma.Str(required=True, validate=validate.OneOf(CHANNELS))
+    method = ma.Str(load_default="explicit", validate=validate.OneOf(METHODS))
+    evidence = ma.Str(load_default=None, metadata={"description": "A reference to the proof (form id, recording id, scan id) — not personal data."})
+    captured_by = ma.Str(load_default=None, metadata={"description": "Who captured it at the channel (staff number, kiosk id)."})
+    occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the subject acted; default now; never in the future."})
+    separate = ma.Bool(load_default=False, metadata={"description": "The consent was given on its own, for this purpose alone (单独同意)."})
+    recipients = ma.List(ma.Str(), load_default=list, metadata={"description": "Third-party recipients named to the subject (purposes that provide data to third parties)."})
+    guardian = ma.Nested(GuardianSchema, load_default=None)
+
+    @validates_schema
+    def _one_way_to_name_purposes(self, data, **_):
+        if data.get("purpose") and data.get("purposes"):
+            raise ValidationError("send purpose or purposes, not both", "purposes")
+        if data.get("method") != "gpc" and not (data.get("purpose") or data.get("purposes")):
+            raise ValidationError("name the purpose", "purpose")
+
+
+class ConsentStateSchema(Schema):
+    purpose = ma.Str(required=True)
+    status = ma.Str(required=True, metadata={"description": "none | granted | withdrawn"})
+    usable = ma.Bool(required=True, metadata={"description": "Whether a read for this purpose would succeed now."})
+    reason = ma.Str(allow_none=True, metadata={"description": "Why not: consent_required, consent_withdrawn, reconsent_required, …"})
+    notice_version = ma.Str(allow_none=True)
+    separate = ma.Bool(required=True)
+    guardian = ma.Bool(required=True)
+    recipients = ma.List(ma.Str(), required=True)
+    receipt_id = ma.UUID(allow_none=True)
+    updated_at = ma.DateTime(allow_none=True)
+
+
+class ConsentEventSchema(Schema):
+    seq = ma.Int(required=True)
+    receipt_id = ma.UUID(required=True)
+    purpose = ma.Str(required=True)
+    action = ma.Str(required=True)
+    method = ma.Str(required=True)
+    channel = ma.Str(required=True)
+    notice_version = ma.Str(allow_none=True)
+    notice_language = ma.Str(allow_none=True)
+    notice_sha256 = ma.Str(allow_none=True)
+    separate = ma.Bool(required=True)
+    recipients = ma.List(ma.Str(), required=True)
+    guardian = ma.Bool(required=True)
+    guardian_relationship = ma.Str(allow_none=True)
+    evidence = ma.Str(allow_none=True)
+    captured_by = ma.Str(allow_none=True)
+    occurred_at = ma.DateTime(required=True)
+    recorded_at = ma.DateTime(required=True)
+    recorded_by = ma.Str(required=True)
+
+
+class ConsentHistorySchema(Schema):
+    subject_id = ma.UUID(required=True)
+    jurisdiction = ma.Str(required=True)
+    current = ma.List(ma.Nested(ConsentStateSchema), required=True)
+    events = ma.List(ma.Nested(ConsentEventSchema), required=True)
+
+
+class CheckSchema(Schema):
+    purpose = ma.Str(required=True)
+    subject_ids = ma.List(ma.UUID(), required=True, validate=validate.Length(max=MAX_CHECK_IDS))
+
+
+class CheckResultSchema(Schema):
+    allowed = ma.List(ma.UUID(), required=True)
+
+
+class FigureVersionSchema(Schema):
+    version = ma.Str(allow_none=True)
+    granted = ma.Int(required=True)
+    withdrawn = ma.Int(required=True)
+    pending_reconsent = ma.Int(required=True)
+
+
+class FigureSchema(Schema):
+    purpose = ma.Str(required=True)
+    label = ma.Dict(keys=ma.Str(), values=ma.Str())
+    current_version = ma.Str(allow_none=True)
+    granted = ma.Int(required=True)
+    withdrawn = ma.Int(required=True)
+    pending_reconsent = ma.Int(required=True)
+    versions = ma.List(ma.Nested(FigureVersionSchema), required=True)
+
+
+class ExportQuerySchema(Schema):
+    purpose = ma.Str(load_default=None)

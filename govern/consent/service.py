@@ -1,0 +1,524 @@
+"""The consent registry: record grants and withdrawals (append-only events, each with a receipt), derive the current
+state, and answer "may this subject's data be used for this purpose now?" for one read or for 10,000 ids at once.
+
+Rules: PIPL Art. 14 (informed, voluntary, explicit; re-consent on a change), Art. 15 (withdraw at any time,
+conveniently), Art. 23/25/29/39 (separate consent), Art. 31 (guardians of minors under 14); GDPR Art. 7 and 8;
+CCPA 1798.120/1798.135 (opt-out of sale/share, including Global Privacy Control).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from govern.audit import service as audit
+from govern.consent import receipts
+from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState
+from govern.crypto.envelope import Envelope
+from govern.errors import Problem, not_found, validation_failed
+from govern.identity.actor import Actor
+from govern.policy import Policy, Purpose
+from govern.subjects import service as subjects
+from govern.timeutil import as_utc, utcnow
+
+
+class ConsentAction(StrEnum):
+    GRANT = "consent:event:grant"
+    WITHDRAW = "consent:event:withdraw"
+    OPT_OUT = "consent:event:opt-out"
+    HISTORY_READ = "consent:history:read"
+    RECEIPT_READ = "consent:receipt:read"
+    CHECK = "consent:state:check"
+    FIGURES = "consent:figures:read"
+    EXPORT = "consent:preferences:export"
+
+
+ACTIONS = ("grant", "withdraw")
+METHODS = ("explicit", "written", "gpc")  # gpc: a Global Privacy Control (opt-out preference) signal
+CHANNELS = ("web", "app", "wechat", "phone", "paper", "in_store")
+GUARDIAN_RELATIONSHIPS = ("parent", "legal_guardian")
+MAX_CHECK_IDS = 10_000
+# A client's clock may run a little ahead of ours; a grant dated further ahead than this is refused.
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reason: str | None = None
+    detail: str = ""
+
+
+ALLOWED = Verdict(True)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    receipt_id: uuid.UUID
+    receipt: dict[str, Any]
+    events: list[ConsentEvent]
+
+
+# --- the rule ---------------------------------------------------------------------------------------------
+
+
+def is_minor(born: date | None, minors_age: int, today: date) -> bool:
+    """Under the jurisdiction's minors' age today; an unknown date of birth counts as an adult (see docs/consent.md)."""
+    if born is None:
+        return False
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    return age < minors_age
+
+
+def evaluate(*, policy: Policy, purpose: Purpose, jurisdiction: str, state: Any, minor: bool, stale: frozenset[str]) -> Verdict:
+    """The decision for one subject from its current state (None when it never recorded anything)."""
+    status = getattr(state, "status", "none") or "none"
+    if purpose.basis_for(jurisdiction) != "consent":
+        if purpose.sale_or_share and status == "withdrawn":
+            return Verdict(False, "opted_out", f"The subject opted out of '{purpose.name}' (sale or sharing).")
+        return ALLOWED
+    if status == "withdrawn":
+        return Verdict(False, "consent_withdrawn", f"The subject withdrew consent to '{purpose.name}'.")
+    if status != "granted":
+        return Verdict(False, "consent_required", f"'{purpose.name}' rests on consent and the subject has not given it.")
+    if minor and not state.guardian:
+        return Verdict(False, "guardian_consent_required", "The subject is a minor: only a guardian's consent counts.")
+    minors_sensitive = bool(policy.jurisdictions[jurisdiction].extra.get("minors_data_sensitive"))
+    if (purpose.needs_separate_consent or (minor and minors_sensitive)) and not state.separate:
+        return Verdict(False, "separate_consent_required", f"'{purpose.name}' needs separate consent, given on its own.")
+    if state.notice_version in stale:
+        return Verdict(False, "reconsent_required", f"The notice for '{purpose.name}' changed; the subject must consent again.")
+    return ALLOWED
+
+
+def _stale(policy: Policy, purpose: str, now: datetime) -> frozenset[str]:
+    notices = policy.notices.for_purpose(purpose) if policy.notices else None
+    return notices.stale_versions(now) if notices else frozenset()
+
+
+def _minor(session: Session, envelope: Envelope, policy: Policy, subject_id: uuid.UUID, jurisdiction: str, now: datetime) -> bool:
+    born = subjects.birth_date(session=session, envelope=envelope, subject_id=subject_id)
+    return is_minor(born, policy.jurisdictions[jurisdiction].minors_age, now.date())
+
+
+def _needs_age(state: Any) -> bool:
+    # A separate grant by a guardian holds at any age; every other grant depends on whether the subject is a minor.
+    return state is not None and state.status == "granted" and not (state.guardian and state.separate)
+
+
+def check(
+    *, session: Session, policy: Policy, envelope: Envelope, subject_id: uuid.UUID, purpose: Purpose, jurisdiction: str,
+    now: datetime | None = None,
+) -> Verdict:
+    """May this subject's data be used for `purpose` now? Read from the database every time: never cached."""
+    if purpose.basis_for(jurisdiction) != "consent" and not purpose.sale_or_share:
+        return ALLOWED
+    now = now or utcnow()
+    state = session.execute(
+        select(ConsentState).where(ConsentState.subject_id == subject_id, ConsentState.purpose == purpose.name)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+    minor = _needs_age(state) and _minor(session, envelope, policy, subject_id, jurisdiction, now)
+    return evaluate(policy=policy, purpose=purpose, jurisdiction=jurisdiction, state=state, minor=minor, stale=_stale(policy, purpose.name, now))
+
+
+def allowed_subjects(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, purpose_name: str | None, subject_ids: Sequence[uuid.UUID],
+    now: datetime | None = None,
+) -> list[uuid.UUID]:
+    """Of these subject ids, the ones whose data may be used for the purpose now (same rule as a read); audited once."""
+    from govern.access import service as access
+
+    purpose = access.authorise_purpose(policy=policy, actor=actor, purpose_name=purpose_name, action=ConsentAction.CHECK)
+    if len(subject_ids) > MAX_CHECK_IDS:
+        raise validation_failed({"subject_ids": [f"at most {MAX_CHECK_IDS} per call"]})
+    now = now or utcnow()
+    ids = list(dict.fromkeys(subject_ids))
+    states: dict[uuid.UUID, Any] = {}
+    cols = (ConsentState.subject_id, ConsentState.status, ConsentState.notice_version, ConsentState.separate, ConsentState.guardian)
+    for clause in subjects.id_batches(session, ConsentState.subject_id, ids):
+        for row in session.execute(select(*cols).where(ConsentState.purpose == purpose.name, clause)):
+            states[row.subject_id] = row
+    # Two round trips whatever the number of ids: the states, then the subjects with the dates of birth that matter.
+    ask_age = {sid for sid, row in states.items() if _needs_age(row)}
+    known = subjects.facts(session=session, subject_ids=ids, envelope=envelope, birth_dates_for=ask_age)
+    stale = _stale(policy, purpose.name, now)
+    today = now.date()
+    allowed: list[uuid.UUID] = []
+    for sid in ids:
+        fact = known.get(sid)
+        if fact is None or fact.status not in ("active", "restricted") or (fact.status == "restricted" and not purpose.allowed_when_restricted):
+            continue
+        minor = is_minor(fact.birth_date, policy.jurisdictions[fact.jurisdiction].minors_age, today)
+        if evaluate(policy=policy, purpose=purpose, jurisdiction=fact.jurisdiction, state=states.get(sid), minor=minor, stale=stale).allowed:
+            allowed.append(sid)
+    audit.record(
+        session=session, actor=actor, action=ConsentAction.CHECK, purpose=purpose.name,
+        resource=f"consent-check:asked={len(ids)},allowed={len(allowed)}",
+    )
+    return allowed
+
+
+# --- recording --------------------------------------------------------------------------------------------
+
+
+def _lock_state(session: Session, subject_id: uuid.UUID, purpose: str) -> ConsentState:
+    """The state row of (subject, purpose), created if missing and locked until the transaction ends.
+
+    The lock orders concurrent writers of the same subject and purpose, so the last committed event is also the
+    last event in sequence order and the state always equals it. (SQLite takes the database write lock up front.)
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(
+        insert(ConsentState)
+        .values(subject_id=subject_id, purpose=purpose, status="none", separate=False, guardian=False, recipients=[], updated_at=utcnow())
+        .on_conflict_do_nothing(index_elements=["subject_id", "purpose"])
+    )
+    return session.execute(
+        select(ConsentState).where(ConsentState.subject_id == subject_id, ConsentState.purpose == purpose)
+        .with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def _notice_versions(notice_version: Any, names: list[str]) -> dict[str, str | None]:
+    if notice_version is None or isinstance(notice_version, str):
+        return {n: notice_version for n in names}
+    if isinstance(notice_version, dict) and all(isinstance(v, str) for v in notice_version.values()):
+        extra = sorted(set(notice_version) - set(names))
+        if extra:
+            raise validation_failed({"notice_version": [f"names purposes not in this request: {', '.join(extra)}"]})
+        return {n: notice_version.get(n) for n in names}
+    raise validation_failed({"notice_version": ["a version string, or an object purpose → version"]})
+
+
+def _clean_guardian(guardian: Mapping[str, Any]) -> dict[str, str]:
+    errors: dict[str, list[str]] = {}
+    out: dict[str, str] = {}
+    if guardian.get("relationship") not in GUARDIAN_RELATIONSHIPS:
+        errors["guardian.relationship"] = [f"one of {', '.join(GUARDIAN_RELATIONSHIPS)}"]
+    for key, limit in (("name", 100), ("verification", 200), ("contact", 200), ("subject_id", 36)):
+        value = guardian.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str) or not value.strip() or len(value) > limit:
+            errors[f"guardian.{key}"] = [f"1–{limit} characters"]
+        else:
+            out[key] = value.strip()
+    if not (out.get("name") or out.get("subject_id")):
+        errors.setdefault("guardian.name", ["identify the guardian: a name or the guardian's subject_id"])
+    if not out.get("verification"):
+        errors.setdefault("guardian.verification", ["say how the guardian's identity and relationship were checked"])
+    if errors:
+        raise validation_failed(errors)
+    out["relationship"] = guardian["relationship"]
+    return out
+
+
+def record(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, action: str,
+    purposes: Sequence[str] = (), channel: str, method: str = "explicit", notice_version: Any = None,
+    notice_language: str | None = None, notice_sha256: str | None = None, evidence: str | None = None,
+    captured_by: str | None = None, occurred_at: datetime | None = None, separate: bool = False,
+    recipients: Sequence[str] = (), guardian: Mapping[str, Any] | None = None, now: datetime | None = None,
+) -> Recorded:
+    """Records a grant or a withdrawal (one event per purpose, one receipt for the act); refuses anything invalid
+    before storing anything. A GPC signal (method "gpc") is an opt-out of every sale/share purpose."""
+    names = list(purposes)
+    errors: dict[str, list[str]] = {}
+    if action not in ACTIONS:
+        errors["action"] = ["grant or withdraw"]
+    if method not in METHODS:
+        errors["method"] = [f"one of {', '.join(METHODS)}"]
+    if channel not in CHANNELS:
+        errors["channel"] = [f"one of {', '.join(CHANNELS)}"]
+    if method == "gpc" and action != "withdraw":
+        errors["method"] = ["a Global Privacy Control signal is an opt-out: action must be withdraw"]
+    if method == "gpc" and not names:
+        names = sorted(n for n, p in policy.purposes.items() if p.sale_or_share)
+    if not names:
+        errors["purpose"] = ["name the purpose"]
+    if len(set(names)) != len(names):
+        errors["purposes"] = ["a purpose is named twice"]
+    unknown = [n for n in names if n not in policy.purposes]
+    if unknown:
+        errors["purpose"] = [f"unknown purpose(s): {', '.join(unknown)} (policies/purposes.yaml)"]
+    if method == "gpc" and not unknown and any(not policy.purposes[n].sale_or_share for n in names):
+        errors["purpose"] = ["a GPC signal opts out of sale/share purposes only"]
+    for key, value, limit in (("evidence", evidence, 200), ("captured_by", captured_by, 100)):
+        if value is not None and (not value.strip() or len(value) > limit or not value.isprintable()):
+            errors[key] = [f"1–{limit} printable characters"]
+    if action == "grant" and not evidence:
+        errors["evidence"] = ["a grant needs an evidence reference (form id, recording id, signed paper scan id)"]
+    if notice_language is not None and notice_language not in ("zh", "en"):
+        errors["notice_language"] = ["zh or en"]
+    now = now or utcnow()
+    if occurred_at is not None:
+        if occurred_at.tzinfo is None:
+            errors["occurred_at"] = ["must carry a time zone offset"]
+        elif as_utc(occurred_at) > now + CLOCK_SKEW:
+            errors["occurred_at"] = ["must not be in the future"]
+    if errors:
+        raise validation_failed(errors)
+
+    subject = subjects.get_or_raise(session=session, subject_id=subject_id)
+    if action == "grant" and subject.status not in ("active", "restricted"):
+        raise Problem(409, "subject_inactive", "Subject inactive", f"The subject is {subject.status}.")
+    jurisdiction = subject.jurisdiction
+    chosen = [policy.purposes[n] for n in names]
+    for p in chosen:
+        if p.basis_for(jurisdiction) != "consent" and not p.sale_or_share:
+            raise Problem(
+                409, "consent_not_applicable", "Consent does not apply",
+                f"'{p.name}' rests on {p.basis_for(jurisdiction)} in {jurisdiction}, not on consent: there is no consent to "
+                "give or withdraw (file an objection request instead).",
+            )
+    language = notice_language or subject.language
+    versions = _notice_versions(notice_version, names)
+    notices: dict[str, dict[str, str]] = {}
+    for p in chosen:
+        wanted = versions[p.name]
+        if wanted is None:
+            if action == "grant":
+                raise validation_failed({"notice_version": [f"name the version of the notice shown for '{p.name}'"]})
+            continue
+        nset = policy.notices.for_purpose(p.name)
+        found = nset.get(wanted) if nset else None
+        if found is None or not found.is_published(now):
+            raise validation_failed({"notice_version": [f"'{wanted}' is not a published notice version for '{p.name}'"]})
+        if notice_sha256 is not None and len(names) == 1 and notice_sha256 != found.sha256[language]:
+            raise validation_failed({"notice_sha256": [f"does not match the text of version {wanted} in {language}"]})
+        if action == "grant":
+            newer = nset.reconsent_after(wanted, now)
+            if newer is not None:
+                raise Problem(
+                    409, "notice_superseded", "Notice superseded",
+                    f"Version {wanted} of the '{p.name}' notice was replaced by {newer.version}, which needs fresh consent: show it instead.",
+                    extra={"current_version": nset.current(now).version},
+                )
+        notices[p.name] = {"version": found.version, "language": language, "sha256": found.sha256[language]}
+
+    guardian_clean: dict[str, str] | None = None
+    recipient_names: dict[str, list[dict[str, str]]] = {}
+    if action == "grant":
+        minor = _minor(session, envelope, policy, subject.id, jurisdiction, now)
+        minors_sensitive = minor and bool(policy.jurisdictions[jurisdiction].extra.get("minors_data_sensitive"))
+        if minor and guardian is None:
+            raise Problem(
+                422, "guardian_consent_required", "Guardian consent required",
+                f"The subject is under {policy.jurisdictions[jurisdiction].minors_age} ({policy.jurisdictions[jurisdiction].minors_source}): "
+                "a grant is accepted only as a guardian's consent, with the guardian identified.",
+                extra={"reason": "guardian_consent_required"},
+            )
+        for p in chosen:
+            why = list(p.separate_consent_reasons) + (["minor"] if minors_sensitive else [])
+            if not why:
+                continue
+            if len(chosen) > 1:
+                raise _separate_refused(p, why, "it was bundled with other purposes in one grant; ask for it on its own")
+            if not separate:
+                raise _separate_refused(p, why, "the grant does not say it was given on its own (send \"separate\": true)")
+        if guardian is not None:
+            guardian_clean = _clean_guardian(guardian)
+        for p in chosen:
+            if p.has_recipients:
+                from govern.sharing import service as sharing
+
+                found_recipients = sharing.recipients_for_grant(session=session, purpose=p.name, recipient_ids=list(recipients))
+                recipient_names[p.name] = [{"id": str(r.id), "name": r.name, "country": r.country} for r in found_recipients]
+            elif recipients:
+                raise validation_failed({"recipients": [f"'{p.name}' provides no data to third parties"]})
+    elif guardian is not None or recipients:
+        raise validation_failed({"guardian" if guardian is not None else "recipients": ["only a grant names these"]})
+
+    # Validated: from here on, store.
+    receipt_id = uuid.uuid4()
+    locked = {p.name: _lock_state(session, subject.id, p.name) for p in sorted(chosen, key=lambda p: p.name)}
+    recorded_at = utcnow()  # taken after the locks, so event times follow commit order
+    when = as_utc(occurred_at) if occurred_at is not None else recorded_at
+    todo: list[Purpose] = []
+    for p in chosen:
+        state = locked[p.name]
+        if action == "withdraw" and state.status != "granted":
+            # An opt-out (a GPC signal, or a purpose that does not rest on consent here) stands even with no grant
+            # before it; a repeated GPC signal (browsers send one with every visit) changes nothing.
+            opt_out = method == "gpc" or p.basis_for(jurisdiction) != "consent"
+            if method == "gpc" and state.status == "withdrawn":
+                continue
+            if not (opt_out and state.status == "none"):
+                raise Problem(409, "nothing_to_withdraw", "Nothing to withdraw", f"The subject has no active consent to '{p.name}'.")
+        if state.occurred_at is not None and when < as_utc(state.occurred_at):
+            raise Problem(
+                409, "out_of_order", "Event out of order",
+                f"A later event for '{p.name}' is already recorded; an event may not be dated before it.",
+            )
+        todo.append(p)
+    if not todo:
+        return Recorded(receipt_id=receipt_id, receipt={}, events=[])
+    guardian_public = {k: guardian_clean[k] for k in ("relationship", "verification")} if guardian_clean else None
+    body = receipts.build(
+        policy=policy, receipt_id=str(receipt_id), subject_id=str(subject.id), jurisdiction=jurisdiction, language=language,
+        action=action, method=method, channel=channel, purposes=todo, notices={k: v for k, v in notices.items() if k in {p.name for p in todo}},
+        occurred_at=when, recorded_at=recorded_at, recorded_by=actor.name, separate=bool(separate) and action == "grant",
+        recipients=recipient_names, guardian=guardian_public, evidence=evidence, captured_by=captured_by,
+    )
+    # The receipt is stored as issued, before the events that reference it; neither is ever updated.
+    session.add(ConsentReceipt(id=receipt_id, subject_id=subject.id, issued_at=recorded_at, body=receipts.canonical(body)))
+    session.flush()
+    sealed = None
+    if guardian_clean is not None:
+        sealed = subjects.seal_for_subject(
+            session=session, envelope=envelope, subject_id=subject.id, slot=f"consent-guardian:{receipt_id}",
+            plaintext=json.dumps(guardian_clean, ensure_ascii=False).encode(),
+        )
+    events: list[ConsentEvent] = []
+    audit_action = ConsentAction.GRANT if action == "grant" else ConsentAction.OPT_OUT if method == "gpc" else ConsentAction.WITHDRAW
+    for p in todo:
+        notice = notices.get(p.name, {})
+        event = ConsentEvent(
+            receipt_id=receipt_id, subject_id=subject.id, purpose=p.name, action=action, method=method, channel=channel,
+            notice_version=notice.get("version"), notice_language=notice.get("language"), notice_sha256=notice.get("sha256"),
+            separate=bool(separate) and action == "grant", recipients=[r["id"] for r in recipient_names.get(p.name, [])],
+            guardian=guardian_clean is not None, guardian_relationship=(guardian_clean or {}).get("relationship"),
+            guardian_sealed=sealed, evidence=evidence, captured_by=captured_by, occurred_at=when, recorded_at=recorded_at,
+            recorded_by=actor.principal_id, recorded_by_name=actor.name, request_id=actor.request_id,
+        )
+        session.add(event)
+        events.append(event)
+    session.flush()  # the sequence numbers go into the state rows
+    for event in events:
+        state = locked[event.purpose]
+        granted = event.action == "grant"
+        state.status = "granted" if granted else "withdrawn"
+        state.last_event_seq, state.receipt_id, state.method = event.seq, receipt_id, event.method
+        state.notice_version = event.notice_version if granted else state.notice_version
+        state.separate, state.guardian = event.separate, event.guardian
+        state.recipients = list(event.recipients) if granted else []
+        state.occurred_at, state.updated_at = when, recorded_at
+        audit.record(
+            session=session, actor=actor, action=audit_action, subject_id=subject.id, purpose=event.purpose,
+            resource=f"consent-receipt:{receipt_id}",
+        )
+    return Recorded(receipt_id=receipt_id, receipt=body, events=events)
+
+
+def _separate_refused(purpose: Purpose, why: list[str], how: str) -> Problem:
+    words = {
+        "sensitive_data": "it uses sensitive personal information (PIPL Art. 29)",
+        "third_party": "it provides data to a third party (PIPL Art. 23)",
+        "public_disclosure": "it discloses data publicly (PIPL Art. 25)",
+        "cross_border": "it transfers data abroad (PIPL Art. 39)",
+        "minor": "the subject is a minor, whose data is sensitive (PIPL Art. 28, 31)",
+        "policy": "policies/purposes.yaml asks for it",
+    }
+    return Problem(
+        422, "separate_consent_required", "Separate consent required",
+        f"'{purpose.name}' needs separate consent because {'; '.join(words[w] for w in why)}: {how}.",
+        extra={"reason": "separate_consent_required", "purpose": purpose.name, "because": why},
+    )
+
+
+# --- reading ----------------------------------------------------------------------------------------------
+
+
+def get_receipt(*, session: Session, actor: Actor, receipt_id: uuid.UUID) -> dict[str, Any]:
+    """A receipt exactly as it was issued; audited."""
+    row = session.get(ConsentReceipt, receipt_id)
+    if row is None:
+        raise not_found("receipt")
+    audit.record(session=session, actor=actor, action=ConsentAction.RECEIPT_READ, subject_id=row.subject_id, resource=f"consent-receipt:{receipt_id}")
+    return json.loads(row.body)
+
+
+def event_view(e: ConsentEvent) -> dict[str, Any]:
+    return {
+        "seq": e.seq, "receipt_id": e.receipt_id, "purpose": e.purpose, "action": e.action, "method": e.method, "channel": e.channel,
+        "notice_version": e.notice_version, "notice_language": e.notice_language, "notice_sha256": e.notice_sha256,
+        "separate": e.separate, "recipients": list(e.recipients or []), "guardian": e.guardian,
+        "guardian_relationship": e.guardian_relationship, "evidence": e.evidence, "captured_by": e.captured_by,
+        "occurred_at": as_utc(e.occurred_at), "recorded_at": as_utc(e.recorded_at), "recorded_by": e.recorded_by_name,
+    }
+
+
+def events_of(*, session: Session, subject_id: uuid.UUID) -> list[ConsentEvent]:
+    """Every consent event of a subject, oldest first (for the access package; the caller audits)."""
+    return list(session.scalars(select(ConsentEvent).where(ConsentEvent.subject_id == subject_id).order_by(ConsentEvent.seq)))
+
+
+def history(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, now: datetime | None = None,
+) -> dict[str, Any]:
+    """The current state per purpose (with whether it counts for use now, and why not) and the full history; audited."""
+    subject = subjects.get_or_raise(session=session, subject_id=subject_id)
+    now = now or utcnow()
+    states = {s.purpose: s for s in session.scalars(select(ConsentState).where(ConsentState.subject_id == subject.id))}
+    from govern.consent.notices import needs_notice
+
+    current = []
+    for name, purpose in sorted(policy.purposes.items()):
+        state = states.get(name)
+        if not needs_notice(purpose, {subject.jurisdiction: None}) and state is None:
+            continue
+        minor = _needs_age(state) and _minor(session, envelope, policy, subject.id, subject.jurisdiction, now)
+        verdict = evaluate(policy=policy, purpose=purpose, jurisdiction=subject.jurisdiction, state=state, minor=minor, stale=_stale(policy, name, now))
+        current.append({
+            "purpose": name, "status": getattr(state, "status", "none") or "none", "usable": verdict.allowed, "reason": verdict.reason,
+            "notice_version": getattr(state, "notice_version", None), "separate": bool(getattr(state, "separate", False)),
+            "guardian": bool(getattr(state, "guardian", False)), "recipients": list(getattr(state, "recipients", None) or []),
+            "receipt_id": getattr(state, "receipt_id", None),
+            "updated_at": as_utc(state.updated_at) if state is not None and state.last_event_seq else None,
+        })
+    events = [event_view(e) for e in events_of(session=session, subject_id=subject.id)]
+    audit.record(session=session, actor=actor, action=ConsentAction.HISTORY_READ, subject_id=subject.id, resource=f"subject:{subject.id}/consents")
+    return {"subject_id": subject.id, "jurisdiction": subject.jurisdiction, "current": current, "events": events}
+
+
+def derive_state(events: Sequence[ConsentEvent]) -> dict[str, str]:
+    """purpose -> status, recomputed from events alone (the projection must always agree)."""
+    out: dict[str, str] = {}
+    for e in sorted(events, key=lambda e: e.seq):
+        out[e.purpose] = "granted" if e.action == "grant" else "withdrawn"
+    return out
+
+
+def verify_states(*, session: Session) -> dict[str, Any]:
+    """Every state row against the events it is derived from (the projection must never disagree)."""
+    from sqlalchemy import func
+
+    latest = (
+        select(ConsentEvent.subject_id, ConsentEvent.purpose, func.max(ConsentEvent.seq).label("seq"))
+        .group_by(ConsentEvent.subject_id, ConsentEvent.purpose).subquery()
+    )
+    derived = {
+        (sid, purpose): ("granted" if action == "grant" else "withdrawn", seq)
+        for sid, purpose, action, seq in session.execute(
+            select(ConsentEvent.subject_id, ConsentEvent.purpose, ConsentEvent.action, ConsentEvent.seq)
+            .join(latest, (latest.c.seq == ConsentEvent.seq))
+        )
+    }
+    mismatches = []
+    checked = 0
+    for s in session.scalars(select(ConsentState)):
+        checked += 1
+        want = derived.pop((s.subject_id, s.purpose), ("none", None))
+        if (s.status, s.last_event_seq) != want:
+            mismatches.append({"subject_id": s.subject_id, "purpose": s.purpose, "state": s.status, "events": want[0]})
+    # Events of subjects since erased have no state row (it went with the subject): not a mismatch.
+    return {"checked": checked, "mismatches": mismatches}
+
+
+def current_state(*, session: Session, subject_id: uuid.UUID, purpose: str) -> ConsentState | None:
+    """The derived state of one subject and purpose, read afresh (for sharing's recipient check)."""
+    return session.execute(
+        select(ConsentState).where(ConsentState.subject_id == subject_id, ConsentState.purpose == purpose)
+        .execution_options(populate_existing=True)
+    ).scalar_one_or_none()

@@ -1,0 +1,1 @@
+"""The DPO and auditor web console (server-rendered, zh/en)."""

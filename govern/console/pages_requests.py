@@ -1,0 +1,130 @@
+"""Console pages for data-subject requests (govern/requests): the queue, a request with its timeline, and the
+actions its state allows. Every rule (states, deadlines, verification, extension, refusal) is the requests service's."""
+
+from __future__ import annotations
+
+import uuid
+from flask import Response, redirect, request, url_for
+
+from govern.errors import Problem
+from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.permissions import Permission
+from govern.requests import flows
+from govern.requests import service as requests
+from govern.subjects import erasure
+from govern.timeutil import as_utc, utcnow
+
+from .views import HOME_PANELS, blp, may, page, parse_local, problem_page
+
+
+def _ctx() -> dict:
+    rt = current_runtime()
+    return {"session": rt.session(), "policy": rt.policy, "actor": current_actor()}
+
+
+def _home_panel():
+    if not may(Permission.CONSOLE_REQUESTS):
+        return None
+    items = requests.queue(**_ctx(), limit=200)
+    return {"items": items[:8], "overdue": sum(1 for i in items if i.overdue), "due_soon": sum(1 for i in items if i.due_soon)}
+
+
+HOME_PANELS.append(("requests", _home_panel))
+
+
+@blp.route("/requests", methods=["GET"])
+@requires(Permission.CONSOLE_REQUESTS)
+def requests_queue():
+    args = request.args
+    state = args.get("state") or None
+    rtype = args.get("type") or None
+    jurisdiction = args.get("jurisdiction") or None
+    due_before = parse_local(args.get("due_before"))
+    try:
+        items = requests.queue(**_ctx(), state=state, type=rtype, due_before=due_before, limit=500)
+    except Problem as problem:
+        return problem_page(problem, "requests.html", items=[], args=args, states=requests.STATES, types=requests.REQUEST_TYPES, jurisdictions=[])
+    if jurisdiction:
+        items = [i for i in items if i.request.jurisdiction == jurisdiction]
+    return page("requests.html", items=items, args=args, states=requests.STATES, types=requests.REQUEST_TYPES,
+                jurisdictions=sorted(current_runtime().policy.request_terms))
+
+
+def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None = None):
+    req, events, deadlines = requests.read(**_ctx(), request_id=request_id)
+    is_open = req.state in requests.OPEN
+    due = as_utc(req.due_at)
+    manage = may(Permission.CONSOLE_REQUESTS_MANAGE)
+    context = dict(
+        req=req, events=events, deadlines=deadlines, overdue=is_open and due < utcnow(), due=due, manage=manage,
+        can_verify=manage and is_open and req.verification_required and req.verified_at is None and req.locked_at is None,
+        can_act=manage and req.state == "in_progress", can_refuse=manage and is_open,
+        has_package=manage and req.type in flows.PACKAGE_TYPES and req.verified_at is not None and req.state in ("in_progress", "completed"),
+        reasons=requests.REFUSAL_REASONS, done=request.args.get("done"),
+    )
+    if problem is not None:
+        return problem_page(problem, "request.html", **context)
+    return page("request.html", status=status, **context)
+
+
+@blp.route("/requests/<uuid:request_id>", methods=["GET"])
+@requires(Permission.CONSOLE_REQUESTS)
+def request_detail(request_id: uuid.UUID):
+    return _detail(request_id)
+
+
+def _act(request_id: uuid.UUID, done: str, fn):
+    try:
+        fn()
+    except Problem as problem:
+        if problem.status in (400, 409, 423):
+            # A refused move is shown on the request's own page. Its transaction is rolled back (status >= 400).
+            return _detail(request_id, problem=problem)
+        raise
+    return redirect(url_for("console.request_detail", request_id=request_id, done=done))
+
+
+@blp.route("/requests/<uuid:request_id>/verify", methods=["POST"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_verify(request_id: uuid.UUID):
+    rt = current_runtime()
+    return _act(request_id, "verify", lambda: requests.verify(
+        **_ctx(), envelope=rt.envelope, request_id=request_id, method="document", reference=request.form.get("reference", "").strip(),
+        passed=request.form.get("passed") == "yes",
+    ))
+
+
+@blp.route("/requests/<uuid:request_id>/extend", methods=["POST"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_extend(request_id: uuid.UUID):
+    return _act(request_id, "extend", lambda: requests.extend(**_ctx(), request_id=request_id, reason=request.form.get("reason")))
+
+
+@blp.route("/requests/<uuid:request_id>/complete", methods=["POST"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_complete(request_id: uuid.UUID):
+    rt = current_runtime()
+    return _act(request_id, "complete", lambda: flows.complete(
+        **_ctx(), envelope=rt.envelope, request_id=request_id, tombstone_file=erasure.tombstone_log(rt.settings.home),
+        erasure_log=flows.erasure_log_path(rt.settings.home), explanation=request.form.get("explanation") or None,
+    ))
+
+
+@blp.route("/requests/<uuid:request_id>/refuse", methods=["POST"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_refuse(request_id: uuid.UUID):
+    return _act(request_id, "refuse", lambda: requests.refuse(
+        **_ctx(), request_id=request_id, reason=request.form.get("reason", ""), legal_basis=request.form.get("legal_basis", ""),
+        explanation=request.form.get("explanation") or None,
+    ))
+
+
+@blp.route("/requests/<uuid:request_id>/package", methods=["GET"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_package(request_id: uuid.UUID):
+    """The same access package as GET /api/v1/requests/<id>/package; its hash is audited by the flow."""
+    rt = current_runtime()
+    pkg = flows.package(**_ctx(), envelope=rt.envelope, request_id=request_id)
+    return Response(pkg.content, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{pkg.filename}"', "X-Content-SHA256": pkg.sha256,
+    })

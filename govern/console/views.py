@@ -1,0 +1,490 @@
+"""The DPO and auditor console: server-rendered pages (Jinja2, zh/en) over the same services as the API.
+
+Every route declares its access like the API (@requires / @public); the guard authenticates a console session
+cookie (govern/identity/guard.py) and refuses a state-changing request without the session's CSRF token. This
+module holds the frame (sign-in, home, preferences, errors) and the pages every deployment has (subject look-up,
+access review, audit log); pages of optional domains live in pages_<domain>.py and join only when the domain does.
+"""
+
+from __future__ import annotations
+
+import hmac
+import importlib
+import importlib.util
+import secrets
+import tempfile
+import uuid
+import zipfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, available_timezones
+
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, send_file, send_from_directory, url_for
+from werkzeug.exceptions import HTTPException
+
+from govern.errors import Problem, problem_response
+from govern.identity import staff
+from govern.identity.guard import CSRF_FIELD, SESSION_COOKIE, current_actor, current_runtime, public, requires
+from govern.identity.models import Principal
+from govern.identity.permissions import Permission
+from govern.timeutil import as_utc
+
+from .i18n import LANGUAGES, translate
+
+HERE = Path(__file__).resolve().parent
+STATIC = HERE / "static"
+LANG_COOKIE = "govern_lang"  # the language before sign-in; afterwards the account's own preference
+SIGNIN_CSRF_COOKIE = "govern_signin"  # double-submit token of the (public) sign-in form
+
+blp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+
+
+# --- navigation: a page shows up only for roles that may open it, and only if its domain exists -------------------
+
+NAV: list[tuple[str, str, Permission, str]] = [
+    # (endpoint, words, permission, endpoint prefix of the section's other pages)
+    ("console.home", "home", Permission.CONSOLE_VIEW, "console.home"),
+    ("console.requests_queue", "requests", Permission.CONSOLE_REQUESTS, "console.request"),
+    ("console.retention_overview", "retention", Permission.CONSOLE_RETENTION, "console.retention"),
+    ("console.consent_overview", "consent_sharing", Permission.CONSOLE_CONSENT, "console.consent"),
+    ("console.subject_lookup", "subject_lookup", Permission.CONSOLE_SUBJECT_LOOKUP, "console.subject"),
+    ("console.access_review", "access_review", Permission.CONSOLE_ACCESS_REVIEW, "console.access_review"),
+    ("console.audit_search", "audit_log", Permission.CONSOLE_AUDIT, "console.audit"),
+]
+# Workflows whose domain is not in this build: named on the home page, never linked or faked.
+MISSING_DOMAINS = [("breach", "incidents")]
+
+
+def domain_present(name: str) -> bool:
+    return importlib.util.find_spec(f"govern.{name}") is not None and importlib.util.find_spec(f"govern.{name}.service") is not None
+
+
+def may(permission: Permission) -> bool:
+    from govern.access.service import has_permission
+
+    actor = g.get("actor")
+    return actor is not None and actor.kind != "anonymous" and has_permission(current_runtime().policy, actor, permission)
+
+
+# --- language, time zone, dates ------------------------------------------------------------------------------------
+
+
+def _principal() -> Principal | None:
+    actor = g.get("actor")
+    if actor is None or actor.principal_id is None:
+        return None
+    return current_runtime().session().get(Principal, actor.principal_id)
+
+
+def language() -> str:
+    if "console_lang" in g:
+        return g.console_lang
+    p = _principal()
+    lang = p.language if p is not None and p.language in LANGUAGES else None
+    if lang is None:
+        lang = request.cookies.get(LANG_COOKIE) if request.cookies.get(LANG_COOKIE) in LANGUAGES else None
+    if lang is None:
+        best = request.accept_languages.best_match(["zh", "zh-CN", "en"])
+        lang = ("zh" if best.startswith("zh") else "en") if best else current_runtime().policy.console.default_language
+    g.console_lang = lang
+    return lang
+
+
+def time_zone() -> str:
+    p = _principal()
+    if p is not None and p.time_zone and staff.valid_time_zone(p.time_zone):
+        return p.time_zone
+    return current_runtime().policy.console.default_time_zone
+
+
+def t(key: str, **values) -> str:
+    return translate(key, language(), **values)
+
+
+def when(value: datetime | None, with_zone: bool = True) -> str:
+    if value is None:
+        return "—"
+    local = as_utc(value).astimezone(ZoneInfo(time_zone()))
+    return local.strftime("%Y-%m-%d %H:%M") + (f" {local.tzname()}" if with_zone else "")
+
+
+def parse_local(text: str | None) -> datetime | None:
+    """A datetime-local form value, read in the user's time zone; None when empty or malformed."""
+    if not text:
+        return None
+    try:
+        naive = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return naive.replace(tzinfo=ZoneInfo(time_zone())) if naive.tzinfo is None else naive
+
+
+@blp.app_template_filter("console_when")
+def _when_filter(value):
+    return when(value)
+
+
+def page(template: str, status: int = 200, **context: Any):
+    """Renders a console page with the frame's context: words, navigation, the user, the CSRF token."""
+    actor = g.get("actor")
+    signed_in = actor is not None and actor.kind != "anonymous"
+    here = request.endpoint or ""
+    nav = [
+        (endpoint, label, here.startswith(prefix))
+        for endpoint, label, perm, prefix in NAV if endpoint in _endpoints() and signed_in and may(perm)
+    ]
+    console_session = g.get("console_session")
+    body = render_template(
+        f"console/{template}", t=t, lang=language(), other_lang="en" if language() == "zh" else "zh", when=when, nav=nav,
+        actor=actor if signed_in else None, csrf_token=console_session.csrf_token if console_session is not None else "",
+        csrf_field=CSRF_FIELD, tz=time_zone(), may=may, Permission=Permission, current=request.endpoint, **context,
+    )
+    return Response(body, status=status, mimetype="text/html")
+
+
+def _endpoints() -> set[str]:
+    from flask import current_app
+
+    return set(current_app.view_functions)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path inside the console: an open redirect to another site is not followed."""
+    if target and target.startswith("/console/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("console.home")
+
+
+def _secure() -> bool:
+    mode = current_runtime().settings.console_secure_cookies
+    return mode == "true" or (mode == "auto" and request.is_secure)
+
+
+# --- responses: security headers, errors as pages ------------------------------------------------------------------
+
+
+@blp.after_request
+def _headers(response: Response) -> Response:
+    # Pages carry personal data: nothing cached, nothing framed, nothing loaded from elsewhere.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    return response
+
+
+def _wants_html() -> bool:
+    return request.accept_mimetypes.accept_html
+
+
+@blp.errorhandler(Problem)
+def _problem(problem: Problem):
+    if problem.audit is not None:
+        g.refusal_audit = problem.audit
+    if not _wants_html():
+        return problem_response(problem)
+    if problem.status == 401:
+        target = request.full_path.rstrip("?") if request.method == "GET" else request.path
+        reason = (problem.extra or {}).get("reason")
+        return redirect(url_for("console.sign_in", next=target, ended=1 if reason == "session_invalid" else None))
+    key = {403: "csrf_failed" if problem.code == "csrf_failed" else "forbidden", 404: "not_found"}.get(problem.status)
+    return page("error.html", status=problem.status, problem=problem, message=t(key) if key and problem.code in ("csrf_failed", "permission_denied", "not_found") else None)
+
+
+@blp.errorhandler(HTTPException)
+def _http(exc: HTTPException):
+    if not _wants_html():
+        from govern.errors import _HTTP_CODES
+
+        return problem_response(Problem(exc.code or 500, _HTTP_CODES.get(exc.code or 500, "http_error"), exc.name, exc.description))
+    return page("error.html", status=exc.code or 500, problem=Problem(exc.code or 500, "http_error", exc.name, None), message=t("not_found") if exc.code == 404 else None)
+
+
+def problem_page(problem: Problem, template: str, **context: Any):
+    """A service's refusal shown on the page that asked (keeping its audit entry), not as a bare error page."""
+    if problem.audit is not None:
+        g.refusal_audit = problem.audit
+    return page(template, status=problem.status, problem=problem, **context)
+
+
+# --- static files (all local: nothing is fetched from the internet) -------------------------------------------------
+
+
+@blp.route("/static/<path:filename>", methods=["GET"])
+@public("the console's own stylesheet and script; no data")
+def static_file(filename: str):
+    response = send_from_directory(STATIC, filename, max_age=3600)
+    return response
+
+
+# --- sign-in and sign-out ------------------------------------------------------------------------------------------
+
+
+@blp.route("/sign-in", methods=["GET"])
+@public("the sign-in form")
+def sign_in():
+    token = request.cookies.get(SIGNIN_CSRF_COOKIE) or secrets.token_urlsafe(32)
+    response = page("sign_in.html", signin_token=token, next=_safe_next(request.args.get("next")), ended=bool(request.args.get("ended")),
+                    signed_out=bool(request.args.get("signed_out")), failed=False)
+    response.set_cookie(SIGNIN_CSRF_COOKIE, token, httponly=True, samesite="Strict", secure=_secure(), path="/console/")
+    return response
+
+
+@blp.route("/sign-in", methods=["POST"])
+@public("signing in: checks a user name and password, counts failures and locks after repeated ones (audited)")
+def sign_in_submit():
+    cookie_token = request.cookies.get(SIGNIN_CSRF_COOKIE, "")
+    sent = request.form.get(CSRF_FIELD, "")
+    if not cookie_token or not hmac.compare_digest(cookie_token.encode(), sent.encode()):
+        raise Problem(403, "csrf_failed", "Form expired or forged", "The sign-in form carried no valid token; reload the page.")
+    rt = current_runtime()
+    result = staff.sign_in(
+        session=rt.session(), policy=rt.policy, name=request.form.get("name", ""), password=request.form.get("password", ""),
+        request_id=g.request_id, client_addr=g.client_addr,
+    )
+    if not result.ok:
+        # 200 so that the request's transaction commits the failure count and its audit event.
+        rules = rt.policy.console
+        return page("sign_in.html", signin_token=cookie_token, next=_safe_next(request.form.get("next")), failed=True,
+                    failure=t("sign_in_failed", n=rules.max_failures, m=rules.lockout_minutes), ended=False, signed_out=False)
+    response = redirect(_safe_next(request.form.get("next")))
+    response.set_cookie(SESSION_COOKIE, result.token, httponly=True, samesite="Lax", secure=_secure(), path="/console/")
+    response.delete_cookie(SIGNIN_CSRF_COOKIE, path="/console/")
+    if result.principal.language:
+        response.set_cookie(LANG_COOKIE, result.principal.language, samesite="Lax", secure=_secure(), path="/console/", max_age=365 * 86400)
+    return response
+
+
+@blp.route("/sign-out", methods=["POST"])
+@requires(Permission.CONSOLE_VIEW)
+def sign_out():
+    console_session = g.get("console_session")
+    if console_session is not None:
+        staff.sign_out(session=current_runtime().session(), actor=current_actor(), console_session=console_session)
+    response = redirect(url_for("console.sign_in", signed_out=1))
+    response.delete_cookie(SESSION_COOKIE, path="/console/")
+    return response
+
+
+@blp.route("/language/<lang>", methods=["GET"])
+@public("chooses the language of the sign-in page (a display cookie; no data)")
+def choose_language(lang: str):
+    if lang not in LANGUAGES:
+        abort(404)
+    response = redirect(_safe_next(request.args.get("next")) if request.args.get("next") else url_for("console.sign_in"))
+    response.set_cookie(LANG_COOKIE, lang, samesite="Lax", secure=_secure(), path="/console/", max_age=365 * 86400)
+    return response
+
+
+# --- preferences: language and time zone, remembered per user ------------------------------------------------------
+
+
+@blp.route("/preferences", methods=["GET"])
+@requires(Permission.CONSOLE_VIEW)
+def preferences():
+    return page("preferences.html", zones=sorted(available_timezones()), saved=bool(request.args.get("saved")))
+
+
+@blp.route("/preferences", methods=["POST"])
+@requires(Permission.CONSOLE_VIEW)
+def preferences_submit():
+    lang = request.form.get("language") or None
+    zone = request.form.get("time_zone") or None
+    staff.set_preferences(session=current_runtime().session(), principal_id=current_actor().principal_id, language=lang, time_zone=zone)
+    g.pop("console_lang", None)
+    back = request.form.get("next")
+    response = redirect(_safe_next(back) if back else url_for("console.preferences", saved=1))
+    if lang:
+        response.set_cookie(LANG_COOKIE, lang, samesite="Lax", secure=_secure(), path="/console/", max_age=365 * 86400)
+    return response
+
+
+# --- home ----------------------------------------------------------------------------------------------------------
+
+
+@blp.route("/", methods=["GET"])
+@requires(Permission.CONSOLE_VIEW)
+def home():
+    rt = current_runtime()
+    panels: dict[str, Any] = {}
+    for name, build in HOME_PANELS:
+        panel = build()
+        if panel is not None:
+            panels[name] = panel
+    if may(Permission.CONSOLE_AUDIT):
+        panels["chain"] = _chain_facts(rt.session())
+    missing = [label for domain, label in MISSING_DOMAINS if not domain_present(domain)]
+    return page("home.html", panels=panels, missing=missing)
+
+
+def _chain_facts(session) -> dict[str, Any]:
+    """Head, unsealed events and the newest signed checkpoint, read in this request's transaction. (The full check,
+    integrity.status, opens its own connection: on SQLite that would wait on this request's own write lock.)"""
+    from govern.audit import chain, checkpoints
+
+    head_seq, _ = chain.head(session)
+    cp = checkpoints.latest(session)
+    return {
+        "head_seq": head_seq, "unsealed": chain.unsealed_count(session),
+        "checkpoint": cp.number if cp else None, "checkpoint_at": cp.issued_at if cp else None,
+        "covered": bool(cp) and cp.tree_size == head_seq,
+    }
+
+
+# Optional domains add (name, builder) here; a builder returns None when the user may not see its panel.
+HOME_PANELS: list[tuple[str, Any]] = []
+
+
+# --- subject look-up (privacy staff only) --------------------------------------------------------------------------
+
+
+def _lookup_choices() -> tuple[list[str], list[tuple[str, str]]]:
+    """Searchable fields, and the purposes a role of this user may use (from roles.yaml), with their labels."""
+    from govern.access.service import field_visibility  # noqa: F401  (the same rules the API uses)
+
+    rt = current_runtime()
+    actor = current_actor()
+    allowed = sorted({p for r in actor.roles if r in rt.policy.roles for p in rt.policy.roles[r].purposes})
+    purposes = [(name, rt.policy.purposes[name].label.get(language()) or name) for name in allowed if name in rt.policy.purposes]
+    return list(rt.policy.catalog.searchable_fields), purposes
+
+
+@blp.route("/subjects", methods=["GET"])
+@requires(Permission.CONSOLE_SUBJECT_LOOKUP)
+def subject_lookup():
+    fields, purposes = _lookup_choices()
+    return page("lookup.html", fields=fields, purposes=purposes, results=None, chosen_field=fields[0] if fields else None, labels=_field_labels())
+
+
+def _field_labels() -> dict[str, str]:
+    return {name: rule.label.get(language()) or name for name, rule in current_runtime().policy.catalog.fields.items()}
+
+
+@blp.route("/subjects", methods=["POST"])
+@requires(Permission.CONSOLE_SUBJECT_LOOKUP)
+def subject_lookup_submit():
+    """Look-up and read through govern.subjects.service: purpose-checked, audited, masked per role (no rule here)."""
+    from govern.subjects import service as subjects
+
+    rt = current_runtime()
+    session = rt.session()
+    fields, purposes = _lookup_choices()
+    field = request.form.get("field", "")
+    purpose = request.form.get("purpose") or None
+    context = {"fields": fields, "purposes": purposes, "chosen_field": field, "chosen_purpose": purpose, "labels": _field_labels()}
+    try:
+        ids = subjects.lookup(session=session, policy=rt.policy, envelope=rt.envelope, actor=current_actor(), field=field,
+                              value=request.form.get("value", ""), purpose=purpose)
+        views = [subjects.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=current_actor(), subject_id=sid, purpose=purpose) for sid in ids[:20]]
+    except Problem as problem:
+        return problem_page(problem, "lookup.html", results=None, **context)
+    return page("lookup.html", results=views, more=len(ids) > 20, **context)
+
+
+# --- access review -------------------------------------------------------------------------------------------------
+
+
+@blp.route("/access-review", methods=["GET"])
+@requires(Permission.CONSOLE_ACCESS_REVIEW)
+def access_review():
+    from govern.identity import review
+
+    rt = current_runtime()
+    result = review.build(session=rt.session(), policy=rt.policy, actor=current_actor())
+    return page("access_review.html", review=result)
+
+
+@blp.route("/access-review.csv", methods=["GET"])
+@requires(Permission.CONSOLE_ACCESS_REVIEW)
+def access_review_csv():
+    from govern.identity import review
+
+    rt = current_runtime()
+    result = review.build(session=rt.session(), policy=rt.policy, actor=current_actor(), export=True)
+    name = f"govern-access-review-{result.until.strftime('%Y%m%d')}.csv"
+    return Response(review.to_csv(result).encode("utf-8"), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# --- audit log: search and export, the same services as /api/v1/audit ----------------------------------------------
+
+
+@blp.route("/audit", methods=["GET"])
+@requires(Permission.CONSOLE_AUDIT)
+def audit_search():
+    from govern.audit import service as audit
+
+    rt = current_runtime()
+    args = request.args
+    searched = any(args.get(k) for k in ("from", "to", "actor", "subject", "action", "purpose", "outcome", "request_id", "go"))
+    errors: list[str] = []
+    subject = None
+    if args.get("subject"):
+        try:
+            subject = uuid.UUID(args["subject"])
+        except ValueError:
+            errors.append("subject")
+    outcome = args.get("outcome") or None
+    if outcome not in (None, "allowed", "denied", "failed"):
+        errors.append("outcome")
+    page_ = None
+    if searched and not errors:
+        filters = audit.SearchFilters(
+            time_from=parse_local(args.get("from")), time_to=parse_local(args.get("to")), actor=(args.get("actor") or "").strip()[:100] or None,
+            subject_id=subject, action=(args.get("action") or "").strip()[:64] or None, purpose=(args.get("purpose") or "").strip()[:64] or None,
+            outcome=outcome, request_id=(args.get("request_id") or "").strip()[:64] or None,
+        )
+        try:
+            page_ = audit.search(session=rt.session(), actor=current_actor(), filters=filters, cursor=args.get("cursor") or None, limit=50)
+        except Problem as problem:
+            return problem_page(problem, "audit.html", args=args, result=None, errors=errors)
+    older = None
+    if page_ is not None and page_.next_cursor:
+        older = url_for("console.audit_search", **{**{k: v for k, v in args.items() if k != "cursor"}, "cursor": page_.next_cursor})
+    return page("audit.html", args=args, result=page_, errors=errors, older=older, parse_time=_event_time)
+
+
+def _event_time(text: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+
+
+@blp.route("/audit/export", methods=["GET"])
+@requires(Permission.CONSOLE_AUDIT)
+def audit_export():
+    """The same export as GET /api/v1/audit/export: events.jsonl and the signed manifest, zipped; audited."""
+    from govern.audit import export, signing
+    from govern.audit import service as audit
+
+    rt = current_runtime()
+    session = rt.session()
+    fmt = request.args.get("format", "jsonl")
+    if fmt not in ("jsonl", "ocsf"):
+        abort(400)
+    time_from, time_to = parse_local(request.args.get("from")), parse_local(request.args.get("to"))
+    audit.record(session=session, actor=current_actor(), action=audit.AuditAction.AUDIT_EXPORT,
+                 resource=f"export:{time_from.isoformat() if time_from else '-'}..{time_to.isoformat() if time_to else '-'}")
+    spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
+    with tempfile.TemporaryDirectory(prefix="govern-export-") as tmp:
+        try:
+            result = export.write(session=session, settings=rt.settings, out=Path(tmp), time_from=time_from, time_to=time_to, fmt=fmt)
+        except signing.SigningKeyError:
+            raise Problem(503, "audit_signing_key_unavailable", "Signing key unavailable", "The export cannot be signed; ask an operator.") from None
+        with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(Path(tmp).iterdir()):
+                archive.write(path, f"audit-export/{path.name}")
+    spool.seek(0)
+    return send_file(spool, mimetype="application/zip", as_attachment=True, download_name=f"govern-audit-{result.first_seq}-{result.last_seq}.zip")
+
+
+# --- optional domains: their pages join when their service exists --------------------------------------------------
+
+for _domain, _module in (("requests", "pages_requests"), ("retention", "pages_retention"), ("consent", "pages_consent")):
+    if domain_present(_domain):
+        importlib.import_module(f"govern.console.{_module}")

@@ -1,0 +1,1 @@
+"""Data-subject requests: filing, identity verification, deadlines, and carrying them out."""

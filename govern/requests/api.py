@@ -1,0 +1,217 @@
+"""/api/v1/requests: file, verify, the clock (extend, pause, resume), complete, refuse, withdraw, the queue, the
+access package and the erasure certificate. Thin: the rules are in service.py and flows.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from datetime import timedelta
+
+from flask import Response
+from flask_smorest import Blueprint
+
+from govern.api_support import idempotent_create
+from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.permissions import Permission
+from govern.requests import flows, schemas, service
+from govern.subjects import erasure
+from govern.timeutil import as_utc, utcnow
+
+blp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Data-subject requests")
+
+
+def _ctx():
+    rt = current_runtime()
+    return {"session": rt.session(), "policy": rt.policy, "actor": current_actor()}
+
+
+def _deadlines(d) -> dict:
+    return dataclasses.asdict(d)
+
+
+def _view(req, d=None, events=None, item=None) -> dict:
+    policy = current_runtime().policy
+    now = utcnow()
+    due_at = item.due_at if item else as_utc(req.due_at)
+    soon = policy.requests.due_soon_days
+    is_open = req.state in service.OPEN
+    out = {
+        "id": req.id, "subject_id": req.subject_id, "type": req.type, "jurisdiction": req.jurisdiction, "channel": req.channel, "state": req.state,
+        "details": req.details, "received_at": as_utc(req.received_at), "due_at": due_at,
+        "acknowledged_at": as_utc(req.acknowledged_at) if req.acknowledged_at else None, "extended": req.extended, "paused": req.paused,
+        "verification_required": req.verification_required, "verified_at": as_utc(req.verified_at) if req.verified_at else None,
+        "verification_method": req.verification_method, "verified_by": req.verified_by, "locked": req.locked_at is not None,
+        "duplicate_of": req.duplicate_of, "refusal_reason": req.refusal_reason, "legal_basis": req.legal_basis, "response": req.response,
+        "overdue": item.overdue if item else is_open and due_at < now,
+        "due_soon": item.due_soon if item else is_open and now <= due_at <= now + timedelta(days=soon),
+        "acknowledgement_overdue": item.acknowledgement_overdue if item else False,
+    }
+    if d is not None:
+        out["deadlines"] = _deadlines(d)
+    if events is not None:
+        out["timeline"] = [
+            {"kind": e.kind, "occurred_at": as_utc(e.occurred_at), "actor": e.actor_name, "from_state": e.from_state, "to_state": e.to_state, "reason": e.reason, "data": e.data}
+            for e in events
+        ]
+    return out
+
+
+@blp.route("", methods=["POST"])
+@requires(Permission.REQUESTS_CREATE)
+@blp.arguments(schemas.RequestCreateSchema)
+@blp.response(201, schemas.RequestCreatedSchema)
+def file_request(body):
+    """File a request for a subject; the answer (id, state, due date) is the acknowledgement."""
+    def create():
+        rt = current_runtime()
+        filed = service.file(
+            **_ctx(), envelope=rt.envelope, subject_id=body["subject_id"], type=body["type"], channel=body["channel"], jurisdiction=body["jurisdiction"],
+            details=body["details"], received_at=body["received_at"], acknowledge=body["acknowledge"],
+        )
+        r = filed.request
+        return {
+            "id": str(r.id), "state": r.state, "due_at": as_utc(r.due_at).isoformat(), "duplicate_of": str(r.duplicate_of) if r.duplicate_of else None,
+            "verification_required": r.verification_required, "deadlines": schemas.RequestDeadlineSchema().dump(_deadlines(filed.deadlines)),
+        }, {"Location": f"/api/v1/requests/{r.id}"}
+
+    return idempotent_create(body and {k: str(v) for k, v in body.items()}, create)
+
+
+@blp.route("", methods=["GET"])
+@requires(Permission.REQUESTS_READ)
+@blp.arguments(schemas.RequestQueueQuerySchema, location="query")
+@blp.response(200, schemas.RequestQueueSchema)
+def list_requests(query):
+    """The queue: open requests (or those in `state`) soonest due first, flagged overdue / due soon."""
+    items = service.queue(**_ctx(), state=query["state"], type=query["type"], due_before=query["due_before"], subject_id=query["subject_id"], limit=query["limit"])
+    return {"requests": [_view(i.request, item=i) for i in items]}
+
+
+@blp.route("/<uuid:request_id>", methods=["GET"])
+@requires(Permission.REQUESTS_READ)
+@blp.response(200, schemas.RequestSchema)
+def get_request(request_id: uuid.UUID):
+    """A request with its deadlines and timeline."""
+    req, events, d = service.read(**_ctx(), request_id=request_id)
+    return _view(req, d, events)
+
+
+@blp.route("/<uuid:request_id>/otp", methods=["POST"])
+@requires(Permission.REQUESTS_VERIFY)
+@blp.response(201, schemas.RequestOtpSchema)
+def issue_otp(request_id: uuid.UUID):
+    """Issue a one-time code for the CRM to deliver to the requester."""
+    code, expires = service.issue_otp(**_ctx(), envelope=current_runtime().envelope, request_id=request_id)
+    return {"code": code, "expires_at": expires}
+
+
+@blp.route("/<uuid:request_id>/verify", methods=["POST"])
+@requires(Permission.REQUESTS_VERIFY)
+@blp.arguments(schemas.RequestVerifySchema)
+@blp.response(200, schemas.RequestVerificationSchema)
+def verify(body, request_id: uuid.UUID):
+    """Record a verification: a CRM session asserted by a service, a returned one-time code, or a staff document check.
+    A failure is recorded (200, verified false); repeated failures lock the request (423 afterwards)."""
+    result = service.verify(**_ctx(), envelope=current_runtime().envelope, request_id=request_id, method=body["method"], code=body["code"], reference=body["reference"], passed=body["passed"])
+    state = service.get_or_raise(session=current_runtime().session(), request_id=request_id).state
+    return {**dataclasses.asdict(result), "state": state}
+
+
+def _clock(fn, request_id, **kw):
+    d = fn(**_ctx(), request_id=request_id, **kw)
+    req = service.get_or_raise(session=current_runtime().session(), request_id=request_id)
+    return _view(req, d)
+
+
+@blp.route("/<uuid:request_id>/acknowledge", methods=["POST"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.response(200, schemas.RequestSchema)
+def acknowledge(request_id: uuid.UUID):
+    """Record that the requester was told the request was received."""
+    return _clock(service.acknowledge, request_id)
+
+
+@blp.route("/<uuid:request_id>/extend", methods=["POST"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.RequestReasonSchema)
+@blp.response(200, schemas.RequestSchema)
+def extend(body, request_id: uuid.UUID):
+    """Extend the deadline where the law allows it, with the reasons told to the requester."""
+    return _clock(service.extend, request_id, reason=body["reason"])
+
+
+@blp.route("/<uuid:request_id>/pause", methods=["POST"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.RequestReasonSchema)
+@blp.response(200, schemas.RequestSchema)
+def pause(body, request_id: uuid.UUID):
+    """Stop the clock while waiting for the requester (where the law lets it stop)."""
+    return _clock(service.pause, request_id, reason=body["reason"])
+
+
+@blp.route("/<uuid:request_id>/resume", methods=["POST"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.response(200, schemas.RequestSchema)
+def resume(request_id: uuid.UUID):
+    """Restart the clock."""
+    return _clock(service.resume, request_id)
+
+
+@blp.route("/<uuid:request_id>/complete", methods=["POST"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.RequestCompleteSchema)
+@blp.response(200, schemas.RequestSchema)
+def complete(body, request_id: uuid.UUID):
+    """Carry the request out (erase, rectify, restrict, withdraw consent, …) and close it."""
+    rt = current_runtime()
+    req = flows.complete(
+        **_ctx(), envelope=rt.envelope, request_id=request_id, tombstone_file=erasure.tombstone_log(rt.settings.home),
+        erasure_log=flows.erasure_log_path(rt.settings.home), explanation=body["explanation"],
+    )
+    return _view(req)
+
+
+@blp.route("/<uuid:request_id>/refuse", methods=["POST"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.RequestRefuseSchema)
+@blp.response(200, schemas.RequestSchema)
+def refuse(body, request_id: uuid.UUID):
+    """Refuse with a reason and the legal basis; the answer tells the requester how to complain."""
+    return _view(service.refuse(**_ctx(), request_id=request_id, reason=body["reason"], legal_basis=body["legal_basis"], explanation=body["explanation"]))
+
+
+@blp.route("/<uuid:request_id>/withdraw", methods=["POST"])
+@requires(Permission.REQUESTS_WITHDRAW)
+@blp.response(200, schemas.RequestSchema)
+def withdraw(request_id: uuid.UUID):
+    """The requester withdraws the request."""
+    return _view(service.withdraw(**_ctx(), request_id=request_id))
+
+
+@blp.route("/<uuid:request_id>/lift", methods=["POST"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.RequestReasonSchema)
+@blp.response(200, schemas.RequestSchema)
+def lift(body, request_id: uuid.UUID):
+    """Lift the restriction a completed restriction request put in place (tell the subject first, GDPR Art. 18(3))."""
+    return _view(flows.lift_restriction(**_ctx(), request_id=request_id, reason=body["reason"]))
+
+
+@blp.route("/<uuid:request_id>/package", methods=["GET"])
+@requires(Permission.REQUESTS_PACKAGE)
+@blp.response(200, description="application/zip: data.json, CSV files, a summary in the subject's language, manifest.json")
+def download_package(request_id: uuid.UUID):
+    """The access or portability package (zip) of a verified request; its SHA-256 is in the audit log and the header."""
+    rt = current_runtime()
+    pkg = flows.package(**_ctx(), envelope=rt.envelope, request_id=request_id)
+    return Response(pkg.content, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{pkg.filename}"', "X-Content-SHA256": pkg.sha256, "Cache-Control": "no-store",
+    })
+
+
+@blp.route("/<uuid:request_id>/certificate", methods=["GET"])
+@requires(Permission.REQUESTS_READ)
+@blp.response(200, description="The erasure certificate and its SHA-256")
+def get_certificate(request_id: uuid.UUID):
+    """The erasure certificate: what was destroyed, how and when, what was kept, why and until when."""
+    return flows.certificate(session=current_runtime().session(), actor=current_actor(), request_id=request_id)

@@ -1,0 +1,172 @@
+"""`govern requests …` (the queue and the request jobs) and `govern backup` / `govern restore`, which re-applies every
+erasure before the restored database serves."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+
+def _runtime():
+    from govern.app import build_runtime
+    from govern.config import Settings
+    from govern.logging import configure_logging
+
+    settings = Settings.from_env()
+    configure_logging(settings.log_level, stream=sys.stderr)
+    return build_runtime(settings)
+
+
+def _emit(as_json: bool, payload, text: str) -> None:
+    click.echo(json.dumps(payload, default=str, ensure_ascii=False, indent=2) if as_json else text)
+
+
+@click.group("requests")
+def requests_group() -> None:
+    """Data-subject requests: the queue and its jobs."""
+
+
+@requests_group.command("list")
+@click.option("--state", default=None)
+@click.option("--type", "rtype", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def list_cmd(state: str | None, rtype: str | None, as_json: bool) -> None:
+    """The queue, soonest due first: OVERDUE and DUE-SOON flagged."""
+    from govern.identity.actor import Actor
+    from govern.requests import service
+
+    rt = _runtime()
+    with rt.database.unit_of_work() as session:
+        items = service.queue(session=session, policy=rt.policy, actor=Actor.operator(), state=state, type=rtype)
+        rows = [{"id": str(i.request.id), "type": i.request.type, "jurisdiction": i.request.jurisdiction, "state": i.request.state,
+                 "due_at": i.due_at.isoformat(), "overdue": i.overdue, "due_soon": i.due_soon} for i in items]
+    lines = [f"{'due (UTC)':26} {'flag':8} {'type':16} {'jur':6} {'state':17} id"]
+    for r in rows:
+        flag = "OVERDUE" if r["overdue"] else "DUE-SOON" if r["due_soon"] else ""
+        lines.append(f"{r['due_at'][:25]:26} {flag:8} {r['type']:16} {r['jurisdiction']:6} {r['state']:17} {r['id']}")
+    _emit(as_json, rows, "\n".join(lines))
+
+
+@requests_group.command("close-unverified")
+@click.option("--json", "as_json", is_flag=True)
+def close_unverified_cmd(as_json: bool) -> None:
+    """Refuse requests whose requester never completed verification (requests.yaml unverified.close_after). Cron-safe."""
+    from govern.identity.actor import Actor
+    from govern.requests import service
+
+    rt = _runtime()
+    with rt.database.unit_of_work() as session:
+        n = service.close_unverified(session=session, policy=rt.policy, actor=Actor.operator())
+    _emit(as_json, {"closed": n}, f"{n} unverified request(s) closed")
+
+
+@requests_group.command("purge-log")
+@click.option("--json", "as_json", is_flag=True)
+def purge_log_cmd(as_json: bool) -> None:
+    """Delete requests closed longer ago than the request log's retention (≥ 24 months, CCPA regs §7101)."""
+    from govern.identity.actor import Actor
+    from govern.requests import service
+
+    rt = _runtime()
+    with rt.database.unit_of_work() as session:
+        n = service.purge_log(session=session, policy=rt.policy, actor=Actor.operator())
+    _emit(as_json, {"purged": n}, f"{n} closed request(s) past retention deleted")
+
+
+def reapply_all(rt) -> dict:
+    """Every full erasure (tombstones) and every partial erasure (request log of erasures), re-applied."""
+    from govern.identity.actor import Actor
+    from govern.requests import flows
+    from govern.subjects import erasure
+
+    with rt.database.unit_of_work() as session:
+        shredded = erasure.reapply(session=session, envelope=rt.envelope, actor=Actor.operator(), tombstone_file=erasure.tombstone_log(rt.settings.home))
+    with rt.database.unit_of_work() as session:
+        partial = flows.reapply_erasures(session=session, envelope=rt.envelope, actor=Actor.operator(), erasure_log=flows.erasure_log_path(rt.settings.home))
+    return {"shredded_again": shredded, "partial_erasures_reapplied": partial}
+
+
+@requests_group.command("reapply-erasures")
+@click.option("--json", "as_json", is_flag=True)
+def reapply_cmd(as_json: bool) -> None:
+    """Re-apply every erasure the database lost (after a restore). Safe to run any time."""
+    result = reapply_all(_runtime())
+    _emit(as_json, result, f"{result['shredded_again']} subject(s) shredded again, {result['partial_erasures_reapplied']} partial erasure(s) re-applied")
+
+
+def _libpq(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def backup_database(url: str, out: Path) -> None:
+    """SQLite: the online backup API (consistent while the service runs); PostgreSQL: pg_dump custom format."""
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        source, dest = sqlite3.connect(make_url(url).database), sqlite3.connect(out)
+        with dest:
+            source.backup(dest)
+        source.close()
+        dest.close()
+    else:
+        subprocess.run(["pg_dump", "-Fc", "-f", str(out), _libpq(url)], check=True)
+    out.chmod(0o600)
+
+
+def restore_database(url: str, source: Path) -> None:
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        src, dest = sqlite3.connect(source), sqlite3.connect(make_url(url).database)
+        with dest:
+            src.backup(dest)
+        src.close()
+        dest.close()
+    else:
+        subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", "-d", _libpq(url), str(source)], check=True, capture_output=True)
+
+
+@click.command("backup")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def backup_cmd(out: Path, as_json: bool) -> None:
+    """Back up the database to FILE (values stay encrypted; the keyring is NOT in it: back it up apart)."""
+    from govern.config import Settings
+
+    settings = Settings.from_env()
+    backup_database(settings.database_url, out)
+    _emit(as_json, {"backup": str(out), "bytes": out.stat().st_size}, f"backup written to {out} ({out.stat().st_size} bytes)")
+
+
+@click.command("restore")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Confirm: the current database is replaced.")
+@click.option("--json", "as_json", is_flag=True)
+def restore_cmd(source: Path, yes: bool, as_json: bool) -> None:
+    """Restore the database from FILE, then re-apply every erasure made since before anything is served."""
+    from govern.config import Settings
+
+    if not yes:
+        click.echo("error: restoring replaces the current database; add --yes", err=True)
+        sys.exit(2)
+    settings = Settings.from_env()
+    restore_database(settings.database_url, source)
+    from govern.cli import initialise
+
+    initialise(settings)  # a backup from an older release is migrated forward
+    rt = _runtime()
+    try:
+        result = reapply_all(rt)
+    finally:
+        rt.database.dispose()
+    _emit(as_json, {"restored": str(source), **result}, f"restored {source}; {result['shredded_again']} subject(s) shredded again, {result['partial_erasures_reapplied']} partial erasure(s) re-applied")
+
+
+commands = [requests_group, backup_cmd, restore_cmd]

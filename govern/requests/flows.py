@@ -1,0 +1,499 @@
+"""Carrying out a verified request across domains: the access and portability package (subjects, consent, sharing,
+retention), rectification (subjects), erasure and account closure by crypto-shredding with what the law obliges the
+company to keep left in place and restricted (subjects, retention), restriction, objection and consent withdrawal
+(subjects, consent). Every step goes through the other domains' services."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import uuid
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from govern.audit import service as audit
+from govern.crypto.envelope import Envelope
+from govern.errors import Problem, validation_failed
+from govern.identity.actor import Actor
+from govern.policy import Policy
+from govern.requests import deadlines
+from govern.requests import service as requests
+from govern.requests.models import DataSubjectRequest
+from govern.requests.service import RequestAction
+from govern.subjects import erasure
+from govern.subjects import service as subjects
+from govern.timeutil import as_utc, utcnow
+
+PACKAGE_TYPES = ("access", "portability")
+ERASURE_TYPES = ("erasure", "account_closure")
+LEGAL_PURPOSE = "legal_compliance"  # answering a request is a legal obligation: the purpose of its reads
+
+
+def _canonical(doc: Any) -> bytes:
+    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
+
+
+# --- completing a request -----------------------------------------------------------------------------------------
+
+
+def complete(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, request_id: uuid.UUID, tombstone_file: Path | None,
+    erasure_log: Path | None = None, explanation: str | None = None, now: datetime | None = None,
+) -> DataSubjectRequest:
+    """Carries the request out and closes it; refused (and nothing done) before the requester's identity is verified."""
+    now = as_utc(now) if now else utcnow()
+    req = requests.get_or_raise(session=session, request_id=request_id, for_update=True)
+    if req.state != "in_progress":
+        if req.state in ("received", "identity_pending"):
+            requests.require_verified(req, action=RequestAction.COMPLETE)
+        raise requests._illegal(req, "completed", "completed")
+    requests.require_verified(req, action=RequestAction.COMPLETE)
+    explanation = requests._reason(explanation, required=False)
+    if req.type in PACKAGE_TYPES:
+        hours = policy.requests.package_download_hours
+        response: dict[str, Any] = {"package": {"url": f"/api/v1/requests/{req.id}/package", "available_until": (now + timedelta(hours=hours)).isoformat()}}
+    elif req.type == "rectification":
+        response = _rectify(session, policy, envelope, actor, req)
+    elif req.type in ERASURE_TYPES:
+        response = _erase(session, policy, envelope, actor, req, now, tombstone_file, erasure_log)
+    elif req.type == "restriction":
+        subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="restricted", reason="restriction_request", reference=requests._ref(req))
+        response = {"restricted": True, "allowed": sorted(n for n, p in policy.purposes.items() if p.allowed_when_restricted)}
+    elif req.type in ("objection", "withdrawal"):
+        response = _stop_purposes(session, policy, envelope, actor, req, now)
+    else:  # complaint: recorded, handled by staff, answered
+        response = {"handled": True}
+    if explanation:
+        response["explanation"] = explanation
+    req.response = response
+    digest = (response.get("certificate_sha256") or "")
+    requests.transition(session, actor, req, "completed", "completed", now, action=RequestAction.COMPLETE, reason=explanation,
+                        data={"certificate_sha256": digest} if digest else None)
+    return req
+
+
+def _rectify(session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest) -> dict[str, Any]:
+    if req.sealed_details is None:
+        raise validation_failed({"details.fields": ["the request carries no values to correct"]})
+    values = json.loads(subjects.open_for_subject(session=session, envelope=envelope, subject_id=req.subject_id, slot=f"request:{req.id}", blob=req.sealed_details))
+    subject = subjects.get_or_raise(session=session, subject_id=req.subject_id)
+    # Validated and audited like any write (field names, never values).
+    subjects.update(session=session, policy=policy, envelope=envelope, actor=actor, subject_id=subject.id, expected_version=subject.version, fields=values, purpose=LEGAL_PURPOSE)
+    req.sealed_details = None  # applied: the request keeps no copy of the values
+    return {"rectified": sorted(values)}
+
+
+def _stop_purposes(session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime) -> dict[str, Any]:
+    """Consent-based (and sale/share) purposes: the consent is withdrawn through the consent registry. Objection to a
+    legitimate-interest purpose is listed for the staff's assessment (GDPR Art. 21(1) is not absolute; 21(3) marketing
+    objection is, and marketing rests on consent here)."""
+    from govern.consent import service as consent
+
+    subject = subjects.get_or_raise(session=session, subject_id=req.subject_id)
+    named = req.details.get("purposes")
+    current = consent.history(session=session, policy=policy, envelope=envelope, actor=actor, subject_id=subject.id, now=now)["current"]
+    granted = sorted(c["purpose"] for c in current if c["status"] == "granted" and (named is None or c["purpose"] in named))
+    channel = req.channel if req.channel in consent.CHANNELS else "web"
+    withdrawn: list[str] = []
+    for name in granted:
+        consent.record(
+            session=session, policy=policy, envelope=envelope, actor=actor, subject_id=subject.id, action="withdraw", purposes=[name],
+            channel=channel, evidence=requests._ref(req), now=now,
+        )
+        withdrawn.append(name)
+    legitimate = sorted(
+        n for n, p in policy.purposes.items()
+        if p.basis_for(subject.jurisdiction) == "legitimate_interest" and (named is None or n in named)
+    ) if req.type == "objection" else []
+    return {"consent_withdrawn": withdrawn, "legitimate_interest_objected": legitimate}
+
+
+# --- erasure ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Kept:
+    what: str  # "field:<name>" or "record:<type>"
+    reason: str
+    legal_basis: str
+    until: str | None  # ISO date, or None while a hold lasts
+
+
+def _period_end(start: datetime, period) -> datetime:
+    if period.unit == "d":
+        return start + timedelta(days=period.amount)
+    months = period.amount * (12 if period.unit == "y" else 1)
+    day = deadlines.add_months(start.date(), months)
+    return start.replace(year=day.year, month=day.month, day=day.day)
+
+
+def what_must_be_kept(*, session: Session, policy: Policy, subject_id: uuid.UUID, now: datetime) -> tuple[dict[str, Kept], dict[uuid.UUID, Kept]]:
+    """Fields and records an erasure must leave: active legal holds, and retention.yaml rules that a law obliges the
+    company to keep for their full period (`on_account_closure: keep`) while that period runs."""
+    from govern.retention import service as retention
+
+    inv = subjects.inventory(session=session, subject_id=subject_id)
+    fields: dict[str, Kept] = {}
+    records: dict[uuid.UUID, Kept] = {}
+    rp = policy.retention
+    if rp is not None:
+        for name, collected in inv.fields:
+            rule = rp.field_rules.get(name)
+            if rule is None or rule.on_account_closure != "keep":
+                continue
+            start = collected if rule.counted_from == "collection" else now
+            until = _period_end(start, rule.keep)
+            if until > now:
+                fields[name] = Kept(f"field:{name}", rule.name, rule.legal_basis_text, until.date().isoformat())
+        for rid, rtype, occurred, created in inv.records:
+            rule = rp.record_rules.get(rtype)
+            if rule is None or rule.on_account_closure != "keep":
+                continue
+            start = occurred if rule.counted_from == "occurred_at" else created if rule.counted_from == "collection" else now
+            until = _period_end(start, rule.keep)
+            if until > now:
+                records[rid] = Kept(f"record:{rtype}", rule.name, rule.legal_basis_text, until.date().isoformat())
+    for hold in retention.list_holds(session=session, subject_id=subject_id, active_only=True, now=now):
+        why = Kept("", f"legal_hold:{hold.reason}", f"legal hold {hold.id} ({hold.reason})", as_utc(hold.until).date().isoformat() if hold.until else None)
+        if hold.scope == "subject":
+            for name, _ in inv.fields:
+                fields[name] = Kept(f"field:{name}", why.reason, why.legal_basis, why.until)
+            held = {rid for rid, *_ in inv.records}
+        elif hold.scope == "record_type":
+            held = {rid for rid, rtype, *_ in inv.records if rtype == hold.record_type}
+        else:
+            held = set(retention.hold_record_ids(session=session, hold_id=hold.id))
+        types = {rid: rtype for rid, rtype, *_ in inv.records}
+        for rid in held & set(types):
+            records[rid] = Kept(f"record:{types[rid]}", why.reason, why.legal_basis, why.until)
+    return fields, records
+
+
+def _erase(
+    session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, tombstone_file: Path | None,
+    erasure_log: Path | None,
+) -> dict[str, Any]:
+    scope_fields = set(req.details["fields"]) if req.details.get("fields") else None
+    scope_types = set(req.details["record_types"]) if req.details.get("record_types") else None
+    whole = scope_fields is None and scope_types is None
+    if not whole:  # an erasure limited to some data: what it does not name stays
+        scope_fields, scope_types = scope_fields or set(), scope_types or set()
+    inv = subjects.inventory(session=session, subject_id=req.subject_id)
+    keep_fields, keep_records = what_must_be_kept(session=session, policy=policy, subject_id=req.subject_id, now=now)
+    if scope_fields is not None or scope_types is not None:
+        keep_fields = {n: k for n, k in keep_fields.items() if scope_fields is None or n in scope_fields}
+        keep_records = {r: k for r, k in keep_records.items() if scope_types is None or k.what.removeprefix("record:") in scope_types}
+    reason = "erasure_request" if req.type == "erasure" else "account_closure"
+    destroyed_types: dict[str, int] = {}
+    for rid, rtype, *_ in inv.records:
+        if rid not in keep_records and (scope_types is None or rtype in scope_types):
+            destroyed_types[rtype] = destroyed_types.get(rtype, 0) + 1
+    if whole and not keep_fields and not keep_records:
+        erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req), tombstone_file=tombstone_file)
+        destroyed_fields = sorted(n for n, _ in inv.fields)
+        status = "erased"
+    else:
+        result = subjects.erase_except(
+            session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, keep_fields=set(keep_fields), keep_record_ids=set(keep_records),
+            erase_fields=scope_fields, erase_record_types=scope_types, reason=reason, reference=requests._ref(req),
+        )
+        destroyed_fields = result.fields_erased
+        status = "active"
+        if whole:
+            # What is kept may only be stored and used for the purpose it is kept for (PIPL Art. 47 ¶2, GDPR Art. 18(2)).
+            subjects.set_status(
+                session=session, actor=actor, subject_id=req.subject_id, status="restricted", reason=reason, reference=requests._ref(req),
+                close_account=req.type == "account_closure",
+            )
+            status = "restricted"
+        if erasure_log is not None:
+            _append_erasure(erasure_log, req, now, set(keep_fields), set(keep_records), scope_fields, scope_types)
+    kept_summary: dict[tuple[str, str, str, str | None], int] = {}
+    for k in list(keep_fields.values()) + list(keep_records.values()):
+        key = (k.what, k.reason, k.legal_basis, k.until)
+        kept_summary[key] = kept_summary.get(key, 0) + 1
+    kept = [
+        {"what": what, "count": n, "reason": reason_, "legal_basis": basis, "until": until, "use": f"storage and {LEGAL_PURPOSE} only"}
+        for (what, reason_, basis, until), n in sorted(kept_summary.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][3] or ""))
+    ]
+    certificate = {
+        "certificate": "erasure",
+        "request_id": str(req.id),
+        "subject_id": str(req.subject_id),
+        "type": req.type,
+        "jurisdiction": req.jurisdiction,
+        "erased_at": now.isoformat(),
+        "method": (
+            "crypto-shredding: the subject's data key (AES-256-GCM) was destroyed first, so every copy of the erased values, "
+            "backups included, is unreadable; blind-index entries removed; cached keys dropped; rows deleted"
+            if status == "erased" else
+            "crypto-shredding: what is kept was sealed under a new data key and the old key destroyed, so every copy of the "
+            "erased values, backups included, is unreadable; blind-index entries removed; rows deleted"
+        ),
+        "destroyed": {"fields": destroyed_fields, "records": dict(sorted(destroyed_types.items()))},
+        "kept": kept,
+        "subject_status": status,
+        "tombstone": status == "erased",
+    }
+    digest = hashlib.sha256(_canonical(certificate)).hexdigest()
+    audit.record(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{digest}")
+    return {"certificate": certificate, "certificate_sha256": digest}
+
+
+def erasure_log_path(home: Path) -> Path:
+    return home / "request-erasures.jsonl"
+
+
+def _append_erasure(path: Path, req: DataSubjectRequest, now: datetime, keep_fields: set[str], keep_records: set[uuid.UUID],
+                    scope_fields: set[str] | None, scope_types: set[str] | None) -> None:
+    """A partial erasure, outside the database (ids and names only), so a restored older backup can have it re-applied."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({
+        "request_id": str(req.id), "subject_id": str(req.subject_id), "erased_at": now.isoformat(), "keep_fields": sorted(keep_fields),
+        "keep_records": sorted(str(r) for r in keep_records), "fields": sorted(scope_fields) if scope_fields is not None else None,
+        "record_types": sorted(scope_types) if scope_types is not None else None,
+        "restrict": scope_fields is None and scope_types is None, "close_account": req.type == "account_closure",
+    })
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        os.write(fd, (line + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def reapply_erasures(*, session: Session, envelope: Envelope, actor: Actor, erasure_log: Path) -> int:
+    """Re-applies every partial erasure the log records to a database restored from an older backup. Returns how many
+    subjects had erased data again (and had it shredded again)."""
+    if not erasure_log.exists():
+        return 0
+    again = 0
+    for line in erasure_log.read_text().splitlines():
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        sid = uuid.UUID(entry["subject_id"])
+        if erasure.is_erased(session=session, subject_id=sid):
+            continue  # shredded since: the tombstones deal with it
+        try:
+            inv = subjects.inventory(session=session, subject_id=sid)
+        except Problem:
+            continue
+        erased_at = datetime.fromisoformat(entry["erased_at"])
+        keep_fields, keep_records = set(entry["keep_fields"]), {uuid.UUID(r) for r in entry["keep_records"]}
+        scope_f = set(entry["fields"]) if entry["fields"] is not None else None
+        scope_t = set(entry["record_types"]) if entry["record_types"] is not None else None
+        back = [n for n, c in inv.fields if n not in keep_fields and (scope_f is None or n in scope_f) and c <= erased_at]
+        back += [str(r) for r, t, _, c in inv.records if r not in keep_records and (scope_t is None or t in scope_t) and c <= erased_at]
+        if not back:
+            continue
+        subjects.erase_except(
+            session=session, envelope=envelope, actor=actor, subject_id=sid, keep_fields=keep_fields, keep_record_ids=keep_records,
+            erase_fields=scope_f, erase_record_types=scope_t, reason="erasure_reapplied", reference=f"request:{entry['request_id']}",
+            created_before=erased_at,
+        )
+        if entry.get("restrict"):
+            subjects.set_status(
+                session=session, actor=actor, subject_id=sid, status="restricted", reason="erasure_reapplied", reference=f"request:{entry['request_id']}",
+                close_account=bool(entry.get("close_account")),
+            )
+        again += 1
+    return again
+
+
+# --- the access / portability package -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Package:
+    filename: str
+    content: bytes
+    sha256: str
+
+
+def package(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> Package:
+    """Builds the zip for a verified access or portability request (while it is worked, and for the policy's hours after
+    it is completed); its hash goes into the audit log."""
+    now = as_utc(now) if now else utcnow()
+    req = requests.get_or_raise(session=session, request_id=request_id)
+    if req.type not in PACKAGE_TYPES:
+        raise Problem(409, "no_package", "No package", f"A {req.type} request has no package.")
+    requests.require_verified(req, action=RequestAction.PACKAGE)
+    if req.state not in ("in_progress", "completed"):
+        raise requests._illegal(req, "packaged")
+    if req.state == "completed" and as_utc(req.closed_at) + timedelta(hours=policy.requests.package_download_hours) < now:
+        raise Problem(410, "package_expired", "Package expired", "The download period has ended; file a new request.")
+    export = subjects.export_all(
+        session=session, policy=policy, envelope=envelope, actor=actor, subject_id=req.subject_id, purpose=LEGAL_PURPOSE,
+        reference=requests._ref(req), field_names=req.details.get("fields"), record_types=req.details.get("record_types"),
+    )
+    files = _portability_files(policy, export) if req.type == "portability" else _access_files(session, policy, req, export)
+    content = _zip(files)
+    digest = hashlib.sha256(content).hexdigest()
+    requests._event(session, req, actor, "package", now, data={"sha256": digest, "bytes": len(content)})
+    audit.record(session=session, actor=actor, action=RequestAction.PACKAGE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/package-sha256:{digest}")
+    return Package(filename=f"{req.type}-{req.id}.zip", content=content, sha256=digest)
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    manifest = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
+    files = {**files, "manifest.json": json.dumps({"files": manifest}, indent=2).encode()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in sorted(files.items()):
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return out.getvalue()
+
+
+def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return ("\ufeff" + buf.getvalue()).encode()  # a BOM, so spreadsheet programs read the Chinese text as UTF-8
+
+
+def _portability_files(policy: Policy, export: subjects.SubjectExport) -> dict[str, bytes]:
+    doc = {
+        "format": "govern-portability/1",
+        "subject_id": str(export.subject.id),
+        "fields": {f.name: f.value for f in export.fields},
+        "records": [{"id": str(r.id), "type": r.type, "occurred_at": r.occurred_at.isoformat(), "payload": r.payload} for r in export.records],
+    }
+    return {"data.json": json.dumps(doc, ensure_ascii=False, indent=2).encode()}
+
+
+def _access_files(session: Session, policy: Policy, req: DataSubjectRequest, export: subjects.SubjectExport) -> dict[str, bytes]:
+    from govern.consent import service as consent
+    from govern.sharing import service as sharing
+
+    subject = export.subject
+    lang = subject.language if subject.language in ("zh", "en") else "en"
+    consent_events = [consent.event_view(e) for e in consent.events_of(session=session, subject_id=subject.id)]
+    consent_state = consent.derive_state(consent.events_of(session=session, subject_id=subject.id))
+    disclosures = [sharing.disclosure_view(d, r) for d, r in sharing.disclosures_of(session=session, subject_id=subject.id)]
+    held_fields = {f.name for f in export.fields}
+    held_types = {r.type for r in export.records}
+    processing = []
+    for name, p in sorted(policy.purposes.items()):
+        basis = p.basis_for(subject.jurisdiction)
+        if basis == "consent" and consent_state.get(name) != "granted":
+            continue
+        used_f, used_t = sorted(held_fields & p.fields), sorted(held_types & p.record_types)
+        if not used_f and not used_t:
+            continue
+        recipients = sorted({d["recipient"]["name"] for d in disclosures if d["purpose"] == name})
+        processing.append({"purpose": name, "label": p.label.get(lang, name), "legal_basis": basis, "source": p.source, "fields": used_f, "record_types": used_t, "recipients": recipients})
+    retention = []
+    rp = policy.retention
+    if rp is not None:
+        for rule in rp.rules.values():
+            names = sorted(rule.names & (held_fields if rule.target == "fields" else held_types))
+            if names:
+                retention.append({"rule": rule.name, "applies_to": rule.target, "names": names, "keep": str(rule.keep), "counted_from": rule.counted_from, "legal_basis": rule.legal_basis_text})
+    sources = _sources(session, subject, export)
+    doc = {
+        "format": "govern-access/1",
+        "request_id": str(req.id),
+        "subject": {"id": str(subject.id), "jurisdiction": subject.jurisdiction, "language": subject.language, "status": subject.status, "created_at": as_utc(subject.created_at).isoformat()},
+        "fields": [{"name": f.name, "label": policy.catalog.fields[f.name].label.get(lang, f.name) if f.name in policy.catalog.fields else f.name,
+                    "category": policy.catalog.fields[f.name].category if f.name in policy.catalog.fields else None, "value": f.value,
+                    "collected_at": f.collected_at.isoformat(), "updated_at": f.updated_at.isoformat()} for f in export.fields],
+        "records": [{"id": str(r.id), "type": r.type, "occurred_at": r.occurred_at.isoformat(), "created_at": r.created_at.isoformat(), "payload": r.payload} for r in export.records],
+        "processing": processing,
+        "sources": sources,
+        "consent": {"current": consent_state, "events": consent_events},
+        "disclosures": disclosures,
+        "retention": retention,
+    }
+    files = {
+        "data.json": json.dumps(doc, ensure_ascii=False, indent=2, default=str).encode(),
+        "fields.csv": _csv(["name", "label", "category", "value", "collected_at", "updated_at"], [[f["name"], f["label"], f["category"], f["value"], f["collected_at"], f["updated_at"]] for f in doc["fields"]]),
+        "records.csv": _csv(["id", "type", "occurred_at", "created_at", "payload_json"], [[r["id"], r["type"], r["occurred_at"], r["created_at"], json.dumps(r["payload"], ensure_ascii=False, sort_keys=True)] for r in doc["records"]]),
+        "consent_events.csv": _csv(["seq", "purpose", "action", "method", "channel", "notice_version", "occurred_at", "receipt_id"],
+                                   [[e["seq"], e["purpose"], e["action"], e["method"], e["channel"], e["notice_version"], e["occurred_at"], e["receipt_id"]] for e in consent_events]),
+        "disclosures.csv": _csv(["id", "recipient", "country", "purpose", "fields", "basis", "disclosed_at"],
+                                [[d["id"], d["recipient"]["name"], d["recipient"]["country"], d["purpose"], " ".join(d["fields"]), d["basis"], d["disclosed_at"]] for d in disclosures]),
+        f"summary.{lang}.txt": _summary(policy, lang, doc).encode(),
+    }
+    return files
+
+
+def _sources(session: Session, subject, export: subjects.SubjectExport) -> list[dict[str, Any]]:
+    from govern.identity import service as identity
+
+    def name_of(pid) -> str:
+        if pid is None:
+            return "operator"
+        try:
+            return identity.get_by_name_or_id(session=session, ref=str(pid)).name
+        except Problem:
+            return "unknown"
+
+    out = [{"what": "profile", "collected_by": name_of(subject.created_by)}]
+    by_type: dict[str, int] = {}
+    for r in export.records:
+        by_type[r.type] = by_type.get(r.type, 0) + 1
+    for rtype, n in sorted(by_type.items()):
+        out.append({"what": f"record:{rtype}", "count": n})
+    return out
+
+
+_WORDS = {
+    "zh": {"title": "个人信息副本（查阅、复制）", "fields": "您的个人信息", "records": "记录", "purposes": "处理目的与处理依据", "recipients": "接收方",
+           "consent": "同意记录", "disclosures": "向第三方提供记录", "retention": "保存期限", "sources": "来源", "none": "无", "basis": "依据"},
+    "en": {"title": "Copy of your personal data (access)", "fields": "Your personal data", "records": "Records", "purposes": "Purposes and legal bases",
+           "recipients": "recipients", "consent": "Consent history", "disclosures": "Disclosures to third parties", "retention": "Retention",
+           "sources": "Sources", "none": "none", "basis": "basis"},
+}
+
+
+def _summary(policy: Policy, lang: str, doc: dict[str, Any]) -> str:
+    w = _WORDS[lang]
+    lines = [w["title"], f"request {doc['request_id']} · subject {doc['subject']['id']}", "", f"## {w['fields']}"]
+    lines += [f"- {f['label']}: {f['value']}" for f in doc["fields"]] or [f"- {w['none']}"]
+    counts: dict[str, int] = {}
+    for r in doc["records"]:
+        counts[r["type"]] = counts.get(r["type"], 0) + 1
+    lines += ["", f"## {w['records']}"] + ([f"- {policy.catalog.record_types[t].label.get(lang, t) if t in policy.catalog.record_types else t}: {n}" for t, n in sorted(counts.items())] or [f"- {w['none']}"])
+    lines += ["", f"## {w['purposes']}"]
+    for p in doc["processing"]:
+        rec = ", ".join(p["recipients"]) or w["none"]
+        lines.append(f"- {p['label']} — {w['basis']}: {p['legal_basis']} ({p['source']}); {w['recipients']}: {rec}")
+    lines += ["", f"## {w['sources']}"] + [f"- {s['what']}: {s.get('collected_by', s.get('count'))}" for s in doc["sources"]]
+    lines += ["", f"## {w['consent']}"] + ([f"- {e['occurred_at']} {e['purpose']} {e['action']} ({e['channel']})" for e in doc["consent"]["events"]] or [f"- {w['none']}"])
+    lines += ["", f"## {w['disclosures']}"] + ([f"- {d['disclosed_at']} → {d['recipient']['name']} ({d['recipient']['country']}): {', '.join(d['fields'])} [{d['purpose']}, {d['basis']}]" for d in doc["disclosures"]] or [f"- {w['none']}"])
+    lines += ["", f"## {w['retention']}"] + ([f"- {', '.join(r['names'])}: {r['keep']} ({r['counted_from']}) — {r['legal_basis']}" for r in doc["retention"]] or [f"- {w['none']}"])
+    return "\n".join(lines) + "\n"
+
+
+def certificate(*, session: Session, actor: Actor, request_id: uuid.UUID) -> dict[str, Any]:
+    """The erasure certificate of a completed erasure or account closure, with its hash; the read is audited."""
+    req = requests.get_or_raise(session=session, request_id=request_id)
+    if req.type not in ERASURE_TYPES or req.state != "completed" or not (req.response or {}).get("certificate"):
+        raise Problem(409, "no_certificate", "No certificate", "Only a completed erasure or account closure has a certificate.")
+    audit.record(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{req.response['certificate_sha256']}")
+    return {"certificate": req.response["certificate"], "sha256": req.response["certificate_sha256"]}
+
+
+def lift_restriction(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str, now: datetime | None = None) -> DataSubjectRequest:
+    """Lifts a restriction a completed restriction request put in place (GDPR Art. 18(3): tell the subject first)."""
+    now = as_utc(now) if now else utcnow()
+    reason = requests._reason(reason, required=True)
+    req = requests.get_or_raise(session=session, request_id=request_id, for_update=True)
+    if req.type != "restriction" or req.state != "completed":
+        raise Problem(409, "not_a_restriction", "Nothing to lift", "Only a completed restriction request can be lifted.")
+    subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="active", reason="restriction_lifted", reference=requests._ref(req))
+    requests._event(session, req, actor, "lifted", now, reason=reason)
+    audit.record(session=session, actor=actor, action=RequestAction.LIFT, subject_id=req.subject_id, resource=requests._ref(req))
+    return req

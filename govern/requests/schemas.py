@@ -1,0 +1,127 @@
+"""Request and response shapes of the data-subject requests API (they generate the OpenAPI document)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, validate
+from marshmallow import fields as ma
+
+from govern.policy import REQUEST_TYPES
+
+
+class RequestCreateSchema(Schema):
+    subject_id = ma.UUID(required=True)
+    type = ma.Str(required=True, validate=validate.OneOf(REQUEST_TYPES))
+    channel = ma.Str(required=True, metadata={"description": "web, app, wechat, phone, email, paper, in_store"})
+    jurisdiction = ma.Str(load_default=None, metadata={"description": "Defaults to the subject's jurisdiction."})
+    details = ma.Dict(load_default=dict, metadata={"description": "What exactly is asked: fields, record_types, purposes (names); for a rectification `fields` maps each field to its correct value."})
+    received_at = ma.AwareDateTime(load_default=None, metadata={"description": "When it reached the company, if earlier than now (a letter)."})
+    acknowledge = ma.Bool(load_default=True, metadata={"description": "This answer is the acknowledgement the requester receives."})
+
+
+class RequestDeadlineSchema(Schema):
+    received_on = ma.Date()
+    acknowledge_by = ma.Date(allow_none=True)
+    acknowledged_on = ma.Date(allow_none=True)
+    original_due = ma.Date()
+    due = ma.Date()
+    due_at = ma.DateTime()
+    extensions = ma.Int()
+    paused = ma.Bool()
+    paused_days = ma.Int()
+    provisional = ma.Bool()
+    sources = ma.Dict(keys=ma.Str(), values=ma.Str())
+
+
+class RequestCreatedSchema(Schema):
+    id = ma.UUID(required=True)
+    state = ma.Str(required=True)
+    due_at = ma.DateTime(required=True)
+    duplicate_of = ma.UUID(allow_none=True)
+    verification_required = ma.Bool()
+    deadlines = ma.Nested(RequestDeadlineSchema)
+
+
+class RequestEventSchema(Schema):
+    kind = ma.Str()
+    occurred_at = ma.DateTime()
+    actor = ma.Str()
+    from_state = ma.Str(allow_none=True)
+    to_state = ma.Str(allow_none=True)
+    reason = ma.Str(allow_none=True)
+    data = ma.Dict(allow_none=True)
+
+
+class RequestSchema(Schema):
+    id = ma.UUID()
+    subject_id = ma.UUID()
+    type = ma.Str()
+    jurisdiction = ma.Str()
+    channel = ma.Str()
+    state = ma.Str()
+    details = ma.Dict()
+    received_at = ma.DateTime()
+    due_at = ma.DateTime()
+    acknowledged_at = ma.DateTime(allow_none=True)
+    extended = ma.Bool()
+    paused = ma.Bool()
+    verification_required = ma.Bool()
+    verified_at = ma.DateTime(allow_none=True)
+    verification_method = ma.Str(allow_none=True)
+    verified_by = ma.Str(allow_none=True)
+    locked = ma.Bool()
+    duplicate_of = ma.UUID(allow_none=True)
+    refusal_reason = ma.Str(allow_none=True)
+    legal_basis = ma.Str(allow_none=True)
+    response = ma.Dict(allow_none=True)
+    overdue = ma.Bool()
+    due_soon = ma.Bool()
+    acknowledgement_overdue = ma.Bool()
+    deadlines = ma.Nested(RequestDeadlineSchema)
+    timeline = ma.List(ma.Nested(RequestEventSchema))
+
+
+class RequestQueueQuerySchema(Schema):
+    state = ma.Str(load_default=None)
+    type = ma.Str(load_default=None)
+    due_before = ma.AwareDateTime(load_default=None)
+    subject_id = ma.UUID(load_default=None)
+    limit = ma.Int(load_default=200, validate=validate.Range(1, 1000))
+
+
+class RequestQueueSchema(Schema):
+    requests = ma.List(ma.Nested(RequestSchema))
+
+
+class RequestVerifySchema(Schema):
+    method = ma.Str(required=True, validate=validate.OneOf(["crm_session", "otp", "document"]))
+    code = ma.Str(load_default=None, metadata={"description": "otp: the code the requester returned"})
+    reference = ma.Str(load_default=None, metadata={"description": "crm_session: the session id; document: the document-check id (no personal data)"})
+    passed = ma.Bool(load_default=True, metadata={"description": "crm_session/document: false records a failed check"})
+
+
+class RequestVerificationSchema(Schema):
+    verified = ma.Bool()
+    locked = ma.Bool()
+    failures = ma.Int()
+    failures_left = ma.Int()
+    reason = ma.Str(allow_none=True)
+    state = ma.Str()
+
+
+class RequestOtpSchema(Schema):
+    code = ma.Str(metadata={"description": "Deliver it to the requester; govern keeps only a keyed hash."})
+    expires_at = ma.DateTime()
+
+
+class RequestReasonSchema(Schema):
+    reason = ma.Str(load_default=None)
+
+
+class RequestCompleteSchema(Schema):
+    explanation = ma.Str(load_default=None, metadata={"description": "The answer told to the requester (no personal data)."})
+
+
+class RequestRefuseSchema(Schema):
+    reason = ma.Str(required=True, metadata={"description": "identity_not_verified, manifestly_unfounded, excessive, legal_exception, not_applicable, other"})
+    legal_basis = ma.Str(required=True, metadata={"description": "The provision relied on, e.g. GDPR Art. 12(5)(b)"})
+    explanation = ma.Str(load_default=None)

@@ -1,0 +1,631 @@
+"""The rules for data-subject requests: filing (acknowledged with an id and a due date), identity verification first,
+deadlines computed from recorded events only, explicit states with refused illegal moves, and the queue.
+
+States: received → identity_pending → in_progress → completed | refused | withdrawn; `duplicate` for a second request
+of a verified subject for the same thing while the first is open. Carrying a request out (erasure, access package,
+…) spans domains and lives in flows.py.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Mapping
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from govern.access import service as access
+from govern.access.service import Refusal
+from govern.audit import service as audit
+from govern.audit.service import Outcome
+from govern.crypto.envelope import Envelope
+from govern.errors import Problem, not_found, validation_failed
+from govern.identity.actor import Actor
+from govern.identity.permissions import Permission
+from govern.policy import REQUEST_TYPES, Policy, RequestRule, RequestTerms
+from govern.requests import deadlines
+from govern.requests.models import DataSubjectRequest, RequestEvent
+from govern.subjects import service as subjects
+from govern.subjects import validators
+from govern.timeutil import as_utc, utcnow
+
+
+class RequestAction(StrEnum):
+    FILE = "requests:request:file"
+    DUPLICATE = "requests:request:duplicate"
+    READ = "requests:request:read"
+    QUEUE = "requests:queue:read"
+    ACKNOWLEDGE = "requests:request:acknowledge"
+    OTP_ISSUE = "requests:otp:issue"
+    VERIFY = "requests:identity:verify"
+    LOCK = "requests:identity:lock"
+    EXTEND = "requests:deadline:extend"
+    PAUSE = "requests:deadline:pause"
+    RESUME = "requests:deadline:resume"
+    START = "requests:request:start"
+    COMPLETE = "requests:request:complete"
+    REFUSE = "requests:request:refuse"
+    WITHDRAW = "requests:request:withdraw"
+    CLOSE_UNVERIFIED = "requests:request:close-unverified"
+    PACKAGE = "requests:package:create"
+    CERTIFICATE = "requests:certificate:read"
+    LIFT = "requests:restriction:lift"
+    PURGE_LOG = "requests:log:purge"
+
+
+OPEN = ("received", "identity_pending", "in_progress")
+TERMINAL = ("completed", "refused", "withdrawn", "duplicate")
+STATES = OPEN + TERMINAL
+TRANSITIONS: dict[str, frozenset[str]] = {
+    "received": frozenset({"identity_pending", "in_progress", "refused", "withdrawn"}),
+    "identity_pending": frozenset({"in_progress", "refused", "withdrawn"}),
+    "in_progress": frozenset({"completed", "refused", "withdrawn"}),
+}
+CHANNELS = ("web", "app", "wechat", "phone", "email", "paper", "in_store")
+METHODS = ("crm_session", "otp", "document")
+REFUSAL_REASONS = ("identity_not_verified", "manifestly_unfounded", "excessive", "legal_exception", "not_applicable", "other")
+# What a request may name (names only: a value a requester supplies goes sealed into sealed_details).
+DETAIL_KEYS = {
+    "access": ("fields", "record_types"),
+    "portability": ("fields", "record_types"),
+    "rectification": ("fields",),
+    "erasure": ("fields", "record_types"),
+    "account_closure": (),
+    "restriction": ("purposes",),
+    "objection": ("purposes",),
+    "withdrawal": ("purposes",),
+    "complaint": ("about_request",),
+}
+CLOCK_KINDS = ("received", "acknowledged", "extended", "paused", "resumed")
+
+
+@dataclass(frozen=True)
+class Filed:
+    request: DataSubjectRequest
+    deadlines: deadlines.Deadlines
+
+
+@dataclass(frozen=True)
+class Verification:
+    verified: bool
+    locked: bool
+    failures: int
+    failures_left: int
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    request: DataSubjectRequest
+    due_at: datetime
+    overdue: bool
+    due_soon: bool
+    acknowledgement_overdue: bool
+
+
+# --- helpers ------------------------------------------------------------------------------------------------------
+
+
+def terms_of(policy: Policy, req: DataSubjectRequest) -> tuple[RequestTerms, RequestRule]:
+    terms = policy.request_terms[req.jurisdiction]
+    return terms, terms.rules[req.type]
+
+
+def _now(now: datetime | None) -> datetime:
+    return as_utc(now) if now is not None else utcnow()
+
+
+def _ref(req: DataSubjectRequest) -> str:
+    return f"request:{req.id}"
+
+
+def events_of(*, session: Session, request_id: uuid.UUID) -> list[RequestEvent]:
+    return list(session.scalars(select(RequestEvent).where(RequestEvent.request_id == request_id).order_by(RequestEvent.id)))
+
+
+def compute_deadlines(*, policy: Policy, req: DataSubjectRequest, events: list[RequestEvent], now: datetime) -> deadlines.Deadlines:
+    terms, rule = terms_of(policy, req)
+    clock = [deadlines.ClockEvent(e.kind, as_utc(e.occurred_at)) for e in events if e.kind in CLOCK_KINDS]
+    return deadlines.compute(terms=terms, rule=rule, calendars=policy.calendars, events=clock, now=now)
+
+
+def _refresh(session: Session, policy: Policy, req: DataSubjectRequest, now: datetime) -> deadlines.Deadlines:
+    """Recomputes the stored deadline columns from the events (they are a cache for the queue, never typed in)."""
+    session.flush()
+    d = compute_deadlines(policy=policy, req=req, events=events_of(session=session, request_id=req.id), now=now)
+    zone = deadlines.ZoneInfo(policy.request_terms[req.jurisdiction].time_zone)
+    req.due_at = d.due_at
+    req.acknowledge_by = deadlines.end_of_day(d.acknowledge_by, zone) if d.acknowledge_by else None
+    req.extended = d.extensions > 0
+    req.paused = d.paused
+    return d
+
+
+def _event(
+    session: Session, req: DataSubjectRequest, actor: Actor, kind: str, now: datetime, *, to_state: str | None = None,
+    reason: str | None = None, data: dict[str, Any] | None = None,
+) -> RequestEvent:
+    event = RequestEvent(
+        request_id=req.id, kind=kind, occurred_at=now, actor_name=actor.name, actor_id=actor.principal_id,
+        from_state=req.state if to_state else None, to_state=to_state, reason=reason, data=data,
+    )
+    session.add(event)
+    if to_state is not None:
+        req.state = to_state
+        if to_state in TERMINAL:
+            req.closed_at = now
+    return event
+
+
+def _illegal(req: DataSubjectRequest, action: str, to: str | None = None) -> Problem:
+    return Problem(
+        409, "illegal_transition", "Not allowed in this state",
+        f"A request in state '{req.state}' cannot be {action}" + (f" (→ {to})" if to else "") + ".",
+        extra={"state": req.state},
+    )
+
+
+def transition(session: Session, actor: Actor, req: DataSubjectRequest, to: str, kind: str, now: datetime, *, action: str,
+               reason: str | None = None, data: dict[str, Any] | None = None) -> None:
+    """Moves the request to `to` if the state machine allows it; records the event and the audit event."""
+    if to not in TRANSITIONS.get(req.state, frozenset()):
+        raise _illegal(req, kind, to)
+    _event(session, req, actor, kind, now, to_state=to, reason=reason, data=data)
+    audit.record(session=session, actor=actor, action=action, subject_id=req.subject_id, resource=_ref(req), reason=to)
+
+
+def get_or_raise(*, session: Session, request_id: uuid.UUID, for_update: bool = False) -> DataSubjectRequest:
+    query = select(DataSubjectRequest).where(DataSubjectRequest.id == request_id)
+    if for_update:
+        query = query.with_for_update()  # PostgreSQL: one change to a request at a time; SQLite holds the write lock anyway
+    req = session.scalar(query)
+    if req is None:
+        raise not_found("request")
+    return req
+
+
+def require_verified(req: DataSubjectRequest, *, action: str) -> None:
+    """Nothing is disclosed or erased before the requester's identity is verified (GB/T 35273 §8.7, GDPR Art. 12(6))."""
+    if req.verification_required and req.verified_at is None:
+        raise Problem(
+            409, "identity_not_verified", "Identity not verified",
+            "The requester's identity has not been verified: nothing is disclosed, changed or erased before it is.",
+            extra={"reason": "identity_not_verified", "state": req.state},
+            audit=Refusal(action=action, reason="identity_not_verified", subject_id=req.subject_id),
+        )
+
+
+def _names(value: Any, known: Mapping[str, Any], key: str, errors: dict[str, list[str]]) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
+        errors[f"details.{key}"] = ["a non-empty list of names"]
+        return []
+    unknown = sorted(set(value) - set(known))
+    if unknown:
+        errors[f"details.{key}"] = [f"unknown name(s): {', '.join(unknown)}"]
+    return sorted(set(value))
+
+
+def _clean_details(policy: Policy, rtype: str, details: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The names a request asks about, and (rectification) the new values, validated like any write."""
+    errors: dict[str, list[str]] = {}
+    allowed = DETAIL_KEYS[rtype]
+    for key in details:
+        if key not in allowed:
+            errors[f"details.{key}"] = [f"not a detail of a {rtype} request (allowed: {', '.join(allowed) or 'none'})"]
+    clean: dict[str, Any] = {}
+    values: dict[str, str] = {}
+    if rtype == "rectification":
+        given = details.get("fields")
+        if not isinstance(given, dict) or not given:
+            errors["details.fields"] = ["name each field to correct and its correct value"]
+        else:
+            for name, value in given.items():
+                rule = policy.catalog.fields.get(name)
+                if rule is None:
+                    errors[f"details.fields.{name}"] = ["unknown field: not in policies/catalog.yaml"]
+                    continue
+                try:
+                    values[name] = validators.clean(rule.validator, rule.validator_options, value)[0]
+                except validators.FieldInvalid as exc:
+                    errors[f"details.fields.{name}"] = [str(exc)]
+            clean["fields"] = sorted(given)
+    else:
+        if "fields" in details:
+            clean["fields"] = _names(details["fields"], policy.catalog.fields, "fields", errors)
+        if "record_types" in details:
+            clean["record_types"] = _names(details["record_types"], policy.catalog.record_types, "record_types", errors)
+        if "purposes" in details:
+            clean["purposes"] = _names(details["purposes"], policy.purposes, "purposes", errors)
+        if "about_request" in details:
+            try:
+                clean["about_request"] = str(uuid.UUID(str(details["about_request"])))
+            except ValueError:
+                errors["details.about_request"] = ["a request id"]
+    if errors:
+        raise validation_failed(errors)
+    return clean, values
+
+
+# --- filing -------------------------------------------------------------------------------------------------------
+
+
+def file(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, type: str, channel: str,
+    jurisdiction: str | None = None, details: Mapping[str, Any] | None = None, received_at: datetime | None = None,
+    acknowledge: bool = True, now: datetime | None = None,
+) -> Filed:
+    """Records a request with its receipt time and computes its deadlines; a second one of a verified subject for the
+    same thing while the first is open is recorded as a duplicate of it."""
+    now = _now(now)
+    errors: dict[str, list[str]] = {}
+    if type not in REQUEST_TYPES:
+        errors["type"] = [f"one of {', '.join(REQUEST_TYPES)}"]
+    if channel not in CHANNELS:
+        errors["channel"] = [f"one of {', '.join(CHANNELS)}"]
+    if jurisdiction is not None and jurisdiction not in policy.request_terms:
+        errors["jurisdiction"] = [f"one of {', '.join(sorted(policy.request_terms))} (policies/jurisdictions.yaml)"]
+    if received_at is not None:
+        if received_at.tzinfo is None:
+            errors["received_at"] = ["must carry a time zone offset"]
+        elif as_utc(received_at) > now + timedelta(minutes=1):
+            errors["received_at"] = ["must not be in the future"]
+        elif as_utc(received_at) < now - timedelta(days=31):
+            errors["received_at"] = ["more than 31 days ago: file requests as they arrive"]
+    if errors:
+        raise validation_failed(errors)
+    subject = subjects.get_or_raise(session=session, subject_id=subject_id)
+    clean, values = _clean_details(policy, type, details or {})
+    jur = jurisdiction or subject.jurisdiction
+    rule = policy.request_terms[jur].rules[type]
+    req = DataSubjectRequest(
+        id=uuid.uuid4(), subject_id=subject.id, type=type, jurisdiction=jur, channel=channel, language=subject.language, state="received",
+        details=clean, received_at=as_utc(received_at) if received_at else now, due_at=now, verification_required=rule.verification_required,
+        filed_by=actor.name, filed_by_id=actor.principal_id,
+    )
+    session.add(req)
+    session.flush()  # the request row must exist before its events reference it
+    if values:
+        req.sealed_details = subjects.seal_for_subject(
+            session=session, envelope=envelope, subject_id=subject.id, slot=f"request:{req.id}", plaintext=json.dumps(values, ensure_ascii=False).encode(),
+        )
+    _event(session, req, actor, "received", req.received_at, data={"channel": channel, "type": type, "jurisdiction": jur})
+    audit.record(session=session, actor=actor, action=RequestAction.FILE, subject_id=subject.id, resource=_ref(req), reason=type)
+    original = session.scalar(
+        select(DataSubjectRequest).where(
+            DataSubjectRequest.subject_id == subject.id, DataSubjectRequest.type == type, DataSubjectRequest.state.in_(OPEN),
+            DataSubjectRequest.id != req.id, DataSubjectRequest.verified_at.is_not(None),
+        ).order_by(DataSubjectRequest.received_at)
+    )
+    if original is not None and original.details == clean:
+        req.duplicate_of = original.id
+        _event(session, req, actor, "duplicate", now, to_state="duplicate", data={"duplicate_of": str(original.id)})
+        audit.record(session=session, actor=actor, action=RequestAction.DUPLICATE, subject_id=subject.id, resource=_ref(req), reason=f"of:{original.id}"[:64])
+        d = _refresh(session, policy, original, now)
+        req.due_at = original.due_at
+        return Filed(req, d)
+    if acknowledge:
+        _event(session, req, actor, "acknowledged", now)
+        req.acknowledged_at = now
+    if not rule.verification_required:
+        # e.g. a CCPA opt-out (regs §7026(d)): no verification; work starts at once.
+        _event(session, req, actor, "started", now, to_state="in_progress", reason="verification not required", data={"source": rule.verification_source})
+    return Filed(req, _refresh(session, policy, req, now))
+
+
+def acknowledge(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> deadlines.Deadlines:
+    """Records that the requester was told the request was received (CCPA regs §7021(a): within 10 business days)."""
+    now = _now(now)
+    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    if req.state in TERMINAL:
+        raise _illegal(req, "acknowledged")
+    if req.acknowledged_at is not None:
+        raise Problem(409, "already_acknowledged", "Already acknowledged", "The request was already acknowledged.")
+    _event(session, req, actor, "acknowledged", now)
+    req.acknowledged_at = now
+    audit.record(session=session, actor=actor, action=RequestAction.ACKNOWLEDGE, subject_id=req.subject_id, resource=_ref(req))
+    return _refresh(session, policy, req, now)
+
+
+# --- identity verification ----------------------------------------------------------------------------------------
+
+
+def _locked(req: DataSubjectRequest) -> Problem:
+    return Problem(
+        423, "verification_locked", "Verification locked",
+        "Too many failed verifications: the request is locked; it can only be refused or withdrawn.", extra={"reason": "verification_locked"},
+        audit=Refusal(action=RequestAction.VERIFY, reason="verification_locked", subject_id=req.subject_id),
+    )
+
+
+def _otp_digest(envelope: Envelope, req: DataSubjectRequest, code: str) -> str:
+    # Keyed (the blind-index key), so a copy of the table does not let anyone try the million codes offline.
+    return envelope.blind_index("dsr-otp", f"{req.id}:{code}")
+
+
+def _verifiable(req: DataSubjectRequest) -> None:
+    if req.state not in ("received", "identity_pending"):
+        raise _illegal(req, "verified")
+    if req.verified_at is not None:
+        raise Problem(409, "already_verified", "Already verified", "The requester's identity is already verified.")
+    if req.locked_at is not None:
+        raise _locked(req)
+
+
+def issue_otp(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, request_id: uuid.UUID, now: datetime | None = None,
+) -> tuple[str, datetime]:
+    """A one-time code for the CRM to deliver to the requester (only its keyed hash is kept); replaces any earlier code."""
+    now = _now(now)
+    settings = policy.requests
+    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    _verifiable(req)
+    code = f"{secrets.randbelow(10 ** settings.otp_digits):0{settings.otp_digits}d}"
+    req.otp_hash = _otp_digest(envelope, req, code)
+    req.otp_expires_at = now + timedelta(minutes=settings.otp_valid_minutes)
+    req.otp_attempts = 0
+    if req.state == "received":
+        _event(session, req, actor, "identity_pending", now, to_state="identity_pending", data={"method": "otp"})
+    _event(session, req, actor, "otp_issued", now, data={"expires_at": req.otp_expires_at.isoformat()})
+    audit.record(session=session, actor=actor, action=RequestAction.OTP_ISSUE, subject_id=req.subject_id, resource=_ref(req))
+    return code, req.otp_expires_at
+
+
+def _role_kinds(policy: Policy, actor: Actor) -> set[str]:
+    return {policy.roles[r].kind for r in actor.roles if r in policy.roles}
+
+
+def verify(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, request_id: uuid.UUID, method: str, code: str | None = None,
+    reference: str | None = None, passed: bool = True, now: datetime | None = None,
+) -> Verification:
+    """Records a verification attempt. A failure counts (and is committed); enough failures lock the request."""
+    now = _now(now)
+    settings = policy.requests
+    errors: dict[str, list[str]] = {}
+    if method not in METHODS:
+        errors["method"] = [f"one of {', '.join(METHODS)}"]
+    if method == "otp" and not code:
+        errors["code"] = ["the code the requester returned"]
+    if method in ("crm_session", "document") and (not reference or len(reference) > 100 or not reference.isprintable()):
+        errors["reference"] = ["1–100 printable characters: the session or document-check id (no personal data)"]
+    if errors:
+        raise validation_failed(errors)
+    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    _verifiable(req)
+    if method == "crm_session" and not (_role_kinds(policy, actor) & {"service", "any"}):
+        raise access.refuse("not_a_crm_service", "Only a CRM service can assert an authenticated session.", Refusal(action=RequestAction.VERIFY, reason="not_a_crm_service", subject_id=req.subject_id))
+    if method == "document" and not access.has_permission(policy, actor, Permission.REQUESTS_MANAGE):
+        raise access.refuse("not_staff", "Only privacy staff check documents.", Refusal(action=RequestAction.VERIFY, reason="not_staff", subject_id=req.subject_id))
+    failure: str | None = None
+    if method == "otp":
+        if req.otp_hash is None:
+            failure = "otp_not_issued"
+        elif req.otp_expires_at is None or as_utc(req.otp_expires_at) < now:
+            failure = "otp_expired"
+            req.otp_hash, req.otp_expires_at = None, None
+        elif not hmac.compare_digest(req.otp_hash, _otp_digest(envelope, req, str(code))):
+            failure = "otp_wrong"
+            req.otp_attempts += 1
+            if req.otp_attempts >= settings.otp_max_attempts:
+                req.otp_hash, req.otp_expires_at = None, None  # this code is spent: a new one must be issued
+    elif not passed:
+        failure = f"{method}_failed"
+    if failure is not None:
+        req.verification_failures += 1
+        _event(session, req, actor, "verification_failed", now, reason=failure, data={"method": method})
+        audit.record(session=session, actor=actor, action=RequestAction.VERIFY, outcome=Outcome.FAILED, subject_id=req.subject_id, resource=_ref(req), reason=failure)
+        if req.state == "received":
+            _event(session, req, actor, "identity_pending", now, to_state="identity_pending", data={"method": method})
+        locked = req.verification_failures >= settings.max_failures
+        if locked:
+            req.locked_at = now
+            _event(session, req, actor, "locked", now, reason=f"{req.verification_failures} failed verifications")
+            audit.record(session=session, actor=actor, action=RequestAction.LOCK, subject_id=req.subject_id, resource=_ref(req))
+        return Verification(False, locked, req.verification_failures, max(settings.max_failures - req.verification_failures, 0), failure)
+    req.verified_at, req.verification_method, req.verified_by, req.verification_ref = now, method, actor.name, reference
+    req.otp_hash, req.otp_expires_at = None, None
+    _event(session, req, actor, "verified", now, to_state="in_progress", data={"method": method, "reference": reference})
+    audit.record(session=session, actor=actor, action=RequestAction.VERIFY, subject_id=req.subject_id, resource=_ref(req), reason=method)
+    _refresh(session, policy, req, now)
+    return Verification(True, False, req.verification_failures, max(settings.max_failures - req.verification_failures, 0))
+
+
+# --- the clock ----------------------------------------------------------------------------------------------------
+
+
+def _reason(reason: str | None, *, required: bool) -> str | None:
+    if reason is not None:
+        reason = reason.strip()
+    if required and not reason:
+        raise validation_failed({"reason": ["required: the law wants the reasons told to the requester"]})
+    if reason and (len(reason) > 1000 or not reason.isprintable()):
+        raise validation_failed({"reason": ["at most 1000 printable characters"]})
+    return reason or None
+
+
+def extend(
+    *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str | None, now: datetime | None = None,
+) -> deadlines.Deadlines:
+    """Extends the deadline where the law allows, with the reasons, told within the original period."""
+    now = _now(now)
+    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    if req.state not in OPEN:
+        raise _illegal(req, "extended")
+    terms, rule = terms_of(policy, req)
+    if rule.extension is None:
+        raise Problem(409, "extension_not_allowed", "No extension", f"{policy.jurisdictions[req.jurisdiction].law} allows no extension of a {req.type} request here (policies/jurisdictions.yaml).")
+    reason = _reason(reason, required=rule.extension.reason_required)
+    current = compute_deadlines(policy=policy, req=req, events=events_of(session=session, request_id=req.id), now=now)
+    if current.extensions >= rule.extension.max_times:
+        raise Problem(409, "extension_exhausted", "Already extended", f"The deadline can be extended {rule.extension.max_times} time(s) only.")
+    zone = deadlines.ZoneInfo(terms.time_zone)
+    if deadlines.local_date(now, zone) > current.original_due:
+        raise Problem(
+            409, "extension_too_late", "Too late to extend",
+            f"An extension must be told within the original period (by {current.original_due.isoformat()}): {rule.extension.source}.",
+            extra={"original_due": current.original_due.isoformat()},
+        )
+    _event(session, req, actor, "extended", now, reason=reason, data={"period": rule.extension.period, "unit": rule.extension.unit})
+    audit.record(session=session, actor=actor, action=RequestAction.EXTEND, subject_id=req.subject_id, resource=_ref(req))
+    return _refresh(session, policy, req, now)
+
+
+def pause(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str | None, now: datetime | None = None) -> deadlines.Deadlines:
+    """Stops the clock while waiting for the requester, where the law lets it stop."""
+    now = _now(now)
+    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    if req.state not in OPEN:
+        raise _illegal(req, "paused")
+    _, rule = terms_of(policy, req)
+    if not rule.pause_allowed:
+        raise Problem(409, "pause_not_allowed", "The clock cannot stop", f"The deadline runs regardless: {rule.pause_source}.")
+    if req.paused:
+        raise Problem(409, "already_paused", "Already paused", "The clock is already stopped.")
+    _event(session, req, actor, "paused", now, reason=_reason(reason, required=True))
+    audit.record(session=session, actor=actor, action=RequestAction.PAUSE, subject_id=req.subject_id, resource=_ref(req))
+    return _refresh(session, policy, req, now)
+
+
+def resume(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> deadlines.Deadlines:
+    now = _now(now)
+    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    if req.state not in OPEN:
+        raise _illegal(req, "resumed")
+    if not req.paused:
+        raise Problem(409, "not_paused", "Not paused", "The clock is running.")
+    _event(session, req, actor, "resumed", now)
+    audit.record(session=session, actor=actor, action=RequestAction.RESUME, subject_id=req.subject_id, resource=_ref(req))
+    return _refresh(session, policy, req, now)
+
+
+# --- endings ------------------------------------------------------------------------------------------------------
+
+
+def complaint_notice(policy: Policy, req: DataSubjectRequest) -> dict[str, str]:
+    terms = policy.request_terms[req.jurisdiction]
+    return {"zh": terms.complaint["zh"], "en": terms.complaint["en"], "source": terms.complaint_source}
+
+
+def refuse(
+    *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str, legal_basis: str, explanation: str | None = None,
+    now: datetime | None = None,
+) -> DataSubjectRequest:
+    """Refuses with a reason code and the legal basis; the answer tells the requester how to complain (GDPR Art. 12(4),
+    PIPL Art. 50)."""
+    now = _now(now)
+    errors: dict[str, list[str]] = {}
+    if reason not in REFUSAL_REASONS:
+        errors["reason"] = [f"one of {', '.join(REFUSAL_REASONS)}"]
+    if not legal_basis or not (3 <= len(legal_basis.strip()) <= 300):
+        errors["legal_basis"] = ["the provision relied on, 3–300 characters (e.g. GDPR Art. 12(5)(b))"]
+    if errors:
+        raise validation_failed(errors)
+    explanation = _reason(explanation, required=False)
+    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    if "refused" not in TRANSITIONS.get(req.state, frozenset()):
+        raise _illegal(req, "refused", "refused")
+    req.refusal_reason, req.legal_basis = reason, legal_basis.strip()
+    req.response = {"refusal": {"reason": reason, "legal_basis": req.legal_basis, "explanation": explanation, "complaint": complaint_notice(policy, req)}}
+    transition(session, actor, req, "refused", "refused", now, action=RequestAction.REFUSE, reason=explanation, data={"reason": reason, "legal_basis": req.legal_basis})
+    return req
+
+
+def withdraw(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> DataSubjectRequest:
+    """The requester withdraws the request."""
+    now = _now(now)
+    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    transition(session, actor, req, "withdrawn", "withdrawn", now, action=RequestAction.WITHDRAW)
+    return req
+
+
+# --- reading and the queue ----------------------------------------------------------------------------------------
+
+
+def read(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> tuple[DataSubjectRequest, list[RequestEvent], deadlines.Deadlines]:
+    """A request with its timeline and deadlines; audited."""
+    now = _now(now)
+    req = get_or_raise(session=session, request_id=request_id)
+    events = events_of(session=session, request_id=req.id)
+    audit.record(session=session, actor=actor, action=RequestAction.READ, subject_id=req.subject_id, resource=_ref(req))
+    return req, events, compute_deadlines(policy=policy, req=req, events=events, now=now)
+
+
+def queue(
+    *, session: Session, policy: Policy, actor: Actor, state: str | None = None, type: str | None = None, due_before: datetime | None = None,
+    subject_id: uuid.UUID | None = None, limit: int = 200, now: datetime | None = None,
+) -> list[QueueItem]:
+    """Open requests (or those in `state`), soonest due first, flagged overdue or due within the policy's days; audited."""
+    now = _now(now)
+    errors: dict[str, list[str]] = {}
+    if state is not None and state not in STATES:
+        errors["state"] = [f"one of {', '.join(STATES)}"]
+    if type is not None and type not in REQUEST_TYPES:
+        errors["type"] = [f"one of {', '.join(REQUEST_TYPES)}"]
+    if errors:
+        raise validation_failed(errors)
+    query = select(DataSubjectRequest).where(DataSubjectRequest.state.in_(OPEN) if state is None else DataSubjectRequest.state == state)
+    if type is not None:
+        query = query.where(DataSubjectRequest.type == type)
+    if due_before is not None:
+        query = query.where(DataSubjectRequest.due_at < as_utc(due_before))
+    if subject_id is not None:
+        query = query.where(DataSubjectRequest.subject_id == subject_id)
+    rows = session.scalars(query.order_by(DataSubjectRequest.due_at, DataSubjectRequest.received_at).limit(limit)).all()
+    soon = timedelta(days=policy.requests.due_soon_days)
+    items: list[QueueItem] = []
+    for req in rows:
+        due_at = as_utc(req.due_at)
+        if req.paused:  # an open pause moves the deadline every day: compute it as of now
+            due_at = compute_deadlines(policy=policy, req=req, events=events_of(session=session, request_id=req.id), now=now).due_at
+        is_open = req.state in OPEN
+        ack_late = is_open and req.acknowledged_at is None and req.acknowledge_by is not None and as_utc(req.acknowledge_by) < now
+        items.append(QueueItem(req, due_at, is_open and due_at < now, is_open and now <= due_at <= now + soon, ack_late))
+    items.sort(key=lambda i: i.due_at)
+    audit.record(session=session, actor=actor, action=RequestAction.QUEUE, subject_id=subject_id, resource="requests", reason=f"rows={len(items)}")
+    return items
+
+
+# --- jobs ---------------------------------------------------------------------------------------------------------
+
+
+def close_unverified(*, session: Session, policy: Policy, actor: Actor, now: datetime | None = None, limit: int = 500) -> int:
+    """Refuses requests whose requester never completed verification within requests.yaml `unverified.close_after`."""
+    now = _now(now)
+    period = policy.requests.unverified_close_after
+    candidates = session.scalars(
+        select(DataSubjectRequest).where(
+            DataSubjectRequest.state.in_(("received", "identity_pending")), DataSubjectRequest.verified_at.is_(None),
+            DataSubjectRequest.verification_required.is_(True),
+        ).order_by(DataSubjectRequest.received_at).limit(limit)
+    ).all()
+    closed = 0
+    for req in candidates:
+        zone = deadlines.ZoneInfo(policy.request_terms[req.jurisdiction].time_zone)
+        limit_day = deadlines.add_period(deadlines.local_date(req.received_at, zone), period, None)
+        if deadlines.local_date(now, zone) <= limit_day:
+            continue
+        req.refusal_reason, req.legal_basis = "identity_not_verified", policy.requests.unverified_source[:300]
+        req.response = {"refusal": {"reason": "identity_not_verified", "legal_basis": req.legal_basis, "explanation": None, "complaint": complaint_notice(policy, req)}}
+        transition(session, actor, req, "refused", "closed_unverified", now, action=RequestAction.CLOSE_UNVERIFIED, data={"after": f"{period.period} {period.unit}"})
+        closed += 1
+    return closed
+
+
+def purge_log(*, session: Session, policy: Policy, actor: Actor, now: datetime | None = None) -> int:
+    """Deletes requests closed longer ago than the request log's retention (requests.yaml, ≥ 24 months)."""
+    now = _now(now)
+    cutoff = deadlines.add_months(now.date(), -policy.requests.log_retain_months)
+    cutoff_at = datetime.combine(cutoff, datetime.min.time(), tzinfo=now.tzinfo)
+    ids = list(session.scalars(select(DataSubjectRequest.id).where(DataSubjectRequest.closed_at.is_not(None), DataSubjectRequest.closed_at < cutoff_at)))
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        session.execute(delete(RequestEvent).where(RequestEvent.request_id.in_(chunk)))
+        session.execute(delete(DataSubjectRequest).where(DataSubjectRequest.id.in_(chunk)))
+    audit.record(session=session, actor=actor, action=RequestAction.PURGE_LOG, resource="requests", reason=f"purged={len(ids)}")
+    return len(ids)

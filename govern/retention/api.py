@@ -1,0 +1,160 @@
+"""Retention API: legal holds (place, list, lift), the rules in force, plans (dry run, save, approve) and purge
+runs. The purge itself is a CLI job (`govern retention purge`): long, batched and resumable. Thin: rules in service.py."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from flask_smorest import Blueprint
+
+from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.permissions import Permission
+from govern.retention import schemas, service
+from govern.timeutil import utcnow
+
+blp = Blueprint("retention", __name__, url_prefix="/api/v1", description="Retention rules, legal holds, purge plans and runs")
+
+
+def plan_dict(plan, summary: dict | None = None, status: str | None = None) -> dict:
+    if plan is None:
+        t = summary["totals"]
+        return {
+            "id": None, "status": "dry_run", "as_of": datetime.fromisoformat(summary["as_of"]), "items": t["fields"] + t["records"] + t["subjects"], "unattended": False,
+            "created_by": None, "created_at": None, "approved_by": None, "approved_at": None, "note": None, "summary": summary,
+        }
+    return {
+        "id": plan.id, "status": status or plan.status, "as_of": plan.as_of, "items": plan.items, "unattended": plan.unattended,
+        "created_by": plan.created_by, "created_at": plan.created_at, "approved_by": plan.approved_by, "approved_at": plan.approved_at,
+        "note": plan.note, "summary": plan.summary,
+    }
+
+
+def run_dict(run) -> dict:
+    return {
+        "id": run.id, "plan_id": run.plan_id, "mode": run.mode, "status": run.status, "total": run.total, "done_through": run.cursor,
+        "counts": run.counts, "rules": run.rules, "attempts": run.attempts, "started_by": run.started_by, "approved_by": run.approved_by,
+        "started_at": run.started_at, "finished_at": run.finished_at, "last_error": run.last_error,
+    }
+
+
+def hold_dict(hold, record_ids) -> dict:
+    return {
+        "id": hold.id, "subject_id": hold.subject_id, "scope": hold.scope, "record_type": hold.record_type, "record_ids": record_ids,
+        "reason": hold.reason, "note": hold.note, "owner": hold.owner, "until": hold.until, "active": service.is_active(hold, utcnow()),
+        "created_by": hold.created_by, "created_at": hold.created_at, "lifted_at": hold.lifted_at, "lifted_by": hold.lifted_by,
+        "lift_reason": hold.lift_reason,
+    }
+
+
+@blp.route("/holds", methods=["POST"])
+@requires(Permission.RETENTION_HOLD_MANAGE)
+@blp.arguments(schemas.LegalHoldCreateSchema)
+@blp.response(201, schemas.LegalHoldSchema)
+def place_hold(body):
+    """Place a legal hold on a subject, one record type of it, or some of its records. Held data is never purged."""
+    rt = current_runtime()
+    session = rt.session()
+    hold = service.place_hold(session=session, policy=rt.policy, actor=current_actor(), **body)
+    return hold_dict(hold, service.hold_record_ids(session=session, hold_id=hold.id))
+
+
+@blp.route("/holds", methods=["GET"])
+@requires(Permission.RETENTION_HOLD_READ)
+@blp.arguments(schemas.LegalHoldQuerySchema, location="query")
+@blp.response(200, schemas.LegalHoldSchema(many=True))
+def list_holds(query):
+    """Holds, newest first: those in force, or all with active=false; for one subject with subject_id."""
+    session = current_runtime().session()
+    holds = service.list_holds(session=session, subject_id=query["subject_id"], active_only=query["active"])
+    return [hold_dict(h, service.hold_record_ids(session=session, hold_id=h.id)) for h in holds]
+
+
+@blp.route("/holds/<uuid:hold_id>", methods=["GET"])
+@requires(Permission.RETENTION_HOLD_READ)
+@blp.response(200, schemas.LegalHoldSchema)
+def get_hold(hold_id: uuid.UUID):
+    session = current_runtime().session()
+    return hold_dict(service.get_hold(session=session, hold_id=hold_id), service.hold_record_ids(session=session, hold_id=hold_id))
+
+
+@blp.route("/holds/<uuid:hold_id>", methods=["DELETE"])
+@requires(Permission.RETENTION_HOLD_MANAGE)
+@blp.arguments(schemas.LegalHoldLiftSchema, location="query")
+@blp.response(200, schemas.LegalHoldSchema)
+def lift_hold(query, hold_id: uuid.UUID):
+    """Lift a hold (audited); the hold stays on record with who lifted it, when and why."""
+    session = current_runtime().session()
+    hold = service.lift_hold(session=session, actor=current_actor(), hold_id=hold_id, reason=query["reason"])
+    return hold_dict(hold, service.hold_record_ids(session=session, hold_id=hold_id))
+
+
+@blp.route("/retention/rules", methods=["GET"])
+@requires(Permission.RETENTION_PLAN_READ)
+@blp.response(200, schemas.RetentionRuleSchema(many=True))
+def list_rules():
+    """The retention rules in force (policies/retention.yaml): what each covers, how long, from when, and why."""
+    rp = service.retention_policy(current_runtime().policy)
+    return [
+        {"rule": r.name, "target": r.target, "covers": sorted(r.names), "keep": str(r.keep), "counted_from": r.counted_from,
+         "on_account_closure": r.on_account_closure, "legal_basis": {"code": r.legal_basis_code, "text": r.legal_basis_text}}
+        for r in rp.rules.values()
+    ]
+
+
+@blp.route("/retention/plans", methods=["POST"])
+@requires(Permission.RETENTION_PLAN_CREATE)
+@blp.arguments(schemas.RetentionPlanCreateSchema)
+@blp.response(201, schemas.RetentionPlanSchema)
+@blp.alt_response(200, description="A dry run (dry_run: true): the report only, nothing saved")
+def create_plan(body):
+    """Compute what is due now, per rule; save it as a draft for a second person to approve (or only report it)."""
+    rt = current_runtime()
+    made = service.make_plan(session=rt.session(), policy=rt.policy, actor=current_actor(), save=not body["dry_run"], note=body["note"])
+    payload = plan_dict(made.plan, made.summary)
+    return (payload, 200) if made.plan is None else payload
+
+
+@blp.route("/retention/plans", methods=["GET"])
+@requires(Permission.RETENTION_PLAN_READ)
+@blp.response(200, schemas.RetentionPlanSchema(many=True))
+def list_plans():
+    """Saved plans, newest first."""
+    rt = current_runtime()
+    rp = service.retention_policy(rt.policy)
+    return [plan_dict(p, status=service.plan_status(p, rp)) for p in service.list_plans(session=rt.session())]
+
+
+@blp.route("/retention/plans/<uuid:plan_id>", methods=["GET"])
+@requires(Permission.RETENTION_PLAN_READ)
+@blp.response(200, schemas.RetentionPlanSchema)
+def get_plan(plan_id: uuid.UUID):
+    rt = current_runtime()
+    plan = service.get_plan(session=rt.session(), plan_id=plan_id)
+    return plan_dict(plan, status=service.plan_status(plan, service.retention_policy(rt.policy)))
+
+
+@blp.route("/retention/plans/<uuid:plan_id>/approve", methods=["POST"])
+@requires(Permission.RETENTION_PLAN_APPROVE)
+@blp.response(200, schemas.RetentionPlanSchema)
+@blp.alt_response(403, description="approver_is_creator: the person who made a plan cannot approve it")
+@blp.alt_response(409, description="plan_not_draft or policy_changed")
+def approve_plan(plan_id: uuid.UUID):
+    """Approve a plan someone else made; `govern retention purge --plan ID` then executes exactly it."""
+    rt = current_runtime()
+    return plan_dict(service.approve_plan(session=rt.session(), policy=rt.policy, actor=current_actor(), plan_id=plan_id))
+
+
+@blp.route("/retention/runs", methods=["GET"])
+@requires(Permission.RETENTION_RUN_READ)
+@blp.response(200, schemas.RetentionRunSchema(many=True))
+def list_runs():
+    """Purge runs, newest first: plan, status, counts per rule, attempts, who started and who approved."""
+    return [run_dict(r) for r in service.list_runs(session=current_runtime().session())]
+
+
+@blp.route("/retention/runs/<int:run_id>", methods=["GET"])
+@requires(Permission.RETENTION_RUN_READ)
+@blp.response(200, schemas.RetentionRunSchema)
+def get_run(run_id: int):
+    return run_dict(service.get_run(session=current_runtime().session(), run_id=run_id))

@@ -1,0 +1,418 @@
+"""Executes an approved plan in batches: one transaction per batch deletes the batch's fields and records,
+shreds subjects left with nothing, and advances the run's cursor and counts. Whatever stops the process (Ctrl-C,
+SIGTERM, kill -9, a lost connection), the database holds either the whole batch or none of it, so a rerun resumes
+from the cursor without losing or double-counting anything. One purge at a time per database: an advisory lock on
+PostgreSQL, a file lock beside the database file on SQLite.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import os
+import time
+import uuid
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import exists, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from govern.audit import service as audit
+from govern.crypto.envelope import Envelope
+from govern.db import Database
+from govern.identity.actor import Actor
+from govern.policy import Policy
+from govern.retention import service
+from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
+from govern.retention.service import FIELD, RECORD, RetentionAction, active_hold
+from govern.subjects import erasure
+from govern.subjects.models import ProfileField, Record, Subject
+from govern.timeutil import as_utc, utcnow
+
+PURGE_LOCK_ID = 7265110006
+AUDIT_REASON = "retention_purge"
+UNATTENDED_APPROVER = "policy:retention.yaml unattended_purge"
+
+
+class PurgeBusy(Exception):
+    """Another purge holds the lock for this database."""
+
+
+class PurgeInterrupted(Exception):
+    """Stopped between batches (Ctrl-C, SIGTERM) or by a lost connection; a rerun of the same command resumes."""
+
+
+class PurgeRefused(Exception):
+    """The plan cannot be executed (not approved, expired, policy changed, unattended purges not allowed)."""
+
+
+@dataclass(frozen=True)
+class Progress:
+    done: int
+    total: int
+    rate: float
+
+    @property
+    def seconds_left(self) -> float:
+        return (self.total - self.done) / self.rate if self.rate > 0 else float("inf")
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: int
+    plan_id: uuid.UUID
+    status: str
+    resumed: bool
+    total: int
+    counts: dict[str, Any]
+    seconds: float
+
+
+def empty_counts() -> dict[str, Any]:
+    return {"fields": 0, "records": 0, "subjects": 0, "held": 0, "gone": 0, "kept": 0, "by_rule": {}}
+
+
+# --- the lock -------------------------------------------------------------------------------------
+
+
+@contextmanager
+def purge_lock(database: Database) -> Iterator[Callable[[], None]]:
+    """One purge per database. PostgreSQL: a session advisory lock, released by the server when the holder dies
+    (kill -9 included). SQLite: an flock beside the database file, released by the kernel likewise.
+
+    Yields a check, called before every batch: it raises PurgeInterrupted once the lock's connection is gone,
+    because from then on another purge could start."""
+    if database.dialect == "postgresql":
+        with database.engine.connect() as conn:
+            if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({PURGE_LOCK_ID})").scalar():
+                conn.rollback()
+                raise PurgeBusy(_busy_detail(database))
+            conn.commit()
+
+            def still_held() -> None:
+                try:
+                    conn.exec_driver_sql("SELECT 1").scalar()
+                    conn.commit()
+                except Exception:
+                    raise PurgeInterrupted("lost the database connection that holds the purge lock") from None
+
+            try:
+                yield still_held
+            finally:
+                try:
+                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({PURGE_LOCK_ID})")
+                    conn.commit()
+                except Exception:  # connection lost: the server has released the lock with the session
+                    pass
+        return
+    path = Path(make_url(database.url).database or "govern.db").resolve()
+    fd = os.open(str(path) + ".retention.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise PurgeBusy(_busy_detail(database)) from None
+        yield lambda: None
+    finally:
+        os.close(fd)
+
+
+def _busy_detail(database: Database) -> str:
+    try:
+        with database.unit_of_work() as session:
+            run = session.scalars(select(Run).where(Run.status == "running").order_by(Run.id.desc()).limit(1)).first()
+            if run is not None:
+                return f"another purge is running against this database (run {run.id}, started by {run.started_by} at {as_utc(run.started_at):%Y-%m-%d %H:%M:%S} UTC)"
+    except Exception:
+        pass
+    return "another purge is running against this database"
+
+
+# --- entry points ---------------------------------------------------------------------------------
+
+
+def purge_plan(
+    *, database: Database, envelope: Envelope, policy: Policy, actor: Actor, plan_id: uuid.UUID, tombstone_file: Path | None,
+    batch_size: int = 500, pause_seconds: float = 0.0, on_progress: Callable[[Progress], None] | None = None,
+    should_stop: Callable[[], bool] = lambda: False, now: datetime | None = None,
+) -> RunResult:
+    """Executes exactly the items of an approved plan (or resumes its unfinished run)."""
+    with purge_lock(database) as still_held:
+        return _execute(
+            still_held=still_held, database=database, envelope=envelope, policy=policy, actor=actor, plan_id=plan_id, tombstone_file=tombstone_file,
+            batch_size=batch_size, pause_seconds=pause_seconds, on_progress=on_progress, should_stop=should_stop, now=now, mode="plan",
+        )
+
+
+def purge_all_due(
+    *, database: Database, envelope: Envelope, policy: Policy, actor: Actor, tombstone_file: Path | None, batch_size: int = 500,
+    pause_seconds: float = 0.0, on_progress: Callable[[Progress], None] | None = None, should_stop: Callable[[], bool] = lambda: False,
+    now: datetime | None = None,
+) -> list[RunResult]:
+    """For schedules: resumes an unfinished unattended run, then plans and purges everything due now. Only when
+    retention.yaml says `unattended_purge: true`; the policy stands in for the second person's approval."""
+    rp = service.retention_policy(policy)
+    if not rp.unattended_purge:
+        raise PurgeRefused(
+            "unattended purges are not allowed: policies/retention.yaml has unattended_purge: false; "
+            "make a plan (govern retention plan --save), have it approved and run govern retention purge --plan ID"
+        )
+    results = []
+    with purge_lock(database) as still_held:
+        with database.unit_of_work() as session:
+            leftover = session.scalars(
+                select(Run.plan_id).join(Plan, Plan.id == Run.plan_id).where(Run.status != "completed", Plan.unattended.is_(True)).order_by(Run.id)
+            ).all()
+        common = dict(
+            still_held=still_held, database=database, envelope=envelope, policy=policy, actor=actor, tombstone_file=tombstone_file, batch_size=batch_size,
+            pause_seconds=pause_seconds, on_progress=on_progress, should_stop=should_stop, now=now, mode="all_due",
+        )
+        for plan_id in leftover:
+            results.append(_execute(plan_id=plan_id, **common))
+        with database.unit_of_work() as session:
+            made = service.make_plan(session=session, policy=policy, actor=actor, save=True, now=now, unattended=True, note="govern retention purge --all-due")
+            plan = made.plan
+            assert plan is not None
+            plan.status, plan.approved_by, plan.approved_at = "approved", UNATTENDED_APPROVER, utcnow()
+            plan_id = plan.id
+        results.append(_execute(plan_id=plan_id, **common))
+    return results
+
+
+# --- execution ------------------------------------------------------------------------------------
+
+
+def _start_or_resume(session: Session, policy: Policy, actor: Actor, plan_id: uuid.UUID, mode: str, now: datetime) -> tuple[Run, bool]:
+    rp = service.retention_policy(policy)
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise PurgeRefused(f"no retention plan {plan_id}")
+    run = session.scalars(select(Run).where(Run.plan_id == plan_id)).first()
+    if run is not None and run.status == "completed":
+        return run, False
+    if run is None:
+        status = service.plan_status(plan, rp, now)
+        if status != "approved":
+            raise PurgeRefused(f"plan {plan_id} is {status}; only an approved plan can be executed" + (" (make a new plan)" if status == "expired" else ""))
+        if plan.policy_digest != rp.digest:
+            raise PurgeRefused("policies/retention.yaml changed since the plan was made; make and approve a new plan")
+        run = Run(
+            plan_id=plan.id, mode=mode, status="running", cursor=0, total=plan.items, counts=empty_counts(),
+            rules=[r["rule"] for r in plan.summary.get("rules", []) if any(r["due"].values())],
+            attempts=1, started_by=actor.name, approved_by=plan.approved_by, started_at=utcnow(), updated_at=utcnow(),
+        )
+        session.add(run)
+        session.flush()  # the run id goes into the audit event
+        audit.record(session=session, actor=actor, action=RetentionAction.RUN_START, resource=f"retention_run:{run.id}", reason=f"plan={plan.id}"[:64])
+        return run, False
+    # An unfinished run: its plan was approved when it started; finish exactly what it began.
+    run.status, run.attempts, run.updated_at, run.last_error = "running", run.attempts + 1, utcnow(), None
+    audit.record(session=session, actor=actor, action=RetentionAction.RUN_RESUME, resource=f"retention_run:{run.id}", reason=f"cursor={run.cursor}")
+    return run, True
+
+
+def _execute(
+    *, still_held: Callable[[], None], database: Database, envelope: Envelope, policy: Policy, actor: Actor, plan_id: uuid.UUID, tombstone_file: Path | None,
+    batch_size: int, pause_seconds: float, on_progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool],
+    now: datetime | None, mode: str,
+) -> RunResult:
+    started = time.monotonic()
+    with database.unit_of_work() as session:
+        run, resumed = _start_or_resume(session, policy, actor, plan_id, mode, now or utcnow())
+        run_id, cursor, total = run.id, run.cursor, run.total
+        if run.status == "completed":
+            return _result(run, resumed=False, seconds=0.0)
+    done_at_start = _done(database, plan_id, cursor)
+    done = done_at_start
+    try:
+        while True:
+            if should_stop():
+                raise PurgeInterrupted(f"stopped after item {cursor} of {total}")
+            still_held()
+            with database.unit_of_work() as session:
+                moved, cursor = _batch(session, envelope, actor, run_id, plan_id, cursor, batch_size, tombstone_file)
+            if moved == 0:
+                break
+            done += moved
+            if on_progress:
+                elapsed = max(time.monotonic() - started, 1e-6)
+                on_progress(Progress(done, total, (done - done_at_start) / elapsed))
+            if pause_seconds:
+                time.sleep(pause_seconds)
+        with database.unit_of_work() as session:
+            run = session.get(Run, run_id)
+            plan = session.get(Plan, plan_id)
+            run.status, run.finished_at, run.updated_at = "completed", utcnow(), utcnow()
+            plan.status = "executed"
+            # The items only said what to purge; the plan's summary and the run's counts remain.
+            session.execute(PlanItem.__table__.delete().where(PlanItem.plan_id == plan_id))
+            c = run.counts
+            audit.record(
+                session=session, actor=actor, action=RetentionAction.RUN_FINISH, resource=f"retention_run:{run.id}",
+                reason=f"f={c['fields']} r={c['records']} s={c['subjects']} held={c['held']}"[:64],
+            )
+            return _result(run, resumed=resumed, seconds=time.monotonic() - started)
+    except (KeyboardInterrupt, PurgeInterrupted) as exc:
+        _mark_interrupted(database, actor, run_id, "interrupted", "stopped by the operator")
+        if isinstance(exc, KeyboardInterrupt):
+            raise PurgeInterrupted(f"interrupted after item {cursor} of {total}") from None
+        raise
+    except Exception as exc:
+        # Driver messages quote parameters (ids, never values, but still): keep the type only.
+        _mark_interrupted(database, actor, run_id, "failed", type(exc).__name__)
+        raise
+
+
+def _done(database: Database, plan_id: uuid.UUID, cursor: int) -> int:
+    with database.unit_of_work() as session:
+        from sqlalchemy import func
+
+        return session.scalar(select(func.count()).select_from(PlanItem).where(PlanItem.plan_id == plan_id, PlanItem.seq <= cursor)) or 0
+
+
+def _mark_interrupted(database: Database, actor: Actor, run_id: int, status: str, error: str) -> None:
+    """Best effort: with the connection gone this fails too, and the run stays `running` until a rerun resumes it."""
+    try:
+        with database.unit_of_work() as session:
+            run = session.get(Run, run_id)
+            if run is not None and run.status == "running":
+                run.status, run.last_error, run.updated_at = status, error[:1000], utcnow()
+                audit.record(session=session, actor=actor, action=RetentionAction.RUN_INTERRUPT, resource=f"retention_run:{run_id}", reason=f"cursor={run.cursor}")
+    except Exception:
+        pass
+
+
+def _result(run: Run, *, resumed: bool, seconds: float) -> RunResult:
+    return RunResult(run_id=run.id, plan_id=run.plan_id, status=run.status, resumed=resumed, total=run.total, counts=copy.deepcopy(run.counts), seconds=seconds)
+
+
+def _bump(counts: dict[str, Any], rule: str, key: str, n: int = 1) -> None:
+    if not n:
+        return
+    counts[key] += n
+    per = counts["by_rule"].setdefault(rule, {"fields": 0, "records": 0, "subjects": 0, "held": 0, "gone": 0, "kept": 0})
+    per[key] += n
+
+
+def _batch(
+    session: Session, envelope: Envelope, actor: Actor, run_id: int, plan_id: uuid.UUID, cursor: int, batch_size: int, tombstone_file: Path | None,
+) -> tuple[int, int]:
+    """One transaction: the next items after the cursor, purged; the cursor and counts advanced with them."""
+    query = select(Run).where(Run.id == run_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    run = session.scalars(query).one()
+    if run.cursor != cursor or run.status != "running":
+        # Someone else advanced this run (the lock was lost): stop rather than purge or count anything twice.
+        raise PurgeInterrupted(f"run {run_id} was advanced by another process; rerun to resume")
+    items = session.execute(
+        select(PlanItem.seq, PlanItem.kind, PlanItem.subject_id, PlanItem.field_name, PlanItem.record_id, PlanItem.record_type, PlanItem.rule)
+        .where(PlanItem.plan_id == plan_id, PlanItem.seq > cursor).order_by(PlanItem.seq).limit(batch_size)
+    ).all()
+    if not items:
+        return 0, cursor
+    now = utcnow()
+    counts = copy.deepcopy(run.counts)
+    reference = f"retention_run:{run_id}"
+    subject_ids = sorted({i.subject_id for i in items})
+    holds = session.scalars(select(Hold).where(_one_of(session, Hold.subject_id, subject_ids), active_hold(now))).all()
+    whole = {h.subject_id for h in holds if h.scope == "subject"}
+    any_hold = {h.subject_id for h in holds}
+    type_holds = {(h.subject_id, h.record_type) for h in holds if h.scope == "record_type"}
+    held_records: set[uuid.UUID] = set()
+    if any(h.scope == "records" for h in holds):
+        held_records = set(session.scalars(
+            select(HoldRecord.record_id).where(HoldRecord.hold_id.in_([h.id for h in holds if h.scope == "records"]))
+        ))
+
+    fields: dict[uuid.UUID, list] = defaultdict(list)
+    records: list = []
+    shreds: list = []
+    for item in items:
+        kind = item.kind
+        if kind == RECORD:
+            # Most batches hold nothing: test the holds only when this batch's subjects have some.
+            if any_hold and item.subject_id in any_hold and (
+                item.subject_id in whole or (item.subject_id, item.record_type) in type_holds or item.record_id in held_records
+            ):
+                _bump(counts, item.rule, "held")
+            else:
+                records.append(item)
+        elif kind == FIELD:
+            if item.subject_id in whole:
+                _bump(counts, item.rule, "held")
+            else:
+                fields[item.subject_id].append(item)
+        else:
+            shreds.append(item)
+
+    for sid, group in fields.items():
+        erased = set(erasure.erase_fields(
+            session=session, actor=actor, subject_id=sid, names=[i.field_name for i in group], reason=AUDIT_REASON, reference=reference,
+        ))
+        for i in group:
+            _bump(counts, i.rule, "fields" if i.field_name in erased else "gone")
+    if records:
+        deleted = _erase_records(session, actor, records, reference)
+        for i in records:
+            # Not deleted: erased meanwhile (a request, a shred), so nothing to do and nothing counted twice.
+            _bump(counts, i.rule, "records" if i.record_id in deleted else "gone")
+    for item in shreds:
+        sid = item.subject_id
+        if sid in any_hold:
+            _bump(counts, item.rule, "held")
+        elif session.get(Subject, sid) is None:
+            _bump(counts, item.rule, "gone")
+        elif session.scalar(select(exists().where(ProfileField.subject_id == sid))) or session.scalar(select(exists().where(Record.subject_id == sid))):
+            _bump(counts, item.rule, "kept")  # data arrived after the plan: not what was approved, so not shredded
+        else:
+            erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=AUDIT_REASON, reference=reference, tombstone_file=tombstone_file)
+            _bump(counts, item.rule, "subjects")
+    run.cursor = items[-1].seq
+    run.counts = counts
+    run.updated_at = now
+    return len(items), run.cursor
+
+
+def _one_of(session: Session, column, values: list):
+    """column IN values; on PostgreSQL as `= ANY(array)`: one parameter, however many values."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy import any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
+    return column.in_(values)
+
+
+def _erase_records(session: Session, actor: Actor, items: list, reference: str) -> set[uuid.UUID]:
+    """The batch's records in one DELETE … RETURNING, then one audit event per subject, as erasure.erase_records
+    writes it (same action, record types as field names, reason, reference). erase_records itself takes one subject
+    per call: three round trips per subject would cap the purge far below the rate it must reach."""
+    table = Record.__table__
+    deleted = set(session.execute(
+        table.delete().where(_one_of(session, table.c.id, [i.record_id for i in items])).returning(table.c.id)
+    ).scalars())
+    types: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for i in items:
+        if i.record_id in deleted:
+            types[i.subject_id].add(i.record_type)
+    for sid in sorted(types):
+        audit.record(
+            session=session, actor=actor, action=erasure.ErasureAction.RECORDS_ERASE, subject_id=sid,
+            field_names=[f"record:{t}" for t in sorted(types[sid])], reason=AUDIT_REASON, resource=reference,
+        )
+    return deleted
+
+
+def describe_counts(counts: dict[str, Any]) -> str:
+    return (
+        f"{counts['fields']} field(s), {counts['records']} record(s) purged, {counts['subjects']} subject(s) shredded; "
+        f"{counts['held']} held back, {counts['gone']} already gone, {counts['kept']} subject(s) kept (new data since the plan)"
+    )
+

@@ -1,0 +1,440 @@
+"""Retention rules applied: legal holds, dry-run plans (saved with the exact items due), approval by a second person.
+
+The purge that executes an approved plan is in purge.py. A plan is computed in SQL over ids and timestamps only:
+no value is decrypted, so planning reads no personal data.
+
+"Last interaction" of a subject is the newer of its profile's last change (subjects.updated_at) and its latest
+record (max records.occurred_at, served by the index ix_records_subject_time). Audit events are not used: most
+are reads by the company's own services, which are not the person interacting, and the audit log has its own
+retention.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Iterable
+
+from sqlalchemy import (
+    BigInteger,
+    String,
+    Uuid,
+    and_,
+    case,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
+
+from govern.access.service import Refusal
+from govern.audit import service as audit
+from govern.errors import Problem, not_found, validation_failed
+from govern.identity.actor import Actor
+from govern.policy import Policy, RetentionPolicy, RetentionRule
+from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
+from govern.subjects.models import ProfileField, Record, Subject
+from govern.timeutil import as_utc, utcnow
+
+FIELD, RECORD, SHRED = 0, 1, 2
+KIND_NAMES = {FIELD: "field", RECORD: "record", SHRED: "subject"}
+CLOSED_ACCOUNTS = "closed_accounts"
+LEFT_EMPTY = "left_with_nothing"
+SAMPLE_SIZE = 5
+
+
+class RetentionAction(StrEnum):
+    HOLD_PLACE = "retention:hold:place"
+    HOLD_LIFT = "retention:hold:lift"
+    PLAN_CREATE = "retention:plan:create"
+    PLAN_APPROVE = "retention:plan:approve"
+    RUN_START = "retention:run:start"
+    RUN_RESUME = "retention:run:resume"
+    RUN_INTERRUPT = "retention:run:interrupt"
+    RUN_FINISH = "retention:run:finish"
+
+
+def retention_policy(policy: Policy) -> RetentionPolicy:
+    if policy.retention is None:  # only a Policy built by hand in a test lacks it; load_policy always sets it
+        raise Problem(503, "retention_policy_missing", "No retention policy", "policies/retention.yaml was not loaded.")
+    return policy.retention
+
+
+# --- legal holds ----------------------------------------------------------------------------------
+
+
+def active_hold(now: datetime) -> ColumnElement[bool]:
+    """A hold counts until it is lifted or its end passes."""
+    return and_(Hold.lifted_at.is_(None), or_(Hold.until.is_(None), Hold.until > now))
+
+
+def is_active(hold: Hold, now: datetime) -> bool:
+    return hold.lifted_at is None and (hold.until is None or as_utc(hold.until) > now)
+
+
+def place_hold(
+    *, session: Session, policy: Policy, actor: Actor, subject_id: uuid.UUID, reason: str, record_type: str | None = None,
+    record_ids: Iterable[uuid.UUID] | None = None, until: datetime | None = None, owner: str | None = None, note: str | None = None,
+    now: datetime | None = None,
+) -> Hold:
+    """Places a legal hold on a subject, one record type of it, or some of its records; held data is never purged."""
+    from govern.subjects import service as subjects
+
+    now = now or utcnow()
+    rp = retention_policy(policy)
+    record_ids = sorted(set(record_ids or ()))
+    errors: dict[str, list[str]] = {}
+    if reason not in rp.hold_reasons:
+        errors["reason"] = [f"must be one of {', '.join(rp.hold_reasons)} (policies/retention.yaml hold_reasons)"]
+    if record_type is not None and record_ids:
+        errors["record_ids"] = ["give record_type or record_ids, not both"]
+    if record_type is not None and record_type not in policy.catalog.record_types:
+        errors["record_type"] = [f"must be one of {', '.join(sorted(policy.catalog.record_types))}"]
+    if until is not None and (until.tzinfo is None or as_utc(until) <= now):
+        errors["until"] = ["must be a future time with a time zone offset"]
+    if errors:
+        raise validation_failed(errors)
+    subject = subjects.get_or_raise(session=session, subject_id=subject_id)
+    if record_ids:
+        found = set(session.scalars(select(Record.id).where(Record.subject_id == subject.id, Record.id.in_(record_ids))))
+        unknown = [r for r in record_ids if r not in found]
+        if unknown:
+            raise validation_failed({"record_ids": [f"{len(unknown)} id(s) are not records of this subject"]})
+    scope = "records" if record_ids else "record_type" if record_type else "subject"
+    hold = Hold(
+        id=uuid.uuid4(), subject_id=subject.id, scope=scope, record_type=record_type, reason=reason, note=note,
+        owner=owner or actor.name, until=as_utc(until) if until else None, created_by=actor.name, created_at=now,
+    )
+    session.add(hold)
+    session.flush()  # the hold row must exist before its record rows reference it
+    for rid in record_ids:
+        session.add(HoldRecord(hold_id=hold.id, record_id=rid))
+    audit.record(
+        session=session, actor=actor, action=RetentionAction.HOLD_PLACE, subject_id=subject.id, resource=f"hold:{hold.id}", reason=reason,
+        field_names=[f"record:{record_type}"] if record_type else [],
+    )
+    return hold
+
+
+def get_hold(*, session: Session, hold_id: uuid.UUID) -> Hold:
+    hold = session.get(Hold, hold_id)
+    if hold is None:
+        raise not_found("hold")
+    return hold
+
+
+def hold_record_ids(*, session: Session, hold_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(session.scalars(select(HoldRecord.record_id).where(HoldRecord.hold_id == hold_id).order_by(HoldRecord.record_id)))
+
+
+def lift_hold(*, session: Session, actor: Actor, hold_id: uuid.UUID, reason: str | None = None, now: datetime | None = None) -> Hold:
+    """Lifts a hold (audited); what it protected becomes purgeable by the next plan."""
+    hold = get_hold(session=session, hold_id=hold_id)
+    if hold.lifted_at is not None:
+        raise Problem(409, "hold_already_lifted", "Hold already lifted", "This hold was lifted before.")
+    hold.lifted_at, hold.lifted_by, hold.lift_reason = now or utcnow(), actor.name, reason
+    audit.record(session=session, actor=actor, action=RetentionAction.HOLD_LIFT, subject_id=hold.subject_id, resource=f"hold:{hold.id}", reason=hold.reason)
+    return hold
+
+
+def list_holds(*, session: Session, subject_id: uuid.UUID | None = None, active_only: bool = False, now: datetime | None = None, limit: int = 500) -> list[Hold]:
+    query = select(Hold).order_by(Hold.created_at.desc(), Hold.id).limit(limit)
+    if subject_id is not None:
+        query = query.where(Hold.subject_id == subject_id)
+    if active_only:
+        query = query.where(active_hold(now or utcnow()))
+    return list(session.scalars(query))
+
+
+# --- plans ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlanResult:
+    summary: dict[str, Any]
+    plan: Plan | None  # None for a dry run that was not saved
+
+
+def _subject_held(now: datetime) -> ColumnElement[bool]:
+    return exists().where(Hold.subject_id == Subject.id, Hold.scope == "subject", active_hold(now))
+
+
+def _record_held(now: datetime) -> ColumnElement[bool]:
+    by_type = exists().where(Hold.subject_id == Record.subject_id, Hold.scope == "record_type", Hold.record_type == Record.type, active_hold(now))
+    by_id = exists().where(HoldRecord.record_id == Record.id, Hold.id == HoldRecord.hold_id, active_hold(now))
+    return or_(_subject_held(now), by_type, by_id)
+
+
+def _closure_time() -> ColumnElement:
+    """When a closed account was closed (closed_at; the last change for rows closed before the column existed)."""
+    return case((Subject.status == "closed", func.coalesce(Subject.closed_at, Subject.updated_at)), else_=null())
+
+
+def _branches(rp: RetentionPolicy, now: datetime) -> list:
+    """One SELECT per rule: (subject_id, kind, field_name, record_id, record_type, rule, held) for each item due."""
+    last_record = (
+        select(Record.subject_id.label("sid"), func.max(Record.occurred_at).label("at")).group_by(Record.subject_id).subquery("last_record")
+    )
+    last_interaction = case((last_record.c.at > Subject.updated_at, last_record.c.at), else_=Subject.updated_at)
+    closed_expired = and_(Subject.status == "closed", _closure_time() <= rp.closed_accounts_keep.cutoff(now))
+    branches = []
+    for rule in rp.rules.values():
+        cutoff = rule.keep.cutoff(now)
+        if rule.target == "fields":
+            anchor = {"collection": ProfileField.updated_at, "last_interaction": last_interaction, "account_closure": _closure_time()}[rule.counted_from]
+            base = select().select_from(ProfileField).join(Subject, Subject.id == ProfileField.subject_id)
+            member = ProfileField.name.in_(sorted(rule.names))
+            cols = [
+                ProfileField.subject_id.label("subject_id"), literal(FIELD, BigInteger).label("kind"), ProfileField.name.label("field_name"),
+                cast(null(), Uuid).label("record_id"), cast(null(), String(64)).label("record_type"),
+            ]
+            held = _subject_held(now)
+        else:
+            anchor = {
+                "collection": Record.created_at, "occurred_at": Record.occurred_at, "last_interaction": last_interaction,
+                "account_closure": _closure_time(),
+            }[rule.counted_from]
+            base = select().select_from(Record).join(Subject, Subject.id == Record.subject_id)
+            member = Record.type.in_(sorted(rule.names))
+            cols = [
+                Record.subject_id.label("subject_id"), literal(RECORD, BigInteger).label("kind"), cast(null(), String(64)).label("field_name"),
+                Record.id.label("record_id"), Record.type.label("record_type"),
+            ]
+            held = _record_held(now)
+        if rule.counted_from == "last_interaction":
+            base = base.outerjoin(last_record, last_record.c.sid == Subject.id)
+        due_own = anchor <= cutoff
+        due = or_(due_own, closed_expired) if rule.on_account_closure == "purge" else due_own
+        which = case((due_own, literal(rule.name, String(64))), else_=literal(CLOSED_ACCOUNTS, String(64))) if rule.on_account_closure == "purge" else literal(rule.name, String(64))
+        branches.append(
+            base.add_columns(*cols, which.label("rule"), case((held, 1), else_=0).label("held")).where(member, due)
+        )
+    return branches
+
+
+def _next_seq(session: Session, plan_id: uuid.UUID) -> int:
+    return session.scalar(select(func.coalesce(func.max(PlanItem.seq), 0)).where(PlanItem.plan_id == plan_id)) or 0
+
+
+def _materialise(session: Session, plan_id: uuid.UUID, rp: RetentionPolicy, now: datetime) -> dict[tuple[str, int, int], int]:
+    """Writes the plan's items in two INSERT … SELECTs (all in the database, whatever the size); returns the counts
+    per (rule, kind, held)."""
+    due = union_all(*_branches(rp, now)).subquery("due")
+    counts = {
+        (rule, int(kind), int(held)): int(n)
+        for rule, kind, held, n in session.execute(select(due.c.rule, due.c.kind, due.c.held, func.count()).group_by(due.c.rule, due.c.kind, due.c.held))
+    }
+    order = func.row_number().over(order_by=(due.c.subject_id, due.c.kind, due.c.field_name, due.c.record_id))
+    session.execute(
+        insert(PlanItem).from_select(
+            ["plan_id", "seq", "kind", "subject_id", "field_name", "record_id", "record_type", "rule"],
+            select(literal(plan_id, Uuid), order, due.c.kind, due.c.subject_id, due.c.field_name, due.c.record_id, due.c.record_type, due.c.rule)
+            .where(due.c.held == 0),
+        )
+    )
+    # A subject all of whose data is due (and nothing of it held) is shredded once its items are gone.
+    planned = select(PlanItem.subject_id.label("sid"), func.count().label("n")).where(PlanItem.plan_id == plan_id).group_by(PlanItem.subject_id).subquery()
+    n_fields = select(ProfileField.subject_id.label("sid"), func.count().label("n")).group_by(ProfileField.subject_id).subquery()
+    n_records = select(Record.subject_id.label("sid"), func.count().label("n")).group_by(Record.subject_id).subquery()
+    any_hold = exists().where(Hold.subject_id == Subject.id, active_hold(now))
+    closed_expired = and_(Subject.status == "closed", _closure_time() <= rp.closed_accounts_keep.cutoff(now))
+    offset = _next_seq(session, plan_id)
+    shred_rule = case((closed_expired, literal(CLOSED_ACCOUNTS, String(64))), else_=literal(LEFT_EMPTY, String(64)))
+    session.execute(
+        insert(PlanItem).from_select(
+            ["plan_id", "seq", "kind", "subject_id", "rule"],
+            select(literal(plan_id, Uuid), literal(offset, BigInteger) + func.row_number().over(order_by=Subject.id), literal(SHRED, BigInteger), Subject.id, shred_rule)
+            .select_from(Subject)
+            .outerjoin(planned, planned.c.sid == Subject.id)
+            .outerjoin(n_fields, n_fields.c.sid == Subject.id)
+            .outerjoin(n_records, n_records.c.sid == Subject.id)
+            .where(
+                func.coalesce(planned.c.n, 0) == func.coalesce(n_fields.c.n, 0) + func.coalesce(n_records.c.n, 0),
+                ~any_hold,
+            ),
+        )
+    )
+    held_subjects = session.scalar(
+        select(func.count()).select_from(Subject).where(closed_expired, any_hold)
+    )
+    counts[(CLOSED_ACCOUNTS, SHRED, 1)] = int(held_subjects or 0)
+    for rule, n in session.execute(select(PlanItem.rule, func.count()).where(PlanItem.plan_id == plan_id, PlanItem.kind == SHRED).group_by(PlanItem.rule)):
+        counts[(rule, SHRED, 0)] = int(n)
+    return counts
+
+
+def _samples(session: Session, plan_id: uuid.UUID, rules: Iterable[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for rule in rules:
+        seen: list[str] = []
+        for sid in session.scalars(select(PlanItem.subject_id).where(PlanItem.plan_id == plan_id, PlanItem.rule == rule).order_by(PlanItem.seq).limit(200)):
+            if str(sid) not in seen:
+                seen.append(str(sid))
+            if len(seen) == SAMPLE_SIZE:
+                break
+        out[rule] = seen
+    return out
+
+
+def _rule_entry(rule: RetentionRule | None, name: str, rp: RetentionPolicy) -> dict[str, Any]:
+    if rule is None:
+        if name == CLOSED_ACCOUNTS:
+            return {
+                "rule": name, "target": "closed_accounts", "covers": [], "keep": str(rp.closed_accounts_keep), "counted_from": "account_closure",
+                "legal_basis": {"code": rp.closed_accounts_code, "text": rp.closed_accounts_text},
+            }
+        return {"rule": name, "target": "subjects", "covers": [], "keep": None, "counted_from": None,
+                "legal_basis": {"code": "PIPL-47", "text": "PIPL Art. 47: a subject with no data left is erased entirely"}}
+    return {
+        "rule": rule.name, "target": rule.target, "covers": sorted(rule.names), "keep": str(rule.keep), "counted_from": rule.counted_from,
+        "on_account_closure": rule.on_account_closure, "legal_basis": {"code": rule.legal_basis_code, "text": rule.legal_basis_text},
+    }
+
+
+def _summary(rp: RetentionPolicy, now: datetime, counts: dict[tuple[str, int, int], int], samples: dict[str, list[str]]) -> dict[str, Any]:
+    names = [*rp.rules, CLOSED_ACCOUNTS, LEFT_EMPTY]
+    rules = []
+    totals = {"fields": 0, "records": 0, "subjects": 0, "held_fields": 0, "held_records": 0, "held_subjects": 0}
+    for name in names:
+        entry = _rule_entry(rp.rules.get(name), name, rp)
+        due = {"fields": counts.get((name, FIELD, 0), 0), "records": counts.get((name, RECORD, 0), 0), "subjects": counts.get((name, SHRED, 0), 0)}
+        held = {"fields": counts.get((name, FIELD, 1), 0), "records": counts.get((name, RECORD, 1), 0), "subjects": counts.get((name, SHRED, 1), 0)}
+        entry.update(due=due, held=held, sample_subject_ids=samples.get(name, []))
+        for k in ("fields", "records", "subjects"):
+            totals[k] += due[k]
+            totals[f"held_{k}"] += held[k]
+        rules.append(entry)
+    return {"as_of": now.isoformat(), "policy_digest": rp.digest, "rules": rules, "totals": totals}
+
+
+def make_plan(
+    *, session: Session, policy: Policy, actor: Actor, save: bool, now: datetime | None = None, note: str | None = None, unattended: bool = False,
+) -> PlanResult:
+    """Per rule: how many fields, records and subjects are due and how many are held back, with sample subject ids.
+
+    With save=False it is a dry run: computed inside a savepoint that is rolled back, so it changes nothing.
+    With save=True the plan and its exact items are kept for review and approval (and audited).
+    """
+    rp = retention_policy(policy)
+    now = now or utcnow()
+    if note is not None and len(note) > 500:
+        raise validation_failed({"note": ["at most 500 characters"]})
+    plan = Plan(
+        id=uuid.uuid4(), status="draft", as_of=now, policy_digest=rp.digest, summary={}, items=0, unattended=unattended,
+        created_by=actor.name, created_by_id=actor.principal_id, created_at=utcnow(), note=note,
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        # The plan is one large UNION; JIT-compiling it costs seconds and saves nothing on a single pass.
+        session.execute(text("SET LOCAL jit = off"))
+    nested = session.begin_nested()
+    try:
+        if save:
+            _expire_stale_plans(session, rp, now)
+        session.add(plan)
+        session.flush()  # the plan row must exist before its items reference it
+        counts = _materialise(session, plan.id, rp, now)
+        summary = _summary(rp, now, counts, _samples(session, plan.id, [*rp.rules, CLOSED_ACCOUNTS, LEFT_EMPTY]))
+        if not save:
+            nested.rollback()
+            return PlanResult(summary=summary, plan=None)
+        plan.summary = summary
+        plan.items = session.scalar(select(func.count()).select_from(PlanItem).where(PlanItem.plan_id == plan.id)) or 0
+        nested.commit()
+    except BaseException:
+        if nested.is_active:
+            nested.rollback()
+        raise
+    totals = summary["totals"]
+    audit.record(
+        session=session, actor=actor, action=RetentionAction.PLAN_CREATE, resource=f"retention_plan:{plan.id}",
+        reason=f"f={totals['fields']} r={totals['records']} s={totals['subjects']}"[:64],
+    )
+    return PlanResult(summary=summary, plan=plan)
+
+
+def _expire_stale_plans(session: Session, rp: RetentionPolicy, now: datetime) -> None:
+    """Plans never executed within plan_valid_for are expired and their items dropped (they only describe the past)."""
+    limit = rp.plan_valid_for.cutoff(now)
+    stale = list(session.scalars(
+        select(Plan.id).where(Plan.status.in_(("draft", "approved")), Plan.as_of < limit, ~exists().where(Run.plan_id == Plan.id))
+    ))
+    if stale:
+        session.execute(delete(PlanItem).where(PlanItem.plan_id.in_(stale)))
+        session.execute(update(Plan).where(Plan.id.in_(stale)).values(status="expired"))
+
+
+def plan_status(plan: Plan, rp: RetentionPolicy, now: datetime | None = None) -> str:
+    """The stored status, or `expired` for a draft or approved plan past plan_valid_for."""
+    if plan.status in ("draft", "approved") and as_utc(plan.as_of) < rp.plan_valid_for.cutoff(now or utcnow()):
+        return "expired"
+    return plan.status
+
+
+def get_plan(*, session: Session, plan_id: uuid.UUID) -> Plan:
+    plan = session.get(Plan, plan_id)
+    if plan is None:
+        raise not_found("retention plan")
+    return plan
+
+
+def list_plans(*, session: Session, limit: int = 100) -> list[Plan]:
+    return list(session.scalars(select(Plan).order_by(Plan.created_at.desc()).limit(limit)))
+
+
+def same_person(actor: Actor, name: str, principal_id: uuid.UUID | None) -> bool:
+    if actor.principal_id is not None and principal_id is not None:
+        return actor.principal_id == principal_id
+    return actor.name == name
+
+
+def approve_plan(*, session: Session, policy: Policy, actor: Actor, plan_id: uuid.UUID, now: datetime | None = None) -> Plan:
+    """A second person approves a saved plan; the one who made it cannot. Only then may it be executed."""
+    rp = retention_policy(policy)
+    plan = get_plan(session=session, plan_id=plan_id)
+    status = plan_status(plan, rp, now)
+    if same_person(actor, plan.created_by, plan.created_by_id):
+        raise Problem(
+            403, "approver_is_creator", "Approval refused", "A plan must be approved by someone other than the person who made it.",
+            extra={"reason": "approver_is_creator"},
+            audit=Refusal(action=RetentionAction.PLAN_APPROVE, reason="approver_is_creator"),
+        )
+    if status != "draft":
+        raise Problem(409, "plan_not_draft", "Plan cannot be approved", f"The plan is {status}; only a draft plan can be approved.")
+    if plan.policy_digest != rp.digest:
+        raise Problem(409, "policy_changed", "Retention policy changed", "policies/retention.yaml changed since this plan was made; make a new plan.")
+    plan.status, plan.approved_by, plan.approved_by_id, plan.approved_at = "approved", actor.name, actor.principal_id, now or utcnow()
+    audit.record(session=session, actor=actor, action=RetentionAction.PLAN_APPROVE, resource=f"retention_plan:{plan.id}")
+    return plan
+
+
+def record_refusal(*, session: Session, actor: Actor, refusal: Refusal) -> None:
+    """For the command line: keep a refused act in the audit log (the API does this in app.py)."""
+    from govern.audit.service import Outcome
+
+    audit.record(session=session, actor=actor, action=refusal.action, outcome=Outcome(refusal.outcome), reason=refusal.reason)
+
+
+# --- runs -----------------------------------------------------------------------------------------
+
+
+def list_runs(*, session: Session, limit: int = 100) -> list[Run]:
+    return list(session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
+
+
+def get_run(*, session: Session, run_id: int) -> Run:
+    run = session.get(Run, run_id)
+    if run is None:
+        raise not_found("purge run")
+    return run

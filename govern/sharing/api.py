@@ -1,0 +1,131 @@
+"""Sharing API: recipients (privacy staff), the public third-party sharing list, and disclosures. Thin."""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import request
+from flask_smorest import Blueprint
+
+from govern.api_support import idempotent_create
+from govern.errors import Problem
+from govern.identity.guard import current_actor, current_runtime, public, requires
+from govern.identity.permissions import Permission
+from govern.sharing import schemas, service
+from govern.timeutil import utcnow
+
+blp = Blueprint("sharing", __name__, url_prefix="/api/v1", description="Third-party recipients and disclosures")
+
+
+def _view(r) -> dict:
+    return {
+        "id": r.id, "name": r.name, "contact": r.contact, "purpose": r.purpose, "categories": list(r.categories), "country": r.country,
+        "transfer_mechanism": r.transfer_mechanism, "agreement_ref": r.agreement_ref, "agreement_expires_on": r.agreement_expires_on,
+        "agreement_in_force": r.disabled_at is None and r.agreement_expires_on >= utcnow().date(),
+        "created_at": r.created_at, "updated_at": r.updated_at, "disabled_at": r.disabled_at,
+    }
+
+
+def _etag(r) -> str:
+    return f'"{r.id.hex[:8]}-{r.version}"'
+
+
+def _if_match(r_id: uuid.UUID) -> int | None:
+    header = request.headers.get("If-Match")
+    if not header:
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    prefix, _, version = tag.partition("-")
+    return int(version) if prefix == r_id.hex[:8] and version.isdigit() else -1
+
+
+@blp.route("/recipients", methods=["POST"])
+@requires(Permission.RECIPIENTS_MANAGE)
+@blp.arguments(schemas.RecipientCreateSchema)
+@blp.response(201, schemas.RecipientSchema)
+def create_recipient(body):
+    """Register a third-party recipient with its purpose, categories, country and data-security agreement."""
+    rt = current_runtime()
+
+    def create():
+        r = service.create_recipient(session=rt.session(), policy=rt.policy, actor=current_actor(), data=body)
+        return schemas.RecipientSchema().dump(_view(r)), {"Location": f"/api/v1/recipients/{r.id}", "ETag": _etag(r)}
+
+    return idempotent_create({k: str(v) for k, v in body.items()}, create)
+
+
+@blp.route("/recipients", methods=["GET"])
+@requires(Permission.RECIPIENTS_READ)
+@blp.arguments(schemas.RecipientQuerySchema, location="query")
+@blp.response(200, schemas.RecipientSchema(many=True))
+def list_recipients(query):
+    """Every registered recipient (also disabled ones and expired agreements), by purpose and name."""
+    return [_view(r) for r in service.list_recipients(session=current_runtime().session(), purpose=query["purpose"])]
+
+
+@blp.route("/recipients/public", methods=["GET"])
+@public("the third-party sharing list is published to subjects (PIPL Art. 23; GB/T 35273-2020 §9.2)")
+@blp.arguments(schemas.RecipientQuerySchema, location="query")
+@blp.response(200, schemas.PublicRecipientSchema(many=True))
+def public_recipients(query):
+    """The third-party sharing list (第三方信息共享清单): recipients with an agreement in force."""
+    return [_view(r) for r in service.list_recipients(session=current_runtime().session(), purpose=query["purpose"], active_only=True)]
+
+
+@blp.route("/recipients/<uuid:recipient_id>", methods=["GET"])
+@requires(Permission.RECIPIENTS_READ)
+@blp.response(200, schemas.RecipientSchema)
+def get_recipient(recipient_id: uuid.UUID):
+    r = service.get_recipient(session=current_runtime().session(), recipient_id=recipient_id)
+    return _view(r), 200, {"ETag": _etag(r)}
+
+
+@blp.route("/recipients/<uuid:recipient_id>", methods=["PATCH"])
+@requires(Permission.RECIPIENTS_MANAGE)
+@blp.arguments(schemas.RecipientUpdateSchema)
+@blp.response(200, schemas.RecipientSchema)
+def update_recipient(body, recipient_id: uuid.UUID):
+    """Change contact, categories or the agreement (a renewal); needs the current ETag in If-Match."""
+    rt = current_runtime()
+    r = service.update_recipient(
+        session=rt.session(), policy=rt.policy, actor=current_actor(), recipient_id=recipient_id,
+        expected_version=_if_match(recipient_id), changes=body,
+    )
+    return _view(r), 200, {"ETag": _etag(r)}
+
+
+@blp.route("/recipients/<uuid:recipient_id>", methods=["DELETE"])
+@requires(Permission.RECIPIENTS_MANAGE)
+@blp.response(200, schemas.RecipientSchema)
+def disable_recipient(recipient_id: uuid.UUID):
+    """Disable a recipient: no further disclosures; its history stays on record."""
+    r = service.disable_recipient(session=current_runtime().session(), actor=current_actor(), recipient_id=recipient_id)
+    return _view(r)
+
+
+@blp.route("/subjects/<uuid:subject_id>/disclosures", methods=["POST"])
+@requires(Permission.DISCLOSURE_CREATE)
+@blp.arguments(schemas.DisclosureCreateSchema)
+@blp.response(201, schemas.DisclosedSchema)
+@blp.alt_response(403, description="consent_*, separate_consent_required, agreement_expired, field_not_in_purpose, … (problem+json)")
+def disclose(body, subject_id: uuid.UUID):
+    """Disclose fields of a subject to a recipient: checked, recorded and audited; returns the values to transmit.
+
+    Not idempotent by key on purpose: the values are never stored for a replay, and each call is a disclosure."""
+    if request.headers.get("Idempotency-Key"):
+        raise Problem(400, "idempotency_not_supported", "Idempotency-Key not supported", "A disclosure is never replayed from storage: its values are not kept.")
+    rt = current_runtime()
+    done = service.disclose(
+        session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), subject_id=subject_id,
+        recipient_id=body["recipient_id"], fields=body["fields"], purpose=body["purpose"],
+    )
+    return {**service.disclosure_view(done.disclosure, done.recipient), "values": done.values}
+
+
+@blp.route("/subjects/<uuid:subject_id>/disclosures", methods=["GET"])
+@requires(Permission.DISCLOSURE_READ)
+@blp.response(200, schemas.DisclosureSchema(many=True))
+def list_disclosures(subject_id: uuid.UUID):
+    """Every disclosure of a subject: recipient, fields (names), time, basis; audited."""
+    rows = service.list_disclosures(session=current_runtime().session(), actor=current_actor(), subject_id=subject_id)
+    return [service.disclosure_view(d, r) for d, r in rows]

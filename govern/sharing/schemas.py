@@ -1,0 +1,85 @@
+"""Request and response shapes of the sharing API."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, validate
+from marshmallow import fields as ma
+
+from govern.sharing.service import TRANSFER_MECHANISMS
+
+
+class RecipientCreateSchema(Schema):
+    name = ma.Str(required=True, metadata={"description": "The receiving organisation."})
+    contact = ma.Str(required=True, metadata={"description": "Its privacy contact (a role address, not a person's private data)."})
+    purpose = ma.Str(required=True, metadata={"description": "The purpose (policies/purposes.yaml) it receives data for."})
+    categories = ma.List(ma.Str(), required=True, metadata={"description": "Data categories the agreement covers (policies/catalog.yaml)."})
+    country = ma.Str(required=True, metadata={"description": "ISO 3166-1 alpha-2; outside the controller's country is a cross-border transfer."})
+    transfer_mechanism = ma.Str(load_default=None, validate=validate.OneOf(TRANSFER_MECHANISMS))
+    agreement_ref = ma.Str(required=True, metadata={"description": "Reference of the signed data-security agreement."})
+    agreement_expires_on = ma.Date(required=True)
+
+
+class RecipientUpdateSchema(Schema):
+    name = ma.Str()
+    contact = ma.Str()
+    categories = ma.List(ma.Str())
+    transfer_mechanism = ma.Str(allow_none=True, validate=validate.OneOf(TRANSFER_MECHANISMS))
+    agreement_ref = ma.Str()
+    agreement_expires_on = ma.Date()
+
+
+class RecipientSchema(Schema):
+    id = ma.UUID(required=True)
+    name = ma.Str(required=True)
+    contact = ma.Str(required=True)
+    purpose = ma.Str(required=True)
+    categories = ma.List(ma.Str(), required=True)
+    country = ma.Str(required=True)
+    transfer_mechanism = ma.Str(allow_none=True)
+    agreement_ref = ma.Str(required=True)
+    agreement_expires_on = ma.Date(required=True)
+    agreement_in_force = ma.Bool(required=True)
+    created_at = ma.DateTime(required=True)
+    updated_at = ma.DateTime(required=True)
+    disabled_at = ma.DateTime(allow_none=True)
+
+
+class PublicRecipientSchema(Schema):
+    name = ma.Str(required=True)
+    contact = ma.Str(required=True)
+    purpose = ma.Str(required=True)
+    categories = ma.List(ma.Str(), required=True)
+    country = ma.Str(required=True)
+
+
+class RecipientQuerySchema(Schema):
+    purpose = ma.Str(load_default=None)
+
+
+class DisclosureCreateSchema(Schema):
+    recipient_id = ma.UUID(required=True)
+    purpose = ma.Str(load_default=None, metadata={"description": "Defaults to the recipient's purpose; must equal it."})
+    fields = ma.List(ma.Str(), required=True, validate=validate.Length(min=1))
+
+
+class RecipientRefSchema(Schema):
+    id = ma.UUID(required=True)
+    name = ma.Str(required=True)
+    country = ma.Str(required=True)
+
+
+class DisclosureSchema(Schema):
+    id = ma.UUID(required=True)
+    subject_id = ma.UUID(required=True)
+    recipient = ma.Nested(RecipientRefSchema, required=True)
+    purpose = ma.Str(required=True)
+    fields = ma.List(ma.Str(), required=True)
+    basis = ma.Str(required=True)
+    consent_receipt_id = ma.UUID(allow_none=True)
+    agreement_ref = ma.Str(required=True)
+    disclosed_at = ma.DateTime(required=True)
+    disclosed_by = ma.Str(required=True)
+
+
+class DisclosedSchema(DisclosureSchema):
+    values = ma.Dict(keys=ma.Str(), values=ma.Str(), required=True, metadata={"description": "The values to transmit, once."})

@@ -1,0 +1,51 @@
+"""A marketing component asks in one call which of up to 10,000 subject ids it may use for a purpose now, and gets
+back exactly the ids a purpose-bound read would allow."""
+
+import uuid
+
+from tests.consent.conftest import years_ago
+
+
+def test_only_subjects_with_a_valid_consent_come_back(crm, marketing, make_subject, consent, runtime, valid_fields, audit_events):
+    from govern.subjects.models import Subject
+
+    granted, withdrawn, never, minor, restricted = (make_subject() for _ in range(5))
+    minor_ok = make_subject({**valid_fields, "birth_date": years_ago(10)})
+    for sid in (granted, withdrawn, restricted):
+        consent(crm, sid, "grant")
+    consent(crm, withdrawn, "withdraw")
+    consent(crm, minor_ok, "grant", guardian={"relationship": "parent", "name": "李四", "verification": "id checked"}, separate=True)
+    with runtime.database.unit_of_work() as session:
+        session.get(Subject, restricted).status = "restricted"
+    # a minor whose grant was recorded before the date of birth was known
+    consent(crm, minor, "grant")
+    etag = crm.get(f"/api/v1/subjects/{minor}", purpose="order_fulfilment").headers["ETag"]
+    crm.patch(f"/api/v1/subjects/{minor}", json={"fields": {"birth_date": years_ago(9)}}, headers={"If-Match": etag})
+
+    asked = [granted, withdrawn, never, minor, restricted, minor_ok, uuid.uuid4(), granted]
+    r = marketing.post("/api/v1/consents/check", json={"purpose": "marketing", "subject_ids": [str(s) for s in asked]})
+    assert r.status_code == 200, r.json
+    assert r.json["allowed"] == [str(granted), str(minor_ok)]
+    # the same answer a read gives, one by one
+    for sid in asked[:6]:
+        status = marketing.get(f"/api/v1/subjects/{sid}", purpose="marketing").status_code
+        assert (status == 200) == (str(sid) in r.json["allowed"])
+    [event] = audit_events(action="consent:state:check")
+    assert (event.purpose, event.resource) == ("marketing", "consent-check:asked=7,allowed=2")
+
+
+def test_a_contract_purpose_allows_every_active_subject(client_as, make_subject, runtime):
+    sales = client_as("sales_service", "marketing_service")
+    ids = [make_subject(), make_subject()]
+    r = sales.post("/api/v1/consents/check", json={"purpose": "order_fulfilment", "subject_ids": [str(i) for i in ids]})
+    assert r.status_code == 200 and r.json["allowed"] == [str(i) for i in ids]
+
+
+def test_a_role_may_only_check_its_own_purposes(marketing):
+    r = marketing.post("/api/v1/consents/check", json={"purpose": "fraud_prevention", "subject_ids": []})
+    assert r.status_code == 403 and r.json["reason"] == "purpose_not_permitted"
+
+
+def test_more_than_ten_thousand_ids_is_refused(marketing):
+    r = marketing.post("/api/v1/consents/check", json={"purpose": "marketing", "subject_ids": [str(uuid.uuid4()) for _ in range(10_001)]})
+    assert r.status_code == 400 and "subject_ids" in r.json["errors"]
