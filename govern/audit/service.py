@@ -12,10 +12,11 @@ from enum import StrEnum
 from typing import Iterable
 
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from govern.audit.models import AuditEvent
-from govern.errors import validation_failed
+from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
 from govern.timeutil import utcnow
 
@@ -104,7 +105,10 @@ def record(
     )
     session.add(event)
     # Flush now: if the log cannot take the event, the caller must fail before it returns any data.
-    session.flush()
+    try:
+        session.flush()
+    except SQLAlchemyError as exc:
+        raise Problem(503, "audit_unavailable", "Not recorded", "The operation could not be recorded in the audit log and was not carried out.") from exc
     return event
 
 

@@ -4,6 +4,7 @@ actions its state allows. Every rule (states, deadlines, verification, extension
 from __future__ import annotations
 
 import uuid
+
 from flask import Response, redirect, request, url_for
 
 from govern.errors import Problem

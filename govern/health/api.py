@@ -8,7 +8,7 @@ import flask_swagger_ui
 from flask import Blueprint, Response, jsonify, send_from_directory
 
 from govern.health import metrics
-from govern.health.service import readiness
+from govern.health.service import is_ready, readiness
 from govern.identity.guard import current_runtime, public
 
 blp = Blueprint("health", __name__)
@@ -27,7 +27,7 @@ def healthz():
 @public("readiness probe for the load balancer; names checks, no data")
 def readyz():
     checks = readiness(current_runtime())
-    ok = all(c["ok"] for c in checks.values())
+    ok = is_ready(checks)
     metrics.READY.set(1 if ok else 0)
     return jsonify(status="ready" if ok else "not_ready", checks=checks), 200 if ok else 503
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from govern.logging import get_logger
 from govern.migrate import current_revision, head_revision
+
+
+def is_ready(checks: dict[str, dict]) -> bool:
+    return all(c["ok"] for c in checks.values() if c.get("gating", True))
 
 
 def readiness(runtime) -> dict[str, dict]:
@@ -43,4 +48,8 @@ def _audit_chain(runtime) -> dict:
     metrics.AUDIT_CHAIN_OK.set(1 if st.ok else 0)
     metrics.AUDIT_CHAIN_HEAD.set(st.head_seq)
     metrics.AUDIT_UNSEALED.set(st.unsealed)
-    return st.as_dict()
+    if not st.ok:
+        get_logger("govern.health").error("audit_chain_does_not_verify", **st.as_dict())
+    # Reported, not gating: a broken chain is evidence to preserve and investigate, and taking every instance
+    # out of the load balancer would turn tampering into an outage without protecting any data.
+    return {**st.as_dict(), "gating": False}

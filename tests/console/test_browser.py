@@ -16,7 +16,8 @@ def _sign_in(page, name: str, password: str = PASSWORD, start: str = "/console/"
     page.goto(start)
     page.fill("#name", name)
     page.fill("#password", password)
-    page.click("#sign-in")
+    with page.expect_navigation():
+        page.click("#sign-in")
 
 
 def test_a_dpo_signs_in_by_keyboard_switches_language_and_it_is_remembered(page, browser, live_server, make_staff):
@@ -28,13 +29,15 @@ def test_a_dpo_signs_in_by_keyboard_switches_language_and_it_is_remembered(page,
     page.keyboard.type(dpo.name)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
-    page.keyboard.press("Enter")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     page.wait_for_url("**/console/audit")
     assert page.locator("h1").inner_text() == "审计日志"  # the browser asks for Chinese
     # The first Tab reaches the skip link; Enter moves focus to the page's content.
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.className") == "skip"
     page.keyboard.press("Enter")
+    page.wait_for_function("document.activeElement.id === 'main'")
     assert page.evaluate("document.activeElement.id") == "main"
     # Every navigation link is reachable with Tab from the top of the page.
     page.goto("/console/")
@@ -45,8 +48,8 @@ def test_a_dpo_signs_in_by_keyboard_switches_language_and_it_is_remembered(page,
     assert {"/console/", "/console/requests", "/console/subjects", "/console/access-review", "/console/audit", "switch-language", "sign-out"} <= reached
     # Switch the language with the keyboard.
     page.focus("#switch-language")
-    page.keyboard.press("Enter")
-    page.wait_for_load_state()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
     assert page.locator("h1").inner_text() == "Home" and page.locator("html").get_attribute("lang") == "en"
     # Remembered per user: a fresh browser (no cookies) signing in as the same person gets English at once.
     other = browser.new_context(base_url=live_server, locale="zh-CN")  # this browser would ask for Chinese
@@ -76,7 +79,8 @@ def test_a_subject_look_up_is_audited_and_masked_for_privacy_staff(page, make_st
     page.select_option("#field", "mobile")
     page.fill("#value", "13812345678")
     page.select_option("#purpose", "legal_compliance")
-    page.click("#look-up")
+    with page.expect_navigation():
+        page.click("#look-up")
     assert page.locator("section.subject code").first.inner_text() == str(sid)
     assert page.locator('td[data-field="mobile"]').inner_text() == "138****5678"
     assert page.locator('td[data-field="name"]').inner_text() != "张三"
@@ -94,7 +98,8 @@ def test_an_auditor_reviews_access_downloads_the_csv_and_cannot_see_privacy_page
     page.wait_for_url("**/console/")
     nav = page.locator("header nav").inner_text()
     assert "访问权限审查" in nav and "审计日志" in nav and "个人信息主体查询" not in nav and "权利请求" not in nav
-    page.click("text=访问权限审查")
+    with page.expect_navigation():
+        page.click("text=访问权限审查")
     row = page.locator(f'tr[data-principal="{reader.name}"]')
     assert row.locator("td").nth(4).inner_text() == "1"  # one personal-data read in the window
     with page.expect_download() as info:
@@ -114,7 +119,8 @@ def test_an_auditor_searches_and_exports_the_audit_log(page, make_staff, make_su
     _sign_in(page, auditor.name, start="/console/audit")
     page.wait_for_url("**/console/audit")
     page.fill("#action", "subjects:*")
-    page.click("#audit-search-button")
+    with page.expect_navigation():
+        page.click("#audit-search-button")
     cells = page.locator("#events tbody td code").all_inner_texts()
     assert cells and set(cells) == {"subjects:profile:create"}
     with page.expect_download() as info:
@@ -130,7 +136,8 @@ def test_a_form_without_its_csrf_token_is_refused(page, make_staff, audit_events
     page.wait_for_url("**/console/preferences")
     # A forged submission: the session cookie rides along, the token does not.
     page.evaluate("document.querySelectorAll('input[name=csrf_token]').forEach(e => e.remove())")
-    page.click("#save-preferences")
+    with page.expect_navigation():
+        page.click("#save-preferences")
     assert page.locator("#error-message").is_visible()
     direct = page.request.post("/console/preferences", form={"language": "en"}, headers={"Accept": "text/html"})
     assert direct.status == 403

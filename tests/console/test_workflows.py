@@ -73,12 +73,13 @@ def test_a_dpo_approves_a_plan_made_by_someone_else_but_not_their_own(runtime, c
     assert 'id="approve"' in dpo.get(f"/console/retention/plans/{theirs}").get_data(as_text=True)
     assert dpo.post(f"/console/retention/plans/{theirs}/approve").status_code == 302
     assert 'id="plan-status">approved' in dpo.get(f"/console/retention/plans/{theirs}").get_data(as_text=True)
-    from govern.identity.models import Principal
     from sqlalchemy import select
+
+    from govern.identity.models import Principal
 
     with runtime.database.unit_of_work() as session:
         me = session.scalar(select(Principal).where(Principal.name == dpo.name))
-        mine = _plan(runtime, Actor(name=me.name, kind="staff", roles=tuple(me.roles), principal_id=me.id))
+    mine = _plan(runtime, Actor(name=me.name, kind="staff", roles=tuple(me.roles), principal_id=me.id))
     refused = dpo.post(f"/console/retention/plans/{mine}/approve")
     assert refused.status_code in (403, 409) and 'id="action-error"' in refused.get_data(as_text=True)
     assert 'id="plan-status">draft' in dpo.get(f"/console/retention/plans/{mine}").get_data(as_text=True)
