@@ -34,7 +34,9 @@ def make_engine(url: str) -> Engine:
         # instead of waiting its turn.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
         return engine
-    return create_engine(url, pool_size=10, max_overflow=10, pool_pre_ping=True)
+    # No pre-ping: it costs a round trip on every checkout, on every request. A connection the server dropped
+    # fails that one request (which rolls back) and is replaced; recycling keeps idle connections fresh.
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

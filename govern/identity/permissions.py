@@ -50,3 +50,10 @@ class Permission(StrEnum):
     CONSOLE_RETENTION = "console:retention:read"
     CONSOLE_RETENTION_APPROVE = "console:retention:approve"
     CONSOLE_CONSENT = "console:consent:read"  # consent figures, recipients and agreements
+    # breach response (govern/breach)
+    BREACH_CREATE = "breach:incident:create"  # open an incident (or a drill)
+    BREACH_READ = "breach:incident:read"  # incidents, clocks, counts, timeline, report
+    BREACH_MANAGE = "breach:incident:manage"  # scope, assessment, transitions, review
+    BREACH_CONTAIN = "breach:containment:execute"  # containment actions, incl. disabling a principal
+    BREACH_NOTIFY = "breach:notification:manage"  # generate letters and reports, read them, record sending
+    BREACH_REGISTER = "breach:register:read"  # the register of every breach (GDPR Art. 33(5))

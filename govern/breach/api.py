@@ -1,0 +1,215 @@
+"""/api/v1/incidents: open an incident, compute its affected subjects, assess, contain, move it through its states,
+generate letters and record their sending, the clocks, the board, the register and the incident report. Thin: the
+rules are in service.py, flows.py and letters.py."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from flask import Response
+from flask_smorest import Blueprint
+
+from govern.api_support import idempotent_create
+from govern.breach import flows, letters, schemas, service
+from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.permissions import Permission
+
+blp = Blueprint("breach", __name__, url_prefix="/api/v1/incidents", description="Security incidents and breach notification")
+
+
+@blp.record_once
+def _bind_metrics(state) -> None:
+    from govern.breach import metrics
+
+    metrics.bind(state.app.extensions["govern"].database)
+
+
+def _ctx() -> dict[str, Any]:
+    rt = current_runtime()
+    return {"session": rt.session(), "policy": rt.policy, "actor": current_actor()}
+
+
+def _view(incident_id: uuid.UUID) -> dict:
+    rt = current_runtime()
+    session = rt.session()
+    return service.view(session=session, policy=rt.policy, incident=service.get_or_raise(session=session, incident_id=incident_id))
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+@blp.route("", methods=["POST"])
+@requires(Permission.BREACH_CREATE)
+@blp.arguments(schemas.IncidentCreateSchema)
+@blp.response(201, schemas.IncidentSchema)
+def open_incident(body):
+    """Open an incident (or a drill): what happened, when it was detected and when the company became aware, who
+    reported it and the suspected source. The clocks run from `aware_at`."""
+
+    def create():
+        data = {**body, "source": {("from" if k == "from_" else k): v for k, v in (body.get("source") or {}).items()}}
+        incident = service.create(**_ctx(), data=data)
+        return schemas.IncidentSchema().dump(_view(incident.id)), {"Location": f"/api/v1/incidents/{incident.id}"}
+
+    return idempotent_create(_jsonable(body), create)
+
+
+@blp.route("", methods=["GET"])
+@requires(Permission.BREACH_READ)
+@blp.arguments(schemas.ListQuerySchema, location="query")
+@blp.response(200, schemas.BoardSchema)
+def board(query):
+    """The board: open incidents (closed ones too with closed=true), overdue first, each with its next clock; figures
+    count real incidents only (drills apart)."""
+    ctx = _ctx()
+    rows = service.board(session=ctx["session"], policy=ctx["policy"], include_closed=query["closed"], include_drills=query["drills"])
+    return {"incidents": rows, "figures": service.figures(session=ctx["session"])}
+
+
+@blp.route("/clocks", methods=["GET"])
+@requires(Permission.BREACH_READ)
+@blp.response(200, schemas.ClocksSchema)
+def open_clocks():
+    """Every required notification not yet sent, across open real incidents: overdue first, then soonest due."""
+    ctx = _ctx()
+    return {"clocks": service.open_clocks(session=ctx["session"], policy=ctx["policy"])}
+
+
+@blp.route("/register", methods=["GET"])
+@requires(Permission.BREACH_REGISTER)
+@blp.arguments(schemas.RegisterQuerySchema, location="query")
+@blp.response(200, schemas.RegisterSchema)
+def breach_register(query):
+    """The register of every breach, notified or not: facts, effects, remedial action (GDPR Art. 33(5)). Audited."""
+    ctx = _ctx()
+    rows = service.register(**ctx, include_drills=query["drills"])
+    sources = {code: t.register_source for code, t in ctx["policy"].breach_terms.items() if t.register_source}
+    return {"register": _jsonable(rows), "source": sources}
+
+
+@blp.route("/<uuid:incident_id>", methods=["GET"])
+@requires(Permission.BREACH_READ)
+@blp.response(200, schemas.IncidentSchema)
+def get_incident(incident_id: uuid.UUID):
+    """An incident: state, clocks per notification (due_at, seconds_left, overdue), counts, assessment and timeline."""
+    return _view(incident_id)
+
+
+@blp.route("/<uuid:incident_id>/scope", methods=["POST"])
+@requires(Permission.BREACH_MANAGE)
+@blp.arguments(schemas.ScopeSchema)
+@blp.response(201, schemas.ScopeViewSchema)
+def compute_scope(body, incident_id: uuid.UUID):
+    """Compute the affected subjects from the audit log (principals and a window, a lost export, or a recipient) and
+    freeze them as the next version of the incident's list. An empty body uses the incident's source."""
+    rt = current_runtime()
+    data = {("from" if k == "from_" else k): v for k, v in body.items() if v is not None}
+    snapshot = flows.compute_scope(**_ctx(), envelope=rt.envelope, incident_id=incident_id, data=data)
+    return service.snapshot_view(snapshot)
+
+
+@blp.route("/<uuid:incident_id>/scope", methods=["GET"])
+@requires(Permission.BREACH_MANAGE)
+@blp.arguments(schemas.ScopeQuerySchema, location="query")
+@blp.response(200, schemas.ScopeListSchema)
+def get_scope(query, incident_id: uuid.UUID):
+    """A frozen list (the latest, or `version`): subject ids, jurisdictions and field names; audited."""
+    snapshot, rows, intact = flows.affected(session=current_runtime().session(), actor=current_actor(), incident_id=incident_id, version=query["version"])
+    return {**service.snapshot_view(snapshot), "intact": intact, "affected": rows}
+
+
+@blp.route("/<uuid:incident_id>/assessment", methods=["POST"])
+@requires(Permission.BREACH_MANAGE)
+@blp.arguments(schemas.AssessmentSchema)
+@blp.response(201, schemas.IncidentSchema)
+def assess(body, incident_id: uuid.UUID):
+    """Record the risk assessment (a new version); the required notifications and their clocks are derived from it."""
+    service.assess(**_ctx(), incident_id=incident_id, data=body)
+    return _view(incident_id)
+
+
+@blp.route("/<uuid:incident_id>/transition", methods=["POST"])
+@requires(Permission.BREACH_MANAGE)
+@blp.arguments(schemas.TransitionSchema)
+@blp.response(200, schemas.IncidentSchema)
+def transition(body, incident_id: uuid.UUID):
+    """Move the incident to its next state; closing needs a review (cause, lessons, actions). Illegal moves: 409."""
+    service.transition(**_ctx(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"])
+    return _view(incident_id)
+
+
+@blp.route("/<uuid:incident_id>/containment", methods=["POST"])
+@requires(Permission.BREACH_CONTAIN)
+@blp.arguments(schemas.ContainmentSchema)
+@blp.response(201, schemas.ContainmentResultSchema)
+def contain(body, incident_id: uuid.UUID):
+    """Record a containment action; `disable_principal` is executed at once (its API key and sessions stop working)."""
+    return flows.contain(**_ctx(), incident_id=incident_id, action=body["action"], principal=body["principal"], note=body["note"])
+
+
+@blp.route("/<uuid:incident_id>/notifications/<uuid:notification_id>/letters", methods=["POST"])
+@requires(Permission.BREACH_NOTIFY)
+@blp.arguments(schemas.LettersRequestSchema)
+@blp.response(201)
+def generate_letters(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
+    """Generate the authority report (zh/en, a phase where the law allows) or one letter per affected subject in its
+    language; unsent letters of an earlier generation are replaced."""
+    rt = current_runtime()
+    return letters.generate(
+        **_ctx(), envelope=rt.envelope, incident_id=incident_id, notification_id=notification_id, languages=body["languages"], phase=body["phase"],
+        delay_reasons=body.get("delay_reasons"), voluntary=body["voluntary"],
+    )
+
+
+@blp.route("/<uuid:incident_id>/notifications/<uuid:notification_id>/letters", methods=["GET"])
+@requires(Permission.BREACH_NOTIFY)
+@blp.response(200, schemas.LettersSchema)
+def list_letters(incident_id: uuid.UUID, notification_id: uuid.UUID):
+    """The letters of a notification (no text): who, which language, when generated and sent."""
+    return {"letters": letters.list_letters(session=current_runtime().session(), incident_id=incident_id, notification_id=notification_id)}
+
+
+@blp.route("/<uuid:incident_id>/letters/<uuid:letter_id>", methods=["GET"])
+@requires(Permission.BREACH_NOTIFY)
+def read_letter(incident_id: uuid.UUID, letter_id: uuid.UUID):
+    """A letter's text (Markdown). Reading a subject's letter is audited against that subject."""
+    rt = current_runtime()
+    letter, text = letters.read_letter(session=rt.session(), envelope=rt.envelope, actor=current_actor(), incident_id=incident_id, letter_id=letter_id)
+    return Response(text, mimetype="text/markdown", headers={"Content-Language": letter.language, "ETag": f'"{letter.sha256}"'})
+
+
+@blp.route("/<uuid:incident_id>/notifications/<uuid:notification_id>/sent", methods=["POST"])
+@requires(Permission.BREACH_NOTIFY)
+@blp.arguments(schemas.SentSchema)
+@blp.response(200, schemas.NotificationSchema)
+def mark_sent(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
+    """Record that the generated letters (or `letter_ids`) were sent: when and through which channel. A late filing
+    states the reasons for the delay where the law asks (GDPR Art. 33(1)). A drill's sending is recorded as simulated."""
+    ctx = _ctx()
+    n = service.mark_sent(
+        **ctx, incident_id=incident_id, notification_id=notification_id, channel=body["channel"], reference=body["reference"],
+        sent_at=body["sent_at"], late_reason=body["late_reason"], letter_ids=body["letter_ids"],
+    )
+    from govern.timeutil import utcnow
+
+    return service.notification_view(ctx["policy"], n, utcnow())
+
+
+@blp.route("/<uuid:incident_id>/report", methods=["GET"])
+@requires(Permission.BREACH_READ)
+@blp.arguments(schemas.ReportQuerySchema, location="query")
+def report(query, incident_id: uuid.UUID):
+    """The incident report (HTML, zh or en): the copy frozen at closing, or a draft marked as such. Print it to PDF."""
+    html, final = letters.report(**_ctx(), incident_id=incident_id, lang=query["lang"])
+    return Response(html, mimetype="text/html", headers={"Content-Language": query["lang"], "X-Report-Final": "true" if final else "false"})

@@ -1,0 +1,303 @@
+"""Letters and reports from templates: the report to an authority (no personal data: categories and counts), one
+letter per affected subject in the subject's language (that subject's own data only, sealed under its data key),
+and the incident report for the file (HTML, zh/en), frozen when the incident closes."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from govern.audit import service as audit
+from govern.breach import service
+from govern.breach.models import AffectedSnapshot, AffectedSubject, Incident, Letter, Notification
+from govern.breach.service import BreachAction
+from govern.crypto.envelope import Envelope
+from govern.errors import Problem, not_found, validation_failed
+from govern.identity.actor import Actor
+from govern.policy import Policy
+from govern.timeutil import as_utc, utcnow
+
+LANGUAGES = ("zh", "en")
+PHASES = ("initial", "supplementary", "final")
+PHASE_LABELS = {"initial": {"zh": "初次报告", "en": "initial"}, "supplementary": {"zh": "补充报告", "en": "supplementary"}, "final": {"zh": "最终报告", "en": "final"}}
+_TEXT = Environment(autoescape=False, undefined=StrictUndefined, keep_trailing_newline=True)
+_HTML = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates"), autoescape=select_autoescape(["html"]), undefined=StrictUndefined)
+
+WORDS = {
+    "unknown_dates": {"zh": "正在调查中", "en": "under investigation"},
+    "sensitive": {"zh": "敏感个人信息", "en": "sensitive personal information"},
+    "people": {"zh": "约 {n} 人（本法域）；本事件共 {total} 人", "en": "about {n} people in this jurisdiction; {total} in the whole incident"},
+    "records": {"zh": "涉及个人信息条目约 {n} 项", "en": "about {n} items of personal data"},
+    "sensitive_people": {"zh": "其中 {n} 人涉及敏感个人信息", "en": "{n} of them with sensitive personal information"},
+    "minors": {"zh": "其中未成年人 {n} 人（另有 {u} 人出生日期不详）", "en": "{n} of them minors ({u} more of unknown age)"},
+    "audit_log_entry": {"zh": "访问记录（记录中不含个人信息的内容）", "en": "records of access (without the content of any personal data)"},
+}
+
+
+def _lang(value: str | None, jurisdiction: str) -> str:
+    return value if value in LANGUAGES else ("zh" if jurisdiction == "CN" else "en")
+
+
+def _local_day(moment: datetime, zone: str) -> str:
+    return as_utc(moment).astimezone(ZoneInfo(zone)).date().isoformat()
+
+
+def _field_label(policy: Policy, name: str, lang: str) -> tuple[str, str | None, bool]:
+    if name in WORDS:
+        return WORDS[name][lang], None, False
+    rule = policy.catalog.fields.get(name) or policy.catalog.record_types.get(name.removeprefix("record:"))
+    if rule is None:
+        return name, None, False
+    return rule.label.get(lang, name), rule.category, rule.sensitive
+
+
+def _category_label(policy: Policy, category: str, lang: str) -> str:
+    return policy.catalog.categories.get(category, {}).get(lang, category)
+
+
+def _common(policy: Policy, incident: Incident, rule, assessment: Mapping[str, Any] | None, snapshot: AffectedSnapshot | None, lang: str, now: datetime) -> dict[str, Any]:
+    c = policy.controller
+    zone = policy.breach_terms[rule.jurisdiction].time_zone
+    texts = (assessment or {}).get("texts", {})
+    start = incident.occurred_from or (datetime.fromisoformat(snapshot.parameters["from"]) if snapshot and snapshot.parameters.get("from") else None)
+    end = incident.occurred_to or (datetime.fromisoformat(snapshot.parameters["to"]) if snapshot and snapshot.parameters.get("to") else None)
+    dates = WORDS["unknown_dates"][lang]
+    if start:
+        dates = f"{_local_day(start, zone)} – {_local_day(end, zone) if end else '…'}"
+    contact = f"{c.name[lang]} · {c.contact} · {c.email} · {c.phone} · {c.address[lang]}" if c else ""
+    return {
+        "drill": incident.drill, "reference": incident.reference, "controller_name": c.name[lang] if c else "", "law_label": rule.label[lang],
+        "addressee": rule.addressee.get(lang, ""), "notice_date": _local_day(now, zone), "breach_dates": dates, "contact": contact,
+        **{k: (texts.get(k) or {}).get(lang, "") for k in service.TEXT_ITEMS},
+        "data_involved": "", "subjects_count": "", "delay_reasons": "", "phase": "", "recipient_name": "",
+    }
+
+
+def _check_items(rule, values: Mapping[str, Any], lang: str) -> None:
+    missing = [item for item in rule.items if item != "delay_reasons" and not str(values.get(item) or "").strip()]
+    if missing:
+        raise Problem(
+            409, "letter_items_missing", "Letter items missing",
+            f"The {lang} letter for {rule.key} lacks: {', '.join(missing)} ({rule.items_source}). Record them in the assessment's texts.",
+            extra={"missing": missing, "language": lang},
+        )
+
+
+def _context(session: Session, policy: Policy, incident: Incident, n: Notification):
+    rule = policy.breach_terms[n.jurisdiction].notifications[n.key]
+    a = service.latest_assessment(session=session, incident_id=incident.id)
+    snapshot = service.latest_snapshot(session=session, incident_id=incident.id)
+    return rule, (a.data if a else None), snapshot
+
+
+def generate(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, incident_id: uuid.UUID, notification_id: uuid.UUID,
+    languages: list[str] | None = None, phase: str | None = None, delay_reasons: Mapping[str, str] | None = None, voluntary: bool = False,
+    now: datetime | None = None,
+) -> dict[str, Any]:
+    """Generates the letters of one notification from the templates; unsent letters of an earlier generation are
+    replaced. Refuses when a required item has no text in a language needed."""
+    now = now or utcnow()
+    incident = service.get_or_raise(session=session, incident_id=incident_id)
+    if incident.state == "closed":
+        raise Problem(409, "incident_closed", "Incident closed", "A closed incident takes no more letters.")
+    n = service.get_notification(session=session, incident_id=incident.id, notification_id=notification_id)
+    if n.status not in ("required", "unknown") and not voluntary and not incident.drill:
+        raise Problem(409, "notification_not_required", "Notification not required", f"{n.key} is {n.status}: {n.reason}. Send it anyway with voluntary: true.")
+    rule, assessment, snapshot = _context(session, policy, incident, n)
+    session.execute(delete(Letter).where(Letter.notification_id == n.id, Letter.sent_at.is_(None)))
+    if n.recipient == "authority":
+        made = _authority_letters(session, policy, actor, incident, n, rule, assessment, snapshot, languages or list(LANGUAGES), phase, delay_reasons, now)
+    else:
+        made = _subject_letters(session, policy, envelope, actor, incident, n, rule, assessment, snapshot, now)
+    service.event(session=session, incident=incident, actor=actor, kind="letters", now=now, data={"notification": n.key, **made})
+    session.flush()
+    return made
+
+
+def _authority_letters(session, policy, actor, incident, n, rule, assessment, snapshot, languages, phase, delay_reasons, now) -> dict[str, Any]:
+    bad = [x for x in languages if x not in LANGUAGES]
+    if bad or not languages:
+        raise validation_failed({"languages": ["zh and/or en"]})
+    if phase is not None and phase not in PHASES:
+        raise validation_failed({"phase": [f"one of {', '.join(PHASES)}"]})
+    earlier = session.scalar(select(Letter.id).where(Letter.notification_id == n.id, Letter.sent_at.is_not(None)).limit(1))
+    if earlier is not None and not rule.phased_allowed:
+        raise Problem(409, "already_filed", "Already filed", f"{n.key} has been filed and does not take filings in phases.")
+    phase = phase or ("supplementary" if earlier is not None else None)
+    due = as_utc(n.due_at) if n.due_at else None
+    late = n.sent_at is None and due is not None and now > due and rule.late_reasons_required
+    rows = session.scalars(select(AffectedSubject).where(AffectedSubject.snapshot_id == snapshot.id, AffectedSubject.jurisdiction == n.jurisdiction)).all() if snapshot else []
+    people_override = ((assessment or {}).get("people") or {}).get(n.jurisdiction)
+    total = sum(((assessment or {}).get("people") or {}).values()) or (snapshot.subjects if snapshot else 0)
+    made = []
+    for lang in languages:
+        values = _common(policy, incident, rule, assessment, snapshot, lang, now)
+        cats: dict[str, int] = {}
+        sensitive_people = 0
+        for r in rows:
+            for cat in r.categories:
+                cats[cat] = cats.get(cat, 0) + 1
+            sensitive_people += r.sensitive
+        if not cats and assessment:
+            cats = {c: 0 for c in assessment.get("categories", [])}
+        sep = "；" if lang == "zh" else "; "
+        values["data_involved"] = sep.join(
+            f"{_category_label(policy, c, lang)}" + (f" ({k})" if k else "") for c, k in sorted(cats.items())
+        ) + (f"{sep}{WORDS['sensitive'][lang]}" if (assessment or {}).get("sensitive") or sensitive_people else "")
+        minors = sum(1 for r in rows if r.minor)
+        unknown_age = sum(1 for r in rows if r.minor is None)
+        parts = [WORDS["people"][lang].format(n=people_override or n.people, total=max(total, n.people))]
+        if rows:
+            parts.append(WORDS["records"][lang].format(n=sum(len(r.fields) for r in rows)))
+            parts.append(WORDS["sensitive_people"][lang].format(n=sensitive_people))
+            parts.append(WORDS["minors"][lang].format(n=minors, u=unknown_age))
+        values["subjects_count"] = sep.join(parts)
+        if late:
+            reason = (delay_reasons or {}).get(lang, "")
+            if not reason.strip():
+                raise Problem(409, "late_reasons_required", "Reasons for the delay required",
+                              f"{n.key} was due at {due.isoformat()}: the {lang} report states the reasons for the delay ({rule.late_reasons_source}).")
+            values["delay_reasons"] = reason
+        values["phase"] = PHASE_LABELS[phase][lang] if phase else ""
+        _check_items(rule, values, lang)
+        body = _TEXT.from_string(policy.breach_letters[(rule.template, lang)]).render(**values)
+        letter = Letter(
+            id=uuid.uuid4(), notification_id=n.id, incident_id=incident.id, language=lang, phase=phase, body=body,
+            sha256=hashlib.sha256(body.encode()).hexdigest(), snapshot_version=snapshot.version if snapshot else None, created_at=now, created_by=actor.name,
+        )
+        session.add(letter)
+        made.append(letter)
+    session.flush()
+    audit.record(session=session, actor=actor, action=BreachAction.LETTERS, resource=f"incident:{incident.id}/notification:{n.key}", reason=f"authority={len(made)}")
+    return {"letters": len(made), "languages": sorted({x.language for x in made}), "phase": phase, "ids": [str(x.id) for x in made]}
+
+
+def _subject_letters(session, policy, envelope, actor, incident, n, rule, assessment, snapshot, now) -> dict[str, Any]:
+    from govern.subjects import service as subjects
+
+    if snapshot is None:
+        raise Problem(409, "scope_missing", "No affected subjects", "Compute the scope first: letters go to the subjects it lists.")
+    rows = session.scalars(
+        select(AffectedSubject).where(AffectedSubject.snapshot_id == snapshot.id, AffectedSubject.jurisdiction == n.jurisdiction).order_by(AffectedSubject.subject_id)
+    ).all()
+    made = skipped = 0
+    by_lang: dict[str, int] = {}
+    checked: set[str] = set()
+    for r in rows:
+        try:
+            subject = subjects.get_or_raise(session=session, subject_id=r.subject_id)
+        except Problem:
+            skipped += 1  # erased since the breach: nobody left to write to, and no data left to name
+            continue
+        lang = _lang(subject.language, n.jurisdiction)
+        values = _common(policy, incident, rule, assessment, snapshot, lang, now)
+        if lang not in checked:
+            _check_items(rule, {**values, "data_involved": "x"}, lang)
+            checked.add(lang)
+        # Only this subject's own fields, by name (never a value, never anyone else's).
+        sep = "、" if lang == "zh" else ", "
+        labels = []
+        for name in r.fields:
+            label, _cat, sensitive = _field_label(policy, name, lang)
+            labels.append(f"{label}（{WORDS['sensitive'][lang]}）" if sensitive and lang == "zh" else f"{label} ({WORDS['sensitive'][lang]})" if sensitive else label)
+        values["data_involved"] = sep.join(labels) or WORDS["unknown_dates"][lang]
+        name = subjects.field_values(session=session, envelope=envelope, subject_id=r.subject_id, names=["name"]).get("name", "")
+        values["recipient_name"] = name
+        body = _TEXT.from_string(policy.breach_letters[(rule.template, lang)]).render(**values)
+        letter_id = uuid.uuid4()
+        sealed = subjects.seal_for_subject(session=session, envelope=envelope, subject_id=r.subject_id, slot=f"breach-letter:{letter_id}", plaintext=body.encode())
+        session.add(Letter(
+            id=letter_id, notification_id=n.id, incident_id=incident.id, subject_id=r.subject_id, language=lang, sealed_body=sealed,
+            sha256=hashlib.sha256(body.encode()).hexdigest(), snapshot_version=snapshot.version, created_at=now, created_by=actor.name,
+        ))
+        # The recipient's name was decrypted into its own letter: that read is in the log, like any other.
+        audit.record(
+            session=session, actor=actor, action=BreachAction.LETTERS, subject_id=r.subject_id, field_names=["name"] if name else [],
+            resource=f"incident:{incident.id}/letter:{letter_id}",
+        )
+        made += 1
+        by_lang[lang] = by_lang.get(lang, 0) + 1
+    session.flush()
+    return {"letters": made, "skipped_erased": skipped, "by_language": by_lang}
+
+
+def list_letters(*, session: Session, incident_id: uuid.UUID, notification_id: uuid.UUID) -> list[Letter]:
+    n = service.get_notification(session=session, incident_id=incident_id, notification_id=notification_id)
+    return list(session.scalars(select(Letter).where(Letter.notification_id == n.id).order_by(Letter.created_at, Letter.subject_id, Letter.language)))
+
+
+def read_letter(*, session: Session, envelope: Envelope, actor: Actor, incident_id: uuid.UUID, letter_id: uuid.UUID) -> tuple[Letter, str]:
+    """A letter's text; a subject's letter is opened under its data key and the read is audited."""
+    from govern.subjects import service as subjects
+
+    letter = session.get(Letter, letter_id)
+    if letter is None or letter.incident_id != incident_id:
+        raise not_found("letter")
+    if letter.subject_id is None:
+        text = letter.body or ""
+    else:
+        try:
+            text = subjects.open_for_subject(session=session, envelope=envelope, subject_id=letter.subject_id, slot=f"breach-letter:{letter.id}", blob=letter.sealed_body or b"").decode()
+        except Problem:
+            raise Problem(410, "subject_erased", "Subject erased", "This subject has been erased; the letter went with it.") from None
+    audit.record(session=session, actor=actor, action=BreachAction.LETTER_READ, subject_id=letter.subject_id, resource=f"incident:{incident_id}/letter:{letter.id}")
+    return letter, text
+
+
+# --- the incident report ------------------------------------------------------------------------------------------
+
+REPORT_LABELS = {
+    "zh": {
+        "title": "个人信息安全事件报告", "drill": "应急演练（非真实事件）", "draft": "草稿：事件尚未关闭", "facts": "事件情况", "state": "状态",
+        "detected": "发现时间", "aware": "知悉时间", "reported_by": "报告人", "source": "可疑来源", "scope": "受影响的个人",
+        "people": "人数", "by_jurisdiction": "按法域", "by_category": "按类别", "by_sensitivity": "敏感个人信息", "minors": "未成年人",
+        "assessment": "风险评估", "risk": "风险", "notify": "是否通知", "rationale": "理由", "notifications": "通知与报告",
+        "due": "答复期限", "sent": "发送时间", "overdue": "已逾期", "status": "状态", "timeline": "时间线", "containment": "控制措施（止损）",
+        "review": "事后复盘", "cause": "原因", "lessons": "经验教训", "actions": "后续措施", "none": "无", "digest": "名单摘要（SHA-256）",
+    },
+    "en": {
+        "title": "Security incident report", "drill": "DRILL (not a real incident)", "draft": "Draft: the incident is not closed", "facts": "Facts",
+        "state": "State", "detected": "Detected", "aware": "Became aware", "reported_by": "Reported by", "source": "Suspected source",
+        "scope": "Affected individuals", "people": "People", "by_jurisdiction": "By jurisdiction", "by_category": "By category",
+        "by_sensitivity": "Sensitive personal information", "minors": "Minors", "assessment": "Risk assessment", "risk": "Risk",
+        "notify": "Notify", "rationale": "Rationale", "notifications": "Notifications and reports", "due": "Due", "sent": "Sent",
+        "overdue": "OVERDUE", "status": "Status", "timeline": "Timeline", "containment": "Containment", "review": "Post-incident review",
+        "cause": "Cause", "lessons": "Lessons", "actions": "Follow-up actions", "none": "none", "digest": "List digest (SHA-256)",
+    },
+}
+
+
+def render_report(*, session: Session, policy: Policy, incident: Incident, lang: str, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    if lang not in LANGUAGES:
+        raise validation_failed({"lang": ["zh or en"]})
+    doc = service.view(session=session, policy=policy, incident=incident, now=now)
+    return _HTML.get_template("report.html").render(
+        doc=doc, lang=lang, t=REPORT_LABELS[lang], final=incident.state == "closed", now=now, controller=policy.controller,
+        category_label=lambda c: _category_label(policy, c, lang),
+    )
+
+
+def report(*, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, lang: str) -> tuple[str, bool]:
+    """The incident report: the copy frozen at closing, or a draft rendered now. Audited."""
+    incident = service.get_or_raise(session=session, incident_id=incident_id)
+    frozen = incident.report_zh if lang == "zh" else incident.report_en if lang == "en" else None
+    html = frozen if frozen is not None else render_report(session=session, policy=policy, incident=incident, lang=lang)
+    audit.record(session=session, actor=actor, action=BreachAction.REPORT, resource=f"incident:{incident.id}/report:{lang}", reason="final" if frozen else "draft")
+    return html, frozen is not None
+
+
+def freeze_report(*, session: Session, policy: Policy, actor: Actor, incident: Incident, now: datetime) -> None:
+    """Renders the report in both languages at closing and keeps it as it was (GDPR Art. 33(5) documentation)."""
+    session.flush()
+    incident.report_zh = render_report(session=session, policy=policy, incident=incident, lang="zh", now=now)
+    incident.report_en = render_report(session=session, policy=policy, incident=incident, lang="en", now=now)

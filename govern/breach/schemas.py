@@ -1,0 +1,263 @@
+"""Request and response shapes of the incidents API (they generate the OpenAPI document)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, validate
+from marshmallow import fields as ma
+
+from govern.breach.clocks import RISKS
+from govern.breach.flows import CONTAINMENT_ACTIONS
+from govern.breach.letters import PHASES
+from govern.breach.service import STATES
+
+Bilingual = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(validate=validate.Length(max=5000)))
+
+
+class SourceSchema(Schema):
+    principals = ma.List(ma.Str(), load_default=None, metadata={"description": "Compromised principals (names or ids)."})
+    export_id = ma.Int(load_default=None, metadata={"description": "The audit event id of a lost export (audit export, access package, subject export)."})
+    recipient_id = ma.UUID(load_default=None, metadata={"description": "A third-party recipient that leaked what it was sent."})
+    from_ = ma.AwareDateTime(data_key="from", load_default=None)
+    to = ma.AwareDateTime(load_default=None)
+    description = ma.Str(load_default=None, validate=validate.Length(max=500))
+
+
+class IncidentCreateSchema(Schema):
+    title = ma.Str(required=True, validate=validate.Length(min=1, max=200))
+    description = ma.Str(load_default=None, validate=validate.Length(max=10000), metadata={"description": "What happened. No personal data here."})
+    detected_at = ma.AwareDateTime(required=True)
+    aware_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the company became aware (the clocks run from it); defaults to detected_at."})
+    occurred_from = ma.AwareDateTime(load_default=None)
+    occurred_to = ma.AwareDateTime(load_default=None)
+    reported_by = ma.Str(load_default=None, validate=validate.Length(max=200))
+    source = ma.Nested(SourceSchema, load_default=dict)
+    drill = ma.Bool(load_default=False, metadata={"description": "A drill (应急演练): never counted as an incident, never sends."})
+    critical_infrastructure = ma.Bool(load_default=False, metadata={"description": "Critical information infrastructure: the CN incident report is due within 1 hour."})
+
+
+class ScopeSchema(SourceSchema):
+    pass
+
+
+class TextsSchema(Schema):
+    what_happened = Bilingual
+    consequences = Bilingual
+    measures = Bilingual
+    what_you_can_do = Bilingual
+
+
+class AssessmentSchema(Schema):
+    categories = ma.List(ma.Str(), load_default=None, metadata={"description": "Catalog categories involved; default: from the scope."})
+    sensitive = ma.Bool(load_default=None)
+    minors = ma.Bool(load_default=None)
+    encrypted = ma.Bool(load_default=False, metadata={"description": "The data that left was encrypted."})
+    key_compromised = ma.Bool(load_default=None, metadata={"description": "false = the key is known to be safe (GDPR 34(3)(a), CCPA 1798.82(a))."})
+    people = ma.Dict(keys=ma.Str(), values=ma.Int(validate=validate.Range(min=0)), load_default=None, metadata={"description": "People per jurisdiction, where known beyond the computed scope."})
+    records = ma.Int(load_default=None, validate=validate.Range(min=0))
+    risk = ma.Str(load_default="unknown", validate=validate.OneOf(RISKS))
+    notify = ma.Str(load_default="unknown", validate=validate.OneOf(["yes", "no", "unknown"]))
+    rationale = ma.Str(required=True, validate=validate.Length(min=1, max=5000))
+    measures_avoid_harm = ma.Bool(load_default=False, metadata={"description": "PIPL Art. 57 ¶2; GDPR Art. 34(3)(b)."})
+    disproportionate_effort = ma.Bool(load_default=False, metadata={"description": "GDPR Art. 34(3)(c): a public communication instead."})
+    texts = ma.Nested(TextsSchema, load_default=dict, metadata={"description": "The letters' words, zh and en: what happened, likely harm, measures, what people can do."})
+
+
+class ReviewSchema(Schema):
+    cause = ma.Str(required=True, validate=validate.Length(min=1, max=5000))
+    lessons = ma.Str(required=True, validate=validate.Length(min=1, max=5000))
+    actions = ma.List(ma.Str(validate=validate.Length(max=1000)), required=True)
+
+
+class TransitionSchema(Schema):
+    to = ma.Str(required=True, validate=validate.OneOf(STATES))
+    note = ma.Str(load_default=None, validate=validate.Length(max=5000))
+    review = ma.Nested(ReviewSchema, load_default=None)
+
+
+class ContainmentSchema(Schema):
+    action = ma.Str(required=True, validate=validate.OneOf(CONTAINMENT_ACTIONS))
+    principal = ma.Str(load_default=None)
+    note = ma.Str(load_default=None, validate=validate.Length(max=5000))
+
+
+class LettersRequestSchema(Schema):
+    languages = ma.List(ma.Str(validate=validate.OneOf(["zh", "en"])), load_default=None, metadata={"description": "Authority reports only; subjects get their own language."})
+    phase = ma.Str(load_default=None, validate=validate.OneOf(PHASES))
+    delay_reasons = Bilingual
+    voluntary = ma.Bool(load_default=False)
+
+
+class SentSchema(Schema):
+    channel = ma.Str(required=True, validate=validate.Length(min=1, max=32), metadata={"description": "email, sms, post, portal, public_communication, …"})
+    reference = ma.Str(load_default=None, validate=validate.Length(max=200))
+    sent_at = ma.AwareDateTime(load_default=None)
+    late_reason = ma.Str(load_default=None, validate=validate.Length(max=5000))
+    letter_ids = ma.List(ma.UUID(), load_default=None)
+
+
+class ListQuerySchema(Schema):
+    closed = ma.Bool(load_default=False)
+    drills = ma.Bool(load_default=True)
+
+
+class RegisterQuerySchema(Schema):
+    drills = ma.Bool(load_default=False)
+
+
+class ScopeQuerySchema(Schema):
+    version = ma.Int(load_default=None)
+
+
+class ReportQuerySchema(Schema):
+    lang = ma.Str(load_default="zh", validate=validate.OneOf(["zh", "en"]))
+
+
+# --- responses --------------------------------------------------------------------------------------------------
+
+
+class NotificationSchema(Schema):
+    id = ma.UUID()
+    key = ma.Str()
+    jurisdiction = ma.Str()
+    recipient = ma.Str()
+    label = ma.Dict()
+    addressee = ma.Dict()
+    status = ma.Str(metadata={"description": "required | not_required | exempt | unknown"})
+    reason = ma.Str()
+    people = ma.Int()
+    due_at = ma.DateTime(allow_none=True)
+    due_rule = ma.Dict()
+    deadline_source = ma.Str()
+    provisional = ma.Bool()
+    seconds_left = ma.Int(allow_none=True)
+    overdue = ma.Bool()
+    sent_at = ma.DateTime(allow_none=True)
+    sent_late = ma.Bool()
+    channel = ma.Str(allow_none=True)
+    late_reason = ma.Str(allow_none=True)
+    items = ma.List(ma.Str())
+    items_source = ma.Str()
+    phased_allowed = ma.Bool()
+    exemptions = ma.Dict()
+
+
+class ClockSchema(NotificationSchema):
+    incident_id = ma.UUID()
+    reference = ma.Str()
+    title = ma.Str()
+    drill = ma.Bool()
+
+
+class ScopeViewSchema(Schema):
+    version = ma.Int()
+    computed_at = ma.DateTime()
+    computed_by = ma.Str()
+    method = ma.Str()
+    parameters = ma.Dict()
+    subjects = ma.Int()
+    counts = ma.Dict()
+    digest = ma.Str()
+
+
+class AffectedSubjectSchema(Schema):
+    subject_id = ma.UUID()
+    jurisdiction = ma.Str()
+    fields = ma.List(ma.Str())
+    categories = ma.List(ma.Str())
+    sensitive = ma.Bool()
+    minor = ma.Bool(allow_none=True)
+
+
+class ScopeListSchema(ScopeViewSchema):
+    intact = ma.Bool(metadata={"description": "The rows still hash to the digest taken when the list was frozen."})
+    affected = ma.List(ma.Nested(AffectedSubjectSchema))
+
+
+class TimelineSchema(Schema):
+    kind = ma.Str()
+    occurred_at = ma.DateTime()
+    actor = ma.Str()
+    from_state = ma.Str(allow_none=True)
+    to_state = ma.Str(allow_none=True)
+    note = ma.Str(allow_none=True)
+    data = ma.Dict(allow_none=True)
+
+
+class IncidentSchema(Schema):
+    id = ma.UUID()
+    reference = ma.Str()
+    title = ma.Str()
+    description = ma.Str(allow_none=True)
+    state = ma.Str()
+    allowed_transitions = ma.List(ma.Str())
+    drill = ma.Bool()
+    critical_infrastructure = ma.Bool()
+    detected_at = ma.DateTime()
+    aware_at = ma.DateTime()
+    reported_by = ma.Str()
+    source = ma.Dict()
+    created_by = ma.Str()
+    assessing_at = ma.DateTime(allow_none=True)
+    contained_at = ma.DateTime(allow_none=True)
+    notifying_at = ma.DateTime(allow_none=True)
+    notified_at = ma.DateTime(allow_none=True)
+    closed_at = ma.DateTime(allow_none=True)
+    scope = ma.Nested(ScopeViewSchema, allow_none=True)
+    assessment = ma.Raw(allow_none=True)
+    notifications = ma.List(ma.Nested(NotificationSchema))
+    overdue = ma.Bool()
+    decision_conflicts = ma.List(ma.Str(), metadata={"description": "Required notifications although the assessment says notify: no."})
+    review = ma.Dict(allow_none=True)
+    timeline = ma.List(ma.Nested(TimelineSchema))
+
+
+class BoardRowSchema(Schema):
+    id = ma.UUID()
+    reference = ma.Str()
+    title = ma.Str()
+    state = ma.Str()
+    drill = ma.Bool()
+    aware_at = ma.DateTime()
+    pending = ma.Int()
+    overdue = ma.Int()
+    next_due = ma.Nested(NotificationSchema, allow_none=True)
+
+
+class BoardSchema(Schema):
+    incidents = ma.List(ma.Nested(BoardRowSchema))
+    figures = ma.Dict()
+
+
+class ClocksSchema(Schema):
+    clocks = ma.List(ma.Nested(ClockSchema))
+
+
+class LetterMetaSchema(Schema):
+    id = ma.UUID()
+    subject_id = ma.UUID(allow_none=True)
+    language = ma.Str()
+    phase = ma.Str(allow_none=True)
+    sha256 = ma.Str()
+    snapshot_version = ma.Int(allow_none=True)
+    created_at = ma.DateTime()
+    created_by = ma.Str()
+    sent_at = ma.DateTime(allow_none=True)
+    channel = ma.Str(allow_none=True)
+
+
+class LettersSchema(Schema):
+    letters = ma.List(ma.Nested(LetterMetaSchema))
+
+
+class ContainmentResultSchema(Schema):
+    action = ma.Str()
+    executed = ma.Bool()
+    principal = ma.Str()
+    principal_name = ma.Str()
+    simulated = ma.Bool()
+    pending = ma.Str()
+
+
+class RegisterSchema(Schema):
+    register = ma.Raw()
+    source = ma.Dict()

@@ -1,0 +1,513 @@
+"""Incidents: open, move through explicit states (timestamped, attributed, audited; illegal moves refused), record the
+assessment, derive the required notifications and their clocks from policy, record filings, and the register."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Mapping
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from govern.audit import service as audit
+from govern.breach import clocks
+from govern.breach.models import AffectedSnapshot, Assessment, Incident, IncidentEvent, Letter, Notification
+from govern.errors import Problem, not_found, validation_failed
+from govern.identity.actor import Actor
+from govern.policy import Policy
+from govern.timeutil import as_utc, utcnow
+
+
+class BreachAction(StrEnum):
+    CREATE = "breach:incident:create"
+    TRANSITION = "breach:incident:transition"
+    READ = "breach:incident:read"
+    SCOPE = "breach:scope:create"
+    SCOPE_READ = "breach:scope:read"
+    ASSESS = "breach:assessment:create"
+    CONTAIN = "breach:containment:record"
+    LETTERS = "breach:letter:create"
+    LETTER_READ = "breach:letter:read"
+    SENT = "breach:notification:send"
+    REPORT = "breach:report:create"
+    REGISTER = "breach:register:read"
+
+
+STATES = ("detected", "assessing", "contained", "notifying", "notified", "closed")
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "detected": ("assessing",),
+    "assessing": ("contained", "closed"),  # closed: assessed as no breach after all, with a review
+    "contained": ("notifying", "closed"),  # closed: nothing to notify
+    "notifying": ("notified",),
+    "notified": ("closed",),
+    "closed": (),
+}
+OPEN_STATES = STATES[:-1]
+SOURCE_KINDS = ("principals", "export_id", "recipient_id")
+# Allowed clock skew for times a person types (detected, aware): a little ahead of the server, never days.
+FUTURE_SKEW = timedelta(minutes=5)
+
+
+def _ref(incident: Incident) -> str:
+    return f"incident:{incident.id}"
+
+
+def event(
+    *, session: Session, incident: Incident, actor: Actor, kind: str, now: datetime, note: str | None = None, data: dict | None = None,
+    from_state: str | None = None, to_state: str | None = None,
+) -> IncidentEvent:
+    ev = IncidentEvent(
+        incident_id=incident.id, kind=kind, occurred_at=now, actor_name=actor.name, actor_id=actor.principal_id, from_state=from_state,
+        to_state=to_state, note=note, data=data,
+    )
+    session.add(ev)
+    return ev
+
+
+# --- open and read ------------------------------------------------------------------------------------------------
+
+
+def _check_source(session: Session, source: Mapping[str, Any]) -> dict[str, Any]:
+    """The suspected source, resolved: principals by id (from names or ids), an export's audit event, a recipient."""
+    given = [k for k in SOURCE_KINDS if source.get(k) not in (None, [], "")]
+    if len(given) > 1:
+        raise validation_failed({"source": [f"name one of {', '.join(SOURCE_KINDS)}"]})
+    out: dict[str, Any] = {}
+    if "principals" in given:
+        from govern.identity import service as identity
+
+        ids = []
+        for ref in source["principals"]:
+            try:
+                ids.append(str(identity.get_by_name_or_id(session=session, ref=str(ref)).id))
+            except Problem:
+                raise validation_failed({"source.principals": ["no such principal"]}) from None
+        out["principals"] = sorted(set(ids))
+    elif "export_id" in given:
+        out["export_id"] = int(source["export_id"])
+    elif "recipient_id" in given:
+        from govern.sharing import service as sharing
+
+        out["recipient_id"] = str(sharing.get_recipient(session=session, recipient_id=uuid.UUID(str(source["recipient_id"]))).id)
+    for key in ("from", "to"):
+        if source.get(key) is not None:
+            out[key] = as_utc(source[key]).isoformat()
+    if source.get("description"):
+        out["description"] = str(source["description"])[:500]
+    return out
+
+
+def create(*, session: Session, policy: Policy, actor: Actor, data: Mapping[str, Any], now: datetime | None = None) -> Incident:
+    """Opens an incident (or a drill) in state `detected`; the clocks run from `aware_at`."""
+    now = now or utcnow()
+    detected, aware = as_utc(data["detected_at"]), as_utc(data.get("aware_at") or data["detected_at"])
+    errors: dict[str, list[str]] = {}
+    if aware < detected:
+        errors["aware_at"] = ["cannot be earlier than detected_at"]
+    for key, value in (("detected_at", detected), ("aware_at", aware)):
+        if value > now + FUTURE_SKEW:
+            errors[key] = ["lies in the future"]
+    if not (data.get("title") or "").strip():
+        errors["title"] = ["required"]
+    if errors:
+        raise validation_failed(errors)
+    incident_id = uuid.uuid4()
+    drill = bool(data.get("drill"))
+    incident = Incident(
+        id=incident_id, reference=f"{'DRILL' if drill else 'INC'}-{aware.strftime('%Y%m%d')}-{incident_id.hex[:6].upper()}",
+        title=data["title"].strip()[:200], description=data.get("description"), state="detected", drill=drill,
+        critical_infrastructure=bool(data.get("critical_infrastructure")), detected_at=detected, aware_at=aware,
+        occurred_from=data.get("occurred_from"), occurred_to=data.get("occurred_to"), reported_by=(data.get("reported_by") or actor.name)[:200],
+        source=_check_source(session, data.get("source") or {}), created_at=now, created_by=actor.name, created_by_id=actor.principal_id,
+    )
+    session.add(incident)
+    session.flush()  # the timeline row refers to it
+    event(session=session, incident=incident, actor=actor, kind="opened", now=now, to_state="detected", data={"drill": drill})
+    audit.record(session=session, actor=actor, action=BreachAction.CREATE, resource=_ref(incident), reason="drill" if drill else None)
+    refresh_notifications(session=session, policy=policy, incident=incident, now=now)
+    return incident
+
+
+def get_or_raise(*, session: Session, incident_id: uuid.UUID) -> Incident:
+    incident = session.get(Incident, incident_id)
+    if incident is None:
+        raise not_found("incident")
+    return incident
+
+
+def timeline(*, session: Session, incident_id: uuid.UUID) -> list[IncidentEvent]:
+    return list(session.scalars(select(IncidentEvent).where(IncidentEvent.incident_id == incident_id).order_by(IncidentEvent.id)))
+
+
+def latest_snapshot(*, session: Session, incident_id: uuid.UUID) -> AffectedSnapshot | None:
+    return session.scalar(select(AffectedSnapshot).where(AffectedSnapshot.incident_id == incident_id).order_by(AffectedSnapshot.version.desc()).limit(1))
+
+
+def latest_assessment(*, session: Session, incident_id: uuid.UUID) -> Assessment | None:
+    return session.scalar(select(Assessment).where(Assessment.incident_id == incident_id).order_by(Assessment.version.desc()).limit(1))
+
+
+def notifications(*, session: Session, incident_id: uuid.UUID) -> list[Notification]:
+    return list(session.scalars(select(Notification).where(Notification.incident_id == incident_id).order_by(Notification.jurisdiction, Notification.key)))
+
+
+def get_notification(*, session: Session, incident_id: uuid.UUID, notification_id: uuid.UUID) -> Notification:
+    n = session.get(Notification, notification_id)
+    if n is None or n.incident_id != incident_id:
+        raise not_found("notification")
+    return n
+
+
+# --- state machine ------------------------------------------------------------------------------------------------
+
+
+def _unsent_required(session: Session, incident: Incident) -> list[Notification]:
+    return [n for n in notifications(session=session, incident_id=incident.id) if n.status in ("required", "unknown") and n.sent_at is None]
+
+
+def transition(
+    *, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, to: str, note: str | None = None,
+    review: Mapping[str, Any] | None = None, now: datetime | None = None,
+) -> Incident:
+    """Moves the incident one step; refuses a move the state machine does not allow, or whose conditions are unmet."""
+    now = now or utcnow()
+    incident = get_or_raise(session=session, incident_id=incident_id)
+    allowed = TRANSITIONS[incident.state]
+    if to not in allowed:
+        raise Problem(
+            409, "illegal_transition", "Transition not allowed",
+            f"An incident in state '{incident.state}' can move to: {', '.join(allowed) or 'nothing (it is closed)'}; not '{to}'.",
+            extra={"state": incident.state, "allowed": list(allowed)},
+        )
+    kinds = {e.kind for e in timeline(session=session, incident_id=incident.id)}
+    if to == "contained" and "containment" not in kinds:
+        raise Problem(409, "containment_missing", "No containment recorded", "Record at least one containment action before marking the incident contained.")
+    if to in ("notifying", "closed") and latest_assessment(session=session, incident_id=incident.id) is None:
+        raise Problem(409, "assessment_missing", "No assessment", "Record the assessment first.")
+    if to in ("notified", "closed"):
+        refresh_notifications(session=session, policy=policy, incident=incident, now=now)
+        unsent = _unsent_required(session, incident)
+        if unsent:
+            raise Problem(
+                409, "notifications_outstanding", "Notifications outstanding",
+                f"Still required and not sent: {', '.join(n.key for n in unsent)} (an 'unknown' one needs a re-assessment).",
+                extra={"outstanding": [n.key for n in unsent]},
+            )
+    if to == "closed":
+        errors = {k: ["required"] for k in ("cause", "lessons") if not (review or {}).get(k)}
+        if not isinstance((review or {}).get("actions"), list):
+            errors["actions"] = ["a list of follow-up actions (may be empty)"]
+        if errors:
+            raise validation_failed({f"review.{k}": v for k, v in errors.items()})
+        incident.review = {"cause": review["cause"], "lessons": review["lessons"], "actions": list(review["actions"]), "by": actor.name, "at": now.isoformat()}
+    before = incident.state
+    incident.state = to
+    setattr(incident, f"{to}_at", now)
+    event(session=session, incident=incident, actor=actor, kind="transition", now=now, from_state=before, to_state=to, note=note)
+    audit.record(session=session, actor=actor, action=BreachAction.TRANSITION, resource=_ref(incident), reason=f"{before}->{to}")
+    if to == "contained":
+        refresh_notifications(session=session, policy=policy, incident=incident, now=now)  # a summary may count from here
+    if to == "closed":
+        from govern.breach import letters
+
+        letters.freeze_report(session=session, policy=policy, actor=actor, incident=incident, now=now)
+    session.flush()
+    return incident
+
+
+# --- assessment ---------------------------------------------------------------------------------------------------
+
+TEXT_ITEMS = ("what_happened", "consequences", "measures", "what_you_can_do")
+
+
+def assess(*, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, data: Mapping[str, Any], now: datetime | None = None) -> Assessment:
+    """Records a (re-)assessment: a new version, never an edit; the required notifications are derived again from it."""
+    now = now or utcnow()
+    incident = get_or_raise(session=session, incident_id=incident_id)
+    if incident.state == "closed":
+        raise Problem(409, "incident_closed", "Incident closed", "A closed incident is not re-assessed.")
+    errors: dict[str, list[str]] = {}
+    unknown_cats = sorted(set(data.get("categories") or []) - set(policy.catalog.categories))
+    if unknown_cats:
+        errors["categories"] = [f"unknown categories: {', '.join(unknown_cats)}"]
+    unknown_jur = sorted(set(data.get("people") or {}) - set(policy.jurisdictions))
+    if unknown_jur:
+        errors["people"] = [f"unknown jurisdictions: {', '.join(unknown_jur)}"]
+    if not (data.get("rationale") or "").strip():
+        errors["rationale"] = ["say why (notify yes, no or unknown)"]
+    if errors:
+        raise validation_failed(errors)
+    snapshot = latest_snapshot(session=session, incident_id=incident.id)
+    counts = snapshot.counts if snapshot else {}
+    record = {
+        "categories": sorted(set(data.get("categories") or counts.get("by_category", {}))),
+        "sensitive": data.get("sensitive") if data.get("sensitive") is not None else bool(counts.get("by_sensitivity", {}).get("sensitive")),
+        "minors": data.get("minors") if data.get("minors") is not None else (bool(counts.get("minors")) if snapshot else None),
+        "encrypted": bool(data.get("encrypted")),
+        "key_compromised": data.get("key_compromised"),
+        "people": dict(data.get("people") or {}),
+        "records": data.get("records"),
+        "risk": data.get("risk") or "unknown",
+        "notify": data.get("notify") or "unknown",
+        "rationale": data["rationale"].strip(),
+        "measures_avoid_harm": bool(data.get("measures_avoid_harm")),
+        "disproportionate_effort": bool(data.get("disproportionate_effort")),
+        "texts": {k: dict(v) for k, v in (data.get("texts") or {}).items() if k in TEXT_ITEMS},
+    }
+    version = (session.scalar(select(func.max(Assessment.version)).where(Assessment.incident_id == incident.id)) or 0) + 1
+    row = Assessment(
+        incident_id=incident.id, version=version, created_at=now, actor_name=actor.name, snapshot_version=snapshot.version if snapshot else None,
+        data=record,
+    )
+    session.add(row)
+    event(session=session, incident=incident, actor=actor, kind="assessment", now=now, data={"version": version, "risk": record["risk"], "notify": record["notify"]})
+    audit.record(session=session, actor=actor, action=BreachAction.ASSESS, resource=f"{_ref(incident)}/assessment:{version}", reason=f"notify={record['notify']}")
+    session.flush()
+    refresh_notifications(session=session, policy=policy, incident=incident, now=now)
+    return row
+
+
+def exemptions_of(assessment: Mapping[str, Any] | None) -> frozenset[str]:
+    if not assessment:
+        return frozenset()
+    out = set()
+    if assessment.get("encrypted") and assessment.get("key_compromised") is False:
+        out.add("encrypted_key_safe")  # encrypted, and the key is known to be safe (not merely "not known to be lost")
+    if assessment.get("measures_avoid_harm"):
+        out.add("measures_avoid_harm")
+    if assessment.get("disproportionate_effort"):
+        out.add("disproportionate_effort")
+    return frozenset(out)
+
+
+def facts_of(*, session: Session, incident: Incident) -> clocks.Facts:
+    snapshot = latest_snapshot(session=session, incident_id=incident.id)
+    assessment = latest_assessment(session=session, incident_id=incident.id)
+    people = dict((snapshot.counts.get("by_jurisdiction") if snapshot else None) or {})
+    a = assessment.data if assessment else None
+    if a:
+        people.update({k: int(v) for k, v in a.get("people", {}).items()})
+    sent = {n.key: as_utc(n.sent_at) for n in notifications(session=session, incident_id=incident.id) if n.sent_at}
+    return clocks.Facts(
+        aware_at=as_utc(incident.aware_at), detected_at=as_utc(incident.detected_at),
+        contained_at=as_utc(incident.contained_at) if incident.contained_at else None, critical_infrastructure=incident.critical_infrastructure,
+        people=people, risk=(a or {}).get("risk", "unknown"), exemptions=exemptions_of(a), sent=sent,
+    )
+
+
+def refresh_notifications(*, session: Session, policy: Policy, incident: Incident, now: datetime | None = None) -> list[Notification]:
+    """Derives the notifications again from the current facts; a sent one keeps its record of sending."""
+    now = now or utcnow()
+    derived = clocks.derive(policy=policy, facts=facts_of(session=session, incident=incident))
+    existing = {n.key: n for n in notifications(session=session, incident_id=incident.id)}
+    wanted = {d.key for d in derived}
+    for d in derived:
+        n = existing.get(d.key)
+        if n is None:
+            n = Notification(id=uuid.uuid4(), incident_id=incident.id, key=d.key, jurisdiction=d.jurisdiction, recipient=d.recipient)
+            session.add(n)
+            existing[d.key] = n
+        n.status, n.reason, n.people, n.due_at, n.provisional, n.updated_at = d.status, d.reason[:500], d.people, d.due_at, d.provisional, now
+    for key, n in existing.items():
+        if key not in wanted and n.sent_at is None:
+            # The jurisdiction has no affected people any more (a narrower scope): nothing is owed.
+            n.status, n.reason, n.people, n.due_at, n.provisional = "not_required", "no affected people in this jurisdiction", 0, None, False
+    session.flush()
+    return sorted(existing.values(), key=lambda n: (n.jurisdiction, n.key))
+
+
+# --- sending ------------------------------------------------------------------------------------------------------
+
+
+def mark_sent(
+    *, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, notification_id: uuid.UUID, channel: str,
+    reference: str | None = None, sent_at: datetime | None = None, late_reason: str | None = None, letter_ids: list[uuid.UUID] | None = None,
+    now: datetime | None = None,
+) -> Notification:
+    """Records that letters went out (govern does not send them itself): when, through which channel. A filing after
+    its due time needs the reasons for the delay where the law asks for them (GDPR Art. 33(1)). A drill is recorded
+    as simulated: nothing is sent for a drill."""
+    now = now or utcnow()
+    sent_at = as_utc(sent_at) if sent_at else now
+    incident = get_or_raise(session=session, incident_id=incident_id)
+    if incident.state == "closed":
+        raise Problem(409, "incident_closed", "Incident closed", "A closed incident takes no more filings.")
+    if sent_at > now + FUTURE_SKEW:
+        raise validation_failed({"sent_at": ["lies in the future"]})
+    n = get_notification(session=session, incident_id=incident.id, notification_id=notification_id)
+    rule = policy.breach_terms[n.jurisdiction].notifications[n.key]
+    query = select(Letter).where(Letter.notification_id == n.id, Letter.sent_at.is_(None))
+    if letter_ids:
+        query = query.where(Letter.id.in_(letter_ids))
+    unsent = list(session.scalars(query))
+    if not unsent:
+        raise Problem(409, "no_letters", "Nothing to send", "Generate the letters (or the report) first; every one generated has been marked sent.")
+    due = as_utc(n.due_at) if n.due_at else None
+    if n.sent_at is None and due is not None and sent_at > due and rule.late_reasons_required and not (late_reason or "").strip():
+        raise Problem(
+            409, "late_reasons_required", "Reasons for the delay required",
+            f"This notification was due at {due.isoformat()}; a late one states the reasons for the delay ({rule.late_reasons_source}).",
+        )
+    for letter in unsent:
+        letter.sent_at, letter.channel = sent_at, channel
+    session.flush()
+    left = session.scalar(select(func.count()).select_from(Letter).where(Letter.notification_id == n.id, Letter.sent_at.is_(None)))
+    if n.sent_at is None and not left:
+        # The clock stops when the last letter of the batch has gone (for an authority: the first filing; later phases
+        # are supplements, GDPR Art. 33(4)).
+        n.sent_at, n.channel, n.sent_reference = sent_at, channel, reference
+        if late_reason:
+            n.late_reason = late_reason
+    data = {"notification": n.key, "letters": len(unsent), "channel": channel, "simulated": incident.drill, "remaining": left}
+    event(session=session, incident=incident, actor=actor, kind="sent", now=now, data=data, note=late_reason)
+    audit.record(session=session, actor=actor, action=BreachAction.SENT, resource=f"{_ref(incident)}/notification:{n.key}", reason="drill" if incident.drill else channel[:64])
+    refresh_notifications(session=session, policy=policy, incident=incident, now=now)  # a clock may count from this sending
+    return n
+
+
+# --- views for the API and the console ----------------------------------------------------------------------------
+
+
+def notification_view(policy: Policy, n: Notification, now: datetime) -> dict[str, Any]:
+    rule = policy.breach_terms[n.jurisdiction].notifications[n.key]
+    c = clocks.clock(status=n.status, due_at=n.due_at, sent_at=n.sent_at, now=now)
+    return {
+        "id": n.id, "key": n.key, "jurisdiction": n.jurisdiction, "recipient": n.recipient, "label": dict(rule.label),
+        "addressee": dict(rule.addressee), "status": n.status, "reason": n.reason, "people": n.people, "due_at": c.due_at,
+        "due_rule": dict(rule.deadline.rule), "deadline_source": rule.deadline.source, "provisional": n.provisional,
+        "seconds_left": c.seconds_left, "overdue": c.overdue, "sent_at": as_utc(n.sent_at) if n.sent_at else None, "sent_late": c.sent_late,
+        "channel": n.channel, "late_reason": n.late_reason, "items": list(rule.items), "items_source": rule.items_source,
+        "phased_allowed": rule.phased_allowed, "exemptions": dict(rule.exemptions),
+    }
+
+
+def view(*, session: Session, policy: Policy, incident: Incident, now: datetime | None = None, with_timeline: bool = True) -> dict[str, Any]:
+    """An incident with its state, clocks per notification, counts and (optionally) timeline."""
+    now = now or utcnow()
+    snapshot = latest_snapshot(session=session, incident_id=incident.id)
+    assessment = latest_assessment(session=session, incident_id=incident.id)
+    notes = [notification_view(policy, n, now) for n in notifications(session=session, incident_id=incident.id)]
+    a = assessment.data if assessment else None
+    conflicts = [x["key"] for x in notes if a and a.get("notify") == "no" and x["status"] == "required"]
+    out: dict[str, Any] = {
+        "id": incident.id, "reference": incident.reference, "title": incident.title, "description": incident.description,
+        "state": incident.state, "allowed_transitions": list(TRANSITIONS[incident.state]), "drill": incident.drill,
+        "critical_infrastructure": incident.critical_infrastructure, "detected_at": as_utc(incident.detected_at),
+        "aware_at": as_utc(incident.aware_at), "reported_by": incident.reported_by, "source": incident.source,
+        "created_by": incident.created_by,
+        **{f"{s}_at": as_utc(getattr(incident, f"{s}_at")) if getattr(incident, f"{s}_at") else None for s in STATES[1:]},
+        "scope": snapshot_view(snapshot) if snapshot else None,
+        "assessment": {"version": assessment.version, "at": as_utc(assessment.created_at), "by": assessment.actor_name, **assessment.data} if assessment else None,
+        "notifications": notes,
+        "overdue": any(x["overdue"] for x in notes),
+        "decision_conflicts": conflicts,
+        "review": incident.review,
+    }
+    if with_timeline:
+        out["timeline"] = [
+            {"kind": e.kind, "occurred_at": as_utc(e.occurred_at), "actor": e.actor_name, "from_state": e.from_state, "to_state": e.to_state,
+             "note": e.note, "data": e.data}
+            for e in timeline(session=session, incident_id=incident.id)
+        ]
+    return out
+
+
+def snapshot_view(s: AffectedSnapshot) -> dict[str, Any]:
+    return {
+        "version": s.version, "computed_at": as_utc(s.created_at), "computed_by": s.actor_name, "method": s.method, "parameters": s.parameters,
+        "subjects": s.subjects, "counts": s.counts, "digest": s.digest,
+    }
+
+
+def board(*, session: Session, policy: Policy, now: datetime | None = None, include_closed: bool = False, include_drills: bool = True) -> list[dict[str, Any]]:
+    """Incidents for a console board: open first, each with its next due clock and whether anything is overdue."""
+    now = now or utcnow()
+    query = select(Incident)
+    if not include_closed:
+        query = query.where(Incident.state != "closed")
+    if not include_drills:
+        query = query.where(Incident.drill.is_(False))
+    rows = []
+    for incident in session.scalars(query.order_by(Incident.aware_at.desc())):
+        notes = [notification_view(policy, n, now) for n in notifications(session=session, incident_id=incident.id)]
+        pending = [x for x in notes if x["status"] in ("required", "unknown") and x["sent_at"] is None]
+        due = sorted((x for x in pending if x["due_at"]), key=lambda x: x["due_at"])
+        rows.append({
+            "id": incident.id, "reference": incident.reference, "title": incident.title, "state": incident.state, "drill": incident.drill,
+            "aware_at": as_utc(incident.aware_at), "pending": len(pending), "overdue": sum(1 for x in pending if x["overdue"]),
+            "next_due": due[0] if due else None,
+        })
+    rows.sort(key=lambda r: (r["overdue"] == 0, r["next_due"]["due_at"] if r["next_due"] else datetime.max.replace(tzinfo=now.tzinfo)))
+    return rows
+
+
+def open_clocks(*, session: Session, policy: Policy, now: datetime | None = None, include_drills: bool = False) -> list[dict[str, Any]]:
+    """Every required notification not yet sent, across open incidents, overdue first then soonest due."""
+    now = now or utcnow()
+    query = (
+        select(Notification, Incident).join(Incident, Incident.id == Notification.incident_id)
+        .where(Incident.state != "closed", Notification.status.in_(("required", "unknown")), Notification.sent_at.is_(None))
+    )
+    if not include_drills:
+        query = query.where(Incident.drill.is_(False))
+    out = []
+    for n, incident in session.execute(query):
+        v = notification_view(policy, n, now)
+        out.append({**v, "incident_id": incident.id, "reference": incident.reference, "title": incident.title, "drill": incident.drill})
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    out.sort(key=lambda x: (not x["overdue"], x["due_at"] or far))
+    return out
+
+
+def figures(*, session: Session, now: datetime | None = None) -> dict[str, Any]:
+    """Counts for dashboards and metrics. Drills never count as incidents; they are reported on their own."""
+    now = now or utcnow()
+    by_state = dict(session.execute(select(Incident.state, func.count()).where(Incident.drill.is_(False)).group_by(Incident.state)).all())
+    drills = session.scalar(select(func.count()).select_from(Incident).where(Incident.drill.is_(True))) or 0
+    overdue = session.scalar(
+        select(func.count()).select_from(Notification).join(Incident, Incident.id == Notification.incident_id).where(
+            Incident.drill.is_(False), Incident.state != "closed", Notification.status.in_(("required", "unknown")),
+            Notification.sent_at.is_(None), Notification.due_at.is_not(None), Notification.due_at < now,
+        )
+    ) or 0
+    return {
+        "incidents": sum(by_state.values()), "open": sum(v for k, v in by_state.items() if k != "closed"), "by_state": by_state,
+        "overdue_notifications": overdue, "drills": drills,
+    }
+
+
+def register(*, session: Session, policy: Policy, actor: Actor, include_drills: bool = False) -> list[dict[str, Any]]:
+    """The register of every breach, notified or not (GDPR Art. 33(5)): facts, effects, remedial action. Audited."""
+    query = select(Incident).order_by(Incident.aware_at)
+    if not include_drills:
+        query = query.where(Incident.drill.is_(False))
+    out = []
+    for incident in session.scalars(query):
+        snapshot = latest_snapshot(session=session, incident_id=incident.id)
+        a = latest_assessment(session=session, incident_id=incident.id)
+        events = timeline(session=session, incident_id=incident.id)
+        out.append({
+            "reference": incident.reference, "id": incident.id, "drill": incident.drill, "state": incident.state,
+            "facts": {
+                "title": incident.title, "description": incident.description, "detected_at": as_utc(incident.detected_at),
+                "aware_at": as_utc(incident.aware_at), "source": sorted(incident.source), "reported_by": incident.reported_by,
+            },
+            "effects": {
+                "people": (snapshot.subjects if snapshot else None), "counts": snapshot.counts if snapshot else None,
+                "assessed": {k: a.data.get(k) for k in ("categories", "sensitive", "minors", "people", "risk", "notify", "rationale")} if a else None,
+            },
+            "remedy": {
+                "containment": [e.data for e in events if e.kind == "containment"],
+                "measures": (a.data.get("texts", {}).get("measures") if a else None),
+            },
+            "notifications": [
+                {"key": n.key, "status": n.status, "due_at": as_utc(n.due_at) if n.due_at else None, "sent_at": as_utc(n.sent_at) if n.sent_at else None,
+                 "late_reason": n.late_reason}
+                for n in notifications(session=session, incident_id=incident.id)
+            ],
+            "closed_at": as_utc(incident.closed_at) if incident.closed_at else None, "review": incident.review,
+        })
+    audit.record(session=session, actor=actor, action=BreachAction.REGISTER, resource="breach-register", reason="with_drills" if include_drills else None)
+    return out

@@ -1,0 +1,54 @@
+"""Factories for breach tests: open an incident through the API or the service, at a chosen moment."""
+
+from __future__ import annotations
+
+import inspect
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from govern.identity.actor import Actor
+
+DPO = Actor(name="dpo-test", kind="staff", roles=("dpo",))
+
+TEXTS = {
+    "what_happened": {"zh": "一个客服系统的API密钥被盗用，攻击者读取了部分客户资料。", "en": "A customer-service API key was stolen and used to read customer profiles."},
+    "consequences": {"zh": "可能收到诈骗电话或钓鱼邮件。", "en": "Scam calls or phishing e-mails are possible."},
+    "measures": {"zh": "已停用该密钥并轮换主密钥。", "en": "The key was disabled and the master key rotated."},
+    "what_you_can_do": {"zh": "警惕冒充本公司的来电和邮件。", "en": "Be wary of calls and e-mails claiming to be from us."},
+}
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).isoformat()
+
+
+@pytest.fixture
+def act(runtime):
+    """act(fn, **kw): calls a breach service/flows/letters function in its own transaction with the runtime's context."""
+
+    def call(fn, actor: Actor = DPO, **kw):
+        with runtime.database.unit_of_work() as session:
+            params = inspect.signature(fn).parameters
+            extra = {k: v for k, v in {"policy": runtime.policy, "envelope": runtime.envelope, "actor": actor}.items() if k in params}
+            return fn(session=session, **extra, **kw)
+
+    return call
+
+
+@pytest.fixture
+def open_incident(act):
+    """open_incident(aware_at=…, **fields) -> incident id, through the service."""
+    from govern.breach import service
+
+    def make(aware_at: datetime | None = None, detected_at: datetime | None = None, now: datetime | None = None, **data):
+        aware_at = aware_at or datetime.now(timezone.utc) - timedelta(hours=1)
+        body = {"title": "Stolen API key", "detected_at": detected_at or aware_at, "aware_at": aware_at, **data}
+        return act(service.create, data=body, now=now or max(aware_at, datetime.now(timezone.utc))).id
+
+    return make
+
+
+@pytest.fixture
+def dpo(client_as):
+    return client_as("dpo")
