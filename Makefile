@@ -34,3 +34,12 @@ test-postgres: install
 
 lint: install
 	$(VENV)/bin/ruff check govern tests bench audit
+
+# Benchmarks are not tests: each prints its figures and a ratio against a baseline measured in the same run.
+# They need PostgreSQL on 127.0.0.1:5432 and create their own *bench* databases.
+bench: install
+	-$(VENV)/bin/python bench/read_path.py
+	-$(VENV)/bin/python bench/lookup.py
+	-$(VENV)/bin/python bench/audit_append.py
+	-$(VENV)/bin/python bench/audit_verify.py
+	-$(VENV)/bin/python bench/purge_scale.py

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.update({"GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": url, "GOVERN_POLICIES": str(ROOT / "policies"), "GOVERN_LOG_LEVEL": "WARNING"})
     print(f"consent_check: {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {name}")
 
-    from sqlalchemy import insert, select, text
+    from sqlalchemy import ARRAY, Uuid, any_, bindparam, insert, select, text
 
     from govern.app import build_runtime, create_app
     from govern.cli import initialise
@@ -113,13 +113,12 @@ def main(argv: list[str] | None = None) -> int:
             return service.allowed_subjects(session=session, policy=rt.policy, envelope=rt.envelope, actor=actor, purpose_name="marketing", subject_ids=batch)
 
     def baseline(batch):
+        # The best plain query: one array parameter (an IN list of 10,000 bound parameters costs more than the query).
         with rt.database.unit_of_work() as session:
-            out = []
-            for start in range(0, len(batch), 1000):
-                out += session.scalars(select(ConsentState.subject_id).where(
-                    ConsentState.purpose == "marketing", ConsentState.status == "granted", ConsentState.subject_id.in_(batch[start:start + 1000]),
-                )).all()
-            return out
+            return session.scalars(select(ConsentState.subject_id).where(
+                ConsentState.purpose == "marketing", ConsentState.status == "granted",
+                ConsentState.subject_id == any_(bindparam("ids", list(batch), type_=ARRAY(Uuid))),
+            )).all()
 
     app = create_app(runtime=rt)
     client = app.test_client()

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import structlog
 from flask import Flask, g, request
-from flask_smorest import Api
+from govern.openapi import GovernApi
 from sqlalchemy.orm import Session
 
 from govern import __version__
@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["govern"] = runtime
 
-    api = Api(app)
+    api = GovernApi(app)
     _register_blueprints(app, api)
     register_error_handlers(app)
 

@@ -12,7 +12,7 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from govern.api_support import idempotent_create
-from govern.breach import flows, letters, schemas, service
+from govern.breach import board, flows, letters, schemas, service
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
 
@@ -34,7 +34,7 @@ def _ctx() -> dict[str, Any]:
 def _view(incident_id: uuid.UUID) -> dict:
     rt = current_runtime()
     session = rt.session()
-    return service.view(session=session, policy=rt.policy, incident=service.get_or_raise(session=session, incident_id=incident_id))
+    return board.view(session=session, policy=rt.policy, incident=service.get_or_raise(session=session, incident_id=incident_id))
 
 
 def _jsonable(value: Any) -> Any:
@@ -69,12 +69,12 @@ def open_incident(body):
 @requires(Permission.BREACH_READ)
 @blp.arguments(schemas.ListQuerySchema, location="query")
 @blp.response(200, schemas.BoardSchema)
-def board(query):
+def incident_board(query):
     """The board: open incidents (closed ones too with closed=true), overdue first, each with its next clock; figures
     count real incidents only (drills apart)."""
     ctx = _ctx()
-    rows = service.board(session=ctx["session"], policy=ctx["policy"], include_closed=query["closed"], include_drills=query["drills"])
-    return {"incidents": rows, "figures": service.figures(session=ctx["session"])}
+    rows = board.board(session=ctx["session"], policy=ctx["policy"], include_closed=query["closed"], include_drills=query["drills"])
+    return {"incidents": rows, "figures": board.figures(session=ctx["session"])}
 
 
 @blp.route("/clocks", methods=["GET"])
@@ -83,7 +83,7 @@ def board(query):
 def open_clocks():
     """Every required notification not yet sent, across open real incidents: overdue first, then soonest due."""
     ctx = _ctx()
-    return {"clocks": service.open_clocks(session=ctx["session"], policy=ctx["policy"])}
+    return {"clocks": board.open_clocks(session=ctx["session"], policy=ctx["policy"])}
 
 
 @blp.route("/register", methods=["GET"])
@@ -93,7 +93,7 @@ def open_clocks():
 def breach_register(query):
     """The register of every breach, notified or not: facts, effects, remedial action (GDPR Art. 33(5)). Audited."""
     ctx = _ctx()
-    rows = service.register(**ctx, include_drills=query["drills"])
+    rows = board.register(**ctx, include_drills=query["drills"])
     sources = {code: t.register_source for code, t in ctx["policy"].breach_terms.items() if t.register_source}
     return {"register": _jsonable(rows), "source": sources}
 
@@ -116,7 +116,7 @@ def compute_scope(body, incident_id: uuid.UUID):
     rt = current_runtime()
     data = {("from" if k == "from_" else k): v for k, v in body.items() if v is not None}
     snapshot = flows.compute_scope(**_ctx(), envelope=rt.envelope, incident_id=incident_id, data=data)
-    return service.snapshot_view(snapshot)
+    return board.snapshot_view(snapshot)
 
 
 @blp.route("/<uuid:incident_id>/scope", methods=["GET"])
@@ -126,7 +126,7 @@ def compute_scope(body, incident_id: uuid.UUID):
 def get_scope(query, incident_id: uuid.UUID):
     """A frozen list (the latest, or `version`): subject ids, jurisdictions and field names; audited."""
     snapshot, rows, intact = flows.affected(session=current_runtime().session(), actor=current_actor(), incident_id=incident_id, version=query["version"])
-    return {**service.snapshot_view(snapshot), "intact": intact, "affected": rows}
+    return {**board.snapshot_view(snapshot), "intact": intact, "affected": rows}
 
 
 @blp.route("/<uuid:incident_id>/assessment", methods=["POST"])
@@ -203,7 +203,7 @@ def mark_sent(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
     )
     from govern.timeutil import utcnow
 
-    return service.notification_view(ctx["policy"], n, utcnow())
+    return board.notification_view(ctx["policy"], n, utcnow())
 
 
 @blp.route("/<uuid:incident_id>/report", methods=["GET"])

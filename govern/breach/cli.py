@@ -34,12 +34,12 @@ def breach_group() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def list_cmd(closed: bool, as_json: bool) -> None:
     """Open incidents, overdue first, with their next clock."""
-    from govern.breach import service
+    from govern.breach import board
 
     rt = _runtime()
     with rt.database.unit_of_work() as session:
-        rows = service.board(session=session, policy=rt.policy, include_closed=closed)
-        figures = service.figures(session=session)
+        rows = board.board(session=session, policy=rt.policy, include_closed=closed)
+        figures = board.figures(session=session)
     lines = [f"{'reference':24} {'state':10} {'overdue':7} {'next due (UTC)':26} title"]
     for r in rows:
         nd = r["next_due"]
@@ -52,11 +52,11 @@ def list_cmd(closed: bool, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def clocks_cmd(as_json: bool) -> None:
     """Every required notification not yet sent (real incidents): OVERDUE first. Exit status 2 when any is overdue."""
-    from govern.breach import service
+    from govern.breach import board
 
     rt = _runtime()
     with rt.database.unit_of_work() as session:
-        rows = service.open_clocks(session=session, policy=rt.policy)
+        rows = board.open_clocks(session=session, policy=rt.policy)
     lines = [f"{'due (UTC)':26} {'flag':8} {'notification':24} {'jur':6} reference"]
     for r in rows:
         due = r["due_at"].isoformat()[:25] if r["due_at"] else r["due_rule"]["en"]
@@ -70,12 +70,12 @@ def clocks_cmd(as_json: bool) -> None:
 @click.option("--drills", is_flag=True, help="Include drills (marked as such).")
 def register_cmd(drills: bool) -> None:
     """The register of every breach (GDPR Art. 33(5)) as JSON."""
-    from govern.breach import service
+    from govern.breach import board
     from govern.identity.actor import Actor
 
     rt = _runtime()
     with rt.database.unit_of_work() as session:
-        rows = service.register(session=session, policy=rt.policy, actor=Actor.operator(), include_drills=drills)
+        rows = board.register(session=session, policy=rt.policy, actor=Actor.operator(), include_drills=drills)
     _emit(True, rows, "")
 
 

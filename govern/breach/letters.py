@@ -16,7 +16,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
-from govern.breach import service
+from govern.breach import board, service
 from govern.breach.models import AffectedSnapshot, AffectedSubject, Incident, Letter, Notification
 from govern.breach.service import BreachAction
 from govern.crypto.envelope import Envelope
@@ -280,7 +280,7 @@ def render_report(*, session: Session, policy: Policy, incident: Incident, lang:
     now = now or utcnow()
     if lang not in LANGUAGES:
         raise validation_failed({"lang": ["zh or en"]})
-    doc = service.view(session=session, policy=policy, incident=incident, now=now)
+    doc = board.view(session=session, policy=policy, incident=incident, now=now)
     return _HTML.get_template("report.html").render(
         doc=doc, lang=lang, t=REPORT_LABELS[lang], final=incident.state == "closed", now=now, controller=policy.controller,
         category_label=lambda c: _category_label(policy, c, lang),

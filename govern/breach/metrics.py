@@ -24,11 +24,11 @@ def bind(database) -> None:
 def _figure(name: str) -> float:
     if _database is None:
         return math.nan
-    from govern.breach import service
+    from govern.breach import board
 
     try:
         with _database.sessions() as session:
-            value = service.figures(session=session)[name]
+            value = board.figures(session=session)[name]
             session.rollback()
             return float(value)
     except Exception:  # a scrape must never fail the exporter; NaN tells the operator the figure is unknown

@@ -367,14 +367,12 @@ def count_subjects(*, session: Session) -> int:
 def id_batches(session: Session, column, ids: list[uuid.UUID]):
     """`column` matches one batch of `ids` per yielded clause: one array parameter on PostgreSQL (expanding ten
     thousand bound parameters costs more than the query), IN lists of 1,000 on SQLite."""
-    from sqlalchemy import ARRAY, String, Uuid, any_, bindparam, cast
+    from sqlalchemy import ARRAY, Uuid, any_, bindparam
 
     if not ids:
         return
     if session.get_bind().dialect.name == "postgresql":
-        # One text literal cast to uuid[] in the database: cheaper than adapting ten thousand UUID objects.
-        literal = "{" + ",".join(str(i) for i in ids) + "}"
-        yield column == any_(cast(bindparam("ids", literal, type_=String), ARRAY(Uuid)))
+        yield column == any_(bindparam("ids", list(ids), type_=ARRAY(Uuid)))
         return
     for start in range(0, len(ids), 1000):
         yield column.in_(ids[start:start + 1000])

@@ -5,9 +5,8 @@ Revision ID: 0007_breach
 Revises: 0001_foundation
 Create Date: 2026-11-27 16:28:32.708575
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0007_breach'
 down_revision = '0001_foundation'

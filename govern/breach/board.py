@@ -1,0 +1,165 @@
+"""Read models of incidents for the API, the console and the CLI: an incident with its clocks, the board, the open
+clocks across incidents, figures (drills never count) and the register of every breach (GDPR Art. 33(5)).
+
+Console pages call `board`, `open_clocks`, `figures` and `view` directly with the request's session."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from govern.audit import service as audit
+from govern.breach import clocks
+from govern.breach.models import AffectedSnapshot, Incident, Notification
+from govern.breach.service import STATES, TRANSITIONS, BreachAction, latest_assessment, latest_snapshot, notifications, timeline
+from govern.identity.actor import Actor
+from govern.policy import Policy
+from govern.timeutil import as_utc, utcnow
+
+# --- views for the API and the console ----------------------------------------------------------------------------
+
+
+def notification_view(policy: Policy, n: Notification, now: datetime) -> dict[str, Any]:
+    rule = policy.breach_terms[n.jurisdiction].notifications[n.key]
+    c = clocks.clock(status=n.status, due_at=n.due_at, sent_at=n.sent_at, now=now)
+    return {
+        "id": n.id, "key": n.key, "jurisdiction": n.jurisdiction, "recipient": n.recipient, "label": dict(rule.label),
+        "addressee": dict(rule.addressee), "status": n.status, "reason": n.reason, "people": n.people, "due_at": c.due_at,
+        "due_rule": dict(rule.deadline.rule), "deadline_source": rule.deadline.source, "provisional": n.provisional,
+        "seconds_left": c.seconds_left, "overdue": c.overdue, "sent_at": as_utc(n.sent_at) if n.sent_at else None, "sent_late": c.sent_late,
+        "channel": n.channel, "late_reason": n.late_reason, "items": list(rule.items), "items_source": rule.items_source,
+        "phased_allowed": rule.phased_allowed, "exemptions": dict(rule.exemptions),
+    }
+
+
+def view(*, session: Session, policy: Policy, incident: Incident, now: datetime | None = None, with_timeline: bool = True) -> dict[str, Any]:
+    """An incident with its state, clocks per notification, counts and (optionally) timeline."""
+    now = now or utcnow()
+    snapshot = latest_snapshot(session=session, incident_id=incident.id)
+    assessment = latest_assessment(session=session, incident_id=incident.id)
+    notes = [notification_view(policy, n, now) for n in notifications(session=session, incident_id=incident.id)]
+    a = assessment.data if assessment else None
+    conflicts = [x["key"] for x in notes if a and a.get("notify") == "no" and x["status"] == "required"]
+    out: dict[str, Any] = {
+        "id": incident.id, "reference": incident.reference, "title": incident.title, "description": incident.description,
+        "state": incident.state, "allowed_transitions": list(TRANSITIONS[incident.state]), "drill": incident.drill,
+        "critical_infrastructure": incident.critical_infrastructure, "detected_at": as_utc(incident.detected_at),
+        "aware_at": as_utc(incident.aware_at), "reported_by": incident.reported_by, "source": incident.source,
+        "created_by": incident.created_by,
+        **{f"{s}_at": as_utc(getattr(incident, f"{s}_at")) if getattr(incident, f"{s}_at") else None for s in STATES[1:]},
+        "scope": snapshot_view(snapshot) if snapshot else None,
+        "assessment": {"version": assessment.version, "at": as_utc(assessment.created_at), "by": assessment.actor_name, **assessment.data} if assessment else None,
+        "notifications": notes,
+        "overdue": any(x["overdue"] for x in notes),
+        "decision_conflicts": conflicts,
+        "review": incident.review,
+    }
+    if with_timeline:
+        out["timeline"] = [
+            {"kind": e.kind, "occurred_at": as_utc(e.occurred_at), "actor": e.actor_name, "from_state": e.from_state, "to_state": e.to_state,
+             "note": e.note, "data": e.data}
+            for e in timeline(session=session, incident_id=incident.id)
+        ]
+    return out
+
+
+def snapshot_view(s: AffectedSnapshot) -> dict[str, Any]:
+    return {
+        "version": s.version, "computed_at": as_utc(s.created_at), "computed_by": s.actor_name, "method": s.method, "parameters": s.parameters,
+        "subjects": s.subjects, "counts": s.counts, "digest": s.digest,
+    }
+
+
+def board(*, session: Session, policy: Policy, now: datetime | None = None, include_closed: bool = False, include_drills: bool = True) -> list[dict[str, Any]]:
+    """Incidents for a console board: open first, each with its next due clock and whether anything is overdue."""
+    now = now or utcnow()
+    query = select(Incident)
+    if not include_closed:
+        query = query.where(Incident.state != "closed")
+    if not include_drills:
+        query = query.where(Incident.drill.is_(False))
+    rows = []
+    for incident in session.scalars(query.order_by(Incident.aware_at.desc())):
+        notes = [notification_view(policy, n, now) for n in notifications(session=session, incident_id=incident.id)]
+        pending = [x for x in notes if x["status"] in ("required", "unknown") and x["sent_at"] is None]
+        due = sorted((x for x in pending if x["due_at"]), key=lambda x: x["due_at"])
+        rows.append({
+            "id": incident.id, "reference": incident.reference, "title": incident.title, "state": incident.state, "drill": incident.drill,
+            "aware_at": as_utc(incident.aware_at), "pending": len(pending), "overdue": sum(1 for x in pending if x["overdue"]),
+            "next_due": due[0] if due else None,
+        })
+    rows.sort(key=lambda r: (r["overdue"] == 0, r["next_due"]["due_at"] if r["next_due"] else datetime.max.replace(tzinfo=now.tzinfo)))
+    return rows
+
+
+def open_clocks(*, session: Session, policy: Policy, now: datetime | None = None, include_drills: bool = False) -> list[dict[str, Any]]:
+    """Every required notification not yet sent, across open incidents, overdue first then soonest due."""
+    now = now or utcnow()
+    query = (
+        select(Notification, Incident).join(Incident, Incident.id == Notification.incident_id)
+        .where(Incident.state != "closed", Notification.status.in_(("required", "unknown")), Notification.sent_at.is_(None))
+    )
+    if not include_drills:
+        query = query.where(Incident.drill.is_(False))
+    out = []
+    for n, incident in session.execute(query):
+        v = notification_view(policy, n, now)
+        out.append({**v, "incident_id": incident.id, "reference": incident.reference, "title": incident.title, "drill": incident.drill})
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    out.sort(key=lambda x: (not x["overdue"], x["due_at"] or far))
+    return out
+
+
+def figures(*, session: Session, now: datetime | None = None) -> dict[str, Any]:
+    """Counts for dashboards and metrics. Drills never count as incidents; they are reported on their own."""
+    now = now or utcnow()
+    by_state = dict(session.execute(select(Incident.state, func.count()).where(Incident.drill.is_(False)).group_by(Incident.state)).all())
+    drills = session.scalar(select(func.count()).select_from(Incident).where(Incident.drill.is_(True))) or 0
+    overdue = session.scalar(
+        select(func.count()).select_from(Notification).join(Incident, Incident.id == Notification.incident_id).where(
+            Incident.drill.is_(False), Incident.state != "closed", Notification.status.in_(("required", "unknown")),
+            Notification.sent_at.is_(None), Notification.due_at.is_not(None), Notification.due_at < now,
+        )
+    ) or 0
+    return {
+        "incidents": sum(by_state.values()), "open": sum(v for k, v in by_state.items() if k != "closed"), "by_state": by_state,
+        "overdue_notifications": overdue, "drills": drills,
+    }
+
+
+def register(*, session: Session, policy: Policy, actor: Actor, include_drills: bool = False) -> list[dict[str, Any]]:
+    """The register of every breach, notified or not (GDPR Art. 33(5)): facts, effects, remedial action. Audited."""
+    query = select(Incident).order_by(Incident.aware_at)
+    if not include_drills:
+        query = query.where(Incident.drill.is_(False))
+    out = []
+    for incident in session.scalars(query):
+        snapshot = latest_snapshot(session=session, incident_id=incident.id)
+        a = latest_assessment(session=session, incident_id=incident.id)
+        events = timeline(session=session, incident_id=incident.id)
+        out.append({
+            "reference": incident.reference, "id": incident.id, "drill": incident.drill, "state": incident.state,
+            "facts": {
+                "title": incident.title, "description": incident.description, "detected_at": as_utc(incident.detected_at),
+                "aware_at": as_utc(incident.aware_at), "source": sorted(incident.source), "reported_by": incident.reported_by,
+            },
+            "effects": {
+                "people": (snapshot.subjects if snapshot else None), "counts": snapshot.counts if snapshot else None,
+                "assessed": {k: a.data.get(k) for k in ("categories", "sensitive", "minors", "people", "risk", "notify", "rationale")} if a else None,
+            },
+            "remedy": {
+                "containment": [e.data for e in events if e.kind == "containment"],
+                "measures": (a.data.get("texts", {}).get("measures") if a else None),
+            },
+            "notifications": [
+                {"key": n.key, "status": n.status, "due_at": as_utc(n.due_at) if n.due_at else None, "sent_at": as_utc(n.sent_at) if n.sent_at else None,
+                 "late_reason": n.late_reason}
+                for n in notifications(session=session, incident_id=incident.id)
+            ],
+            "closed_at": as_utc(incident.closed_at) if incident.closed_at else None, "review": incident.review,
+        })
+    audit.record(session=session, actor=actor, action=BreachAction.REGISTER, resource="breach-register", reason="with_drills" if include_drills else None)
+    return out

@@ -1,0 +1,78 @@
+"""The OpenAPI document describes errors as they are sent: RFC 9457 problem+json, and a 400 for a malformed request.
+
+flask-smorest documents every error as `application/json` with its own {code, status, message} shape and every
+argument error as a 422; govern answers `application/problem+json` (govern/errors.py) and turns a body or query
+that does not parse into a 400 `validation_failed`. API fuzzing (tests/proof) holds the document to the answers.
+"""
+
+from __future__ import annotations
+
+import http
+
+from apispec import BasePlugin
+from flask_smorest import Api
+from flask_smorest.utils import prepare_response
+from marshmallow import INCLUDE, Schema
+from marshmallow import fields as ma
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class ProblemSchema(Schema):
+    """An RFC 9457 problem. Some problems add members (`errors` per field, a refusal's `reason`, `permission`)."""
+
+    class Meta:
+        unknown = INCLUDE  # documented as additionalProperties: true
+
+    type = ma.Str(required=True, metadata={"description": "https://govern.dev/problems/<code>"})
+    title = ma.Str(required=True)
+    status = ma.Int(required=True)
+    code = ma.Str(required=True, metadata={"description": "Stable machine-readable code, e.g. validation_failed, permission_denied."})
+    detail = ma.Str(metadata={"description": "What went wrong; never a personal-data value."})
+    instance = ma.Str(metadata={"description": "urn:govern:request:<request id>"})
+
+
+class ArgumentErrorsAre400(BasePlugin):
+    """flask-smorest documents a body or query that fails its schema as 422 (by name); govern answers 400."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for operation in (operations or {}).values():
+            responses = operation.get("responses") if isinstance(operation, dict) else None
+            if not responses:
+                continue
+            for code in (422, "422"):
+                if responses.get(code) == "UNPROCESSABLE_ENTITY":
+                    # A 422 documented with a description (alt_response) is a real one and stays.
+                    del responses[code]
+            if any(isinstance(v, str) and v == "UNPROCESSABLE_ENTITY" for v in responses.values()):
+                continue
+            if "400" not in responses and 400 not in responses and _takes_arguments(operation):
+                responses["400"] = "BAD_REQUEST"
+
+
+def _takes_arguments(operation: dict) -> bool:
+    return bool(operation.get("requestBody")) or any(
+        isinstance(p, dict) and p.get("in") in ("query", "body") for p in operation.get("parameters", [])
+    ) or any(not isinstance(p, dict) for p in operation.get("parameters", []))
+
+
+class GovernApi(Api):
+    """flask-smorest's Api with errors documented as problem+json."""
+
+    ERROR_SCHEMA = ProblemSchema
+
+    def __init__(self, app=None, **kwargs):
+        spec_kwargs = dict(kwargs.pop("spec_kwargs", None) or {})
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), ArgumentErrorsAre400()]
+        super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
+
+    def _register_responses(self):
+        for status in http.HTTPStatus:
+            response: dict = {"description": status.phrase}
+            if status >= 400:
+                response["schema"] = self.ERROR_SCHEMA
+            prepare_response(response, self.spec, PROBLEM_JSON)
+            self.spec.components.response(status.name, response, lazy=True)
+        response = {"description": "Error (RFC 9457 problem+json)", "schema": self.ERROR_SCHEMA}
+        prepare_response(response, self.spec, PROBLEM_JSON)
+        self.spec.components.response("DEFAULT_ERROR", response, lazy=True)
