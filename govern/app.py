@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 
 import structlog
 from flask import Flask, g, request
-from govern.openapi import GovernApi
 from sqlalchemy.orm import Session
 
 from govern import __version__
@@ -21,6 +20,7 @@ from govern.crypto.keyring import Keyring
 from govern.db import Database
 from govern.errors import Problem, problem_response, register_error_handlers
 from govern.logging import configure_logging, get_logger, personal_data_filter
+from govern.openapi import GovernApi
 from govern.policy import Policy, load_policy
 
 log = get_logger("govern.app")
@@ -97,7 +97,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 DOMAIN_APIS = ("subjects", "identity", "audit", "consent", "sharing", "requests", "retention", "breach")
 
 
-def _register_blueprints(app: Flask, api: Api) -> None:
+def _register_blueprints(app: Flask, api: GovernApi) -> None:
     import importlib
     import importlib.util
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -21,12 +20,17 @@ def _settings() -> Settings:
 
 
 def _runtime():
+    """The runtime for one command; its connections are closed when the command ends, however it ends."""
     from govern.app import build_runtime
     from govern.logging import configure_logging
 
     settings = _settings()
     configure_logging(settings.log_level, stream=sys.stderr)
-    return build_runtime(settings)
+    rt = build_runtime(settings)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        ctx.call_on_close(rt.database.dispose)
+    return rt
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -189,18 +193,15 @@ def keys_rotate(batch_size: int, pause: float, as_json: bool) -> None:
     """New master-key version and a resumable rewrap of every data key (reruns resume)."""
     from govern.crypto import service
     from govern.identity.actor import Actor
+    from govern.jobs import ProgressLine
 
     rt = _runtime()
-
-    def show(p) -> None:
-        left = f"{p.seconds_left:.0f}s" if p.seconds_left != float("inf") else "?"
-        click.echo(f"\rrewrapped {p.done}/{p.total} ({100 * p.done / max(p.total, 1):.1f}%)  {p.rate:.0f} keys/s  ~{left} left", err=True, nl=False)
-
+    show = ProgressLine("rewrapped", "keys")
     try:
         result = service.rotate(database=rt.database, envelope=rt.envelope, actor=Actor.operator(), batch_size=batch_size, pause_seconds=pause, on_progress=show)
     except service.RotationBusy as exc:
         _fail(str(exc), code=3)
-    click.echo("", err=True)
+    show.end()
     _emit(
         as_json, result.__dict__,
         f"{'resumed' if result.resumed else 'started'} rotation to master key v{result.version}: {result.rewrapped} data keys rewrapped; verified",

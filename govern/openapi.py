@@ -8,6 +8,7 @@ that does not parse into a 400 `validation_failed`. API fuzzing (tests/proof) ho
 from __future__ import annotations
 
 import http
+from datetime import datetime
 
 from apispec import BasePlugin
 from flask_smorest import Api
@@ -15,7 +16,19 @@ from flask_smorest.utils import prepare_response
 from marshmallow import INCLUDE, Schema
 from marshmallow import fields as ma
 
+from govern.timeutil import as_utc
+
 PROBLEM_JSON = "application/problem+json"
+
+
+class UtcDateTime(ma.DateTime):
+    """A date-time answered in RFC 3339 with its offset. govern stores UTC; SQLite hands datetimes back without a
+    zone, and a bare "2026-01-01T10:00:00" is not a date-time in the OpenAPI sense (nor unambiguous to a client)."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if isinstance(value, datetime):
+            value = as_utc(value)
+        return super()._serialize(value, attr, obj, **kwargs)
 
 
 class ProblemSchema(Schema):
@@ -33,27 +46,24 @@ class ProblemSchema(Schema):
 
 
 class ArgumentErrorsAre400(BasePlugin):
-    """flask-smorest documents a body or query that fails its schema as 422 (by name); govern answers 400."""
+    """flask-smorest documents a body or query that fails its schema as 422 (by name); govern answers 400.
+
+    A 422 documented with a description (alt_response) is a real answer of the service and stays."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
         for operation in (operations or {}).values():
             responses = operation.get("responses") if isinstance(operation, dict) else None
-            if not responses:
+            if responses is None:
                 continue
+            takes_arguments = "requestBody" in operation or any(
+                isinstance(p, dict) and p.get("in") == "query" for p in operation.get("parameters", [])
+            )
             for code in (422, "422"):
                 if responses.get(code) == "UNPROCESSABLE_ENTITY":
-                    # A 422 documented with a description (alt_response) is a real one and stays.
                     del responses[code]
-            if any(isinstance(v, str) and v == "UNPROCESSABLE_ENTITY" for v in responses.values()):
-                continue
-            if "400" not in responses and 400 not in responses and _takes_arguments(operation):
-                responses["400"] = "BAD_REQUEST"
-
-
-def _takes_arguments(operation: dict) -> bool:
-    return bool(operation.get("requestBody")) or any(
-        isinstance(p, dict) and p.get("in") in ("query", "body") for p in operation.get("parameters", [])
-    ) or any(not isinstance(p, dict) for p in operation.get("parameters", []))
+                    takes_arguments = True
+            if takes_arguments and 400 not in responses and "400" not in responses:
+                responses[400] = "BAD_REQUEST"
 
 
 class GovernApi(Api):

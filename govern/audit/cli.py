@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from govern.jobs import Progress, ProgressLine, rate_since
+
 
 @contextmanager
 def _rt():
@@ -134,16 +136,16 @@ def export_cmd(time_from, time_to, out: Path, fmt: str, as_json: bool) -> None:
 
     with _rt() as rt:
         started = time.monotonic()
+        line = ProgressLine("exported", "events")
 
         def show(done: int, total: int) -> None:
-            rate = done / max(time.monotonic() - started, 1e-6)
-            click.echo(f"\rexported {done}/{total} ({100 * done / max(total, 1):.1f}%)  {rate:.0f} events/s", err=True, nl=False)
+            line(Progress(done, total, rate_since(started, done)))
 
         actor = Actor.operator()
         with rt.database.unit_of_work() as session:
             service.record(session=session, actor=actor, action=service.AuditAction.AUDIT_EXPORT, resource=f"export:{time_from or '-'}..{time_to or '-'}")
         result = export.export(database=rt.database, settings=rt.settings, out=out, time_from=_when(time_from), time_to=_when(time_to), fmt=fmt, on_progress=show)
-        click.echo("", err=True)
+        line.end()
         _emit(
             as_json, {"out": str(result.out), "first_seq": result.first_seq, "last_seq": result.last_seq, "events": result.events, "resumed": result.resumed},
             f"{'resumed; ' if result.resumed else ''}exported seq {result.first_seq}..{result.last_seq} ({result.events} events) to {result.out}\n"

@@ -182,6 +182,7 @@ def list_letters(incident_id: uuid.UUID, notification_id: uuid.UUID):
 
 @blp.route("/<uuid:incident_id>/letters/<uuid:letter_id>", methods=["GET"])
 @requires(Permission.BREACH_NOTIFY)
+@blp.doc(responses={"200": {"description": "The letter (Markdown)", "content": {"text/markdown": {"schema": {"type": "string"}}}}})
 def read_letter(incident_id: uuid.UUID, letter_id: uuid.UUID):
     """A letter's text (Markdown). Reading a subject's letter is audited against that subject."""
     rt = current_runtime()
@@ -209,6 +210,7 @@ def mark_sent(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
 @blp.route("/<uuid:incident_id>/report", methods=["GET"])
 @requires(Permission.BREACH_READ)
 @blp.arguments(schemas.ReportQuerySchema, location="query")
+@blp.doc(responses={"200": {"description": "The report (HTML)", "content": {"text/html": {"schema": {"type": "string"}}}}})
 def report(query, incident_id: uuid.UUID):
     """The incident report (HTML, zh or en): the copy frozen at closing, or a draft marked as such. Print it to PDF."""
     html, final = letters.report(**_ctx(), incident_id=incident_id, lang=query["lang"])

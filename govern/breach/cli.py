@@ -6,18 +6,25 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+from contextlib import contextmanager
+from typing import Iterator
 
 import click
 
 
-def _runtime():
+@contextmanager
+def _runtime() -> Iterator:
     from govern.app import build_runtime
     from govern.config import Settings
     from govern.logging import configure_logging
 
     settings = Settings.from_env()
     configure_logging(settings.log_level, stream=sys.stderr)
-    return build_runtime(settings)
+    rt = build_runtime(settings)
+    try:
+        yield rt
+    finally:
+        rt.database.dispose()  # a command leaves no connection behind
 
 
 def _emit(as_json: bool, payload, text: str) -> None:
@@ -36,16 +43,16 @@ def list_cmd(closed: bool, as_json: bool) -> None:
     """Open incidents, overdue first, with their next clock."""
     from govern.breach import board
 
-    rt = _runtime()
-    with rt.database.unit_of_work() as session:
-        rows = board.board(session=session, policy=rt.policy, include_closed=closed)
-        figures = board.figures(session=session)
-    lines = [f"{'reference':24} {'state':10} {'overdue':7} {'next due (UTC)':26} title"]
-    for r in rows:
-        nd = r["next_due"]
-        lines.append(f"{r['reference']:24} {r['state']:10} {r['overdue']:<7} {(nd['due_at'].isoformat()[:25] if nd else '-'):26} {r['title']}")
-    lines.append(f"real incidents: {figures['incidents']} (open {figures['open']}), overdue notifications: {figures['overdue_notifications']}, drills: {figures['drills']}")
-    _emit(as_json, {"incidents": rows, "figures": figures}, "\n".join(lines))
+    with _runtime() as rt:
+        with rt.database.unit_of_work() as session:
+            rows = board.board(session=session, policy=rt.policy, include_closed=closed)
+            figures = board.figures(session=session)
+        lines = [f"{'reference':24} {'state':10} {'overdue':7} {'next due (UTC)':26} title"]
+        for r in rows:
+            nd = r["next_due"]
+            lines.append(f"{r['reference']:24} {r['state']:10} {r['overdue']:<7} {(nd['due_at'].isoformat()[:25] if nd else '-'):26} {r['title']}")
+        lines.append(f"real incidents: {figures['incidents']} (open {figures['open']}), overdue notifications: {figures['overdue_notifications']}, drills: {figures['drills']}")
+        _emit(as_json, {"incidents": rows, "figures": figures}, "\n".join(lines))
 
 
 @breach_group.command("clocks")
@@ -54,16 +61,16 @@ def clocks_cmd(as_json: bool) -> None:
     """Every required notification not yet sent (real incidents): OVERDUE first. Exit status 2 when any is overdue."""
     from govern.breach import board
 
-    rt = _runtime()
-    with rt.database.unit_of_work() as session:
-        rows = board.open_clocks(session=session, policy=rt.policy)
-    lines = [f"{'due (UTC)':26} {'flag':8} {'notification':24} {'jur':6} reference"]
-    for r in rows:
-        due = r["due_at"].isoformat()[:25] if r["due_at"] else r["due_rule"]["en"]
-        lines.append(f"{due:26} {'OVERDUE' if r['overdue'] else '':8} {r['key']:24} {r['jurisdiction']:6} {r['reference']}")
-    _emit(as_json, rows, "\n".join(lines))
-    if any(r["overdue"] for r in rows):
-        sys.exit(2)
+    with _runtime() as rt:
+        with rt.database.unit_of_work() as session:
+            rows = board.open_clocks(session=session, policy=rt.policy)
+        lines = [f"{'due (UTC)':26} {'flag':8} {'notification':24} {'jur':6} reference"]
+        for r in rows:
+            due = r["due_at"].isoformat()[:25] if r["due_at"] else r["due_rule"]["en"]
+            lines.append(f"{due:26} {'OVERDUE' if r['overdue'] else '':8} {r['key']:24} {r['jurisdiction']:6} {r['reference']}")
+        _emit(as_json, rows, "\n".join(lines))
+        if any(r["overdue"] for r in rows):
+            sys.exit(2)
 
 
 @breach_group.command("register")
@@ -73,10 +80,10 @@ def register_cmd(drills: bool) -> None:
     from govern.breach import board
     from govern.identity.actor import Actor
 
-    rt = _runtime()
-    with rt.database.unit_of_work() as session:
-        rows = board.register(session=session, policy=rt.policy, actor=Actor.operator(), include_drills=drills)
-    _emit(True, rows, "")
+    with _runtime() as rt:
+        with rt.database.unit_of_work() as session:
+            rows = board.register(session=session, policy=rt.policy, actor=Actor.operator(), include_drills=drills)
+        _emit(True, rows, "")
 
 
 @breach_group.command("contain")
@@ -86,30 +93,39 @@ def register_cmd(drills: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def contain_cmd(incident_id: uuid.UUID, principal: str | None, rotate_master_key: bool, as_json: bool) -> None:
     """Execute a containment action from an operator host and record it on the incident."""
+    from govern.errors import Problem
+
+    if not principal and not rotate_master_key:
+        raise click.UsageError("give --disable-principal and/or --rotate-master-key")
+    try:
+        _contain(incident_id, principal, rotate_master_key, as_json)
+    except Problem as problem:
+        raise click.ClickException(str(problem)) from None
+
+
+def _contain(incident_id: uuid.UUID, principal: str | None, rotate_master_key: bool, as_json: bool) -> None:
     from govern.breach import flows
     from govern.crypto import service as crypto
     from govern.identity.actor import Actor
 
-    if not principal and not rotate_master_key:
-        raise click.UsageError("give --disable-principal and/or --rotate-master-key")
-    rt = _runtime()
-    actor = Actor.operator()
-    done = []
-    if principal:
-        with rt.database.unit_of_work() as session:
-            done.append(flows.contain(session=session, policy=rt.policy, actor=actor, incident_id=incident_id, action="disable_principal", principal=principal))
-    if rotate_master_key:
-        with rt.database.unit_of_work() as session:
-            from govern.breach import service
+    with _runtime() as rt:
+        actor = Actor.operator()
+        done = []
+        if principal:
+            with rt.database.unit_of_work() as session:
+                done.append(flows.contain(session=session, policy=rt.policy, actor=actor, incident_id=incident_id, action="disable_principal", principal=principal))
+        if rotate_master_key:
+            with rt.database.unit_of_work() as session:
+                from govern.breach import service
 
-            service.get_or_raise(session=session, incident_id=incident_id)  # refuse before rotating for an unknown incident
-        result = crypto.rotate(database=rt.database, envelope=rt.envelope, actor=actor)
-        with rt.database.unit_of_work() as session:
-            done.append(flows.contain(
-                session=session, policy=rt.policy, actor=actor, incident_id=incident_id, action="rotate_master_key",
-                executed_elsewhere={"key_version": result.version, "rewrapped": result.rewrapped},
-            ))
-    _emit(as_json, done, "\n".join(f"{d['action']}: {'done' if d.get('executed') else 'recorded'}" for d in done))
+                service.get_or_raise(session=session, incident_id=incident_id)  # refuse before rotating for an unknown incident
+            result = crypto.rotate(database=rt.database, envelope=rt.envelope, actor=actor)
+            with rt.database.unit_of_work() as session:
+                done.append(flows.contain(
+                    session=session, policy=rt.policy, actor=actor, incident_id=incident_id, action="rotate_master_key",
+                    executed_elsewhere={"key_version": result.version, "rewrapped": result.rewrapped},
+                ))
+        _emit(as_json, done, "\n".join(f"{d['action']}: {'done' if d.get('executed') else 'recorded'}" for d in done))
 
 
 commands = [breach_group]

@@ -9,13 +9,14 @@ from govern.breach.clocks import RISKS
 from govern.breach.flows import CONTAINMENT_ACTIONS
 from govern.breach.letters import PHASES
 from govern.breach.service import STATES
+from govern.openapi import UtcDateTime
 
 Bilingual = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(validate=validate.Length(max=5000)))
 
 
 class SourceSchema(Schema):
     principals = ma.List(ma.Str(), load_default=None, metadata={"description": "Compromised principals (names or ids)."})
-    export_id = ma.Int(load_default=None, metadata={"description": "The audit event id of a lost export (audit export, access package, subject export)."})
+    export_id = ma.Int(load_default=None, validate=validate.Range(min=1, max=2**63 - 1), metadata={"description": "The audit event id of a lost export (audit export, access package, subject export)."})
     recipient_id = ma.UUID(load_default=None, metadata={"description": "A third-party recipient that leaked what it was sent."})
     from_ = ma.AwareDateTime(data_key="from", load_default=None)
     to = ma.AwareDateTime(load_default=None)
@@ -52,8 +53,8 @@ class AssessmentSchema(Schema):
     minors = ma.Bool(load_default=None)
     encrypted = ma.Bool(load_default=False, metadata={"description": "The data that left was encrypted."})
     key_compromised = ma.Bool(load_default=None, metadata={"description": "false = the key is known to be safe (GDPR 34(3)(a), CCPA 1798.82(a))."})
-    people = ma.Dict(keys=ma.Str(), values=ma.Int(validate=validate.Range(min=0)), load_default=None, metadata={"description": "People per jurisdiction, where known beyond the computed scope."})
-    records = ma.Int(load_default=None, validate=validate.Range(min=0))
+    people = ma.Dict(keys=ma.Str(), values=ma.Int(validate=validate.Range(min=0, max=10**10)), load_default=None, metadata={"description": "People per jurisdiction, where known beyond the computed scope."})
+    records = ma.Int(load_default=None, validate=validate.Range(min=0, max=10**12))
     risk = ma.Str(load_default="unknown", validate=validate.OneOf(RISKS))
     notify = ma.Str(load_default="unknown", validate=validate.OneOf(["yes", "no", "unknown"]))
     rationale = ma.Str(required=True, validate=validate.Length(min=1, max=5000))
@@ -105,7 +106,7 @@ class RegisterQuerySchema(Schema):
 
 
 class ScopeQuerySchema(Schema):
-    version = ma.Int(load_default=None)
+    version = ma.Int(load_default=None, validate=validate.Range(min=1, max=2**31 - 1))
 
 
 class ReportQuerySchema(Schema):
@@ -125,13 +126,13 @@ class NotificationSchema(Schema):
     status = ma.Str(metadata={"description": "required | not_required | exempt | unknown"})
     reason = ma.Str()
     people = ma.Int()
-    due_at = ma.DateTime(allow_none=True)
+    due_at = UtcDateTime(allow_none=True)
     due_rule = ma.Dict()
     deadline_source = ma.Str()
     provisional = ma.Bool()
     seconds_left = ma.Int(allow_none=True)
     overdue = ma.Bool()
-    sent_at = ma.DateTime(allow_none=True)
+    sent_at = UtcDateTime(allow_none=True)
     sent_late = ma.Bool()
     channel = ma.Str(allow_none=True)
     late_reason = ma.Str(allow_none=True)
@@ -150,7 +151,7 @@ class ClockSchema(NotificationSchema):
 
 class ScopeViewSchema(Schema):
     version = ma.Int()
-    computed_at = ma.DateTime()
+    computed_at = UtcDateTime()
     computed_by = ma.Str()
     method = ma.Str()
     parameters = ma.Dict()
@@ -175,7 +176,7 @@ class ScopeListSchema(ScopeViewSchema):
 
 class TimelineSchema(Schema):
     kind = ma.Str()
-    occurred_at = ma.DateTime()
+    occurred_at = UtcDateTime()
     actor = ma.Str()
     from_state = ma.Str(allow_none=True)
     to_state = ma.Str(allow_none=True)
@@ -192,16 +193,16 @@ class IncidentSchema(Schema):
     allowed_transitions = ma.List(ma.Str())
     drill = ma.Bool()
     critical_infrastructure = ma.Bool()
-    detected_at = ma.DateTime()
-    aware_at = ma.DateTime()
+    detected_at = UtcDateTime()
+    aware_at = UtcDateTime()
     reported_by = ma.Str()
     source = ma.Dict()
     created_by = ma.Str()
-    assessing_at = ma.DateTime(allow_none=True)
-    contained_at = ma.DateTime(allow_none=True)
-    notifying_at = ma.DateTime(allow_none=True)
-    notified_at = ma.DateTime(allow_none=True)
-    closed_at = ma.DateTime(allow_none=True)
+    assessing_at = UtcDateTime(allow_none=True)
+    contained_at = UtcDateTime(allow_none=True)
+    notifying_at = UtcDateTime(allow_none=True)
+    notified_at = UtcDateTime(allow_none=True)
+    closed_at = UtcDateTime(allow_none=True)
     scope = ma.Nested(ScopeViewSchema, allow_none=True)
     assessment = ma.Raw(allow_none=True)
     notifications = ma.List(ma.Nested(NotificationSchema))
@@ -217,7 +218,7 @@ class BoardRowSchema(Schema):
     title = ma.Str()
     state = ma.Str()
     drill = ma.Bool()
-    aware_at = ma.DateTime()
+    aware_at = UtcDateTime()
     pending = ma.Int()
     overdue = ma.Int()
     next_due = ma.Nested(NotificationSchema, allow_none=True)
@@ -239,9 +240,9 @@ class LetterMetaSchema(Schema):
     phase = ma.Str(allow_none=True)
     sha256 = ma.Str()
     snapshot_version = ma.Int(allow_none=True)
-    created_at = ma.DateTime()
+    created_at = UtcDateTime()
     created_by = ma.Str()
-    sent_at = ma.DateTime(allow_none=True)
+    sent_at = UtcDateTime(allow_none=True)
     channel = ma.Str(allow_none=True)
 
 

@@ -23,6 +23,7 @@ from govern.crypto.keyring import Keyring
 from govern.crypto.models import SubjectKey
 from govern.db import Database
 from govern.identity.actor import Actor
+from govern.jobs import Progress, rate_since
 from govern.timeutil import utcnow
 
 ROTATION_LOCK_ID = 7265110002
@@ -34,17 +35,6 @@ class RotationBusy(Exception):
 
 class RotationIncomplete(Exception):
     """Rows remain on an old master key after the rewrap: the rotation stays open and a rerun continues it."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int
-    rate: float
-
-    @property
-    def seconds_left(self) -> float:
-        return (self.total - self.done) / self.rate if self.rate > 0 else float("inf")
 
 
 @dataclass(frozen=True)
@@ -103,7 +93,7 @@ def rotate(
                 break
             done += moved
             if on_progress:
-                on_progress(Progress(done, total, done / max(time.monotonic() - started, 1e-6)))
+                on_progress(Progress(done, total, rate_since(started, done)))
             if pause_seconds:
                 time.sleep(pause_seconds)
         _verify(database, envelope, target)

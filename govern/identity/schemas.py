@@ -3,13 +3,15 @@
 from marshmallow import Schema
 from marshmallow import fields as ma
 
+from govern.openapi import UtcDateTime
+
 
 class PrincipalSchema(Schema):
     id = ma.UUID(required=True)
     name = ma.Str(required=True)
     kind = ma.Str(required=True)
     roles = ma.List(ma.Str(), required=True)
-    created_at = ma.DateTime(required=True)
-    last_used_at = ma.DateTime(allow_none=True)
-    disabled_at = ma.DateTime(allow_none=True)
+    created_at = UtcDateTime(required=True)
+    last_used_at = UtcDateTime(allow_none=True)
+    disabled_at = UtcDateTime(allow_none=True)
     disabled = ma.Bool(required=True)

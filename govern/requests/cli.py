@@ -13,13 +13,9 @@ import click
 
 
 def _runtime():
-    from govern.app import build_runtime
-    from govern.config import Settings
-    from govern.logging import configure_logging
+    from govern.cli import _runtime as runtime
 
-    settings = Settings.from_env()
-    configure_logging(settings.log_level, stream=sys.stderr)
-    return build_runtime(settings)
+    return runtime()
 
 
 def _emit(as_json: bool, payload, text: str) -> None:

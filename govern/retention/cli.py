@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import signal
 import sys
-import time
 import uuid
 from datetime import datetime
 
@@ -44,6 +43,7 @@ def retention() -> None:
     """Retention purges: dry-run plans, approval, resumable batched purges, legal holds."""
 
 
+from govern.jobs import ProgressLine  # noqa: E402
 from govern.retention.api import plan_dict, run_dict  # noqa: E402  (shared with the API)
 
 
@@ -157,28 +157,6 @@ def approve_cmd(plan_id: str, as_json: bool) -> None:
     _emit(as_json, payload, f"approved plan {payload['id']} ({payload['items']} items); run: govern retention purge --plan {payload['id']}")
 
 
-class _Progress:
-    """rows done, rate and time left: one rewritten line on a terminal, a line every 10 s in a log (cron, k8s)."""
-
-    def __init__(self) -> None:
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
-
-    def __call__(self, p) -> None:
-        now = time.monotonic()
-        final = p.done >= p.total
-        if not self.tty and not final and now - self.last < 10:
-            return
-        self.last = now
-        left = f"{p.seconds_left:,.0f}s" if p.seconds_left != float("inf") else "?"
-        line = f"purged {p.done:,}/{p.total:,} items ({100 * p.done / max(p.total, 1):.1f}%)  {p.rate:,.0f} items/s  ~{left} left"
-        click.echo(("\r" + line) if self.tty else line, err=True, nl=not self.tty)
-
-    def end(self) -> None:
-        if self.tty:
-            click.echo("", err=True)
-
-
 @retention.command("purge")
 @click.option("--plan", "plan_id", default=None, help="Execute this approved plan (or resume its interrupted run).")
 @click.option("--all-due", is_flag=True, help="Plan and purge everything due now (schedules; only if retention.yaml allows unattended purges).")
@@ -207,7 +185,7 @@ def purge_cmd(plan_id: str | None, all_due: bool, batch_size: int, pause: float,
 
     signal.signal(signal.SIGINT, graceful)
     signal.signal(signal.SIGTERM, graceful)
-    progress = _Progress()
+    progress = ProgressLine("purged", "items")
     common = dict(
         database=rt.database, envelope=rt.envelope, policy=rt.policy, actor=Actor.operator(), tombstone_file=erasure.tombstone_log(rt.settings.home),
         batch_size=batch_size, pause_seconds=pause, on_progress=progress, should_stop=lambda: stop["asked"],

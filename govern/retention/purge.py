@@ -27,6 +27,7 @@ from govern.audit import service as audit
 from govern.crypto.envelope import Envelope
 from govern.db import Database
 from govern.identity.actor import Actor
+from govern.jobs import Progress
 from govern.policy import Policy
 from govern.retention import service
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
@@ -50,17 +51,6 @@ class PurgeInterrupted(Exception):
 
 class PurgeRefused(Exception):
     """The plan cannot be executed (not approved, expired, policy changed, unattended purges not allowed)."""
-
-
-@dataclass(frozen=True)
-class Progress:
-    done: int
-    total: int
-    rate: float
-
-    @property
-    def seconds_left(self) -> float:
-        return (self.total - self.done) / self.rate if self.rate > 0 else float("inf")
 
 
 @dataclass(frozen=True)

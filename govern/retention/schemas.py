@@ -5,6 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
+from govern.openapi import UtcDateTime
+
 
 class LegalHoldCreateSchema(Schema):
     subject_id = ma.UUID(required=True)
@@ -34,11 +36,11 @@ class LegalHoldSchema(Schema):
     reason = ma.Str(required=True)
     note = ma.Str(allow_none=True)
     owner = ma.Str(required=True)
-    until = ma.DateTime(allow_none=True)
+    until = UtcDateTime(allow_none=True)
     active = ma.Bool(required=True)
     created_by = ma.Str(required=True)
-    created_at = ma.DateTime(required=True)
-    lifted_at = ma.DateTime(allow_none=True)
+    created_at = UtcDateTime(required=True)
+    lifted_at = UtcDateTime(allow_none=True)
     lifted_by = ma.Str(allow_none=True)
     lift_reason = ma.Str(allow_none=True)
 
@@ -51,13 +53,13 @@ class RetentionPlanCreateSchema(Schema):
 class RetentionPlanSchema(Schema):
     id = ma.UUID(allow_none=True)
     status = ma.Str(required=True, metadata={"description": "dry_run | draft | approved | executed | expired"})
-    as_of = ma.DateTime()
+    as_of = UtcDateTime()
     items = ma.Int()
     unattended = ma.Bool()
     created_by = ma.Str(allow_none=True)
-    created_at = ma.DateTime(allow_none=True)
+    created_at = UtcDateTime(allow_none=True)
     approved_by = ma.Str(allow_none=True)
-    approved_at = ma.DateTime(allow_none=True)
+    approved_at = UtcDateTime(allow_none=True)
     note = ma.Str(allow_none=True)
     summary = ma.Dict(required=True, metadata={"description": "Per rule: due and held counts of fields, records, subjects; sample subject ids; totals."})
 
@@ -74,8 +76,8 @@ class RetentionRunSchema(Schema):
     attempts = ma.Int(required=True)
     started_by = ma.Str(required=True)
     approved_by = ma.Str(allow_none=True)
-    started_at = ma.DateTime(required=True)
-    finished_at = ma.DateTime(allow_none=True)
+    started_at = UtcDateTime(required=True)
+    finished_at = UtcDateTime(allow_none=True)
     last_error = ma.Str(allow_none=True)
 
 

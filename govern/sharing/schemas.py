@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
+from govern.openapi import UtcDateTime
 from govern.sharing.service import TRANSFER_MECHANISMS
 
 
@@ -39,9 +40,9 @@ class RecipientSchema(Schema):
     agreement_ref = ma.Str(required=True)
     agreement_expires_on = ma.Date(required=True)
     agreement_in_force = ma.Bool(required=True)
-    created_at = ma.DateTime(required=True)
-    updated_at = ma.DateTime(required=True)
-    disabled_at = ma.DateTime(allow_none=True)
+    created_at = UtcDateTime(required=True)
+    updated_at = UtcDateTime(required=True)
+    disabled_at = UtcDateTime(allow_none=True)
 
 
 class PublicRecipientSchema(Schema):
@@ -77,7 +78,7 @@ class DisclosureSchema(Schema):
     basis = ma.Str(required=True)
     consent_receipt_id = ma.UUID(allow_none=True)
     agreement_ref = ma.Str(required=True)
-    disclosed_at = ma.DateTime(required=True)
+    disclosed_at = UtcDateTime(required=True)
     disclosed_by = ma.Str(required=True)
 
 

@@ -30,3 +30,8 @@ def test_the_clocks_command_lists_overdue_first_and_fails_the_cron_job(settings,
     contained = runner.invoke(main, ["breach", "contain", iid, "--disable-principal", crm.name], env=_env(settings))
     assert contained.exit_code == 0 and "disable_principal: done" in contained.output
     assert crm.get("/api/v1/subjects/00000000-0000-4000-8000-000000000000", purpose="order_fulfilment").status_code == 401
+
+
+def test_containment_for_an_unknown_incident_is_a_clean_error(settings):
+    result = CliRunner().invoke(main, ["breach", "contain", "00000000-0000-4000-8000-000000000000", "--rotate-master-key"], env=_env(settings))
+    assert result.exit_code == 1 and "No such incident" in result.output
