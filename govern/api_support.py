@@ -8,7 +8,7 @@ from flask import jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from govern import idempotency
-from govern.errors import Problem
+from govern.errors import Problem, validation_failed
 from govern.identity.guard import current_actor, current_runtime
 
 
@@ -46,3 +46,41 @@ def _created(body: dict, headers: dict[str, str]):
     response.status_code = 201
     response.headers.update(headers)
     return response
+
+
+def refuse_nul_characters() -> None:
+    """A NUL character in a query, form or JSON string is refused with a 400 naming where it was.
+
+    PostgreSQL text cannot hold U+0000 (the driver raises, the request failed with a 500 there and was stored on
+    SQLite): refusing it at the door gives one answer on every database. Found by the API fuzzing (tests/proof)."""
+    where: dict[str, list[str]] = {}
+    for name, value in request.args.items(multi=True):
+        if "\x00" in name or "\x00" in value:
+            where[name.replace("\x00", "")] = ["contains a NUL character"]
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        if request.is_json:
+            _walk(request.get_json(silent=True), "", where)
+        elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+            for name, value in request.form.items(multi=True):
+                if "\x00" in name or "\x00" in value:
+                    where[name.replace("\x00", "")] = ["contains a NUL character"]
+    purpose = request.headers.get("X-Purpose", "")
+    if "\x00" in purpose:
+        where["X-Purpose"] = ["contains a NUL character"]
+    if where:
+        raise validation_failed(where)
+
+
+def _walk(node: Any, path: str, where: dict[str, list[str]]) -> None:
+    if isinstance(node, str):
+        if "\x00" in node:
+            where[path or "body"] = ["contains a NUL character"]
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            name = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                where[name.replace("\x00", "")] = ["contains a NUL character"]
+            _walk(value, name.replace("\x00", ""), where)
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            _walk(value, f"{path}[{index}]", where)

@@ -89,12 +89,15 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     _install_lifecycle(app, runtime)  # first: its before_request starts the clock for everything after
     install_guard(app, runtime)
+    from govern.api_support import refuse_nul_characters
+
+    app.before_request(refuse_nul_characters)  # after the guard: who asks is settled before what they sent
     _protect_openapi_routes(app)
     return app
 
 
 # Each domain with an HTTP API exposes `blp` (a flask-smorest Blueprint) in govern/<domain>/api.py.
-DOMAIN_APIS = ("subjects", "identity", "audit", "consent", "sharing", "requests", "retention", "breach")
+DOMAIN_APIS = ("subjects", "identity", "audit", "consent", "sharing", "requests", "retention", "breach", "processing")
 
 
 def _register_blueprints(app: Flask, api: GovernApi) -> None:

@@ -6,6 +6,7 @@ Every figure and rule a lawyer or DPO may change lives in these files, never in 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -65,6 +66,15 @@ class Catalog:
 
 
 @dataclass(frozen=True)
+class ImpactAssessment:
+    """The record a purpose's impact assessment is kept under (the assessment itself is a document)."""
+
+    reference: str
+    assessed_at: date
+    approved_by: str
+
+
+@dataclass(frozen=True)
 class Purpose:
     name: str
     legal_basis: str
@@ -80,6 +90,8 @@ class Purpose:
     public_disclosure: bool = False  # PIPL Art. 25
     cross_border: bool = False  # PIPL Art. 39
     sale_or_share: bool = False  # CCPA 1798.120: an opt-out (e.g. Global Privacy Control) withdraws it
+    automated_decisions: bool = False  # PIPL Art. 24, 55(2); GDPR Art. 22
+    impact_assessment: ImpactAssessment | None = None  # PIPL Art. 55–56 / GDPR Art. 35: the reference it rests on
     sensitive_fields: frozenset[str] = frozenset()  # from catalog.yaml `sensitive: true`, never listed by hand
 
     def basis_for(self, jurisdiction: str) -> str:
@@ -104,6 +116,23 @@ class Purpose:
     @property
     def needs_separate_consent(self) -> bool:
         return bool(self.separate_consent_reasons)
+
+    @property
+    def impact_assessment_reasons(self) -> tuple[str, ...]:
+        """Why this purpose needs a personal-information impact assessment (PIPL Art. 55) before it may be used."""
+        reasons = []
+        if self.sensitive_fields:
+            reasons.append("sensitive_data")  # Art. 55(1)
+        if self.automated_decisions:
+            reasons.append("automated_decisions")  # Art. 55(2)
+        if self.provides_to_third_party:
+            reasons.append("third_party")  # Art. 55(3)
+        if self.public_disclosure:
+            reasons.append("public_disclosure")  # Art. 55(3)
+        if self.cross_border:
+            reasons.append("cross_border")  # Art. 55(4)
+        return tuple(reasons)
+
 
     @property
     def has_recipients(self) -> bool:
@@ -231,6 +260,16 @@ class RetentionPolicy:
 
 
 @dataclass(frozen=True)
+class ProcessingPolicy:
+    """policies/processing.yaml: what the records of processing add to the other policy files."""
+
+    impact_assessment_keep_years: int
+    impact_assessment_source: str
+    data_subjects: Mapping[str, str]
+    security_measures: Mapping[str, list[str]]
+
+
+@dataclass(frozen=True)
 class Policy:
     catalog: Catalog
     purposes: Mapping[str, Purpose]
@@ -242,6 +281,7 @@ class Policy:
     notices: Any = None  # govern.consent.notices.NoticeBook: policies/notices/<purpose>/versions.yaml and texts
     audit: AuditPolicy = AuditPolicy()
     retention: RetentionPolicy | None = None  # policies/retention.yaml (govern/retention)
+    processing: ProcessingPolicy | None = None  # policies/processing.yaml (govern/processing)
     # Data-subject requests (govern/requests): jurisdictions.yaml `requests:`, policies/calendars/, requests.yaml.
     request_terms: Mapping[str, "RequestTerms"] = field(default_factory=dict)
     calendars: Mapping[str, "WorkingCalendar"] = field(default_factory=dict)
@@ -313,6 +353,14 @@ class PurposeSchema(_Strict):
     public_disclosure = ma.Bool(load_default=False)
     cross_border = ma.Bool(load_default=False)
     sale_or_share = ma.Bool(load_default=False)
+    automated_decisions = ma.Bool(load_default=False)
+    impact_assessment = ma.Nested(lambda: ImpactAssessmentSchema(), load_default=None)
+
+
+class ImpactAssessmentSchema(_Strict):
+    reference = ma.Str(required=True, validate=validate.Length(1, 100))
+    assessed_at = ma.Date(required=True)
+    approved_by = ma.Str(required=True, validate=validate.Length(1, 100))
 
 
 class ControllerSchema(_Strict):
@@ -413,6 +461,7 @@ def load_policy(directory: Path) -> Policy:
     return Policy(
         catalog=catalog, purposes=purposes, roles=roles, jurisdictions=jurisdictions, source_dir=directory, digest=digest,
         controller=controller, notices=notices, audit=_load_audit(directory), retention=_load_retention(directory, catalog),
+        processing=_load_processing(directory),
         **_load_request_policy(directory, jurisdictions),
         console=_load_console(directory),
         **_load_breach_policy(directory, jurisdictions),
@@ -531,6 +580,8 @@ def _build_purpose(name: str, p: dict, catalog: Catalog, jurisdictions: Mapping[
         public_disclosure=p["public_disclosure"],
         cross_border=p["cross_border"],
         sale_or_share=p["sale_or_share"],
+        automated_decisions=p["automated_decisions"],
+        impact_assessment=ImpactAssessment(**p["impact_assessment"]) if p["impact_assessment"] else None,
     )
     # Sensitive data needs separate consent by rule (PIPL Art. 29), whatever the purpose says.
     sensitive = frozenset(f for f in purpose.fields if catalog.fields[f].sensitive) | frozenset(
@@ -541,6 +592,12 @@ def _build_purpose(name: str, p: dict, catalog: Catalog, jurisdictions: Mapping[
         raise PolicyError(
             f"{where}.separate_consent: cannot be false: the purpose needs separate consent "
             f"({', '.join(purpose.separate_consent_reasons)}; PIPL Art. 23, 25, 29, 39)"
+        )
+    if purpose.impact_assessment_reasons and purpose.impact_assessment is None:
+        # PIPL Art. 55–56: no such processing before an assessment is done and recorded.
+        raise PolicyError(
+            f"{where}.impact_assessment: required ({', '.join(purpose.impact_assessment_reasons)}; PIPL Art. 55); "
+            "record the assessment's reference, date and approver before the purpose can be used"
         )
     for code in purpose.legal_basis_by_jurisdiction:
         if code not in jurisdictions:
@@ -1271,3 +1328,28 @@ def _load_breach_policy(directory: Path, jurisdictions: Mapping[str, Jurisdictio
                 raise PolicyError(f"{name}: does not use the item(s) {', '.join(missing)} that jurisdictions.yaml requires of it")
             letters[(template, lang)] = text
     return {"breach_terms": terms, "breach_letters": letters}
+
+
+# --- processing.yaml (govern/processing) ---------------------------------------------------------
+
+
+class _ImpactAssessmentsSchema(_Strict):
+    keep_years = ma.Int(required=True, validate=validate.Range(min=3, error="at least 3 years (PIPL Art. 56)"))
+    source = ma.Str(required=True)
+
+
+class ProcessingFileSchema(_Strict):
+    version = ma.Int(required=True, validate=validate.Equal(1))
+    impact_assessments = ma.Nested(_ImpactAssessmentsSchema, required=True)
+    data_subjects = Label
+    security_measures = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.List(ma.Str(), validate=validate.Length(min=1)), required=True)
+
+
+def _load_processing(directory: Path) -> ProcessingPolicy:
+    doc = _validate("processing", _read(directory / "processing.yaml"), ProcessingFileSchema())
+    return ProcessingPolicy(
+        impact_assessment_keep_years=doc["impact_assessments"]["keep_years"],
+        impact_assessment_source=doc["impact_assessments"]["source"],
+        data_subjects=doc.get("data_subjects", {}),
+        security_measures=doc["security_measures"],
+    )

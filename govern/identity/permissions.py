@@ -50,6 +50,10 @@ class Permission(StrEnum):
     CONSOLE_RETENTION = "console:retention:read"
     CONSOLE_RETENTION_APPROVE = "console:retention:approve"
     CONSOLE_CONSENT = "console:consent:read"  # consent figures, recipients and agreements
+    CONSOLE_INCIDENTS = "console:incident:read"  # the incident board, an incident's clocks, counts, timeline, report
+    CONSOLE_INCIDENTS_OPEN = "console:incident:create"  # open an incident (or a drill)
+    CONSOLE_INCIDENTS_MANAGE = "console:incident:manage"  # scope, containment, assessment, transitions, letters, sending
+    CONSOLE_INCIDENTS_REGISTER = "console:incident:register"  # the register of every breach, read-only
     # breach response (govern/breach)
     BREACH_CREATE = "breach:incident:create"  # open an incident (or a drill)
     BREACH_READ = "breach:incident:read"  # incidents, clocks, counts, timeline, report
@@ -57,3 +61,4 @@ class Permission(StrEnum):
     BREACH_CONTAIN = "breach:containment:execute"  # containment actions, incl. disabling a principal
     BREACH_NOTIFY = "breach:notification:manage"  # generate letters and reports, read them, record sending
     BREACH_REGISTER = "breach:register:read"  # the register of every breach (GDPR Art. 33(5))
+    PROCESSING_READ = "processing:records:read"

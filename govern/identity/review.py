@@ -66,6 +66,12 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     ),
     "console:retention:approve": ("retention:plan:approve",),
     "console:consent:read": ("consent:figures:read",),
+    "console:incident:create": ("breach:incident:create",),
+    "console:incident:read": ("breach:report:create",),
+    "console:incident:manage": (
+        "breach:scope:", "breach:assessment:", "breach:incident:transition", "breach:containment:", "breach:letter:", "breach:notification:",
+    ),
+    "console:incident:register": ("breach:register:read",),
 }
 
 

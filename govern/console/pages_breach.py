@@ -1,0 +1,360 @@
+"""Console pages for breach response (govern/breach): the incident board, an incident with its notification clocks,
+affected-subject counts, assessment, containment, notifications, letters and timeline, the incident report, and the
+register of every breach. Every rule — states, scope, clocks, exemptions, letters — is the breach domain's: forms are
+read through the API's own schemas (govern/breach/schemas.py) and passed to service / flows / letters unchanged."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Callable
+
+from flask import Response, g, redirect, request, url_for
+from marshmallow import ValidationError
+
+from govern.breach import board, flows, letters, schemas, service
+from govern.breach.clocks import RISKS
+from govern.errors import Problem, validation_failed
+from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.permissions import Permission
+from govern.timeutil import utcnow
+
+from .views import HOME_PANELS, blp, language, may, page, parse_local, t, time_zone
+
+NOTIFY_CHOICES = ("yes", "no", "unknown")
+TEXT_ITEMS = service.TEXT_ITEMS
+
+
+def _ctx() -> dict[str, Any]:
+    rt = current_runtime()
+    return {"session": rt.session(), "policy": rt.policy, "actor": current_actor()}
+
+
+def _load(schema, data: dict[str, Any]) -> dict[str, Any]:
+    """A form read through the API's schema: the same limits and choices, no second copy of them."""
+    try:
+        return schema.load(data)
+    except ValidationError as exc:
+        raise validation_failed({k: [str(m) for m in (v if isinstance(v, list) else [v])] for k, v in _flat(exc.messages).items()}) from None
+
+
+def _flat(messages: Any, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in (messages.items() if isinstance(messages, dict) else [("", messages)]):
+        name = f"{prefix}.{key}" if prefix and key != "" else str(key or prefix)
+        if isinstance(value, dict):
+            out.update(_flat(value, name))
+        else:
+            out[name] = value
+    return out
+
+
+def _text(name: str) -> str | None:
+    value = (request.form.get(name) or "").strip()
+    return value or None
+
+
+def _iso(name: str) -> str | None:
+    """A datetime-local field read in the user's time zone, as the ISO text the API schemas take."""
+    raw = request.form.get(name)
+    if not raw:
+        return None
+    moment = parse_local(raw)
+    if moment is None:
+        raise validation_failed({name: ["not a date and time"]})
+    return moment.isoformat()
+
+
+def _tristate(name: str) -> bool | None:
+    return {"yes": True, "no": False}.get(request.form.get(name, ""))
+
+
+def _source_form() -> dict[str, Any]:
+    """The suspected source as typed: principals (names or ids), a lost export's audit event id, or a recipient."""
+    source: dict[str, Any] = {}
+    names = [p for p in (request.form.get("principals") or "").replace(",", " ").split() if p]
+    if names:
+        source["principals"] = names
+    for key in ("export_id", "recipient_id"):
+        if _text(key):
+            source[key] = _text(key)
+    for key, field in (("from", "source_from"), ("to", "source_to")):
+        if _iso(field):
+            source[key] = _iso(field)
+    return source
+
+
+def _unschema(source: dict[str, Any]) -> dict[str, Any]:
+    return {("from" if k == "from_" else k): (str(v) if isinstance(v, uuid.UUID) else v) for k, v in source.items() if v is not None}
+
+
+def clock_text(n: dict[str, Any]) -> str:
+    """A notification's clock in words: time left, overdue by, or the law's wording when it sets no figure."""
+    if n["sent_at"] is not None:
+        return t("clock_sent_late") if n["sent_late"] else t("clock_sent")
+    if n["status"] not in ("required", "unknown"):
+        return t("clock_not_running")
+    if n["due_at"] is None:
+        return t("clock_no_figure", rule=n["due_rule"].get(language(), ""))
+    seconds = n["seconds_left"] or 0
+    span = _span(abs(seconds))
+    return t("clock_overdue", span=span) if n["overdue"] else t("clock_left", span=span)
+
+
+def _span(seconds: int) -> str:
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return t("span_days", d=days, h=hours)
+    if hours:
+        return t("span_hours", h=hours, m=minutes)
+    return t("span_minutes", m=minutes)
+
+
+# --- home: open incidents with their notification clocks running ----------------------------------------------------
+
+
+def _home_panel():
+    if not may(Permission.CONSOLE_INCIDENTS):
+        return None
+    rt = current_runtime()
+    session = rt.session()
+    clocks = board.open_clocks(session=session, policy=rt.policy)
+    return {"clocks": clocks[:8], "more": max(0, len(clocks) - 8), "figures": board.figures(session=session)}
+
+
+HOME_PANELS.append(("incidents", _home_panel))
+
+
+# --- the board ------------------------------------------------------------------------------------------------------
+
+
+@blp.route("/incidents", methods=["GET"])
+@requires(Permission.CONSOLE_INCIDENTS)
+def incidents():
+    rt = current_runtime()
+    session = rt.session()
+    closed = request.args.get("closed") == "1"
+    rows = board.board(session=session, policy=rt.policy, include_closed=closed, include_drills=True)
+    return page("incidents.html", rows=rows, figures=board.figures(session=session), closed=closed, clock_text=clock_text)
+
+
+# --- opening an incident ----------------------------------------------------------------------------------------------
+
+
+def _now_local() -> str:
+    from zoneinfo import ZoneInfo
+
+    return utcnow().astimezone(ZoneInfo(time_zone())).strftime("%Y-%m-%dT%H:%M")
+
+
+@blp.route("/incidents/new", methods=["GET"])
+@requires(Permission.CONSOLE_INCIDENTS_OPEN)
+def incident_new():
+    return page("incident_new.html", form={}, now_local=_now_local())
+
+
+@blp.route("/incidents/new", methods=["POST"])
+@requires(Permission.CONSOLE_INCIDENTS_OPEN)
+def incident_open():
+    try:
+        body = _load(schemas.IncidentCreateSchema(), {
+            "title": _text("title") or "", "description": _text("description"), "detected_at": _iso("detected_at"),
+            "aware_at": _iso("aware_at"), "reported_by": _text("reported_by"), "source": _source_form(),
+            "drill": request.form.get("drill") == "yes", "critical_infrastructure": request.form.get("critical_infrastructure") == "yes",
+        })
+        data = {**body, "source": _unschema(body.get("source") or {})}
+        incident = service.create(**_ctx(), data=data)
+    except Problem as problem:
+        if problem.status != 400:
+            raise
+        current_runtime().session().rollback()
+        return page("incident_new.html", status=400, problem=problem, form=request.form, now_local=_now_local())
+    return redirect(url_for("console.incident_detail", incident_id=incident.id, done="open"))
+
+
+# --- an incident ------------------------------------------------------------------------------------------------------
+
+
+def _detail(incident_id: uuid.UUID, *, problem: Problem | None = None):
+    rt = current_runtime()
+    session = rt.session()
+    if problem is not None:
+        # The refused step left nothing behind (its transaction is rolled back); show the incident as it stands.
+        session.rollback()
+        if problem.audit is not None:
+            g.refusal_audit = problem.audit
+    incident = service.get_or_raise(session=session, incident_id=incident_id)
+    v = board.view(session=session, policy=rt.policy, incident=incident)
+    manage = may(Permission.CONSOLE_INCIDENTS_MANAGE) and v["state"] != "closed"
+    a = v["assessment"] or {}
+    return page(
+        "incident.html", status=problem.status if problem else 200, problem=problem, v=v, manage=manage, a=a, done=request.args.get("done"),
+        clock_text=clock_text, risks=RISKS, notify_choices=NOTIFY_CHOICES, text_items=TEXT_ITEMS, phases=letters.PHASES,
+        containment_actions=flows.CONTAINMENT_ACTIONS, categories=rt.policy.catalog.categories, jurisdictions=sorted(rt.policy.breach_terms),
+        source_text=_source_text(v["source"]),
+    )
+
+
+def _source_text(source: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(k, ", ".join(map(str, v)) if isinstance(v, list) else str(v)) for k, v in (source or {}).items()]
+
+
+@blp.route("/incidents/<uuid:incident_id>", methods=["GET"])
+@requires(Permission.CONSOLE_INCIDENTS)
+def incident_detail(incident_id: uuid.UUID):
+    return _detail(incident_id)
+
+
+def _act(incident_id: uuid.UUID, done: str, fn: Callable[[], Any]):
+    try:
+        fn()
+    except Problem as problem:
+        if problem.status in (400, 409, 410, 423):
+            return _detail(incident_id, problem=problem)
+        raise
+    return redirect(url_for("console.incident_detail", incident_id=incident_id, done=done))
+
+
+@blp.route("/incidents/<uuid:incident_id>/scope", methods=["POST"])
+@requires(Permission.CONSOLE_INCIDENTS_MANAGE)
+def incident_scope(incident_id: uuid.UUID):
+    def run():
+        data = _unschema(_load(schemas.ScopeSchema(), _source_form()))
+        flows.compute_scope(**_ctx(), envelope=current_runtime().envelope, incident_id=incident_id, data=data)
+
+    return _act(incident_id, "scope", run)
+
+
+@blp.route("/incidents/<uuid:incident_id>/containment", methods=["POST"])
+@requires(Permission.CONSOLE_INCIDENTS_MANAGE)
+def incident_contain(incident_id: uuid.UUID):
+    def run():
+        body = _load(schemas.ContainmentSchema(), {"action": request.form.get("action", ""), "principal": _text("principal"), "note": _text("note")})
+        flows.contain(**_ctx(), incident_id=incident_id, action=body["action"], principal=body["principal"], note=body["note"])
+
+    return _act(incident_id, "contain", run)
+
+
+@blp.route("/incidents/<uuid:incident_id>/assessment", methods=["POST"])
+@requires(Permission.CONSOLE_INCIDENTS_MANAGE)
+def incident_assess(incident_id: uuid.UUID):
+    def run():
+        policy = current_runtime().policy
+        people = {}
+        for code in policy.breach_terms:
+            raw = _text(f"people.{code}")
+            if raw is not None:
+                people[code] = raw
+        texts = {item: {lang: _text(f"texts.{item}.{lang}") for lang in ("zh", "en") if _text(f"texts.{item}.{lang}")} for item in TEXT_ITEMS}
+        body = _load(schemas.AssessmentSchema(), {
+            "categories": request.form.getlist("categories") or None, "sensitive": _tristate("sensitive"), "minors": _tristate("minors"),
+            "encrypted": request.form.get("encrypted") == "yes", "key_compromised": _tristate("key_compromised"), "people": people or None,
+            "records": _text("records"), "risk": request.form.get("risk") or "unknown", "notify": request.form.get("notify") or "unknown",
+            "rationale": _text("rationale") or "", "measures_avoid_harm": request.form.get("measures_avoid_harm") == "yes",
+            "disproportionate_effort": request.form.get("disproportionate_effort") == "yes", "texts": {k: v for k, v in texts.items() if v},
+        })
+        service.assess(**_ctx(), incident_id=incident_id, data=body)
+
+    return _act(incident_id, "assess", run)
+
+
+@blp.route("/incidents/<uuid:incident_id>/transition", methods=["POST"])
+@requires(Permission.CONSOLE_INCIDENTS_MANAGE)
+def incident_transition(incident_id: uuid.UUID):
+    def run():
+        to = request.form.get("to", "")
+        review = None
+        if to == "closed":
+            review = {"cause": _text("cause") or "", "lessons": _text("lessons") or "",
+                      "actions": [line.strip() for line in (request.form.get("follow_up") or "").splitlines() if line.strip()]}
+        body = _load(schemas.TransitionSchema(), {"to": to, "note": _text("transition_note"), "review": review})
+        service.transition(**_ctx(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"])
+
+    return _act(incident_id, "transition", run)
+
+
+@blp.route("/incidents/<uuid:incident_id>/notifications/<uuid:notification_id>/letters", methods=["POST"])
+@requires(Permission.CONSOLE_INCIDENTS_MANAGE)
+def incident_generate(incident_id: uuid.UUID, notification_id: uuid.UUID):
+    def run():
+        reasons = {lang: _text(f"delay_reasons.{lang}") for lang in ("zh", "en") if _text(f"delay_reasons.{lang}")}
+        body = _load(schemas.LettersRequestSchema(), {
+            "languages": request.form.getlist("languages") or None, "phase": _text("phase"), "delay_reasons": reasons,
+            "voluntary": request.form.get("voluntary") == "yes",
+        })
+        letters.generate(
+            **_ctx(), envelope=current_runtime().envelope, incident_id=incident_id, notification_id=notification_id, languages=body["languages"],
+            phase=body["phase"], delay_reasons=body.get("delay_reasons") or None, voluntary=body["voluntary"],
+        )
+
+    return _act(incident_id, "letters", run)
+
+
+@blp.route("/incidents/<uuid:incident_id>/notifications/<uuid:notification_id>/letters", methods=["GET"])
+@requires(Permission.CONSOLE_INCIDENTS_MANAGE)
+def incident_letters(incident_id: uuid.UUID, notification_id: uuid.UUID):
+    rt = current_runtime()
+    session = rt.session()
+    incident = service.get_or_raise(session=session, incident_id=incident_id)
+    rows = letters.list_letters(session=session, incident_id=incident_id, notification_id=notification_id)
+    n = next(x for x in board.view(session=session, policy=rt.policy, incident=incident, with_timeline=False)["notifications"] if x["id"] == notification_id)
+    return page("incident_letters.html", incident=incident, n=n, rows=rows)
+
+
+@blp.route("/incidents/<uuid:incident_id>/letters/<uuid:letter_id>", methods=["GET"])
+@requires(Permission.CONSOLE_INCIDENTS_MANAGE)
+def incident_letter(incident_id: uuid.UUID, letter_id: uuid.UUID):
+    """A letter's text (a subject's letter is opened under its data key; the read is audited by the letters service)."""
+    rt = current_runtime()
+    session = rt.session()
+    letter, text = letters.read_letter(session=session, envelope=rt.envelope, actor=current_actor(), incident_id=incident_id, letter_id=letter_id)
+    return page("incident_letter.html", incident=service.get_or_raise(session=session, incident_id=incident_id), letter=letter, text=text)
+
+
+@blp.route("/incidents/<uuid:incident_id>/notifications/<uuid:notification_id>/sent", methods=["POST"])
+@requires(Permission.CONSOLE_INCIDENTS_MANAGE)
+def incident_sent(incident_id: uuid.UUID, notification_id: uuid.UUID):
+    def run():
+        body = _load(schemas.SentSchema(), {
+            "channel": _text("channel") or "", "reference": _text("reference"), "sent_at": _iso("sent_at"), "late_reason": _text("late_reason"),
+        })
+        service.mark_sent(
+            **_ctx(), incident_id=incident_id, notification_id=notification_id, channel=body["channel"], reference=body["reference"],
+            sent_at=body["sent_at"], late_reason=body["late_reason"],
+        )
+
+    return _act(incident_id, "sent", run)
+
+
+@blp.route("/incidents/<uuid:incident_id>/report/<lang>", methods=["GET"])
+@requires(Permission.CONSOLE_INCIDENTS)
+def incident_report(incident_id: uuid.UUID, lang: str):
+    """The incident report (HTML, to print to PDF): the copy frozen at closing, or a marked draft. A download, because
+    the report carries its own print styles, which the console's Content-Security-Policy would not apply."""
+    if lang not in letters.LANGUAGES:
+        raise Problem(404, "not_found", "Not found", "No such language.")
+    html, final = letters.report(**_ctx(), incident_id=incident_id, lang=lang)
+    reference = service.get_or_raise(session=current_runtime().session(), incident_id=incident_id).reference
+    name = f"incident-report-{reference}-{lang}{'' if final else '-draft'}.html"
+    return Response(html, mimetype="text/html", headers={
+        "Content-Disposition": f'attachment; filename="{name}"', "Content-Language": lang, "X-Report-Final": "true" if final else "false",
+    })
+
+
+# --- the register (GDPR Art. 33(5)), read-only ------------------------------------------------------------------------
+
+
+@blp.route("/incidents/register", methods=["GET"])
+@requires(Permission.CONSOLE_INCIDENTS_REGISTER)
+def breach_register():
+    rt = current_runtime()
+    drills = request.args.get("drills") == "1"
+    rows = board.register(**_ctx(), include_drills=drills)
+    sources = [term.register_source for term in rt.policy.breach_terms.values() if term.register_source]
+    return page("breach_register.html", rows=rows, drills=drills, sources=sources, as_time=_as_time)
+
+
+def _as_time(value: Any) -> datetime | None:
+    return value if isinstance(value, datetime) else None
