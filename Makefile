@@ -6,7 +6,7 @@ PYTEST_ARGS ?= -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-sqlite test-postgres lint bench
+.PHONY: install run test test-sqlite test-postgres lint bench figures
 
 install: $(VENV)/.installed
 
@@ -36,10 +36,13 @@ lint: install
 	$(VENV)/bin/ruff check govern tests bench audit
 
 # Benchmarks are not tests: each prints its figures and a ratio against a baseline measured in the same run.
-# They need PostgreSQL on 127.0.0.1:5432 and create their own *bench* databases.
+# They need PostgreSQL on 127.0.0.1:5432 and create their own *bench* databases. `make bench` runs every one
+# (read_path, lookup, audit_append, audit_verify, consent_check, purge_scale, load, scale_out: about an hour on
+# 2 cores), saves each result in bench/results/ and regenerates docs/figures.md; `make figures` only re-renders it.
+# BENCH_ONLY=load,scale_out runs just those and keeps the others' saved results.
+BENCH_ONLY ?=
 bench: install
-	-$(VENV)/bin/python bench/read_path.py
-	-$(VENV)/bin/python bench/lookup.py
-	-$(VENV)/bin/python bench/audit_append.py
-	-$(VENV)/bin/python bench/audit_verify.py
-	-$(VENV)/bin/python bench/purge_scale.py
+	$(VENV)/bin/python bench/figures.py $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
+
+figures: install
+	$(VENV)/bin/python bench/figures.py --render-only

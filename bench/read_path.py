@@ -55,7 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--processes", type=int, default=2, help="load-generator processes (default %(default)s)")
     p.add_argument("--threads", type=int, default=4, help="keep-alive connections per load process (default %(default)s)")
     p.add_argument("--workers", type=int, default=2, help="gunicorn workers, both sides (default %(default)s: `govern serve`'s default)")
-    p.add_argument("--server-threads", type=int, default=1, help="gunicorn threads per worker, both sides (default %(default)s)")
+    p.add_argument("--server-threads", type=int, default=4, help="gunicorn threads per worker, both sides (default %(default)s: `govern serve`'s default)")
     p.add_argument("--role", default="privacy_staff", help="role of the reading principal (default %(default)s: all 8 fields, masked)")
     p.add_argument("--purpose", default="legal_compliance", help="X-Purpose of the reads (default %(default)s)")
     p.add_argument("--rounds", type=int, default=1, help="alternate baseline/govern this many times (default %(default)s)")

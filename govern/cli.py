@@ -257,9 +257,10 @@ def tombstones_reapply(as_json: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=int)
+@click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker: a request spends most of its time waiting on the database.")
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
 @click.option("--demo", is_flag=True, help="Seed demo data and print a demo API key on first start.")
-def serve(host: str, port: int, workers: int, dev: bool, demo: bool) -> None:
+def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: bool) -> None:
     """Initialise if needed, then serve the API (gunicorn; Flask's dev server only with --dev)."""
     settings = _settings()
     initialise(settings)
@@ -276,7 +277,7 @@ def serve(host: str, port: int, workers: int, dev: bool, demo: bool) -> None:
         return
     from govern.server import run_gunicorn
 
-    run_gunicorn(host=host, port=port, workers=workers)
+    run_gunicorn(host=host, port=port, workers=workers, threads=threads)
 
 
 def _announce_demo(settings: Settings, host: str, port: int) -> None:

@@ -20,7 +20,7 @@ class GovernServer(BaseApplication):
         return create_app()
 
 
-def run_gunicorn(*, host: str, port: int, workers: int, threads: int = 1) -> None:
+def run_gunicorn(*, host: str, port: int, workers: int, threads: int = 4) -> None:
     GovernServer({
         "bind": f"{host}:{port}",
         "workers": workers,

@@ -102,11 +102,12 @@ def clock_text(n: dict[str, Any]) -> str:
 
 
 def _span(seconds: int) -> str:
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
+    """Hours and minutes up to four days (the 72-hour clock reads as hours, as the law says it); days beyond."""
+    if seconds >= 4 * 86400:
+        days, rest = divmod(seconds, 86400)
+        return t("span_days", d=days, h=rest // 3600)
+    hours, rest = divmod(seconds, 3600)
     minutes = rest // 60
-    if days:
-        return t("span_days", d=days, h=hours)
     if hours:
         return t("span_hours", h=hours, m=minutes)
     return t("span_minutes", m=minutes)
@@ -121,7 +122,8 @@ def _home_panel():
     rt = current_runtime()
     session = rt.session()
     clocks = board.open_clocks(session=session, policy=rt.policy)
-    return {"clocks": clocks[:8], "more": max(0, len(clocks) - 8), "figures": board.figures(session=session)}
+    shown = [{**c, "clock": clock_text(c)} for c in clocks[:8]]
+    return {"clocks": shown, "more": max(0, len(clocks) - 8), "figures": board.figures(session=session)}
 
 
 HOME_PANELS.append(("incidents", _home_panel))

@@ -49,12 +49,12 @@ NAV: list[tuple[str, str, Permission, str]] = [
     ("console.requests_queue", "requests", Permission.CONSOLE_REQUESTS, "console.request"),
     ("console.retention_overview", "retention", Permission.CONSOLE_RETENTION, "console.retention"),
     ("console.consent_overview", "consent_sharing", Permission.CONSOLE_CONSENT, "console.consent"),
+    ("console.incidents", "incidents", Permission.CONSOLE_INCIDENTS, "console.incident"),
+    ("console.breach_register", "breach_register", Permission.CONSOLE_INCIDENTS_REGISTER, "console.breach_register"),
     ("console.subject_lookup", "subject_lookup", Permission.CONSOLE_SUBJECT_LOOKUP, "console.subject"),
     ("console.access_review", "access_review", Permission.CONSOLE_ACCESS_REVIEW, "console.access_review"),
     ("console.audit_search", "audit_log", Permission.CONSOLE_AUDIT, "console.audit"),
 ]
-# Workflows whose domain is not in this build: named on the home page, never linked or faked.
-MISSING_DOMAINS = [("breach", "incidents")]
 
 
 def domain_present(name: str) -> bool:
@@ -318,8 +318,7 @@ def home():
             panels[name] = panel
     if may(Permission.CONSOLE_AUDIT):
         panels["chain"] = _chain_facts(rt.session())
-    missing = [label for domain, label in MISSING_DOMAINS if not domain_present(domain)]
-    return page("home.html", panels=panels, missing=missing)
+    return page("home.html", panels=panels)
 
 
 def _chain_facts(session) -> dict[str, Any]:
@@ -485,6 +484,6 @@ def audit_export():
 
 # --- optional domains: their pages join when their service exists --------------------------------------------------
 
-for _domain, _module in (("requests", "pages_requests"), ("retention", "pages_retention"), ("consent", "pages_consent")):
+for _domain, _module in (("requests", "pages_requests"), ("retention", "pages_retention"), ("consent", "pages_consent"), ("breach", "pages_breach")):
     if domain_present(_domain):
         importlib.import_module(f"govern.console.{_module}")

@@ -186,7 +186,15 @@ def _erase(
     whole = scope_fields is None and scope_types is None
     if not whole:  # an erasure limited to some data: what it does not name stays
         scope_fields, scope_types = scope_fields or set(), scope_types or set()
-    inv = subjects.inventory(session=session, subject_id=req.subject_id)
+    try:
+        inv = subjects.inventory(session=session, subject_id=req.subject_id)
+    except Problem as exc:
+        if exc.code != "subject_erased":
+            raise
+        # Already shredded: an erasure killed after its tombstone reached the file (before its commit) is re-applied
+        # at restart, or a purge shredded the subject meanwhile. Nothing is left to destroy or keep; the request
+        # must still complete, with a certificate that says when and why the subject was erased.
+        return _certify(session, actor, req, now, _already_erased(session, req), destroyed_fields=[], destroyed_types={}, kept=[], status="erased")
     keep_fields, keep_records = what_must_be_kept(session=session, policy=policy, subject_id=req.subject_id, now=now)
     if scope_fields is not None or scope_types is not None:
         keep_fields = {n: k for n, k in keep_fields.items() if scope_fields is None or n in scope_fields}
@@ -224,6 +232,29 @@ def _erase(
         {"what": what, "count": n, "reason": reason_, "legal_basis": basis, "until": until, "use": f"storage and {LEGAL_PURPOSE} only"}
         for (what, reason_, basis, until), n in sorted(kept_summary.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][3] or ""))
     ]
+    method = (
+        "crypto-shredding: the subject's data key (AES-256-GCM) was destroyed first, so every copy of the erased values, "
+        "backups included, is unreadable; blind-index entries removed; cached keys dropped; rows deleted"
+        if status == "erased" else
+        "crypto-shredding: what is kept was sealed under a new data key and the old key destroyed, so every copy of the "
+        "erased values, backups included, is unreadable; blind-index entries removed; rows deleted"
+    )
+    return _certify(session, actor, req, now, method, destroyed_fields=destroyed_fields, destroyed_types=destroyed_types, kept=kept, status=status)
+
+
+def _already_erased(session: Session, req: DataSubjectRequest) -> str:
+    stone = session.get(erasure.Tombstone, req.subject_id)
+    when = as_utc(stone.erased_at).isoformat() if stone else "an earlier time"
+    return (
+        f"crypto-shredding: the subject's data key (AES-256-GCM) had already been destroyed and every row deleted at {when} "
+        f"({stone.reason if stone else 'erased'}); nothing of the subject remained to destroy or keep"
+    )
+
+
+def _certify(
+    session: Session, actor: Actor, req: DataSubjectRequest, now: datetime, method: str, *, destroyed_fields: list[str],
+    destroyed_types: dict[str, int], kept: list[dict[str, Any]], status: str,
+) -> dict[str, Any]:
     certificate = {
         "certificate": "erasure",
         "request_id": str(req.id),
@@ -231,13 +262,7 @@ def _erase(
         "type": req.type,
         "jurisdiction": req.jurisdiction,
         "erased_at": now.isoformat(),
-        "method": (
-            "crypto-shredding: the subject's data key (AES-256-GCM) was destroyed first, so every copy of the erased values, "
-            "backups included, is unreadable; blind-index entries removed; cached keys dropped; rows deleted"
-            if status == "erased" else
-            "crypto-shredding: what is kept was sealed under a new data key and the old key destroyed, so every copy of the "
-            "erased values, backups included, is unreadable; blind-index entries removed; rows deleted"
-        ),
+        "method": method,
         "destroyed": {"fields": destroyed_fields, "records": dict(sorted(destroyed_types.items()))},
         "kept": kept,
         "subject_status": status,

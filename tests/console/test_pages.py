@@ -56,8 +56,8 @@ def test_navigation_shows_only_the_pages_a_role_may_open(console_as):
     assert 'href="/console/subjects"' not in auditor and 'href="/console/requests"' not in auditor
     privacy = console_as("privacy_staff").get("/console/").get_data(as_text=True)
     assert 'href="/console/subjects"' in privacy and 'href="/console/audit"' not in privacy
-    # Breach response does not exist in this build: named as not available, never linked.
-    assert "/console/incidents" not in privacy
+    # Privacy staff may open and follow incidents; an auditor sees only the register (tests/console/test_incidents.py).
+    assert 'href="/console/incidents"' in privacy and 'href="/console/incidents"' not in auditor
 
 
 def test_a_look_up_is_audited_and_masked_per_role(console_as, make_subject, audit_events):

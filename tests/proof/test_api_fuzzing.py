@@ -153,3 +153,25 @@ def test_at_least_2000_fuzzed_cases_ran(request):
         pytest.skip("only part of the fuzzing ran (a -k selection); the total is checked when the whole module runs")
     assert _run_counts["cases"] >= MIN_CASES_PER_RUN, f"only {_run_counts['cases']} cases were generated"
     print(f"\nfuzzing total: {_run_counts['cases']} cases, {_run_counts['seconds']} s")
+
+
+def test_a_nul_character_is_refused_with_a_400_on_every_database(client_as, make_subject, row_counts):
+    """Found by the fuzzing on PostgreSQL (text cannot hold U+0000): a 500 there, stored on SQLite. Now a 400 naming
+    the place, before anything is written, on both."""
+    sid = make_subject()
+    sales, privacy, dpo = client_as("sales_service"), client_as("privacy_staff"), client_as("dpo")
+    before = row_counts()
+    cases = [
+        (sales, "POST", "/api/v1/subjects", {"jurisdiction": "CN", "external_ref": "crm\x001", "fields": {"name": "张三"}}, "external_ref"),
+        (privacy, "POST", "/api/v1/holds", {"subject_id": str(sid), "reason": "litigation", "note": "case\x007"}, "note"),
+        (privacy, "POST", "/api/v1/retention/plans", {"note": "a\x00b"}, "note"),
+        (privacy, "GET", "/api/v1/recipients?purpose=a%00b", None, "purpose"),
+        (dpo, "GET", "/api/v1/audit/events?actor=a%00b", None, "actor"),
+        (dpo, "POST", "/api/v1/incidents", {"title": "x\x00", "detected_at": "2026-01-01T00:00:00+00:00", "source": {"principals": ["a\x00"]}}, "source.principals[0]"),
+    ]
+    for client, method, url, body, where in cases:
+        r = client.open(url, method, json=body) if body is not None else client.open(url, method)
+        assert r.status_code == 400 and r.content_type == "application/problem+json", (url, r.status_code)
+        assert r.json["code"] == "validation_failed" and where in r.json["errors"], (url, r.json)
+    after = row_counts()
+    assert {t: n for t, n in after.items() if t != "audit_events"} == {t: n for t, n in before.items() if t != "audit_events"}
