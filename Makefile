@@ -6,33 +6,47 @@ PYTEST_ARGS ?= -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-sqlite test-postgres lint bench figures
+.PHONY: install install-test browser run test test-sqlite test-postgres lint bench figures
 
+# The service alone (what `make run` needs) …
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e .
+	touch $@
+
+# … and what the tests need on top: the test extras, and Debian's chromium for the console's browser tests
+# (Playwright drives it; `playwright install` is never used).
+install-test: $(VENV)/.installed-test browser
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $@
+
+browser:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium; \
+		else echo "chromium is missing: install Debian's chromium package (sudo apt-get install chromium) for the browser tests"; fi; }
 
 run: install
 	$(VENV)/bin/govern serve --demo --host $(HOST) --port $(PORT)
 
 # The whole suite on SQLite, then on PostgreSQL. With CI=true an unreachable PostgreSQL fails the run.
-test: install test-sqlite test-postgres
+test: install-test test-sqlite test-postgres
 
-test-sqlite: install
+test-sqlite: install-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-postgres: install
+test-postgres: install-test
 	@if [ "$$CI" = "true" ] || $(VENV)/bin/python -c "import psycopg; psycopg.connect('host=127.0.0.1 port=5432 dbname=test user=postgres', connect_timeout=3).close()" 2>/dev/null; then \
 		GOVERN_TEST_DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest $(PYTEST_ARGS); \
 	else \
 		echo "PostgreSQL is not reachable on 127.0.0.1:5432: the PostgreSQL half was not run (CI=true makes this a failure)"; \
 	fi
 
-lint: install
+lint: install-test
 	$(VENV)/bin/ruff check govern tests bench audit
 
 # Benchmarks are not tests: each prints its figures and a ratio against a baseline measured in the same run.
@@ -41,7 +55,7 @@ lint: install
 # 2 cores), saves each result in bench/results/ and regenerates docs/figures.md; `make figures` only re-renders it.
 # BENCH_ONLY=load,scale_out runs just those and keeps the others' saved results.
 BENCH_ONLY ?=
-bench: install
+bench: install-test
 	$(VENV)/bin/python bench/figures.py $(if $(BENCH_ONLY),--only $(BENCH_ONLY))
 
 figures: install

@@ -46,15 +46,15 @@ class Bench:
 BENCHES = (
     Bench("read_path", 2, "audited, decrypted, masked read of an 8-field profile under gunicorn, against a plain-table Flask baseline (same database, same gunicorn, same load)",
           "govern ≥ 0.5 × the baseline's throughput", ("bench/read_path.py",), "test_bench",
-          (r"^\s+(side|baseline|govern)\s", r"server CPU per request", r"audit events written", r"ratio govern/baseline")),
+          (r"^\s+side\s", r"^\s+(baseline|govern)\s+[\d.]", r"server CPU per request", r"audit events written", r"ratio govern/baseline")),
     Bench("lookup", 2, "look-up by mobile number (blind index, purpose check, audit event, commit) among 1,000,000 subjects, against a plain indexed lookup",
           "p50 ≤ 2 ms at the service layer", ("bench/lookup.py",), "test_bench_lookup",
-          (r"^\s+(side|baseline|govern)\s", r"govern p50", r"load average")),
+          (r"^\s+side\s", r"^\s+(baseline|govern)\s+[\d.]", r"govern p50", r"load average now")),
     Bench("audit_append", 3, "audited appends/s at 1, 4, 8, 16 clients (with a concurrent sealer) against plain inserts of the same rows",
           "audited ≥ 0.7 × plain at 8 clients", ("bench/audit_append.py",), "test_audit_bench",
           (r"^\s*(clients|\d+)\s", r"^bar:", r"^final seal")),
     Bench("audit_verify", 3, "the offline verifier (audit/verify.py) on an export of 1,000,000 events",
-          "≥ 100,000 events/s (a million in under 10 s)", ("bench/audit_verify.py",), "(none: a generated export)",
+          "≥ 100,000 events/s (a million in under 10 s)", ("bench/audit_verify.py",), "none (a generated export in a temporary folder)",
           (r"^generated", r"^verifier:")),
     Bench("consent_check", 4, "which of 10,000 subject ids may be used for marketing now, through the API, against a plain indexed query",
           "p50 ≤ 300 ms for 10,000 ids", ("bench/consent_check.py",), "test_bench_consent",
@@ -188,6 +188,14 @@ def _load_section(result: dict) -> list[str]:
         out.append(f"Scale-out: one host **{s['one_host']} ops/s**; two hosts **{s['two_hosts']} ops/s** "
                    f"({' + '.join(str(v) for v in s['per_host'].values())}) = **{s['ratio']} ×** one host.")
         out.append("")
+        out.append("Read this ratio for what it is. On this machine the load generator, both hosts and PostgreSQL share the same "
+                   "cores, and the two phases ran one after the other while other work came and went (the load average after each "
+                   "phase is given above), so the ratio measures the machine as much as govern. Two hosts on shared cores cannot "
+                   "add CPU; what the run does prove is that the hosts share nothing on the request path (no lock, no sticky "
+                   "session: each host's share is served at the same rate, with zero errors, and one audit chain verifies over "
+                   "both). Whether throughput adds up needs hosts with cores of their own: run `bench/scale_out.py` with the "
+                   "hosts on separate machines, or at least on a machine with idle cores.")
+        out.append("")
     j = data.get("jobs")
     if j:
         p, r, o = j["purge"], j["rotation"], j["rotation_other_lock_file"]
@@ -239,14 +247,24 @@ def render(results: dict[str, dict]) -> str:
             continue
         la = r["load_average"]
         took = f", {r['seconds']} s" if r.get("seconds") else ""
+        given = r["command"].split()
+        database = b.database
+        if "--database-url" in given and given.index("--database-url") + 1 < len(given):
+            database = given[given.index("--database-url") + 1].rsplit("/", 1)[-1]
+        script = next((k for k, a in enumerate(given) if a.endswith(".py")), len(given))
+        options = [a for a in given[script + 1:] if a not in b.args[1:]]
+        if b.name == "scale_out" and options[:2] == ["--hosts", "2"]:
+            options = options[2:]  # what scale_out.py adds to load.py
         lines += [
             f"- Verdict: {verdict_of(r)}",
             f"- Run: {r['date']} UTC{took}; "
             f"load average {la.get('start')} at the start, {la.get('end')} at the end",
-            f"- Database: `{b.database}` (wiped or created by the benchmark itself)",
+            f"- Database: `{database}`" + (" (created or wiped by the benchmark itself)" if "bench" in database else ""),
             f"- Command: `{r['command']}`",
-            "",
         ]
+        if options:
+            lines.append(f"- Run with options other than the defaults ({' '.join(options)}): the bar is stated for the defaults")
+        lines.append("")
         if b.name in ("load", "scale_out"):
             lines += _load_section(r)
         else:

@@ -49,7 +49,7 @@ def canary_fields() -> dict[str, str]:
         "health": f"哮喘-{tag}",
         "religion": f"religion-{tag}",
         "biometric": base64.b64encode(b"canary-biometric-" + tag.encode()).decode(),
-        "precise_location": f"23.{secrets.randbelow(10**6):06d},113.{secrets.randbelow(10**6):06d}",
+        "precise_location": f"23.{secrets.randbelow(10**5):05d}{secrets.randbelow(9) + 1},113.{secrets.randbelow(10**5):05d}{secrets.randbelow(9) + 1}",  # no trailing 0 to normalise away
     }
 
 
