@@ -10,7 +10,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
@@ -61,20 +61,36 @@ def create(*, session: Session, policy: Policy, actor: Actor, name: str, roles: 
     return IssuedKey(principal, api_key)
 
 
-def authenticate(*, session: Session, api_key: str) -> Principal | None:
+@dataclass(frozen=True)
+class Authenticated:
+    """Who a valid API key belongs to: what the guard needs, read as one plain row on every request."""
+
+    id: uuid.UUID
+    name: str
+    kind: str
+    roles: list[str]
+
+
+_BY_PREFIX = select(
+    Principal.id, Principal.name, Principal.kind, Principal.roles, Principal.key_hash, Principal.disabled_at, Principal.last_used_at,
+).where(Principal.key_prefix == bindparam("prefix"))
+
+
+def authenticate(*, session: Session, api_key: str) -> Authenticated | None:
     """The enabled principal holding this key, or None; constant-time comparison of the hash."""
     match = _KEY_SHAPE.match(api_key or "")
     if not match:
         return None
-    principal = session.scalar(select(Principal).where(Principal.key_prefix == match.group(1)))
-    if principal is None or principal.disabled_at is not None or principal.key_hash is None:
+    # On the connection, not through the ORM's execution layer: this runs on every request.
+    row = session.connection().execute(_BY_PREFIX, {"prefix": match.group(1)}).one_or_none()
+    if row is None or row.disabled_at is not None or row.key_hash is None:
         return None
-    if not hmac.compare_digest(principal.key_hash, _hash(api_key)):
+    if not hmac.compare_digest(row.key_hash, _hash(api_key)):
         return None
     now = utcnow()
-    if principal.last_used_at is None or now - as_utc(principal.last_used_at) > LAST_USED_RESOLUTION:
-        principal.last_used_at = now
-    return principal
+    if row.last_used_at is None or now - as_utc(row.last_used_at) > LAST_USED_RESOLUTION:
+        session.execute(update(Principal).where(Principal.id == row.id).values(last_used_at=now))
+    return Authenticated(id=row.id, name=row.name, kind=row.kind, roles=list(row.roles))
 
 
 def list_principals(*, session: Session, actor: Actor) -> list[Principal]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Mapping
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -31,8 +31,33 @@ MAX_RECORD_PAYLOAD_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
+class SubjectHeader:
+    """What a read returns about the subject itself: identifiers and lifecycle, no personal data."""
+
+    id: uuid.UUID
+    external_ref: str | None
+    jurisdiction: str
+    language: str
+    status: str
+    version: int
+
+
+# Plain rows, not ORM entities: this statement runs on every read, and entity loading cost more than the query.
+_READ_ROWS = (
+    select(
+        Subject.id, Subject.external_ref, Subject.jurisdiction, Subject.language, Subject.status, Subject.version,
+        SubjectKey.wrapped_key, ProfileField.name, ProfileField.ciphertext,
+    )
+    .select_from(Subject)
+    .outerjoin(SubjectKey, SubjectKey.subject_id == Subject.id)
+    .outerjoin(ProfileField, and_(ProfileField.subject_id == Subject.id, ProfileField.name.in_(bindparam("names", expanding=True))))
+    .where(Subject.id == bindparam("subject_id"))
+)
+
+
+@dataclass(frozen=True)
 class SubjectView:
-    subject: Subject
+    subject: SubjectHeader
     fields: dict[str, str]
     purpose: str
 
@@ -158,19 +183,17 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
     # The hot path, one round trip: the subject, its wrapped key and the ciphertexts of the fields this purpose
     # could show this role. Nothing is decrypted before the read is authorised; if it is refused, they are dropped.
     could_show = _fields_for(policy, actor, purpose)
-    found = session.execute(
-        select(Subject, SubjectKey.wrapped_key, ProfileField.name, ProfileField.ciphertext)
-        .outerjoin(SubjectKey, SubjectKey.subject_id == Subject.id)
-        .outerjoin(ProfileField, and_(ProfileField.subject_id == Subject.id, ProfileField.name.in_(could_show)))
-        .where(Subject.id == subject_id)
-    ).all()
-    subject = found[0][0] if found else get_or_raise(session=session, subject_id=subject_id)
+    found = session.connection().execute(_READ_ROWS, {"subject_id": subject_id, "names": could_show}).all()
+    if not found:
+        get_or_raise(session=session, subject_id=subject_id)  # 404, or 410 for an erased subject
+    first = found[0]
+    subject = SubjectHeader(first.id, first.external_ref, first.jurisdiction, first.language, first.status, first.version)
     grant = access.authorise_read(
         policy=policy, actor=actor, purpose_name=purpose, action=AuditAction.SUBJECT_READ, subject_id=subject.id,
         jurisdiction=subject.jurisdiction, subject_status=subject.status, session=session, envelope=envelope,
     )
-    wrapped = found[0][1]
-    rows = [(name, blob) for _, _, name, blob in found if name in grant.visibility]
+    wrapped = first.wrapped_key
+    rows = [(row.name, row.ciphertext) for row in found if row.name in grant.visibility]
     values: dict[str, str] = {}
     if rows:
         if wrapped is None:
@@ -223,7 +246,7 @@ def update(
     return subject
 
 
-def etag(subject: Subject) -> str:
+def etag(subject: Subject | SubjectHeader) -> str:
     return f'"{subject.id.hex[:8]}-{subject.version}"'
 
 
