@@ -995,25 +995,32 @@ def _load_calendar(path: Path) -> WorkingCalendar:
     )
 
 
+def _jurisdiction_block(jur: Jurisdiction, key: str, schema: Schema, where: str, what: str) -> dict:
+    """One workflow's block of a jurisdiction (requests, breach): present, valid, and in a known time zone."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    raw = jur.extra.get(key)
+    if raw is None:
+        raise PolicyError(f"{where}: missing: every jurisdiction states {what}")
+    try:
+        doc = schema.load(raw)
+    except ValidationError as exc:
+        raise PolicyError(f"{where}: " + "; ".join(_flatten(exc.messages))) from None
+    try:
+        ZoneInfo(doc["time_zone"])
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PolicyError(f"{where}.time_zone: unknown time zone '{doc['time_zone']}'") from None
+    return doc
+
+
 def _load_request_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction]) -> dict[str, Any]:
     """The request-deadline keys of jurisdictions.yaml, the calendars they name and requests.yaml; refuses naming the gap."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     calendars = {p.stem: _load_calendar(p) for p in sorted((directory / "calendars").glob("*.yaml"))}
     terms: dict[str, RequestTerms] = {}
     for code, jur in jurisdictions.items():
         where = f"jurisdictions.yaml: jurisdictions.{code}.requests"
-        raw = jur.extra.get("requests")
-        if raw is None:
-            raise PolicyError(f"{where}: missing: every jurisdiction states its request deadlines")
-        try:
-            doc = _TermsSchema().load(raw)
-        except ValidationError as exc:
-            raise PolicyError(f"{where}: " + "; ".join(_flatten(exc.messages))) from None
-        try:
-            ZoneInfo(doc["time_zone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            raise PolicyError(f"{where}.time_zone: unknown time zone '{doc['time_zone']}'") from None
+        doc = _jurisdiction_block(jur, "requests", _TermsSchema(), where, "its request deadlines")
         if doc["calendar"] is not None and doc["calendar"] not in calendars:
             raise PolicyError(f"{where}.calendar: no file policies/calendars/{doc['calendar']}.yaml")
         default = doc["default"]
@@ -1231,7 +1238,6 @@ class _BreachTermsSchema(_Strict):
 
 def _load_breach_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction]) -> dict[str, Any]:
     """The breach keys of every jurisdiction and the letter templates; refuses naming file, key and problem."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     from jinja2 import Environment, TemplateSyntaxError, meta
 
@@ -1240,17 +1246,7 @@ def _load_breach_policy(directory: Path, jurisdictions: Mapping[str, Jurisdictio
     needed: dict[str, set[str]] = {t: set() for t in BREACH_TEMPLATES}
     for code, jur in jurisdictions.items():
         where = f"jurisdictions.yaml: jurisdictions.{code}.breach"
-        raw = jur.extra.get("breach")
-        if raw is None:
-            raise PolicyError(f"{where}: missing: every jurisdiction states its breach notifications")
-        try:
-            doc = _BreachTermsSchema().load(raw)
-        except ValidationError as exc:
-            raise PolicyError(f"{where}: " + "; ".join(_flatten(exc.messages))) from None
-        try:
-            ZoneInfo(doc["time_zone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            raise PolicyError(f"{where}.time_zone: unknown time zone '{doc['time_zone']}'") from None
+        doc = _jurisdiction_block(jur, "breach", _BreachTermsSchema(), where, "its breach notifications")
         rules: dict[str, BreachNotificationRule] = {}
         for key, n in doc["notifications"].items():
             at = f"{where}.notifications.{key}"
