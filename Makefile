@@ -29,6 +29,9 @@ browser:
 	@command -v chromium >/dev/null || { \
 		if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq chromium; \
 		else echo "chromium is missing: install Debian's chromium package (sudo apt-get install chromium) for the browser tests"; fi; }
+	@[ -n "$$(fc-list :lang=zh 2>/dev/null)" ] || { \
+		if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq fonts-noto-cjk; \
+		else echo "no Chinese font: install fonts-noto-cjk (sudo apt-get install fonts-noto-cjk) so console pages and screenshots render"; fi; }
 
 run: install
 	$(VENV)/bin/govern serve --demo --host $(HOST) --port $(PORT)

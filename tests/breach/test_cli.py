@@ -35,3 +35,24 @@ def test_the_clocks_command_lists_overdue_first_and_fails_the_cron_job(settings,
 def test_containment_for_an_unknown_incident_is_a_clean_error(settings):
     result = CliRunner().invoke(main, ["breach", "contain", "00000000-0000-4000-8000-000000000000", "--rotate-master-key"], env=_env(settings))
     assert result.exit_code == 1 and "No such incident" in result.output
+
+
+def test_containment_rotates_the_master_key_and_every_subject_stays_readable(settings, runtime, dpo, client_as, make_subject):
+    from govern.crypto import service as crypto
+
+    sid = make_subject()
+    runtime.keyring.reload_if_changed(every_seconds=0)
+    before = runtime.keyring.active_version
+    iid = dpo.post("/api/v1/incidents", json={"title": "Keyring copied", "detected_at": iso(datetime.now(timezone.utc))}).json["id"]
+    result = CliRunner().invoke(main, ["breach", "contain", iid, "--rotate-master-key", "--json"], env=_env(settings))
+    assert result.exit_code == 0, result.output
+    [action] = json.loads(result.output[result.output.index("["):])
+    assert action["action"] == "rotate_master_key" and action["executed"]
+    runtime.keyring.reload_if_changed(every_seconds=0)  # the CLI rotated the keyring file behind this process
+    status = crypto.status(database=runtime.database, keyring=runtime.keyring)
+    assert status["active"] == before + 1 and status["rotation"] is None
+    assert set(status["data_keys_by_version"]) == {before + 1}
+    runtime.envelope.cache.clear()
+    assert client_as("sales_service").get(f"/api/v1/subjects/{sid}", purpose="order_fulfilment").status_code == 200
+    timeline = dpo.get(f"/api/v1/incidents/{iid}").json
+    assert "rotate_master_key" in json.dumps(timeline)

@@ -1,0 +1,108 @@
+"""Each main console page, signed in as a DPO with a little data behind it, rendered at a laptop's 1366x900: the test
+asserts every page draws its heading in Chinese (and in English after the switch). With GOVERN_SCREENSHOTS=docs/screenshots
+it also saves a PNG of each page there — the pictures docs/console.md shows:
+
+    GOVERN_SCREENSHOTS=docs/screenshots .venv/bin/pytest -q tests/console/test_screenshots.py
+"""
+
+import os
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from govern.identity.actor import Actor
+
+from .conftest import PASSWORD
+
+pytestmark = pytest.mark.browser
+
+requests_domain = pytest.importorskip("govern.requests.service")
+retention = pytest.importorskip("govern.retention.service")
+pytest.importorskip("govern.breach.service")
+
+CRM = Actor(name="crm-test", kind="service", roles=("sales_service",))
+# (file name, path, heading in zh, heading in en); {request} and {incident} are filled in with the seeded ids.
+PAGES = [
+    ("home", "/console/", "首页", "Home"),
+    ("requests", "/console/requests", "个人信息主体权利请求", "Data-subject requests"),
+    ("request", "/console/requests/{request}", "请求 · 查阅、复制", "Request · access"),
+    ("incidents", "/console/incidents", "个人信息安全事件", "Security incidents"),
+    ("incident", "/console/incidents/{incident}", None, None),  # "<reference> · CRM API key leaked"
+    ("retention", "/console/retention", "保存期限与清理", "Retention and purges"),
+    ("consent", "/console/consent", "同意与对外提供", "Consent and sharing"),
+    ("access-review", "/console/access-review", "访问权限审查", "Access review"),
+    ("audit", "/console/audit", "审计日志", "Audit log"),
+]
+EN_PAGES = {"home", "request", "incident"}  # English pictures of a few pages; Chinese of all (keeps docs/ small)
+
+
+def _local(moment: datetime) -> str:
+    return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
+
+
+@pytest.fixture
+def seeded(runtime, make_subject, client_as, console_as):
+    """A filed access request, an incident with its scope computed from a real read, a saved retention plan."""
+    subjects = [make_subject() for _ in range(2)]
+    with runtime.database.unit_of_work() as session:
+        rid = requests_domain.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=subjects[0],
+                                   type="access", channel="app").request.id
+        requests_domain.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=subjects[1],
+                             type="erasure", channel="web")
+    reader = client_as("sales_service")
+    assert reader.get(f"/api/v1/subjects/{subjects[0]}", purpose="order_fulfilment").status_code == 200
+    c = console_as("privacy_staff")
+    now = datetime.now(timezone.utc)
+    opened = c.post("/console/incidents/new", {
+        "title": "CRM API key leaked", "description": "Found on a public repository.", "detected_at": _local(now - timedelta(minutes=30)),
+        "aware_at": _local(now - timedelta(minutes=20)), "reported_by": "SOC", "principals": reader.name, "source_from": _local(now - timedelta(hours=1)),
+    })
+    assert opened.status_code == 302
+    iid = uuid.UUID(re.search(r"/console/incidents/([0-9a-f-]{36})", opened.headers["Location"]).group(1))
+    assert console_as("dpo").post(f"/console/incidents/{iid}/scope", {}).status_code == 302
+    alice = Actor(name="alice", kind="staff", roles=("privacy_staff",), principal_id=uuid.UUID(int=1))
+    with runtime.database.unit_of_work() as session:
+        retention.make_plan(session=session, policy=runtime.policy, actor=alice, save=True)
+    from govern.audit import chain
+
+    chain.seal(database=runtime.database)  # what the sealer job does: the home page shows a chain head
+    return {"request": rid, "incident": iid}
+
+
+def test_every_main_page_renders_at_laptop_width_in_both_languages(browser, live_server, make_staff, seeded):
+    out = os.environ.get("GOVERN_SCREENSHOTS")
+    if out:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    dpo = make_staff("dpo", name="dpo-wang")
+    context = browser.new_context(base_url=live_server, viewport={"width": 1366, "height": 900}, locale="zh-CN", timezone_id="Asia/Shanghai")
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        page.goto("/console/")
+        page.fill("#name", dpo.name)
+        page.fill("#password", PASSWORD)
+        with page.expect_navigation():
+            page.click("#sign-in")
+        for lang in ("zh", "en"):
+            if lang == "en":
+                with page.expect_navigation():
+                    page.click("#switch-language")
+            for name, path, h1_zh, h1_en in PAGES:
+                if lang == "en" and name not in EN_PAGES:
+                    continue
+                response = page.goto(path.format(**seeded))
+                assert response.status == 200, (name, lang)
+                assert page.locator("html").get_attribute("lang").startswith(lang), (name, lang)
+                heading = page.locator("h1").first.inner_text()
+                expected = h1_zh if lang == "zh" else h1_en
+                assert heading == expected if expected else heading.endswith("· CRM API key leaked"), (name, lang, heading)
+                if lang == "zh":
+                    assert re.search(r"[\u4e00-\u9fff]", page.locator("header nav").inner_text()), name  # Chinese navigation
+                if out:
+                    page.screenshot(path=str(Path(out) / f"{name}-{lang}.png"))
+    finally:
+        context.close()
