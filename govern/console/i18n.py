@@ -140,6 +140,13 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "refuse": ("拒绝并说明理由", "Refuse with reasons"),
     "legal_basis": ("法律依据", "Legal basis"),
     "explanation": ("说明", "Explanation"),
+    # refusal reasons of a data-subject request (govern/requests/service.py REFUSAL_REASONS)
+    "refusal.identity_not_verified": ("无法核验身份", "Identity could not be verified"),
+    "refusal.manifestly_unfounded": ("明显无理由", "Manifestly unfounded"),
+    "refusal.excessive": ("明显过度（重复或过量）", "Excessive (repetitive or disproportionate)"),
+    "refusal.legal_exception": ("法律、行政法规规定的例外", "A legal exception applies"),
+    "refusal.not_applicable": ("不适用", "Not applicable"),
+    "refusal.other": ("其他（见说明）", "Other (see explanation)"),
     "download_package": ("下载查阅、复制数据包", "Download the access package"),
     "done.verify": ("已记录身份核验。", "The identity check was recorded."),
     "done.extend": ("已延期。", "The deadline was extended."),

@@ -19,7 +19,7 @@ from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.timeutil import utcnow
 
-from .views import HOME_PANELS, blp, language, may, page, parse_local, t, time_zone
+from .views import HOME_PANELS, blp, language, may, page, parse_local, t, time_zone, when
 
 NOTIFY_CHOICES = ("yes", "no", "unknown")
 TEXT_ITEMS = service.TEXT_ITEMS
@@ -200,7 +200,20 @@ def _detail(incident_id: uuid.UUID, *, problem: Problem | None = None):
 
 
 def _source_text(source: dict[str, Any]) -> list[tuple[str, str]]:
-    return [(k, ", ".join(map(str, v)) if isinstance(v, list) else str(v)) for k, v in (source or {}).items()]
+    """The suspected source as the user reads it: lists joined, times in the user's time zone."""
+    out = []
+    for key, value in (source or {}).items():
+        if isinstance(value, list):
+            text = ", ".join(map(str, value))
+        elif key in ("from", "to") and isinstance(value, str):
+            try:
+                text = when(datetime.fromisoformat(value))
+            except ValueError:
+                text = value
+        else:
+            text = str(value)
+        out.append((key, text))
+    return out
 
 
 @blp.route("/incidents/<uuid:incident_id>", methods=["GET"])

@@ -158,7 +158,7 @@ def test_every_word_the_templates_use_exists_in_chinese_and_english():
     try:
         from govern.requests import service as requests
 
-        families |= {"request_state.": requests.STATES, "request_type.": requests.REQUEST_TYPES}
+        families |= {"request_state.": requests.STATES, "request_type.": requests.REQUEST_TYPES, "refusal.": requests.REFUSAL_REASONS}
     except ImportError:
         pass
     assert [f"{prefix}{v}" for prefix, values in families.items() for v in values if f"{prefix}{v}" not in MESSAGES] == []
