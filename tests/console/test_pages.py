@@ -136,6 +136,18 @@ def test_free_text_comes_back_escaped(console_as, probe):
     assert probe not in text and "&lt;" in text
 
 
+def test_no_template_turns_escaping_off_so_every_free_text_field_is_escaped(app):
+    """Flask autoescapes .html templates; a `|safe`, `Markup` or `{% autoescape false %}` would open a hole for every
+    free-text field a page shows (notes, reasons, explanations), so none may exist in the console."""
+    root = Path(__file__).resolve().parents[2] / "govern" / "console"
+    offenders = [
+        str(path.relative_to(root)) for path in [*root.rglob("*.html"), *root.rglob("*.py")]
+        if re.search(r"\|\s*safe\b|Markup\(|autoescape\s+false", path.read_text())
+    ]
+    assert offenders == []
+    assert app.jinja_env.autoescape("console/request.html") is True
+
+
 def test_pages_follow_the_language_and_time_zone_the_user_chose(console_as):
     c = console_as("dpo")
     assert "访问权限审查" in c.get("/console/").get_data(as_text=True)  # policies/console.yaml default: zh
