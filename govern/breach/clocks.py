@@ -8,7 +8,8 @@ from datetime import datetime, time, timedelta
 from typing import Mapping
 from zoneinfo import ZoneInfo
 
-from govern.policy import BreachNotificationRule, Policy
+from govern.breach.policy import BreachNotificationRule
+from govern.policy import Policy
 from govern.timeutil import as_utc
 
 RISKS = ("unlikely", "risk", "high", "unknown")

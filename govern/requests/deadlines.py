@@ -17,7 +17,7 @@ from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from govern.errors import Problem
-from govern.policy import Period, RequestRule, RequestTerms, WorkingCalendar
+from govern.requests.policy import Period, RequestRule, RequestTerms, WorkingCalendar
 from govern.timeutil import as_utc
 
 

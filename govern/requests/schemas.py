@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
-from govern.policy import REQUEST_TYPES
+from govern.requests.policy import REQUEST_TYPES
 
 
 class RequestCreateSchema(Schema):

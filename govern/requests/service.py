@@ -28,9 +28,10 @@ from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
-from govern.policy import REQUEST_TYPES, Policy, RequestRule, RequestTerms
+from govern.policy import Policy
 from govern.requests import deadlines
 from govern.requests.models import DataSubjectRequest, RequestEvent
+from govern.requests.policy import REQUEST_TYPES, RequestRule, RequestTerms
 from govern.subjects import service as subjects
 from govern.subjects import validators
 from govern.timeutil import as_utc, utcnow

@@ -99,7 +99,7 @@ def test_ccpa_clock_ignores_pauses_while_pipl_moves_the_deadline_by_the_days_pau
 
 
 def test_every_jurisdiction_states_every_request_type_with_a_source(policy):
-    from govern.policy import REQUEST_TYPES
+    from govern.requests.policy import REQUEST_TYPES
 
     for code, terms in policy.request_terms.items():
         assert terms.complaint["zh"] and terms.complaint["en"] and terms.complaint_source
