@@ -1,4 +1,4 @@
-"""Real backups and restores of the test database (SQLite's online backup API; pg_dump and pg_restore)."""
+"""Backups, restores and raw dumps of the test database, through the code `govern backup` / `govern restore` run."""
 
 from __future__ import annotations
 
@@ -8,37 +8,19 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-
-def libpq_url(sqlalchemy_url: str) -> str:
-    return make_url(sqlalchemy_url).set(drivername="postgresql").render_as_string(hide_password=False)
+from govern.requests.cli import backup_database, libpq_url, restore_database
 
 
 def backup(runtime, target: Path) -> Path:
-    url = runtime.settings.database_url
-    if url.startswith("sqlite"):
-        source = sqlite3.connect(make_url(url).database)
-        dest = sqlite3.connect(target)
-        with dest:
-            source.backup(dest)
-        source.close()
-        dest.close()
-    else:
-        subprocess.run(["pg_dump", "-Fc", "-f", str(target), libpq_url(url)], check=True, timeout=120)
+    """The same backup `govern backup` makes."""
+    backup_database(runtime.settings.database_url, target)
     return target
 
 
 def restore(runtime, source: Path) -> None:
-    url = runtime.settings.database_url
+    """The same restore `govern restore` makes, with this process's pooled connections and cached keys dropped."""
     runtime.database.engine.dispose()
-    if url.startswith("sqlite"):
-        src = sqlite3.connect(source)
-        dest = sqlite3.connect(make_url(url).database)
-        with dest:
-            src.backup(dest)
-        src.close()
-        dest.close()
-    else:
-        subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", "-d", libpq_url(url), str(source)], check=True, timeout=120, capture_output=True)
+    restore_database(runtime.settings.database_url, source)
     runtime.envelope.cache.clear()
 
 

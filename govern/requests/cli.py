@@ -95,7 +95,7 @@ def reapply_cmd(as_json: bool) -> None:
     _emit(as_json, result, f"{result['shredded_again']} subject(s) shredded again, {result['partial_erasures_reapplied']} partial erasure(s) re-applied")
 
 
-def _libpq(url: str) -> str:
+def libpq_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -112,7 +112,7 @@ def backup_database(url: str, out: Path) -> None:
         source.close()
         dest.close()
     else:
-        subprocess.run(["pg_dump", "-Fc", "-f", str(out), _libpq(url)], check=True)
+        subprocess.run(["pg_dump", "-Fc", "-f", str(out), libpq_url(url)], check=True)
     out.chmod(0o600)
 
 
@@ -126,7 +126,7 @@ def restore_database(url: str, source: Path) -> None:
         src.close()
         dest.close()
     else:
-        subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", "-d", _libpq(url), str(source)], check=True, capture_output=True)
+        subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", "-d", libpq_url(url), str(source)], check=True, capture_output=True)
 
 
 @click.command("backup")
