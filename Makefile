@@ -54,7 +54,7 @@ lint: install-test
 
 # Benchmarks are not tests: each prints its figures and a ratio against a baseline measured in the same run.
 # They need PostgreSQL on 127.0.0.1:5432 and create their own *bench* databases. `make bench` runs every one
-# (read_path, lookup, audit_append, audit_verify, consent_check, purge_scale, load, scale_out: about an hour on
+# (read_path, lookup, audit_append, audit_verify, consent_check, purge_scale, erasure, access_package, load, scale_out: about an hour on
 # 2 cores), saves each result in bench/results/ and regenerates docs/figures.md; `make figures` only re-renders it.
 # BENCH_ONLY=load,scale_out runs just those and keeps the others' saved results.
 BENCH_ONLY ?=

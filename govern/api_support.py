@@ -41,6 +41,21 @@ def idempotent_create(payload: Any, create: Callable[[], tuple[dict, dict[str, s
     return _created(body, headers)
 
 
+def version_etag(row: Any) -> str:
+    """The ETag of a row with an `id` (UUID) and a `version` counter (SQLAlchemy version_id_col)."""
+    return f'"{row.id.hex[:8]}-{row.version}"'
+
+
+def if_match_version(row_id: Any) -> int | None:
+    """The version an If-Match names for this row: None without the header, -1 when it names another row or no version."""
+    header = request.headers.get("If-Match")
+    if not header:
+        return None
+    tag = header.strip().removeprefix("W/").strip('"')
+    prefix, _, version = tag.partition("-")
+    return int(version) if prefix == row_id.hex[:8] and version.isdigit() else -1
+
+
 def _created(body: dict, headers: dict[str, str]):
     response = jsonify(body)
     response.status_code = 201

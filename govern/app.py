@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 
 import structlog
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
 
 from govern import __version__
@@ -19,6 +19,7 @@ from govern.crypto.envelope import DataKeyCache, Envelope
 from govern.crypto.keyring import Keyring
 from govern.db import Database
 from govern.errors import Problem, problem_response, register_error_handlers
+from govern.identity.guard import is_audited_read
 from govern.logging import configure_logging, get_logger, personal_data_filter
 from govern.openapi import GovernApi
 from govern.policy import Policy, load_policy
@@ -40,7 +41,9 @@ class Runtime:
     def session(self) -> Session:
         """The current request's session, opened on first use."""
         if "db_session" not in g:
-            g.db_session = self.database.sessions()
+            session = g.db_session = self.database.sessions()
+            if self.database.dialect == "postgresql" and is_audited_read(current_app, request.endpoint):
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
         return g.db_session
 
 
@@ -97,7 +100,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 
 # Each domain with an HTTP API exposes `blp` (a flask-smorest Blueprint) in govern/<domain>/api.py.
-DOMAIN_APIS = ("subjects", "identity", "audit", "consent", "sharing", "requests", "retention", "breach", "processing")
+DOMAIN_APIS = ("subjects", "identity", "audit", "consent", "sharing", "requests", "retention", "breach", "processing", "webhooks")
 
 
 def _register_blueprints(app: Flask, api: GovernApi) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from sqlalchemy import BigInteger, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 NAMING = {
@@ -76,3 +77,42 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class HotStatement:
+    """A statement on every request's path (authenticate, read, audit), compiled once per dialect.
+
+    On PostgreSQL it runs on the session's own DBAPI connection, in the session's transaction, without SQLAlchemy's
+    per-execution work (cache lookup, execution context, result metadata, type processing): for these three
+    statements that work cost more CPU than the statements themselves (bench/read_path.py). Their columns need no
+    type processing there: psycopg returns uuid, datetime, bytes and json values as they are. Elsewhere (SQLite) the
+    statement runs through SQLAlchemy as usual. Rows are named tuples either way; driver errors surface as
+    SQLAlchemy's DBAPIError, as they would through SQLAlchemy.
+    """
+
+    def __init__(self, statement, column_keys: Iterable[str] | None = None) -> None:
+        self.statement = statement
+        self.column_keys = list(column_keys) if column_keys is not None else None
+        self._sql: dict[str, str] = {}
+
+    def _compiled(self, dialect) -> str:
+        sql = self._sql.get(dialect.name)
+        if sql is None:
+            sql = self._sql[dialect.name] = str(self.statement.compile(dialect=dialect, column_keys=self.column_keys))
+        return sql
+
+    def rows(self, session: Session, params: dict) -> list:
+        connection = session.connection()
+        if connection.dialect.name != "postgresql":
+            return connection.execute(self.statement, params).all()
+        from psycopg.rows import namedtuple_row
+
+        sql = self._compiled(connection.dialect)
+        try:
+            with connection.connection.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
+                cursor.execute(sql, params, prepare=True)
+                return cursor.fetchall()
+        except connection.dialect.loaded_dbapi.Error as exc:
+            if connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None):
+                connection.invalidate(exc)  # as SQLAlchemy would: the pool must not hand out a dead connection
+            raise DBAPIError.instance(sql, params, exc, connection.dialect.loaded_dbapi.Error) from exc

@@ -39,6 +39,19 @@ def validation_failed(errors: dict[str, list[str]]) -> Problem:
     )
 
 
+def stale(what: str) -> Problem:
+    """412: the row changed since the caller read it (a lost update refused)."""
+    return Problem(412, "precondition_failed", "Stale version", f"The {what} changed since you read it; read it again.")
+
+
+def require_version(*, current: int, expected: int | None, what: str) -> None:
+    """An update names the version it read (If-Match): 428 when it names none, 412 when the row has moved on."""
+    if expected is None:
+        raise Problem(428, "precondition_required", "If-Match required", "Send the ETag you read in If-Match, so no update is lost.")
+    if current != expected:
+        raise stale(what)
+
+
 def not_found(what: str) -> Problem:
     return Problem(404, "not_found", "Not found", f"No such {what}.")
 

@@ -23,11 +23,13 @@ MODEL_MODULES = (
     "govern.identity.models",
     "govern.subjects.models",
     "govern.subjects.erasure",
+    "govern.access.models",
     "govern.consent.models",
     "govern.sharing.models",
     "govern.requests.models",
     "govern.retention.models",
     "govern.breach.models",
+    "govern.webhooks.models",
 )
 
 

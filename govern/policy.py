@@ -29,6 +29,7 @@ LEGAL_BASES = (
 if TYPE_CHECKING:  # the workflow parts of the policy live with their domains and import from here
     from govern.breach.policy import BreachTerms
     from govern.requests.policy import RequestSettings, RequestTerms, WorkingCalendar
+    from govern.webhooks.policy import WebhookPolicy
 
 
 class PolicyError(Exception):
@@ -295,6 +296,7 @@ class Policy:
     # Breach response (govern/breach): jurisdictions.yaml `breach:` and the letter templates in policies/notices/letters/.
     breach_terms: Mapping[str, "BreachTerms"] = field(default_factory=dict)
     breach_letters: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (template, language) -> text
+    webhooks: "WebhookPolicy | None" = None  # policies/webhooks.yaml (govern/webhooks): delivery, retry, URLs, signature
 
     def role(self, name: str) -> Role:
         return self.roles[name]
@@ -465,6 +467,7 @@ def load_policy(directory: Path) -> Policy:
     notices = load_notices(directory / "notices", purposes, jurisdictions)
     from govern.breach.policy import _load_breach_policy
     from govern.requests.policy import _load_request_policy
+    from govern.webhooks.policy import _load_webhook_policy
 
     return Policy(
         catalog=catalog, purposes=purposes, roles=roles, jurisdictions=jurisdictions, source_dir=directory, digest=digest,
@@ -473,6 +476,7 @@ def load_policy(directory: Path) -> Policy:
         **_load_request_policy(directory, jurisdictions),
         console=_load_console(directory),
         **_load_breach_policy(directory, jurisdictions),
+        **_load_webhook_policy(directory),
     )
 
 

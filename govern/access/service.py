@@ -1,15 +1,32 @@
 """Purpose-bound access: a read succeeds only if a role of the actor may use the purpose, the purpose may use
-the fields (data minimisation), and the subject has a legal basis for it. Otherwise 403 with a reason code."""
+the fields (data minimisation), and the subject has a legal basis for it — consent where the purpose rests on consent,
+no standing objection where it rests on legitimate interest (GDPR Art. 21(1)). Otherwise 403 with a reason code."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
-from typing import Iterable
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Iterable, Mapping, Sequence
 
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from govern.access.models import ProcessingObjection
 from govern.errors import Problem
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
 from govern.policy import Policy, Purpose
+from govern.timeutil import utcnow
+
+LEGITIMATE_INTEREST = "legitimate_interest"
+
+
+class AccessAction(StrEnum):
+    OBJECTION_RECORD = "access:objection:record"
+    OBJECTION_LIFT = "access:objection:lift"
 
 _RANK = {"hidden": 0, "masked": 1, "full": 2}
 
@@ -29,7 +46,7 @@ class Refusal:
 @dataclass(frozen=True)
 class ReadGrant:
     purpose: Purpose
-    visibility: dict[str, str]  # field name -> "full" | "masked"; hidden fields are absent
+    visibility: Mapping[str, str]  # field name -> "full" | "masked"; hidden fields are absent
     record_types: frozenset[str]
 
 
@@ -54,6 +71,9 @@ def authorise_purpose(
     def no(reason: str, detail: str) -> Problem:
         return refuse(reason, detail, Refusal(action=action, reason=reason, subject_id=subject_id, purpose=purpose_name))
 
+    if subject_status == "erased":
+        # Shredded, its rows not yet swept (govern/subjects/erasure.py): the same answer as once they are gone.
+        raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
     if not purpose_name:
         raise no("purpose_required", "State the purpose of this read in the X-Purpose header.")
     purpose = policy.purposes.get(purpose_name)
@@ -73,20 +93,38 @@ def authorise_purpose(
         )
         if not verdict.allowed:
             raise no(verdict.reason, verdict.detail)
+        # Only a legitimate-interest purpose asks (one indexed probe); every other read pays nothing for objections.
+        if purpose.basis_for(jurisdiction) == LEGITIMATE_INTEREST and objection_standing(session=session, subject_id=subject_id, purpose=purpose_name):
+            raise no("objection_recorded", f"The subject objected to '{purpose_name}' (GDPR Art. 21(1)); staff have not lifted the objection.")
     elif jurisdiction is not None and purpose.basis_for(jurisdiction) == "consent":
         # Fail closed: without the registry at hand a consent-based purpose cannot be shown to have consent.
         raise no("consent_required", f"'{purpose_name}' rests on consent and the subject has not given it.")
     return purpose
 
 
-def field_visibility(*, policy: Policy, actor: Actor, purpose: Purpose, names: Iterable[str] | None = None) -> dict[str, str]:
+def field_visibility(*, policy: Policy, actor: Actor, purpose: Purpose, names: Iterable[str] | None = None) -> Mapping[str, str]:
     """For each field the purpose may use, the most open view any of the actor's roles has; hidden ones dropped."""
-    wanted = purpose.fields if names is None else purpose.fields & set(names)
+    if names is not None:
+        return _visibility(policy, tuple(actor.roles), purpose, purpose.fields & set(names))
+    # Every read asks this; the answer depends only on the loaded policy, the roles and the purpose.
+    key = (id(policy), tuple(actor.roles), purpose.name)
+    cached = _VISIBILITY.get(key)
+    if cached is None or cached[0] is not policy:
+        if len(_VISIBILITY) > 4096:
+            _VISIBILITY.clear()
+        cached = _VISIBILITY[key] = (policy, MappingProxyType(_visibility(policy, key[1], purpose, purpose.fields)))
+    return cached[1]
+
+
+_VISIBILITY: dict[tuple[int, tuple[str, ...], str], tuple[Policy, Mapping[str, str]]] = {}
+
+
+def _visibility(policy: Policy, roles: tuple[str, ...], purpose: Purpose, wanted: Iterable[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in wanted:
         rule = policy.catalog.fields[name]
         best = max(
-            (policy.roles[r].visibility(rule) for r in actor.roles if r in policy.roles and purpose.name in policy.roles[r].purposes),
+            (policy.roles[r].visibility(rule) for r in roles if r in policy.roles and purpose.name in policy.roles[r].purposes),
             key=_RANK.__getitem__,
             default="hidden",
         )
@@ -104,3 +142,81 @@ def authorise_read(
         jurisdiction=jurisdiction, subject_status=subject_status, session=session, envelope=envelope,
     )
     return ReadGrant(purpose=purpose, visibility=field_visibility(policy=policy, actor=actor, purpose=purpose), record_types=purpose.record_types)
+
+
+# --- objections to legitimate-interest processing (GDPR Art. 21(1)) -------------------------------------------------
+
+
+def objection_standing(*, session: Session, subject_id: uuid.UUID, purpose: str) -> bool:
+    """Whether the subject has an objection to `purpose` that staff have not lifted."""
+    return session.execute(
+        select(ProcessingObjection.id).where(
+            ProcessingObjection.subject_id == subject_id, ProcessingObjection.purpose == purpose, ProcessingObjection.lifted_at.is_(None),
+        ).limit(1)
+    ).first() is not None
+
+
+def objected_subjects(*, session: Session, purpose: str, subject_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Of these subjects, those with a standing objection to `purpose` (for a bulk check over thousands of ids)."""
+    from govern.subjects.service import id_batches
+
+    out: set[uuid.UUID] = set()
+    for clause in id_batches(session, ProcessingObjection.subject_id, list(subject_ids)):
+        out.update(session.scalars(select(ProcessingObjection.subject_id).where(
+            ProcessingObjection.purpose == purpose, ProcessingObjection.lifted_at.is_(None), clause,
+        )))
+    return out
+
+
+def record_objections(
+    *, session: Session, actor: Actor, subject_id: uuid.UUID, purposes: Iterable[str], request_id: uuid.UUID | None, now: datetime | None = None,
+) -> list[str]:
+    """Records the subject's objection to each purpose (one standing at a time per purpose; a standing one is left as it
+    is). Returns the purposes now objected to; each new objection is audited."""
+    from govern.audit import service as audit
+
+    now = now or utcnow()
+    out = []
+    for name in sorted(set(purposes)):
+        if not objection_standing(session=session, subject_id=subject_id, purpose=name):
+            session.add(ProcessingObjection(
+                id=uuid.uuid4(), subject_id=subject_id, purpose=name, request_id=request_id, recorded_at=now, recorded_by=actor.name,
+            ))
+            audit.record(session=session, actor=actor, action=AccessAction.OBJECTION_RECORD, subject_id=subject_id, purpose=name,
+                         resource=f"request:{request_id}" if request_id else f"subject:{subject_id}")
+        out.append(name)
+    session.flush()  # the next read in this transaction must see it
+    return out
+
+
+def lift_objection(
+    *, session: Session, actor: Actor, subject_id: uuid.UUID, purpose: str, grounds: str, reference: str | None = None, now: datetime | None = None,
+) -> ProcessingObjection:
+    """Lifts a standing objection because the controller demonstrated compelling legitimate grounds that override the
+    subject's interests (GDPR Art. 21(1)). The objection is kept, with who lifted it, when and on what grounds; the lift
+    is audited (the grounds stay in the table: free text is not copied into the audit log)."""
+    from govern.audit import service as audit
+
+    row = session.scalars(
+        select(ProcessingObjection).where(
+            ProcessingObjection.subject_id == subject_id, ProcessingObjection.purpose == purpose, ProcessingObjection.lifted_at.is_(None),
+        ).with_for_update()
+    ).first()
+    if row is None:
+        raise Problem(409, "no_objection", "No objection to lift", f"The subject has no standing objection to '{purpose}'.")
+    row.lifted_at, row.lifted_reason, row.lifted_by = now or utcnow(), grounds, actor.name
+    audit.record(session=session, actor=actor, action=AccessAction.OBJECTION_LIFT, subject_id=subject_id, purpose=purpose,
+                 reason="compelling_legitimate_grounds", resource=reference or f"subject:{subject_id}")
+    return row
+
+
+def objections_of(*, session: Session, subject_id: uuid.UUID) -> list[ProcessingObjection]:
+    """Every objection of the subject, standing and lifted, oldest first."""
+    return list(session.scalars(
+        select(ProcessingObjection).where(ProcessingObjection.subject_id == subject_id).order_by(ProcessingObjection.recorded_at, ProcessingObjection.id)
+    ))
+
+
+def forget_subject(*, session: Session, subject_id: uuid.UUID) -> None:
+    """An erased subject's objections go with the rest of its data (the tombstone and the request log remain)."""
+    session.execute(delete(ProcessingObjection).where(ProcessingObjection.subject_id == subject_id))

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from govern.audit.models import AuditEvent
+from govern.db import HotStatement
 from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
 from govern.timeutil import utcnow
@@ -103,18 +104,24 @@ def record(
         client_addr=actor.client_addr,
         canonical=canonical_bytes(body),
     )
-    # A Core INSERT … RETURNING on the session's connection, executed now: on the hot read path the ORM's
+    # An INSERT … RETURNING on the session's connection (a HotStatement), executed now: on the hot read path the ORM's
     # machinery cost five times the statement itself (measured: ~340 µs against ~60 µs of CPU per event).
     # Executed now, so that if the log cannot take the event the caller fails before it returns any data.
     try:
         session.flush()  # the caller's pending changes go first, so their own failures surface as themselves
-        event_id = session.connection().execute(_INSERT_EVENT, values).scalar_one()
+        event_id = _INSERT_EVENT.rows(session, values)[0][0]
     except SQLAlchemyError as exc:
         raise Problem(503, "audit_unavailable", "Not recorded", "The operation could not be recorded in the audit log and was not carried out.") from exc
     return RecordedEvent(id=event_id, occurred_at=occurred_at, canonical=values["canonical"])
 
 
-_INSERT_EVENT = AuditEvent.__table__.insert().returning(AuditEvent.__table__.c.id)
+_INSERT_EVENT = HotStatement(
+    AuditEvent.__table__.insert().returning(AuditEvent.__table__.c.id),
+    column_keys=(
+        "occurred_at", "actor_id", "actor_name", "roles", "action", "resource", "subject_id", "field_names", "purpose", "outcome",
+        "reason", "request_id", "client_addr", "canonical",
+    ),
+)
 
 
 @dataclass(frozen=True)

@@ -151,10 +151,17 @@ def allowed_subjects(
     known = subjects.facts(session=session, subject_ids=ids, envelope=envelope, birth_dates_for=ask_age)
     stale = _stale(policy, purpose.name, now)
     today = now.date()
+    # Objections (GDPR Art. 21(1)) matter only where the purpose rests on legitimate interest: one more query then.
+    objected = (
+        access.objected_subjects(session=session, purpose=purpose.name, subject_ids=ids)
+        if any(purpose.basis_for(j) == access.LEGITIMATE_INTEREST for j in policy.jurisdictions) else set()
+    )
     allowed: list[uuid.UUID] = []
     for sid in ids:
         fact = known.get(sid)
         if fact is None or fact.status not in ("active", "restricted") or (fact.status == "restricted" and not purpose.allowed_when_restricted):
+            continue
+        if sid in objected and purpose.basis_for(fact.jurisdiction) == access.LEGITIMATE_INTEREST:
             continue
         minor = is_minor(fact.birth_date, policy.jurisdictions[fact.jurisdiction].minors_age, today)
         if evaluate(policy=policy, purpose=purpose, jurisdiction=fact.jurisdiction, state=states.get(sid), minor=minor, stale=stale).allowed:

@@ -62,3 +62,9 @@ class Permission(StrEnum):
     BREACH_NOTIFY = "breach:notification:manage"  # generate letters and reports, read them, record sending
     BREACH_REGISTER = "breach:register:read"  # the register of every breach (GDPR Art. 33(5))
     PROCESSING_READ = "processing:records:read"
+    # propagation webhooks (govern/webhooks): endpoints are configuration (ids and URLs, no personal data); deliveries
+    # name the subject an erasure or rectification was about
+    WEBHOOKS_ENDPOINT_READ = "webhooks:endpoint:read"
+    WEBHOOKS_ENDPOINT_MANAGE = "webhooks:endpoint:manage"  # register, change, enable/disable, rotate the secret
+    WEBHOOKS_DELIVERY_READ = "webhooks:delivery:read"
+    WEBHOOKS_DELIVERY_RETRY = "webhooks:delivery:retry"  # re-queue a failed delivery

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
 from govern.audit.service import AuditAction
+from govern.db import HotStatement
 from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
@@ -71,9 +72,9 @@ class Authenticated:
     roles: list[str]
 
 
-_BY_PREFIX = select(
+_BY_PREFIX = HotStatement(select(
     Principal.id, Principal.name, Principal.kind, Principal.roles, Principal.key_hash, Principal.disabled_at, Principal.last_used_at,
-).where(Principal.key_prefix == bindparam("prefix"))
+).where(Principal.key_prefix == bindparam("prefix")))
 
 
 def authenticate(*, session: Session, api_key: str) -> Authenticated | None:
@@ -81,8 +82,8 @@ def authenticate(*, session: Session, api_key: str) -> Authenticated | None:
     match = _KEY_SHAPE.match(api_key or "")
     if not match:
         return None
-    # On the connection, not through the ORM's execution layer: this runs on every request.
-    row = session.connection().execute(_BY_PREFIX, {"prefix": match.group(1)}).one_or_none()
+    found = _BY_PREFIX.rows(session, {"prefix": match.group(1)})  # on every request: see HotStatement
+    row = found[0] if found else None
     if row is None or row.disabled_at is not None or row.key_hash is None:
         return None
     if not hmac.compare_digest(row.key_hash, _hash(api_key)):

@@ -197,6 +197,17 @@ def lift(body, request_id: uuid.UUID):
     return _view(flows.lift_restriction(**_ctx(), request_id=request_id, reason=body["reason"]))
 
 
+@blp.route("/<uuid:request_id>/objections/lift", methods=["POST"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.ObjectionLiftSchema)
+@blp.response(200, schemas.RequestSchema)
+def lift_objection(body, request_id: uuid.UUID):
+    """Lift the objection this completed objection request recorded to one legitimate-interest purpose, on compelling
+    legitimate grounds (GDPR Art. 21(1)); the objection is kept as lifted, with who, when and why."""
+    req = service.lift_objection(**_ctx(), request_id=request_id, purpose=body["purpose"], reason=body["reason"])
+    return _view(req, events=service.events_of(session=current_runtime().session(), request_id=req.id))
+
+
 @blp.route("/<uuid:request_id>/package", methods=["GET"])
 @requires(Permission.REQUESTS_PACKAGE)
 @blp.response(200, description="application/zip: data.json, CSV files, a summary in the subject's language, manifest.json")

@@ -95,6 +95,29 @@ def reapply_cmd(as_json: bool) -> None:
     _emit(as_json, result, f"{result['shredded_again']} subject(s) shredded again, {result['partial_erasures_reapplied']} partial erasure(s) re-applied")
 
 
+@requests_group.command("sweep-erasures")
+@click.option("--batch-size", default=5000, show_default=True, type=int)
+@click.option("--json", "as_json", is_flag=True)
+def sweep_cmd(batch_size: int, as_json: bool) -> None:
+    """Delete, in committed batches, the records of subjects already shredded (unreadable since their key was
+    destroyed) that had too many to delete at once. Resumable; cron-safe; two at once share the work on PostgreSQL."""
+    from govern.identity.actor import Actor
+    from govern.jobs import Progress, ProgressLine
+    from govern.subjects import erasure
+
+    rt = _runtime()
+    line = ProgressLine("deleted", "records")
+    try:
+        result = erasure.sweep(database=rt.database, actor=Actor.operator(), batch_size=batch_size,
+                               progress=lambda done, total, rate: line(Progress(done, total, rate)))
+    finally:
+        line.end()
+        rt.database.dispose()
+    rate = result.records / result.seconds if result.seconds else 0.0
+    _emit(as_json, {"subjects": result.subjects, "records": result.records, "seconds": round(result.seconds, 3), "records_per_second": round(rate)},
+          f"{result.records} record(s) of {result.subjects} shredded subject(s) deleted in {result.seconds:.1f}s")
+
+
 def libpq_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 

@@ -31,6 +31,7 @@ from govern.requests.service import RequestAction
 from govern.subjects import erasure
 from govern.subjects import service as subjects
 from govern.timeutil import as_utc, utcnow
+from govern.webhooks import service as webhooks
 
 PACKAGE_TYPES = ("access", "portability")
 ERASURE_TYPES = ("erasure", "account_closure")
@@ -77,6 +78,7 @@ def complete(
     digest = (response.get("certificate_sha256") or "")
     requests.transition(session, actor, req, "completed", "completed", now, action=RequestAction.COMPLETE, reason=explanation,
                         data={"certificate_sha256": digest} if digest else None)
+    webhooks.request_completed(session=session, actor=actor, request=req, now=now)  # propagation (GDPR Art. 19), same transaction
     return req
 
 
@@ -92,9 +94,13 @@ def _rectify(session: Session, policy: Policy, envelope: Envelope, actor: Actor,
 
 
 def _stop_purposes(session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime) -> dict[str, Any]:
-    """Consent-based (and sale/share) purposes: the consent is withdrawn through the consent registry. Objection to a
-    legitimate-interest purpose is listed for the staff's assessment (GDPR Art. 21(1) is not absolute; 21(3) marketing
-    objection is, and marketing rests on consent here)."""
+    """Consent-based (and sale/share) purposes: the consent is withdrawn through the consent registry. An objection also
+    records a standing objection to each legitimate-interest purpose (the named ones, or all of them in the subject's
+    jurisdiction), which every read for that purpose then refuses (`objection_recorded`) until staff lift it on
+    compelling legitimate grounds (GDPR Art. 21(1); 21(3) marketing objection is absolute, and marketing rests on
+    consent here). A named purpose on another basis (a contract, a legal obligation: fraud checks in CN) is not stopped
+    and is listed with its basis."""
+    from govern.access import service as access
     from govern.consent import service as consent
 
     subject = subjects.get_or_raise(session=session, subject_id=req.subject_id)
@@ -109,11 +115,20 @@ def _stop_purposes(session: Session, policy: Policy, envelope: Envelope, actor: 
             channel=channel, evidence=requests._ref(req), now=now,
         )
         withdrawn.append(name)
-    legitimate = sorted(
-        n for n, p in policy.purposes.items()
-        if p.basis_for(subject.jurisdiction) == "legitimate_interest" and (named is None or n in named)
-    ) if req.type == "objection" else []
-    return {"consent_withdrawn": withdrawn, "legitimate_interest_objected": legitimate}
+    response: dict[str, Any] = {"consent_withdrawn": withdrawn}
+    if req.type == "objection":
+        bases = {n: p.basis_for(subject.jurisdiction) for n, p in policy.purposes.items() if named is None or n in named}
+        legitimate = [n for n, b in bases.items() if b == access.LEGITIMATE_INTEREST]
+        response["legitimate_interest_objected"] = access.record_objections(
+            session=session, actor=actor, subject_id=subject.id, purposes=legitimate, request_id=req.id, now=now,
+        )
+        if named is not None:
+            response["not_stopped"] = [
+                {"purpose": n, "legal_basis": b} for n, b in sorted(bases.items()) if b not in (access.LEGITIMATE_INTEREST, "consent")
+            ]
+    else:
+        response["legitimate_interest_objected"] = []
+    return response
 
 
 # --- erasure ------------------------------------------------------------------------------------------------------
@@ -187,7 +202,7 @@ def _erase(
     if not whole:  # an erasure limited to some data: what it does not name stays
         scope_fields, scope_types = scope_fields or set(), scope_types or set()
     try:
-        inv = subjects.inventory(session=session, subject_id=req.subject_id)
+        subjects.get_or_raise(session=session, subject_id=req.subject_id)
     except Problem as exc:
         if exc.code != "subject_erased":
             raise
@@ -195,6 +210,11 @@ def _erase(
         # at restart, or a purge shredded the subject meanwhile. Nothing is left to destroy or keep; the request
         # must still complete, with a certificate that says when and why the subject was erased.
         return _certify(session, actor, req, now, _already_erased(session, req), destroyed_fields=[], destroyed_types={}, kept=[], status="erased")
+    if whole:
+        shredded = _shred_at_once(session, policy, envelope, actor, req, now, tombstone_file)
+        if shredded is not None:
+            return shredded
+    inv = subjects.inventory(session=session, subject_id=req.subject_id)
     keep_fields, keep_records = what_must_be_kept(session=session, policy=policy, subject_id=req.subject_id, now=now)
     if scope_fields is not None or scope_types is not None:
         keep_fields = {n: k for n, k in keep_fields.items() if scope_fields is None or n in scope_fields}
@@ -240,6 +260,47 @@ def _erase(
         "erased values, backups included, is unreadable; blind-index entries removed; rows deleted"
     )
     return _certify(session, actor, req, now, method, destroyed_fields=destroyed_fields, destroyed_types=destroyed_types, kept=kept, status=status)
+
+
+def _shred_at_once(
+    session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, tombstone_file: Path | None,
+) -> dict[str, Any] | None:
+    """A whole-subject erasure with nothing to keep, decided and done in a fixed number of statements whatever the
+    subject holds (a hold, a kept field, one index probe per record type), so that the key is gone as fast for
+    100,000 records as for 10; None when something may have to be kept (the caller then weighs every record)."""
+    from govern.retention import service as retention
+
+    if retention.list_holds(session=session, subject_id=req.subject_id, active_only=True, now=now, limit=1):
+        return None
+    fields = erasure.fields_held(session=session, subject_id=req.subject_id)
+    newest = erasure.newest_records(session=session, subject_id=req.subject_id, types=policy.catalog.record_types)
+    rp = policy.retention
+    if rp is not None:
+        for name, collected in fields:
+            rule = rp.field_rules.get(name)
+            if rule is not None and rule.on_account_closure == "keep" and _period_end(collected if rule.counted_from == "collection" else now, rule.keep) > now:
+                return None
+        for rtype, occurred in newest.items():
+            rule = rp.record_rules.get(rtype)
+            if rule is None or rule.on_account_closure != "keep":
+                continue
+            if rule.counted_from == "collection" or _period_end(occurred if rule.counted_from == "occurred_at" else now, rule.keep) > now:
+                return None  # kept, or (counted from collection) only every record's own date can tell
+    reason = "erasure_request" if req.type == "erasure" else "account_closure"
+    result = erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req), tombstone_file=tombstone_file)
+    method = (
+        "crypto-shredding: the subject's data key (AES-256-GCM) was destroyed first, so every copy of the erased values, "
+        "backups included, is unreadable; blind-index entries removed; cached keys dropped; rows deleted"
+    )
+    if result.rows_pending:
+        # Counting them would make unreadability wait on their number: the sweep deletes (and audits) them instead.
+        method += (
+            f"; the subject has more than {erasure.INLINE_RECORDS:,} records: their rows (unreadable ciphertext) are deleted in batches "
+            f"after this certificate, each batch audited as {erasure.ErasureAction.RECORDS_ERASE} with reference {requests._ref(req)}, "
+            "so their number per type is not stated here"
+        )
+    destroyed = result.records_deleted if result.records_deleted is not None else {t: None for t in newest}
+    return _certify(session, actor, req, now, method, destroyed_fields=sorted(n for n, _ in fields), destroyed_types=destroyed, kept=[], status="erased")
 
 
 def _already_erased(session: Session, req: DataSubjectRequest) -> str:
@@ -399,11 +460,18 @@ def _portability_files(policy: Policy, export: subjects.SubjectExport) -> dict[s
 
 
 def _access_files(session: Session, policy: Policy, req: DataSubjectRequest, export: subjects.SubjectExport) -> dict[str, bytes]:
+    from govern.access import service as access
     from govern.consent import service as consent
     from govern.sharing import service as sharing
 
     subject = export.subject
     lang = subject.language if subject.language in ("zh", "en") else "en"
+    objections = [
+        {"purpose": o.purpose, "recorded_at": as_utc(o.recorded_at).isoformat(), "request_id": str(o.request_id) if o.request_id else None,
+         "lifted_at": as_utc(o.lifted_at).isoformat() if o.lifted_at else None, "lifted_grounds": o.lifted_reason}
+        for o in access.objections_of(session=session, subject_id=subject.id)
+    ]
+    objected = {o["purpose"] for o in objections if o["lifted_at"] is None}
     consent_events = [consent.event_view(e) for e in consent.events_of(session=session, subject_id=subject.id)]
     consent_state = consent.derive_state(consent.events_of(session=session, subject_id=subject.id))
     disclosures = [sharing.disclosure_view(d, r) for d, r in sharing.disclosures_of(session=session, subject_id=subject.id)]
@@ -414,6 +482,8 @@ def _access_files(session: Session, policy: Policy, req: DataSubjectRequest, exp
         basis = p.basis_for(subject.jurisdiction)
         if basis == "consent" and consent_state.get(name) != "granted":
             continue
+        if basis == access.LEGITIMATE_INTEREST and name in objected:
+            continue  # stopped by the subject's objection (listed under "objections")
         used_f, used_t = sorted(held_fields & p.fields), sorted(held_types & p.record_types)
         if not used_f and not used_t:
             continue
@@ -439,6 +509,7 @@ def _access_files(session: Session, policy: Policy, req: DataSubjectRequest, exp
         "sources": sources,
         "consent": {"current": consent_state, "events": consent_events},
         "disclosures": disclosures,
+        "objections": objections,
         "retention": retention,
     }
     files = {
@@ -476,10 +547,12 @@ def _sources(session: Session, subject, export: subjects.SubjectExport) -> list[
 
 _WORDS = {
     "zh": {"title": "个人信息副本（查阅、复制）", "fields": "您的个人信息", "records": "记录", "purposes": "处理目的与处理依据", "recipients": "接收方",
-           "consent": "同意记录", "disclosures": "向第三方提供记录", "retention": "保存期限", "sources": "来源", "none": "无", "basis": "依据"},
+           "consent": "同意记录", "disclosures": "向第三方提供记录", "retention": "保存期限", "sources": "来源", "none": "无", "basis": "依据",
+           "objections": "反对处理（基于合法利益的处理）", "standing": "有效，已停止处理", "lifted": "已解除，理由"},
     "en": {"title": "Copy of your personal data (access)", "fields": "Your personal data", "records": "Records", "purposes": "Purposes and legal bases",
            "recipients": "recipients", "consent": "Consent history", "disclosures": "Disclosures to third parties", "retention": "Retention",
-           "sources": "Sources", "none": "none", "basis": "basis"},
+           "sources": "Sources", "none": "none", "basis": "basis", "objections": "Objections (to processing based on legitimate interest)",
+           "standing": "standing: processing stopped", "lifted": "lifted, on the grounds"},
 }
 
 
@@ -498,6 +571,10 @@ def _summary(policy: Policy, lang: str, doc: dict[str, Any]) -> str:
     lines += ["", f"## {w['sources']}"] + [f"- {s['what']}: {s.get('collected_by', s.get('count'))}" for s in doc["sources"]]
     lines += ["", f"## {w['consent']}"] + ([f"- {e['occurred_at']} {e['purpose']} {e['action']} ({e['channel']})" for e in doc["consent"]["events"]] or [f"- {w['none']}"])
     lines += ["", f"## {w['disclosures']}"] + ([f"- {d['disclosed_at']} → {d['recipient']['name']} ({d['recipient']['country']}): {', '.join(d['fields'])} [{d['purpose']}, {d['basis']}]" for d in doc["disclosures"]] or [f"- {w['none']}"])
+    lines += ["", f"## {w['objections']}"] + ([
+        f"- {o['recorded_at']} {o['purpose']}: " + (f"{w['lifted']}: {o['lifted_grounds']} ({o['lifted_at']})" if o["lifted_at"] else w["standing"])
+        for o in doc["objections"]
+    ] or [f"- {w['none']}"])
     lines += ["", f"## {w['retention']}"] + ([f"- {', '.join(r['names'])}: {r['keep']} ({r['counted_from']}) — {r['legal_basis']}" for r in doc["retention"]] or [f"- {w['none']}"])
     return "\n".join(lines) + "\n"
 
@@ -521,4 +598,5 @@ def lift_restriction(*, session: Session, policy: Policy, actor: Actor, request_
     subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="active", reason="restriction_lifted", reference=requests._ref(req))
     requests._event(session, req, actor, "lifted", now, reason=reason)
     audit.record(session=session, actor=actor, action=RequestAction.LIFT, subject_id=req.subject_id, resource=requests._ref(req))
+    webhooks.restriction_lifted(session=session, actor=actor, request=req, now=now)
     return req

@@ -117,6 +117,11 @@ class RequestReasonSchema(Schema):
     reason = ma.Str(load_default=None)
 
 
+class ObjectionLiftSchema(Schema):
+    purpose = ma.Str(required=True, metadata={"description": "The legitimate-interest purpose whose objection is lifted"})
+    reason = ma.Str(required=True, metadata={"description": "The compelling legitimate grounds that override the subject's interests (GDPR Art. 21(1)); no personal data"})
+
+
 class RequestCompleteSchema(Schema):
     explanation = ma.Str(load_default=None, metadata={"description": "The answer told to the requester (no personal data)."})
 

@@ -630,3 +630,21 @@ def purge_log(*, session: Session, policy: Policy, actor: Actor, now: datetime |
         session.execute(delete(DataSubjectRequest).where(DataSubjectRequest.id.in_(chunk)))
     audit.record(session=session, actor=actor, action=RequestAction.PURGE_LOG, resource="requests", reason=f"purged={len(ids)}")
     return len(ids)
+
+
+def lift_objection(
+    *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, purpose: str, reason: str | None, now: datetime | None = None,
+) -> DataSubjectRequest:
+    """Lifts the objection a completed objection request recorded to one legitimate-interest purpose, because the
+    company demonstrated compelling legitimate grounds that override the subject's interests (GDPR Art. 21(1)). The
+    grounds are required; the objection is kept as lifted, the request's timeline shows the lift, and it is audited."""
+    now = _now(now)
+    grounds = _reason(reason, required=True)
+    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    if req.type != "objection" or req.state != "completed":
+        raise Problem(409, "not_an_objection", "Nothing to lift", "Only an objection that a completed objection request recorded can be lifted.")
+    if purpose not in (req.response or {}).get("legitimate_interest_objected", []):
+        raise validation_failed({"purpose": [f"this request recorded no objection to '{purpose}'"]})
+    access.lift_objection(session=session, actor=actor, subject_id=req.subject_id, purpose=purpose, grounds=grounds, reference=_ref(req), now=now)
+    _event(session, req, actor, "objection_lifted", now, reason=grounds, data={"purpose": purpose})
+    return req

@@ -7,7 +7,7 @@ import uuid
 from flask import request
 from flask_smorest import Blueprint
 
-from govern.api_support import idempotent_create
+from govern.api_support import idempotent_create, if_match_version, version_etag
 from govern.errors import Problem
 from govern.identity.guard import current_actor, current_runtime, public, requires
 from govern.identity.permissions import Permission
@@ -26,19 +26,6 @@ def _view(r) -> dict:
     }
 
 
-def _etag(r) -> str:
-    return f'"{r.id.hex[:8]}-{r.version}"'
-
-
-def _if_match(r_id: uuid.UUID) -> int | None:
-    header = request.headers.get("If-Match")
-    if not header:
-        return None
-    tag = header.strip().removeprefix("W/").strip('"')
-    prefix, _, version = tag.partition("-")
-    return int(version) if prefix == r_id.hex[:8] and version.isdigit() else -1
-
-
 @blp.route("/recipients", methods=["POST"])
 @requires(Permission.RECIPIENTS_MANAGE)
 @blp.arguments(schemas.RecipientCreateSchema)
@@ -49,7 +36,7 @@ def create_recipient(body):
 
     def create():
         r = service.create_recipient(session=rt.session(), policy=rt.policy, actor=current_actor(), data=body)
-        return schemas.RecipientSchema().dump(_view(r)), {"Location": f"/api/v1/recipients/{r.id}", "ETag": _etag(r)}
+        return schemas.RecipientSchema().dump(_view(r)), {"Location": f"/api/v1/recipients/{r.id}", "ETag": version_etag(r)}
 
     return idempotent_create({k: str(v) for k, v in body.items()}, create)
 
@@ -77,7 +64,7 @@ def public_recipients(query):
 @blp.response(200, schemas.RecipientSchema)
 def get_recipient(recipient_id: uuid.UUID):
     r = service.get_recipient(session=current_runtime().session(), recipient_id=recipient_id)
-    return _view(r), 200, {"ETag": _etag(r)}
+    return _view(r), 200, {"ETag": version_etag(r)}
 
 
 @blp.route("/recipients/<uuid:recipient_id>", methods=["PATCH"])
@@ -89,9 +76,9 @@ def update_recipient(body, recipient_id: uuid.UUID):
     rt = current_runtime()
     r = service.update_recipient(
         session=rt.session(), policy=rt.policy, actor=current_actor(), recipient_id=recipient_id,
-        expected_version=_if_match(recipient_id), changes=body,
+        expected_version=if_match_version(recipient_id), changes=body,
     )
-    return _view(r), 200, {"ETag": _etag(r)}
+    return _view(r), 200, {"ETag": version_etag(r)}
 
 
 @blp.route("/recipients/<uuid:recipient_id>", methods=["DELETE"])

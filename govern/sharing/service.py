@@ -19,7 +19,7 @@ from govern.access import service as access
 from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, not_found, validation_failed
+from govern.errors import Problem, not_found, require_version, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.sharing.models import Disclosure, Recipient
@@ -142,10 +142,7 @@ def update_recipient(
 ) -> Recipient:
     """Changes contact, categories or the agreement (e.g. a renewal) if the caller holds the current version."""
     recipient = get_recipient(session=session, recipient_id=recipient_id)
-    if expected_version is None:
-        raise Problem(428, "precondition_required", "If-Match required", "Send the ETag you read in If-Match, so no update is lost.")
-    if recipient.version != expected_version:
-        raise Problem(412, "precondition_failed", "Stale version", "The recipient changed since you read it; read it again.")
+    require_version(current=recipient.version, expected=expected_version, what="recipient")
     unknown = sorted(set(changes) - set(EDITABLE))
     if unknown or not changes:
         raise validation_failed({"body": [f"change one of {', '.join(EDITABLE)}" + (f"; not editable: {', '.join(unknown)}" if unknown else "")]})
@@ -157,7 +154,7 @@ def update_recipient(
     try:
         session.flush()
     except StaleDataError:
-        raise Problem(412, "precondition_failed", "Stale version", "The recipient changed since you read it; read it again.") from None
+        raise stale("recipient") from None
     audit.record(
         session=session, actor=actor, action=SharingAction.RECIPIENT_UPDATE, purpose=recipient.purpose,
         resource=f"recipient:{recipient.id}", field_names=[f"recipient.{k}" for k in changes],
@@ -257,6 +254,15 @@ def disclosures_of(*, session: Session, subject_id: uuid.UUID) -> list[tuple[Dis
         .where(Disclosure.subject_id == subject_id).order_by(Disclosure.occurred_at, Disclosure.id)
     )
     return [(d, r) for d, r in rows]
+
+
+def recipients_of(*, session: Session, subject_id: uuid.UUID) -> dict[uuid.UUID, frozenset[str]]:
+    """Every recipient that received a disclosure of the subject, with the field names it received (disabled recipients
+    included: they still hold the data). For telling them of an erasure or rectification (GDPR Art. 19)."""
+    out: dict[uuid.UUID, set[str]] = {}
+    for recipient_id, names in session.execute(select(Disclosure.recipient_id, Disclosure.field_names).where(Disclosure.subject_id == subject_id)):
+        out.setdefault(recipient_id, set()).update(names)
+    return {rid: frozenset(names) for rid, names in out.items()}
 
 
 def list_disclosures(*, session: Session, actor: Actor, subject_id: uuid.UUID) -> list[tuple[Disclosure, Recipient]]:

@@ -9,7 +9,7 @@ from flask import request
 from flask_smorest import Blueprint
 
 from govern.api_support import idempotent_create, purpose_of_request
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.guard import audited_read, current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.subjects import schemas, service
 
@@ -45,6 +45,7 @@ def create_subject(body):
 
 @blp.route("/<uuid:subject_id>", methods=["GET"])
 @requires(Permission.SUBJECTS_READ)
+@audited_read
 @blp.doc(parameters=[{"in": "header", "name": "X-Purpose", "required": True, "schema": {"type": "string"}}])
 @blp.response(200, schemas.SubjectSchema)
 @blp.alt_response(403, description="No purpose, a purpose the role may not use, or no legal basis (reason code)")
@@ -74,6 +75,7 @@ def update_subject(body, subject_id: uuid.UUID):
 
 @blp.route("/lookup", methods=["POST"])
 @requires(Permission.SUBJECTS_LOOKUP)
+@audited_read
 @blp.arguments(schemas.LookupSchema)
 @blp.doc(parameters=[{"in": "header", "name": "X-Purpose", "required": True, "schema": {"type": "string"}}])
 @blp.response(200, schemas.LookupResultSchema)
@@ -102,6 +104,7 @@ def add_record(body, subject_id: uuid.UUID):
 
 @blp.route("/<uuid:subject_id>/records", methods=["GET"])
 @requires(Permission.RECORDS_READ)
+@audited_read
 @blp.arguments(schemas.RecordQuerySchema, location="query")
 @blp.doc(parameters=[{"in": "header", "name": "X-Purpose", "required": True, "schema": {"type": "string"}}])
 @blp.response(200, schemas.RecordPageSchema)

@@ -3,6 +3,11 @@ backups included; the rows are then deleted. A tombstone (subject id, time, reas
 data) is kept in the database and in an append-only file outside it, so that a database restored from an older
 backup re-applies every erasure before it serves (`govern tombstones reapply`, run by `govern serve` at start).
 
+Unreadability does not wait on the size of the subject: `shred` destroys the key, deletes the fields (and with them
+the blind indexes) and writes the tombstone in a fixed number of statements. A subject with few records loses them
+and its row in the same transaction; one with more than a batch keeps its row, marked `erased`, until `sweep`
+(`govern requests sweep-erasures`, cron) has deleted its records in batches — ciphertext nobody can open any more.
+
 Shared by data-subject requests (erasure, account closure) and retention purges.
 """
 
@@ -14,9 +19,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
-from sqlalchemy import DateTime, String, Uuid, delete, select
+from sqlalchemy import DateTime, String, Uuid, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from govern.audit import service as audit
@@ -25,7 +30,7 @@ from govern.crypto.models import SubjectKey
 from govern.db import Base
 from govern.identity.actor import Actor
 from govern.subjects.models import ProfileField, Record, Subject
-from govern.timeutil import utcnow
+from govern.timeutil import as_utc, utcnow
 
 
 class Tombstone(Base):
@@ -44,10 +49,19 @@ class ErasureAction:
     REAPPLY = "subjects:tombstone:reapply"
 
 
+# A subject whose records and row are still being deleted after its key was destroyed (see `sweep`).
+ERASED = "erased"
+# Records deleted in the shredding's own transaction; a subject with more is left to `sweep`.
+INLINE_RECORDS = 1000
+
+
 @dataclass(frozen=True)
 class ShredResult:
     subject_id: uuid.UUID
     already_erased: bool
+    # Records deleted with the key, by type; None when there were more than a batch and `sweep` deletes them.
+    records_deleted: dict[str, int] | None = None
+    rows_pending: bool = False
 
 
 def tombstone_log(home: Path) -> Path:
@@ -56,19 +70,35 @@ def tombstone_log(home: Path) -> Path:
 
 def shred(
     *, session: Session, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, reason: str, reference: str | None = None,
-    tombstone_file: Path | None = None,
+    tombstone_file: Path | None = None, inline_records: int | None = None,
 ) -> ShredResult:
-    """Destroys the subject's data key, deletes its fields, records and row, and keeps a tombstone. Idempotent."""
-    if session.get(Tombstone, subject_id) is not None and session.get(Subject, subject_id) is None:
-        return ShredResult(subject_id, already_erased=True)
+    """Destroys the subject's data key, deletes its fields (blind indexes included) and keeps a tombstone, in a fixed
+    number of statements whatever the subject holds; its records and row go in the same transaction when there are at
+    most `inline_records` (default INLINE_RECORDS), otherwise `sweep` deletes them in batches. Idempotent."""
+    from govern.access import service as access
+
+    inline_records = INLINE_RECORDS if inline_records is None else inline_records
+    subject = session.get(Subject, subject_id)
     key = session.get(SubjectKey, subject_id)
+    if session.get(Tombstone, subject_id) is not None and key is None and (subject is None or subject.status == ERASED):
+        return ShredResult(subject_id, already_erased=True, rows_pending=subject is not None)
     if key is not None:
         envelope.cache.forget(key.wrapped_key)
     # The key goes first: from this statement on, nothing of the subject can be decrypted, whatever else remains.
     session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id))
     session.execute(delete(ProfileField).where(ProfileField.subject_id == subject_id))
-    session.execute(delete(Record).where(Record.subject_id == subject_id))
-    session.execute(delete(Subject).where(Subject.id == subject_id))
+    access.forget_subject(session=session, subject_id=subject_id)
+    found = session.execute(select(Record.id, Record.type).where(Record.subject_id == subject_id).limit(inline_records + 1)).all()
+    deleted: dict[str, int] | None = None
+    if len(found) <= inline_records:
+        deleted = {}
+        for _, rtype in found:
+            deleted[rtype] = deleted.get(rtype, 0) + 1
+        session.execute(delete(Record).where(Record.subject_id == subject_id))
+        session.execute(delete(Subject).where(Subject.id == subject_id))
+    elif subject is not None:
+        # Unreadable already; the rows are left to `sweep`. The CRM's reference goes now, so it can be used again.
+        subject.status, subject.external_ref, subject.updated_at = ERASED, None, utcnow()
     erased_at = utcnow()
     if session.get(Tombstone, subject_id) is None:
         session.add(Tombstone(subject_id=subject_id, erased_at=erased_at, reason=reason, reference=reference))
@@ -76,7 +106,80 @@ def shred(
     session.flush()
     if tombstone_file is not None:
         _append_tombstone(tombstone_file, subject_id, erased_at, reason, reference)
-    return ShredResult(subject_id, already_erased=False)
+    return ShredResult(subject_id, already_erased=False, records_deleted=deleted, rows_pending=deleted is None)
+
+
+def fields_held(*, session: Session, subject_id: uuid.UUID) -> list[tuple[str, datetime]]:
+    """The subject's field names with when each value was collected (no value)."""
+    return [(n, as_utc(c)) for n, c in session.execute(select(ProfileField.name, ProfileField.collected_at).where(ProfileField.subject_id == subject_id))]
+
+
+def newest_records(*, session: Session, subject_id: uuid.UUID, types: Iterable[str]) -> dict[str, datetime]:
+    """For each of `types` the subject holds records of, the newest occurred_at: one round trip, one index probe per
+    type (ix_records_subject_type), however many records the subject has."""
+    types = sorted(set(types))
+    if not types:
+        return {}
+    probes = [
+        select(func.max(Record.occurred_at)).where(Record.subject_id == subject_id, Record.type == t).scalar_subquery().label(f"t{i}")
+        for i, t in enumerate(types)
+    ]
+    row = session.execute(select(*probes)).one()
+    return {t: as_utc(row[i]) for i, t in enumerate(types) if row[i] is not None}
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    subjects: int
+    records: int
+    seconds: float
+
+
+def pending_records(*, session: Session) -> int:
+    """Records of shredded subjects that `sweep` has still to delete."""
+    return session.scalar(
+        select(func.count()).select_from(Record).join(Subject, Subject.id == Record.subject_id).where(Subject.status == ERASED)
+    ) or 0
+
+
+def sweep(
+    *, database, actor: Actor, batch_size: int = 5000, progress: Callable[[int, int, float], None] | None = None,
+) -> SweepResult:
+    """Deletes the records, then the row, of every subject shredded with more records than one batch, one committed
+    batch at a time (each audited as `subjects:record:erase` with the tombstone's reason and reference). Resumable and
+    idempotent; on PostgreSQL two sweeps at once share the work (`SKIP LOCKED`), on SQLite they take turns."""
+    import time
+
+    started = time.monotonic()
+    with database.unit_of_work() as session:
+        total = pending_records(session=session)
+    done = subjects_done = 0
+    skip_locked = database.dialect == "postgresql"
+    while True:
+        with database.unit_of_work() as session:
+            pick = select(Subject.id).where(Subject.status == ERASED).order_by(Subject.id).limit(1)
+            sid = session.scalar(pick.with_for_update(skip_locked=True) if skip_locked else pick)
+            if sid is None:
+                break
+            stone = session.get(Tombstone, sid)
+            reason, reference = (stone.reason, stone.reference) if stone else ("erasure", None)
+            # One statement per batch: no ids travel to the client and back.
+            types = session.execute(
+                delete(Record).where(Record.id.in_(select(Record.id).where(Record.subject_id == sid).limit(batch_size))).returning(Record.type)
+                .execution_options(synchronize_session=False)
+            ).scalars().all()
+            if types:
+                done += len(types)
+                audit.record(
+                    session=session, actor=actor, action=ErasureAction.RECORDS_ERASE, subject_id=sid, field_names=[f"record:{t}" for t in sorted(set(types))],
+                    reason=reason, resource=reference,
+                )
+            if len(types) < batch_size:
+                session.execute(delete(Subject).where(Subject.id == sid, Subject.status == ERASED))
+                subjects_done += 1
+        if progress:
+            progress(done, max(total, done), done / max(time.monotonic() - started, 1e-6))
+    return SweepResult(subjects=subjects_done, records=done, seconds=time.monotonic() - started)
 
 
 def erase_fields(*, session: Session, actor: Actor, subject_id: uuid.UUID, names: Iterable[str], reason: str, reference: str | None = None) -> list[str]:
@@ -135,7 +238,9 @@ def reapply(*, session: Session, envelope: Envelope, actor: Actor, tombstone_fil
     shredded = 0
     for entry in read_tombstone_file(tombstone_file):
         sid = uuid.UUID(entry["subject_id"])
-        resurrected = session.get(Subject, sid) is not None or session.get(SubjectKey, sid) is not None
+        subject = session.get(Subject, sid)
+        # A row still marked erased (its records not yet swept) holds nothing readable: not a resurrection.
+        resurrected = (subject is not None and subject.status != ERASED) or session.get(SubjectKey, sid) is not None
         if resurrected or session.get(Tombstone, sid) is None:
             shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=entry["reason"], reference=entry.get("reference"))
             shredded += int(resurrected)

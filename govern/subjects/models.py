@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Uuid
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base
@@ -31,6 +31,11 @@ class Subject(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
 
     __mapper_args__ = {"version_id_col": version}
+    # Shredded subjects whose records are still being deleted (govern/subjects/erasure.py `sweep`): few, found at once.
+    # Added by migration 0009_objections.
+    __table_args__ = (
+        Index("ix_subjects_erased", "id", postgresql_where=text("status = 'erased'"), sqlite_where=text("status = 'erased'")),
+    )
 
 
 class ProfileField(Base):
@@ -64,4 +69,7 @@ class Record(Base):
     __table_args__ = (
         Index("ix_records_subject_time", "subject_id", "occurred_at", "id"),
         Index("ix_records_type_time", "type", "occurred_at"),
+        # Whether a subject holds records of a type, and its newest: an erasure decides what it must keep with one
+        # probe per type instead of reading every record (migration 0009_objections).
+        Index("ix_records_subject_type", "subject_id", "type", "occurred_at"),
     )

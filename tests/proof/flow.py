@@ -106,6 +106,8 @@ class Flow:
     incident_id: str = ""
     notification_id: str = ""
     letter_id: str = ""
+    endpoint_id: str = ""
+    delivery_id: str = ""
     audit_seq: int = 1
     fields: dict[str, str] = field(default_factory=dict)
     erased_fields: dict[str, str] = field(default_factory=dict)
@@ -118,6 +120,7 @@ class Flow:
             "subject_id": self.subject_id, "request_id": self.request_id, "recipient_id": self.recipient_id, "receipt_id": self.receipt_id,
             "hold_id": self.hold_id, "plan_id": self.plan_id, "incident_id": self.incident_id, "notification_id": self.notification_id,
             "letter_id": self.letter_id, "seq": self.audit_seq, "purpose": "marketing", "run_id": 1,
+            "endpoint_id": self.endpoint_id, "delivery_id": self.delivery_id,
         }
 
 
@@ -142,7 +145,7 @@ def _ok(r, *statuses: int) -> dict:
 
 def run(app, runtime, *, fields: dict[str, str] | None = None, erased_fields: dict[str, str] | None = None, with_breach: bool = True) -> Flow:
     flow = Flow(fields=dict(fields or canary_fields()), erased_fields=dict(erased_fields or canary_fields()))
-    roles = ["sales_service", "support_service", "marketing_service", "privacy_staff", "dpo", "security", "auditor"]
+    roles = ["sales_service", "support_service", "marketing_service", "privacy_staff", "dpo", "security", "auditor", "admin"]
     c = make_clients(app, runtime, roles, flow.seen)
     sales, support, marketing, privacy, dpo, security = (c[r] for r in roles[:6])
     start = datetime.now(timezone.utc) - timedelta(seconds=2)
@@ -193,10 +196,17 @@ def run(app, runtime, *, fields: dict[str, str] | None = None, erased_fields: di
     _ok(privacy.post(f"/api/v1/requests/{flow.request_id}/complete", json={"explanation": "package ready"}))
     package = sales.get(f"/api/v1/requests/{flow.request_id}/package")
     _ok(package)
+    # A webhook endpoint of the CRM component, told of the erasure below (the outbox keeps the delivery; nobody sends it here).
+    principals = _ok(c["admin"].get("/api/v1/principals"))
+    crm_id = next(p["id"] for p in principals if p["name"] == sales.name)
+    flow.endpoint_id = _ok(c["admin"].post("/api/v1/webhooks/endpoints", json={
+        "url": "https://crm.example.cn/govern-hooks", "owner": {"kind": "principal", "id": crm_id}, "event_types": ["subject.erased"],
+    }), 201)["id"]
     flow.erasure_request_id = _ok(sales.post("/api/v1/requests", json={"subject_id": flow.erased_subject_id, "type": "erasure", "channel": "app"}))["id"]
     _ok(sales.post(f"/api/v1/requests/{flow.erasure_request_id}/verify", json={"method": "crm_session", "reference": "sess-proof-2"}))
     _ok(privacy.post(f"/api/v1/requests/{flow.erasure_request_id}/complete", json={}))
     privacy.get(f"/api/v1/requests/{flow.erasure_request_id}/certificate")
+    flow.delivery_id = _ok(privacy.get(f"/api/v1/webhooks/deliveries?request_id={flow.erasure_request_id}"))["deliveries"][0]["id"]
 
     # Retention: a hold, a plan (dry run and saved), and its approval by a second person.
     flow.hold_id = _ok(privacy.post("/api/v1/holds", json={"subject_id": sid, "reason": "litigation", "note": "case 7"}))["id"]

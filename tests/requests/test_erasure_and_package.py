@@ -171,3 +171,35 @@ def test_portability_is_machine_readable_json(client_as, make_subject, file_requ
     files = _unzip(client_as("sales_service").get(f"/api/v1/requests/{rid}/package").data)
     data = json.loads(files["data.json"])
     assert data["format"] == "govern-portability/1" and data["fields"] == valid_fields and data["records"][0]["payload"]["label"] == "order"
+
+
+def test_an_erasure_of_a_large_subject_is_certified_at_once_and_its_rows_swept_after(make_subject, file_request, act, verify_by_session, runtime, monkeypatch):
+    from govern.subjects import erasure
+
+    monkeypatch.setattr(erasure, "INLINE_RECORDS", 2)  # "more records than one batch", at test size
+    sid = make_subject()
+    # An invoice older than the 3 years the E-Commerce Law keeps it: nothing is kept, the whole subject is shredded.
+    _records(runtime, sid, [("chat-1", "communication", 3), ("chat-2", "communication", 2), ("old-invoice", "purchase", 4 * 366)])
+    rid = file_request(sid, "erasure")
+    verify_by_session(rid)
+    cert = _complete(act, rid, runtime).response["certificate"]
+    assert (cert["subject_status"], cert["kept"], cert["tombstone"]) == ("erased", [], True)
+    # The rows are not counted before the key goes (that would make unreadability wait on their number).
+    assert cert["destroyed"]["records"] == {"communication": None, "purchase": None}
+    assert "deleted in batches after this certificate" in cert["method"] and f"request:{rid}" in cert["method"]
+    swept = erasure.sweep(database=runtime.database, actor=Actor.operator())
+    assert swept.records == 3
+    with runtime.database.unit_of_work() as session:
+        assert session.scalars(select(Record.id).where(Record.subject_id == sid)).all() == []
+
+
+def test_a_small_erasure_with_only_expired_records_to_keep_deletes_everything_in_its_own_transaction(make_subject, file_request, act, verify_by_session, runtime):
+    sid = make_subject()
+    _records(runtime, sid, [("chat", "communication", 3), ("old-invoice", "purchase", 4 * 366)])
+    rid = file_request(sid, "account_closure")
+    verify_by_session(rid)
+    cert = _complete(act, rid, runtime).response["certificate"]
+    assert cert["destroyed"]["records"] == {"communication": 1, "purchase": 1} and cert["subject_status"] == "erased"
+    assert "after this certificate" not in cert["method"]
+    with runtime.database.unit_of_work() as session:
+        assert session.scalars(select(Record.id).where(Record.subject_id == sid)).all() == []

@@ -1,0 +1,1 @@
+"""Propagation webhooks: telling CRM components and recipients of erasures, rectifications and restrictions."""

@@ -1,0 +1,127 @@
+"""/api/v1/webhooks: endpoints (administrators register them; the secret is shown once) and the deliveries of the
+outbox (privacy staff see who was told and re-queue a failed one). Thin: the rules are in service.py."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from flask import request
+from flask_smorest import Blueprint
+
+from govern.api_support import if_match_version, version_etag
+from govern.errors import Problem
+from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.permissions import Permission
+from govern.timeutil import as_utc, utcnow
+from govern.webhooks import schemas, service
+
+blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks", description="Propagation webhooks: endpoints and deliveries")
+
+
+def _view(e, counts: dict[str, int] | None = None) -> dict:
+    if counts is None:
+        counts = service.delivery_counts(session=current_runtime().session(), endpoint_ids=[e.id])[e.id]
+    grace = as_utc(e.previous_valid_until) if e.previous_valid_until else None
+    return {
+        "id": e.id, "name": e.name, "url": e.url, "owner": {"kind": e.owner_kind, "id": e.owner_id}, "event_types": list(e.event_types),
+        "enabled": e.enabled, "secret_generation": e.secret_generation, "secret_rotated_at": e.secret_rotated_at,
+        "previous_secret_valid_until": grace if grace and grace > utcnow() else None,
+        "created_at": e.created_at, "created_by": e.created_by, "updated_at": e.updated_at, "deliveries": counts,
+    }
+
+
+def _delivery(d) -> dict:
+    return {
+        "id": d.id, "event_id": d.event_id, "event_type": d.event_type, "endpoint_id": d.endpoint_id, "subject_id": d.subject_id,
+        "request_id": d.request_id, "state": d.state, "attempts": d.attempts, "next_attempt_at": d.next_attempt_at, "created_at": d.created_at,
+        "delivered_at": d.delivered_at, "failed_at": d.failed_at, "last_status": d.last_status, "last_error": d.last_error,
+    }
+
+
+@blp.route("/endpoints", methods=["POST"])
+@requires(Permission.WEBHOOKS_ENDPOINT_MANAGE)
+@blp.arguments(schemas.EndpointCreateSchema)
+@blp.response(201, schemas.EndpointWithSecretSchema)
+def create_endpoint(body):
+    """Register an endpoint for a CRM component or a recipient. The answer carries the signing secret, this once.
+
+    No Idempotency-Key: a replay would have to store the secret in the clear."""
+    if request.headers.get("Idempotency-Key"):
+        raise Problem(400, "idempotency_not_supported", "Idempotency-Key not supported", "The answer holds a secret that is never stored for a replay.")
+    rt = current_runtime()
+    issued = service.create_endpoint(session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), data=body)
+    e = issued.endpoint
+    return {**_view(e, dict.fromkeys(service.STATES, 0)), "secret": issued.secret}, 201, {
+        "Location": f"/api/v1/webhooks/endpoints/{e.id}", "ETag": version_etag(e), "Cache-Control": "no-store",
+    }
+
+
+@blp.route("/endpoints", methods=["GET"])
+@requires(Permission.WEBHOOKS_ENDPOINT_READ)
+@blp.arguments(schemas.EndpointQuerySchema, location="query")
+@blp.response(200, schemas.EndpointSchema(many=True))
+def list_endpoints(query):
+    """Every endpoint with its deliveries per state; secrets are never shown."""
+    session = current_runtime().session()
+    endpoints = service.list_endpoints(session=session, owner_kind=query["owner_kind"], owner_id=query["owner_id"])
+    counts = service.delivery_counts(session=session, endpoint_ids=[e.id for e in endpoints])
+    return [_view(e, counts[e.id]) for e in endpoints]
+
+
+@blp.route("/endpoints/<uuid:endpoint_id>", methods=["GET"])
+@requires(Permission.WEBHOOKS_ENDPOINT_READ)
+@blp.response(200, schemas.EndpointSchema)
+def get_endpoint(endpoint_id: uuid.UUID):
+    e = service.get_endpoint(session=current_runtime().session(), endpoint_id=endpoint_id)
+    return _view(e), 200, {"ETag": version_etag(e)}
+
+
+@blp.route("/endpoints/<uuid:endpoint_id>", methods=["PATCH"])
+@requires(Permission.WEBHOOKS_ENDPOINT_MANAGE)
+@blp.arguments(schemas.EndpointUpdateSchema)
+@blp.response(200, schemas.EndpointSchema)
+def update_endpoint(body, endpoint_id: uuid.UUID):
+    """Change the name, URL or event types, or enable/disable it; needs the current ETag in If-Match."""
+    rt = current_runtime()
+    e = service.update_endpoint(session=rt.session(), policy=rt.policy, actor=current_actor(), endpoint_id=endpoint_id,
+                                expected_version=if_match_version(endpoint_id), changes=body)
+    return _view(e), 200, {"ETag": version_etag(e)}
+
+
+@blp.route("/endpoints/<uuid:endpoint_id>/rotate-secret", methods=["POST"])
+@requires(Permission.WEBHOOKS_ENDPOINT_MANAGE)
+@blp.response(200, schemas.EndpointWithSecretSchema)
+def rotate_secret(endpoint_id: uuid.UUID):
+    """A new signing secret, shown this once; the previous one keeps signing for the policy's grace period."""
+    rt = current_runtime()
+    issued = service.rotate_secret(session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), endpoint_id=endpoint_id)
+    return {**_view(issued.endpoint), "secret": issued.secret}, 200, {"ETag": version_etag(issued.endpoint), "Cache-Control": "no-store"}
+
+
+@blp.route("/deliveries", methods=["GET"])
+@requires(Permission.WEBHOOKS_DELIVERY_READ)
+@blp.arguments(schemas.DeliveryQuerySchema, location="query")
+@blp.response(200, schemas.DeliveryPageSchema)
+def list_deliveries(query):
+    """Deliveries newest first, by endpoint, state, subject or request (who was told of what, and did it arrive); audited."""
+    filters = service.DeliveryFilters(endpoint_id=query["endpoint"], state=query["state"], subject_id=query["subject_id"], request_id=query["request_id"])
+    rows, cursor = service.list_deliveries(session=current_runtime().session(), actor=current_actor(), filters=filters, limit=query["limit"], cursor=query["cursor"])
+    return {"deliveries": [_delivery(d) for d in rows], "next_cursor": cursor}
+
+
+@blp.route("/deliveries/<uuid:delivery_id>", methods=["GET"])
+@requires(Permission.WEBHOOKS_DELIVERY_READ)
+@blp.response(200, schemas.DeliveryDetailSchema)
+def get_delivery(delivery_id: uuid.UUID):
+    """A delivery, the body it carries and every attempt made; audited."""
+    d, attempts = service.get_delivery(session=current_runtime().session(), actor=current_actor(), delivery_id=delivery_id)
+    return {**_delivery(d), "payload": json.loads(d.body), "attempt_log": attempts}
+
+
+@blp.route("/deliveries/<uuid:delivery_id>/retry", methods=["POST"])
+@requires(Permission.WEBHOOKS_DELIVERY_RETRY)
+@blp.response(200, schemas.DeliverySchema)
+def retry_delivery(delivery_id: uuid.UUID):
+    """Re-queue a failed delivery: the next worker run sends it, with a fresh series of attempts."""
+    return _delivery(service.retry(session=current_runtime().session(), actor=current_actor(), delivery_id=delivery_id))

@@ -1,0 +1,487 @@
+"""Propagation (GDPR Art. 19, CCPA regs §7022(b)(3), PIPL Art. 47): CRM components and third-party recipients that hold
+a subject's data are told when a request erases, rectifies, restricts or stops processing of it.
+
+Endpoints are registered by an administrator; each has a secret that govern generates, shows once and keeps sealed
+under the master key. A completed request writes its event into the outbox (one delivery per endpoint that should
+hear of it) in the request's own transaction, so an event is never lost nor sent for a change that rolled back; the
+worker in delivery.py sends them. A body carries ids, the action and names of fields or purposes, never a value.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from urllib.parse import urlsplit
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from govern.audit import service as audit
+from govern.audit.service import Outcome
+from govern.crypto.envelope import Envelope
+from govern.errors import Problem, not_found, require_version, stale, validation_failed
+from govern.identity.actor import Actor
+from govern.policy import Policy
+from govern.timeutil import as_utc, utcnow
+from govern.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from govern.webhooks.policy import WebhookPolicy
+
+if TYPE_CHECKING:
+    from govern.requests.models import DataSubjectRequest
+
+
+class WebhookAction(StrEnum):
+    ENDPOINT_CREATE = "webhooks:endpoint:create"
+    ENDPOINT_UPDATE = "webhooks:endpoint:update"
+    SECRET_ROTATE = "webhooks:endpoint:rotate-secret"
+    EVENT_QUEUE = "webhooks:event:queue"
+    DELIVERED = "webhooks:delivery:delivered"
+    FAILED = "webhooks:delivery:failed"
+    REQUEUE = "webhooks:delivery:requeue"
+    DELIVERY_LIST = "webhooks:delivery:list"
+    DELIVERY_READ = "webhooks:delivery:read"
+
+
+ERASED = "subject.erased"
+RECTIFIED = "subject.rectified"
+RESTRICTED = "subject.restricted"
+RESTRICTION_LIFTED = "subject.restriction_lifted"
+PROCESSING_STOPPED = "subject.processing_stopped"
+EVENT_TYPES = (ERASED, RECTIFIED, RESTRICTED, RESTRICTION_LIFTED, PROCESSING_STOPPED)
+OWNER_KINDS = ("principal", "recipient")  # a CRM component (a service principal) | a third-party recipient
+STATES = ("pending", "delivered", "failed")
+EDITABLE = ("name", "url", "event_types", "enabled")
+SECRET_PREFIX = "whsec_"
+# Response keys of an objection or withdrawal (requests/flows.py `_stop_purposes`) that list purposes which stop.
+_STOPPED_KEYS = ("consent_withdrawn", "legitimate_interest_objected")
+
+
+def _settings(policy: Policy) -> WebhookPolicy:
+    assert policy.webhooks is not None, "policies/webhooks.yaml is loaded at start-up"
+    return policy.webhooks
+
+
+# --- URLs -------------------------------------------------------------------------------------------------------
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_url(url: Any, *, require_https: bool) -> str:
+    """http(s) only, a host, no credentials, no fragment; https unless the host is loopback (when policy says so)."""
+    if not isinstance(url, str) or not url.strip() or len(url) > 2000 or not url.isprintable() or any(c.isspace() for c in url.strip()):
+        raise validation_failed({"url": ["an absolute http(s) URL of at most 2000 printable characters, no spaces"]})
+    url = url.strip()
+    parts = urlsplit(url)
+    problems = []
+    if parts.scheme not in ("http", "https"):
+        problems.append("only http:// or https://")
+    if "@" in parts.netloc:
+        problems.append("no credentials in the URL: the signature authenticates govern")
+    if not parts.hostname:
+        problems.append("a host is required")
+    if parts.fragment:
+        problems.append("no fragment")
+    try:
+        _ = parts.port
+    except ValueError:
+        problems.append("an invalid port")
+    if not problems and require_https and parts.scheme == "http" and not _loopback(parts.hostname or ""):
+        problems.append("https is required (policies/webhooks.yaml urls.require_https); plain http only for loopback hosts")
+    if problems:
+        raise validation_failed({"url": problems})
+    return url
+
+
+# --- secrets and signatures -------------------------------------------------------------------------------------
+
+
+def _slot(generation: int) -> str:
+    return f"webhook-secret:{generation}"
+
+
+def _new_secret() -> str:
+    return SECRET_PREFIX + secrets.token_urlsafe(32)
+
+
+def signing_secrets(*, envelope: Envelope, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
+    """The secrets that sign a delivery now: the current one, and the previous one during its grace period."""
+    dek = envelope.unwrap(endpoint.id, endpoint.wrapped_key)
+    out = [Envelope.open(dek, endpoint.id, _slot(endpoint.secret_generation), endpoint.sealed_secret).decode()]
+    if endpoint.previous_sealed_secret is not None and endpoint.previous_valid_until and as_utc(endpoint.previous_valid_until) > now:
+        out.append(Envelope.open(dek, endpoint.id, _slot(endpoint.secret_generation - 1), endpoint.previous_sealed_secret).decode())
+    return out
+
+
+def _mac(secret: str, timestamp: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def signature_header(*, secrets_: Sequence[str], body: bytes, timestamp: int) -> str:
+    """`t=<unix time>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>` with one v1 per valid secret."""
+    return ",".join([f"t={timestamp}", *(f"v1={_mac(s, timestamp, body)}" for s in secrets_)])
+
+
+def verify_signature(*, secret: str, body: bytes | str, header: str, tolerance_seconds: int = 300, now: datetime | None = None) -> bool:
+    """What a receiver does: the header's time is recent and one of its v1 values is the HMAC of "<t>.<body>"."""
+    raw = body.encode() if isinstance(body, str) else body
+    timestamp, candidates = None, []
+    for item in (header or "").split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isdigit():
+            timestamp = int(value)
+        elif key == "v1":
+            candidates.append(value)
+    if timestamp is None or not candidates:
+        return False
+    if abs((now or utcnow()).timestamp() - timestamp) > tolerance_seconds:
+        return False
+    expected = _mac(secret, timestamp, raw)
+    return any(hmac.compare_digest(expected, c) for c in candidates)
+
+
+# --- endpoints --------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedSecret:
+    endpoint: WebhookEndpoint
+    secret: str  # shown once, never stored in the clear
+
+
+def _check_name(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value.strip()) > 100 or not value.isprintable():
+        raise validation_failed({"name": ["1–100 printable characters"]})
+    return value.strip()
+
+
+def _check_events(value: Any) -> list[str]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise validation_failed({"event_types": [f"a non-empty list of: {', '.join(EVENT_TYPES)}"]})
+    unknown = sorted(set(value) - set(EVENT_TYPES))
+    if unknown:
+        raise validation_failed({"event_types": [f"unknown: {', '.join(unknown)} (known: {', '.join(EVENT_TYPES)})"]})
+    return sorted(set(value))
+
+
+def _check_owner(session: Session, kind: Any, owner_id: Any) -> tuple[str, uuid.UUID]:
+    if kind not in OWNER_KINDS:
+        raise validation_failed({"owner.kind": [f"one of {', '.join(OWNER_KINDS)}"]})
+    try:
+        oid = owner_id if isinstance(owner_id, uuid.UUID) else uuid.UUID(str(owner_id))
+    except ValueError:
+        raise validation_failed({"owner.id": ["a principal id or a recipient id (UUID)"]}) from None
+    if kind == "principal":
+        from govern.identity import service as identity
+
+        try:
+            principal = identity.get_by_name_or_id(session=session, ref=str(oid))
+        except Problem:
+            raise validation_failed({"owner.id": ["no such principal"]}) from None
+        if principal.kind != "service":
+            raise validation_failed({"owner.id": ["a CRM component: a service principal, not a staff account"]})
+    else:
+        from govern.sharing import service as sharing
+
+        try:
+            sharing.get_recipient(session=session, recipient_id=oid)
+        except Problem:
+            raise validation_failed({"owner.id": ["no such recipient"]}) from None
+    return kind, oid
+
+
+def create_endpoint(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, data: Mapping[str, Any]) -> IssuedSecret:
+    """Registers an endpoint for a CRM component or a recipient; returns its secret, which is never shown again."""
+    owner = data.get("owner") or {}
+    kind, owner_id = _check_owner(session, owner.get("kind"), owner.get("id"))
+    url = check_url(data.get("url"), require_https=_settings(policy).require_https)
+    events = _check_events(data.get("event_types"))
+    name = _check_name(data.get("name") or f"{kind}-{owner_id}"[:100])
+    clash = session.scalar(select(WebhookEndpoint.id).where(WebhookEndpoint.owner_kind == kind, WebhookEndpoint.owner_id == owner_id, WebhookEndpoint.url == url))
+    if clash is not None:
+        raise Problem(409, "endpoint_exists", "Endpoint exists", f"This owner already has an endpoint at this URL: {clash}.")
+    endpoint_id = uuid.uuid4()
+    secret = _new_secret()
+    dek, wrapped, version = envelope.new_data_key(endpoint_id)
+    endpoint = WebhookEndpoint(
+        id=endpoint_id, name=name, url=url, owner_kind=kind, owner_id=owner_id, event_types=events, enabled=bool(data.get("enabled", True)),
+        wrapped_key=wrapped, master_key_version=version, secret_generation=1, sealed_secret=Envelope.seal(dek, endpoint_id, _slot(1), secret.encode()),
+        created_by=actor.name, created_at=utcnow(), updated_at=utcnow(),
+    )
+    session.add(endpoint)
+    session.flush()  # the row exists before its audit event names it
+    audit.record(session=session, actor=actor, action=WebhookAction.ENDPOINT_CREATE, resource=f"webhook-endpoint:{endpoint.id}", reason=f"owner={kind}:{owner_id}")
+    return IssuedSecret(endpoint, secret)
+
+
+def get_endpoint(*, session: Session, endpoint_id: uuid.UUID) -> WebhookEndpoint:
+    endpoint = session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None:
+        raise not_found("webhook endpoint")
+    return endpoint
+
+
+def list_endpoints(*, session: Session, owner_kind: str | None = None, owner_id: uuid.UUID | None = None) -> list[WebhookEndpoint]:
+    query = select(WebhookEndpoint).order_by(WebhookEndpoint.created_at, WebhookEndpoint.id)
+    if owner_kind is not None:
+        query = query.where(WebhookEndpoint.owner_kind == owner_kind)
+    if owner_id is not None:
+        query = query.where(WebhookEndpoint.owner_id == owner_id)
+    return list(session.scalars(query))
+
+
+def delivery_counts(*, session: Session, endpoint_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    """Deliveries per endpoint and state (counts only: no subject ids), for the endpoint's health at a glance."""
+    ids = list(endpoint_ids)
+    out: dict[uuid.UUID, dict[str, int]] = {i: dict.fromkeys(STATES, 0) for i in ids}
+    if ids:
+        rows = session.execute(
+            select(WebhookDelivery.endpoint_id, WebhookDelivery.state, func.count()).where(WebhookDelivery.endpoint_id.in_(ids))
+            .group_by(WebhookDelivery.endpoint_id, WebhookDelivery.state)
+        )
+        for eid, state, n in rows:
+            out[eid][state] = int(n)
+    return out
+
+
+def update_endpoint(
+    *, session: Session, policy: Policy, actor: Actor, endpoint_id: uuid.UUID, expected_version: int | None, changes: Mapping[str, Any],
+) -> WebhookEndpoint:
+    """Changes name, URL, event types or enabled if the caller holds the current version (ETag)."""
+    endpoint = get_endpoint(session=session, endpoint_id=endpoint_id)
+    require_version(current=endpoint.version, expected=expected_version, what="endpoint")
+    unknown = sorted(set(changes) - set(EDITABLE))
+    if unknown or not changes:
+        raise validation_failed({"body": [f"change one of {', '.join(EDITABLE)}" + (f"; not editable: {', '.join(unknown)}" if unknown else "")]})
+    checked: dict[str, Any] = {}
+    if "name" in changes:
+        checked["name"] = _check_name(changes["name"])
+    if "url" in changes:
+        checked["url"] = check_url(changes["url"], require_https=_settings(policy).require_https)
+    if "event_types" in changes:
+        checked["event_types"] = _check_events(changes["event_types"])
+    if "enabled" in changes:
+        if not isinstance(changes["enabled"], bool):
+            raise validation_failed({"enabled": ["true or false"]})
+        checked["enabled"] = changes["enabled"]
+    for key, value in checked.items():
+        setattr(endpoint, key, value)
+    endpoint.updated_at = utcnow()
+    try:
+        session.flush()
+    except StaleDataError:
+        raise stale("endpoint") from None
+    audit.record(
+        session=session, actor=actor, action=WebhookAction.ENDPOINT_UPDATE, resource=f"webhook-endpoint:{endpoint.id}",
+        field_names=[f"endpoint.{k}" for k in checked], reason=None if "enabled" not in checked else f"enabled={checked['enabled']}",
+    )
+    return endpoint
+
+
+def rotate_secret(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, endpoint_id: uuid.UUID, now: datetime | None = None) -> IssuedSecret:
+    """A new secret, shown once; the previous one also signs for the policy's grace period, then stops."""
+    now = as_utc(now) if now else utcnow()
+    endpoint = get_endpoint(session=session, endpoint_id=endpoint_id)
+    active = envelope.keyring.active_version
+    if endpoint.master_key_version != active:  # a master-key rotation since: move this endpoint's data key along
+        endpoint.wrapped_key = envelope.rewrap(endpoint.id, endpoint.wrapped_key, active)
+        endpoint.master_key_version = active
+    dek = envelope.unwrap(endpoint.id, endpoint.wrapped_key)
+    grace = timedelta(hours=_settings(policy).rotation_grace_hours)
+    secret = _new_secret()
+    endpoint.previous_sealed_secret = endpoint.sealed_secret if grace else None
+    endpoint.previous_valid_until = now + grace if grace else None
+    endpoint.secret_generation += 1
+    endpoint.sealed_secret = Envelope.seal(dek, endpoint.id, _slot(endpoint.secret_generation), secret.encode())
+    endpoint.secret_rotated_at = now
+    endpoint.updated_at = now
+    session.flush()
+    audit.record(session=session, actor=actor, action=WebhookAction.SECRET_ROTATE, resource=f"webhook-endpoint:{endpoint.id}", reason=f"generation={endpoint.secret_generation}")
+    return IssuedSecret(endpoint, secret)
+
+
+# --- the outbox -------------------------------------------------------------------------------------------------
+
+
+def _canonical(payload: Mapping[str, Any]) -> str:
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def _event_of(req: "DataSubjectRequest") -> tuple[str, dict[str, Any]] | None:
+    """What a completed request means for those who hold the subject's data (ids and names only), or None."""
+    response = req.response or {}
+    if req.type in ("erasure", "account_closure"):
+        extra: dict[str, Any] = {}
+        if req.details.get("fields") or req.details.get("record_types"):  # a partial erasure: say what went
+            destroyed = (response.get("certificate") or {}).get("destroyed") or {}
+            extra = {"fields": sorted(destroyed.get("fields") or []), "record_types": sorted(destroyed.get("records") or {})}
+        return ERASED, extra
+    if req.type == "rectification":
+        return RECTIFIED, {"fields": sorted(response.get("rectified") or [])}
+    if req.type == "restriction":
+        return RESTRICTED, {"purposes": sorted(response.get("allowed") or [])}  # the only purposes still allowed
+    if req.type in ("objection", "withdrawal"):
+        stopped = sorted({p for key in _STOPPED_KEYS for p in response.get(key) or []})
+        return (PROCESSING_STOPPED, {"purposes": stopped}) if stopped else None
+    return None
+
+
+def request_completed(*, session: Session, actor: Actor, request: "DataSubjectRequest", now: datetime) -> list[WebhookDelivery]:
+    """The hook of requests.flows.complete: queues the request's event for everyone who should hear of it."""
+    event = _event_of(request)
+    if event is None:
+        return []
+    event_type, extra = event
+    return enqueue(session=session, actor=actor, event_type=event_type, subject_id=request.subject_id, request_id=request.id,
+                   request_type=request.type, now=now, **extra)
+
+
+def restriction_lifted(*, session: Session, actor: Actor, request: "DataSubjectRequest", now: datetime) -> list[WebhookDelivery]:
+    """The hook of requests.flows.lift_restriction."""
+    return enqueue(session=session, actor=actor, event_type=RESTRICTION_LIFTED, subject_id=request.subject_id, request_id=request.id,
+                   request_type=request.type, now=now)
+
+
+def enqueue(
+    *, session: Session, actor: Actor, event_type: str, subject_id: uuid.UUID, request_id: uuid.UUID | None, now: datetime,
+    request_type: str | None = None, fields: Sequence[str] | None = None, record_types: Sequence[str] | None = None,
+    purposes: Sequence[str] | None = None,
+) -> list[WebhookDelivery]:
+    """One delivery per enabled endpoint subscribed to `event_type`: every CRM component's, and every recipient's that
+    received a disclosure of the subject (of one of `fields`, when the event names fields). In the caller's transaction."""
+    from govern.sharing import service as sharing
+
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown webhook event type {event_type!r}")
+    now = as_utc(now)
+    endpoints = [e for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id))
+                 if event_type in e.event_types]
+    held = sharing.recipients_of(session=session, subject_id=subject_id) if any(e.owner_kind == "recipient" for e in endpoints) else {}
+    named = set(fields) if fields is not None else None
+    chosen = [
+        e for e in endpoints
+        if e.owner_kind == "principal" or (e.owner_id in held and (named is None or held[e.owner_id] & named))
+    ]
+    event_id = uuid.uuid4()
+    payload: dict[str, Any] = {
+        "id": str(event_id), "type": event_type, "subject_id": str(subject_id), "request_id": str(request_id) if request_id else None,
+        "request_type": request_type, "occurred_at": now.isoformat(),
+    }
+    for key, names in (("fields", fields), ("record_types", record_types), ("purposes", purposes)):
+        if names is not None:
+            payload[key] = sorted(names)
+    body = _canonical(payload)
+    rows = [
+        WebhookDelivery(
+            id=uuid.uuid4(), event_id=event_id, event_type=event_type, endpoint_id=e.id, subject_id=subject_id, request_id=request_id, body=body,
+            state="pending", attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
+        )
+        for e in chosen
+    ]
+    session.add_all(rows)
+    # Recorded even when nobody is to be told: the file shows propagation was considered (GDPR Art. 5(2), 19).
+    audit.record(session=session, actor=actor, action=WebhookAction.EVENT_QUEUE, subject_id=subject_id, resource=f"webhook-event:{event_id}",
+                 reason=f"{event_type} endpoints={len(rows)}")
+    return rows
+
+
+# --- reading and re-queueing deliveries -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryFilters:
+    endpoint_id: uuid.UUID | None = None
+    state: str | None = None
+    subject_id: uuid.UUID | None = None
+    request_id: uuid.UUID | None = None
+
+
+def _cursor(d: WebhookDelivery) -> str:
+    return base64.urlsafe_b64encode(f"{as_utc(d.created_at).isoformat()}|{d.id}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        when, _, ident = raw.partition("|")
+        return as_utc(datetime.fromisoformat(when)), uuid.UUID(ident)
+    except (ValueError, UnicodeDecodeError):
+        raise validation_failed({"cursor": ["not a cursor this API gave out"]}) from None
+
+
+def list_deliveries(
+    *, session: Session, actor: Actor, filters: DeliveryFilters, limit: int = 100, cursor: str | None = None,
+) -> tuple[list[WebhookDelivery], str | None]:
+    """Deliveries, newest first, with a cursor for the next page; audited (they name subjects)."""
+    if filters.state is not None and filters.state not in STATES:
+        raise validation_failed({"state": [f"one of {', '.join(STATES)}"]})
+    query = select(WebhookDelivery).order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit + 1)
+    for column, value in (
+        (WebhookDelivery.endpoint_id, filters.endpoint_id), (WebhookDelivery.state, filters.state),
+        (WebhookDelivery.subject_id, filters.subject_id), (WebhookDelivery.request_id, filters.request_id),
+    ):
+        if value is not None:
+            query = query.where(column == value)
+    if cursor:
+        when, ident = _after(cursor)
+        query = query.where(or_(WebhookDelivery.created_at < when, and_(WebhookDelivery.created_at == when, WebhookDelivery.id < ident)))
+    rows = list(session.scalars(query))
+    used = "&".join(f"{k}={v}" for k, v in filters.__dict__.items() if v is not None)
+    audit.record(session=session, actor=actor, action=WebhookAction.DELIVERY_LIST, subject_id=filters.subject_id,
+                 resource=f"webhook-deliveries?{used}" if used else "webhook-deliveries")
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, _cursor(rows[-1]) if more else None
+
+
+def get_delivery(*, session: Session, actor: Actor, delivery_id: uuid.UUID) -> tuple[WebhookDelivery, list[WebhookAttempt]]:
+    """A delivery with every attempt made; audited."""
+    delivery = session.get(WebhookDelivery, delivery_id)
+    if delivery is None:
+        raise not_found("webhook delivery")
+    attempts = list(session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.number)))
+    audit.record(session=session, actor=actor, action=WebhookAction.DELIVERY_READ, subject_id=delivery.subject_id, resource=_resource(delivery))
+    return delivery, attempts
+
+
+def retry(*, session: Session, actor: Actor, delivery_id: uuid.UUID, now: datetime | None = None) -> WebhookDelivery:
+    """Re-queues a failed delivery for the next worker run, with a fresh series of attempts; audited."""
+    now = as_utc(now) if now else utcnow()
+    delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+    if delivery is None:
+        raise not_found("webhook delivery")
+    if delivery.state != "failed":
+        raise Problem(409, "delivery_not_failed", "Not failed", f"Only a failed delivery can be re-queued; this one is {delivery.state}.")
+    delivery.state, delivery.attempts, delivery.next_attempt_at = "pending", 0, now
+    delivery.failed_at = delivery.lease_owner = delivery.lease_until = None
+    delivery.updated_at = now
+    audit.record(session=session, actor=actor, action=WebhookAction.REQUEUE, subject_id=delivery.subject_id, resource=_resource(delivery))
+    return delivery
+
+
+def _resource(delivery: WebhookDelivery) -> str:
+    return f"webhook-endpoint:{delivery.endpoint_id}/delivery:{delivery.id}"
+
+
+def audit_outcome(*, session: Session, actor: Actor, delivery: WebhookDelivery, delivered: bool, detail: str) -> None:
+    """A delivery's final outcome (delivered, or failed after the last attempt), ids only; `detail` fits 64 characters."""
+    audit.record(
+        session=session, actor=actor, action=WebhookAction.DELIVERED if delivered else WebhookAction.FAILED,
+        outcome=Outcome.ALLOWED if delivered else Outcome.FAILED, subject_id=delivery.subject_id, resource=_resource(delivery), reason=detail[:64],
+    )
