@@ -5,10 +5,12 @@ the same ids, in the same kind of unit of work.
     .venv/bin/python bench/consent_check.py [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test_bench_consent]
 
 govern's side applies the whole rule of a read to every id: subject status and jurisdiction, the derived consent
-state, re-consent, separate consent, and the minors' age — which means decrypting the date of birth of every
-subject whose grant was not given by a guardian (the worst case: here, all of them) — and writes one audit event.
-It is measured twice: at the service layer (`consent.service.allowed_subjects` in a unit of work, commit included)
-and through the HTTP API in process (Flask test client: authentication, JSON of 10,000 ids in and out).
+state, re-consent, separate consent, and the minors' age — a grant given by an adult keeps a proof of age (the
+minors' age checked and a fingerprint of the stored date of birth), and only a subject whose proof no longer fits has
+its date of birth decrypted — and writes one audit event. It is measured at the service layer
+(`consent.service.allowed_subjects` in a unit of work, commit included) and through the HTTP API in process (Flask
+test client: authentication, JSON of 10,000 ids in and out); then once more through the API with every proof removed
+(the worst case: every granted subject's date of birth decrypted), reported but not held to the bar.
 
 Bar (issue 4): p50 <= 300 ms for 10,000 ids through the API. Exit status 0 when met, 1 when not.
 """
@@ -100,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
                          "separate": False, "guardian": False, "recipients": [], "occurred_at": now, "updated_at": now})
     with rt.database.unit_of_work() as session:
         session.execute(insert(ConsentState), rows)
+        # What consent.record keeps of a grant given by an adult: the minors' age checked and a fingerprint of the
+        # stored date of birth (sha256 of its ciphertext, as subjects.birth_date_fingerprint computes it).
+        for code, j in rt.policy.jurisdictions.items():
+            session.execute(text(
+                "UPDATE consent_states cs SET adult_at_age = :age, adult_evidence = sha256(pf.ciphertext) "
+                "FROM profile_fields pf, subjects s WHERE pf.subject_id = cs.subject_id AND pf.name = 'birth_date' "
+                "AND s.id = cs.subject_id AND s.jurisdiction = :code AND cs.status = 'granted'"
+            ), {"age": j.minors_age, "code": code})
         issued = identity.create(session=session, policy=rt.policy, actor=Actor.operator(), name="bench-marketing", roles=["marketing_service"])
         session.execute(text("ANALYZE"))
     print(f"  seeded {seeded.seeded} subjects (8 encrypted fields each, birth_date among them) in {seeded.seconds:.1f}s; "
@@ -144,6 +154,16 @@ def main(argv: list[str] | None = None) -> int:
             ms.append((time.perf_counter() - began) * 1000)
         results[label] = ms
         print("  " + _stats(label, ms))
+    # The worst case: no grant carries a proof of age (recorded before govern kept one, or every date of birth
+    # rectified since), so every granted subject's date of birth is decrypted.
+    with rt.database.unit_of_work() as session:
+        session.execute(text("UPDATE consent_states SET adult_evidence = NULL, adult_at_age = NULL"))
+    worst = []
+    for batch in samples[args.warmup:]:
+        began = time.perf_counter()
+        over_http(batch)
+        worst.append((time.perf_counter() - began) * 1000)
+    print("  " + _stats("govern HTTP API, every date decrypted", worst))
     base = percentile(results["baseline (plain indexed query)"], 50)
     api = percentile(results["govern HTTP API (in process)"], 50)
     print(f"  ratio govern API / baseline (p50): {api / base:.1f}×")

@@ -73,7 +73,9 @@ def refuse_nul_characters() -> None:
         if "\x00" in name or "\x00" in value:
             where[name.replace("\x00", "")] = ["contains a NUL character"]
     if request.method not in ("GET", "HEAD", "OPTIONS"):
-        if request.is_json:
+        # JSON can carry a NUL only as the escape \u0000 (or as a raw byte, which is not JSON): a body with neither
+        # is not walked, which spares a check of ten thousand ids a walk over every one of them.
+        if request.is_json and (b"\\u0000" in (raw := request.get_data(cache=True)) or b"\x00" in raw):
             _walk(request.get_json(silent=True), "", where)
         elif request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
             for name, value in request.form.items(multi=True):

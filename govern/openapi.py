@@ -8,12 +8,13 @@ that does not parse into a 400 `validation_failed`. API fuzzing (tests/proof) ho
 from __future__ import annotations
 
 import http
+import uuid
 from datetime import datetime
 
 from apispec import BasePlugin
 from flask_smorest import Api
 from flask_smorest.utils import prepare_response
-from marshmallow import INCLUDE, Schema
+from marshmallow import INCLUDE, Schema, ValidationError
 from marshmallow import fields as ma
 
 from govern.timeutil import as_utc
@@ -29,6 +30,28 @@ class UtcDateTime(ma.DateTime):
         if isinstance(value, datetime):
             value = as_utc(value)
         return super()._serialize(value, attr, obj, **kwargs)
+
+
+class UUIDList(ma.List):
+    """A list of UUIDs, parsed and checked in one pass; documented as an array of uuid strings. For lists of ten
+    thousand ids, where marshmallow's per-item field machinery cost more than the work it checked."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(ma.UUID(), **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs) -> list[uuid.UUID]:
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        out: list[uuid.UUID] = []
+        errors: dict[int, list[str]] = {}
+        for index, item in enumerate(value):
+            try:
+                out.append(uuid.UUID(item))  # the same parser ma.UUID uses for strings
+            except (ValueError, TypeError, AttributeError):
+                errors[index] = ["Not a valid UUID."]
+        if errors:
+            raise ValidationError(errors, valid_data=out)
+        return out
 
 
 class ProblemSchema(Schema):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, LargeBinary, String, Text, Uuid
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base, BigIntegerPK
@@ -76,5 +76,11 @@ class ConsentState(Base):
     recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    # Kept from a grant the subject gave as an adult: the minors' age it was checked against and a fingerprint of the
+    # birth-date ciphertext it was checked on. Ages only grow, so while that ciphertext is unchanged (a rectified date
+    # is a new ciphertext) and the minors' age has not risen, a check need not decrypt the date again. A cache: without
+    # it the date is decrypted, as before; it is not derived from the events.
+    adult_at_age: Mapped[int | None] = mapped_column(Integer)
+    adult_evidence: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     __table_args__ = (Index("ix_consent_states_purpose", "purpose", "status", "notice_version"),)

@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
 from govern.consent.service import ACTIONS, CHANNELS, GUARDIAN_RELATIONSHIPS, MAX_CHECK_IDS, METHODS
+from govern.openapi import UUIDList
 
 
 class NoticeQuerySchema(Schema):
@@ -113,7 +114,7 @@ class ConsentHistorySchema(Schema):
 
 class CheckSchema(Schema):
     purpose = ma.Str(required=True)
-    subject_ids = ma.List(ma.UUID(), required=True, validate=validate.Length(max=MAX_CHECK_IDS))
+    subject_ids = UUIDList(required=True, validate=validate.Length(max=MAX_CHECK_IDS))
 
 
 class CheckResultSchema(Schema):

@@ -108,6 +108,11 @@ def _minor(session: Session, envelope: Envelope, policy: Policy, subject_id: uui
     return is_minor(born, policy.jurisdictions[jurisdiction].minors_age, now.date())
 
 
+def _proof_outdated(policy: Policy, state: Any, jurisdiction: str) -> bool:
+    """The grant's proof of age was checked against a lower minors' age than the jurisdiction's today."""
+    return state.adult_at_age is None or state.adult_at_age < policy.jurisdictions[jurisdiction].minors_age
+
+
 def _needs_age(state: Any) -> bool:
     # A separate grant by a guardian holds at any age; every other grant depends on whether the subject is a minor.
     return state is not None and state.status == "granted" and not (state.guardian and state.separate)
@@ -142,13 +147,20 @@ def allowed_subjects(
     now = now or utcnow()
     ids = list(dict.fromkeys(subject_ids))
     states: dict[uuid.UUID, Any] = {}
-    cols = (ConsentState.subject_id, ConsentState.status, ConsentState.notice_version, ConsentState.separate, ConsentState.guardian)
+    cols = (
+        ConsentState.subject_id, ConsentState.status, ConsentState.notice_version, ConsentState.separate, ConsentState.guardian,
+        ConsentState.adult_at_age, ConsentState.adult_evidence,
+    )
     for clause in subjects.id_batches(session, ConsentState.subject_id, ids):
-        for row in session.execute(select(*cols).where(ConsentState.purpose == purpose.name, clause)):
+        for row in session.connection().execute(select(*cols).where(ConsentState.purpose == purpose.name, clause)):
             states[row.subject_id] = row
-    # Two round trips whatever the number of ids: the states, then the subjects with the dates of birth that matter.
-    ask_age = {sid for sid, row in states.items() if _needs_age(row)}
+    # Two round trips whatever the number of ids: the states, then the subjects with the dates of birth that matter
+    # (decrypted only where the grant's proof of age no longer fits the stored date).
+    ask_age = {sid: row.adult_evidence for sid, row in states.items() if _needs_age(row)}
     known = subjects.facts(session=session, subject_ids=ids, envelope=envelope, birth_dates_for=ask_age)
+    raised = [sid for sid, f in known.items() if f.birth_date_unchanged and _proof_outdated(policy, states[sid], f.jurisdiction)]
+    if raised:  # the minors' age rose since those grants: their dates are read again
+        known.update(subjects.facts(session=session, subject_ids=raised, envelope=envelope, birth_dates_for=set(raised)))
     stale = _stale(policy, purpose.name, now)
     today = now.date()
     # Objections (GDPR Art. 21(1)) matter only where the purpose rests on legitimate interest: one more query then.
@@ -163,7 +175,7 @@ def allowed_subjects(
             continue
         if sid in objected and purpose.basis_for(fact.jurisdiction) == access.LEGITIMATE_INTEREST:
             continue
-        minor = is_minor(fact.birth_date, policy.jurisdictions[fact.jurisdiction].minors_age, today)
+        minor = not fact.birth_date_unchanged and is_minor(fact.birth_date, policy.jurisdictions[fact.jurisdiction].minors_age, today)
         if evaluate(policy=policy, purpose=purpose, jurisdiction=fact.jurisdiction, state=states.get(sid), minor=minor, stale=stale).allowed:
             allowed.append(sid)
     audit.record(
@@ -316,8 +328,12 @@ def record(
 
     guardian_clean: dict[str, str] | None = None
     recipient_names: dict[str, list[dict[str, str]]] = {}
+    adult_proof: tuple[int | None, bytes | None] = (None, None)  # see ConsentState.adult_evidence
     if action == "grant":
-        minor = _minor(session, envelope, policy, subject.id, jurisdiction, now)
+        born, fingerprint = subjects.birth_date_with_fingerprint(session=session, envelope=envelope, subject_id=subject.id)
+        minor = is_minor(born, policy.jurisdictions[jurisdiction].minors_age, now.date())
+        if fingerprint is not None and not minor:
+            adult_proof = (policy.jurisdictions[jurisdiction].minors_age, fingerprint)
         minors_sensitive = minor and bool(policy.jurisdictions[jurisdiction].extra.get("minors_data_sensitive"))
         if minor and guardian is None:
             raise Problem(
@@ -411,6 +427,7 @@ def record(
         state.separate, state.guardian = event.separate, event.guardian
         state.recipients = list(event.recipients) if granted else []
         state.occurred_at, state.updated_at = when, recorded_at
+        state.adult_at_age, state.adult_evidence = adult_proof
         audit.record(
             session=session, actor=actor, action=audit_action, subject_id=subject.id, purpose=event.purpose,
             resource=f"consent-receipt:{receipt_id}",

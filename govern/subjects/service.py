@@ -4,6 +4,7 @@ updates guarded by version; look-up through blind indexes; encrypted typed recor
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -185,8 +186,8 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
     # IN list of the fields the purpose could show cost more to render than it saved). Nothing is decrypted before
     # the read is authorised, and then only the fields the grant shows; if it is refused, they are dropped.
     found = _READ_ROWS.rows(session, {"subject_id": subject_id})
-    if not found:
-        get_or_raise(session=session, subject_id=subject_id)  # 404, or 410 for an erased subject
+    if not found or found[0].status == "erased":
+        get_or_raise(session=session, subject_id=subject_id)  # 404, or 410 for an erased subject (rows not yet swept)
     first = found[0]
     subject = SubjectHeader(first.id, first.external_ref, first.jurisdiction, first.language, first.status, first.version)
     grant = access.authorise_read(
@@ -404,15 +405,25 @@ class SubjectFacts:
     jurisdiction: str
     status: str
     birth_date: date | None = None
+    birth_date_unchanged: bool = False  # its ciphertext still has the fingerprint the caller gave: not decrypted
+
+
+def birth_date_fingerprint(ciphertext: bytes) -> bytes:
+    """Names one stored version of a subject's date of birth, not the date: every write seals it with a fresh nonce,
+    so a rectified date has another fingerprint, and the fingerprint reveals nothing of the value."""
+    return hashlib.sha256(ciphertext).digest()
 
 
 def facts(
-    *, session: Session, subject_ids: list[uuid.UUID], envelope: Envelope | None = None, birth_dates_for: set[uuid.UUID] | None = None,
+    *, session: Session, subject_ids: list[uuid.UUID], envelope: Envelope | None = None,
+    birth_dates_for: set[uuid.UUID] | Mapping[uuid.UUID, bytes | None] | None = None,
 ) -> dict[uuid.UUID, SubjectFacts]:
     """Jurisdiction and status of the subjects that exist (for up to tens of thousands of ids, in one query on
-    PostgreSQL), with the date of birth decrypted for the ids in `birth_dates_for`."""
+    PostgreSQL), with the date of birth decrypted for the ids in `birth_dates_for` — unless it maps the id to the
+    fingerprint (birth_date_fingerprint) the stored date still has: then it is reported unchanged, not decrypted."""
     out: dict[uuid.UUID, SubjectFacts] = {}
     want = birth_dates_for or set()
+    known = want if isinstance(want, Mapping) else {}
     query = select(Subject.id, Subject.jurisdiction, Subject.status, ProfileField.ciphertext, SubjectKey.wrapped_key)
     if want:
         query = query.outerjoin(ProfileField, and_(ProfileField.subject_id == Subject.id, ProfileField.name == "birth_date")).outerjoin(
@@ -425,6 +436,10 @@ def facts(
             born = None
             if want and row[0] in want and row[3] is not None and row[4] is not None and envelope is not None:
                 sid = row[0]
+                evidence = known.get(sid)
+                if evidence is not None and evidence == birth_date_fingerprint(row[3]):
+                    out[sid] = SubjectFacts(row[1], row[2], None, birth_date_unchanged=True)
+                    continue
                 born = date.fromisoformat(envelope.open(envelope.unwrap(sid, row[4]), sid, "field:birth_date", row[3]).decode())
             out[row[0]] = SubjectFacts(row[1], row[2], born)
     return out
@@ -448,6 +463,18 @@ def birth_dates(*, session: Session, envelope: Envelope, subject_ids: list[uuid.
 def birth_date(*, session: Session, envelope: Envelope, subject_id: uuid.UUID) -> date | None:
     """The subject's date of birth, or None when it is not known."""
     return birth_dates(session=session, envelope=envelope, subject_ids=[subject_id]).get(subject_id)
+
+
+def birth_date_with_fingerprint(*, session: Session, envelope: Envelope, subject_id: uuid.UUID) -> tuple[date | None, bytes | None]:
+    """The subject's date of birth and the fingerprint of its stored version, or (None, None) when it is not known."""
+    row = session.execute(
+        select(ProfileField.ciphertext, SubjectKey.wrapped_key).join(SubjectKey, SubjectKey.subject_id == ProfileField.subject_id)
+        .where(ProfileField.subject_id == subject_id, ProfileField.name == "birth_date")
+    ).first()
+    if row is None:
+        return None, None
+    dek = envelope.unwrap(subject_id, row.wrapped_key)
+    return date.fromisoformat(envelope.open(dek, subject_id, "field:birth_date", row.ciphertext).decode()), birth_date_fingerprint(row.ciphertext)
 
 
 def field_values(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, names: list[str]) -> dict[str, str]:
