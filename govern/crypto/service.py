@@ -25,6 +25,7 @@ from govern.db import Database
 from govern.identity.actor import Actor
 from govern.jobs import Progress, rate_since
 from govern.timeutil import utcnow
+from govern.webhooks import service as webhooks
 
 ROTATION_LOCK_ID = 7265110002
 
@@ -96,6 +97,8 @@ def rotate(
                 on_progress(Progress(done, total, rate_since(started, done)))
             if pause_seconds:
                 time.sleep(pause_seconds)
+        with database.unit_of_work() as session:  # the other keys under the master key: a few, in one transaction
+            done += webhooks.rewrap_endpoint_keys(session=session, envelope=envelope, to_version=target)
         _verify(database, envelope, target)
         keyring.finish_rotation(rewrapped=done)
         with database.unit_of_work() as session:

@@ -171,3 +171,23 @@ def test_the_cli_registers_lists_disables_and_delivers(settings, make_principal,
     assert bad.exit_code == 1 and "https is required" in bad.output
     none_failed = runner.invoke(main, ["webhooks", "retry", "--all-failed", "--json"], env=_env(settings))
     assert none_failed.exit_code == 0 and json.loads(none_failed.output) == {"requeued": []}
+
+
+def test_a_master_key_rotation_moves_the_endpoints_keys_and_the_secret_still_signs(make_endpoint, crm_component, runtime, receiver):
+    import os
+    import subprocess
+    import sys
+
+    from govern.webhooks import service as webhooks
+    from govern.webhooks.models import WebhookEndpoint
+
+    endpoint_id, secret = make_endpoint("principal", crm_component(), receiver.at("/hook"))
+    env = {**os.environ, "GOVERN_HOME": str(runtime.settings.home), "GOVERN_DATABASE_URL": runtime.settings.database_url,
+           "GOVERN_POLICIES": str(runtime.settings.policies_dir)}
+    done = subprocess.run([sys.executable, "-m", "govern.cli", "keys", "rotate"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    runtime.keyring.reload_if_changed(every_seconds=0)
+    with runtime.database.unit_of_work() as session:
+        endpoint = session.get(WebhookEndpoint, uuid.UUID(endpoint_id))
+        assert endpoint.master_key_version == runtime.keyring.active_version
+        assert webhooks.signing_secrets(envelope=runtime.envelope, endpoint=endpoint, now=utcnow()) == [secret]
