@@ -220,6 +220,11 @@ def disclose(
     outside = [f for f in names if f not in chosen.fields]
     if outside:
         raise refuse("field_not_in_purpose", f"'{purpose_name}' may not use: {', '.join(outside)}.")
+    # The caller receives the values to hand over: it may disclose only what its roles see in full for the purpose.
+    visible = access.field_visibility(policy=policy, actor=actor, purpose=chosen)
+    not_full = [f for f in names if visible.get(f) != "full"]
+    if not_full:
+        raise refuse("field_not_visible", f"This principal's roles do not see in full, so cannot hand over: {', '.join(not_full)}.")
     uncovered = [f for f in names if policy.catalog.fields[f].category not in recipient.categories]
     if uncovered:
         raise refuse("field_not_in_agreement", f"The agreement with this recipient does not cover: {', '.join(uncovered)}.")

@@ -107,3 +107,19 @@ def test_a_grant_for_a_third_party_purpose_must_name_active_recipients(client_as
     assert r.status_code == 400 and "recipients" in r.json["errors"]
     r = crm.post(f"/api/v1/subjects/{make_subject()}/consents", json={**body, "recipients": [str(uuid.uuid4())]})
     assert r.status_code == 400 and "recipients" in r.json["errors"]
+
+
+def test_a_caller_cannot_hand_over_a_field_its_role_does_not_see_in_full(client_as, make_subject, make_recipient, runtime, monkeypatch, row_counts):
+    import dataclasses
+
+    purposes = dict(runtime.policy.purposes)  # a customs broker needs the ID-card number to clear an order
+    purposes["order_fulfilment"] = dataclasses.replace(purposes["order_fulfilment"], fields=purposes["order_fulfilment"].fields | {"id_card_number"})
+    monkeypatch.setattr(runtime, "policy", dataclasses.replace(runtime.policy, purposes=purposes))
+    sid = make_subject()
+    rid = make_recipient(name="Customs Broker", purpose="order_fulfilment", categories=["basic_identity", "government_id"])
+    sales = client_as("sales_service")  # sees government_id masked (policies/roles.yaml)
+    before = row_counts()
+    r = _disclose(sales, sid, rid, fields=["name", "id_card_number"])
+    assert r.status_code == 403 and r.json["reason"] == "field_not_visible"
+    assert "id_card_number" in r.json["detail"] and row_counts()["disclosures"] == before["disclosures"]
+    assert _disclose(sales, sid, rid, fields=["name"]).status_code == 201
