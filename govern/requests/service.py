@@ -35,6 +35,7 @@ from govern.requests.policy import REQUEST_TYPES, RequestRule, RequestTerms
 from govern.subjects import service as subjects
 from govern.subjects import validators
 from govern.timeutil import as_utc, utcnow
+from govern.webhooks import service as webhooks
 
 
 class RequestAction(StrEnum):
@@ -647,4 +648,5 @@ def lift_objection(
         raise validation_failed({"purpose": [f"this request recorded no objection to '{purpose}'"]})
     access.lift_objection(session=session, actor=actor, subject_id=req.subject_id, purpose=purpose, grounds=grounds, reference=_ref(req), now=now)
     _event(session, req, actor, "objection_lifted", now, reason=grounds, data={"purpose": purpose})
+    webhooks.objection_lifted(session=session, actor=actor, request=req, purpose=purpose, now=now)
     return req

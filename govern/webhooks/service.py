@@ -57,7 +57,8 @@ RECTIFIED = "subject.rectified"
 RESTRICTED = "subject.restricted"
 RESTRICTION_LIFTED = "subject.restriction_lifted"
 PROCESSING_STOPPED = "subject.processing_stopped"
-EVENT_TYPES = (ERASED, RECTIFIED, RESTRICTED, RESTRICTION_LIFTED, PROCESSING_STOPPED)
+PROCESSING_RESUMED = "subject.processing_resumed"  # staff lifted an objection on compelling grounds (GDPR Art. 21(1))
+EVENT_TYPES = (ERASED, RECTIFIED, RESTRICTED, RESTRICTION_LIFTED, PROCESSING_STOPPED, PROCESSING_RESUMED)
 OWNER_KINDS = ("principal", "recipient")  # a CRM component (a service principal) | a third-party recipient
 STATES = ("pending", "delivered", "failed")
 EDITABLE = ("name", "url", "event_types", "enabled")
@@ -366,6 +367,12 @@ def restriction_lifted(*, session: Session, actor: Actor, request: "DataSubjectR
     """The hook of requests.flows.lift_restriction."""
     return enqueue(session=session, actor=actor, event_type=RESTRICTION_LIFTED, subject_id=request.subject_id, request_id=request.id,
                    request_type=request.type, now=now)
+
+
+def objection_lifted(*, session: Session, actor: Actor, request: "DataSubjectRequest", purpose: str, now: datetime) -> list[WebhookDelivery]:
+    """The hook of requests.service.lift_objection: whoever was told processing stopped hears it may resume."""
+    return enqueue(session=session, actor=actor, event_type=PROCESSING_RESUMED, subject_id=request.subject_id, request_id=request.id,
+                   request_type=request.type, purposes=[purpose], now=now)
 
 
 def enqueue(

@@ -2,6 +2,7 @@
 lift it on compelling legitimate grounds (GDPR Art. 21(1)); the lift is audited and the objection is kept, never
 dropped. A purpose that rests on another basis (fraud checks in China are a legal obligation) is not stopped."""
 
+import dataclasses
 import uuid
 from datetime import date, timedelta
 
@@ -121,14 +122,18 @@ def test_the_bulk_check_and_a_disclosure_refuse_the_objecting_subject_too(client
         "name": "Card Scheme Fraud Desk", "contact": "fraud@scheme.example", "purpose": "fraud_prevention", "categories": ["basic_identity"],
         "country": "CN", "agreement_ref": "DSA-2026-031", "agreement_expires_on": (date.today() + timedelta(days=365)).isoformat(),
     }).json["id"])
+    # A fraud desk that sees names in full (security sees them masked, and may disclose only what it sees in full).
+    roles = dict(runtime.policy.roles)
+    roles["security"] = dataclasses.replace(roles["security"], field_visibility={"name": "full"})
+    policy = dataclasses.replace(runtime.policy, roles=roles)
     with runtime.database.unit_of_work() as session:
         try:
-            sharing.disclose(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=SECURITY, subject_id=objecting,
+            sharing.disclose(session=session, policy=policy, envelope=runtime.envelope, actor=SECURITY, subject_id=objecting,
                              recipient_id=recipient, fields=["name"])
             raise AssertionError("disclosed despite the objection")
         except Problem as exc:
             assert exc.extra == {"reason": "objection_recorded"}
-        assert sharing.disclose(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=SECURITY, subject_id=other,
+        assert sharing.disclose(session=session, policy=policy, envelope=runtime.envelope, actor=SECURITY, subject_id=other,
                                 recipient_id=recipient, fields=["name"]).values == {"name": "张三"}
 
 

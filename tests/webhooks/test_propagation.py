@@ -209,3 +209,22 @@ def test_deliveries_are_listed_per_request_and_subject_for_privacy_staff(
     assert one.json["payload"]["type"] == "subject.erased" and [a["outcome"] for a in one.json["attempt_log"]] == ["delivered"]
     assert audit_events(action="webhooks:delivery:list", subject_id=sid)
     assert privacy.get(f"/api/v1/webhooks/deliveries?subject_id={uuid.uuid4()}").json["deliveries"] == []
+
+
+def test_an_objection_and_its_lift_are_propagated(
+    receiver, make_endpoint, crm_component, make_subject, file_request, verify_by_session, complete, deliver, client_as,
+):
+    make_endpoint("principal", crm_component(), receiver.at("/crm"), events=("subject.processing_stopped", "subject.processing_resumed"))
+    sid = make_subject(jurisdiction="EU")  # fraud_prevention rests on legitimate interest outside CN
+    objection = _verified(file_request, verify_by_session, sid, "objection", details={"purposes": ["fraud_prevention"]})
+    complete(objection)
+    lifted = client_as("privacy_staff").post(f"/api/v1/requests/{objection}/objections/lift", json={
+        "purpose": "fraud_prevention", "reason": "card-testing attack on this account; DPIA-77 found the checks override the objection",
+    })
+    assert lifted.status_code == 200, lifted.json
+    deliver()
+
+    by_type = {p["type"]: p for p in (json.loads(g.body) for g in receiver.got("/crm"))}
+    assert sorted(by_type) == ["subject.processing_resumed", "subject.processing_stopped"]
+    assert by_type["subject.processing_stopped"]["purposes"] == by_type["subject.processing_resumed"]["purposes"] == ["fraud_prevention"]
+    assert "card-testing" not in json.dumps(by_type)  # the grounds are staff text: never sent
