@@ -26,9 +26,13 @@ LEGAL_BASES = (
 )
 
 
-if TYPE_CHECKING:  # the workflow parts of the policy live with their domains and import from here
+if TYPE_CHECKING:  # the domain parts of the policy live with their domains and import from here
+    from govern.audit.policy import AuditPolicy
     from govern.breach.policy import BreachTerms
+    from govern.console.policy import ConsolePolicy
+    from govern.processing.policy import ProcessingPolicy
     from govern.requests.policy import RequestSettings, RequestTerms, WorkingCalendar
+    from govern.retention.policy import RetentionPolicy
     from govern.webhooks.policy import WebhookPolicy
 
 
@@ -188,94 +192,6 @@ class Controller:
 
 
 @dataclass(frozen=True)
-class AuditPolicy:
-    """policies/audit.yaml: how long audit events are kept (never under six months: Cybersecurity Law Art. 21)."""
-
-    retention_days: int = 365
-    source: str = ""
-
-
-@dataclass(frozen=True)
-class ConsolePolicy:
-    """policies/console.yaml (govern/console): staff sign-in lockout, session lifetimes, passwords, access review."""
-
-    max_failures: int = 5
-    lockout_minutes: int = 15
-    idle_minutes: int = 30
-    absolute_hours: int = 12
-    password_min_length: int = 12
-    review_window_days: int = 90
-    default_language: str = "zh"
-    default_time_zone: str = "Asia/Shanghai"
-
-
-@dataclass(frozen=True)
-class RetentionPeriod:
-    """A retention period from retention.yaml: `90d`, `18m` or `3y` (months and years are calendar arithmetic)."""
-
-    amount: int
-    unit: str  # d | m | y
-
-    def __str__(self) -> str:
-        return f"{self.amount}{self.unit}"
-
-    def cutoff(self, now):
-        """The latest start that has expired by `now`: anything counted from on or before it is due."""
-        from datetime import timedelta
-
-        if self.unit == "d":
-            return now - timedelta(days=self.amount)
-        months = self.amount * (12 if self.unit == "y" else 1)
-        year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
-        import calendar
-
-        return now.replace(year=year, month=month + 1, day=min(now.day, calendar.monthrange(year, month + 1)[1]))
-
-    def approx_days(self) -> float:
-        return self.amount * {"d": 1, "m": 30.44, "y": 365.25}[self.unit]
-
-
-@dataclass(frozen=True)
-class RetentionRule:
-    """One rule of retention.yaml: what it covers, how long, counted from what, and on what legal basis."""
-
-    name: str
-    target: str  # fields | record_types
-    names: frozenset[str]
-    keep: RetentionPeriod
-    counted_from: str  # collection | occurred_at | last_interaction | account_closure
-    on_account_closure: str  # purge | keep
-    legal_basis_code: str
-    legal_basis_text: str
-
-
-@dataclass(frozen=True)
-class RetentionPolicy:
-    """policies/retention.yaml: one rule per catalog field and record type, closed accounts, legal-hold reasons."""
-
-    rules: Mapping[str, RetentionRule]
-    field_rules: Mapping[str, RetentionRule]  # catalog field -> its rule
-    record_rules: Mapping[str, RetentionRule]  # record type -> its rule
-    closed_accounts_keep: RetentionPeriod
-    closed_accounts_code: str
-    closed_accounts_text: str
-    hold_reasons: Mapping[str, Mapping[str, str]]
-    unattended_purge: bool
-    plan_valid_for: RetentionPeriod
-    digest: str
-
-
-@dataclass(frozen=True)
-class ProcessingPolicy:
-    """policies/processing.yaml: what the records of processing add to the other policy files."""
-
-    impact_assessment_keep_years: int
-    impact_assessment_source: str
-    data_subjects: Mapping[str, str]
-    security_measures: Mapping[str, list[str]]
-
-
-@dataclass(frozen=True)
 class Policy:
     catalog: Catalog
     purposes: Mapping[str, Purpose]
@@ -285,14 +201,14 @@ class Policy:
     digest: str
     controller: Controller | None = None
     notices: Any = None  # govern.consent.notices.NoticeBook: policies/notices/<purpose>/versions.yaml and texts
-    audit: AuditPolicy = AuditPolicy()
-    retention: RetentionPolicy | None = None  # policies/retention.yaml (govern/retention)
-    processing: ProcessingPolicy | None = None  # policies/processing.yaml (govern/processing)
+    audit: "AuditPolicy | None" = None  # policies/audit.yaml (govern/audit)
+    retention: "RetentionPolicy | None" = None  # policies/retention.yaml (govern/retention)
+    processing: "ProcessingPolicy | None" = None  # policies/processing.yaml (govern/processing)
     # Data-subject requests (govern/requests): jurisdictions.yaml `requests:`, policies/calendars/, requests.yaml.
     request_terms: Mapping[str, "RequestTerms"] = field(default_factory=dict)
     calendars: Mapping[str, "WorkingCalendar"] = field(default_factory=dict)
     requests: "RequestSettings | None" = None
-    console: ConsolePolicy = ConsolePolicy()  # policies/console.yaml (govern/console)
+    console: "ConsolePolicy | None" = None  # policies/console.yaml (govern/console)
     # Breach response (govern/breach): jurisdictions.yaml `breach:` and the letter templates in policies/notices/letters/.
     breach_terms: Mapping[str, "BreachTerms"] = field(default_factory=dict)
     breach_letters: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (template, language) -> text
@@ -465,16 +381,23 @@ def load_policy(directory: Path) -> Policy:
     from govern.consent.notices import load_notices
 
     notices = load_notices(directory / "notices", purposes, jurisdictions)
+    from govern.audit.policy import _load_audit_policy
     from govern.breach.policy import _load_breach_policy
+    from govern.console.policy import _load_console_policy
+    from govern.processing.policy import _load_processing_policy
     from govern.requests.policy import _load_request_policy
+    from govern.retention.policy import _load_retention_policy
     from govern.webhooks.policy import _load_webhook_policy
 
+    # The files are checked in this order, so a directory with several bad files names the same one first every time.
     return Policy(
         catalog=catalog, purposes=purposes, roles=roles, jurisdictions=jurisdictions, source_dir=directory, digest=digest,
-        controller=controller, notices=notices, audit=_load_audit(directory), retention=_load_retention(directory, catalog),
-        processing=_load_processing(directory),
+        controller=controller, notices=notices,
+        **_load_audit_policy(directory),
+        **_load_retention_policy(directory, catalog),
+        **_load_processing_policy(directory),
         **_load_request_policy(directory, jurisdictions),
-        console=_load_console(directory),
+        **_load_console_policy(directory),
         **_load_breach_policy(directory, jurisdictions),
         **_load_webhook_policy(directory),
     )
@@ -647,136 +570,6 @@ def _build_role(name: str, r: dict, catalog: Catalog, purposes: Mapping[str, Pur
     )
 
 
-class AuditRetentionSchema(_Strict):
-    # 183 days: any six consecutive calendar months (Cybersecurity Law Art. 21 sets the floor, not the ceiling).
-    keep_days = ma.Int(required=True, validate=validate.Range(min=183, error="must be at least 183 days (six months, Cybersecurity Law Art. 21)"))
-    source = ma.Str(required=True)
-
-
-class AuditFileSchema(_Strict):
-    version = ma.Int(required=True, validate=validate.Equal(1))
-    retention = ma.Nested(AuditRetentionSchema, required=True)
-
-
-def _load_audit(directory: Path) -> AuditPolicy:
-    doc = _validate("audit", _read(directory / "audit.yaml"), AuditFileSchema())
-    return AuditPolicy(retention_days=doc["retention"]["keep_days"], source=doc["retention"]["source"])
-
-
-# --- retention.yaml (govern/retention) ------------------------------------------------------------
-
-_PERIOD = r"^[1-9][0-9]{0,4}[dmy]$"
-COUNTED_FROM = {
-    "fields": ("collection", "last_interaction", "account_closure"),
-    "record_types": ("collection", "occurred_at", "last_interaction", "account_closure"),
-}
-
-
-class LegalBasisRefSchema(_Strict):
-    code = ma.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"))
-    text = ma.Str(required=True, validate=validate.Length(min=3))
-
-
-class RetentionRuleSchema(_Strict):
-    fields = ma.Raw(load_default=None)
-    record_types = ma.Raw(load_default=None)
-    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
-    counted_from = ma.Str(required=True, validate=validate.OneOf(sorted({c for cs in COUNTED_FROM.values() for c in cs})))
-    on_account_closure = ma.Str(load_default="purge", validate=validate.OneOf(["purge", "keep"]))
-    legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
-
-
-class ClosedAccountsSchema(_Strict):
-    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
-    legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
-
-
-class RetentionFileSchema(_Strict):
-    version = ma.Int(required=True, validate=validate.Equal(1))
-    unattended_purge = ma.Bool(required=True)
-    plan_valid_for = ma.Str(load_default="14d", validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
-    hold_reasons = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=Label, required=True, validate=validate.Length(min=1))
-    closed_accounts = ma.Nested(ClosedAccountsSchema, required=True)
-    rules = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(RetentionRuleSchema), required=True)
-
-
-def _period(text: str) -> RetentionPeriod:
-    return RetentionPeriod(int(text[:-1]), text[-1])
-
-
-def _rule_targets(where: str, spec: Any, known: Mapping[str, Any], what: str) -> frozenset[str]:
-    """`[name, …]` or `{names: […], categories: […]}`; every name and category must exist in the catalog."""
-    if isinstance(spec, list):
-        spec = {"names": spec}
-    if not isinstance(spec, dict) or not set(spec) <= {"names", "categories"} or not spec:
-        raise PolicyError(f"{where}: expected a list of {what} names or {{names: […], categories: […]}}")
-    out: set[str] = set()
-    names = spec.get("names") or []
-    unknown = sorted(set(names) - set(known))
-    if unknown:
-        raise PolicyError(f"{where}.names: unknown {what}(s) {', '.join(unknown)} (not in catalog.yaml)")
-    out |= set(names)
-    for cat in spec.get("categories") or []:
-        members = {n for n, r in known.items() if r.category == cat}
-        if not members:
-            raise PolicyError(f"{where}.categories: category '{cat}' has no {what} in catalog.yaml")
-        out |= members
-    return frozenset(out)
-
-
-def _load_retention(directory: Path, catalog: Catalog) -> RetentionPolicy:
-    """retention.yaml, cross-checked against the catalog: every field and record type has exactly one rule, and no
-    rule contradicts another or the closed-account grace period. Refuses naming the gap."""
-    import hashlib
-
-    path = directory / "retention.yaml"
-    doc = _validate("retention", _read(path), RetentionFileSchema())
-    closed_keep = _period(doc["closed_accounts"]["keep"])
-    rules: dict[str, RetentionRule] = {}
-    owner: dict[tuple[str, str], str] = {}
-    for name, r in doc["rules"].items():
-        where = f"retention.yaml: rules.{name}"
-        targets = [t for t in ("fields", "record_types") if r[t] is not None]
-        if len(targets) != 1:
-            raise PolicyError(f"{where}: give exactly one of `fields` or `record_types`")
-        target = targets[0]
-        known = catalog.fields if target == "fields" else catalog.record_types
-        names = _rule_targets(f"{where}.{target}", r[target], known, "field" if target == "fields" else "record type")
-        if r["counted_from"] not in COUNTED_FROM[target]:
-            raise PolicyError(f"{where}.counted_from: '{r['counted_from']}' does not apply to {target} (use one of {', '.join(COUNTED_FROM[target])})")
-        keep = _period(r["keep"])
-        if r["counted_from"] == "account_closure" and r["on_account_closure"] == "purge" and keep.approx_days() > closed_keep.approx_days():
-            raise PolicyError(
-                f"{where}: contradicts closed_accounts: keeps {keep} from account closure, but closed accounts are purged after "
-                f"{closed_keep}; shorten it or set on_account_closure: keep (a legal obligation to keep)"
-            )
-        for item in sorted(names):
-            other = owner.get((target, item))
-            if other is not None:
-                raise PolicyError(f"{where}: contradicts rules.{other}: both cover {target}.{item}; one rule per {target[:-1].replace('_', ' ')}")
-            owner[(target, item)] = name
-        rules[name] = RetentionRule(
-            name=name, target=target, names=names, keep=keep, counted_from=r["counted_from"], on_account_closure=r["on_account_closure"],
-            legal_basis_code=r["legal_basis"]["code"], legal_basis_text=r["legal_basis"]["text"],
-        )
-    missing = [f"fields.{n}" for n in catalog.fields if ("fields", n) not in owner]
-    missing += [f"record_types.{n}" for n in catalog.record_types if ("record_types", n) not in owner]
-    if missing:
-        raise PolicyError(f"retention.yaml: rules: no retention rule covers catalog {', '.join(missing)}")
-    return RetentionPolicy(
-        rules=rules,
-        field_rules={item: rules[rule] for (t, item), rule in owner.items() if t == "fields"},
-        record_rules={item: rules[rule] for (t, item), rule in owner.items() if t == "record_types"},
-        closed_accounts_keep=closed_keep,
-        closed_accounts_code=doc["closed_accounts"]["legal_basis"]["code"],
-        closed_accounts_text=doc["closed_accounts"]["legal_basis"]["text"],
-        hold_reasons=doc["hold_reasons"],
-        unattended_purge=doc["unattended_purge"],
-        plan_valid_for=_period(doc["plan_valid_for"]),
-        digest=hashlib.sha256(path.read_bytes()).hexdigest(),
-    )
-
-
 def _jurisdiction_block(jur: Jurisdiction, key: str, schema: Schema, where: str, what: str) -> dict:
     """One workflow's block of a jurisdiction (requests, breach): present, valid, and in a known time zone."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -793,84 +586,3 @@ def _jurisdiction_block(jur: Jurisdiction, key: str, schema: Schema, where: str,
     except (ZoneInfoNotFoundError, ValueError):
         raise PolicyError(f"{where}.time_zone: unknown time zone '{doc['time_zone']}'") from None
     return doc
-
-
-# --- console.yaml (govern/console) ----------------------------------------------------------------
-
-
-class _ConsoleSignInSchema(_Strict):
-    max_failures = ma.Int(required=True, validate=validate.Range(1, 20))
-    lockout_minutes = ma.Int(required=True, validate=validate.Range(1, 24 * 60))
-    source = ma.Str(required=True)
-
-
-class _ConsoleSessionsSchema(_Strict):
-    idle_minutes = ma.Int(required=True, validate=validate.Range(1, 24 * 60))
-    absolute_hours = ma.Int(required=True, validate=validate.Range(1, 24 * 7))
-    source = ma.Str(required=True)
-
-
-class _ConsolePasswordsSchema(_Strict):
-    min_length = ma.Int(required=True, validate=validate.Range(8, 128, error="must be 8–128 (NIST SP 800-63B: at least 8)"))
-    source = ma.Str(required=True)
-
-
-class _ConsoleReviewSchema(_Strict):
-    window_days = ma.Int(required=True, validate=validate.Range(1, 3660))
-    source = ma.Str(required=True)
-
-
-class _ConsoleDisplaySchema(_Strict):
-    default_language = ma.Str(required=True, validate=validate.OneOf(["zh", "en"]))
-    default_time_zone = ma.Str(required=True)
-
-
-class ConsoleFileSchema(_Strict):
-    version = ma.Int(required=True, validate=validate.Equal(1))
-    sign_in = ma.Nested(_ConsoleSignInSchema, required=True)
-    sessions = ma.Nested(_ConsoleSessionsSchema, required=True)
-    passwords = ma.Nested(_ConsolePasswordsSchema, required=True)
-    access_review = ma.Nested(_ConsoleReviewSchema, required=True)
-    display = ma.Nested(_ConsoleDisplaySchema, required=True)
-
-
-def _load_console(directory: Path) -> ConsolePolicy:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    doc = _validate("console", _read(directory / "console.yaml"), ConsoleFileSchema())
-    zone = doc["display"]["default_time_zone"]
-    try:
-        ZoneInfo(zone)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise PolicyError(f"console.yaml: display.default_time_zone: unknown time zone '{zone}'") from None
-    return ConsolePolicy(
-        max_failures=doc["sign_in"]["max_failures"], lockout_minutes=doc["sign_in"]["lockout_minutes"],
-        idle_minutes=doc["sessions"]["idle_minutes"], absolute_hours=doc["sessions"]["absolute_hours"],
-        password_min_length=doc["passwords"]["min_length"], review_window_days=doc["access_review"]["window_days"],
-        default_language=doc["display"]["default_language"], default_time_zone=zone,
-    )
-
-
-# --- processing.yaml (govern/processing) ---------------------------------------------------------
-
-
-class _ImpactAssessmentsSchema(_Strict):
-    keep_years = ma.Int(required=True, validate=validate.Range(min=3, error="at least 3 years (PIPL Art. 56)"))
-    source = ma.Str(required=True)
-
-
-class ProcessingFileSchema(_Strict):
-    version = ma.Int(required=True, validate=validate.Equal(1))
-    impact_assessments = ma.Nested(_ImpactAssessmentsSchema, required=True)
-    data_subjects = Label
-    security_measures = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.List(ma.Str(), validate=validate.Length(min=1)), required=True)
-
-
-def _load_processing(directory: Path) -> ProcessingPolicy:
-    doc = _validate("processing", _read(directory / "processing.yaml"), ProcessingFileSchema())
-    return ProcessingPolicy(
-        impact_assessment_keep_years=doc["impact_assessments"]["keep_years"],
-        impact_assessment_source=doc["impact_assessments"]["source"],
-        data_subjects=doc.get("data_subjects", {}),
-        security_measures=doc["security_measures"],
-    )

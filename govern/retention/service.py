@@ -43,8 +43,9 @@ from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.errors import Problem, not_found, validation_failed
 from govern.identity.actor import Actor
-from govern.policy import Policy, RetentionPolicy, RetentionRule
+from govern.policy import Policy
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
+from govern.retention.policy import RetentionPolicy, RetentionRule
 from govern.subjects.models import ProfileField, Record, Subject
 from govern.timeutil import as_utc, utcnow
 

@@ -1,0 +1,80 @@
+"""The console part of the policy (policies/console.yaml): staff sign-in lockout, session lifetimes, passwords,
+access review and display defaults; validated at start-up by govern.policy.load_policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from marshmallow import fields as ma
+from marshmallow import validate
+
+from govern.policy import PolicyError, _read, _Strict, _validate
+
+
+@dataclass(frozen=True)
+class ConsolePolicy:
+    """policies/console.yaml (govern/console): staff sign-in lockout, session lifetimes, passwords, access review."""
+
+    max_failures: int = 5
+    lockout_minutes: int = 15
+    idle_minutes: int = 30
+    absolute_hours: int = 12
+    password_min_length: int = 12
+    review_window_days: int = 90
+    default_language: str = "zh"
+    default_time_zone: str = "Asia/Shanghai"
+
+
+class _ConsoleSignInSchema(_Strict):
+    max_failures = ma.Int(required=True, validate=validate.Range(1, 20))
+    lockout_minutes = ma.Int(required=True, validate=validate.Range(1, 24 * 60))
+    source = ma.Str(required=True)
+
+
+class _ConsoleSessionsSchema(_Strict):
+    idle_minutes = ma.Int(required=True, validate=validate.Range(1, 24 * 60))
+    absolute_hours = ma.Int(required=True, validate=validate.Range(1, 24 * 7))
+    source = ma.Str(required=True)
+
+
+class _ConsolePasswordsSchema(_Strict):
+    min_length = ma.Int(required=True, validate=validate.Range(8, 128, error="must be 8–128 (NIST SP 800-63B: at least 8)"))
+    source = ma.Str(required=True)
+
+
+class _ConsoleReviewSchema(_Strict):
+    window_days = ma.Int(required=True, validate=validate.Range(1, 3660))
+    source = ma.Str(required=True)
+
+
+class _ConsoleDisplaySchema(_Strict):
+    default_language = ma.Str(required=True, validate=validate.OneOf(["zh", "en"]))
+    default_time_zone = ma.Str(required=True)
+
+
+class ConsoleFileSchema(_Strict):
+    version = ma.Int(required=True, validate=validate.Equal(1))
+    sign_in = ma.Nested(_ConsoleSignInSchema, required=True)
+    sessions = ma.Nested(_ConsoleSessionsSchema, required=True)
+    passwords = ma.Nested(_ConsolePasswordsSchema, required=True)
+    access_review = ma.Nested(_ConsoleReviewSchema, required=True)
+    display = ma.Nested(_ConsoleDisplaySchema, required=True)
+
+
+def _load_console_policy(directory: Path) -> dict[str, Any]:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    doc = _validate("console", _read(directory / "console.yaml"), ConsoleFileSchema())
+    zone = doc["display"]["default_time_zone"]
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise PolicyError(f"console.yaml: display.default_time_zone: unknown time zone '{zone}'") from None
+    return {"console": ConsolePolicy(
+        max_failures=doc["sign_in"]["max_failures"], lockout_minutes=doc["sign_in"]["lockout_minutes"],
+        idle_minutes=doc["sessions"]["idle_minutes"], absolute_hours=doc["sessions"]["absolute_hours"],
+        password_min_length=doc["passwords"]["min_length"], review_window_days=doc["access_review"]["window_days"],
+        default_language=doc["display"]["default_language"], default_time_zone=zone,
+    )}

@@ -1,0 +1,182 @@
+"""The retention part of the policy (policies/retention.yaml): one rule per catalog field and record type, the
+closed-account grace period and the legal-hold reasons, cross-checked against the catalog; validated at start-up by
+govern.policy.load_policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from marshmallow import fields as ma
+from marshmallow import validate
+
+from govern.policy import Catalog, Label, PolicyError, _read, _Strict, _validate
+
+
+@dataclass(frozen=True)
+class RetentionPeriod:
+    """A retention period from retention.yaml: `90d`, `18m` or `3y` (months and years are calendar arithmetic)."""
+
+    amount: int
+    unit: str  # d | m | y
+
+    def __str__(self) -> str:
+        return f"{self.amount}{self.unit}"
+
+    def cutoff(self, now):
+        """The latest start that has expired by `now`: anything counted from on or before it is due."""
+        from datetime import timedelta
+
+        if self.unit == "d":
+            return now - timedelta(days=self.amount)
+        months = self.amount * (12 if self.unit == "y" else 1)
+        year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
+        import calendar
+
+        return now.replace(year=year, month=month + 1, day=min(now.day, calendar.monthrange(year, month + 1)[1]))
+
+    def approx_days(self) -> float:
+        return self.amount * {"d": 1, "m": 30.44, "y": 365.25}[self.unit]
+
+
+@dataclass(frozen=True)
+class RetentionRule:
+    """One rule of retention.yaml: what it covers, how long, counted from what, and on what legal basis."""
+
+    name: str
+    target: str  # fields | record_types
+    names: frozenset[str]
+    keep: RetentionPeriod
+    counted_from: str  # collection | occurred_at | last_interaction | account_closure
+    on_account_closure: str  # purge | keep
+    legal_basis_code: str
+    legal_basis_text: str
+
+
+@dataclass(frozen=True)
+class RetentionPolicy:
+    """policies/retention.yaml: one rule per catalog field and record type, closed accounts, legal-hold reasons."""
+
+    rules: Mapping[str, RetentionRule]
+    field_rules: Mapping[str, RetentionRule]  # catalog field -> its rule
+    record_rules: Mapping[str, RetentionRule]  # record type -> its rule
+    closed_accounts_keep: RetentionPeriod
+    closed_accounts_code: str
+    closed_accounts_text: str
+    hold_reasons: Mapping[str, Mapping[str, str]]
+    unattended_purge: bool
+    plan_valid_for: RetentionPeriod
+    digest: str
+
+
+_PERIOD = r"^[1-9][0-9]{0,4}[dmy]$"
+COUNTED_FROM = {
+    "fields": ("collection", "last_interaction", "account_closure"),
+    "record_types": ("collection", "occurred_at", "last_interaction", "account_closure"),
+}
+
+
+class LegalBasisRefSchema(_Strict):
+    code = ma.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"))
+    text = ma.Str(required=True, validate=validate.Length(min=3))
+
+
+class RetentionRuleSchema(_Strict):
+    fields = ma.Raw(load_default=None)
+    record_types = ma.Raw(load_default=None)
+    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
+    counted_from = ma.Str(required=True, validate=validate.OneOf(sorted({c for cs in COUNTED_FROM.values() for c in cs})))
+    on_account_closure = ma.Str(load_default="purge", validate=validate.OneOf(["purge", "keep"]))
+    legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
+
+
+class ClosedAccountsSchema(_Strict):
+    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
+    legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
+
+
+class RetentionFileSchema(_Strict):
+    version = ma.Int(required=True, validate=validate.Equal(1))
+    unattended_purge = ma.Bool(required=True)
+    plan_valid_for = ma.Str(load_default="14d", validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
+    hold_reasons = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=Label, required=True, validate=validate.Length(min=1))
+    closed_accounts = ma.Nested(ClosedAccountsSchema, required=True)
+    rules = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(RetentionRuleSchema), required=True)
+
+
+def _period(text: str) -> RetentionPeriod:
+    return RetentionPeriod(int(text[:-1]), text[-1])
+
+
+def _rule_targets(where: str, spec: Any, known: Mapping[str, Any], what: str) -> frozenset[str]:
+    """`[name, …]` or `{names: […], categories: […]}`; every name and category must exist in the catalog."""
+    if isinstance(spec, list):
+        spec = {"names": spec}
+    if not isinstance(spec, dict) or not set(spec) <= {"names", "categories"} or not spec:
+        raise PolicyError(f"{where}: expected a list of {what} names or {{names: […], categories: […]}}")
+    out: set[str] = set()
+    names = spec.get("names") or []
+    unknown = sorted(set(names) - set(known))
+    if unknown:
+        raise PolicyError(f"{where}.names: unknown {what}(s) {', '.join(unknown)} (not in catalog.yaml)")
+    out |= set(names)
+    for cat in spec.get("categories") or []:
+        members = {n for n, r in known.items() if r.category == cat}
+        if not members:
+            raise PolicyError(f"{where}.categories: category '{cat}' has no {what} in catalog.yaml")
+        out |= members
+    return frozenset(out)
+
+
+def _load_retention_policy(directory: Path, catalog: Catalog) -> dict[str, Any]:
+    """retention.yaml, cross-checked against the catalog: every field and record type has exactly one rule, and no
+    rule contradicts another or the closed-account grace period. Refuses naming the gap."""
+    import hashlib
+
+    path = directory / "retention.yaml"
+    doc = _validate("retention", _read(path), RetentionFileSchema())
+    closed_keep = _period(doc["closed_accounts"]["keep"])
+    rules: dict[str, RetentionRule] = {}
+    owner: dict[tuple[str, str], str] = {}
+    for name, r in doc["rules"].items():
+        where = f"retention.yaml: rules.{name}"
+        targets = [t for t in ("fields", "record_types") if r[t] is not None]
+        if len(targets) != 1:
+            raise PolicyError(f"{where}: give exactly one of `fields` or `record_types`")
+        target = targets[0]
+        known = catalog.fields if target == "fields" else catalog.record_types
+        names = _rule_targets(f"{where}.{target}", r[target], known, "field" if target == "fields" else "record type")
+        if r["counted_from"] not in COUNTED_FROM[target]:
+            raise PolicyError(f"{where}.counted_from: '{r['counted_from']}' does not apply to {target} (use one of {', '.join(COUNTED_FROM[target])})")
+        keep = _period(r["keep"])
+        if r["counted_from"] == "account_closure" and r["on_account_closure"] == "purge" and keep.approx_days() > closed_keep.approx_days():
+            raise PolicyError(
+                f"{where}: contradicts closed_accounts: keeps {keep} from account closure, but closed accounts are purged after "
+                f"{closed_keep}; shorten it or set on_account_closure: keep (a legal obligation to keep)"
+            )
+        for item in sorted(names):
+            other = owner.get((target, item))
+            if other is not None:
+                raise PolicyError(f"{where}: contradicts rules.{other}: both cover {target}.{item}; one rule per {target[:-1].replace('_', ' ')}")
+            owner[(target, item)] = name
+        rules[name] = RetentionRule(
+            name=name, target=target, names=names, keep=keep, counted_from=r["counted_from"], on_account_closure=r["on_account_closure"],
+            legal_basis_code=r["legal_basis"]["code"], legal_basis_text=r["legal_basis"]["text"],
+        )
+    missing = [f"fields.{n}" for n in catalog.fields if ("fields", n) not in owner]
+    missing += [f"record_types.{n}" for n in catalog.record_types if ("record_types", n) not in owner]
+    if missing:
+        raise PolicyError(f"retention.yaml: rules: no retention rule covers catalog {', '.join(missing)}")
+    return {"retention": RetentionPolicy(
+        rules=rules,
+        field_rules={item: rules[rule] for (t, item), rule in owner.items() if t == "fields"},
+        record_rules={item: rules[rule] for (t, item), rule in owner.items() if t == "record_types"},
+        closed_accounts_keep=closed_keep,
+        closed_accounts_code=doc["closed_accounts"]["legal_basis"]["code"],
+        closed_accounts_text=doc["closed_accounts"]["legal_basis"]["text"],
+        hold_reasons=doc["hold_reasons"],
+        unattended_purge=doc["unattended_purge"],
+        plan_valid_for=_period(doc["plan_valid_for"]),
+        digest=hashlib.sha256(path.read_bytes()).hexdigest(),
+    )}
