@@ -1,12 +1,21 @@
-"""What every long job (key rotation, purge, export) shares: its progress figures and how an operator sees them."""
+"""What every long job (key rotation, purge, export) shares: its progress figures and how an operator sees them, and
+the locks that keep two runs of one job apart."""
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
 
 import click
+from sqlalchemy.engine import Connection
+
+from govern.db import Database
 
 
 @dataclass(frozen=True)
@@ -46,3 +55,37 @@ class ProgressLine:
 
 def rate_since(started: float, done: int) -> float:
     return done / max(time.monotonic() - started, 1e-6)
+
+
+@contextmanager
+def host_lock(path: Path, busy: Callable[[], Exception]) -> Iterator[None]:
+    """An exclusive flock on `path` (created 0600), or `busy()` raised at once; the kernel releases it when the holder
+    dies, kill -9 included."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy() from None
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def database_lock(database: Database, lock_id: int, busy: Callable[[], Exception]) -> Iterator[Connection]:
+    """A PostgreSQL session advisory lock on a connection of its own, or `busy()` raised at once. The server releases it
+    when the holder's session ends, kill -9 included. Yields the connection: while it answers, the lock is held."""
+    with database.engine.connect() as conn:
+        if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({lock_id})").scalar():
+            conn.rollback()
+            raise busy()
+        conn.commit()
+        try:
+            yield conn
+        finally:
+            try:
+                conn.exec_driver_sql(f"SELECT pg_advisory_unlock({lock_id})")
+                conn.commit()
+            except Exception:  # connection lost: the server has released the lock with the session
+                pass

@@ -7,8 +7,6 @@ two runs at once are refused.
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from govern.crypto.keyring import Keyring
 from govern.crypto.models import SubjectKey
 from govern.db import Database
 from govern.identity.actor import Actor
-from govern.jobs import Progress, rate_since
+from govern.jobs import Progress, database_lock, host_lock, rate_since
 from govern.timeutil import utcnow
 from govern.webhooks import service as webhooks
 
@@ -49,26 +47,12 @@ class RotationResult:
 @contextmanager
 def rotation_lock(database: Database, keyring: Keyring) -> Iterator[None]:
     """A file lock beside the keyring (this host) and, on PostgreSQL, an advisory lock (every host)."""
-    lock_path = keyring.path.with_suffix(".rotation.lock")
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RotationBusy("another key rotation is running on this host") from None
-        if database.dialect == "postgresql":
-            with database.engine.connect() as conn:
-                if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({ROTATION_LOCK_ID})").scalar():
-                    raise RotationBusy("another key rotation is running against this database")
-                try:
-                    yield
-                finally:
-                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({ROTATION_LOCK_ID})")
-                    conn.commit()
-        else:
+    with host_lock(keyring.path.with_suffix(".rotation.lock"), lambda: RotationBusy("another key rotation is running on this host")):
+        if database.dialect != "postgresql":
             yield
-    finally:
-        os.close(fd)
+            return
+        with database_lock(database, ROTATION_LOCK_ID, lambda: RotationBusy("another key rotation is running against this database")):
+            yield
 
 
 def rotate(

@@ -8,8 +8,6 @@ PostgreSQL, a file lock beside the database file on SQLite.
 from __future__ import annotations
 
 import copy
-import fcntl
-import os
 import time
 import uuid
 from collections import defaultdict
@@ -27,7 +25,7 @@ from govern.audit import service as audit
 from govern.crypto.envelope import Envelope
 from govern.db import Database
 from govern.identity.actor import Actor
-from govern.jobs import Progress
+from govern.jobs import Progress, database_lock, host_lock
 from govern.policy import Policy
 from govern.retention import service
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
@@ -78,39 +76,21 @@ def purge_lock(database: Database) -> Iterator[Callable[[], None]]:
 
     Yields a check, called before every batch: it raises PurgeInterrupted once the lock's connection is gone,
     because from then on another purge could start."""
-    if database.dialect == "postgresql":
-        with database.engine.connect() as conn:
-            if not conn.exec_driver_sql(f"SELECT pg_try_advisory_lock({PURGE_LOCK_ID})").scalar():
-                conn.rollback()
-                raise PurgeBusy(_busy_detail(database))
-            conn.commit()
-
-            def still_held() -> None:
-                try:
-                    conn.exec_driver_sql("SELECT 1").scalar()
-                    conn.commit()
-                except Exception:
-                    raise PurgeInterrupted("lost the database connection that holds the purge lock") from None
-
-            try:
-                yield still_held
-            finally:
-                try:
-                    conn.exec_driver_sql(f"SELECT pg_advisory_unlock({PURGE_LOCK_ID})")
-                    conn.commit()
-                except Exception:  # connection lost: the server has released the lock with the session
-                    pass
+    busy = lambda: PurgeBusy(_busy_detail(database))  # noqa: E731
+    if database.dialect != "postgresql":
+        with host_lock(Path(str(Path(make_url(database.url).database or "govern.db").resolve()) + ".retention.lock"), busy):
+            yield lambda: None
         return
-    path = Path(make_url(database.url).database or "govern.db").resolve()
-    fd = os.open(str(path) + ".retention.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise PurgeBusy(_busy_detail(database)) from None
-        yield lambda: None
-    finally:
-        os.close(fd)
+    with database_lock(database, PURGE_LOCK_ID, busy) as conn:
+
+        def still_held() -> None:
+            try:
+                conn.exec_driver_sql("SELECT 1").scalar()
+                conn.commit()
+            except Exception:
+                raise PurgeInterrupted("lost the database connection that holds the purge lock") from None
+
+        yield still_held
 
 
 def _busy_detail(database: Database) -> str:
