@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from contextlib import contextmanager
 from typing import Iterable, Iterator
 
@@ -48,6 +49,12 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+    # PostgreSQL's sha256(bytea), so a query can compare fingerprints of stored values on either database.
+    dbapi_conn.create_function("sha256", 1, _sha256, deterministic=True)
+
+
+def _sha256(value: bytes | None) -> bytes | None:
+    return None if value is None else hashlib.sha256(value).digest()
 
 
 class Database:

@@ -156,15 +156,16 @@ def objection_standing(*, session: Session, subject_id: uuid.UUID, purpose: str)
     ).first() is not None
 
 
-def objected_subjects(*, session: Session, purpose: str, subject_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
-    """Of these subjects, those with a standing objection to `purpose` (for a bulk check over thousands of ids)."""
-    from govern.subjects.service import id_batches
+def objected_subjects(*, session: Session, purpose: str, subject_ids: Sequence[uuid.UUID | str]) -> set[str]:
+    """Of these subjects, those with a standing objection to `purpose`, as canonical id text (for a bulk check over
+    thousands of ids)."""
+    from govern.subjects.service import as_id_text, id_batches, id_text
 
-    out: set[uuid.UUID] = set()
+    out: set[str] = set()
     for clause in id_batches(session, ProcessingObjection.subject_id, list(subject_ids)):
-        out.update(session.scalars(select(ProcessingObjection.subject_id).where(
+        out.update(map(as_id_text, session.scalars(select(id_text(session, ProcessingObjection.subject_id)).where(
             ProcessingObjection.purpose == purpose, ProcessingObjection.lifted_at.is_(None), clause,
-        )))
+        ))))
     return out
 
 

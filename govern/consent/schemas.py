@@ -118,7 +118,7 @@ class CheckSchema(Schema):
 
 
 class CheckResultSchema(Schema):
-    allowed = ma.List(ma.UUID(), required=True)
+    allowed = UUIDList(required=True)
 
 
 class FigureVersionSchema(Schema):

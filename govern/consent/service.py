@@ -108,11 +108,6 @@ def _minor(session: Session, envelope: Envelope, policy: Policy, subject_id: uui
     return is_minor(born, policy.jurisdictions[jurisdiction].minors_age, now.date())
 
 
-def _proof_outdated(policy: Policy, state: Any, jurisdiction: str) -> bool:
-    """The grant's proof of age was checked against a lower minors' age than the jurisdiction's today."""
-    return state.adult_at_age is None or state.adult_at_age < policy.jurisdictions[jurisdiction].minors_age
-
-
 def _needs_age(state: Any) -> bool:
     # A separate grant by a guardian holds at any age; every other grant depends on whether the subject is a minor.
     return state is not None and state.status == "granted" and not (state.guardian and state.separate)
@@ -135,54 +130,81 @@ def check(
 
 
 def allowed_subjects(
-    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, purpose_name: str | None, subject_ids: Sequence[uuid.UUID],
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, purpose_name: str | None, subject_ids: Sequence[uuid.UUID | str],
     now: datetime | None = None,
-) -> list[uuid.UUID]:
-    """Of these subject ids, the ones whose data may be used for the purpose now (same rule as a read); audited once."""
+) -> list:
+    """Of these subject ids (UUIDs or their canonical text), the ones whose data may be used for the purpose now
+    (the same rule as a read), in the order and form given; audited once."""
     from govern.access import service as access
 
     purpose = access.authorise_purpose(policy=policy, actor=actor, purpose_name=purpose_name, action=ConsentAction.CHECK)
     if len(subject_ids) > MAX_CHECK_IDS:
         raise validation_failed({"subject_ids": [f"at most {MAX_CHECK_IDS} per call"]})
     now = now or utcnow()
-    ids = list(dict.fromkeys(subject_ids))
-    states: dict[uuid.UUID, Any] = {}
-    cols = (
-        ConsentState.subject_id, ConsentState.status, ConsentState.notice_version, ConsentState.separate, ConsentState.guardian,
-        ConsentState.adult_at_age, ConsentState.adult_evidence,
-    )
-    for clause in subjects.id_batches(session, ConsentState.subject_id, ids):
-        for row in session.connection().execute(select(*cols).where(ConsentState.purpose == purpose.name, clause)):
-            states[row.subject_id] = row
-    # Two round trips whatever the number of ids: the states, then the subjects with the dates of birth that matter
-    # (decrypted only where the grant's proof of age no longer fits the stored date).
-    ask_age = {sid: row.adult_evidence for sid, row in states.items() if _needs_age(row)}
-    known = subjects.facts(session=session, subject_ids=ids, envelope=envelope, birth_dates_for=ask_age)
-    raised = [sid for sid, f in known.items() if f.birth_date_unchanged and _proof_outdated(policy, states[sid], f.jurisdiction)]
-    if raised:  # the minors' age rose since those grants: their dates are read again
-        known.update(subjects.facts(session=session, subject_ids=raised, envelope=envelope, birth_dates_for=set(raised)))
-    stale = _stale(policy, purpose.name, now)
-    today = now.date()
+    # Keyed by canonical id text: ten thousand UUID objects built, hashed and compared cost more than the queries.
+    given = {subjects.as_id_text(sid): sid for sid in subject_ids}
+    ids = list(given)
+    states = _states(session, purpose.name, ids)
+    known = subjects.standings(session=session, subject_ids=ids)
+    born = _dates_to_read(policy, states, known)
+    if born:  # only where a grant's proof of age no longer fits the stored date, or was checked at a lower age
+        born = {str(sid): day for sid, day in subjects.birth_dates(session=session, envelope=envelope, subject_ids=[uuid.UUID(k) for k in born]).items()}
     # Objections (GDPR Art. 21(1)) matter only where the purpose rests on legitimate interest: one more query then.
     objected = (
         access.objected_subjects(session=session, purpose=purpose.name, subject_ids=ids)
         if any(purpose.basis_for(j) == access.LEGITIMATE_INTEREST for j in policy.jurisdictions) else set()
     )
-    allowed: list[uuid.UUID] = []
-    for sid in ids:
-        fact = known.get(sid)
-        if fact is None or fact.status not in ("active", "restricted") or (fact.status == "restricted" and not purpose.allowed_when_restricted):
+    stale = _stale(policy, purpose.name, now)
+    today = now.date()
+    verdicts: dict[tuple, bool] = {}  # the rule depends on these few columns only: decided once per combination
+    allowed = []
+    for key in ids:
+        standing = known.get(key)
+        if standing is None or standing.status not in ("active", "restricted") or (standing.status == "restricted" and not purpose.allowed_when_restricted):
             continue
-        if sid in objected and purpose.basis_for(fact.jurisdiction) == access.LEGITIMATE_INTEREST:
+        jurisdiction = standing.jurisdiction
+        if key in objected and purpose.basis_for(jurisdiction) == access.LEGITIMATE_INTEREST:
             continue
-        minor = not fact.birth_date_unchanged and is_minor(fact.birth_date, policy.jurisdictions[fact.jurisdiction].minors_age, today)
-        if evaluate(policy=policy, purpose=purpose, jurisdiction=fact.jurisdiction, state=states.get(sid), minor=minor, stale=stale).allowed:
-            allowed.append(sid)
+        state = states.get(key)
+        minor = key in born and is_minor(born[key], policy.jurisdictions[jurisdiction].minors_age, today)
+        combination = (jurisdiction, minor, None if state is None else state[1:5])
+        verdict = verdicts.get(combination)
+        if verdict is None:
+            verdict = verdicts[combination] = evaluate(policy=policy, purpose=purpose, jurisdiction=jurisdiction, state=state, minor=minor, stale=stale).allowed
+        if verdict:
+            allowed.append(given[key])
     audit.record(
         session=session, actor=actor, action=ConsentAction.CHECK, purpose=purpose.name,
         resource=f"consent-check:asked={len(ids)},allowed={len(allowed)}",
     )
     return allowed
+
+
+def _states(session: Session, purpose: str, ids: list[str]) -> dict[str, Any]:
+    """id text -> (id, status, notice_version, separate, guardian, adult_at_age, adult_evidence) of the purpose's states."""
+    cols = (
+        subjects.id_text(session, ConsentState.subject_id), ConsentState.status, ConsentState.notice_version, ConsentState.separate,
+        ConsentState.guardian, ConsentState.adult_at_age, ConsentState.adult_evidence,
+    )
+    out: dict[str, Any] = {}
+    for clause in subjects.id_batches(session, ConsentState.subject_id, ids):
+        for row in session.execute(select(*cols).where(ConsentState.purpose == purpose, clause)).all():
+            out[subjects.as_id_text(row[0])] = row
+    return out
+
+
+def _dates_to_read(policy: Policy, states: Mapping[str, Any], known: Mapping[str, Any]) -> set[str]:
+    """The subjects whose date of birth must be decrypted: a grant that depends on age (_needs_age) whose proof of
+    age — the fingerprint of the stored date, and the minors' age it was checked against — no longer fits."""
+    minors_age = {code: j.minors_age for code, j in policy.jurisdictions.items()}
+    out = set()
+    for key, (_, status, _, separate, guardian, at_age, evidence) in states.items():
+        standing = known.get(key)
+        if standing is None or standing.birth_date_fingerprint is None or status != "granted" or (guardian and separate):
+            continue
+        if evidence != standing.birth_date_fingerprint or at_age is None or at_age < minors_age[standing.jurisdiction]:
+            out.add(key)
+    return out
 
 
 # --- recording --------------------------------------------------------------------------------------------

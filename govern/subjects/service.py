@@ -9,7 +9,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
@@ -381,11 +381,11 @@ def count_subjects(*, session: Session) -> int:
 # (an age check for a consent decision returns nothing to anyone; a disclosure is audited by sharing).
 
 
-def id_batches(session: Session, column, ids: list[uuid.UUID]):
-    """`column` matches one batch of `ids` per yielded clause: on PostgreSQL one array, sent as a single text
-    parameter and cast by the server (ten thousand bound parameters, or an array of ten thousand uuid values
-    dumped one by one by the driver, cost more than the query), IN lists of 1,000 on SQLite."""
-    from sqlalchemy import ARRAY, Uuid, any_, bindparam, cast
+def id_batches(session: Session, column, ids: Sequence[uuid.UUID | str]):
+    """`column` matches one batch of `ids` (UUIDs or their canonical text) per yielded clause: on PostgreSQL one
+    array, sent as a single text parameter and cast by the server (ten thousand bound parameters, or an array of ten
+    thousand uuid values dumped one by one by the driver, cost more than the query), IN lists of 1,000 on SQLite."""
+    from sqlalchemy import ARRAY, Uuid, any_, cast
     from sqlalchemy.sql.sqltypes import NullType
 
     if not ids:
@@ -393,11 +393,24 @@ def id_batches(session: Session, column, ids: list[uuid.UUID]):
     if session.get_bind().dialect.name == "postgresql":
         # Untyped, so the server reads the parameter as uuid[] once, at bind time. Typed as text, the cast would be
         # an expression the planner cannot fold: evaluated for every row of a sequential scan (minutes, measured).
-        as_text = "{" + ",".join(str(i) for i in ids) + "}"
+        as_text = "{" + ",".join(map(str, ids)) + "}"
         yield column == any_(cast(bindparam("ids", as_text, type_=NullType()), ARRAY(Uuid)))
         return
-    for start in range(0, len(ids), 1000):
-        yield column.in_(ids[start:start + 1000])
+    as_uuids = [i if isinstance(i, uuid.UUID) else uuid.UUID(i) for i in ids]
+    for start in range(0, len(as_uuids), 1000):
+        yield column.in_(as_uuids[start:start + 1000])
+
+
+def id_text(session: Session, column):
+    """The id column as its canonical text where the database can say so (PostgreSQL: cheaper than ten thousand
+    UUID objects built and hashed in Python); elsewhere the column itself, for `as_id_text` to convert."""
+    from sqlalchemy import Text, cast
+
+    return cast(column, Text) if session.get_bind().dialect.name == "postgresql" else column
+
+
+def as_id_text(value: uuid.UUID | str) -> str:
+    return value if value.__class__ is str else str(value)
 
 
 @dataclass(frozen=True)
@@ -405,44 +418,51 @@ class SubjectFacts:
     jurisdiction: str
     status: str
     birth_date: date | None = None
-    birth_date_unchanged: bool = False  # its ciphertext still has the fingerprint the caller gave: not decrypted
+
+
+class SubjectStanding(NamedTuple):
+    """What a bulk decision needs of a subject, without decrypting anything (a tuple: built ten thousand at a time)."""
+
+    jurisdiction: str
+    status: str
+    birth_date_fingerprint: bytes | None  # None: no date of birth is stored
 
 
 def birth_date_fingerprint(ciphertext: bytes) -> bytes:
     """Names one stored version of a subject's date of birth, not the date: every write seals it with a fresh nonce,
-    so a rectified date has another fingerprint, and the fingerprint reveals nothing of the value."""
+    so a rectified date has another fingerprint, and the fingerprint reveals nothing of the value. (The database
+    computes the same SHA-256 in `standings`: PostgreSQL's own sha256(), the one govern.db registers in SQLite.)"""
     return hashlib.sha256(ciphertext).digest()
 
 
+def standings(*, session: Session, subject_ids: Sequence[uuid.UUID | str]) -> dict[str, SubjectStanding]:
+    """Jurisdiction, status and date-of-birth fingerprint of the subjects that exist, keyed by canonical id text:
+    one query for ten thousand ids on PostgreSQL, no decryption."""
+    query = select(
+        id_text(session, Subject.id), Subject.jurisdiction, Subject.status, func.sha256(ProfileField.ciphertext),
+    ).outerjoin(ProfileField, and_(ProfileField.subject_id == Subject.id, ProfileField.name == "birth_date"))
+    out: dict[str, SubjectStanding] = {}
+    for clause in id_batches(session, Subject.id, subject_ids):
+        for sid, jurisdiction, status, fingerprint in session.execute(query.where(clause)).all():
+            out[sid if sid.__class__ is str else str(sid)] = SubjectStanding(jurisdiction, status, fingerprint)
+    return out
+
+
 def facts(
-    *, session: Session, subject_ids: list[uuid.UUID], envelope: Envelope | None = None,
-    birth_dates_for: set[uuid.UUID] | Mapping[uuid.UUID, bytes | None] | None = None,
+    *, session: Session, subject_ids: list[uuid.UUID], envelope: Envelope | None = None, birth_dates_for: set[uuid.UUID] | None = None,
 ) -> dict[uuid.UUID, SubjectFacts]:
     """Jurisdiction and status of the subjects that exist (for up to tens of thousands of ids, in one query on
-    PostgreSQL), with the date of birth decrypted for the ids in `birth_dates_for` — unless it maps the id to the
-    fingerprint (birth_date_fingerprint) the stored date still has: then it is reported unchanged, not decrypted."""
-    out: dict[uuid.UUID, SubjectFacts] = {}
-    want = birth_dates_for or set()
-    known = want if isinstance(want, Mapping) else {}
-    query = select(Subject.id, Subject.jurisdiction, Subject.status, ProfileField.ciphertext, SubjectKey.wrapped_key)
-    if want:
-        query = query.outerjoin(ProfileField, and_(ProfileField.subject_id == Subject.id, ProfileField.name == "birth_date")).outerjoin(
-            SubjectKey, SubjectKey.subject_id == Subject.id,
-        )
-    else:
-        query = select(Subject.id, Subject.jurisdiction, Subject.status)
-    for clause in id_batches(session, Subject.id, subject_ids):
-        for row in session.execute(query.where(clause)):
-            born = None
-            if want and row[0] in want and row[3] is not None and row[4] is not None and envelope is not None:
-                sid = row[0]
-                evidence = known.get(sid)
-                if evidence is not None and evidence == birth_date_fingerprint(row[3]):
-                    out[sid] = SubjectFacts(row[1], row[2], None, birth_date_unchanged=True)
-                    continue
-                born = date.fromisoformat(envelope.open(envelope.unwrap(sid, row[4]), sid, "field:birth_date", row[3]).decode())
-            out[row[0]] = SubjectFacts(row[1], row[2], born)
+    PostgreSQL), with the date of birth decrypted for the ids in `birth_dates_for`."""
+    out = {sid: SubjectFacts(jurisdiction, status) for sid, jurisdiction, status in _headers(session, subject_ids)}
+    if birth_dates_for and envelope is not None:
+        for sid, born in birth_dates(session=session, envelope=envelope, subject_ids=[s for s in birth_dates_for if s in out]).items():
+            out[sid] = SubjectFacts(out[sid].jurisdiction, out[sid].status, born)
     return out
+
+
+def _headers(session: Session, subject_ids: list[uuid.UUID]):
+    for clause in id_batches(session, Subject.id, subject_ids):
+        yield from session.execute(select(Subject.id, Subject.jurisdiction, Subject.status).where(clause))
 
 
 def birth_dates(*, session: Session, envelope: Envelope, subject_ids: list[uuid.UUID]) -> dict[uuid.UUID, date]:

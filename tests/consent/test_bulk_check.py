@@ -49,3 +49,18 @@ def test_a_role_may_only_check_its_own_purposes(marketing):
 def test_more_than_ten_thousand_ids_is_refused(marketing):
     r = marketing.post("/api/v1/consents/check", json={"purpose": "marketing", "subject_ids": [str(uuid.uuid4()) for _ in range(10_001)]})
     assert r.status_code == 400 and "subject_ids" in r.json["errors"]
+
+
+def test_ids_in_any_uuid_spelling_are_answered_in_canonical_form_once(crm, marketing, make_subject, consent):
+    granted = make_subject()
+    consent(crm, granted, "grant")
+    spellings = [str(granted).upper(), "{" + str(granted) + "}", granted.hex, str(granted)]
+    r = marketing.post("/api/v1/consents/check", json={"purpose": "marketing", "subject_ids": spellings})
+    assert r.status_code == 200 and r.json["allowed"] == [str(granted)]
+
+
+def test_a_malformed_id_is_refused_by_position_and_nothing_is_checked(marketing, make_subject, audit_events):
+    r = marketing.post("/api/v1/consents/check", json={"purpose": "marketing", "subject_ids": [str(make_subject()), "not-a-uuid", 7]})
+    assert r.status_code == 400
+    assert set(r.json["errors"]) == {"subject_ids.1", "subject_ids.2"}
+    assert audit_events(action="consent:state:check") == []
