@@ -15,7 +15,7 @@ from govern.requests import service as requests
 from govern.subjects import erasure
 from govern.timeutil import as_utc, utcnow
 
-from .views import HOME_PANELS, blp, may, page, parse_local, problem_page
+from .views import HOME_PANELS, blp, language, may, page, parse_local, problem_page
 
 
 def _ctx() -> dict:
@@ -61,11 +61,28 @@ def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None
         can_verify=manage and is_open and req.verification_required and req.verified_at is None and req.locked_at is None,
         can_act=manage and req.state == "in_progress", can_refuse=manage and is_open,
         has_package=manage and req.type in flows.PACKAGE_TYPES and req.verified_at is not None and req.state in ("in_progress", "completed"),
-        reasons=requests.REFUSAL_REASONS, done=request.args.get("done"),
+        reasons=requests.REFUSAL_REASONS, done=request.args.get("done"), **_objections(req, manage),
     )
     if problem is not None:
         return problem_page(problem, "request.html", **context)
     return page("request.html", status=status, **context)
+
+
+def _objections(req, manage: bool) -> dict:
+    """A completed objection request's objections: those it recorded, and whatever stands now for a purpose it named
+    (requests.lift_objection lifts the subject's standing one), with who lifted them, when and on what grounds."""
+    from govern.access import service as access
+
+    named = (req.response or {}).get("legitimate_interest_objected", []) if req.type == "objection" and req.state == "completed" else []
+    if not named:
+        return {"objections": None}
+    rows = [o for o in access.objections_of(session=current_runtime().session(), subject_id=req.subject_id)
+            if o.purpose in named and (o.request_id == req.id or o.lifted_at is None)]
+    standing = [o for o in rows if o.lifted_at is None]
+    policy = current_runtime().policy
+    labels = {name: (policy.purposes[name].label.get(language()) if name in policy.purposes else None) or name for name in named}
+    return {"objections": {"standing": standing, "lifted": [o for o in rows if o.lifted_at is not None], "labels": labels},
+            "can_lift": manage and bool(standing)}
 
 
 @blp.route("/requests/<uuid:request_id>", methods=["GET"])
@@ -117,6 +134,15 @@ def request_refuse(request_id: uuid.UUID):
     return _act(request_id, "refuse", lambda: requests.refuse(
         **_ctx(), request_id=request_id, reason=request.form.get("reason", ""), legal_basis=request.form.get("legal_basis", ""),
         explanation=request.form.get("explanation") or None,
+    ))
+
+
+@blp.route("/requests/<uuid:request_id>/objections/lift", methods=["POST"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_lift_objection(request_id: uuid.UUID):
+    """The same lift as POST /api/v1/requests/<id>/objections/lift: compelling legitimate grounds required (GDPR Art. 21(1))."""
+    return _act(request_id, "lift_objection", lambda: requests.lift_objection(
+        **_ctx(), request_id=request_id, purpose=request.form.get("purpose", ""), reason=request.form.get("reason", ""),
     ))
 
 

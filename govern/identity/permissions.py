@@ -54,6 +54,8 @@ class Permission(StrEnum):
     CONSOLE_INCIDENTS_OPEN = "console:incident:create"  # open an incident (or a drill)
     CONSOLE_INCIDENTS_MANAGE = "console:incident:manage"  # scope, containment, assessment, transitions, letters, sending
     CONSOLE_INCIDENTS_REGISTER = "console:incident:register"  # the register of every breach, read-only
+    CONSOLE_WEBHOOKS = "console:webhook:read"  # webhook endpoints and their deliveries (the roles that may read deliveries)
+    CONSOLE_WEBHOOKS_RETRY = "console:webhook:retry"  # re-queue a failed delivery (the roles that hold webhooks:delivery:retry)
     # breach response (govern/breach)
     BREACH_CREATE = "breach:incident:create"  # open an incident (or a drill)
     BREACH_READ = "breach:incident:read"  # incidents, clocks, counts, timeline, report

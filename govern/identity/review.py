@@ -50,7 +50,7 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "requests:request:verify": ("requests:identity:verify", "requests:otp:issue"),
     "requests:request:manage": (
         "requests:request:acknowledge", "requests:deadline:", "requests:request:start", "requests:request:complete",
-        "requests:request:refuse", "requests:restriction:lift",
+        "requests:request:refuse", "requests:restriction:lift", "access:objection:lift",
     ),
     "requests:package:download": ("requests:package:create",),
     "retention:plan:approve": ("retention:plan:approve",),
@@ -62,7 +62,7 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "console:audit:read": ("audit:event:search", "audit:export:"),
     "console:request:read": ("requests:queue:read", "requests:request:read"),
     "console:request:manage": (
-        "requests:identity:verify", "requests:deadline:", "requests:request:complete", "requests:request:refuse",
+        "requests:identity:verify", "requests:deadline:", "requests:request:complete", "requests:request:refuse", "access:objection:lift",
     ),
     "console:retention:approve": ("retention:plan:approve",),
     "console:consent:read": ("consent:figures:read",),
@@ -72,6 +72,11 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
         "breach:scope:", "breach:assessment:", "breach:incident:transition", "breach:containment:", "breach:letter:", "breach:notification:",
     ),
     "console:incident:register": ("breach:register:read",),
+    "console:webhook:read": ("webhooks:delivery:list",),
+    "console:webhook:retry": ("webhooks:delivery:requeue",),
+    "webhooks:endpoint:manage": ("webhooks:endpoint:create", "webhooks:endpoint:update", "webhooks:endpoint:rotate-secret"),
+    "webhooks:delivery:read": ("webhooks:delivery:list", "webhooks:delivery:read"),
+    "webhooks:delivery:retry": ("webhooks:delivery:requeue",),
 }
 
 

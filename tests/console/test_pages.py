@@ -107,6 +107,16 @@ def test_the_access_review_shows_reads_and_unused_rights_and_exports_csv(console
     assert [e.action for e in audit_events(actor_name=c.name) if e.action.startswith("identity:review")] == ["identity:review:read", "identity:review:export"]
 
 
+def test_the_access_review_counts_evidence_only_for_permissions_that_exist():
+    from govern.identity.permissions import Permission
+    from govern.identity.review import EVIDENCE, _used
+
+    assert set(EVIDENCE) <= {str(p) for p in Permission}
+    # A permission whose use is audited under another name counts as used by that event.
+    assert _used("webhooks:delivery:retry", {"webhooks:delivery:requeue"})
+    assert not _used("webhooks:delivery:retry", {"webhooks:delivery:list"})
+
+
 def test_a_csv_cell_cannot_become_a_spreadsheet_formula():
     from govern.identity.review import _cell
 
