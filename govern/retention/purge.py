@@ -1,8 +1,9 @@
 """Executes an approved plan in batches: one transaction per batch deletes the batch's fields and records,
 shreds subjects left with nothing, and advances the run's cursor and counts. Whatever stops the process (Ctrl-C,
 SIGTERM, kill -9, a lost connection), the database holds either the whole batch or none of it, so a rerun resumes
-from the cursor without losing or double-counting anything. One purge at a time per database: an advisory lock on
-PostgreSQL, a file lock beside the database file on SQLite.
+from the cursor without losing or double-counting anything. Each batch also queues, in the same transaction, one
+webhook notice per subject it purged (govern/webhooks) for the CRM components and recipients that hold copies.
+One purge at a time per database: an advisory lock on PostgreSQL, a file lock beside the database file on SQLite.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from govern.retention.service import FIELD, RECORD, RetentionAction, active_hold
 from govern.subjects import erasure
 from govern.subjects.models import ProfileField, Record, Subject
 from govern.timeutil import as_utc, utcnow
+from govern.webhooks import service as webhooks
 
 PURGE_LOCK_ID = 7265110006
 AUDIT_REASON = "retention_purge"
@@ -322,17 +324,25 @@ def _batch(
         else:
             shreds.append(item)
 
+    # What went, per subject (names only), for the one notice per subject and batch to those who hold copies.
+    purged: dict[uuid.UUID, webhooks.Purged] = defaultdict(webhooks.Purged)
     for sid, group in fields.items():
         erased = set(erasure.erase_fields(
             session=session, actor=actor, subject_id=sid, names=[i.field_name for i in group], reason=AUDIT_REASON, reference=reference,
         ))
         for i in group:
             _bump(counts, i.rule, "fields" if i.field_name in erased else "gone")
+            if i.field_name in erased:
+                purged[sid].fields.add(i.field_name)
+                purged[sid].rules.add(i.rule)
     if records:
         deleted = _erase_records(session, actor, records, reference)
         for i in records:
             # Not deleted: erased meanwhile (a request, a shred), so nothing to do and nothing counted twice.
             _bump(counts, i.rule, "records" if i.record_id in deleted else "gone")
+            if i.record_id in deleted:
+                purged[i.subject_id].record_types.add(i.record_type)
+                purged[i.subject_id].rules.add(i.rule)
     for item in shreds:
         sid = item.subject_id
         if sid in any_hold:
@@ -342,8 +352,15 @@ def _batch(
         elif session.scalar(select(exists().where(ProfileField.subject_id == sid))) or session.scalar(select(exists().where(Record.subject_id == sid))):
             _bump(counts, item.rule, "kept")  # data arrived after the plan: not what was approved, so not shredded
         else:
-            erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=AUDIT_REASON, reference=reference, tombstone_file=tombstone_file)
+            shred = erasure.shred(
+                session=session, envelope=envelope, actor=actor, subject_id=sid, reason=AUDIT_REASON, reference=reference, tombstone_file=tombstone_file,
+            )
             _bump(counts, item.rule, "subjects")
+            if not shred.already_erased:  # erased before (a request): those who hold copies were told then
+                purged[sid].shredded = True
+                purged[sid].rules.add(item.rule)
+    # Propagation (GDPR Art. 19, PIPL Art. 47): in this transaction, so a rolled-back batch tells nobody.
+    webhooks.retention_purged(session=session, actor=actor, run_id=run_id, batch_start=items[0].seq, purged=purged, now=now)
     run.cursor = items[-1].seq
     run.counts = counts
     run.updated_at = now

@@ -264,10 +264,20 @@ def disclosures_of(*, session: Session, subject_id: uuid.UUID) -> list[tuple[Dis
 def recipients_of(*, session: Session, subject_id: uuid.UUID) -> dict[uuid.UUID, frozenset[str]]:
     """Every recipient that received a disclosure of the subject, with the field names it received (disabled recipients
     included: they still hold the data). For telling them of an erasure or rectification (GDPR Art. 19)."""
-    out: dict[uuid.UUID, set[str]] = {}
-    for recipient_id, names in session.execute(select(Disclosure.recipient_id, Disclosure.field_names).where(Disclosure.subject_id == subject_id)):
-        out.setdefault(recipient_id, set()).update(names)
-    return {rid: frozenset(names) for rid, names in out.items()}
+    return recipients_of_many(session=session, subject_ids=[subject_id]).get(subject_id, {})
+
+
+def recipients_of_many(*, session: Session, subject_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, dict[uuid.UUID, frozenset[str]]]:
+    """recipients_of for many subjects in one query (a retention purge batch): {subject: {recipient: field names}};
+    subjects nobody received are absent."""
+    out: dict[uuid.UUID, dict[uuid.UUID, set[str]]] = {}
+    if subject_ids:
+        rows = session.execute(
+            select(Disclosure.subject_id, Disclosure.recipient_id, Disclosure.field_names).where(Disclosure.subject_id.in_(sorted(set(subject_ids))))
+        )
+        for subject_id, recipient_id, names in rows:
+            out.setdefault(subject_id, {}).setdefault(recipient_id, set()).update(names)
+    return {sid: {rid: frozenset(names) for rid, names in held.items()} for sid, held in out.items()}
 
 
 def list_disclosures(*, session: Session, actor: Actor, subject_id: uuid.UUID) -> list[tuple[Disclosure, Recipient]]:

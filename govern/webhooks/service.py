@@ -1,10 +1,11 @@
 """Propagation (GDPR Art. 19, CCPA regs §7022(b)(3), PIPL Art. 47): CRM components and third-party recipients that hold
-a subject's data are told when a request erases, rectifies, restricts or stops processing of it.
+a subject's data are told when a request erases, rectifies, restricts or stops processing of it, and when a retention
+purge erases it or some of it.
 
 Endpoints are registered by an administrator; each has a secret that govern generates, shows once and keeps sealed
-under the master key. A completed request writes its event into the outbox (one delivery per endpoint that should
-hear of it) in the request's own transaction, so an event is never lost nor sent for a change that rolled back; the
-worker in delivery.py sends them. A body carries ids, the action and names of fields or purposes, never a value.
+under the master key. A completed request (or a purge batch) writes its events into the outbox (one delivery per
+endpoint that should hear of it) in its own transaction, so an event is never lost nor sent for a change that rolled
+back; the worker in delivery.py sends them. A body carries ids, the action and names of fields or purposes, never a value.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import ipaddress
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
@@ -382,40 +383,122 @@ def enqueue(
 ) -> list[WebhookDelivery]:
     """One delivery per enabled endpoint subscribed to `event_type`: every CRM component's, and every recipient's that
     received a disclosure of the subject (of one of `fields`, when the event names fields). In the caller's transaction."""
+    notice = Notice(subject_id=subject_id, request_id=request_id, request_type=request_type, fields=fields, record_types=record_types, purposes=purposes)
+    return _queue(session=session, actor=actor, event_type=event_type, notices=[notice], now=now, audit_unheard=True)
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One event about one subject, as its body will say it: ids and names, never a value."""
+
+    subject_id: uuid.UUID
+    request_id: uuid.UUID | None = None
+    request_type: str | None = None
+    fields: Sequence[str] | None = None  # None: the whole subject (every recipient of it is told)
+    record_types: Sequence[str] | None = None
+    purposes: Sequence[str] | None = None
+    details: Mapping[str, Any] | None = None  # further ids and names for the body (a purge's cause, run and rules)
+    event_id: uuid.UUID | None = None  # given (stable_event_id) when the same notice may be written again; random otherwise
+
+
+_EVENT_NAMESPACE = uuid.UUID("5d0c8f4e-3b7a-4f0e-9a51-6c2e1d7b9a30")
+
+
+def stable_event_id(*parts: Any) -> uuid.UUID:
+    """The same event id for the same parts, so a notice written twice is recognised and queued once."""
+    return uuid.uuid5(_EVENT_NAMESPACE, ":".join(str(p) for p in parts))
+
+
+def _queue(
+    *, session: Session, actor: Actor, event_type: str, notices: Sequence[Notice], now: datetime, audit_unheard: bool,
+) -> list[WebhookDelivery]:
+    """Writes the deliveries of `notices` (one event each) with the endpoints read once and the recipients of all their
+    subjects read in one query. A notice with a given event id is not queued again for an endpoint that has it.
+    `audit_unheard`: also audit a notice nobody is to hear (a request: its file shows propagation was considered;
+    a purge batch skips it, its own audit events name the run)."""
     from govern.sharing import service as sharing
 
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
+    if not notices:
+        return []
     now = as_utc(now)
     endpoints = [e for e in session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.enabled.is_(True)).order_by(WebhookEndpoint.id))
                  if event_type in e.event_types]
-    held = sharing.recipients_of(session=session, subject_id=subject_id) if any(e.owner_kind == "recipient" for e in endpoints) else {}
-    named = set(fields) if fields is not None else None
-    chosen = [
-        e for e in endpoints
-        if e.owner_kind == "principal" or (e.owner_id in held and (named is None or held[e.owner_id] & named))
-    ]
-    event_id = uuid.uuid4()
-    payload: dict[str, Any] = {
-        "id": str(event_id), "type": event_type, "subject_id": str(subject_id), "request_id": str(request_id) if request_id else None,
-        "request_type": request_type, "occurred_at": now.isoformat(),
-    }
-    for key, names in (("fields", fields), ("record_types", record_types), ("purposes", purposes)):
-        if names is not None:
-            payload[key] = sorted(names)
-    body = _canonical(payload)
-    rows = [
-        WebhookDelivery(
-            id=uuid.uuid4(), event_id=event_id, event_type=event_type, endpoint_id=e.id, subject_id=subject_id, request_id=request_id, body=body,
-            state="pending", attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
+    if not endpoints and not audit_unheard:
+        return []  # the common case of a purge batch: one small query, nothing else
+    held = (sharing.recipients_of_many(session=session, subject_ids=[n.subject_id for n in notices])
+            if any(e.owner_kind == "recipient" for e in endpoints) else {})
+    planned = []
+    for n in notices:
+        named = set(n.fields) if n.fields is not None else None
+        his = held.get(n.subject_id, {})
+        chosen = [
+            e for e in endpoints
+            if e.owner_kind == "principal" or (e.owner_id in his and (named is None or his[e.owner_id] & named))
+        ]
+        planned.append((n, n.event_id or uuid.uuid4(), chosen))
+    given = [eid for n, eid, chosen in planned if n.event_id is not None and chosen]
+    queued = {
+        (eid, endpoint_id)
+        for eid, endpoint_id in session.execute(select(WebhookDelivery.event_id, WebhookDelivery.endpoint_id).where(WebhookDelivery.event_id.in_(given)))
+    } if given else set()
+    rows: list[WebhookDelivery] = []
+    for n, event_id, chosen in planned:
+        chosen = [e for e in chosen if (event_id, e.id) not in queued]
+        if not chosen and not audit_unheard:
+            continue
+        payload: dict[str, Any] = {
+            "id": str(event_id), "type": event_type, "subject_id": str(n.subject_id), "request_id": str(n.request_id) if n.request_id else None,
+            "request_type": n.request_type, "occurred_at": now.isoformat(), **(n.details or {}),
+        }
+        for key, names in (("fields", n.fields), ("record_types", n.record_types), ("purposes", n.purposes)):
+            if names is not None:
+                payload[key] = sorted(names)
+        body = _canonical(payload)
+        rows.extend(
+            WebhookDelivery(
+                id=uuid.uuid4(), event_id=event_id, event_type=event_type, endpoint_id=e.id, subject_id=n.subject_id, request_id=n.request_id,
+                body=body, state="pending", attempts=0, next_attempt_at=now, created_at=now, updated_at=now,
+            )
+            for e in chosen
         )
-        for e in chosen
-    ]
+        audit.record(session=session, actor=actor, action=WebhookAction.EVENT_QUEUE, subject_id=n.subject_id, resource=f"webhook-event:{event_id}",
+                     reason=f"{event_type} endpoints={len(chosen)}")
+    # Added after the audit events (each of which flushes): the rows of a whole batch go in one multi-row INSERT.
     session.add_all(rows)
-    # Recorded even when nobody is to be told: the file shows propagation was considered (GDPR Art. 5(2), 19).
-    audit.record(session=session, actor=actor, action=WebhookAction.EVENT_QUEUE, subject_id=subject_id, resource=f"webhook-event:{event_id}",
-                 reason=f"{event_type} endpoints={len(rows)}")
     return rows
+
+
+@dataclass
+class Purged:
+    """What one purge batch removed of one subject: the rules that made it due and the names of what went."""
+
+    rules: set[str] = field(default_factory=set)
+    fields: set[str] = field(default_factory=set)
+    record_types: set[str] = field(default_factory=set)
+    shredded: bool = False
+
+
+def retention_purged(
+    *, session: Session, actor: Actor, run_id: int, batch_start: int, purged: Mapping[uuid.UUID, Purged], now: datetime,
+) -> list[WebhookDelivery]:
+    """The hook of retention.purge, once per batch in the batch's transaction: one `subject.erased` per subject the batch
+    purged, with `cause: retention`, the run and the rules; a shredded subject's notice names nothing (all of it went),
+    another's the fields and record types that went. Event ids are stable (a subject's shred: once ever; a partial
+    purge: per run, batch and subject), so writing a notice again queues nothing more."""
+    notices = []
+    for sid in sorted(purged):
+        p = purged[sid]
+        details = {"cause": "retention", "retention_run": run_id, "rules": sorted(p.rules)}
+        if p.shredded:
+            notices.append(Notice(subject_id=sid, details=details, event_id=stable_event_id("retention", "shred", sid)))
+        elif p.fields or p.record_types:
+            notices.append(Notice(
+                subject_id=sid, fields=sorted(p.fields), record_types=sorted(p.record_types), details=details,
+                event_id=stable_event_id("retention", run_id, batch_start, sid),
+            ))
+    return _queue(session=session, actor=actor, event_type=ERASED, notices=notices, now=now, audit_unheard=False)
 
 
 # --- reading and re-queueing deliveries -------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""A real HTTP receiver on loopback, endpoints registered through the API, and the request and sharing factories."""
+"""A real HTTP receiver on loopback, endpoints registered through the API, and the request, sharing and retention factories."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests.requests.conftest import act, file_request, verify_by_session  # noqa: F401  (fixtures)
+from tests.retention.conftest import add_records, approve, plan, purge  # noqa: F401  (fixtures)
 from tests.sharing.conftest import make_recipient, privacy, recipient_body, separate_grant  # noqa: F401  (fixtures)
 
 
