@@ -81,10 +81,27 @@ def authorise_purpose(
         raise no("purpose_unknown", f"'{purpose_name}' is not a purpose in policies/purposes.yaml.")
     if not any(purpose_name in policy.roles[r].purposes for r in actor.roles if r in policy.roles):
         raise no("purpose_not_permitted", f"No role of this principal may process data for '{purpose_name}'.")
+    why = subject_refusal(
+        policy=policy, purpose=purpose, subject_id=subject_id, jurisdiction=jurisdiction, subject_status=subject_status,
+        session=session, envelope=envelope,
+    )
+    if why is not None:
+        raise no(*why)
+    return purpose
+
+
+def subject_refusal(
+    *, policy: Policy, purpose: Purpose, subject_id=None, jurisdiction: str | None = None, subject_status: str = "active",
+    session=None, envelope=None,
+) -> tuple[str, str] | None:
+    """Why this subject's data may not be used for the purpose now, as (reason, detail); None when it may. The
+    per-subject half of `authorise_purpose`, also asked for each match of a look-up by blind index.
+
+    A contract or legal-obligation purpose on an active subject is decided without a query."""
     if subject_status == "restricted" and not purpose.allowed_when_restricted:
-        raise no("subject_restricted", "Processing of this subject is restricted; only storage and legal claims are allowed.")
+        return "subject_restricted", "Processing of this subject is restricted; only storage and legal claims are allowed."
     if subject_status not in ("active", "restricted"):
-        raise no("subject_inactive", f"The subject is {subject_status}.")
+        return "subject_inactive", f"The subject is {subject_status}."
     if jurisdiction is not None and subject_id is not None and session is not None:
         from govern.consent import service as consent
 
@@ -92,14 +109,14 @@ def authorise_purpose(
             session=session, policy=policy, envelope=envelope, subject_id=subject_id, purpose=purpose, jurisdiction=jurisdiction,
         )
         if not verdict.allowed:
-            raise no(verdict.reason, verdict.detail)
+            return verdict.reason, verdict.detail
         # Only a legitimate-interest purpose asks (one indexed probe); every other read pays nothing for objections.
-        if purpose.basis_for(jurisdiction) == LEGITIMATE_INTEREST and objection_standing(session=session, subject_id=subject_id, purpose=purpose_name):
-            raise no("objection_recorded", f"The subject objected to '{purpose_name}' (GDPR Art. 21(1)); staff have not lifted the objection.")
+        if purpose.basis_for(jurisdiction) == LEGITIMATE_INTEREST and objection_standing(session=session, subject_id=subject_id, purpose=purpose.name):
+            return "objection_recorded", f"The subject objected to '{purpose.name}' (GDPR Art. 21(1)); staff have not lifted the objection."
     elif jurisdiction is not None and purpose.basis_for(jurisdiction) == "consent":
         # Fail closed: without the registry at hand a consent-based purpose cannot be shown to have consent.
-        raise no("consent_required", f"'{purpose_name}' rests on consent and the subject has not given it.")
-    return purpose
+        return "consent_required", f"'{purpose.name}' rests on consent and the subject has not given it."
+    return None
 
 
 def field_visibility(*, policy: Policy, actor: Actor, purpose: Purpose, names: Iterable[str] | None = None) -> Mapping[str, str]:

@@ -30,6 +30,8 @@ from govern.subjects.models import ProfileField, Record, Subject
 from govern.timeutil import as_utc, utcnow
 
 MAX_RECORD_PAYLOAD_BYTES = 64 * 1024
+# The reason of a refused look-up whose matches were refused for different reasons (one shared reason is given as is).
+LOOKUP_MATCHES_REFUSED = "matches_refused"
 
 
 @dataclass(frozen=True)
@@ -256,7 +258,8 @@ def parse_if_match(header: str | None, subject_id: uuid.UUID) -> int | None:
 
 
 def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, field: str, value: Any, purpose: str | None) -> list[uuid.UUID]:
-    """Subjects whose `field` equals `value`, found by blind index; the purpose must be allowed to use the field."""
+    """Subjects whose `field` equals `value`, found by blind index, that the purpose may be used for now (the rule of a
+    read); the purpose must be allowed to use the field."""
     rule = policy.catalog.fields.get(field)
     if rule is None or not rule.searchable:
         searchable = ", ".join(policy.catalog.searchable_fields)
@@ -271,19 +274,36 @@ def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor
             "field_not_in_purpose", f"'{purpose}' may not use {field}.",
             Refusal(action=AuditAction.SUBJECT_LOOKUP, reason="field_not_in_purpose", purpose=purpose, field_names=(field,)),
         )
-    ids = list(session.scalars(
-        select(ProfileField.subject_id)
+    matches = session.execute(
+        select(ProfileField.subject_id, Subject.jurisdiction, Subject.status)
         .join(Subject, Subject.id == ProfileField.subject_id)
         .where(ProfileField.name == field, ProfileField.blind_index == envelope.blind_index(field, normal), Subject.status.in_(("active", "restricted")))
         .order_by(ProfileField.subject_id)
         .limit(50)
-    ))
-    if not ids:
+    ).all()
+    if not matches:
         # A miss still tells the caller something (that nobody holds this value): it is logged, as a 404.
         raise Problem(
             404, "not_found", "Not found", "No subject has this value.",
             audit=Refusal(action=AuditAction.SUBJECT_LOOKUP, reason="no_match", purpose=chosen.name, field_names=(field,), outcome="allowed"),
         )
+    # Each match obeys the rule of a read of it for this purpose (restriction, consent, objection, opt-out): an id the
+    # purpose may not use is not handed out. A contract purpose on an active subject is decided without a query.
+    ids: list[uuid.UUID] = []
+    refusals: dict[str, str] = {}  # reason -> detail
+    for sid, jurisdiction, status in matches:
+        why = access.subject_refusal(
+            policy=policy, purpose=chosen, subject_id=sid, jurisdiction=jurisdiction, subject_status=status, session=session, envelope=envelope,
+        )
+        if why is None:
+            ids.append(sid)
+        else:
+            refusals.setdefault(why[0], why[1])  # the first detail of each reason
+    if not ids:
+        reason, detail = next(iter(refusals.items())) if len(refusals) == 1 else (
+            LOOKUP_MATCHES_REFUSED, f"No subject holding this value may be used for '{chosen.name}' now ({', '.join(sorted(refusals))}).",
+        )
+        raise access.refuse(reason, detail, Refusal(action=AuditAction.SUBJECT_LOOKUP, reason=reason, purpose=chosen.name, field_names=(field,)))
     for sid in ids:
         audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_LOOKUP, subject_id=sid, field_names=[field], purpose=chosen.name)
     return ids
