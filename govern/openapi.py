@@ -8,7 +8,6 @@ that does not parse into a 400 `validation_failed`. API fuzzing (tests/proof) ho
 from __future__ import annotations
 
 import http
-import re
 import uuid
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from flask_smorest.utils import prepare_response
 from marshmallow import INCLUDE, Schema, ValidationError
 from marshmallow import fields as ma
 
+from govern.identifiers import CANONICAL_UUID
 from govern.timeutil import as_utc
 
 PROBLEM_JSON = "application/problem+json"
@@ -31,10 +31,6 @@ class UtcDateTime(ma.DateTime):
         if isinstance(value, datetime):
             value = as_utc(value)
         return super()._serialize(value, attr, obj, **kwargs)
-
-
-# The form str(uuid.UUID(...)) gives: most clients send exactly this, and it needs no parsing to be canonical.
-CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class UUIDList(ma.List):

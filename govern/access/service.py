@@ -176,11 +176,12 @@ def objection_standing(*, session: Session, subject_id: uuid.UUID, purpose: str)
 def objected_subjects(*, session: Session, purpose: str, subject_ids: Sequence[uuid.UUID | str]) -> set[str]:
     """Of these subjects, those with a standing objection to `purpose`, as canonical id text (for a bulk check over
     thousands of ids)."""
-    from govern.subjects.service import as_id_text, id_batches, id_text
+    from govern.identifiers import stored_id_text
+    from govern.subjects.service import id_batches, id_text
 
     out: set[str] = set()
     for clause in id_batches(session, ProcessingObjection.subject_id, list(subject_ids)):
-        out.update(map(as_id_text, session.scalars(select(id_text(session, ProcessingObjection.subject_id)).where(
+        out.update(map(stored_id_text, session.scalars(select(id_text(session, ProcessingObjection.subject_id)).where(
             ProcessingObjection.purpose == purpose, ProcessingObjection.lifted_at.is_(None), clause,
         ))))
     return out

@@ -23,6 +23,7 @@ from govern.consent import receipts
 from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, validation_failed
+from govern.identifiers import canonical_id, stored_id_text
 from govern.identity.actor import Actor
 from govern.policy import Policy, Purpose
 from govern.subjects import service as subjects
@@ -142,7 +143,7 @@ def allowed_subjects(
         raise validation_failed({"subject_ids": [f"at most {MAX_CHECK_IDS} per call"]})
     now = now or utcnow()
     # Keyed by canonical id text: ten thousand UUID objects built, hashed and compared cost more than the queries.
-    given = {subjects.as_id_text(sid): sid for sid in subject_ids}
+    given = {canonical_id(sid): sid for sid in subject_ids}
     ids = list(given)
     states = _states(session, purpose.name, ids)
     known = subjects.standings(session=session, subject_ids=ids)
@@ -189,7 +190,7 @@ def _states(session: Session, purpose: str, ids: list[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for clause in subjects.id_batches(session, ConsentState.subject_id, ids):
         for row in session.execute(select(*cols).where(ConsentState.purpose == purpose, clause)).all():
-            out[subjects.as_id_text(row[0])] = row
+            out[stored_id_text(row[0])] = row
     return out
 
 

@@ -23,6 +23,7 @@ from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.db import HotStatement
 from govern.errors import Problem, not_found, validation_failed
+from govern.identifiers import stored_id_text
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.subjects import masking, validators
@@ -423,14 +424,10 @@ def id_batches(session: Session, column, ids: Sequence[uuid.UUID | str]):
 
 def id_text(session: Session, column):
     """The id column as its canonical text where the database can say so (PostgreSQL: cheaper than ten thousand
-    UUID objects built and hashed in Python); elsewhere the column itself, for `as_id_text` to convert."""
+    UUID objects built and hashed in Python); elsewhere the column itself, for govern.identifiers.stored_id_text to convert."""
     from sqlalchemy import Text, cast
 
     return cast(column, Text) if session.get_bind().dialect.name == "postgresql" else column
-
-
-def as_id_text(value: uuid.UUID | str) -> str:
-    return value if value.__class__ is str else str(value)
 
 
 @dataclass(frozen=True)
@@ -464,7 +461,7 @@ def standings(*, session: Session, subject_ids: Sequence[uuid.UUID | str]) -> di
     out: dict[str, SubjectStanding] = {}
     for clause in id_batches(session, Subject.id, subject_ids):
         for sid, jurisdiction, status, fingerprint in session.execute(query.where(clause)).all():
-            out[sid if sid.__class__ is str else str(sid)] = SubjectStanding(jurisdiction, status, fingerprint)
+            out[stored_id_text(sid)] = SubjectStanding(jurisdiction, status, fingerprint)
     return out
 
 

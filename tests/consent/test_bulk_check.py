@@ -64,3 +64,17 @@ def test_a_malformed_id_is_refused_by_position_and_nothing_is_checked(marketing,
     assert r.status_code == 400
     assert set(r.json["errors"]) == {"subject_ids.1", "subject_ids.2"}
     assert audit_events(action="consent:state:check") == []
+
+
+def test_the_service_answers_each_id_in_the_form_it_was_given(crm, make_subject, consent, runtime):
+    from govern.consent import service
+    from govern.identity.actor import Actor
+
+    granted, other = make_subject(), make_subject()
+    consent(crm, granted, "grant")
+    with runtime.database.unit_of_work() as session:
+        allowed = service.allowed_subjects(
+            session=session, policy=runtime.policy, envelope=runtime.envelope, actor=Actor(name="m", kind="service", roles=("marketing_service",)),
+            purpose_name="marketing", subject_ids=[str(granted).upper(), other, granted],
+        )
+    assert allowed == [granted]  # the same subject asked twice is answered once, in the form it was last given
