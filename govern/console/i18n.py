@@ -389,8 +389,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     # propagation webhooks (govern/webhooks)
     "webhooks": ("Webhook 通知投递", "Webhook deliveries"),
     "webhooks_intro": (
-        "删除、更正、限制处理或拒绝处理等请求完成后，通过签名的 Webhook 通知持有该个人信息的 CRM 组件和第三方接收方。查看投递记录会记入审计日志。",
-        "When a request erases, rectifies, restricts or stops processing, the CRM components and third-party recipients that hold the data are told through signed webhooks. Viewing the deliveries is recorded in the audit log.",
+        "删除、更正、限制处理或拒绝处理等请求完成后，以及保存期限届满清理个人信息后，通过签名的 Webhook 通知持有该个人信息的 CRM 组件和第三方接收方。查看投递记录会记入审计日志。",
+        "When a request erases, rectifies, restricts or stops processing, or a retention purge removes data, the CRM components and third-party recipients that hold the data are told through signed webhooks. Viewing the deliveries is recorded in the audit log.",
     ),
     "endpoints": ("接收端点", "Endpoints"),
     "endpoint": ("接收端点", "Endpoint"),

@@ -36,6 +36,7 @@ PAGES = [
     ("consent", "/console/consent", "同意与对外提供", "Consent and sharing"),
     ("access-review", "/console/access-review", "访问权限审查", "Access review"),
     ("audit", "/console/audit", "审计日志", "Audit log"),
+    ("webhooks", "/console/webhooks", "Webhook 通知投递", "Webhook deliveries"),
 ]
 EN_PAGES = {"home", "request", "incident"}  # English pictures of a few pages; Chinese of all (keeps docs/ small)
 
