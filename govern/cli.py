@@ -22,10 +22,10 @@ def _settings() -> Settings:
 def _runtime():
     """The runtime for one command; its connections are closed when the command ends, however it ends."""
     from govern.app import build_runtime
-    from govern.logging import configure_logging
+    from govern.logging import STDERR, configure_logging
 
     settings = _settings()
-    configure_logging(settings.log_level, stream=sys.stderr)
+    configure_logging(settings.log_level, stream=STDERR)
     rt = build_runtime(settings)
     ctx = click.get_current_context(silent=True)
     if ctx is not None:

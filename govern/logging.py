@@ -32,19 +32,26 @@ class PersonalDataFilter:
 personal_data_filter = PersonalDataFilter()
 
 
-class _Stdout:
-    """Resolves sys.stdout at each write, so redirection after start-up (tests, daemons) is honoured."""
+class _Standard:
+    """sys.stdout or sys.stderr, resolved at each write, so redirection after start-up (tests, daemons, a command run
+    inside another program) is honoured and a stream closed since is never written to."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def write(self, text: str) -> int:
-        return sys.stdout.write(text)
+        return getattr(sys, self.name).write(text)
 
     def flush(self) -> None:
-        sys.stdout.flush()
+        getattr(sys, self.name).flush()
+
+
+STDOUT, STDERR = _Standard("stdout"), _Standard("stderr")
 
 
 def configure_logging(level: str = "INFO", stream=None) -> None:
     """JSON lines to stdout (or `stream`), shared by the app, gunicorn workers and the CLI."""
-    stream = stream or _Stdout()
+    stream = stream or STDOUT
     shared = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,

@@ -16,10 +16,10 @@ import click
 def _runtime() -> Iterator:
     from govern.app import build_runtime
     from govern.config import Settings
-    from govern.logging import configure_logging
+    from govern.logging import STDERR, configure_logging
 
     settings = Settings.from_env()
-    configure_logging(settings.log_level, stream=sys.stderr)
+    configure_logging(settings.log_level, stream=STDERR)
     rt = build_runtime(settings)
     try:
         yield rt
