@@ -63,6 +63,21 @@ class UUIDList(ma.List):
         return None if value is None else [i if i.__class__ is str else str(i) for i in value]
 
 
+class FreeText(ma.Str):
+    """Free text a person writes into govern (a reason, a note, a reference): refused when it holds a value of
+    personal data (a mobile number, an e-mail address, an identity or card number), which must live only in a
+    subject's encrypted fields. The error names the kind found, never the value."""
+
+    def _deserialize(self, value, attr, data, **kwargs) -> str:
+        from govern.subjects.validators import free_text_problem
+
+        text = super()._deserialize(value, attr, data, **kwargs)
+        problem = free_text_problem(text)
+        if problem:
+            raise ValidationError(problem)
+        return text
+
+
 class ProblemSchema(Schema):
     """An RFC 9457 problem. Some problems add members (`errors` per field, a refusal's `reason`, `permission`)."""
 

@@ -9,7 +9,7 @@ from govern.breach.clocks import RISKS
 from govern.breach.flows import CONTAINMENT_ACTIONS
 from govern.breach.letters import PHASES
 from govern.breach.service import STATES
-from govern.openapi import UtcDateTime
+from govern.openapi import FreeText, UtcDateTime
 
 Bilingual = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(validate=validate.Length(max=5000)))
 
@@ -20,12 +20,12 @@ class SourceSchema(Schema):
     recipient_id = ma.UUID(load_default=None, metadata={"description": "A third-party recipient that leaked what it was sent."})
     from_ = ma.AwareDateTime(data_key="from", load_default=None)
     to = ma.AwareDateTime(load_default=None)
-    description = ma.Str(load_default=None, validate=validate.Length(max=500))
+    description = FreeText(load_default=None, validate=validate.Length(max=500))
 
 
 class IncidentCreateSchema(Schema):
     title = ma.Str(required=True, validate=validate.Length(min=1, max=200))
-    description = ma.Str(load_default=None, validate=validate.Length(max=10000), metadata={"description": "What happened. No personal data here."})
+    description = FreeText(load_default=None, validate=validate.Length(max=10000), metadata={"description": "What happened. No personal data here."})
     detected_at = ma.AwareDateTime(required=True)
     aware_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the company became aware (the clocks run from it); defaults to detected_at."})
     occurred_from = ma.AwareDateTime(load_default=None)
@@ -71,14 +71,14 @@ class ReviewSchema(Schema):
 
 class TransitionSchema(Schema):
     to = ma.Str(required=True, validate=validate.OneOf(STATES))
-    note = ma.Str(load_default=None, validate=validate.Length(max=5000))
+    note = FreeText(load_default=None, validate=validate.Length(max=5000))
     review = ma.Nested(ReviewSchema, load_default=None)
 
 
 class ContainmentSchema(Schema):
     action = ma.Str(required=True, validate=validate.OneOf(CONTAINMENT_ACTIONS))
     principal = ma.Str(load_default=None)
-    note = ma.Str(load_default=None, validate=validate.Length(max=5000))
+    note = FreeText(load_default=None, validate=validate.Length(max=5000))
 
 
 class LettersRequestSchema(Schema):
@@ -90,9 +90,9 @@ class LettersRequestSchema(Schema):
 
 class SentSchema(Schema):
     channel = ma.Str(required=True, validate=validate.Length(min=1, max=32), metadata={"description": "email, sms, post, portal, public_communication, …"})
-    reference = ma.Str(load_default=None, validate=validate.Length(max=200))
+    reference = FreeText(load_default=None, validate=validate.Length(max=200))
     sent_at = ma.AwareDateTime(load_default=None)
-    late_reason = ma.Str(load_default=None, validate=validate.Length(max=5000))
+    late_reason = FreeText(load_default=None, validate=validate.Length(max=5000))
     letter_ids = ma.List(ma.UUID(), load_default=None)
 
 

@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
 from govern.consent.service import ACTIONS, CHANNELS, GUARDIAN_RELATIONSHIPS, MAX_CHECK_IDS, METHODS
-from govern.openapi import UUIDList
+from govern.openapi import FreeText, UUIDList
 
 
 class NoticeQuerySchema(Schema):
@@ -43,7 +43,7 @@ class GuardianSchema(Schema):
     relationship = ma.Str(required=True, validate=validate.OneOf(GUARDIAN_RELATIONSHIPS))
     name = ma.Str(load_default=None, metadata={"description": "Sealed under the subject's data key; never shown on receipts."})
     subject_id = ma.Str(load_default=None, metadata={"description": "The guardian's own subject id, when govern knows them."})
-    verification = ma.Str(required=True, metadata={"description": "How identity and relationship were checked (e.g. household register seen in store)."})
+    verification = FreeText(required=True, metadata={"description": "How identity and relationship were checked (e.g. household register seen in store)."})
     contact = ma.Str(load_default=None)
 
 
@@ -56,8 +56,8 @@ class ConsentCreateSchema(Schema):
     notice_sha256 = ma.Str(load_default=None, validate=validate.Regexp(r"^[0-9a-f]{64}$"))
     channel = ma.Str(required=True, validate=validate.OneOf(CHANNELS))
     method = ma.Str(load_default="explicit", validate=validate.OneOf(METHODS))
-    evidence = ma.Str(load_default=None, metadata={"description": "A reference to the proof (form id, recording id, scan id) — not personal data."})
-    captured_by = ma.Str(load_default=None, metadata={"description": "Who captured it at the channel (staff number, kiosk id)."})
+    evidence = FreeText(load_default=None, metadata={"description": "A reference to the proof (form id, recording id, scan id) — not personal data."})
+    captured_by = FreeText(load_default=None, metadata={"description": "Who captured it at the channel (staff number, kiosk id)."})
     occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the subject acted; default now; never in the future."})
     separate = ma.Bool(load_default=False, metadata={"description": "The consent was given on its own, for this purpose alone (单独同意)."})
     recipients = ma.List(ma.Str(), load_default=list, metadata={"description": "Third-party recipients named to the subject (purposes that provide data to third parties)."})

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
+from govern.openapi import FreeText
 from govern.requests.policy import REQUEST_TYPES
 
 
@@ -95,7 +96,7 @@ class RequestQueueSchema(Schema):
 class RequestVerifySchema(Schema):
     method = ma.Str(required=True, validate=validate.OneOf(["crm_session", "otp", "document"]))
     code = ma.Str(load_default=None, metadata={"description": "otp: the code the requester returned"})
-    reference = ma.Str(load_default=None, metadata={"description": "crm_session: the session id; document: the document-check id (no personal data)"})
+    reference = FreeText(load_default=None, metadata={"description": "crm_session: the session id; document: the document-check id (no personal data)"})
     passed = ma.Bool(load_default=True, metadata={"description": "crm_session/document: false records a failed check"})
 
 
@@ -114,19 +115,19 @@ class RequestOtpSchema(Schema):
 
 
 class RequestReasonSchema(Schema):
-    reason = ma.Str(load_default=None)
+    reason = FreeText(load_default=None)
 
 
 class ObjectionLiftSchema(Schema):
     purpose = ma.Str(required=True, metadata={"description": "The legitimate-interest purpose whose objection is lifted"})
-    reason = ma.Str(required=True, metadata={"description": "The compelling legitimate grounds that override the subject's interests (GDPR Art. 21(1)); no personal data"})
+    reason = FreeText(required=True, metadata={"description": "The compelling legitimate grounds that override the subject's interests (GDPR Art. 21(1)); no personal data"})
 
 
 class RequestCompleteSchema(Schema):
-    explanation = ma.Str(load_default=None, metadata={"description": "The answer told to the requester (no personal data)."})
+    explanation = FreeText(load_default=None, metadata={"description": "The answer told to the requester (no personal data)."})
 
 
 class RequestRefuseSchema(Schema):
     reason = ma.Str(required=True, metadata={"description": "identity_not_verified, manifestly_unfounded, excessive, legal_exception, not_applicable, other"})
-    legal_basis = ma.Str(required=True, metadata={"description": "The provision relied on, e.g. GDPR Art. 12(5)(b)"})
-    explanation = ma.Str(load_default=None)
+    legal_basis = FreeText(required=True, metadata={"description": "The provision relied on, e.g. GDPR Art. 12(5)(b)"})
+    explanation = FreeText(load_default=None)

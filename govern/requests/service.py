@@ -448,6 +448,9 @@ def _reason(reason: str | None, *, required: bool) -> str | None:
         raise validation_failed({"reason": ["required: the law wants the reasons told to the requester"]})
     if reason and (len(reason) > 1000 or not reason.isprintable()):
         raise validation_failed({"reason": ["at most 1000 printable characters"]})
+    problem = validators.free_text_problem(reason) if reason else None
+    if problem:  # the console reaches this without the API's schema (govern.openapi.FreeText)
+        raise validation_failed({"reason": [problem]})
     return reason or None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
-from govern.openapi import UtcDateTime
+from govern.openapi import FreeText, UtcDateTime
 
 
 class LegalHoldCreateSchema(Schema):
@@ -13,13 +13,13 @@ class LegalHoldCreateSchema(Schema):
     record_type = ma.Str(load_default=None, metadata={"description": "Hold only this record type of the subject."})
     record_ids = ma.List(ma.UUID(), load_default=None, validate=validate.Length(min=1, max=1000), metadata={"description": "Hold only these records."})
     reason = ma.Str(required=True, metadata={"description": "A code from policies/retention.yaml hold_reasons (litigation, regulator_inquiry, …)."})
-    note = ma.Str(load_default=None, validate=validate.Length(max=500), metadata={"description": "Case or matter reference. Never personal data."})
+    note = FreeText(load_default=None, validate=validate.Length(max=500), metadata={"description": "Case or matter reference. Never personal data."})
     owner = ma.Str(load_default=None, validate=validate.Length(min=1, max=100), metadata={"description": "Who answers for the hold (default: the caller)."})
     until = ma.AwareDateTime(load_default=None, metadata={"description": "When the hold ends by itself; open-ended when absent."})
 
 
 class LegalHoldLiftSchema(Schema):
-    reason = ma.Str(load_default=None, validate=validate.Length(max=500), metadata={"description": "Why the hold is lifted (no personal data)."})
+    reason = FreeText(load_default=None, validate=validate.Length(max=500), metadata={"description": "Why the hold is lifted (no personal data)."})
 
 
 class LegalHoldQuerySchema(Schema):
@@ -47,7 +47,7 @@ class LegalHoldSchema(Schema):
 
 class RetentionPlanCreateSchema(Schema):
     dry_run = ma.Bool(load_default=False, metadata={"description": "Only report (200); nothing saved, nothing changed."})
-    note = ma.Str(load_default=None, validate=validate.Length(max=500))
+    note = FreeText(load_default=None, validate=validate.Length(max=500))
 
 
 class RetentionPlanSchema(Schema):

@@ -202,3 +202,44 @@ def check_options(rule: str, options: Mapping[str, Any]) -> None:
 
 def clean(rule: str, options: Mapping[str, Any], value: Any) -> Cleaned:
     return RULES[rule](value, options)
+
+
+# --- free text written by staff or clients (reasons, notes, references) must not carry personal data -------------
+# A value of a catalog kind that validates is looked for in the text: a mobile number, an e-mail address, a resident
+# identity number with its check digit, a card number of 16 to 19 digits that passes Luhn (shorter runs are too often
+# order or case numbers). Only the kind is reported, never the value.
+_FREE_TEXT_PATTERNS = (
+    ("a mobile number", re.compile(r"(?<![\d+])(?:\+?86[\s-]?)?(1[3-9]\d(?:[\s-]?\d{4}){2})(?!\d)")),
+    ("an e-mail address", _EMAIL),
+    ("a resident identity number", re.compile(r"(?<![\dA-Za-z])(\d{17}[\dXx])(?![\dA-Za-z])")),
+    ("a bank-card number", re.compile(r"(?<![\d-])((?:\d[\s-]?){15,18}\d)(?![\d-])")),
+)
+
+
+def personal_data_in(text: str) -> list[str]:
+    """The kinds of personal data the text holds values of (empty when none), for refusing it before it is stored."""
+    found = []
+    for kind, pattern in _FREE_TEXT_PATTERNS:
+        for match in pattern.finditer(text):
+            if _is_value_of(kind, match.group(match.lastindex or 0)):
+                found.append(kind)
+                break
+    return found
+
+
+def free_text_problem(text: str) -> str | None:
+    """The message refusing free text that holds personal data (naming the kinds, never the values), or None."""
+    found = personal_data_in(text)
+    return f"must not contain personal data (it holds {' and '.join(found)}): name the case, not the person" if found else None
+
+
+def _is_value_of(kind: str, candidate: str) -> bool:
+    checks = {"a resident identity number": _cn_resident_id, "a bank-card number": _bank_card}
+    check = checks.get(kind)
+    if check is None:
+        return True
+    try:
+        check(candidate, {})
+    except FieldInvalid:
+        return False
+    return True

@@ -51,11 +51,13 @@ def test_lifting_an_objection_from_the_console_lets_a_read_for_that_purpose_succ
     assert 'id="done"' in page and 'id="lift-objection"' not in page and "没有有效的拒绝处理。" in page
 
 
-def test_a_lift_without_grounds_is_refused_on_the_page_and_changes_nothing(console_as, client_as, objection, audit_events):
+@pytest.mark.parametrize("grounds", ["  ", "the customer, 13812345678, is a known fraudster"])
+def test_a_lift_without_grounds_or_with_personal_data_in_them_is_refused_and_changes_nothing(console_as, client_as, objection, audit_events, grounds):
     rid, sid = objection
     c = console_as("dpo")
-    r = c.post(f"/console/requests/{rid}/objections/lift", {"purpose": "fraud_prevention", "reason": "  "})
+    r = c.post(f"/console/requests/{rid}/objections/lift", {"purpose": "fraud_prevention", "reason": grounds})
     assert r.status_code == 400 and 'id="action-error"' in r.get_data(as_text=True)
+    assert "13812345678" not in r.get_data(as_text=True)
     assert audit_events(action="access:objection:lift") == []
     assert client_as("security").get(f"/api/v1/subjects/{sid}", purpose="fraud_prevention").json["reason"] == "objection_recorded"
 

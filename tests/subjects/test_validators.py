@@ -77,3 +77,21 @@ def test_error_messages_never_contain_the_value():
         with pytest.raises(FieldInvalid) as err:
             clean(rule, {}, value)
         assert value not in str(err.value)
+
+
+@pytest.mark.parametrize(("text", "kinds"), [
+    ("customer called from 138 1234 5678", ["a mobile number"]),
+    ("call +86-13812345678 back", ["a mobile number"]),
+    ("客户手机13812345678", ["a mobile number"]),
+    ("wrote from zhang.san@example.com", ["an e-mail address"]),
+    ("ID 11010519491231002X shown", ["a resident identity number"]),
+    ("paid with 4111 1111 1111 1111", ["a bank-card number"]),
+    ("GDPR Art. 12(5)(b)", []),
+    ("case DOC-2026-000123, ticket 20261127000001", []),
+    ("order 1234567890123456", []),  # 16 digits failing Luhn: an order number, not a card
+    ("110105194912310021 is not a valid ID number", []),  # wrong check digit
+])
+def test_free_text_is_searched_for_values_of_personal_data_by_kind(text, kinds):
+    from govern.subjects.validators import personal_data_in
+
+    assert personal_data_in(text) == kinds
