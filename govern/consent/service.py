@@ -133,8 +133,8 @@ def check(
 def allowed_subjects(
     *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, purpose_name: str | None, subject_ids: Sequence[uuid.UUID | str],
     now: datetime | None = None,
-) -> list:
-    """Of these subject ids (UUIDs or their canonical text), the ones whose data may be used for the purpose now
+) -> list[uuid.UUID | str]:
+    """Of these subject ids (UUIDs or their text), the ones whose data may be used for the purpose now
     (the same rule as a read), in the order and form given; audited once."""
     from govern.access import service as access
 
@@ -147,9 +147,9 @@ def allowed_subjects(
     ids = list(given)
     states = _states(session, purpose.name, ids)
     known = subjects.standings(session=session, subject_ids=ids)
-    born = _dates_to_read(policy, states, known)
-    if born:  # only where a grant's proof of age no longer fits the stored date, or was checked at a lower age
-        born = {str(sid): day for sid, day in subjects.birth_dates(session=session, envelope=envelope, subject_ids=[uuid.UUID(k) for k in born]).items()}
+    # Dates are decrypted only where a grant's proof of age no longer fits the stored date, or was checked at a lower age.
+    to_read = [uuid.UUID(k) for k in _dates_to_read(policy, states, known)]
+    born = {str(sid): day for sid, day in subjects.birth_dates(session=session, envelope=envelope, subject_ids=to_read).items()} if to_read else {}
     # Objections (GDPR Art. 21(1)) matter only where the purpose rests on legitimate interest: one more query then.
     objected = (
         access.objected_subjects(session=session, purpose=purpose.name, subject_ids=ids)
@@ -195,15 +195,16 @@ def _states(session: Session, purpose: str, ids: list[str]) -> dict[str, Any]:
 
 
 def _dates_to_read(policy: Policy, states: Mapping[str, Any], known: Mapping[str, Any]) -> set[str]:
-    """The subjects whose date of birth must be decrypted: a grant that depends on age (_needs_age) whose proof of
-    age — the fingerprint of the stored date, and the minors' age it was checked against — no longer fits."""
+    """The subjects whose date of birth must be decrypted: a grant that depends on age whose proof of age — the
+    fingerprint of the stored date, and the minors' age it was checked against — no longer fits."""
     minors_age = {code: j.minors_age for code, j in policy.jurisdictions.items()}
     out = set()
-    for key, (_, status, _, separate, guardian, at_age, evidence) in states.items():
+    for key, state in states.items():
         standing = known.get(key)
-        if standing is None or standing.birth_date_fingerprint is None or status != "granted" or (guardian and separate):
+        if standing is None or standing.birth_date_fingerprint is None or not _needs_age(state):
             continue
-        if evidence != standing.birth_date_fingerprint or at_age is None or at_age < minors_age[standing.jurisdiction]:
+        at_age = state.adult_at_age
+        if state.adult_evidence != standing.birth_date_fingerprint or at_age is None or at_age < minors_age[standing.jurisdiction]:
             out.add(key)
     return out
 
