@@ -7,7 +7,7 @@ so that a failed commit (the audit event could not be made durable) turns into a
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 from flask import Flask, current_app, g, request
@@ -146,6 +146,7 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
 
     @app.after_request
     def _finish(response):
+        response = _confirm_principal(runtime, response)
         session: Session | None = g.pop("db_session", None)
         if session is not None:
             try:
@@ -181,6 +182,30 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
             session.close()
 
 
+def _confirm_principal(runtime: Runtime, response):
+    """A principal recognised from memory (an audited read) is confirmed by the request's first audit INSERT; a request
+    that wrote none (refused, not found, failed) asks the database now, so a disabled key never gets an answer other
+    than 401 — whatever it asks, on its very next request."""
+    from govern.identity import service as identity
+
+    check = getattr(g.get("actor"), "principal_check", None)
+    if check is None or check.confirmed or response.status_code == 401:
+        return response
+    try:
+        enabled = identity.confirm(session=runtime.session(), check=check)
+    except Exception as exc:  # cannot tell: answer nothing
+        log.error("principal_not_confirmed", error_type=type(exc).__name__)
+        return problem_response(Problem(503, "audit_unavailable", "Not recorded", "The request could not be checked and was not carried out."))
+    if enabled:
+        return response
+    problem = identity.unauthenticated(identity.KEY_REJECTED, "credentials_rejected")
+    g.refusal_audit = problem.audit
+    session = g.get("db_session")
+    if session is not None:
+        session.rollback()
+    return problem_response(problem)
+
+
 def _record_refusal(runtime: Runtime, refusal) -> None:
     """A refused access is kept in the log even though the request's own transaction was rolled back."""
     from govern.audit import service as audit
@@ -188,6 +213,8 @@ def _record_refusal(runtime: Runtime, refusal) -> None:
     from govern.identity.actor import Actor
 
     actor = g.get("actor") or Actor(name="anonymous", kind="anonymous", request_id=g.get("request_id", ""), client_addr=request.remote_addr)
+    # A refusal is recorded whoever asked: not only while a remembered principal is still enabled.
+    actor = replace(actor, principal_check=None) if actor.principal_check is not None else actor
     try:
         with runtime.database.unit_of_work() as session:
             audit.record(

@@ -8,7 +8,8 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -17,7 +18,7 @@ from govern.audit import service as audit
 from govern.audit.service import AuditAction
 from govern.db import HotStatement
 from govern.errors import Problem, validation_failed
-from govern.identity.actor import Actor
+from govern.identity.actor import Actor, PrincipalCheck
 from govern.identity.models import Principal
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -70,6 +71,7 @@ class Authenticated:
     name: str
     kind: str
     roles: list[str]
+    check: PrincipalCheck | None = None  # recognised from memory: to be confirmed in this request
 
 
 _BY_PREFIX = HotStatement(select(
@@ -77,21 +79,109 @@ _BY_PREFIX = HotStatement(select(
 ).where(Principal.key_prefix == bindparam("prefix")))
 
 
-def authenticate(*, session: Session, api_key: str) -> Authenticated | None:
-    """The enabled principal holding this key, or None; constant-time comparison of the hash."""
+def authenticate(*, session: Session, api_key: str, remembered: bool = False) -> Authenticated | None:
+    """The enabled principal holding this key, or None; constant-time comparison of the hash.
+
+    `remembered`: the caller confirms the principal later in the request (an audited read: its audit INSERT runs only
+    while the principal is enabled with this key, see audit.record and PrincipalCheck), so a principal this process
+    has seen is taken from memory and the answer carries `check`; otherwise the database is asked now."""
     match = _KEY_SHAPE.match(api_key or "")
     if not match:
         return None
-    found = _BY_PREFIX.rows(session, {"prefix": match.group(1)})  # on every request: see HotStatement
-    row = found[0] if found else None
-    if row is None or row.disabled_at is not None or row.key_hash is None:
-        return None
+    prefix = match.group(1)
+    row = _KNOWN.get(prefix) if remembered else None
+    if row is None:
+        found = _BY_PREFIX.rows(session, {"prefix": prefix})  # on every request that is not an audited read
+        if not found or found[0].disabled_at is not None or found[0].key_hash is None:
+            _KNOWN.pop(prefix, None)
+            return None
+        f = found[0]
+        row = KnownPrincipal(f.id, f.name, f.kind, tuple(f.roles), f.key_hash, f.last_used_at)
+        remembered = False  # just read: nothing left to confirm
     if not hmac.compare_digest(row.key_hash, _hash(api_key)):
         return None
     now = utcnow()
     if row.last_used_at is None or now - as_utc(row.last_used_at) > LAST_USED_RESOLUTION:
-        session.execute(update(Principal).where(Principal.id == row.id).values(last_used_at=now))
-    return Authenticated(id=row.id, name=row.name, kind=row.kind, roles=list(row.roles))
+        # Not for a key disabled meanwhile (a remembered principal is confirmed only later in the request).
+        session.execute(update(Principal).where(Principal.id == row.id, Principal.disabled_at.is_(None)).values(last_used_at=now))
+        row = row._replace(last_used_at=now)
+    _KNOWN.put(prefix, row)
+    check = PrincipalCheck(row.id, row.key_hash) if remembered else None
+    return Authenticated(id=row.id, name=row.name, kind=row.kind, roles=list(row.roles), check=check)
+
+
+class KnownPrincipal(NamedTuple):
+    id: uuid.UUID
+    name: str
+    kind: str
+    roles: tuple[str, ...]
+    key_hash: str
+    last_used_at: datetime | None
+
+
+class _KnownKeys:
+    """The principal rows this process read by key prefix, bounded in count. Never trusted alone: only a caller that
+    confirms the principal in the database later in the request asks for them (`remembered`)."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self.limit = limit
+        self.rows: dict[str, KnownPrincipal] = {}
+
+    def get(self, prefix: str) -> KnownPrincipal | None:
+        return self.rows.get(prefix)
+
+    def put(self, prefix: str, row: KnownPrincipal) -> None:
+        if len(self.rows) >= self.limit and prefix not in self.rows:
+            self.rows.clear()  # rare (a thousand keys in one process): start again rather than track ages
+        self.rows[prefix] = row
+
+    def pop(self, prefix: str, default: Any = None) -> Any:
+        return self.rows.pop(prefix, default)
+
+    def forget(self, principal_id: uuid.UUID) -> None:
+        for prefix, row in list(self.rows.items()):  # a copy: other threads of the worker add keys meanwhile
+            if row.id == principal_id:
+                self.rows.pop(prefix, None)
+
+
+_KNOWN = _KnownKeys()
+
+
+KEY_REJECTED = "The API key is unknown or disabled."
+
+
+def unauthenticated(detail: str, reason: str) -> Problem:
+    """401 problem+json, recorded as a rejected credential (identity:apikey:reject)."""
+    from govern.access.service import Refusal
+
+    return Problem(
+        401, "unauthenticated", "Authentication required", detail, extra={"reason": reason},
+        headers={"WWW-Authenticate": 'Bearer realm="govern"'},
+        audit=Refusal(action=AuditAction.AUTH_FAILED, reason=reason),
+    )
+
+
+def principal_enabled_clause(principal_id=None, key_hash=None):
+    """SQL true while the principal is enabled with this key hash (bound parameters `check_id`, `check_hash` unless
+    values are given): the condition of an audit INSERT that confirms a remembered principal."""
+    from sqlalchemy import exists
+
+    return exists().where(
+        Principal.id == (bindparam("check_id", type_=Principal.id.type) if principal_id is None else principal_id),
+        Principal.key_hash == (bindparam("check_hash", type_=Principal.key_hash.type) if key_hash is None else key_hash),
+        Principal.disabled_at.is_(None),
+    )
+
+
+def confirm(*, session: Session, check: PrincipalCheck) -> bool:
+    """Is the remembered principal still enabled with its key? Asked before answering a request that wrote no audit
+    event; a principal no longer enabled is forgotten by this process."""
+    enabled = bool(session.scalar(select(principal_enabled_clause(check.principal_id, check.key_hash))))
+    if enabled:
+        check.confirmed = True
+    else:
+        _KNOWN.forget(check.principal_id)
+    return enabled
 
 
 def list_principals(*, session: Session, actor: Actor) -> list[Principal]:
@@ -113,6 +203,7 @@ def get_by_name_or_id(*, session: Session, ref: str) -> Principal:
 def disable(*, session: Session, actor: Actor, ref: str) -> Principal:
     """Disables a principal at once: its key stops working on the next request. Idempotent."""
     principal = get_by_name_or_id(session=session, ref=ref)
+    _KNOWN.forget(principal.id)  # this process; the others learn it from the database at the principal's next request
     if principal.disabled_at is None:
         principal.disabled_at = utcnow()
         audit.record(session=session, actor=actor, action=AuditAction.PRINCIPAL_DISABLE, resource=f"principal:{principal.id}")
