@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException
@@ -50,6 +50,13 @@ def require_version(*, current: int, expected: int | None, what: str) -> None:
         raise Problem(428, "precondition_required", "If-Match required", "Send the ETag you read in If-Match, so no update is lost.")
     if current != expected:
         raise stale(what)
+
+
+def require_editable(changes: Mapping[str, Any], editable: Sequence[str]) -> None:
+    """A partial update changes at least one field, and only fields that may change (400 naming the others)."""
+    unknown = sorted(set(changes) - set(editable))
+    if unknown or not changes:
+        raise validation_failed({"body": [f"change one of {', '.join(editable)}" + (f"; not editable: {', '.join(unknown)}" if unknown else "")]})
 
 
 def not_found(what: str) -> Problem:

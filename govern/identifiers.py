@@ -11,10 +11,13 @@ CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0
 
 
 def canonical_id(value: uuid.UUID | str) -> str:
-    """The canonical text of a UUID given as an object or in any spelling uuid.UUID accepts (ValueError otherwise)."""
+    """The canonical text of a UUID given as an object or in any spelling uuid.UUID accepts (ValueError or TypeError
+    otherwise)."""
     if value.__class__ is str:
         return value if CANONICAL_UUID.fullmatch(value) else str(uuid.UUID(value))
-    return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError("not a UUID")
 
 
 def stored_id_text(value: uuid.UUID | str) -> str:

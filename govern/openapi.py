@@ -8,7 +8,6 @@ that does not parse into a 400 `validation_failed`. API fuzzing (tests/proof) ho
 from __future__ import annotations
 
 import http
-import uuid
 from datetime import datetime
 
 from apispec import BasePlugin
@@ -17,7 +16,8 @@ from flask_smorest.utils import prepare_response
 from marshmallow import INCLUDE, Schema, ValidationError
 from marshmallow import fields as ma
 
-from govern.identifiers import CANONICAL_UUID
+from govern.identifiers import canonical_id, stored_id_text
+from govern.subjects.validators import free_text_problem
 from govern.timeutil import as_utc
 
 PROBLEM_JSON = "application/problem+json"
@@ -46,13 +46,9 @@ class UUIDList(ma.List):
             raise self.make_error("invalid")
         out: list[str] = []
         errors: dict[int, list[str]] = {}
-        canonical = CANONICAL_UUID.fullmatch
         for index, item in enumerate(value):
-            if item.__class__ is str and canonical(item):
-                out.append(item)
-                continue
             try:
-                out.append(str(uuid.UUID(item)))  # the same parser ma.UUID uses for strings
+                out.append(canonical_id(item))
             except (ValueError, TypeError, AttributeError):
                 errors[index] = ["Not a valid UUID."]
         if errors:
@@ -60,7 +56,7 @@ class UUIDList(ma.List):
         return out
 
     def _serialize(self, value, attr, obj, **kwargs) -> list[str] | None:
-        return None if value is None else [i if i.__class__ is str else str(i) for i in value]
+        return None if value is None else list(map(stored_id_text, value))
 
 
 class FreeText(ma.Str):
@@ -69,8 +65,6 @@ class FreeText(ma.Str):
     subject's encrypted fields. The error names the kind found, never the value."""
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
-        from govern.subjects.validators import free_text_problem
-
         text = super()._deserialize(value, attr, data, **kwargs)
         problem = free_text_problem(text)
         if problem:

@@ -4,6 +4,7 @@ of work, and flushes at once so that an event that cannot be stored fails the op
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import uuid
 from dataclasses import dataclass
@@ -135,21 +136,17 @@ _INSERT_KEYS = (
 _INSERT_EVENT = HotStatement(AuditEvent.__table__.insert().returning(AuditEvent.__table__.c.id), column_keys=_INSERT_KEYS)
 
 
-_INSERT_IF_ENABLED: list[HotStatement] = []
-
-
+@functools.cache
 def _insert_event_if_enabled() -> HotStatement:
     """INSERT … SELECT … WHERE the principal is enabled with its key … RETURNING id: built on first use (the condition
     is identity's, and identity records its own events here)."""
-    if not _INSERT_IF_ENABLED:
-        from sqlalchemy import bindparam
+    from sqlalchemy import bindparam
 
-        from govern.identity.service import principal_enabled_clause
+    from govern.identity.service import principal_enabled_clause
 
-        table = AuditEvent.__table__
-        row = select(*[bindparam(k, type_=table.c[k].type) for k in _INSERT_KEYS]).where(principal_enabled_clause())
-        _INSERT_IF_ENABLED.append(HotStatement(table.insert().from_select([table.c[k] for k in _INSERT_KEYS], row).returning(table.c.id)))
-    return _INSERT_IF_ENABLED[0]
+    table = AuditEvent.__table__
+    row = select(*[bindparam(k, type_=table.c[k].type) for k in _INSERT_KEYS]).where(principal_enabled_clause())
+    return HotStatement(table.insert().from_select([table.c[k] for k in _INSERT_KEYS], row).returning(table.c.id))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -93,7 +93,7 @@ def authenticate(*, session: Session, api_key: str, remembered: bool = False) ->
     if row is None:
         found = _BY_PREFIX.rows(session, {"prefix": prefix})  # on every request that is not an audited read
         if not found or found[0].disabled_at is not None or found[0].key_hash is None:
-            _KNOWN.pop(prefix, None)
+            _KNOWN.discard(prefix)
             return None
         f = found[0]
         row = KnownPrincipal(f.id, f.name, f.kind, tuple(f.roles), f.key_hash, f.last_used_at)
@@ -135,8 +135,8 @@ class _KnownKeys:
             self.rows.clear()  # rare (a thousand keys in one process): start again rather than track ages
         self.rows[prefix] = row
 
-    def pop(self, prefix: str, default: Any = None) -> Any:
-        return self.rows.pop(prefix, default)
+    def discard(self, prefix: str) -> None:
+        self.rows.pop(prefix, None)
 
     def forget(self, principal_id: uuid.UUID) -> None:
         for prefix, row in list(self.rows.items()):  # a copy: other threads of the worker add keys meanwhile

@@ -19,7 +19,7 @@ from govern.access import service as access
 from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, not_found, require_version, stale, validation_failed
+from govern.errors import Problem, not_found, require_editable, require_version, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.sharing.models import Disclosure, Recipient
@@ -143,9 +143,7 @@ def update_recipient(
     """Changes contact, categories or the agreement (e.g. a renewal) if the caller holds the current version."""
     recipient = get_recipient(session=session, recipient_id=recipient_id)
     require_version(current=recipient.version, expected=expected_version, what="recipient")
-    unknown = sorted(set(changes) - set(EDITABLE))
-    if unknown or not changes:
-        raise validation_failed({"body": [f"change one of {', '.join(EDITABLE)}" + (f"; not editable: {', '.join(unknown)}" if unknown else "")]})
+    require_editable(changes, EDITABLE)
     merged = {k: getattr(recipient, k) for k in (*EDITABLE, "purpose", "country")} | dict(changes)
     _validate(policy, merged, today=utcnow().date())
     for key, value in changes.items():

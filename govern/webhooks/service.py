@@ -30,7 +30,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from govern.audit import service as audit
 from govern.audit.service import Outcome
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, not_found, require_version, stale, validation_failed
+from govern.errors import Problem, not_found, require_editable, require_version, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -268,9 +268,7 @@ def update_endpoint(
     """Changes name, URL, event types or enabled if the caller holds the current version (ETag)."""
     endpoint = get_endpoint(session=session, endpoint_id=endpoint_id)
     require_version(current=endpoint.version, expected=expected_version, what="endpoint")
-    unknown = sorted(set(changes) - set(EDITABLE))
-    if unknown or not changes:
-        raise validation_failed({"body": [f"change one of {', '.join(EDITABLE)}" + (f"; not editable: {', '.join(unknown)}" if unknown else "")]})
+    require_editable(changes, EDITABLE)
     checked: dict[str, Any] = {}
     if "name" in changes:
         checked["name"] = _check_name(changes["name"])
