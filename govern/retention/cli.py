@@ -38,6 +38,48 @@ def _uuid(value: str, what: str = "plan id") -> uuid.UUID:
         raise  # unreachable
 
 
+def staff_options(command):
+    """--as NAME (that person's password, prompted or --password-stdin) or --staff-key-stdin: who is acting, as an
+    authenticated staff member. The OS account and $USER are never asked."""
+    command = click.option("--staff-key-stdin", is_flag=True, help="Read a staff principal's API key from standard input instead.")(command)
+    command = click.option("--password-stdin", is_flag=True, help="Read the password from the first line of standard input instead of prompting.")(command)
+    return click.option("--as", "as_staff", default=None, metavar="NAME", help="The staff member acting (their password is asked).")(command)
+
+
+def _staff_credential(as_staff: str | None, password_stdin: bool, staff_key_stdin: bool, what: str):
+    from govern.identity.credentials import StaffCredential
+
+    if staff_key_stdin:
+        return StaffCredential(api_key=sys.stdin.readline().strip())
+    if not as_staff:
+        _fail(f"{what} must be an authenticated staff member: add --as NAME (their password is asked) or --staff-key-stdin", code=2)
+    password = sys.stdin.readline().rstrip("\r\n") if password_stdin else click.prompt(f"password of {as_staff}", hide_input=True, err=True)
+    return StaffCredential(name=as_staff, password=password)
+
+
+def _authenticated(rt, credential, action: str, permission):
+    """The staff Actor holding `permission`, or exit 1 with the refusal audited (a failed password is audited by
+    staff.sign_in as well, and counts towards its lockout)."""
+    from govern.access.service import Refusal, has_permission
+    from govern.identity.actor import Actor
+    from govern.identity.credentials import StaffCredentialRefused, authenticate_staff
+    from govern.retention import service
+
+    try:
+        actor = authenticate_staff(database=rt.database, policy=rt.policy, credential=credential)
+    except StaffCredentialRefused as exc:
+        # The name typed is not recorded: people type passwords into the name field.
+        claimed = Actor(name="cli-credential", kind="anonymous", client_addr="cli")
+        with rt.database.unit_of_work() as session:
+            service.record_refusal(session=session, actor=claimed, refusal=Refusal(action=action, reason=f"credential_refused:{exc.reason}"[:64]))
+        _fail(f"staff credential refused ({exc.reason}); nothing was done")
+    if not has_permission(rt.policy, actor, permission):
+        with rt.database.unit_of_work() as session:
+            service.record_refusal(session=session, actor=actor, refusal=Refusal(action=action, reason="permission_denied"))
+        _fail(f"{actor.name} lacks the permission {permission}; nothing was done")
+    return actor
+
+
 @click.group("retention")
 def retention() -> None:
     """Retention purges: dry-run plans, approval, resumable batched purges, legal holds."""
@@ -74,11 +116,14 @@ def plan_text(summary: dict, plan=None) -> str:
 @click.option("--save", is_flag=True, help="Keep the plan (with its exact items) for review and approval.")
 @click.option("--note", default=None, help="Why this plan was made (no personal data).")
 @click.option("--as-of", "as_of", default=None, hidden=True, help="Plan as of another time (drills and tests): ISO 8601 with offset.")
+@staff_options
 @click.option("--json", "as_json", is_flag=True)
-def plan_cmd(save: bool, note: str | None, as_of: str | None, as_json: bool) -> None:
-    """Dry run: per rule, the fields, records and subjects due, those held back, and sample subject ids."""
+def plan_cmd(save: bool, note: str | None, as_of: str | None, as_staff: str | None, password_stdin: bool, staff_key_stdin: bool, as_json: bool) -> None:
+    """Dry run: per rule, the fields, records and subjects due, those held back, and sample subject ids. A saved plan
+    is made by an authenticated staff member (--as NAME), the first of the two people."""
     from govern.errors import Problem
     from govern.identity.actor import Actor
+    from govern.identity.permissions import Permission
     from govern.retention import service
 
     now = None
@@ -86,16 +131,18 @@ def plan_cmd(save: bool, note: str | None, as_of: str | None, as_json: bool) -> 
         now = datetime.fromisoformat(as_of)
         if now.tzinfo is None:
             _fail("--as-of needs a time zone offset")
+    credential = _staff_credential(as_staff, password_stdin, staff_key_stdin, "the maker of a saved plan") if save else None
     rt = _runtime()
+    actor = _authenticated(rt, credential, service.RetentionAction.PLAN_CREATE, Permission.RETENTION_PLAN_CREATE) if credential else Actor.operator()
     try:
         with rt.database.unit_of_work() as session:
-            made = service.make_plan(session=session, policy=rt.policy, actor=Actor.operator(), save=save, now=now, note=note)
+            made = service.make_plan(session=session, policy=rt.policy, actor=actor, save=save, now=now, note=note)
             payload = plan_dict(made.plan, made.summary)
             text = plan_text(made.summary, made.plan)
     except Problem as exc:
         _fail(exc.detail or exc.title)
     if save and not as_json:
-        text += f"\nsaved. Another person approves it with: govern retention approve {payload['id']}"
+        text += f"\nsaved. Another person approves it with: govern retention approve {payload['id']} --as THEIR_NAME"
     _emit(as_json, payload, text)
 
 
@@ -136,15 +183,18 @@ def show_cmd(plan_id: str, as_json: bool) -> None:
 
 @retention.command("approve")
 @click.argument("plan_id")
+@staff_options
 @click.option("--json", "as_json", is_flag=True)
-def approve_cmd(plan_id: str, as_json: bool) -> None:
-    """Approve a saved plan made by someone else (you, the operator, are named by your OS account)."""
+def approve_cmd(plan_id: str, as_staff: str | None, password_stdin: bool, staff_key_stdin: bool, as_json: bool) -> None:
+    """Approve a saved plan made by someone else, as an authenticated staff member holding retention:plan:approve:
+    --as NAME (that person's password is asked) or --staff-key-stdin. The OS account is never the second person."""
     from govern.errors import Problem
-    from govern.identity.actor import Actor
+    from govern.identity.permissions import Permission
     from govern.retention import service
 
+    credential = _staff_credential(as_staff, password_stdin, staff_key_stdin, "the approver")
     rt = _runtime()
-    actor = Actor.operator()
+    actor = _authenticated(rt, credential, service.RetentionAction.PLAN_APPROVE, Permission.RETENTION_PLAN_APPROVE)
     try:
         with rt.database.unit_of_work() as session:
             plan = service.approve_plan(session=session, policy=rt.policy, actor=actor, plan_id=_uuid(plan_id))

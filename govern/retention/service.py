@@ -47,6 +47,7 @@ from govern.policy import Policy
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
 from govern.retention.policy import RetentionPolicy, RetentionRule
 from govern.subjects.models import ProfileField, Record, Subject
+from govern.subjects.validators import free_text_errors
 from govern.timeutil import as_utc, utcnow
 
 FIELD, RECORD, SHRED = 0, 1, 2
@@ -105,6 +106,7 @@ def place_hold(
         errors["record_type"] = [f"must be one of {', '.join(sorted(policy.catalog.record_types))}"]
     if until is not None and (until.tzinfo is None or as_utc(until) <= now):
         errors["until"] = ["must be a future time with a time zone offset"]
+    errors.update(free_text_errors({"note": note, "owner": owner}))  # the console and the CLI reach here without the API's schema
     if errors:
         raise validation_failed(errors)
     subject = subjects.get_or_raise(session=session, subject_id=subject_id)
@@ -145,6 +147,8 @@ def lift_hold(*, session: Session, actor: Actor, hold_id: uuid.UUID, reason: str
     hold = get_hold(session=session, hold_id=hold_id)
     if hold.lifted_at is not None:
         raise Problem(409, "hold_already_lifted", "Hold already lifted", "This hold was lifted before.")
+    if errors := free_text_errors({"reason": reason}):
+        raise validation_failed(errors)
     hold.lifted_at, hold.lifted_by, hold.lift_reason = now or utcnow(), actor.name, reason
     audit.record(session=session, actor=actor, action=RetentionAction.HOLD_LIFT, subject_id=hold.subject_id, resource=f"hold:{hold.id}", reason=hold.reason)
     return hold
@@ -329,9 +333,13 @@ def make_plan(
     With save=True the plan and its exact items are kept for review and approval (and audited).
     """
     rp = retention_policy(policy)
+    if save and not unattended and not is_authenticated_person(actor):
+        raise _not_a_person(RetentionAction.PLAN_CREATE, "The maker of a plan")
     now = now or utcnow()
     if note is not None and len(note) > 500:
         raise validation_failed({"note": ["at most 500 characters"]})
+    if errors := free_text_errors({"note": note}):  # `govern retention plan --note` reaches here without the API's schema
+        raise validation_failed(errors)
     plan = Plan(
         id=uuid.uuid4(), status="draft", as_of=now, policy_digest=rp.digest, summary={}, items=0, unattended=unattended,
         created_by=actor.name, created_by_id=actor.principal_id, created_at=utcnow(), note=note,
@@ -394,18 +402,43 @@ def list_plans(*, session: Session, limit: int = 100) -> list[Plan]:
     return list(session.scalars(select(Plan).order_by(Plan.created_at.desc()).limit(limit)))
 
 
-def same_person(actor: Actor, name: str, principal_id: uuid.UUID | None) -> bool:
-    if actor.principal_id is not None and principal_id is not None:
-        return actor.principal_id == principal_id
-    return actor.name == name
+def is_authenticated_person(actor: Actor) -> bool:
+    """A staff principal, authenticated by the console, the API or a staff credential at the command line. Not the
+    OS account of `govern` (Actor.operator()): a name anyone at the shell sets through $USER."""
+    return actor.kind == "staff" and actor.principal_id is not None
+
+
+def same_person(actor: Actor, principal_id: uuid.UUID | None) -> bool:
+    """Compared by principal id, never by name: two accounts may not share a name, but a name is not who signed."""
+    return principal_id is None or actor.principal_id == principal_id
+
+
+def _not_a_person(action: str, what: str) -> Problem:
+    return Problem(
+        403, "staff_identity_required", "Authenticated staff member required",
+        f"{what} is one of two people and must be an authenticated staff member (the console, a staff API key, or "
+        "`--as NAME` with that person's password at the command line), not an operating-system account.",
+        extra={"reason": "staff_identity_required"}, audit=Refusal(action=action, reason="staff_identity_required"),
+    )
 
 
 def approve_plan(*, session: Session, policy: Policy, actor: Actor, plan_id: uuid.UUID, now: datetime | None = None) -> Plan:
-    """A second person approves a saved plan; the one who made it cannot. Only then may it be executed."""
+    """A second person approves a saved plan; the one who made it cannot. Only then may it be executed. Both are
+    authenticated staff principals, told apart by principal id."""
     rp = retention_policy(policy)
+    if not is_authenticated_person(actor):
+        raise _not_a_person(RetentionAction.PLAN_APPROVE, "The approver")
     plan = get_plan(session=session, plan_id=plan_id)
     status = plan_status(plan, rp, now)
-    if same_person(actor, plan.created_by, plan.created_by_id):
+    if plan.created_by_id is None:
+        # Made before plans required a staff identity (or by an OS account): nobody can vouch it was another person.
+        raise Problem(
+            409, "plan_maker_unauthenticated", "Plan cannot be approved",
+            "This plan was not made by an authenticated staff member, so a second person cannot be told apart from its maker; make a new plan.",
+            extra={"reason": "plan_maker_unauthenticated"},
+            audit=Refusal(action=RetentionAction.PLAN_APPROVE, reason="plan_maker_unauthenticated"),
+        )
+    if same_person(actor, plan.created_by_id):
         raise Problem(
             403, "approver_is_creator", "Approval refused", "A plan must be approved by someone other than the person who made it.",
             extra={"reason": "approver_is_creator"},
@@ -416,7 +449,8 @@ def approve_plan(*, session: Session, policy: Policy, actor: Actor, plan_id: uui
     if plan.policy_digest != rp.digest:
         raise Problem(409, "policy_changed", "Retention policy changed", "policies/retention.yaml changed since this plan was made; make a new plan.")
     plan.status, plan.approved_by, plan.approved_by_id, plan.approved_at = "approved", actor.name, actor.principal_id, now or utcnow()
-    audit.record(session=session, actor=actor, action=RetentionAction.PLAN_APPROVE, resource=f"retention_plan:{plan.id}")
+    # Both people in the hashed event: the approver as its actor, the maker by principal id.
+    audit.record(session=session, actor=actor, action=RetentionAction.PLAN_APPROVE, resource=f"retention_plan:{plan.id}", reason=f"maker={plan.created_by_id}")
     return plan
 
 

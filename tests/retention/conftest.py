@@ -119,3 +119,23 @@ def count_rows(runtime):
 
 def rule(summary: dict, name: str) -> dict:
     return next(r for r in summary["rules"] if r["rule"] == name)
+
+
+@pytest.fixture
+def staff_client(app, runtime):
+    """staff_client("dpo") → an ApiClient holding the API key of a new *staff* principal: a person, as the two of a
+    plan's approval must be (a service key holding a staff role is not a person)."""
+    from govern.identity import service
+    from tests.conftest import ApiClient
+
+    counter = iter(range(10_000))
+
+    def make(*roles: str) -> ApiClient:
+        with runtime.database.unit_of_work() as session:
+            issued = service.create(
+                session=session, policy=runtime.policy, actor=Actor.operator(), name=f"staff-{'-'.join(roles)}-{next(counter)}".replace("_", "-"),
+                roles=list(roles), kind="staff",
+            )
+        return ApiClient(app.test_client(), issued.api_key, issued.principal.id, issued.principal.name)
+
+    return make

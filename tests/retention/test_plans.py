@@ -83,10 +83,10 @@ def test_the_purge_executes_exactly_the_plan_not_what_became_due_since(make_subj
     assert again.run_id == result.run_id and again.counts == result.counts
 
 
-def test_plans_and_runs_through_the_api(client_as, make_subject, add_records, runtime, purge, audit_events):
+def test_plans_and_runs_through_the_api(client_as, staff_client, make_subject, add_records, runtime, purge, audit_events):
     sid = make_subject()
     add_records(sid, "purchase", [OLD, OLD])
-    maker, dpo = client_as("privacy_staff"), client_as("dpo")
+    maker, dpo = staff_client("privacy_staff"), staff_client("dpo")
     dry = maker.post("/api/v1/retention/plans", json={"dry_run": True})
     assert dry.status_code == 200 and dry.json["id"] is None
     made = maker.post("/api/v1/retention/plans", json={"note": "monthly review"})
@@ -94,7 +94,7 @@ def test_plans_and_runs_through_the_api(client_as, make_subject, add_records, ru
     plan_id = made.json["id"]
     assert rule(made.json["summary"], "transaction_records")["due"]["records"] == 2
     assert maker.post(f"/api/v1/retention/plans/{plan_id}/approve").status_code == 403  # privacy staff may not approve
-    self_approval = client_as("dpo")
+    self_approval = staff_client("dpo")
     own = self_approval.post("/api/v1/retention/plans", json={}).json["id"]
     refused = self_approval.post(f"/api/v1/retention/plans/{own}/approve")
     assert refused.status_code == 403 and refused.json["code"] == "approver_is_creator"

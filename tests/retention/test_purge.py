@@ -31,7 +31,8 @@ def _cli(runtime, *args: str, timeout: float = 60) -> subprocess.Popen:
         "GOVERN_POLICIES": str(runtime.settings.policies_dir), "GOVERN_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "govern.cli", "retention", *args], cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-m", "govern.cli", "retention", *args], cwd=PROJECT_ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -177,15 +178,19 @@ def test_all_due_purges_everything_due_when_the_policy_allows_it(runtime, estate
 
 
 def test_the_cli_plans_approves_and_purges(runtime, estate, plan):
-    saved = _cli(runtime, "plan", "--save", "--json")
-    out, err = saved.communicate(timeout=60)
+    from govern.identity import staff
+
+    with runtime.database.unit_of_work() as session:
+        staff.create(session=session, policy=runtime.policy, actor=SYSTEM, name="dpo.maker", roles=["dpo"], password="correct horse battery staple")
+    saved = _cli(runtime, "plan", "--save", "--json", "--as", "dpo.maker", "--password-stdin")
+    out, err = saved.communicate("correct horse battery staple\n", timeout=60)
     assert saved.returncode == 0, err
     import json
 
     plan_id = json.loads(out)["id"]
-    own = _cli(runtime, "approve", plan_id)
-    _, err = own.communicate(timeout=60)
-    assert own.returncode == 1 and "someone other than" in err  # the same operator made it
+    own = _cli(runtime, "approve", plan_id, "--as", "dpo.maker", "--password-stdin")
+    _, err = own.communicate("correct horse battery staple\n", timeout=60)
+    assert own.returncode == 1 and "someone other than" in err  # the same person made it
     with runtime.database.unit_of_work() as session:
         service.approve_plan(session=session, policy=runtime.policy, actor=APPROVER, plan_id=uuid.UUID(plan_id))
     proc = _cli(runtime, "purge", "--plan", plan_id, "--batch-size", "50")
