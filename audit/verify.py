@@ -48,6 +48,17 @@ KEY_OUTSIDE_VALIDITY = "key_outside_validity"
 CHECKPOINT_INCONSISTENT = "checkpoint_inconsistent"
 MANIFEST_INVALID = "manifest_invalid"
 FORMAT = "format"
+UNSEALED = "unsealed"
+PURGE_UNSIGNED = "purge_unsigned"
+COLUMN_MISMATCH = "column_mismatch"
+
+# Checkpoint kinds. An ordinary checkpoint has no "kind". A purge checkpoint also states, signed, which events a
+# retention purge deleted ({"purge": {"first_seq", "through_seq", "through_hash", "events", "actor"}}): the log is
+# verified from through_seq on, anchored at through_hash. A restore checkpoint states that the database was restored
+# to seq N = tree_size ({"restore": {"restored_to_seq", "source", "actor"}}): every earlier checkpoint covering more
+# than N is superseded (reported in a note, no longer compared with the chain), and the log goes on from seq N.
+PURGE_KIND = "purge"
+RESTORE_KIND = "restore"
 
 
 # --- hashing: the one definition of every hash in the log -----------------------------------------------------
@@ -243,10 +254,15 @@ def check_checkpoints(checkpoints: list[dict], trusted: dict[str, dict], report:
     """Checks each checkpoint's signature, key and key validity; returns the good ones (bodies), by number."""
     good: dict[int, dict] = {}
     for cp in checkpoints:
-        body = cp.get("body") or {}
+        body = cp.get("body") if isinstance(cp, dict) else None
+        body = body if isinstance(body, dict) else {}
         number = body.get("number")
         if body.get("format") != CHECKPOINT_FORMAT:
             report.add(Finding(FORMAT, "not a govern checkpoint", checkpoint=number))
+            continue
+        problem = _body_problem(body)
+        if problem:
+            report.add(Finding(FORMAT, problem, checkpoint=number if isinstance(number, int) else None))
             continue
         key = trusted.get(body.get("key_id"))
         if key is None:
@@ -269,6 +285,21 @@ def check_checkpoints(checkpoints: list[dict], trusted: dict[str, dict], report:
             continue
         good[number] = body
     ordered = [good[n] for n in sorted(good)]
+    superseded: dict[int, dict] = {}
+    for r in ordered:
+        if r.get("kind") == RESTORE_KIND:
+            for b in ordered:
+                if b["number"] < r["number"] and b["tree_size"] > r["tree_size"] and b["number"] not in superseded:
+                    superseded[b["number"]] = r
+    if superseded:
+        for r in {id(v): v for v in superseded.values()}.values():
+            numbers = sorted(n for n, by in superseded.items() if by is r)
+            info = r["restore"]
+            report.notes.append(
+                f"checkpoint #{r['number']} ({r['issued_at']}) records a restore to seq {r['tree_size']} from {info.get('source')!r} by "
+                f"{info.get('actor')!r}: checkpoints {', '.join('#' + str(n) for n in numbers)} describe the log before it and are superseded"
+            )
+        ordered = [b for b in ordered if b["number"] not in superseded]
     for earlier, later in zip(ordered, ordered[1:], strict=False):
         if later["tree_size"] < earlier["tree_size"]:
             report.add(Finding(
@@ -279,6 +310,48 @@ def check_checkpoints(checkpoints: list[dict], trusted: dict[str, dict], report:
         elif later["tree_size"] == earlier["tree_size"] and later["head_hash"] != earlier["head_hash"]:
             report.add(Finding(CHECKPOINT_INCONSISTENT, f"same size as checkpoint #{earlier['number']} but another head: the log was rewritten", checkpoint=later["number"]))
     return ordered
+
+
+def _body_problem(body: dict) -> str | None:
+    """Why a checkpoint body is malformed (before its signature is even looked at), or None."""
+    def is_int(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    def is_hash(v) -> bool:
+        return isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None
+
+    if not (is_int(body.get("number")) and is_int(body.get("tree_size")) and is_hash(body.get("head_hash")) and is_hash(body.get("merkle_root"))):
+        return "the checkpoint lacks a number, tree size, head hash or Merkle root"
+    if not isinstance(body.get("issued_at"), str) or not isinstance(body.get("key_id"), str):
+        return "the checkpoint lacks its time or key id"
+    try:
+        parse_time(body["issued_at"])
+    except ValueError:
+        return "the checkpoint's time is not an ISO 8601 time"
+    kind = body.get("kind")
+    if kind is None:
+        return None
+    if kind == PURGE_KIND:
+        p = body.get("purge")
+        if not (isinstance(p, dict) and is_int(p.get("first_seq")) and is_int(p.get("through_seq")) and is_hash(p.get("through_hash"))
+                and is_int(p.get("events")) and p["first_seq"] <= p["through_seq"] + 1 and p["through_seq"] <= body["tree_size"]):
+            return "a purge checkpoint must state first_seq, through_seq (at most its tree size), through_hash and events"
+        return None
+    if kind == RESTORE_KIND:
+        r = body.get("restore")
+        if not (isinstance(r, dict) and r.get("restored_to_seq") == body["tree_size"]):
+            return "a restore checkpoint must state restored_to_seq equal to its tree size"
+        return None
+    return f"unknown checkpoint kind {kind!r}"
+
+
+def purge_anchor(checkpoints: list[dict]) -> dict | None:
+    """The signed purge statement that reaches furthest (from check_checkpoints' good list), or None."""
+    best = None
+    for body in checkpoints:
+        if body.get("kind") == PURGE_KIND and (best is None or body["purge"]["through_seq"] > best["purge"]["through_seq"]):
+            best = body
+    return best
 
 
 # --- the chain walk ----------------------------------------------------------------------------------------------
@@ -547,6 +620,22 @@ def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path
     report.checkpoints_verified = 0
     rng = manifest["range"]
     anchor = manifest["anchor"]
+    if anchor["seq"] > 0 and rng.get("from") is None:
+        # An export of "the whole log" may start late only where a signed purge statement says the rest was purged.
+        stmt = purge_anchor(checkpoints)
+        if stmt is None or stmt["purge"]["through_seq"] != anchor["seq"] or stmt["purge"]["through_hash"] != anchor["hash"]:
+            report.add(Finding(
+                TRUNCATED_START,
+                f"the export claims the whole log but starts after seq {anchor['seq']}, and no signed purge checkpoint states that "
+                f"seq 1..{anchor['seq']} were purged with that head",
+                seq=1,
+            ))
+        else:
+            report.purged = stmt["purge"]["events"]
+            report.notes.append(
+                f"seq {stmt['purge']['first_seq']}..{stmt['purge']['through_seq']} ({stmt['purge']['events']} events) were purged by retention "
+                f"(signed checkpoint #{stmt['number']}, {stmt['issued_at']}, by {stmt['purge'].get('actor')!r})"
+            )
     events_file = export_dir / manifest["events"]["file"]
     digest = hashlib.sha256()
     try:

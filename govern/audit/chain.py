@@ -47,7 +47,10 @@ def sealing_floor(session: Session, window_seconds: int, full: bool = False) -> 
         return 0
     cutoff = utcnow() - timedelta(seconds=window_seconds)
     value = session.scalar(select(AuditSealRun.max_event_id).where(AuditSealRun.ran_at < cutoff).order_by(AuditSealRun.ran_at.desc()).limit(1))
-    return value or 0
+    # A seal run is not hashed: capped at the newest sealed event, a forged run can never make the sealer skip new
+    # events, at most older stragglers, which /readyz and `govern audit verify` report as unsealed.
+    newest_sealed = session.scalar(select(func.max(AuditChainEntry.event_id))) or 0
+    return min(value or 0, newest_sealed)
 
 
 def seal_batch(session: Session, *, batch_size: int, floor: int, after: int) -> tuple[int, int]:

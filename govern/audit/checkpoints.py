@@ -1,6 +1,11 @@
 """Signed checkpoints: (number, tree size, chain head, RFC 9162 Merkle root, time, key id), kept in the database and
 appended as JSON lines to a folder outside it (GOVERN_CHECKPOINT_DIR), which auditors collect. A checkpoint is
-issued even when nothing happened, so that silence is provable; and inclusion/consistency proofs against one."""
+issued even when nothing happened, so that silence is provable; and inclusion/consistency proofs against one.
+
+A row of audit_checkpoints is trusted only once it is verified on read: its signature under keys.json, its columns
+equal to its signed body, its frontier giving its signed Merkle root (`problem`). The sealer skips any other row (and
+`govern audit verify` reports it), so a forged or edited row can neither stop nor steer later checkpoints. Purge and
+restore statements are checkpoints too (`kind`), signed the same way (audit/README.md describes the bodies)."""
 
 from __future__ import annotations
 
@@ -8,16 +13,25 @@ import binascii
 import json
 import os
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.audit import chain, signing
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent
-from govern.audit.verifier import CHECKPOINT_FORMAT, Frontier, canonical, node_hash
+from govern.audit.verifier import CHECKPOINT_FORMAT, Frontier, Report, canonical, check_checkpoints, node_hash, parse_time  # noqa: F401 (parse_time: integrity)
 from govern.config import Settings
 from govern.db import Database
+from govern.logging import get_logger
 from govern.timeutil import utcnow
+
+log = get_logger("govern.audit")
+
+
+class AuditIntegrityError(Exception):
+    """The stored log contradicts itself or a signed checkpoint: nothing is signed over it until `govern audit verify`
+    has been run and the cause investigated."""
 
 CHECKPOINT_FILE = "checkpoints.jsonl"
 
@@ -29,7 +43,105 @@ class Issued:
 
 
 def as_line(cp: AuditCheckpoint) -> dict:
-    return {"body": json.loads(cp.body), "signature": cp.signature}
+    try:
+        body = json.loads(cp.body)
+    except ValueError:
+        body = {"number": cp.number, "unreadable": True}  # the verifier names it ("not a govern checkpoint")
+    return {"body": body, "signature": cp.signature}
+
+
+def _same_time(column: datetime, text_value: str) -> bool:
+    signed = parse_time(text_value)
+    return (column if column.tzinfo else column.replace(tzinfo=timezone.utc)) == signed
+
+
+def problem(cp: AuditCheckpoint, keys: dict[str, dict]) -> str | None:
+    """Why this stored checkpoint cannot be trusted, or None: it must be signed by a published key, its columns must
+    equal its signed body and its frontier must give its signed Merkle root."""
+    report = Report()
+    good = check_checkpoints([as_line(cp)], keys, report)
+    if not good:
+        return report.findings[0].message if report.findings else "not a valid checkpoint"
+    return row_problem(cp, good[0])
+
+
+def row_problem(cp: AuditCheckpoint, body: dict) -> str | None:
+    """Why the columns of a row whose body verifies disagree with that body, or None."""
+    if (body["number"], body["tree_size"], body["head_hash"], body["merkle_root"], body["key_id"]) != (cp.number, cp.tree_size, cp.head_hash, cp.merkle_root, cp.key_id):
+        return "its columns differ from its signed body"
+    if not _same_time(cp.issued_at, body["issued_at"]):
+        return "its issued_at column differs from its signed body"
+    try:
+        nodes = [binascii.unhexlify(h) for h in json.loads(cp.frontier)]
+    except (ValueError, TypeError, binascii.Error):
+        return "its frontier is unreadable"
+    if len(nodes) != bin(cp.tree_size).count("1") or Frontier(cp.tree_size, nodes).root().hex() != cp.merkle_root:
+        return "its frontier does not give its signed Merkle root"
+    return None
+
+
+def trusted(session: Session, settings: Settings, *, newest_first: bool = True, batch: int = 100):
+    """Stored checkpoints that pass `problem`, newest first (or oldest first), each with its signed body; untrusted rows
+    are logged and skipped."""
+    keys = {k["key_id"]: k for k in signing.published_keys(settings)}
+    order = AuditCheckpoint.number.desc() if newest_first else AuditCheckpoint.number
+    last = None
+    while True:
+        query = select(AuditCheckpoint).order_by(order).limit(batch)
+        if last is not None:
+            query = query.where(AuditCheckpoint.number < last if newest_first else AuditCheckpoint.number > last)
+        rows = list(session.scalars(query))
+        if not rows:
+            return
+        for cp in rows:
+            why = problem(cp, keys)
+            if why is None:
+                yield cp, json.loads(cp.body)
+            else:
+                log.warning("audit_checkpoint_untrusted", checkpoint=cp.number, problem=why)
+        last = rows[-1].number
+
+
+def signed_purges(session: Session, settings: Settings) -> list[dict]:
+    """The bodies of the trusted purge statements stored in the database, oldest first."""
+    keys = {k["key_id"]: k for k in signing.published_keys(settings)}
+    rows = session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.body.contains('"kind":"purge"')).order_by(AuditCheckpoint.number))
+    return [json.loads(cp.body) for cp in rows if problem(cp, keys) is None]
+
+
+def purged_through(session: Session, settings: Settings) -> tuple[int, str | None]:
+    """(seq, chain hash there) up to which a signed purge statement says event rows were deleted; (0, None) if none."""
+    purges = signed_purges(session, settings)
+    if not purges:
+        return 0, None
+    best = max(purges, key=lambda b: b["purge"]["through_seq"])
+    return best["purge"]["through_seq"], best["purge"]["through_hash"]
+
+
+def next_number(session: Session, settings: Settings) -> int:
+    """One more than any number used in the database or in the checkpoint folder (after a restore the folder holds
+    numbers the restored database never saw; a forged row's number is simply passed over)."""
+    stored = session.scalar(select(AuditCheckpoint.number).order_by(AuditCheckpoint.number.desc()).limit(1)) or 0
+    return max(stored, _last_folder_number(settings)) + 1
+
+
+def _last_folder_number(settings: Settings) -> int:
+    path = settings.audit_checkpoint_dir / CHECKPOINT_FILE
+    if not path.exists():
+        return 0
+    with open(path, "rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        size = fh.tell()
+        fh.seek(max(0, size - 64 * 1024))
+        tail = fh.read().split(b"\n")
+    for raw in reversed(tail):
+        try:
+            number = json.loads(raw)["body"]["number"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if isinstance(number, int):
+            return number
+    return 0
 
 
 def latest(session: Session) -> AuditCheckpoint | None:
@@ -60,32 +172,58 @@ def issue(*, database: Database, settings: Settings, window_seconds: int | None 
     signing.publish(settings, key)
     with database.unit_of_work() as session:
         chain.lock(session)  # the sealer's lock: the head cannot move while the tree is extended
-        size, head_hash = chain.head(session)
-        previous = latest(session)
-        tree = Frontier(previous.tree_size, [binascii.unhexlify(h) for h in json.loads(previous.frontier)]) if previous else Frontier()
-        if previous and previous.tree_size > size:
-            raise RuntimeError(f"the chain head (seq {size}) is behind checkpoint #{previous.number} ({previous.tree_size}): the log was cut back")
-        expect = tree.size
-        for seq, leaf in _leaves(session, tree.size, size):
-            expect += 1
-            if seq != expect:
-                raise RuntimeError(f"the chain has a gap at seq {expect}: run `govern audit verify`")
-            tree.append(leaf)
-        number = (previous.number + 1) if previous else 1
-        issued_at = utcnow()
-        body = {
-            "format": CHECKPOINT_FORMAT, "log": "govern-audit", "number": number, "tree_size": size, "head_hash": head_hash,
-            "merkle_root": tree.root().hex(), "issued_at": issued_at.isoformat(timespec="microseconds"), "key_id": key.key_id,
-        }
-        signature = key.sign(canonical(body))
-        session.add(AuditCheckpoint(
-            number=number, tree_size=size, head_hash=head_hash, merkle_root=body["merkle_root"], issued_at=issued_at, key_id=key.key_id,
-            signature=signature, body=canonical(body).decode(), frontier=json.dumps([n.hex() for n in tree.nodes]),
-        ))
-        line = {"body": body, "signature": signature}
-        # Outside the database first: a checkpoint that never left it proves nothing to an auditor.
-        append_to_folder(settings, line)
+        line = sign(session=session, settings=settings, key=key)
     return Issued(line=line, sealed=sealed.sealed)
+
+
+def sign(*, session: Session, settings: Settings, key: signing.SigningKey, extra: dict | None = None, upto: int | None = None) -> dict:
+    """Signs a checkpoint over the chain as it stands (up to seq `upto` if given), stores it and appends it to the folder.
+    The caller holds the sealer's lock. `extra` adds the fields of a purge or restore statement."""
+    size, head_hash = chain.head(session)
+    if upto is not None:
+        size = upto
+        head_hash = session.scalar(select(AuditChainEntry.hash).where(AuditChainEntry.seq == upto)) if upto else GENESIS_HEX
+        if head_hash is None:
+            raise AuditIntegrityError(f"the chain has no seq {upto}")
+    previous = None
+    for cp, _body in trusted(session, settings):
+        if cp.tree_size > size:
+            if upto is not None:
+                continue  # a restore: the restored database may hold checkpoints of the log it replaced
+            raise AuditIntegrityError(f"the chain head (seq {size}) is behind checkpoint #{cp.number} ({cp.tree_size}): the log was cut back; run `govern audit verify`")
+        at = session.scalar(select(AuditChainEntry.hash).where(AuditChainEntry.seq == cp.tree_size)) if cp.tree_size else GENESIS_HEX
+        if at != cp.head_hash:
+            raise AuditIntegrityError(f"the chain at seq {cp.tree_size} differs from signed checkpoint #{cp.number}: run `govern audit verify`")
+        previous = cp
+        break
+    tree = Frontier(previous.tree_size, [binascii.unhexlify(h) for h in json.loads(previous.frontier)]) if previous else Frontier()
+    expect = tree.size
+    for seq, leaf in _leaves(session, tree.size, size):
+        expect += 1
+        if seq != expect:
+            raise AuditIntegrityError(f"the chain has a gap at seq {expect}: run `govern audit verify`")
+        tree.append(leaf)
+    if tree.size != size:
+        raise AuditIntegrityError(f"the chain has a gap at seq {tree.size + 1}: run `govern audit verify`")
+    number = next_number(session, settings)
+    issued_at = utcnow()
+    body = {
+        "format": CHECKPOINT_FORMAT, "log": "govern-audit", "number": number, "tree_size": size, "head_hash": head_hash,
+        "merkle_root": tree.root().hex(), "issued_at": issued_at.isoformat(timespec="microseconds"), "key_id": key.key_id,
+        **(extra or {}),
+    }
+    signature = key.sign(canonical(body))
+    session.add(AuditCheckpoint(
+        number=number, tree_size=size, head_hash=head_hash, merkle_root=body["merkle_root"], issued_at=issued_at, key_id=key.key_id,
+        signature=signature, body=canonical(body).decode(), frontier=json.dumps([n.hex() for n in tree.nodes]),
+    ))
+    line = {"body": body, "signature": signature}
+    # Outside the database first: a checkpoint that never left it proves nothing to an auditor.
+    append_to_folder(settings, line)
+    return line
+
+
+GENESIS_HEX = "00" * 32
 
 
 def append_to_folder(settings: Settings, line: dict) -> None:

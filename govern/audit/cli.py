@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from govern.jobs import Progress, ProgressLine, rate_since
 
@@ -40,6 +41,17 @@ def _when(value: str | None) -> datetime | None:
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _short(exc: Exception) -> str:
+    """The first line of an error, without the SQL statement and parameters a driver appends."""
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0][:300]
+
+
+def _fail_clearly(message: str) -> None:
+    """An error an operator can act on, exit status 1, no traceback (a tampered database must not look like a bug)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
 
 
 @click.group()
@@ -114,7 +126,10 @@ def checkpoint_cmd(as_json: bool) -> None:
     from govern.audit import checkpoints
 
     with _rt() as rt:
-        issued = checkpoints.issue(database=rt.database, settings=rt.settings)
+        try:
+            issued = checkpoints.issue(database=rt.database, settings=rt.settings)
+        except checkpoints.AuditIntegrityError as exc:
+            _fail_clearly(f"no checkpoint signed: {exc}")
         body = issued.line["body"]
         _emit(
             as_json, issued.line,
@@ -131,7 +146,7 @@ def checkpoint_cmd(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def export_cmd(time_from, time_to, out: Path, fmt: str, as_json: bool) -> None:
     """Export events.jsonl + a signed manifest.json into OUT (rerun the same command to resume)."""
-    from govern.audit import export, service
+    from govern.audit import checkpoints, export, service, signing
     from govern.identity.actor import Actor
 
     with _rt() as rt:
@@ -144,7 +159,17 @@ def export_cmd(time_from, time_to, out: Path, fmt: str, as_json: bool) -> None:
         actor = Actor.operator()
         with rt.database.unit_of_work() as session:
             service.record(session=session, actor=actor, action=service.AuditAction.AUDIT_EXPORT, resource=f"export:{time_from or '-'}..{time_to or '-'}")
-        result = export.export(database=rt.database, settings=rt.settings, out=out, time_from=_when(time_from), time_to=_when(time_to), fmt=fmt, on_progress=show)
+        try:
+            result = export.export(database=rt.database, settings=rt.settings, out=out, time_from=_when(time_from), time_to=_when(time_to), fmt=fmt, on_progress=show)
+        except checkpoints.AuditIntegrityError as exc:
+            line.end()
+            _fail_clearly(f"the audit log does not verify, so no signed export was made: {exc}")
+        except signing.SigningKeyError as exc:
+            line.end()
+            _fail_clearly(str(exc))
+        except (SQLAlchemyError, ValueError, KeyError, OSError) as exc:
+            line.end()
+            _fail_clearly(f"the export failed ({type(exc).__name__}): {_short(exc)}; run `govern audit verify`")
         line.end()
         _emit(
             as_json, {"out": str(result.out), "first_seq": result.first_seq, "last_seq": result.last_seq, "events": result.events, "resumed": result.resumed},
@@ -160,7 +185,10 @@ def verify_cmd(as_json: bool) -> None:
     from govern.audit import integrity
 
     with _rt() as rt:
-        report = integrity.verify_live(database=rt.database, settings=rt.settings)
+        try:
+            report = integrity.verify_live(database=rt.database, settings=rt.settings, max_unsealed_seconds=rt.policy.audit.max_unsealed_seconds)
+        except (SQLAlchemyError, ValueError, OSError) as exc:
+            _fail_clearly(f"the audit log cannot be read for verification ({type(exc).__name__}): {_short(exc)}")
         _emit(as_json, report.as_dict(), report.render())
         if not report.ok:
             sys.exit(1)
@@ -205,6 +233,7 @@ def keys_group() -> None:
 def keys_rotate(as_json: bool) -> None:
     """New signing key; the old one's validity ends now (keys.json) and its private half is destroyed."""
     from govern.audit import checkpoints, service, signing
+    from govern.crypto import checks as keychecks
     from govern.identity.actor import Actor
 
     with _rt() as rt:
@@ -214,6 +243,7 @@ def keys_rotate(as_json: bool) -> None:
         except signing.SigningKeyError as exc:
             raise click.ClickException(str(exc)) from None
         with rt.database.unit_of_work() as session:
+            keychecks.record_audit_key(session=session, key_id=key.key_id)  # the key start-up and readiness expect from now on
             service.record(session=session, actor=Actor.operator(), action=service.AuditAction.AUDIT_KEY_ROTATE, resource=f"audit-key:{key.key_id}")
         checkpoints.issue(database=rt.database, settings=rt.settings)  # the first word of the new one
         _emit(as_json, {"key_id": key.key_id, "keys": signing.published_keys(rt.settings)}, f"new signing key {key.key_id}; published in {signing.keys_path(rt.settings)}")
@@ -235,13 +265,17 @@ def keys_list(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def purge_cmd(execute: bool, as_json: bool) -> None:
     """Delete event rows older than the audit retention (policies/audit.yaml, never under six months), up to the
-    newest checkpoint before the cut-off; the chain stays verifiable from that checkpoint on."""
-    from govern.audit import integrity
+    newest checkpoint before the cut-off; a signed purge checkpoint states what went, and the chain stays verifiable
+    from it on."""
+    from govern.audit import checkpoints, integrity
     from govern.identity.actor import Actor
 
     with _rt() as rt:
         keep_days = rt.policy.audit.retention_days
-        result = integrity.purge(database=rt.database, actor=Actor.operator(), keep_days=keep_days, dry_run=not execute)
+        try:
+            result = integrity.purge(database=rt.database, settings=rt.settings, actor=Actor.operator(), keep_days=keep_days, dry_run=not execute)
+        except checkpoints.AuditIntegrityError as exc:
+            _fail_clearly(f"the audit log does not verify, nothing was purged: {exc}")
         verb = "would delete" if result.dry_run else "deleted"
         _emit(as_json, result.__dict__, f"{verb} {result.events} events through seq {result.through_seq} (checkpoint #{result.checkpoint}); keeping {keep_days} days")
 

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from govern.audit import chain, checkpoints, signing
-from govern.audit.models import AuditChainEntry, AuditEvent, AuditPurge
+from govern.audit.models import AuditChainEntry, AuditEvent
 from govern.audit.verifier import EXPORT_FORMAT, GENESIS, canonical
 from govern.config import Settings
 from govern.db import Database
@@ -60,14 +60,11 @@ def chain_rows(session: Session, first: int, last: int, batch: int = BATCH) -> I
         after = rows[-1][0]
 
 
-def purged_through(session: Session) -> int:
-    return session.scalar(select(func.max(AuditPurge.through_seq))) or 0
-
-
-def resolve_range(session: Session, time_from: datetime | None, time_to: datetime | None) -> tuple[int, int]:
+def resolve_range(session: Session, settings: Settings, time_from: datetime | None, time_to: datetime | None) -> tuple[int, int]:
     """The seq range of a time range: from the first to the last sealed event whose time falls in [from, to).
-    Seq is seal order, so a few events just outside the time range may sit inside the seq range."""
-    floor = purged_through(session)
+    Seq is seal order, so a few events just outside the time range may sit inside the seq range. The log starts
+    after the newest signed purge statement (never after an unsigned audit_purges row)."""
+    floor, _ = checkpoints.purged_through(session, settings)
     if time_from is None and time_to is None:
         return floor + 1, chain.head(session)[0]
     query = select(func.min(AuditChainEntry.seq), func.max(AuditChainEntry.seq)).join(AuditEvent, AuditEvent.id == AuditChainEntry.event_id)
@@ -101,7 +98,7 @@ def write(
     """Writes what is sealed now, in one read transaction (the API's request session, or a CLI unit of work)."""
     open_end = time_to is None
     out.mkdir(parents=True, exist_ok=True)
-    first, last = resolve_range(session, time_from, time_to)
+    first, last = resolve_range(session, settings, time_from, time_to)
     anchor_hash = GENESIS.hex() if first <= 1 else session.scalar(select(AuditChainEntry.hash).where(AuditChainEntry.seq == first - 1))
     cps = [checkpoints.as_line(cp) for cp in checkpoints.list_checkpoints(session, min_size=first - 1)]
     range_doc = {

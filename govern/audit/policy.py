@@ -1,5 +1,6 @@
-"""The audit part of the policy (policies/audit.yaml): how long audit events are kept, never under six months;
-validated at start-up by govern.policy.load_policy."""
+"""The audit part of the policy (policies/audit.yaml): how long audit events are kept, never under six months, and how
+often `govern serve` seals and checkpoints the log (the bound on how long an event may stay unsealed); validated at
+start-up by govern.policy.load_policy."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from marshmallow import ValidationError, validate, validates_schema
 from marshmallow import fields as ma
-from marshmallow import validate
 
 from govern.policy import _read, _Strict, _validate
 
@@ -19,6 +20,11 @@ class AuditPolicy:
 
     retention_days: int = 365
     source: str = ""
+    # Sealing (policies/audit.yaml `sealing`): until an event is sealed and a signed checkpoint has left the database,
+    # a database insider can change or cut it unnoticed; these bound that window.
+    seal_interval_seconds: int = 5
+    checkpoint_interval_seconds: int = 60
+    max_unsealed_seconds: int = 300
 
 
 class AuditRetentionSchema(_Strict):
@@ -27,11 +33,27 @@ class AuditRetentionSchema(_Strict):
     source = ma.Str(required=True)
 
 
+class AuditSealingSchema(_Strict):
+    interval_seconds = ma.Int(required=True, validate=validate.Range(min=1, max=3600))
+    checkpoint_seconds = ma.Int(required=True, validate=validate.Range(min=1, max=86400))
+    max_unsealed_seconds = ma.Int(required=True, validate=validate.Range(min=2, max=86400))
+
+    @validates_schema
+    def _bound_above_interval(self, data, **kwargs):
+        if data.get("max_unsealed_seconds", 0) <= max(data.get("interval_seconds", 0), data.get("checkpoint_seconds", 0)):
+            raise ValidationError("must be longer than interval_seconds and checkpoint_seconds", "max_unsealed_seconds")
+
+
 class AuditFileSchema(_Strict):
     version = ma.Int(required=True, validate=validate.Equal(1))
     retention = ma.Nested(AuditRetentionSchema, required=True)
+    sealing = ma.Nested(AuditSealingSchema, required=True)
 
 
 def _load_audit_policy(directory: Path) -> dict[str, Any]:
     doc = _validate("audit", _read(directory / "audit.yaml"), AuditFileSchema())
-    return {"audit": AuditPolicy(retention_days=doc["retention"]["keep_days"], source=doc["retention"]["source"])}
+    sealing = doc["sealing"]
+    return {"audit": AuditPolicy(
+        retention_days=doc["retention"]["keep_days"], source=doc["retention"]["source"], seal_interval_seconds=sealing["interval_seconds"],
+        checkpoint_interval_seconds=sealing["checkpoint_seconds"], max_unsealed_seconds=sealing["max_unsealed_seconds"],
+    )}

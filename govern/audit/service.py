@@ -36,6 +36,7 @@ class AuditAction(StrEnum):
     AUTH_FAILED = "identity:apikey:reject"
     KEY_ROTATE_BEGIN = "crypto:master:rotate-begin"
     KEY_ROTATE_FINISH = "crypto:master:rotate-finish"
+    KEY_CHECK_RECORD = "crypto:key-check:record"
     POLICY_LOAD = "policy:bundle:load"
     AUDIT_SEARCH = "audit:event:search"
     AUDIT_EXPORT = "audit:export:create"
@@ -43,6 +44,7 @@ class AuditAction(StrEnum):
     AUDIT_CHECKPOINT = "audit:checkpoint:create"
     AUDIT_KEY_ROTATE = "audit:signing-key:rotate"
     AUDIT_PURGE = "audit:event:purge"
+    AUDIT_RESTORE = "audit:log:restore"
 
 
 class Outcome(StrEnum):

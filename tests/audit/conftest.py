@@ -111,3 +111,39 @@ def relink(lines: list[bytes], start_prev: bytes = verify.GENESIS) -> list[bytes
 
 def seal_all(runtime) -> None:
     chain.seal(database=runtime.database, full=True)
+
+
+@pytest.fixture
+def long_ago(monkeypatch, audit_settings):
+    """long_ago(days) → a context in which events are recorded and checkpoints signed `days` ago (the clock of
+    service.record and checkpoints.sign moved back; the signing key published before that), as a log that old is."""
+    from datetime import timedelta
+
+    from govern.audit import signing
+    from govern.timeutil import utcnow
+
+    signing.publish(audit_settings, signing.load(audit_settings), at=utcnow() - timedelta(days=3650))
+
+    @contextmanager
+    def back(days: int):
+        then = utcnow() - timedelta(days=days)
+        with monkeypatch.context() as m:
+            m.setattr(service, "utcnow", lambda: then)
+            m.setattr(checkpoints, "utcnow", lambda: then)
+            yield then
+
+    return back
+
+
+@pytest.fixture
+def purged_log(runtime, record_events, checkpoint, long_ago, audit_settings):
+    """Six events and a checkpoint two years old, three recent events and a checkpoint, then a retention purge of the
+    six (a signed purge checkpoint, #3). Returns the purge result."""
+    from govern.audit import integrity
+
+    with long_ago(730):
+        record_events(6)
+        checkpoint()
+    record_events(3)
+    checkpoint()
+    return integrity.purge(database=runtime.database, settings=audit_settings, actor=Actor.operator(), keep_days=365, dry_run=False)
