@@ -552,6 +552,13 @@ def _build_role(name: str, r: dict, catalog: Catalog, purposes: Mapping[str, Pur
     unknown_perm = sorted(set(r["permissions"]) - known_permissions)
     if unknown_perm:
         raise PolicyError(f"{where}.permissions: unknown permission(s) {', '.join(unknown_perm)}")
+    from govern.identity.permissions import STAFF_ONLY
+
+    staff_only = sorted(set(r["permissions"]) & STAFF_ONLY)
+    if r["kind"] == "service" and staff_only:
+        # A CRM service is trusted with what its role sees, nothing more (DESIGN 8b): what a request hands out goes to
+        # the data subject, and the whole request queue is for privacy staff.
+        raise PolicyError(f"{where}.permissions: {', '.join(staff_only)} may be held by staff roles only (kind: staff)")
     vis = r["visibility"]
     for cat in vis["categories"]:
         if cat not in catalog.categories:

@@ -112,9 +112,9 @@ def list_consents(subject_id: uuid.UUID):
 @requires(Permission.CONSENT_READ)
 @blp.response(200, description="The receipt exactly as issued")
 def get_receipt(receipt_id: uuid.UUID):
-    """Fetch a consent receipt again."""
+    """Fetch a consent receipt again: the principal that recorded it, or staff with consent:report:read (else 404)."""
     rt = current_runtime()
-    return jsonify(service.get_receipt(session=rt.session(), actor=current_actor(), receipt_id=receipt_id))
+    return jsonify(service.get_receipt(session=rt.session(), policy=rt.policy, actor=current_actor(), receipt_id=receipt_id))
 
 
 @blp.route("/consents/check", methods=["POST"])

@@ -478,11 +478,19 @@ def _separate_refused(purpose: Purpose, why: list[str], how: str) -> Problem:
 # --- reading ----------------------------------------------------------------------------------------------
 
 
-def get_receipt(*, session: Session, actor: Actor, receipt_id: uuid.UUID) -> dict[str, Any]:
-    """A receipt exactly as it was issued; audited."""
+def get_receipt(*, session: Session, policy: Policy, actor: Actor, receipt_id: uuid.UUID) -> dict[str, Any]:
+    """A receipt exactly as it was issued; audited. For the principal that recorded it (to give the subject) and for
+    staff who report on consent (consent:report:read); another service's receipt id answers 404 like a missing one."""
+    from govern.access.service import has_permission
+    from govern.identity.permissions import Permission
+
     row = session.get(ConsentReceipt, receipt_id)
     if row is None:
         raise not_found("receipt")
+    if actor.kind not in ("operator", "system") and not has_permission(policy, actor, Permission.CONSENT_REPORT):
+        recorded_by = session.scalar(select(ConsentEvent.recorded_by).where(ConsentEvent.receipt_id == row.id).limit(1))
+        if actor.principal_id is None or recorded_by != actor.principal_id:
+            raise not_found("receipt")
     audit.record(session=session, actor=actor, action=ConsentAction.RECEIPT_READ, subject_id=row.subject_id, resource=f"consent-receipt:{receipt_id}")
     return json.loads(row.body)
 

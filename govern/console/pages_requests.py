@@ -60,7 +60,7 @@ def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None
         req=req, events=events, deadlines=deadlines, overdue=is_open and due < utcnow(), due=due, manage=manage,
         can_verify=manage and is_open and req.verification_required and req.verified_at is None and req.locked_at is None,
         can_act=manage and req.state == "in_progress", can_refuse=manage and is_open,
-        has_package=manage and req.type in flows.PACKAGE_TYPES and req.verified_at is not None and req.state in ("in_progress", "completed"),
+        has_package=manage and may(Permission.REQUESTS_PACKAGE) and req.type in flows.PACKAGE_TYPES and req.verified_at is not None and req.state in ("in_progress", "completed"),
         reasons=requests.REFUSAL_REASONS, done=request.args.get("done"), **_objections(req, manage),
     )
     if problem is not None:
@@ -149,7 +149,8 @@ def request_lift_objection(request_id: uuid.UUID):
 @blp.route("/requests/<uuid:request_id>/package", methods=["GET"])
 @requires(Permission.CONSOLE_REQUESTS_MANAGE)
 def request_package(request_id: uuid.UUID):
-    """The same access package as GET /api/v1/requests/<id>/package; its hash is audited by the flow."""
+    """The same access package as GET /api/v1/requests/<id>/package, for staff holding requests:package:download (the
+    flow checks it); its hash is audited by the flow."""
     rt = current_runtime()
     pkg = flows.package(**_ctx(), envelope=rt.envelope, request_id=request_id)
     return Response(pkg.content, mimetype="application/zip", headers={

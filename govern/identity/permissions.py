@@ -32,7 +32,7 @@ class Permission(StrEnum):
     REQUESTS_VERIFY = "requests:request:verify"  # CRM session assertion and one-time codes
     REQUESTS_WITHDRAW = "requests:request:withdraw"
     REQUESTS_MANAGE = "requests:request:manage"  # work the queue: document checks, extend, pause, complete, refuse
-    REQUESTS_PACKAGE = "requests:package:download"
+    REQUESTS_PACKAGE = "requests:package:download"  # staff: download a package with one's own credential, audited
     # retention purges and legal holds (govern/retention)
     RETENTION_PLAN_READ = "retention:plan:read"
     RETENTION_PLAN_CREATE = "retention:plan:create"
@@ -70,3 +70,8 @@ class Permission(StrEnum):
     WEBHOOKS_ENDPOINT_MANAGE = "webhooks:endpoint:manage"  # register, change, enable/disable, rotate the secret
     WEBHOOKS_DELIVERY_READ = "webhooks:delivery:read"
     WEBHOOKS_DELIVERY_RETRY = "webhooks:delivery:retry"  # re-queue a failed delivery
+
+
+# Never held by a role of kind `service` (policy.py refuses to start): a package is for the data subject, not for the
+# service that filed the request, and seeing every request (not only those one filed) is for staff working the queue.
+STAFF_ONLY = frozenset({Permission.REQUESTS_PACKAGE.value, Permission.REQUESTS_MANAGE.value})

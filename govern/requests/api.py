@@ -1,5 +1,7 @@
 """/api/v1/requests: file, verify, the clock (extend, pause, resume), complete, refuse, withdraw, the queue, the
-access package and the erasure certificate. Thin: the rules are in service.py and flows.py."""
+access package (for the data subject through a one-time token; for privacy staff with their own credential) and the
+erasure certificate. A CRM service sees only the requests it filed: another's id answers 404. Thin: the rules are in
+service.py and flows.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from flask import Response
 from flask_smorest import Blueprint
 
 from govern.api_support import idempotent_create
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.guard import current_actor, current_runtime, public, requires
 from govern.identity.permissions import Permission
 from govern.requests import flows, schemas, service
 from govern.subjects import erasure
@@ -112,14 +114,50 @@ def issue_otp(request_id: uuid.UUID):
 def verify(body, request_id: uuid.UUID):
     """Record a verification: a CRM session asserted by a service, a returned one-time code, or a staff document check.
     A failure is recorded (200, verified false); repeated failures lock the request (423 afterwards)."""
-    result = service.verify(**_ctx(), envelope=current_runtime().envelope, request_id=request_id, method=body["method"], code=body["code"], reference=body["reference"], passed=body["passed"])
-    state = service.get_or_raise(session=current_runtime().session(), request_id=request_id).state
-    return {**dataclasses.asdict(result), "state": state}
+    rt = current_runtime()
+    result = service.verify(**_ctx(), envelope=rt.envelope, request_id=request_id, method=body["method"], code=body["code"], reference=body["reference"], passed=body["passed"])
+    req = service.get_or_raise(session=rt.session(), request_id=request_id)
+    token = None
+    if result.verified and req.type in service.PACKAGE_TYPES and req.state == "in_progress":
+        token = _token(service.issue_download_token(**_ctx(), envelope=rt.envelope, request_id=request_id))
+    return {**dataclasses.asdict(result), "state": req.state, "package_token": token}
+
+
+def _token(issued: service.IssuedToken) -> dict:
+    return {"token": issued.token, "token_id": issued.token_id, "expires_at": issued.expires_at, "download": "/api/v1/requests/download"}
+
+
+@blp.route("/<uuid:request_id>/download-token", methods=["POST"])
+@requires(Permission.REQUESTS_VERIFY)
+@blp.response(201, schemas.DownloadTokenSchema)
+def issue_download_token(request_id: uuid.UUID):
+    """A new one-time token for the data subject to download the package of this verified access or portability request
+    (the earlier unused one is revoked). The service hands it over; it cannot download the package with its own key."""
+    return _token(service.issue_download_token(**_ctx(), envelope=current_runtime().envelope, request_id=request_id))
+
+
+@blp.route("/download", methods=["POST"])
+@public("the data subject redeems a one-time token the filing service handed over; the token is the credential")
+@blp.arguments(schemas.DownloadRedeemSchema)
+@blp.response(200, description="application/zip: the package, as for GET /{id}/package")
+@blp.alt_response(404, description="download_not_found: unknown, used, revoked or expired (one answer for all)")
+def redeem_download(body):
+    """Download a package with a one-time token (no API key): the token is spent, the download audited with the request
+    and the token's id, never the token. Any unknown, used or expired token answers the same 404."""
+    rt = current_runtime()
+    pkg = flows.redeem(**_ctx(), envelope=rt.envelope, token=body["token"])
+    return _zip_response(pkg)
+
+
+def _zip_response(pkg: flows.Package) -> Response:
+    return Response(pkg.content, mimetype="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="{pkg.filename}"', "X-Content-SHA256": pkg.sha256, "Cache-Control": "no-store",
+    })
 
 
 def _clock(fn, request_id, **kw):
     d = fn(**_ctx(), request_id=request_id, **kw)
-    req = service.get_or_raise(session=current_runtime().session(), request_id=request_id)
+    req = service.get_or_raise(session=current_runtime().session(), request_id=request_id)  # fn checked it is the caller's
     return _view(req, d)
 
 
@@ -212,12 +250,11 @@ def lift_objection(body, request_id: uuid.UUID):
 @requires(Permission.REQUESTS_PACKAGE)
 @blp.response(200, description="application/zip: data.json, CSV files, a summary in the subject's language, manifest.json")
 def download_package(request_id: uuid.UUID):
-    """The access or portability package (zip) of a verified request; its SHA-256 is in the audit log and the header."""
+    """Privacy staff download the access or portability package (zip) of a verified request with their own credential
+    (requests:package:download, never held by a service role); its SHA-256 is in the audit log and the header. The
+    data subject downloads it with a one-time token (POST /download)."""
     rt = current_runtime()
-    pkg = flows.package(**_ctx(), envelope=rt.envelope, request_id=request_id)
-    return Response(pkg.content, mimetype="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="{pkg.filename}"', "X-Content-SHA256": pkg.sha256, "Cache-Control": "no-store",
-    })
+    return _zip_response(flows.package(**_ctx(), envelope=rt.envelope, request_id=request_id))
 
 
 @blp.route("/<uuid:request_id>/certificate", methods=["GET"])
@@ -225,4 +262,4 @@ def download_package(request_id: uuid.UUID):
 @blp.response(200, description="The erasure certificate and its SHA-256")
 def get_certificate(request_id: uuid.UUID):
     """The erasure certificate: what was destroyed, how and when, what was kept, why and until when."""
-    return flows.certificate(session=current_runtime().session(), actor=current_actor(), request_id=request_id)
+    return flows.certificate(**_ctx(), request_id=request_id)

@@ -6,6 +6,7 @@ company to keep left in place and restricted (subjects, retention), restriction,
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -19,21 +20,23 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
+from govern.identity.permissions import Permission
 from govern.policy import Policy
 from govern.requests import deadlines
 from govern.requests import service as requests
 from govern.requests.models import DataSubjectRequest
 from govern.requests.service import RequestAction
-from govern.subjects import erasure
+from govern.subjects import erasure, masking
 from govern.subjects import service as subjects
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
 
-PACKAGE_TYPES = ("access", "portability")
+PACKAGE_TYPES = requests.PACKAGE_TYPES
 ERASURE_TYPES = ("erasure", "account_closure")
 LEGAL_PURPOSE = "legal_compliance"  # answering a request is a legal obligation: the purpose of its reads
 
@@ -51,7 +54,7 @@ def complete(
 ) -> DataSubjectRequest:
     """Carries the request out and closes it; refused (and nothing done) before the requester's identity is verified."""
     now = as_utc(now) if now else utcnow()
-    req = requests.get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state != "in_progress":
         if req.state in ("received", "identity_pending"):
             requests.require_verified(req, action=RequestAction.COMPLETE)
@@ -60,7 +63,11 @@ def complete(
     explanation = requests._reason(explanation, required=False)
     if req.type in PACKAGE_TYPES:
         hours = policy.requests.package_download_hours
-        response: dict[str, Any] = {"package": {"url": f"/api/v1/requests/{req.id}/package", "available_until": (now + timedelta(hours=hours)).isoformat()}}
+        # The package is for the data subject: the filing service asks for a one-time download token to hand over.
+        response: dict[str, Any] = {"package": {
+            "download_token": f"/api/v1/requests/{req.id}/download-token", "url": f"/api/v1/requests/{req.id}/package",
+            "available_until": (now + timedelta(hours=hours)).isoformat(),
+        }}
     elif req.type == "rectification":
         response = _rectify(session, policy, envelope, actor, req)
     elif req.type in ERASURE_TYPES:
@@ -407,25 +414,116 @@ class Package:
 
 def package(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> Package:
     """Builds the zip for a verified access or portability request (while it is worked, and for the policy's hours after
-    it is completed); its hash goes into the audit log."""
+    it is completed), for privacy staff downloading it with their own credential (requests:package:download, a
+    permission no service role may hold); its hash goes into the audit log. The data subject gets it through a
+    one-time token instead (`redeem`)."""
+    from govern.access import service as access
+
     now = as_utc(now) if now else utcnow()
-    req = requests.get_or_raise(session=session, request_id=request_id)
-    if req.type not in PACKAGE_TYPES:
-        raise Problem(409, "no_package", "No package", f"A {req.type} request has no package.")
-    requests.require_verified(req, action=RequestAction.PACKAGE)
-    if req.state not in ("in_progress", "completed"):
-        raise requests._illegal(req, "packaged")
-    if req.state == "completed" and as_utc(req.closed_at) + timedelta(hours=policy.requests.package_download_hours) < now:
-        raise Problem(410, "package_expired", "Package expired", "The download period has ended; file a new request.")
+    req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id)
+    if actor.kind not in ("operator", "system") and not access.has_permission(policy, actor, Permission.REQUESTS_PACKAGE):
+        raise Problem(
+            403, "permission_denied", "Permission denied", "The package is for the data subject: hand over a download token instead.",
+            extra={"reason": "permission_denied", "permission": Permission.REQUESTS_PACKAGE.value},
+            audit=Refusal(action=RequestAction.PACKAGE, reason="permission_denied", subject_id=req.subject_id),
+        )
+    requests.require_package(policy, req, now)
+    return _build_package(session, policy, envelope, actor, req, now, view=None, via="staff")
+
+
+def redeem(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, token: str, now: datetime | None = None) -> Package:
+    """The package for whoever holds a one-time download token (the data subject): the token is spent atomically, the
+    download audited with the request and the token's id (never the token). Unless the requester's identity was
+    checked by a method that does not pass through the filing service (requests.yaml `package.full_copy_methods`),
+    the package holds no more than the filing service may read itself: a service that asserts a session cannot
+    obtain through a request what its role does not show it."""
+    now = as_utc(now) if now else utcnow()
+    row, req = requests.redeem_download_token(session=session, envelope=envelope, token=token, now=now)
+    requests.require_package(policy, req, now)
+    view = None if req.verification_method in policy.requests.package_full_copy_methods else _filer_view(session, policy, req)
+    audit.record(session=session, actor=actor, action=RequestAction.TOKEN_REDEEM, subject_id=req.subject_id, resource=f"{requests._ref(req)}/download-token:{row.id}")
+    return _build_package(session, policy, envelope, actor, req, now, view=view, via=f"token:{row.id}")
+
+
+@dataclass(frozen=True)
+class FilerView:
+    """What the service that filed a request may read itself: field -> full | masked (hidden ones absent), and the
+    record types it may read, over every purpose of its roles."""
+
+    fields: dict[str, str]
+    record_types: frozenset[str]
+
+
+def _filer_view(session: Session, policy: Policy, req: DataSubjectRequest) -> FilerView:
+    from govern.access import service as access
+    from govern.identity import service as identity
+
+    roles: tuple[str, ...] = ()
+    if req.filed_by_id is not None:
+        try:
+            principal = identity.get_by_name_or_id(session=session, ref=str(req.filed_by_id))
+        except Problem:
+            principal = None
+        if principal is not None and principal.disabled_at is None:
+            roles = tuple(principal.roles)
+    probe = Actor(name=req.filed_by, kind="service", roles=roles)
+    rank = {"masked": 1, "full": 2}
+    fields: dict[str, str] = {}
+    types: set[str] = set()
+    for role_name in roles:
+        role = policy.roles.get(role_name)
+        if role is None:
+            continue
+        for purpose_name in role.purposes:
+            purpose = policy.purposes.get(purpose_name)
+            if purpose is None:
+                continue
+            if access.has_permission(policy, probe, Permission.SUBJECTS_READ):
+                for name, vis in access.field_visibility(policy=policy, actor=probe, purpose=purpose).items():
+                    if rank[vis] > rank.get(fields.get(name, ""), 0):
+                        fields[name] = vis
+            if access.has_permission(policy, probe, Permission.RECORDS_READ):
+                types |= set(purpose.record_types)
+    return FilerView(fields=fields, record_types=frozenset(types))
+
+
+def _build_package(
+    session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, *, view: FilerView | None, via: str,
+) -> Package:
+    field_names = req.details.get("fields")
+    record_types = req.details.get("record_types")
+    limited: dict[str, Any] | None = None
+    if view is not None:
+        held = subjects.inventory(session=session, subject_id=req.subject_id)
+        held_fields = {n for n, _ in held.fields if field_names is None or n in field_names}
+        held_types = {t for _, t, *_ in held.records if record_types is None or t in record_types}
+        field_names = sorted(held_fields & set(view.fields))
+        record_types = sorted(held_types & view.record_types)
+        limited = {
+            "complete": False,
+            "why": "identity_verified_through_the_filing_service",
+            "masked_fields": sorted(n for n in field_names if view.fields[n] == "masked"),
+            "withheld_fields": sorted(held_fields - set(view.fields)),
+            "withheld_record_types": sorted(held_types - view.record_types),
+            "full_copy": "ask privacy staff: after a document check the full copy is delivered to you",
+        }
     export = subjects.export_all(
         session=session, policy=policy, envelope=envelope, actor=actor, subject_id=req.subject_id, purpose=LEGAL_PURPOSE,
-        reference=requests._ref(req), field_names=req.details.get("fields"), record_types=req.details.get("record_types"),
+        reference=requests._ref(req), field_names=field_names, record_types=record_types,
     )
-    files = _portability_files(policy, export) if req.type == "portability" else _access_files(session, policy, req, export)
+    if view is not None:
+        export = dataclasses.replace(export, fields=[
+            f if view.fields[f.name] == "full" else dataclasses.replace(f, value=masking.mask(policy.catalog.fields[f.name].masking, f.value))
+            for f in export.fields
+        ])
+    files = _portability_files(policy, export, limited) if req.type == "portability" else _access_files(session, policy, req, export, limited)
     content = _zip(files)
     digest = hashlib.sha256(content).hexdigest()
-    requests._event(session, req, actor, "package", now, data={"sha256": digest, "bytes": len(content)})
-    audit.record(session=session, actor=actor, action=RequestAction.PACKAGE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/package-sha256:{digest}")
+    requests._event(session, req, actor, "package", now, data={"sha256": digest, "bytes": len(content), "via": via, "complete": limited is None})
+    audit.record(
+        session=session, actor=actor, action=RequestAction.PACKAGE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/package-sha256:{digest}",
+        reason=("full" if limited is None else "limited"),
+    )
     return Package(filename=f"{req.type}-{req.id}.zip", content=content, sha256=digest)
 
 
@@ -449,17 +547,20 @@ def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode()  # a BOM, so spreadsheet programs read the Chinese text as UTF-8
 
 
-def _portability_files(policy: Policy, export: subjects.SubjectExport) -> dict[str, bytes]:
+def _portability_files(policy: Policy, export: subjects.SubjectExport, limited: dict[str, Any] | None = None) -> dict[str, bytes]:
     doc = {
         "format": "govern-portability/1",
         "subject_id": str(export.subject.id),
+        **({"limited": limited} if limited else {}),
         "fields": {f.name: f.value for f in export.fields},
         "records": [{"id": str(r.id), "type": r.type, "occurred_at": r.occurred_at.isoformat(), "payload": r.payload} for r in export.records],
     }
     return {"data.json": json.dumps(doc, ensure_ascii=False, indent=2).encode()}
 
 
-def _access_files(session: Session, policy: Policy, req: DataSubjectRequest, export: subjects.SubjectExport) -> dict[str, bytes]:
+def _access_files(
+    session: Session, policy: Policy, req: DataSubjectRequest, export: subjects.SubjectExport, limited: dict[str, Any] | None = None,
+) -> dict[str, bytes]:
     from govern.access import service as access
     from govern.consent import service as consent
     from govern.sharing import service as sharing
@@ -500,6 +601,7 @@ def _access_files(session: Session, policy: Policy, req: DataSubjectRequest, exp
     doc = {
         "format": "govern-access/1",
         "request_id": str(req.id),
+        **({"limited": limited} if limited else {}),
         "subject": {"id": str(subject.id), "jurisdiction": subject.jurisdiction, "language": subject.language, "status": subject.status, "created_at": as_utc(subject.created_at).isoformat()},
         "fields": [{"name": f.name, "label": policy.catalog.fields[f.name].label.get(lang, f.name) if f.name in policy.catalog.fields else f.name,
                     "category": policy.catalog.fields[f.name].category if f.name in policy.catalog.fields else None, "value": f.value,
@@ -579,9 +681,10 @@ def _summary(policy: Policy, lang: str, doc: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def certificate(*, session: Session, actor: Actor, request_id: uuid.UUID) -> dict[str, Any]:
-    """The erasure certificate of a completed erasure or account closure, with its hash; the read is audited."""
-    req = requests.get_or_raise(session=session, request_id=request_id)
+def certificate(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID) -> dict[str, Any]:
+    """The erasure certificate of a completed erasure or account closure, with its hash; the read is audited. For the
+    service that filed the request (to give the requester) and for staff; another service's id answers 404."""
+    req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id)
     if req.type not in ERASURE_TYPES or req.state != "completed" or not (req.response or {}).get("certificate"):
         raise Problem(409, "no_certificate", "No certificate", "Only a completed erasure or account closure has a certificate.")
     audit.record(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{req.response['certificate_sha256']}")
@@ -592,7 +695,7 @@ def lift_restriction(*, session: Session, policy: Policy, actor: Actor, request_
     """Lifts a restriction a completed restriction request put in place (GDPR Art. 18(3): tell the subject first)."""
     now = as_utc(now) if now else utcnow()
     reason = requests._reason(reason, required=True)
-    req = requests.get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.type != "restriction" or req.state != "completed":
         raise Problem(409, "not_a_restriction", "Nothing to lift", "Only a completed restriction request can be lifted.")
     subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="active", reason="restriction_lifted", reference=requests._ref(req))

@@ -77,3 +77,25 @@ class RequestEvent(Base):
     data: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_dsr_events_request", "request_id", "id"),)
+
+
+class DownloadToken(Base):
+    """A one-time download of what a request hands out (the access or portability package), for the data subject: the
+    service that filed the request receives the token once, to pass on; govern keeps only its keyed hash (HMAC under
+    the blind-index key), so a copy of this table downloads nothing. Redeeming it sets `used_at` in one conditional
+    UPDATE, so two concurrent redemptions cannot both win."""
+
+    __tablename__ = "dsr_download_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("dsr_requests.id", ondelete="CASCADE"), nullable=False)
+    artefact: Mapped[str] = mapped_column(String(16), nullable=False)  # package
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    issued_to: Mapped[str] = mapped_column(String(100), nullable=False)
+    issued_to_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_dsr_download_tokens_request", "request_id"),)

@@ -20,6 +20,7 @@ from govern.policy import Jurisdiction, PolicyError, _flatten, _jurisdiction_blo
 REQUEST_TYPES = (
     "access", "rectification", "erasure", "restriction", "portability", "objection", "withdrawal", "account_closure", "complaint",
 )
+VERIFICATION_METHODS = ("crm_session", "otp", "document")
 PERIOD_UNITS = ("calendar_days", "business_days", "working_days", "months")
 _DAY_NAMES = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
@@ -111,6 +112,10 @@ class RequestSettings:
     unverified_source: str
     package_download_hours: int
     package_source: str
+    package_token_valid_minutes: int
+    # Verification methods whose check does not pass through the filing service: only these let a download token carry
+    # the full copy; after any other method the copy holds no more than the filing service may read itself.
+    package_full_copy_methods: frozenset[str]
     log_retain_months: int
     log_source: str
 
@@ -175,6 +180,8 @@ class _RequestSettingsSchema(_Strict):
 
     class _Package(_Strict):
         download_hours = ma.Int(required=True, validate=validate.Range(min=1, max=24 * 30))
+        token_valid_minutes = ma.Int(required=True, validate=validate.Range(min=1, max=24 * 60))
+        full_copy_methods = ma.List(ma.Str(validate=validate.OneOf(VERIFICATION_METHODS)), required=True)
         source = ma.Str(required=True)
 
     class _Log(_Strict):
@@ -294,6 +301,7 @@ def _load_request_policy(directory: Path, jurisdictions: Mapping[str, Jurisdicti
         otp_valid_minutes=v["otp_valid_minutes"], otp_max_attempts=v["otp_max_attempts"], verification_source=v["source"],
         unverified_close_after=Period(**close_after), unverified_source=s["unverified"]["source"],
         package_download_hours=s["package"]["download_hours"], package_source=s["package"]["source"],
+        package_token_valid_minutes=s["package"]["token_valid_minutes"], package_full_copy_methods=frozenset(s["package"]["full_copy_methods"]),
         log_retain_months=s["request_log"]["retain_months"], log_source=s["request_log"]["source"],
     )
     return {"request_terms": terms, "calendars": calendars, "requests": settings}

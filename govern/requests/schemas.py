@@ -100,6 +100,17 @@ class RequestVerifySchema(Schema):
     passed = ma.Bool(load_default=True, metadata={"description": "crm_session/document: false records a failed check"})
 
 
+class DownloadTokenSchema(Schema):
+    token = ma.Str(metadata={"description": "Hand it to the data subject; good for one download, shown once, kept only as a keyed hash."})
+    token_id = ma.UUID()
+    expires_at = ma.DateTime()
+    download = ma.Str(metadata={"description": "Where the subject redeems it: POST with {\"token\": …}, no API key."})
+
+
+class DownloadRedeemSchema(Schema):
+    token = ma.Str(required=True, validate=validate.Length(max=200))
+
+
 class RequestVerificationSchema(Schema):
     verified = ma.Bool()
     locked = ma.Bool()
@@ -107,6 +118,9 @@ class RequestVerificationSchema(Schema):
     failures_left = ma.Int()
     reason = ma.Str(allow_none=True)
     state = ma.Str()
+    package_token = ma.Nested(DownloadTokenSchema, allow_none=True, metadata={
+        "description": "An access or portability request just verified: a one-time download token for the data subject.",
+    })
 
 
 class RequestOtpSchema(Schema):

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Mapping
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, false, select, update
 from sqlalchemy.orm import Session
 
 from govern.access import service as access
@@ -30,8 +30,8 @@ from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
 from govern.policy import Policy
 from govern.requests import deadlines
-from govern.requests.models import DataSubjectRequest, RequestEvent
-from govern.requests.policy import REQUEST_TYPES, RequestRule, RequestTerms
+from govern.requests.models import DataSubjectRequest, DownloadToken, RequestEvent
+from govern.requests.policy import REQUEST_TYPES, VERIFICATION_METHODS, RequestRule, RequestTerms
 from govern.subjects import service as subjects
 from govern.subjects import validators
 from govern.timeutil import as_utc, utcnow
@@ -58,6 +58,8 @@ class RequestAction(StrEnum):
     PACKAGE = "requests:package:create"
     CERTIFICATE = "requests:certificate:read"
     LIFT = "requests:restriction:lift"
+    TOKEN_ISSUE = "requests:download-token:issue"
+    TOKEN_REDEEM = "requests:download-token:redeem"
     PURGE_LOG = "requests:log:purge"
 
 
@@ -70,7 +72,8 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "in_progress": frozenset({"completed", "refused", "withdrawn"}),
 }
 CHANNELS = ("web", "app", "wechat", "phone", "email", "paper", "in_store")
-METHODS = ("crm_session", "otp", "document")
+METHODS = VERIFICATION_METHODS
+PACKAGE_TYPES = ("access", "portability")
 REFUSAL_REASONS = ("identity_not_verified", "manifestly_unfounded", "excessive", "legal_exception", "not_applicable", "other")
 # What a request may name (names only: a value a requester supplies goes sealed into sealed_details).
 DETAIL_KEYS = {
@@ -188,6 +191,21 @@ def get_or_raise(*, session: Session, request_id: uuid.UUID, for_update: bool = 
         query = query.with_for_update()  # PostgreSQL: one change to a request at a time; SQLite holds the write lock anyway
     req = session.scalar(query)
     if req is None:
+        raise not_found("request")
+    return req
+
+
+def sees_every_request(policy: Policy, actor: Actor) -> bool:
+    """Staff working the queue (requests:request:manage, never a service role) and the operator's jobs see every
+    request; a CRM service sees only the requests it filed."""
+    return actor.kind in ("operator", "system") or access.has_permission(policy, actor, Permission.REQUESTS_MANAGE)
+
+
+def get_for(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, for_update: bool = False) -> DataSubjectRequest:
+    """The request if this actor may see it: another service's request answers 404 like a missing one (a 403 would
+    tell that the id exists)."""
+    req = get_or_raise(session=session, request_id=request_id, for_update=for_update)
+    if not sees_every_request(policy, actor) and (actor.principal_id is None or req.filed_by_id != actor.principal_id):
         raise not_found("request")
     return req
 
@@ -323,7 +341,7 @@ def file(
 def acknowledge(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> deadlines.Deadlines:
     """Records that the requester was told the request was received (CCPA regs §7021(a): within 10 business days)."""
     now = _now(now)
-    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state in TERMINAL:
         raise _illegal(req, "acknowledged")
     if req.acknowledged_at is not None:
@@ -365,7 +383,7 @@ def issue_otp(
     """A one-time code for the CRM to deliver to the requester (only its keyed hash is kept); replaces any earlier code."""
     now = _now(now)
     settings = policy.requests
-    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     _verifiable(req)
     code = f"{secrets.randbelow(10 ** settings.otp_digits):0{settings.otp_digits}d}"
     req.otp_hash = _otp_digest(envelope, req, code)
@@ -396,9 +414,10 @@ def verify(
         errors["code"] = ["the code the requester returned"]
     if method in ("crm_session", "document") and (not reference or len(reference) > 100 or not reference.isprintable()):
         errors["reference"] = ["1–100 printable characters: the session or document-check id (no personal data)"]
+    errors.update(validators.free_text_errors({k: v for k, v in {"reference": reference}.items() if k not in errors}))
     if errors:
         raise validation_failed(errors)
-    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     _verifiable(req)
     if method == "crm_session" and not (_role_kinds(policy, actor) & {"service", "any"}):
         raise access.refuse("not_a_crm_service", "Only a CRM service can assert an authenticated session.", Refusal(action=RequestAction.VERIFY, reason="not_a_crm_service", subject_id=req.subject_id))
@@ -459,7 +478,7 @@ def extend(
 ) -> deadlines.Deadlines:
     """Extends the deadline where the law allows, with the reasons, told within the original period."""
     now = _now(now)
-    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state not in OPEN:
         raise _illegal(req, "extended")
     terms, rule = terms_of(policy, req)
@@ -484,7 +503,7 @@ def extend(
 def pause(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str | None, now: datetime | None = None) -> deadlines.Deadlines:
     """Stops the clock while waiting for the requester, where the law lets it stop."""
     now = _now(now)
-    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state not in OPEN:
         raise _illegal(req, "paused")
     _, rule = terms_of(policy, req)
@@ -499,7 +518,7 @@ def pause(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UU
 
 def resume(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> deadlines.Deadlines:
     now = _now(now)
-    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state not in OPEN:
         raise _illegal(req, "resumed")
     if not req.paused:
@@ -529,10 +548,11 @@ def refuse(
         errors["reason"] = [f"one of {', '.join(REFUSAL_REASONS)}"]
     if not legal_basis or not (3 <= len(legal_basis.strip()) <= 300):
         errors["legal_basis"] = ["the provision relied on, 3–300 characters (e.g. GDPR Art. 12(5)(b))"]
+    errors.update(validators.free_text_errors({k: v for k, v in {"legal_basis": legal_basis}.items() if k not in errors}))  # the console's form
     if errors:
         raise validation_failed(errors)
     explanation = _reason(explanation, required=False)
-    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if "refused" not in TRANSITIONS.get(req.state, frozenset()):
         raise _illegal(req, "refused", "refused")
     req.refusal_reason, req.legal_basis = reason, legal_basis.strip()
@@ -544,7 +564,7 @@ def refuse(
 def withdraw(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> DataSubjectRequest:
     """The requester withdraws the request."""
     now = _now(now)
-    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     transition(session, actor, req, "withdrawn", "withdrawn", now, action=RequestAction.WITHDRAW)
     return req
 
@@ -555,7 +575,7 @@ def withdraw(*, session: Session, policy: Policy, actor: Actor, request_id: uuid
 def read(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> tuple[DataSubjectRequest, list[RequestEvent], deadlines.Deadlines]:
     """A request with its timeline and deadlines; audited."""
     now = _now(now)
-    req = get_or_raise(session=session, request_id=request_id)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id)
     events = events_of(session=session, request_id=req.id)
     audit.record(session=session, actor=actor, action=RequestAction.READ, subject_id=req.subject_id, resource=_ref(req))
     return req, events, compute_deadlines(policy=policy, req=req, events=events, now=now)
@@ -581,6 +601,8 @@ def queue(
         query = query.where(DataSubjectRequest.due_at < as_utc(due_before))
     if subject_id is not None:
         query = query.where(DataSubjectRequest.subject_id == subject_id)
+    if not sees_every_request(policy, actor):
+        query = query.where(DataSubjectRequest.filed_by_id == actor.principal_id if actor.principal_id else false())
     rows = session.scalars(query.order_by(DataSubjectRequest.due_at, DataSubjectRequest.received_at).limit(limit)).all()
     soon = timedelta(days=policy.requests.due_soon_days)
     items: list[QueueItem] = []
@@ -644,7 +666,7 @@ def lift_objection(
     grounds are required; the objection is kept as lifted, the request's timeline shows the lift, and it is audited."""
     now = _now(now)
     grounds = _reason(reason, required=True)
-    req = get_or_raise(session=session, request_id=request_id, for_update=True)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.type != "objection" or req.state != "completed":
         raise Problem(409, "not_an_objection", "Nothing to lift", "Only an objection that a completed objection request recorded can be lifted.")
     if purpose not in (req.response or {}).get("legitimate_interest_objected", []):
@@ -653,3 +675,97 @@ def lift_objection(
     _event(session, req, actor, "objection_lifted", now, reason=grounds, data={"purpose": purpose})
     webhooks.objection_lifted(session=session, actor=actor, request=req, purpose=purpose, now=now)
     return req
+
+
+# --- what a request hands out: one-time download tokens -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: str  # shown once, to be handed to the data subject; only its keyed hash is kept
+    token_id: uuid.UUID
+    expires_at: datetime
+
+
+def package_window_end(policy: Policy, req: DataSubjectRequest) -> datetime | None:
+    """Until when the package of a request may be built: open-ended while it is worked, then the policy's hours."""
+    if req.state == "completed":
+        return as_utc(req.closed_at) + timedelta(hours=policy.requests.package_download_hours)
+    return None
+
+
+def require_package(policy: Policy, req: DataSubjectRequest, now: datetime) -> None:
+    """The request has a package now: an access or portability request, verified, worked or recently completed."""
+    if req.type not in PACKAGE_TYPES:
+        raise Problem(409, "no_package", "No package", f"A {req.type} request has no package.")
+    require_verified(req, action=RequestAction.PACKAGE)
+    if req.state not in ("in_progress", "completed"):
+        raise _illegal(req, "packaged")
+    end = package_window_end(policy, req)
+    if end is not None and end < now:
+        raise Problem(410, "package_expired", "Package expired", "The download period has ended; file a new request.")
+
+
+def _token_digest(envelope: Envelope, token: str) -> str:
+    # Keyed (the blind-index key): a copy of the table, or of a backup, lets nobody try tokens offline.
+    return envelope.blind_index("dsr-download-token", token)
+
+
+def issue_download_token(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, request_id: uuid.UUID, now: datetime | None = None,
+) -> IssuedToken:
+    """A one-time token for the data subject to download the request's package (POST /api/v1/requests/download), for
+    the service that filed the request (or staff) to hand over; any earlier unused token of the request is revoked."""
+    now = _now(now)
+    req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
+    require_package(policy, req, now)
+    session.execute(
+        update(DownloadToken).where(DownloadToken.request_id == req.id, DownloadToken.used_at.is_(None), DownloadToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    token = secrets.token_urlsafe(32)
+    expires = now + timedelta(minutes=policy.requests.package_token_valid_minutes)
+    end = package_window_end(policy, req)
+    if end is not None:
+        expires = min(expires, end)
+    row = DownloadToken(
+        id=uuid.uuid4(), request_id=req.id, artefact="package", token_hash=_token_digest(envelope, token), issued_at=now, issued_to=actor.name,
+        issued_to_id=actor.principal_id, expires_at=expires,
+    )
+    session.add(row)
+    _event(session, req, actor, "download_token", now, data={"token_id": str(row.id), "expires_at": expires.isoformat()})
+    audit.record(session=session, actor=actor, action=RequestAction.TOKEN_ISSUE, subject_id=req.subject_id, resource=f"{_ref(req)}/download-token:{row.id}")
+    return IssuedToken(token=token, token_id=row.id, expires_at=expires)
+
+
+def _token_refused(reason: str, subject_id: uuid.UUID | None = None) -> Problem:
+    # One answer whether the token is unknown, used, revoked or expired: the route is not an oracle. The audit log
+    # keeps which it was (never the token).
+    return Problem(
+        404, "download_not_found", "Download not found",
+        "This download token is unknown, already used or expired: ask for a new one.",
+        audit=Refusal(action=RequestAction.TOKEN_REDEEM, reason=reason, subject_id=subject_id),
+    )
+
+
+def redeem_download_token(*, session: Session, envelope: Envelope, token: str, now: datetime | None = None) -> tuple[DownloadToken, DataSubjectRequest]:
+    """Spends a token: one conditional UPDATE, so of two concurrent redemptions exactly one wins (PostgreSQL re-checks
+    the condition after the winner commits; SQLite serialises the writers)."""
+    now = _now(now)
+    if not isinstance(token, str) or not (20 <= len(token) <= 100) or not all(c.isalnum() or c in "-_" for c in token):
+        raise _token_refused("malformed")
+    digest = _token_digest(envelope, token)
+    spent = session.execute(
+        update(DownloadToken).where(
+            DownloadToken.token_hash == digest, DownloadToken.used_at.is_(None), DownloadToken.revoked_at.is_(None), DownloadToken.expires_at > now,
+        ).values(used_at=now)
+    )
+    row = session.scalar(select(DownloadToken).where(DownloadToken.token_hash == digest))
+    if spent.rowcount != 1 or row is None:
+        if row is None:
+            raise _token_refused("unknown")
+        req = session.get(DataSubjectRequest, row.request_id)
+        why = "used" if row.used_at is not None else "revoked" if row.revoked_at is not None else "expired"
+        raise _token_refused(why, req.subject_id if req else None)
+    req = get_or_raise(session=session, request_id=row.request_id, for_update=True)
+    return row, req

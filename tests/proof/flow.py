@@ -74,7 +74,7 @@ class Client:
     seen: list[Seen]
 
     def open(self, method: str, url: str, json=None, purpose: str | None = None, headers: dict | None = None, **kw):
-        sent = {"Authorization": f"Bearer {self.api_key}", **({"X-Purpose": purpose} if purpose else {}), **(headers or {})}
+        sent = {**({"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}), **({"X-Purpose": purpose} if purpose else {}), **(headers or {})}
         r = self.client.open(url, method=method, json=json, headers=sent, **kw)
         self.seen.append(Seen(self.role, method, url.split("?")[0], r.status_code, r.content_type or "", r.get_data()))
         r.close()  # file answers (packages, exports) hold a spooled file until closed
@@ -192,10 +192,12 @@ def run(app, runtime, *, fields: dict[str, str] | None = None, erased_fields: di
 
     # An access request answered with a package; an erasure of the second subject (a tombstone in GOVERN_HOME).
     flow.request_id = _ok(sales.post("/api/v1/requests", json={"subject_id": sid, "type": "access", "channel": "app"}))["id"]
-    _ok(sales.post(f"/api/v1/requests/{flow.request_id}/verify", json={"method": "crm_session", "reference": "sess-proof-1"}))
+    verified = _ok(sales.post(f"/api/v1/requests/{flow.request_id}/verify", json={"method": "crm_session", "reference": "sess-proof-1"}))
     _ok(privacy.post(f"/api/v1/requests/{flow.request_id}/complete", json={"explanation": "package ready"}))
-    package = sales.get(f"/api/v1/requests/{flow.request_id}/package")
-    _ok(package)
+    _ok(privacy.get(f"/api/v1/requests/{flow.request_id}/package"))  # privacy staff, with their own credential
+    # The CRM hands the one-time token to the customer, who downloads without any API key.
+    subject = Client(app.test_client(), "", "subject", "subject", flow.seen)
+    _ok(subject.post("/api/v1/requests/download", json={"token": verified["package_token"]["token"]}))
     # A webhook endpoint of the CRM component, told of the erasure below (the outbox keeps the delivery; nobody sends it here).
     principals = _ok(c["admin"].get("/api/v1/principals"))
     crm_id = next(p["id"] for p in principals if p["name"] == sales.name)

@@ -77,7 +77,16 @@ def _allowed(runtime, flow: Flow, seen) -> set[str]:
     if seen.method == "GET" and path == f"/api/v1/subjects/{kept}/records":
         return {flow.record_secret}
     if seen.method == "GET" and path == f"/api/v1/requests/{flow.request_id}/package":
-        return {*flow.fields.values(), flow.record_secret}  # the subject's own copy of everything
+        return {*flow.fields.values(), flow.record_secret}  # privacy staff: the subject's copy of everything, to deliver
+    if seen.method == "POST" and path == "/api/v1/requests/download":
+        # The token the filing CRM (sales_service) handed over after a session it asserted itself: no more than that
+        # service reads in full for any of its purposes (requests.yaml package.full_copy_methods).
+        actor = Actor(name="scan", kind="service", roles=("sales_service",))
+        return {flow.record_secret} | {
+            flow.fields[name] for purpose in runtime.policy.roles["sales_service"].purposes
+            for name, view in field_visibility(policy=runtime.policy, actor=actor, purpose=runtime.policy.purposes[purpose]).items()
+            if view == "full" and name in flow.fields
+        }
     if seen.method == "GET" and "/letters/" in path and not path.endswith("/letters"):
         return {flow.fields["name"]}  # "尊敬的<name>": the letter to the affected subject
     return set()

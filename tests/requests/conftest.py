@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 import pytest
 
 from govern.identity.actor import Actor
 
-CRM = Actor(name="crm-test", kind="service", roles=("sales_service",))
+# A CRM service sees only the requests it filed (by principal id): the tests' CRM has a fixed one.
+CRM = Actor(name="crm-test", kind="service", roles=("sales_service",), principal_id=uuid.UUID("00000000-0000-4000-8000-00000000c0de"))
 STAFF = Actor(name="privacy-officer", kind="staff", roles=("privacy_staff",))
 
 
@@ -17,10 +19,12 @@ def file_request(runtime):
     """file_request(subject_id, type, now=…, **kw) -> request id, filed through the service as the CRM."""
     from govern.requests import service
 
-    def make(subject_id, type: str = "access", *, now: datetime | None = None, channel: str = "app", **kw):
+    def make(subject_id, type: str = "access", *, now: datetime | None = None, channel: str = "app", by=None, **kw):
+        # by: an ApiClient (client_as) to file as that principal, which then sees the request (a service sees only its own).
+        actor = CRM if by is None else Actor(name=by.name, kind="service", roles=("sales_service",), principal_id=by.principal_id)
         with runtime.database.unit_of_work() as session:
             filed = service.file(
-                session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=subject_id, type=type, channel=channel,
+                session=session, policy=runtime.policy, envelope=runtime.envelope, actor=actor, subject_id=subject_id, type=type, channel=channel,
                 now=now, **kw,
             )
             return filed.request.id

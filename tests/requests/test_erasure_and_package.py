@@ -77,7 +77,7 @@ def test_erasure_keeps_legally_retained_records_restricted_and_destroys_the_rest
     # And the export: an access package of the subject now holds only what is kept.
     access = file_request(sid, "access")
     verify_by_session(access)
-    files = _unzip(act(flows.package, actor=CRM, request_id=access).content)
+    files = _unzip(act(flows.package, request_id=access).content)
     data = json.loads(files["data.json"])
     assert data["fields"] == [] and [r["payload"]["label"] for r in data["records"]] == ["invoice"]
 
@@ -141,7 +141,7 @@ def test_the_access_package_holds_every_field_record_consent_event_and_disclosur
                          fields=["name", "address"], purpose="order_fulfilment")
     rid = file_request(sid, "access")
     verify_by_session(rid)
-    r = client_as("sales_service").get(f"/api/v1/requests/{rid}/package")
+    r = client_as("privacy_staff").get(f"/api/v1/requests/{rid}/package")  # staff, with their own credential
     assert r.status_code == 200 and r.mimetype == "application/zip"
     files = _unzip(r.data)
     assert {"data.json", "fields.csv", "records.csv", "consent_events.csv", "disclosures.csv", "summary.zh.txt", "manifest.json"} <= set(files)
@@ -168,7 +168,7 @@ def test_portability_is_machine_readable_json(client_as, make_subject, file_requ
     _records(runtime, sid, [("order", "purchase", 3)])
     rid = file_request(sid, "portability")
     verify_by_session(rid)
-    files = _unzip(client_as("sales_service").get(f"/api/v1/requests/{rid}/package").data)
+    files = _unzip(client_as("dpo").get(f"/api/v1/requests/{rid}/package").data)
     data = json.loads(files["data.json"])
     assert data["format"] == "govern-portability/1" and data["fields"] == valid_fields and data["records"][0]["payload"]["label"] == "order"
 

@@ -42,9 +42,9 @@ def test_a_bad_request_names_the_problem_and_stores_nothing(client_as, make_subj
 def test_nothing_is_disclosed_or_erased_before_verification(client_as, make_subject, file_request, row_counts, audit_events):
     sid = make_subject()
     access, erase = file_request(sid, "access"), file_request(sid, "erasure")
-    staff, crm = client_as("privacy_staff"), client_as("sales_service")
+    staff = client_as("privacy_staff")
     before = row_counts()
-    r = crm.get(f"/api/v1/requests/{access}/package")
+    r = staff.get(f"/api/v1/requests/{access}/package")
     assert r.status_code == 409 and r.json["code"] == "identity_not_verified"
     r = staff.post(f"/api/v1/requests/{erase}/complete", json={})
     assert r.status_code == 409 and r.json["code"] == "identity_not_verified"
@@ -55,26 +55,28 @@ def test_nothing_is_disclosed_or_erased_before_verification(client_as, make_subj
 
 def test_a_crm_session_verifies_and_work_starts(client_as, make_subject, file_request):
     sid = make_subject()
-    rid = file_request(sid, "access")
-    r = client_as("sales_service").post(f"/api/v1/requests/{rid}/verify", json={"method": "crm_session", "reference": "sess-42"})
+    crm = client_as("sales_service")
+    rid = file_request(sid, "access", by=crm)
+    r = crm.post(f"/api/v1/requests/{rid}/verify", json={"method": "crm_session", "reference": "sess-42"})
     assert r.status_code == 200 and r.json["verified"] and r.json["state"] == "in_progress"
     got = client_as("privacy_staff").get(f"/api/v1/requests/{rid}").json
     assert got["verification_method"] == "crm_session" and got["verified_by"].startswith("p-sales-service")
 
 
 def test_only_a_crm_service_asserts_a_session_and_only_staff_check_documents(client_as, make_subject, file_request):
-    rid = file_request(make_subject(), "access")
+    crm = client_as("sales_service")
+    rid = file_request(make_subject(), "access", by=crm)
     r = client_as("privacy_staff").post(f"/api/v1/requests/{rid}/verify", json={"method": "crm_session", "reference": "s"})
     assert r.status_code == 403 and r.json["reason"] == "not_a_crm_service"
-    r = client_as("sales_service").post(f"/api/v1/requests/{rid}/verify", json={"method": "document", "reference": "doc-1"})
+    r = crm.post(f"/api/v1/requests/{rid}/verify", json={"method": "document", "reference": "doc-1"})
     assert r.status_code == 403 and r.json["reason"] == "not_staff"
     r = client_as("privacy_staff").post(f"/api/v1/requests/{rid}/verify", json={"method": "document", "reference": "doc-1"})
     assert r.status_code == 200 and r.json["verified"]
 
 
 def test_a_one_time_code_verifies_and_only_its_keyed_hash_is_kept(client_as, make_subject, file_request, runtime):
-    rid = file_request(make_subject(), "access")
     crm = client_as("sales_service")
+    rid = file_request(make_subject(), "access", by=crm)
     issued = crm.post(f"/api/v1/requests/{rid}/otp")
     assert issued.status_code == 201 and len(issued.json["code"]) == 6
     with runtime.database.unit_of_work() as session:
@@ -86,8 +88,8 @@ def test_a_one_time_code_verifies_and_only_its_keyed_hash_is_kept(client_as, mak
 
 def test_repeated_failed_verification_locks_the_request(client_as, make_subject, file_request, runtime, audit_events):
     sid = make_subject()
-    rid = file_request(sid, "erasure")
     crm = client_as("sales_service")
+    rid = file_request(sid, "erasure", by=crm)
     code = crm.post(f"/api/v1/requests/{rid}/otp").json["code"]
     wrong = "000000" if code != "000000" else "111111"
     results = []

@@ -151,13 +151,12 @@ def test_the_access_package_lists_the_objection_and_no_longer_the_purpose_it_sto
     import json
     import zipfile
 
-    from tests.requests.conftest import CRM
 
     sid = make_subject(jurisdiction="EU")
     rid, _ = _object(file_request, verify_by_session, act, sid, ["fraud_prevention"])
     access_request = file_request(sid, "access")
     verify_by_session(access_request)
-    with zipfile.ZipFile(io.BytesIO(act(flows.package, actor=CRM, request_id=access_request).content)) as z:
+    with zipfile.ZipFile(io.BytesIO(act(flows.package, request_id=access_request).content)) as z:
         data, summary = json.loads(z.read("data.json")), z.read("summary.zh.txt").decode()
     [objection] = data["objections"]
     assert (objection["purpose"], objection["request_id"], objection["lifted_at"]) == ("fraud_prevention", str(rid), None)
