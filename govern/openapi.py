@@ -62,11 +62,17 @@ class UUIDList(ma.List):
 class FreeText(ma.Str):
     """Free text a person writes into govern (a reason, a note, a reference): refused when it holds a value of
     personal data (a mobile number, an e-mail address, an identity or card number), which must live only in a
-    subject's encrypted fields. The error names the kind found, never the value."""
+    subject's encrypted fields. The error names the kind found, never the value. The text is searched after
+    normalisation (full-width forms, zero-width characters, separators between digits: govern.subjects.validators).
+    `allow` names kinds a field holds by design (a recipient's contact is a role e-mail address)."""
+
+    def __init__(self, *args, allow: tuple[str, ...] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.allow = allow
 
     def _deserialize(self, value, attr, data, **kwargs) -> str:
         text = super()._deserialize(value, attr, data, **kwargs)
-        problem = free_text_problem(text)
+        problem = free_text_problem(text, allow=self.allow)
         if problem:
             raise ValidationError(problem)
         return text

@@ -11,7 +11,8 @@ from govern.breach.letters import PHASES
 from govern.breach.service import STATES
 from govern.openapi import FreeText, UtcDateTime
 
-Bilingual = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(validate=validate.Length(max=5000)))
+# The letters' words (and the reasons for a delay) are sent to authorities and to every affected person: free text.
+Bilingual = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=FreeText(validate=validate.Length(max=5000)))
 
 
 class SourceSchema(Schema):
@@ -24,13 +25,13 @@ class SourceSchema(Schema):
 
 
 class IncidentCreateSchema(Schema):
-    title = ma.Str(required=True, validate=validate.Length(min=1, max=200))
+    title = FreeText(required=True, validate=validate.Length(min=1, max=200))
     description = FreeText(load_default=None, validate=validate.Length(max=10000), metadata={"description": "What happened. No personal data here."})
     detected_at = ma.AwareDateTime(required=True)
     aware_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the company became aware (the clocks run from it); defaults to detected_at."})
     occurred_from = ma.AwareDateTime(load_default=None)
     occurred_to = ma.AwareDateTime(load_default=None)
-    reported_by = ma.Str(load_default=None, validate=validate.Length(max=200))
+    reported_by = FreeText(load_default=None, validate=validate.Length(max=200), metadata={"description": "Who reported it (a team or staff name; no customer data)."})
     source = ma.Nested(SourceSchema, load_default=dict)
     drill = ma.Bool(load_default=False, metadata={"description": "A drill (应急演练): never counted as an incident, never sends."})
     critical_infrastructure = ma.Bool(load_default=False, metadata={"description": "Critical information infrastructure: the CN incident report is due within 1 hour."})
@@ -57,16 +58,16 @@ class AssessmentSchema(Schema):
     records = ma.Int(load_default=None, validate=validate.Range(min=0, max=10**12))
     risk = ma.Str(load_default="unknown", validate=validate.OneOf(RISKS))
     notify = ma.Str(load_default="unknown", validate=validate.OneOf(["yes", "no", "unknown"]))
-    rationale = ma.Str(required=True, validate=validate.Length(min=1, max=5000))
+    rationale = FreeText(required=True, validate=validate.Length(min=1, max=5000))
     measures_avoid_harm = ma.Bool(load_default=False, metadata={"description": "PIPL Art. 57 ¶2; GDPR Art. 34(3)(b)."})
     disproportionate_effort = ma.Bool(load_default=False, metadata={"description": "GDPR Art. 34(3)(c): a public communication instead."})
     texts = ma.Nested(TextsSchema, load_default=dict, metadata={"description": "The letters' words, zh and en: what happened, likely harm, measures, what people can do."})
 
 
 class ReviewSchema(Schema):
-    cause = ma.Str(required=True, validate=validate.Length(min=1, max=5000))
-    lessons = ma.Str(required=True, validate=validate.Length(min=1, max=5000))
-    actions = ma.List(ma.Str(validate=validate.Length(max=1000)), required=True)
+    cause = FreeText(required=True, validate=validate.Length(min=1, max=5000))
+    lessons = FreeText(required=True, validate=validate.Length(min=1, max=5000))
+    actions = ma.List(FreeText(validate=validate.Length(max=1000)), required=True)
 
 
 class TransitionSchema(Schema):
@@ -89,7 +90,7 @@ class LettersRequestSchema(Schema):
 
 
 class SentSchema(Schema):
-    channel = ma.Str(required=True, validate=validate.Length(min=1, max=32), metadata={"description": "email, sms, post, portal, public_communication, …"})
+    channel = FreeText(required=True, validate=validate.Length(min=1, max=32), metadata={"description": "email, sms, post, portal, public_communication, …"})
     reference = FreeText(load_default=None, validate=validate.Length(max=200))
     sent_at = ma.AwareDateTime(load_default=None)
     late_reason = FreeText(load_default=None, validate=validate.Length(max=5000))

@@ -24,6 +24,7 @@ from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.sharing.models import Disclosure, Recipient
 from govern.subjects import service as subjects
+from govern.subjects.validators import EMAIL_KIND, free_text_errors
 from govern.timeutil import as_utc, utcnow
 
 
@@ -61,6 +62,10 @@ def _validate(policy: Policy, data: Mapping[str, Any], *, today: date) -> None:
         value = data.get(key)
         if not isinstance(value, str) or not value.strip() or len(value) > limit or not value.isprintable():
             errors[key] = [f"1–{limit} printable characters"]
+    # A recipient is an organisation: its name and agreement reference hold nothing of a person, and its contact is a
+    # role address (privacy@partner.example): an e-mail address is expected there, a mobile or an ID number is not.
+    texts = {key: data.get(key) for key in ("name", "contact", "agreement_ref") if key not in errors}
+    errors.update(free_text_errors(texts, allow={"contact": (EMAIL_KIND,)}))
     purpose = data.get("purpose")
     if purpose not in policy.purposes:
         errors["purpose"] = ["unknown purpose (policies/purposes.yaml)"]

@@ -5,9 +5,14 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
+from govern.subjects.validators import EXTERNAL_REF_PATTERN
+
 
 class SubjectCreateSchema(Schema):
-    external_ref = ma.Str(validate=validate.Length(1, 200), load_default=None, metadata={"description": "The CRM's own id for this customer (not personal data)."})
+    external_ref = ma.Str(
+        validate=validate.Regexp(EXTERNAL_REF_PATTERN, error="1–128 characters of A–Z a–z 0–9 . _ : - (the CRM's own id of the customer)"), load_default=None,
+        metadata={"description": "The CRM's own id for this customer (not personal data): ^[A-Za-z0-9._:-]{1,128}$, and not a mobile, ID or card number."},
+    )
     jurisdiction = ma.Str(required=True, metadata={"description": "A key of policies/jurisdictions.yaml, e.g. CN, EU, US-CA."})
     language = ma.Str(load_default="zh", metadata={"description": "zh or en: the language of notices and letters."})
     birth_date = ma.Str(load_default=None, metadata={"description": "YYYY-MM-DD; stored encrypted as the birth_date field."})

@@ -160,6 +160,8 @@ def create(
         raise validation_failed({f"fields.{n}": ["required"] for n in missing})
     if purpose is not None and purpose not in policy.purposes:
         raise validation_failed({"purpose": ["unknown purpose"]})
+    if external_ref is not None and (problem := validators.external_ref_problem(external_ref)):
+        raise validation_failed({"external_ref": [problem]})
     if external_ref is not None and session.scalar(select(Subject.id).where(Subject.external_ref == external_ref)):
         raise Problem(409, "external_ref_exists", "Subject exists", "A subject with this external_ref already exists.")
     subject = Subject(id=uuid.uuid4(), external_ref=external_ref, jurisdiction=jurisdiction, language=language, created_by=actor.principal_id)

@@ -8,8 +8,9 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import unicodedata
 from datetime import date
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Collection, Mapping
 
 Cleaned = tuple[str, str]
 
@@ -208,29 +209,132 @@ def clean(rule: str, options: Mapping[str, Any], value: Any) -> Cleaned:
 # A value of a catalog kind that validates is looked for in the text: a mobile number, an e-mail address, a resident
 # identity number with its check digit, a card number of 16 to 19 digits that passes Luhn (shorter runs are too often
 # order or case numbers). Only the kind is reported, never the value.
-_FREE_TEXT_PATTERNS = (
-    ("a mobile number", re.compile(r"(?<![\d+])(?:\+?86[\s-]?)?(1[3-9]\d(?:[\s-]?\d{4}){2})(?!\d)")),
-    ("an e-mail address", _EMAIL),
-    ("a resident identity number", re.compile(r"(?<![\dA-Za-z])(\d{17}[\dXx])(?![\dA-Za-z])")),
-    ("a bank-card number", re.compile(r"(?<![\d-])((?:\d[\s-]?){15,18}\d)(?![\d-])")),
-)
+#
+# The text is searched as a reader would read it, not as it is spelt: NFKC (full-width digits and ＠ become ASCII),
+# format characters dropped (zero-width space/joiners, word joiner, BOM, soft hyphen: Unicode category Cf), digits of
+# any script read as 0-9, the ideographic full stop read as a dot, spaces around @ dropped. Digits are then read as
+# runs of groups joined by up to three separator characters (spaces, dots, dashes, slashes, middle dots, underscores),
+# and every window of whole groups is tried as a value: "138.1234.5678", "110105 19491231 002X", "4111-1111-1111-1111".
+# Windows of whole groups (never a cut through a group) keep order numbers, dates and amounts from matching: a
+# 14-digit ticket number holds no 11-digit mobile, "2026-11-15 – 2026-11-16" is not grouped like a card, a dotted
+# IPv4 address or an amount grouped in thousands is not read as a number of a person.
+MOBILE_KIND, EMAIL_KIND, ID_KIND, CARD_KIND = "a mobile number", "an e-mail address", "a resident identity number", "a bank-card number"
+_FREE_TEXT_KINDS = (MOBILE_KIND, EMAIL_KIND, ID_KIND, CARD_KIND)
+_SEPARATOR = r"[\s.\-_/\\·・•‐‑‒–—―−]"
+_DIGIT_RUN = re.compile(rf"[0-9](?:{_SEPARATOR}{{0,3}}[0-9])*(?:{_SEPARATOR}{{0,3}}[Xx](?![A-Za-z]))?")
+_GROUP_SPLIT = re.compile(rf"({_SEPARATOR}{{1,3}})")
+_AROUND_AT = re.compile(r"\s*@\s*")
+_MOBILE_DIGITS = re.compile(r"(?:0{0,2}86)?1[3-9][0-9]{9}")
+_VALUE_LENGTHS = frozenset({11, 13, 15, 16, 17, 18, 19})  # mobile (+86, 0086), card 16-19, resident ID 18
+_LONGEST_VALUE = max(_VALUE_LENGTHS)
+
+
+def normalise_free_text(text: str) -> str:
+    """The text as it reads: NFKC, no format (zero-width) characters, ASCII digits, no spaces around @."""
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+        chars = []
+        for ch in text:
+            category = unicodedata.category(ch)
+            if category == "Cf":
+                continue
+            if category == "Nd" and not "0" <= ch <= "9":
+                ch = str(unicodedata.decimal(ch))
+            chars.append(ch)
+        text = "".join(chars).replace("。", ".")
+    return _AROUND_AT.sub("@", text) if "@" in text else text
 
 
 def personal_data_in(text: str) -> list[str]:
     """The kinds of personal data the text holds values of (empty when none), for refusing it before it is stored."""
-    found = []
-    for kind, pattern in _FREE_TEXT_PATTERNS:
-        for match in pattern.finditer(text):
-            if _is_value_of(kind, match.group(match.lastindex or 0)):
-                found.append(kind)
+    text = normalise_free_text(text)
+    found: set[str] = set()
+    if "@" in text and _EMAIL.search(text):
+        found.add(EMAIL_KIND)
+    for run in _DIGIT_RUN.finditer(text):
+        found.update(_kinds_in_run(run.group()))
+        if len(found) == len(_FREE_TEXT_KINDS):
+            break
+    return [kind for kind in _FREE_TEXT_KINDS if kind in found]
+
+
+def _kinds_in_run(run: str) -> set[str]:
+    parts = _GROUP_SPLIT.split(run)
+    groups, separators = parts[0::2], parts[1::2]
+    found: set[str] = set()
+    for i in range(len(groups)):
+        joined = ""
+        for j in range(i, len(groups)):
+            joined += groups[j]
+            if len(joined) > _LONGEST_VALUE:
                 break
+            if len(joined) not in _VALUE_LENGTHS:
+                continue
+            kind = _value_kind(joined, [len(g) for g in groups[i:j + 1]], separators[i:j])
+            if kind:
+                found.add(kind)
     return found
 
 
-def free_text_problem(text: str) -> str | None:
-    """The message refusing free text that holds personal data (naming the kinds, never the values), or None."""
-    found = personal_data_in(text)
+def _value_kind(digits: str, lengths: list[int], separators: list[str]) -> str | None:
+    if len(lengths) > 1 and _looks_like_a_numeral(lengths, separators):
+        return None
+    if len(digits) == 18 and _is_value_of(ID_KIND, digits):
+        return ID_KIND
+    if not digits.isdigit():
+        return None
+    if _MOBILE_DIGITS.fullmatch(digits):
+        return MOBILE_KIND
+    if 16 <= len(digits) <= 19 and _grouped_like_a_card(lengths) and _is_value_of(CARD_KIND, digits):
+        return CARD_KIND
+    return None
+
+
+def _looks_like_a_numeral(lengths: list[int], separators: list[str]) -> bool:
+    """An amount grouped in thousands (1 380 000, 13.800.000.000) or a dotted IPv4 address (172.16.254.123)."""
+    thousands = 1 <= lengths[0] <= 3 and all(n == 3 for n in lengths[1:]) and len(set(separators)) == 1
+    dotted_quad = len(lengths) == 4 and all(n <= 3 for n in lengths) and all(s == "." for s in separators)
+    return thousands or dotted_quad
+
+
+def _grouped_like_a_card(lengths: list[int]) -> bool:
+    """How card numbers are written: in one piece, in fours (the last group shorter), 4-6-5 / 4-6-4, or digit by digit."""
+    if len(lengths) == 1 or all(n == 1 for n in lengths) or lengths in ([4, 6, 5], [4, 6, 4]):
+        return True
+    return all(n == 4 for n in lengths[:-1]) and 1 <= lengths[-1] <= 4
+
+
+def free_text_problem(text: str, *, allow: Collection[str] = ()) -> str | None:
+    """The message refusing free text that holds personal data (naming the kinds, never the values), or None.
+    `allow` names kinds a field may hold by design (a recipient's role address is an e-mail address)."""
+    found = [kind for kind in personal_data_in(text) if kind not in allow]
     return f"must not contain personal data (it holds {' and '.join(found)}): name the case, not the person" if found else None
+
+
+def free_text_errors(values: Mapping[str, Any], *, allow: Mapping[str, Collection[str]] | None = None) -> dict[str, list[str]]:
+    """For a service reached without the API's schema (console, CLI): per name, the refusal of a value (a string or a
+    list of strings) that holds personal data; empty when every value is clean. Feed it to errors.validation_failed."""
+    errors: dict[str, list[str]] = {}
+    for name, value in values.items():
+        for text in value if isinstance(value, (list, tuple)) else [value]:
+            problem = free_text_problem(text, allow=(allow or {}).get(name, ())) if isinstance(text, str) and text else None
+            if problem:
+                errors[name] = [problem]
+                break
+    return errors
+
+
+# The CRM's own reference of a customer: an identifier, not a place for a name, a number or an address. Even within the
+# pattern it must not read as a mobile, resident ID or card number (a CRM keyed by phone number would put one here).
+EXTERNAL_REF_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+_EXTERNAL_REF = re.compile(EXTERNAL_REF_PATTERN)
+
+
+def external_ref_problem(value: Any) -> str | None:
+    """Why `value` cannot be a subject's external_ref (the pattern, or the kind of personal data it holds), or None."""
+    if not isinstance(value, str) or not _EXTERNAL_REF.fullmatch(value):
+        return "1–128 characters of A–Z a–z 0–9 . _ : - (the CRM's own id of the customer)"
+    return free_text_problem(value)
 
 
 def _is_value_of(kind: str, candidate: str) -> bool:

@@ -33,6 +33,7 @@ from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, require_editable, require_version, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
+from govern.subjects.validators import free_text_errors
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from govern.webhooks.policy import WebhookPolicy
@@ -170,6 +171,9 @@ class IssuedSecret:
 def _check_name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip() or len(value.strip()) > 100 or not value.isprintable():
         raise validation_failed({"name": ["1–100 printable characters"]})
+    errors = free_text_errors({"name": value})  # the endpoint's description: a component's name, not a person's data
+    if errors:
+        raise validation_failed(errors)
     return value.strip()
 
 
