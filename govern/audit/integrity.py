@@ -177,8 +177,10 @@ def oldest_unsealed(session: Session, *, everywhere: bool = False):
         sealed = select(AuditChainEntry.event_id).where(AuditChainEntry.event_id == AuditEvent.id).exists()
         row = session.execute(select(AuditEvent.id, AuditEvent.occurred_at).where(~sealed).order_by(AuditEvent.occurred_at).limit(1)).first()
     else:
+        # The oldest of the first thousand events after the newest sealed one (ids follow time only roughly).
         newest = session.scalar(select(func.max(AuditChainEntry.event_id))) or 0
-        row = session.execute(select(AuditEvent.id, AuditEvent.occurred_at).where(AuditEvent.id > newest).order_by(AuditEvent.id).limit(1)).first()
+        first = select(AuditEvent.id, AuditEvent.occurred_at).where(AuditEvent.id > newest).order_by(AuditEvent.id).limit(1000).subquery()
+        row = session.execute(select(first.c.id, first.c.occurred_at).order_by(first.c.occurred_at).limit(1)).first()
     return (row[0], _time(row[1])) if row else None
 
 

@@ -114,14 +114,16 @@ def seal_all(runtime) -> None:
 
 
 @pytest.fixture
-def long_ago(monkeypatch, audit_settings):
+def long_ago(monkeypatch, runtime, audit_settings):
     """long_ago(days) → a context in which events are recorded and checkpoints signed `days` ago (the clock of
     service.record and checkpoints.sign moved back; the signing key published before that), as a log that old is."""
     from datetime import timedelta
 
     from govern.audit import signing
     from govern.timeutil import utcnow
+    from tests.conftest import empty_all_tables
 
+    empty_all_tables(runtime)  # nothing written at start-up (the policy load) may fall into the old part of the log
     signing.publish(audit_settings, signing.load(audit_settings), at=utcnow() - timedelta(days=3650))
 
     @contextmanager
