@@ -316,12 +316,14 @@ def file(
         )
     _event(session, req, actor, "received", req.received_at, data={"channel": channel, "type": type, "jurisdiction": jur})
     audit.record(session=session, actor=actor, action=RequestAction.FILE, subject_id=subject.id, resource=_ref(req), reason=type)
-    original = session.scalar(
-        select(DataSubjectRequest).where(
-            DataSubjectRequest.subject_id == subject.id, DataSubjectRequest.type == type, DataSubjectRequest.state.in_(OPEN),
-            DataSubjectRequest.id != req.id, DataSubjectRequest.verified_at.is_not(None),
-        ).order_by(DataSubjectRequest.received_at)
+    duplicates = select(DataSubjectRequest).where(
+        DataSubjectRequest.subject_id == subject.id, DataSubjectRequest.type == type, DataSubjectRequest.state.in_(OPEN),
+        DataSubjectRequest.id != req.id, DataSubjectRequest.verified_at.is_not(None),
     )
+    if not sees_every_request(policy, actor):
+        # Only among the service's own requests: `duplicate_of` must not hand it the id of another service's request.
+        duplicates = duplicates.where(DataSubjectRequest.filed_by_id == actor.principal_id if actor.principal_id else false())
+    original = session.scalar(duplicates.order_by(DataSubjectRequest.received_at))
     if original is not None and original.details == clean:
         req.duplicate_of = original.id
         _event(session, req, actor, "duplicate", now, to_state="duplicate", data={"duplicate_of": str(original.id)})

@@ -65,3 +65,13 @@ def test_the_queue_lists_only_the_services_own_requests_and_staff_see_all(two_se
     assert {r["id"] for r in b.get("/api/v1/requests").json["requests"]} == {mine}
     assert {r["id"] for r in a.get("/api/v1/requests").json["requests"]} == {ids["access"], ids["pending"]}
     assert {r["id"] for r in staff.get("/api/v1/requests").json["requests"]} >= {ids["access"], ids["pending"], mine}
+
+
+def test_a_request_of_another_service_for_the_same_thing_is_not_named_as_the_original(two_services):
+    a, b, _, sid, ids = two_services
+    # A's verified access request for this subject is open; B files the same: B is not told A's request id.
+    filed = b.post("/api/v1/requests", json={"subject_id": str(sid), "type": "access", "channel": "app"}).json
+    assert filed["duplicate_of"] is None and filed["state"] == "received" and ids["access"] not in str(filed)
+    # A filing it again is its own duplicate, as before.
+    again = a.post("/api/v1/requests", json={"subject_id": str(sid), "type": "access", "channel": "app"}).json
+    assert (again["state"], again["duplicate_of"]) == ("duplicate", ids["access"])
