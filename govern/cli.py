@@ -58,7 +58,13 @@ def initialise(settings: Settings) -> dict:
     _, created = Keyring.load_or_create(settings.keyring_path)
     database = Database(settings.database_url)
     try:
-        before, after = upgrade(database.engine)
+        # Schema changes as the owner role (GOVERN_MIGRATION_DATABASE_URL) when one is set; the serving role has DML only.
+        owner = Database(settings.migration_url) if settings.migration_url != settings.database_url else database
+        try:
+            before, after = upgrade(owner.engine)
+        finally:
+            if owner is not database:
+                owner.dispose()
     finally:
         database.dispose()
     return {"home": str(settings.home), "keyring": str(settings.keyring_path), "keyring_created": created, "migrated_from": before, "migrated_to": after}
@@ -90,7 +96,7 @@ def db_upgrade(revision: str, as_json: bool) -> None:
     from govern.db import Database
     from govern.migrate import upgrade
 
-    database = Database(_settings().database_url)
+    database = Database(_settings().migration_url)  # the owner role's, when GOVERN_MIGRATION_DATABASE_URL is set
     before, after = upgrade(database.engine, revision)
     _emit(as_json, {"from": before, "to": after}, f"database: {before or 'empty'} -> {after}")
 
@@ -260,7 +266,8 @@ def tombstones_reapply(as_json: bool) -> None:
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker: a request spends most of its time waiting on the database.")
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
 @click.option("--demo", is_flag=True, help="Seed demo data and print a demo API key on first start.")
-def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: bool) -> None:
+@click.option("--sealer/--no-sealer", default=True, show_default=True, help="Seal and checkpoint the audit log continuously (policies/audit.yaml sealing).")
+def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: bool, sealer: bool) -> None:
     """Initialise if needed, then serve the API (gunicorn; Flask's dev server only with --dev)."""
     settings = _settings()
     initialise(settings)
@@ -270,6 +277,13 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
         click.echo(f"re-applied erasures that the database had lost (restored from a backup?): {reapplied}", err=True)
     if demo:
         _announce_demo(settings, host, port)
+    if sealer:
+        # The audit log's sealer runs beside the workers, in its own process: the window in which an unsealed event
+        # could be changed or cut unnoticed stays within policies/audit.yaml's bound without any cron line.
+        from govern.audit import sealing
+        from govern.policy import load_policy
+
+        sealing.start_background(settings=settings, policy=load_policy(settings.policies_dir).audit)
     if dev:
         from govern.app import create_app
 

@@ -24,6 +24,10 @@ class Settings:
     audit_signing_key: str | None = None  # base64 Ed25519 private key (32 bytes) instead of the file
     checkpoint_dir: Path | None = None  # default GOVERN_HOME/checkpoints
     audit_seal_window_seconds: int = 900  # how long a late-committing transaction may take to still be sealed
+    # The owner role's URL (GOVERN_MIGRATION_DATABASE_URL), used only by `govern db upgrade` / `govern init` / serve's
+    # start-up migration; GOVERN_DATABASE_URL is then a role with DML only, which can neither drop nor disable the audit
+    # log's triggers (README: production PostgreSQL). Unset: the one URL does both (development, SQLite).
+    migration_database_url: str | None = None
     # Console (issue 8): the session cookie's Secure flag. "auto" sets it when the request came over TLS (as Flask sees
     # it); set "true" behind a TLS-terminating proxy, "false" only for plain-HTTP development.
     console_secure_cookies: str = "auto"
@@ -35,6 +39,10 @@ class Settings:
     @property
     def audit_checkpoint_dir(self) -> Path:
         return self.checkpoint_dir or self.home / "checkpoints"
+
+    @property
+    def migration_url(self) -> str:
+        return self.migration_database_url or self.database_url
 
     @property
     def keyring_path(self) -> Path:
@@ -62,6 +70,7 @@ class Settings:
             audit_signing_key=env.get("GOVERN_AUDIT_SIGNING_KEY") or None,
             checkpoint_dir=Path(env["GOVERN_CHECKPOINT_DIR"]).resolve() if env.get("GOVERN_CHECKPOINT_DIR") else None,
             audit_seal_window_seconds=int(env.get("GOVERN_AUDIT_SEAL_WINDOW_SECONDS", "900")),
+            migration_database_url=env.get("GOVERN_MIGRATION_DATABASE_URL") or None,
             console_secure_cookies=env.get("GOVERN_CONSOLE_SECURE_COOKIES", "auto").lower(),
         )
 

@@ -32,16 +32,33 @@ def readiness(runtime) -> dict[str, dict]:
         checks["keyring"] = {"ok": False, "error": type(exc).__name__}
     checks["policies"] = {"ok": True, "digest": runtime.policy.digest[:16]}
     checks["audit_chain"] = _audit_chain(runtime)
+    checks["database_role"] = _database_role(runtime)
     return checks
 
 
+def _database_role(runtime) -> dict:
+    """Warns (not gating) when the serving role could switch off the audit log's append-only triggers: it owns an audit
+    table, is a superuser, or holds TRIGGER/TRUNCATE (README: production PostgreSQL)."""
+    from govern.audit.grants import serving_role_risks
+
+    try:
+        risks = serving_role_risks(runtime.database.engine)
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__, "gating": False}
+    if risks:
+        get_logger("govern.health").warning("database_role_too_powerful", risks=risks)
+        return {"ok": False, "warnings": risks, "gating": False}
+    return {"ok": True, "gating": False}
+
+
 def _audit_chain(runtime) -> dict:
-    """The chain head links and agrees with the newest checkpoint; unsealed events are counted, not an error."""
+    """The chain head links and agrees with the newest checkpoint, and no event has waited for the sealer longer than
+    policies/audit.yaml allows (sealing.max_unsealed_seconds)."""
     from govern.audit import integrity
     from govern.health import metrics
 
     try:
-        st = integrity.status(database=runtime.database, settings=runtime.settings)
+        st = integrity.status(database=runtime.database, settings=runtime.settings, max_unsealed_seconds=runtime.policy.audit.max_unsealed_seconds)
     except Exception as exc:
         metrics.AUDIT_CHAIN_OK.set(0)
         return {"ok": False, "error": type(exc).__name__}
