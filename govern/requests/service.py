@@ -770,4 +770,12 @@ def redeem_download_token(*, session: Session, envelope: Envelope, token: str, n
         why = "used" if row.used_at is not None else "revoked" if row.revoked_at is not None else "expired"
         raise _token_refused(why, req.subject_id if req else None)
     req = get_or_raise(session=session, request_id=row.request_id, for_update=True)
+    if row.issued_to_id is not None:
+        # A token dies with the key it was handed to: disabling a leaked CRM key (breach containment) also voids the
+        # tokens it collected. (Raising rolls the spend back; the token stays unusable while the key is disabled.)
+        from govern.identity.models import Principal
+
+        disabled = session.scalar(select(Principal.disabled_at).where(Principal.id == row.issued_to_id))
+        if disabled is not None:
+            raise _token_refused("issuer_disabled", req.subject_id)
     return row, req

@@ -189,3 +189,15 @@ def test_no_service_role_may_be_given_the_package_or_the_whole_queue(tmp_path):
         roles.write_text(text_.replace("      - requests:request:withdraw\n", f"      - requests:request:withdraw\n      - {permission}\n", 1))
         with pytest.raises(PolicyError, match=f"roles.sales_service.permissions: {permission} may be held by staff roles only"):
             load_policy(target)
+
+
+def test_disabling_the_key_a_token_was_handed_to_voids_the_token(client_as, app, make_subject, runtime, audit_events):
+    from govern.identity import service as identity
+
+    support = client_as("support_service")
+    _, token = _filed_and_verified(support, make_subject())
+    with runtime.database.unit_of_work() as session:
+        identity.disable(session=session, actor=Actor.operator(), ref=str(support.principal_id))
+    r = app.test_client().post(DOWNLOAD, json={"token": token["token"]})
+    assert r.status_code == 404 and r.json["code"] == "download_not_found"
+    assert [e.reason for e in audit_events(action="requests:download-token:redeem")] == ["issuer_disabled"]
