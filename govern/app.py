@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import structlog
 from flask import Flask, current_app, g, request
@@ -23,6 +24,7 @@ from govern.identity.guard import is_audited_read
 from govern.logging import configure_logging, get_logger, personal_data_filter
 from govern.openapi import GovernApi
 from govern.policy import Policy, load_policy
+from govern.webhooks.egress import SystemResolver
 
 log = get_logger("govern.app")
 
@@ -37,6 +39,7 @@ class Runtime:
     envelope: Envelope
     database: Database
     started_at: float = field(default_factory=time.time)
+    resolver: Any = field(default_factory=SystemResolver)  # webhook host names (govern.webhooks.egress); a port for tests
 
     def session(self) -> Session:
         """The current request's session, opened on first use."""

@@ -281,9 +281,8 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
         # The audit log's sealer runs beside the workers, in its own process: the window in which an unsealed event
         # could be changed or cut unnoticed stays within policies/audit.yaml's bound without any cron line.
         from govern.audit import sealing
-        from govern.policy import load_policy
 
-        sealing.start_background(settings=settings, policy=load_policy(settings.policies_dir).audit)
+        sealing.start_background()
     if dev:
         from govern.app import create_app
 

@@ -132,6 +132,15 @@ def register_error_handlers(app: Flask) -> None:
         log.error("ciphertext_rejected", detail=str(exc))
         return problem_response(Problem(500, "ciphertext_rejected", "Stored data failed its integrity check", str(exc)))
 
+    from govern.crypto.keyring import KeyringError
+
+    @app.errorhandler(KeyringError)
+    def _keyring(exc: KeyringError):
+        # The keyring file went missing or was swapped under a running instance (readiness says which): nothing is
+        # written or read under keys that are not the data's.
+        log.error("keyring_unavailable", error_type=type(exc).__name__)
+        return problem_response(Problem(503, "keyring_unavailable", "Keys unavailable", "The service's keys are unavailable; nothing was changed."))
+
     @app.errorhandler(Exception)
     def _internal(exc: Exception):
         # Never a stack trace to the client, and the log line carries the type only, not the message:

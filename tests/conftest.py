@@ -18,6 +18,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from govern.config import PROJECT_ROOT, Settings
+from govern.webhooks.egress import StaticResolver
 
 PG_ENV = "GOVERN_TEST_DATABASE_URL"
 
@@ -57,6 +58,13 @@ def settings(tmp_path_factory) -> Settings:
     return Settings(home=home, database_url=url, policies_dir=PROJECT_ROOT / "policies", log_level="INFO")
 
 
+# The names the suite's webhook URLs use, answered from a table (no network in tests): public addresses of example.com.
+TEST_RESOLVER = StaticResolver({
+    "crm.example.cn": ["93.184.215.14"], "x.example.cn": ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"],
+    "localhost": ["127.0.0.1", "::1"],
+})
+
+
 @pytest.fixture(scope="session")
 def runtime(settings):
     from govern.app import build_runtime
@@ -64,6 +72,7 @@ def runtime(settings):
 
     initialise(settings)
     rt = build_runtime(settings)
+    rt.resolver = TEST_RESOLVER  # webhook host names are answered without a DNS server (govern.webhooks.egress)
     yield rt
     rt.database.dispose()
 

@@ -7,8 +7,10 @@ lock orders them, and a checkpoint is signed only when the newest trusted one is
 
 from __future__ import annotations
 
-import multiprocessing
+import atexit
 import os
+import subprocess
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
@@ -69,18 +71,31 @@ def run(*, settings: Settings, policy: AuditPolicy, stop: threading.Event, paren
         database.dispose()
 
 
-def _main(settings: Settings, policy: AuditPolicy, parent_pid: int) -> None:
+def main() -> None:
+    """The sealer process: settings and policies from the environment, as `govern serve` has them."""
+    from govern.config import Settings
     from govern.logging import STDERR, configure_logging
+    from govern.policy import load_policy
 
+    settings = Settings.from_env()
     configure_logging(settings.log_level, stream=STDERR)
-    run(settings=settings, policy=policy, stop=threading.Event(), parent_pid=parent_pid)
+    parent = int(os.environ.get("GOVERN_SEALER_PARENT", "0")) or None
+    run(settings=settings, policy=load_policy(settings.policies_dir).audit, stop=threading.Event(), parent_pid=parent)
 
 
-def start_background(*, settings: Settings, policy: AuditPolicy) -> multiprocessing.Process:
-    """The sealer in a process of its own (spawned, not forked: nothing of the server's state is shared), ended with
-    `govern serve` (a daemon process; it also stops by itself when its parent is gone)."""
-    process = multiprocessing.get_context("spawn").Process(
-        target=_main, args=(settings, policy, os.getpid()), name="govern-audit-sealer", daemon=True,
-    )
-    process.start()
+def start_background() -> subprocess.Popen:
+    """The sealer in a process of its own (a fresh interpreter: nothing of the server's state is shared), with the
+    environment `govern serve` has; it is ended when `govern serve` exits, and stops by itself if its parent is gone."""
+    env = {**os.environ, "GOVERN_SEALER_PARENT": str(os.getpid())}
+    process = subprocess.Popen([sys.executable, "-c", "from govern.audit.sealing import main; main()"], env=env)
+
+    def stop() -> None:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+    atexit.register(stop)
     return process

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 
 class KeyringError(Exception):
@@ -46,6 +46,9 @@ class Keyring:
         self._apply(doc)
         self._mtime = self._stat_mtime()
         self._checked = time.monotonic()
+        # Set by govern.crypto.checks: refuses (raises KeyringError) a keyring file that is not the database's, so a
+        # file swapped behind a running process is reported rather than adopted.
+        self.accept: Callable[["Keyring"], None] | None = None
 
     # --- loading and saving ---
 
@@ -131,7 +134,10 @@ class Keyring:
         self._checked = now
         if self._stat_mtime() != self._mtime:
             with self._lock:
-                self._apply(self._read(self.path))
+                doc = self._read(self.path)
+                if self.accept is not None:
+                    self.accept(Keyring(self.path, doc))
+                self._apply(doc)
                 self._mtime = self._stat_mtime()
 
     # --- use ---

@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from govern.audit import service as audit
 from govern.audit.service import AuditAction
+from govern.crypto import checks
 from govern.crypto.envelope import Envelope
 from govern.crypto.keyring import Keyring
 from govern.crypto.models import SubjectKey
@@ -66,9 +67,12 @@ def rotate(
         resumed = keyring.rotation is not None
         if resumed:
             target = keyring.rotation["target"]
+            with database.unit_of_work() as session:  # a run killed before it recorded the new version's check value
+                checks.record_master_version(session=session, keyring=keyring, version=target)
         else:
             target = keyring.begin_rotation()
             with database.unit_of_work() as session:
+                checks.record_master_version(session=session, keyring=keyring, version=target)
                 audit.record(session=session, actor=actor, action=AuditAction.KEY_ROTATE_BEGIN, resource=f"master_key:{target}")
         total = _count_behind(database, target)
         done, started = 0, time.monotonic()

@@ -24,12 +24,7 @@ def readiness(runtime) -> dict[str, dict]:
     except Exception as exc:
         checks["database"] = {"ok": False, "error": type(exc).__name__}
         checks["migrations"] = {"ok": False, "error": "database unreachable"}
-    try:
-        runtime.keyring.reload_if_changed()
-        runtime.keyring.master_key(runtime.keyring.active_version)
-        checks["keyring"] = {"ok": True, "active_version": runtime.keyring.active_version}
-    except Exception as exc:
-        checks["keyring"] = {"ok": False, "error": type(exc).__name__}
+    checks["keyring"] = _keyring(runtime)
     checks["policies"] = {"ok": True, "digest": runtime.policy.digest[:16]}
     checks["audit_chain"] = _audit_chain(runtime)
     checks["database_role"] = _database_role(runtime)
@@ -49,6 +44,24 @@ def _database_role(runtime) -> dict:
         get_logger("govern.health").warning("database_role_too_powerful", risks=risks)
         return {"ok": False, "warnings": risks, "gating": False}
     return {"ok": True, "gating": False}
+
+
+def _keyring(runtime) -> dict:
+    """The keyring on disk (and the audit signing key) still match the check values the database keeps: a keyring
+    deleted, swapped or cut down behind a running instance takes it out of service, naming the problem."""
+    from govern.crypto import checks as keychecks
+
+    try:
+        with runtime.database.unit_of_work() as session:
+            keychecks.verify(session=session, keyring=runtime.keyring, settings=runtime.settings)
+        return {"ok": True, "active_version": runtime.keyring.active_version}
+    except keychecks.KeyMismatch as exc:
+        result = {"ok": False, "problem": exc.problem, "error": exc.detail}
+    except Exception as exc:
+        missing = not runtime.settings.keyring_path.exists()
+        result = {"ok": False, "problem": keychecks.MISSING_KEYRING if missing else "unreadable", "error": "no keyring" if missing else type(exc).__name__}
+    get_logger("govern.health").error("keyring_does_not_match", **result)
+    return result
 
 
 def _audit_chain(runtime) -> dict:

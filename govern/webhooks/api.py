@@ -15,6 +15,7 @@ from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks import schemas, service
+from govern.webhooks.egress import Guard
 
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1/webhooks", description="Propagation webhooks: endpoints and deliveries")
 
@@ -50,7 +51,8 @@ def create_endpoint(body):
     if request.headers.get("Idempotency-Key"):
         raise Problem(400, "idempotency_not_supported", "Idempotency-Key not supported", "The answer holds a secret that is never stored for a replay.")
     rt = current_runtime()
-    issued = service.create_endpoint(session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), data=body)
+    issued = service.create_endpoint(session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), data=body,
+                                     guard=Guard.of(rt))
     e = issued.endpoint
     return {**_view(e, dict.fromkeys(service.STATES, 0)), "secret": issued.secret}, 201, {
         "Location": f"/api/v1/webhooks/endpoints/{e.id}", "ETag": version_etag(e), "Cache-Control": "no-store",
@@ -85,7 +87,7 @@ def update_endpoint(body, endpoint_id: uuid.UUID):
     """Change the name, URL or event types, or enable/disable it; needs the current ETag in If-Match."""
     rt = current_runtime()
     e = service.update_endpoint(session=rt.session(), policy=rt.policy, actor=current_actor(), endpoint_id=endpoint_id,
-                                expected_version=if_match_version(endpoint_id), changes=body)
+                                expected_version=if_match_version(endpoint_id), changes=body, guard=Guard.of(rt))
     return _view(e), 200, {"ETag": version_etag(e)}
 
 

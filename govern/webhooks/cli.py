@@ -66,6 +66,7 @@ def add_cmd(url: str, principal: str | None, recipient: str | None, events: str,
     from govern.identity import service as identity
     from govern.identity.actor import Actor
     from govern.webhooks import service
+    from govern.webhooks.egress import Guard
 
     if (principal is None) == (recipient is None):
         raise click.UsageError("name exactly one owner: --principal or --recipient")
@@ -79,6 +80,7 @@ def add_cmd(url: str, principal: str | None, recipient: str | None, events: str,
             issued = service.create_endpoint(
                 session=session, policy=rt.policy, envelope=rt.envelope, actor=Actor.operator(),
                 data={"url": url, "owner": owner, "event_types": [e.strip() for e in events.split(",") if e.strip()], "name": name, "enabled": not disabled},
+                guard=Guard.of(rt),
             )
             row = _row(issued.endpoint)
     except Problem as exc:
@@ -167,13 +169,14 @@ def deliver_cmd(batch: int, follow: float | None, as_json: bool) -> None:
     """Send due deliveries (safe to run on several hosts at once, and from cron; a killed run's rows are taken over)."""
     from govern.identity.actor import Actor
     from govern.webhooks import delivery
+    from govern.webhooks.egress import Guard
 
     rt = _runtime()
     worker = delivery.worker_name()
     while True:
         line = ProgressLine("delivered", "deliveries")
         run = delivery.deliver_due(database=rt.database, policy=rt.policy, envelope=rt.envelope, actor=Actor.operator(), batch_size=batch,
-                                   worker=worker, on_progress=None if as_json else line)
+                                   worker=worker, on_progress=None if as_json else line, guard=Guard.of(rt))
         line.end()
         summary = {k: v for k, v in run.__dict__.items()}
         if run.claimed or follow is None:

@@ -11,9 +11,8 @@ import http.client
 import os
 import random
 import socket
+import ssl
 import time
-import urllib.error
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +29,8 @@ from govern.identity.actor import Actor
 from govern.jobs import Progress, rate_since
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
-from govern.webhooks import service
+from govern.webhooks import egress, service
+from govern.webhooks.egress import Guard, Refused, Target
 from govern.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 
@@ -51,6 +51,7 @@ class Answer:
     status: int | None  # the HTTP status, or None when no answer came (refused, timed out, unreachable)
     error: str | None  # the kind of failure, never a response body
     duration_ms: int
+    final: bool = False  # no retry: the target was refused (an internal address), not merely unreachable
 
 
 @dataclass
@@ -63,7 +64,7 @@ class DeliveryRun:
     lease_lost: int = 0
 
 
-Sender = Callable[[str, bytes, dict[str, str], float], Answer]
+Sender = Callable[[Target, bytes, dict[str, str], float], Answer]
 
 
 def worker_name() -> str:
@@ -130,43 +131,43 @@ def _secrets(envelope: Envelope, endpoint: WebhookEndpoint, now: datetime) -> tu
         return None
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect is an answer, not a delivery: following it could carry the signed body to a host nobody registered."""
-
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: D102
-        return None
-
-
-_OPENER = urllib.request.build_opener(_NoRedirects)
-
-
-def post(url: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
-    """POSTs once; the answer's status, or the kind of failure (the response body is read a little and dropped)."""
+def post(target: Target, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
+    """POSTs once to the address that was checked (egress.connection: the name in Host and TLS SNI, no proxy) and
+    follows no redirect — a 3xx is an answer like any other, since following it could carry the signed body to a host
+    nobody registered. The answer's status, or the kind of failure (the response body is read a little and dropped)."""
     started = time.monotonic()
     status, error = None, None
+    conn = egress.connection(target, timeout)
     try:
-        with _OPENER.open(urllib.request.Request(url, data=body, headers=headers, method="POST"), timeout=timeout) as response:
-            status = response.status
-            response.read(1024)
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-        exc.close()
-    except urllib.error.URLError as exc:
-        error = f"unreachable: {type(exc.reason).__name__}" if not isinstance(exc.reason, str) else "unreachable"
+        conn.request("POST", target.path, body=body, headers=headers)
+        response = conn.getresponse()
+        status = response.status
+        response.read(1024)
     except (TimeoutError, socket.timeout):
         error = "timeout"
+    except ssl.SSLError as exc:
+        error = f"tls: {type(exc).__name__}"
+    except (ConnectionError, socket.gaierror) as exc:
+        error = f"unreachable: {type(exc).__name__}"
     except (OSError, http.client.HTTPException, ValueError) as exc:
         error = f"error: {type(exc).__name__}"
+    finally:
+        conn.close()
     return Answer(status=status, error=error, duration_ms=int((time.monotonic() - started) * 1000))
 
 
-def send(item: Claimed, *, policy: Policy, now: datetime, sender: Sender = post) -> Answer:
-    """Signs the stored body at `now` and sends it; a URL the policy no longer accepts is not contacted."""
+def send(item: Claimed, *, policy: Policy, now: datetime, sender: Sender = post, guard: Guard | None = None) -> Answer:
+    """Checks the URL again (its host may have been re-pointed since registration, or the policy changed), signs the
+    stored body at `now` and sends it to the address checked. A refused target is not contacted: the delivery fails at
+    once with the reason, for privacy staff to see; a name that does not resolve now is retried like a refused connection."""
     settings = service._settings(policy)
+    guard = guard or Guard.from_policy(policy)
     try:
-        service.check_url(item.url, require_https=settings.require_https)
+        target = guard.check(service.check_url(item.url))
     except Problem:
         return Answer(status=None, error="url_refused_by_policy", duration_ms=0)
+    except Refused as exc:
+        return Answer(status=None, error=f"refused: {exc.reason}", duration_ms=0, final=exc.reason != "unresolvable")
     if item.secrets is None:
         return Answer(status=None, error="secret_unreadable", duration_ms=0)
     body = item.body.encode()
@@ -180,7 +181,7 @@ def send(item: Claimed, *, policy: Policy, now: datetime, sender: Sender = post)
         "Govern-Delivery-Attempt": str(item.attempt),
         "Govern-Signature": service.signature_header(secrets_=item.secrets, body=body, timestamp=timestamp),
     }
-    return sender(item.url, body, headers, settings.timeout_seconds)
+    return sender(target, body, headers, settings.timeout_seconds)
 
 
 def record(
@@ -202,7 +203,7 @@ def record(
             delivery.state, delivery.delivered_at = "delivered", now
         elif not mine:
             outcome = "lease_lost"  # another worker took the row over (or staff changed it): its schedule is not ours to set
-        elif delivery.attempts + 1 >= settings.max_attempts:
+        elif delivery.attempts + 1 >= settings.max_attempts or answer.final:
             outcome = "failed"
             delivery.state, delivery.failed_at = "failed", now
         else:
@@ -226,9 +227,12 @@ def record(
 def deliver_due(
     *, database: Database, policy: Policy, envelope: Envelope, actor: Actor, batch_size: int = 50, now: datetime | None = None,
     worker: str | None = None, max_batches: int | None = None, sender: Sender = post, on_progress: Callable[[Progress], None] | None = None,
+    guard: Guard | None = None,
 ) -> DeliveryRun:
     """Sends every due delivery this worker can claim, batch by batch, until none is left. `now` fixes the clock (tests);
-    otherwise each batch reads it afresh."""
+    otherwise each batch reads it afresh. `guard` decides where a URL may lead (default: the policy's, https required,
+    the system's resolver)."""
+    guard = guard or Guard.from_policy(policy)
     run = DeliveryRun(worker=worker or worker_name())
     fixed = as_utc(now) if now else None
     total = count_due(database=database, now=fixed)
@@ -242,7 +246,7 @@ def deliver_due(
         run.claimed += len(items)
         for item in items:
             at = fixed or utcnow()
-            answer = send(item, policy=policy, now=at, sender=sender)
+            answer = send(item, policy=policy, now=at, sender=sender, guard=guard)
             outcome = record(database=database, policy=policy, actor=actor, worker=run.worker, item=item, answer=answer, started_at=at,
                              now=fixed or utcnow())
             counter = "retried" if outcome == "retry" else outcome

@@ -13,6 +13,7 @@ from marshmallow import fields as ma
 from marshmallow import validate
 
 from govern.policy import PolicyError, _read, _Strict, _validate
+from govern.webhooks.egress import AllowList
 
 
 @dataclass(frozen=True)
@@ -25,11 +26,12 @@ class WebhookPolicy:
     jitter: float  # 0.2: each delay is drawn from [80 %, 100 %] of the backoff, so retries of many rows spread out
     max_attempts: int
     retry_source: str
-    require_https: bool  # except loopback hosts (a receiver on the same machine)
+    require_https: bool  # outside `govern serve --dev` (Settings.dev)
     url_source: str
     tolerance_seconds: int  # how old a signature a receiver should accept (what verify_signature uses)
     rotation_grace_hours: int  # how long the previous secret also signs after a rotation
     signature_source: str
+    allow: AllowList = AllowList()  # non-public hosts/networks a webhook may reach (urls.allow); metadata never
 
     def backoff(self, attempt: int, draw: float) -> timedelta:
         """The wait after failed attempt number `attempt` (1, 2, …); `draw` is uniform in [0, 1)."""
@@ -54,6 +56,7 @@ class _RetrySchema(_Strict):
 
 class _UrlSchema(_Strict):
     require_https = ma.Bool(required=True)
+    allow = ma.List(ma.Str(), load_default=list)
     source = ma.Str(required=True, validate=validate.Length(min=3))
 
 
@@ -84,9 +87,13 @@ def _load_webhook_policy(directory: Path) -> dict[str, Any]:
         raise PolicyError("webhooks.yaml: webhooks.delivery.lease_seconds: at least twice timeout_seconds")
     if r["max_delay_seconds"] < r["initial_delay_seconds"]:
         raise PolicyError("webhooks.yaml: webhooks.retry.max_delay_seconds: at least initial_delay_seconds")
+    try:
+        allow = AllowList.parse(u["allow"])
+    except ValueError as exc:
+        raise PolicyError(f"webhooks.yaml: webhooks.urls.allow: {exc}") from None
     return {"webhooks": WebhookPolicy(
         timeout_seconds=d["timeout_seconds"], lease_seconds=d["lease_seconds"], initial_delay_seconds=r["initial_delay_seconds"],
         factor=r["factor"], max_delay_seconds=r["max_delay_seconds"], jitter=r["jitter"], max_attempts=r["max_attempts"],
         retry_source=r["source"], require_https=u["require_https"], url_source=u["source"], tolerance_seconds=s["tolerance_seconds"],
-        rotation_grace_hours=s["rotation_grace_hours"], signature_source=s["source"],
+        rotation_grace_hours=s["rotation_grace_hours"], signature_source=s["source"], allow=allow,
     )}

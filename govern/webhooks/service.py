@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import ipaddress
 import json
 import secrets
 import uuid
@@ -35,6 +34,7 @@ from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.subjects.validators import free_text_errors
 from govern.timeutil import as_utc, utcnow
+from govern.webhooks.egress import Guard, Refused
 from govern.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from govern.webhooks.policy import WebhookPolicy
 
@@ -77,17 +77,8 @@ def _settings(policy: Policy) -> WebhookPolicy:
 # --- URLs -------------------------------------------------------------------------------------------------------
 
 
-def _loopback(host: str) -> bool:
-    if host.lower() in ("localhost", "localhost."):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_url(url: Any, *, require_https: bool) -> str:
-    """http(s) only, a host, no credentials, no fragment; https unless the host is loopback (when policy says so)."""
+def check_url(url: Any) -> str:
+    """http(s) only, a host, no credentials, no fragment (the form of a URL; where it leads is egress.Guard's)."""
     if not isinstance(url, str) or not url.strip() or len(url) > 2000 or not url.isprintable() or any(c.isspace() for c in url.strip()):
         raise validation_failed({"url": ["an absolute http(s) URL of at most 2000 printable characters, no spaces"]})
     url = url.strip()
@@ -105,10 +96,21 @@ def check_url(url: Any, *, require_https: bool) -> str:
         _ = parts.port
     except ValueError:
         problems.append("an invalid port")
-    if not problems and require_https and parts.scheme == "http" and not _loopback(parts.hostname or ""):
-        problems.append("https is required (policies/webhooks.yaml urls.require_https); plain http only for loopback hosts")
     if problems:
         raise validation_failed({"url": problems})
+    return url
+
+
+def check_target(url: Any, *, guard: Guard) -> str:
+    """A well-formed URL whose host resolves only to addresses the guard admits (400 `webhook_target_refused` naming
+    the reason, never an address the name resolved to)."""
+    url = check_url(url)
+    try:
+        guard.check(url)
+    except Refused as exc:
+        said = exc.message if exc.reason in ("https_required", "ip_spelling", "internal_name", "unresolvable") else f"the host is or resolves to {exc.message}"
+        raise Problem(400, "webhook_target_refused", "Webhook target refused", f"url: {said}.",
+                      extra={"reason": exc.reason, "errors": {"url": [exc.message]}}) from None
     return url
 
 
@@ -212,11 +214,14 @@ def _check_owner(session: Session, kind: Any, owner_id: Any) -> tuple[str, uuid.
     return kind, oid
 
 
-def create_endpoint(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, data: Mapping[str, Any]) -> IssuedSecret:
-    """Registers an endpoint for a CRM component or a recipient; returns its secret, which is never shown again."""
+def create_endpoint(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, data: Mapping[str, Any], guard: Guard | None = None,
+) -> IssuedSecret:
+    """Registers an endpoint for a CRM component or a recipient; returns its secret, which is never shown again.
+    `guard` decides where a URL may lead (default: the policy's, https required, the system's resolver)."""
     owner = data.get("owner") or {}
     kind, owner_id = _check_owner(session, owner.get("kind"), owner.get("id"))
-    url = check_url(data.get("url"), require_https=_settings(policy).require_https)
+    url = check_target(data.get("url"), guard=guard or Guard.from_policy(policy))
     events = _check_events(data.get("event_types"))
     name = _check_name(data.get("name") or f"{kind}-{owner_id}"[:100])
     clash = session.scalar(select(WebhookEndpoint.id).where(WebhookEndpoint.owner_kind == kind, WebhookEndpoint.owner_id == owner_id, WebhookEndpoint.url == url))
@@ -268,6 +273,7 @@ def delivery_counts(*, session: Session, endpoint_ids: Iterable[uuid.UUID]) -> d
 
 def update_endpoint(
     *, session: Session, policy: Policy, actor: Actor, endpoint_id: uuid.UUID, expected_version: int | None, changes: Mapping[str, Any],
+    guard: Guard | None = None,
 ) -> WebhookEndpoint:
     """Changes name, URL, event types or enabled if the caller holds the current version (ETag)."""
     endpoint = get_endpoint(session=session, endpoint_id=endpoint_id)
@@ -277,7 +283,7 @@ def update_endpoint(
     if "name" in changes:
         checked["name"] = _check_name(changes["name"])
     if "url" in changes:
-        checked["url"] = check_url(changes["url"], require_https=_settings(policy).require_https)
+        checked["url"] = check_target(changes["url"], guard=guard or Guard.from_policy(policy))
     if "event_types" in changes:
         checked["event_types"] = _check_events(changes["event_types"])
     if "enabled" in changes:

@@ -5,6 +5,7 @@ through the API (webhooks:delivery:retry) get the button or may post it. The rul
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -21,7 +22,10 @@ def failed_delivery(runtime, make_principal):
     """An erasure delivery to a CRM component's endpoint that answered 503 to every attempt until the worker gave up:
     -> (delivery id, subject id, endpoint name)."""
     from govern.webhooks import delivery
+    from govern.webhooks.egress import AllowList, Guard
 
+    # The endpoint sits on loopback: a test policy allow-lists it, as `govern serve --dev` allows plain http.
+    guard = replace(Guard.of(runtime), allow=AllowList.parse(["127.0.0.0/8"]), require_https=False)
     owner, _ = make_principal("sales_service")
     operator = Actor.operator()
     name = f"crm-orders-{uuid.uuid4().hex[:6]}"
@@ -30,14 +34,14 @@ def failed_delivery(runtime, make_principal):
         webhooks.create_endpoint(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=operator, data={
             "name": name, "url": "http://127.0.0.1:9/hooks/govern", "owner": {"kind": "principal", "id": str(owner.id)},
             "event_types": [webhooks.ERASED],
-        })
+        }, guard=guard)
     with runtime.database.unit_of_work() as session:
         [row] = webhooks.enqueue(session=session, actor=operator, event_type=webhooks.ERASED, subject_id=subject_id, request_id=None, now=T0)
         delivery_id = row.id
     refused = lambda url, body, headers, timeout: delivery.Answer(status=503, error=None, duration_ms=1)  # noqa: E731
     for day in range(runtime.policy.webhooks.max_attempts):  # the longest backoff (6 h) is shorter than a day
         delivery.deliver_due(database=runtime.database, policy=runtime.policy, envelope=runtime.envelope, actor=operator,
-                             now=T0 + timedelta(days=day), sender=refused)
+                             now=T0 + timedelta(days=day), sender=refused, guard=guard)
     assert _state(runtime, delivery_id) == "failed"
     return delivery_id, subject_id, name
 

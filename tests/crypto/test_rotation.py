@@ -108,4 +108,4 @@ def test_rotation_is_audited(runtime, settings, audit_events):
     _seed(runtime, 3)
     assert _govern(settings, "keys", "rotate").returncode == 0
     actions = [e.action for e in audit_events() if e.action.startswith("crypto:")]
-    assert actions == ["crypto:master:rotate-begin", "crypto:master:rotate-finish"]
+    assert [a for a in actions if a.startswith("crypto:master:")] == ["crypto:master:rotate-begin", "crypto:master:rotate-finish"]

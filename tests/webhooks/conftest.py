@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from govern.webhooks.egress import AllowList
 from tests.requests.conftest import act, file_request, verify_by_session  # noqa: F401  (fixtures)
 from tests.retention.conftest import add_records, approve, plan, purge  # noqa: F401  (fixtures)
 from tests.sharing.conftest import make_recipient, privacy, recipient_body, separate_grant  # noqa: F401  (fixtures)
@@ -66,6 +67,27 @@ def receiver():
     server.server_close()
 
 
+LOOPBACK = ("127.0.0.0/8", "::1/128", "localhost")
+
+
+@pytest.fixture(autouse=True)
+def loopback_receivers(runtime, monkeypatch):
+    """The suite's receivers listen on loopback over plain http: a test policy allow-lists loopback (urls.allow), as an
+    operator would for a receiver on the same host, and runs as `govern serve --dev` does (http allowed)."""
+    webhooks = replace(runtime.policy.webhooks, allow=AllowList.parse(LOOPBACK))
+    monkeypatch.setattr(runtime, "policy", replace(runtime.policy, webhooks=webhooks))
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, dev=True))
+
+
+@pytest.fixture
+def shipped_policy(runtime, monkeypatch, loopback_receivers):
+    """policies/webhooks.yaml as shipped (no allow-list), outside dev mode: what production enforces."""
+    from govern.policy import load_policy
+
+    monkeypatch.setattr(runtime, "policy", load_policy(runtime.settings.policies_dir))
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, dev=False))
+
+
 @pytest.fixture
 def admin(client_as):
     return client_as("admin")
@@ -117,8 +139,10 @@ def deliver(runtime):
     """deliver(now=None, **kw): one run of the delivery worker."""
     from govern.identity.actor import Actor
     from govern.webhooks import delivery
+    from govern.webhooks.egress import Guard
 
     def run(**kw):
+        kw.setdefault("guard", Guard.of(runtime))  # the runtime's policy, dev setting and resolver, as `govern webhooks deliver`
         return delivery.deliver_due(database=runtime.database, policy=runtime.policy, envelope=runtime.envelope, actor=Actor.operator(), **kw)
 
     return run

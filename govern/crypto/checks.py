@@ -1,0 +1,262 @@
+"""Key-check values: govern stops, naming the problem, when its keyring is missing, lacks a version or is not the one
+the data was written under, instead of carrying on with keys that open nothing (500s) and find nothing (look-ups that
+miss, so CRMs create duplicates).
+
+The database keeps, per master-key version and for the blind-index key, an HMAC-SHA256 of a fixed label under the
+key (it tells keys apart and reveals nothing of them), and the key id of the audit signing key's public half. Start-up
+(build_runtime: `govern serve`, every worker, every CLI command that uses keys) compares the keys at hand with them;
+/readyz compares again on every probe. A database that has none yet (one created before this check existed) gets
+them from the keyring present at its first start — trust on first use, tested against the data where there is any
+(a data key of each version must unwrap) and audited.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from govern.config import Settings
+from govern.crypto.keyring import Keyring, KeyringError
+from govern.crypto.models import KeyCheck, SubjectKey
+from govern.db import Database
+from govern.logging import get_logger
+
+log = get_logger("govern.crypto.checks")
+
+MASTER, INDEX, AUDIT_SIGNING = "master", "index", "audit_signing"
+_LABEL = b"govern key-check value v1"
+
+# What went wrong, as a stable code (readiness, logs, tests) beside the sentence for the operator.
+MISSING_KEYRING = "missing_keyring"
+VERSION_MISSING = "version_missing"
+VERSION_MISMATCH = "version_mismatch"
+INDEX_KEY_CHANGED = "index_key_changed"
+AUDIT_KEY_MISSING = "audit_key_missing"
+AUDIT_KEY_CHANGED = "audit_key_changed"
+
+_RESTORE = "restore the keyring (and the audit signing key) that belongs to this database from your backup; govern never replaces them"
+
+
+class KeyMismatch(KeyringError):
+    """The keys at hand are not the ones the database's data was written under."""
+
+    def __init__(self, problem: str, detail: str) -> None:
+        super().__init__(f"{detail}: {_RESTORE}")
+        self.problem = problem
+        self.detail = detail
+
+
+def master_check(key: bytes, version: int) -> str:
+    return hmac.new(key, _LABEL + b"\x00master\x00" + str(version).encode(), hashlib.sha256).hexdigest()
+
+
+def index_check(key: bytes) -> str:
+    return hmac.new(key, _LABEL + b"\x00index", hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class KeysAtHand:
+    """What a keyring (and the audit signing key) offers, as check values."""
+
+    masters: dict[int, str]
+    index: str
+    audit_key_id: str | None
+
+    @classmethod
+    def of(cls, keyring: Keyring, audit_key_id: str | None) -> "KeysAtHand":
+        return cls({v: master_check(keyring.master_key(v), v) for v in keyring.versions}, index_check(keyring.index_key), audit_key_id)
+
+
+def audit_key_id(settings: Settings) -> str | None:
+    """The key id of the audit signing key configured, or None when none exists yet (it is made at first use)."""
+    from govern.audit import signing
+
+    if not settings.audit_signing_key and not settings.audit_key_path.exists():
+        return None
+    return signing.load(settings, create=False).key_id
+
+
+def recorded(session: Session) -> dict[tuple[str, int], str]:
+    return {(r.kind, r.version): r.check_value for r in session.scalars(select(KeyCheck))}
+
+
+def compare(rows: dict[tuple[str, int], str], keys: KeysAtHand, *, audit: bool = True) -> None:
+    """Every recorded value must be matched by the keys at hand; versions the database has not seen are not a problem
+    (a restore of an older database under a newer keyring)."""
+    problems: list[tuple[str, str]] = []
+    for (kind, version), value in sorted(rows.items()):
+        if kind != MASTER:
+            continue
+        if version not in keys.masters:
+            problems.append((VERSION_MISSING, f"master key version {version} is missing from the keyring"))
+        elif not hmac.compare_digest(keys.masters[version], value):
+            problems.append((VERSION_MISMATCH, f"master key version {version} does not match the one this database was written under"))
+    index = rows.get((INDEX, 1))
+    if index is not None and not hmac.compare_digest(index, keys.index):
+        problems.append((INDEX_KEY_CHANGED, "the blind-index key changed (look-ups would find nothing)"))
+    signing = [v for (kind, _), v in sorted(rows.items()) if kind == AUDIT_SIGNING] if audit else []
+    if signing and keys.audit_key_id is None:
+        problems.append((AUDIT_KEY_MISSING, f"the audit signing key {signing[-1]} is missing"))
+    elif signing and keys.audit_key_id != signing[-1]:
+        problems.append((AUDIT_KEY_CHANGED, f"the audit signing key is {keys.audit_key_id}, not {signing[-1]} (rotate it with `govern audit keys rotate`)"))
+    if problems:
+        raise KeyMismatch(problems[0][0], "; ".join(detail for _, detail in problems))
+
+
+def verify(*, session: Session, keyring: Keyring, settings: Settings) -> None:
+    """Readiness: the keyring on disk and the audit signing key still match what the database recorded."""
+    keyring.reload_if_changed(every_seconds=0)
+    compare(recorded(session), KeysAtHand.of(keyring, audit_key_id(settings)))
+
+
+def holds_keyed_data(session: Session) -> bool:
+    """Whether the database holds anything written under a keyring (so a new keyring would orphan it)."""
+    from govern.subjects.models import Subject
+
+    return session.scalar(select(KeyCheck.kind).limit(1)) is not None or session.scalar(select(Subject.id).limit(1)) is not None
+
+
+def missing_keyring(*, database: Database, keyring_path) -> KeyMismatch:
+    """The refusal for a database whose keyring is gone."""
+    with database.unit_of_work() as session:
+        versions = sorted(v for (kind, v) in recorded(session) if kind == MASTER)
+    held = f" (master key versions {', '.join(map(str, versions))})" if versions else ""
+    return KeyMismatch(MISSING_KEYRING, f"no keyring at {keyring_path}, but the database holds data encrypted under one{held}")
+
+
+def ensure(*, database: Database, keyring: Keyring, settings: Settings, how: str = "first_use") -> list[str]:
+    """Start-up: refuses keys that do not match what is recorded; records what is not recorded yet (audited).
+    Returns what it recorded, e.g. ["master:1", "index:1"]."""
+    keys = KeysAtHand.of(keyring, audit_key_id(settings))
+    for attempt in range(2):  # two workers starting at once on a new database: the loser compares again
+        try:
+            with database.unit_of_work() as session:
+                rows = recorded(session)
+                compare(rows, keys)
+                added = _record_missing(session=session, database=database, keyring=keyring, keys=keys, rows=rows, how=how)
+            return added
+        except IntegrityError:
+            if attempt:
+                raise
+    return []
+
+
+def _record_missing(*, session: Session, database: Database, keyring: Keyring, keys: KeysAtHand, rows: dict, how: str) -> list[str]:
+    from govern.audit import service as audit
+    from govern.identity.actor import Actor
+
+    new_versions = [v for v in keys.masters if (MASTER, v) not in rows]
+    if how == "first_use" and not rows and not holds_keyed_data(session):
+        how = "created"  # nothing encrypted yet: nothing is taken on trust
+    if new_versions and how == "first_use":
+        _test_against_data(session=session, database=database, keyring=keyring, versions=new_versions)
+    added = []
+    for version in new_versions:
+        session.add(KeyCheck(kind=MASTER, version=version, check_value=keys.masters[version], recorded_how=how))
+        added.append(f"{MASTER}:{version}")
+    if (INDEX, 1) not in rows:
+        session.add(KeyCheck(kind=INDEX, version=1, check_value=keys.index, recorded_how=how))
+        added.append(f"{INDEX}:1")
+    audit_rows = sorted(v for (kind, v) in rows if kind == AUDIT_SIGNING)
+    if keys.audit_key_id is not None and not audit_rows:
+        session.add(KeyCheck(kind=AUDIT_SIGNING, version=1, check_value=keys.audit_key_id, recorded_how=how))
+        added.append(f"{AUDIT_SIGNING}:1")
+    if added:
+        session.flush()  # a concurrent starter's rows surface here as IntegrityError, before the audit event
+        audit.record(session=session, actor=Actor.operator(), action=audit.AuditAction.KEY_CHECK_RECORD, resource=",".join(added), reason=how)
+        if how == "first_use":  # the one moment govern takes keys on trust over existing data: say so loudly
+            log.warning("key_check_values_recorded", recorded=added, how=how)
+    return added
+
+
+def _test_against_data(*, session: Session, database: Database, keyring: Keyring, versions: list[int]) -> None:
+    """Trust on first use, but not blindly: data keys under a version the keyring lacks, or one of each version that
+    does not unwrap, mean this keyring is not the data's."""
+    from govern.crypto.envelope import Envelope
+
+    low, high = session.execute(select(func.min(SubjectKey.master_key_version), func.max(SubjectKey.master_key_version))).one()
+    for version in (low, high):
+        if version is not None and version not in keyring.versions:
+            raise KeyMismatch(VERSION_MISSING, f"data keys are wrapped under master key version {version}, which the keyring lacks")
+    probe = Envelope(keyring, _NoCache())
+    for version in versions:
+        row = session.execute(select(SubjectKey.subject_id, SubjectKey.wrapped_key).where(SubjectKey.master_key_version == version).limit(1)).first()
+        if row is None:
+            continue
+        try:
+            probe.unwrap(row.subject_id, row.wrapped_key)
+        except Exception:
+            raise KeyMismatch(VERSION_MISMATCH, f"master key version {version} does not unwrap this database's data keys") from None
+
+
+class _NoCache:
+    def get(self, wrapped: bytes) -> None:
+        return None
+
+    def put(self, wrapped: bytes, dek: bytes) -> None:
+        pass
+
+
+def record_master_version(*, session: Session, keyring: Keyring, version: int, how: str = "rotation") -> None:
+    """A rotation's new version, in the transaction that records the rotation's start."""
+    if session.get(KeyCheck, (MASTER, version)) is None:
+        session.add(KeyCheck(kind=MASTER, version=version, check_value=master_check(keyring.master_key(version), version), recorded_how=how))
+
+
+def record_audit_key(*, session: Session, key_id: str, how: str = "rotation") -> None:
+    """A new audit signing key becomes the one expected, in the transaction that records its rotation."""
+    latest = session.scalars(select(KeyCheck).where(KeyCheck.kind == AUDIT_SIGNING).order_by(KeyCheck.version.desc()).limit(1)).first()
+    if latest is None or latest.check_value != key_id:
+        version = latest.version + 1 if latest else 1
+        session.add(KeyCheck(kind=AUDIT_SIGNING, version=version, check_value=key_id, recorded_how=how))
+
+
+def load_checked_keyring(*, settings: Settings, database: Database) -> Keyring:
+    """The keyring, checked against the database: start-up of the app, each worker and each CLI command."""
+    try:
+        try:
+            keyring = Keyring.load(settings.keyring_path)
+        except KeyringError:
+            if not settings.keyring_path.exists() and _has_table(database) and _holds_keyed_data(database):
+                raise missing_keyring(database=database, keyring_path=settings.keyring_path) from None
+            raise
+        if _has_table(database):  # a database not yet migrated has nothing to compare with; `govern init` migrates first
+            ensure(database=database, keyring=keyring, settings=settings)
+            keyring.accept = lambda candidate: _accept(database, candidate)
+    except BaseException:
+        database.dispose()  # the refusal leaves no connection behind
+        raise
+    return keyring
+
+
+def _accept(database: Database, candidate: Keyring) -> None:
+    """A keyring file changed under a running process (a rotation, or a swap): adopted only if it still matches."""
+    with database.unit_of_work() as session:
+        compare(recorded(session), KeysAtHand.of(candidate, None), audit=False)
+
+
+def _has_table(database: Database) -> bool:
+    from sqlalchemy import inspect
+
+    return inspect(database.engine).has_table(KeyCheck.__tablename__)
+
+
+def _holds_keyed_data(database: Database) -> bool:
+    with database.unit_of_work() as session:
+        return holds_keyed_data(session)
+
+
+def init_keyring(*, settings: Settings, database: Database) -> tuple[Keyring, bool]:
+    """`govern init`: a new keyring only for a database that holds nothing encrypted (else: restore the keyring)."""
+    if settings.keyring_path.exists():
+        return load_checked_keyring(settings=settings, database=database), False
+    if _holds_keyed_data(database):
+        raise missing_keyring(database=database, keyring_path=settings.keyring_path)
+    keyring = Keyring.create(settings.keyring_path)
+    ensure(database=database, keyring=keyring, settings=settings, how="created")
+    return keyring, True
