@@ -284,9 +284,11 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
 
         sealing.start_background()
     if dev:
+        from dataclasses import replace
+
         from govern.app import create_app
 
-        create_app(settings).run(host=host, port=port, debug=False)
+        create_app(replace(settings, dev=True)).run(host=host, port=port, debug=False)  # dev: webhooks may use plain http
         return
     from govern.server import run_gunicorn
 
