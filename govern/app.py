@@ -16,10 +16,12 @@ from sqlalchemy.orm import Session
 
 from govern import __version__
 from govern.config import Settings
+from govern.crypto.checks import load_checked_keyring
 from govern.crypto.envelope import DataKeyCache, Envelope
 from govern.crypto.keyring import Keyring
 from govern.db import Database
 from govern.errors import Problem, problem_response, register_error_handlers
+from govern.files import private_files
 from govern.identity.guard import is_audited_read
 from govern.logging import configure_logging, get_logger, personal_data_filter
 from govern.openapi import GovernApi
@@ -53,9 +55,11 @@ class Runtime:
 def build_runtime(settings: Settings) -> Runtime:
     policy = load_policy(settings.policies_dir)
     personal_data_filter.extend(policy.catalog.fields)
-    keyring = Keyring.load(settings.keyring_path)
+    private_files()  # whatever this process writes (SQLite files, exports, packages, backups) is its owner's alone
+    database = Database(settings.database_url)
+    keyring = load_checked_keyring(settings=settings, database=database)  # a missing or foreign keyring stops here
     envelope = Envelope(keyring, DataKeyCache(settings.dek_cache_size, settings.dek_cache_seconds))
-    return Runtime(settings=settings, policy=policy, keyring=keyring, envelope=envelope, database=Database(settings.database_url))
+    return Runtime(settings=settings, policy=policy, keyring=keyring, envelope=envelope, database=database)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:

@@ -38,24 +38,41 @@ def _fail(message: str, code: int = 1) -> None:
     sys.exit(code)
 
 
-@click.group()
+class _Commands(click.Group):
+    """A keyring that is missing or not the data's stops every command with the operator's sentence, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from govern.crypto.keyring import KeyringError
+
+        try:
+            return super().invoke(ctx)
+        except KeyringError as exc:
+            _fail(str(exc), code=2)
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """govern: the system of record for a CRM's customer personal data."""
+    from govern.files import private_files
+
+    private_files()  # before any command writes anything: exports, packages, backups, the SQLite files
 
 
 # --- init and database -----------------------------------------------------------------------------
 
 
 def initialise(settings: Settings) -> dict:
-    """Creates GOVERN_HOME and the keyring if missing (0600), checks the policies, migrates the database."""
-    from govern.crypto.keyring import Keyring
+    """Creates GOVERN_HOME (0700) and tightens looser modes under it, checks the policies, migrates the database, then
+    checks the keyring against it — creating one only for a database that holds nothing encrypted yet."""
+    from govern.crypto import checks
     from govern.db import Database
+    from govern.files import fix_modes, make_home
     from govern.migrate import upgrade
     from govern.policy import load_policy
 
-    settings.home.mkdir(parents=True, exist_ok=True)
+    make_home(settings)
+    fixed = fix_modes(settings)
     load_policy(settings.policies_dir)
-    _, created = Keyring.load_or_create(settings.keyring_path)
     database = Database(settings.database_url)
     try:
         # Schema changes as the owner role (GOVERN_MIGRATION_DATABASE_URL) when one is set; the serving role has DML only.
@@ -65,22 +82,37 @@ def initialise(settings: Settings) -> dict:
         finally:
             if owner is not database:
                 owner.dispose()
+        _, created = checks.init_keyring(settings=settings, database=database)
     finally:
         database.dispose()
-    return {"home": str(settings.home), "keyring": str(settings.keyring_path), "keyring_created": created, "migrated_from": before, "migrated_to": after}
+    return {
+        "home": str(settings.home), "keyring": str(settings.keyring_path), "keyring_created": created, "migrated_from": before, "migrated_to": after,
+        "modes_fixed": [{"path": str(f.path), "old_mode": oct(f.old), "new_mode": oct(f.new)} for f in fixed],
+    }
+
+
+def _say_modes_fixed(result: dict) -> str:
+    return "".join(f"\ntightened {f['path']}: {f['old_mode']} -> {f['new_mode']}" for f in result["modes_fixed"])
 
 
 @main.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def init(as_json: bool) -> None:
     """Create the home folder and keyring (if missing) and migrate the database. Safe to run twice."""
+    from govern.logging import STDERR, configure_logging
     from govern.policy import PolicyError
 
+    settings = _settings()
+    configure_logging(settings.log_level, stream=STDERR)  # stdout is the command's answer (--json)
     try:
-        result = initialise(_settings())
+        result = initialise(settings)
     except PolicyError as exc:
         _fail(f"policy: {exc}")
-    _emit(as_json, result, f"home {result['home']}\nkeyring {result['keyring']}{' (created)' if result['keyring_created'] else ''}\ndatabase at {result['migrated_to']}")
+    _emit(
+        as_json, result,
+        f"home {result['home']}\nkeyring {result['keyring']}{' (created)' if result['keyring_created'] else ''}\ndatabase at {result['migrated_to']}"
+        + _say_modes_fixed(result),
+    )
 
 
 @main.group()
@@ -270,7 +302,9 @@ def tombstones_reapply(as_json: bool) -> None:
 def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: bool, sealer: bool) -> None:
     """Initialise if needed, then serve the API (gunicorn; Flask's dev server only with --dev)."""
     settings = _settings()
-    initialise(settings)
+    started = initialise(settings)
+    if started["modes_fixed"]:
+        click.echo(_say_modes_fixed(started).lstrip("\n"), err=True)
     # A database restored from an older backup must not serve subjects that were erased since.
     reapplied = reapply_tombstones(settings)
     if any(reapplied.values()):
