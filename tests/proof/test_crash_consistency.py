@@ -34,7 +34,7 @@ from tests.conftest import VALID_FIELDS
 
 pytestmark = pytest.mark.slow
 
-CRM = Actor(name="crm-crash", kind="service", roles=("sales_service",))
+CRM = Actor(name="crm-crash", kind="service", roles=("sales_service",), principal_id=uuid.UUID(int=10))  # sees the requests it files
 MAKER = Actor(name="crash-privacy-staff", kind="staff", roles=("privacy_staff",), principal_id=uuid.UUID(int=11))
 APPROVER = Actor(name="crash-dpo", kind="staff", roles=("dpo",), principal_id=uuid.UUID(int=12))
 READER = Actor(name="crash-reader", kind="staff", roles=("dpo",))
