@@ -102,7 +102,8 @@ def runtime_for(url: str, home: Path | None = None):
 def crm_actor():
     from govern.identity.actor import Actor
 
-    return Actor(name=ACTOR_NAME, kind="service", roles=("sales_service",))
+    # A service sees only the requests it filed: the benchmark's CRM keeps one principal id.
+    return Actor(name=ACTOR_NAME, kind="service", roles=("sales_service",), principal_id=uuid.UUID(int=0xC0DE))
 
 
 def staff_actor():
