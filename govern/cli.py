@@ -83,10 +83,16 @@ def initialise(settings: Settings) -> dict:
             if owner is not database:
                 owner.dispose()
         _, created = checks.init_keyring(settings=settings, database=database)
+        from govern.retention.ledger import open_missing_ledgers
+
+        # Empty erasure and purge ledgers where the database has nothing they would hold: a restore then tells a lost
+        # ledger from one that was never written to.
+        ledgers_created = open_missing_ledgers(home=settings.home, database=database)
     finally:
         database.dispose()
     return {
         "home": str(settings.home), "keyring": str(settings.keyring_path), "keyring_created": created, "migrated_from": before, "migrated_to": after,
+        "ledgers_created": ledgers_created,
         "modes_fixed": [{"path": str(f.path), "old_mode": oct(f.old), "new_mode": oct(f.new)} for f in fixed],
     }
 

@@ -75,16 +75,29 @@ def purge_log_cmd(as_json: bool) -> None:
 
 
 def reapply_all(rt) -> dict:
-    """Every full erasure (tombstones) and every partial erasure (request log of erasures), re-applied."""
+    """Every full erasure (tombstones), every retention purge (the purge ledger) and every partial erasure (request
+    log of erasures), re-applied."""
     from govern.identity.actor import Actor
+    from govern.jobs import ProgressLine
     from govern.requests import flows
+    from govern.retention import ledger
     from govern.subjects import erasure
 
     with rt.database.unit_of_work() as session:
         shredded = erasure.reapply(session=session, envelope=rt.envelope, actor=Actor.operator(), tombstone_file=erasure.tombstone_log(rt.settings.home))
+    line = ProgressLine("replayed", "purge batches")
+    try:
+        purged = ledger.replay(database=rt.database, envelope=rt.envelope, actor=Actor.operator(), path=ledger.purge_ledger(rt.settings.home), on_progress=line)
+    finally:
+        line.end()
     with rt.database.unit_of_work() as session:
         partial = flows.reapply_erasures(session=session, envelope=rt.envelope, actor=Actor.operator(), erasure_log=flows.erasure_log_path(rt.settings.home))
-    return {"shredded_again": shredded, "partial_erasures_reapplied": partial}
+    return {"shredded_again": shredded, "purged_again": purged.removed_again, "partial_erasures_reapplied": partial}
+
+
+def _reapplied_text(result: dict) -> str:
+    return (f"{result['shredded_again']} subject(s) shredded again, {result['purged_again']} purged item(s) removed again, "
+            f"{result['partial_erasures_reapplied']} partial erasure(s) re-applied")
 
 
 @requests_group.command("reapply-erasures")
@@ -92,7 +105,7 @@ def reapply_all(rt) -> dict:
 def reapply_cmd(as_json: bool) -> None:
     """Re-apply every erasure the database lost (after a restore). Safe to run any time."""
     result = reapply_all(_runtime())
-    _emit(as_json, result, f"{result['shredded_again']} subject(s) shredded again, {result['partial_erasures_reapplied']} partial erasure(s) re-applied")
+    _emit(as_json, result, _reapplied_text(result))
 
 
 @requests_group.command("sweep-erasures")
@@ -167,25 +180,46 @@ def backup_cmd(out: Path, as_json: bool) -> None:
 @click.command("restore")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--yes", is_flag=True, help="Confirm: the current database is replaced.")
+@click.option("--accept-missing-ledgers", "accept_missing", default=None, metavar="REASON",
+              help="Restore although tombstones.jsonl, request-erasures.jsonl or purges.jsonl is missing (audited with REASON).")
 @click.option("--json", "as_json", is_flag=True)
-def restore_cmd(source: Path, yes: bool, as_json: bool) -> None:
-    """Restore the database from FILE, then re-apply every erasure made since before anything is served."""
+def restore_cmd(source: Path, yes: bool, accept_missing: str | None, as_json: bool) -> None:
+    """Restore the database from FILE, then re-apply every erasure and retention purge made since, before anything
+    is served. Refused while a ledger of them is missing from GOVERN_HOME, unless --accept-missing-ledgers."""
     from govern.config import Settings
+    from govern.retention import ledger
 
     if not yes:
         click.echo("error: restoring replaces the current database; add --yes", err=True)
         sys.exit(2)
     settings = Settings.from_env()
+    missing = ledger.missing_ledgers(settings.home)
+    if missing and accept_missing is None:
+        click.echo(
+            f"error: restore refused: {', '.join(p.name for p in missing)} missing from {settings.home}. Without it, erasures and retention "
+            "purges made since the backup would come back. Put the file back from this host's own backup, or, if it is truly lost, "
+            'rerun with --accept-missing-ledgers "<reason>" (the reason is audited). Nothing was changed.', err=True,
+        )
+        sys.exit(2)
+    if accept_missing is not None and (problem := ledger.override_reason_problem(accept_missing)):
+        click.echo(f"error: --accept-missing-ledgers: {problem}", err=True)
+        sys.exit(2)
     restore_database(settings.database_url, source)
     from govern.cli import initialise
 
     initialise(settings)  # a backup from an older release is migrated forward
     rt = _runtime()
     try:
+        accepted = []
+        if missing:
+            from govern.identity.actor import Actor
+
+            accepted = ledger.accept_missing(database=rt.database, home=settings.home, actor=Actor.operator(), missing=missing, reason=accept_missing)
         result = reapply_all(rt)
     finally:
         rt.database.dispose()
-    _emit(as_json, {"restored": str(source), **result}, f"restored {source}; {result['shredded_again']} subject(s) shredded again, {result['partial_erasures_reapplied']} partial erasure(s) re-applied")
+    _emit(as_json, {"restored": str(source), "accepted_missing_ledgers": accepted, **result}, f"restored {source}; {_reapplied_text(result)}"
+          + (f"; restored without {', '.join(accepted)} (audited)" if accepted else ""))
 
 
 commands = [requests_group, backup_cmd, restore_cmd]

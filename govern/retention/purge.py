@@ -4,6 +4,8 @@ SIGTERM, kill -9, a lost connection), the database holds either the whole batch 
 from the cursor without losing or double-counting anything. Each batch also queues, in the same transaction, one
 webhook notice per subject it purged (govern/webhooks) for the CRM components and recipients that hold copies.
 One purge at a time per database: an advisory lock on PostgreSQL, a file lock beside the database file on SQLite.
+Each batch also goes into the purge ledger outside the database (ledger.py), fsynced before the batch commits, so a
+restore of an older backup removes it again before serving.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from govern.db import Database
 from govern.identity.actor import Actor
 from govern.jobs import Progress, database_lock, host_lock
 from govern.policy import Policy
-from govern.retention import service
+from govern.retention import ledger, service
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
 from govern.retention.service import FIELD, RECORD, RetentionAction, active_hold
 from govern.subjects import erasure
@@ -112,20 +114,28 @@ def _busy_detail(database: Database) -> str:
 def purge_plan(
     *, database: Database, envelope: Envelope, policy: Policy, actor: Actor, plan_id: uuid.UUID, tombstone_file: Path | None,
     batch_size: int = 500, pause_seconds: float = 0.0, on_progress: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] = lambda: False, now: datetime | None = None,
+    should_stop: Callable[[], bool] = lambda: False, now: datetime | None = None, purge_ledger: Path | None = None,
 ) -> RunResult:
-    """Executes exactly the items of an approved plan (or resumes its unfinished run)."""
+    """Executes exactly the items of an approved plan (or resumes its unfinished run). The purge ledger is
+    `purge_ledger`, by default purges.jsonl beside the tombstone file."""
     with purge_lock(database) as still_held:
         return _execute(
             still_held=still_held, database=database, envelope=envelope, policy=policy, actor=actor, plan_id=plan_id, tombstone_file=tombstone_file,
             batch_size=batch_size, pause_seconds=pause_seconds, on_progress=on_progress, should_stop=should_stop, now=now, mode="plan",
+            ledger_file=_ledger_file(purge_ledger, tombstone_file),
         )
+
+
+def _ledger_file(given: Path | None, tombstone_file: Path | None) -> Path | None:
+    if given is not None:
+        return given
+    return ledger.purge_ledger(tombstone_file.parent) if tombstone_file is not None else None
 
 
 def purge_all_due(
     *, database: Database, envelope: Envelope, policy: Policy, actor: Actor, tombstone_file: Path | None, batch_size: int = 500,
     pause_seconds: float = 0.0, on_progress: Callable[[Progress], None] | None = None, should_stop: Callable[[], bool] = lambda: False,
-    now: datetime | None = None,
+    now: datetime | None = None, purge_ledger: Path | None = None,
 ) -> list[RunResult]:
     """For schedules: resumes an unfinished unattended run, then plans and purges everything due now. Only when
     retention.yaml says `unattended_purge: true`; the policy stands in for the second person's approval."""
@@ -144,6 +154,7 @@ def purge_all_due(
         common = dict(
             still_held=still_held, database=database, envelope=envelope, policy=policy, actor=actor, tombstone_file=tombstone_file, batch_size=batch_size,
             pause_seconds=pause_seconds, on_progress=on_progress, should_stop=should_stop, now=now, mode="all_due",
+            ledger_file=_ledger_file(purge_ledger, tombstone_file),
         )
         for plan_id in leftover:
             results.append(_execute(plan_id=plan_id, **common))
@@ -192,7 +203,7 @@ def _start_or_resume(session: Session, policy: Policy, actor: Actor, plan_id: uu
 def _execute(
     *, still_held: Callable[[], None], database: Database, envelope: Envelope, policy: Policy, actor: Actor, plan_id: uuid.UUID, tombstone_file: Path | None,
     batch_size: int, pause_seconds: float, on_progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool],
-    now: datetime | None, mode: str,
+    now: datetime | None, mode: str, ledger_file: Path | None = None,
 ) -> RunResult:
     started = time.monotonic()
     with database.unit_of_work() as session:
@@ -200,6 +211,9 @@ def _execute(
         run_id, cursor, total = run.id, run.cursor, run.total
         if run.status == "completed":
             return _result(run, resumed=False, seconds=0.0)
+    if ledger_file is not None:
+        # A crash between a batch's ledger line and its commit left the line without an outcome: the cursor decides.
+        ledger.resolve(ledger_file, plan_id=plan_id, cursor=cursor)
     done_at_start = _done(database, plan_id, cursor)
     done = done_at_start
     try:
@@ -208,7 +222,12 @@ def _execute(
                 raise PurgeInterrupted(f"stopped after item {cursor} of {total}")
             still_held()
             with database.unit_of_work() as session:
-                moved, cursor = _batch(session, envelope, actor, run_id, plan_id, cursor, batch_size, tombstone_file)
+                moved, cursor, entry = _batch(session, envelope, actor, run_id, plan_id, cursor, batch_size, tombstone_file)
+                if entry is not None and ledger_file is not None:
+                    # Durable before the commit below: a committed purge never lacks its line (see ledger.py).
+                    ledger.append(ledger_file, entry)
+            if entry is not None and ledger_file is not None:
+                ledger.append(ledger_file, ledger.outcome_entry(entry, ledger.COMMITTED))
             if moved == 0:
                 break
             done += moved
@@ -274,8 +293,9 @@ def _bump(counts: dict[str, Any], rule: str, key: str, n: int = 1) -> None:
 
 def _batch(
     session: Session, envelope: Envelope, actor: Actor, run_id: int, plan_id: uuid.UUID, cursor: int, batch_size: int, tombstone_file: Path | None,
-) -> tuple[int, int]:
-    """One transaction: the next items after the cursor, purged; the cursor and counts advanced with them."""
+) -> tuple[int, int, dict | None]:
+    """One transaction: the next items after the cursor, purged; the cursor and counts advanced with them. Returns
+    the batch's ledger line (what it removed) for the caller to make durable before the commit."""
     query = select(Run).where(Run.id == run_id)
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update()
@@ -288,7 +308,7 @@ def _batch(
         .where(PlanItem.plan_id == plan_id, PlanItem.seq > cursor).order_by(PlanItem.seq).limit(batch_size)
     ).all()
     if not items:
-        return 0, cursor
+        return 0, cursor, None
     now = utcnow()
     counts = copy.deepcopy(run.counts)
     reference = f"retention_run:{run_id}"
@@ -326,6 +346,9 @@ def _batch(
 
     # What went, per subject (names only), for the one notice per subject and batch to those who hold copies.
     purged: dict[uuid.UUID, webhooks.Purged] = defaultdict(webhooks.Purged)
+    gone_fields: list[tuple] = []
+    gone_records: list[tuple] = []
+    gone_subjects: list[tuple] = []
     for sid, group in fields.items():
         erased = set(erasure.erase_fields(
             session=session, actor=actor, subject_id=sid, names=[i.field_name for i in group], reason=AUDIT_REASON, reference=reference,
@@ -335,6 +358,7 @@ def _batch(
             if i.field_name in erased:
                 purged[sid].fields.add(i.field_name)
                 purged[sid].rules.add(i.rule)
+                gone_fields.append((sid, i.field_name, i.rule))
     if records:
         deleted = _erase_records(session, actor, records, reference)
         for i in records:
@@ -343,6 +367,7 @@ def _batch(
             if i.record_id in deleted:
                 purged[i.subject_id].record_types.add(i.record_type)
                 purged[i.subject_id].rules.add(i.rule)
+                gone_records.append((i.subject_id, i.record_id, i.record_type, i.rule))
     for item in shreds:
         sid = item.subject_id
         if sid in any_hold:
@@ -356,6 +381,7 @@ def _batch(
                 session=session, envelope=envelope, actor=actor, subject_id=sid, reason=AUDIT_REASON, reference=reference, tombstone_file=tombstone_file,
             )
             _bump(counts, item.rule, "subjects")
+            gone_subjects.append((sid, item.rule))
             if not shred.already_erased:  # erased before (a request): those who hold copies were told then
                 purged[sid].shredded = True
                 purged[sid].rules.add(item.rule)
@@ -364,7 +390,10 @@ def _batch(
     run.cursor = items[-1].seq
     run.counts = counts
     run.updated_at = now
-    return len(items), run.cursor
+    entry = ledger.batch_entry(
+        run_id=run_id, plan_id=plan_id, first_seq=items[0].seq, last_seq=items[-1].seq, purged_at=utcnow(), fields=gone_fields, records=gone_records, subjects=gone_subjects,
+    )
+    return len(items), run.cursor, entry
 
 
 def _one_of(session: Session, column, values: list):

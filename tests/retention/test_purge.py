@@ -46,21 +46,41 @@ def _hold(runtime, subject_id):
         service.place_hold(session=session, policy=runtime.policy, actor=CREATOR, subject_id=subject_id, reason="litigation")
 
 
+def _record_ids_left(runtime) -> set:
+    from govern.subjects.models import Record
+
+    with runtime.database.unit_of_work() as session:
+        return set(session.scalars(select(Record.id)))
+
+
+def _all_record_ids(runtime, estate) -> set:
+    return estate["record_ids"]
+
+
+def _ledger_record_ids(runtime, plan_id) -> set:
+    """The record ids the purge ledger says this plan's run removed (committed, or written and not yet settled)."""
+    from govern.retention import ledger
+
+    entries = ledger.to_replay(ledger.purge_ledger(runtime.settings.home))
+    return {uuid.UUID(r[1]) for e in entries if e["plan_id"] == str(plan_id) for r in e["records"]}
+
+
 @pytest.fixture
 def estate(runtime, make_subject, add_records):
     """Twelve customers with three expired purchases and one recent; three dormant ones due to be shredded;
     one held before the plan."""
     customers = [make_subject(fields={"name": f"客户{i}", "mobile": f"1381234{i:04d}"}) for i in range(12)]
+    record_ids = set()
     for sid in customers:
-        add_records(sid, "purchase", [OLD, OLD + 1, OLD + 2, 30])
+        record_ids |= set(add_records(sid, "purchase", [OLD, OLD + 1, OLD + 2, 30]))
     dormant = [make_subject(fields={"name": f"旧客{i}"}) for i in range(3)]
     for sid in dormant:
-        add_records(sid, "purchase", [OLD, OLD])
+        record_ids |= set(add_records(sid, "purchase", [OLD, OLD]))
     with runtime.database.unit_of_work() as session:
         session.execute(update(Subject).where(Subject.id.in_(dormant)).values(updated_at=utcnow() - days(OLD)))
     held_before = customers[0]
     _hold(runtime, held_before)
-    return {"customers": customers, "dormant": dormant, "held_before": held_before}
+    return {"customers": customers, "dormant": dormant, "held_before": held_before, "record_ids": record_ids}
 
 
 def test_a_purge_killed_half_way_resumes_with_exact_counts(runtime, estate, plan, approve, count_rows, inventory):
@@ -85,6 +105,8 @@ def test_a_purge_killed_half_way_resumes_with_exact_counts(runtime, estate, plan
     assert half.status == "running" and 8 <= half.cursor < half.total  # killed mid-way, the last batch rolled back
     done = before[2] - count_rows()[2]
     assert done == half.counts["records"]  # what is committed is exactly what is counted
+    gone = _all_record_ids(runtime, estate) - _record_ids_left(runtime)
+    assert gone <= _ledger_record_ids(runtime, plan_id)  # no committed purge without its ledger line (written first)
 
     resumed = _cli(runtime, "purge", "--plan", str(plan_id), "--batch-size", "5", "--json")
     out, err = resumed.communicate(timeout=60)
@@ -97,6 +119,10 @@ def test_a_purge_killed_half_way_resumes_with_exact_counts(runtime, estate, plan
     assert (before[0] - subjects, before[1] - fields, before[2] - records) == (3, 3, 36)
     assert len(inventory(estate["held_before"])[1]) == 4 and len(inventory(held_after)[1]) == 4
     assert all(inventory(s) is None for s in estate["dormant"])
+    from govern.retention import ledger
+
+    assert ledger.unresolved(ledger.purge_ledger(runtime.settings.home), plan_id=plan_id) == []  # the resumed run settled the killed batch
+    assert _ledger_record_ids(runtime, plan_id) == _all_record_ids(runtime, estate) - _record_ids_left(runtime)
     again, _ = plan(save=False)
     assert again["totals"]["records"] == 0 and again["totals"]["fields"] == 0 and again["totals"]["subjects"] == 0
     assert again["totals"]["held_records"] == 6

@@ -1,0 +1,312 @@
+"""The purge ledger: every retention purge, kept outside the database beside the erasure tombstones, so that a
+database restored from an older backup has what the law removed since removed again before it serves.
+
+`purges.jsonl` in GOVERN_HOME: append-only JSON Lines, fsynced, 0600, no personal data (subject ids, record ids and
+types, field names, rule, run id, time). One line per batch and one for its outcome.
+
+Order against a crash: a batch's line ("pending") is written and fsynced before the batch's transaction commits; its
+outcome ("committed") is appended after. A crash in between leaves a pending line, which the purge resolves against
+the run's cursor when it resumes (committed if the cursor passed the batch, rolled_back otherwise); a replay applies
+a pending line nobody resolved, since what it names was due under an approved plan. So no committed purge is ever
+without its line, and a batch that rolled back is not replayed once the run has resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session
+
+from govern.identity.actor import Actor
+from govern.jobs import Progress
+from govern.timeutil import as_utc, utcnow
+
+PENDING, COMMITTED, ROLLED_BACK = "pending", "committed", "rolled_back"
+REPLAY_REASON = "retention_replay"
+
+
+class LedgerAction(StrEnum):
+    REPLAY = "retention:ledger:replay"
+    ACCEPT_MISSING = "retention:ledger:accept-missing"
+
+
+def purge_ledger(home: Path) -> Path:
+    return home / "purges.jsonl"
+
+
+def ledgers(home: Path) -> dict[str, Path]:
+    """Every file a restore needs to re-apply what was removed since the backup (erasures, partial erasures, purges)."""
+    from govern.requests.flows import erasure_log_path
+    from govern.subjects.erasure import tombstone_log
+
+    return {"tombstones": tombstone_log(home), "request erasures": erasure_log_path(home), "purges": purge_ledger(home)}
+
+
+def missing_ledgers(home: Path) -> list[Path]:
+    return [p for p in ledgers(home).values() if not p.is_file()]
+
+
+def create_empty(path: Path) -> bool:
+    """Creates an empty ledger (0600) if there is none; True when it did. The folder entry is fsynced too."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return False
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    _fsync_dir(path.parent)
+    return True
+
+
+def open_missing_ledgers(*, home: Path, database) -> list[str]:
+    """At `govern init`: creates, empty, each missing ledger for which the database holds nothing it would have
+    recorded (a fresh installation, or one from before the ledger existed that never did the thing). A ledger missing
+    while the database shows erasures or purges is really missing: it is left missing, for a restore to refuse."""
+    from govern.requests.flows import ERASURE_TYPES
+    from govern.requests.models import DataSubjectRequest
+    from govern.retention.models import Run
+    from govern.subjects.erasure import Tombstone
+
+    evidence = {
+        "tombstones": exists().where(Tombstone.subject_id.is_not(None)),
+        "request erasures": exists().where(DataSubjectRequest.type.in_(sorted(ERASURE_TYPES)), DataSubjectRequest.state == "completed"),
+        "purges": exists().where(Run.id.is_not(None)),
+    }
+    created = []
+    with database.unit_of_work() as session:
+        for name, path in ledgers(home).items():
+            if not path.is_file() and not session.scalar(select(evidence[name])):
+                if create_empty(path):
+                    created.append(name)
+    return created
+
+
+# --- writing --------------------------------------------------------------------------------------
+
+
+def batch_entry(
+    *, run_id: int, plan_id: uuid.UUID, first_seq: int, last_seq: int, purged_at: datetime, fields: Iterable, records: Iterable, subjects: Iterable,
+) -> dict:
+    """The pending line of one batch: (subject id, field name, rule), (subject id, record id, record type, rule) and
+    (subject id, rule) of what the batch actually removed. Its own id names it in its outcome line; the plan id (a
+    UUID, one run per plan) ties it to its run even after a restore hands the same run number out again."""
+    return {
+        "v": 1, "id": uuid.uuid4().hex, "state": PENDING, "run_id": run_id, "plan_id": str(plan_id), "batch": [first_seq, last_seq],
+        "purged_at": as_utc(purged_at).isoformat(),
+        "fields": [[str(s), n, r] for s, n, r in fields],
+        "records": [[str(s), str(i), t, r] for s, i, t, r in records],
+        "subjects": [[str(s), r] for s, r in subjects],
+    }
+
+
+def outcome_entry(entry: dict, state: str) -> dict:
+    return {"v": 1, "of": entry["id"], "state": state, "run_id": entry["run_id"], "batch": list(entry["batch"]), "at": utcnow().isoformat()}
+
+
+def append(path: Path, entry: dict) -> None:
+    """One line, appended and fsynced before this returns (a new file's folder entry too)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
+    data = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            data = b"\n" + data  # a torn line from a crash stays a line of its own, never glued to this one
+        while data:
+            data = data[os.write(fd, data):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        _fsync_dir(path.parent)
+
+
+def resolve(path: Path, *, plan_id: uuid.UUID, cursor: int) -> int:
+    """Appends the outcome of every pending batch of the plan's run left without one (a crash between its line and
+    its commit): committed when the run's cursor is past it, rolled_back otherwise. Call under the purge lock."""
+    done = 0
+    for entry in unresolved(path, plan_id=plan_id):
+        append(path, outcome_entry(entry, COMMITTED if entry["batch"][1] <= cursor else ROLLED_BACK))
+        done += 1
+    return done
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def read(path: Path) -> list[dict]:
+    """Every line that reads. A line that does not is the torn tail of a write the process died inside (so before
+    the commit it preceded; `append` ends it with a newline first): skipped."""
+    if not path.exists():
+        return []
+    out = []
+    for raw in path.read_bytes().split(b"\n"):
+        if not raw.strip():
+            continue
+        try:
+            entry = json.loads(raw)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("state") in (PENDING, COMMITTED, ROLLED_BACK) and ("id" in entry or "of" in entry):
+            out.append(entry)
+    return out
+
+
+def _outcomes(entries: list[dict]) -> dict[str, str]:
+    return {e["of"]: e["state"] for e in entries if e["state"] in (COMMITTED, ROLLED_BACK) and "of" in e}
+
+
+def unresolved(path: Path, *, plan_id: uuid.UUID | None = None) -> list[dict]:
+    entries = read(path)
+    outcomes = _outcomes(entries)
+    return [
+        e for e in entries
+        if e["state"] == PENDING and "id" in e and (plan_id is None or e.get("plan_id") == str(plan_id)) and e["id"] not in outcomes
+    ]
+
+
+def to_replay(path: Path) -> list[dict]:
+    """The batches a replay applies: committed, or pending with no outcome; never one that rolled back."""
+    entries = read(path)
+    outcomes = _outcomes(entries)
+    return [e for e in entries if e["state"] == PENDING and "id" in e and outcomes.get(e["id"]) != ROLLED_BACK]
+
+
+# --- replay after a restore -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    batches: int
+    fields: int
+    records: int
+    subjects: int
+    seconds: float
+
+    @property
+    def removed_again(self) -> int:
+        return self.fields + self.records + self.subjects
+
+
+def replay(
+    *, database, envelope, actor: Actor, path: Path, on_progress: Callable[[Progress], None] | None = None,
+) -> ReplayResult:
+    """Removes again whatever the ledger says a purge removed and the database holds (restored from an older backup):
+    one transaction per batch line, each removal audited like the purge's own. Idempotent: a second replay finds
+    nothing and writes nothing. A field is removed only if its value is not newer than the purge (one collected
+    again afterwards, with a new legal basis, stays)."""
+    started = time.monotonic()
+    batches = to_replay(path)
+    totals = {"fields": 0, "records": 0, "subjects": 0}
+    for n, entry in enumerate(batches, 1):
+        with database.unit_of_work() as session:
+            for key, count in _replay_batch(session, envelope, actor, entry).items():
+                totals[key] += count
+        if on_progress:
+            on_progress(Progress(n, len(batches), n / max(time.monotonic() - started, 1e-6)))
+    if any(totals.values()):
+        from govern.audit import service as audit
+
+        with database.unit_of_work() as session:
+            audit.record(
+                session=session, actor=actor, action=LedgerAction.REPLAY, resource=f"purge_ledger:{len(batches)}",
+                reason=f"f={totals['fields']} r={totals['records']} s={totals['subjects']}"[:64],
+            )
+    return ReplayResult(batches=len(batches), seconds=time.monotonic() - started, **totals)
+
+
+def _replay_batch(session: Session, envelope, actor: Actor, entry: dict[str, Any]) -> dict[str, int]:
+    from govern.audit import service as audit
+    from govern.crypto.models import SubjectKey
+    from govern.subjects import erasure
+    from govern.subjects.models import ProfileField, Record, Subject
+
+    reference = f"retention_run:{entry['run_id']}"
+    purged_at = datetime.fromisoformat(entry["purged_at"])
+    fields: dict[uuid.UUID, set[str]] = defaultdict(set)
+    for sid, name, _rule in entry.get("fields", []):
+        fields[uuid.UUID(sid)].add(name)
+    n_fields = 0
+    for sid in sorted(fields):
+        rows = session.scalars(select(ProfileField).where(
+            ProfileField.subject_id == sid, ProfileField.name.in_(sorted(fields[sid])), ProfileField.updated_at <= purged_at,
+        )).all()
+        if rows:
+            names = sorted(r.name for r in rows)
+            for row in rows:
+                session.delete(row)
+            n_fields += len(rows)
+            audit.record(session=session, actor=actor, action=erasure.ErasureAction.FIELDS_ERASE, subject_id=sid, field_names=names,
+                         reason=REPLAY_REASON, resource=reference)
+    record_ids = [uuid.UUID(rid) for _, rid, _, _ in entry.get("records", [])]
+    n_records = 0
+    if record_ids:
+        gone = session.execute(
+            delete(Record).where(Record.id.in_(record_ids)).returning(Record.subject_id, Record.type).execution_options(synchronize_session=False)
+        ).all()
+        types: dict[uuid.UUID, set[str]] = defaultdict(set)
+        for sid, rtype in gone:
+            types[sid].add(rtype)
+        for sid in sorted(types):
+            audit.record(session=session, actor=actor, action=erasure.ErasureAction.RECORDS_ERASE, subject_id=sid,
+                         field_names=[f"record:{t}" for t in sorted(types[sid])], reason=REPLAY_REASON, resource=reference)
+        n_records = len(gone)
+    n_subjects = 0
+    for sid, _rule in entry.get("subjects", []):
+        sid = uuid.UUID(sid)
+        subject = session.get(Subject, sid)
+        if (subject is not None and subject.status != erasure.ERASED) or session.get(SubjectKey, sid) is not None:
+            erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=REPLAY_REASON, reference=reference)
+            n_subjects += 1
+    return {"fields": n_fields, "records": n_records, "subjects": n_subjects}
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def accept_missing(*, database, home: Path, actor: Actor, missing: list[Path], reason: str) -> list[str]:
+    """A restore the operator let go on without some ledgers: audited with their reason (what is lost cannot be
+    re-applied), then the ledgers are started again, empty, so the next restore can tell missing from new."""
+    from govern.audit import service as audit
+
+    names = [p.name for p in missing]
+    with database.unit_of_work() as session:
+        audit.record(session=session, actor=actor, action=LedgerAction.ACCEPT_MISSING, resource=("ledgers:" + ",".join(names))[:200], reason=reason)
+    for path in missing:
+        create_empty(path)
+    return names
+
+
+def override_reason_problem(reason: str) -> str | None:
+    """What is wrong with an override's reason (it goes verbatim into the audit log), or None."""
+    from govern.subjects.validators import free_text_problem
+
+    if not reason or not reason.strip():
+        return "give the reason the ledgers are missing"
+    if len(reason) > 64:
+        return "at most 64 characters (it is kept in the audit event)"
+    return free_text_problem(reason)
