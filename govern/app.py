@@ -102,6 +102,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     from govern.api_support import refuse_nul_characters
 
     app.before_request(refuse_nul_characters)  # after the guard: who asks is settled before what they sent
+    from govern.ratelimit import install_rate_limits
+
+    install_rate_limits(app, runtime)  # wraps the views marked @limited: their counts run after the guard, in the view
     _protect_openapi_routes(app)
     return app
 

@@ -31,6 +31,9 @@ class Settings:
     # Console (issue 8): the session cookie's Secure flag. "auto" sets it when the request came over TLS (as Flask sees
     # it); set "true" behind a TLS-terminating proxy, "false" only for plain-HTTP development.
     console_secure_cookies: str = "auto"
+    # Rate limits (govern/ratelimit.py, policies/rate_limits.yaml): counted in this Redis (redis://host:6379/0, or
+    # rediss:// for TLS) so every process and host shares them; unset, each process counts in its own memory.
+    redis_url: str | None = None
     # Development (`govern serve --dev` or GOVERN_DEV=1): webhooks may use plain http. Never in production.
     dev: bool = False
 
@@ -74,6 +77,7 @@ class Settings:
             audit_seal_window_seconds=int(env.get("GOVERN_AUDIT_SEAL_WINDOW_SECONDS", "900")),
             migration_database_url=env.get("GOVERN_MIGRATION_DATABASE_URL") or None,
             console_secure_cookies=env.get("GOVERN_CONSOLE_SECURE_COOKIES", "auto").lower(),
+            redis_url=env.get("GOVERN_REDIS_URL") or None,
             dev=env.get("GOVERN_DEV", "").lower() in ("1", "true", "yes"),
         )
 

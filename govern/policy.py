@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the domain parts of the policy live with their domains and 
     from govern.audit.policy import AuditPolicy
     from govern.breach.policy import BreachTerms
     from govern.console.policy import ConsolePolicy
+    from govern.identity.policy import RateLimitPolicy
     from govern.processing.policy import ProcessingPolicy
     from govern.requests.policy import RequestSettings, RequestTerms, WorkingCalendar
     from govern.retention.policy import RetentionPolicy
@@ -213,6 +214,7 @@ class Policy:
     breach_terms: Mapping[str, "BreachTerms"] = field(default_factory=dict)
     breach_letters: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (template, language) -> text
     webhooks: "WebhookPolicy | None" = None  # policies/webhooks.yaml (govern/webhooks): delivery, retry, URLs, signature
+    rate_limits: "RateLimitPolicy | None" = None  # policies/rate_limits.yaml (govern/identity/policy.py, govern/ratelimit.py)
 
     def role(self, name: str) -> Role:
         return self.roles[name]
@@ -384,6 +386,7 @@ def load_policy(directory: Path) -> Policy:
     from govern.audit.policy import _load_audit_policy
     from govern.breach.policy import _load_breach_policy
     from govern.console.policy import _load_console_policy
+    from govern.identity.policy import _load_rate_limit_policy
     from govern.processing.policy import _load_processing_policy
     from govern.requests.policy import _load_request_policy
     from govern.retention.policy import _load_retention_policy
@@ -400,6 +403,7 @@ def load_policy(directory: Path) -> Policy:
         **_load_console_policy(directory),
         **_load_breach_policy(directory, jurisdictions),
         **_load_webhook_policy(directory),
+        **_load_rate_limit_policy(directory),
     )
 
 

@@ -122,6 +122,17 @@ def _clean_database(request):
         empty_all_tables(request.getfixturevalue("runtime"))
 
 
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits(request):
+    """The app counts with the limits of policies/rate_limits.yaml, as production does; like the tables, the counts
+    start empty for each test (tests/proof/test_abuse_counters.py sets tight limits on an app of its own)."""
+    yield
+    if "app" in request.fixturenames:
+        limiter = request.getfixturevalue("app").extensions.get("govern_limiter")
+        if limiter is not None:
+            limiter.reset()
+
+
 # --- factories --------------------------------------------------------------------------------------
 
 

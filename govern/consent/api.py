@@ -13,6 +13,7 @@ from govern.consent import reports, schemas, service
 from govern.errors import not_found
 from govern.identity.guard import current_actor, current_runtime, public, requires
 from govern.identity.permissions import Permission
+from govern.ratelimit import limited
 from govern.timeutil import utcnow
 
 blp = Blueprint("consent", __name__, url_prefix="/api/v1", description="Notices, consent events, receipts and the consent check")
@@ -119,6 +120,7 @@ def get_receipt(receipt_id: uuid.UUID):
 
 @blp.route("/consents/check", methods=["POST"])
 @requires(Permission.CONSENT_CHECK)
+@limited("consent_check")
 @blp.arguments(schemas.CheckSchema)
 @blp.response(200, schemas.CheckResultSchema)
 def check_consents(body):

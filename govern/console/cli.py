@@ -84,7 +84,7 @@ def staff_list() -> None:
         now = utcnow()
         click.echo(f"{'name':24} {'roles':32} {'last sign-in':26} state")
         for p in rows:
-            state = "disabled" if p.disabled_at else "locked" if p.locked_until and as_utc(p.locked_until) > now else "active"
+            state = "disabled" if p.disabled_at else service.lock_state(session=session, principal=p, now=now)
             last = as_utc(p.last_sign_in_at).isoformat(timespec="seconds") if p.last_sign_in_at else "-"
             click.echo(f"{p.name:24} {','.join(p.roles):32} {last:26} {state}")
 
@@ -108,7 +108,7 @@ def staff_disable(ref: str) -> None:
 @staff.command("unlock")
 @click.argument("ref")
 def staff_unlock(ref: str) -> None:
-    """Clear a sign-in lockout before it runs out."""
+    """Clear a sign-in lockout before it runs out: the account's and every address's."""
     from govern.errors import Problem
     from govern.identity import staff as service
     from govern.identity.actor import Actor

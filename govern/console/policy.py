@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from marshmallow import ValidationError, validate, validates_schema
 from marshmallow import fields as ma
-from marshmallow import validate
 
 from govern.policy import PolicyError, _read, _Strict, _validate
 
@@ -17,8 +17,10 @@ from govern.policy import PolicyError, _read, _Strict, _validate
 class ConsolePolicy:
     """policies/console.yaml (govern/console): staff sign-in lockout, session lifetimes, passwords, access review."""
 
-    max_failures: int = 5
+    max_failures: int = 5  # consecutive failures from one address before that address is locked out of the account
     lockout_minutes: int = 15
+    account_max_failures: int = 100  # failures from all addresses together before the account locks for everyone
+    account_lockout_minutes: int = 60
     idle_minutes: int = 30
     absolute_hours: int = 12
     password_min_length: int = 12
@@ -30,7 +32,15 @@ class ConsolePolicy:
 class _ConsoleSignInSchema(_Strict):
     max_failures = ma.Int(required=True, validate=validate.Range(1, 20))
     lockout_minutes = ma.Int(required=True, validate=validate.Range(1, 24 * 60))
+    account_max_failures = ma.Int(required=True, validate=validate.Range(2, 1000))
+    account_lockout_minutes = ma.Int(required=True, validate=validate.Range(1, 24 * 60))
     source = ma.Str(required=True)
+
+    @validates_schema
+    def _ceiling_above_one_address(self, data, **_):
+        # Otherwise one address could lock the account for everyone: knowing a user name must not be enough.
+        if data.get("account_max_failures", 0) <= data.get("max_failures", 0):
+            raise ValidationError("must be above max_failures", "account_max_failures")
 
 
 class _ConsoleSessionsSchema(_Strict):
@@ -74,6 +84,7 @@ def _load_console_policy(directory: Path) -> dict[str, Any]:
         raise PolicyError(f"console.yaml: display.default_time_zone: unknown time zone '{zone}'") from None
     return {"console": ConsolePolicy(
         max_failures=doc["sign_in"]["max_failures"], lockout_minutes=doc["sign_in"]["lockout_minutes"],
+        account_max_failures=doc["sign_in"]["account_max_failures"], account_lockout_minutes=doc["sign_in"]["account_lockout_minutes"],
         idle_minutes=doc["sessions"]["idle_minutes"], absolute_hours=doc["sessions"]["absolute_hours"],
         password_min_length=doc["passwords"]["min_length"], review_window_days=doc["access_review"]["window_days"],
         default_language=doc["display"]["default_language"], default_time_zone=zone,

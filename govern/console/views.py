@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 from flask import Blueprint, Response, abort, g, redirect, render_template, request, send_file, send_from_directory, url_for
+from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 from govern.errors import Problem, problem_response
@@ -29,6 +30,7 @@ from govern.identity import staff
 from govern.identity.guard import CSRF_FIELD, SESSION_COOKIE, current_actor, current_runtime, public, requires
 from govern.identity.models import Principal
 from govern.identity.permissions import Permission
+from govern.ratelimit import limited
 from govern.timeutil import as_utc
 
 from .i18n import LANGUAGES, translate
@@ -197,6 +199,17 @@ def _problem(problem: Problem):
     return page("error.html", status=problem.status, problem=problem, message=t(key) if key and problem.code in ("csrf_failed", "permission_denied", "not_found") else None)
 
 
+@blp.errorhandler(RateLimitExceeded)
+def _rate_limited(exc: RateLimitExceeded):
+    """Too many sign-ins or look-ups: the error page (or problem+json) with Retry-After, the refusal audited."""
+    from govern.ratelimit import refusal
+
+    problem = refusal(exc)
+    response = _problem(problem)
+    response.headers.update(problem.headers)
+    return response
+
+
 @blp.errorhandler(HTTPException)
 def _http(exc: HTTPException):
     if not _wants_html():
@@ -238,6 +251,7 @@ def sign_in():
 
 @blp.route("/sign-in", methods=["POST"])
 @public("signing in: checks a user name and password, counts failures and locks after repeated ones (audited)")
+@limited("sign_in")
 def sign_in_submit():
     cookie_token = request.cookies.get(SIGNIN_CSRF_COOKIE, "")
     sent = request.form.get(CSRF_FIELD, "")
@@ -367,6 +381,7 @@ def _field_labels() -> dict[str, str]:
 
 @blp.route("/subjects", methods=["POST"])
 @requires(Permission.CONSOLE_SUBJECT_LOOKUP)
+@limited("lookup")
 def subject_lookup_submit():
     """Look-up and read through govern.subjects.service: purpose-checked, audited, masked per role (no rule here)."""
     from govern.subjects import service as subjects

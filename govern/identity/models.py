@@ -25,7 +25,9 @@ class Principal(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     disabled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Staff who sign in to the console (govern/identity/staff.py, migration 0006_console). Argon2id hash; null for
-    # services. Failed sign-ins are counted until the lockout of policies/console.yaml, then reset.
+    # services. `failed_sign_ins` counts failures from every address since the last success: at the account-wide
+    # ceiling of policies/console.yaml the account locks for everyone (`locked_until`); one address's own lockout is
+    # a SignInFailure row. Both counters are only ever changed by a single UPDATE … SET n = n + 1 (staff.sign_in).
     password_hash: Mapped[str | None] = mapped_column(String(200))
     failed_sign_ins: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -47,3 +49,16 @@ class ConsoleSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, nullable=False)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     client_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class SignInFailure(Base):
+    """Failed sign-ins of one staff account from one address (an IPv4 address, an IPv6 /64, or "cli"): a guesser is
+    locked out from where it guesses, while the account's owner still signs in from elsewhere until the account-wide
+    ceiling. The row goes when the owner signs in from that address, or on unlock."""
+
+    __tablename__ = "sign_in_failures"
+
+    principal_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("principals.id", ondelete="CASCADE"), primary_key=True)
+    client_addr: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,14 +1,21 @@
 """Staff accounts for the console: Argon2id passwords, sign-in with a lockout after repeated failures, browser
 sessions (only a hash of the cookie's token is stored) with a per-session CSRF token, and display preferences.
 
-Every sign-in, failure, lockout and sign-out is an audit event. Figures (failures before a lockout, its length,
-session lifetimes, password length) come from policies/console.yaml.
+A lockout is per (account, address): a guesser who knows a user name locks out only the address it guesses from,
+and the account locks for everyone only at a much higher ceiling of failures from all addresses together. Both
+counters are counted before the password is checked, each by one UPDATE … SET n = n + 1 … RETURNING that holds the
+row until the request commits: concurrent guesses cannot read the same count, and no more guesses are checked than
+the policy allows, however many arrive at once.
+
+Every sign-in, failure, lockout and sign-out is an audit event. Figures (failures before a lockout, its length, the
+account-wide ceiling, session lifetimes, password length) come from policies/console.yaml.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import uuid
@@ -20,14 +27,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from sqlalchemy import select
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
 from govern.audit.service import Outcome
 from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
-from govern.identity.models import ConsoleSession, Principal
+from govern.identity.models import ConsoleSession, Principal, SignInFailure
 from govern.identity.service import get_by_name_or_id
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -139,6 +146,7 @@ def set_password(*, session: Session, policy: Policy, actor: Actor, ref: str, pa
     principal = _staff(session, ref)
     _check_password(policy, principal.name, password)
     principal.password_hash = hash_password(password)
+    _clear_failures(session, principal.id)
     principal.failed_sign_ins, principal.locked_until = 0, None
     _end_sessions(session, principal.id)
     audit.record(session=session, actor=actor, action=StaffAction.PASSWORD_SET, resource=f"principal:{principal.id}")
@@ -146,8 +154,10 @@ def set_password(*, session: Session, policy: Policy, actor: Actor, ref: str, pa
 
 
 def unlock(*, session: Session, actor: Actor, ref: str) -> Principal:
-    """Clears a lockout before it runs out (after the person was reached by another channel); audited."""
+    """Clears a lockout before it runs out, the account's and every address's (after the person was reached by
+    another channel); audited."""
     principal = _staff(session, ref)
+    _clear_failures(session, principal.id)
     principal.failed_sign_ins, principal.locked_until = 0, None
     audit.record(session=session, actor=actor, action=StaffAction.UNLOCK, resource=f"principal:{principal.id}")
     return principal
@@ -167,6 +177,22 @@ def list_staff(*, session: Session) -> list[Principal]:
     return list(session.scalars(select(Principal).where(Principal.kind == "staff").order_by(Principal.name)))
 
 
+def lock_state(*, session: Session, principal: Principal, now: datetime | None = None) -> str:
+    """"locked" (the account, for everyone), "locked from N address(es)" (guessers' addresses only) or "active"."""
+    now = now or utcnow()
+    if principal.locked_until is not None and as_utc(principal.locked_until) > now:
+        return "locked"
+    addresses = session.scalar(
+        select(func.count()).select_from(SignInFailure).where(SignInFailure.principal_id == principal.id, SignInFailure.locked_until > now)
+    )
+    return f"locked from {addresses} address{'es' if addresses != 1 else ''}" if addresses else "active"
+
+
+def _clear_failures(session: Session, principal_id: uuid.UUID) -> None:
+    # Before the principal's own row: sign_in takes the address row first too, so the two never wait on each other.
+    session.execute(delete(SignInFailure).where(SignInFailure.principal_id == principal_id))
+
+
 def _end_sessions(session: Session, principal_id: uuid.UUID) -> None:
     now = utcnow()
     for row in session.scalars(select(ConsoleSession).where(ConsoleSession.principal_id == principal_id, ConsoleSession.ended_at.is_(None))):
@@ -176,13 +202,30 @@ def _end_sessions(session: Session, principal_id: uuid.UUID) -> None:
 # --- signing in and out ---------------------------------------------------------------------------------------------
 
 
+def address_key(client_addr: str | None) -> str:
+    """Where a sign-in comes from, as counted: an IPv4 address, the /64 of an IPv6 address (one subscriber holds a whole
+    /64, so counting single IPv6 addresses would give a guesser 2^64 fresh starts), or the text given ("cli")."""
+    text = (client_addr or "").strip() or "unknown"
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return text[:64]
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 def sign_in(
     *, session: Session, policy: Policy, name: str, password: str, request_id: str | None = None, client_addr: str | None = None,
     now: datetime | None = None,
 ) -> SignIn:
-    """Checks a user name and password. A failure is counted and audited (the caller must commit it); the configured
-    number of consecutive failures locks the account for the configured minutes, which is audited too. While locked,
-    even the right password is refused. Success resets the count and opens a session."""
+    """Checks a user name and password. The attempt is counted before the password is checked, for the address and for
+    the account (the caller must commit, even on failure); an address with the configured number of consecutive
+    failures is locked out of this account for the configured minutes, and the account locks for everyone at the
+    account-wide ceiling; each lockout is audited. While locked, even the right password is refused. Success resets
+    the account's count and this address's, and opens a session."""
     now = now or utcnow()
     rules = policy.console
     principal = session.scalar(select(Principal).where(Principal.name == (name or "").strip().lower())) if name else None
@@ -199,28 +242,85 @@ def sign_in(
         audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason="disabled")
         return SignIn(False, "disabled")
     if principal.locked_until is not None and as_utc(principal.locked_until) > now:
+        audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason="account_locked")
+        return SignIn(False, "locked")
+    address = address_key(client_addr)
+    from_here = _count_address_attempt(session, principal.id, address, now)
+    if from_here is None or from_here > rules.max_failures:
         audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason="locked")
         return SignIn(False, "locked")
+    overall = _count_account_attempt(session, principal, now)
+    if overall is None or overall > rules.account_max_failures:
+        audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason="account_locked")
+        return SignIn(False, "locked")
     if not _hasher_verify(principal.password_hash, password or ""):
-        principal.failed_sign_ins = (principal.failed_sign_ins or 0) + 1
         audit.record(
             session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource,
-            reason=f"bad_password:{principal.failed_sign_ins}/{rules.max_failures}",
+            reason=f"bad_password:{from_here}/{rules.max_failures}",
         )
-        if principal.failed_sign_ins >= rules.max_failures:
-            principal.locked_until = now + timedelta(minutes=rules.lockout_minutes)
-            principal.failed_sign_ins = 0
+        locked = False
+        if from_here >= rules.max_failures:
+            session.execute(
+                update(SignInFailure).where(SignInFailure.principal_id == principal.id, SignInFailure.client_addr == address)
+                .values(locked_until=now + timedelta(minutes=rules.lockout_minutes)).execution_options(synchronize_session=False)
+            )
+            # The address is in the event's client address; nothing of what was typed is recorded.
+            audit.record(session=session, actor=actor, action=StaffAction.LOCKOUT, resource=resource,
+                         reason=f"address: {rules.max_failures} failures; {rules.lockout_minutes} min")
+            locked = True
+        if overall >= rules.account_max_failures:
+            session.execute(
+                update(Principal).where(Principal.id == principal.id)
+                .values(locked_until=now + timedelta(minutes=rules.account_lockout_minutes)).execution_options(synchronize_session=False)
+            )
+            session.expire(principal, ["locked_until"])
             _end_sessions(session, principal.id)
-            audit.record(session=session, actor=actor, action=StaffAction.LOCKOUT, resource=resource, reason=f"{rules.max_failures} failures; {rules.lockout_minutes} min")
-            return SignIn(False, "locked")
-        return SignIn(False, "bad_credentials")
+            audit.record(session=session, actor=actor, action=StaffAction.LOCKOUT, resource=resource,
+                         reason=f"account: {rules.account_max_failures} failures from all addresses; {rules.account_lockout_minutes} min")
+            locked = True
+        return SignIn(False, "locked" if locked else "bad_credentials")
     if _hasher().check_needs_rehash(principal.password_hash):
         principal.password_hash = hash_password(password)
-    principal.failed_sign_ins, principal.locked_until, principal.last_sign_in_at = 0, None, now
+    session.execute(delete(SignInFailure).where(SignInFailure.principal_id == principal.id, SignInFailure.client_addr == address))
+    session.execute(
+        update(Principal).where(Principal.id == principal.id).values(failed_sign_ins=0, locked_until=None, last_sign_in_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(principal, ["failed_sign_ins", "locked_until", "last_sign_in_at"])
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(ConsoleSession(token_hash=_token_hash(token), principal_id=principal.id, csrf_token=csrf, created_at=now, last_seen_at=now, client_addr=client_addr))
     audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, resource=resource)
     return SignIn(True, None, principal, token, csrf)
+
+
+def _count_address_attempt(session: Session, principal_id: uuid.UUID, address: str, now: datetime) -> int | None:
+    """This attempt's number among the consecutive ones from this address, or None while the address is locked out.
+    A lockout that has run out starts the count again."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(SignInFailure).values(principal_id=principal_id, client_addr=address, failures=0).on_conflict_do_nothing())
+    row = SignInFailure.__table__.c
+    return session.execute(
+        update(SignInFailure.__table__)
+        .where(row.principal_id == principal_id, row.client_addr == address, (row.locked_until.is_(None)) | (row.locked_until <= now))
+        .values(failures=case((row.locked_until.is_(None), row.failures + 1), else_=1), locked_until=None)
+        .returning(row.failures)
+    ).scalar_one_or_none()
+
+
+def _count_account_attempt(session: Session, principal: Principal, now: datetime) -> int | None:
+    """This attempt's number among the account's consecutive ones from every address, or None while it is locked."""
+    row = Principal.__table__.c
+    counted = session.execute(
+        update(Principal.__table__)
+        .where(row.id == principal.id, (row.locked_until.is_(None)) | (row.locked_until <= now))
+        .values(failed_sign_ins=case((row.locked_until.is_(None), row.failed_sign_ins + 1), else_=1), locked_until=None)
+        .returning(row.failed_sign_ins)
+    ).scalar_one_or_none()
+    session.expire(principal, ["failed_sign_ins", "locked_until"])
+    return counted
 
 
 def _hasher_verify(stored: str, password: str) -> bool:

@@ -15,6 +15,7 @@ from flask_smorest import Blueprint
 from govern.api_support import idempotent_create
 from govern.identity.guard import current_actor, current_runtime, public, requires
 from govern.identity.permissions import Permission
+from govern.ratelimit import limited
 from govern.requests import flows, schemas, service
 from govern.subjects import erasure
 from govern.timeutil import as_utc, utcnow
@@ -60,6 +61,7 @@ def _view(req, d=None, events=None, item=None) -> dict:
 
 @blp.route("", methods=["POST"])
 @requires(Permission.REQUESTS_CREATE)
+@limited("request_filing")
 @blp.arguments(schemas.RequestCreateSchema)
 @blp.response(201, schemas.RequestCreatedSchema)
 def file_request(body):
@@ -138,6 +140,7 @@ def issue_download_token(request_id: uuid.UUID):
 
 @blp.route("/download", methods=["POST"])
 @public("the data subject redeems a one-time token the filing service handed over; the token is the credential")
+@limited("package_redemption")
 @blp.arguments(schemas.DownloadRedeemSchema)
 @blp.response(200, description="application/zip: the package, as for GET /{id}/package")
 @blp.alt_response(404, description="download_not_found: unknown, used, revoked or expired (one answer for all)")

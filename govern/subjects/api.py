@@ -11,6 +11,7 @@ from flask_smorest import Blueprint
 from govern.api_support import idempotent_create, purpose_of_request
 from govern.identity.guard import audited_read, current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
+from govern.ratelimit import limited
 from govern.subjects import schemas, service
 
 blp = Blueprint("subjects", __name__, url_prefix="/api/v1/subjects", description="Subjects and their personal data")
@@ -76,6 +77,7 @@ def update_subject(body, subject_id: uuid.UUID):
 
 @blp.route("/lookup", methods=["POST"])
 @requires(Permission.SUBJECTS_LOOKUP)
+@limited("lookup")
 @audited_read
 @blp.arguments(schemas.LookupSchema)
 @blp.doc(parameters=[{"in": "header", "name": "X-Purpose", "required": True, "schema": {"type": "string"}}])
