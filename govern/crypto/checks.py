@@ -110,8 +110,11 @@ def compare(rows: dict[tuple[str, int], str], keys: KeysAtHand, *, audit: bool =
 
 def verify(*, session: Session, keyring: Keyring, settings: Settings) -> None:
     """Readiness: the keyring on disk and the audit signing key still match what the database recorded."""
+    rows = recorded(session)
+    if isinstance(keyring.accept, _Guard):
+        keyring.accept.rows = rows
     keyring.reload_if_changed(every_seconds=0)
-    compare(recorded(session), KeysAtHand.of(keyring, audit_key_id(settings)))
+    compare(rows, KeysAtHand.of(keyring, audit_key_id(settings)))
 
 
 def holds_keyed_data(session: Session) -> bool:
@@ -227,17 +230,24 @@ def load_checked_keyring(*, settings: Settings, database: Database) -> Keyring:
             raise
         if _has_table(database):  # a database not yet migrated has nothing to compare with; `govern init` migrates first
             ensure(database=database, keyring=keyring, settings=settings)
-            keyring.accept = lambda candidate: _accept(database, candidate)
+            with database.unit_of_work() as session:
+                keyring.accept = _Guard(recorded(session))
     except BaseException:
         database.dispose()  # the refusal leaves no connection behind
         raise
     return keyring
 
 
-def _accept(database: Database, candidate: Keyring) -> None:
-    """A keyring file changed under a running process (a rotation, or a swap): adopted only if it still matches."""
-    with database.unit_of_work() as session:
-        compare(recorded(session), KeysAtHand.of(candidate, None), audit=False)
+class _Guard:
+    """A keyring file changed under a running process (a rotation, or a swap) is adopted only if it still matches
+    the values recorded. It compares with the values as last read (at start, then at each readiness probe) rather
+    than asking the database: the reload happens inside a request's transaction, and a recorded value never changes."""
+
+    def __init__(self, rows: dict[tuple[str, int], str]) -> None:
+        self.rows = rows
+
+    def __call__(self, candidate: Keyring) -> None:
+        compare(self.rows, KeysAtHand.of(candidate, None), audit=False)
 
 
 def _has_table(database: Database) -> bool:
