@@ -452,6 +452,7 @@ class FilerView:
 
     fields: dict[str, str]
     record_types: frozenset[str]
+    sections: frozenset[str]  # parts of the access package beyond fields and records that it may read: consent, disclosures, sources
 
 
 def _filer_view(session: Session, policy: Policy, req: DataSubjectRequest) -> FilerView:
@@ -484,7 +485,11 @@ def _filer_view(session: Session, policy: Policy, req: DataSubjectRequest) -> Fi
                         fields[name] = vis
             if access.has_permission(policy, probe, Permission.RECORDS_READ):
                 types |= set(purpose.record_types)
-    return FilerView(fields=fields, record_types=frozenset(types))
+    readable = {
+        "consent": Permission.CONSENT_READ, "disclosures": Permission.DISCLOSURE_READ, "sources": Permission.PRINCIPALS_READ,
+    }
+    sections = frozenset(name for name, perm in readable.items() if access.has_permission(policy, probe, perm))
+    return FilerView(fields=fields, record_types=frozenset(types), sections=sections)
 
 
 def _build_package(
@@ -505,6 +510,7 @@ def _build_package(
             "masked_fields": sorted(n for n in field_names if view.fields[n] == "masked"),
             "withheld_fields": sorted(held_fields - set(view.fields)),
             "withheld_record_types": sorted(held_types - view.record_types),
+            "withheld_sections": sorted({"consent", "disclosures", "sources"} - view.sections),
             "full_copy": "ask privacy staff: after a document check the full copy is delivered to you",
         }
     export = subjects.export_all(
@@ -598,6 +604,16 @@ def _access_files(
             if names:
                 retention.append({"rule": rule.name, "applies_to": rule.target, "names": names, "keep": str(rule.keep), "counted_from": rule.counted_from, "legal_basis": rule.legal_basis_text})
     sources = _sources(session, subject, export)
+    if limited:
+        # No more than the filing service reads itself: what its roles may not read is withheld, by section.
+        withheld = set(limited["withheld_sections"])
+        if "consent" in withheld:
+            consent_events, consent_state = [], {}
+        if "disclosures" in withheld:
+            disclosures = []
+            processing = [{**p, "recipients": []} for p in processing]
+        if "sources" in withheld:
+            sources = [{k: v for k, v in s.items() if k != "collected_by"} for s in sources]
     doc = {
         "format": "govern-access/1",
         "request_id": str(req.id),

@@ -201,3 +201,26 @@ def test_disabling_the_key_a_token_was_handed_to_voids_the_token(client_as, app,
     r = app.test_client().post(DOWNLOAD, json={"token": token["token"]})
     assert r.status_code == 404 and r.json["code"] == "download_not_found"
     assert [e.reason for e in audit_events(action="requests:download-token:redeem")] == ["issuer_disabled"]
+
+
+def test_after_a_crm_session_the_package_leaves_out_what_the_service_may_not_list_itself(client_as, app, make_subject, runtime):
+    from govern.sharing import service as sharing
+    from govern.timeutil import utcnow as now_
+
+    sales = client_as("sales_service")  # records consent and discloses, but may not list disclosures or principals
+    sid = make_subject()
+    with runtime.database.unit_of_work() as session:
+        recipient = sharing.create_recipient(session=session, policy=runtime.policy, actor=Actor.operator(), data={
+            "name": "顺丰速运", "contact": "dpo@sf.example", "purpose": "order_fulfilment", "categories": ["basic_identity", "contact"], "country": "CN",
+            "agreement_ref": "DSA-2026-01", "agreement_expires_on": (now_() + timedelta(days=365)).date()})
+        sharing.disclose(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=Actor(name="crm", kind="service", roles=("sales_service",)), subject_id=sid,
+                         recipient_id=recipient.id, fields=["name"], purpose="order_fulfilment")
+    _, token = _filed_and_verified(sales, sid)
+    files = _unzip(app.test_client().post(DOWNLOAD, json={"token": token["token"]}).data)
+    data = json.loads(files["data.json"])
+    assert data["limited"]["withheld_sections"] == ["disclosures", "sources"]
+    assert data["disclosures"] == [] and all(p["recipients"] == [] for p in data["processing"])
+    assert all("collected_by" not in s for s in data["sources"]) and "顺丰速运" not in b"".join(files.values()).decode("utf-8")
+    # Privacy staff's copy has them.
+    staff = client_as("privacy_staff").get(f"/api/v1/requests/{data['request_id']}/package")
+    assert [d["recipient"]["name"] for d in json.loads(_unzip(staff.data)["data.json"])["disclosures"]] == ["顺丰速运"]
