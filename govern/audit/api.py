@@ -46,8 +46,10 @@ def download_export(query):
         try:
             result = export.write(session=session, settings=rt.settings, out=Path(tmp), time_from=query["from_"], time_to=query["to"], fmt=query["format"])
         except signing.SigningKeyError:
+            spool.close()
             raise Problem(503, "audit_signing_key_unavailable", "Signing key unavailable", "The export cannot be signed; ask an operator.") from None
         except (ValueError, KeyError):
+            spool.close()
             # Stored events that are no longer events (a tampered database): say so, never a 500.
             raise Problem(409, "audit_log_does_not_verify", "Audit log does not verify", "The stored log cannot be exported as it is; an operator should run `govern audit verify`.") from None
         with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -161,7 +161,10 @@ def _leaves(session: Session, after: int, upto: int, batch: int = 50_000):
         if not rows:
             return
         for seq, leaf in rows:
-            yield seq, binascii.unhexlify(leaf)
+            try:
+                yield seq, binascii.unhexlify(leaf)
+            except (binascii.Error, ValueError):
+                raise AuditIntegrityError(f"the chain's leaf at seq {seq} is not a hash: run `govern audit verify`") from None
         after = rows[-1][0]
 
 

@@ -27,12 +27,14 @@ from govern.audit.verifier import (
     COLUMN_MISMATCH,
     FORMAT,
     GENESIS,
+    MODIFIED,
     PURGE_KIND,
     PURGE_UNSIGNED,
     RESTORE_KIND,
     UNSEALED,
     Finding,
     Report,
+    chain_hash,
     check_checkpoints,
     leaf_hash,
     purge_anchor,
@@ -56,12 +58,17 @@ def _unhex(value: str | None) -> bytes:
     return raw if len(raw) == 32 else _BAD
 
 
-def _entries(session: Session, first: int, last: int):
+def _entries(session: Session, first: int, last: int, report: Report):
     for seq, event_id, prev, hash_, leaf, text_ in chain_rows(session, first, last):
         if text_ is None:
             yield (seq, event_id, _unhex(prev), _unhex(hash_), _unhex(leaf), False, None)
         else:
-            yield (seq, event_id, _unhex(prev), _unhex(hash_), leaf_hash(text_.encode("utf-8")), True, None)
+            computed = leaf_hash(text_.encode("utf-8"))
+            if leaf != computed.hex() and chain_hash(_unhex(prev), seq, computed) == _unhex(hash_):
+                # The event and its link agree, but the stored leaf (which feeds checkpoints' Merkle trees and inclusion
+                # proofs) was changed. (An event that does not fit its link is named by the walk.)
+                report.add(Finding(MODIFIED, "the chain's stored leaf hash is not the hash of the event's bytes", seq=seq, event_id=event_id))
+            yield (seq, event_id, _unhex(prev), _unhex(hash_), computed, True, None)
 
 
 def verify_live(*, database: Database, settings: Settings, max_unsealed_seconds: int | None = None) -> Report:
@@ -83,7 +90,7 @@ def verify_live(*, database: Database, settings: Settings, max_unsealed_seconds:
         _check_purge_rows(session, good, report)
         last_seq = chain.head(session)[0]
         walk(
-            _entries(session, anchor_seq + 1, last_seq), report=report, anchor_seq=anchor_seq, anchor_hash=anchor_hash, checkpoints=good,
+            _entries(session, anchor_seq + 1, last_seq, report), report=report, anchor_seq=anchor_seq, anchor_hash=anchor_hash, checkpoints=good,
             expected_last=None, open_end=True, made_at=None, full_tree=statement is None,
         )
         if statement:
