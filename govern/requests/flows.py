@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.access.service import Refusal
@@ -433,16 +434,29 @@ def package(*, session: Session, policy: Policy, envelope: Envelope, actor: Acto
 
 def redeem(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, token: str, now: datetime | None = None) -> Package:
     """The package for whoever holds a one-time download token (the data subject): the token is spent atomically, the
-    download audited with the request and the token's id (never the token). Unless the requester's identity was
-    checked by a method that does not pass through the filing service (requests.yaml `package.full_copy_methods`),
-    the package holds no more than the filing service may read itself: a service that asserts a session cannot
-    obtain through a request what its role does not show it."""
+    download audited with the request and the token's id (never the token). The package holds no more than the
+    filing service may read itself, unless both the requester's identity was checked by a method that does not pass
+    through the service (requests.yaml `package.full_copy_methods`) and the token was handed to staff who may download
+    the package themselves: a service cannot obtain through a request, by any route, what its role does not show it."""
     now = as_utc(now) if now else utcnow()
     row, req = requests.redeem_download_token(session=session, envelope=envelope, token=token, now=now)
     requests.require_package(policy, req, now)
-    view = None if req.verification_method in policy.requests.package_full_copy_methods else _filer_view(session, policy, req)
+    full = req.verification_method in policy.requests.package_full_copy_methods and _issued_to_staff(session, policy, row)
+    view = None if full else _filer_view(session, policy, req)
     audit.record(session=session, actor=actor, action=RequestAction.TOKEN_REDEEM, subject_id=req.subject_id, resource=f"{requests._ref(req)}/download-token:{row.id}")
     return _build_package(session, policy, envelope, actor, req, now, view=view, via=f"token:{row.id}")
+
+
+def _issued_to_staff(session: Session, policy: Policy, row) -> bool:
+    """Whether the token went to someone who may download the package with their own credential (or to the operator)."""
+    from govern.access import service as access
+    from govern.identity.models import Principal
+
+    if row.issued_to_id is None:
+        return True  # the operator at the command line
+    roles = session.scalar(select(Principal.roles).where(Principal.id == row.issued_to_id)) or []
+    holder = Actor(name=row.issued_to, kind="staff", roles=tuple(roles))
+    return access.has_permission(policy, holder, Permission.REQUESTS_PACKAGE)
 
 
 @dataclass(frozen=True)

@@ -89,16 +89,30 @@ def test_a_one_time_code_the_crm_relays_unlocks_no_more_than_a_session_does(clie
     assert data["limited"]["withheld_fields"] == ["bank_card_number", "id_card_number"]
 
 
-def test_after_a_document_check_by_staff_the_token_carries_the_full_copy(client_as, app, make_subject, valid_fields):
+def test_after_a_document_check_the_full_copy_goes_only_through_staff(client_as, app, make_subject, valid_fields):
     support, staff = client_as("support_service"), client_as("privacy_staff")
     sid = make_subject()
     rid = support.post("/api/v1/requests", json={"subject_id": str(sid), "type": "access", "channel": "in_store"}).json["id"]
     checked = staff.post(f"/api/v1/requests/{rid}/verify", json={"method": "document", "reference": "doc-check-9", "passed": True})
     assert checked.json["verified"]
-    token = support.post(f"/api/v1/requests/{rid}/download-token")
-    assert token.status_code == 201
-    got = app.test_client().post(DOWNLOAD, json={"token": token.json["token"]})
+    # A token the service collects still holds no more than the service reads: it could redeem the token itself.
+    theirs = support.post(f"/api/v1/requests/{rid}/download-token")
+    assert theirs.status_code == 201
+    limited = app.test_client().post(DOWNLOAD, json={"token": theirs.json["token"]})
+    assert valid_fields["id_card_number"] not in limited.get_data(as_text=False).decode("latin-1")
+    assert json.loads(_unzip(limited.data)["data.json"])["limited"]["complete"] is False
+    # Staff who checked the document hand the subject a token for the full copy.
+    ours = staff.post(f"/api/v1/requests/{rid}/download-token")
+    got = app.test_client().post(DOWNLOAD, json={"token": ours.json["token"]})
     assert _fields(got.data) == valid_fields and "limited" not in json.loads(_unzip(got.data)["data.json"])
+
+
+def test_a_staff_token_after_a_session_the_service_asserted_is_still_limited(client_as, app, make_subject, valid_fields):
+    support, staff = client_as("support_service"), client_as("privacy_staff")
+    rid, _ = _filed_and_verified(support, make_subject())
+    ours = staff.post(f"/api/v1/requests/{rid}/download-token")
+    got = app.test_client().post(DOWNLOAD, json={"token": ours.json["token"]})
+    assert json.loads(_unzip(got.data)["data.json"])["limited"]["complete"] is False
 
 
 def test_a_token_is_good_for_one_download_and_every_bad_token_gets_the_same_answer(client_as, app, make_subject, runtime, audit_events):
