@@ -252,6 +252,17 @@ def keys_rotate(batch_size: int, pause: float, as_json: bool) -> None:
     )
 
 
+@keys.command("accept-audit-key")
+@click.option("--reason", required=True, help="Why the key changed (audited).")
+@click.option("--json", "as_json", is_flag=True)
+def keys_accept_audit_key(reason: str, as_json: bool) -> None:
+    """After changing GOVERN_AUDIT_SIGNING_KEY on purpose: make its key the one govern expects (audited)."""
+    from govern.crypto import checks
+
+    key_id = checks.accept_audit_key(settings=_settings(), reason=reason)
+    _emit(as_json, {"key_id": key_id}, f"audit signing key {key_id} accepted and published")
+
+
 @keys.command("status")
 @click.option("--json", "as_json", is_flag=True)
 def keys_status(as_json: bool) -> None:

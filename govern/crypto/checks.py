@@ -103,7 +103,7 @@ def compare(rows: dict[tuple[str, int], str], keys: KeysAtHand, *, audit: bool =
     if signing and keys.audit_key_id is None:
         problems.append((AUDIT_KEY_MISSING, f"the audit signing key {signing[-1]} is missing"))
     elif signing and keys.audit_key_id != signing[-1]:
-        problems.append((AUDIT_KEY_CHANGED, f"the audit signing key is {keys.audit_key_id}, not {signing[-1]} (rotate it with `govern audit keys rotate`)"))
+        problems.append((AUDIT_KEY_CHANGED, f"the audit signing key is {keys.audit_key_id}, not {signing[-1]} (a key file is rotated with `govern audit keys rotate`; a key changed in GOVERN_AUDIT_SIGNING_KEY on purpose is accepted with `govern keys accept-audit-key --reason …`)"))
     if problems:
         raise KeyMismatch(problems[0][0], "; ".join(detail for _, detail in problems))
 
@@ -270,3 +270,27 @@ def init_keyring(*, settings: Settings, database: Database) -> tuple[Keyring, bo
     keyring = Keyring.create(settings.keyring_path)
     ensure(database=database, keyring=keyring, settings=settings, how="created")
     return keyring, True
+
+
+def accept_audit_key(*, settings: Settings, reason: str) -> str:
+    """The one way to change the audit signing key that comes from GOVERN_AUDIT_SIGNING_KEY (a file key is rotated by
+    `govern audit keys rotate`): the master keys must still match; the variable's key becomes the one expected, is
+    published in keys.json and the change is audited with the operator's reason."""
+    from govern.audit import service as audit
+    from govern.audit import signing
+    from govern.identity.actor import Actor
+
+    if not settings.audit_signing_key:
+        raise KeyMismatch(AUDIT_KEY_CHANGED, "GOVERN_AUDIT_SIGNING_KEY is not set: rotate a key file with `govern audit keys rotate`")
+    key = signing.load(settings, create=False)
+    database = Database(settings.database_url)
+    try:
+        keyring = Keyring.load(settings.keyring_path)
+        with database.unit_of_work() as session:
+            compare(recorded(session), KeysAtHand.of(keyring, None), audit=False)
+            record_audit_key(session=session, key_id=key.key_id, how="accepted")
+            audit.record(session=session, actor=Actor.operator(), action=audit.AuditAction.AUDIT_KEY_ROTATE, resource=f"audit-key:{key.key_id}", reason=reason)
+        signing.publish(settings, key)
+    finally:
+        database.dispose()
+    return key.key_id

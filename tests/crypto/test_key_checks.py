@@ -228,3 +228,26 @@ def test_a_swapped_audit_signing_key_stops_start_up_until_rotated_properly(runti
     rotated = _govern(s, "audit", "keys", "rotate", "--json")
     assert rotated.returncode == 0, rotated.stderr
     _start(s)  # the new key was recorded with its rotation
+
+
+def test_an_audit_signing_key_from_the_environment_is_checked_alike_and_changed_only_on_purpose(runtime, recorded, other_home, tmp_path):
+    from govern.audit import signing
+
+    def env_key() -> str:
+        return base64.b64encode(signing._raw(signing.Ed25519PrivateKey.generate())).decode()
+
+    _write(other_home.keyring_path, _own_keyring_doc(runtime.settings))
+    first = replace(other_home, audit_signing_key=env_key(), audit_signing_key_file=None, checkpoint_dir=tmp_path / "checkpoints")
+    _start(first)
+    changed = replace(first, audit_signing_key=env_key())
+    with pytest.raises(checks.KeyMismatch, match="accept-audit-key") as refused:
+        _start(changed)
+    assert refused.value.problem == checks.AUDIT_KEY_CHANGED
+    accepted = subprocess.run(
+        [sys.executable, "-m", "govern.cli", "keys", "accept-audit-key", "--reason", "yearly rotation of the signing key", "--json"],
+        env={**_env(changed), "GOVERN_AUDIT_SIGNING_KEY": changed.audit_signing_key}, capture_output=True, text=True, timeout=120,
+    )
+    assert accepted.returncode == 0, accepted.stderr
+    _start(changed)
+    with pytest.raises(checks.KeyMismatch):  # and the earlier key cannot come back unnoticed
+        _start(first)
