@@ -35,9 +35,10 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "user_name": ("用户名", "User name"),
     "password": ("密码", "Password"),
     "sign_in_failed": (
-        "登录失败：用户名或密码错误，或账户已被锁定。连续失败 {n} 次后账户将锁定 {m} 分钟。",
-        "Sign-in failed: wrong user name or password, or the account is locked. After {n} failures in a row an account is locked for {m} minutes.",
+        "登录失败：用户名或密码错误，或账户已被锁定。从同一地址连续失败 {n} 次后，该地址将被锁定 {m} 分钟。",
+        "Sign-in failed: wrong user name or password, or the account is locked. After {n} failures in a row from one address, that address is locked out for {m} minutes.",
     ),
+    "rate_limited": ("请求过于频繁，请在 {s} 秒后重试。", "Too many attempts; try again in {s} seconds."),
     "session_ended": ("会话已结束，请重新登录。", "Your session has ended; please sign in again."),
     "signed_out": ("您已退出登录。", "You have signed out."),
     # navigation

@@ -205,7 +205,11 @@ def _rate_limited(exc: RateLimitExceeded):
     from govern.ratelimit import refusal
 
     problem = refusal(exc)
-    response = _problem(problem)
+    if _wants_html():
+        g.refusal_audit = problem.audit
+        response = page("error.html", status=429, problem=problem, message=t("rate_limited", s=problem.extra["retry_after"]))
+    else:
+        response = _problem(problem)
     response.headers.update(problem.headers)
     return response
 

@@ -28,6 +28,9 @@ def readiness(runtime) -> dict[str, dict]:
     checks["policies"] = {"ok": True, "digest": runtime.policy.digest[:16]}
     checks["audit_chain"] = _audit_chain(runtime)
     checks["database_role"] = _database_role(runtime)
+    from govern.ratelimit import storage_check
+
+    checks["rate_limits"] = storage_check(runtime.settings)
     return checks
 
 

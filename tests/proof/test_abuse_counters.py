@@ -158,7 +158,7 @@ def test_the_console_sign_in_page_says_429_with_retry_after(runtime, audit_event
     client.post("/console/sign-in", data={"name": "x", "password": WRONG}, headers={"Accept": "text/html"})
     r = client.post("/console/sign-in", data={"name": "x", "password": WRONG}, headers={"Accept": "text/html"})
     assert r.status_code == 429 and r.mimetype == "text/html" and int(r.headers["Retry-After"]) >= 1
-    assert 'id="error-message"' in r.get_data(as_text=True)
+    assert 'id="error-message"' in r.get_data(as_text=True) and f"{r.headers['Retry-After']} 秒后重试" in r.get_data(as_text=True)
     assert len(audit_events(action="identity:rate-limit:refuse")) == 1
 
 
@@ -269,3 +269,19 @@ def test_two_app_instances_share_one_count_in_redis(runtime, redis_db):
     assert any("package_redemption:per_address" in k and "198.51.100.9" in k for k in keys)
     # An app counting in its own memory does not see the others' count.
     assert attempt(app_with(runtime, limits=limits)).status_code == 404
+
+
+def test_readiness_names_where_the_counts_are_kept_and_warns_when_redis_does_not_answer(runtime):
+    from govern.health.service import readiness
+    from govern.ratelimit import storage_check
+
+    assert readiness(runtime)["rate_limits"] == {"ok": True, "gating": False, "storage": "memory"}
+    assert storage_check(replace(runtime.settings, redis_url=REDIS_URL))["ok"]
+    down = storage_check(replace(runtime.settings, redis_url="redis://127.0.0.1:1/0"))
+    assert down["ok"] is False and down["gating"] is False and "memory" in down["warning"]
+
+
+def test_while_redis_does_not_answer_each_process_still_counts(runtime):
+    app = app_with(runtime, limits={"package_redemption": ("1 per minute", None)}, redis_url="redis://127.0.0.1:1/0")
+    client = app.test_client()
+    assert [client.post("/api/v1/requests/download", json={"token": "t" * 43}).status_code for _ in range(2)] == [404, 429]
