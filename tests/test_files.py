@@ -83,15 +83,16 @@ def test_the_sqlite_wal_and_shm_files_are_private_while_the_database_is_open(hom
             database.dispose()
 
 
-def test_backups_exports_and_proofs_written_by_commands_are_private(home, tmp_path):
+def test_backups_and_exports_written_by_commands_are_private(home, tmp_path):
     _govern(home, "init")
     _govern(home, "principals", "create", "--name", "crm", "--role", "sales_service")  # something in the log
     elsewhere = tmp_path / "operator-folder"  # outside GOVERN_HOME too: the files carry personal data or keys' ids
     _govern(home, "backup", "--out", str(home / "govern-backup.db"))
     _govern(home, "audit", "export", "--out", str(elsewhere / "audit-export"))
+    _govern(home, "consent", "export", "--out", str(elsewhere / "preferences.csv"))
     written = {**_everything(home), **_everything(elsewhere)}
     assert home / "govern-backup.db" in written
-    assert any(p.name == "manifest.json" for p in written)
+    assert any(p.name == "manifest.json" for p in written) and elsewhere / "preferences.csv" in written
     assert {str(p): oct(m) for p, m in written.items() if m & 0o077} == {}
 
 

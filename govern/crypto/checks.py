@@ -120,8 +120,10 @@ def verify(*, session: Session, keyring: Keyring, settings: Settings) -> None:
 def holds_keyed_data(session: Session) -> bool:
     """Whether the database holds anything written under a keyring (so a new keyring would orphan it)."""
     from govern.subjects.models import Subject
+    from govern.webhooks.models import WebhookEndpoint  # its signing secrets are sealed under the master key too
 
-    return session.scalar(select(KeyCheck.kind).limit(1)) is not None or session.scalar(select(Subject.id).limit(1)) is not None
+    probes = (select(KeyCheck.kind), select(Subject.id), select(SubjectKey.subject_id), select(WebhookEndpoint.id))
+    return any(session.scalar(probe.limit(1)) is not None for probe in probes)
 
 
 def missing_keyring(*, database: Database, keyring_path) -> KeyMismatch:
