@@ -40,6 +40,11 @@ class LedgerAction(StrEnum):
     ACCEPT_MISSING = "retention:ledger:accept-missing"
 
 
+class LedgerMissing(Exception):
+    """The ledger file is not there. It is never created by an append: a ledger deleted and then re-created by the
+    next purge would look whole to a restore while it lacks everything before."""
+
+
 def purge_ledger(home: Path) -> Path:
     return home / "purges.jsonl"
 
@@ -117,11 +122,13 @@ def outcome_entry(entry: dict, state: str) -> dict:
 
 
 def append(path: Path, entry: dict) -> None:
-    """One line, appended and fsynced before this returns (a new file's folder entry too)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    new = not path.exists()
+    """One line, appended and fsynced before this returns. The file must exist (`govern init`, or an audited restart
+    after a loss): LedgerMissing otherwise."""
     data = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_APPEND)
+    except FileNotFoundError:
+        raise LedgerMissing(missing_message(path)) from None
     try:
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -131,8 +138,13 @@ def append(path: Path, entry: dict) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    if new:
-        _fsync_dir(path.parent)
+
+
+def missing_message(path: Path) -> str:
+    return (
+        f"{path.name} is missing from {path.parent}: nothing is purged without its ledger line. Put the file back; if it is "
+        'truly lost, start a new one with `govern retention restart-ledger --reason "<why>"` (audited).'
+    )
 
 
 def resolve(path: Path, *, plan_id: uuid.UUID, cursor: int) -> int:

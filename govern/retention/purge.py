@@ -117,13 +117,19 @@ def purge_plan(
     should_stop: Callable[[], bool] = lambda: False, now: datetime | None = None, purge_ledger: Path | None = None,
 ) -> RunResult:
     """Executes exactly the items of an approved plan (or resumes its unfinished run). The purge ledger is
-    `purge_ledger`, by default purges.jsonl beside the tombstone file."""
+    `purge_ledger`, by default purges.jsonl beside the tombstone file; without it nothing is purged."""
+    _require_ledger(_ledger_file(purge_ledger, tombstone_file))
     with purge_lock(database) as still_held:
         return _execute(
             still_held=still_held, database=database, envelope=envelope, policy=policy, actor=actor, plan_id=plan_id, tombstone_file=tombstone_file,
             batch_size=batch_size, pause_seconds=pause_seconds, on_progress=on_progress, should_stop=should_stop, now=now, mode="plan",
             ledger_file=_ledger_file(purge_ledger, tombstone_file),
         )
+
+
+def _require_ledger(path: Path | None) -> None:
+    if path is not None and not path.is_file():
+        raise PurgeRefused(ledger.missing_message(path))
 
 
 def _ledger_file(given: Path | None, tombstone_file: Path | None) -> Path | None:
@@ -140,6 +146,7 @@ def purge_all_due(
     """For schedules: resumes an unfinished unattended run, then plans and purges everything due now. Only when
     retention.yaml says `unattended_purge: true`; the policy stands in for the second person's approval."""
     rp = service.retention_policy(policy)
+    _require_ledger(_ledger_file(purge_ledger, tombstone_file))
     if not rp.unattended_purge:
         raise PurgeRefused(
             "unattended purges are not allowed: policies/retention.yaml has unattended_purge: false; "
@@ -225,9 +232,9 @@ def _execute(
                 moved, cursor, entry = _batch(session, envelope, actor, run_id, plan_id, cursor, batch_size, tombstone_file)
                 if entry is not None and ledger_file is not None:
                     # Durable before the commit below: a committed purge never lacks its line (see ledger.py).
-                    ledger.append(ledger_file, entry)
+                    _append(ledger_file, entry)
             if entry is not None and ledger_file is not None:
-                ledger.append(ledger_file, ledger.outcome_entry(entry, ledger.COMMITTED))
+                _append(ledger_file, ledger.outcome_entry(entry, ledger.COMMITTED))
             if moved == 0:
                 break
             done += moved
@@ -258,6 +265,13 @@ def _execute(
         # Driver messages quote parameters (ids, never values, but still): keep the type only.
         _mark_interrupted(database, actor, run_id, "failed", type(exc).__name__)
         raise
+
+
+def _append(path: Path, entry: dict) -> None:
+    try:
+        ledger.append(path, entry)
+    except ledger.LedgerMissing as exc:
+        raise PurgeInterrupted(str(exc)) from None
 
 
 def _done(database: Database, plan_id: uuid.UUID, cursor: int) -> int:

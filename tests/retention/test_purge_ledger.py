@@ -159,6 +159,7 @@ def test_init_starts_empty_ledgers_only_where_the_database_has_nothing_they_woul
 
 def test_a_batch_line_is_replayed_unless_its_run_resumed_and_found_it_rolled_back(tmp_path):
     path = tmp_path / "purges.jsonl"
+    ledger.create_empty(path)
     plan_id = uuid.uuid4()
 
     def line(first, last):
@@ -188,6 +189,7 @@ def test_a_field_collected_again_after_the_purge_is_not_removed_by_the_replay(ru
     with runtime.database.unit_of_work() as session:
         collected = session.scalar(select(ProfileField.updated_at).where(ProfileField.subject_id == sid, ProfileField.name == "mobile"))
     path = tmp_path / "purges.jsonl"
+    ledger.create_empty(path)
     for name, purged_at in (("mobile", collected - timedelta(days=1)), ("email", utcnow() + timedelta(seconds=1))):
         entry = ledger.batch_entry(run_id=3, plan_id=uuid.uuid4(), first_seq=1, last_seq=1, purged_at=purged_at, fields=[(sid, name, "contact")], records=[], subjects=[])
         ledger.append(path, entry)
@@ -199,3 +201,24 @@ def test_a_field_collected_again_after_the_purge_is_not_removed_by_the_replay(ru
     assert "mobile" in names and "email" not in names
     [event] = [e for e in audit_events(action=erasure.ErasureAction.FIELDS_ERASE) if e.reason == ledger.REPLAY_REASON]
     assert (event.subject_id, event.field_names) == (sid, "email")
+
+
+def test_a_purge_without_its_ledger_is_refused_and_the_ledger_is_not_quietly_created(
+    runtime, make_subject, add_records, plan, approve, purge, inventory, ledger_aside, audit_events,
+):
+    from govern.retention.purge import PurgeRefused
+
+    sid = make_subject()
+    add_records(sid, "purchase", [OLD])
+    _, plan_id = plan()
+    approve(plan_id)
+    missing = ledger_aside("purges")
+    with pytest.raises(PurgeRefused, match="purges.jsonl is missing"):
+        purge(plan_id)
+    assert len(inventory(sid)[1]) == 1 and not missing.exists()  # a re-created ledger would look whole to a restore
+    restarted = CliRunner().invoke(main, ["retention", "restart-ledger", "--reason", "disk replaced, INC-88"], env=_env(runtime))
+    assert restarted.exit_code == 0, restarted.output
+    [event] = audit_events(action=ledger.LedgerAction.ACCEPT_MISSING)
+    assert (event.reason, event.resource) == ("disk replaced, INC-88", "ledgers:purges.jsonl")
+    assert purge(plan_id).counts["records"] == 1
+    assert len(ledger.to_replay(missing)) == 1
