@@ -78,7 +78,10 @@ def audit_key_id(settings: Settings) -> str | None:
 
     if not settings.audit_signing_key and not settings.audit_key_path.exists():
         return None
-    return signing.load(settings, create=False).key_id
+    try:
+        return signing.load(settings, create=False).key_id
+    except signing.SigningKeyError as exc:  # too widely readable, or not a key: the operator's sentence, not a traceback
+        raise KeyringError(str(exc)) from None
 
 
 def recorded(session: Session) -> dict[tuple[str, int], str]:

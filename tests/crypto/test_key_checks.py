@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import select
 
 from govern.crypto import checks
-from govern.crypto.keyring import Keyring, KeyringError
+from govern.crypto.keyring import Keyring
 from govern.crypto.models import KeyCheck
 
 
@@ -251,3 +251,14 @@ def test_an_audit_signing_key_from_the_environment_is_checked_alike_and_changed_
     _start(changed)
     with pytest.raises(checks.KeyMismatch):  # and the earlier key cannot come back unnoticed
         _start(first)
+
+
+def test_a_signing_key_others_can_read_stops_a_command_with_a_sentence_not_a_traceback(runtime, recorded, other_home, tmp_path):
+    from govern.audit import signing
+
+    s = replace(other_home, audit_signing_key_file=tmp_path / "audit-signing-key.json")
+    _write(s.keyring_path, _own_keyring_doc(runtime.settings))
+    signing.load(s)
+    s.audit_key_path.chmod(0o644)
+    result = _govern(s, "principals", "list")
+    assert result.returncode == 2 and "chmod 600" in result.stderr and "Traceback" not in result.stderr
