@@ -133,7 +133,8 @@ def make_clients(app, runtime, roles: list[str], seen: list[Seen], prefix: str =
     with runtime.database.unit_of_work() as session:
         for role in roles:
             name = f"{prefix}-{role}-{uuid.uuid4().hex[:6]}".replace("_", "-")
-            issued = service.create(session=session, policy=runtime.policy, actor=Actor.operator(), name=name, roles=[role])
+            kind = "staff" if runtime.policy.roles[role].kind == "staff" else "service"  # a staff API key names a person (four eyes)
+            issued = service.create(session=session, policy=runtime.policy, actor=Actor.operator(), name=name, roles=[role], kind=kind)
             out[role] = Client(app.test_client(), issued.api_key, role, name, seen)
     return out
 
