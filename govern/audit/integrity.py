@@ -314,10 +314,11 @@ def purge(*, database: Database, settings: Settings, actor: Actor, keep_days: in
 def record_restore(*, database: Database, settings: Settings, source: str, actor: Actor, restored_to_seq: int | None = None) -> dict:
     """After the database was restored from a backup: signs a checkpoint "restored to seq N" (N the restored chain's
     head), appends it to the checkpoint folder beside the checkpoints of the log it replaced, and records the restore
-    as an audit event. Returns the signed line. Needs the signing key: a database insider cannot forge one."""
+    as an audit event. Returns the signed line. Needs the signing key: a database insider cannot forge one; and a host
+    without it gets none made up (SigningKeyError), since a fresh key would vouch for a history it never saw."""
     from govern.audit import service
 
-    key = signing.load(settings)
+    key = signing.load(settings, create=False)
     signing.publish(settings, key)
     with database.unit_of_work() as session:
         chain.lock(session)

@@ -75,3 +75,14 @@ def test_a_restore_statement_forged_in_the_database_supersedes_nothing(restored,
 def test_a_restore_to_another_seq_than_the_restored_head_is_refused(restored, runtime, audit_settings):
     with pytest.raises(ValueError, match=f"ends at seq {restored['tree_size']}"):
         integrity.record_restore(database=runtime.database, settings=audit_settings, source="x", actor=Actor.operator(), restored_to_seq=1)
+
+
+def test_a_host_without_the_signing_key_gets_none_made_up(restored, runtime, audit_settings):
+    from dataclasses import replace
+
+    from govern.audit import signing
+
+    elsewhere = replace(audit_settings, audit_signing_key_file=audit_settings.home / "no-such-key.json")
+    with pytest.raises(signing.SigningKeyError):
+        integrity.record_restore(database=runtime.database, settings=elsewhere, source="x", actor=Actor.operator())
+    assert not elsewhere.audit_key_path.exists()
