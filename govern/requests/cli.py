@@ -204,12 +204,15 @@ def restore_cmd(source: Path, yes: bool, accept_missing: str | None, as_json: bo
     if accept_missing is not None and (problem := ledger.override_reason_problem(accept_missing)):
         click.echo(f"error: --accept-missing-ledgers: {problem}", err=True)
         sys.exit(2)
-    restore_database(settings.database_url, source)
+    restore_database(settings.migration_url, source)  # as the owner: pg_restore --clean drops and recreates the tables
     from govern.cli import initialise
 
     initialise(settings)  # a backup from an older release is migrated forward
     rt = _runtime()
     try:
+        from govern.audit.integrity import record_restore_or_warn
+
+        record_restore_or_warn(runtime=rt, source=source.name)  # the audit log goes on verifiably from the restored head
         accepted = []
         if missing:
             from govern.identity.actor import Actor

@@ -86,3 +86,25 @@ def test_a_host_without_the_signing_key_gets_none_made_up(restored, runtime, aud
     with pytest.raises(signing.SigningKeyError):
         integrity.record_restore(database=runtime.database, settings=elsewhere, source="x", actor=Actor.operator())
     assert not elsewhere.audit_key_path.exists()
+
+
+def test_govern_restore_records_the_restore_so_verify_goes_on(runtime, record_events, checkpoint, audit_settings, tmp_path):
+    from click.testing import CliRunner
+
+    from govern.cli import main
+
+    record_events(4)
+    checkpoint()
+    snapshot = backup(runtime, tmp_path / "cli.backup")
+    record_events(2)
+    checkpoint()
+    runtime.database.engine.dispose()
+    env = {"GOVERN_HOME": str(runtime.settings.home), "GOVERN_DATABASE_URL": runtime.settings.database_url, "GOVERN_LOG_LEVEL": "WARNING",
+           "GOVERN_POLICIES": str(runtime.settings.policies_dir), "GOVERN_CHECKPOINT_DIR": str(audit_settings.audit_checkpoint_dir),
+           "GOVERN_AUDIT_SIGNING_KEY_FILE": str(audit_settings.audit_key_path)}
+    result = CliRunner().invoke(main, ["restore", str(snapshot), "--yes"], env=env)
+    runtime.envelope.cache.clear()
+    assert result.exit_code == 0, result.output
+    assert checkpoints.read_folder(audit_settings)[-1]["body"]["kind"] == "restore"
+    report = _verify(runtime, audit_settings)
+    assert report.ok, report.render()
