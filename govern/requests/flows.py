@@ -348,15 +348,18 @@ def erasure_log_path(home: Path) -> Path:
 
 def _append_erasure(path: Path, req: DataSubjectRequest, now: datetime, keep_fields: set[str], keep_records: set[uuid.UUID],
                     scope_fields: set[str] | None, scope_types: set[str] | None) -> None:
-    """A partial erasure, outside the database (ids and names only), so a restored older backup can have it re-applied."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """A partial erasure, outside the database (ids and names only), so a restored older backup can have it re-applied.
+    The file must exist (`govern init`): a deleted log re-created by the next erasure would look whole to a restore."""
     line = json.dumps({
         "request_id": str(req.id), "subject_id": str(req.subject_id), "erased_at": now.isoformat(), "keep_fields": sorted(keep_fields),
         "keep_records": sorted(str(r) for r in keep_records), "fields": sorted(scope_fields) if scope_fields is not None else None,
         "record_types": sorted(scope_types) if scope_types is not None else None,
         "restrict": scope_fields is None and scope_types is None, "close_account": req.type == "account_closure",
     })
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        raise erasure.ledger_missing(path) from None
     try:
         os.write(fd, (line + "\n").encode())
         os.fsync(fd)

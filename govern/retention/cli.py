@@ -266,18 +266,20 @@ def purge_cmd(plan_id: str | None, all_due: bool, batch_size: int, pause: float,
 
 
 @retention.command("restart-ledger")
-@click.option("--reason", required=True, help="Why the purge ledger is lost (≤ 64 characters, no personal data); audited.")
+@click.option("--ledger", "which", type=click.Choice(["purges", "tombstones", "request-erasures"]), default="purges", show_default=True)
+@click.option("--reason", required=True, help="Why the ledger is lost (≤ 64 characters, no personal data); audited.")
 @click.option("--json", "as_json", is_flag=True)
-def restart_ledger_cmd(reason: str, as_json: bool) -> None:
-    """Start an empty purge ledger (purges.jsonl) after the old one was lost, audited with REASON. What the lost one
-    recorded cannot be replayed after a restore of a backup older than now: take a fresh database backup."""
+def restart_ledger_cmd(which: str, reason: str, as_json: bool) -> None:
+    """Start an empty ledger (purges.jsonl, tombstones.jsonl or request-erasures.jsonl) after the old one was lost,
+    audited with REASON. What the lost one recorded cannot be replayed after a restore of a backup older than now:
+    take a fresh database backup."""
     from govern.identity.actor import Actor
     from govern.retention import ledger
 
     if problem := ledger.override_reason_problem(reason):
         _fail(f"--reason: {problem}", code=2)
     rt = _runtime()
-    path = ledger.purge_ledger(rt.settings.home)
+    path = ledger.ledgers(rt.settings.home)[which.replace("-", " ")]
     if path.is_file():
         _fail(f"{path} is there; nothing to restart", code=2)
     ledger.accept_missing(database=rt.database, home=rt.settings.home, actor=Actor.operator(), missing=[path], reason=reason)

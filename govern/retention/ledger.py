@@ -143,7 +143,7 @@ def append(path: Path, entry: dict) -> None:
 def missing_message(path: Path) -> str:
     return (
         f"{path.name} is missing from {path.parent}: nothing is purged without its ledger line. Put the file back; if it is "
-        'truly lost, start a new one with `govern retention restart-ledger --reason "<why>"` (audited).'
+        'truly lost, start a new one with `govern retention restart-ledger --ledger purges --reason "<why>"` (audited).'
     )
 
 

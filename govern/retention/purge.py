@@ -118,7 +118,7 @@ def purge_plan(
 ) -> RunResult:
     """Executes exactly the items of an approved plan (or resumes its unfinished run). The purge ledger is
     `purge_ledger`, by default purges.jsonl beside the tombstone file; without it nothing is purged."""
-    _require_ledger(_ledger_file(purge_ledger, tombstone_file))
+    _require_ledger(_ledger_file(purge_ledger, tombstone_file), tombstone_file)
     with purge_lock(database) as still_held:
         return _execute(
             still_held=still_held, database=database, envelope=envelope, policy=policy, actor=actor, plan_id=plan_id, tombstone_file=tombstone_file,
@@ -127,9 +127,12 @@ def purge_plan(
         )
 
 
-def _require_ledger(path: Path | None) -> None:
+def _require_ledger(path: Path | None, tombstone_file: Path | None) -> None:
+    """Refused before anything starts: a batch cannot commit without its ledger line, a shred without its tombstone."""
     if path is not None and not path.is_file():
         raise PurgeRefused(ledger.missing_message(path))
+    if tombstone_file is not None and not tombstone_file.is_file():
+        raise PurgeRefused(erasure.ledger_missing(tombstone_file).detail)
 
 
 def _ledger_file(given: Path | None, tombstone_file: Path | None) -> Path | None:
@@ -146,7 +149,7 @@ def purge_all_due(
     """For schedules: resumes an unfinished unattended run, then plans and purges everything due now. Only when
     retention.yaml says `unattended_purge: true`; the policy stands in for the second person's approval."""
     rp = service.retention_policy(policy)
-    _require_ledger(_ledger_file(purge_ledger, tombstone_file))
+    _require_ledger(_ledger_file(purge_ledger, tombstone_file), tombstone_file)
     if not rp.unattended_purge:
         raise PurgeRefused(
             "unattended purges are not allowed: policies/retention.yaml has unattended_purge: false; "

@@ -28,6 +28,7 @@ from govern.audit import service as audit
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.db import Base
+from govern.errors import Problem
 from govern.identity.actor import Actor
 from govern.subjects.models import ProfileField, Record, Subject
 from govern.timeutil import as_utc, utcnow
@@ -209,11 +210,28 @@ def is_erased(*, session: Session, subject_id: uuid.UUID) -> bool:
     return session.get(Tombstone, subject_id) is not None
 
 
+def ledger_missing(path: Path) -> Problem:
+    """An erasure or purge refused because its ledger file is gone. `govern init` creates the ledgers; an append never
+    does, or a deleted ledger would come back half-empty and look whole to `govern restore`."""
+    return Problem(
+        503, "ledger_missing", "Erasure ledger missing",
+        f"{path.name} is missing from GOVERN_HOME, so nothing is erased or purged (a restore could bring it back). Put the "
+        'file back; if it is truly lost, `govern retention restart-ledger --ledger ' + _LEDGER_NAMES.get(path.name, path.stem) + ' --reason "<why>"` '
+        "starts a new one (audited).",
+    )
+
+
+_LEDGER_NAMES = {"tombstones.jsonl": "tombstones", "request-erasures.jsonl": "request-erasures", "purges.jsonl": "purges"}
+
+
 def _append_tombstone(path: Path, subject_id: uuid.UUID, erased_at: datetime, reason: str, reference: str | None) -> None:
-    """Appended and fsynced outside the database, so a restore of an older database cannot forget an erasure."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Appended and fsynced outside the database, so a restore of an older database cannot forget an erasure. The
+    file must exist: created by `govern init`, never by an append."""
     line = json.dumps({"subject_id": str(subject_id), "erased_at": erased_at.isoformat(), "reason": reason, "reference": reference})
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except FileNotFoundError:
+        raise ledger_missing(path) from None
     try:
         os.write(fd, (line + "\n").encode())
         os.fsync(fd)

@@ -222,3 +222,41 @@ def test_a_purge_without_its_ledger_is_refused_and_the_ledger_is_not_quietly_cre
     assert (event.reason, event.resource) == ("disk replaced, INC-88", "ledgers:purges.jsonl")
     assert purge(plan_id).counts["records"] == 1
     assert len(ledger.to_replay(missing)) == 1
+
+
+@pytest.mark.parametrize("name, cli_name", [("tombstones", "tombstones"), ("request erasures", "request-erasures")])
+def test_an_erasure_without_its_ledger_is_refused_and_changes_nothing(runtime, make_subject, ledger_aside, audit_events, name, cli_name):
+    from govern.crypto.models import SubjectKey
+    from govern.errors import Problem
+    from govern.requests import flows
+
+    sid = make_subject()
+    missing = ledger_aside(name)
+    with pytest.raises(Problem) as refused, runtime.database.unit_of_work() as session:
+        if name == "tombstones":
+            erasure.shred(session=session, envelope=runtime.envelope, actor=Actor.operator(), subject_id=sid, reason="erasure_request",
+                          tombstone_file=missing)
+        else:
+            flows._append_erasure(missing, SimpleNamespace(id=uuid.uuid4(), subject_id=sid, type="erasure"), utcnow(), set(), set(), {"email"}, None)
+    assert (refused.value.status, refused.value.code) == (503, "ledger_missing") and missing.name in refused.value.detail
+    assert not missing.exists()
+    with runtime.database.unit_of_work() as session:
+        assert session.get(SubjectKey, sid) is not None  # the shredding rolled back with its missing tombstone
+    restarted = CliRunner().invoke(main, ["retention", "restart-ledger", "--ledger", cli_name, "--reason", "volume lost, INC-90"], env=_env(runtime))
+    assert restarted.exit_code == 0, restarted.output
+    assert missing.is_file() and [e.resource for e in audit_events(action=ledger.LedgerAction.ACCEPT_MISSING)] == [f"ledgers:{missing.name}"]
+
+
+def test_a_purge_without_the_tombstone_file_is_refused_before_it_starts(runtime, make_subject, add_records, plan, approve, purge, ledger_aside):
+    from govern.retention.purge import PurgeRefused
+
+    add_records(make_subject(), "purchase", [OLD])
+    _, plan_id = plan()
+    approve(plan_id)
+    ledger_aside("tombstones")
+    with pytest.raises(PurgeRefused, match="tombstones.jsonl is missing"):
+        purge(plan_id)
+    from govern.retention.models import Run
+
+    with runtime.database.unit_of_work() as session:
+        assert session.scalars(select(Run)).all() == []
