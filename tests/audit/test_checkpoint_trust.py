@@ -90,3 +90,14 @@ def test_an_unreadable_checkpoint_body_is_reported_not_a_crash(two_checkpoints, 
         conn.execute(text("UPDATE audit_checkpoints SET body = 'not json' WHERE number = 2"))
     assert checkpoint()["body"]["number"] == 3
     assert "format" in kinds(_verify(runtime, audit_settings))
+
+
+def test_forged_rows_in_bulk_are_not_even_read_by_the_sealer(two_checkpoints, record_events, checkpoint, tamper, capsys):
+    with tamper() as conn:
+        for number in range(3, 203):
+            _forge(conn, number, tree_size=number)
+    capsys.readouterr()
+    record_events(1)
+    assert checkpoint()["body"]["number"] == 203
+    # The sealer went from the newest checkpoint the folder outside holds (#2) and never examined the 200 rows above it.
+    assert "audit_checkpoint_untrusted" not in capsys.readouterr().out
