@@ -43,6 +43,9 @@ def limited(scope: str) -> Callable:
 
     def mark(view: Callable) -> Callable:
         setattr(view, RATE_SCOPE_ATTR, scope)
+        apidoc = getattr(view, "_apidoc", None)
+        if apidoc is not None:  # a flask-smorest view: its OpenAPI operation documents the 429 too (problem+json)
+            apidoc.setdefault("response", {}).setdefault("responses", {}).setdefault(429, []).append("TOO_MANY_REQUESTS")
         return view
 
     return mark
@@ -125,7 +128,8 @@ def refusal(exc: RateLimitExceeded, limiter: Limiter | None = None) -> Problem:
     retry = 1
     current = limiter.current_limit if limiter is not None else None
     if current is not None:
-        retry = max(1, math.ceil(current.reset_at - time.time()))
+        # When the spent window frees a request again: never less than a second, never more than the window itself.
+        retry = min(max(1, math.ceil(current.window.reset_time - time.time())), current.limit.get_expiry())
     name, _, counted = scope.partition(":")
     return Problem(
         429, "rate_limited", "Too many requests",

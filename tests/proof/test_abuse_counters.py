@@ -231,6 +231,19 @@ def test_the_look_up_routes_are_rate_limited(app):
     }
 
 
+def test_the_openapi_document_lists_the_429_of_each_rate_limited_route(app):
+    from govern.ratelimit import RATE_SCOPE_ATTR
+
+    spec = app.test_client().get("/api/v1/openapi.json").get_json()
+    limited = [(rule.rule, sorted(rule.methods & {"POST", "GET"})) for rule in app.url_map.iter_rules()
+               if rule.rule.startswith("/api/") and getattr(app.view_functions[rule.endpoint], RATE_SCOPE_ATTR, None)]
+    assert len(limited) == 4
+    for rule, methods in limited:
+        path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule)
+        for method in methods:
+            assert "429" in spec["paths"][path][method.lower()]["responses"], (rule, method)
+
+
 # --- shared counters: Redis when GOVERN_REDIS_URL is set -----------------------------------------------------------
 
 
