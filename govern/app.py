@@ -20,7 +20,7 @@ from govern.crypto.checks import load_checked_keyring
 from govern.crypto.envelope import DataKeyCache, Envelope
 from govern.crypto.keyring import Keyring
 from govern.db import Database
-from govern.errors import Problem, problem_response, register_error_handlers
+from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, problem_response, register_error_handlers
 from govern.files import private_files
 from govern.identity.guard import is_audited_read
 from govern.logging import configure_logging, get_logger, personal_data_filter
@@ -56,7 +56,7 @@ def build_runtime(settings: Settings) -> Runtime:
     policy = load_policy(settings.policies_dir)
     personal_data_filter.extend(policy.catalog.fields)
     private_files()  # whatever this process writes (SQLite files, exports, packages, backups) is its owner's alone
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, lock_timeout_ms=settings.db_lock_timeout_ms, statement_timeout_ms=settings.db_statement_timeout_ms)
     keyring = load_checked_keyring(settings=settings, database=database)  # a missing or foreign keyring stops here
     envelope = Envelope(keyring, DataKeyCache(settings.dek_cache_size, settings.dek_cache_seconds))
     return Runtime(settings=settings, policy=policy, keyring=keyring, envelope=envelope, database=database)
@@ -90,6 +90,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["govern"] = runtime
+    from govern import input_limits
+
+    input_limits.install(app)  # before any route: the `int` converter bounds ids to what a BIGINT holds
 
     api = GovernApi(app)
     _register_blueprints(app, api)
@@ -101,6 +104,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     install_guard(app, runtime)
     from govern.api_support import refuse_nul_characters
 
+    app.before_request(input_limits.check_json_body)  # depth and number limits, before any parser reads the body
     app.before_request(refuse_nul_characters)  # after the guard: who asks is settled before what they sent
     from govern.ratelimit import install_rate_limits
 
@@ -168,7 +172,8 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
                 session.rollback()
                 log.error("commit_failed", error_type=type(exc).__name__)
                 response = problem_response(
-                    Problem(503, "audit_unavailable", "Not recorded", "The operation could not be recorded and was not carried out.")
+                    Problem(503, "audit_unavailable", "Not recorded", "The operation could not be recorded and was not carried out.",
+                            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
                 )
             finally:
                 session.close()
@@ -205,7 +210,8 @@ def _confirm_principal(runtime: Runtime, response):
         enabled = identity.confirm(session=runtime.session(), check=check)
     except Exception as exc:  # cannot tell: answer nothing
         log.error("principal_not_confirmed", error_type=type(exc).__name__)
-        return problem_response(Problem(503, "audit_unavailable", "Not recorded", "The request could not be checked and was not carried out."))
+        return problem_response(Problem(503, "audit_unavailable", "Not recorded", "The request could not be checked and was not carried out.",
+                                        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}))
     if enabled:
         return response
     problem = identity.unauthenticated(identity.KEY_REJECTED, "credentials_rejected")

@@ -36,6 +36,11 @@ class Settings:
     redis_url: str | None = None
     # Development (`govern serve --dev` or GOVERN_DEV=1): webhooks may use plain http. Never in production.
     dev: bool = False
+    # How long a statement may wait for a lock (PostgreSQL lock_timeout, default 5 s; SQLite's busy timeout, default
+    # 30 s) and run at all (PostgreSQL statement_timeout, 0 = no limit), on every connection govern opens (requests and
+    # CLI jobs; not migrations). A request that hits either answers 503 with Retry-After instead of hanging.
+    db_lock_timeout_ms: int | None = None
+    db_statement_timeout_ms: int = 0
 
     @property
     def audit_key_path(self) -> Path:
@@ -79,6 +84,8 @@ class Settings:
             console_secure_cookies=env.get("GOVERN_CONSOLE_SECURE_COOKIES", "auto").lower(),
             redis_url=env.get("GOVERN_REDIS_URL") or None,
             dev=env.get("GOVERN_DEV", "").lower() in ("1", "true", "yes"),
+            db_lock_timeout_ms=int(env["GOVERN_DB_LOCK_TIMEOUT_MS"]) if env.get("GOVERN_DB_LOCK_TIMEOUT_MS") else None,
+            db_statement_timeout_ms=int(env.get("GOVERN_DB_STATEMENT_TIMEOUT_MS", "0")),
         )
 
 

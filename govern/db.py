@@ -27,10 +27,12 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, lock_timeout_ms: int | None = None, statement_timeout_ms: int = 0) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        # SQLite's only lock is the database's write lock: wait for it as long as lock_timeout_ms says (default 30 s).
+        busy_ms = 30000 if lock_timeout_ms is None else lock_timeout_ms
+        engine = create_engine(url, connect_args={"timeout": busy_ms / 1000, "check_same_thread": False})
+        event.listen(engine, "connect", lambda conn, record: _sqlite_pragmas(conn, record, busy_ms))
         # Every request writes (at least its audit event), so take the write lock up front: a deferred
         # transaction that reads first and writes later fails at once with SQLITE_BUSY under WAL
         # instead of waiting its turn.
@@ -38,15 +40,19 @@ def make_engine(url: str) -> Engine:
         return engine
     # No pre-ping: it costs a round trip on every checkout, on every request. A connection the server dropped
     # fails that one request (which rolls back) and is replaced; recycling keeps idle connections fresh.
-    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800)
+    # Timeouts travel in the connection's startup packet (no round trip): a statement blocked by a lock longer than
+    # lock_timeout fails (55P03) instead of holding its request, which then answers 503 (govern/input_limits.py).
+    lock_ms = 5000 if lock_timeout_ms is None else lock_timeout_ms
+    options = " ".join(f"-c {name}={ms}" for name, ms in (("lock_timeout", lock_ms), ("statement_timeout", statement_timeout_ms)) if ms)
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, connect_args={"options": options} if options else {})
 
 
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
+def _sqlite_pragmas(dbapi_conn, _record, busy_ms: int = 30000) -> None:
     dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={int(busy_ms)}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
     # PostgreSQL's sha256(bytea), so a query can compare fingerprints of stored values on either database.
@@ -60,9 +66,9 @@ def _sha256(value: bytes | None) -> bytes | None:
 class Database:
     """Owns the engine and hands out sessions; the caller decides when to commit."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, lock_timeout_ms: int | None = None, statement_timeout_ms: int = 0) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, lock_timeout_ms=lock_timeout_ms, statement_timeout_ms=statement_timeout_ms)
         self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
 
     @property

@@ -9,6 +9,8 @@ from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException
 
 PROBLEM_BASE = "https://govern.dev/problems/"
+# Retry-After (seconds) of a 503 whose cause passes (a lock held elsewhere, an audit write that could not be made).
+BUSY_RETRY_AFTER_SECONDS = 5
 
 
 @dataclass

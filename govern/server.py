@@ -2,7 +2,53 @@
 
 from __future__ import annotations
 
+import json
+
 from gunicorn.app.base import BaseApplication
+from gunicorn.http import errors as http_errors
+from gunicorn.workers.gthread import ThreadWorker
+
+# What gunicorn reads before the app sees anything: the request line (method, path and query) and the headers. Past
+# these it answers itself (GovernWorker: 414 or 431 problem+json). 8190 is gunicorn's ceiling for both sizes.
+LIMIT_REQUEST_LINE = 8190
+LIMIT_REQUEST_FIELDS = 100
+LIMIT_REQUEST_FIELD_SIZE = 8190
+
+_CLIENT_ERRORS = tuple(getattr(http_errors, name) for name in (
+    "InvalidRequestLine", "InvalidRequestMethod", "InvalidHTTPVersion", "InvalidHeader", "InvalidHeaderName", "InvalidProxyLine",
+    "InvalidSchemeHeaders", "ObsoleteFolding", "InvalidChunkSize", "ChunkMissingTerminator", "InvalidChunkExtension",
+) if hasattr(http_errors, name))
+
+
+def _problem_of(exc: BaseException) -> tuple[int, str, str, str] | None:
+    if isinstance(exc, http_errors.LimitRequestLine):
+        return 414, "uri_too_long", "URI Too Long", f"The request line is longer than {LIMIT_REQUEST_LINE} bytes."
+    if isinstance(exc, http_errors.LimitRequestHeaders):
+        return 431, "header_fields_too_large", "Request Header Fields Too Large", (
+            f"At most {LIMIT_REQUEST_FIELDS} header fields of at most {LIMIT_REQUEST_FIELD_SIZE} bytes each.")
+    if isinstance(exc, _CLIENT_ERRORS):
+        return 400, "malformed_request", "Bad Request", "The request is not valid HTTP/1.1."
+    return None
+
+
+class GovernWorker(ThreadWorker):
+    """gunicorn's threaded worker, whose own refusals (a request line or headers past the limits, a request that is not
+    HTTP) are RFC 9457 problem+json like every answer of the app — not gunicorn's HTML page, which also quotes the
+    offending header back (a header can carry a credential or a person's data)."""
+
+    def handle_error(self, req, client, addr, exc):  # noqa: D102
+        problem = _problem_of(exc)
+        if problem is None:
+            return super().handle_error(req, client, addr, exc)
+        status, code, title, detail = problem
+        self.log.warning("refused request from ip=%s: %s", (addr or ("",))[0], code)
+        body = json.dumps({"type": f"https://govern.dev/problems/{code}", "title": title, "status": status, "code": code, "detail": detail}).encode()
+        head = (f"HTTP/1.1 {status} {title}\r\nConnection: close\r\nContent-Type: application/problem+json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+        try:
+            client.sendall(head + body)
+        except OSError:
+            self.log.debug("could not send the refusal")
 
 
 class GovernServer(BaseApplication):
@@ -30,4 +76,8 @@ def run_gunicorn(*, host: str, port: int, workers: int, threads: int = 4) -> Non
         "loglevel": "warning",
         "timeout": 60,
         "graceful_timeout": 20,
+        "worker_class": "govern.server.GovernWorker",
+        "limit_request_line": LIMIT_REQUEST_LINE,
+        "limit_request_fields": LIMIT_REQUEST_FIELDS,
+        "limit_request_field_size": LIMIT_REQUEST_FIELD_SIZE,
     }).run()

@@ -12,3 +12,15 @@ def utcnow() -> datetime:
 def as_utc(value: datetime) -> datetime:
     """SQLite returns naive datetimes; everything govern stores is UTC."""
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def parse_instant(text: str) -> datetime:
+    """An ISO 8601 date-time that states its offset, in UTC; ValueError when it states none or when in UTC it would fall
+    outside years 1–9999 (9999-12-31T23:00-12:00), instead of an OverflowError later."""
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise ValueError("a date-time without an offset")
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("a date-time out of range") from None

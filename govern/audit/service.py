@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit.models import AuditEvent
 from govern.db import HotStatement
-from govern.errors import Problem, validation_failed
+from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, validation_failed
 from govern.identity.actor import Actor
 from govern.timeutil import utcnow
 
@@ -127,7 +127,8 @@ def record(
             check.confirmed = True
             event_id = written[0][0]
     except SQLAlchemyError as exc:
-        raise Problem(503, "audit_unavailable", "Not recorded", "The operation could not be recorded in the audit log and was not carried out.") from exc
+        raise Problem(503, "audit_unavailable", "Not recorded", "The operation could not be recorded in the audit log and was not carried out.",
+                      headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}) from exc
     return RecordedEvent(id=event_id, occurred_at=occurred_at, canonical=values["canonical"])
 
 
@@ -191,9 +192,11 @@ def _after(cursor: str | None) -> int | None:
         return None
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not raw.startswith("e"):
+        digits = raw[1:]
+        # Only what _cursor gives out: "e" and a sequence number a BIGINT holds (no sign, no 5,000-digit number).
+        if not raw.startswith("e") or not (digits.isascii() and digits.isdigit()) or len(digits) > 19 or int(digits) > 2**63 - 1:
             raise ValueError
-        return int(raw[1:])
+        return int(digits)
     except (ValueError, UnicodeDecodeError):
         raise validation_failed({"cursor": ["not a cursor this API issued"]}) from None
 

@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -28,7 +29,7 @@ from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.subjects import masking, validators
 from govern.subjects.models import ProfileField, Record, Subject
-from govern.timeutil import as_utc, utcnow
+from govern.timeutil import as_utc, parse_instant, utcnow
 
 MAX_RECORD_PAYLOAD_BYTES = 64 * 1024
 # The reason of a refused look-up whose matches were refused for different reasons (one shared reason is given as is).
@@ -166,7 +167,11 @@ def create(
         raise Problem(409, "external_ref_exists", "Subject exists", "A subject with this external_ref already exists.")
     subject = Subject(id=uuid.uuid4(), external_ref=external_ref, jurisdiction=jurisdiction, language=language, created_by=actor.principal_id)
     session.add(subject)
-    session.flush()  # the subject row must exist before its key and fields reference it
+    try:
+        session.flush()  # the subject row must exist before its key and fields reference it
+    except IntegrityError:
+        # A concurrent create with the same external_ref passed the check above too; the unique index decides.
+        raise Problem(409, "external_ref_exists", "Subject exists", "A subject with this external_ref already exists.") from None
     dek, wrapped, version = envelope.new_data_key(subject.id)
     session.add(SubjectKey(subject_id=subject.id, wrapped_key=wrapped, master_key_version=version))
     _store_fields(session, envelope, policy, subject.id, dek, cleaned)
@@ -353,7 +358,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         when, rid = json.loads(raw)
-        return as_utc(datetime.fromisoformat(when)), uuid.UUID(rid)
+        return parse_instant(when), uuid.UUID(rid)
     except (ValueError, TypeError):
         raise validation_failed({"cursor": ["not a cursor this service issued"]}) from None
 

@@ -33,7 +33,7 @@ from govern.errors import Problem, not_found, require_editable, require_version,
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.subjects.validators import free_text_errors
-from govern.timeutil import as_utc, utcnow
+from govern.timeutil import as_utc, parse_instant, utcnow
 from govern.webhooks.egress import Guard, Refused
 from govern.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from govern.webhooks.policy import WebhookPolicy
@@ -528,7 +528,7 @@ def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         when, _, ident = raw.partition("|")
-        return as_utc(datetime.fromisoformat(when)), uuid.UUID(ident)
+        return parse_instant(when), uuid.UUID(ident)
     except (ValueError, UnicodeDecodeError):
         raise validation_failed({"cursor": ["not a cursor this API gave out"]}) from None
 
