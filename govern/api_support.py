@@ -25,7 +25,7 @@ def idempotent_create(payload: Any, create: Callable[[], tuple[dict, dict[str, s
         body, headers = create()
         return _created(body, headers)
     session = runtime.session()
-    print_ = idempotency.fingerprint(request.method, request.path, payload)
+    print_ = idempotency.fingerprint(runtime.envelope, request.method, request.path, payload)
     earlier = idempotency.replay(session=session, principal_id=actor.principal_id, key=key, request_fingerprint=print_)
     if earlier is not None:
         response = jsonify(earlier.body)

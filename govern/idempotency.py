@@ -1,12 +1,14 @@
 """Idempotency-Key on creating POSTs: a retried request gets the first answer instead of a second resource.
 
 The stored answer is the status and the response body of a create (ids only, never values) with a fingerprint of
-the request, so a key reused for a different request is refused rather than silently replayed.
+the request, so a key reused for a different request is refused rather than silently replayed. The fingerprint is
+keyed (Envelope.keyed_digest): a request body holds personal data (a new subject's mobile, ID number, name), and a bare
+hash of it in the table would let anyone holding a copy confirm a guessed value offline. Fingerprints stored before
+they were keyed were dropped by migration 0015: a retry sent across that upgrade is a new request.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -16,6 +18,7 @@ from typing import Any
 from sqlalchemy import DateTime, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from govern.crypto.envelope import Envelope
 from govern.db import Base
 from govern.errors import Problem, validation_failed
 from govern.timeutil import utcnow
@@ -40,10 +43,10 @@ class Replay:
     headers: dict[str, str]
 
 
-def fingerprint(method: str, path: str, payload: Any) -> str:
-    # The fingerprint is a hash: the stored row holds no trace of the request's values.
+def fingerprint(envelope: Envelope, method: str, path: str, payload: Any) -> str:
+    """A keyed digest of the request: the stored row holds no trace of its values, and no guess can be tried against it."""
     raw = json.dumps([method, path, payload], sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(raw.encode()).hexdigest()
+    return envelope.keyed_digest("idempotency-fingerprint", raw)
 
 
 def check_key(key: str | None) -> str | None:

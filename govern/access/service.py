@@ -136,6 +136,15 @@ def field_visibility(*, policy: Policy, actor: Actor, purpose: Purpose, names: I
 _VISIBILITY: dict[tuple[int, tuple[str, ...], str], tuple[Policy, Mapping[str, str]]] = {}
 
 
+def role_visibility(*, policy: Policy, actor: Actor, field: str) -> str:
+    """How the actor's roles show `field` outside a purpose-bound read (a breach letter naming its recipient, say): the
+    most open view any of its roles has — "full", "masked" or "hidden"."""
+    rule = policy.catalog.fields.get(field)
+    if rule is None:
+        return "hidden"
+    return max((policy.roles[r].visibility(rule) for r in actor.roles if r in policy.roles), key=_RANK.__getitem__, default="hidden")
+
+
 def _visibility(policy: Policy, roles: tuple[str, ...], purpose: Purpose, wanted: Iterable[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for name in wanted:

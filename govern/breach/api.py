@@ -184,10 +184,12 @@ def list_letters(incident_id: uuid.UUID, notification_id: uuid.UUID):
 @requires(Permission.BREACH_NOTIFY)
 @blp.doc(responses={"200": {"description": "The letter (Markdown)", "content": {"text/markdown": {"schema": {"type": "string"}}}}})
 def read_letter(incident_id: uuid.UUID, letter_id: uuid.UUID):
-    """A letter's text (Markdown). Reading a subject's letter is audited against that subject."""
+    """A letter's text (Markdown). Reading a subject's letter is audited against that subject; its recipient's name is
+    shown as the reader's roles see names (full, masked, or withheld). The ETag is keyed (no guess can be tried on it)."""
     rt = current_runtime()
-    letter, text = letters.read_letter(session=rt.session(), envelope=rt.envelope, actor=current_actor(), incident_id=incident_id, letter_id=letter_id)
-    return Response(text, mimetype="text/markdown", headers={"Content-Language": letter.language, "ETag": f'"{letter.sha256}"'})
+    letter, text = letters.read_letter(session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), incident_id=incident_id, letter_id=letter_id)
+    etag = letters.served_digest(rt.envelope, letter, text)  # keyed, over the text as this reader got it
+    return Response(text, mimetype="text/markdown", headers={"Content-Language": letter.language, "ETag": f'"{etag}"', "Cache-Control": "no-store"})
 
 
 @blp.route("/<uuid:incident_id>/notifications/<uuid:notification_id>/sent", methods=["POST"])

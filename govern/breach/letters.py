@@ -4,7 +4,7 @@ and the incident report for the file (HTML, zh/en), frozen when the incident clo
 
 from __future__ import annotations
 
-import hashlib
+import json
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +15,8 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from govern.access import service as access
+from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.breach import board, service
 from govern.breach.models import AffectedSnapshot, AffectedSubject, Incident, Letter, Notification
@@ -39,7 +41,10 @@ WORDS = {
     "sensitive_people": {"zh": "其中 {n} 人涉及敏感个人信息", "en": "{n} of them with sensitive personal information"},
     "minors": {"zh": "其中未成年人 {n} 人（另有 {u} 人出生日期不详）", "en": "{n} of them minors ({u} more of unknown age)"},
     "audit_log_entry": {"zh": "访问记录（记录中不含个人信息的内容）", "en": "records of access (without the content of any personal data)"},
+    "name_withheld": {"zh": "（姓名不予显示）", "en": "(name withheld)"},
 }
+# Where the recipient's name goes in a subject's letter while it is rendered; never in a template or a value (NUL).
+_NAME_MARK = "\x00recipient-name\x00"
 
 
 def _lang(value: str | None, jurisdiction: str) -> str:
@@ -115,7 +120,7 @@ def generate(
     rule, assessment, snapshot = _context(session, policy, incident, n)
     session.execute(delete(Letter).where(Letter.notification_id == n.id, Letter.sent_at.is_(None)))
     if n.recipient == "authority":
-        made = _authority_letters(session, policy, actor, incident, n, rule, assessment, snapshot, languages or list(LANGUAGES), phase, delay_reasons, now)
+        made = _authority_letters(session, policy, envelope, actor, incident, n, rule, assessment, snapshot, languages or list(LANGUAGES), phase, delay_reasons, now)
     else:
         made = _subject_letters(session, policy, envelope, actor, incident, n, rule, assessment, snapshot, now)
     service.event(session=session, incident=incident, actor=actor, kind="letters", now=now, data={"notification": n.key, **made})
@@ -123,7 +128,13 @@ def generate(
     return made
 
 
-def _authority_letters(session, policy, actor, incident, n, rule, assessment, snapshot, languages, phase, delay_reasons, now) -> dict[str, Any]:
+def _digest(envelope: Envelope, letter_id: uuid.UUID, text: str) -> str:
+    """The letter's keyed digest, bound to its id: it tells two versions of one letter apart, and confirms no guess of
+    what a letter says (a bare SHA-256 of a letter naming a person let a reader who sees names masked try names)."""
+    return envelope.keyed_digest("breach-letter", str(letter_id), text)
+
+
+def _authority_letters(session, policy, envelope, actor, incident, n, rule, assessment, snapshot, languages, phase, delay_reasons, now) -> dict[str, Any]:
     bad = [x for x in languages if x not in LANGUAGES]
     if bad or not languages:
         raise validation_failed({"languages": ["zh and/or en"]})
@@ -170,9 +181,10 @@ def _authority_letters(session, policy, actor, incident, n, rule, assessment, sn
         values["phase"] = PHASE_LABELS[phase][lang] if phase else ""
         _check_items(rule, values, lang)
         body = _TEXT.from_string(policy.breach_letters[(rule.template, lang)]).render(**values)
+        letter_id = uuid.uuid4()
         letter = Letter(
-            id=uuid.uuid4(), notification_id=n.id, incident_id=incident.id, language=lang, phase=phase, body=body,
-            sha256=hashlib.sha256(body.encode()).hexdigest(), snapshot_version=snapshot.version if snapshot else None, created_at=now, created_by=actor.name,
+            id=letter_id, notification_id=n.id, incident_id=incident.id, language=lang, phase=phase, body=body,
+            digest=_digest(envelope, letter_id, body), snapshot_version=snapshot.version if snapshot else None, created_at=now, created_by=actor.name,
         )
         session.add(letter)
         made.append(letter)
@@ -211,13 +223,24 @@ def _subject_letters(session, policy, envelope, actor, incident, n, rule, assess
             labels.append(f"{label}（{WORDS['sensitive'][lang]}）" if sensitive and lang == "zh" else f"{label} ({WORDS['sensitive'][lang]})" if sensitive else label)
         values["data_involved"] = sep.join(labels) or WORDS["unknown_dates"][lang]
         name = subjects.field_values(session=session, envelope=envelope, subject_id=r.subject_id, names=["name"]).get("name", "")
-        values["recipient_name"] = name
-        body = _TEXT.from_string(policy.breach_letters[(rule.template, lang)]).render(**values)
+        values["recipient_name"] = _NAME_MARK
+        pieces = _TEXT.from_string(policy.breach_letters[(rule.template, lang)]).render(**values).split(_NAME_MARK)
+        body = name.join(pieces)
+        # Where the name stands (offsets into the text), so a reader who sees names masked reads the letter masked.
+        places, at = [], 0
+        for piece in pieces[:-1]:
+            at += len(piece)
+            places.append(at)
+            at += len(name)
         letter_id = uuid.uuid4()
         sealed = subjects.seal_for_subject(session=session, envelope=envelope, subject_id=r.subject_id, slot=f"breach-letter:{letter_id}", plaintext=body.encode())
+        sealed_name = subjects.seal_for_subject(
+            session=session, envelope=envelope, subject_id=r.subject_id, slot=f"breach-letter-name:{letter_id}",
+            plaintext=json.dumps({"name": name, "at": places}, ensure_ascii=False).encode(),
+        )
         session.add(Letter(
-            id=letter_id, notification_id=n.id, incident_id=incident.id, subject_id=r.subject_id, language=lang, sealed_body=sealed,
-            sha256=hashlib.sha256(body.encode()).hexdigest(), snapshot_version=snapshot.version, created_at=now, created_by=actor.name,
+            id=letter_id, notification_id=n.id, incident_id=incident.id, subject_id=r.subject_id, language=lang, sealed_body=sealed, sealed_name=sealed_name,
+            digest=_digest(envelope, letter_id, body), snapshot_version=snapshot.version, created_at=now, created_by=actor.name,
         ))
         # The recipient's name was decrypted into its own letter: that read is in the log, like any other.
         audit.record(
@@ -235,13 +258,17 @@ def list_letters(*, session: Session, incident_id: uuid.UUID, notification_id: u
     return list(session.scalars(select(Letter).where(Letter.notification_id == n.id).order_by(Letter.created_at, Letter.subject_id, Letter.language)))
 
 
-def read_letter(*, session: Session, envelope: Envelope, actor: Actor, incident_id: uuid.UUID, letter_id: uuid.UUID) -> tuple[Letter, str]:
-    """A letter's text; a subject's letter is opened under its data key and the read is audited."""
+def read_letter(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, incident_id: uuid.UUID, letter_id: uuid.UUID,
+) -> tuple[Letter, str]:
+    """A letter's text; a subject's letter is opened under its data key, shown with the recipient's name as the reader's
+    roles see names (full, masked or withheld), and the read is audited."""
     from govern.subjects import service as subjects
 
     letter = session.get(Letter, letter_id)
     if letter is None or letter.incident_id != incident_id:
         raise not_found("letter")
+    seen = "full"
     if letter.subject_id is None:
         text = letter.body or ""
     else:
@@ -249,8 +276,46 @@ def read_letter(*, session: Session, envelope: Envelope, actor: Actor, incident_
             text = subjects.open_for_subject(session=session, envelope=envelope, subject_id=letter.subject_id, slot=f"breach-letter:{letter.id}", blob=letter.sealed_body or b"").decode()
         except Problem:
             raise Problem(410, "subject_erased", "Subject erased", "This subject has been erased; the letter went with it.") from None
-    audit.record(session=session, actor=actor, action=BreachAction.LETTER_READ, subject_id=letter.subject_id, resource=f"incident:{incident_id}/letter:{letter.id}")
+        seen = access.role_visibility(policy=policy, actor=actor, field="name")
+    if letter.digest is None:  # made before migration 0015: keyed now that its text is open
+        letter.digest = _digest(envelope, letter.id, text)
+    if seen != "full":
+        text = _name_as_seen(session, policy, envelope, letter, text, seen)
+    audit.record(
+        session=session, actor=actor, action=BreachAction.LETTER_READ, subject_id=letter.subject_id, resource=f"incident:{incident_id}/letter:{letter.id}",
+        field_names=["name"] if letter.subject_id is not None else [], reason=None if letter.subject_id is None else f"name={seen}",
+    )
     return letter, text
+
+
+def served_digest(envelope: Envelope, letter: Letter, text: str) -> str:
+    """The ETag of a letter as served: keyed, bound to the letter, over the text this reader got (masked or not), so
+    it neither confirms a guessed name nor differs between readers only by what they cannot see."""
+    return _digest(envelope, letter.id, text)
+
+
+def _name_as_seen(session: Session, policy: Policy, envelope: Envelope, letter: Letter, text: str, seen: str) -> str:
+    from govern.subjects import masking
+    from govern.subjects import service as subjects
+
+    if letter.sealed_name is None:
+        # A letter made before the name's place was kept: it cannot be shown masked, so only to who sees names in full.
+        raise access.refuse(
+            "field_not_visible", "This letter names its recipient in full and your roles do not see names in full.",
+            Refusal(action=BreachAction.LETTER_READ, reason="field_not_visible", subject_id=letter.subject_id, field_names=("name",)),
+        )
+    placed = json.loads(subjects.open_for_subject(
+        session=session, envelope=envelope, subject_id=letter.subject_id, slot=f"breach-letter-name:{letter.id}", blob=letter.sealed_name,
+    ))
+    name, places = placed["name"], placed["at"]
+    if not name:
+        return text
+    shown = masking.mask(policy.catalog.fields["name"].masking, name) if seen == "masked" else WORDS["name_withheld"][letter.language]
+    out, start = [], 0
+    for at in places:
+        out += [text[start:at], shown]
+        start = at + len(name)
+    return "".join(out) + text[start:]
 
 
 # --- the incident report ------------------------------------------------------------------------------------------

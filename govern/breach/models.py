@@ -161,7 +161,13 @@ class Letter(Base):
     phase: Mapped[str | None] = mapped_column(String(16))
     body: Mapped[str | None] = mapped_column(Text)  # an authority letter: no personal data
     sealed_body: Mapped[bytes | None] = mapped_column(LargeBinary)  # a subject's letter, under that subject's data key
-    sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    # HMAC of the text under govern's key, bound to the letter's id (Envelope.keyed_digest): a bare SHA-256 of a letter
+    # naming a person let anyone with a listing or a backup confirm a guessed name. None for a letter made before
+    # migration 0015 until it is next opened.
+    digest: Mapped[str | None] = mapped_column(String(64))
+    # A subject's letter: where its recipient's name stands in the text (JSON, sealed under the subject's data key), so
+    # a reader who sees names masked is shown it masked. None for an authority's letter and for letters made before 0015.
+    sealed_name: Mapped[bytes | None] = mapped_column(LargeBinary)
     snapshot_version: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     created_by: Mapped[str] = mapped_column(String(100), nullable=False)

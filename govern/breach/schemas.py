@@ -239,7 +239,7 @@ class LetterMetaSchema(Schema):
     subject_id = ma.UUID(allow_none=True)
     language = ma.Str()
     phase = ma.Str(allow_none=True)
-    sha256 = ma.Str()
+    digest = ma.Str(allow_none=True, metadata={"description": "HMAC-SHA256 of the text under govern's key, bound to this letter: tells versions apart, confirms no guess of the text. Null for a letter made before keyed digests until it is next opened."})
     snapshot_version = ma.Int(allow_none=True)
     created_at = UtcDateTime()
     created_by = ma.Str()

@@ -319,6 +319,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "generated_at": ("生成时间", "Generated"),
     "read_letter": ("查看", "Read"),
     "no_letters": ("尚未生成通知。", "No letters generated yet."),
+    "letter_digest": ("摘要（HMAC，仅本系统可核对）", "Digest (HMAC, checkable by govern only)"),
     "letter_read_audited": ("本次查看已记入审计日志。", "This read was recorded in the audit log."),
     "register_intro": (
         "所有个人信息安全事件（无论是否通知）的事实、影响和补救措施（GDPR 第33条第5款）。查看本登记簿会记入审计日志。",

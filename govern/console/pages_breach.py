@@ -324,7 +324,7 @@ def incident_letter(incident_id: uuid.UUID, letter_id: uuid.UUID):
     """A letter's text (a subject's letter is opened under its data key; the read is audited by the letters service)."""
     rt = current_runtime()
     session = rt.session()
-    letter, text = letters.read_letter(session=session, envelope=rt.envelope, actor=current_actor(), incident_id=incident_id, letter_id=letter_id)
+    letter, text = letters.read_letter(session=session, policy=rt.policy, envelope=rt.envelope, actor=current_actor(), incident_id=incident_id, letter_id=letter_id)
     return page("incident_letter.html", incident=service.get_or_raise(session=session, incident_id=incident_id), letter=letter, text=text)
 
 

@@ -6,6 +6,7 @@ A ciphertext copied onto another row, another field or another subject fails aut
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
@@ -17,6 +18,8 @@ from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from govern.crypto.keyring import Keyring
 
@@ -152,3 +155,19 @@ class Envelope:
     def blind_index(self, field: str, normalised: str) -> str:
         """HMAC-SHA256 under the separate index key, over the field name and the normalised value."""
         return hmac.new(self.keyring.index_key, f"{field}\x00{normalised}".encode(), hashlib.sha256).hexdigest()
+
+    def keyed_digest(self, purpose: str, *parts: bytes | str) -> str:
+        """HMAC-SHA256 under a key of its own for `purpose` (HKDF-SHA256 from the index key, never the index key itself),
+        over the parts, each length-prefixed. For a digest govern shows or stores of something a reader could guess —
+        a letter naming a person, a request body, a package — so that no one without the keyring can confirm a guess
+        offline, and a digest made for one purpose is worth nothing for another (or as a blind index)."""
+        mac = hmac.new(_purpose_key(self.keyring.index_key, purpose), digestmod=hashlib.sha256)
+        for part in parts:
+            raw = part.encode() if isinstance(part, str) else part
+            mac.update(struct.pack(">Q", len(raw)) + raw)
+        return mac.hexdigest()
+
+
+@functools.lru_cache(maxsize=64)
+def _purpose_key(index_key: bytes, purpose: str) -> bytes:
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=f"govern/keyed-digest/v1|{purpose}".encode()).derive(index_key)

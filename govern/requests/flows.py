@@ -337,6 +337,8 @@ def _certify(
         "subject_status": status,
         "tombstone": status == "erased",
     }
+    # A bare SHA-256 is right here: the certificate holds ids, dates, field and record-type names, never a value, and
+    # the requester who is handed it can check it against the log.
     digest = hashlib.sha256(_canonical(certificate)).hexdigest()
     audit.record(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{digest}")
     return {"certificate": certificate, "certificate_sha256": digest}
@@ -541,16 +543,22 @@ def _build_package(
         ])
     files = _portability_files(policy, export, limited) if req.type == "portability" else _access_files(session, policy, req, export, limited)
     content = _zip(files)
-    digest = hashlib.sha256(content).hexdigest()
-    requests._event(session, req, actor, "package", now, data={"sha256": digest, "bytes": len(content), "via": via, "complete": limited is None})
+    # The log and the request's events keep a keyed digest: the zip is deterministic and holds the person's data, so a
+    # bare SHA-256 of it, readable by whoever reads the log or the request, would let them confirm a guessed value.
+    # govern can still tell whether a copy someone shows is the one it handed out (keyed_digest of that copy).
+    digest = envelope.keyed_digest("request-package", str(req.id), content)
+    requests._event(session, req, actor, "package", now, data={"digest": digest, "bytes": len(content), "via": via, "complete": limited is None})
     audit.record(
-        session=session, actor=actor, action=RequestAction.PACKAGE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/package-sha256:{digest}",
+        session=session, actor=actor, action=RequestAction.PACKAGE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/package-digest:{digest}",
         reason=("full" if limited is None else "limited"),
     )
-    return Package(filename=f"{req.type}-{req.id}.zip", content=content, sha256=digest)
+    # The SHA-256 that travels with the download (X-Content-SHA256) is of the bytes the reader is handed: it tells them
+    # nothing they do not hold, and lets them check the file they saved.
+    return Package(filename=f"{req.type}-{req.id}.zip", content=content, sha256=hashlib.sha256(content).hexdigest())
 
 
 def _zip(files: dict[str, bytes]) -> bytes:
+    # The manifest's SHA-256 of each file travels inside the package, next to the file itself: it is in the reader's hands.
     manifest = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
     files = {**files, "manifest.json": json.dumps({"files": manifest}, indent=2).encode()}
     out = io.BytesIO()

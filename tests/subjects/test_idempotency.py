@@ -1,5 +1,7 @@
 """A retried create with the same Idempotency-Key returns the first answer and creates nothing more."""
 
+import hashlib
+
 
 def test_a_retry_with_the_same_key_returns_the_same_subject(client_as, valid_fields, row_counts):
     sales = client_as("sales_service")
@@ -36,3 +38,28 @@ def test_the_stored_answer_holds_no_personal_data(client_as, valid_fields, runti
     with runtime.database.unit_of_work() as session:
         row = session.scalar(select(IdempotentResponse))
     assert "张三" not in row.body + row.headers and "13812345678" not in row.body + row.headers
+
+
+def test_the_stored_fingerprint_is_keyed_so_no_guessed_value_can_be_confirmed_from_a_copy_of_the_table(client_as, runtime):
+    import json
+
+    from sqlalchemy import select
+
+    from govern.idempotency import IdempotentResponse
+    from govern.subjects.schemas import SubjectCreateSchema
+
+    fields = {"name": "张三", "mobile": "13812345678"}
+    body = {"jurisdiction": "CN", "fields": fields}
+    sales = client_as("sales_service")
+    assert sales.post("/api/v1/subjects", json=body, headers={"Idempotency-Key": "k-4"}).status_code == 201
+    with runtime.database.unit_of_work() as session:
+        stored = session.scalar(select(IdempotentResponse)).fingerprint
+    # Someone holding the table (a backup) who knows the request's shape tries the mobile numbers of one prefix: the
+    # unkeyed fingerprint of the real request is among the guesses, and none of them matches.
+    for mobile in ("13812345677", "13812345678", "13812345679"):
+        guess = {**body, "fields": {**fields, "mobile": mobile}}
+        raw = json.dumps(["POST", "/api/v1/subjects", SubjectCreateSchema().load(guess)], sort_keys=True, ensure_ascii=False, default=str)
+        assert hashlib.sha256(raw.encode()).hexdigest() != stored
+    # And it still does its work: the same request replays, another one with the key is refused.
+    assert sales.post("/api/v1/subjects", json=body, headers={"Idempotency-Key": "k-4"}).headers["Idempotent-Replayed"] == "true"
+    assert sales.post("/api/v1/subjects", json={**body, "fields": {**fields, "mobile": "13812345679"}}, headers={"Idempotency-Key": "k-4"}).status_code == 422
