@@ -242,17 +242,14 @@ def sign_in(
         audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason="disabled")
         return SignIn(False, "disabled")
     if principal.locked_until is not None and as_utc(principal.locked_until) > now:
-        audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason="account_locked")
-        return SignIn(False, "locked")
+        return _locked(session, actor, resource, password, "account_locked")
     address = address_key(client_addr)
     from_here = _count_address_attempt(session, principal.id, address, now)
     if from_here is None or from_here > rules.max_failures:
-        audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason="locked")
-        return SignIn(False, "locked")
+        return _locked(session, actor, resource, password, "locked")
     overall = _count_account_attempt(session, principal, now)
     if overall is None or overall > rules.account_max_failures:
-        audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason="account_locked")
-        return SignIn(False, "locked")
+        return _locked(session, actor, resource, password, "account_locked")
     if not _hasher_verify(principal.password_hash, password or ""):
         audit.record(
             session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource,
@@ -291,6 +288,14 @@ def sign_in(
     session.add(ConsoleSession(token_hash=_token_hash(token), principal_id=principal.id, csrf_token=csrf, created_at=now, last_seen_at=now, client_addr=client_addr))
     audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, resource=resource)
     return SignIn(True, None, principal, token, csrf)
+
+
+def _locked(session: Session, actor: Actor, resource: str, password: str, reason: str) -> SignIn:
+    # As slow as a checked password: a refusal that came back at once would tell a guesser that this user name exists
+    # (an unknown name is never locked, and costs an Argon2 check).
+    _hasher_verify(_dummy_hash(), password or "")
+    audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason=reason)
+    return SignIn(False, "locked")
 
 
 def _count_address_attempt(session: Session, principal_id: uuid.UUID, address: str, now: datetime) -> int | None:

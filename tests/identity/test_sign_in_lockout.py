@@ -195,3 +195,16 @@ def test_a_bad_rate_limit_policy_stops_the_start(tmp_path, old, new, message):
     with pytest.raises(PolicyError, match=message) as refused:
         load_policy(target)
     assert "rate_limits.yaml" in str(refused.value)
+
+
+def test_a_locked_refusal_costs_an_argon2_check_like_an_unknown_name(runtime, monkeypatch):
+    """Otherwise the quick answer of a locked account would tell a guesser which user names exist."""
+    policy = small(runtime, max_failures=1)
+    p = make_staff(runtime)
+    attempt(runtime, policy, p.name, WRONG, ATTACKER)
+    checked = []
+    real = staff._hasher_verify
+    monkeypatch.setattr(staff, "_hasher_verify", lambda stored, password: checked.append(stored) or real(stored, password))
+    assert attempt(runtime, policy, p.name, PASSWORD, ATTACKER).reason == "locked"
+    assert attempt(runtime, policy, "nobody-by-this-name", PASSWORD, ATTACKER).reason == "bad_credentials"
+    assert len(checked) == 2
