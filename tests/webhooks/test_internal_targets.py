@@ -6,7 +6,9 @@ policies/webhooks.yaml urls.allow (never a metadata address); https outside dev 
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
+import socket
 import uuid
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -183,3 +185,66 @@ def test_an_unresolvable_name_at_delivery_is_retried_not_failed(make_endpoint, c
     assert deliver(now=T0).retried == 1
     [row] = deliveries()
     assert row.state == "pending" and row.last_error == "refused: unresolvable"
+
+
+def test_https_goes_to_the_checked_address_with_the_registered_name_in_sni_and_the_certificate_check(tmp_path):
+    """The pinned TLS connection: the socket goes to the address the guard checked, the server is asked for the name
+    (SNI) and its certificate must be valid for the name — not for the address, which nobody registered."""
+    import datetime as dt
+    import ssl
+    import threading
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    from govern.webhooks import egress
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pinned.example.cn")])
+    now = dt.datetime.now(dt.timezone.utc)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key()).serial_number(1)
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("pinned.example.cn")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+
+    server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_ctx.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    seen: dict = {}
+    server_ctx.sni_callback = lambda sock, server_name, ctx: seen.__setitem__("sni", server_name)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve_twice():
+        for _ in range(2):
+            conn, _ = listener.accept()
+            try:
+                with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                    seen["request"] = tls.recv(65536).split(b"\r\n\r\n")[0].decode()
+                    tls.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            except (ssl.SSLError, OSError):
+                conn.close()  # the second client gives up on the certificate
+
+    thread = threading.Thread(target=serve_twice, daemon=True)
+    thread.start()
+    client_ctx = ssl.create_default_context(cafile=str(tmp_path / "cert.pem"))  # the receiver's CA, trusted here
+    target = egress.Target(url=f"https://pinned.example.cn:{port}/h", scheme="https", host="pinned.example.cn", port=port, path="/h",
+                           address=ipaddress.ip_address("127.0.0.1"))
+    conn = egress.connection(target, 10, context=client_ctx)
+    other = egress.connection(replace(target, host="rebind.example.cn"), 10, context=client_ctx)
+    try:
+        conn.request("POST", target.path, body=b"{}", headers={"Content-Type": "application/json"})
+        assert conn.getresponse().status == 204
+        assert seen["sni"] == "pinned.example.cn"
+        assert f"Host: pinned.example.cn:{port}" in seen["request"]
+        # The same address under a name its certificate does not carry fails the certificate check.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            other.connect()
+    finally:
+        conn.close()
+        other.close()
+        thread.join(10)
+        listener.close()
