@@ -104,8 +104,9 @@ def run_govern(rt, batch_size: int) -> dict:
     from govern.retention import purge, service
     from govern.subjects import erasure
 
-    maker = Actor(name="bench-maker", kind="staff", roles=("privacy_staff",))
-    checker = Actor(name="bench-checker", kind="staff", roles=("dpo",))
+    # Two staff principals (four eyes compare principal ids; the OS account is neither of the two).
+    maker = Actor(name="bench-maker", kind="staff", roles=("privacy_staff",), principal_id=uuid.uuid4())
+    checker = Actor(name="bench-checker", kind="staff", roles=("dpo",), principal_id=uuid.uuid4())
     t0 = time.perf_counter()
     with rt.database.unit_of_work() as session:
         made = service.make_plan(session=session, policy=rt.policy, actor=maker, save=True)
