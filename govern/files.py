@@ -54,8 +54,9 @@ def _sqlite_file(settings: Settings) -> Path | None:
 
 
 def _places(settings: Settings) -> list[Path]:
-    """GOVERN_HOME, and what govern keeps outside it when configured so."""
-    places = [settings.home, settings.audit_key_path, settings.audit_checkpoint_dir]
+    """GOVERN_HOME, and the secrets govern keeps outside it when configured so. (A checkpoint folder configured
+    elsewhere is left as the operator set it up: checkpoints and keys.json are published for auditors.)"""
+    places = [settings.home, settings.audit_key_path]
     db = _sqlite_file(settings)
     if db is not None:
         places += [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), db.with_name(db.name + "-journal")]
@@ -75,8 +76,8 @@ def _tighten(path: Path, fixes: list[ModeFix]) -> None:
 
 
 def fix_modes(settings: Settings) -> list[ModeFix]:
-    """Takes group and other permissions off every file and folder under GOVERN_HOME (and the database, signing key
-    and checkpoint folder where they live elsewhere); returns, and logs, each change."""
+    """Takes group and other permissions off every file and folder under GOVERN_HOME (and the SQLite files and the
+    signing key where they live elsewhere); returns, and logs, each change."""
     fixes: list[ModeFix] = []
     seen: set[Path] = set()
     for place in _places(settings):
