@@ -241,7 +241,18 @@ def replay(
     return ReplayResult(batches=len(batches), seconds=time.monotonic() - started, **totals)
 
 
+# Ids per statement: well under SQLite's bound variables, and a batch may hold up to 100,000 items.
+CHUNK = 2000
+
+
+def _chunks(values: list) -> Iterable[list]:
+    for i in range(0, len(values), CHUNK):
+        yield values[i:i + CHUNK]
+
+
 def _replay_batch(session: Session, envelope, actor: Actor, entry: dict[str, Any]) -> dict[str, int]:
+    """One batch line: a few statements per CHUNK ids when nothing is left to remove (`govern serve` replays at
+    every start), one more per subject only where something came back."""
     from govern.audit import service as audit
     from govern.crypto.models import SubjectKey
     from govern.subjects import erasure
@@ -249,42 +260,41 @@ def _replay_batch(session: Session, envelope, actor: Actor, entry: dict[str, Any
 
     reference = f"retention_run:{entry['run_id']}"
     purged_at = datetime.fromisoformat(entry["purged_at"])
-    fields: dict[uuid.UUID, set[str]] = defaultdict(set)
-    for sid, name, _rule in entry.get("fields", []):
-        fields[uuid.UUID(sid)].add(name)
-    n_fields = 0
-    for sid in sorted(fields):
-        rows = session.scalars(select(ProfileField).where(
-            ProfileField.subject_id == sid, ProfileField.name.in_(sorted(fields[sid])), ProfileField.updated_at <= purged_at,
-        )).all()
-        if rows:
-            names = sorted(r.name for r in rows)
-            for row in rows:
-                session.delete(row)
-            n_fields += len(rows)
-            audit.record(session=session, actor=actor, action=erasure.ErasureAction.FIELDS_ERASE, subject_id=sid, field_names=names,
-                         reason=REPLAY_REASON, resource=reference)
-    record_ids = [uuid.UUID(rid) for _, rid, _, _ in entry.get("records", [])]
+    wanted = {(uuid.UUID(sid), name) for sid, name, _rule in entry.get("fields", [])}
+    back: dict[uuid.UUID, list[str]] = defaultdict(list)
+    for ids in _chunks(sorted({sid for sid, _ in wanted})):
+        chunk = set(ids)
+        names = sorted({n for sid, n in wanted if sid in chunk})
+        for sid, name in session.execute(select(ProfileField.subject_id, ProfileField.name).where(
+            ProfileField.subject_id.in_(ids), ProfileField.name.in_(names), ProfileField.updated_at <= purged_at,
+        )):
+            if (sid, name) in wanted:
+                back[sid].append(name)
+    for sid in sorted(back):
+        names = sorted(back[sid])
+        session.execute(delete(ProfileField).where(ProfileField.subject_id == sid, ProfileField.name.in_(names)).execution_options(synchronize_session=False))
+        audit.record(session=session, actor=actor, action=erasure.ErasureAction.FIELDS_ERASE, subject_id=sid, field_names=names,
+                     reason=REPLAY_REASON, resource=reference)
+    types: dict[uuid.UUID, set[str]] = defaultdict(set)
     n_records = 0
-    if record_ids:
+    for ids in _chunks([uuid.UUID(rid) for _, rid, _, _ in entry.get("records", [])]):
         gone = session.execute(
-            delete(Record).where(Record.id.in_(record_ids)).returning(Record.subject_id, Record.type).execution_options(synchronize_session=False)
+            delete(Record).where(Record.id.in_(ids)).returning(Record.subject_id, Record.type).execution_options(synchronize_session=False)
         ).all()
-        types: dict[uuid.UUID, set[str]] = defaultdict(set)
+        n_records += len(gone)
         for sid, rtype in gone:
             types[sid].add(rtype)
-        for sid in sorted(types):
-            audit.record(session=session, actor=actor, action=erasure.ErasureAction.RECORDS_ERASE, subject_id=sid,
-                         field_names=[f"record:{t}" for t in sorted(types[sid])], reason=REPLAY_REASON, resource=reference)
-        n_records = len(gone)
-    n_subjects = 0
-    for sid, _rule in entry.get("subjects", []):
-        sid = uuid.UUID(sid)
-        subject = session.get(Subject, sid)
-        if (subject is not None and subject.status != erasure.ERASED) or session.get(SubjectKey, sid) is not None:
-            erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=REPLAY_REASON, reference=reference)
-            n_subjects += 1
-    return {"fields": n_fields, "records": n_records, "subjects": n_subjects}
+    for sid in sorted(types):
+        audit.record(session=session, actor=actor, action=erasure.ErasureAction.RECORDS_ERASE, subject_id=sid,
+                     field_names=[f"record:{t}" for t in sorted(types[sid])], reason=REPLAY_REASON, resource=reference)
+    # A subject the purge shredded that holds a row not marked erased, or a data key, again: shredded again.
+    revived: set[uuid.UUID] = set()
+    for ids in _chunks(sorted({uuid.UUID(sid) for sid, _rule in entry.get("subjects", [])})):
+        revived |= set(session.scalars(select(Subject.id).where(Subject.id.in_(ids), Subject.status != erasure.ERASED)))
+        revived |= set(session.scalars(select(SubjectKey.subject_id).where(SubjectKey.subject_id.in_(ids))))
+    for sid in sorted(revived):
+        erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=REPLAY_REASON, reference=reference)
+    return {"fields": sum(len(v) for v in back.values()), "records": n_records, "subjects": len(revived)}
 
 
 def _fsync_dir(folder: Path) -> None:
