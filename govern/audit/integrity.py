@@ -138,14 +138,14 @@ def _check_columns(session: Session, report: Report, batch: int = 10_000) -> Non
     """Every event's indexed columns against its hashed canonical text (columns.py lists them)."""
     after = 0
     while True:
-        rows = session.execute(
+        rows = session.connection().execute(  # Core, not the ORM: this reads every event
             select(*_COLUMN_SELECT, AuditChainEntry.seq).outerjoin(AuditChainEntry, AuditChainEntry.event_id == AuditEvent.id)
             .where(AuditEvent.id > after).order_by(AuditEvent.id).limit(batch)
         ).all()
         if not rows:
             return
         for row in rows:
-            values = row._asdict()
+            values = row._mapping
             wrong = columns.mismatches(values)
             if wrong == ["canonical"]:
                 report.add(Finding(FORMAT, "the stored canonical text is not an event", seq=values["seq"], event_id=values["id"]))
