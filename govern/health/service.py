@@ -31,7 +31,17 @@ def readiness(runtime) -> dict[str, dict]:
     from govern.ratelimit import storage_check
 
     checks["rate_limits"] = storage_check(runtime.settings)
+    checks["ledgers"] = _ledgers(runtime)
     return checks
+
+
+def _ledgers(runtime) -> dict:
+    """Warns (not gating: reads still serve) when an erasure or purge ledger is missing from GOVERN_HOME: erasures and
+    purges are refused until it is put back or restarted, and a restore would be refused (README, "Restoring a backup")."""
+    from govern.retention.ledger import missing_ledgers
+
+    missing = [p.name for p in missing_ledgers(runtime.settings.home)]
+    return {"ok": not missing, "gating": False, **({"missing": missing} if missing else {})}
 
 
 def _database_role(runtime) -> dict:

@@ -260,3 +260,11 @@ def test_a_purge_without_the_tombstone_file_is_refused_before_it_starts(runtime,
 
     with runtime.database.unit_of_work() as session:
         assert session.scalars(select(Run)).all() == []
+
+
+def test_readiness_names_a_missing_ledger_without_taking_reads_out_of_service(app, ledger_aside):
+    client = app.test_client()
+    assert client.get("/readyz").json["checks"]["ledgers"] == {"ok": True, "gating": False}
+    ledger_aside("purges")
+    r = client.get("/readyz")
+    assert r.json["checks"]["ledgers"] == {"ok": False, "gating": False, "missing": ["purges.jsonl"]}
