@@ -117,7 +117,8 @@ def init(as_json: bool) -> None:
     _emit(
         as_json, result,
         f"home {result['home']}\nkeyring {result['keyring']}{' (created)' if result['keyring_created'] else ''}\ndatabase at {result['migrated_to']}"
-        + _say_modes_fixed(result),
+        + _say_modes_fixed(result)
+        + (f"\nledgers started empty: {', '.join(result['ledgers_created'])}" if result["ledgers_created"] else ""),
     )
 
 
