@@ -366,8 +366,9 @@ def _locked(req: DataSubjectRequest) -> Problem:
 
 
 def _otp_digest(envelope: Envelope, req: DataSubjectRequest, code: str) -> str:
-    # Keyed (the blind-index key), so a copy of the table does not let anyone try the million codes offline.
-    return envelope.blind_index("dsr-otp", f"{req.id}:{code}")
+    # Keyed (a key of its own, derived from the keyring), so a copy of the table does not let anyone try the million
+    # codes offline. A code sent before keyed digests had their own keys no longer matches: the requester asks again.
+    return envelope.keyed_digest("dsr-otp", str(req.id), code)
 
 
 def _verifiable(req: DataSubjectRequest) -> None:
@@ -709,8 +710,9 @@ def require_package(policy: Policy, req: DataSubjectRequest, now: datetime) -> N
 
 
 def _token_digest(envelope: Envelope, token: str) -> str:
-    # Keyed (the blind-index key): a copy of the table, or of a backup, lets nobody try tokens offline.
-    return envelope.blind_index("dsr-download-token", token)
+    # Keyed (a key of its own, derived from the keyring): a copy of the table, or of a backup, lets nobody try tokens
+    # offline.
+    return envelope.keyed_digest("dsr-download-token", token)
 
 
 def issue_download_token(
