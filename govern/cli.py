@@ -319,10 +319,12 @@ def tombstones_reapply(as_json: bool) -> None:
 @click.option("--sealer/--no-sealer", default=True, show_default=True, help="Seal and checkpoint the audit log continuously (policies/audit.yaml sealing).")
 def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: bool, sealer: bool) -> None:
     """Initialise if needed, then serve the API (gunicorn; Flask's dev server only with --dev)."""
+    from govern.logging import STDERR, configure_logging
+
     settings = _settings()
-    started = initialise(settings)
-    if started["modes_fixed"]:
-        click.echo(_say_modes_fixed(started).lstrip("\n"), err=True)
+    # Before anything can refuse to start: a mode tightened is logged (file, old and new mode) even then.
+    configure_logging(settings.log_level, stream=STDERR)
+    initialise(settings)
     # A database restored from an older backup must not serve subjects that were erased since.
     reapplied = reapply_tombstones(settings)
     if any(reapplied.values()):

@@ -129,3 +129,18 @@ def test_a_link_out_of_the_home_is_not_followed(home, tmp_path):
     (home / "link").symlink_to(outside)
     _govern(home, "init")
     assert _mode(outside) == 0o644
+
+
+def test_serve_tightens_modes_at_start_and_says_so_even_when_it_then_refuses_to_start(home):
+    from govern.crypto.keyring import Keyring
+
+    _govern(home, "init")
+    (home / "keyring.json").unlink()
+    Keyring.create(home / "keyring.json")  # not this database's: serve will refuse, after tightening
+    (home / "govern.db").chmod(0o644)
+    with loose_umask():
+        result = subprocess.run([sys.executable, "-m", "govern.cli", "serve", "--dev", "--port", "1"], env=_env(home), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "does not match" in result.stderr
+    said = [json.loads(line) for line in result.stderr.splitlines() if "file_mode_tightened" in line]
+    assert [(x["path"], x["old_mode"], x["new_mode"]) for x in said] == [(str(home / "govern.db"), "0o644", "0o600")]
+    assert _mode(home / "govern.db") == 0o600

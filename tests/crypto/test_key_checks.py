@@ -262,3 +262,17 @@ def test_a_signing_key_others_can_read_stops_a_command_with_a_sentence_not_a_tra
     s.audit_key_path.chmod(0o644)
     result = _govern(s, "principals", "list")
     assert result.returncode == 2 and "chmod 600" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_data_key_under_a_version_the_keyring_lacks_answers_503_not_500(runtime, make_subject, client_as):
+    from sqlalchemy import update
+
+    from govern.crypto.models import SubjectKey
+
+    sid = make_subject()
+    with runtime.database.unit_of_work() as session:
+        wrapped = session.get(SubjectKey, sid).wrapped_key
+        forged = wrapped[:1] + (99).to_bytes(4, "big") + wrapped[5:]  # the header's key version (format byte, then version)
+        session.execute(update(SubjectKey).where(SubjectKey.subject_id == sid).values(wrapped_key=forged, master_key_version=99))
+    read = client_as("sales_service").get(f"/api/v1/subjects/{sid}", purpose="order_fulfilment")
+    assert read.status_code == 503 and read.json["code"] == "keyring_unavailable"
