@@ -37,6 +37,8 @@ class IssuedKey:
 
 
 def _hash(api_key: str) -> str:
+    # A bare SHA-256 is enough here: a key is 256 random bits, nothing anyone could guess and try offline (a digest of
+    # something guessable — a letter, a request body, a code — is keyed instead: Envelope.keyed_digest).
     return hashlib.sha256(api_key.encode()).hexdigest()
 
 
