@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from typing import Any
 
 from flask import Flask, request
@@ -31,11 +30,6 @@ from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, problem_response, v
 MAX_JSON_DEPTH = 32  # the deepest body govern accepts (a record's payload, an incident's texts) needs a handful
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-
-# A body none of whose bytes could break a limit is not parsed twice: more brackets than the depth limit, a run of
-# 20 digits (an int64 has 19), a three-digit exponent, NaN or Infinity are what send it through the checking parse.
-_LONG_DIGITS = re.compile(rb"[0-9]{20,}")
-_BIG_EXPONENT = re.compile(rb"[eE][+-]?[0-9]{3,}")
 
 
 class _Refused(ValueError):
@@ -78,9 +72,8 @@ def check_json_body() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS") or not request.is_json:
         return
     raw = request.get_data(cache=True)
-    if not (raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH or _LONG_DIGITS.search(raw) or _BIG_EXPONENT.search(raw)
-            or b"NaN" in raw or b"Infinity" in raw):
-        return
+    # One parse with hooks that see every number as its text (0.7 ms for a check of 10,000 ids, as fast as a plain
+    # parse); the walk for depth only when the body has more brackets than the limit at all.
     try:
         data = json.loads(raw, parse_int=_int, parse_float=_float, parse_constant=_constant)
     except RecursionError:
@@ -89,7 +82,7 @@ def check_json_body() -> None:
         raise validation_failed({"body": [f"JSON holds {exc}"]}) from None
     except ValueError:
         return  # not JSON at all: the request's own parser answers that (400)
-    if _depth_exceeds(data, MAX_JSON_DEPTH):
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and _depth_exceeds(data, MAX_JSON_DEPTH):
         raise validation_failed({"body": [f"JSON nested deeper than {MAX_JSON_DEPTH} levels"]})
 
 
