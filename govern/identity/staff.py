@@ -3,9 +3,9 @@ sessions (only a hash of the cookie's token is stored) with a per-session CSRF t
 
 A lockout is per (account, address): a guesser who knows a user name locks out only the address it guesses from,
 and the account locks for everyone only at a much higher ceiling of failures from all addresses together. Both
-counters are counted before the password is checked, each by one UPDATE … SET n = n + 1 … RETURNING that holds the
-row until the request commits: concurrent guesses cannot read the same count, and no more guesses are checked than
-the policy allows, however many arrive at once.
+counters are counted before the password is checked, each by one UPDATE … SET n = n + 1 … RETURNING committed at
+once (no row stays locked while Argon2 runs): concurrent guesses cannot read the same count, and no more passwords
+are checked than the policy allows, however many arrive at once.
 
 Every sign-in, failure, lockout and sign-out is an audit event. Figures (failures before a lockout, its length, the
 account-wide ceiling, session lifetimes, password length) come from policies/console.yaml.
@@ -244,11 +244,17 @@ def sign_in(
     if principal.locked_until is not None and as_utc(principal.locked_until) > now:
         return _locked(session, actor, resource, password, "account_locked")
     address = address_key(client_addr)
-    from_here = _count_address_attempt(session, principal.id, address, now)
-    if from_here is None or from_here > rules.max_failures:
+    # Counted and committed before the password is checked: parallel guesses each get their own number, and no more
+    # passwords are checked than the policy allows. The attempt that reaches a limit sets the lock as it counts; if
+    # its password is right after all, success lifts the lock again.
+    from_here = _own_transaction(session, lambda s: _count_address_attempt(
+        s, principal.id, address, now, limit=rules.max_failures, until=now + timedelta(minutes=rules.lockout_minutes)))
+    if from_here is None:
         return _locked(session, actor, resource, password, "locked")
-    overall = _count_account_attempt(session, principal, now)
-    if overall is None or overall > rules.account_max_failures:
+    overall = _own_transaction(session, lambda s: _count_account_attempt(
+        s, principal.id, now, limit=rules.account_max_failures, until=now + timedelta(minutes=rules.account_lockout_minutes)))
+    session.expire(principal, ["failed_sign_ins", "locked_until"])
+    if overall is None:
         return _locked(session, actor, resource, password, "account_locked")
     if not _hasher_verify(principal.password_hash, password or ""):
         audit.record(
@@ -257,20 +263,11 @@ def sign_in(
         )
         locked = False
         if from_here >= rules.max_failures:
-            session.execute(
-                update(SignInFailure).where(SignInFailure.principal_id == principal.id, SignInFailure.client_addr == address)
-                .values(locked_until=now + timedelta(minutes=rules.lockout_minutes)).execution_options(synchronize_session=False)
-            )
             # The address is in the event's client address; nothing of what was typed is recorded.
             audit.record(session=session, actor=actor, action=StaffAction.LOCKOUT, resource=resource,
                          reason=f"address: {rules.max_failures} failures; {rules.lockout_minutes} min")
             locked = True
         if overall >= rules.account_max_failures:
-            session.execute(
-                update(Principal).where(Principal.id == principal.id)
-                .values(locked_until=now + timedelta(minutes=rules.account_lockout_minutes)).execution_options(synchronize_session=False)
-            )
-            session.expire(principal, ["locked_until"])
             _end_sessions(session, principal.id)
             audit.record(session=session, actor=actor, action=StaffAction.LOCKOUT, resource=resource,
                          reason=f"account: {rules.account_max_failures} failures from all addresses; {rules.account_lockout_minutes} min")
@@ -298,34 +295,48 @@ def _locked(session: Session, actor: Actor, resource: str, password: str, reason
     return SignIn(False, "locked")
 
 
-def _count_address_attempt(session: Session, principal_id: uuid.UUID, address: str, now: datetime) -> int | None:
+def _own_transaction(session: Session, count):
+    """Runs a count in its own short transaction, committed at once, so that no row stays locked while Argon2 runs (on
+    PostgreSQL a sign-in would otherwise hold its account's rows for the whole check, queueing the others into lock
+    timeouts). SQLite has one writer at a time and the request's transaction already holds it: the count runs there."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql" or not hasattr(bind, "connect"):
+        return count(session)
+    with Session(bind=bind) as own:
+        counted = count(own)
+        own.commit()
+    return counted
+
+
+def _count_address_attempt(session: Session, principal_id: uuid.UUID, address: str, now: datetime, *, limit: int, until: datetime) -> int | None:
     """This attempt's number among the consecutive ones from this address, or None while the address is locked out.
-    A lockout that has run out starts the count again."""
+    The attempt that reaches the limit locks the address; a lockout that has run out starts the count again."""
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     session.execute(insert(SignInFailure).values(principal_id=principal_id, client_addr=address, failures=0).on_conflict_do_nothing())
     row = SignInFailure.__table__.c
+    counted = case((row.locked_until.is_(None), row.failures + 1), else_=1)
     return session.execute(
         update(SignInFailure.__table__)
         .where(row.principal_id == principal_id, row.client_addr == address, (row.locked_until.is_(None)) | (row.locked_until <= now))
-        .values(failures=case((row.locked_until.is_(None), row.failures + 1), else_=1), locked_until=None)
+        .values(failures=counted, locked_until=case((counted >= limit, until), else_=None))
         .returning(row.failures)
     ).scalar_one_or_none()
 
 
-def _count_account_attempt(session: Session, principal: Principal, now: datetime) -> int | None:
-    """This attempt's number among the account's consecutive ones from every address, or None while it is locked."""
+def _count_account_attempt(session: Session, principal_id: uuid.UUID, now: datetime, *, limit: int, until: datetime) -> int | None:
+    """This attempt's number among the account's consecutive ones from every address, or None while it is locked; the
+    attempt that reaches the ceiling locks the account for everyone."""
     row = Principal.__table__.c
-    counted = session.execute(
+    counted = case((row.locked_until.is_(None), row.failed_sign_ins + 1), else_=1)
+    return session.execute(
         update(Principal.__table__)
-        .where(row.id == principal.id, (row.locked_until.is_(None)) | (row.locked_until <= now))
-        .values(failed_sign_ins=case((row.locked_until.is_(None), row.failed_sign_ins + 1), else_=1), locked_until=None)
+        .where(row.id == principal_id, (row.locked_until.is_(None)) | (row.locked_until <= now))
+        .values(failed_sign_ins=counted, locked_until=case((counted >= limit, until), else_=None))
         .returning(row.failed_sign_ins)
     ).scalar_one_or_none()
-    session.expire(principal, ["failed_sign_ins", "locked_until"])
-    return counted
 
 
 def _hasher_verify(stored: str, password: str) -> bool:
