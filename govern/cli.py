@@ -281,14 +281,14 @@ def keys_status(as_json: bool) -> None:
 # --- tombstones ------------------------------------------------------------------------------------
 
 
-def reapply_tombstones(settings: Settings) -> dict:
+def reapply_tombstones(settings: Settings, *, at_start: bool = False) -> dict:
     """Re-applies every recorded erasure, full (tombstones) and partial (erasures that kept legally retained data),
     after a restore from backup. Returns what was done."""
     from govern.requests.cli import reapply_all
 
     rt = _runtime()
     try:
-        return reapply_all(rt)
+        return reapply_all(rt, at_start=at_start)
     finally:
         rt.database.dispose()
 
@@ -326,7 +326,7 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
     configure_logging(settings.log_level, stream=STDERR)
     initialise(settings)
     # A database restored from an older backup must not serve subjects that were erased since.
-    reapplied = reapply_tombstones(settings)
+    reapplied = reapply_tombstones(settings, at_start=True)
     if any(reapplied.values()):
         click.echo(f"re-applied erasures that the database had lost (restored from a backup?): {reapplied}", err=True)
     if demo:

@@ -74,9 +74,9 @@ def purge_log_cmd(as_json: bool) -> None:
     _emit(as_json, {"purged": n}, f"{n} closed request(s) past retention deleted")
 
 
-def reapply_all(rt) -> dict:
+def reapply_all(rt, *, at_start: bool = False) -> dict:
     """Every full erasure (tombstones), every retention purge (the purge ledger) and every partial erasure (request
-    log of erasures), re-applied."""
+    log of erasures), re-applied. at_start (`govern serve`): purge batches this database shows committed are skipped."""
     from govern.identity.actor import Actor
     from govern.jobs import ProgressLine
     from govern.requests import flows
@@ -87,7 +87,8 @@ def reapply_all(rt) -> dict:
         shredded = erasure.reapply(session=session, envelope=rt.envelope, actor=Actor.operator(), tombstone_file=erasure.tombstone_log(rt.settings.home))
     line = ProgressLine("replayed", "purge batches")
     try:
-        purged = ledger.replay(database=rt.database, envelope=rt.envelope, actor=Actor.operator(), path=ledger.purge_ledger(rt.settings.home), on_progress=line)
+        purged = ledger.replay(database=rt.database, envelope=rt.envelope, actor=Actor.operator(), path=ledger.purge_ledger(rt.settings.home), on_progress=line,
+                               skip_committed_here=at_start)
     finally:
         line.end()
     with rt.database.unit_of_work() as session:

@@ -215,14 +215,24 @@ class ReplayResult:
 
 
 def replay(
-    *, database, envelope, actor: Actor, path: Path, on_progress: Callable[[Progress], None] | None = None,
+    *, database, envelope, actor: Actor, path: Path, on_progress: Callable[[Progress], None] | None = None, skip_committed_here: bool = False,
 ) -> ReplayResult:
     """Removes again whatever the ledger says a purge removed and the database holds (restored from an older backup):
     one transaction per batch line, each removal audited like the purge's own. Idempotent: a second replay finds
     nothing and writes nothing. A field is removed only if its value is not newer than the purge (one collected
-    again afterwards, with a new legal basis, stays)."""
+    again afterwards, with a new legal basis, stays).
+
+    skip_committed_here (`govern serve`'s start): a batch this database's own run shows committed (its cursor is past
+    it) is not looked at, so a start costs one query when the database was not restored. `govern restore` replays
+    every line, trusting nothing the database says."""
     started = time.monotonic()
     batches = to_replay(path)
+    if skip_committed_here and batches:
+        from govern.retention.models import Run
+
+        with database.unit_of_work() as session:
+            cursors = {str(plan_id): cursor for plan_id, cursor in session.execute(select(Run.plan_id, Run.cursor))}
+        batches = [e for e in batches if not (e.get("plan_id") in cursors and e["batch"][1] <= cursors[e["plan_id"]])]
     totals = {"fields": 0, "records": 0, "subjects": 0}
     for n, entry in enumerate(batches, 1):
         with database.unit_of_work() as session:

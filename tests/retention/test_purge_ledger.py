@@ -268,3 +268,17 @@ def test_readiness_names_a_missing_ledger_without_taking_reads_out_of_service(ap
     ledger_aside("purges")
     r = client.get("/readyz")
     assert r.json["checks"]["ledgers"] == {"ok": False, "gating": False, "missing": ["purges.jsonl"]}
+
+
+def test_serves_start_looks_only_at_batches_its_database_has_not_committed(runtime, purged, inventory):
+    from tests.backups import restore
+
+    at_start = dict(database=runtime.database, envelope=runtime.envelope, actor=Actor.operator(), path=ledger.purge_ledger(runtime.settings.home),
+                    skip_committed_here=True)
+    lines = ledger.to_replay(at_start["path"])  # this session's ledger holds other tests' runs too, gone from the database
+    mine = [e for e in lines if e["plan_id"] == str(purged.plan_id)]
+    assert mine and ledger.replay(**at_start).batches == len(lines) - len(mine)  # this database's own run committed them
+    restore(runtime, purged.snapshot)  # restored by hand, without `govern restore`: the old database has no such run
+    again = ledger.replay(**at_start)
+    assert (again.records, again.subjects) == (3, 1)  # the tombstones were not replayed first here: the ledger shreds too
+    assert set(inventory(purged.customer)[1]) == set(purged.recent) and inventory(purged.dormant) is None
