@@ -291,7 +291,9 @@ def _all_leaves(session: Session, size: int) -> list[bytes]:
 
 def inclusion_proof(*, session: Session, seq: int, settings: Settings) -> dict:
     """The event at `seq`, its audit path and the first signed checkpoint that covers it (RFC 9162 §2.1.3)."""
-    cp = session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.tree_size >= seq).order_by(AuditCheckpoint.number).limit(1)).first()
+    keys = {k["key_id"]: k for k in signing.published_keys(settings)}
+    candidates = session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.tree_size >= seq).order_by(AuditCheckpoint.number).limit(50))
+    cp = next((c for c in candidates if problem(c, keys) is None), None)  # never a proof against a forged row
     if cp is None or seq < 1:
         raise LookupError(f"no checkpoint covers seq {seq} yet: run `govern audit checkpoint`")
     entry = session.get(AuditChainEntry, seq)

@@ -101,3 +101,14 @@ def test_forged_rows_in_bulk_are_not_even_read_by_the_sealer(two_checkpoints, re
     assert checkpoint()["body"]["number"] == 203
     # The sealer went from the newest checkpoint the folder outside holds (#2) and never examined the 200 rows above it.
     assert "audit_checkpoint_untrusted" not in capsys.readouterr().out
+
+
+def test_an_inclusion_proof_is_never_made_against_a_forged_checkpoint(two_checkpoints, tamper, runtime, audit_settings):
+    from govern.audit import verifier as verify
+
+    with tamper() as conn:  # numbered before the genuine ones, so that it would be the first to cover any seq
+        _forge(conn, 0, tree_size=10**6)
+    with runtime.database.unit_of_work() as session:
+        proof = checkpoints.inclusion_proof(session=session, seq=2, settings=audit_settings)
+    assert proof["checkpoint"]["body"]["number"] == 1
+    assert verify.verify_proof(proof, audit_settings.audit_checkpoint_dir / "keys.json").ok
