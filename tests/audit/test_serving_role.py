@@ -114,3 +114,19 @@ def test_the_migration_url_is_read_from_the_environment():
     settings = Settings.from_env(env)
     assert (settings.database_url, settings.migration_url) == (env["GOVERN_DATABASE_URL"], env["GOVERN_MIGRATION_DATABASE_URL"])
     assert Settings.from_env({"GOVERN_HOME": "/tmp/x"}).migration_url.startswith("sqlite")
+
+
+def test_readiness_names_a_serving_role_that_owns_an_audit_table(serving_role, runtime):
+    name, url = serving_role
+    engine = create_engine(url)
+    try:
+        assert serving_role_risks(engine) == []
+        with runtime.database.engine.begin() as conn:
+            conn.execute(text(f"ALTER TABLE audit_purges OWNER TO {name}"))
+        try:
+            assert serving_role_risks(engine) == [f"the serving role owns audit_purges (or acts as its owner {name}): it can disable its triggers"]
+        finally:
+            with runtime.database.engine.begin() as conn:
+                conn.execute(text("ALTER TABLE audit_purges OWNER TO CURRENT_USER"))
+    finally:
+        engine.dispose()
