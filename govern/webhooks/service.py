@@ -98,6 +98,10 @@ def check_url(url: Any) -> str:
         problems.append("an invalid port")
     if problems:
         raise validation_failed({"url": problems})
+    # Typed by an operator and kept in the clear (listings, the console, delivery logs): a receiver's address, never a
+    # person's number or e-mail address in its path or query.
+    if errors := free_text_errors({"url": url}):
+        raise validation_failed(errors)
     return url
 
 
