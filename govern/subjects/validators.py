@@ -261,16 +261,17 @@ def personal_data_in(text: str) -> list[str]:
 def _kinds_in_run(run: str) -> set[str]:
     parts = _GROUP_SPLIT.split(run)
     groups, separators = parts[0::2], parts[1::2]
+    lengths = [len(g) for g in groups]
     found: set[str] = set()
     for i in range(len(groups)):
-        joined = ""
+        size = 0
         for j in range(i, len(groups)):
-            joined += groups[j]
-            if len(joined) > _LONGEST_VALUE:
+            size += lengths[j]
+            if size > _LONGEST_VALUE:
                 break
-            if len(joined) not in _VALUE_LENGTHS:
+            if size not in _VALUE_LENGTHS:
                 continue
-            kind = _value_kind(joined, [len(g) for g in groups[i:j + 1]], separators[i:j])
+            kind = _value_kind("".join(groups[i:j + 1]), lengths[i:j + 1], separators[i:j])
             if kind:
                 found.add(kind)
     return found
@@ -279,13 +280,15 @@ def _kinds_in_run(run: str) -> set[str]:
 def _value_kind(digits: str, lengths: list[int], separators: list[str]) -> str | None:
     if len(lengths) > 1 and _looks_like_a_numeral(lengths, separators):
         return None
-    if len(digits) == 18 and _is_value_of(ID_KIND, digits):
+    size = len(digits)
+    # Cheap tests first (a birth year of 18xx-20xx, a mobile's length): a long run of digits is tried window by window.
+    if size == 18 and digits[6:8] in ("18", "19", "20") and _is_value_of(ID_KIND, digits):
         return ID_KIND
     if not digits.isdigit():
         return None
-    if _MOBILE_DIGITS.fullmatch(digits):
+    if size in (11, 13, 15) and _MOBILE_DIGITS.fullmatch(digits):
         return MOBILE_KIND
-    if 16 <= len(digits) <= 19 and _grouped_like_a_card(lengths) and _is_value_of(CARD_KIND, digits):
+    if size >= 16 and _grouped_like_a_card(lengths) and luhn_valid(digits):
         return CARD_KIND
     return None
 
