@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import calendar
+from datetime import date, datetime, timezone
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def add_months(day: date, months: int) -> date:
+    """The same date `months` later (earlier when negative), or the last day of that month when it has no such date
+    (Regulation 1182/71 Art. 3(2)(c): six months from 31 August ends on the last day of February). The one month
+    arithmetic of request deadlines and retention periods."""
+    year, month = divmod(day.month - 1 + months, 12)
+    year += day.year
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
 
 
 def as_utc(value: datetime) -> datetime:

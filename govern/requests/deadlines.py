@@ -10,7 +10,6 @@ paused while waiting for the requester (where the law allows it) moves the deadl
 
 from __future__ import annotations
 
-import calendar as _calendar
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Iterable
@@ -18,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from govern.errors import Problem
 from govern.requests.policy import Period, RequestRule, RequestTerms, WorkingCalendar
-from govern.timeutil import as_utc
+from govern.timeutil import add_months, as_utc
 
 
 @dataclass(frozen=True)
@@ -40,12 +39,6 @@ class Deadlines:
     paused_days: int
     provisional: bool  # counted over a calendar year whose holidays are not yet published
     sources: dict[str, str] = field(default_factory=dict)
-
-
-def add_months(day: date, months: int) -> date:
-    year, month = divmod(day.month - 1 + months, 12)
-    year += day.year
-    return date(year, month + 1, min(day.day, _calendar.monthrange(year, month + 1)[1]))
 
 
 def _calendar_needed(cal: WorkingCalendar | None, unit: str) -> WorkingCalendar:
@@ -77,16 +70,6 @@ def add_period(start: date, period: Period, cal: WorkingCalendar | None, flags: 
     if period.unit == "months":
         return add_months(start, period.period)
     return add_working_days(start, period.period, _calendar_needed(cal, period.unit), flags)
-
-
-def working_days_between(first: date, last_exclusive: date, cal: WorkingCalendar) -> int:
-    """Working days in [first, last_exclusive)."""
-    count, day = 0, first
-    while day < last_exclusive:
-        if cal.is_working_day(day):
-            count += 1
-        day += timedelta(days=1)
-    return count
 
 
 def end_of_day(day: date, zone: ZoneInfo) -> datetime:

@@ -28,10 +28,10 @@ from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
 from govern.policy import Policy
-from govern.requests import deadlines
 from govern.requests import service as requests
 from govern.requests.models import DataSubjectRequest
 from govern.requests.service import RequestAction
+from govern.retention import keeping
 from govern.subjects import erasure, masking
 from govern.subjects import service as subjects
 from govern.timeutil import as_utc, utcnow
@@ -142,64 +142,6 @@ def _stop_purposes(session: Session, policy: Policy, envelope: Envelope, actor: 
 # --- erasure ------------------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Kept:
-    what: str  # "field:<name>" or "record:<type>"
-    reason: str
-    legal_basis: str
-    until: str | None  # ISO date, or None while a hold lasts
-
-
-def _period_end(start: datetime, period) -> datetime:
-    if period.unit == "d":
-        return start + timedelta(days=period.amount)
-    months = period.amount * (12 if period.unit == "y" else 1)
-    day = deadlines.add_months(start.date(), months)
-    return start.replace(year=day.year, month=day.month, day=day.day)
-
-
-def what_must_be_kept(*, session: Session, policy: Policy, subject_id: uuid.UUID, now: datetime) -> tuple[dict[str, Kept], dict[uuid.UUID, Kept]]:
-    """Fields and records an erasure must leave: active legal holds, and retention.yaml rules that a law obliges the
-    company to keep for their full period (`on_account_closure: keep`) while that period runs."""
-    from govern.retention import service as retention
-
-    inv = subjects.inventory(session=session, subject_id=subject_id)
-    fields: dict[str, Kept] = {}
-    records: dict[uuid.UUID, Kept] = {}
-    rp = policy.retention
-    if rp is not None:
-        for name, collected in inv.fields:
-            rule = rp.field_rules.get(name)
-            if rule is None or rule.on_account_closure != "keep":
-                continue
-            start = collected if rule.counted_from == "collection" else now
-            until = _period_end(start, rule.keep)
-            if until > now:
-                fields[name] = Kept(f"field:{name}", rule.name, rule.legal_basis_text, until.date().isoformat())
-        for rid, rtype, occurred, created in inv.records:
-            rule = rp.record_rules.get(rtype)
-            if rule is None or rule.on_account_closure != "keep":
-                continue
-            start = occurred if rule.counted_from == "occurred_at" else created if rule.counted_from == "collection" else now
-            until = _period_end(start, rule.keep)
-            if until > now:
-                records[rid] = Kept(f"record:{rtype}", rule.name, rule.legal_basis_text, until.date().isoformat())
-    for hold in retention.list_holds(session=session, subject_id=subject_id, active_only=True, now=now):
-        why = Kept("", f"legal_hold:{hold.reason}", f"legal hold {hold.id} ({hold.reason})", as_utc(hold.until).date().isoformat() if hold.until else None)
-        if hold.scope == "subject":
-            for name, _ in inv.fields:
-                fields[name] = Kept(f"field:{name}", why.reason, why.legal_basis, why.until)
-            held = {rid for rid, *_ in inv.records}
-        elif hold.scope == "record_type":
-            held = {rid for rid, rtype, *_ in inv.records if rtype == hold.record_type}
-        else:
-            held = set(retention.hold_record_ids(session=session, hold_id=hold.id))
-        types = {rid: rtype for rid, rtype, *_ in inv.records}
-        for rid in held & set(types):
-            records[rid] = Kept(f"record:{types[rid]}", why.reason, why.legal_basis, why.until)
-    return fields, records
-
-
 def _erase(
     session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, tombstone_file: Path | None,
     erasure_log: Path | None,
@@ -223,7 +165,7 @@ def _erase(
         if shredded is not None:
             return shredded
     inv = subjects.inventory(session=session, subject_id=req.subject_id)
-    keep_fields, keep_records = what_must_be_kept(session=session, policy=policy, subject_id=req.subject_id, now=now)
+    keep_fields, keep_records = keeping.what_must_be_kept(session=session, policy=policy, subject_id=req.subject_id, now=now)
     if scope_fields is not None or scope_types is not None:
         keep_fields = {n: k for n, k in keep_fields.items() if scope_fields is None or n in scope_fields}
         keep_records = {r: k for r, k in keep_records.items() if scope_types is None or k.what.removeprefix("record:") in scope_types}
@@ -273,27 +215,11 @@ def _erase(
 def _shred_at_once(
     session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, tombstone_file: Path | None,
 ) -> dict[str, Any] | None:
-    """A whole-subject erasure with nothing to keep, decided and done in a fixed number of statements whatever the
-    subject holds (a hold, a kept field, one index probe per record type), so that the key is gone as fast for
-    100,000 records as for 10; None when something may have to be kept (the caller then weighs every record)."""
-    from govern.retention import service as retention
-
-    if retention.list_holds(session=session, subject_id=req.subject_id, active_only=True, now=now, limit=1):
+    """A whole-subject erasure with nothing to keep (retention decides that in a fixed number of statements), done
+    without weighing each record; None when something may have to be kept (the caller then weighs every record)."""
+    held = keeping.nothing_to_keep(session=session, policy=policy, subject_id=req.subject_id, now=now)
+    if held is None:
         return None
-    fields = erasure.fields_held(session=session, subject_id=req.subject_id)
-    newest = erasure.newest_records(session=session, subject_id=req.subject_id, types=policy.catalog.record_types)
-    rp = policy.retention
-    if rp is not None:
-        for name, collected in fields:
-            rule = rp.field_rules.get(name)
-            if rule is not None and rule.on_account_closure == "keep" and _period_end(collected if rule.counted_from == "collection" else now, rule.keep) > now:
-                return None
-        for rtype, occurred in newest.items():
-            rule = rp.record_rules.get(rtype)
-            if rule is None or rule.on_account_closure != "keep":
-                continue
-            if rule.counted_from == "collection" or _period_end(occurred if rule.counted_from == "occurred_at" else now, rule.keep) > now:
-                return None  # kept, or (counted from collection) only every record's own date can tell
     reason = "erasure_request" if req.type == "erasure" else "account_closure"
     result = erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req), tombstone_file=tombstone_file)
     method = (
@@ -307,8 +233,8 @@ def _shred_at_once(
             f"after this certificate, each batch audited as {erasure.ErasureAction.RECORDS_ERASE} with reference {requests._ref(req)}, "
             "so their number per type is not stated here"
         )
-    destroyed = result.records_deleted if result.records_deleted is not None else {t: None for t in newest}
-    return _certify(session, actor, req, now, method, destroyed_fields=sorted(n for n, _ in fields), destroyed_types=destroyed, kept=[], status="erased")
+    destroyed = result.records_deleted if result.records_deleted is not None else {t: None for t in held.record_types}
+    return _certify(session, actor, req, now, method, destroyed_fields=held.fields, destroyed_types=destroyed, kept=[], status="erased")
 
 
 def _already_erased(session: Session, req: DataSubjectRequest) -> str:

@@ -5,6 +5,7 @@ govern.policy.load_policy."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -12,11 +13,14 @@ from marshmallow import fields as ma
 from marshmallow import validate
 
 from govern.policy import Catalog, Label, PolicyError, _read, _Strict, _validate
+from govern.timeutil import add_months
 
 
 @dataclass(frozen=True)
 class RetentionPeriod:
-    """A retention period from retention.yaml: `90d`, `18m` or `3y` (months and years are calendar arithmetic)."""
+    """A retention period from retention.yaml: `90d`, `18m` or `3y`, counted in the law's own units: days as days,
+    months and years by the calendar (`govern.timeutil.add_months`). `end` is the one arithmetic; `cutoff` (what a
+    purge's query compares with) is its exact inverse: `end(start) <= now` exactly when `start <= cutoff(now)`."""
 
     amount: int
     unit: str  # d | m | y
@@ -24,20 +28,51 @@ class RetentionPeriod:
     def __str__(self) -> str:
         return f"{self.amount}{self.unit}"
 
-    def cutoff(self, now):
-        """The latest start that has expired by `now`: anything counted from on or before it is due."""
-        from datetime import timedelta
+    @property
+    def months(self) -> int:
+        return self.amount * (12 if self.unit == "y" else 1)
 
+    def last_day(self, start: datetime) -> date:
+        """The date the period ends on: n days later, or the same date n months later (the last day of that month
+        when it has none: six months from 31 August ends on the last day of February)."""
+        if self.unit == "d":
+            return (start + timedelta(days=self.amount)).date()
+        return add_months(start.date(), self.months)
+
+    def end(self, start: datetime) -> datetime:
+        """The instant the period has run: `start` plus n days, or the same time on `last_day`; when that month has no
+        such date, the end of its last day (the next midnight)."""
+        if self.unit == "d":
+            return start + timedelta(days=self.amount)
+        day = self.last_day(start)
+        if day.day != start.day:
+            return datetime.combine(day + timedelta(days=1), time.min, tzinfo=start.tzinfo)
+        return start.replace(year=day.year, month=day.month, day=day.day)
+
+    def cutoff(self, now: datetime) -> datetime:
+        """The latest start whose period has run by `now` (the inverse of `end`): anything counted from on or before it
+        is due."""
         if self.unit == "d":
             return now - timedelta(days=self.amount)
-        months = self.amount * (12 if self.unit == "y" else 1)
-        year, month = divmod(now.year * 12 + now.month - 1 - months, 12)
-        import calendar
+        day = add_months(now.date(), -self.months)
+        if day.day != now.day:
+            # That month has no such date (31 March, one month back): every start on its last day has run by now.
+            return datetime.combine(day, time.max, tzinfo=now.tzinfo)
+        return now.replace(year=day.year, month=day.month, day=day.day)
 
-        return now.replace(year=year, month=month + 1, day=min(now.day, calendar.monthrange(year, month + 1)[1]))
+    def longest(self) -> timedelta:
+        """The most this period can last (31 days for a month, 366 for a year), by the same arithmetic."""
+        return max(self._lengths())
 
-    def approx_days(self) -> float:
-        return self.amount * {"d": 1, "m": 30.44, "y": 365.25}[self.unit]
+    def shortest(self) -> timedelta:
+        return min(self._lengths())
+
+    def _lengths(self) -> list[timedelta]:
+        if self.unit == "d":
+            return [timedelta(days=self.amount)]
+        # Four years from 2000 hold every month length and a leap day; a longer period repeats them.
+        first = datetime(2000, 1, 1, tzinfo=timezone.utc)
+        return [self.end(first + timedelta(days=i)) - (first + timedelta(days=i)) for i in range(4 * 366)]
 
 
 @dataclass(frozen=True)
@@ -105,6 +140,15 @@ class RetentionFileSchema(_Strict):
     rules = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(RetentionRuleSchema), required=True)
 
 
+def _outlasts(keep: RetentionPeriod, grace: RetentionPeriod) -> bool:
+    """Whether `keep`, counted from some closure, can end after `grace` counted from the same closure. Two calendar
+    periods compare by months; otherwise the longest `keep` against the shortest `grace` (one of them is a fixed number
+    of days, so the comparison is exact: 2m outlasts 61d, since July and August make 62 days)."""
+    if keep.unit != "d" and grace.unit != "d":
+        return keep.months > grace.months
+    return keep.longest() > grace.shortest()
+
+
 def _period(text: str) -> RetentionPeriod:
     return RetentionPeriod(int(text[:-1]), text[-1])
 
@@ -150,7 +194,7 @@ def _load_retention_policy(directory: Path, catalog: Catalog) -> dict[str, Any]:
         if r["counted_from"] not in COUNTED_FROM[target]:
             raise PolicyError(f"{where}.counted_from: '{r['counted_from']}' does not apply to {target} (use one of {', '.join(COUNTED_FROM[target])})")
         keep = _period(r["keep"])
-        if r["counted_from"] == "account_closure" and r["on_account_closure"] == "purge" and keep.approx_days() > closed_keep.approx_days():
+        if r["counted_from"] == "account_closure" and r["on_account_closure"] == "purge" and _outlasts(keep, closed_keep):
             raise PolicyError(
                 f"{where}: contradicts closed_accounts: keeps {keep} from account closure, but closed accounts are purged after "
                 f"{closed_keep}; shorten it or set on_account_closure: keep (a legal obligation to keep)"

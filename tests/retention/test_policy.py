@@ -83,6 +83,8 @@ def test_periods_are_calendar_arithmetic():
     from datetime import datetime, timezone
 
     leap = datetime(2028, 2, 29, 12, tzinfo=timezone.utc)
-    assert RetentionPeriod(3, "y").cutoff(leap) == datetime(2025, 2, 28, 12, tzinfo=timezone.utc)
+    # Three years back from 29 February 2028 is a day February 2025 lacks: every start on 28 February 2025 has run
+    # (its period ended on 28 February 2028), not only those before noon.
+    assert RetentionPeriod(3, "y").cutoff(leap) == datetime(2025, 2, 28, 23, 59, 59, 999999, tzinfo=timezone.utc)
     assert RetentionPeriod(6, "m").cutoff(leap) == datetime(2027, 8, 29, 12, tzinfo=timezone.utc)
     assert RetentionPeriod(90, "d").cutoff(leap) == datetime(2027, 12, 1, 12, tzinfo=timezone.utc)
