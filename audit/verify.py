@@ -7,8 +7,9 @@
 Exit status: 0 the export verifies; 1 it does not (each problem is printed with the event or checkpoint and its
 class); 2 the input cannot be read. The format is described in audit/README.md.
 
-This file is also shipped inside govern as govern/audit/verifier.py (byte for byte; a test keeps them equal), so
-that `govern audit verify` checks the live database with exactly the rules an auditor runs.
+govern loads this very file (govern/audit/verifier.py; an installed wheel carries it byte for byte as
+govern/_shipped/audit/verify.py, tests/test_wheel.py checks it), so that `govern audit verify` checks the live database
+with exactly the rules an auditor runs.
 """
 
 from __future__ import annotations

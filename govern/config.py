@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+_SHIPPED = Path(__file__).resolve().parent / "_shipped"
+# Where policies/, migrations/ and audit/ are: a checkout's root, or in an installed wheel the copy setup.py puts
+# inside the package (tests/test_wheel.py).
+PROJECT_ROOT = _SHIPPED if _SHIPPED.is_dir() else Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)

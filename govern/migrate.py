@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
@@ -79,6 +78,3 @@ def downgrade(engine: Engine, revision: str) -> None:
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), revision)
 
-
-def script_path() -> Path:
-    return MIGRATIONS

@@ -1,4 +1,4 @@
-"""The console's words in Chinese and English. Terms follow /work/shared/GLOSSARY.md (the wording of PIPL and
+"""The console's words in Chinese and English. Terms follow docs/glossary.md (the wording of PIPL and
 GB/T 35273-2020), so a Chinese DPO reads the console in the language of the law. A key missing from here shows as
 the key itself, and a test fails on it."""
 

@@ -66,10 +66,6 @@ def _dek_aad(subject_id: UUID) -> bytes:
     return f"govern/dek/v{SCHEMA_VERSION}|{subject_id}".encode()
 
 
-def key_version_of(blob: bytes) -> int:
-    return _header(blob)[1]
-
-
 class DataKeyCache:
     """Unwrapped data keys, bounded in count and age.
 
