@@ -8,7 +8,7 @@ govern's side applies the whole rule of a read to every id: subject status and j
 state, re-consent, separate consent, and the minors' age — a grant given by an adult keeps a proof of age (the
 minors' age checked and a fingerprint of the stored date of birth), and only a subject whose proof no longer fits has
 its date of birth decrypted — and writes one audit event. It is measured at the service layer
-(`consent.service.allowed_subjects` in a unit of work, commit included) and through the HTTP API in process (Flask
+(`access.service.allowed_subjects` in a unit of work, commit included) and through the HTTP API in process (Flask
 test client: authentication, JSON of 10,000 ids in and out); then once more through the API with every proof removed
 (the worst case: every granted subject's date of birth decrypted), reported but not held to the bar.
 
@@ -69,10 +69,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from sqlalchemy import ARRAY, Uuid, any_, bindparam, insert, select, text
 
+    from govern.access import service as access
     from govern.app import build_runtime, create_app
     from govern.cli import initialise
     from govern.config import Settings
-    from govern.consent import service
     from govern.consent.models import ConsentState
     from govern.db import make_engine
     from govern.identity import service as identity
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def govern_service(batch):
         with rt.database.unit_of_work() as session:
-            return service.allowed_subjects(session=session, policy=rt.policy, envelope=rt.envelope, actor=actor, purpose_name="marketing", subject_ids=batch)
+            return access.allowed_subjects(session=session, policy=rt.policy, envelope=rt.envelope, actor=actor, purpose_name="marketing", subject_ids=batch)
 
     def baseline(batch):
         # The best plain query: one array parameter (an IN list of 10,000 bound parameters costs more than the query).

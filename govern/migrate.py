@@ -22,7 +22,6 @@ MODEL_MODULES = (
     "govern.identity.models",
     "govern.subjects.models",
     "govern.subjects.erasure",
-    "govern.access.models",
     "govern.consent.models",
     "govern.sharing.models",
     "govern.requests.models",

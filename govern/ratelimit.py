@@ -23,6 +23,7 @@ from flask_limiter import Limiter, RateLimitExceeded
 from govern.errors import Problem, problem_response
 from govern.identity.policy import SCOPES
 from govern.identity.staff import address_key
+from govern.refusals import Refusal
 from govern.policy import PolicyError
 
 RATE_SCOPE_ATTR = "_govern_rate_scope"
@@ -121,7 +122,6 @@ def _drop_app_wide_hooks(app: Flask, limiter: Limiter) -> None:
 
 def refusal(exc: RateLimitExceeded, limiter: Limiter | None = None) -> Problem:
     """The 429 for a spent allowance: problem+json with Retry-After (whole seconds), audited as a refusal."""
-    from govern.access.service import Refusal
 
     limiter = limiter or _limiter_of_app()
     scope = exc.limit.scope if isinstance(exc.limit.scope, str) else "unknown"

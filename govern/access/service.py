@@ -7,40 +7,31 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from types import MappingProxyType
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from govern.access.models import ProcessingObjection
-from govern.errors import Problem
+from govern.audit import service as audit
+from govern.consent import objections
+from govern.consent import service as consent
+from govern.crypto.envelope import Envelope
+from govern.errors import Problem, validation_failed
+from govern.identifiers import canonical_id
 from govern.identity.actor import Actor
-from govern.identity.permissions import Permission
+from govern.identity.permissions import has_permission
 from govern.policy import Policy, Purpose
+from govern.refusals import Refusal
+from govern.subjects import facts as subjects
 from govern.timeutil import utcnow
+
+__all__ = ["Refusal", "has_permission"]  # kept here for the callers that ask access for them
 
 LEGITIMATE_INTEREST = "legitimate_interest"
 
 
-class AccessAction(StrEnum):
-    OBJECTION_RECORD = "access:objection:record"
-    OBJECTION_LIFT = "access:objection:lift"
 
 _RANK = {"hidden": 0, "masked": 1, "full": 2}
-
-
-@dataclass(frozen=True)
-class Refusal:
-    """What the audit log keeps of a refused access (the request's own transaction is rolled back)."""
-
-    action: str
-    reason: str
-    subject_id: object = None
-    purpose: str | None = None
-    field_names: tuple[str, ...] = ()
-    outcome: str = "denied"
 
 
 @dataclass(frozen=True)
@@ -52,10 +43,6 @@ class ReadGrant:
 
 def refuse(reason: str, detail: str, refusal: Refusal) -> Problem:
     return Problem(403, "access_denied", "Access denied", detail, extra={"reason": reason}, audit=refusal)
-
-
-def has_permission(policy: Policy, actor: Actor, permission: Permission) -> bool:
-    return any(permission in policy.roles[r].permissions for r in actor.roles if r in policy.roles)
 
 
 def authorise_purpose(
@@ -98,25 +85,96 @@ def subject_refusal(
     per-subject half of `authorise_purpose`, also asked for each match of a look-up by blind index.
 
     A contract or legal-obligation purpose on an active subject is decided without a query."""
-    if subject_status == "restricted" and not purpose.allowed_when_restricted:
-        return "subject_restricted", "Processing of this subject is restricted; only storage and legal claims are allowed."
-    if subject_status not in ("active", "restricted"):
-        return "subject_inactive", f"The subject is {subject_status}."
     if jurisdiction is not None and subject_id is not None and session is not None:
-        from govern.consent import service as consent
+        def verdict() -> consent.Verdict:
+            return consent.check(
+                session=session, policy=policy, envelope=envelope, subject_id=subject_id, purpose=purpose, jurisdiction=jurisdiction,
+            )
 
-        verdict = consent.check(
-            session=session, policy=policy, envelope=envelope, subject_id=subject_id, purpose=purpose, jurisdiction=jurisdiction,
-        )
-        if not verdict.allowed:
-            return verdict.reason, verdict.detail
-        # Only a legitimate-interest purpose asks (one indexed probe); every other read pays nothing for objections.
-        if purpose.basis_for(jurisdiction) == LEGITIMATE_INTEREST and objection_standing(session=session, subject_id=subject_id, purpose=purpose.name):
-            return "objection_recorded", f"The subject objected to '{purpose.name}' (GDPR Art. 21(1)); staff have not lifted the objection."
-    elif jurisdiction is not None and purpose.basis_for(jurisdiction) == "consent":
-        # Fail closed: without the registry at hand a consent-based purpose cannot be shown to have consent.
-        return "consent_required", f"'{purpose.name}' rests on consent and the subject has not given it."
+        def objected() -> bool:
+            return objections.objection_standing(session=session, subject_id=subject_id, purpose=purpose.name)
+    else:
+        def verdict() -> consent.Verdict:
+            # Fail closed: without the registry at hand a consent-based purpose cannot be shown to have consent.
+            if jurisdiction is not None and purpose.basis_for(jurisdiction) == "consent":
+                return consent.Verdict(False, "consent_required", f"'{purpose.name}' rests on consent and the subject has not given it.")
+            return consent.ALLOWED
+
+        def objected() -> bool:
+            return False
+    return refusal(purpose=purpose, status=subject_status, jurisdiction=jurisdiction, verdict=verdict, objected=objected)
+
+
+def refusal(
+    *, purpose: Purpose, status: str, jurisdiction: str | None, verdict: Callable[[], consent.Verdict], objected: Callable[[], bool],
+) -> tuple[str, str] | None:
+    """THE rule "may this subject's data be used for this purpose now", in one order for every caller — a read, a
+    look-up's matches, a record list, a disclosure (through `subject_refusal`) and the bulk check (`allowed_subjects`,
+    once per combination of the facts it depends on): the subject's standing, then its consent (or opt-out), then a
+    standing objection where the purpose rests on legitimate interest (GDPR Art. 21(1)). `verdict` and `objected` are
+    asked only when the step before allowed, so a refused standing costs no query."""
+    if status == "restricted" and not purpose.allowed_when_restricted:
+        return "subject_restricted", "Processing of this subject is restricted; only storage and legal claims are allowed."
+    if status not in ("active", "restricted"):
+        return "subject_inactive", f"The subject is {status}."
+    if jurisdiction is None:
+        return None
+    given = verdict()
+    if not given.allowed:
+        return given.reason, given.detail
+    # Only a legitimate-interest purpose asks (one indexed probe); every other read pays nothing for objections.
+    if purpose.basis_for(jurisdiction) == LEGITIMATE_INTEREST and objected():
+        return "objection_recorded", f"The subject objected to '{purpose.name}' (GDPR Art. 21(1)); staff have not lifted the objection."
     return None
+
+
+def allowed_subjects(
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, purpose_name: str | None, subject_ids: Sequence[uuid.UUID | str],
+    now: datetime | None = None,
+) -> list[uuid.UUID | str]:
+    """Of these subject ids (UUIDs or their text), the ones whose data may be used for the purpose now (`refusal`,
+    the rule of a read), in the order and form given; audited once."""
+    purpose = authorise_purpose(policy=policy, actor=actor, purpose_name=purpose_name, action=consent.ConsentAction.CHECK)
+    if len(subject_ids) > consent.MAX_CHECK_IDS:
+        raise validation_failed({"subject_ids": [f"at most {consent.MAX_CHECK_IDS} per call"]})
+    now = now or utcnow()
+    # Keyed by canonical id text: ten thousand UUID objects built, hashed and compared cost more than the queries.
+    given = {canonical_id(sid): sid for sid in subject_ids}
+    ids = list(given)
+    known = subjects.standings(session=session, subject_ids=ids)
+    states, born = consent.bulk_states(session=session, policy=policy, envelope=envelope, purpose=purpose.name, ids=ids, standings=known)
+    # Objections (GDPR Art. 21(1)) matter only where the purpose rests on legitimate interest: one more query then.
+    objected = (
+        objections.objected_subjects(session=session, purpose=purpose.name, subject_ids=ids)
+        if any(purpose.basis_for(j) == LEGITIMATE_INTEREST for j in policy.jurisdictions) else set()
+    )
+    stale = consent.stale_versions(policy, purpose.name, now)
+    today = now.date()
+    decided: dict[tuple, bool] = {}  # the rule depends on these few facts only: decided once per combination
+    allowed = []
+    for key in ids:
+        standing = known.get(key)
+        if standing is None:
+            continue
+        jurisdiction = standing.jurisdiction
+        state = states.get(key)
+        minor = key in born and consent.is_minor(born[key], policy.jurisdictions[jurisdiction].minors_age, today)
+        combination = (standing.status, jurisdiction, key in objected, minor, None if state is None else state[1:5])
+        verdict = decided.get(combination)
+        if verdict is None:
+            verdict = decided[combination] = refusal(
+                purpose=purpose, status=standing.status, jurisdiction=jurisdiction, objected=lambda k=key: k in objected,
+                verdict=lambda j=jurisdiction, st=state, m=minor: consent.evaluate(
+                    policy=policy, purpose=purpose, jurisdiction=j, state=st, minor=m, stale=stale,
+                ),
+            ) is None
+        if verdict:
+            allowed.append(given[key])
+    audit.record(
+        session=session, actor=actor, action=consent.ConsentAction.CHECK, purpose=purpose.name,
+        resource=f"consent-check:asked={len(ids)},allowed={len(allowed)}",
+    )
+    return allowed
 
 
 def field_visibility(*, policy: Policy, actor: Actor, purpose: Purpose, names: Iterable[str] | None = None) -> Mapping[str, str]:
@@ -168,83 +226,3 @@ def authorise_read(
         jurisdiction=jurisdiction, subject_status=subject_status, session=session, envelope=envelope,
     )
     return ReadGrant(purpose=purpose, visibility=field_visibility(policy=policy, actor=actor, purpose=purpose), record_types=purpose.record_types)
-
-
-# --- objections to legitimate-interest processing (GDPR Art. 21(1)) -------------------------------------------------
-
-
-def objection_standing(*, session: Session, subject_id: uuid.UUID, purpose: str) -> bool:
-    """Whether the subject has an objection to `purpose` that staff have not lifted."""
-    return session.execute(
-        select(ProcessingObjection.id).where(
-            ProcessingObjection.subject_id == subject_id, ProcessingObjection.purpose == purpose, ProcessingObjection.lifted_at.is_(None),
-        ).limit(1)
-    ).first() is not None
-
-
-def objected_subjects(*, session: Session, purpose: str, subject_ids: Sequence[uuid.UUID | str]) -> set[str]:
-    """Of these subjects, those with a standing objection to `purpose`, as canonical id text (for a bulk check over
-    thousands of ids)."""
-    from govern.identifiers import stored_id_text
-    from govern.subjects.service import id_batches, id_text
-
-    out: set[str] = set()
-    for clause in id_batches(session, ProcessingObjection.subject_id, list(subject_ids)):
-        out.update(map(stored_id_text, session.scalars(select(id_text(session, ProcessingObjection.subject_id)).where(
-            ProcessingObjection.purpose == purpose, ProcessingObjection.lifted_at.is_(None), clause,
-        ))))
-    return out
-
-
-def record_objections(
-    *, session: Session, actor: Actor, subject_id: uuid.UUID, purposes: Iterable[str], request_id: uuid.UUID | None, now: datetime | None = None,
-) -> list[str]:
-    """Records the subject's objection to each purpose (one standing at a time per purpose; a standing one is left as it
-    is). Returns the purposes now objected to; each new objection is audited."""
-    from govern.audit import service as audit
-
-    now = now or utcnow()
-    out = []
-    for name in sorted(set(purposes)):
-        if not objection_standing(session=session, subject_id=subject_id, purpose=name):
-            session.add(ProcessingObjection(
-                id=uuid.uuid4(), subject_id=subject_id, purpose=name, request_id=request_id, recorded_at=now, recorded_by=actor.name,
-            ))
-            audit.record(session=session, actor=actor, action=AccessAction.OBJECTION_RECORD, subject_id=subject_id, purpose=name,
-                         resource=f"request:{request_id}" if request_id else f"subject:{subject_id}")
-        out.append(name)
-    session.flush()  # the next read in this transaction must see it
-    return out
-
-
-def lift_objection(
-    *, session: Session, actor: Actor, subject_id: uuid.UUID, purpose: str, grounds: str, reference: str | None = None, now: datetime | None = None,
-) -> ProcessingObjection:
-    """Lifts a standing objection because the controller demonstrated compelling legitimate grounds that override the
-    subject's interests (GDPR Art. 21(1)). The objection is kept, with who lifted it, when and on what grounds; the lift
-    is audited (the grounds stay in the table: free text is not copied into the audit log)."""
-    from govern.audit import service as audit
-
-    row = session.scalars(
-        select(ProcessingObjection).where(
-            ProcessingObjection.subject_id == subject_id, ProcessingObjection.purpose == purpose, ProcessingObjection.lifted_at.is_(None),
-        ).with_for_update()
-    ).first()
-    if row is None:
-        raise Problem(409, "no_objection", "No objection to lift", f"The subject has no standing objection to '{purpose}'.")
-    row.lifted_at, row.lifted_reason, row.lifted_by = now or utcnow(), grounds, actor.name
-    audit.record(session=session, actor=actor, action=AccessAction.OBJECTION_LIFT, subject_id=subject_id, purpose=purpose,
-                 reason="compelling_legitimate_grounds", resource=reference or f"subject:{subject_id}")
-    return row
-
-
-def objections_of(*, session: Session, subject_id: uuid.UUID) -> list[ProcessingObjection]:
-    """Every objection of the subject, standing and lifted, oldest first."""
-    return list(session.scalars(
-        select(ProcessingObjection).where(ProcessingObjection.subject_id == subject_id).order_by(ProcessingObjection.recorded_at, ProcessingObjection.id)
-    ))
-
-
-def forget_subject(*, session: Session, subject_id: uuid.UUID) -> None:
-    """An erased subject's objections go with the rest of its data (the tombstone and the request log remain)."""
-    session.execute(delete(ProcessingObjection).where(ProcessingObjection.subject_id == subject_id))

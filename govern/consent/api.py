@@ -8,6 +8,7 @@ import uuid
 from flask import Response, jsonify
 from flask_smorest import Blueprint
 
+from govern.access import service as access
 from govern.api_support import idempotent_create
 from govern.consent import reports, schemas, service
 from govern.errors import not_found
@@ -125,7 +126,7 @@ def get_receipt(receipt_id: uuid.UUID):
 @blp.response(200, schemas.CheckResultSchema)
 def check_consents(body):
     """Which of up to 10,000 subject ids may be used for the purpose now (the same rule as a purpose-bound read)."""
-    allowed = service.allowed_subjects(**_ctx(), purpose_name=body["purpose"], subject_ids=body["subject_ids"])
+    allowed = access.allowed_subjects(**_ctx(), purpose_name=body["purpose"], subject_ids=body["subject_ids"])
     return {"allowed": allowed}
 
 

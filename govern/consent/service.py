@@ -15,18 +15,23 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Mapping, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
 from govern.consent import receipts
 from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState
+from govern.consent.notices import needs_notice
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, validation_failed
-from govern.identifiers import canonical_id, stored_id_text
+from govern.identifiers import id_batches, id_text, stored_id_text
 from govern.identity.actor import Actor
+from govern.identity.permissions import Permission, has_permission
 from govern.policy import Policy, Purpose
-from govern.subjects import service as subjects
+from govern.sharing.models import Recipient
+from govern.subjects import facts as subjects
 from govern.timeutil import as_utc, utcnow
 
 
@@ -130,65 +135,31 @@ def check(
     return evaluate(policy=policy, purpose=purpose, jurisdiction=jurisdiction, state=state, minor=minor, stale=_stale(policy, purpose.name, now))
 
 
-def allowed_subjects(
-    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, purpose_name: str | None, subject_ids: Sequence[uuid.UUID | str],
-    now: datetime | None = None,
-) -> list[uuid.UUID | str]:
-    """Of these subject ids (UUIDs or their text), the ones whose data may be used for the purpose now
-    (the same rule as a read), in the order and form given; audited once."""
-    from govern.access import service as access
-
-    purpose = access.authorise_purpose(policy=policy, actor=actor, purpose_name=purpose_name, action=ConsentAction.CHECK)
-    if len(subject_ids) > MAX_CHECK_IDS:
-        raise validation_failed({"subject_ids": [f"at most {MAX_CHECK_IDS} per call"]})
-    now = now or utcnow()
-    # Keyed by canonical id text: ten thousand UUID objects built, hashed and compared cost more than the queries.
-    given = {canonical_id(sid): sid for sid in subject_ids}
-    ids = list(given)
-    states = _states(session, purpose.name, ids)
-    known = subjects.standings(session=session, subject_ids=ids)
-    # Dates are decrypted only where a grant's proof of age no longer fits the stored date, or was checked at a lower age.
-    to_read = [uuid.UUID(k) for k in _dates_to_read(policy, states, known)]
+def bulk_states(
+    *, session: Session, policy: Policy, envelope: Envelope, purpose: str, ids: list[str], standings: Mapping[str, Any],
+) -> tuple[dict[str, Any], dict[str, date]]:
+    """What the bulk check (govern/access: allowed_subjects) needs of the registry for these ids (canonical text):
+    the purpose's state rows, and the dates of birth that must be decrypted — only where a grant's proof of age no
+    longer fits the stored date, or was checked at a lower age."""
+    states = _states(session, purpose, ids)
+    to_read = [uuid.UUID(k) for k in _dates_to_read(policy, states, standings)]
     born = {str(sid): day for sid, day in subjects.birth_dates(session=session, envelope=envelope, subject_ids=to_read).items()} if to_read else {}
-    # Objections (GDPR Art. 21(1)) matter only where the purpose rests on legitimate interest: one more query then.
-    objected = (
-        access.objected_subjects(session=session, purpose=purpose.name, subject_ids=ids)
-        if any(purpose.basis_for(j) == access.LEGITIMATE_INTEREST for j in policy.jurisdictions) else set()
-    )
-    stale = _stale(policy, purpose.name, now)
-    today = now.date()
-    verdicts: dict[tuple, bool] = {}  # the rule depends on these few columns only: decided once per combination
-    allowed = []
-    for key in ids:
-        standing = known.get(key)
-        if standing is None or standing.status not in ("active", "restricted") or (standing.status == "restricted" and not purpose.allowed_when_restricted):
-            continue
-        jurisdiction = standing.jurisdiction
-        if key in objected and purpose.basis_for(jurisdiction) == access.LEGITIMATE_INTEREST:
-            continue
-        state = states.get(key)
-        minor = key in born and is_minor(born[key], policy.jurisdictions[jurisdiction].minors_age, today)
-        combination = (jurisdiction, minor, None if state is None else state[1:5])
-        verdict = verdicts.get(combination)
-        if verdict is None:
-            verdict = verdicts[combination] = evaluate(policy=policy, purpose=purpose, jurisdiction=jurisdiction, state=state, minor=minor, stale=stale).allowed
-        if verdict:
-            allowed.append(given[key])
-    audit.record(
-        session=session, actor=actor, action=ConsentAction.CHECK, purpose=purpose.name,
-        resource=f"consent-check:asked={len(ids)},allowed={len(allowed)}",
-    )
-    return allowed
+    return states, born
+
+
+def stale_versions(policy: Policy, purpose: str, now: datetime) -> frozenset[str]:
+    """The notice versions of the purpose whose grants no longer count (a newer version needs fresh consent)."""
+    return _stale(policy, purpose, now)
 
 
 def _states(session: Session, purpose: str, ids: list[str]) -> dict[str, Any]:
     """id text -> (id, status, notice_version, separate, guardian, adult_at_age, adult_evidence) of the purpose's states."""
     cols = (
-        subjects.id_text(session, ConsentState.subject_id), ConsentState.status, ConsentState.notice_version, ConsentState.separate,
+        id_text(session, ConsentState.subject_id), ConsentState.status, ConsentState.notice_version, ConsentState.separate,
         ConsentState.guardian, ConsentState.adult_at_age, ConsentState.adult_evidence,
     )
     out: dict[str, Any] = {}
-    for clause in subjects.id_batches(session, ConsentState.subject_id, ids):
+    for clause in id_batches(session, ConsentState.subject_id, ids):
         for row in session.execute(select(*cols).where(ConsentState.purpose == purpose, clause)).all():
             out[stored_id_text(row[0])] = row
     return out
@@ -209,6 +180,22 @@ def _dates_to_read(policy: Policy, states: Mapping[str, Any], known: Mapping[str
     return out
 
 
+def recipients_for_grant(*, session: Session, purpose: str, recipient_ids: Sequence[str]) -> list[Recipient]:
+    """The recipients a grant names: each must be registered (govern/sharing), active, and registered for this purpose."""
+    if not recipient_ids:
+        raise validation_failed({"recipients": [f"'{purpose}' provides data to third parties: name the recipients shown to the subject"]})
+    found: list[Recipient] = []
+    for raw in recipient_ids:
+        try:
+            recipient = session.get(Recipient, uuid.UUID(str(raw)))
+        except ValueError:
+            recipient = None
+        if recipient is None or recipient.disabled_at is not None or recipient.purpose != purpose:
+            raise validation_failed({"recipients": [f"{raw}: not an active recipient registered for '{purpose}'"]})
+        found.append(recipient)
+    return found
+
+
 # --- recording --------------------------------------------------------------------------------------------
 
 
@@ -218,10 +205,7 @@ def _lock_state(session: Session, subject_id: uuid.UUID, purpose: str) -> Consen
     The lock orders concurrent writers of the same subject and purpose, so the last committed event is also the
     last event in sequence order and the state always equals it. (SQLite takes the database write lock up front.)
     """
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     session.execute(
         insert(ConsentState)
         .values(subject_id=subject_id, purpose=purpose, status="none", separate=False, guardian=False, recipients=[], updated_at=utcnow())
@@ -378,9 +362,7 @@ def record(
             guardian_clean = _clean_guardian(guardian)
         for p in chosen:
             if p.has_recipients:
-                from govern.sharing import service as sharing
-
-                found_recipients = sharing.recipients_for_grant(session=session, purpose=p.name, recipient_ids=list(recipients))
+                found_recipients = recipients_for_grant(session=session, purpose=p.name, recipient_ids=list(recipients))
                 recipient_names[p.name] = [{"id": str(r.id), "name": r.name, "country": r.country} for r in found_recipients]
             elif recipients:
                 raise validation_failed({"recipients": [f"'{p.name}' provides no data to third parties"]})
@@ -481,9 +463,6 @@ def _separate_refused(purpose: Purpose, why: list[str], how: str) -> Problem:
 def get_receipt(*, session: Session, policy: Policy, actor: Actor, receipt_id: uuid.UUID) -> dict[str, Any]:
     """A receipt exactly as it was issued; audited. For the principal that recorded it (to give the subject) and for
     staff who report on consent (consent:report:read); another service's receipt id answers 404 like a missing one."""
-    from govern.access.service import has_permission
-    from govern.identity.permissions import Permission
-
     row = session.get(ConsentReceipt, receipt_id)
     if row is None:
         raise not_found("receipt")
@@ -517,8 +496,6 @@ def history(
     subject = subjects.get_or_raise(session=session, subject_id=subject_id)
     now = now or utcnow()
     states = {s.purpose: s for s in session.scalars(select(ConsentState).where(ConsentState.subject_id == subject.id))}
-    from govern.consent.notices import needs_notice
-
     current = []
     for name, purpose in sorted(policy.purposes.items()):
         state = states.get(name)
@@ -548,8 +525,6 @@ def derive_state(events: Sequence[ConsentEvent]) -> dict[str, str]:
 
 def verify_states(*, session: Session) -> dict[str, Any]:
     """Every state row against the events it is derived from (the projection must never disagree)."""
-    from sqlalchemy import func
-
     latest = (
         select(ConsentEvent.subject_id, ConsentEvent.purpose, func.max(ConsentEvent.seq).label("seq"))
         .group_by(ConsentEvent.subject_id, ConsentEvent.purpose).subquery()

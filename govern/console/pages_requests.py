@@ -7,6 +7,7 @@ import uuid
 
 from flask import Response, redirect, request, url_for
 
+from govern.consent import objections
 from govern.errors import Problem
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
@@ -71,12 +72,10 @@ def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None
 def _objections(req, manage: bool) -> dict:
     """A completed objection request's objections: those it recorded, and whatever stands now for a purpose it named
     (requests.lift_objection lifts the subject's standing one), with who lifted them, when and on what grounds."""
-    from govern.access import service as access
-
     named = (req.response or {}).get("legitimate_interest_objected", []) if req.type == "objection" and req.state == "completed" else []
     if not named:
         return {"objections": None}
-    rows = [o for o in access.objections_of(session=current_runtime().session(), subject_id=req.subject_id)
+    rows = [o for o in objections.objections_of(session=current_runtime().session(), subject_id=req.subject_id)
             if o.purpose in named and (o.request_id == req.id or o.lifted_at is None)]
     standing = [o for o in rows if o.lifted_at is None]
     policy = current_runtime().policy

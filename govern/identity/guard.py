@@ -15,7 +15,8 @@ from flask import Flask, current_app, g, request
 from govern.errors import Problem
 from govern.identity import service as identity
 from govern.identity.actor import Actor
-from govern.identity.permissions import Permission
+from govern.identity.permissions import Permission, has_permission
+from govern.refusals import Refusal
 
 ACCESS_ATTR = "_govern_access"
 AUDITED_READ_ATTR = "_govern_audited_read"
@@ -81,8 +82,6 @@ def install_guard(app: Flask, runtime) -> None:
             name=principal.name, kind=principal.kind, roles=tuple(principal.roles), principal_id=principal.id,
             request_id=g.request_id, client_addr=g.client_addr, principal_check=getattr(principal, "check", None),
         )
-        from govern.access.service import has_permission
-
         if not has_permission(runtime.policy, g.actor, needed):
             raise Problem(403, "permission_denied", "Permission denied", f"This principal lacks the permission {needed}.", extra={"reason": "permission_denied", "permission": str(needed)})
         return None
@@ -132,7 +131,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def _console_principal(runtime):
     """The staff principal of the request's console session. A session cookie is an ambient credential, so every
     state-changing request must also carry the session's CSRF token (a form field or a header)."""
-    from govern.access.service import Refusal
     from govern.identity import staff
 
     token = request.cookies.get(SESSION_COOKIE, "")

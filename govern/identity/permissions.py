@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from govern.identity.actor import Actor
+    from govern.policy import Policy
 
 
 class Permission(StrEnum):
@@ -75,3 +80,8 @@ class Permission(StrEnum):
 # Never held by a role of kind `service` (policy.py refuses to start): a package is for the data subject, not for the
 # service that filed the request, and seeing every request (not only those one filed) is for staff working the queue.
 STAFF_ONLY = frozenset({Permission.REQUESTS_PACKAGE.value, Permission.REQUESTS_MANAGE.value})
+
+
+def has_permission(policy: Policy, actor: Actor, permission: Permission) -> bool:
+    """Whether a role of the actor grants the permission (policies/roles.yaml)."""
+    return any(permission in policy.roles[r].permissions for r in actor.roles if r in policy.roles)

@@ -21,6 +21,7 @@ from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor, PrincipalCheck
 from govern.identity.models import Principal
 from govern.policy import Policy
+from govern.refusals import Refusal
 from govern.timeutil import as_utc, utcnow
 
 KEY_PREFIX = "gv_"
@@ -154,8 +155,6 @@ KEY_REJECTED = "The API key is unknown or disabled."
 
 def unauthenticated(detail: str, reason: str) -> Problem:
     """401 problem+json, recorded as a rejected credential (identity:apikey:reject)."""
-    from govern.access.service import Refusal
-
     return Problem(
         401, "unauthenticated", "Authentication required", detail, extra={"reason": reason},
         headers={"WWW-Authenticate": 'Bearer realm="govern"'},

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from govern.access.service import Refusal
 from govern.audit import service as audit
+from govern.consent.objections import objections_of, record_objections
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
@@ -127,7 +128,7 @@ def _stop_purposes(session: Session, policy: Policy, envelope: Envelope, actor: 
     if req.type == "objection":
         bases = {n: p.basis_for(subject.jurisdiction) for n, p in policy.purposes.items() if named is None or n in named}
         legitimate = [n for n, b in bases.items() if b == access.LEGITIMATE_INTEREST]
-        response["legitimate_interest_objected"] = access.record_objections(
+        response["legitimate_interest_objected"] = record_objections(
             session=session, actor=actor, subject_id=subject.id, purposes=legitimate, request_id=req.id, now=now,
         )
         if named is not None:
@@ -527,7 +528,7 @@ def _access_files(
     objections = [
         {"purpose": o.purpose, "recorded_at": as_utc(o.recorded_at).isoformat(), "request_id": str(o.request_id) if o.request_id else None,
          "lifted_at": as_utc(o.lifted_at).isoformat() if o.lifted_at else None, "lifted_grounds": o.lifted_reason}
-        for o in access.objections_of(session=session, subject_id=subject.id)
+        for o in objections_of(session=session, subject_id=subject.id)
     ]
     objected = {o["purpose"] for o in objections if o["lifted_at"] is None}
     consent_events = [consent.event_view(e) for e in consent.events_of(session=session, subject_id=subject.id)]

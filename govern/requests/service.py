@@ -24,6 +24,7 @@ from govern.access import service as access
 from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.audit.service import Outcome
+from govern.consent import objections
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, validation_failed
 from govern.identity.actor import Actor
@@ -674,7 +675,7 @@ def lift_objection(
         raise Problem(409, "not_an_objection", "Nothing to lift", "Only an objection that a completed objection request recorded can be lifted.")
     if purpose not in (req.response or {}).get("legitimate_interest_objected", []):
         raise validation_failed({"purpose": [f"this request recorded no objection to '{purpose}'"]})
-    access.lift_objection(session=session, actor=actor, subject_id=req.subject_id, purpose=purpose, grounds=grounds, reference=_ref(req), now=now)
+    objections.lift_objection(session=session, actor=actor, subject_id=req.subject_id, purpose=purpose, grounds=grounds, reference=_ref(req), now=now)
     _event(session, req, actor, "objection_lifted", now, reason=grounds, data={"purpose": purpose})
     webhooks.objection_lifted(session=session, actor=actor, request=req, purpose=purpose, now=now)
     return req

@@ -18,6 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from govern.access import service as access
 from govern.access.service import Refusal
 from govern.audit import service as audit
+from govern.consent import service as consent
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, require_editable, require_version, stale, validation_failed
 from govern.identity.actor import Actor
@@ -174,22 +175,6 @@ def disable_recipient(*, session: Session, actor: Actor, recipient_id: uuid.UUID
     return recipient
 
 
-def recipients_for_grant(*, session: Session, purpose: str, recipient_ids: Sequence[str]) -> list[Recipient]:
-    """The recipients a grant names: each must be registered, active, and registered for this purpose."""
-    if not recipient_ids:
-        raise validation_failed({"recipients": [f"'{purpose}' provides data to third parties: name the recipients shown to the subject"]})
-    found: list[Recipient] = []
-    for raw in recipient_ids:
-        try:
-            recipient = session.get(Recipient, uuid.UUID(str(raw)))
-        except ValueError:
-            recipient = None
-        if recipient is None or recipient.disabled_at is not None or recipient.purpose != purpose:
-            raise validation_failed({"recipients": [f"{raw}: not an active recipient registered for '{purpose}'"]})
-        found.append(recipient)
-    return found
-
-
 # --- disclosures ------------------------------------------------------------------------------------------
 
 
@@ -234,8 +219,6 @@ def disclose(
     basis = chosen.basis_for(subject.jurisdiction)
     receipt_id = None
     if basis == "consent":
-        from govern.consent import service as consent
-
         state = consent.current_state(session=session, subject_id=subject.id, purpose=purpose_name)
         if state is None or not state.separate or str(recipient.id) not in (state.recipients or []):
             raise refuse("separate_consent_required", "The subject's separate consent does not name this recipient (PIPL Art. 23).")

@@ -25,6 +25,7 @@ from sqlalchemy import DateTime, String, Uuid, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from govern.audit import service as audit
+from govern.consent import objections
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.db import Base
@@ -76,8 +77,6 @@ def shred(
     """Destroys the subject's data key, deletes its fields (blind indexes included) and keeps a tombstone, in a fixed
     number of statements whatever the subject holds; its records and row go in the same transaction when there are at
     most `inline_records` (default INLINE_RECORDS), otherwise `sweep` deletes them in batches. Idempotent."""
-    from govern.access import service as access
-
     inline_records = INLINE_RECORDS if inline_records is None else inline_records
     subject = session.get(Subject, subject_id)
     key = session.get(SubjectKey, subject_id)
@@ -88,7 +87,7 @@ def shred(
     # The key goes first: from this statement on, nothing of the subject can be decrypted, whatever else remains.
     session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id))
     session.execute(delete(ProfileField).where(ProfileField.subject_id == subject_id))
-    access.forget_subject(session=session, subject_id=subject_id)
+    objections.forget_subject(session=session, subject_id=subject_id)
     found = session.execute(select(Record.id, Record.type).where(Record.subject_id == subject_id).limit(inline_records + 1)).all()
     deleted: dict[str, int] | None = None
     if len(found) <= inline_records:

@@ -4,12 +4,11 @@ updates guarded by version; look-up through blind indexes; encrypted typed recor
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any, Mapping, NamedTuple, Sequence
+from datetime import datetime
+from typing import Any, Mapping
 
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -23,11 +22,25 @@ from govern.audit.service import AuditAction
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.db import HotStatement
-from govern.errors import Problem, not_found, validation_failed
-from govern.identifiers import stored_id_text
+from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
-from govern.subjects import masking, validators
+from govern.subjects import erasure, masking, validators
+from govern.subjects.facts import (  # noqa: F401  (other domains still ask subjects.service for these)
+    SubjectFacts,
+    SubjectStanding,
+    _data_key,
+    birth_date,
+    birth_date_fingerprint,
+    birth_date_with_fingerprint,
+    birth_dates,
+    facts,
+    field_values,
+    get_or_raise,
+    open_for_subject,
+    seal_for_subject,
+    standings,
+)
 from govern.subjects.models import ProfileField, Record, Subject
 from govern.timeutil import as_utc, parse_instant, utcnow
 
@@ -126,14 +139,6 @@ def _check_subject_attrs(policy: Policy, jurisdiction: str, language: str) -> No
 # --- keys and sealing -----------------------------------------------------------------------------
 
 
-def _data_key(session: Session, envelope: Envelope, subject_id: uuid.UUID) -> bytes:
-    row = session.get(SubjectKey, subject_id)
-    if row is None:
-        # The key is gone: the subject was crypto-shredded and nothing of it can be read again.
-        raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
-    return envelope.unwrap(subject_id, row.wrapped_key)
-
-
 def _store_fields(session: Session, envelope: Envelope, policy: Policy, subject_id: uuid.UUID, dek: bytes, cleaned: Mapping[str, tuple[str, str]]) -> None:
     now = utcnow()
     for name, (value, normal) in cleaned.items():
@@ -176,17 +181,6 @@ def create(
     session.add(SubjectKey(subject_id=subject.id, wrapped_key=wrapped, master_key_version=version))
     _store_fields(session, envelope, policy, subject.id, dek, cleaned)
     audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_CREATE, subject_id=subject.id, field_names=cleaned, purpose=purpose, resource=f"subject:{subject.id}")
-    return subject
-
-
-def get_or_raise(*, session: Session, subject_id: uuid.UUID) -> Subject:
-    subject = session.get(Subject, subject_id)
-    if subject is None or subject.status == "erased":  # erased: shredded, its records not yet swept (subjects/erasure.py)
-        from govern.subjects.erasure import is_erased
-
-        if subject is not None or is_erased(session=session, subject_id=subject_id):
-            raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
-        raise not_found("subject")
     return subject
 
 
@@ -404,141 +398,6 @@ def count_subjects(*, session: Session) -> int:
     return session.scalar(select(func.count()).select_from(Subject)) or 0
 
 
-# --- for other domains: facts about subjects without an audited read ---------------------------------------
-# Added for consent and sharing. These decrypt inside govern only; the caller audits what it does with them
-# (an age check for a consent decision returns nothing to anyone; a disclosure is audited by sharing).
-
-
-def id_batches(session: Session, column, ids: Sequence[uuid.UUID | str]):
-    """`column` matches one batch of `ids` (UUIDs or their canonical text) per yielded clause: on PostgreSQL one
-    array, sent as a single text parameter and cast by the server (ten thousand bound parameters, or an array of ten
-    thousand uuid values dumped one by one by the driver, cost more than the query), IN lists of 1,000 on SQLite."""
-    from sqlalchemy import ARRAY, Uuid, any_, cast
-    from sqlalchemy.sql.sqltypes import NullType
-
-    if not ids:
-        return
-    if session.get_bind().dialect.name == "postgresql":
-        # Untyped, so the server reads the parameter as uuid[] once, at bind time. Typed as text, the cast would be
-        # an expression the planner cannot fold: evaluated for every row of a sequential scan (minutes, measured).
-        as_text = "{" + ",".join(map(str, ids)) + "}"
-        yield column == any_(cast(bindparam("ids", as_text, type_=NullType()), ARRAY(Uuid)))
-        return
-    as_uuids = [i if isinstance(i, uuid.UUID) else uuid.UUID(i) for i in ids]
-    for start in range(0, len(as_uuids), 1000):
-        yield column.in_(as_uuids[start:start + 1000])
-
-
-def id_text(session: Session, column):
-    """The id column as its canonical text where the database can say so (PostgreSQL: cheaper than ten thousand
-    UUID objects built and hashed in Python); elsewhere the column itself, for govern.identifiers.stored_id_text to convert."""
-    from sqlalchemy import Text, cast
-
-    return cast(column, Text) if session.get_bind().dialect.name == "postgresql" else column
-
-
-@dataclass(frozen=True)
-class SubjectFacts:
-    jurisdiction: str
-    status: str
-    birth_date: date | None = None
-
-
-class SubjectStanding(NamedTuple):
-    """What a bulk decision needs of a subject, without decrypting anything (a tuple: built ten thousand at a time)."""
-
-    jurisdiction: str
-    status: str
-    birth_date_fingerprint: bytes | None  # None: no date of birth is stored
-
-
-def birth_date_fingerprint(ciphertext: bytes) -> bytes:
-    """Names one stored version of a subject's date of birth, not the date: every write seals it with a fresh nonce,
-    so a rectified date has another fingerprint, and the fingerprint reveals nothing of the value. (The database
-    computes the same SHA-256 in `standings`: PostgreSQL's own sha256(), the one govern.db registers in SQLite.)"""
-    return hashlib.sha256(ciphertext).digest()
-
-
-def standings(*, session: Session, subject_ids: Sequence[uuid.UUID | str]) -> dict[str, SubjectStanding]:
-    """Jurisdiction, status and date-of-birth fingerprint of the subjects that exist, keyed by canonical id text:
-    one query for ten thousand ids on PostgreSQL, no decryption."""
-    query = select(
-        id_text(session, Subject.id), Subject.jurisdiction, Subject.status, func.sha256(ProfileField.ciphertext),
-    ).outerjoin(ProfileField, and_(ProfileField.subject_id == Subject.id, ProfileField.name == "birth_date"))
-    out: dict[str, SubjectStanding] = {}
-    for clause in id_batches(session, Subject.id, subject_ids):
-        for sid, jurisdiction, status, fingerprint in session.execute(query.where(clause)).all():
-            out[stored_id_text(sid)] = SubjectStanding(jurisdiction, status, fingerprint)
-    return out
-
-
-def facts(
-    *, session: Session, subject_ids: list[uuid.UUID], envelope: Envelope | None = None, birth_dates_for: set[uuid.UUID] | None = None,
-) -> dict[uuid.UUID, SubjectFacts]:
-    """Jurisdiction and status of the subjects that exist (for up to tens of thousands of ids, in one query on
-    PostgreSQL), with the date of birth decrypted for the ids in `birth_dates_for`."""
-    out = {sid: SubjectFacts(jurisdiction, status) for sid, jurisdiction, status in _headers(session, subject_ids)}
-    if birth_dates_for and envelope is not None:
-        for sid, born in birth_dates(session=session, envelope=envelope, subject_ids=[s for s in birth_dates_for if s in out]).items():
-            out[sid] = SubjectFacts(out[sid].jurisdiction, out[sid].status, born)
-    return out
-
-
-def _headers(session: Session, subject_ids: list[uuid.UUID]):
-    for clause in id_batches(session, Subject.id, subject_ids):
-        yield from session.execute(select(Subject.id, Subject.jurisdiction, Subject.status).where(clause))
-
-
-def birth_dates(*, session: Session, envelope: Envelope, subject_ids: list[uuid.UUID]) -> dict[uuid.UUID, date]:
-    """subject id -> date of birth (the encrypted `birth_date` field), for the subjects that have one."""
-    out: dict[uuid.UUID, date] = {}
-    for clause in id_batches(session, ProfileField.subject_id, subject_ids):
-        rows = session.execute(
-            select(ProfileField.subject_id, ProfileField.ciphertext, SubjectKey.wrapped_key)
-            .join(SubjectKey, SubjectKey.subject_id == ProfileField.subject_id)
-            .where(ProfileField.name == "birth_date", clause)
-        )
-        for sid, blob, wrapped in rows:
-            dek = envelope.unwrap(sid, wrapped)
-            out[sid] = date.fromisoformat(envelope.open(dek, sid, "field:birth_date", blob).decode())
-    return out
-
-
-def birth_date(*, session: Session, envelope: Envelope, subject_id: uuid.UUID) -> date | None:
-    """The subject's date of birth, or None when it is not known."""
-    return birth_dates(session=session, envelope=envelope, subject_ids=[subject_id]).get(subject_id)
-
-
-def birth_date_with_fingerprint(*, session: Session, envelope: Envelope, subject_id: uuid.UUID) -> tuple[date | None, bytes | None]:
-    """The subject's date of birth and the fingerprint of its stored version, or (None, None) when it is not known."""
-    row = session.execute(
-        select(ProfileField.ciphertext, SubjectKey.wrapped_key).join(SubjectKey, SubjectKey.subject_id == ProfileField.subject_id)
-        .where(ProfileField.subject_id == subject_id, ProfileField.name == "birth_date")
-    ).first()
-    if row is None:
-        return None, None
-    dek = envelope.unwrap(subject_id, row.wrapped_key)
-    return date.fromisoformat(envelope.open(dek, subject_id, "field:birth_date", row.ciphertext).decode()), birth_date_fingerprint(row.ciphertext)
-
-
-def field_values(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, names: list[str]) -> dict[str, str]:
-    """The plaintext of the named fields the subject has (for a checked, recorded and audited disclosure)."""
-    rows = session.scalars(select(ProfileField).where(ProfileField.subject_id == subject_id, ProfileField.name.in_(names))).all()
-    if not rows:
-        return {}
-    dek = _data_key(session, envelope, subject_id)
-    return {row.name: envelope.open(dek, subject_id, f"field:{row.name}", row.ciphertext).decode() for row in rows}
-
-
-def seal_for_subject(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, slot: str, plaintext: bytes) -> bytes:
-    """Seals a value of another domain under the subject's data key (so crypto-shredding the subject erases it too)."""
-    return envelope.seal(_data_key(session, envelope, subject_id), subject_id, slot, plaintext)
-
-
-def open_for_subject(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, slot: str, blob: bytes) -> bytes:
-    return envelope.open(_data_key(session, envelope, subject_id), subject_id, slot, blob)
-
-
 # --- for data-subject requests (govern/requests): status changes, the full export, partial erasure -----------
 
 
@@ -665,8 +524,6 @@ def erase_except(
     index (a guessed e-mail or phone can no longer be confirmed). `erase_fields`/`erase_record_types` narrow an
     erasure the subject limited to some data (None: everything). `created_before` (a re-application after a restore)
     leaves alone what was collected after the erasure."""
-    from govern.subjects import erasure
-
     subject = get_or_raise(session=session, subject_id=subject_id)
     key = session.get(SubjectKey, subject.id)
     if key is None:

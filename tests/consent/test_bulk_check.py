@@ -67,13 +67,13 @@ def test_a_malformed_id_is_refused_by_position_and_nothing_is_checked(marketing,
 
 
 def test_the_service_answers_each_id_in_the_form_it_was_given(crm, make_subject, consent, runtime):
-    from govern.consent import service
+    from govern.access import service as access
     from govern.identity.actor import Actor
 
     granted, other = make_subject(), make_subject()
     consent(crm, granted, "grant")
     with runtime.database.unit_of_work() as session:
-        allowed = service.allowed_subjects(
+        allowed = access.allowed_subjects(
             session=session, policy=runtime.policy, envelope=runtime.envelope, actor=Actor(name="m", kind="service", roles=("marketing_service",)),
             purpose_name="marketing", subject_ids=[str(granted).upper(), other, granted],
         )

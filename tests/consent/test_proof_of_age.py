@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from govern.consent import service as consent_service
+from govern.access import service as access
 from govern.consent.models import ConsentState
 from govern.crypto.envelope import Envelope
 from govern.identity.actor import Actor
@@ -32,7 +32,7 @@ def opened(monkeypatch):
 def _check(runtime, ids, policy=None):
     actor = Actor(name="marketing", kind="service", roles=("marketing_service",))
     with runtime.database.unit_of_work() as session:
-        return consent_service.allowed_subjects(
+        return access.allowed_subjects(
             session=session, policy=policy or runtime.policy, envelope=runtime.envelope, actor=actor, purpose_name="marketing", subject_ids=ids,
         )
 

@@ -9,7 +9,8 @@ from datetime import date, timedelta
 from sqlalchemy import select
 
 from govern.access import service as access
-from govern.access.models import ProcessingObjection
+from govern.consent import objections
+from govern.consent.models import ProcessingObjection
 from govern.identity.actor import Actor
 from govern.requests import flows
 from govern.subjects import erasure
@@ -75,7 +76,7 @@ def test_a_lifted_objection_reads_again_and_the_lift_is_audited_and_kept(
     assert (event.subject_id, event.purpose, event.reason, event.resource) == (sid, "fraud_prevention", "compelling_legitimate_grounds", f"request:{rid}")
     assert "DPIA-77" not in event.canonical  # the free-text grounds stay in the table and the timeline
     with runtime.database.unit_of_work() as session:
-        [row] = access.objections_of(session=session, subject_id=sid)
+        [row] = objections.objections_of(session=session, subject_id=sid)
         assert (row.request_id, row.lifted_reason, row.lifted_by) == (rid, GROUNDS, staff.name) and row.lifted_at is not None
     # Lifted once: nothing left to lift; a new objection request stops the purpose again.
     assert _lift(staff, rid).json["code"] == "no_objection"
@@ -106,7 +107,6 @@ def test_an_objection_does_not_stop_fraud_checks_that_are_a_legal_obligation_in_
 
 
 def test_the_bulk_check_and_a_disclosure_refuse_the_objecting_subject_too(client_as, make_subject, file_request, verify_by_session, act, runtime):
-    from govern.consent import service as consent
     from govern.errors import Problem
     from govern.sharing import service as sharing
 
@@ -114,7 +114,7 @@ def test_the_bulk_check_and_a_disclosure_refuse_the_objecting_subject_too(client
     _object(file_request, verify_by_session, act, objecting, ["fraud_prevention"])
     _object(file_request, verify_by_session, act, chinese, ["fraud_prevention"])
     with runtime.database.unit_of_work() as session:
-        allowed = consent.allowed_subjects(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=SECURITY,
+        allowed = access.allowed_subjects(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=SECURITY,
                                            purpose_name="fraud_prevention", subject_ids=[objecting, other, chinese])
     assert allowed == [other, chinese]
 

@@ -5,7 +5,7 @@ subjects match but none may be used, 403 with the reason a read gives, audited a
 import pytest
 from sqlalchemy import event
 
-from govern.access import service as access
+from govern.consent import objections
 from govern.identity.actor import Actor
 from govern.subjects import service as subjects
 from tests.conftest import VALID_FIELDS
@@ -58,12 +58,12 @@ def test_a_standing_objection_refuses_a_fraud_lookup_until_it_is_lifted(fraud_de
     sid = make_subject(jurisdiction="EU")
     assert _lookup(fraud_desk, "fraud_prevention").json["ids"] == [str(sid)]
     with runtime.database.unit_of_work() as session:
-        access.record_objections(session=session, actor=STAFF, subject_id=sid, purposes=["fraud_prevention"], request_id=None)
+        objections.record_objections(session=session, actor=STAFF, subject_id=sid, purposes=["fraud_prevention"], request_id=None)
 
     r = _lookup(fraud_desk, "fraud_prevention")
     assert r.status_code == 403 and r.json["reason"] == "objection_recorded"
     with runtime.database.unit_of_work() as session:
-        access.lift_objection(session=session, actor=STAFF, subject_id=sid, purpose="fraud_prevention", grounds="Compelling grounds (DPIA-77)")
+        objections.lift_objection(session=session, actor=STAFF, subject_id=sid, purpose="fraud_prevention", grounds="Compelling grounds (DPIA-77)")
     r = _lookup(fraud_desk, "fraud_prevention")
     assert r.status_code == 200 and r.json["ids"] == [str(sid)]
 

@@ -1,0 +1,141 @@
+"""Facts about subjects for other domains, without an audited read: standings, dates of birth, values for a disclosure,
+sealing under a subject's key. These decrypt inside govern only; the caller audits what it does with them (an age
+check for a consent decision returns nothing to anyone; a disclosure is audited by sharing). Below the read rule
+(govern/access): consent and access ask these, and nothing here asks access."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from typing import NamedTuple, Sequence
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.orm import Session
+
+from govern.crypto.envelope import Envelope
+from govern.crypto.models import SubjectKey
+from govern.errors import Problem, not_found
+from govern.identifiers import id_batches, id_text, stored_id_text
+from govern.subjects.erasure import is_erased
+from govern.subjects.models import ProfileField, Subject
+
+
+def get_or_raise(*, session: Session, subject_id: uuid.UUID) -> Subject:
+    subject = session.get(Subject, subject_id)
+    if subject is None or subject.status == "erased":  # erased: shredded, its records not yet swept (subjects/erasure.py)
+        if subject is not None or is_erased(session=session, subject_id=subject_id):
+            raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
+        raise not_found("subject")
+    return subject
+
+
+def _data_key(session: Session, envelope: Envelope, subject_id: uuid.UUID) -> bytes:
+    row = session.get(SubjectKey, subject_id)
+    if row is None:
+        # The key is gone: the subject was crypto-shredded and nothing of it can be read again.
+        raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
+    return envelope.unwrap(subject_id, row.wrapped_key)
+
+
+@dataclass(frozen=True)
+class SubjectFacts:
+    jurisdiction: str
+    status: str
+    birth_date: date | None = None
+
+
+class SubjectStanding(NamedTuple):
+    """What a bulk decision needs of a subject, without decrypting anything (a tuple: built ten thousand at a time)."""
+
+    jurisdiction: str
+    status: str
+    birth_date_fingerprint: bytes | None  # None: no date of birth is stored
+
+
+def birth_date_fingerprint(ciphertext: bytes) -> bytes:
+    """Names one stored version of a subject's date of birth, not the date: every write seals it with a fresh nonce,
+    so a rectified date has another fingerprint, and the fingerprint reveals nothing of the value. (The database
+    computes the same SHA-256 in `standings`: PostgreSQL's own sha256(), the one govern.db registers in SQLite.)"""
+    return hashlib.sha256(ciphertext).digest()
+
+
+def standings(*, session: Session, subject_ids: Sequence[uuid.UUID | str]) -> dict[str, SubjectStanding]:
+    """Jurisdiction, status and date-of-birth fingerprint of the subjects that exist, keyed by canonical id text:
+    one query for ten thousand ids on PostgreSQL, no decryption."""
+    query = select(
+        id_text(session, Subject.id), Subject.jurisdiction, Subject.status, func.sha256(ProfileField.ciphertext),
+    ).outerjoin(ProfileField, and_(ProfileField.subject_id == Subject.id, ProfileField.name == "birth_date"))
+    out: dict[str, SubjectStanding] = {}
+    for clause in id_batches(session, Subject.id, subject_ids):
+        for sid, jurisdiction, status, fingerprint in session.execute(query.where(clause)).all():
+            out[stored_id_text(sid)] = SubjectStanding(jurisdiction, status, fingerprint)
+    return out
+
+
+def facts(
+    *, session: Session, subject_ids: list[uuid.UUID], envelope: Envelope | None = None, birth_dates_for: set[uuid.UUID] | None = None,
+) -> dict[uuid.UUID, SubjectFacts]:
+    """Jurisdiction and status of the subjects that exist (for up to tens of thousands of ids, in one query on
+    PostgreSQL), with the date of birth decrypted for the ids in `birth_dates_for`."""
+    out = {sid: SubjectFacts(jurisdiction, status) for sid, jurisdiction, status in _headers(session, subject_ids)}
+    if birth_dates_for and envelope is not None:
+        for sid, born in birth_dates(session=session, envelope=envelope, subject_ids=[s for s in birth_dates_for if s in out]).items():
+            out[sid] = SubjectFacts(out[sid].jurisdiction, out[sid].status, born)
+    return out
+
+
+def _headers(session: Session, subject_ids: list[uuid.UUID]):
+    for clause in id_batches(session, Subject.id, subject_ids):
+        yield from session.execute(select(Subject.id, Subject.jurisdiction, Subject.status).where(clause))
+
+
+def birth_dates(*, session: Session, envelope: Envelope, subject_ids: list[uuid.UUID]) -> dict[uuid.UUID, date]:
+    """subject id -> date of birth (the encrypted `birth_date` field), for the subjects that have one."""
+    out: dict[uuid.UUID, date] = {}
+    for clause in id_batches(session, ProfileField.subject_id, subject_ids):
+        rows = session.execute(
+            select(ProfileField.subject_id, ProfileField.ciphertext, SubjectKey.wrapped_key)
+            .join(SubjectKey, SubjectKey.subject_id == ProfileField.subject_id)
+            .where(ProfileField.name == "birth_date", clause)
+        )
+        for sid, blob, wrapped in rows:
+            dek = envelope.unwrap(sid, wrapped)
+            out[sid] = date.fromisoformat(envelope.open(dek, sid, "field:birth_date", blob).decode())
+    return out
+
+
+def birth_date(*, session: Session, envelope: Envelope, subject_id: uuid.UUID) -> date | None:
+    """The subject's date of birth, or None when it is not known."""
+    return birth_dates(session=session, envelope=envelope, subject_ids=[subject_id]).get(subject_id)
+
+
+def birth_date_with_fingerprint(*, session: Session, envelope: Envelope, subject_id: uuid.UUID) -> tuple[date | None, bytes | None]:
+    """The subject's date of birth and the fingerprint of its stored version, or (None, None) when it is not known."""
+    row = session.execute(
+        select(ProfileField.ciphertext, SubjectKey.wrapped_key).join(SubjectKey, SubjectKey.subject_id == ProfileField.subject_id)
+        .where(ProfileField.subject_id == subject_id, ProfileField.name == "birth_date")
+    ).first()
+    if row is None:
+        return None, None
+    dek = envelope.unwrap(subject_id, row.wrapped_key)
+    return date.fromisoformat(envelope.open(dek, subject_id, "field:birth_date", row.ciphertext).decode()), birth_date_fingerprint(row.ciphertext)
+
+
+def field_values(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, names: list[str]) -> dict[str, str]:
+    """The plaintext of the named fields the subject has (for a checked, recorded and audited disclosure)."""
+    rows = session.scalars(select(ProfileField).where(ProfileField.subject_id == subject_id, ProfileField.name.in_(names))).all()
+    if not rows:
+        return {}
+    dek = _data_key(session, envelope, subject_id)
+    return {row.name: envelope.open(dek, subject_id, f"field:{row.name}", row.ciphertext).decode() for row in rows}
+
+
+def seal_for_subject(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, slot: str, plaintext: bytes) -> bytes:
+    """Seals a value of another domain under the subject's data key (so crypto-shredding the subject erases it too)."""
+    return envelope.seal(_data_key(session, envelope, subject_id), subject_id, slot, plaintext)
+
+
+def open_for_subject(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, slot: str, blob: bytes) -> bytes:
+    return envelope.open(_data_key(session, envelope, subject_id), subject_id, slot, blob)
