@@ -23,8 +23,8 @@ from flask_limiter import Limiter, RateLimitExceeded
 from govern.errors import Problem, problem_response
 from govern.identity.policy import SCOPES
 from govern.identity.staff import address_key
-from govern.refusals import Refusal
 from govern.policy import PolicyError
+from govern.refusals import Refusal
 
 RATE_SCOPE_ATTR = "_govern_rate_scope"
 # Sliding-window counter: no burst of twice the limit across a window's edge (a fixed window allows one), and two
