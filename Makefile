@@ -36,8 +36,9 @@ browser:
 run: install
 	$(VENV)/bin/govern serve --demo --host $(HOST) --port $(PORT)
 
-# The whole suite on SQLite, then on PostgreSQL. With CI=true an unreachable PostgreSQL fails the run.
-test: install-test test-sqlite test-postgres
+# The lint (ruff, and the layers of docs/architecture.md), then the whole suite on SQLite, then on PostgreSQL. With
+# CI=true an unreachable PostgreSQL fails the run.
+test: install-test lint test-sqlite test-postgres
 
 test-sqlite: install-test
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -51,6 +52,7 @@ test-postgres: install-test
 
 lint: install-test
 	$(VENV)/bin/ruff check govern tests bench audit
+	$(VENV)/bin/lint-imports --no-cache
 
 # Benchmarks are not tests: each prints its figures and a ratio against a baseline measured in the same run.
 # They need PostgreSQL on 127.0.0.1:5432 and create their own *bench* databases. `make bench` runs every one

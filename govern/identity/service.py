@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
@@ -165,8 +165,6 @@ def unauthenticated(detail: str, reason: str) -> Problem:
 def principal_enabled_clause(principal_id=None, key_hash=None):
     """SQL true while the principal is enabled with this key hash (bound parameters `check_id`, `check_hash` unless
     values are given): the condition of an audit INSERT that confirms a remembered principal."""
-    from sqlalchemy import exists
-
     return exists().where(
         Principal.id == (bindparam("check_id", type_=Principal.id.type) if principal_id is None else principal_id),
         Principal.key_hash == (bindparam("check_hash", type_=Principal.key_hash.type) if key_hash is None else key_hash),
