@@ -1,13 +1,15 @@
 """create_app(settings): policies, keys, database, logging, the API blueprints, errors and the request lifecycle.
 
-A request is one transaction: opened lazily, committed in after_request only when the response is a success,
-so that a failed commit (the audit event could not be made durable) turns into an error before any data leaves.
+A request is one transaction, opened lazily and committed in after_request only when the response is a success, so
+that a failed commit (the audit event could not be made durable) turns into an error before any data leaves. Except
+an audited read (govern.identity.guard.audited_read) on PostgreSQL: it changes nothing but the audit log, so its
+session runs in AUTOCOMMIT and its audit event is durable as it is inserted, before any data is returned.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
@@ -201,13 +203,14 @@ def _confirm_principal(runtime: Runtime, response):
     """A principal recognised from memory (an audited read) is confirmed by the request's first audit INSERT; a request
     that wrote none (refused, not found, failed) asks the database now, so a disabled key never gets an answer other
     than 401 — whatever it asks, on its very next request."""
+    from govern.audit import service as audit
     from govern.identity import service as identity
 
-    check = getattr(g.get("actor"), "principal_check", None)
-    if check is None or check.confirmed or response.status_code == 401:
+    session = g.get("db_session")
+    if session is None or response.status_code == 401 or audit.unmet_condition(session=session) is None:
         return response
     try:
-        enabled = identity.confirm(session=runtime.session(), check=check)
+        enabled = identity.confirm_remembered(session=session, principal_id=getattr(g.get("actor"), "principal_id", None))
     except Exception as exc:  # cannot tell: answer nothing
         log.error("principal_not_confirmed", error_type=type(exc).__name__)
         return problem_response(Problem(503, "audit_unavailable", "Not recorded", "The request could not be checked and was not carried out.",
@@ -229,8 +232,8 @@ def _record_refusal(runtime: Runtime, refusal) -> None:
     from govern.identity.actor import Actor
 
     actor = g.get("actor") or Actor(name="anonymous", kind="anonymous", request_id=g.get("request_id", ""), client_addr=request.remote_addr)
-    # A refusal is recorded whoever asked: not only while a remembered principal is still enabled.
-    actor = replace(actor, principal_check=None) if actor.principal_check is not None else actor
+    # A unit of work of its own, without the request's condition: a refusal is recorded whoever asked, not only while
+    # a remembered principal is still enabled.
     try:
         with runtime.database.unit_of_work() as session:
             audit.record(

@@ -22,6 +22,7 @@ from govern.audit import chain, checkpoints, columns, signing
 from govern.audit.export import chain_rows
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent, AuditPurge
 from govern.audit.policy import AuditPolicy
+from govern.audit.service import Actor
 from govern.audit.verifier import (
     CHECKPOINT_INCONSISTENT,
     COLUMN_MISMATCH,
@@ -42,7 +43,6 @@ from govern.audit.verifier import (
 )
 from govern.config import Settings
 from govern.db import Database
-from govern.identity.actor import Actor
 from govern.logging import get_logger
 from govern.timeutil import utcnow
 
@@ -333,13 +333,13 @@ def record_restore(*, database: Database, settings: Settings, source: str, actor
     return line
 
 
-def record_restore_or_warn(*, runtime, source: str) -> dict | None:
-    """For `govern restore`: record_restore as the operator; a log that cannot be signed over (no key, a broken chain)
+def record_restore_or_warn(*, runtime, source: str, actor: Actor) -> dict | None:
+    """For `govern restore`: record_restore as the operator (`actor`); a log that cannot be signed over (no key, a broken chain)
     does not stop the restore (erasures must still be re-applied), but is said on stderr and in the error log."""
     import click
 
     try:
-        return record_restore(database=runtime.database, settings=runtime.settings, source=source, actor=Actor.operator())
+        return record_restore(database=runtime.database, settings=runtime.settings, source=source, actor=actor)
     except (checkpoints.AuditIntegrityError, signing.SigningKeyError) as exc:
         log.error("audit_restore_not_recorded", problem=str(exc))
         click.echo(f"warning: the restore could not be recorded as a signed checkpoint, so `govern audit verify` will fail: {exc}", err=True)

@@ -10,16 +10,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Iterable
+from typing import Any, Callable, Iterable, Mapping, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from govern.audit.models import AuditEvent
 from govern.db import HotStatement
 from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, validation_failed
-from govern.identity.actor import Actor
 from govern.timeutil import utcnow
 
 
@@ -45,6 +44,24 @@ class AuditAction(StrEnum):
     AUDIT_KEY_ROTATE = "audit:signing-key:rotate"
     AUDIT_PURGE = "audit:event:purge"
     AUDIT_RESTORE = "audit:log:restore"
+
+
+class Actor(Protocol):
+    """Who an event names (govern.identity.actor.Actor is one): all that audit reads of an actor. Audit sits below
+    identity and imports nothing from it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def roles(self) -> tuple[str, ...]: ...
+    @property
+    def principal_id(self) -> uuid.UUID | None: ...
+    @property
+    def request_id(self) -> str: ...
+    @property
+    def client_addr(self) -> str | None: ...
 
 
 class Outcome(StrEnum):
@@ -110,21 +127,19 @@ def record(
     # An INSERT … RETURNING on the session's connection (a HotStatement), executed now: on the hot read path the ORM's
     # machinery cost five times the statement itself (measured: ~340 µs against ~60 µs of CPU per event).
     # Executed now, so that if the log cannot take the event the caller fails before it returns any data.
-    check = actor.principal_check
+    condition = session.info.get(_CONDITION)
     try:
         session.flush()  # the caller's pending changes go first, so their own failures surface as themselves
-        if check is None or check.confirmed:
+        if condition is None:
             event_id = _INSERT_EVENT.rows(session, values)[0][0]
         else:
-            # A principal recognised from memory (identity.service.authenticate): the event is written only while it is
-            # enabled with that key, which confirms it for the rest of the request; otherwise nothing was recorded
-            # and the request ends here, before any data is returned.
-            written = _insert_event_if_enabled().rows(session, {**values, "check_id": check.principal_id, "check_hash": check.key_hash})
+            # Written only while the caller's condition holds, checked by the INSERT itself; once one event is written
+            # the condition is met for the rest of the unit of work. Otherwise nothing was appended and the caller's
+            # refusal ends the operation here, before it returns any data.
+            written = _conditional_insert(condition.clause).rows(session, {**values, **condition.params})
             if not written:
-                from govern.identity import service as identity
-
-                raise identity.unauthenticated(identity.KEY_REJECTED, "credentials_rejected")
-            check.confirmed = True
+                raise condition.refusal()
+            del session.info[_CONDITION]
             event_id = written[0][0]
     except SQLAlchemyError as exc:
         raise Problem(503, "audit_unavailable", "Not recorded", "The operation could not be recorded in the audit log and was not carried out.",
@@ -139,16 +154,59 @@ _INSERT_KEYS = (
 _INSERT_EVENT = HotStatement(AuditEvent.__table__.insert().returning(AuditEvent.__table__.c.id), column_keys=_INSERT_KEYS)
 
 
+# --- a caller's condition on its unit of work's events ---------------------------------------------------------------
+
+_CONDITION = "govern.audit.condition"  # the key in Session.info: the condition belongs to the unit of work, not to an actor
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What must hold in the database for the unit of work's next event to be appended: a SQL clause the caller owns
+    (audit knows the SQL, not what it means), with its parameters, and the error to raise when it does not hold.
+
+    The request lifecycle sets one when it answers from memory what the database must still confirm (a remembered API
+    key, govern/identity/service.py): the first event is written by INSERT … SELECT … WHERE clause in the same round
+    trip, or not at all."""
+
+    clause: ColumnElement[bool]  # the same object on every use (compiled once), every value a named bind parameter
+    params: Mapping[str, Any]
+    refusal: Callable[[], Exception]
+
+
+def append_only_if(*, session: Session, condition: Condition) -> None:
+    """The unit of work's next event is appended only while `condition` holds; after one is, it no longer applies."""
+    session.info[_CONDITION] = condition
+
+
+def unmet_condition(*, session: Session) -> Condition | None:
+    """The unit of work's condition while no event has met it yet (the request must then check it before answering)."""
+    return session.info.get(_CONDITION)
+
+
+def check_condition(*, session: Session) -> bool:
+    """Does the unit of work's condition hold now, without an event? True, and met from then on, if it does."""
+    condition = session.info.get(_CONDITION)
+    if condition is None:
+        return True
+    if not session.scalar(select(condition.clause), dict(condition.params)):
+        return False
+    del session.info[_CONDITION]
+    return True
+
+
 @functools.cache
-def _insert_event_if_enabled() -> HotStatement:
-    """INSERT … SELECT … WHERE the principal is enabled with its key … RETURNING id: built on first use (the condition
-    is identity's, and identity records its own events here)."""
-    from sqlalchemy import bindparam
-
-    from govern.identity.service import principal_enabled_clause
-
+def _conditional_insert(clause: ColumnElement[bool]) -> HotStatement:
+    """INSERT … SELECT … WHERE clause … RETURNING id: built and compiled once per condition clause."""
     table = AuditEvent.__table__
-    row = select(*[bindparam(k, type_=table.c[k].type) for k in _INSERT_KEYS]).where(principal_enabled_clause())
+    binds = clause.compile().params
+    clashes = set(binds) & set(_INSERT_KEYS)
+    if clashes:
+        raise ValueError(f"an audit condition may not bind {sorted(clashes)}: the event's own columns")
+    if any(value is not None for value in binds.values()):
+        # On PostgreSQL the statement runs precompiled (HotStatement) with the given parameters only: a value held in
+        # the clause would be lost.
+        raise ValueError("an audit condition binds every value by name, in its params")
+    row = select(*[bindparam(k, type_=table.c[k].type) for k in _INSERT_KEYS]).where(clause)
     return HotStatement(table.insert().from_select([table.c[k] for k in _INSERT_KEYS], row).returning(table.c.id))
 
 

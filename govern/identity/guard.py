@@ -46,7 +46,7 @@ def audited_read(view: Callable) -> Callable:
     transaction: the audit event commits as it is inserted, before any data leaves the service (if it cannot be
     written the view fails, as before), and the request saves the BEGIN and COMMIT round trips, two of the five that
     the hot read path made (bench/read_path.py). Its principal may come from the worker's memory of the key: the
-    view's first audit event confirms it (audit.record), or the app asks before answering (app._confirm_principal).
+    view's first audit event confirms it (audit.append_only_if), or the app asks before answering (app._confirm_principal).
     Every view marked so must write an audit event for any data it returns."""
     setattr(view, AUDITED_READ_ATTR, True)
     return view
@@ -80,7 +80,7 @@ def install_guard(app: Flask, runtime) -> None:
         structlog.contextvars.bind_contextvars(actor=principal.name)
         g.actor = Actor(
             name=principal.name, kind=principal.kind, roles=tuple(principal.roles), principal_id=principal.id,
-            request_id=g.request_id, client_addr=g.client_addr, principal_check=getattr(principal, "check", None),
+            request_id=g.request_id, client_addr=g.client_addr,
         )
         if not has_permission(runtime.policy, g.actor, needed):
             raise Problem(403, "permission_denied", "Permission denied", f"This principal lacks the permission {needed}.", extra={"reason": "permission_denied", "permission": str(needed)})
@@ -94,7 +94,7 @@ def _authenticate(runtime):
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise identity.unauthenticated("Send `Authorization: Bearer <api key>`.", "credentials_missing")
-    # An audited read confirms its principal in its own audit INSERT (audit.record), so it may skip the principal's
+    # An audited read confirms its principal in its own audit INSERT (audit.append_only_if), so it may skip the principal's
     # query: one round trip fewer on the hottest path. A disable still acts on the principal's next request.
     remembered = is_audited_read(current_app, request.endpoint)
     principal = identity.authenticate(session=runtime.session(), api_key=token.strip(), remembered=remembered)
@@ -149,7 +149,7 @@ def _console_principal(runtime):
         # Named in the refusal's audit event: the session was genuine, the form was not.
         g.actor = Actor(
             name=principal.name, kind=principal.kind, roles=tuple(principal.roles), principal_id=principal.id,
-            request_id=g.request_id, client_addr=g.client_addr, principal_check=getattr(principal, "check", None),
+            request_id=g.request_id, client_addr=g.client_addr,
         )
         sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
         if not staff.csrf_matches(console_session, sent):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -18,7 +19,7 @@ from govern.audit import service as audit
 from govern.audit.service import AuditAction
 from govern.db import HotStatement
 from govern.errors import Problem, validation_failed
-from govern.identity.actor import Actor, PrincipalCheck
+from govern.identity.actor import Actor
 from govern.identity.models import Principal
 from govern.policy import Policy
 from govern.refusals import Refusal
@@ -74,7 +75,6 @@ class Authenticated:
     name: str
     kind: str
     roles: list[str]
-    check: PrincipalCheck | None = None  # recognised from memory: to be confirmed in this request
 
 
 _BY_PREFIX = HotStatement(select(
@@ -85,9 +85,10 @@ _BY_PREFIX = HotStatement(select(
 def authenticate(*, session: Session, api_key: str, remembered: bool = False) -> Authenticated | None:
     """The enabled principal holding this key, or None; constant-time comparison of the hash.
 
-    `remembered`: the caller confirms the principal later in the request (an audited read: its audit INSERT runs only
-    while the principal is enabled with this key, see audit.record and PrincipalCheck), so a principal this process
-    has seen is taken from memory and the answer carries `check`; otherwise the database is asked now."""
+    `remembered`: the request confirms the principal later (an audited read), so a principal this process has seen is
+    taken from memory, and the session's audit events are then appended only while it is enabled with this key
+    (audit.append_only_if: the first event's INSERT confirms it, or the request asks before answering, govern/app.py);
+    otherwise the database is asked now."""
     match = _KEY_SHAPE.match(api_key or "")
     if not match:
         return None
@@ -109,8 +110,12 @@ def authenticate(*, session: Session, api_key: str, remembered: bool = False) ->
         session.execute(update(Principal).where(Principal.id == row.id, Principal.disabled_at.is_(None)).values(last_used_at=now))
         row = row._replace(last_used_at=now)
     _KNOWN.put(prefix, row)
-    check = PrincipalCheck(row.id, row.key_hash) if remembered else None
-    return Authenticated(id=row.id, name=row.name, kind=row.kind, roles=list(row.roles), check=check)
+    if remembered:
+        audit.append_only_if(session=session, condition=audit.Condition(
+            clause=_ENABLED_WITH_KEY, params={"check_id": row.id, "check_hash": row.key_hash},
+            refusal=functools.partial(unauthenticated, KEY_REJECTED, "credentials_rejected"),
+        ))
+    return Authenticated(id=row.id, name=row.name, kind=row.kind, roles=list(row.roles))
 
 
 class KnownPrincipal(NamedTuple):
@@ -162,25 +167,27 @@ def unauthenticated(detail: str, reason: str) -> Problem:
     )
 
 
-def principal_enabled_clause(principal_id=None, key_hash=None):
-    """SQL true while the principal is enabled with this key hash (bound parameters `check_id`, `check_hash` unless
-    values are given): the condition of an audit INSERT that confirms a remembered principal."""
+def principal_enabled_clause():
+    """SQL true while the principal `check_id` is enabled with the key hash `check_hash` (bound parameters): the
+    condition of an audit INSERT that confirms a remembered principal."""
     return exists().where(
-        Principal.id == (bindparam("check_id", type_=Principal.id.type) if principal_id is None else principal_id),
-        Principal.key_hash == (bindparam("check_hash", type_=Principal.key_hash.type) if key_hash is None else key_hash),
+        Principal.id == bindparam("check_id", type_=Principal.id.type),
+        Principal.key_hash == bindparam("check_hash", type_=Principal.key_hash.type),
         Principal.disabled_at.is_(None),
     )
 
 
-def confirm(*, session: Session, check: PrincipalCheck) -> bool:
-    """Is the remembered principal still enabled with its key? Asked before answering a request that wrote no audit
-    event; a principal no longer enabled is forgotten by this process."""
-    enabled = bool(session.scalar(select(principal_enabled_clause(check.principal_id, check.key_hash))))
-    if enabled:
-        check.confirmed = True
-    else:
-        _KNOWN.forget(check.principal_id)
-    return enabled
+# The condition of the audit INSERT that confirms a remembered principal, built once (its statement is compiled once).
+_ENABLED_WITH_KEY = principal_enabled_clause()
+
+
+def confirm_remembered(*, session: Session, principal_id: uuid.UUID | None) -> bool:
+    """Is the principal this request took from memory still enabled with its key? Asked before answering a request
+    whose audit events did not confirm it (it wrote none); a principal no longer enabled is forgotten by this process."""
+    if audit.check_condition(session=session):
+        return True
+    _KNOWN.forget(principal_id)
+    return False
 
 
 def list_principals(*, session: Session, actor: Actor) -> list[Principal]:

@@ -212,8 +212,9 @@ def restore_cmd(source: Path, yes: bool, accept_missing: str | None, as_json: bo
     rt = _runtime()
     try:
         from govern.audit.integrity import record_restore_or_warn
+        from govern.identity.actor import Actor
 
-        record_restore_or_warn(runtime=rt, source=source.name)  # the audit log goes on verifiably from the restored head
+        record_restore_or_warn(runtime=rt, source=source.name, actor=Actor.operator())  # the audit log goes on verifiably from the restored head
         accepted = []
         if missing:
             from govern.identity.actor import Actor
