@@ -60,7 +60,7 @@ def erase(rt, records: int) -> tuple[float, int]:
     t0 = time.perf_counter()
     with rt.database.unit_of_work() as session:
         req = flows.complete(session=session, policy=rt.policy, envelope=rt.envelope, actor=_dsr.staff_actor(), request_id=rid,
-                             tombstone_file=erasure.tombstone_log(rt.settings.home), erasure_log=flows.erasure_log_path(rt.settings.home))
+                             ledgers=rt.ledgers)
     seconds = time.perf_counter() - t0
     assert req.state == "completed" and req.response["certificate"]["subject_status"] == "erased", req.response
     with rt.database.unit_of_work() as session:

@@ -102,7 +102,6 @@ def seed(rt, records: int, per_subject: int) -> float:
 def run_govern(rt, batch_size: int) -> dict:
     from govern.identity.actor import Actor
     from govern.retention import purge, service
-    from govern.subjects import erasure
 
     # Two staff principals (four eyes compare principal ids; the OS account is neither of the two).
     maker = Actor(name="bench-maker", kind="staff", roles=("privacy_staff",), principal_id=uuid.uuid4())
@@ -117,7 +116,7 @@ def run_govern(rt, batch_size: int) -> dict:
     t1 = time.perf_counter()
     result = purge.purge_plan(
         database=rt.database, envelope=rt.envelope, policy=rt.policy, actor=Actor.operator(), plan_id=plan_id,
-        tombstone_file=erasure.tombstone_log(rt.settings.home), batch_size=batch_size,
+        ledgers=rt.ledgers, batch_size=batch_size,
     )
     purge_s = time.perf_counter() - t1
     with rt.database.engine.connect() as conn:

@@ -25,6 +25,7 @@ from govern.db import Database
 from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, problem_response, register_error_handlers
 from govern.files import private_files
 from govern.identity.guard import is_audited_read
+from govern.ledgers import ErasureLedgers
 from govern.logging import configure_logging, get_logger, personal_data_filter
 from govern.openapi import GovernApi
 from govern.policy import Policy, load_policy
@@ -44,6 +45,11 @@ class Runtime:
     database: Database
     started_at: float = field(default_factory=time.time)
     resolver: Any = field(default_factory=SystemResolver)  # webhook host names (govern.webhooks.egress); a port for tests
+
+    @property
+    def ledgers(self) -> ErasureLedgers:
+        """The erasure and purge ledgers in GOVERN_HOME (govern/ledgers.py): what a restore must remove again."""
+        return ErasureLedgers.in_home(self.settings.home)
 
     def session(self) -> Session:
         """The current request's session, opened on first use."""

@@ -13,7 +13,6 @@ from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.requests import flows
 from govern.requests import service as requests
-from govern.subjects import erasure
 from govern.timeutil import as_utc, utcnow
 
 from .views import HOME_PANELS, blp, language, may, page, parse_local, problem_page
@@ -122,8 +121,7 @@ def request_extend(request_id: uuid.UUID):
 def request_complete(request_id: uuid.UUID):
     rt = current_runtime()
     return _act(request_id, "complete", lambda: flows.complete(
-        **_ctx(), envelope=rt.envelope, request_id=request_id, tombstone_file=erasure.tombstone_log(rt.settings.home),
-        erasure_log=flows.erasure_log_path(rt.settings.home), explanation=request.form.get("explanation") or None,
+        **_ctx(), envelope=rt.envelope, request_id=request_id, ledgers=rt.ledgers, explanation=request.form.get("explanation") or None,
     ))
 
 

@@ -17,7 +17,6 @@ from govern.identity.guard import current_actor, current_runtime, public, requir
 from govern.identity.permissions import Permission
 from govern.ratelimit import limited
 from govern.requests import flows, schemas, service
-from govern.subjects import erasure
 from govern.timeutil import as_utc, utcnow
 
 blp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Data-subject requests")
@@ -206,8 +205,7 @@ def complete(body, request_id: uuid.UUID):
     """Carry the request out (erase, rectify, restrict, withdraw consent, …) and close it."""
     rt = current_runtime()
     req = flows.complete(
-        **_ctx(), envelope=rt.envelope, request_id=request_id, tombstone_file=erasure.tombstone_log(rt.settings.home),
-        erasure_log=flows.erasure_log_path(rt.settings.home), explanation=body["explanation"],
+        **_ctx(), envelope=rt.envelope, request_id=request_id, ledgers=rt.ledgers, explanation=body["explanation"],
     )
     return _view(req)
 

@@ -74,25 +74,42 @@ def purge_log_cmd(as_json: bool) -> None:
     _emit(as_json, {"purged": n}, f"{n} closed request(s) past retention deleted")
 
 
-def reapply_all(rt, *, at_start: bool = False) -> dict:
+def settle_ledgers(database, ledgers) -> dict[str, int]:
+    """The recovery rule of govern/ledgers.py: each erasure left pending by a crash is settled against the database it
+    ran on (committed when that database shows it). Never against a database restored from a backup."""
+    from govern.requests import flows
+    from govern.subjects import erasure
+
+    with database.unit_of_work() as session:
+        stones = erasure.settle_tombstones(session=session, ledger=ledgers.tombstones)
+        partial = flows.settle_request_erasures(session=session, ledger=ledgers.request_erasures)
+    return {state: stones[state] + partial[state] for state in stones}
+
+
+def reapply_all(rt, *, at_start: bool = False, settle: bool = True) -> dict:
     """Every full erasure (tombstones), every retention purge (the purge ledger) and every partial erasure (request
-    log of erasures), re-applied. at_start (`govern serve`): purge batches this database shows committed are skipped."""
+    log of erasures), re-applied. at_start (`govern serve`): purge batches this database shows committed are skipped.
+    settle: erasures a crash left pending are first settled against this database; `govern restore` settles them
+    against the database it replaces instead, before replacing it, and applies whatever is still pending."""
     from govern.identity.actor import Actor
     from govern.jobs import ProgressLine
     from govern.requests import flows
     from govern.retention import ledger
     from govern.subjects import erasure
 
+    ledgers = rt.ledgers
+    if settle:
+        settle_ledgers(rt.database, ledgers)
     with rt.database.unit_of_work() as session:
-        shredded = erasure.reapply(session=session, envelope=rt.envelope, actor=Actor.operator(), tombstone_file=erasure.tombstone_log(rt.settings.home))
+        shredded = erasure.reapply(session=session, envelope=rt.envelope, actor=Actor.operator(), ledger=ledgers.tombstones)
     line = ProgressLine("replayed", "purge batches")
     try:
-        purged = ledger.replay(database=rt.database, envelope=rt.envelope, actor=Actor.operator(), path=ledger.purge_ledger(rt.settings.home), on_progress=line,
+        purged = ledger.replay(database=rt.database, envelope=rt.envelope, actor=Actor.operator(), purges=ledgers.purges, on_progress=line,
                                skip_committed_here=at_start)
     finally:
         line.end()
     with rt.database.unit_of_work() as session:
-        partial = flows.reapply_erasures(session=session, envelope=rt.envelope, actor=Actor.operator(), erasure_log=flows.erasure_log_path(rt.settings.home))
+        partial = flows.reapply_erasures(session=session, envelope=rt.envelope, actor=Actor.operator(), ledger=ledgers.request_erasures)
     return {"shredded_again": shredded, "purged_again": purged.removed_again, "partial_erasures_reapplied": partial}
 
 
@@ -205,6 +222,7 @@ def restore_cmd(source: Path, yes: bool, accept_missing: str | None, as_json: bo
     if accept_missing is not None and (problem := ledger.override_reason_problem(accept_missing)):
         click.echo(f"error: --accept-missing-ledgers: {problem}", err=True)
         sys.exit(2)
+    _settle_before_restore(settings)
     restore_database(settings.migration_url, source)  # as the owner: pg_restore --clean drops and recreates the tables
     from govern.cli import initialise
 
@@ -219,12 +237,31 @@ def restore_cmd(source: Path, yes: bool, accept_missing: str | None, as_json: bo
         if missing:
             from govern.identity.actor import Actor
 
-            accepted = ledger.accept_missing(database=rt.database, home=settings.home, actor=Actor.operator(), missing=missing, reason=accept_missing)
-        result = reapply_all(rt)
+            accepted = ledger.accept_missing(database=rt.database, actor=Actor.operator(), missing=[lg for lg in rt.ledgers.all() if lg.path in missing], reason=accept_missing)
+        result = reapply_all(rt, settle=False)
     finally:
         rt.database.dispose()
     _emit(as_json, {"restored": str(source), "accepted_missing_ledgers": accepted, **result}, f"restored {source}; {_reapplied_text(result)}"
           + (f"; restored without {', '.join(accepted)} (audited)" if accepted else ""))
+
+
+def _settle_before_restore(settings) -> None:
+    """Erasures a crash left pending are settled against the database about to be replaced: after the restore nothing
+    could tell one that committed from one that did not. When that database cannot be read, they stay pending and the
+    replay applies them (an erasure under way is applied, never lost)."""
+    from govern.db import Database
+    from govern.ledgers import ErasureLedgers
+
+    ledgers = ErasureLedgers.in_home(settings.home)
+    if not any(ledger.unsettled() for ledger in (ledgers.tombstones, ledgers.request_erasures)):
+        return
+    database = Database(settings.database_url)
+    try:
+        settle_ledgers(database, ledgers)
+    except Exception as exc:  # the database being replaced may well be broken: that is why it is restored
+        click.echo(f"note: erasures left pending by a crash could not be settled against the old database ({type(exc).__name__}); they are applied", err=True)
+    finally:
+        database.dispose()
 
 
 commands = [requests_group, backup_cmd, restore_cmd]

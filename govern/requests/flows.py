@@ -10,12 +10,10 @@ import dataclasses
 import hashlib
 import io
 import json
-import os
 import uuid
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -28,6 +26,7 @@ from govern.crypto.envelope import Envelope
 from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
+from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
 from govern.policy import Policy
 from govern.requests import service as requests
 from govern.requests.models import DataSubjectRequest
@@ -51,10 +50,11 @@ def _canonical(doc: Any) -> bytes:
 
 
 def complete(
-    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, request_id: uuid.UUID, tombstone_file: Path | None,
-    erasure_log: Path | None = None, explanation: str | None = None, now: datetime | None = None,
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, request_id: uuid.UUID, ledgers: ErasureLedgers | None = None,
+    explanation: str | None = None, now: datetime | None = None,
 ) -> DataSubjectRequest:
-    """Carries the request out and closes it; refused (and nothing done) before the requester's identity is verified."""
+    """Carries the request out and closes it; refused (and nothing done) before the requester's identity is verified.
+    An erasure or account closure records what it destroyed in `ledgers` (the runtime's), counting when this commits."""
     now = as_utc(now) if now else utcnow()
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state != "in_progress":
@@ -73,7 +73,7 @@ def complete(
     elif req.type == "rectification":
         response = _rectify(session, policy, envelope, actor, req)
     elif req.type in ERASURE_TYPES:
-        response = _erase(session, policy, envelope, actor, req, now, tombstone_file, erasure_log)
+        response = _erase(session, policy, envelope, actor, req, now, ledgers)
     elif req.type == "restriction":
         subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="restricted", reason="restriction_request", reference=requests._ref(req))
         response = {"restricted": True, "allowed": sorted(n for n, p in policy.purposes.items() if p.allowed_when_restricted)}
@@ -144,8 +144,7 @@ def _stop_purposes(session: Session, policy: Policy, envelope: Envelope, actor: 
 
 
 def _erase(
-    session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, tombstone_file: Path | None,
-    erasure_log: Path | None,
+    session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, ledgers: ErasureLedgers | None,
 ) -> dict[str, Any]:
     scope_fields = set(req.details["fields"]) if req.details.get("fields") else None
     scope_types = set(req.details["record_types"]) if req.details.get("record_types") else None
@@ -162,7 +161,7 @@ def _erase(
         # must still complete, with a certificate that says when and why the subject was erased.
         return _certify(session, actor, req, now, _already_erased(session, req), destroyed_fields=[], destroyed_types={}, kept=[], status="erased")
     if whole:
-        shredded = _shred_at_once(session, policy, envelope, actor, req, now, tombstone_file)
+        shredded = _shred_at_once(session, policy, envelope, actor, req, now, ledgers)
         if shredded is not None:
             return shredded
     inv = subjects.inventory(session=session, subject_id=req.subject_id)
@@ -176,7 +175,8 @@ def _erase(
         if rid not in keep_records and (scope_types is None or rtype in scope_types):
             destroyed_types[rtype] = destroyed_types.get(rtype, 0) + 1
     if whole and not keep_fields and not keep_records:
-        erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req), tombstone_file=tombstone_file)
+        erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req),
+                       ledger=ledgers.tombstones if ledgers else None)
         destroyed_fields = sorted(n for n, _ in inv.fields)
         status = "erased"
     else:
@@ -193,8 +193,8 @@ def _erase(
                 close_account=req.type == "account_closure",
             )
             status = "restricted"
-        if erasure_log is not None:
-            _append_erasure(erasure_log, req, now, set(keep_fields), set(keep_records), scope_fields, scope_types)
+        if ledgers is not None:
+            _stage_erasure(session, ledgers.request_erasures, req, now, set(keep_fields), set(keep_records), scope_fields, scope_types)
     kept_summary: dict[tuple[str, str, str, str | None], int] = {}
     for k in list(keep_fields.values()) + list(keep_records.values()):
         key = (k.what, k.reason, k.legal_basis, k.until)
@@ -214,7 +214,7 @@ def _erase(
 
 
 def _shred_at_once(
-    session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, tombstone_file: Path | None,
+    session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, ledgers: ErasureLedgers | None,
 ) -> dict[str, Any] | None:
     """A whole-subject erasure with nothing to keep (retention decides that in a fixed number of statements), done
     without weighing each record; None when something may have to be kept (the caller then weighs every record)."""
@@ -222,7 +222,10 @@ def _shred_at_once(
     if held is None:
         return None
     reason = "erasure_request" if req.type == "erasure" else "account_closure"
-    result = erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req), tombstone_file=tombstone_file)
+    result = erasure.shred(
+        session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req),
+        ledger=ledgers.tombstones if ledgers else None,
+    )
     method = (
         "crypto-shredding: the subject's data key (AES-256-GCM) was destroyed first, so every copy of the erased values, "
         "backups included, is unreadable; blind-index entries removed; cached keys dropped; rows deleted"
@@ -271,41 +274,38 @@ def _certify(
     return {"certificate": certificate, "certificate_sha256": digest}
 
 
-def erasure_log_path(home: Path) -> Path:
-    return home / "request-erasures.jsonl"
-
-
-def _append_erasure(path: Path, req: DataSubjectRequest, now: datetime, keep_fields: set[str], keep_records: set[uuid.UUID],
-                    scope_fields: set[str] | None, scope_types: set[str] | None) -> None:
-    """A partial erasure, outside the database (ids and names only), so a restored older backup can have it re-applied.
-    The file must exist (`govern init`): a deleted log re-created by the next erasure would look whole to a restore."""
-    line = json.dumps({
-        "request_id": str(req.id), "subject_id": str(req.subject_id), "erased_at": now.isoformat(), "keep_fields": sorted(keep_fields),
-        "keep_records": sorted(str(r) for r in keep_records), "fields": sorted(scope_fields) if scope_fields is not None else None,
-        "record_types": sorted(scope_types) if scope_types is not None else None,
-        "restrict": scope_fields is None and scope_types is None, "close_account": req.type == "account_closure",
-    })
+def _stage_erasure(session: Session, ledger: Ledger, req: DataSubjectRequest, now: datetime, keep_fields: set[str], keep_records: set[uuid.UUID],
+                   scope_fields: set[str] | None, scope_types: set[str] | None) -> None:
+    """A partial erasure, in the request-erasures ledger (ids and names only), counting when the request's completion
+    commits, so a restored older backup has it re-applied. A missing ledger refuses the erasure (503 ledger_missing)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    except FileNotFoundError:
-        raise erasure.ledger_missing(path) from None
-    try:
-        os.write(fd, (line + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        ledger.stage(session, {
+            "request_id": str(req.id), "subject_id": str(req.subject_id), "erased_at": now.isoformat(), "keep_fields": sorted(keep_fields),
+            "keep_records": sorted(str(r) for r in keep_records), "fields": sorted(scope_fields) if scope_fields is not None else None,
+            "record_types": sorted(scope_types) if scope_types is not None else None,
+            "restrict": scope_fields is None and scope_types is None, "close_account": req.type == "account_closure",
+        })
+    except LedgerMissing as exc:
+        raise erasure.ledger_missing(exc.ledger) from None
 
 
-def reapply_erasures(*, session: Session, envelope: Envelope, actor: Actor, erasure_log: Path) -> int:
+def settle_request_erasures(*, session: Session, ledger: Ledger) -> dict[str, int]:
+    """The recovery rule for a partial erasure killed between its ledger line and the end of its transaction: committed
+    when this database shows its request completed. Only against the database it ran on (see govern/ledgers.py)."""
+    def completed(entry: dict[str, Any]) -> bool:
+        req = session.get(DataSubjectRequest, uuid.UUID(entry["request_id"])) if "request_id" in entry else None
+        return req is not None and req.state == "completed"
+
+    return ledger.settle_unsettled(completed)
+
+
+def reapply_erasures(*, session: Session, envelope: Envelope, actor: Actor, ledger: Ledger) -> int:
     """Re-applies every partial erasure the log records to a database restored from an older backup. Returns how many
     subjects had erased data again (and had it shredded again)."""
-    if not erasure_log.exists():
-        return 0
     again = 0
-    for line in erasure_log.read_text().splitlines():
-        if not line.strip():
+    for entry in ledger.to_apply():
+        if "request_id" not in entry:
             continue
-        entry = json.loads(line)
         sid = uuid.UUID(entry["subject_id"])
         if erasure.is_erased(session=session, subject_id=sid):
             continue  # shredded since: the tombstones deal with it

@@ -219,7 +219,6 @@ def purge_cmd(plan_id: str | None, all_due: bool, batch_size: int, pause: float,
 
     from govern.identity.actor import Actor
     from govern.retention import purge
-    from govern.subjects import erasure
 
     if bool(plan_id) == all_due:
         _fail("give --plan PLAN_ID or --all-due", code=2)
@@ -237,7 +236,7 @@ def purge_cmd(plan_id: str | None, all_due: bool, batch_size: int, pause: float,
     signal.signal(signal.SIGTERM, graceful)
     progress = ProgressLine("purged", "items")
     common = dict(
-        database=rt.database, envelope=rt.envelope, policy=rt.policy, actor=Actor.operator(), tombstone_file=erasure.tombstone_log(rt.settings.home),
+        database=rt.database, envelope=rt.envelope, policy=rt.policy, actor=Actor.operator(), ledgers=rt.ledgers,
         batch_size=batch_size, pause_seconds=pause, on_progress=progress, should_stop=lambda: stop["asked"],
     )
     try:
@@ -279,11 +278,11 @@ def restart_ledger_cmd(which: str, reason: str, as_json: bool) -> None:
     if problem := ledger.override_reason_problem(reason):
         _fail(f"--reason: {problem}", code=2)
     rt = _runtime()
-    path = ledger.ledgers(rt.settings.home)[which.replace("-", " ")]
-    if path.is_file():
-        _fail(f"{path} is there; nothing to restart", code=2)
-    ledger.accept_missing(database=rt.database, home=rt.settings.home, actor=Actor.operator(), missing=[path], reason=reason)
-    _emit(as_json, {"restarted": str(path)}, f"started an empty {path} (audited). Take a fresh database backup: older ones cannot have purges replayed.")
+    lost = rt.ledgers.by_name(which)
+    if lost.exists():
+        _fail(f"{lost.path} is there; nothing to restart", code=2)
+    ledger.accept_missing(database=rt.database, actor=Actor.operator(), missing=[lost], reason=reason)
+    _emit(as_json, {"restarted": str(lost.path)}, f"started an empty {lost.path} (audited). Take a fresh database backup: older ones cannot have purges replayed.")
 
 
 @retention.command("runs")

@@ -1,8 +1,9 @@
 """The purge ledger: every retention purge, kept outside the database beside the erasure tombstones, so that a
 database restored from an older backup has what the law removed since removed again before it serves.
 
-`purges.jsonl` in GOVERN_HOME: append-only JSON Lines, fsynced, 0600, no personal data (subject ids, record ids and
-types, field names, rule, run id, time). One line per batch and one for its outcome.
+`purges.jsonl` in GOVERN_HOME (`Runtime.ledgers.purges`; written and read through govern/ledgers.py, the one append:
+JSON Lines, fsynced, 0600, never created by an append), no personal data (subject ids, record ids and types, field
+names, rule, run id, time). One line per batch and one for its outcome.
 
 Order against a crash: a batch's line ("pending") is written and fsynced before the batch's transaction commits; its
 outcome ("committed") is appended after. A crash in between leaves a pending line, which the purge resolves against
@@ -13,8 +14,6 @@ without its line, and a batch that rolled back is not replayed once the run has 
 
 from __future__ import annotations
 
-import json
-import os
 import time
 import uuid
 from collections import defaultdict
@@ -29,9 +28,9 @@ from sqlalchemy.orm import Session
 
 from govern.identity.actor import Actor
 from govern.jobs import Progress
+from govern.ledgers import COMMITTED, PENDING, ROLLED_BACK, ErasureLedgers, Ledger
 from govern.timeutil import as_utc, utcnow
 
-PENDING, COMMITTED, ROLLED_BACK = "pending", "committed", "rolled_back"
 REPLAY_REASON = "retention_replay"
 
 
@@ -40,40 +39,9 @@ class LedgerAction(StrEnum):
     ACCEPT_MISSING = "retention:ledger:accept-missing"
 
 
-class LedgerMissing(Exception):
-    """The ledger file is not there. It is never created by an append: a ledger deleted and then re-created by the
-    next purge would look whole to a restore while it lacks everything before."""
-
-
-def purge_ledger(home: Path) -> Path:
-    return home / "purges.jsonl"
-
-
-def ledgers(home: Path) -> dict[str, Path]:
-    """Every file a restore needs to re-apply what was removed since the backup (erasures, partial erasures, purges)."""
-    from govern.requests.flows import erasure_log_path
-    from govern.subjects.erasure import tombstone_log
-
-    return {"tombstones": tombstone_log(home), "request erasures": erasure_log_path(home), "purges": purge_ledger(home)}
-
-
 def missing_ledgers(home: Path) -> list[Path]:
-    return [p for p in ledgers(home).values() if not p.is_file()]
-
-
-def create_empty(path: Path) -> bool:
-    """Creates an empty ledger (0600) if there is none; True when it did. The folder entry is fsynced too."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return False
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _fsync_dir(path.parent)
-    return True
+    """The ledgers a restore needs (erasures, partial erasures, purges) that are not in `home`."""
+    return [ledger.path for ledger in ErasureLedgers.in_home(home).missing()]
 
 
 def open_missing_ledgers(*, home: Path, database) -> list[str]:
@@ -87,15 +55,15 @@ def open_missing_ledgers(*, home: Path, database) -> list[str]:
 
     evidence = {
         "tombstones": exists().where(Tombstone.subject_id.is_not(None)),
-        "request erasures": exists().where(DataSubjectRequest.type.in_(sorted(ERASURE_TYPES)), DataSubjectRequest.state == "completed"),
+        "request-erasures": exists().where(DataSubjectRequest.type.in_(sorted(ERASURE_TYPES)), DataSubjectRequest.state == "completed"),
         "purges": exists().where(Run.id.is_not(None)),
     }
     created = []
     with database.unit_of_work() as session:
-        for name, path in ledgers(home).items():
-            if not path.is_file() and not session.scalar(select(evidence[name])):
-                if create_empty(path):
-                    created.append(name)
+        for ledger in ErasureLedgers.in_home(home).all():
+            if not ledger.exists() and not session.scalar(select(evidence[ledger.name])):
+                if ledger.create_empty():
+                    created.append(ledger.name.replace("-", " "))
     return created
 
 
@@ -121,38 +89,12 @@ def outcome_entry(entry: dict, state: str) -> dict:
     return {"v": 1, "of": entry["id"], "state": state, "run_id": entry["run_id"], "batch": list(entry["batch"]), "at": utcnow().isoformat()}
 
 
-def append(path: Path, entry: dict) -> None:
-    """One line, appended and fsynced before this returns. The file must exist (`govern init`, or an audited restart
-    after a loss): LedgerMissing otherwise."""
-    data = (json.dumps(entry, separators=(",", ":")) + "\n").encode()
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_APPEND)
-    except FileNotFoundError:
-        raise LedgerMissing(missing_message(path)) from None
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            data = b"\n" + data  # a torn line from a crash stays a line of its own, never glued to this one
-        while data:
-            data = data[os.write(fd, data):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def missing_message(path: Path) -> str:
-    return (
-        f"{path.name} is missing from {path.parent}: nothing is purged without its ledger line. Put the file back; if it is "
-        'truly lost, start a new one with `govern retention restart-ledger --ledger purges --reason "<why>"` (audited).'
-    )
-
-
-def resolve(path: Path, *, plan_id: uuid.UUID, cursor: int) -> int:
+def resolve(purges: Ledger, *, plan_id: uuid.UUID, cursor: int) -> int:
     """Appends the outcome of every pending batch of the plan's run left without one (a crash between its line and
     its commit): committed when the run's cursor is past it, rolled_back otherwise. Call under the purge lock."""
     done = 0
-    for entry in unresolved(path, plan_id=plan_id):
-        append(path, outcome_entry(entry, COMMITTED if entry["batch"][1] <= cursor else ROLLED_BACK))
+    for entry in unresolved(purges, plan_id=plan_id):
+        purges.append(outcome_entry(entry, COMMITTED if entry["batch"][1] <= cursor else ROLLED_BACK))
         done += 1
     return done
 
@@ -160,30 +102,20 @@ def resolve(path: Path, *, plan_id: uuid.UUID, cursor: int) -> int:
 # --- reading --------------------------------------------------------------------------------------
 
 
-def read(path: Path) -> list[dict]:
-    """Every line that reads. A line that does not is the torn tail of a write the process died inside (so before
-    the commit it preceded; `append` ends it with a newline first): skipped."""
-    if not path.exists():
-        return []
-    out = []
-    for raw in path.read_bytes().split(b"\n"):
-        if not raw.strip():
-            continue
-        try:
-            entry = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("state") in (PENDING, COMMITTED, ROLLED_BACK) and ("id" in entry or "of" in entry):
-            out.append(entry)
-    return out
+def read(purges: Ledger) -> list[dict]:
+    """Every batch and outcome line that reads (a torn line is skipped by Ledger.read)."""
+    return [
+        e for e in purges.read()
+        if e.get("state") in (PENDING, COMMITTED, ROLLED_BACK) and ("id" in e or "of" in e)
+    ]
 
 
 def _outcomes(entries: list[dict]) -> dict[str, str]:
     return {e["of"]: e["state"] for e in entries if e["state"] in (COMMITTED, ROLLED_BACK) and "of" in e}
 
 
-def unresolved(path: Path, *, plan_id: uuid.UUID | None = None) -> list[dict]:
-    entries = read(path)
+def unresolved(purges: Ledger, *, plan_id: uuid.UUID | None = None) -> list[dict]:
+    entries = read(purges)
     outcomes = _outcomes(entries)
     return [
         e for e in entries
@@ -191,9 +123,9 @@ def unresolved(path: Path, *, plan_id: uuid.UUID | None = None) -> list[dict]:
     ]
 
 
-def to_replay(path: Path) -> list[dict]:
+def to_replay(purges: Ledger) -> list[dict]:
     """The batches a replay applies: committed, or pending with no outcome; never one that rolled back."""
-    entries = read(path)
+    entries = read(purges)
     outcomes = _outcomes(entries)
     return [e for e in entries if e["state"] == PENDING and "id" in e and outcomes.get(e["id"]) != ROLLED_BACK]
 
@@ -215,7 +147,7 @@ class ReplayResult:
 
 
 def replay(
-    *, database, envelope, actor: Actor, path: Path, on_progress: Callable[[Progress], None] | None = None, skip_committed_here: bool = False,
+    *, database, envelope, actor: Actor, purges: Ledger, on_progress: Callable[[Progress], None] | None = None, skip_committed_here: bool = False,
 ) -> ReplayResult:
     """Removes again whatever the ledger says a purge removed and the database holds (restored from an older backup):
     one transaction per batch line, each removal audited like the purge's own. Idempotent: a second replay finds
@@ -226,7 +158,7 @@ def replay(
     it) is not looked at, so a start costs one query when the database was not restored. `govern restore` replays
     every line, trusting nothing the database says."""
     started = time.monotonic()
-    batches = to_replay(path)
+    batches = to_replay(purges)
     if skip_committed_here and batches:
         from govern.retention.models import Run
 
@@ -307,29 +239,16 @@ def _replay_batch(session: Session, envelope, actor: Actor, entry: dict[str, Any
     return {"fields": sum(len(v) for v in back.values()), "records": n_records, "subjects": len(revived)}
 
 
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def accept_missing(*, database, home: Path, actor: Actor, missing: list[Path], reason: str) -> list[str]:
+def accept_missing(*, database, actor: Actor, missing: list[Ledger], reason: str) -> list[str]:
     """A restore the operator let go on without some ledgers: audited with their reason (what is lost cannot be
     re-applied), then the ledgers are started again, empty, so the next restore can tell missing from new."""
     from govern.audit import service as audit
 
-    names = [p.name for p in missing]
+    names = [ledger.path.name for ledger in missing]
     with database.unit_of_work() as session:
         audit.record(session=session, actor=actor, action=LedgerAction.ACCEPT_MISSING, resource=("ledgers:" + ",".join(names))[:200], reason=reason)
-    for path in missing:
-        create_empty(path)
+    for ledger in missing:
+        ledger.create_empty()
     return names
 
 

@@ -29,6 +29,7 @@ from govern.crypto.envelope import Envelope
 from govern.db import Database
 from govern.identity.actor import Actor
 from govern.jobs import Progress, database_lock, host_lock
+from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
 from govern.policy import Policy
 from govern.retention import ledger, service
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
@@ -112,44 +113,38 @@ def _busy_detail(database: Database) -> str:
 
 
 def purge_plan(
-    *, database: Database, envelope: Envelope, policy: Policy, actor: Actor, plan_id: uuid.UUID, tombstone_file: Path | None,
+    *, database: Database, envelope: Envelope, policy: Policy, actor: Actor, plan_id: uuid.UUID, ledgers: ErasureLedgers | None,
     batch_size: int = 500, pause_seconds: float = 0.0, on_progress: Callable[[Progress], None] | None = None,
-    should_stop: Callable[[], bool] = lambda: False, now: datetime | None = None, purge_ledger: Path | None = None,
+    should_stop: Callable[[], bool] = lambda: False, now: datetime | None = None,
 ) -> RunResult:
-    """Executes exactly the items of an approved plan (or resumes its unfinished run). The purge ledger is
-    `purge_ledger`, by default purges.jsonl beside the tombstone file; without it nothing is purged."""
-    _require_ledger(_ledger_file(purge_ledger, tombstone_file), tombstone_file)
+    """Executes exactly the items of an approved plan (or resumes its unfinished run). Each batch goes into the purge
+    ledger and each shredding into the tombstones ledger (`ledgers`, the runtime's); without them nothing is purged."""
+    _require_ledgers(ledgers)
     with purge_lock(database) as still_held:
         return _execute(
-            still_held=still_held, database=database, envelope=envelope, policy=policy, actor=actor, plan_id=plan_id, tombstone_file=tombstone_file,
+            still_held=still_held, database=database, envelope=envelope, policy=policy, actor=actor, plan_id=plan_id, ledgers=ledgers,
             batch_size=batch_size, pause_seconds=pause_seconds, on_progress=on_progress, should_stop=should_stop, now=now, mode="plan",
-            ledger_file=_ledger_file(purge_ledger, tombstone_file),
         )
 
 
-def _require_ledger(path: Path | None, tombstone_file: Path | None) -> None:
+def _require_ledgers(ledgers: ErasureLedgers | None) -> None:
     """Refused before anything starts: a batch cannot commit without its ledger line, a shred without its tombstone."""
-    if path is not None and not path.is_file():
-        raise PurgeRefused(ledger.missing_message(path))
-    if tombstone_file is not None and not tombstone_file.is_file():
-        raise PurgeRefused(erasure.ledger_missing(tombstone_file).detail)
-
-
-def _ledger_file(given: Path | None, tombstone_file: Path | None) -> Path | None:
-    if given is not None:
-        return given
-    return ledger.purge_ledger(tombstone_file.parent) if tombstone_file is not None else None
+    if ledgers is None:
+        return
+    for missing in (ledgers.purges, ledgers.tombstones):
+        if not missing.exists():
+            raise PurgeRefused(str(LedgerMissing(missing)))
 
 
 def purge_all_due(
-    *, database: Database, envelope: Envelope, policy: Policy, actor: Actor, tombstone_file: Path | None, batch_size: int = 500,
+    *, database: Database, envelope: Envelope, policy: Policy, actor: Actor, ledgers: ErasureLedgers | None, batch_size: int = 500,
     pause_seconds: float = 0.0, on_progress: Callable[[Progress], None] | None = None, should_stop: Callable[[], bool] = lambda: False,
-    now: datetime | None = None, purge_ledger: Path | None = None,
+    now: datetime | None = None,
 ) -> list[RunResult]:
     """For schedules: resumes an unfinished unattended run, then plans and purges everything due now. Only when
     retention.yaml says `unattended_purge: true`; the policy stands in for the second person's approval."""
     rp = service.retention_policy(policy)
-    _require_ledger(_ledger_file(purge_ledger, tombstone_file), tombstone_file)
+    _require_ledgers(ledgers)
     if not rp.unattended_purge:
         raise PurgeRefused(
             "unattended purges are not allowed: policies/retention.yaml has unattended_purge: false; "
@@ -162,9 +157,8 @@ def purge_all_due(
                 select(Run.plan_id).join(Plan, Plan.id == Run.plan_id).where(Run.status != "completed", Plan.unattended.is_(True)).order_by(Run.id)
             ).all()
         common = dict(
-            still_held=still_held, database=database, envelope=envelope, policy=policy, actor=actor, tombstone_file=tombstone_file, batch_size=batch_size,
+            still_held=still_held, database=database, envelope=envelope, policy=policy, actor=actor, ledgers=ledgers, batch_size=batch_size,
             pause_seconds=pause_seconds, on_progress=on_progress, should_stop=should_stop, now=now, mode="all_due",
-            ledger_file=_ledger_file(purge_ledger, tombstone_file),
         )
         for plan_id in leftover:
             results.append(_execute(plan_id=plan_id, **common))
@@ -211,9 +205,9 @@ def _start_or_resume(session: Session, policy: Policy, actor: Actor, plan_id: uu
 
 
 def _execute(
-    *, still_held: Callable[[], None], database: Database, envelope: Envelope, policy: Policy, actor: Actor, plan_id: uuid.UUID, tombstone_file: Path | None,
-    batch_size: int, pause_seconds: float, on_progress: Callable[[Progress], None] | None, should_stop: Callable[[], bool],
-    now: datetime | None, mode: str, ledger_file: Path | None = None,
+    *, still_held: Callable[[], None], database: Database, envelope: Envelope, policy: Policy, actor: Actor, plan_id: uuid.UUID,
+    ledgers: ErasureLedgers | None, batch_size: int, pause_seconds: float, on_progress: Callable[[Progress], None] | None,
+    should_stop: Callable[[], bool], now: datetime | None, mode: str,
 ) -> RunResult:
     started = time.monotonic()
     with database.unit_of_work() as session:
@@ -221,9 +215,10 @@ def _execute(
         run_id, cursor, total = run.id, run.cursor, run.total
         if run.status == "completed":
             return _result(run, resumed=False, seconds=0.0)
-    if ledger_file is not None:
+    purges = ledgers.purges if ledgers is not None else None
+    if purges is not None:
         # A crash between a batch's ledger line and its commit left the line without an outcome: the cursor decides.
-        ledger.resolve(ledger_file, plan_id=plan_id, cursor=cursor)
+        ledger.resolve(purges, plan_id=plan_id, cursor=cursor)
     done_at_start = _done(database, plan_id, cursor)
     done = done_at_start
     try:
@@ -232,12 +227,12 @@ def _execute(
                 raise PurgeInterrupted(f"stopped after item {cursor} of {total}")
             still_held()
             with database.unit_of_work() as session:
-                moved, cursor, entry = _batch(session, envelope, actor, run_id, plan_id, cursor, batch_size, tombstone_file)
-                if entry is not None and ledger_file is not None:
+                moved, cursor, entry = _batch(session, envelope, actor, run_id, plan_id, cursor, batch_size, ledgers.tombstones if ledgers else None)
+                if entry is not None and purges is not None:
                     # Durable before the commit below: a committed purge never lacks its line (see ledger.py).
-                    _append(ledger_file, entry)
-            if entry is not None and ledger_file is not None:
-                _append(ledger_file, ledger.outcome_entry(entry, ledger.COMMITTED))
+                    _append(purges, entry)
+            if entry is not None and purges is not None:
+                _append(purges, ledger.outcome_entry(entry, ledger.COMMITTED))
             if moved == 0:
                 break
             done += moved
@@ -270,10 +265,10 @@ def _execute(
         raise
 
 
-def _append(path: Path, entry: dict) -> None:
+def _append(purges: Ledger, entry: dict) -> None:
     try:
-        ledger.append(path, entry)
-    except ledger.LedgerMissing as exc:
+        purges.append(entry)
+    except LedgerMissing as exc:
         raise PurgeInterrupted(str(exc)) from None
 
 
@@ -309,7 +304,7 @@ def _bump(counts: dict[str, Any], rule: str, key: str, n: int = 1) -> None:
 
 
 def _batch(
-    session: Session, envelope: Envelope, actor: Actor, run_id: int, plan_id: uuid.UUID, cursor: int, batch_size: int, tombstone_file: Path | None,
+    session: Session, envelope: Envelope, actor: Actor, run_id: int, plan_id: uuid.UUID, cursor: int, batch_size: int, tombstones: Ledger | None,
 ) -> tuple[int, int, dict | None]:
     """One transaction: the next items after the cursor, purged; the cursor and counts advanced with them. Returns
     the batch's ledger line (what it removed) for the caller to make durable before the commit."""
@@ -395,7 +390,7 @@ def _batch(
             _bump(counts, item.rule, "kept")  # data arrived after the plan: not what was approved, so not shredded
         else:
             shred = erasure.shred(
-                session=session, envelope=envelope, actor=actor, subject_id=sid, reason=AUDIT_REASON, reference=reference, tombstone_file=tombstone_file,
+                session=session, envelope=envelope, actor=actor, subject_id=sid, reason=AUDIT_REASON, reference=reference, ledger=tombstones,
             )
             _bump(counts, item.rule, "subjects")
             gone_subjects.append((sid, item.rule))

@@ -1,7 +1,8 @@
 """Erasure by crypto-shredding: destroying a subject's data key makes every copy of its values unreadable at once,
 backups included; the rows are then deleted. A tombstone (subject id, time, reason, request reference — no personal
-data) is kept in the database and in an append-only file outside it, so that a database restored from an older
-backup re-applies every erasure before it serves (`govern tombstones reapply`, run by `govern serve` at start).
+data) is kept in the database and in the tombstones ledger outside it (govern/ledgers.py: its line counts exactly
+when the shredding commits), so that a database restored from an older backup re-applies every erasure before it
+serves (`govern tombstones reapply`, run by `govern serve` at start).
 
 Unreadability does not wait on the size of the subject: `shred` destroys the key, deletes the fields (and with them
 the blind indexes) and writes the tombstone in a fixed number of statements. A subject with few records loses them
@@ -13,13 +14,10 @@ Shared by data-subject requests (erasure, account closure) and retention purges.
 
 from __future__ import annotations
 
-import json
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 from sqlalchemy import DateTime, String, Uuid, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -31,6 +29,7 @@ from govern.crypto.models import SubjectKey
 from govern.db import Base
 from govern.errors import Problem
 from govern.identity.actor import Actor
+from govern.ledgers import Ledger, LedgerMissing
 from govern.subjects.models import ProfileField, Record, Subject
 from govern.timeutil import as_utc, utcnow
 
@@ -66,17 +65,15 @@ class ShredResult:
     rows_pending: bool = False
 
 
-def tombstone_log(home: Path) -> Path:
-    return home / "tombstones.jsonl"
-
-
 def shred(
     *, session: Session, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, reason: str, reference: str | None = None,
-    tombstone_file: Path | None = None, inline_records: int | None = None,
+    ledger: Ledger | None = None, inline_records: int | None = None,
 ) -> ShredResult:
     """Destroys the subject's data key, deletes its fields (blind indexes included) and keeps a tombstone, in a fixed
     number of statements whatever the subject holds; its records and row go in the same transaction when there are at
-    most `inline_records` (default INLINE_RECORDS), otherwise `sweep` deletes them in batches. Idempotent."""
+    most `inline_records` (default INLINE_RECORDS), otherwise `sweep` deletes them in batches. Idempotent. With
+    `ledger` (the tombstones ledger) the tombstone also goes there, counting when this transaction commits; a missing
+    ledger refuses the shredding (503 ledger_missing)."""
     inline_records = INLINE_RECORDS if inline_records is None else inline_records
     subject = session.get(Subject, subject_id)
     key = session.get(SubjectKey, subject_id)
@@ -104,8 +101,11 @@ def shred(
         session.add(Tombstone(subject_id=subject_id, erased_at=erased_at, reason=reason, reference=reference))
     audit.record(session=session, actor=actor, action=ErasureAction.SHRED, subject_id=subject_id, reason=reason, resource=reference)
     session.flush()
-    if tombstone_file is not None:
-        _append_tombstone(tombstone_file, subject_id, erased_at, reason, reference)
+    if ledger is not None:
+        try:
+            ledger.stage(session, {"subject_id": str(subject_id), "erased_at": erased_at.isoformat(), "reason": reason, "reference": reference})
+        except LedgerMissing as exc:
+            raise ledger_missing(exc.ledger) from None
     return ShredResult(subject_id, already_erased=False, records_deleted=deleted, rows_pending=deleted is None)
 
 
@@ -209,51 +209,34 @@ def is_erased(*, session: Session, subject_id: uuid.UUID) -> bool:
     return session.get(Tombstone, subject_id) is not None
 
 
-def ledger_missing(path: Path) -> Problem:
+def ledger_missing(ledger: Ledger) -> Problem:
     """An erasure or purge refused because its ledger file is gone. `govern init` creates the ledgers; an append never
     does, or a deleted ledger would come back half-empty and look whole to `govern restore`."""
     return Problem(
         503, "ledger_missing", "Erasure ledger missing",
-        f"{path.name} is missing from GOVERN_HOME, so nothing is erased or purged (a restore could bring it back). Put the "
-        'file back; if it is truly lost, `govern retention restart-ledger --ledger ' + _LEDGER_NAMES.get(path.name, path.stem) + ' --reason "<why>"` '
+        f"{ledger.path.name} is missing from GOVERN_HOME, so nothing is erased or purged (a restore could bring it back). Put the "
+        f'file back; if it is truly lost, `govern retention restart-ledger --ledger {ledger.name} --reason "<why>"` '
         "starts a new one (audited).",
     )
 
 
-_LEDGER_NAMES = {"tombstones.jsonl": "tombstones", "request-erasures.jsonl": "request-erasures", "purges.jsonl": "purges"}
+def tombstones(ledger: Ledger) -> list[dict[str, Any]]:
+    """The tombstones a restore re-applies: every one whose shredding committed, or may have (see govern/ledgers.py)."""
+    return [e for e in ledger.to_apply() if "subject_id" in e]
 
 
-def _append_tombstone(path: Path, subject_id: uuid.UUID, erased_at: datetime, reason: str, reference: str | None) -> None:
-    """Appended and fsynced outside the database, so a restore of an older database cannot forget an erasure. The
-    file must exist: created by `govern init`, never by an append."""
-    line = json.dumps({"subject_id": str(subject_id), "erased_at": erased_at.isoformat(), "reason": reason, "reference": reference})
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
-    except FileNotFoundError:
-        raise ledger_missing(path) from None
-    try:
-        os.write(fd, (line + "\n").encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def settle_tombstones(*, session: Session, ledger: Ledger) -> dict[str, int]:
+    """The recovery rule for a shredding killed between its ledger line and the end of its transaction: committed when
+    this database holds its tombstone. Only against the database the shredding ran on (serve's start, before a restore
+    replaces it)."""
+    return ledger.settle_unsettled(lambda entry: "subject_id" in entry and session.get(Tombstone, uuid.UUID(entry["subject_id"])) is not None)
 
 
-def read_tombstone_file(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line:
-            out.append(json.loads(line))
-    return out
-
-
-def reapply(*, session: Session, envelope: Envelope, actor: Actor, tombstone_file: Path) -> int:
+def reapply(*, session: Session, envelope: Envelope, actor: Actor, ledger: Ledger) -> int:
     """Shreds again every subject the tombstone file says was erased but the database still holds (a restore
     from an older backup), and puts back tombstones the restored database lost. Returns the subjects shredded."""
     shredded = 0
-    for entry in read_tombstone_file(tombstone_file):
+    for entry in tombstones(ledger):
         sid = uuid.UUID(entry["subject_id"])
         subject = session.get(Subject, sid)
         # A row still marked erased (its records not yet swept) holds nothing readable: not a resurrection.

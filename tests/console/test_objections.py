@@ -20,7 +20,7 @@ def objection(make_subject, file_request, verify_by_session, act):  # noqa: F811
     sid = make_subject(jurisdiction="EU")
     rid = file_request(sid, "objection", details={"purposes": ["fraud_prevention"]})
     verify_by_session(rid)
-    done = act(flows.complete, request_id=rid, tombstone_file=None)
+    done = act(flows.complete, request_id=rid)
     assert done.response["legitimate_interest_objected"] == ["fraud_prevention"]
     return rid, sid
 

@@ -6,8 +6,8 @@ reads back exactly what was stored, and the audit log seals and verifies from th
 The jobs run as separate processes against the test database: the purge and the rotation through the `govern`
 command line (with --pause, so the kill lands between batches), the erasure and the package through a small worker
 that runs the requests workflow the way the API does, one transaction per request, and that can be made to stop
-at the worst moment (after the erasure's tombstone is written to the file outside the database, before its
-transaction commits; after the package is built, before its audit event commits).
+at the worst moments (after the erasure's pending line is in the ledger outside the database, before its transaction
+commits; after the commit, before the ledger says so; after the package is built, before its audit event commits).
 """
 
 from __future__ import annotations
@@ -40,16 +40,17 @@ READER = Actor(name="crash-reader", kind="staff", roles=("dpo",))
 EXPIRED = 3 * 365 + 10  # days: past the purchase records' retention
 
 # The requests worker: completes erasure requests or builds access packages, one transaction per request, as the API
-# views do. CRASH_AT=tombstone stops after the erasure's tombstone line is fsynced (before the commit);
-# CRASH_AT=package stops after the zip is built (before its audit event commits). It prints one line per step.
+# views do. CRASH_AT=pending stops after the erasure's pending tombstone line is fsynced (before the commit);
+# CRASH_AT=committed stops after the commit, before the ledger's outcome line; CRASH_AT=package stops after the zip is
+# built (before its audit event commits). It prints one line per step.
 WORKER = r"""
 import json, sys, time, uuid
 from pathlib import Path
 from govern.app import build_runtime
 from govern.config import Settings
 from govern.identity.actor import Actor
+from govern import ledgers
 from govern.requests import flows
-from govern.subjects import erasure
 
 mode, crash_at, out_dir, ids = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4:]
 rt = build_runtime(Settings.from_env())
@@ -59,12 +60,21 @@ def stop_here(label):
     print(label, flush=True)
     time.sleep(120)  # the test kills the process here
 
-if crash_at == "tombstone":
-    original = erasure._append_tombstone
-    def append_then_stop(*a, **kw):
-        original(*a, **kw)
-        stop_here("TOMBSTONE-WRITTEN")
-    erasure._append_tombstone = append_then_stop
+if crash_at == "pending":
+    original = ledgers.Ledger.stage
+    def stage_then_stop(self, session, entry):
+        line = original(self, session, entry)
+        if self.name == "tombstones":
+            stop_here("PENDING-WRITTEN")
+        return line
+    ledgers.Ledger.stage = stage_then_stop
+if crash_at == "committed":
+    original_settle = ledgers._settle_staged
+    def stop_before_outcome(session, state):
+        if state == ledgers.COMMITTED and session.info.get(ledgers._STAGED):
+            stop_here("COMMITTED")
+        original_settle(session, state)
+    ledgers._settle_staged = stop_before_outcome
 if crash_at == "package":
     original_zip = flows._zip
     def zip_then_stop(files):
@@ -79,8 +89,7 @@ for rid in ids:
             req = flows.requests.get_or_raise(session=session, request_id=uuid.UUID(rid))
             if req.state != "in_progress":
                 continue
-            flows.complete(session=session, policy=rt.policy, envelope=rt.envelope, actor=staff, request_id=req.id,
-                           tombstone_file=erasure.tombstone_log(rt.settings.home), erasure_log=flows.erasure_log_path(rt.settings.home))
+            flows.complete(session=session, policy=rt.policy, envelope=rt.envelope, actor=staff, request_id=req.id, ledgers=rt.ledgers)
         else:
             pkg = flows.package(session=session, policy=rt.policy, envelope=rt.envelope, actor=staff, request_id=uuid.UUID(rid))
     if mode == "package":
@@ -208,7 +217,7 @@ def assert_gone(runtime, sids) -> None:
     from govern.subjects import erasure
     from govern.subjects.models import ProfileField, Record, Subject
 
-    in_file = {uuid.UUID(t["subject_id"]) for t in erasure.read_tombstone_file(erasure.tombstone_log(runtime.settings.home))}
+    in_file = {uuid.UUID(t["subject_id"]) for t in erasure.tombstones(runtime.ledgers.tombstones)}
     with runtime.database.unit_of_work() as session:
         for sid in sids:
             assert session.get(Subject, sid) is None and session.get(SubjectKey, sid) is None
@@ -333,27 +342,67 @@ def _request(runtime, rid: uuid.UUID):
         return req
 
 
-def test_erasures_killed_between_the_tombstone_and_the_commit_finish_on_restart(runtime, tmp_path):
+def _tombstone_states(runtime, sid: uuid.UUID) -> list[str]:
+    """The outcome of each tombstone line of the subject, in order: committed, rolled_back, or pending (none yet)."""
+    entries = runtime.ledgers.tombstones.read()
+    outcomes = {e["of"]: e["state"] for e in entries if "of" in e}
+    return [outcomes.get(e["id"], "pending") for e in entries if e.get("subject_id") == str(sid) and "id" in e]
+
+
+def test_an_erasure_killed_between_its_ledger_line_and_its_commit_is_settled_rolled_back_and_finishes_on_retry(runtime, tmp_path):
     erase = [_subject(runtime, i)[0] for i in range(4)]
     keep = dict(_subject(runtime, 10 + i) for i in range(2))
     rids = [_verified_request(runtime, sid, "erasure") for sid in erase]
 
-    # The first erasure commits; the second is killed after its tombstone reached the file, before its commit.
+    # The first erasure commits; the second is killed after its pending line reached the ledger, before its commit.
     first = _start(runtime, "-c", WORKER, "erase", "none", str(tmp_path), str(rids[0]))
     _finish(first)
-    crashing = _start(runtime, "-c", WORKER, "erase", "tombstone", str(tmp_path), *map(str, rids[1:]))
-    _kill_at_line(crashing, "TOMBSTONE-WRITTEN")
+    assert _tombstone_states(runtime, erase[0]) == ["committed"]
+    crashing = _start(runtime, "-c", WORKER, "erase", "pending", str(tmp_path), *map(str, rids[1:]))
+    _kill_at_line(crashing, "PENDING-WRITTEN")
     assert _request(runtime, rids[1]).state == "in_progress"  # its transaction died with the process
-    assert _stored(runtime, erase[1]) is not None  # ... but the file outside the database already says erased
+    assert _tombstone_states(runtime, erase[1]) == ["pending"]
 
-    _restart(runtime)  # re-applies the tombstone: the subject is shredded before anything is served
+    _restart(runtime)  # settles the line against the database it ran on: no tombstone there, so it rolled back
+    assert _tombstone_states(runtime, erase[1]) == ["rolled_back"]
+    assert _stored(runtime, erase[1]) is not None  # nothing claims an erasure the database did not make
     _finish(_start(runtime, "-c", WORKER, "erase", "none", str(tmp_path), *map(str, rids[1:])))
     for rid in rids:
         req = _request(runtime, rid)
         assert req.state == "completed" and req.response["certificate"]["subject_status"] == "erased", (rid, req.state, req.response)
+    assert _tombstone_states(runtime, erase[1]) == ["rolled_back", "committed"]
     assert_gone(runtime, erase)
     assert_live_and_exact(runtime, keep)
     assert_audit_verifies(runtime, tmp_path)
+
+
+@pytest.mark.parametrize("recovery", ["restart then restore", "restore at once"])
+def test_an_erasure_killed_after_its_commit_before_the_ledger_says_so_is_durable_and_survives_a_restore(runtime, tmp_path, recovery):
+    from tests.backups import backup
+
+    sid, _ = _subject(runtime, 1)
+    keep = dict([_subject(runtime, 2)])
+    rid = _verified_request(runtime, sid, "erasure")
+    snapshot = backup(runtime, tmp_path / "before-the-erasure.backup")
+
+    crashing = _start(runtime, "-c", WORKER, "erase", "committed", str(tmp_path), str(rid))
+    _kill_at_line(crashing, "COMMITTED")
+    assert _request(runtime, rid).state == "completed"  # committed ...
+    assert _tombstone_states(runtime, sid) == ["pending"]  # ... and the ledger has its line, not yet its outcome
+
+    if recovery == "restart then restore":
+        _restart(runtime)  # settled against the database it ran on: its tombstone is there
+        assert _tombstone_states(runtime, sid) == ["committed"]
+    # `govern restore` from a backup older than the erasure: (still pending: settled against the old database first,)
+    # then the erasure is applied again before anything is served.
+    runtime.database.engine.dispose()
+    out = _finish(_cli(runtime, "restore", str(snapshot), "--yes", "--json"))
+    said = json.loads(out[out.index("{"):])
+    runtime.envelope.cache.clear()
+    assert said["shredded_again"] == 1
+    assert _tombstone_states(runtime, sid) == ["committed"]
+    assert_gone(runtime, [sid])
+    assert_live_and_exact(runtime, keep)
 
 
 # --- the access package -------------------------------------------------------------------------------------------

@@ -30,9 +30,8 @@ def _records(runtime, sid, specs):
 
 
 def _complete(act, rid, runtime):
-    from govern.subjects import erasure
 
-    return act(flows.complete, request_id=rid, tombstone_file=erasure.tombstone_log(runtime.settings.home), erasure_log=flows.erasure_log_path(runtime.settings.home))
+    return act(flows.complete, request_id=rid, ledgers=runtime.ledgers)
 
 
 def _unzip(content: bytes) -> dict[str, bytes]:
@@ -71,7 +70,7 @@ def test_erasure_keeps_legally_retained_records_restricted_and_destroys_the_rest
     # A backup taken before the erasure, once restored, holds it all again until the erasure is re-applied.
     restore(runtime, snapshot)
     with runtime.database.unit_of_work() as session:
-        again = flows.reapply_erasures(session=session, envelope=runtime.envelope, actor=Actor.operator(), erasure_log=flows.erasure_log_path(runtime.settings.home))
+        again = flows.reapply_erasures(session=session, envelope=runtime.envelope, actor=Actor.operator(), ledger=runtime.ledgers.request_erasures)
     assert again == 1
     check_erased()
     # And the export: an access package of the subject now holds only what is kept.

@@ -210,7 +210,7 @@ def test_ccpa_opt_out_needs_no_verification_and_withdraws_consent(make_subject, 
                        purposes=["marketing"], channel="web", notice_version="2026-06", evidence="form-1")
     rid = file_request(sid, "objection", details={"purposes": ["marketing"]})
     assert act(service.read, request_id=rid)[0].state == "in_progress"
-    done = act(flows.complete, request_id=rid, tombstone_file=None)
+    done = act(flows.complete, request_id=rid)
     assert done.response["consent_withdrawn"] == ["marketing"] and done.state == "completed"
     with runtime.database.unit_of_work() as session:
         assert consent.derive_state(consent.events_of(session=session, subject_id=sid)) == {"marketing": "withdrawn"}
@@ -220,7 +220,7 @@ def test_rectification_is_validated_applied_and_audited_by_field_name(client_as,
     sid = make_subject()
     rid = file_request(sid, "rectification", details={"fields": {"email": "new.address@example.cn"}})
     verify_by_session(rid)
-    act(flows.complete, request_id=rid, tombstone_file=None)
+    act(flows.complete, request_id=rid)
     fields = client_as("sales_service").get(f"/api/v1/subjects/{sid}", purpose="order_fulfilment").json["fields"]
     assert fields["email"] == "new.address@example.cn"
     [update] = audit_events(action="subjects:profile:update", subject_id=sid)
@@ -231,7 +231,7 @@ def test_restriction_stops_every_purpose_but_legal_compliance_until_lifted(clien
     sid = make_subject()
     rid = file_request(sid, "restriction")
     verify_by_session(rid)
-    act(flows.complete, request_id=rid, tombstone_file=None)
+    act(flows.complete, request_id=rid)
     sales = client_as("sales_service")
     r = sales.get(f"/api/v1/subjects/{sid}", purpose="order_fulfilment")
     assert r.status_code == 403 and r.json["reason"] == "subject_restricted"
@@ -244,7 +244,7 @@ def test_every_state_change_is_audited(make_subject, file_request, act, verify_b
     sid = make_subject()
     rid = file_request(sid, "complaint")
     verify_by_session(rid)
-    act(flows.complete, request_id=rid, tombstone_file=None, explanation="apologised; process changed")
+    act(flows.complete, request_id=rid, explanation="apologised; process changed")
     actions = [e.action for e in audit_events(subject_id=sid) if e.action.startswith("requests:")]
     assert actions == ["requests:request:file", "requests:identity:verify", "requests:request:complete"]
     _, events, _ = act(service.read, request_id=rid)

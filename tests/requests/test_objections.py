@@ -22,7 +22,7 @@ GROUNDS = "Card-testing attack traced to this account; DPO assessment DPIA-77 fo
 def _object(file_request, verify_by_session, act, sid, purposes=None):
     rid = file_request(sid, "objection", details={"purposes": purposes} if purposes is not None else {})
     verify_by_session(rid)
-    return rid, act(flows.complete, request_id=rid, tombstone_file=None)
+    return rid, act(flows.complete, request_id=rid)
 
 
 def _lift(client, rid, purpose="fraud_prevention", reason=GROUNDS):

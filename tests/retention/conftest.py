@@ -79,12 +79,11 @@ def approve(runtime):
 def purge(runtime):
     """purge(plan_id) → RunResult, executed in-process with small batches."""
     from govern.retention import purge as purge_mod
-    from govern.subjects import erasure
 
     def run(plan_id: uuid.UUID, batch_size: int = 7, now: datetime | None = None, policy=None, **kw):
         return purge_mod.purge_plan(
             database=runtime.database, envelope=runtime.envelope, policy=policy or runtime.policy, actor=SYSTEM, plan_id=plan_id,
-            tombstone_file=erasure.tombstone_log(runtime.settings.home), batch_size=batch_size, now=now, **kw,
+            ledgers=runtime.ledgers, batch_size=batch_size, now=now, **kw,
         )
 
     return run

@@ -61,7 +61,7 @@ def _ledger_record_ids(runtime, plan_id) -> set:
     """The record ids the purge ledger says this plan's run removed (committed, or written and not yet settled)."""
     from govern.retention import ledger
 
-    entries = ledger.to_replay(ledger.purge_ledger(runtime.settings.home))
+    entries = ledger.to_replay(runtime.ledgers.purges)
     return {uuid.UUID(r[1]) for e in entries if e["plan_id"] == str(plan_id) for r in e["records"]}
 
 
@@ -121,7 +121,7 @@ def test_a_purge_killed_half_way_resumes_with_exact_counts(runtime, estate, plan
     assert all(inventory(s) is None for s in estate["dormant"])
     from govern.retention import ledger
 
-    assert ledger.unresolved(ledger.purge_ledger(runtime.settings.home), plan_id=plan_id) == []  # the resumed run settled the killed batch
+    assert ledger.unresolved(runtime.ledgers.purges, plan_id=plan_id) == []  # the resumed run settled the killed batch
     assert _ledger_record_ids(runtime, plan_id) == _all_record_ids(runtime, estate) - _record_ids_left(runtime)
     again, _ = plan(save=False)
     assert again["totals"]["records"] == 0 and again["totals"]["fields"] == 0 and again["totals"]["subjects"] == 0
@@ -186,12 +186,11 @@ def test_all_due_is_refused_unless_the_policy_allows_unattended_purges(runtime, 
 
 
 def test_all_due_purges_everything_due_when_the_policy_allows_it(runtime, estate, count_rows, audit_events):
-    from govern.subjects import erasure
 
     allowed = replace(runtime.policy, retention=replace(runtime.policy.retention, unattended_purge=True))
     before = count_rows()
     (result,) = purge_mod.purge_all_due(
-        database=runtime.database, envelope=runtime.envelope, policy=allowed, actor=SYSTEM, tombstone_file=erasure.tombstone_log(runtime.settings.home),
+        database=runtime.database, envelope=runtime.envelope, policy=allowed, actor=SYSTEM, ledgers=runtime.ledgers,
         batch_size=10,
     )
     assert result.status == "completed" and result.counts["records"] == 3 * 11 + 3 * 2

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 
 from govern.cli import initialise, main
 from govern.identity.actor import Actor
+from govern.ledgers import Ledger
 from govern.requests.cli import reapply_all
 from govern.retention import ledger
 from govern.subjects import erasure
@@ -66,7 +67,7 @@ def ledger_aside(runtime, tmp_path):
     moved = []
 
     def set_aside(name: str):
-        path = ledger.ledgers(runtime.settings.home)[name]
+        path = runtime.ledgers.by_name(name).path
         target = tmp_path / f"aside-{path.name}"
         shutil.move(path, target)
         moved.append((target, path))
@@ -104,17 +105,18 @@ def test_replaying_the_ledger_twice_changes_nothing_more(runtime, purged, invent
 
 
 def test_every_purged_item_is_in_the_ledger_with_its_outcome_and_no_personal_data(runtime, purged):
-    path = ledger.purge_ledger(runtime.settings.home)
-    mine = [e for e in ledger.to_replay(path) if e["plan_id"] == str(purged.plan_id)]
+    purges = runtime.ledgers.purges
+    path = purges.path
+    mine = [e for e in ledger.to_replay(purges) if e["plan_id"] == str(purged.plan_id)]
     assert {uuid.UUID(r[1]) for e in mine for r in e["records"]} == set(purged.expired) | set(purged.dormant_records)
     assert {uuid.UUID(s[0]) for e in mine for s in e["subjects"]} == {purged.dormant}
-    assert ledger.unresolved(path, plan_id=purged.plan_id) == []
+    assert ledger.unresolved(purges, plan_id=purged.plan_id) == []
     text = path.read_text()
     assert "客户" not in text and "13812340001" not in text and "旧客" not in text
     assert path.stat().st_mode & 0o777 == 0o600
 
 
-@pytest.mark.parametrize("name", ["tombstones", "purges", "request erasures"])
+@pytest.mark.parametrize("name", ["tombstones", "purges", "request-erasures"])
 def test_a_restore_without_a_ledger_is_refused_and_changes_nothing(runtime, purged, inventory, ledger_aside, name):
     missing = ledger_aside(name)
     refused = _restore(runtime, purged.snapshot)
@@ -143,7 +145,7 @@ def test_an_override_without_a_fit_reason_is_refused(runtime, purged, ledger_asi
 
 
 def test_init_starts_empty_ledgers_only_where_the_database_has_nothing_they_would_hold(runtime, make_subject, ledger_aside):
-    for path in ledger.ledgers(runtime.settings.home).values():
+    for path in (lg.path for lg in runtime.ledgers.all()):
         assert path.is_file() and path.stat().st_mode & 0o777 == 0o600
     tombstones = ledger_aside("tombstones")
     initialise(runtime.settings)  # no erasure in the database: a new, empty ledger loses nothing
@@ -158,17 +160,17 @@ def test_init_starts_empty_ledgers_only_where_the_database_has_nothing_they_woul
 
 
 def test_a_batch_line_is_replayed_unless_its_run_resumed_and_found_it_rolled_back(tmp_path):
-    path = tmp_path / "purges.jsonl"
-    ledger.create_empty(path)
+    path = Ledger("purges", tmp_path / "purges.jsonl")
+    path.create_empty()
     plan_id = uuid.uuid4()
 
     def line(first, last):
         entry = ledger.batch_entry(run_id=7, plan_id=plan_id, first_seq=first, last_seq=last, purged_at=utcnow(), fields=[], records=[], subjects=[])
-        ledger.append(path, entry)
+        path.append(entry)
         return entry["id"]
 
     committed, crashed_after, crashed_before = line(1, 4), line(5, 8), line(9, 12)
-    ledger.append(path, ledger.outcome_entry(next(e for e in ledger.read(path) if e.get("id") == committed), ledger.COMMITTED))
+    path.append(ledger.outcome_entry(next(e for e in ledger.read(path) if e.get("id") == committed), ledger.COMMITTED))
     assert {e["id"] for e in ledger.to_replay(path)} == {committed, crashed_after, crashed_before}  # unresolved: replayed
     assert ledger.resolve(path, plan_id=plan_id, cursor=8) == 2  # the run's cursor passed 8, not 12
     assert {e["id"] for e in ledger.to_replay(path)} == {committed, crashed_after}
@@ -177,10 +179,10 @@ def test_a_batch_line_is_replayed_unless_its_run_resumed_and_found_it_rolled_bac
 
 
 def test_a_line_torn_by_a_crash_is_skipped_and_the_next_line_stays_whole(tmp_path):
-    path = tmp_path / "purges.jsonl"
+    path = Ledger("purges", tmp_path / "purges.jsonl")
     entry = ledger.batch_entry(run_id=1, plan_id=uuid.uuid4(), first_seq=1, last_seq=2, purged_at=utcnow(), fields=[], records=[], subjects=[])
-    path.write_text(json.dumps(entry)[:40])  # the process died inside this write: its batch never committed
-    ledger.append(path, entry)
+    path.path.write_text(json.dumps(entry)[:40])  # the process died inside this write: its batch never committed
+    path.append(entry)
     assert [e["id"] for e in ledger.read(path)] == [entry["id"]]
 
 
@@ -188,13 +190,13 @@ def test_a_field_collected_again_after_the_purge_is_not_removed_by_the_replay(ru
     sid = make_subject()
     with runtime.database.unit_of_work() as session:
         collected = session.scalar(select(ProfileField.updated_at).where(ProfileField.subject_id == sid, ProfileField.name == "mobile"))
-    path = tmp_path / "purges.jsonl"
-    ledger.create_empty(path)
+    path = Ledger("purges", tmp_path / "purges.jsonl")
+    path.create_empty()
     for name, purged_at in (("mobile", collected - timedelta(days=1)), ("email", utcnow() + timedelta(seconds=1))):
         entry = ledger.batch_entry(run_id=3, plan_id=uuid.uuid4(), first_seq=1, last_seq=1, purged_at=purged_at, fields=[(sid, name, "contact")], records=[], subjects=[])
-        ledger.append(path, entry)
-        ledger.append(path, ledger.outcome_entry(entry, ledger.COMMITTED))
-    result = ledger.replay(database=runtime.database, envelope=runtime.envelope, actor=Actor.operator(), path=path)
+        path.append(entry)
+        path.append(ledger.outcome_entry(entry, ledger.COMMITTED))
+    result = ledger.replay(database=runtime.database, envelope=runtime.envelope, actor=Actor.operator(), purges=path)
     assert (result.batches, result.fields) == (2, 1)
     with runtime.database.unit_of_work() as session:
         names = set(session.scalars(select(ProfileField.name).where(ProfileField.subject_id == sid)))
@@ -221,11 +223,11 @@ def test_a_purge_without_its_ledger_is_refused_and_the_ledger_is_not_quietly_cre
     [event] = audit_events(action=ledger.LedgerAction.ACCEPT_MISSING)
     assert (event.reason, event.resource) == ("disk replaced, INC-88", "ledgers:purges.jsonl")
     assert purge(plan_id).counts["records"] == 1
-    assert len(ledger.to_replay(missing)) == 1
+    assert len(ledger.to_replay(runtime.ledgers.purges)) == 1
 
 
-@pytest.mark.parametrize("name, cli_name", [("tombstones", "tombstones"), ("request erasures", "request-erasures")])
-def test_an_erasure_without_its_ledger_is_refused_and_changes_nothing(runtime, make_subject, ledger_aside, audit_events, name, cli_name):
+@pytest.mark.parametrize("name", ["tombstones", "request-erasures"])
+def test_an_erasure_without_its_ledger_is_refused_and_changes_nothing(runtime, make_subject, ledger_aside, audit_events, name):
     from govern.crypto.models import SubjectKey
     from govern.errors import Problem
     from govern.requests import flows
@@ -235,14 +237,15 @@ def test_an_erasure_without_its_ledger_is_refused_and_changes_nothing(runtime, m
     with pytest.raises(Problem) as refused, runtime.database.unit_of_work() as session:
         if name == "tombstones":
             erasure.shred(session=session, envelope=runtime.envelope, actor=Actor.operator(), subject_id=sid, reason="erasure_request",
-                          tombstone_file=missing)
+                          ledger=runtime.ledgers.tombstones)
         else:
-            flows._append_erasure(missing, SimpleNamespace(id=uuid.uuid4(), subject_id=sid, type="erasure"), utcnow(), set(), set(), {"email"}, None)
+            flows._stage_erasure(session, runtime.ledgers.request_erasures, SimpleNamespace(id=uuid.uuid4(), subject_id=sid, type="erasure"), utcnow(),
+                                 set(), set(), {"email"}, None)
     assert (refused.value.status, refused.value.code) == (503, "ledger_missing") and missing.name in refused.value.detail
     assert not missing.exists()
     with runtime.database.unit_of_work() as session:
         assert session.get(SubjectKey, sid) is not None  # the shredding rolled back with its missing tombstone
-    restarted = CliRunner().invoke(main, ["retention", "restart-ledger", "--ledger", cli_name, "--reason", "volume lost, INC-90"], env=_env(runtime))
+    restarted = CliRunner().invoke(main, ["retention", "restart-ledger", "--ledger", name, "--reason", "volume lost, INC-90"], env=_env(runtime))
     assert restarted.exit_code == 0, restarted.output
     assert missing.is_file() and [e.resource for e in audit_events(action=ledger.LedgerAction.ACCEPT_MISSING)] == [f"ledgers:{missing.name}"]
 
@@ -273,9 +276,9 @@ def test_readiness_names_a_missing_ledger_without_taking_reads_out_of_service(ap
 def test_serves_start_looks_only_at_batches_its_database_has_not_committed(runtime, purged, inventory):
     from tests.backups import restore
 
-    at_start = dict(database=runtime.database, envelope=runtime.envelope, actor=Actor.operator(), path=ledger.purge_ledger(runtime.settings.home),
+    at_start = dict(database=runtime.database, envelope=runtime.envelope, actor=Actor.operator(), purges=runtime.ledgers.purges,
                     skip_committed_here=True)
-    lines = ledger.to_replay(at_start["path"])  # this session's ledger holds other tests' runs too, gone from the database
+    lines = ledger.to_replay(at_start["purges"])  # this session's ledger holds other tests' runs too, gone from the database
     mine = [e for e in lines if e["plan_id"] == str(purged.plan_id)]
     assert mine and ledger.replay(**at_start).batches == len(lines) - len(mine)  # this database's own run committed them
     restore(runtime, purged.snapshot)  # restored by hand, without `govern restore`: the old database has no such run

@@ -1,6 +1,6 @@
 """Each kind of rule (counted from collection, occurrence, last interaction, account closure) against a moved clock."""
 
-from govern.subjects.erasure import Tombstone, read_tombstone_file, tombstone_log
+from govern.subjects.erasure import Tombstone, tombstones
 from govern.timeutil import utcnow
 from tests.retention.conftest import days, rule
 
@@ -81,7 +81,7 @@ def test_a_closed_account_is_purged_after_its_grace_period_except_what_a_law_kee
     assert inventory(sid) is None
     with runtime.database.unit_of_work() as session:
         assert session.get(Tombstone, sid).reason == "retention_purge"
-    assert str(sid) in {t["subject_id"] for t in read_tombstone_file(tombstone_log(runtime.settings.home))}
+    assert str(sid) in {t["subject_id"] for t in tombstones(runtime.ledgers.tombstones)}
 
 
 def test_a_subject_left_with_nothing_is_crypto_shredded(runtime, make_subject, plan, approve, purge, inventory, audit_events):

@@ -16,7 +16,7 @@ def _shred(runtime, sid, reference="req-1"):
     with runtime.database.unit_of_work() as session:
         return erasure.shred(
             session=session, envelope=runtime.envelope, actor=Actor.operator(), subject_id=sid, reason="erasure_request", reference=reference,
-            tombstone_file=erasure.tombstone_log(runtime.settings.home),
+            ledger=runtime.ledgers.tombstones,
         )
 
 
@@ -54,7 +54,7 @@ def test_a_cached_data_key_cannot_outlive_the_shredding(make_subject, runtime):
 def test_the_tombstone_holds_no_personal_data(make_subject, runtime):
     sid = make_subject()
     _shred(runtime, sid, reference="req-77")
-    text = erasure.tombstone_log(runtime.settings.home).read_text()
+    text = runtime.ledgers.tombstones.path.read_text()
     assert str(sid) in text and "req-77" in text
     assert "张三" not in text and "13812345678" not in text
 
@@ -67,7 +67,7 @@ def test_a_restored_backup_reapplies_erasures_before_serving(client_as, make_sub
     with runtime.database.unit_of_work() as session:
         assert session.get(SubjectKey, gone) is not None
     with runtime.database.unit_of_work() as session:
-        again = erasure.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), tombstone_file=erasure.tombstone_log(runtime.settings.home))
+        again = erasure.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), ledger=runtime.ledgers.tombstones)
     assert again == 1
     sales = client_as("sales_service")
     assert sales.get(f"/api/v1/subjects/{gone}", purpose="order_fulfilment").status_code == 410
@@ -124,7 +124,7 @@ def test_a_subject_with_more_records_than_a_batch_is_unreadable_at_once_and_swep
     assert sales.post("/api/v1/subjects/lookup", json={"field": "email", "value": valid_fields["email"]}, purpose="order_fulfilment").status_code == 404
     assert _shred(runtime, sid).already_erased is True
     with runtime.database.unit_of_work() as session:  # a restore-time re-application sees nothing resurrected
-        assert erasure.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), tombstone_file=erasure.tombstone_log(runtime.settings.home)) == 0
+        assert erasure.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), ledger=runtime.ledgers.tombstones) == 0
 
     swept = erasure.sweep(database=runtime.database, actor=Actor.operator(), batch_size=3)
     assert (swept.subjects, swept.records) == (1, 7)

@@ -121,14 +121,13 @@ def crm_component(make_principal):
 def complete(runtime):
     """complete(request_id): carries a verified request out through requests.flows.complete, as privacy staff."""
     from govern.requests import flows
-    from govern.subjects import erasure
     from tests.requests.conftest import STAFF
 
     def run(request_id):
         with runtime.database.unit_of_work() as session:
             return flows.complete(
                 session=session, policy=runtime.policy, envelope=runtime.envelope, actor=STAFF, request_id=request_id,
-                tombstone_file=erasure.tombstone_log(runtime.settings.home), erasure_log=flows.erasure_log_path(runtime.settings.home),
+                ledgers=runtime.ledgers,
             )
 
     return run

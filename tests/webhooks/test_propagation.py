@@ -179,7 +179,7 @@ def test_the_outbox_row_is_written_in_the_request_transaction(
 
     with pytest.raises(Crash):
         with runtime.database.unit_of_work() as session:
-            flows.complete(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=STAFF, request_id=rid, tombstone_file=None)
+            flows.complete(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=STAFF, request_id=rid)
             assert len(session.scalars(select(WebhookDelivery)).all()) == 1  # written, not yet committed
             raise Crash  # the completion rolls back
     assert deliveries() == []
