@@ -21,7 +21,8 @@ from typing import Callable, Iterable
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
-from govern.audit.service import AuditAction, Outcome, canonical_bytes
+from govern.audit.service import Outcome, canonical_bytes
+from govern.audit.tags import SubjectAction
 from govern.crypto.envelope import Envelope
 from govern.policy import Policy
 from govern.subjects import validators
@@ -139,7 +140,7 @@ def _audit_row(subject_id: uuid.UUID, names: Iterable[str], now: datetime) -> tu
         "time": now.isoformat(timespec="microseconds"),
         "actor": {"id": None, "name": "bench-seed", "kind": "system"},
         "roles": ["system"],
-        "action": str(AuditAction.SUBJECT_CREATE),
+        "action": str(SubjectAction.CREATE),
         "resource": f"subject:{subject_id}",
         "subject": str(subject_id),
         "fields": names,
@@ -149,7 +150,7 @@ def _audit_row(subject_id: uuid.UUID, names: Iterable[str], now: datetime) -> tu
         "request": request_id,
         "client": None,
     }
-    return (now, None, "bench-seed", "system", str(AuditAction.SUBJECT_CREATE), f"subject:{subject_id}", subject_id,
+    return (now, None, "bench-seed", "system", str(SubjectAction.CREATE), f"subject:{subject_id}", subject_id,
             ",".join(names), None, str(Outcome.ALLOWED), None, request_id, None, canonical_bytes(body))
 
 

@@ -40,6 +40,7 @@ def _actor():
 
 def client(url: str, mode: str, start_at: float, stop_at: float, counter) -> None:
     from govern.audit import service
+    from govern.audit.tags import SubjectAction
     from govern.db import Database
 
     database = Database(url)
@@ -55,7 +56,7 @@ def client(url: str, mode: str, start_at: float, stop_at: float, counter) -> Non
     while time.time() < stop_at:
         subject = uuid.uuid4()
         if mode in ("audited", "twin"):
-            service.record(session=session, actor=actor, action=service.AuditAction.SUBJECT_READ, subject_id=subject,
+            service.record(session=session, actor=actor, action=SubjectAction.READ, subject_id=subject,
                            field_names=["name", "mobile", "email", "address"], purpose="customer_service", resource=f"subject:{subject}")
         else:
             # The same row record() writes, built the same way, inserted plainly.

@@ -14,12 +14,12 @@ import hashlib
 import logging
 import math
 import time
-from enum import StrEnum
 from typing import Callable
 
 from flask import Flask, g, request
 from flask_limiter import Limiter, RateLimitExceeded
 
+from govern.audit.tags import LimitAction
 from govern.errors import Problem, problem_response
 from govern.identity.policy import SCOPES
 from govern.identity.staff import address_key
@@ -31,10 +31,6 @@ RATE_SCOPE_ATTR = "_govern_rate_scope"
 # numbers per key in Redis whatever the limit (a moving window keeps one entry per hit).
 STRATEGY = "sliding-window-counter"
 KEY_PREFIX = "govern"
-
-
-class LimitAction(StrEnum):
-    REFUSE = "identity:rate-limit:refuse"
 
 
 def limited(scope: str) -> Callable:

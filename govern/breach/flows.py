@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit import breach_queries
 from govern.audit import service as audit
-from govern.audit.service import AuditAction
+from govern.audit.tags import AuditAction, RequestAction, SharingAction, SubjectAction
 from govern.breach import service
 from govern.breach.models import AffectedSnapshot, AffectedSubject
 from govern.breach.service import BreachAction
@@ -26,11 +26,11 @@ from govern.timeutil import as_utc, utcnow
 
 # Exports whose loss exposes subjects, by the audit action that recorded them.
 EXPORT_ACTIONS = {
-    AuditAction.AUDIT_EXPORT.value: "audit_export",  # ids and field names of every event in the range (the log holds no values)
-    "requests:package:create": "access_package",  # a subject's full access package
-    "subjects:profile:export": "subject_export",
+    AuditAction.EXPORT.value: "audit_export",  # ids and field names of every event in the range (the log holds no values)
+    RequestAction.PACKAGE.value: "access_package",  # a subject's full access package
+    SubjectAction.EXPORT.value: "subject_export",
 }
-DISCLOSE_ACTION = "sharing:disclosure:create"
+DISCLOSE_ACTION = SharingAction.DISCLOSE.value
 
 
 def _age(born: date, on: date) -> int:

@@ -5,35 +5,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, Mapping
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
+from govern.audit.tags import BreachAction
 from govern.breach import clocks
 from govern.breach.models import AffectedSnapshot, Assessment, Incident, IncidentEvent, Letter, Notification
 from govern.errors import Problem, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
-
-
-class BreachAction(StrEnum):
-    CREATE = "breach:incident:create"
-    TRANSITION = "breach:incident:transition"
-    READ = "breach:incident:read"
-    SCOPE = "breach:scope:create"
-    SCOPE_READ = "breach:scope:read"
-    ASSESS = "breach:assessment:create"
-    CONTAIN = "breach:containment:record"
-    LETTERS = "breach:letter:create"
-    LETTER_READ = "breach:letter:read"
-    SENT = "breach:notification:send"
-    REPORT = "breach:report:create"
-    REGISTER = "breach:register:read"
-
 
 STATES = ("detected", "assessing", "contained", "notifying", "notified", "closed")
 TRANSITIONS: dict[str, tuple[str, ...]] = {

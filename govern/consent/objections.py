@@ -6,24 +6,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 from typing import Iterable, Sequence
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
+from govern.audit.tags import ObjectionAction
 from govern.consent.models import ProcessingObjection
 from govern.errors import Problem
 from govern.identifiers import id_batches, id_text, stored_id_text
 from govern.identity.actor import Actor
 from govern.timeutil import utcnow
-
-
-class ObjectionAction(StrEnum):
-    # The tags keep the names they were first written under: the audit log holds them.
-    OBJECTION_RECORD = "access:objection:record"
-    OBJECTION_LIFT = "access:objection:lift"
 
 
 def objection_standing(*, session: Session, subject_id: uuid.UUID, purpose: str) -> bool:

@@ -12,7 +12,6 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from enum import StrEnum
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy import func, select
@@ -21,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
+from govern.audit.tags import ConsentAction
 from govern.consent import receipts
 from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState
 from govern.consent.notices import needs_notice
@@ -33,18 +33,6 @@ from govern.policy import Policy, Purpose
 from govern.sharing.models import Recipient
 from govern.subjects import facts as subjects
 from govern.timeutil import as_utc, utcnow
-
-
-class ConsentAction(StrEnum):
-    GRANT = "consent:event:grant"
-    WITHDRAW = "consent:event:withdraw"
-    OPT_OUT = "consent:event:opt-out"
-    HISTORY_READ = "consent:history:read"
-    RECEIPT_READ = "consent:receipt:read"
-    CHECK = "consent:state:check"
-    FIGURES = "consent:figures:read"
-    EXPORT = "consent:preferences:export"
-
 
 ACTIONS = ("grant", "withdraw")
 METHODS = ("explicit", "written", "gpc")  # gpc: a Global Privacy Control (opt-out preference) signal

@@ -25,6 +25,7 @@ from flask import Blueprint, Response, abort, g, redirect, render_template, requ
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
+from govern.audit.tags import AuditAction
 from govern.errors import Problem, problem_response
 from govern.identity import staff
 from govern.identity.guard import CSRF_FIELD, SESSION_COOKIE, current_actor, current_runtime, public, requires
@@ -487,7 +488,7 @@ def audit_export():
     if fmt not in ("jsonl", "ocsf"):
         abort(400)
     time_from, time_to = parse_local(request.args.get("from")), parse_local(request.args.get("to"))
-    audit.record(session=session, actor=current_actor(), action=audit.AuditAction.AUDIT_EXPORT,
+    audit.record(session=session, actor=current_actor(), action=AuditAction.EXPORT,
                  resource=f"export:{time_from.isoformat() if time_from else '-'}..{time_to.isoformat() if time_to else '-'}")
     spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     with tempfile.TemporaryDirectory(prefix="govern-export-") as tmp:

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 from sqlalchemy import func, select
 
 from govern.audit import service as audit
-from govern.audit.service import AuditAction
+from govern.audit.tags import KeyAction
 from govern.crypto import checks
 from govern.crypto.envelope import Envelope
 from govern.crypto.keyring import Keyring
@@ -73,7 +73,7 @@ def rotate(
             target = keyring.begin_rotation()
             with database.unit_of_work() as session:
                 checks.record_master_version(session=session, keyring=keyring, version=target)
-                audit.record(session=session, actor=actor, action=AuditAction.KEY_ROTATE_BEGIN, resource=f"master_key:{target}")
+                audit.record(session=session, actor=actor, action=KeyAction.ROTATE_BEGIN, resource=f"master_key:{target}")
         total = _count_behind(database, target)
         done, started = 0, time.monotonic()
         while True:
@@ -90,7 +90,7 @@ def rotate(
         _verify(database, envelope, target)
         keyring.finish_rotation(rewrapped=done)
         with database.unit_of_work() as session:
-            audit.record(session=session, actor=actor, action=AuditAction.KEY_ROTATE_FINISH, resource=f"master_key:{target}", reason=f"rewrapped={done}")
+            audit.record(session=session, actor=actor, action=KeyAction.ROTATE_FINISH, resource=f"master_key:{target}", reason=f"rewrapped={done}")
         return RotationResult(version=target, resumed=resumed, rewrapped=done, total=total)
 
 

@@ -10,23 +10,17 @@ import io
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.audit import review_queries
 from govern.audit import service as audit
+from govern.audit.tags import ReviewAction
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
-
-
-class ReviewAction(StrEnum):
-    READ = "identity:review:read"
-    EXPORT = "identity:review:export"
-
 
 # Audit actions that read personal data (what "what it read" counts). Names are the other domains' action strings.
 READ_ACTIONS = (

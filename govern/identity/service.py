@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, exists, select, update
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
-from govern.audit.service import AuditAction
+from govern.audit.tags import PrincipalAction
 from govern.db import HotStatement
 from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
@@ -63,7 +63,7 @@ def create(*, session: Session, policy: Policy, actor: Actor, name: str, roles: 
     principal = Principal(name=name, kind=kind, roles=sorted(set(roles)), key_prefix=prefix, key_hash=_hash(api_key))
     session.add(principal)
     session.flush()  # the id goes into the audit event
-    audit.record(session=session, actor=actor, action=AuditAction.PRINCIPAL_CREATE, resource=f"principal:{principal.id}")
+    audit.record(session=session, actor=actor, action=PrincipalAction.CREATE, resource=f"principal:{principal.id}")
     return IssuedKey(principal, api_key)
 
 
@@ -163,7 +163,7 @@ def unauthenticated(detail: str, reason: str) -> Problem:
     return Problem(
         401, "unauthenticated", "Authentication required", detail, extra={"reason": reason},
         headers={"WWW-Authenticate": 'Bearer realm="govern"'},
-        audit=Refusal(action=AuditAction.AUTH_FAILED, reason=reason),
+        audit=Refusal(action=PrincipalAction.KEY_REJECT, reason=reason),
     )
 
 
@@ -192,7 +192,7 @@ def confirm_remembered(*, session: Session, principal_id: uuid.UUID | None) -> b
 
 def list_principals(*, session: Session, actor: Actor) -> list[Principal]:
     """Every principal; listing them is itself audited (it is the map of who can read what)."""
-    audit.record(session=session, actor=actor, action=AuditAction.PRINCIPAL_LIST, resource="principals")
+    audit.record(session=session, actor=actor, action=PrincipalAction.LIST, resource="principals")
     return list(session.scalars(select(Principal).order_by(Principal.created_at, Principal.name)))
 
 
@@ -212,5 +212,5 @@ def disable(*, session: Session, actor: Actor, ref: str) -> Principal:
     _KNOWN.forget(principal.id)  # this process; the others learn it from the database at the principal's next request
     if principal.disabled_at is None:
         principal.disabled_at = utcnow()
-        audit.record(session=session, actor=actor, action=AuditAction.PRINCIPAL_DISABLE, resource=f"principal:{principal.id}")
+        audit.record(session=session, actor=actor, action=PrincipalAction.DISABLE, resource=f"principal:{principal.id}")
     return principal

@@ -21,7 +21,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -32,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
 from govern.audit.service import Outcome
+from govern.audit.tags import StaffAction
 from govern.errors import Problem, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.models import ConsoleSession, Principal, SignInFailure
@@ -42,17 +42,6 @@ from govern.timeutil import as_utc, utcnow
 # The session's last-seen time is written at most this often: it decides idle expiry, not an activity log.
 LAST_SEEN_RESOLUTION = timedelta(seconds=60)
 LANGUAGES = ("zh", "en")
-
-
-class StaffAction(StrEnum):
-    CREATE = "identity:staff:create"
-    PASSWORD_SET = "identity:staff:password-set"
-    UNLOCK = "identity:staff:unlock"
-    SIGN_IN = "identity:staff:sign-in"
-    LOCKOUT = "identity:staff:lockout"
-    SIGN_OUT = "identity:staff:sign-out"
-    SESSION_EXPIRED = "identity:session:expire"
-    CSRF_REJECT = "identity:session:csrf-reject"
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
+from govern.audit.tags import ProcessingAction
 from govern.identity.actor import Actor
 from govern.policy import Policy, Purpose
 
-ACTION_EXPORT = "processing:records:read"
 LANGUAGES = ("zh", "en")
 
 
@@ -96,7 +96,7 @@ def records(*, session: Session, policy: Policy, actor: Actor, language: str = "
         by_purpose.setdefault(r.purpose, []).append(Recipient(r.name, r.country, r.transfer_mechanism, r.agreement_ref, r.agreement_expires_on))
     processing = policy.processing
     controller = policy.controller
-    audit.record(session=session, actor=actor, action=ACTION_EXPORT, resource=f"ropa:{language}")
+    audit.record(session=session, actor=actor, action=ProcessingAction.RECORDS_READ, resource=f"ropa:{language}")
     return {
         "language": language,
         "policy_digest": policy.digest,

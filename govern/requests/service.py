@@ -14,7 +14,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import Any, Mapping
 
 from sqlalchemy import delete, false, select, update
@@ -24,6 +23,7 @@ from govern.access import service as access
 from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.audit.service import Outcome
+from govern.audit.tags import RequestAction
 from govern.consent import objections
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, validation_failed
@@ -37,32 +37,6 @@ from govern.subjects import service as subjects
 from govern.subjects import validators
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
-
-
-class RequestAction(StrEnum):
-    FILE = "requests:request:file"
-    DUPLICATE = "requests:request:duplicate"
-    READ = "requests:request:read"
-    QUEUE = "requests:queue:read"
-    ACKNOWLEDGE = "requests:request:acknowledge"
-    OTP_ISSUE = "requests:otp:issue"
-    VERIFY = "requests:identity:verify"
-    LOCK = "requests:identity:lock"
-    EXTEND = "requests:deadline:extend"
-    PAUSE = "requests:deadline:pause"
-    RESUME = "requests:deadline:resume"
-    START = "requests:request:start"
-    COMPLETE = "requests:request:complete"
-    REFUSE = "requests:request:refuse"
-    WITHDRAW = "requests:request:withdraw"
-    CLOSE_UNVERIFIED = "requests:request:close-unverified"
-    PACKAGE = "requests:package:create"
-    CERTIFICATE = "requests:certificate:read"
-    LIFT = "requests:restriction:lift"
-    TOKEN_ISSUE = "requests:download-token:issue"
-    TOKEN_REDEEM = "requests:download-token:redeem"
-    PURGE_LOG = "requests:log:purge"
-
 
 OPEN = ("received", "identity_pending", "in_progress")
 TERMINAL = ("completed", "refused", "withdrawn", "duplicate")

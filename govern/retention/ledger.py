@@ -19,24 +19,19 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from govern.audit.tags import LedgerAction
 from govern.identity.actor import Actor
 from govern.jobs import Progress
 from govern.ledgers import COMMITTED, PENDING, ROLLED_BACK, ErasureLedgers, Ledger
 from govern.timeutil import as_utc, utcnow
 
 REPLAY_REASON = "retention_replay"
-
-
-class LedgerAction(StrEnum):
-    REPLAY = "retention:ledger:replay"
-    ACCEPT_MISSING = "retention:ledger:accept-missing"
 
 
 def missing_ledgers(home: Path) -> list[Path]:

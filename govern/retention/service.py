@@ -14,7 +14,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any, Iterable
 
 from sqlalchemy import (
@@ -41,6 +40,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from govern.access.service import Refusal
 from govern.audit import service as audit
+from govern.audit.tags import RetentionAction
 from govern.errors import Problem, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
@@ -55,17 +55,6 @@ KIND_NAMES = {FIELD: "field", RECORD: "record", SHRED: "subject"}
 CLOSED_ACCOUNTS = "closed_accounts"
 LEFT_EMPTY = "left_with_nothing"
 SAMPLE_SIZE = 5
-
-
-class RetentionAction(StrEnum):
-    HOLD_PLACE = "retention:hold:place"
-    HOLD_LIFT = "retention:hold:lift"
-    PLAN_CREATE = "retention:plan:create"
-    PLAN_APPROVE = "retention:plan:approve"
-    RUN_START = "retention:run:start"
-    RUN_RESUME = "retention:run:resume"
-    RUN_INTERRUPT = "retention:run:interrupt"
-    RUN_FINISH = "retention:run:finish"
 
 
 def retention_policy(policy: Policy) -> RetentionPolicy:

@@ -8,7 +8,6 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Any, Mapping, Sequence
 
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from govern.access import service as access
 from govern.access.service import Refusal
 from govern.audit import service as audit
+from govern.audit.tags import SharingAction
 from govern.consent import service as consent
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, require_editable, require_version, stale, validation_failed
@@ -27,15 +27,6 @@ from govern.sharing.models import Disclosure, Recipient
 from govern.subjects import service as subjects
 from govern.subjects.validators import EMAIL_KIND, free_text_errors
 from govern.timeutil import as_utc, utcnow
-
-
-class SharingAction(StrEnum):
-    RECIPIENT_CREATE = "sharing:recipient:create"
-    RECIPIENT_UPDATE = "sharing:recipient:update"
-    RECIPIENT_DISABLE = "sharing:recipient:disable"
-    DISCLOSE = "sharing:disclosure:create"
-    DISCLOSURE_LIST = "sharing:disclosure:list"
-
 
 # PIPL Art. 38: the ways personal information may leave China.
 TRANSFER_MECHANISMS = ("cac_security_assessment", "standard_contract", "certification")

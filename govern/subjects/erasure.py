@@ -23,6 +23,7 @@ from sqlalchemy import DateTime, String, Uuid, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from govern.audit import service as audit
+from govern.audit.tags import ErasureAction
 from govern.consent import objections
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
@@ -41,13 +42,6 @@ class Tombstone(Base):
     erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     reason: Mapped[str] = mapped_column(String(64), nullable=False)
     reference: Mapped[str | None] = mapped_column(String(100))
-
-
-class ErasureAction:
-    SHRED = "subjects:profile:shred"
-    FIELDS_ERASE = "subjects:profile:erase-fields"
-    RECORDS_ERASE = "subjects:record:erase"
-    REAPPLY = "subjects:tombstone:reapply"
 
 
 # A subject whose records and row are still being deleted after its key was destroyed (see `sweep`).

@@ -18,7 +18,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from govern.access import service as access
 from govern.access.service import Refusal
 from govern.audit import service as audit
-from govern.audit.service import AuditAction
+from govern.audit.tags import SubjectAction
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.db import HotStatement
@@ -180,7 +180,7 @@ def create(
     dek, wrapped, version = envelope.new_data_key(subject.id)
     session.add(SubjectKey(subject_id=subject.id, wrapped_key=wrapped, master_key_version=version))
     _store_fields(session, envelope, policy, subject.id, dek, cleaned)
-    audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_CREATE, subject_id=subject.id, field_names=cleaned, purpose=purpose, resource=f"subject:{subject.id}")
+    audit.record(session=session, actor=actor, action=SubjectAction.CREATE, subject_id=subject.id, field_names=cleaned, purpose=purpose, resource=f"subject:{subject.id}")
     return subject
 
 
@@ -195,7 +195,7 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
     first = found[0]
     subject = SubjectHeader(first.id, first.external_ref, first.jurisdiction, first.language, first.status, first.version)
     grant = access.authorise_read(
-        policy=policy, actor=actor, purpose_name=purpose, action=AuditAction.SUBJECT_READ, subject_id=subject.id,
+        policy=policy, actor=actor, purpose_name=purpose, action=SubjectAction.READ, subject_id=subject.id,
         jurisdiction=subject.jurisdiction, subject_status=subject.status, session=session, envelope=envelope,
     )
     wrapped = first.wrapped_key
@@ -210,7 +210,7 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
             rule = policy.catalog.fields[name]
             values[name] = plain if grant.visibility[name] == "full" else masking.mask(rule.masking, plain)
     # Written before the values leave this function: if the log cannot take it, no data is returned.
-    audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_READ, subject_id=subject.id, field_names=values, purpose=grant.purpose.name, resource=f"subject:{subject.id}")
+    audit.record(session=session, actor=actor, action=SubjectAction.READ, subject_id=subject.id, field_names=values, purpose=grant.purpose.name, resource=f"subject:{subject.id}")
     return SubjectView(subject=subject, fields=dict(sorted(values.items())), purpose=grant.purpose.name)
 
 
@@ -240,7 +240,7 @@ def update(
         session.flush()  # the versioned UPDATE runs here, so a concurrent writer loses with 412, not later
     except StaleDataError:
         raise Problem(412, "precondition_failed", "Stale version", "The subject changed since you read it; read it again.") from None
-    audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_UPDATE, subject_id=subject.id, field_names=[*cleaned, *removed], purpose=purpose, resource=f"subject:{subject.id}")
+    audit.record(session=session, actor=actor, action=SubjectAction.UPDATE, subject_id=subject.id, field_names=[*cleaned, *removed], purpose=purpose, resource=f"subject:{subject.id}")
     return subject
 
 
@@ -270,11 +270,11 @@ def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor
         _, normal = validators.clean(rule.validator, rule.validator_options, value)
     except validators.FieldInvalid as exc:
         raise validation_failed({"value": [str(exc)]}) from None
-    chosen = access.authorise_purpose(policy=policy, actor=actor, purpose_name=purpose, action=AuditAction.SUBJECT_LOOKUP)
+    chosen = access.authorise_purpose(policy=policy, actor=actor, purpose_name=purpose, action=SubjectAction.LOOKUP)
     if field not in chosen.fields:
         raise access.refuse(
             "field_not_in_purpose", f"'{purpose}' may not use {field}.",
-            Refusal(action=AuditAction.SUBJECT_LOOKUP, reason="field_not_in_purpose", purpose=purpose, field_names=(field,)),
+            Refusal(action=SubjectAction.LOOKUP, reason="field_not_in_purpose", purpose=purpose, field_names=(field,)),
         )
     matches = session.execute(
         select(ProfileField.subject_id, Subject.jurisdiction, Subject.status)
@@ -287,7 +287,7 @@ def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor
         # A miss still tells the caller something (that nobody holds this value): it is logged, as a 404.
         raise Problem(
             404, "not_found", "Not found", "No subject has this value.",
-            audit=Refusal(action=AuditAction.SUBJECT_LOOKUP, reason="no_match", purpose=chosen.name, field_names=(field,), outcome="allowed"),
+            audit=Refusal(action=SubjectAction.LOOKUP, reason="no_match", purpose=chosen.name, field_names=(field,), outcome="allowed"),
         )
     # Each match obeys the rule of a read of it for this purpose (restriction, consent, objection, opt-out): an id the
     # purpose may not use is not handed out. A contract purpose on an active subject is decided without a query.
@@ -305,9 +305,9 @@ def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor
         reason, detail = next(iter(refusals.items())) if len(refusals) == 1 else (
             LOOKUP_MATCHES_REFUSED, f"No subject holding this value may be used for '{chosen.name}' now ({', '.join(sorted(refusals))}).",
         )
-        raise access.refuse(reason, detail, Refusal(action=AuditAction.SUBJECT_LOOKUP, reason=reason, purpose=chosen.name, field_names=(field,)))
+        raise access.refuse(reason, detail, Refusal(action=SubjectAction.LOOKUP, reason=reason, purpose=chosen.name, field_names=(field,)))
     for sid in ids:
-        audit.record(session=session, actor=actor, action=AuditAction.SUBJECT_LOOKUP, subject_id=sid, field_names=[field], purpose=chosen.name)
+        audit.record(session=session, actor=actor, action=SubjectAction.LOOKUP, subject_id=sid, field_names=[field], purpose=chosen.name)
     return ids
 
 
@@ -339,7 +339,7 @@ def add_record(
     record = Record(id=uuid.uuid4(), subject_id=subject.id, type=type, occurred_at=as_utc(occurred_at), created_by=actor.principal_id, created_at=utcnow())
     record.ciphertext = envelope.seal(_data_key(session, envelope, subject.id), subject.id, f"record:{record.id}", encoded)
     session.add(record)
-    audit.record(session=session, actor=actor, action=AuditAction.RECORD_CREATE, subject_id=subject.id, field_names=[f"record:{type}"], purpose=purpose, resource=f"record:{record.id}")
+    audit.record(session=session, actor=actor, action=SubjectAction.RECORD_CREATE, subject_id=subject.id, field_names=[f"record:{type}"], purpose=purpose, resource=f"record:{record.id}")
     return record
 
 
@@ -367,14 +367,14 @@ def list_records(
         raise validation_failed({"type": [f"must be one of {', '.join(sorted(policy.catalog.record_types))}"]})
     after = _decode_cursor(cursor) if cursor else None
     grant = access.authorise_read(
-        policy=policy, actor=actor, purpose_name=purpose, action=AuditAction.RECORD_READ, subject_id=subject.id,
+        policy=policy, actor=actor, purpose_name=purpose, action=SubjectAction.RECORD_READ, subject_id=subject.id,
         jurisdiction=subject.jurisdiction, subject_status=subject.status, session=session, envelope=envelope,
     )
     types = grant.record_types if type is None else grant.record_types & {type}
     if type is not None and not types:
         raise access.refuse(
             "record_type_not_in_purpose", f"'{grant.purpose.name}' may not use {type} records.",
-            Refusal(action=AuditAction.RECORD_READ, reason="record_type_not_in_purpose", subject_id=subject.id, purpose=grant.purpose.name, field_names=(f"record:{type}",)),
+            Refusal(action=SubjectAction.RECORD_READ, reason="record_type_not_in_purpose", subject_id=subject.id, purpose=grant.purpose.name, field_names=(f"record:{type}",)),
         )
     query = select(Record).where(Record.subject_id == subject.id, Record.type.in_(types))
     if after:
@@ -388,7 +388,7 @@ def list_records(
             payload = json.loads(envelope.open(dek, subject.id, f"record:{row.id}", row.ciphertext))
             views.append(RecordView(row.id, row.type, as_utc(row.occurred_at), as_utc(row.created_at), payload))
     audit.record(
-        session=session, actor=actor, action=AuditAction.RECORD_READ, subject_id=subject.id,
+        session=session, actor=actor, action=SubjectAction.RECORD_READ, subject_id=subject.id,
         field_names=sorted({f"record:{v.type}" for v in views}), purpose=grant.purpose.name, resource=f"subject:{subject.id}/records",
     )
     return RecordPage(views, _encode_cursor(page[-1].occurred_at, page[-1].id) if more else None)
@@ -399,12 +399,6 @@ def count_subjects(*, session: Session) -> int:
 
 
 # --- for data-subject requests (govern/requests): status changes, the full export, partial erasure -----------
-
-
-class SubjectAction:
-    STATUS = "subjects:profile:status"
-    EXPORT = "subjects:profile:export"
-    REKEY = "subjects:profile:rekey"
 
 
 STATUSES = ("active", "restricted", "closed")

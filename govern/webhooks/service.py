@@ -18,7 +18,6 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
@@ -28,6 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from govern.audit import service as audit
 from govern.audit.service import Outcome
+from govern.audit.tags import WebhookAction
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, require_editable, require_version, stale, validation_failed
 from govern.identity.actor import Actor
@@ -40,18 +40,6 @@ from govern.webhooks.policy import WebhookPolicy
 
 if TYPE_CHECKING:
     from govern.requests.models import DataSubjectRequest
-
-
-class WebhookAction(StrEnum):
-    ENDPOINT_CREATE = "webhooks:endpoint:create"
-    ENDPOINT_UPDATE = "webhooks:endpoint:update"
-    SECRET_ROTATE = "webhooks:endpoint:rotate-secret"
-    EVENT_QUEUE = "webhooks:event:queue"
-    DELIVERED = "webhooks:delivery:delivered"
-    FAILED = "webhooks:delivery:failed"
-    REQUEUE = "webhooks:delivery:requeue"
-    DELIVERY_LIST = "webhooks:delivery:list"
-    DELIVERY_READ = "webhooks:delivery:read"
 
 
 ERASED = "subject.erased"

@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from govern.audit import chain, checkpoints, export, service
 from govern.audit import verifier as verify
+from govern.audit.tags import SubjectAction
 from govern.identity.actor import Actor
 
 ACTOR = Actor(name="crm-sales", kind="service", roles=("sales_service",), principal_id=uuid.UUID(int=7), request_id="req-1", client_addr="10.0.0.1")
@@ -33,7 +34,7 @@ def record_events(runtime):
         for i in range(n):
             with runtime.database.unit_of_work() as session:
                 service.record(
-                    session=session, actor=ACTOR, action=kw.get("action", "subjects:profile:read"), subject_id=uuid.UUID(int=i + 1),
+                    session=session, actor=ACTOR, action=kw.get("action", SubjectAction.READ), subject_id=uuid.UUID(int=i + 1),
                     field_names=["name", "mobile"], purpose="customer_service", reason=kw.get("reason"),
                 )
 

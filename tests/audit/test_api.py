@@ -9,6 +9,7 @@ import zipfile
 import pytest
 
 from govern.audit import verifier as verify
+from govern.audit.tags import SubjectAction
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def auditor(client_as, app, audit_settings, monkeypatch):
 
 def test_an_auditor_searches_by_filters_with_a_cursor_and_the_search_is_audited(auditor, record_events, audit_events):
     record_events(5)
-    record_events(2, action="subjects:profile:update")
+    record_events(2, action=SubjectAction.UPDATE)
     page = auditor.get("/api/v1/audit/events?action=subjects:profile:read&limit=3")
     assert page.status_code == 200, page.json
     assert [e["event"]["action"] for e in page.json["events"]] == ["subjects:profile:read"] * 3

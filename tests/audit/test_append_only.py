@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from govern.audit import chain
+from govern.audit.tags import SubjectAction
 
 APP_ROLE = "govern_audit_test_app"
 TABLES = ("audit_events", "audit_chain", "audit_checkpoints", "audit_seal_runs", "audit_purges")
@@ -63,7 +64,7 @@ def test_the_application_role_can_still_append_and_seal(app_role, runtime):
         from sqlalchemy.orm import Session
 
         session = Session(bind=conn)
-        service.record(session=session, actor=ACTOR, action="subjects:profile:read")
+        service.record(session=session, actor=ACTOR, action=SubjectAction.READ)
         chain.seal_batch(session, batch_size=10, floor=0, after=0)
         session.commit()
         assert conn.execute(text("SELECT count(*) FROM audit_chain")).scalar_one() == 1

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from govern.audit import chain, integrity
 from govern.audit.models import AuditChainEntry, AuditEvent
+from govern.audit.tags import SubjectAction
 
 
 def test_sixteen_threads_auditing_at_once_produce_a_log_that_verifies(runtime, record_events, checkpoint, audit_settings):
@@ -56,7 +57,7 @@ def test_an_event_committed_late_gets_a_later_seq(runtime, record_events):
 
     record_events(3)
     with runtime.database.unit_of_work() as session:
-        late = service.record(session=session, actor=ACTOR, action="subjects:profile:read")
+        late = service.record(session=session, actor=ACTOR, action=SubjectAction.READ)
         late_id = late.id
     # Simulate a transaction that took its id before others but committed after they were sealed.
     record_events(2)

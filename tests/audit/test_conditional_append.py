@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import Boolean, Integer, bindparam
 
 from govern.audit import service as audit
+from govern.audit.tags import PolicyAction
 from govern.identity.actor import Actor
 
 ACTOR = Actor(name="test", kind="system")
-LOAD = audit.AuditAction.POLICY_LOAD
+LOAD = PolicyAction.LOAD
 HOLDS = bindparam("cond_holds", type_=Boolean)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from govern.audit import verifier as verify
+from govern.audit.tags import SubjectAction
 from govern.config import PROJECT_ROOT
 from tests.audit.conftest import kinds, read_lines, relink, write_lines
 
@@ -300,7 +301,7 @@ def test_the_line_reader_does_not_split_on_unicode_line_separators(record_events
     from tests.audit.conftest import ACTOR
 
     with runtime.database.unit_of_work() as session:
-        service.record(session=session, actor=ACTOR, action="subjects:profile:read", reason="行\u2028分隔\u0085")
+        service.record(session=session, actor=ACTOR, action=SubjectAction.READ, reason="行\u2028分隔\u0085")
     out = make_export()
     assert verify_export(out).ok
     assert Path(out / "events.jsonl").read_bytes().count(b"\n") == 1

@@ -1,0 +1,177 @@
+"""Every action the audit log records, in one place, one enum per domain, tagged "<domain>:<thing>:<verb>".
+
+The values are stored in each event and covered by its hash (the chain, the signed checkpoints and the auditor's
+offline verifier read them as written): a value never changes and is never reused; a new action gets a new value.
+audit.service.append takes a member of one of these enums, never a bare string.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class AuditTag(StrEnum):
+    """What the audit append accepts: a member of a domain's enum below (it has no members itself, so each extends it)."""
+
+
+class SubjectAction(AuditTag):
+    CREATE = "subjects:profile:create"
+    READ = "subjects:profile:read"
+    UPDATE = "subjects:profile:update"
+    LOOKUP = "subjects:profile:lookup"
+    RECORD_CREATE = "subjects:record:create"
+    RECORD_READ = "subjects:record:read"
+    STATUS = "subjects:profile:status"
+    EXPORT = "subjects:profile:export"
+    REKEY = "subjects:profile:rekey"
+
+
+class ErasureAction(AuditTag):
+    SHRED = "subjects:profile:shred"
+    FIELDS_ERASE = "subjects:profile:erase-fields"
+    RECORDS_ERASE = "subjects:record:erase"
+    REAPPLY = "subjects:tombstone:reapply"
+
+
+class PrincipalAction(AuditTag):
+    CREATE = "identity:principal:create"
+    DISABLE = "identity:principal:disable"
+    LIST = "identity:principal:list"
+    KEY_REJECT = "identity:apikey:reject"
+
+
+class StaffAction(AuditTag):
+    CREATE = "identity:staff:create"
+    PASSWORD_SET = "identity:staff:password-set"
+    UNLOCK = "identity:staff:unlock"
+    SIGN_IN = "identity:staff:sign-in"
+    LOCKOUT = "identity:staff:lockout"
+    SIGN_OUT = "identity:staff:sign-out"
+    SESSION_EXPIRED = "identity:session:expire"
+    CSRF_REJECT = "identity:session:csrf-reject"
+
+
+class ReviewAction(AuditTag):
+    READ = "identity:review:read"
+    EXPORT = "identity:review:export"
+
+
+class LimitAction(AuditTag):
+    REFUSE = "identity:rate-limit:refuse"
+
+
+class KeyAction(AuditTag):
+    ROTATE_BEGIN = "crypto:master:rotate-begin"
+    ROTATE_FINISH = "crypto:master:rotate-finish"
+    CHECK_RECORD = "crypto:key-check:record"
+
+
+class PolicyAction(AuditTag):
+    LOAD = "policy:bundle:load"
+
+
+class AuditAction(AuditTag):
+    SEARCH = "audit:event:search"
+    EXPORT = "audit:export:create"
+    PROOF = "audit:proof:create"
+    CHECKPOINT = "audit:checkpoint:create"
+    SIGNING_KEY_ROTATE = "audit:signing-key:rotate"
+    PURGE = "audit:event:purge"
+    RESTORE = "audit:log:restore"
+
+
+class ObjectionAction(AuditTag):
+    # Named for the domain that first wrote them (objections now live in consent): the log holds them so.
+    OBJECTION_RECORD = "access:objection:record"
+    OBJECTION_LIFT = "access:objection:lift"
+
+
+class ConsentAction(AuditTag):
+    GRANT = "consent:event:grant"
+    WITHDRAW = "consent:event:withdraw"
+    OPT_OUT = "consent:event:opt-out"
+    HISTORY_READ = "consent:history:read"
+    RECEIPT_READ = "consent:receipt:read"
+    CHECK = "consent:state:check"
+    FIGURES = "consent:figures:read"
+    EXPORT = "consent:preferences:export"
+
+
+class SharingAction(AuditTag):
+    RECIPIENT_CREATE = "sharing:recipient:create"
+    RECIPIENT_UPDATE = "sharing:recipient:update"
+    RECIPIENT_DISABLE = "sharing:recipient:disable"
+    DISCLOSE = "sharing:disclosure:create"
+    DISCLOSURE_LIST = "sharing:disclosure:list"
+
+
+class ProcessingAction(AuditTag):
+    RECORDS_READ = "processing:records:read"  # the records of processing activities (GDPR Art. 30), as a document
+
+
+class RequestAction(AuditTag):
+    FILE = "requests:request:file"
+    DUPLICATE = "requests:request:duplicate"
+    READ = "requests:request:read"
+    QUEUE = "requests:queue:read"
+    ACKNOWLEDGE = "requests:request:acknowledge"
+    OTP_ISSUE = "requests:otp:issue"
+    VERIFY = "requests:identity:verify"
+    LOCK = "requests:identity:lock"
+    EXTEND = "requests:deadline:extend"
+    PAUSE = "requests:deadline:pause"
+    RESUME = "requests:deadline:resume"
+    START = "requests:request:start"
+    COMPLETE = "requests:request:complete"
+    REFUSE = "requests:request:refuse"
+    WITHDRAW = "requests:request:withdraw"
+    CLOSE_UNVERIFIED = "requests:request:close-unverified"
+    PACKAGE = "requests:package:create"
+    CERTIFICATE = "requests:certificate:read"
+    LIFT = "requests:restriction:lift"
+    TOKEN_ISSUE = "requests:download-token:issue"
+    TOKEN_REDEEM = "requests:download-token:redeem"
+    PURGE_LOG = "requests:log:purge"
+
+
+class RetentionAction(AuditTag):
+    HOLD_PLACE = "retention:hold:place"
+    HOLD_LIFT = "retention:hold:lift"
+    PLAN_CREATE = "retention:plan:create"
+    PLAN_APPROVE = "retention:plan:approve"
+    RUN_START = "retention:run:start"
+    RUN_RESUME = "retention:run:resume"
+    RUN_INTERRUPT = "retention:run:interrupt"
+    RUN_FINISH = "retention:run:finish"
+
+
+class LedgerAction(AuditTag):
+    REPLAY = "retention:ledger:replay"
+    ACCEPT_MISSING = "retention:ledger:accept-missing"
+
+
+class BreachAction(AuditTag):
+    CREATE = "breach:incident:create"
+    TRANSITION = "breach:incident:transition"
+    READ = "breach:incident:read"
+    SCOPE = "breach:scope:create"
+    SCOPE_READ = "breach:scope:read"
+    ASSESS = "breach:assessment:create"
+    CONTAIN = "breach:containment:record"
+    LETTERS = "breach:letter:create"
+    LETTER_READ = "breach:letter:read"
+    SENT = "breach:notification:send"
+    REPORT = "breach:report:create"
+    REGISTER = "breach:register:read"
+
+
+class WebhookAction(AuditTag):
+    ENDPOINT_CREATE = "webhooks:endpoint:create"
+    ENDPOINT_UPDATE = "webhooks:endpoint:update"
+    SECRET_ROTATE = "webhooks:endpoint:rotate-secret"
+    EVENT_QUEUE = "webhooks:event:queue"
+    DELIVERED = "webhooks:delivery:delivered"
+    FAILED = "webhooks:delivery:failed"
+    REQUEUE = "webhooks:delivery:requeue"
+    DELIVERY_LIST = "webhooks:delivery:list"
+    DELIVERY_READ = "webhooks:delivery:read"
