@@ -4,7 +4,7 @@ plain inserts of the same rows into an untriggered, unchained twin table.
     .venv/bin/python bench/audit_append.py [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test_audit_bench]
 
 Each client is a process with its own connection that loops "begin; write one event; commit" for --duration
-seconds. The audited side calls govern's real `audit.service.record()` (the append-only table with its
+seconds. The audited side calls govern's real `audit.service.append()` (the append-only table with its
 triggers) while a sealer process runs `govern audit seal` logic continuously, so the chain's cost is in the figure;
 the plain side inserts the same column values with one INSERT. Bar (issue 3): at 8 clients the audited rate is at
 least 0.7 x the plain rate. Exit status 0 when met. The database is WIPED first. Not a test.
@@ -45,7 +45,7 @@ def client(url: str, mode: str, start_at: float, stop_at: float, counter) -> Non
 
     database = Database(url)
     if mode == "twin":
-        # The very same record() call, pointed at an identical table in schema `plain` (no triggers, no chain, no sealer).
+        # The very same append() call, pointed at an identical table in schema `plain` (no triggers, no chain, no sealer).
         database.engine = database.engine.execution_options(schema_translate_map={None: "plain"})
         database.sessions.configure(bind=database.engine)
     actor = _actor()
@@ -56,10 +56,10 @@ def client(url: str, mode: str, start_at: float, stop_at: float, counter) -> Non
     while time.time() < stop_at:
         subject = uuid.uuid4()
         if mode in ("audited", "twin"):
-            service.record(session=session, actor=actor, action=SubjectAction.READ, subject_id=subject,
+            service.append(session=session, actor=actor, action=SubjectAction.READ, subject_id=subject,
                            field_names=["name", "mobile", "email", "address"], purpose="customer_service", resource=f"subject:{subject}")
         else:
-            # The same row record() writes, built the same way, inserted plainly.
+            # The same row append() writes, built the same way, inserted plainly.
             names = ["address", "email", "mobile", "name"]
             now = service.utcnow()
             body = {"time": now.isoformat(timespec="microseconds"), "actor": {"id": str(actor.principal_id), "name": actor.name, "kind": actor.kind},
@@ -138,8 +138,8 @@ def main() -> int:
         conn.execute(text("CREATE TABLE plain.audit_events (LIKE public.audit_events INCLUDING DEFAULTS INCLUDING INDEXES INCLUDING IDENTITY)"))
 
     print(f"PostgreSQL {args.database_url.rsplit('@', 1)[-1]}; {os.cpu_count()} CPUs; {args.duration:.0f}s per run; one process per client; median of {args.rounds} alternating rounds")
-    print("plain = one INSERT of the same row (text SQL); twin = the same record() call into an untriggered, unchained twin table;")
-    print("audited = record() into audit_events (append-only triggers) with a sealer process chaining concurrently")
+    print("plain = one INSERT of the same row (text SQL); twin = the same append() call into an untriggered, unchained twin table;")
+    print("audited = append() into audit_events (append-only triggers) with a sealer process chaining concurrently")
     print(f"{'clients':>7} {'plain/s':>10} {'twin/s':>10} {'audited/s':>10} {'aud/plain':>9} {'aud/twin':>9} {'sealed':>8}")
     ratios, twin_ratios = {}, {}
     import statistics
@@ -168,7 +168,7 @@ def main() -> int:
     print(f"final seal: {rest.sealed} left over sealed in {took:.2f}s; {linked}/{events} events chained, head seq {rest.head_seq}")
     ok = ratios.get(8, 0) >= BAR
     print(f"bar: audited >= {BAR} x plain at 8 clients: {'met' if ok else 'NOT met'} ({ratios.get(8, 0):.2f}); "
-          f"against the same record() into the twin table: {twin_ratios.get(8, 0):.2f} ({'met' if twin_ratios.get(8, 0) >= BAR else 'NOT met'})")
+          f"against the same append() into the twin table: {twin_ratios.get(8, 0):.2f} ({'met' if twin_ratios.get(8, 0) >= BAR else 'NOT met'})")
     database.dispose()
     engine.dispose()
     return 0 if ok else 1

@@ -242,7 +242,7 @@ def _record_refusal(runtime: Runtime, refusal) -> None:
     # a remembered principal is still enabled.
     try:
         with runtime.database.unit_of_work() as session:
-            audit.record(
+            audit.append(
                 session=session, actor=actor, action=refusal.action, outcome=Outcome(refusal.outcome), subject_id=refusal.subject_id,
                 field_names=refusal.field_names, purpose=refusal.purpose, reason=refusal.reason,
             )

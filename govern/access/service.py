@@ -170,7 +170,7 @@ def allowed_subjects(
             ) is None
         if verdict:
             allowed.append(given[key])
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=consent.ConsentAction.CHECK, purpose=purpose.name,
         resource=f"consent-check:asked={len(ids)},allowed={len(allowed)}",
     )

@@ -41,7 +41,7 @@ def download_export(query):
     """Export what is sealed in [from, to) (everything without them) as a zip; verify it with audit/verify.py."""
     rt = current_runtime()
     session = rt.session()
-    service.record(session=session, actor=current_actor(), action=AuditAction.EXPORT, resource=f"export:{query['from_'] or '-'}..{query['to'] or '-'}")
+    service.append(session=session, actor=current_actor(), action=AuditAction.EXPORT, resource=f"export:{query['from_'] or '-'}..{query['to'] or '-'}")
     spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     with tempfile.TemporaryDirectory(prefix="govern-export-") as tmp:
         try:
@@ -85,5 +85,5 @@ def inclusion_proof(seq: int):
         proof = checkpoints.inclusion_proof(session=session, seq=seq, settings=rt.settings)
     except LookupError:
         raise Problem(404, "not_found", "Not found", "No checkpoint covers this seq yet, or the event is gone.") from None
-    service.record(session=session, actor=current_actor(), action=AuditAction.PROOF, resource=f"audit_chain:{seq}")
+    service.append(session=session, actor=current_actor(), action=AuditAction.PROOF, resource=f"audit_chain:{seq}")
     return proof

@@ -1,6 +1,6 @@
 """The sealer: links committed audit events into the hash chain in batches, off the request path.
 
-record() only inserts a row, so audited requests never queue on a chain head. The sealer takes the unsealed
+append() only inserts a row, so audited requests never queue on a chain head. The sealer takes the unsealed
 events in id order under a lock (pg_advisory_xact_lock on PostgreSQL; SQLite's write lock, taken by BEGIN
 IMMEDIATE, elsewhere), so two sealers never fork the chain. The chain order is seal order: an event whose
 transaction commits after a higher id was sealed simply gets a later seq.

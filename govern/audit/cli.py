@@ -159,7 +159,7 @@ def export_cmd(time_from, time_to, out: Path, fmt: str, as_json: bool) -> None:
 
         actor = Actor.operator()
         with rt.database.unit_of_work() as session:
-            service.record(session=session, actor=actor, action=AuditAction.EXPORT, resource=f"export:{time_from or '-'}..{time_to or '-'}")
+            service.append(session=session, actor=actor, action=AuditAction.EXPORT, resource=f"export:{time_from or '-'}..{time_to or '-'}")
         try:
             result = export.export(database=rt.database, settings=rt.settings, out=out, time_from=_when(time_from), time_to=_when(time_to), fmt=fmt, on_progress=show)
         except checkpoints.AuditIntegrityError as exc:
@@ -213,7 +213,7 @@ def prove_cmd(seq: int | None, consistency, out: Path | None) -> None:
                     proof = checkpoints.inclusion_proof(session=session, seq=seq, settings=rt.settings)
                 else:
                     raise click.UsageError("give SEQ or --consistency FIRST SECOND")
-                service.record(session=session, actor=Actor.operator(), action=AuditAction.PROOF, resource=f"audit_chain:{seq or consistency}")
+                service.append(session=session, actor=Actor.operator(), action=AuditAction.PROOF, resource=f"audit_chain:{seq or consistency}")
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None
         text = json.dumps(proof, ensure_ascii=False, indent=2)
@@ -245,7 +245,7 @@ def keys_rotate(as_json: bool) -> None:
             raise click.ClickException(str(exc)) from None
         with rt.database.unit_of_work() as session:
             keychecks.record_audit_key(session=session, key_id=key.key_id)  # the key start-up and readiness expect from now on
-            service.record(session=session, actor=Actor.operator(), action=AuditAction.SIGNING_KEY_ROTATE, resource=f"audit-key:{key.key_id}")
+            service.append(session=session, actor=Actor.operator(), action=AuditAction.SIGNING_KEY_ROTATE, resource=f"audit-key:{key.key_id}")
         checkpoints.issue(database=rt.database, settings=rt.settings)  # the first word of the new one
         _emit(as_json, {"key_id": key.key_id, "keys": signing.published_keys(rt.settings)}, f"new signing key {key.key_id}; published in {signing.keys_path(rt.settings)}")
 

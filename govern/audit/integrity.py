@@ -305,7 +305,7 @@ def purge(*, database: Database, settings: Settings, actor: Actor, keep_days: in
         }})
         number = statement["body"]["number"]
         session.add(AuditPurge(purged_at=utcnow(), through_seq=boundary.tree_size, checkpoint_number=number, events=count, actor_name=actor.name))
-        service.record(session=session, actor=actor, action=AuditAction.PURGE, resource=f"audit_chain:{done + 1}-{boundary.tree_size}", reason=f"retention_{keep_days}d")
+        service.append(session=session, actor=actor, action=AuditAction.PURGE, resource=f"audit_chain:{done + 1}-{boundary.tree_size}", reason=f"retention_{keep_days}d")
     return PurgeResult(through_seq=boundary.tree_size, checkpoint=boundary.number, events=count, dry_run=False, statement=number)
 
 
@@ -329,7 +329,7 @@ def record_restore(*, database: Database, settings: Settings, source: str, actor
         line = checkpoints.sign(session=session, settings=settings, key=key, upto=head_seq, extra={"kind": RESTORE_KIND, "restore": {
             "restored_to_seq": head_seq, "source": source[:200], "actor": actor.name,
         }})
-        service.record(session=session, actor=actor, action=AuditAction.RESTORE, resource=f"audit_chain:{head_seq}", reason="restored_from_backup")
+        service.append(session=session, actor=actor, action=AuditAction.RESTORE, resource=f"audit_chain:{head_seq}", reason="restored_from_backup")
     log.warning("audit_log_restored", restored_to_seq=head_seq, checkpoint=line["body"]["number"])
     return line
 

@@ -56,7 +56,7 @@ def canonical_bytes(event: dict) -> str:
     return json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def record(
+def append(
     *,
     session: Session,
     actor: Actor,
@@ -271,7 +271,7 @@ def search(*, session: Session, actor: Actor, filters: SearchFilters, cursor: st
     rows = session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    record(
+    append(
         session=session, actor=actor, action=AuditAction.SEARCH, subject_id=f.subject_id, field_names=f.used(),
         resource="audit_events", purpose=None,
     )

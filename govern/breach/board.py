@@ -161,5 +161,5 @@ def register(*, session: Session, policy: Policy, actor: Actor, include_drills: 
             ],
             "closed_at": as_utc(incident.closed_at) if incident.closed_at else None, "review": incident.review,
         })
-    audit.record(session=session, actor=actor, action=BreachAction.REGISTER, resource="breach-register", reason="with_drills" if include_drills else None)
+    audit.append(session=session, actor=actor, action=BreachAction.REGISTER, resource="breach-register", reason="with_drills" if include_drills else None)
     return out

@@ -178,7 +178,7 @@ def _freeze(
     }
     snapshot.digest = digest(listing)
     service.event(session=session, incident=incident, actor=actor, kind="scope", now=now, data={"version": version, "method": method, "subjects": len(ids)})
-    audit.record(session=session, actor=actor, action=BreachAction.SCOPE, resource=f"incident:{incident.id}/scope:{version}", reason=f"subjects={len(ids)}")
+    audit.append(session=session, actor=actor, action=BreachAction.SCOPE, resource=f"incident:{incident.id}/scope:{version}", reason=f"subjects={len(ids)}")
     session.flush()
     service.refresh_notifications(session=session, policy=policy, incident=incident, now=now)
     return snapshot
@@ -200,7 +200,7 @@ def affected(*, session: Session, actor: Actor, incident_id: uuid.UUID, version:
         raise Problem(404, "not_found", "Not found", "No such scope version; compute the scope first.")
     rows = list(session.scalars(select(AffectedSubject).where(AffectedSubject.snapshot_id == snapshot.id).order_by(AffectedSubject.subject_id)))
     intact = digest([[str(r.subject_id), r.jurisdiction, list(r.fields)] for r in rows]) == snapshot.digest
-    audit.record(session=session, actor=actor, action=BreachAction.SCOPE_READ, resource=f"incident:{incident.id}/scope:{snapshot.version}", reason=f"subjects={len(rows)}")
+    audit.append(session=session, actor=actor, action=BreachAction.SCOPE_READ, resource=f"incident:{incident.id}/scope:{snapshot.version}", reason=f"subjects={len(rows)}")
     return snapshot, rows, intact
 
 
@@ -242,6 +242,6 @@ def contain(
     elif not (note or "").strip():
         raise validation_failed({"note": ["say what was done"]})
     service.event(session=session, incident=incident, actor=actor, kind="containment", now=now, note=note, data=data)
-    audit.record(session=session, actor=actor, action=BreachAction.CONTAIN, resource=f"incident:{incident.id}", reason=action)
+    audit.append(session=session, actor=actor, action=BreachAction.CONTAIN, resource=f"incident:{incident.id}", reason=action)
     session.flush()
     return data

@@ -189,7 +189,7 @@ def _authority_letters(session, policy, envelope, actor, incident, n, rule, asse
         session.add(letter)
         made.append(letter)
     session.flush()
-    audit.record(session=session, actor=actor, action=BreachAction.LETTERS, resource=f"incident:{incident.id}/notification:{n.key}", reason=f"authority={len(made)}")
+    audit.append(session=session, actor=actor, action=BreachAction.LETTERS, resource=f"incident:{incident.id}/notification:{n.key}", reason=f"authority={len(made)}")
     return {"letters": len(made), "languages": sorted({x.language for x in made}), "phase": phase, "ids": [str(x.id) for x in made]}
 
 
@@ -243,7 +243,7 @@ def _subject_letters(session, policy, envelope, actor, incident, n, rule, assess
             digest=_digest(envelope, letter_id, body), snapshot_version=snapshot.version, created_at=now, created_by=actor.name,
         ))
         # The recipient's name was decrypted into its own letter: that read is in the log, like any other.
-        audit.record(
+        audit.append(
             session=session, actor=actor, action=BreachAction.LETTERS, subject_id=r.subject_id, field_names=["name"] if name else [],
             resource=f"incident:{incident.id}/letter:{letter_id}",
         )
@@ -281,7 +281,7 @@ def read_letter(
         letter.digest = _digest(envelope, letter.id, text)
     if seen != "full":
         text = _name_as_seen(session, policy, envelope, letter, text, seen)
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=BreachAction.LETTER_READ, subject_id=letter.subject_id, resource=f"incident:{incident_id}/letter:{letter.id}",
         field_names=["name"] if letter.subject_id is not None else [], reason=None if letter.subject_id is None else f"name={seen}",
     )
@@ -357,7 +357,7 @@ def report(*, session: Session, policy: Policy, actor: Actor, incident_id: uuid.
     incident = service.get_or_raise(session=session, incident_id=incident_id)
     frozen = incident.report_zh if lang == "zh" else incident.report_en if lang == "en" else None
     html = frozen if frozen is not None else render_report(session=session, policy=policy, incident=incident, lang=lang)
-    audit.record(session=session, actor=actor, action=BreachAction.REPORT, resource=f"incident:{incident.id}/report:{lang}", reason="final" if frozen else "draft")
+    audit.append(session=session, actor=actor, action=BreachAction.REPORT, resource=f"incident:{incident.id}/report:{lang}", reason="final" if frozen else "draft")
     return html, frozen is not None
 
 

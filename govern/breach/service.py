@@ -113,7 +113,7 @@ def create(*, session: Session, policy: Policy, actor: Actor, data: Mapping[str,
     session.add(incident)
     session.flush()  # the timeline row refers to it
     event(session=session, incident=incident, actor=actor, kind="opened", now=now, to_state="detected", data={"drill": drill})
-    audit.record(session=session, actor=actor, action=BreachAction.CREATE, resource=_ref(incident), reason="drill" if drill else None)
+    audit.append(session=session, actor=actor, action=BreachAction.CREATE, resource=_ref(incident), reason="drill" if drill else None)
     refresh_notifications(session=session, policy=policy, incident=incident, now=now)
     return incident
 
@@ -194,7 +194,7 @@ def transition(
     incident.state = to
     setattr(incident, f"{to}_at", now)
     event(session=session, incident=incident, actor=actor, kind="transition", now=now, from_state=before, to_state=to, note=note)
-    audit.record(session=session, actor=actor, action=BreachAction.TRANSITION, resource=_ref(incident), reason=f"{before}->{to}")
+    audit.append(session=session, actor=actor, action=BreachAction.TRANSITION, resource=_ref(incident), reason=f"{before}->{to}")
     if to == "contained":
         refresh_notifications(session=session, policy=policy, incident=incident, now=now)  # a summary may count from here
     if to == "closed":
@@ -251,7 +251,7 @@ def assess(*, session: Session, policy: Policy, actor: Actor, incident_id: uuid.
     )
     session.add(row)
     event(session=session, incident=incident, actor=actor, kind="assessment", now=now, data={"version": version, "risk": record["risk"], "notify": record["notify"]})
-    audit.record(session=session, actor=actor, action=BreachAction.ASSESS, resource=f"{_ref(incident)}/assessment:{version}", reason=f"notify={record['notify']}")
+    audit.append(session=session, actor=actor, action=BreachAction.ASSESS, resource=f"{_ref(incident)}/assessment:{version}", reason=f"notify={record['notify']}")
     session.flush()
     refresh_notifications(session=session, policy=policy, incident=incident, now=now)
     return row
@@ -350,6 +350,6 @@ def mark_sent(
             n.late_reason = late_reason
     data = {"notification": n.key, "letters": len(unsent), "channel": channel, "simulated": incident.drill, "remaining": left}
     event(session=session, incident=incident, actor=actor, kind="sent", now=now, data=data, note=late_reason)
-    audit.record(session=session, actor=actor, action=BreachAction.SENT, resource=f"{_ref(incident)}/notification:{n.key}", reason="drill" if incident.drill else channel[:64])
+    audit.append(session=session, actor=actor, action=BreachAction.SENT, resource=f"{_ref(incident)}/notification:{n.key}", reason="drill" if incident.drill else channel[:64])
     refresh_notifications(session=session, policy=policy, incident=incident, now=now)  # a clock may count from this sending
     return n

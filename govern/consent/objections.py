@@ -52,7 +52,7 @@ def record_objections(
             session.add(ProcessingObjection(
                 id=uuid.uuid4(), subject_id=subject_id, purpose=name, request_id=request_id, recorded_at=now, recorded_by=actor.name,
             ))
-            audit.record(session=session, actor=actor, action=ObjectionAction.OBJECTION_RECORD, subject_id=subject_id, purpose=name,
+            audit.append(session=session, actor=actor, action=ObjectionAction.OBJECTION_RECORD, subject_id=subject_id, purpose=name,
                          resource=f"request:{request_id}" if request_id else f"subject:{subject_id}")
         out.append(name)
     session.flush()  # the next read in this transaction must see it
@@ -73,7 +73,7 @@ def lift_objection(
     if row is None:
         raise Problem(409, "no_objection", "No objection to lift", f"The subject has no standing objection to '{purpose}'.")
     row.lifted_at, row.lifted_reason, row.lifted_by = now or utcnow(), grounds, actor.name
-    audit.record(session=session, actor=actor, action=ObjectionAction.OBJECTION_LIFT, subject_id=subject_id, purpose=purpose,
+    audit.append(session=session, actor=actor, action=ObjectionAction.OBJECTION_LIFT, subject_id=subject_id, purpose=purpose,
                  reason="compelling_legitimate_grounds", resource=reference or f"subject:{subject_id}")
     return row
 

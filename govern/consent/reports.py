@@ -46,7 +46,7 @@ def figures(*, session: Session, policy: Policy, actor: Actor, now: datetime | N
         entry[key] += count
         per = entry["versions"].setdefault(version or "-", {"version": version, "granted": 0, "withdrawn": 0, "pending_reconsent": 0})
         per[key] += count
-    audit.record(session=session, actor=actor, action=ConsentAction.FIGURES, resource="consent-figures")
+    audit.append(session=session, actor=actor, action=ConsentAction.FIGURES, resource="consent-figures")
     return [{**e, "versions": [e["versions"][k] for k in sorted(e["versions"])]} for e in out.values()]
 
 
@@ -58,7 +58,7 @@ def preferences(*, session: Session, policy: Policy, actor: Actor, purpose: str 
     query = select(ConsentState).where(ConsentState.status != "none")
     if purpose is not None:
         query = query.where(ConsentState.purpose == purpose)
-    audit.record(session=session, actor=actor, action=ConsentAction.EXPORT, purpose=purpose, resource=f"consent-preferences:{purpose or 'all'}")
+    audit.append(session=session, actor=actor, action=ConsentAction.EXPORT, purpose=purpose, resource=f"consent-preferences:{purpose or 'all'}")
     stale = {name: _stale(policy, name, now) for name in policy.purposes}
 
     def rows() -> Iterator[dict[str, Any]]:

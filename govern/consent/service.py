@@ -422,7 +422,7 @@ def record(
         state.recipients = list(event.recipients) if granted else []
         state.occurred_at, state.updated_at = when, recorded_at
         state.adult_at_age, state.adult_evidence = adult_proof
-        audit.record(
+        audit.append(
             session=session, actor=actor, action=audit_action, subject_id=subject.id, purpose=event.purpose,
             resource=f"consent-receipt:{receipt_id}",
         )
@@ -458,7 +458,7 @@ def get_receipt(*, session: Session, policy: Policy, actor: Actor, receipt_id: u
         recorded_by = session.scalar(select(ConsentEvent.recorded_by).where(ConsentEvent.receipt_id == row.id).limit(1))
         if actor.principal_id is None or recorded_by != actor.principal_id:
             raise not_found("receipt")
-    audit.record(session=session, actor=actor, action=ConsentAction.RECEIPT_READ, subject_id=row.subject_id, resource=f"consent-receipt:{receipt_id}")
+    audit.append(session=session, actor=actor, action=ConsentAction.RECEIPT_READ, subject_id=row.subject_id, resource=f"consent-receipt:{receipt_id}")
     return json.loads(row.body)
 
 
@@ -499,7 +499,7 @@ def history(
             "updated_at": as_utc(state.updated_at) if state is not None and state.last_event_seq else None,
         })
     events = [event_view(e) for e in events_of(session=session, subject_id=subject.id)]
-    audit.record(session=session, actor=actor, action=ConsentAction.HISTORY_READ, subject_id=subject.id, resource=f"subject:{subject.id}/consents")
+    audit.append(session=session, actor=actor, action=ConsentAction.HISTORY_READ, subject_id=subject.id, resource=f"subject:{subject.id}/consents")
     return {"subject_id": subject.id, "jurisdiction": subject.jurisdiction, "current": current, "events": events}
 
 

@@ -488,7 +488,7 @@ def audit_export():
     if fmt not in ("jsonl", "ocsf"):
         abort(400)
     time_from, time_to = parse_local(request.args.get("from")), parse_local(request.args.get("to"))
-    audit.record(session=session, actor=current_actor(), action=AuditAction.EXPORT,
+    audit.append(session=session, actor=current_actor(), action=AuditAction.EXPORT,
                  resource=f"export:{time_from.isoformat() if time_from else '-'}..{time_to.isoformat() if time_to else '-'}")
     spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     with tempfile.TemporaryDirectory(prefix="govern-export-") as tmp:

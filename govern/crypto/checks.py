@@ -177,7 +177,7 @@ def _record_missing(*, session: Session, database: Database, keyring: Keyring, k
         added.append(f"{AUDIT_SIGNING}:1")
     if added:
         session.flush()  # a concurrent starter's rows surface here as IntegrityError, before the audit event
-        audit.record(session=session, actor=Actor.operator(), action=KeyAction.CHECK_RECORD, resource=",".join(added), reason=how)
+        audit.append(session=session, actor=Actor.operator(), action=KeyAction.CHECK_RECORD, resource=",".join(added), reason=how)
         if how == "first_use":  # the one moment govern takes keys on trust over existing data: say so loudly
             log.warning("key_check_values_recorded", recorded=added, how=how)
     return added
@@ -295,7 +295,7 @@ def accept_audit_key(*, settings: Settings, reason: str) -> str:
         with database.unit_of_work() as session:
             compare(recorded(session), KeysAtHand.of(keyring, None), audit=False)
             record_audit_key(session=session, key_id=key.key_id, how="accepted")
-            audit.record(session=session, actor=Actor.operator(), action=AuditAction.SIGNING_KEY_ROTATE, resource=f"audit-key:{key.key_id}", reason=reason)
+            audit.append(session=session, actor=Actor.operator(), action=AuditAction.SIGNING_KEY_ROTATE, resource=f"audit-key:{key.key_id}", reason=reason)
         signing.publish(settings, key)
     finally:
         database.dispose()

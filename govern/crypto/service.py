@@ -73,7 +73,7 @@ def rotate(
             target = keyring.begin_rotation()
             with database.unit_of_work() as session:
                 checks.record_master_version(session=session, keyring=keyring, version=target)
-                audit.record(session=session, actor=actor, action=KeyAction.ROTATE_BEGIN, resource=f"master_key:{target}")
+                audit.append(session=session, actor=actor, action=KeyAction.ROTATE_BEGIN, resource=f"master_key:{target}")
         total = _count_behind(database, target)
         done, started = 0, time.monotonic()
         while True:
@@ -90,7 +90,7 @@ def rotate(
         _verify(database, envelope, target)
         keyring.finish_rotation(rewrapped=done)
         with database.unit_of_work() as session:
-            audit.record(session=session, actor=actor, action=KeyAction.ROTATE_FINISH, resource=f"master_key:{target}", reason=f"rewrapped={done}")
+            audit.append(session=session, actor=actor, action=KeyAction.ROTATE_FINISH, resource=f"master_key:{target}", reason=f"rewrapped={done}")
         return RotationResult(version=target, resumed=resumed, rewrapped=done, total=total)
 
 

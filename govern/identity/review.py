@@ -150,7 +150,7 @@ def build(*, session: Session, policy: Policy, actor: Actor, now: datetime | Non
             permissions=permissions, permissions_unused=[perm for perm in permissions if not _used(perm, allowed)],
             purposes_unused=[pur for pur in purposes if pur not in used_purposes],
         ))
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=ReviewAction.EXPORT if export else ReviewAction.READ, resource="access-review",
         reason=f"window={days}d rows={len(rows)}",
     )

@@ -63,7 +63,7 @@ def create(*, session: Session, policy: Policy, actor: Actor, name: str, roles: 
     principal = Principal(name=name, kind=kind, roles=sorted(set(roles)), key_prefix=prefix, key_hash=_hash(api_key))
     session.add(principal)
     session.flush()  # the id goes into the audit event
-    audit.record(session=session, actor=actor, action=PrincipalAction.CREATE, resource=f"principal:{principal.id}")
+    audit.append(session=session, actor=actor, action=PrincipalAction.CREATE, resource=f"principal:{principal.id}")
     return IssuedKey(principal, api_key)
 
 
@@ -192,7 +192,7 @@ def confirm_remembered(*, session: Session, principal_id: uuid.UUID | None) -> b
 
 def list_principals(*, session: Session, actor: Actor) -> list[Principal]:
     """Every principal; listing them is itself audited (it is the map of who can read what)."""
-    audit.record(session=session, actor=actor, action=PrincipalAction.LIST, resource="principals")
+    audit.append(session=session, actor=actor, action=PrincipalAction.LIST, resource="principals")
     return list(session.scalars(select(Principal).order_by(Principal.created_at, Principal.name)))
 
 
@@ -212,5 +212,5 @@ def disable(*, session: Session, actor: Actor, ref: str) -> Principal:
     _KNOWN.forget(principal.id)  # this process; the others learn it from the database at the principal's next request
     if principal.disabled_at is None:
         principal.disabled_at = utcnow()
-        audit.record(session=session, actor=actor, action=PrincipalAction.DISABLE, resource=f"principal:{principal.id}")
+        audit.append(session=session, actor=actor, action=PrincipalAction.DISABLE, resource=f"principal:{principal.id}")
     return principal

@@ -119,7 +119,7 @@ def create(*, session: Session, policy: Policy, actor: Actor, name: str, roles: 
     principal = Principal(name=name, kind="staff", roles=sorted(set(roles)), password_hash=hash_password(password), failed_sign_ins=0)
     session.add(principal)
     session.flush()  # the id goes into the audit event
-    audit.record(session=session, actor=actor, action=StaffAction.CREATE, resource=f"principal:{principal.id}", reason=",".join(principal.roles))
+    audit.append(session=session, actor=actor, action=StaffAction.CREATE, resource=f"principal:{principal.id}", reason=",".join(principal.roles))
     return principal
 
 
@@ -138,7 +138,7 @@ def set_password(*, session: Session, policy: Policy, actor: Actor, ref: str, pa
     _clear_failures(session, principal.id)
     principal.failed_sign_ins, principal.locked_until = 0, None
     _end_sessions(session, principal.id)
-    audit.record(session=session, actor=actor, action=StaffAction.PASSWORD_SET, resource=f"principal:{principal.id}")
+    audit.append(session=session, actor=actor, action=StaffAction.PASSWORD_SET, resource=f"principal:{principal.id}")
     return principal
 
 
@@ -148,7 +148,7 @@ def unlock(*, session: Session, actor: Actor, ref: str) -> Principal:
     principal = _staff(session, ref)
     _clear_failures(session, principal.id)
     principal.failed_sign_ins, principal.locked_until = 0, None
-    audit.record(session=session, actor=actor, action=StaffAction.UNLOCK, resource=f"principal:{principal.id}")
+    audit.append(session=session, actor=actor, action=StaffAction.UNLOCK, resource=f"principal:{principal.id}")
     return principal
 
 
@@ -222,13 +222,13 @@ def sign_in(
         _hasher_verify(_dummy_hash(), password or "")
         # The attempted name is not recorded: people type passwords into the name field.
         anonymous = Actor(name="anonymous", kind="anonymous", request_id=request_id or uuid.uuid4().hex, client_addr=client_addr)
-        audit.record(session=session, actor=anonymous, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, reason="unknown_account")
+        audit.append(session=session, actor=anonymous, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, reason="unknown_account")
         return SignIn(False, "bad_credentials")
     actor = _actor_of(principal, request_id=request_id, client_addr=client_addr)
     resource = f"principal:{principal.id}"
     if principal.disabled_at is not None:
         _hasher_verify(_dummy_hash(), password or "")
-        audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason="disabled")
+        audit.append(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason="disabled")
         return SignIn(False, "disabled")
     if principal.locked_until is not None and as_utc(principal.locked_until) > now:
         return _locked(session, actor, resource, password, "account_locked")
@@ -246,19 +246,19 @@ def sign_in(
     if overall is None:
         return _locked(session, actor, resource, password, "account_locked")
     if not _hasher_verify(principal.password_hash, password or ""):
-        audit.record(
+        audit.append(
             session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource,
             reason=f"bad_password:{from_here}/{rules.max_failures}",
         )
         locked = False
         if from_here >= rules.max_failures:
             # The address is in the event's client address; nothing of what was typed is recorded.
-            audit.record(session=session, actor=actor, action=StaffAction.LOCKOUT, resource=resource,
+            audit.append(session=session, actor=actor, action=StaffAction.LOCKOUT, resource=resource,
                          reason=f"address: {rules.max_failures} failures; {rules.lockout_minutes} min")
             locked = True
         if overall >= rules.account_max_failures:
             _end_sessions(session, principal.id)
-            audit.record(session=session, actor=actor, action=StaffAction.LOCKOUT, resource=resource,
+            audit.append(session=session, actor=actor, action=StaffAction.LOCKOUT, resource=resource,
                          reason=f"account: {rules.account_max_failures} failures from all addresses; {rules.account_lockout_minutes} min")
             locked = True
         return SignIn(False, "locked" if locked else "bad_credentials")
@@ -272,7 +272,7 @@ def sign_in(
     session.expire(principal, ["failed_sign_ins", "locked_until", "last_sign_in_at"])
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     session.add(ConsoleSession(token_hash=_token_hash(token), principal_id=principal.id, csrf_token=csrf, created_at=now, last_seen_at=now, client_addr=client_addr))
-    audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, resource=resource)
+    audit.append(session=session, actor=actor, action=StaffAction.SIGN_IN, resource=resource)
     return SignIn(True, None, principal, token, csrf)
 
 
@@ -280,7 +280,7 @@ def _locked(session: Session, actor: Actor, resource: str, password: str, reason
     # As slow as a checked password: a refusal that came back at once would tell a guesser that this user name exists
     # (an unknown name is never locked, and costs an Argon2 check).
     _hasher_verify(_dummy_hash(), password or "")
-    audit.record(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason=reason)
+    audit.append(session=session, actor=actor, action=StaffAction.SIGN_IN, outcome=Outcome.DENIED, resource=resource, reason=reason)
     return SignIn(False, "locked")
 
 
@@ -364,7 +364,7 @@ def csrf_matches(console_session: ConsoleSession, sent: str | None) -> bool:
 def sign_out(*, session: Session, actor: Actor, console_session: ConsoleSession) -> None:
     if console_session.ended_at is None:
         console_session.ended_at = utcnow()
-        audit.record(session=session, actor=actor, action=StaffAction.SIGN_OUT, resource=f"principal:{console_session.principal_id}")
+        audit.append(session=session, actor=actor, action=StaffAction.SIGN_OUT, resource=f"principal:{console_session.principal_id}")
 
 
 # --- preferences ----------------------------------------------------------------------------------------------------

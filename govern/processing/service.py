@@ -96,7 +96,7 @@ def records(*, session: Session, policy: Policy, actor: Actor, language: str = "
         by_purpose.setdefault(r.purpose, []).append(Recipient(r.name, r.country, r.transfer_mechanism, r.agreement_ref, r.agreement_expires_on))
     processing = policy.processing
     controller = policy.controller
-    audit.record(session=session, actor=actor, action=ProcessingAction.RECORDS_READ, resource=f"ropa:{language}")
+    audit.append(session=session, actor=actor, action=ProcessingAction.RECORDS_READ, resource=f"ropa:{language}")
     return {
         "language": language,
         "policy_digest": policy.digest,

@@ -270,7 +270,7 @@ def _certify(
     # A bare SHA-256 is right here: the certificate holds ids, dates, field and record-type names, never a value, and
     # the requester who is handed it can check it against the log.
     digest = hashlib.sha256(_canonical(certificate)).hexdigest()
-    audit.record(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{digest}")
+    audit.append(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{digest}")
     return {"certificate": certificate, "certificate_sha256": digest}
 
 
@@ -375,7 +375,7 @@ def redeem(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor
     requests.require_package(policy, req, now)
     full = req.verification_method in policy.requests.package_full_copy_methods and _issued_to_staff(session, policy, row)
     view = None if full else _filer_view(session, policy, req)
-    audit.record(session=session, actor=actor, action=RequestAction.TOKEN_REDEEM, subject_id=req.subject_id, resource=f"{requests._ref(req)}/download-token:{row.id}")
+    audit.append(session=session, actor=actor, action=RequestAction.TOKEN_REDEEM, subject_id=req.subject_id, resource=f"{requests._ref(req)}/download-token:{row.id}")
     return _build_package(session, policy, envelope, actor, req, now, view=view, via=f"token:{row.id}")
 
 
@@ -475,7 +475,7 @@ def _build_package(
     # govern can still tell whether a copy someone shows is the one it handed out (keyed_digest of that copy).
     digest = envelope.keyed_digest("request-package", str(req.id), content)
     requests._event(session, req, actor, "package", now, data={"digest": digest, "bytes": len(content), "via": via, "complete": limited is None})
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=RequestAction.PACKAGE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/package-digest:{digest}",
         reason=("full" if limited is None else "limited"),
     )
@@ -655,7 +655,7 @@ def certificate(*, session: Session, policy: Policy, actor: Actor, request_id: u
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id)
     if req.type not in ERASURE_TYPES or req.state != "completed" or not (req.response or {}).get("certificate"):
         raise Problem(409, "no_certificate", "No certificate", "Only a completed erasure or account closure has a certificate.")
-    audit.record(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{req.response['certificate_sha256']}")
+    audit.append(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{req.response['certificate_sha256']}")
     return {"certificate": req.response["certificate"], "sha256": req.response["certificate_sha256"]}
 
 
@@ -668,6 +668,6 @@ def lift_restriction(*, session: Session, policy: Policy, actor: Actor, request_
         raise Problem(409, "not_a_restriction", "Nothing to lift", "Only a completed restriction request can be lifted.")
     subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="active", reason="restriction_lifted", reference=requests._ref(req))
     requests._event(session, req, actor, "lifted", now, reason=reason)
-    audit.record(session=session, actor=actor, action=RequestAction.LIFT, subject_id=req.subject_id, resource=requests._ref(req))
+    audit.append(session=session, actor=actor, action=RequestAction.LIFT, subject_id=req.subject_id, resource=requests._ref(req))
     webhooks.restriction_lifted(session=session, actor=actor, request=req, now=now)
     return req

@@ -157,7 +157,7 @@ def transition(session: Session, actor: Actor, req: DataSubjectRequest, to: str,
     if to not in TRANSITIONS.get(req.state, frozenset()):
         raise _illegal(req, kind, to)
     _event(session, req, actor, kind, now, to_state=to, reason=reason, data=data)
-    audit.record(session=session, actor=actor, action=action, subject_id=req.subject_id, resource=_ref(req), reason=to)
+    audit.append(session=session, actor=actor, action=action, subject_id=req.subject_id, resource=_ref(req), reason=to)
 
 
 def get_or_raise(*, session: Session, request_id: uuid.UUID, for_update: bool = False) -> DataSubjectRequest:
@@ -290,7 +290,7 @@ def file(
             session=session, envelope=envelope, subject_id=subject.id, slot=f"request:{req.id}", plaintext=json.dumps(values, ensure_ascii=False).encode(),
         )
     _event(session, req, actor, "received", req.received_at, data={"channel": channel, "type": type, "jurisdiction": jur})
-    audit.record(session=session, actor=actor, action=RequestAction.FILE, subject_id=subject.id, resource=_ref(req), reason=type)
+    audit.append(session=session, actor=actor, action=RequestAction.FILE, subject_id=subject.id, resource=_ref(req), reason=type)
     duplicates = select(DataSubjectRequest).where(
         DataSubjectRequest.subject_id == subject.id, DataSubjectRequest.type == type, DataSubjectRequest.state.in_(OPEN),
         DataSubjectRequest.id != req.id, DataSubjectRequest.verified_at.is_not(None),
@@ -302,7 +302,7 @@ def file(
     if original is not None and original.details == clean:
         req.duplicate_of = original.id
         _event(session, req, actor, "duplicate", now, to_state="duplicate", data={"duplicate_of": str(original.id)})
-        audit.record(session=session, actor=actor, action=RequestAction.DUPLICATE, subject_id=subject.id, resource=_ref(req), reason=f"of:{original.id}"[:64])
+        audit.append(session=session, actor=actor, action=RequestAction.DUPLICATE, subject_id=subject.id, resource=_ref(req), reason=f"of:{original.id}"[:64])
         d = _refresh(session, policy, original, now)
         req.due_at = original.due_at
         return Filed(req, d)
@@ -325,7 +325,7 @@ def acknowledge(*, session: Session, policy: Policy, actor: Actor, request_id: u
         raise Problem(409, "already_acknowledged", "Already acknowledged", "The request was already acknowledged.")
     _event(session, req, actor, "acknowledged", now)
     req.acknowledged_at = now
-    audit.record(session=session, actor=actor, action=RequestAction.ACKNOWLEDGE, subject_id=req.subject_id, resource=_ref(req))
+    audit.append(session=session, actor=actor, action=RequestAction.ACKNOWLEDGE, subject_id=req.subject_id, resource=_ref(req))
     return _refresh(session, policy, req, now)
 
 
@@ -370,7 +370,7 @@ def issue_otp(
     if req.state == "received":
         _event(session, req, actor, "identity_pending", now, to_state="identity_pending", data={"method": "otp"})
     _event(session, req, actor, "otp_issued", now, data={"expires_at": req.otp_expires_at.isoformat()})
-    audit.record(session=session, actor=actor, action=RequestAction.OTP_ISSUE, subject_id=req.subject_id, resource=_ref(req))
+    audit.append(session=session, actor=actor, action=RequestAction.OTP_ISSUE, subject_id=req.subject_id, resource=_ref(req))
     return code, req.otp_expires_at
 
 
@@ -418,19 +418,19 @@ def verify(
     if failure is not None:
         req.verification_failures += 1
         _event(session, req, actor, "verification_failed", now, reason=failure, data={"method": method})
-        audit.record(session=session, actor=actor, action=RequestAction.VERIFY, outcome=Outcome.FAILED, subject_id=req.subject_id, resource=_ref(req), reason=failure)
+        audit.append(session=session, actor=actor, action=RequestAction.VERIFY, outcome=Outcome.FAILED, subject_id=req.subject_id, resource=_ref(req), reason=failure)
         if req.state == "received":
             _event(session, req, actor, "identity_pending", now, to_state="identity_pending", data={"method": method})
         locked = req.verification_failures >= settings.max_failures
         if locked:
             req.locked_at = now
             _event(session, req, actor, "locked", now, reason=f"{req.verification_failures} failed verifications")
-            audit.record(session=session, actor=actor, action=RequestAction.LOCK, subject_id=req.subject_id, resource=_ref(req))
+            audit.append(session=session, actor=actor, action=RequestAction.LOCK, subject_id=req.subject_id, resource=_ref(req))
         return Verification(False, locked, req.verification_failures, max(settings.max_failures - req.verification_failures, 0), failure)
     req.verified_at, req.verification_method, req.verified_by, req.verification_ref = now, method, actor.name, reference
     req.otp_hash, req.otp_expires_at = None, None
     _event(session, req, actor, "verified", now, to_state="in_progress", data={"method": method, "reference": reference})
-    audit.record(session=session, actor=actor, action=RequestAction.VERIFY, subject_id=req.subject_id, resource=_ref(req), reason=method)
+    audit.append(session=session, actor=actor, action=RequestAction.VERIFY, subject_id=req.subject_id, resource=_ref(req), reason=method)
     _refresh(session, policy, req, now)
     return Verification(True, False, req.verification_failures, max(settings.max_failures - req.verification_failures, 0))
 
@@ -474,7 +474,7 @@ def extend(
             extra={"original_due": current.original_due.isoformat()},
         )
     _event(session, req, actor, "extended", now, reason=reason, data={"period": rule.extension.period, "unit": rule.extension.unit})
-    audit.record(session=session, actor=actor, action=RequestAction.EXTEND, subject_id=req.subject_id, resource=_ref(req))
+    audit.append(session=session, actor=actor, action=RequestAction.EXTEND, subject_id=req.subject_id, resource=_ref(req))
     return _refresh(session, policy, req, now)
 
 
@@ -490,7 +490,7 @@ def pause(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UU
     if req.paused:
         raise Problem(409, "already_paused", "Already paused", "The clock is already stopped.")
     _event(session, req, actor, "paused", now, reason=_reason(reason, required=True))
-    audit.record(session=session, actor=actor, action=RequestAction.PAUSE, subject_id=req.subject_id, resource=_ref(req))
+    audit.append(session=session, actor=actor, action=RequestAction.PAUSE, subject_id=req.subject_id, resource=_ref(req))
     return _refresh(session, policy, req, now)
 
 
@@ -502,7 +502,7 @@ def resume(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.U
     if not req.paused:
         raise Problem(409, "not_paused", "Not paused", "The clock is running.")
     _event(session, req, actor, "resumed", now)
-    audit.record(session=session, actor=actor, action=RequestAction.RESUME, subject_id=req.subject_id, resource=_ref(req))
+    audit.append(session=session, actor=actor, action=RequestAction.RESUME, subject_id=req.subject_id, resource=_ref(req))
     return _refresh(session, policy, req, now)
 
 
@@ -555,7 +555,7 @@ def read(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUI
     now = _now(now)
     req = get_for(session=session, policy=policy, actor=actor, request_id=request_id)
     events = events_of(session=session, request_id=req.id)
-    audit.record(session=session, actor=actor, action=RequestAction.READ, subject_id=req.subject_id, resource=_ref(req))
+    audit.append(session=session, actor=actor, action=RequestAction.READ, subject_id=req.subject_id, resource=_ref(req))
     return req, events, compute_deadlines(policy=policy, req=req, events=events, now=now)
 
 
@@ -592,7 +592,7 @@ def queue(
         ack_late = is_open and req.acknowledged_at is None and req.acknowledge_by is not None and as_utc(req.acknowledge_by) < now
         items.append(QueueItem(req, due_at, is_open and due_at < now, is_open and now <= due_at <= now + soon, ack_late))
     items.sort(key=lambda i: i.due_at)
-    audit.record(session=session, actor=actor, action=RequestAction.QUEUE, subject_id=subject_id, resource="requests", reason=f"rows={len(items)}")
+    audit.append(session=session, actor=actor, action=RequestAction.QUEUE, subject_id=subject_id, resource="requests", reason=f"rows={len(items)}")
     return items
 
 
@@ -632,7 +632,7 @@ def purge_log(*, session: Session, policy: Policy, actor: Actor, now: datetime |
         chunk = ids[start:start + 500]
         session.execute(delete(RequestEvent).where(RequestEvent.request_id.in_(chunk)))
         session.execute(delete(DataSubjectRequest).where(DataSubjectRequest.id.in_(chunk)))
-    audit.record(session=session, actor=actor, action=RequestAction.PURGE_LOG, resource="requests", reason=f"purged={len(ids)}")
+    audit.append(session=session, actor=actor, action=RequestAction.PURGE_LOG, resource="requests", reason=f"purged={len(ids)}")
     return len(ids)
 
 
@@ -713,7 +713,7 @@ def issue_download_token(
     )
     session.add(row)
     _event(session, req, actor, "download_token", now, data={"token_id": str(row.id), "expires_at": expires.isoformat()})
-    audit.record(session=session, actor=actor, action=RequestAction.TOKEN_ISSUE, subject_id=req.subject_id, resource=f"{_ref(req)}/download-token:{row.id}")
+    audit.append(session=session, actor=actor, action=RequestAction.TOKEN_ISSUE, subject_id=req.subject_id, resource=f"{_ref(req)}/download-token:{row.id}")
     return IssuedToken(token=token, token_id=row.id, expires_at=expires)
 
 

@@ -171,7 +171,7 @@ def replay(
         from govern.audit import service as audit
 
         with database.unit_of_work() as session:
-            audit.record(
+            audit.append(
                 session=session, actor=actor, action=LedgerAction.REPLAY, resource=f"purge_ledger:{len(batches)}",
                 reason=f"f={totals['fields']} r={totals['records']} s={totals['subjects']}"[:64],
             )
@@ -210,7 +210,7 @@ def _replay_batch(session: Session, envelope, actor: Actor, entry: dict[str, Any
     for sid in sorted(back):
         names = sorted(back[sid])
         session.execute(delete(ProfileField).where(ProfileField.subject_id == sid, ProfileField.name.in_(names)).execution_options(synchronize_session=False))
-        audit.record(session=session, actor=actor, action=erasure.ErasureAction.FIELDS_ERASE, subject_id=sid, field_names=names,
+        audit.append(session=session, actor=actor, action=erasure.ErasureAction.FIELDS_ERASE, subject_id=sid, field_names=names,
                      reason=REPLAY_REASON, resource=reference)
     types: dict[uuid.UUID, set[str]] = defaultdict(set)
     n_records = 0
@@ -222,7 +222,7 @@ def _replay_batch(session: Session, envelope, actor: Actor, entry: dict[str, Any
         for sid, rtype in gone:
             types[sid].add(rtype)
     for sid in sorted(types):
-        audit.record(session=session, actor=actor, action=erasure.ErasureAction.RECORDS_ERASE, subject_id=sid,
+        audit.append(session=session, actor=actor, action=erasure.ErasureAction.RECORDS_ERASE, subject_id=sid,
                      field_names=[f"record:{t}" for t in sorted(types[sid])], reason=REPLAY_REASON, resource=reference)
     # A subject the purge shredded that holds a row not marked erased, or a data key, again: shredded again.
     revived: set[uuid.UUID] = set()
@@ -241,7 +241,7 @@ def accept_missing(*, database, actor: Actor, missing: list[Ledger], reason: str
 
     names = [ledger.path.name for ledger in missing]
     with database.unit_of_work() as session:
-        audit.record(session=session, actor=actor, action=LedgerAction.ACCEPT_MISSING, resource=("ledgers:" + ",".join(names))[:200], reason=reason)
+        audit.append(session=session, actor=actor, action=LedgerAction.ACCEPT_MISSING, resource=("ledgers:" + ",".join(names))[:200], reason=reason)
     for ledger in missing:
         ledger.create_empty()
     return names

@@ -196,11 +196,11 @@ def _start_or_resume(session: Session, policy: Policy, actor: Actor, plan_id: uu
         )
         session.add(run)
         session.flush()  # the run id goes into the audit event
-        audit.record(session=session, actor=actor, action=RetentionAction.RUN_START, resource=f"retention_run:{run.id}", reason=f"plan={plan.id}"[:64])
+        audit.append(session=session, actor=actor, action=RetentionAction.RUN_START, resource=f"retention_run:{run.id}", reason=f"plan={plan.id}"[:64])
         return run, False
     # An unfinished run: its plan was approved when it started; finish exactly what it began.
     run.status, run.attempts, run.updated_at, run.last_error = "running", run.attempts + 1, utcnow(), None
-    audit.record(session=session, actor=actor, action=RetentionAction.RUN_RESUME, resource=f"retention_run:{run.id}", reason=f"cursor={run.cursor}")
+    audit.append(session=session, actor=actor, action=RetentionAction.RUN_RESUME, resource=f"retention_run:{run.id}", reason=f"cursor={run.cursor}")
     return run, True
 
 
@@ -249,7 +249,7 @@ def _execute(
             # The items only said what to purge; the plan's summary and the run's counts remain.
             session.execute(PlanItem.__table__.delete().where(PlanItem.plan_id == plan_id))
             c = run.counts
-            audit.record(
+            audit.append(
                 session=session, actor=actor, action=RetentionAction.RUN_FINISH, resource=f"retention_run:{run.id}",
                 reason=f"f={c['fields']} r={c['records']} s={c['subjects']} held={c['held']}"[:64],
             )
@@ -286,7 +286,7 @@ def _mark_interrupted(database: Database, actor: Actor, run_id: int, status: str
             run = session.get(Run, run_id)
             if run is not None and run.status == "running":
                 run.status, run.last_error, run.updated_at = status, error[:1000], utcnow()
-                audit.record(session=session, actor=actor, action=RetentionAction.RUN_INTERRUPT, resource=f"retention_run:{run_id}", reason=f"cursor={run.cursor}")
+                audit.append(session=session, actor=actor, action=RetentionAction.RUN_INTERRUPT, resource=f"retention_run:{run_id}", reason=f"cursor={run.cursor}")
     except Exception:
         pass
 
@@ -431,7 +431,7 @@ def _erase_records(session: Session, actor: Actor, items: list, reference: str) 
         if i.record_id in deleted:
             types[i.subject_id].add(i.record_type)
     for sid in sorted(types):
-        audit.record(
+        audit.append(
             session=session, actor=actor, action=erasure.ErasureAction.RECORDS_ERASE, subject_id=sid,
             field_names=[f"record:{t}" for t in sorted(types[sid])], reason=AUDIT_REASON, resource=reference,
         )

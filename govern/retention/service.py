@@ -113,7 +113,7 @@ def place_hold(
     session.flush()  # the hold row must exist before its record rows reference it
     for rid in record_ids:
         session.add(HoldRecord(hold_id=hold.id, record_id=rid))
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=RetentionAction.HOLD_PLACE, subject_id=subject.id, resource=f"hold:{hold.id}", reason=reason,
         field_names=[f"record:{record_type}"] if record_type else [],
     )
@@ -139,7 +139,7 @@ def lift_hold(*, session: Session, actor: Actor, hold_id: uuid.UUID, reason: str
     if errors := free_text_errors({"reason": reason}):
         raise validation_failed(errors)
     hold.lifted_at, hold.lifted_by, hold.lift_reason = now or utcnow(), actor.name, reason
-    audit.record(session=session, actor=actor, action=RetentionAction.HOLD_LIFT, subject_id=hold.subject_id, resource=f"hold:{hold.id}", reason=hold.reason)
+    audit.append(session=session, actor=actor, action=RetentionAction.HOLD_LIFT, subject_id=hold.subject_id, resource=f"hold:{hold.id}", reason=hold.reason)
     return hold
 
 
@@ -355,7 +355,7 @@ def make_plan(
             nested.rollback()
         raise
     totals = summary["totals"]
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=RetentionAction.PLAN_CREATE, resource=f"retention_plan:{plan.id}",
         reason=f"f={totals['fields']} r={totals['records']} s={totals['subjects']}"[:64],
     )
@@ -439,7 +439,7 @@ def approve_plan(*, session: Session, policy: Policy, actor: Actor, plan_id: uui
         raise Problem(409, "policy_changed", "Retention policy changed", "policies/retention.yaml changed since this plan was made; make a new plan.")
     plan.status, plan.approved_by, plan.approved_by_id, plan.approved_at = "approved", actor.name, actor.principal_id, now or utcnow()
     # Both people in the hashed event: the approver as its actor, the maker by principal id.
-    audit.record(session=session, actor=actor, action=RetentionAction.PLAN_APPROVE, resource=f"retention_plan:{plan.id}", reason=f"maker={plan.created_by_id}")
+    audit.append(session=session, actor=actor, action=RetentionAction.PLAN_APPROVE, resource=f"retention_plan:{plan.id}", reason=f"maker={plan.created_by_id}")
     return plan
 
 
@@ -447,7 +447,7 @@ def record_refusal(*, session: Session, actor: Actor, refusal: Refusal) -> None:
     """For the command line: keep a refused act in the audit log (the API does this in app.py)."""
     from govern.audit.service import Outcome
 
-    audit.record(session=session, actor=actor, action=refusal.action, outcome=Outcome(refusal.outcome), reason=refusal.reason)
+    audit.append(session=session, actor=actor, action=refusal.action, outcome=Outcome(refusal.outcome), reason=refusal.reason)
 
 
 # --- runs -----------------------------------------------------------------------------------------

@@ -114,7 +114,7 @@ def create_recipient(*, session: Session, policy: Policy, actor: Actor, data: Ma
     )
     session.add(recipient)
     session.flush()  # the id goes into the audit event
-    audit.record(session=session, actor=actor, action=SharingAction.RECIPIENT_CREATE, purpose=recipient.purpose, resource=f"recipient:{recipient.id}")
+    audit.append(session=session, actor=actor, action=SharingAction.RECIPIENT_CREATE, purpose=recipient.purpose, resource=f"recipient:{recipient.id}")
     return recipient
 
 
@@ -150,7 +150,7 @@ def update_recipient(
         session.flush()
     except StaleDataError:
         raise stale("recipient") from None
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=SharingAction.RECIPIENT_UPDATE, purpose=recipient.purpose,
         resource=f"recipient:{recipient.id}", field_names=[f"recipient.{k}" for k in changes],
     )
@@ -162,7 +162,7 @@ def disable_recipient(*, session: Session, actor: Actor, recipient_id: uuid.UUID
     recipient = get_recipient(session=session, recipient_id=recipient_id)
     if recipient.disabled_at is None:
         recipient.disabled_at = utcnow()
-        audit.record(session=session, actor=actor, action=SharingAction.RECIPIENT_DISABLE, purpose=recipient.purpose, resource=f"recipient:{recipient.id}")
+        audit.append(session=session, actor=actor, action=SharingAction.RECIPIENT_DISABLE, purpose=recipient.purpose, resource=f"recipient:{recipient.id}")
     return recipient
 
 
@@ -222,7 +222,7 @@ def disclose(
     )
     session.add(disclosure)
     # Written before the values leave this function: if the log cannot take it, nothing is disclosed.
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=SharingAction.DISCLOSE, subject_id=subject.id, field_names=values, purpose=purpose_name,
         resource=f"recipient:{recipient.id}",
     )
@@ -260,7 +260,7 @@ def recipients_of_many(*, session: Session, subject_ids: Sequence[uuid.UUID]) ->
 def list_disclosures(*, session: Session, actor: Actor, subject_id: uuid.UUID) -> list[tuple[Disclosure, Recipient]]:
     """A subject's disclosures (who received which fields, when, on what basis); audited."""
     rows = disclosures_of(session=session, subject_id=subject_id)
-    audit.record(session=session, actor=actor, action=SharingAction.DISCLOSURE_LIST, subject_id=subject_id, resource=f"subject:{subject_id}/disclosures")
+    audit.append(session=session, actor=actor, action=SharingAction.DISCLOSURE_LIST, subject_id=subject_id, resource=f"subject:{subject_id}/disclosures")
     return rows
 
 

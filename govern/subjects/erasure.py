@@ -93,7 +93,7 @@ def shred(
     erased_at = utcnow()
     if session.get(Tombstone, subject_id) is None:
         session.add(Tombstone(subject_id=subject_id, erased_at=erased_at, reason=reason, reference=reference))
-    audit.record(session=session, actor=actor, action=ErasureAction.SHRED, subject_id=subject_id, reason=reason, resource=reference)
+    audit.append(session=session, actor=actor, action=ErasureAction.SHRED, subject_id=subject_id, reason=reason, resource=reference)
     session.flush()
     if ledger is not None:
         try:
@@ -164,7 +164,7 @@ def sweep(
             ).scalars().all()
             if types:
                 done += len(types)
-                audit.record(
+                audit.append(
                     session=session, actor=actor, action=ErasureAction.RECORDS_ERASE, subject_id=sid, field_names=[f"record:{t}" for t in sorted(set(types))],
                     reason=reason, resource=reference,
                 )
@@ -184,7 +184,7 @@ def erase_fields(*, session: Session, actor: Actor, subject_id: uuid.UUID, names
         session.delete(row)
     erased = sorted(r.name for r in rows)
     if erased:
-        audit.record(session=session, actor=actor, action=ErasureAction.FIELDS_ERASE, subject_id=subject_id, field_names=erased, reason=reason, resource=reference)
+        audit.append(session=session, actor=actor, action=ErasureAction.FIELDS_ERASE, subject_id=subject_id, field_names=erased, reason=reason, resource=reference)
     return erased
 
 
@@ -195,7 +195,7 @@ def erase_records(*, session: Session, actor: Actor, subject_id: uuid.UUID, reco
     types = sorted(set(session.scalars(select(Record.type).where(Record.subject_id == subject_id, Record.id.in_(ids)))))
     result = session.execute(delete(Record).where(Record.subject_id == subject_id, Record.id.in_(ids)))
     if result.rowcount:
-        audit.record(session=session, actor=actor, action=ErasureAction.RECORDS_ERASE, subject_id=subject_id, field_names=[f"record:{t}" for t in types], reason=reason, resource=reference)
+        audit.append(session=session, actor=actor, action=ErasureAction.RECORDS_ERASE, subject_id=subject_id, field_names=[f"record:{t}" for t in types], reason=reason, resource=reference)
     return result.rowcount or 0
 
 
@@ -239,5 +239,5 @@ def reapply(*, session: Session, envelope: Envelope, actor: Actor, ledger: Ledge
             shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=entry["reason"], reference=entry.get("reference"))
             shredded += int(resurrected)
     if shredded:
-        audit.record(session=session, actor=actor, action=ErasureAction.REAPPLY, reason=f"reapplied={shredded}")
+        audit.append(session=session, actor=actor, action=ErasureAction.REAPPLY, reason=f"reapplied={shredded}")
     return shredded

@@ -180,7 +180,7 @@ def create(
     dek, wrapped, version = envelope.new_data_key(subject.id)
     session.add(SubjectKey(subject_id=subject.id, wrapped_key=wrapped, master_key_version=version))
     _store_fields(session, envelope, policy, subject.id, dek, cleaned)
-    audit.record(session=session, actor=actor, action=SubjectAction.CREATE, subject_id=subject.id, field_names=cleaned, purpose=purpose, resource=f"subject:{subject.id}")
+    audit.append(session=session, actor=actor, action=SubjectAction.CREATE, subject_id=subject.id, field_names=cleaned, purpose=purpose, resource=f"subject:{subject.id}")
     return subject
 
 
@@ -210,7 +210,7 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
             rule = policy.catalog.fields[name]
             values[name] = plain if grant.visibility[name] == "full" else masking.mask(rule.masking, plain)
     # Written before the values leave this function: if the log cannot take it, no data is returned.
-    audit.record(session=session, actor=actor, action=SubjectAction.READ, subject_id=subject.id, field_names=values, purpose=grant.purpose.name, resource=f"subject:{subject.id}")
+    audit.append(session=session, actor=actor, action=SubjectAction.READ, subject_id=subject.id, field_names=values, purpose=grant.purpose.name, resource=f"subject:{subject.id}")
     return SubjectView(subject=subject, fields=dict(sorted(values.items())), purpose=grant.purpose.name)
 
 
@@ -240,7 +240,7 @@ def update(
         session.flush()  # the versioned UPDATE runs here, so a concurrent writer loses with 412, not later
     except StaleDataError:
         raise Problem(412, "precondition_failed", "Stale version", "The subject changed since you read it; read it again.") from None
-    audit.record(session=session, actor=actor, action=SubjectAction.UPDATE, subject_id=subject.id, field_names=[*cleaned, *removed], purpose=purpose, resource=f"subject:{subject.id}")
+    audit.append(session=session, actor=actor, action=SubjectAction.UPDATE, subject_id=subject.id, field_names=[*cleaned, *removed], purpose=purpose, resource=f"subject:{subject.id}")
     return subject
 
 
@@ -307,7 +307,7 @@ def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor
         )
         raise access.refuse(reason, detail, Refusal(action=SubjectAction.LOOKUP, reason=reason, purpose=chosen.name, field_names=(field,)))
     for sid in ids:
-        audit.record(session=session, actor=actor, action=SubjectAction.LOOKUP, subject_id=sid, field_names=[field], purpose=chosen.name)
+        audit.append(session=session, actor=actor, action=SubjectAction.LOOKUP, subject_id=sid, field_names=[field], purpose=chosen.name)
     return ids
 
 
@@ -339,7 +339,7 @@ def add_record(
     record = Record(id=uuid.uuid4(), subject_id=subject.id, type=type, occurred_at=as_utc(occurred_at), created_by=actor.principal_id, created_at=utcnow())
     record.ciphertext = envelope.seal(_data_key(session, envelope, subject.id), subject.id, f"record:{record.id}", encoded)
     session.add(record)
-    audit.record(session=session, actor=actor, action=SubjectAction.RECORD_CREATE, subject_id=subject.id, field_names=[f"record:{type}"], purpose=purpose, resource=f"record:{record.id}")
+    audit.append(session=session, actor=actor, action=SubjectAction.RECORD_CREATE, subject_id=subject.id, field_names=[f"record:{type}"], purpose=purpose, resource=f"record:{record.id}")
     return record
 
 
@@ -387,7 +387,7 @@ def list_records(
         for row in page:
             payload = json.loads(envelope.open(dek, subject.id, f"record:{row.id}", row.ciphertext))
             views.append(RecordView(row.id, row.type, as_utc(row.occurred_at), as_utc(row.created_at), payload))
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=SubjectAction.RECORD_READ, subject_id=subject.id,
         field_names=sorted({f"record:{v.type}" for v in views}), purpose=grant.purpose.name, resource=f"subject:{subject.id}/records",
     )
@@ -420,7 +420,7 @@ def set_status(
         subject.status = status
         subject.updated_at = now
         session.flush()
-        audit.record(session=session, actor=actor, action=SubjectAction.STATUS, subject_id=subject.id, reason=reason, resource=reference or f"subject:{subject.id}")
+        audit.append(session=session, actor=actor, action=SubjectAction.STATUS, subject_id=subject.id, reason=reason, resource=reference or f"subject:{subject.id}")
     return subject
 
 
@@ -469,7 +469,7 @@ def export_all(
         for r in record_rows:
             payload = json.loads(envelope.open(dek, subject.id, f"record:{r.id}", r.ciphertext))
             records_out.append(RecordView(r.id, r.type, as_utc(r.occurred_at), as_utc(r.created_at), payload))
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=SubjectAction.EXPORT, subject_id=subject.id,
         field_names=[f.name for f in fields_out] + sorted({f"record:{r.type}" for r in records_out}), purpose=purpose,
         resource=reference or f"subject:{subject.id}",
@@ -552,7 +552,7 @@ def erase_except(
     envelope.cache.forget(key.wrapped_key)
     key.wrapped_key, key.master_key_version, key.rewrapped_at = wrapped, version, utcnow()
     session.flush()  # the old key is gone from here on: what was not re-sealed is unreadable
-    audit.record(session=session, actor=actor, action=SubjectAction.REKEY, subject_id=subject.id, reason=reason, resource=reference)
+    audit.append(session=session, actor=actor, action=SubjectAction.REKEY, subject_id=subject.id, reason=reason, resource=reference)
     erased_names = erasure.erase_fields(session=session, actor=actor, subject_id=subject.id, names=drop_fields, reason=reason, reference=reference)
     erased = 0
     for start in range(0, len(drop_records), batch_size):

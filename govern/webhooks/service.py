@@ -229,7 +229,7 @@ def create_endpoint(
     )
     session.add(endpoint)
     session.flush()  # the row exists before its audit event names it
-    audit.record(session=session, actor=actor, action=WebhookAction.ENDPOINT_CREATE, resource=f"webhook-endpoint:{endpoint.id}", reason=f"owner={kind}:{owner_id}")
+    audit.append(session=session, actor=actor, action=WebhookAction.ENDPOINT_CREATE, resource=f"webhook-endpoint:{endpoint.id}", reason=f"owner={kind}:{owner_id}")
     return IssuedSecret(endpoint, secret)
 
 
@@ -289,7 +289,7 @@ def update_endpoint(
         session.flush()
     except StaleDataError:
         raise stale("endpoint") from None
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=WebhookAction.ENDPOINT_UPDATE, resource=f"webhook-endpoint:{endpoint.id}",
         field_names=[f"endpoint.{k}" for k in checked], reason=None if "enabled" not in checked else f"enabled={checked['enabled']}",
     )
@@ -324,7 +324,7 @@ def rotate_secret(*, session: Session, policy: Policy, envelope: Envelope, actor
     endpoint.secret_rotated_at = now
     endpoint.updated_at = now
     session.flush()
-    audit.record(session=session, actor=actor, action=WebhookAction.SECRET_ROTATE, resource=f"webhook-endpoint:{endpoint.id}", reason=f"generation={endpoint.secret_generation}")
+    audit.append(session=session, actor=actor, action=WebhookAction.SECRET_ROTATE, resource=f"webhook-endpoint:{endpoint.id}", reason=f"generation={endpoint.secret_generation}")
     return IssuedSecret(endpoint, secret)
 
 
@@ -463,7 +463,7 @@ def _queue(
             )
             for e in chosen
         )
-        audit.record(session=session, actor=actor, action=WebhookAction.EVENT_QUEUE, subject_id=n.subject_id, resource=f"webhook-event:{event_id}",
+        audit.append(session=session, actor=actor, action=WebhookAction.EVENT_QUEUE, subject_id=n.subject_id, resource=f"webhook-event:{event_id}",
                      reason=f"{event_type} endpoints={len(chosen)}")
     # Added after the audit events (each of which flushes): the rows of a whole batch go in one multi-row INSERT.
     session.add_all(rows)
@@ -543,7 +543,7 @@ def list_deliveries(
         query = query.where(or_(WebhookDelivery.created_at < when, and_(WebhookDelivery.created_at == when, WebhookDelivery.id < ident)))
     rows = list(session.scalars(query))
     used = "&".join(f"{k}={v}" for k, v in filters.__dict__.items() if v is not None)
-    audit.record(session=session, actor=actor, action=WebhookAction.DELIVERY_LIST, subject_id=filters.subject_id,
+    audit.append(session=session, actor=actor, action=WebhookAction.DELIVERY_LIST, subject_id=filters.subject_id,
                  resource=f"webhook-deliveries?{used}" if used else "webhook-deliveries")
     more = len(rows) > limit
     rows = rows[:limit]
@@ -556,7 +556,7 @@ def get_delivery(*, session: Session, actor: Actor, delivery_id: uuid.UUID) -> t
     if delivery is None:
         raise not_found("webhook delivery")
     attempts = list(session.scalars(select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.number)))
-    audit.record(session=session, actor=actor, action=WebhookAction.DELIVERY_READ, subject_id=delivery.subject_id, resource=_resource(delivery))
+    audit.append(session=session, actor=actor, action=WebhookAction.DELIVERY_READ, subject_id=delivery.subject_id, resource=_resource(delivery))
     return delivery, attempts
 
 
@@ -571,7 +571,7 @@ def retry(*, session: Session, actor: Actor, delivery_id: uuid.UUID, now: dateti
     delivery.state, delivery.attempts, delivery.next_attempt_at = "pending", 0, now
     delivery.failed_at = delivery.lease_owner = delivery.lease_until = None
     delivery.updated_at = now
-    audit.record(session=session, actor=actor, action=WebhookAction.REQUEUE, subject_id=delivery.subject_id, resource=_resource(delivery))
+    audit.append(session=session, actor=actor, action=WebhookAction.REQUEUE, subject_id=delivery.subject_id, resource=_resource(delivery))
     return delivery
 
 
@@ -581,7 +581,7 @@ def _resource(delivery: WebhookDelivery) -> str:
 
 def audit_outcome(*, session: Session, actor: Actor, delivery: WebhookDelivery, delivered: bool, detail: str) -> None:
     """A delivery's final outcome (delivered, or failed after the last attempt), ids only; `detail` fits 64 characters."""
-    audit.record(
+    audit.append(
         session=session, actor=actor, action=WebhookAction.DELIVERED if delivered else WebhookAction.FAILED,
         outcome=Outcome.ALLOWED if delivered else Outcome.FAILED, subject_id=delivery.subject_id, resource=_resource(delivery), reason=detail[:64],
     )

@@ -1,4 +1,4 @@
-"""Audit-log fixtures: per-test signing key and checkpoint folder, events made through record(), exports, the
+"""Audit-log fixtures: per-test signing key and checkpoint folder, events made through append(), exports, the
 verifier run in-process, and a connection that bypasses the append-only triggers as a superuser would."""
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ def audit_settings(settings, tmp_path):
 
 @pytest.fixture
 def record_events(runtime):
-    """record_events(n) → n events written through record(), each in its own transaction."""
+    """record_events(n) → n events written through append(), each in its own transaction."""
 
     def make(n: int, **kw) -> None:
         for i in range(n):
             with runtime.database.unit_of_work() as session:
-                service.record(
+                service.append(
                     session=session, actor=ACTOR, action=kw.get("action", SubjectAction.READ), subject_id=uuid.UUID(int=i + 1),
                     field_names=["name", "mobile"], purpose="customer_service", reason=kw.get("reason"),
                 )
@@ -117,7 +117,7 @@ def seal_all(runtime) -> None:
 @pytest.fixture
 def long_ago(monkeypatch, runtime, audit_settings):
     """long_ago(days) → a context in which events are recorded and checkpoints signed `days` ago (the clock of
-    service.record and checkpoints.sign moved back; the signing key published before that), as a log that old is."""
+    service.append and checkpoints.sign moved back; the signing key published before that), as a log that old is."""
     from datetime import timedelta
 
     from govern.audit import signing

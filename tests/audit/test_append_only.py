@@ -64,7 +64,7 @@ def test_the_application_role_can_still_append_and_seal(app_role, runtime):
         from sqlalchemy.orm import Session
 
         session = Session(bind=conn)
-        service.record(session=session, actor=ACTOR, action=SubjectAction.READ)
+        service.append(session=session, actor=ACTOR, action=SubjectAction.READ)
         chain.seal_batch(session, batch_size=10, floor=0, after=0)
         session.commit()
         assert conn.execute(text("SELECT count(*) FROM audit_chain")).scalar_one() == 1

@@ -57,7 +57,7 @@ def test_an_event_committed_late_gets_a_later_seq(runtime, record_events):
 
     record_events(3)
     with runtime.database.unit_of_work() as session:
-        late = service.record(session=session, actor=ACTOR, action=SubjectAction.READ)
+        late = service.append(session=session, actor=ACTOR, action=SubjectAction.READ)
         late_id = late.id
     # Simulate a transaction that took its id before others but committed after they were sealed.
     record_events(2)

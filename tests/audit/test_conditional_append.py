@@ -26,7 +26,7 @@ def test_an_event_whose_condition_does_not_hold_is_not_written_and_the_callers_r
     with runtime.database.unit_of_work() as session:
         audit.append_only_if(session=session, condition=_condition(False))
         with pytest.raises(Refused):
-            audit.record(session=session, actor=ACTOR, action=LOAD)
+            audit.append(session=session, actor=ACTOR, action=LOAD)
         assert audit.unmet_condition(session=session) is not None  # still unmet: the request must not answer
     assert audit_events(action=str(LOAD)) == []
 
@@ -34,9 +34,9 @@ def test_an_event_whose_condition_does_not_hold_is_not_written_and_the_callers_r
 def test_the_first_event_written_meets_the_condition_for_the_rest_of_the_unit_of_work(runtime, audit_events):
     with runtime.database.unit_of_work() as session:
         audit.append_only_if(session=session, condition=_condition(True))
-        audit.record(session=session, actor=ACTOR, action=LOAD)
+        audit.append(session=session, actor=ACTOR, action=LOAD)
         assert audit.unmet_condition(session=session) is None
-        audit.record(session=session, actor=ACTOR, action=LOAD)
+        audit.append(session=session, actor=ACTOR, action=LOAD)
     assert len(audit_events(action=str(LOAD))) == 2
 
 
@@ -55,7 +55,7 @@ def test_another_unit_of_work_is_not_bound_by_the_condition(runtime, audit_event
     with runtime.database.unit_of_work() as session:
         audit.append_only_if(session=session, condition=_condition(False))
         with runtime.database.unit_of_work() as other:
-            audit.record(session=other, actor=ACTOR, action=LOAD)
+            audit.append(session=other, actor=ACTOR, action=LOAD)
     assert len(audit_events(action=str(LOAD))) == 1
 
 
@@ -67,5 +67,5 @@ def test_a_condition_binds_every_value_by_a_name_of_its_own(runtime, clause):
     with runtime.database.unit_of_work() as session:
         audit.append_only_if(session=session, condition=audit.Condition(clause=clause, params={}, refusal=Refused))
         with pytest.raises(ValueError, match="audit condition"):
-            audit.record(session=session, actor=ACTOR, action=LOAD)
+            audit.append(session=session, actor=ACTOR, action=LOAD)
 

@@ -301,7 +301,7 @@ def test_the_line_reader_does_not_split_on_unicode_line_separators(record_events
     from tests.audit.conftest import ACTOR
 
     with runtime.database.unit_of_work() as session:
-        service.record(session=session, actor=ACTOR, action=SubjectAction.READ, reason="行\u2028分隔\u0085")
+        service.append(session=session, actor=ACTOR, action=SubjectAction.READ, reason="行\u2028分隔\u0085")
     out = make_export()
     assert verify_export(out).ok
     assert Path(out / "events.jsonl").read_bytes().count(b"\n") == 1

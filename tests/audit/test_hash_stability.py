@@ -31,7 +31,7 @@ def test_key_order_does_not_change_the_canonical_bytes():
 
 def test_chinese_text_and_microseconds_round_trip_through_the_database_byte_for_byte(runtime):
     with runtime.database.unit_of_work() as session:
-        event = service.record(
+        event = service.append(
             session=session, actor=ACTOR, action=ChineseAction.WITHDRAW, subject_id=uuid.uuid4(), field_names=["姓名", "手机号"],
             purpose="客户服务", reason="用户要求撤回同意",
         )

@@ -140,5 +140,5 @@ def test_each_value_names_its_domain_thing_and_verb():
 
 def test_the_append_refuses_a_bare_string(runtime, audit_events):
     with runtime.database.unit_of_work() as session, pytest.raises(TypeError):
-        audit.record(session=session, actor=Actor(name="test", kind="system"), action=PolicyAction.LOAD.value)
+        audit.append(session=session, actor=Actor(name="test", kind="system"), action=PolicyAction.LOAD.value)
     assert audit_events(action=PolicyAction.LOAD.value) == []
