@@ -8,8 +8,15 @@ from flask import jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from govern import idempotency
+from govern.context import CallContext
 from govern.errors import Problem, validation_failed
 from govern.identity.guard import current_actor, current_runtime
+
+
+def current_call() -> CallContext:
+    """This request's context for the services it calls: its session, the policy, keys, settings and who asks."""
+    runtime = current_runtime()
+    return CallContext(session=runtime.session(), policy=runtime.policy, envelope=runtime.envelope, actor=current_actor(), settings=runtime.settings)
 
 
 def purpose_of_request(body: dict | None = None) -> str | None:

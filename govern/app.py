@@ -51,6 +51,12 @@ class Runtime:
         """The erasure and purge ledgers in GOVERN_HOME (govern/ledgers.py): what a restore must remove again."""
         return ErasureLedgers.in_home(self.settings.home)
 
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.database.dispose()  # a command leaves no connection behind
+
     def session(self) -> Session:
         """The current request's session, opened on first use."""
         if "db_session" not in g:
@@ -121,24 +127,28 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     return app
 
 
-# Each domain with an HTTP API exposes `blp` (a flask-smorest Blueprint) in govern/<domain>/api.py.
-DOMAIN_APIS = ("subjects", "identity", "audit", "consent", "sharing", "requests", "retention", "breach", "processing", "webhooks")
-
-
 def _register_blueprints(app: Flask, api: GovernApi) -> None:
-    import importlib
-    import importlib.util
-
+    # Every domain is part of govern (the flows import them all): plain imports, none optional. They are made here, not
+    # at the top, so that a `govern` command, which builds only the runtime, does not load every route.
+    from govern.audit.api import blp as audit_blp
+    from govern.breach.api import blp as breach_blp
+    from govern.consent.api import blp as consent_blp
+    from govern.console.views import blp as console_blp
     from govern.health.api import blp as health_blp
     from govern.health.api import docs_assets
+    from govern.identity.api import blp as identity_blp
+    from govern.processing.api import blp as processing_blp
+    from govern.requests.api import blp as requests_blp
+    from govern.retention.api import blp as retention_blp
+    from govern.sharing.api import blp as sharing_blp
+    from govern.subjects.api import blp as subjects_blp
+    from govern.webhooks.api import blp as webhooks_blp
 
-    for domain in DOMAIN_APIS:
-        if importlib.util.find_spec(f"govern.{domain}") is not None and importlib.util.find_spec(f"govern.{domain}.api") is not None:
-            api.register_blueprint(importlib.import_module(f"govern.{domain}.api").blp)
+    for blp in (subjects_blp, identity_blp, audit_blp, consent_blp, sharing_blp, requests_blp, retention_blp, breach_blp, processing_blp, webhooks_blp):
+        api.register_blueprint(blp)
     app.register_blueprint(health_blp)
     app.register_blueprint(docs_assets)
-    if importlib.util.find_spec("govern.console") is not None and importlib.util.find_spec("govern.console.views") is not None:
-        app.register_blueprint(importlib.import_module("govern.console.views").blp)
+    app.register_blueprint(console_blp)
 
 
 def _protect_openapi_routes(app: Flask) -> None:

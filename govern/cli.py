@@ -2,35 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
 import click
 
+from govern.cli_support import emit, runtime
 from govern.config import Settings
-
-
-def _emit(as_json: bool, payload: Any, text: str) -> None:
-    click.echo(json.dumps(payload, default=str, ensure_ascii=False, indent=2) if as_json else text)
 
 
 def _settings() -> Settings:
     return Settings.from_env()
 
 
-def _runtime():
-    """The runtime for one command; its connections are closed when the command ends, however it ends."""
-    from govern.app import build_runtime
-    from govern.logging import STDERR, configure_logging
-
-    settings = _settings()
-    configure_logging(settings.log_level, stream=STDERR)
-    rt = build_runtime(settings)
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        ctx.call_on_close(rt.database.dispose)
-    return rt
+_runtime, _emit = runtime, emit  # the names govern/audit/cli.py and govern/processing/cli.py still import
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -114,7 +99,7 @@ def init(as_json: bool) -> None:
         result = initialise(settings)
     except PolicyError as exc:
         _fail(f"policy: {exc}")
-    _emit(
+    emit(
         as_json, result,
         f"home {result['home']}\nkeyring {result['keyring']}{' (created)' if result['keyring_created'] else ''}\ndatabase at {result['migrated_to']}"
         + _say_modes_fixed(result)
@@ -137,7 +122,7 @@ def db_upgrade(revision: str, as_json: bool) -> None:
 
     database = Database(_settings().migration_url)  # the owner role's, when GOVERN_MIGRATION_DATABASE_URL is set
     before, after = upgrade(database.engine, revision)
-    _emit(as_json, {"from": before, "to": after}, f"database: {before or 'empty'} -> {after}")
+    emit(as_json, {"from": before, "to": after}, f"database: {before or 'empty'} -> {after}")
 
 
 @db.command("current")
@@ -151,7 +136,7 @@ def db_current(as_json: bool) -> None:
     with database.engine.connect() as conn:
         current = current_revision(conn)
     head = head_revision()
-    _emit(as_json, {"current": current, "head": head}, f"current {current}  head {head}{'' if current == head else '  (run govern db upgrade)'}")
+    emit(as_json, {"current": current, "head": head}, f"current {current}  head {head}{'' if current == head else '  (run govern db upgrade)'}")
 
 
 # --- principals ------------------------------------------------------------------------------------
@@ -173,14 +158,14 @@ def principals_create(name: str, roles: tuple[str, ...], kind: str, as_json: boo
     from govern.identity import service
     from govern.identity.actor import Actor
 
-    rt = _runtime()
+    rt = runtime()
     try:
         with rt.database.unit_of_work() as session:
             issued = service.create(session=session, policy=rt.policy, actor=Actor.operator(), name=name, roles=list(roles), kind=kind)
     except Problem as exc:
         _fail(exc.detail or exc.title)
     p = issued.principal
-    _emit(
+    emit(
         as_json,
         {"id": p.id, "name": p.name, "kind": p.kind, "roles": p.roles, "api_key": issued.api_key},
         f"created {p.name} ({', '.join(p.roles)}) id {p.id}\nAPI key (shown once, store it now):\n{issued.api_key}",
@@ -195,13 +180,13 @@ def principals_list(as_json: bool) -> None:
     from govern.identity.actor import Actor
     from govern.identity.api import as_dict
 
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
         rows = [as_dict(p) for p in service.list_principals(session=session, actor=Actor.operator())]
     lines = [f"{'name':24} {'kind':8} {'roles':32} {'last used':26} state"]
     for r in rows:
         lines.append(f"{r['name']:24} {r['kind']:8} {','.join(r['roles']):32} {str(r['last_used_at'] or '-'):26} {'disabled' if r['disabled'] else 'active'}")
-    _emit(as_json, rows, "\n".join(lines))
+    emit(as_json, rows, "\n".join(lines))
 
 
 @principals.command("disable")
@@ -213,13 +198,13 @@ def principals_disable(ref: str, as_json: bool) -> None:
     from govern.identity import service
     from govern.identity.actor import Actor
 
-    rt = _runtime()
+    rt = runtime()
     try:
         with rt.database.unit_of_work() as session:
             p = service.disable(session=session, actor=Actor.operator(), ref=ref)
     except Problem as exc:
         _fail(exc.detail or exc.title)
-    _emit(as_json, {"id": p.id, "name": p.name, "disabled_at": p.disabled_at}, f"disabled {p.name}")
+    emit(as_json, {"id": p.id, "name": p.name, "disabled_at": p.disabled_at}, f"disabled {p.name}")
 
 
 # --- keys ------------------------------------------------------------------------------------------
@@ -240,14 +225,14 @@ def keys_rotate(batch_size: int, pause: float, as_json: bool) -> None:
     from govern.identity.actor import Actor
     from govern.jobs import ProgressLine
 
-    rt = _runtime()
+    rt = runtime()
     show = ProgressLine("rewrapped", "keys")
     try:
         result = service.rotate(database=rt.database, envelope=rt.envelope, actor=Actor.operator(), batch_size=batch_size, pause_seconds=pause, on_progress=show)
     except service.RotationBusy as exc:
         _fail(str(exc), code=3)
     show.end()
-    _emit(
+    emit(
         as_json, result.__dict__,
         f"{'resumed' if result.resumed else 'started'} rotation to master key v{result.version}: {result.rewrapped} data keys rewrapped; verified",
     )
@@ -261,7 +246,7 @@ def keys_accept_audit_key(reason: str, as_json: bool) -> None:
     from govern.crypto import checks
 
     key_id = checks.accept_audit_key(settings=_settings(), reason=reason)
-    _emit(as_json, {"key_id": key_id}, f"audit signing key {key_id} accepted and published")
+    emit(as_json, {"key_id": key_id}, f"audit signing key {key_id} accepted and published")
 
 
 @keys.command("status")
@@ -270,12 +255,12 @@ def keys_status(as_json: bool) -> None:
     """Master-key versions, any rotation in progress, and data keys per version."""
     from govern.crypto import service
 
-    rt = _runtime()
+    rt = runtime()
     st = service.status(database=rt.database, keyring=rt.keyring)
     text = f"active master key v{st['active']}; versions {', '.join(str(v['version']) for v in st['versions'])}\n"
     text += f"rotation in progress to v{st['rotation']['target']}\n" if st["rotation"] else ""
     text += "data keys by version: " + (", ".join(f"v{k}: {n}" for k, n in sorted(st["data_keys_by_version"].items())) or "none")
-    _emit(as_json, st, text)
+    emit(as_json, st, text)
 
 
 # --- tombstones ------------------------------------------------------------------------------------
@@ -286,7 +271,7 @@ def reapply_tombstones(settings: Settings, *, at_start: bool = False) -> dict:
     after a restore from backup. Returns what was done."""
     from govern.requests.cli import reapply_all
 
-    rt = _runtime()
+    rt = runtime()
     try:
         return reapply_all(rt, at_start=at_start)
     finally:
@@ -303,7 +288,7 @@ def tombstones() -> None:
 def tombstones_reapply(as_json: bool) -> None:
     """Shred again any erased subject that a restored backup brought back. Safe to run any time."""
     result = reapply_tombstones(_settings())
-    _emit(as_json, result, f"{result['shredded_again']} erased subject(s) shredded again, {result['partial_erasures_reapplied']} partial erasure(s) re-applied")
+    emit(as_json, result, f"{result['shredded_again']} erased subject(s) shredded again, {result['partial_erasures_reapplied']} partial erasure(s) re-applied")
 
 
 # --- serve -----------------------------------------------------------------------------------------
@@ -352,7 +337,7 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
 def _announce_demo(settings: Settings, host: str, port: int) -> None:
     from govern import demo
 
-    rt = _runtime()
+    rt = runtime()
     key = demo.seed(runtime=rt)
     key_file = settings.home / "demo-api-key"
     if key:

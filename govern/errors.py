@@ -62,7 +62,82 @@ def require_editable(changes: Mapping[str, Any], editable: Sequence[str]) -> Non
 
 
 def not_found(what: str) -> Problem:
-    return Problem(404, "not_found", "Not found", f"No such {what}.")
+    return NotFound(what)
+
+
+# Domain errors: what services raise. Each class holds its status, so a service says what went wrong in the domain's
+# words (`raise Conflict("incident_closed", ...)`, `raise SubjectErased()`) and never picks an HTTP status; the one
+# handler in register_error_handlers answers every one of them as problem+json. They are Problems, so a CLI or the
+# console that catches Problem catches them too.
+
+
+class DomainError(Problem):
+    """A rule refused the call; `status` comes from the class."""
+
+    status_code = 400
+
+    def __init__(self, code: str, title: str, detail: str | None = None, *, extra: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None, audit: Any = None) -> None:
+        super().__init__(self.status_code, code, title, detail, dict(extra or {}), dict(headers or {}), audit)
+
+
+class Invalid(DomainError):
+    """400: the input cannot be used (for per-field messages, validation_failed)."""
+
+    status_code = 400
+
+
+class Unauthenticated(DomainError):
+    """401: the caller is not (or no longer) signed in or identified."""
+
+    status_code = 401
+
+
+class Forbidden(DomainError):
+    """403: this actor may not do this (a rule about who, not about the state of things)."""
+
+    status_code = 403
+
+
+class NotFound(DomainError):
+    """404: no such thing (or none this caller may know of)."""
+
+    status_code = 404
+
+    def __init__(self, what: str | None = None, *, code: str = "not_found", title: str = "Not found", detail: str | None = None,
+                 extra: dict[str, Any] | None = None, audit: Any = None) -> None:
+        super().__init__(code, title, detail if detail is not None else f"No such {what}.", extra=extra, audit=audit)
+
+
+class Conflict(DomainError):
+    """409: the thing's state does not allow it now (a closed incident, a request already acknowledged)."""
+
+    status_code = 409
+
+
+class Gone(DomainError):
+    """410: it existed and is gone for good (an expired package, an erased subject)."""
+
+    status_code = 410
+
+
+class SubjectErased(Gone):
+    """410 subject_erased: the subject's data was crypto-shredded; nothing of it can be read or changed."""
+
+    def __init__(self, detail: str = "This subject's data has been erased.") -> None:
+        super().__init__("subject_erased", "Subject erased", detail)
+
+
+class Locked(DomainError):
+    """423: locked until someone acts (too many failed verifications)."""
+
+    status_code = 423
+
+
+class Misconfigured(DomainError):
+    """500: the policy files lack something this call needs; an operator must fix them."""
+
+    status_code = 500
 
 
 def problem_response(problem: Problem) -> Response:

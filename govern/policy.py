@@ -29,6 +29,7 @@ LEGAL_BASES = (
 if TYPE_CHECKING:  # the domain parts of the policy live with their domains and import from here
     from govern.audit.policy import AuditPolicy
     from govern.breach.policy import BreachTerms
+    from govern.consent.notices import NoticeBook
     from govern.console.policy import ConsolePolicy
     from govern.identity.policy import RateLimitPolicy
     from govern.processing.policy import ProcessingPolicy
@@ -194,27 +195,29 @@ class Controller:
 
 @dataclass(frozen=True)
 class Policy:
+    """Every part is required: load_policy builds each one or refuses to start, so no service checks for a missing one."""
+
     catalog: Catalog
     purposes: Mapping[str, Purpose]
     roles: Mapping[str, Role]
     jurisdictions: Mapping[str, Jurisdiction]
     source_dir: Path
     digest: str
-    controller: Controller | None = None
-    notices: Any = None  # govern.consent.notices.NoticeBook: policies/notices/<purpose>/versions.yaml and texts
-    audit: "AuditPolicy | None" = None  # policies/audit.yaml (govern/audit)
-    retention: "RetentionPolicy | None" = None  # policies/retention.yaml (govern/retention)
-    processing: "ProcessingPolicy | None" = None  # policies/processing.yaml (govern/processing)
+    controller: Controller
+    notices: "NoticeBook"  # policies/notices/<purpose>/versions.yaml and texts (govern/consent/notices.py)
+    audit: "AuditPolicy"  # policies/audit.yaml (govern/audit)
+    retention: "RetentionPolicy"  # policies/retention.yaml (govern/retention)
+    processing: "ProcessingPolicy"  # policies/processing.yaml (govern/processing)
     # Data-subject requests (govern/requests): jurisdictions.yaml `requests:`, policies/calendars/, requests.yaml.
-    request_terms: Mapping[str, "RequestTerms"] = field(default_factory=dict)
-    calendars: Mapping[str, "WorkingCalendar"] = field(default_factory=dict)
-    requests: "RequestSettings | None" = None
-    console: "ConsolePolicy | None" = None  # policies/console.yaml (govern/console)
+    request_terms: Mapping[str, "RequestTerms"]
+    calendars: Mapping[str, "WorkingCalendar"]
+    requests: "RequestSettings"
+    console: "ConsolePolicy"  # policies/console.yaml (govern/console)
     # Breach response (govern/breach): jurisdictions.yaml `breach:` and the letter templates in policies/notices/letters/.
-    breach_terms: Mapping[str, "BreachTerms"] = field(default_factory=dict)
-    breach_letters: Mapping[tuple[str, str], str] = field(default_factory=dict)  # (template, language) -> text
-    webhooks: "WebhookPolicy | None" = None  # policies/webhooks.yaml (govern/webhooks): delivery, retry, URLs, signature
-    rate_limits: "RateLimitPolicy | None" = None  # policies/rate_limits.yaml (govern/identity/policy.py, govern/ratelimit.py)
+    breach_terms: Mapping[str, "BreachTerms"]
+    breach_letters: Mapping[tuple[str, str], str]  # (template, language) -> text
+    webhooks: "WebhookPolicy"  # policies/webhooks.yaml (govern/webhooks): delivery, retry, URLs, signature
+    rate_limits: "RateLimitPolicy"  # policies/rate_limits.yaml (govern/identity/policy.py, govern/ratelimit.py)
 
     def role(self, name: str) -> Role:
         return self.roles[name]
@@ -225,12 +228,19 @@ class Policy:
 Label = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str())
 
 
-class _Strict(Schema):
+# The public interface the domain policy files build on (govern/<domain>/policy.py): StrictSchema, read_yaml,
+# validate_file, flatten_errors and jurisdiction_block, plus PolicyError. Each domain file has a public
+# load_<domain>_policy(directory, …) returning its parts of Policy; load_policy calls them all.
+
+
+class StrictSchema(Schema):
+    """A policy file's schema: keys kept in file order, unknown keys refused (marshmallow's default RAISE)."""
+
     class Meta:
         ordered = True
 
 
-class FieldRuleSchema(_Strict):
+class FieldRuleSchema(StrictSchema):
     category = ma.Str(required=True)
     sensitive = ma.Bool(required=True)
     validator = ma.Raw(required=True)
@@ -240,13 +250,13 @@ class FieldRuleSchema(_Strict):
     label = Label
 
 
-class RecordTypeSchema(_Strict):
+class RecordTypeSchema(StrictSchema):
     category = ma.Str(required=True)
     sensitive = ma.Bool(required=True)
     label = Label
 
 
-class CatalogSchema(_Strict):
+class CatalogSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     categories = ma.Dict(keys=ma.Str(), values=Label, required=True)
     fields = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(FieldRuleSchema), required=True)
@@ -264,7 +274,7 @@ class CatalogSchema(_Strict):
             raise ValidationError(errors)
 
 
-class PurposeSchema(_Strict):
+class PurposeSchema(StrictSchema):
     legal_basis = ma.Str(required=True, validate=validate.OneOf(LEGAL_BASES))
     legal_basis_by_jurisdiction = ma.Dict(keys=ma.Str(), values=ma.Str(validate=validate.OneOf(LEGAL_BASES)), load_default=dict)
     source = ma.Str(required=True)
@@ -282,13 +292,13 @@ class PurposeSchema(_Strict):
     impact_assessment = ma.Nested(lambda: ImpactAssessmentSchema(), load_default=None)
 
 
-class ImpactAssessmentSchema(_Strict):
+class ImpactAssessmentSchema(StrictSchema):
     reference = ma.Str(required=True, validate=validate.Length(1, 100))
     assessed_at = ma.Date(required=True)
     approved_by = ma.Str(required=True, validate=validate.Length(1, 100))
 
 
-class ControllerSchema(_Strict):
+class ControllerSchema(StrictSchema):
     name = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(), required=True)
     country = ma.Str(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
     contact = ma.Str(required=True)
@@ -299,30 +309,30 @@ class ControllerSchema(_Strict):
     notice_url = ma.Str(required=True, validate=validate.Regexp(r".*\{purpose\}.*", error="must contain {purpose}"))
 
 
-class ControllerFileSchema(_Strict):
+class ControllerFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     controller = ma.Nested(ControllerSchema, required=True)
 
 
-class PurposesSchema(_Strict):
+class PurposesSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     purposes = ma.Dict(keys=ma.Str(), values=ma.Nested(PurposeSchema), required=True)
 
 
-class VisibilitySchema(_Strict):
+class VisibilitySchema(StrictSchema):
     default = ma.Str(required=True, validate=validate.OneOf(VISIBILITIES))
     categories = ma.Dict(keys=ma.Str(), values=ma.Str(validate=validate.OneOf(VISIBILITIES)), load_default=dict)
     fields = ma.Dict(keys=ma.Str(), values=ma.Str(validate=validate.OneOf(VISIBILITIES)), load_default=dict)
 
 
-class RoleSchema(_Strict):
+class RoleSchema(StrictSchema):
     kind = ma.Str(required=True, validate=validate.OneOf(["service", "staff", "any"]))
     permissions = ma.List(ma.Str(), required=True)
     purposes = ma.List(ma.Str(), required=True)
     visibility = ma.Nested(VisibilitySchema, required=True)
 
 
-class RolesSchema(_Strict):
+class RolesSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     roles = ma.Dict(keys=ma.Str(), values=ma.Nested(RoleSchema), required=True)
 
@@ -338,7 +348,7 @@ class JurisdictionSchema(Schema):
     minors_source = ma.Str(required=True)
 
 
-class JurisdictionsSchema(_Strict):
+class JurisdictionsSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     jurisdictions = ma.Dict(keys=ma.Str(), values=ma.Nested(JurisdictionSchema), required=True)
 
@@ -354,11 +364,11 @@ def load_policy(directory: Path) -> Policy:
     from govern.subjects import masking, validators
 
     directory = Path(directory)
-    raw = {name: _read(directory / f"{name}.yaml") for name in ("catalog", "purposes", "roles", "jurisdictions")}
-    catalog_doc = _validate("catalog", raw["catalog"], CatalogSchema())
-    purposes_doc = _validate("purposes", raw["purposes"], PurposesSchema())
-    roles_doc = _validate("roles", raw["roles"], RolesSchema())
-    jur_doc = _validate("jurisdictions", raw["jurisdictions"], JurisdictionsSchema())
+    raw = {name: read_yaml(directory / f"{name}.yaml") for name in ("catalog", "purposes", "roles", "jurisdictions")}
+    catalog_doc = validate_file("catalog", raw["catalog"], CatalogSchema())
+    purposes_doc = validate_file("purposes", raw["purposes"], PurposesSchema())
+    roles_doc = validate_file("roles", raw["roles"], RolesSchema())
+    jur_doc = validate_file("jurisdictions", raw["jurisdictions"], JurisdictionsSchema())
 
     catalog = _build_catalog(catalog_doc, validators, masking)
     jurisdictions = {
@@ -384,31 +394,31 @@ def load_policy(directory: Path) -> Policy:
 
     notices = load_notices(directory / "notices", purposes, jurisdictions)
     from govern.audit.policy import _load_audit_policy
-    from govern.breach.policy import _load_breach_policy
-    from govern.console.policy import _load_console_policy
-    from govern.identity.policy import _load_rate_limit_policy
-    from govern.processing.policy import _load_processing_policy
-    from govern.requests.policy import _load_request_policy
-    from govern.retention.policy import _load_retention_policy
-    from govern.webhooks.policy import _load_webhook_policy
+    from govern.breach.policy import load_breach_policy
+    from govern.console.policy import load_console_policy
+    from govern.identity.policy import load_rate_limit_policy
+    from govern.processing.policy import load_processing_policy
+    from govern.requests.policy import load_request_policy
+    from govern.retention.policy import load_retention_policy
+    from govern.webhooks.policy import load_webhook_policy
 
     # The files are checked in this order, so a directory with several bad files names the same one first every time.
     return Policy(
         catalog=catalog, purposes=purposes, roles=roles, jurisdictions=jurisdictions, source_dir=directory, digest=digest,
         controller=controller, notices=notices,
         **_load_audit_policy(directory),
-        **_load_retention_policy(directory, catalog),
-        **_load_processing_policy(directory),
-        **_load_request_policy(directory, jurisdictions),
-        **_load_console_policy(directory),
-        **_load_breach_policy(directory, jurisdictions),
-        **_load_webhook_policy(directory),
-        **_load_rate_limit_policy(directory),
+        **load_retention_policy(directory, catalog),
+        **load_processing_policy(directory),
+        **load_request_policy(directory, jurisdictions),
+        **load_console_policy(directory),
+        **load_breach_policy(directory, jurisdictions),
+        **load_webhook_policy(directory),
+        **load_rate_limit_policy(directory),
     )
 
 
 def _load_controller(directory: Path) -> Controller:
-    doc = _validate("controller", _read(directory / "controller.yaml"), ControllerFileSchema())["controller"]
+    doc = validate_file("controller", read_yaml(directory / "controller.yaml"), ControllerFileSchema())["controller"]
     for lang in ("zh", "en"):
         for key in ("name", "address"):
             if not doc[key].get(lang):
@@ -416,7 +426,8 @@ def _load_controller(directory: Path) -> Controller:
     return Controller(**doc)
 
 
-def _read(path: Path) -> Any:
+def read_yaml(path: Path) -> Any:
+    """A policy file's YAML; PolicyError names the file when it is missing or not YAML."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -427,28 +438,30 @@ def _read(path: Path) -> Any:
         raise PolicyError(f"{path}: not valid YAML: {exc}") from None
 
 
-def _validate(name: str, doc: Any, schema: Schema) -> dict:
+def validate_file(name: str, doc: Any, schema: Schema) -> dict:
+    """`doc` (from `<name>.yaml`) loaded through `schema`; PolicyError names the file and every offending key."""
     if not isinstance(doc, dict):
         raise PolicyError(f"{name}.yaml: expected a mapping at the top level")
     try:
         return schema.load(doc)
     except ValidationError as exc:
-        raise PolicyError(f"{name}.yaml: " + "; ".join(_flatten(exc.messages))) from None
+        raise PolicyError(f"{name}.yaml: " + "; ".join(flatten_errors(exc.messages))) from None
 
 
-def _flatten(messages: Any, prefix: str = "") -> list[str]:
+def flatten_errors(messages: Any, prefix: str = "") -> list[str]:
+    """marshmallow's nested messages as `a.b.c: message` lines."""
     if isinstance(messages, dict):
         out: list[str] = []
         for key, sub in messages.items():
             # marshmallow reports dict-key and dict-value errors under "key"/"value"; keep the path readable
             if key in ("value", "key") and prefix:
-                out += _flatten(sub, prefix)
+                out += flatten_errors(sub, prefix)
             else:
-                out += _flatten(sub, f"{prefix}.{key}" if prefix else str(key))
+                out += flatten_errors(sub, f"{prefix}.{key}" if prefix else str(key))
         return out
     if isinstance(messages, list):
         return [f"{prefix}: {m}" for m in messages if isinstance(m, str)] + [
-            x for m in messages if not isinstance(m, str) for x in _flatten(m, prefix)
+            x for m in messages if not isinstance(m, str) for x in flatten_errors(m, prefix)
         ]
     return [f"{prefix}: {messages}"]
 
@@ -581,7 +594,7 @@ def _build_role(name: str, r: dict, catalog: Catalog, purposes: Mapping[str, Pur
     )
 
 
-def _jurisdiction_block(jur: Jurisdiction, key: str, schema: Schema, where: str, what: str) -> dict:
+def jurisdiction_block(jur: Jurisdiction, key: str, schema: Schema, where: str, what: str) -> dict:
     """One workflow's block of a jurisdiction (requests, breach): present, valid, and in a known time zone."""
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -591,9 +604,13 @@ def _jurisdiction_block(jur: Jurisdiction, key: str, schema: Schema, where: str,
     try:
         doc = schema.load(raw)
     except ValidationError as exc:
-        raise PolicyError(f"{where}: " + "; ".join(_flatten(exc.messages))) from None
+        raise PolicyError(f"{where}: " + "; ".join(flatten_errors(exc.messages))) from None
     try:
         ZoneInfo(doc["time_zone"])
     except (ZoneInfoNotFoundError, ValueError):
         raise PolicyError(f"{where}.time_zone: unknown time zone '{doc['time_zone']}'") from None
     return doc
+
+
+# The old private names, for govern/audit/policy.py until it moves to the public ones above.
+_Strict, _read, _validate = StrictSchema, read_yaml, validate_file

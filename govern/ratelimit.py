@@ -23,7 +23,6 @@ from govern.audit.tags import LimitAction
 from govern.errors import Problem, problem_response
 from govern.identity.policy import SCOPES
 from govern.identity.staff import address_key
-from govern.policy import PolicyError
 from govern.refusals import Refusal
 
 RATE_SCOPE_ATTR = "_govern_rate_scope"
@@ -71,8 +70,6 @@ def install_rate_limits(app: Flask, runtime) -> Limiter:
     """Creates the app's Limiter and wraps every view marked with @limited in its scope's limits (call it after the
     blueprints are registered). A marked scope without figures in the policy stops the start."""
     policy = runtime.policy.rate_limits
-    if policy is None:
-        raise PolicyError("rate_limits.yaml: not loaded")
     limiter = Limiter(
         key_func=by_address, storage_uri=runtime.settings.redis_url or "memory://", strategy=STRATEGY, key_prefix=KEY_PREFIX,
         headers_enabled=False,  # Retry-After is set on the 429 itself (refusal below); other answers carry nothing extra

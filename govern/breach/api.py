@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response
 from flask_smorest import Blueprint
 
-from govern.api_support import idempotent_create
+from govern.api_support import current_call, idempotent_create
 from govern.breach import board, flows, letters, schemas, service
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
@@ -24,11 +24,6 @@ def _bind_metrics(state) -> None:
     from govern.breach import metrics
 
     metrics.bind(state.app.extensions["govern"].database)
-
-
-def _ctx() -> dict[str, Any]:
-    rt = current_runtime()
-    return {"session": rt.session(), "policy": rt.policy, "actor": current_actor()}
 
 
 def _view(incident_id: uuid.UUID) -> dict:
@@ -59,7 +54,7 @@ def open_incident(body):
 
     def create():
         data = {**body, "source": {("from" if k == "from_" else k): v for k, v in (body.get("source") or {}).items()}}
-        incident = service.create(**_ctx(), data=data)
+        incident = service.create(**current_call().services(), data=data)
         return schemas.IncidentSchema().dump(_view(incident.id)), {"Location": f"/api/v1/incidents/{incident.id}"}
 
     return idempotent_create(_jsonable(body), create)
@@ -72,9 +67,9 @@ def open_incident(body):
 def incident_board(query):
     """The board: open incidents (closed ones too with closed=true), overdue first, each with its next clock; figures
     count real incidents only (drills apart)."""
-    ctx = _ctx()
-    rows = board.board(session=ctx["session"], policy=ctx["policy"], include_closed=query["closed"], include_drills=query["drills"])
-    return {"incidents": rows, "figures": board.figures(session=ctx["session"])}
+    ctx = current_call()
+    rows = board.board(session=ctx.session, policy=ctx.policy, include_closed=query["closed"], include_drills=query["drills"])
+    return {"incidents": rows, "figures": board.figures(session=ctx.session)}
 
 
 @blp.route("/clocks", methods=["GET"])
@@ -82,8 +77,8 @@ def incident_board(query):
 @blp.response(200, schemas.ClocksSchema)
 def open_clocks():
     """Every required notification not yet sent, across open real incidents: overdue first, then soonest due."""
-    ctx = _ctx()
-    return {"clocks": board.open_clocks(session=ctx["session"], policy=ctx["policy"])}
+    ctx = current_call()
+    return {"clocks": board.open_clocks(session=ctx.session, policy=ctx.policy)}
 
 
 @blp.route("/register", methods=["GET"])
@@ -92,9 +87,9 @@ def open_clocks():
 @blp.response(200, schemas.RegisterSchema)
 def breach_register(query):
     """The register of every breach, notified or not: facts, effects, remedial action (GDPR Art. 33(5)). Audited."""
-    ctx = _ctx()
-    rows = board.register(**ctx, include_drills=query["drills"])
-    sources = {code: t.register_source for code, t in ctx["policy"].breach_terms.items() if t.register_source}
+    ctx = current_call()
+    rows = board.register(**ctx.services(), include_drills=query["drills"])
+    sources = {code: t.register_source for code, t in ctx.policy.breach_terms.items() if t.register_source}
     return {"register": _jsonable(rows), "source": sources}
 
 
@@ -115,7 +110,7 @@ def compute_scope(body, incident_id: uuid.UUID):
     freeze them as the next version of the incident's list. An empty body uses the incident's source."""
     rt = current_runtime()
     data = {("from" if k == "from_" else k): v for k, v in body.items() if v is not None}
-    snapshot = flows.compute_scope(**_ctx(), envelope=rt.envelope, incident_id=incident_id, data=data)
+    snapshot = flows.compute_scope(**current_call().services(), envelope=rt.envelope, incident_id=incident_id, data=data)
     return board.snapshot_view(snapshot)
 
 
@@ -135,7 +130,7 @@ def get_scope(query, incident_id: uuid.UUID):
 @blp.response(201, schemas.IncidentSchema)
 def assess(body, incident_id: uuid.UUID):
     """Record the risk assessment (a new version); the required notifications and their clocks are derived from it."""
-    service.assess(**_ctx(), incident_id=incident_id, data=body)
+    service.assess(**current_call().services(), incident_id=incident_id, data=body)
     return _view(incident_id)
 
 
@@ -145,7 +140,7 @@ def assess(body, incident_id: uuid.UUID):
 @blp.response(200, schemas.IncidentSchema)
 def transition(body, incident_id: uuid.UUID):
     """Move the incident to its next state; closing needs a review (cause, lessons, actions). Illegal moves: 409."""
-    service.transition(**_ctx(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"])
+    service.transition(**current_call().services(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"])
     return _view(incident_id)
 
 
@@ -155,7 +150,7 @@ def transition(body, incident_id: uuid.UUID):
 @blp.response(201, schemas.ContainmentResultSchema)
 def contain(body, incident_id: uuid.UUID):
     """Record a containment action; `disable_principal` is executed at once (its API key and sessions stop working)."""
-    return flows.contain(**_ctx(), incident_id=incident_id, action=body["action"], principal=body["principal"], note=body["note"])
+    return flows.contain(**current_call().services(), incident_id=incident_id, action=body["action"], principal=body["principal"], note=body["note"])
 
 
 @blp.route("/<uuid:incident_id>/notifications/<uuid:notification_id>/letters", methods=["POST"])
@@ -167,7 +162,7 @@ def generate_letters(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
     language; unsent letters of an earlier generation are replaced."""
     rt = current_runtime()
     return letters.generate(
-        **_ctx(), envelope=rt.envelope, incident_id=incident_id, notification_id=notification_id, languages=body["languages"], phase=body["phase"],
+        **current_call().services(), envelope=rt.envelope, incident_id=incident_id, notification_id=notification_id, languages=body["languages"], phase=body["phase"],
         delay_reasons=body.get("delay_reasons"), voluntary=body["voluntary"],
     )
 
@@ -199,14 +194,14 @@ def read_letter(incident_id: uuid.UUID, letter_id: uuid.UUID):
 def mark_sent(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
     """Record that the generated letters (or `letter_ids`) were sent: when and through which channel. A late filing
     states the reasons for the delay where the law asks (GDPR Art. 33(1)). A drill's sending is recorded as simulated."""
-    ctx = _ctx()
+    ctx = current_call()
     n = service.mark_sent(
-        **ctx, incident_id=incident_id, notification_id=notification_id, channel=body["channel"], reference=body["reference"],
+        **ctx.services(), incident_id=incident_id, notification_id=notification_id, channel=body["channel"], reference=body["reference"],
         sent_at=body["sent_at"], late_reason=body["late_reason"], letter_ids=body["letter_ids"],
     )
     from govern.timeutil import utcnow
 
-    return board.notification_view(ctx["policy"], n, utcnow())
+    return board.notification_view(ctx.policy, n, utcnow())
 
 
 @blp.route("/<uuid:incident_id>/report", methods=["GET"])
@@ -215,5 +210,5 @@ def mark_sent(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
 @blp.doc(responses={"200": {"description": "The report (HTML)", "content": {"text/html": {"schema": {"type": "string"}}}}})
 def report(query, incident_id: uuid.UUID):
     """The incident report (HTML, zh or en): the copy frozen at closing, or a draft marked as such. Print it to PDF."""
-    html, final = letters.report(**_ctx(), incident_id=incident_id, lang=query["lang"])
+    html, final = letters.report(**current_call().services(), incident_id=incident_id, lang=query["lang"])
     return Response(html, mimetype="text/html", headers={"Content-Language": query["lang"], "X-Report-Final": "true" if final else "false"})

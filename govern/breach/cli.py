@@ -3,32 +3,12 @@ on an operator host (rotating the master key)."""
 
 from __future__ import annotations
 
-import json
 import sys
 import uuid
-from contextlib import contextmanager
-from typing import Iterator
 
 import click
 
-
-@contextmanager
-def _runtime() -> Iterator:
-    from govern.app import build_runtime
-    from govern.config import Settings
-    from govern.logging import STDERR, configure_logging
-
-    settings = Settings.from_env()
-    configure_logging(settings.log_level, stream=STDERR)
-    rt = build_runtime(settings)
-    try:
-        yield rt
-    finally:
-        rt.database.dispose()  # a command leaves no connection behind
-
-
-def _emit(as_json: bool, payload, text: str) -> None:
-    click.echo(json.dumps(payload, default=str, ensure_ascii=False, indent=2) if as_json else text)
+from govern.cli_support import emit, runtime
 
 
 @click.group("breach")
@@ -43,7 +23,7 @@ def list_cmd(closed: bool, as_json: bool) -> None:
     """Open incidents, overdue first, with their next clock."""
     from govern.breach import board
 
-    with _runtime() as rt:
+    with runtime() as rt:
         with rt.database.unit_of_work() as session:
             rows = board.board(session=session, policy=rt.policy, include_closed=closed)
             figures = board.figures(session=session)
@@ -52,7 +32,7 @@ def list_cmd(closed: bool, as_json: bool) -> None:
             nd = r["next_due"]
             lines.append(f"{r['reference']:24} {r['state']:10} {r['overdue']:<7} {(nd['due_at'].isoformat()[:25] if nd else '-'):26} {r['title']}")
         lines.append(f"real incidents: {figures['incidents']} (open {figures['open']}), overdue notifications: {figures['overdue_notifications']}, drills: {figures['drills']}")
-        _emit(as_json, {"incidents": rows, "figures": figures}, "\n".join(lines))
+        emit(as_json, {"incidents": rows, "figures": figures}, "\n".join(lines))
 
 
 @breach_group.command("clocks")
@@ -61,14 +41,14 @@ def clocks_cmd(as_json: bool) -> None:
     """Every required notification not yet sent (real incidents): OVERDUE first. Exit status 2 when any is overdue."""
     from govern.breach import board
 
-    with _runtime() as rt:
+    with runtime() as rt:
         with rt.database.unit_of_work() as session:
             rows = board.open_clocks(session=session, policy=rt.policy)
         lines = [f"{'due (UTC)':26} {'flag':8} {'notification':24} {'jur':6} reference"]
         for r in rows:
             due = r["due_at"].isoformat()[:25] if r["due_at"] else r["due_rule"]["en"]
             lines.append(f"{due:26} {'OVERDUE' if r['overdue'] else '':8} {r['key']:24} {r['jurisdiction']:6} {r['reference']}")
-        _emit(as_json, rows, "\n".join(lines))
+        emit(as_json, rows, "\n".join(lines))
         if any(r["overdue"] for r in rows):
             sys.exit(2)
 
@@ -80,10 +60,10 @@ def register_cmd(drills: bool) -> None:
     from govern.breach import board
     from govern.identity.actor import Actor
 
-    with _runtime() as rt:
+    with runtime() as rt:
         with rt.database.unit_of_work() as session:
             rows = board.register(session=session, policy=rt.policy, actor=Actor.operator(), include_drills=drills)
-        _emit(True, rows, "")
+        emit(True, rows, "")
 
 
 @breach_group.command("contain")
@@ -108,7 +88,7 @@ def _contain(incident_id: uuid.UUID, principal: str | None, rotate_master_key: b
     from govern.crypto import service as crypto
     from govern.identity.actor import Actor
 
-    with _runtime() as rt:
+    with runtime() as rt:
         actor = Actor.operator()
         done = []
         if principal:
@@ -125,7 +105,7 @@ def _contain(incident_id: uuid.UUID, principal: str | None, rotate_master_key: b
                     session=session, policy=rt.policy, actor=actor, incident_id=incident_id, action="rotate_master_key",
                     executed_elsewhere={"key_version": result.version, "rewrapped": result.rewrapped},
                 ))
-        _emit(as_json, done, "\n".join(f"{d['action']}: {'done' if d.get('executed') else 'recorded'}" for d in done))
+        emit(as_json, done, "\n".join(f"{d['action']}: {'done' if d.get('executed') else 'recorded'}" for d in done))
 
 
 commands = [breach_group]

@@ -19,7 +19,7 @@ from govern.breach import service
 from govern.breach.models import AffectedSnapshot, AffectedSubject
 from govern.breach.service import BreachAction
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, validation_failed
+from govern.errors import Conflict, NotFound, Problem, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -45,7 +45,7 @@ def _parse_range(resource: str | None) -> tuple[datetime | None, datetime | None
     try:
         return parse(start), parse(end)
     except ValueError:
-        raise Problem(409, "export_unreadable", "Export range unreadable", "The export's audit event does not name a readable range.") from None
+        raise Conflict("export_unreadable", "Export range unreadable", "The export's audit event does not name a readable range.") from None
 
 
 def _from_export(session: Session, export_id: int) -> tuple[dict[uuid.UUID, set[str]], dict[str, Any]]:
@@ -96,7 +96,7 @@ def compute_scope(
     now = now or utcnow()
     incident = service.get_or_raise(session=session, incident_id=incident_id)
     if incident.state == "closed":
-        raise Problem(409, "incident_closed", "Incident closed", "A closed incident's scope is final.")
+        raise Conflict("incident_closed", "Incident closed", "A closed incident's scope is final.")
     given = dict(data or {})
     if not any(given.get(k) for k in service.SOURCE_KINDS):
         given = {**incident.source, **{k: v for k, v in given.items() if v is not None}}
@@ -197,7 +197,7 @@ def affected(*, session: Session, actor: Actor, incident_id: uuid.UUID, version:
     query = query.where(AffectedSnapshot.version == version) if version else query.order_by(AffectedSnapshot.version.desc()).limit(1)
     snapshot = session.scalar(query)
     if snapshot is None:
-        raise Problem(404, "not_found", "Not found", "No such scope version; compute the scope first.")
+        raise NotFound("scope version; compute the scope first")
     rows = list(session.scalars(select(AffectedSubject).where(AffectedSubject.snapshot_id == snapshot.id).order_by(AffectedSubject.subject_id)))
     intact = digest([[str(r.subject_id), r.jurisdiction, list(r.fields)] for r in rows]) == snapshot.digest
     audit.append(session=session, actor=actor, action=BreachAction.SCOPE_READ, resource=f"incident:{incident.id}/scope:{snapshot.version}", reason=f"subjects={len(rows)}")
@@ -220,7 +220,7 @@ def contain(
     now = now or utcnow()
     incident = service.get_or_raise(session=session, incident_id=incident_id)
     if incident.state == "closed":
-        raise Problem(409, "incident_closed", "Incident closed", "A closed incident takes no more actions.")
+        raise Conflict("incident_closed", "Incident closed", "A closed incident takes no more actions.")
     if action not in CONTAINMENT_ACTIONS:
         raise validation_failed({"action": [f"one of {', '.join(CONTAINMENT_ACTIONS)}"]})
     data: dict[str, Any] = {"action": action, "executed": False}

@@ -22,7 +22,7 @@ from govern.breach import board, service
 from govern.breach.models import AffectedSnapshot, AffectedSubject, Incident, Letter, Notification
 from govern.breach.service import BreachAction
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, not_found, validation_failed
+from govern.errors import Conflict, Problem, SubjectErased, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -89,8 +89,8 @@ def _common(policy: Policy, incident: Incident, rule, assessment: Mapping[str, A
 def _check_items(rule, values: Mapping[str, Any], lang: str) -> None:
     missing = [item for item in rule.items if item != "delay_reasons" and not str(values.get(item) or "").strip()]
     if missing:
-        raise Problem(
-            409, "letter_items_missing", "Letter items missing",
+        raise Conflict(
+            "letter_items_missing", "Letter items missing",
             f"The {lang} letter for {rule.key} lacks: {', '.join(missing)} ({rule.items_source}). Record them in the assessment's texts.",
             extra={"missing": missing, "language": lang},
         )
@@ -113,10 +113,10 @@ def generate(
     now = now or utcnow()
     incident = service.get_or_raise(session=session, incident_id=incident_id)
     if incident.state == "closed":
-        raise Problem(409, "incident_closed", "Incident closed", "A closed incident takes no more letters.")
+        raise Conflict("incident_closed", "Incident closed", "A closed incident takes no more letters.")
     n = service.get_notification(session=session, incident_id=incident.id, notification_id=notification_id)
     if n.status not in ("required", "unknown") and not voluntary and not incident.drill:
-        raise Problem(409, "notification_not_required", "Notification not required", f"{n.key} is {n.status}: {n.reason}. Send it anyway with voluntary: true.")
+        raise Conflict("notification_not_required", "Notification not required", f"{n.key} is {n.status}: {n.reason}. Send it anyway with voluntary: true.")
     rule, assessment, snapshot = _context(session, policy, incident, n)
     session.execute(delete(Letter).where(Letter.notification_id == n.id, Letter.sent_at.is_(None)))
     if n.recipient == "authority":
@@ -142,7 +142,7 @@ def _authority_letters(session, policy, envelope, actor, incident, n, rule, asse
         raise validation_failed({"phase": [f"one of {', '.join(PHASES)}"]})
     earlier = session.scalar(select(Letter.id).where(Letter.notification_id == n.id, Letter.sent_at.is_not(None)).limit(1))
     if earlier is not None and not rule.phased_allowed:
-        raise Problem(409, "already_filed", "Already filed", f"{n.key} has been filed and does not take filings in phases.")
+        raise Conflict("already_filed", "Already filed", f"{n.key} has been filed and does not take filings in phases.")
     phase = phase or ("supplementary" if earlier is not None else None)
     due = as_utc(n.due_at) if n.due_at else None
     late = n.sent_at is None and due is not None and now > due and rule.late_reasons_required
@@ -175,7 +175,7 @@ def _authority_letters(session, policy, envelope, actor, incident, n, rule, asse
         if late:
             reason = (delay_reasons or {}).get(lang, "")
             if not reason.strip():
-                raise Problem(409, "late_reasons_required", "Reasons for the delay required",
+                raise Conflict("late_reasons_required", "Reasons for the delay required",
                               f"{n.key} was due at {due.isoformat()}: the {lang} report states the reasons for the delay ({rule.late_reasons_source}).")
             values["delay_reasons"] = reason
         values["phase"] = PHASE_LABELS[phase][lang] if phase else ""
@@ -197,7 +197,7 @@ def _subject_letters(session, policy, envelope, actor, incident, n, rule, assess
     from govern.subjects import service as subjects
 
     if snapshot is None:
-        raise Problem(409, "scope_missing", "No affected subjects", "Compute the scope first: letters go to the subjects it lists.")
+        raise Conflict("scope_missing", "No affected subjects", "Compute the scope first: letters go to the subjects it lists.")
     rows = session.scalars(
         select(AffectedSubject).where(AffectedSubject.snapshot_id == snapshot.id, AffectedSubject.jurisdiction == n.jurisdiction).order_by(AffectedSubject.subject_id)
     ).all()
@@ -275,7 +275,7 @@ def read_letter(
         try:
             text = subjects.open_for_subject(session=session, envelope=envelope, subject_id=letter.subject_id, slot=f"breach-letter:{letter.id}", blob=letter.sealed_body or b"").decode()
         except Problem:
-            raise Problem(410, "subject_erased", "Subject erased", "This subject has been erased; the letter went with it.") from None
+            raise SubjectErased("This subject has been erased; the letter went with it.") from None
         seen = access.role_visibility(policy=policy, actor=actor, field="name")
     if letter.digest is None:  # made before migration 0015: keyed now that its text is open
         letter.digest = _digest(envelope, letter.id, text)

@@ -10,7 +10,7 @@ from typing import Any, Mapping
 from marshmallow import fields as ma
 from marshmallow import validate
 
-from govern.policy import Jurisdiction, PolicyError, _jurisdiction_block, _Strict
+from govern.policy import Jurisdiction, PolicyError, StrictSchema, jurisdiction_block
 
 # --- breach response (govern/breach) ----------------------------------------------------------------------------
 # jurisdictions.yaml `breach:` (who must be told, by when, with which items, each figure with its source) and the
@@ -75,7 +75,7 @@ class BreachTerms:
     register_source: str
 
 
-class _BreachDeadlineSchema(_Strict):
+class _BreachDeadlineSchema(StrictSchema):
     period = ma.Int(required=True, allow_none=True, validate=validate.Range(min=1, max=3650))
     unit = ma.Str(required=True, validate=validate.OneOf(["hours", "calendar_days"]))
     from_ = ma.Str(required=True, data_key="from")
@@ -84,19 +84,19 @@ class _BreachDeadlineSchema(_Strict):
     source = ma.Str(required=True, validate=validate.Length(min=5))
 
 
-class _BreachThresholdSchema(_Strict):
+class _BreachThresholdSchema(StrictSchema):
     min_people = ma.Int(required=True, validate=validate.Range(min=1))
     count = ma.Str(required=True, validate=validate.OneOf(["jurisdiction", "incident"]))
     source = ma.Str(required=True, validate=validate.Length(min=5))
 
 
-class _BreachFlagSchema(_Strict):
+class _BreachFlagSchema(StrictSchema):
     allowed = ma.Bool(load_default=None)
     required = ma.Bool(load_default=None)
     source = ma.Str(required=True, validate=validate.Length(min=5))
 
 
-class _BreachNotificationSchema(_Strict):
+class _BreachNotificationSchema(StrictSchema):
     recipient = ma.Str(required=True, validate=validate.OneOf(["authority", "subjects"]))
     label = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(), required=True)
     addressee = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(), load_default=dict)
@@ -113,17 +113,17 @@ class _BreachNotificationSchema(_Strict):
     source = ma.Str(required=True, validate=validate.Length(min=5))
 
 
-class _BreachRegisterSchema(_Strict):
+class _BreachRegisterSchema(StrictSchema):
     source = ma.Str(required=True, validate=validate.Length(min=5))
 
 
-class _BreachTermsSchema(_Strict):
+class _BreachTermsSchema(StrictSchema):
     time_zone = ma.Str(required=True)
     notifications = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(_BreachNotificationSchema), required=True)
     register = ma.Nested(_BreachRegisterSchema, load_default=None)
 
 
-def _load_breach_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction]) -> dict[str, Any]:
+def load_breach_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction]) -> dict[str, Any]:
     """The breach keys of every jurisdiction and the letter templates; refuses naming file, key and problem."""
 
     from jinja2 import Environment, TemplateSyntaxError, meta
@@ -133,7 +133,7 @@ def _load_breach_policy(directory: Path, jurisdictions: Mapping[str, Jurisdictio
     needed: dict[str, set[str]] = {t: set() for t in BREACH_TEMPLATES}
     for code, jur in jurisdictions.items():
         where = f"jurisdictions.yaml: jurisdictions.{code}.breach"
-        doc = _jurisdiction_block(jur, "breach", _BreachTermsSchema(), where, "its breach notifications")
+        doc = jurisdiction_block(jur, "breach", _BreachTermsSchema(), where, "its breach notifications")
         rules: dict[str, BreachNotificationRule] = {}
         for key, n in doc["notifications"].items():
             at = f"{where}.notifications.{key}"

@@ -14,7 +14,7 @@ from govern.audit import service as audit
 from govern.audit.tags import BreachAction
 from govern.breach import clocks
 from govern.breach.models import AffectedSnapshot, Assessment, Incident, IncidentEvent, Letter, Notification
-from govern.errors import Problem, not_found, validation_failed
+from govern.errors import Conflict, Problem, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -164,22 +164,22 @@ def transition(
     incident = get_or_raise(session=session, incident_id=incident_id)
     allowed = TRANSITIONS[incident.state]
     if to not in allowed:
-        raise Problem(
-            409, "illegal_transition", "Transition not allowed",
+        raise Conflict(
+            "illegal_transition", "Transition not allowed",
             f"An incident in state '{incident.state}' can move to: {', '.join(allowed) or 'nothing (it is closed)'}; not '{to}'.",
             extra={"state": incident.state, "allowed": list(allowed)},
         )
     kinds = {e.kind for e in timeline(session=session, incident_id=incident.id)}
     if to == "contained" and "containment" not in kinds:
-        raise Problem(409, "containment_missing", "No containment recorded", "Record at least one containment action before marking the incident contained.")
+        raise Conflict("containment_missing", "No containment recorded", "Record at least one containment action before marking the incident contained.")
     if to in ("notifying", "closed") and latest_assessment(session=session, incident_id=incident.id) is None:
-        raise Problem(409, "assessment_missing", "No assessment", "Record the assessment first.")
+        raise Conflict("assessment_missing", "No assessment", "Record the assessment first.")
     if to in ("notified", "closed"):
         refresh_notifications(session=session, policy=policy, incident=incident, now=now)
         unsent = _unsent_required(session, incident)
         if unsent:
-            raise Problem(
-                409, "notifications_outstanding", "Notifications outstanding",
+            raise Conflict(
+                "notifications_outstanding", "Notifications outstanding",
                 f"Still required and not sent: {', '.join(n.key for n in unsent)} (an 'unknown' one needs a re-assessment).",
                 extra={"outstanding": [n.key for n in unsent]},
             )
@@ -215,7 +215,7 @@ def assess(*, session: Session, policy: Policy, actor: Actor, incident_id: uuid.
     now = now or utcnow()
     incident = get_or_raise(session=session, incident_id=incident_id)
     if incident.state == "closed":
-        raise Problem(409, "incident_closed", "Incident closed", "A closed incident is not re-assessed.")
+        raise Conflict("incident_closed", "Incident closed", "A closed incident is not re-assessed.")
     errors: dict[str, list[str]] = {}
     unknown_cats = sorted(set(data.get("categories") or []) - set(policy.catalog.categories))
     if unknown_cats:
@@ -321,7 +321,7 @@ def mark_sent(
     sent_at = as_utc(sent_at) if sent_at else now
     incident = get_or_raise(session=session, incident_id=incident_id)
     if incident.state == "closed":
-        raise Problem(409, "incident_closed", "Incident closed", "A closed incident takes no more filings.")
+        raise Conflict("incident_closed", "Incident closed", "A closed incident takes no more filings.")
     if sent_at > now + FUTURE_SKEW:
         raise validation_failed({"sent_at": ["lies in the future"]})
     n = get_notification(session=session, incident_id=incident.id, notification_id=notification_id)
@@ -331,11 +331,11 @@ def mark_sent(
         query = query.where(Letter.id.in_(letter_ids))
     unsent = list(session.scalars(query))
     if not unsent:
-        raise Problem(409, "no_letters", "Nothing to send", "Generate the letters (or the report) first; every one generated has been marked sent.")
+        raise Conflict("no_letters", "Nothing to send", "Generate the letters (or the report) first; every one generated has been marked sent.")
     due = as_utc(n.due_at) if n.due_at else None
     if n.sent_at is None and due is not None and sent_at > due and rule.late_reasons_required and not (late_reason or "").strip():
-        raise Problem(
-            409, "late_reasons_required", "Reasons for the delay required",
+        raise Conflict(
+            "late_reasons_required", "Reasons for the delay required",
             f"This notification was due at {due.isoformat()}; a late one states the reasons for the delay ({rule.late_reasons_source}).",
         )
     for letter in unsent:

@@ -9,7 +9,7 @@ from flask import Response, jsonify
 from flask_smorest import Blueprint
 
 from govern.access import service as access
-from govern.api_support import idempotent_create
+from govern.api_support import current_call, idempotent_create
 from govern.consent import reports, schemas, service
 from govern.errors import not_found
 from govern.identity.guard import current_actor, current_runtime, public, requires
@@ -18,11 +18,6 @@ from govern.ratelimit import limited
 from govern.timeutil import utcnow
 
 blp = Blueprint("consent", __name__, url_prefix="/api/v1", description="Notices, consent events, receipts and the consent check")
-
-
-def _ctx():
-    rt = current_runtime()
-    return {"session": rt.session(), "policy": rt.policy, "envelope": rt.envelope, "actor": current_actor()}
 
 
 @blp.route("/notices", methods=["GET"])
@@ -78,7 +73,7 @@ def record_consent(body, subject_id: uuid.UUID):
 
     def create():
         recorded = service.record(
-            **_ctx(), subject_id=subject_id, action=body["action"], purposes=body["purposes"] or ([body["purpose"]] if body["purpose"] else []),
+            **current_call().services("envelope"), subject_id=subject_id, action=body["action"], purposes=body["purposes"] or ([body["purpose"]] if body["purpose"] else []),
             channel=body["channel"], method=body["method"], notice_version=body["notice_version"], notice_language=body["notice_language"],
             notice_sha256=body["notice_sha256"], evidence=body["evidence"], captured_by=body["captured_by"], occurred_at=body["occurred_at"],
             separate=body["separate"], recipients=body["recipients"], guardian=body["guardian"],
@@ -107,7 +102,7 @@ def _fingerprintable(body: dict) -> dict:
 @blp.response(200, schemas.ConsentHistorySchema)
 def list_consents(subject_id: uuid.UUID):
     """The current state per purpose (and whether it counts now) and every consent event, oldest first."""
-    return service.history(**_ctx(), subject_id=subject_id)
+    return service.history(**current_call().services("envelope"), subject_id=subject_id)
 
 
 @blp.route("/receipts/<uuid:receipt_id>", methods=["GET"])
@@ -126,7 +121,7 @@ def get_receipt(receipt_id: uuid.UUID):
 @blp.response(200, schemas.CheckResultSchema)
 def check_consents(body):
     """Which of up to 10,000 subject ids may be used for the purpose now (the same rule as a purpose-bound read)."""
-    allowed = access.allowed_subjects(**_ctx(), purpose_name=body["purpose"], subject_ids=body["subject_ids"])
+    allowed = access.allowed_subjects(**current_call().services("envelope"), purpose_name=body["purpose"], subject_ids=body["subject_ids"])
     return {"allowed": allowed}
 
 

@@ -7,16 +7,12 @@ import sys
 
 import click
 
+from govern.cli_support import runtime
+
 
 @click.group("consent")
 def consent() -> None:
     """Consent registry: figures, preference export, state verification."""
-
-
-def _runtime():
-    from govern.cli import _runtime as runtime
-
-    return runtime()
 
 
 @consent.command("figures")
@@ -26,7 +22,7 @@ def figures_cmd(as_json: bool) -> None:
     from govern.consent import reports
     from govern.identity.actor import Actor
 
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
         rows = reports.figures(session=session, policy=rt.policy, actor=Actor.operator())
     if as_json:
@@ -46,7 +42,7 @@ def export_cmd(purpose: str | None, out: str | None) -> None:
     from govern.errors import Problem
     from govern.identity.actor import Actor
 
-    rt = _runtime()
+    rt = runtime()
     try:
         with rt.database.unit_of_work() as session:
             text = reports.to_csv(reports.preferences(session=session, policy=rt.policy, actor=Actor.operator(), purpose=purpose))
@@ -67,7 +63,7 @@ def verify_cmd(as_json: bool) -> None:
     """Recompute every current state from the events and report disagreements (exit 1 if any)."""
     from govern.consent import service
 
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
         result = service.verify_states(session=session)
     if as_json:

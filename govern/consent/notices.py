@@ -93,7 +93,7 @@ def needs_notice(purpose: Any, jurisdictions: Mapping[str, Any]) -> bool:
 
 def load_notices(directory: Path, purposes: Mapping[str, Any], jurisdictions: Mapping[str, Any]) -> NoticeBook:
     """Reads every notice folder; raises PolicyError naming the file, key and problem."""
-    from govern.policy import PolicyError, _flatten
+    from govern.policy import PolicyError, flatten_errors
 
     if not directory.is_dir():
         raise PolicyError(f"{directory}: notices directory is missing")
@@ -113,7 +113,7 @@ def load_notices(directory: Path, purposes: Mapping[str, Any], jurisdictions: Ma
         try:
             doc = _VersionsFileSchema().load(doc)
         except ValidationError as exc:
-            raise PolicyError(f"{where}: " + "; ".join(_flatten(exc.messages))) from None
+            raise PolicyError(f"{where}: " + "; ".join(flatten_errors(exc.messages))) from None
         versions: list[NoticeVersion] = []
         for i, v in enumerate(doc["versions"]):
             key = f"{where}: versions[{i}]"

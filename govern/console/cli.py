@@ -3,21 +3,10 @@
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
 
 import click
 
-
-@contextmanager
-def _runtime():
-    """The runtime for one command; its connection pool is closed when the command ends."""
-    from govern.cli import _runtime as runtime
-
-    rt = runtime()
-    try:
-        yield rt
-    finally:
-        rt.database.dispose()
+from govern.cli_support import runtime
 
 
 def _fail(message: str) -> None:
@@ -48,7 +37,7 @@ def staff_create(name: str, roles: tuple[str, ...], password_stdin: bool) -> Non
 
     password = _password(password_stdin)
     try:
-        with _runtime() as rt, rt.database.unit_of_work() as session:
+        with runtime() as rt, rt.database.unit_of_work() as session:
             p = service.create(session=session, policy=rt.policy, actor=Actor.operator(), name=name, roles=list(roles), password=password)
     except Problem as exc:
         _fail(exc.detail or exc.title)
@@ -66,7 +55,7 @@ def staff_password(ref: str, password_stdin: bool) -> None:
 
     password = _password(password_stdin)
     try:
-        with _runtime() as rt, rt.database.unit_of_work() as session:
+        with runtime() as rt, rt.database.unit_of_work() as session:
             p = service.set_password(session=session, policy=rt.policy, actor=Actor.operator(), ref=ref, password=password)
     except Problem as exc:
         _fail(exc.detail or exc.title)
@@ -79,7 +68,7 @@ def staff_list() -> None:
     from govern.identity import staff as service
     from govern.timeutil import as_utc, utcnow
 
-    with _runtime() as rt, rt.database.unit_of_work() as session:
+    with runtime() as rt, rt.database.unit_of_work() as session:
         rows = service.list_staff(session=session)
         now = utcnow()
         click.echo(f"{'name':24} {'roles':32} {'last sign-in':26} state")
@@ -98,7 +87,7 @@ def staff_disable(ref: str) -> None:
     from govern.identity.actor import Actor
 
     try:
-        with _runtime() as rt, rt.database.unit_of_work() as session:
+        with runtime() as rt, rt.database.unit_of_work() as session:
             p = service.disable(session=session, actor=Actor.operator(), ref=ref)
     except Problem as exc:
         _fail(exc.detail or exc.title)
@@ -114,7 +103,7 @@ def staff_unlock(ref: str) -> None:
     from govern.identity.actor import Actor
 
     try:
-        with _runtime() as rt, rt.database.unit_of_work() as session:
+        with runtime() as rt, rt.database.unit_of_work() as session:
             p = service.unlock(session=session, actor=Actor.operator(), ref=ref)
     except Problem as exc:
         _fail(exc.detail or exc.title)

@@ -12,6 +12,7 @@ from typing import Any, Callable
 from flask import Response, g, redirect, request, url_for
 from marshmallow import ValidationError
 
+from govern.api_support import current_call
 from govern.breach import board, flows, letters, schemas, service
 from govern.breach.clocks import RISKS
 from govern.errors import Problem, validation_failed
@@ -23,11 +24,6 @@ from .views import HOME_PANELS, blp, language, may, page, parse_local, t, time_z
 
 NOTIFY_CHOICES = ("yes", "no", "unknown")
 TEXT_ITEMS = service.TEXT_ITEMS
-
-
-def _ctx() -> dict[str, Any]:
-    rt = current_runtime()
-    return {"session": rt.session(), "policy": rt.policy, "actor": current_actor()}
 
 
 def _load(schema, data: dict[str, Any]) -> dict[str, Any]:
@@ -167,7 +163,7 @@ def incident_open():
             "drill": request.form.get("drill") == "yes", "critical_infrastructure": request.form.get("critical_infrastructure") == "yes",
         })
         data = {**body, "source": _unschema(body.get("source") or {})}
-        incident = service.create(**_ctx(), data=data)
+        incident = service.create(**current_call().services(), data=data)
     except Problem as problem:
         if problem.status != 400:
             raise
@@ -237,7 +233,7 @@ def _act(incident_id: uuid.UUID, done: str, fn: Callable[[], Any]):
 def incident_scope(incident_id: uuid.UUID):
     def run():
         data = _unschema(_load(schemas.ScopeSchema(), _source_form()))
-        flows.compute_scope(**_ctx(), envelope=current_runtime().envelope, incident_id=incident_id, data=data)
+        flows.compute_scope(**current_call().services(), envelope=current_runtime().envelope, incident_id=incident_id, data=data)
 
     return _act(incident_id, "scope", run)
 
@@ -247,7 +243,7 @@ def incident_scope(incident_id: uuid.UUID):
 def incident_contain(incident_id: uuid.UUID):
     def run():
         body = _load(schemas.ContainmentSchema(), {"action": request.form.get("action", ""), "principal": _text("principal"), "note": _text("note")})
-        flows.contain(**_ctx(), incident_id=incident_id, action=body["action"], principal=body["principal"], note=body["note"])
+        flows.contain(**current_call().services(), incident_id=incident_id, action=body["action"], principal=body["principal"], note=body["note"])
 
     return _act(incident_id, "contain", run)
 
@@ -270,7 +266,7 @@ def incident_assess(incident_id: uuid.UUID):
             "rationale": _text("rationale") or "", "measures_avoid_harm": request.form.get("measures_avoid_harm") == "yes",
             "disproportionate_effort": request.form.get("disproportionate_effort") == "yes", "texts": {k: v for k, v in texts.items() if v},
         })
-        service.assess(**_ctx(), incident_id=incident_id, data=body)
+        service.assess(**current_call().services(), incident_id=incident_id, data=body)
 
     return _act(incident_id, "assess", run)
 
@@ -285,7 +281,7 @@ def incident_transition(incident_id: uuid.UUID):
             review = {"cause": _text("cause") or "", "lessons": _text("lessons") or "",
                       "actions": [line.strip() for line in (request.form.get("follow_up") or "").splitlines() if line.strip()]}
         body = _load(schemas.TransitionSchema(), {"to": to, "note": _text("transition_note"), "review": review})
-        service.transition(**_ctx(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"])
+        service.transition(**current_call().services(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"])
 
     return _act(incident_id, "transition", run)
 
@@ -300,7 +296,7 @@ def incident_generate(incident_id: uuid.UUID, notification_id: uuid.UUID):
             "voluntary": request.form.get("voluntary") == "yes",
         })
         letters.generate(
-            **_ctx(), envelope=current_runtime().envelope, incident_id=incident_id, notification_id=notification_id, languages=body["languages"],
+            **current_call().services(), envelope=current_runtime().envelope, incident_id=incident_id, notification_id=notification_id, languages=body["languages"],
             phase=body["phase"], delay_reasons=body.get("delay_reasons") or None, voluntary=body["voluntary"],
         )
 
@@ -336,7 +332,7 @@ def incident_sent(incident_id: uuid.UUID, notification_id: uuid.UUID):
             "channel": _text("channel") or "", "reference": _text("reference"), "sent_at": _iso("sent_at"), "late_reason": _text("late_reason"),
         })
         service.mark_sent(
-            **_ctx(), incident_id=incident_id, notification_id=notification_id, channel=body["channel"], reference=body["reference"],
+            **current_call().services(), incident_id=incident_id, notification_id=notification_id, channel=body["channel"], reference=body["reference"],
             sent_at=body["sent_at"], late_reason=body["late_reason"],
         )
 
@@ -350,7 +346,7 @@ def incident_report(incident_id: uuid.UUID, lang: str):
     the report carries its own print styles, which the console's Content-Security-Policy would not apply."""
     if lang not in letters.LANGUAGES:
         raise Problem(404, "not_found", "Not found", "No such language.")
-    html, final = letters.report(**_ctx(), incident_id=incident_id, lang=lang)
+    html, final = letters.report(**current_call().services(), incident_id=incident_id, lang=lang)
     reference = service.get_or_raise(session=current_runtime().session(), incident_id=incident_id).reference
     name = f"incident-report-{reference}-{lang}{'' if final else '-draft'}.html"
     return Response(html, mimetype="text/html", headers={
@@ -366,7 +362,7 @@ def incident_report(incident_id: uuid.UUID, lang: str):
 def breach_register():
     rt = current_runtime()
     drills = request.args.get("drills") == "1"
-    rows = board.register(**_ctx(), include_drills=drills)
+    rows = board.register(**current_call().services(), include_drills=drills)
     sources = [term.register_source for term in rt.policy.breach_terms.values() if term.register_source]
     return page("breach_register.html", rows=rows, drills=drills, sources=sources, as_time=_as_time)
 

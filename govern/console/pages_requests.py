@@ -7,9 +7,10 @@ import uuid
 
 from flask import Response, redirect, request, url_for
 
+from govern.api_support import current_call
 from govern.consent import objections
 from govern.errors import Problem
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.requests import flows
 from govern.requests import service as requests
@@ -18,15 +19,10 @@ from govern.timeutil import as_utc, utcnow
 from .views import HOME_PANELS, blp, language, may, page, parse_local, problem_page
 
 
-def _ctx() -> dict:
-    rt = current_runtime()
-    return {"session": rt.session(), "policy": rt.policy, "actor": current_actor()}
-
-
 def _home_panel():
     if not may(Permission.CONSOLE_REQUESTS):
         return None
-    items = requests.queue(**_ctx(), limit=200)
+    items = requests.queue(**current_call().services(), limit=200)
     return {"items": items[:8], "overdue": sum(1 for i in items if i.overdue), "due_soon": sum(1 for i in items if i.due_soon)}
 
 
@@ -42,7 +38,7 @@ def requests_queue():
     jurisdiction = args.get("jurisdiction") or None
     due_before = parse_local(args.get("due_before"))
     try:
-        items = requests.queue(**_ctx(), state=state, type=rtype, due_before=due_before, limit=500)
+        items = requests.queue(**current_call().services(), state=state, type=rtype, due_before=due_before, limit=500)
     except Problem as problem:
         return problem_page(problem, "requests.html", items=[], args=args, states=requests.STATES, types=requests.REQUEST_TYPES, jurisdictions=[])
     if jurisdiction:
@@ -52,7 +48,7 @@ def requests_queue():
 
 
 def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None = None):
-    req, events, deadlines = requests.read(**_ctx(), request_id=request_id)
+    req, events, deadlines = requests.read(**current_call().services(), request_id=request_id)
     is_open = req.state in requests.OPEN
     due = as_utc(req.due_at)
     manage = may(Permission.CONSOLE_REQUESTS_MANAGE)
@@ -105,7 +101,7 @@ def _act(request_id: uuid.UUID, done: str, fn):
 def request_verify(request_id: uuid.UUID):
     rt = current_runtime()
     return _act(request_id, "verify", lambda: requests.verify(
-        **_ctx(), envelope=rt.envelope, request_id=request_id, method="document", reference=request.form.get("reference", "").strip(),
+        **current_call().services(), envelope=rt.envelope, request_id=request_id, method="document", reference=request.form.get("reference", "").strip(),
         passed=request.form.get("passed") == "yes",
     ))
 
@@ -113,7 +109,7 @@ def request_verify(request_id: uuid.UUID):
 @blp.route("/requests/<uuid:request_id>/extend", methods=["POST"])
 @requires(Permission.CONSOLE_REQUESTS_MANAGE)
 def request_extend(request_id: uuid.UUID):
-    return _act(request_id, "extend", lambda: requests.extend(**_ctx(), request_id=request_id, reason=request.form.get("reason")))
+    return _act(request_id, "extend", lambda: requests.extend(**current_call().services(), request_id=request_id, reason=request.form.get("reason")))
 
 
 @blp.route("/requests/<uuid:request_id>/complete", methods=["POST"])
@@ -121,7 +117,7 @@ def request_extend(request_id: uuid.UUID):
 def request_complete(request_id: uuid.UUID):
     rt = current_runtime()
     return _act(request_id, "complete", lambda: flows.complete(
-        **_ctx(), envelope=rt.envelope, request_id=request_id, ledgers=rt.ledgers, explanation=request.form.get("explanation") or None,
+        **current_call().services(), envelope=rt.envelope, request_id=request_id, ledgers=rt.ledgers, explanation=request.form.get("explanation") or None,
     ))
 
 
@@ -129,7 +125,7 @@ def request_complete(request_id: uuid.UUID):
 @requires(Permission.CONSOLE_REQUESTS_MANAGE)
 def request_refuse(request_id: uuid.UUID):
     return _act(request_id, "refuse", lambda: requests.refuse(
-        **_ctx(), request_id=request_id, reason=request.form.get("reason", ""), legal_basis=request.form.get("legal_basis", ""),
+        **current_call().services(), request_id=request_id, reason=request.form.get("reason", ""), legal_basis=request.form.get("legal_basis", ""),
         explanation=request.form.get("explanation") or None,
     ))
 
@@ -139,7 +135,7 @@ def request_refuse(request_id: uuid.UUID):
 def request_lift_objection(request_id: uuid.UUID):
     """The same lift as POST /api/v1/requests/<id>/objections/lift: compelling legitimate grounds required (GDPR Art. 21(1))."""
     return _act(request_id, "lift_objection", lambda: requests.lift_objection(
-        **_ctx(), request_id=request_id, purpose=request.form.get("purpose", ""), reason=request.form.get("reason", ""),
+        **current_call().services(), request_id=request_id, purpose=request.form.get("purpose", ""), reason=request.form.get("reason", ""),
     ))
 
 
@@ -149,7 +145,7 @@ def request_package(request_id: uuid.UUID):
     """The same access package as GET /api/v1/requests/<id>/package, for staff holding requests:package:download (the
     flow checks it); its hash is audited by the flow."""
     rt = current_runtime()
-    pkg = flows.package(**_ctx(), envelope=rt.envelope, request_id=request_id)
+    pkg = flows.package(**current_call().services(), envelope=rt.envelope, request_id=request_id)
     return Response(pkg.content, mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{pkg.filename}"', "X-Content-SHA256": pkg.sha256,
     })

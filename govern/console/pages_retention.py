@@ -17,7 +17,7 @@ from .views import HOME_PANELS, blp, may, page
 
 
 def _statuses(plans):
-    rp = retention.retention_policy(current_runtime().policy)
+    rp = current_runtime().policy.retention
     return {plan.id: retention.plan_status(plan, rp) for plan in plans}
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
-from govern.policy import PolicyError, _read, _Strict, _validate
+from govern.policy import PolicyError, StrictSchema, read_yaml, validate_file
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class ConsolePolicy:
     default_time_zone: str = "Asia/Shanghai"
 
 
-class _ConsoleSignInSchema(_Strict):
+class _ConsoleSignInSchema(StrictSchema):
     max_failures = ma.Int(required=True, validate=validate.Range(1, 20))
     lockout_minutes = ma.Int(required=True, validate=validate.Range(1, 24 * 60))
     account_max_failures = ma.Int(required=True, validate=validate.Range(2, 1000))
@@ -43,28 +43,28 @@ class _ConsoleSignInSchema(_Strict):
             raise ValidationError("must be above max_failures", "account_max_failures")
 
 
-class _ConsoleSessionsSchema(_Strict):
+class _ConsoleSessionsSchema(StrictSchema):
     idle_minutes = ma.Int(required=True, validate=validate.Range(1, 24 * 60))
     absolute_hours = ma.Int(required=True, validate=validate.Range(1, 24 * 7))
     source = ma.Str(required=True)
 
 
-class _ConsolePasswordsSchema(_Strict):
+class _ConsolePasswordsSchema(StrictSchema):
     min_length = ma.Int(required=True, validate=validate.Range(8, 128, error="must be 8–128 (NIST SP 800-63B: at least 8)"))
     source = ma.Str(required=True)
 
 
-class _ConsoleReviewSchema(_Strict):
+class _ConsoleReviewSchema(StrictSchema):
     window_days = ma.Int(required=True, validate=validate.Range(1, 3660))
     source = ma.Str(required=True)
 
 
-class _ConsoleDisplaySchema(_Strict):
+class _ConsoleDisplaySchema(StrictSchema):
     default_language = ma.Str(required=True, validate=validate.OneOf(["zh", "en"]))
     default_time_zone = ma.Str(required=True)
 
 
-class ConsoleFileSchema(_Strict):
+class ConsoleFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     sign_in = ma.Nested(_ConsoleSignInSchema, required=True)
     sessions = ma.Nested(_ConsoleSessionsSchema, required=True)
@@ -73,10 +73,10 @@ class ConsoleFileSchema(_Strict):
     display = ma.Nested(_ConsoleDisplaySchema, required=True)
 
 
-def _load_console_policy(directory: Path) -> dict[str, Any]:
+def load_console_policy(directory: Path) -> dict[str, Any]:
     from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-    doc = _validate("console", _read(directory / "console.yaml"), ConsoleFileSchema())
+    doc = validate_file("console", read_yaml(directory / "console.yaml"), ConsoleFileSchema())
     zone = doc["display"]["default_time_zone"]
     try:
         ZoneInfo(zone)

@@ -12,7 +12,7 @@ from typing import Callable
 import structlog
 from flask import Flask, current_app, g, request
 
-from govern.errors import Problem
+from govern.errors import Forbidden, Unauthenticated
 from govern.identity import service as identity
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission, has_permission
@@ -72,7 +72,7 @@ def install_guard(app: Flask, runtime) -> None:
         needed = declared_access(app, request.endpoint)
         if needed is None:
             # Fail closed: a route that declared no rule is refused, whoever asks.
-            raise Problem(403, "route_not_authorised", "Route not authorised", "This route declares no access rule.")
+            raise Forbidden("route_not_authorised", "Route not authorised", "This route declares no access rule.")
         if needed == PUBLIC:
             g.actor = Actor(name="anonymous", kind="anonymous", request_id=g.request_id, client_addr=g.client_addr)
             return None
@@ -83,7 +83,7 @@ def install_guard(app: Flask, runtime) -> None:
             request_id=g.request_id, client_addr=g.client_addr,
         )
         if not has_permission(runtime.policy, g.actor, needed):
-            raise Problem(403, "permission_denied", "Permission denied", f"This principal lacks the permission {needed}.", extra={"reason": "permission_denied", "permission": str(needed)})
+            raise Forbidden("permission_denied", "Permission denied", f"This principal lacks the permission {needed}.", extra={"reason": "permission_denied", "permission": str(needed)})
         return None
 
 
@@ -136,11 +136,11 @@ def _console_principal(runtime):
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token:
         # Nobody presented a credential: not an attempt worth an audit event (sign-in attempts are audited).
-        raise Problem(401, "unauthenticated", "Sign in required", "Sign in to the console.", extra={"reason": "session_missing"})
+        raise Unauthenticated("unauthenticated", "Sign in required", "Sign in to the console.", extra={"reason": "session_missing"})
     found = staff.authenticate_session(session=runtime.session(), policy=runtime.policy, token=token)
     if found is None:
-        raise Problem(
-            401, "unauthenticated", "Sign in required", "The console session has ended; sign in again.", extra={"reason": "session_invalid"},
+        raise Unauthenticated(
+            "unauthenticated", "Sign in required", "The console session has ended; sign in again.", extra={"reason": "session_invalid"},
             audit=Refusal(action=staff.StaffAction.SESSION_EXPIRED, reason="session_invalid"),
         )
     principal, console_session = found
@@ -153,8 +153,8 @@ def _console_principal(runtime):
         )
         sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
         if not staff.csrf_matches(console_session, sent):
-            raise Problem(
-                403, "csrf_failed", "Form expired or forged", "The form carried no valid CSRF token; reload the page and try again.",
+            raise Forbidden(
+                "csrf_failed", "Form expired or forged", "The form carried no valid CSRF token; reload the page and try again.",
                 extra={"reason": "csrf_failed"}, audit=Refusal(action=staff.StaffAction.CSRF_REJECT, reason="csrf_failed"),
             )
     return principal

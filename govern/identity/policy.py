@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from marshmallow import ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
-from govern.policy import PolicyError, _read, _Strict, _validate
+from govern.policy import PolicyError, StrictSchema, read_yaml, validate_file
 
 # The scopes the code marks routes with (govern.ratelimit.limited); the file must give figures for each, no other.
 SCOPES = ("sign_in", "lookup", "consent_check", "request_filing", "package_redemption")
@@ -41,7 +41,7 @@ def _parse(text: str) -> None:
         raise ValidationError(f"not a rate limit: '{text}' (e.g. '10 per minute; 100 per hour')") from None
 
 
-class _ScopeSchema(_Strict):
+class _ScopeSchema(StrictSchema):
     per_address = ma.Str(required=True, allow_none=True, validate=_parse)
     per_account = ma.Str(required=True, allow_none=True, validate=_parse)
     source = ma.Str(required=True)
@@ -52,13 +52,13 @@ class _ScopeSchema(_Strict):
             raise ValidationError("give per_address, per_account or both", "per_address")
 
 
-class RateLimitFileSchema(_Strict):
+class RateLimitFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     limits = ma.Dict(keys=ma.Str(validate=validate.OneOf(SCOPES)), values=ma.Nested(_ScopeSchema), required=True)
 
 
-def _load_rate_limit_policy(directory: Path) -> dict[str, Any]:
-    doc = _validate("rate_limits", _read(directory / "rate_limits.yaml"), RateLimitFileSchema())
+def load_rate_limit_policy(directory: Path) -> dict[str, Any]:
+    doc = validate_file("rate_limits", read_yaml(directory / "rate_limits.yaml"), RateLimitFileSchema())
     missing = sorted(set(SCOPES) - set(doc["limits"]))
     if missing:
         raise PolicyError(f"rate_limits.yaml: limits: missing {', '.join(missing)}")

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from govern.audit import service as audit
 from govern.audit.tags import PrincipalAction
 from govern.db import HotStatement
-from govern.errors import Problem, validation_failed
+from govern.errors import Conflict, NotFound, Problem, Unauthenticated, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
 from govern.policy import Policy
@@ -57,7 +57,7 @@ def create(*, session: Session, policy: Policy, actor: Actor, name: str, roles: 
     if errors:
         raise validation_failed(errors)
     if session.scalar(select(Principal.id).where(Principal.name == name)) is not None:
-        raise Problem(409, "principal_exists", "Principal exists", f"A principal named '{name}' already exists.")
+        raise Conflict("principal_exists", "Principal exists", f"A principal named '{name}' already exists.")
     prefix = secrets.token_hex(6)
     api_key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
     principal = Principal(name=name, kind=kind, roles=sorted(set(roles)), key_prefix=prefix, key_hash=_hash(api_key))
@@ -160,8 +160,8 @@ KEY_REJECTED = "The API key is unknown or disabled."
 
 def unauthenticated(detail: str, reason: str) -> Problem:
     """401 problem+json, recorded as a rejected credential (identity:apikey:reject)."""
-    return Problem(
-        401, "unauthenticated", "Authentication required", detail, extra={"reason": reason},
+    return Unauthenticated(
+        "unauthenticated", "Authentication required", detail, extra={"reason": reason},
         headers={"WWW-Authenticate": 'Bearer realm="govern"'},
         audit=Refusal(action=PrincipalAction.KEY_REJECT, reason=reason),
     )
@@ -202,7 +202,7 @@ def get_by_name_or_id(*, session: Session, ref: str) -> Principal:
     except ValueError:
         principal = session.scalar(select(Principal).where(Principal.name == ref))
     if principal is None:
-        raise Problem(404, "not_found", "Not found", "No such principal.")
+        raise NotFound("principal")
     return principal
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 from govern.audit import service as audit
 from govern.audit.service import Outcome
 from govern.audit.tags import StaffAction
-from govern.errors import Problem, validation_failed
+from govern.errors import Conflict, NotFound, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.models import ConsoleSession, Principal, SignInFailure
 from govern.identity.service import get_by_name_or_id
@@ -115,7 +115,7 @@ def create(*, session: Session, policy: Policy, actor: Actor, name: str, roles: 
         raise validation_failed(errors)
     _check_password(policy, name, password)
     if session.scalar(select(Principal.id).where(Principal.name == name)) is not None:
-        raise Problem(409, "principal_exists", "Principal exists", f"A principal named '{name}' already exists.")
+        raise Conflict("principal_exists", "Principal exists", f"A principal named '{name}' already exists.")
     principal = Principal(name=name, kind="staff", roles=sorted(set(roles)), password_hash=hash_password(password), failed_sign_ins=0)
     session.add(principal)
     session.flush()  # the id goes into the audit event
@@ -126,7 +126,7 @@ def create(*, session: Session, policy: Policy, actor: Actor, name: str, roles: 
 def _staff(session: Session, ref: str) -> Principal:
     principal = get_by_name_or_id(session=session, ref=ref)
     if principal.kind != "staff":
-        raise Problem(409, "not_staff", "Not a staff account", "This principal is a service, not a staff account.")
+        raise Conflict("not_staff", "Not a staff account", "This principal is a service, not a staff account.")
     return principal
 
 
@@ -391,7 +391,7 @@ def set_preferences(*, session: Session, principal_id: uuid.UUID, language: str 
         raise validation_failed(errors)
     principal = session.get(Principal, principal_id)
     if principal is None:
-        raise Problem(404, "not_found", "Not found", "No such principal.")
+        raise NotFound("principal")
     if language is not None:
         principal.language = language
     if time_zone is not None:

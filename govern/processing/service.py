@@ -42,8 +42,6 @@ def _keep_until(assessed: date, years: int) -> str:
 
 
 def _retention(policy: Policy, purpose: Purpose, language: str) -> list[dict[str, str]]:
-    if policy.retention is None:
-        return []
     rules = {policy.retention.field_rules[f] for f in purpose.fields if f in policy.retention.field_rules}
     rules |= {policy.retention.record_rules[r] for r in purpose.record_types if r in policy.retention.record_rules}
     return [
@@ -71,7 +69,7 @@ def _entry(policy: Policy, purpose: Purpose, recipients: list[Recipient], langua
             {"name": r.name, "country": r.country, "transfer_mechanism": r.transfer_mechanism, "agreement": r.agreement_ref, "agreement_expires_on": r.agreement_expires_on.isoformat()}
             for r in recipients
         ],
-        "cross_border": purpose.cross_border or any(r.country != (policy.controller.country if policy.controller else "CN") for r in recipients),
+        "cross_border": purpose.cross_border or any(r.country != policy.controller.country for r in recipients),
         "retention": _retention(policy, purpose, language),
         "impact_assessment": None if assessment is None else {
             "reasons": list(purpose.impact_assessment_reasons),

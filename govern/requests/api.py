@@ -12,19 +12,14 @@ from datetime import timedelta
 from flask import Response
 from flask_smorest import Blueprint
 
-from govern.api_support import idempotent_create
-from govern.identity.guard import current_actor, current_runtime, public, requires
+from govern.api_support import current_call, idempotent_create
+from govern.identity.guard import current_runtime, public, requires
 from govern.identity.permissions import Permission
 from govern.ratelimit import limited
 from govern.requests import flows, schemas, service
 from govern.timeutil import as_utc, utcnow
 
 blp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Data-subject requests")
-
-
-def _ctx():
-    rt = current_runtime()
-    return {"session": rt.session(), "policy": rt.policy, "actor": current_actor()}
 
 
 def _deadlines(d) -> dict:
@@ -68,7 +63,7 @@ def file_request(body):
     def create():
         rt = current_runtime()
         filed = service.file(
-            **_ctx(), envelope=rt.envelope, subject_id=body["subject_id"], type=body["type"], channel=body["channel"], jurisdiction=body["jurisdiction"],
+            **current_call().services(), envelope=rt.envelope, subject_id=body["subject_id"], type=body["type"], channel=body["channel"], jurisdiction=body["jurisdiction"],
             details=body["details"], received_at=body["received_at"], acknowledge=body["acknowledge"],
         )
         r = filed.request
@@ -86,7 +81,7 @@ def file_request(body):
 @blp.response(200, schemas.RequestQueueSchema)
 def list_requests(query):
     """The queue: open requests (or those in `state`) soonest due first, flagged overdue / due soon."""
-    items = service.queue(**_ctx(), state=query["state"], type=query["type"], due_before=query["due_before"], subject_id=query["subject_id"], limit=query["limit"])
+    items = service.queue(**current_call().services(), state=query["state"], type=query["type"], due_before=query["due_before"], subject_id=query["subject_id"], limit=query["limit"])
     return {"requests": [_view(i.request, item=i) for i in items]}
 
 
@@ -95,7 +90,7 @@ def list_requests(query):
 @blp.response(200, schemas.RequestSchema)
 def get_request(request_id: uuid.UUID):
     """A request with its deadlines and timeline."""
-    req, events, d = service.read(**_ctx(), request_id=request_id)
+    req, events, d = service.read(**current_call().services(), request_id=request_id)
     return _view(req, d, events)
 
 
@@ -104,7 +99,7 @@ def get_request(request_id: uuid.UUID):
 @blp.response(201, schemas.RequestOtpSchema)
 def issue_otp(request_id: uuid.UUID):
     """Issue a one-time code for the CRM to deliver to the requester."""
-    code, expires = service.issue_otp(**_ctx(), envelope=current_runtime().envelope, request_id=request_id)
+    code, expires = service.issue_otp(**current_call().services(), envelope=current_runtime().envelope, request_id=request_id)
     return {"code": code, "expires_at": expires}
 
 
@@ -116,11 +111,11 @@ def verify(body, request_id: uuid.UUID):
     """Record a verification: a CRM session asserted by a service, a returned one-time code, or a staff document check.
     A failure is recorded (200, verified false); repeated failures lock the request (423 afterwards)."""
     rt = current_runtime()
-    result = service.verify(**_ctx(), envelope=rt.envelope, request_id=request_id, method=body["method"], code=body["code"], reference=body["reference"], passed=body["passed"])
+    result = service.verify(**current_call().services(), envelope=rt.envelope, request_id=request_id, method=body["method"], code=body["code"], reference=body["reference"], passed=body["passed"])
     req = service.get_or_raise(session=rt.session(), request_id=request_id)
     token = None
     if result.verified and req.type in service.PACKAGE_TYPES and req.state == "in_progress":
-        token = _token(service.issue_download_token(**_ctx(), envelope=rt.envelope, request_id=request_id))
+        token = _token(service.issue_download_token(**current_call().services(), envelope=rt.envelope, request_id=request_id))
     return {**dataclasses.asdict(result), "state": req.state, "package_token": token}
 
 
@@ -134,7 +129,7 @@ def _token(issued: service.IssuedToken) -> dict:
 def issue_download_token(request_id: uuid.UUID):
     """A new one-time token for the data subject to download the package of this verified access or portability request
     (the earlier unused one is revoked). The service hands it over; it cannot download the package with its own key."""
-    return _token(service.issue_download_token(**_ctx(), envelope=current_runtime().envelope, request_id=request_id))
+    return _token(service.issue_download_token(**current_call().services(), envelope=current_runtime().envelope, request_id=request_id))
 
 
 @blp.route("/download", methods=["POST"])
@@ -147,7 +142,7 @@ def redeem_download(body):
     """Download a package with a one-time token (no API key): the token is spent, the download audited with the request
     and the token's id, never the token. Any unknown, used or expired token answers the same 404."""
     rt = current_runtime()
-    pkg = flows.redeem(**_ctx(), envelope=rt.envelope, token=body["token"])
+    pkg = flows.redeem(**current_call().services(), envelope=rt.envelope, token=body["token"])
     return _zip_response(pkg)
 
 
@@ -158,7 +153,7 @@ def _zip_response(pkg: flows.Package) -> Response:
 
 
 def _clock(fn, request_id, **kw):
-    d = fn(**_ctx(), request_id=request_id, **kw)
+    d = fn(**current_call().services(), request_id=request_id, **kw)
     req = service.get_or_raise(session=current_runtime().session(), request_id=request_id)  # fn checked it is the caller's
     return _view(req, d)
 
@@ -205,7 +200,7 @@ def complete(body, request_id: uuid.UUID):
     """Carry the request out (erase, rectify, restrict, withdraw consent, …) and close it."""
     rt = current_runtime()
     req = flows.complete(
-        **_ctx(), envelope=rt.envelope, request_id=request_id, ledgers=rt.ledgers, explanation=body["explanation"],
+        **current_call().services(), envelope=rt.envelope, request_id=request_id, ledgers=rt.ledgers, explanation=body["explanation"],
     )
     return _view(req)
 
@@ -216,7 +211,7 @@ def complete(body, request_id: uuid.UUID):
 @blp.response(200, schemas.RequestSchema)
 def refuse(body, request_id: uuid.UUID):
     """Refuse with a reason and the legal basis; the answer tells the requester how to complain."""
-    return _view(service.refuse(**_ctx(), request_id=request_id, reason=body["reason"], legal_basis=body["legal_basis"], explanation=body["explanation"]))
+    return _view(service.refuse(**current_call().services(), request_id=request_id, reason=body["reason"], legal_basis=body["legal_basis"], explanation=body["explanation"]))
 
 
 @blp.route("/<uuid:request_id>/withdraw", methods=["POST"])
@@ -224,7 +219,7 @@ def refuse(body, request_id: uuid.UUID):
 @blp.response(200, schemas.RequestSchema)
 def withdraw(request_id: uuid.UUID):
     """The requester withdraws the request."""
-    return _view(service.withdraw(**_ctx(), request_id=request_id))
+    return _view(service.withdraw(**current_call().services(), request_id=request_id))
 
 
 @blp.route("/<uuid:request_id>/lift", methods=["POST"])
@@ -233,7 +228,7 @@ def withdraw(request_id: uuid.UUID):
 @blp.response(200, schemas.RequestSchema)
 def lift(body, request_id: uuid.UUID):
     """Lift the restriction a completed restriction request put in place (tell the subject first, GDPR Art. 18(3))."""
-    return _view(flows.lift_restriction(**_ctx(), request_id=request_id, reason=body["reason"]))
+    return _view(flows.lift_restriction(**current_call().services(), request_id=request_id, reason=body["reason"]))
 
 
 @blp.route("/<uuid:request_id>/objections/lift", methods=["POST"])
@@ -243,7 +238,7 @@ def lift(body, request_id: uuid.UUID):
 def lift_objection(body, request_id: uuid.UUID):
     """Lift the objection this completed objection request recorded to one legitimate-interest purpose, on compelling
     legitimate grounds (GDPR Art. 21(1)); the objection is kept as lifted, with who, when and why."""
-    req = service.lift_objection(**_ctx(), request_id=request_id, purpose=body["purpose"], reason=body["reason"])
+    req = service.lift_objection(**current_call().services(), request_id=request_id, purpose=body["purpose"], reason=body["reason"])
     return _view(req, events=service.events_of(session=current_runtime().session(), request_id=req.id))
 
 
@@ -255,7 +250,7 @@ def download_package(request_id: uuid.UUID):
     (requests:package:download, never held by a service role); its SHA-256 is in the audit log and the header. The
     data subject downloads it with a one-time token (POST /download)."""
     rt = current_runtime()
-    return _zip_response(flows.package(**_ctx(), envelope=rt.envelope, request_id=request_id))
+    return _zip_response(flows.package(**current_call().services(), envelope=rt.envelope, request_id=request_id))
 
 
 @blp.route("/<uuid:request_id>/certificate", methods=["GET"])
@@ -263,4 +258,4 @@ def download_package(request_id: uuid.UUID):
 @blp.response(200, description="The erasure certificate and its SHA-256")
 def get_certificate(request_id: uuid.UUID):
     """The erasure certificate: what was destroyed, how and when, what was kept, why and until when."""
-    return flows.certificate(**_ctx(), request_id=request_id)
+    return flows.certificate(**current_call().services(), request_id=request_id)

@@ -3,7 +3,6 @@ erasure before the restored database serves."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import subprocess
 import sys
@@ -11,15 +10,7 @@ from pathlib import Path
 
 import click
 
-
-def _runtime():
-    from govern.cli import _runtime as runtime
-
-    return runtime()
-
-
-def _emit(as_json: bool, payload, text: str) -> None:
-    click.echo(json.dumps(payload, default=str, ensure_ascii=False, indent=2) if as_json else text)
+from govern.cli_support import emit, runtime
 
 
 @click.group("requests")
@@ -36,7 +27,7 @@ def list_cmd(state: str | None, rtype: str | None, as_json: bool) -> None:
     from govern.identity.actor import Actor
     from govern.requests import service
 
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
         items = service.queue(session=session, policy=rt.policy, actor=Actor.operator(), state=state, type=rtype)
         rows = [{"id": str(i.request.id), "type": i.request.type, "jurisdiction": i.request.jurisdiction, "state": i.request.state,
@@ -45,7 +36,7 @@ def list_cmd(state: str | None, rtype: str | None, as_json: bool) -> None:
     for r in rows:
         flag = "OVERDUE" if r["overdue"] else "DUE-SOON" if r["due_soon"] else ""
         lines.append(f"{r['due_at'][:25]:26} {flag:8} {r['type']:16} {r['jurisdiction']:6} {r['state']:17} {r['id']}")
-    _emit(as_json, rows, "\n".join(lines))
+    emit(as_json, rows, "\n".join(lines))
 
 
 @requests_group.command("close-unverified")
@@ -55,10 +46,10 @@ def close_unverified_cmd(as_json: bool) -> None:
     from govern.identity.actor import Actor
     from govern.requests import service
 
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
         n = service.close_unverified(session=session, policy=rt.policy, actor=Actor.operator())
-    _emit(as_json, {"closed": n}, f"{n} unverified request(s) closed")
+    emit(as_json, {"closed": n}, f"{n} unverified request(s) closed")
 
 
 @requests_group.command("purge-log")
@@ -68,10 +59,10 @@ def purge_log_cmd(as_json: bool) -> None:
     from govern.identity.actor import Actor
     from govern.requests import service
 
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
         n = service.purge_log(session=session, policy=rt.policy, actor=Actor.operator())
-    _emit(as_json, {"purged": n}, f"{n} closed request(s) past retention deleted")
+    emit(as_json, {"purged": n}, f"{n} closed request(s) past retention deleted")
 
 
 def settle_ledgers(database, ledgers) -> dict[str, int]:
@@ -122,8 +113,8 @@ def _reapplied_text(result: dict) -> str:
 @click.option("--json", "as_json", is_flag=True)
 def reapply_cmd(as_json: bool) -> None:
     """Re-apply every erasure the database lost (after a restore). Safe to run any time."""
-    result = reapply_all(_runtime())
-    _emit(as_json, result, _reapplied_text(result))
+    result = reapply_all(runtime())
+    emit(as_json, result, _reapplied_text(result))
 
 
 @requests_group.command("sweep-erasures")
@@ -136,7 +127,7 @@ def sweep_cmd(batch_size: int, as_json: bool) -> None:
     from govern.jobs import Progress, ProgressLine
     from govern.subjects import erasure
 
-    rt = _runtime()
+    rt = runtime()
     line = ProgressLine("deleted", "records")
     try:
         result = erasure.sweep(database=rt.database, actor=Actor.operator(), batch_size=batch_size,
@@ -145,7 +136,7 @@ def sweep_cmd(batch_size: int, as_json: bool) -> None:
         line.end()
         rt.database.dispose()
     rate = result.records / result.seconds if result.seconds else 0.0
-    _emit(as_json, {"subjects": result.subjects, "records": result.records, "seconds": round(result.seconds, 3), "records_per_second": round(rate)},
+    emit(as_json, {"subjects": result.subjects, "records": result.records, "seconds": round(result.seconds, 3), "records_per_second": round(rate)},
           f"{result.records} record(s) of {result.subjects} shredded subject(s) deleted in {result.seconds:.1f}s")
 
 
@@ -192,7 +183,7 @@ def backup_cmd(out: Path, as_json: bool) -> None:
 
     settings = Settings.from_env()
     backup_database(settings.database_url, out)
-    _emit(as_json, {"backup": str(out), "bytes": out.stat().st_size}, f"backup written to {out} ({out.stat().st_size} bytes)")
+    emit(as_json, {"backup": str(out), "bytes": out.stat().st_size}, f"backup written to {out} ({out.stat().st_size} bytes)")
 
 
 @click.command("restore")
@@ -227,7 +218,7 @@ def restore_cmd(source: Path, yes: bool, accept_missing: str | None, as_json: bo
     from govern.cli import initialise
 
     initialise(settings)  # a backup from an older release is migrated forward
-    rt = _runtime()
+    rt = runtime()
     try:
         from govern.audit.integrity import record_restore_or_warn
         from govern.identity.actor import Actor
@@ -241,7 +232,7 @@ def restore_cmd(source: Path, yes: bool, accept_missing: str | None, as_json: bo
         result = reapply_all(rt, settle=False)
     finally:
         rt.database.dispose()
-    _emit(as_json, {"restored": str(source), "accepted_missing_ledgers": accepted, **result}, f"restored {source}; {_reapplied_text(result)}"
+    emit(as_json, {"restored": str(source), "accepted_missing_ledgers": accepted, **result}, f"restored {source}; {_reapplied_text(result)}"
           + (f"; restored without {', '.join(accepted)} (audited)" if accepted else ""))
 
 

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Iterable
 from zoneinfo import ZoneInfo
 
-from govern.errors import Problem
+from govern.errors import Conflict, Misconfigured
 from govern.requests.policy import Period, RequestRule, RequestTerms, WorkingCalendar
 from govern.timeutil import add_months, as_utc
 
@@ -43,7 +43,7 @@ class Deadlines:
 
 def _calendar_needed(cal: WorkingCalendar | None, unit: str) -> WorkingCalendar:
     if cal is None:
-        raise Problem(500, "calendar_missing", "No working-day calendar", f"A deadline in {unit} needs a calendar in policies/calendars/.")
+        raise Misconfigured("calendar_missing", "No working-day calendar", f"A deadline in {unit} needs a calendar in policies/calendars/.")
     return cal
 
 
@@ -53,8 +53,8 @@ def add_working_days(start: date, n: int, cal: WorkingCalendar, flags: set[str] 
     while counted < n:
         day += timedelta(days=1)
         if not cal.covers(day):
-            raise Problem(
-                409, "calendar_not_covered", "Calendar does not cover the deadline",
+            raise Conflict(
+                "calendar_not_covered", "Calendar does not cover the deadline",
                 f"policies/calendars/{cal.name}.yaml has no entry for {day.year}: add that year's holidays before counting working days into it.",
             )
         if cal.is_provisional(day) and flags is not None:

@@ -23,7 +23,7 @@ from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.consent.objections import objections_of, record_objections
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, validation_failed
+from govern.errors import Conflict, Forbidden, Problem, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
 from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
@@ -355,8 +355,8 @@ def package(*, session: Session, policy: Policy, envelope: Envelope, actor: Acto
     now = as_utc(now) if now else utcnow()
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id)
     if actor.kind not in ("operator", "system") and not access.has_permission(policy, actor, Permission.REQUESTS_PACKAGE):
-        raise Problem(
-            403, "permission_denied", "Permission denied", "The package is for the data subject: hand over a download token instead.",
+        raise Forbidden(
+            "permission_denied", "Permission denied", "The package is for the data subject: hand over a download token instead.",
             extra={"reason": "permission_denied", "permission": Permission.REQUESTS_PACKAGE.value},
             audit=Refusal(action=RequestAction.PACKAGE, reason="permission_denied", subject_id=req.subject_id),
         )
@@ -654,7 +654,7 @@ def certificate(*, session: Session, policy: Policy, actor: Actor, request_id: u
     service that filed the request (to give the requester) and for staff; another service's id answers 404."""
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id)
     if req.type not in ERASURE_TYPES or req.state != "completed" or not (req.response or {}).get("certificate"):
-        raise Problem(409, "no_certificate", "No certificate", "Only a completed erasure or account closure has a certificate.")
+        raise Conflict("no_certificate", "No certificate", "Only a completed erasure or account closure has a certificate.")
     audit.append(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{req.response['certificate_sha256']}")
     return {"certificate": req.response["certificate"], "sha256": req.response["certificate_sha256"]}
 
@@ -665,7 +665,7 @@ def lift_restriction(*, session: Session, policy: Policy, actor: Actor, request_
     reason = requests._reason(reason, required=True)
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.type != "restriction" or req.state != "completed":
-        raise Problem(409, "not_a_restriction", "Nothing to lift", "Only a completed restriction request can be lifted.")
+        raise Conflict("not_a_restriction", "Nothing to lift", "Only a completed restriction request can be lifted.")
     subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="active", reason="restriction_lifted", reference=requests._ref(req))
     requests._event(session, req, actor, "lifted", now, reason=reason)
     audit.append(session=session, actor=actor, action=RequestAction.LIFT, subject_id=req.subject_id, resource=requests._ref(req))

@@ -11,7 +11,7 @@ from typing import Any, Mapping
 from marshmallow import ValidationError, validate
 from marshmallow import fields as ma
 
-from govern.policy import Jurisdiction, PolicyError, _flatten, _jurisdiction_block, _read, _Strict, _validate
+from govern.policy import Jurisdiction, PolicyError, StrictSchema, flatten_errors, jurisdiction_block, read_yaml, validate_file
 
 # --- data-subject requests (govern/requests) ------------------------------------------------------
 # jurisdictions.yaml `requests:` (deadlines per jurisdiction and request type, each with its source),
@@ -120,7 +120,7 @@ class RequestSettings:
     log_source: str
 
 
-class _PeriodSchema(_Strict):
+class _PeriodSchema(StrictSchema):
     period = ma.Int(required=True, validate=validate.Range(min=1, max=3650))
     unit = ma.Str(required=True, validate=validate.OneOf(PERIOD_UNITS))
     source = ma.Str(required=True, validate=validate.Length(min=3))
@@ -131,17 +131,17 @@ class _ExtensionSchema(_PeriodSchema):
     reason_required = ma.Bool(required=True)
 
 
-class _PauseSchema(_Strict):
+class _PauseSchema(StrictSchema):
     allowed = ma.Bool(required=True)
     source = ma.Str(required=True, validate=validate.Length(min=3))
 
 
-class _VerificationSchema(_Strict):
+class _VerificationSchema(StrictSchema):
     required = ma.Bool(required=True)
     source = ma.Str(required=True, validate=validate.Length(min=3))
 
 
-class _RuleSchema(_Strict):
+class _RuleSchema(StrictSchema):
     respond = ma.Nested(_PeriodSchema)
     acknowledge = ma.Nested(_PeriodSchema, allow_none=True)
     extension = ma.Nested(_ExtensionSchema, allow_none=True)
@@ -149,13 +149,13 @@ class _RuleSchema(_Strict):
     verification = ma.Nested(_VerificationSchema)
 
 
-class _ComplaintSchema(_Strict):
+class _ComplaintSchema(StrictSchema):
     zh = ma.Str(required=True, validate=validate.Length(min=3))
     en = ma.Str(required=True, validate=validate.Length(min=3))
     source = ma.Str(required=True, validate=validate.Length(min=3))
 
 
-class _TermsSchema(_Strict):
+class _TermsSchema(StrictSchema):
     time_zone = ma.Str(required=True)
     calendar = ma.Str(required=True, allow_none=True)
     complaint = ma.Nested(_ComplaintSchema, required=True)
@@ -163,28 +163,28 @@ class _TermsSchema(_Strict):
     types = ma.Dict(keys=ma.Str(validate=validate.OneOf(REQUEST_TYPES)), values=ma.Nested(_RuleSchema), load_default=dict)
 
 
-class _RequestSettingsSchema(_Strict):
-    class _Queue(_Strict):
+class _RequestSettingsSchema(StrictSchema):
+    class _Queue(StrictSchema):
         due_soon_days = ma.Int(required=True, validate=validate.Range(min=0, max=60))
 
-    class _Verification(_Strict):
+    class _Verification(StrictSchema):
         max_failures = ma.Int(required=True, validate=validate.Range(min=1, max=20))
         otp_digits = ma.Int(required=True, validate=validate.Range(min=6, max=10))
         otp_valid_minutes = ma.Int(required=True, validate=validate.Range(min=1, max=1440))
         otp_max_attempts = ma.Int(required=True, validate=validate.Range(min=1, max=10))
         source = ma.Str(required=True)
 
-    class _Unverified(_Strict):
+    class _Unverified(StrictSchema):
         close_after = ma.Dict(required=True)
         source = ma.Str(required=True)
 
-    class _Package(_Strict):
+    class _Package(StrictSchema):
         download_hours = ma.Int(required=True, validate=validate.Range(min=1, max=24 * 30))
         token_valid_minutes = ma.Int(required=True, validate=validate.Range(min=1, max=24 * 60))
         full_copy_methods = ma.List(ma.Str(validate=validate.OneOf(VERIFICATION_METHODS)), required=True)
         source = ma.Str(required=True)
 
-    class _Log(_Strict):
+    class _Log(StrictSchema):
         retain_months = ma.Int(required=True, validate=validate.Range(min=24, max=240, error="at least 24 months (CCPA regs §7101)"))
         source = ma.Str(required=True)
 
@@ -200,7 +200,7 @@ def _load_calendar(path: Path) -> WorkingCalendar:
     from datetime import date, timedelta
 
     where = f"calendars/{path.name}"
-    doc = _read(path)
+    doc = read_yaml(path)
     if not isinstance(doc, dict) or doc.get("version") != 1:
         raise PolicyError(f"{where}: expected a mapping with version: 1")
     if doc.get("name") != path.stem:
@@ -250,14 +250,14 @@ def _load_calendar(path: Path) -> WorkingCalendar:
     )
 
 
-def _load_request_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction]) -> dict[str, Any]:
+def load_request_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction]) -> dict[str, Any]:
     """The request-deadline keys of jurisdictions.yaml, the calendars they name and requests.yaml; refuses naming the gap."""
 
     calendars = {p.stem: _load_calendar(p) for p in sorted((directory / "calendars").glob("*.yaml"))}
     terms: dict[str, RequestTerms] = {}
     for code, jur in jurisdictions.items():
         where = f"jurisdictions.yaml: jurisdictions.{code}.requests"
-        doc = _jurisdiction_block(jur, "requests", _TermsSchema(), where, "its request deadlines")
+        doc = jurisdiction_block(jur, "requests", _TermsSchema(), where, "its request deadlines")
         if doc["calendar"] is not None and doc["calendar"] not in calendars:
             raise PolicyError(f"{where}.calendar: no file policies/calendars/{doc['calendar']}.yaml")
         default = doc["default"]
@@ -288,11 +288,11 @@ def _load_request_policy(directory: Path, jurisdictions: Mapping[str, Jurisdicti
             jurisdiction=code, time_zone=doc["time_zone"], calendar=doc["calendar"], complaint={"zh": complaint["zh"], "en": complaint["en"]},
             complaint_source=complaint["source"], rules=rules,
         )
-    s = _validate("requests", _read(directory / "requests.yaml"), _RequestSettingsSchema())
+    s = validate_file("requests", read_yaml(directory / "requests.yaml"), _RequestSettingsSchema())
     try:
         close_after = _PeriodSchema().load({**s["unverified"]["close_after"], "source": s["unverified"]["source"]})
     except ValidationError as exc:
-        raise PolicyError("requests.yaml: unverified.close_after: " + "; ".join(_flatten(exc.messages))) from None
+        raise PolicyError("requests.yaml: unverified.close_after: " + "; ".join(flatten_errors(exc.messages))) from None
     if close_after["unit"] in ("business_days", "working_days"):
         raise PolicyError("requests.yaml: unverified.close_after.unit: calendar_days or months (it applies to every jurisdiction)")
     v = s["verification"]

@@ -26,7 +26,7 @@ from govern.audit.service import Outcome
 from govern.audit.tags import RequestAction
 from govern.consent import objections
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, not_found, validation_failed
+from govern.errors import Conflict, Gone, Locked, NotFound, Problem, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
 from govern.policy import Policy
@@ -144,8 +144,8 @@ def _event(
 
 
 def _illegal(req: DataSubjectRequest, action: str, to: str | None = None) -> Problem:
-    return Problem(
-        409, "illegal_transition", "Not allowed in this state",
+    return Conflict(
+        "illegal_transition", "Not allowed in this state",
         f"A request in state '{req.state}' cannot be {action}" + (f" (→ {to})" if to else "") + ".",
         extra={"state": req.state},
     )
@@ -188,8 +188,8 @@ def get_for(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.
 def require_verified(req: DataSubjectRequest, *, action: str) -> None:
     """Nothing is disclosed or erased before the requester's identity is verified (GB/T 35273 §8.7, GDPR Art. 12(6))."""
     if req.verification_required and req.verified_at is None:
-        raise Problem(
-            409, "identity_not_verified", "Identity not verified",
+        raise Conflict(
+            "identity_not_verified", "Identity not verified",
             "The requester's identity has not been verified: nothing is disclosed, changed or erased before it is.",
             extra={"reason": "identity_not_verified", "state": req.state},
             audit=Refusal(action=action, reason="identity_not_verified", subject_id=req.subject_id),
@@ -322,7 +322,7 @@ def acknowledge(*, session: Session, policy: Policy, actor: Actor, request_id: u
     if req.state in TERMINAL:
         raise _illegal(req, "acknowledged")
     if req.acknowledged_at is not None:
-        raise Problem(409, "already_acknowledged", "Already acknowledged", "The request was already acknowledged.")
+        raise Conflict("already_acknowledged", "Already acknowledged", "The request was already acknowledged.")
     _event(session, req, actor, "acknowledged", now)
     req.acknowledged_at = now
     audit.append(session=session, actor=actor, action=RequestAction.ACKNOWLEDGE, subject_id=req.subject_id, resource=_ref(req))
@@ -333,8 +333,8 @@ def acknowledge(*, session: Session, policy: Policy, actor: Actor, request_id: u
 
 
 def _locked(req: DataSubjectRequest) -> Problem:
-    return Problem(
-        423, "verification_locked", "Verification locked",
+    return Locked(
+        "verification_locked", "Verification locked",
         "Too many failed verifications: the request is locked; it can only be refused or withdrawn.", extra={"reason": "verification_locked"},
         audit=Refusal(action=RequestAction.VERIFY, reason="verification_locked", subject_id=req.subject_id),
     )
@@ -350,7 +350,7 @@ def _verifiable(req: DataSubjectRequest) -> None:
     if req.state not in ("received", "identity_pending"):
         raise _illegal(req, "verified")
     if req.verified_at is not None:
-        raise Problem(409, "already_verified", "Already verified", "The requester's identity is already verified.")
+        raise Conflict("already_verified", "Already verified", "The requester's identity is already verified.")
     if req.locked_at is not None:
         raise _locked(req)
 
@@ -461,15 +461,15 @@ def extend(
         raise _illegal(req, "extended")
     terms, rule = terms_of(policy, req)
     if rule.extension is None:
-        raise Problem(409, "extension_not_allowed", "No extension", f"{policy.jurisdictions[req.jurisdiction].law} allows no extension of a {req.type} request here (policies/jurisdictions.yaml).")
+        raise Conflict("extension_not_allowed", "No extension", f"{policy.jurisdictions[req.jurisdiction].law} allows no extension of a {req.type} request here (policies/jurisdictions.yaml).")
     reason = _reason(reason, required=rule.extension.reason_required)
     current = compute_deadlines(policy=policy, req=req, events=events_of(session=session, request_id=req.id), now=now)
     if current.extensions >= rule.extension.max_times:
-        raise Problem(409, "extension_exhausted", "Already extended", f"The deadline can be extended {rule.extension.max_times} time(s) only.")
+        raise Conflict("extension_exhausted", "Already extended", f"The deadline can be extended {rule.extension.max_times} time(s) only.")
     zone = deadlines.ZoneInfo(terms.time_zone)
     if deadlines.local_date(now, zone) > current.original_due:
-        raise Problem(
-            409, "extension_too_late", "Too late to extend",
+        raise Conflict(
+            "extension_too_late", "Too late to extend",
             f"An extension must be told within the original period (by {current.original_due.isoformat()}): {rule.extension.source}.",
             extra={"original_due": current.original_due.isoformat()},
         )
@@ -486,9 +486,9 @@ def pause(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UU
         raise _illegal(req, "paused")
     _, rule = terms_of(policy, req)
     if not rule.pause_allowed:
-        raise Problem(409, "pause_not_allowed", "The clock cannot stop", f"The deadline runs regardless: {rule.pause_source}.")
+        raise Conflict("pause_not_allowed", "The clock cannot stop", f"The deadline runs regardless: {rule.pause_source}.")
     if req.paused:
-        raise Problem(409, "already_paused", "Already paused", "The clock is already stopped.")
+        raise Conflict("already_paused", "Already paused", "The clock is already stopped.")
     _event(session, req, actor, "paused", now, reason=_reason(reason, required=True))
     audit.append(session=session, actor=actor, action=RequestAction.PAUSE, subject_id=req.subject_id, resource=_ref(req))
     return _refresh(session, policy, req, now)
@@ -500,7 +500,7 @@ def resume(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.U
     if req.state not in OPEN:
         raise _illegal(req, "resumed")
     if not req.paused:
-        raise Problem(409, "not_paused", "Not paused", "The clock is running.")
+        raise Conflict("not_paused", "Not paused", "The clock is running.")
     _event(session, req, actor, "resumed", now)
     audit.append(session=session, actor=actor, action=RequestAction.RESUME, subject_id=req.subject_id, resource=_ref(req))
     return _refresh(session, policy, req, now)
@@ -646,7 +646,7 @@ def lift_objection(
     grounds = _reason(reason, required=True)
     req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.type != "objection" or req.state != "completed":
-        raise Problem(409, "not_an_objection", "Nothing to lift", "Only an objection that a completed objection request recorded can be lifted.")
+        raise Conflict("not_an_objection", "Nothing to lift", "Only an objection that a completed objection request recorded can be lifted.")
     if purpose not in (req.response or {}).get("legitimate_interest_objected", []):
         raise validation_failed({"purpose": [f"this request recorded no objection to '{purpose}'"]})
     objections.lift_objection(session=session, actor=actor, subject_id=req.subject_id, purpose=purpose, grounds=grounds, reference=_ref(req), now=now)
@@ -675,13 +675,13 @@ def package_window_end(policy: Policy, req: DataSubjectRequest) -> datetime | No
 def require_package(policy: Policy, req: DataSubjectRequest, now: datetime) -> None:
     """The request has a package now: an access or portability request, verified, worked or recently completed."""
     if req.type not in PACKAGE_TYPES:
-        raise Problem(409, "no_package", "No package", f"A {req.type} request has no package.")
+        raise Conflict("no_package", "No package", f"A {req.type} request has no package.")
     require_verified(req, action=RequestAction.PACKAGE)
     if req.state not in ("in_progress", "completed"):
         raise _illegal(req, "packaged")
     end = package_window_end(policy, req)
     if end is not None and end < now:
-        raise Problem(410, "package_expired", "Package expired", "The download period has ended; file a new request.")
+        raise Gone("package_expired", "Package expired", "The download period has ended; file a new request.")
 
 
 def _token_digest(envelope: Envelope, token: str) -> str:
@@ -720,9 +720,9 @@ def issue_download_token(
 def _token_refused(reason: str, subject_id: uuid.UUID | None = None) -> Problem:
     # One answer whether the token is unknown, used, revoked or expired: the route is not an oracle. The audit log
     # keeps which it was (never the token).
-    return Problem(
-        404, "download_not_found", "Download not found",
-        "This download token is unknown, already used or expired: ask for a new one.",
+    return NotFound(
+        code="download_not_found", title="Download not found",
+        detail="This download token is unknown, already used or expired: ask for a new one.",
         audit=Refusal(action=RequestAction.TOKEN_REDEEM, reason=reason, subject_id=subject_id),
     )
 

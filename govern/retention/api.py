@@ -94,7 +94,7 @@ def lift_hold(query, hold_id: uuid.UUID):
 @blp.response(200, schemas.RetentionRuleSchema(many=True))
 def list_rules():
     """The retention rules in force (policies/retention.yaml): what each covers, how long, from when, and why."""
-    rp = service.retention_policy(current_runtime().policy)
+    rp = current_runtime().policy.retention
     return [
         {"rule": r.name, "target": r.target, "covers": sorted(r.names), "keep": str(r.keep), "counted_from": r.counted_from,
          "on_account_closure": r.on_account_closure, "legal_basis": {"code": r.legal_basis_code, "text": r.legal_basis_text}}
@@ -121,7 +121,7 @@ def create_plan(body):
 def list_plans():
     """Saved plans, newest first."""
     rt = current_runtime()
-    rp = service.retention_policy(rt.policy)
+    rp = rt.policy.retention
     return [plan_dict(p, status=service.plan_status(p, rp)) for p in service.list_plans(session=rt.session())]
 
 
@@ -131,7 +131,7 @@ def list_plans():
 def get_plan(plan_id: uuid.UUID):
     rt = current_runtime()
     plan = service.get_plan(session=rt.session(), plan_id=plan_id)
-    return plan_dict(plan, status=service.plan_status(plan, service.retention_policy(rt.policy)))
+    return plan_dict(plan, status=service.plan_status(plan, rt.policy.retention))
 
 
 @blp.route("/retention/plans/<uuid:plan_id>/approve", methods=["POST"])

@@ -6,23 +6,12 @@ allowed), 3 another purge is running, 4 interrupted or connection lost (rerun th
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import uuid
 from datetime import datetime
 
 import click
-
-
-def _runtime():
-    from govern.cli import _runtime as runtime
-
-    return runtime()
-
-
-def _emit(as_json: bool, payload, text: str) -> None:
-    click.echo(json.dumps(payload, default=str, ensure_ascii=False, indent=2) if as_json else text)
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -85,6 +74,7 @@ def retention() -> None:
     """Retention purges: dry-run plans, approval, resumable batched purges, legal holds."""
 
 
+from govern.cli_support import emit, runtime  # noqa: E402
 from govern.jobs import ProgressLine  # noqa: E402
 from govern.retention.api import plan_dict, run_dict  # noqa: E402  (shared with the API)
 
@@ -132,7 +122,7 @@ def plan_cmd(save: bool, note: str | None, as_of: str | None, as_staff: str | No
         if now.tzinfo is None:
             _fail("--as-of needs a time zone offset")
     credential = _staff_credential(as_staff, password_stdin, staff_key_stdin, "the maker of a saved plan") if save else None
-    rt = _runtime()
+    rt = runtime()
     actor = _authenticated(rt, credential, service.RetentionAction.PLAN_CREATE, Permission.RETENTION_PLAN_CREATE) if credential else Actor.operator()
     try:
         with rt.database.unit_of_work() as session:
@@ -143,7 +133,7 @@ def plan_cmd(save: bool, note: str | None, as_of: str | None, as_staff: str | No
         _fail(exc.detail or exc.title)
     if save and not as_json:
         text += f"\nsaved. Another person approves it with: govern retention approve {payload['id']} --as THEIR_NAME"
-    _emit(as_json, payload, text)
+    emit(as_json, payload, text)
 
 
 @retention.command("plans")
@@ -152,14 +142,14 @@ def plans_cmd(as_json: bool) -> None:
     """Saved plans, newest first."""
     from govern.retention import service
 
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
-        rp = service.retention_policy(rt.policy)
+        rp = rt.policy.retention
         rows = [plan_dict(p, status=service.plan_status(p, rp)) for p in service.list_plans(session=session)]
     lines = [f"{'id':36} {'status':9} {'items':>9} {'created by':20} {'approved by':28} as of"]
     for r in rows:
         lines.append(f"{str(r['id']):36} {r['status']:9} {r['items']:>9} {r['created_by']:20} {r['approved_by'] or '-':28} {r['as_of']:%Y-%m-%d %H:%M}")
-    _emit(as_json, rows, "\n".join(lines))
+    emit(as_json, rows, "\n".join(lines))
 
 
 @retention.command("show")
@@ -170,15 +160,15 @@ def show_cmd(plan_id: str, as_json: bool) -> None:
     from govern.errors import Problem
     from govern.retention import service
 
-    rt = _runtime()
+    rt = runtime()
     try:
         with rt.database.unit_of_work() as session:
             plan = service.get_plan(session=session, plan_id=_uuid(plan_id))
-            status = service.plan_status(plan, service.retention_policy(rt.policy))
+            status = service.plan_status(plan, rt.policy.retention)
             payload, text = plan_dict(plan, status=status), plan_text(plan.summary, plan)
     except Problem as exc:
         _fail(exc.detail or exc.title)
-    _emit(as_json, payload, text + (f"\ncreated by {payload['created_by']}; approved by {payload['approved_by'] or 'nobody yet'}"))
+    emit(as_json, payload, text + (f"\ncreated by {payload['created_by']}; approved by {payload['approved_by'] or 'nobody yet'}"))
 
 
 @retention.command("approve")
@@ -193,7 +183,7 @@ def approve_cmd(plan_id: str, as_staff: str | None, password_stdin: bool, staff_
     from govern.retention import service
 
     credential = _staff_credential(as_staff, password_stdin, staff_key_stdin, "the approver")
-    rt = _runtime()
+    rt = runtime()
     actor = _authenticated(rt, credential, service.RetentionAction.PLAN_APPROVE, Permission.RETENTION_PLAN_APPROVE)
     try:
         with rt.database.unit_of_work() as session:
@@ -204,7 +194,7 @@ def approve_cmd(plan_id: str, as_staff: str | None, password_stdin: bool, staff_
             with rt.database.unit_of_work() as session:
                 service.record_refusal(session=session, actor=actor, refusal=exc.audit)
         _fail(exc.detail or exc.title)
-    _emit(as_json, payload, f"approved plan {payload['id']} ({payload['items']} items); run: govern retention purge --plan {payload['id']}")
+    emit(as_json, payload, f"approved plan {payload['id']} ({payload['items']} items); run: govern retention purge --plan {payload['id']}")
 
 
 @retention.command("purge")
@@ -222,7 +212,7 @@ def purge_cmd(plan_id: str | None, all_due: bool, batch_size: int, pause: float,
 
     if bool(plan_id) == all_due:
         _fail("give --plan PLAN_ID or --all-due", code=2)
-    rt = _runtime()
+    rt = runtime()
     stop = {"asked": False}
 
     def graceful(signum, _frame):
@@ -261,7 +251,7 @@ def purge_cmd(plan_id: str | None, all_due: bool, batch_size: int, pause: float,
         lines.append(
             f"run {r.run_id} ({'resumed' if r.resumed else 'plan ' + str(r.plan_id)}) {r.status} in {r.seconds:.1f}s: {purge.describe_counts(r.counts)}"
         )
-    _emit(as_json, payload, "\n".join(lines))
+    emit(as_json, payload, "\n".join(lines))
 
 
 @retention.command("restart-ledger")
@@ -277,12 +267,12 @@ def restart_ledger_cmd(which: str, reason: str, as_json: bool) -> None:
 
     if problem := ledger.override_reason_problem(reason):
         _fail(f"--reason: {problem}", code=2)
-    rt = _runtime()
+    rt = runtime()
     lost = rt.ledgers.by_name(which)
     if lost.exists():
         _fail(f"{lost.path} is there; nothing to restart", code=2)
     ledger.accept_missing(database=rt.database, actor=Actor.operator(), missing=[lost], reason=reason)
-    _emit(as_json, {"restarted": str(lost.path)}, f"started an empty {lost.path} (audited). Take a fresh database backup: older ones cannot have purges replayed.")
+    emit(as_json, {"restarted": str(lost.path)}, f"started an empty {lost.path} (audited). Take a fresh database backup: older ones cannot have purges replayed.")
 
 
 @retention.command("runs")
@@ -291,7 +281,7 @@ def runs_cmd(as_json: bool) -> None:
     """Purge runs, newest first: outcome, counts, who approved."""
     from govern.retention import service
 
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
         rows = [run_dict(r) for r in service.list_runs(session=session)]
     lines = [f"{'run':>5} {'status':11} {'mode':7} {'fields':>8} {'records':>9} {'subjects':>8} {'held':>6} {'approved by':28} started"]
@@ -300,7 +290,7 @@ def runs_cmd(as_json: bool) -> None:
         lines.append(
             f"{r['id']:>5} {r['status']:11} {r['mode']:7} {c['fields']:>8} {c['records']:>9} {c['subjects']:>8} {c['held']:>6} {r['approved_by'] or '-':28} {r['started_at']:%Y-%m-%d %H:%M}"
         )
-    _emit(as_json, rows, "\n".join(lines))
+    emit(as_json, rows, "\n".join(lines))
 
 
 @retention.command("holds")
@@ -311,7 +301,7 @@ def holds_cmd(subject_id: str | None, show_all: bool, as_json: bool) -> None:
     """Legal holds (active ones unless --all)."""
     from govern.retention import service
 
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
         rows = [
             {"id": h.id, "subject_id": h.subject_id, "scope": h.scope, "record_type": h.record_type, "reason": h.reason, "owner": h.owner,
@@ -321,7 +311,7 @@ def holds_cmd(subject_id: str | None, show_all: bool, as_json: bool) -> None:
     lines = [f"{'hold':36} {'subject':36} {'scope':11} {'reason':22} {'owner':20} until"]
     for r in rows:
         lines.append(f"{str(r['id']):36} {str(r['subject_id']):36} {r['scope']:11} {r['reason']:22} {r['owner']:20} {r['until'] or '-'}{'  (lifted)' if r['lifted_at'] else ''}")
-    _emit(as_json, rows, "\n".join(lines))
+    emit(as_json, rows, "\n".join(lines))
 
 
 commands = [retention]

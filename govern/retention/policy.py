@@ -12,7 +12,7 @@ from typing import Any, Mapping
 from marshmallow import fields as ma
 from marshmallow import validate
 
-from govern.policy import Catalog, Label, PolicyError, _read, _Strict, _validate
+from govern.policy import Catalog, Label, PolicyError, StrictSchema, read_yaml, validate_file
 from govern.timeutil import add_months
 
 
@@ -112,12 +112,12 @@ COUNTED_FROM = {
 }
 
 
-class LegalBasisRefSchema(_Strict):
+class LegalBasisRefSchema(StrictSchema):
     code = ma.Str(required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$"))
     text = ma.Str(required=True, validate=validate.Length(min=3))
 
 
-class RetentionRuleSchema(_Strict):
+class RetentionRuleSchema(StrictSchema):
     fields = ma.Raw(load_default=None)
     record_types = ma.Raw(load_default=None)
     keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
@@ -126,12 +126,12 @@ class RetentionRuleSchema(_Strict):
     legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
 
 
-class ClosedAccountsSchema(_Strict):
+class ClosedAccountsSchema(StrictSchema):
     keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
     legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
 
 
-class RetentionFileSchema(_Strict):
+class RetentionFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     unattended_purge = ma.Bool(required=True)
     plan_valid_for = ma.Str(load_default="14d", validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
@@ -173,13 +173,13 @@ def _rule_targets(where: str, spec: Any, known: Mapping[str, Any], what: str) ->
     return frozenset(out)
 
 
-def _load_retention_policy(directory: Path, catalog: Catalog) -> dict[str, Any]:
+def load_retention_policy(directory: Path, catalog: Catalog) -> dict[str, Any]:
     """retention.yaml, cross-checked against the catalog: every field and record type has exactly one rule, and no
     rule contradicts another or the closed-account grace period. Refuses naming the gap."""
     import hashlib
 
     path = directory / "retention.yaml"
-    doc = _validate("retention", _read(path), RetentionFileSchema())
+    doc = validate_file("retention", read_yaml(path), RetentionFileSchema())
     closed_keep = _period(doc["closed_accounts"]["keep"])
     rules: dict[str, RetentionRule] = {}
     owner: dict[tuple[str, str], str] = {}

@@ -143,7 +143,7 @@ def purge_all_due(
 ) -> list[RunResult]:
     """For schedules: resumes an unfinished unattended run, then plans and purges everything due now. Only when
     retention.yaml says `unattended_purge: true`; the policy stands in for the second person's approval."""
-    rp = service.retention_policy(policy)
+    rp = policy.retention
     _require_ledgers(ledgers)
     if not rp.unattended_purge:
         raise PurgeRefused(
@@ -176,7 +176,7 @@ def purge_all_due(
 
 
 def _start_or_resume(session: Session, policy: Policy, actor: Actor, plan_id: uuid.UUID, mode: str, now: datetime) -> tuple[Run, bool]:
-    rp = service.retention_policy(policy)
+    rp = policy.retention
     plan = session.get(Plan, plan_id)
     if plan is None:
         raise PurgeRefused(f"no retention plan {plan_id}")

@@ -41,7 +41,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.audit.tags import RetentionAction
-from govern.errors import Problem, not_found, validation_failed
+from govern.errors import Conflict, Forbidden, Problem, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
@@ -55,12 +55,6 @@ KIND_NAMES = {FIELD: "field", RECORD: "record", SHRED: "subject"}
 CLOSED_ACCOUNTS = "closed_accounts"
 LEFT_EMPTY = "left_with_nothing"
 SAMPLE_SIZE = 5
-
-
-def retention_policy(policy: Policy) -> RetentionPolicy:
-    if policy.retention is None:  # only a Policy built by hand in a test lacks it; load_policy always sets it
-        raise Problem(503, "retention_policy_missing", "No retention policy", "policies/retention.yaml was not loaded.")
-    return policy.retention
 
 
 # --- legal holds ----------------------------------------------------------------------------------
@@ -84,7 +78,7 @@ def place_hold(
     from govern.subjects import service as subjects
 
     now = now or utcnow()
-    rp = retention_policy(policy)
+    rp = policy.retention
     record_ids = sorted(set(record_ids or ()))
     errors: dict[str, list[str]] = {}
     if reason not in rp.hold_reasons:
@@ -135,7 +129,7 @@ def lift_hold(*, session: Session, actor: Actor, hold_id: uuid.UUID, reason: str
     """Lifts a hold (audited); what it protected becomes purgeable by the next plan."""
     hold = get_hold(session=session, hold_id=hold_id)
     if hold.lifted_at is not None:
-        raise Problem(409, "hold_already_lifted", "Hold already lifted", "This hold was lifted before.")
+        raise Conflict("hold_already_lifted", "Hold already lifted", "This hold was lifted before.")
     if errors := free_text_errors({"reason": reason}):
         raise validation_failed(errors)
     hold.lifted_at, hold.lifted_by, hold.lift_reason = now or utcnow(), actor.name, reason
@@ -321,7 +315,7 @@ def make_plan(
     With save=False it is a dry run: computed inside a savepoint that is rolled back, so it changes nothing.
     With save=True the plan and its exact items are kept for review and approval (and audited).
     """
-    rp = retention_policy(policy)
+    rp = policy.retention
     if save and not unattended and not is_authenticated_person(actor):
         raise _not_a_person(RetentionAction.PLAN_CREATE, "The maker of a plan")
     now = now or utcnow()
@@ -403,8 +397,8 @@ def same_person(actor: Actor, principal_id: uuid.UUID | None) -> bool:
 
 
 def _not_a_person(action: str, what: str) -> Problem:
-    return Problem(
-        403, "staff_identity_required", "Authenticated staff member required",
+    return Forbidden(
+        "staff_identity_required", "Authenticated staff member required",
         f"{what} is one of two people and must be an authenticated staff member (the console, a staff API key, or "
         "`--as NAME` with that person's password at the command line), not an operating-system account.",
         extra={"reason": "staff_identity_required"}, audit=Refusal(action=action, reason="staff_identity_required"),
@@ -414,29 +408,29 @@ def _not_a_person(action: str, what: str) -> Problem:
 def approve_plan(*, session: Session, policy: Policy, actor: Actor, plan_id: uuid.UUID, now: datetime | None = None) -> Plan:
     """A second person approves a saved plan; the one who made it cannot. Only then may it be executed. Both are
     authenticated staff principals, told apart by principal id."""
-    rp = retention_policy(policy)
+    rp = policy.retention
     if not is_authenticated_person(actor):
         raise _not_a_person(RetentionAction.PLAN_APPROVE, "The approver")
     plan = get_plan(session=session, plan_id=plan_id)
     status = plan_status(plan, rp, now)
     if plan.created_by_id is None:
         # Made before plans required a staff identity (or by an OS account): nobody can vouch it was another person.
-        raise Problem(
-            409, "plan_maker_unauthenticated", "Plan cannot be approved",
+        raise Conflict(
+            "plan_maker_unauthenticated", "Plan cannot be approved",
             "This plan was not made by an authenticated staff member, so a second person cannot be told apart from its maker; make a new plan.",
             extra={"reason": "plan_maker_unauthenticated"},
             audit=Refusal(action=RetentionAction.PLAN_APPROVE, reason="plan_maker_unauthenticated"),
         )
     if same_person(actor, plan.created_by_id):
-        raise Problem(
-            403, "approver_is_creator", "Approval refused", "A plan must be approved by someone other than the person who made it.",
+        raise Forbidden(
+            "approver_is_creator", "Approval refused", "A plan must be approved by someone other than the person who made it.",
             extra={"reason": "approver_is_creator"},
             audit=Refusal(action=RetentionAction.PLAN_APPROVE, reason="approver_is_creator"),
         )
     if status != "draft":
-        raise Problem(409, "plan_not_draft", "Plan cannot be approved", f"The plan is {status}; only a draft plan can be approved.")
+        raise Conflict("plan_not_draft", "Plan cannot be approved", f"The plan is {status}; only a draft plan can be approved.")
     if plan.policy_digest != rp.digest:
-        raise Problem(409, "policy_changed", "Retention policy changed", "policies/retention.yaml changed since this plan was made; make a new plan.")
+        raise Conflict("policy_changed", "Retention policy changed", "policies/retention.yaml changed since this plan was made; make a new plan.")
     plan.status, plan.approved_by, plan.approved_by_id, plan.approved_at = "approved", actor.name, actor.principal_id, now or utcnow()
     # Both people in the hashed event: the approver as its actor, the maker by principal id.
     audit.append(session=session, actor=actor, action=RetentionAction.PLAN_APPROVE, resource=f"retention_plan:{plan.id}", reason=f"maker={plan.created_by_id}")

@@ -8,8 +8,8 @@ import uuid
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
-from govern.api_support import idempotent_create, purpose_of_request
-from govern.identity.guard import audited_read, current_actor, current_runtime, requires
+from govern.api_support import current_call, idempotent_create, purpose_of_request
+from govern.identity.guard import audited_read, requires
 from govern.identity.permissions import Permission
 from govern.ratelimit import limited
 from govern.subjects import schemas, service
@@ -17,11 +17,6 @@ from govern.subjects import schemas, service
 blp = Blueprint("subjects", __name__, url_prefix="/api/v1/subjects", description="Subjects and their personal data")
 
 
-
-
-def _ctx():
-    rt = current_runtime()
-    return {"session": rt.session(), "policy": rt.policy, "envelope": rt.envelope, "actor": current_actor()}
 
 
 @blp.route("", methods=["POST"])
@@ -36,7 +31,7 @@ def create_subject(body):
         if body.get("birth_date") is not None:
             fields["birth_date"] = body["birth_date"]
         subject = service.create(
-            **_ctx(), jurisdiction=body["jurisdiction"], fields=fields, external_ref=body.get("external_ref"),
+            **current_call().services("envelope"), jurisdiction=body["jurisdiction"], fields=fields, external_ref=body.get("external_ref"),
             language=body.get("language") or "zh", purpose=body.get("purpose"),
         )
         return {"id": str(subject.id)}, {"ETag": service.etag(subject), "Location": f"/api/v1/subjects/{subject.id}"}
@@ -53,7 +48,7 @@ def create_subject(body):
 @blp.alt_response(403, description="No purpose, a purpose the role may not use, or no legal basis (reason code)")
 def read_subject(subject_id: uuid.UUID):
     """Read the fields a purpose may use, as this role may see them (full or masked); audited."""
-    view = service.read(**_ctx(), subject_id=subject_id, purpose=purpose_of_request())
+    view = service.read(**current_call().services("envelope"), subject_id=subject_id, purpose=purpose_of_request())
     s = view.subject
     return jsonify({
         "id": str(s.id), "external_ref": s.external_ref, "jurisdiction": s.jurisdiction, "language": s.language,
@@ -71,7 +66,7 @@ def read_subject(subject_id: uuid.UUID):
 def update_subject(body, subject_id: uuid.UUID):
     """Change fields (null removes an optional one); needs the current ETag in If-Match."""
     expected = service.parse_if_match(request.headers.get("If-Match"), subject_id)
-    subject = service.update(**_ctx(), subject_id=subject_id, expected_version=expected, fields=body["fields"], purpose=purpose_of_request())
+    subject = service.update(**current_call().services("envelope"), subject_id=subject_id, expected_version=expected, fields=body["fields"], purpose=purpose_of_request())
     return {"id": subject.id}, 200, {"ETag": service.etag(subject)}
 
 
@@ -86,7 +81,7 @@ def update_subject(body, subject_id: uuid.UUID):
 @blp.alt_response(404, description="No subject has this value")
 def lookup_subject(body):
     """Find a subject by e-mail, mobile or ID-card number through a blind index (exact match)."""
-    ids = service.lookup(**_ctx(), field=body["field"], value=body["value"], purpose=purpose_of_request(body))
+    ids = service.lookup(**current_call().services("envelope"), field=body["field"], value=body["value"], purpose=purpose_of_request(body))
     return {"id": ids[0], "ids": ids}
 
 
@@ -98,7 +93,7 @@ def add_record(body, subject_id: uuid.UUID):
     """Add a typed record; its payload is encrypted under the subject's key."""
     def create():
         record = service.add_record(
-            **_ctx(), subject_id=subject_id, type=body["type"], occurred_at=body["occurred_at"], payload=body["payload"],
+            **current_call().services("envelope"), subject_id=subject_id, type=body["type"], occurred_at=body["occurred_at"], payload=body["payload"],
             purpose=purpose_of_request(),
         )
         return {"id": str(record.id)}, {"Location": f"/api/v1/subjects/{subject_id}/records/{record.id}"}
@@ -114,7 +109,7 @@ def add_record(body, subject_id: uuid.UUID):
 @blp.response(200, schemas.RecordPageSchema)
 def list_records(query, subject_id: uuid.UUID):
     """Records of the types the purpose may use, newest first, with a cursor for the next page; audited."""
-    page = service.list_records(**_ctx(), subject_id=subject_id, purpose=purpose_of_request(), type=query["type"], cursor=query["cursor"], limit=query["limit"])
+    page = service.list_records(**current_call().services("envelope"), subject_id=subject_id, purpose=purpose_of_request(), type=query["type"], cursor=query["cursor"], limit=query["limit"])
     return {
         "records": [{"id": r.id, "type": r.type, "occurred_at": r.occurred_at, "created_at": r.created_at, "payload": r.payload} for r in page.records],
         "next_cursor": page.next_cursor,

@@ -10,7 +10,7 @@ from flask import request
 from flask_smorest import Blueprint
 
 from govern.api_support import if_match_version, version_etag
-from govern.errors import Problem
+from govern.errors import Invalid
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.timeutil import as_utc, utcnow
@@ -49,7 +49,7 @@ def create_endpoint(body):
 
     No Idempotency-Key: a replay would have to store the secret in the clear."""
     if request.headers.get("Idempotency-Key"):
-        raise Problem(400, "idempotency_not_supported", "Idempotency-Key not supported", "The answer holds a secret that is never stored for a replay.")
+        raise Invalid("idempotency_not_supported", "Idempotency-Key not supported", "The answer holds a secret that is never stored for a replay.")
     rt = current_runtime()
     issued = service.create_endpoint(session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), data=body,
                                      guard=Guard.of(rt))

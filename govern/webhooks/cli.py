@@ -8,19 +8,8 @@ import uuid
 
 import click
 
+from govern.cli_support import emit, runtime
 from govern.jobs import ProgressLine
-
-
-def _runtime():
-    from govern.cli import _runtime as runtime
-
-    return runtime()
-
-
-def _emit(as_json: bool, payload, text: str) -> None:
-    from govern.cli import _emit as emit
-
-    emit(as_json, payload, text)
 
 
 def _uuid(value: str, what: str) -> uuid.UUID:
@@ -70,7 +59,7 @@ def add_cmd(url: str, principal: str | None, recipient: str | None, events: str,
 
     if (principal is None) == (recipient is None):
         raise click.UsageError("name exactly one owner: --principal or --recipient")
-    rt = _runtime()
+    rt = runtime()
     try:
         with rt.database.unit_of_work() as session:
             if principal is not None:
@@ -85,7 +74,7 @@ def add_cmd(url: str, principal: str | None, recipient: str | None, events: str,
             row = _row(issued.endpoint)
     except Problem as exc:
         raise _problem(exc) from None
-    _emit(as_json, {**row, "secret": issued.secret},
+    emit(as_json, {**row, "secret": issued.secret},
           f"endpoint {row['id']} ({row['owner']['kind']} {row['owner']['id']}) → {row['url']}\n"
           f"secret (shown once, store it in the receiver): {issued.secret}")
 
@@ -96,7 +85,7 @@ def list_cmd(as_json: bool) -> None:
     """Every endpoint, with its deliveries per state."""
     from govern.webhooks import service
 
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
         endpoints = service.list_endpoints(session=session)
         counts = service.delivery_counts(session=session, endpoint_ids=[e.id for e in endpoints])
@@ -105,7 +94,7 @@ def list_cmd(as_json: bool) -> None:
     for r in rows:
         d = r["deliveries"]
         lines.append(f"{r['id']:36} {'yes' if r['enabled'] else 'no':3} {r['owner']['kind']:10} {d['pending']:>7} {d['failed']:>6} {d['delivered']:>6} {r['url']}")
-    _emit(as_json, rows, "\n".join(lines))
+    emit(as_json, rows, "\n".join(lines))
 
 
 def _set_enabled(endpoint_id: str, enabled: bool, as_json: bool) -> None:
@@ -113,7 +102,7 @@ def _set_enabled(endpoint_id: str, enabled: bool, as_json: bool) -> None:
     from govern.identity.actor import Actor
     from govern.webhooks import service
 
-    rt = _runtime()
+    rt = runtime()
     try:
         with rt.database.unit_of_work() as session:
             current = service.get_endpoint(session=session, endpoint_id=_uuid(endpoint_id, "endpoint"))
@@ -122,7 +111,7 @@ def _set_enabled(endpoint_id: str, enabled: bool, as_json: bool) -> None:
             row = _row(e)
     except Problem as exc:
         raise _problem(exc) from None
-    _emit(as_json, row, f"endpoint {row['id']} {'enabled' if enabled else 'disabled'}")
+    emit(as_json, row, f"endpoint {row['id']} {'enabled' if enabled else 'disabled'}")
 
 
 @endpoints_group.command("disable")
@@ -150,7 +139,7 @@ def rotate_cmd(endpoint_id: str, as_json: bool) -> None:
     from govern.identity.actor import Actor
     from govern.webhooks import service
 
-    rt = _runtime()
+    rt = runtime()
     try:
         with rt.database.unit_of_work() as session:
             issued = service.rotate_secret(session=session, policy=rt.policy, envelope=rt.envelope, actor=Actor.operator(),
@@ -158,7 +147,7 @@ def rotate_cmd(endpoint_id: str, as_json: bool) -> None:
             row = _row(issued.endpoint)
     except Problem as exc:
         raise _problem(exc) from None
-    _emit(as_json, {**row, "secret": issued.secret}, f"endpoint {row['id']}: new secret (shown once): {issued.secret}")
+    emit(as_json, {**row, "secret": issued.secret}, f"endpoint {row['id']}: new secret (shown once): {issued.secret}")
 
 
 @webhooks_group.command("deliver")
@@ -171,7 +160,7 @@ def deliver_cmd(batch: int, follow: float | None, as_json: bool) -> None:
     from govern.webhooks import delivery
     from govern.webhooks.egress import Guard
 
-    rt = _runtime()
+    rt = runtime()
     worker = delivery.worker_name()
     while True:
         line = ProgressLine("delivered", "deliveries")
@@ -180,7 +169,7 @@ def deliver_cmd(batch: int, follow: float | None, as_json: bool) -> None:
         line.end()
         summary = {k: v for k, v in run.__dict__.items()}
         if run.claimed or follow is None:
-            _emit(as_json, summary, f"{run.claimed} sent: {run.delivered} delivered, {run.retried} to retry, {run.failed} failed"
+            emit(as_json, summary, f"{run.claimed} sent: {run.delivered} delivered, {run.retried} to retry, {run.failed} failed"
                   + (f", {run.lease_lost} taken over by another worker" if run.lease_lost else ""))
         if follow is None:
             return
@@ -203,14 +192,14 @@ def deliveries_cmd(state, endpoint_id, subject_id, request_id, limit, as_json) -
         endpoint_id=_uuid(endpoint_id, "endpoint") if endpoint_id else None, state=state,
         subject_id=_uuid(subject_id, "subject") if subject_id else None, request_id=_uuid(request_id, "request") if request_id else None,
     )
-    rt = _runtime()
+    rt = runtime()
     with rt.database.unit_of_work() as session:
         rows, _ = service.list_deliveries(session=session, actor=Actor.operator(), filters=filters, limit=limit)
         out = [{"id": str(d.id), "event_type": d.event_type, "endpoint_id": str(d.endpoint_id), "subject_id": str(d.subject_id),
                 "state": d.state, "attempts": d.attempts, "last_status": d.last_status, "last_error": d.last_error} for d in rows]
     lines = [f"{'id':36} {'state':9} {'tries':>5} {'last':>5} {'event':28} endpoint"]
     lines += [f"{r['id']:36} {r['state']:9} {r['attempts']:>5} {r['last_status'] or r['last_error'] or '-'!s:>5} {r['event_type']:28} {r['endpoint_id']}" for r in out]
-    _emit(as_json, out, "\n".join(lines))
+    emit(as_json, out, "\n".join(lines))
 
 
 @webhooks_group.command("retry")
@@ -226,7 +215,7 @@ def retry_cmd(delivery_ids: tuple[str, ...], all_failed: bool, endpoint_id: str 
 
     if bool(delivery_ids) == all_failed:
         raise click.UsageError("give delivery ids or --all-failed")
-    rt = _runtime()
+    rt = runtime()
     actor = Actor.operator()
     try:
         with rt.database.unit_of_work() as session:
@@ -244,7 +233,7 @@ def retry_cmd(delivery_ids: tuple[str, ...], all_failed: bool, endpoint_id: str 
                 service.retry(session=session, actor=actor, delivery_id=delivery_id)
     except Problem as exc:
         raise _problem(exc) from None
-    _emit(as_json, {"requeued": [str(i) for i in ids]}, f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} re-queued")
+    emit(as_json, {"requeued": [str(i) for i in ids]}, f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} re-queued")
 
 
 commands = [webhooks_group]

@@ -12,7 +12,7 @@ from typing import Any
 from marshmallow import fields as ma
 from marshmallow import validate
 
-from govern.policy import PolicyError, _read, _Strict, _validate
+from govern.policy import PolicyError, StrictSchema, read_yaml, validate_file
 from govern.webhooks.egress import AllowList
 
 
@@ -39,13 +39,13 @@ class WebhookPolicy:
         return timedelta(seconds=base * (1 - self.jitter * draw))
 
 
-class _DeliverySchema(_Strict):
+class _DeliverySchema(StrictSchema):
     timeout_seconds = ma.Float(required=True, validate=validate.Range(min=1, max=120))
     lease_seconds = ma.Int(required=True, validate=validate.Range(min=10, max=3600))
     source = ma.Str(required=True, validate=validate.Length(min=3))
 
 
-class _RetrySchema(_Strict):
+class _RetrySchema(StrictSchema):
     initial_delay_seconds = ma.Int(required=True, validate=validate.Range(min=1, max=86400))
     factor = ma.Float(required=True, validate=validate.Range(min=1, max=10))
     max_delay_seconds = ma.Int(required=True, validate=validate.Range(min=1, max=7 * 86400))
@@ -54,33 +54,33 @@ class _RetrySchema(_Strict):
     source = ma.Str(required=True, validate=validate.Length(min=3))
 
 
-class _UrlSchema(_Strict):
+class _UrlSchema(StrictSchema):
     require_https = ma.Bool(required=True)
     allow = ma.List(ma.Str(), load_default=list)
     source = ma.Str(required=True, validate=validate.Length(min=3))
 
 
-class _SignatureSchema(_Strict):
+class _SignatureSchema(StrictSchema):
     tolerance_seconds = ma.Int(required=True, validate=validate.Range(min=30, max=3600))
     rotation_grace_hours = ma.Int(required=True, validate=validate.Range(min=0, max=24 * 30))
     source = ma.Str(required=True, validate=validate.Length(min=3))
 
 
-class _WebhooksSchema(_Strict):
+class _WebhooksSchema(StrictSchema):
     delivery = ma.Nested(_DeliverySchema, required=True)
     retry = ma.Nested(_RetrySchema, required=True)
     urls = ma.Nested(_UrlSchema, required=True)
     signature = ma.Nested(_SignatureSchema, required=True)
 
 
-class _WebhooksFileSchema(_Strict):
+class _WebhooksFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     webhooks = ma.Nested(_WebhooksSchema, required=True)
 
 
-def _load_webhook_policy(directory: Path) -> dict[str, Any]:
+def load_webhook_policy(directory: Path) -> dict[str, Any]:
     """policies/webhooks.yaml; refuses a schedule that contradicts itself, naming the key."""
-    doc = _validate("webhooks", _read(directory / "webhooks.yaml"), _WebhooksFileSchema())["webhooks"]
+    doc = validate_file("webhooks", read_yaml(directory / "webhooks.yaml"), _WebhooksFileSchema())["webhooks"]
     d, r, u, s = doc["delivery"], doc["retry"], doc["urls"], doc["signature"]
     if d["lease_seconds"] < 2 * d["timeout_seconds"]:
         # A lease shorter than a slow request would let a second worker send the same row while the first waits.

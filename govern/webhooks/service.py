@@ -29,7 +29,7 @@ from govern.audit import service as audit
 from govern.audit.service import Outcome
 from govern.audit.tags import WebhookAction
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, not_found, require_editable, require_version, stale, validation_failed
+from govern.errors import Conflict, Invalid, Problem, not_found, require_editable, require_version, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.subjects.validators import free_text_errors
@@ -58,7 +58,6 @@ _STOPPED_KEYS = ("consent_withdrawn", "legitimate_interest_objected")
 
 
 def _settings(policy: Policy) -> WebhookPolicy:
-    assert policy.webhooks is not None, "policies/webhooks.yaml is loaded at start-up"
     return policy.webhooks
 
 
@@ -101,7 +100,7 @@ def check_target(url: Any, *, guard: Guard) -> str:
         guard.check(url)
     except Refused as exc:
         said = exc.message if exc.reason in ("https_required", "ip_spelling", "internal_name", "unresolvable") else f"the host is or resolves to {exc.message}"
-        raise Problem(400, "webhook_target_refused", "Webhook target refused", f"url: {said}.",
+        raise Invalid("webhook_target_refused", "Webhook target refused", f"url: {said}.",
                       extra={"reason": exc.reason, "errors": {"url": [exc.message]}}) from None
     return url
 
@@ -218,7 +217,7 @@ def create_endpoint(
     name = _check_name(data.get("name") or f"{kind}-{owner_id}"[:100])
     clash = session.scalar(select(WebhookEndpoint.id).where(WebhookEndpoint.owner_kind == kind, WebhookEndpoint.owner_id == owner_id, WebhookEndpoint.url == url))
     if clash is not None:
-        raise Problem(409, "endpoint_exists", "Endpoint exists", f"This owner already has an endpoint at this URL: {clash}.")
+        raise Conflict("endpoint_exists", "Endpoint exists", f"This owner already has an endpoint at this URL: {clash}.")
     endpoint_id = uuid.uuid4()
     secret = _new_secret()
     dek, wrapped, version = envelope.new_data_key(endpoint_id)
@@ -567,7 +566,7 @@ def retry(*, session: Session, actor: Actor, delivery_id: uuid.UUID, now: dateti
     if delivery is None:
         raise not_found("webhook delivery")
     if delivery.state != "failed":
-        raise Problem(409, "delivery_not_failed", "Not failed", f"Only a failed delivery can be re-queued; this one is {delivery.state}.")
+        raise Conflict("delivery_not_failed", "Not failed", f"Only a failed delivery can be re-queued; this one is {delivery.state}.")
     delivery.state, delivery.attempts, delivery.next_attempt_at = "pending", 0, now
     delivery.failed_at = delivery.lease_owner = delivery.lease_until = None
     delivery.updated_at = now
