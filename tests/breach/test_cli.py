@@ -23,9 +23,9 @@ def test_the_clocks_command_lists_overdue_first_and_fails_the_cron_job(settings,
     result = runner.invoke(main, ["breach", "clocks"], env=_env(settings))
     assert result.exit_code == 2 and "OVERDUE" in result.output and "gdpr_authority" in result.output
     listed = runner.invoke(main, ["breach", "list", "--json"], env=_env(settings))
-    assert listed.exit_code == 0 and json.loads(listed.output)["figures"]["overdue_notifications"] == 1
+    assert listed.exit_code == 0 and json.loads(listed.stdout)["figures"]["overdue_notifications"] == 1
     register = runner.invoke(main, ["breach", "register"], env=_env(settings))
-    assert register.exit_code == 0 and json.loads(register.output)[0]["id"] == iid
+    assert register.exit_code == 0 and json.loads(register.stdout)[0]["id"] == iid
     crm = client_as("sales_service")
     contained = runner.invoke(main, ["breach", "contain", iid, "--disable-principal", crm.name], env=_env(settings))
     assert contained.exit_code == 0 and "disable_principal: done" in contained.output

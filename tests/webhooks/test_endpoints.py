@@ -156,10 +156,10 @@ def test_the_cli_registers_lists_disables_and_delivers(settings, make_principal,
     added = runner.invoke(main, ["webhooks", "endpoints", "add", "--url", receiver.at("/cli"), "--principal", principal.name,
                                  "--events", "subject.erased,subject.rectified", "--json"], env=dev)
     assert added.exit_code == 0, added.output
-    row = json.loads(added.output)
+    row = json.loads(added.stdout)
     assert row["secret"].startswith("whsec_") and row["owner"] == {"kind": "principal", "id": str(principal.id)}
     listed = runner.invoke(main, ["webhooks", "endpoints", "list", "--json"], env=_env(settings))
-    assert [e["id"] for e in json.loads(listed.output)] == [row["id"]] and row["secret"] not in listed.output
+    assert [e["id"] for e in json.loads(listed.stdout)] == [row["id"]] and row["secret"] not in listed.output
 
     from govern.identity.actor import Actor
     from govern.webhooks import service as webhooks
@@ -169,7 +169,7 @@ def test_the_cli_registers_lists_disables_and_delivers(settings, make_principal,
                          now=utcnow())
     sent = runner.invoke(main, ["webhooks", "deliver", "--batch", "10", "--json"], env=dev)
     assert sent.exit_code == 0, sent.output
-    assert json.loads(sent.output)["delivered"] == 1 and len(receiver.got("/cli")) == 1
+    assert json.loads(sent.stdout)["delivered"] == 1 and len(receiver.got("/cli")) == 1
     assert webhooks.verify_signature(secret=row["secret"], body=receiver.got()[0].body, header=receiver.got()[0].headers["Govern-Signature"])
 
     disabled = runner.invoke(main, ["webhooks", "endpoints", "disable", row["id"]], env=_env(settings))
@@ -177,7 +177,7 @@ def test_the_cli_registers_lists_disables_and_delivers(settings, make_principal,
     bad = runner.invoke(main, ["webhooks", "endpoints", "add", "--url", "http://crm.example.cn/h", "--principal", principal.name, "--events", "subject.erased"], env=_env(settings))
     assert bad.exit_code == 1 and "https is required" in bad.output
     none_failed = runner.invoke(main, ["webhooks", "retry", "--all-failed", "--json"], env=_env(settings))
-    assert none_failed.exit_code == 0 and json.loads(none_failed.output) == {"requeued": []}
+    assert none_failed.exit_code == 0 and json.loads(none_failed.stdout) == {"requeued": []}
 
 
 def test_a_master_key_rotation_moves_the_endpoints_keys_and_the_secret_still_signs(make_endpoint, crm_component, runtime, receiver):
