@@ -24,6 +24,14 @@ def restore(runtime, source: Path) -> None:
     runtime.envelope.cache.clear()
 
 
+def read_raw(path: Path) -> bytes:
+    """A file's bytes, read by a child process. Never open() a live SQLite file (database, -wal, -shm) in this process:
+    closing that descriptor drops every POSIX lock the process holds on the file, so another process takes itself for
+    the last connection, checkpoints and deletes the WAL under this process's open connections, whose commits then go
+    to an unlinked file (other processes stop seeing them) and later end in "disk I/O error"."""
+    return subprocess.run(["cat", str(path)], capture_output=True, check=True, timeout=120).stdout
+
+
 def dump_text(runtime, target: Path) -> bytes:
     """Every byte the database holds, as a file: the SQLite file (after a WAL checkpoint) or a plain pg_dump."""
     url = runtime.settings.database_url
@@ -33,8 +41,8 @@ def dump_text(runtime, target: Path) -> bytes:
         raw = sqlite3.connect(path)
         raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         raw.close()
-        data = path.read_bytes()
+        data = read_raw(path)
         wal = path.with_name(path.name + "-wal")
-        return data + (wal.read_bytes() if wal.exists() else b"")
+        return data + (read_raw(wal) if wal.exists() else b"")
     subprocess.run(["pg_dump", "-f", str(target), libpq_url(url)], check=True, timeout=120)
     return target.read_bytes()

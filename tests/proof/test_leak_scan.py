@@ -20,7 +20,7 @@ import pytest
 
 from govern.access.service import field_visibility
 from govern.identity.actor import Actor
-from tests.backups import dump_text
+from tests.backups import dump_text, read_raw
 from tests.proof.flow import Flow, canary_fields, run
 
 pytestmark = pytest.mark.proof
@@ -123,7 +123,7 @@ def test_canary_values_appear_only_where_a_role_was_allowed_to_see_them(app, run
     files = _files(runtime.settings.home, runtime.settings.audit_checkpoint_dir)
     assert files, "GOVERN_HOME holds no file: the scan would prove nothing"
     for path in files:
-        for value in sorted(_found(path.read_bytes(), canaries)):
+        for value in sorted(_found(read_raw(path), canaries)):  # the SQLite files among them are live: see read_raw
             leaks.append(f"file {path.relative_to(runtime.settings.home) if path.is_relative_to(runtime.settings.home) else path}: {canaries[value]}")
     # 4. The logs: everything the process printed (structlog JSON lines), on stdout and stderr.
     out = capfd.readouterr()
