@@ -11,7 +11,7 @@ import sys
 from dataclasses import replace
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from govern.crypto import checks
 from govern.crypto.keyring import Keyring
@@ -61,6 +61,13 @@ def _env(s) -> dict:
 
 def _govern(s, *args):
     return subprocess.run([sys.executable, "-m", "govern.cli", *args], env=_env(s), capture_output=True, text=True, timeout=120)
+
+
+def _no_audit_key_recorded(runtime) -> None:
+    """A database whose audit signing key is not recorded yet: the installation's own key may have been made and
+    recorded by an earlier test (the harness empties key_checks after each test, so nothing needs putting back)."""
+    with runtime.database.unit_of_work() as session:
+        session.execute(delete(KeyCheck).where(KeyCheck.kind == checks.AUDIT_SIGNING))
 
 
 def test_check_values_are_neither_the_keys_nor_their_plain_hashes(runtime, recorded):
@@ -214,6 +221,7 @@ def test_readiness_fails_while_the_keyring_on_disk_is_wrong_and_the_instance_kee
 def test_a_swapped_audit_signing_key_stops_start_up_until_rotated_properly(runtime, recorded, other_home, tmp_path):
     from govern.audit import signing
 
+    _no_audit_key_recorded(runtime)
     s = replace(other_home, audit_signing_key_file=tmp_path / "audit-signing-key.json", checkpoint_dir=tmp_path / "checkpoints")
     _write(s.keyring_path, _own_keyring_doc(runtime.settings))
     signing.load(s)  # made at first use
@@ -239,6 +247,7 @@ def test_an_audit_signing_key_from_the_environment_is_checked_alike_and_changed_
     def env_key() -> str:
         return base64.b64encode(signing._raw(signing.Ed25519PrivateKey.generate())).decode()
 
+    _no_audit_key_recorded(runtime)
     _write(other_home.keyring_path, _own_keyring_doc(runtime.settings))
     first = replace(other_home, audit_signing_key=env_key(), audit_signing_key_file=None, checkpoint_dir=tmp_path / "checkpoints")
     _start(first)
