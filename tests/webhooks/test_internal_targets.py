@@ -225,6 +225,11 @@ def test_https_goes_to_the_checked_address_with_the_registered_name_in_sni_and_t
                 with server_ctx.wrap_socket(conn, server_side=True) as tls:
                     seen["request"] = tls.recv(65536).split(b"\r\n\r\n")[0].decode()
                     tls.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    # Read until the client hangs up: closing with unread bytes (a late record, a session ticket's
+                    # answer) would send a TCP reset that can overtake the response on its way to the client.
+                    tls.settimeout(5)
+                    while tls.recv(65536):
+                        pass
             except (ssl.SSLError, OSError):
                 conn.close()  # the second client gives up on the certificate
 
