@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from flask import current_app, has_app_context
 from prometheus_client import Gauge
 
 from govern.health.metrics import REGISTRY
@@ -21,13 +22,22 @@ def bind(database) -> None:
     _database = database
 
 
+def _database_now():
+    # The app answering the scrape reads its own database: a process may hold several apps (tests, tools), and the
+    # one bound last may point at a database that is gone.
+    if has_app_context() and "govern" in current_app.extensions:
+        return current_app.extensions["govern"].database
+    return _database
+
+
 def _figure(name: str) -> float:
-    if _database is None:
+    database = _database_now()
+    if database is None:
         return math.nan
     from govern.breach import board
 
     try:
-        with _database.sessions() as session:
+        with database.sessions() as session:
             value = board.figures(session=session)[name]
             session.rollback()
             return float(value)
