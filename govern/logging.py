@@ -66,7 +66,23 @@ def configure_logging(level: str = "INFO", stream=None) -> None:
     )
     # Libraries that log through the standard library (werkzeug, gunicorn, alembic) go to stderr at
     # WARNING and above only: their INFO lines can echo request lines that structlog cannot filter.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler(STDERR)
+    handler.setFormatter(stdlib_json_formatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+
+
+def stdlib_json_formatter() -> logging.Formatter:
+    """Renders a standard-library record (gunicorn's arbiter and workers, alembic, werkzeug) as the same JSON line
+    structlog writes, so an operator's log pipeline parses one format: level, time, logger, event."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            personal_data_filter,
+        ],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.JSONRenderer(ensure_ascii=False)],
+    )
 
 
 def get_logger(name: str = "govern") -> Any:

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.glogging import Logger as GunicornLogger
 from gunicorn.http import errors as http_errors
 from gunicorn.workers.gthread import ThreadWorker
+
+from govern.logging import get_logger, stdlib_json_formatter
 
 # What gunicorn reads before the app sees anything: the request line (method, path and query) and the headers. Past
 # these it answers itself (GovernWorker: 414 or 431 problem+json). 8190 is gunicorn's ceiling for both sizes.
@@ -51,6 +54,23 @@ class GovernWorker(ThreadWorker):
             self.log.debug("could not send the refusal")
 
 
+class GovernLogger(GunicornLogger):
+    """gunicorn's own lines (arbiter, worker boot and exit, refusals, errors) as JSON lines like every other line
+    govern writes, instead of gunicorn's `[date] [pid] [LEVEL] text` format."""
+
+    def setup(self, cfg) -> None:  # noqa: D102
+        super().setup(cfg)
+        for handler in self.error_log.handlers:
+            if getattr(handler, "_gunicorn", False):
+                handler.setFormatter(stdlib_json_formatter())
+
+
+def _say_where_it_listens(server) -> None:
+    """The start line: one JSON line naming every address the service answers on, once the workers may boot."""
+    get_logger("govern.server").info(
+        "listening", urls=[f"http://{address}" for address in server.cfg.bind], workers=server.cfg.workers, threads=server.cfg.threads)
+
+
 class GovernServer(BaseApplication):
     def __init__(self, options: dict) -> None:
         self.options = options
@@ -73,6 +93,8 @@ def run_gunicorn(*, host: str, port: int, workers: int, threads: int = 4) -> Non
         "threads": threads,
         "accesslog": None,  # govern logs each request itself, with ids and without query strings
         "errorlog": "-",
+        "logger_class": "govern.server.GovernLogger",
+        "when_ready": _say_where_it_listens,
         "loglevel": "warning",
         "timeout": 60,
         "graceful_timeout": 20,

@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
+from typing import Iterator
 
 import pytest
 
@@ -37,13 +39,14 @@ def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
     return int(lines[0].split()[1]), headers, body
 
 
-@pytest.fixture
-def served(runtime):
-    """The real `govern serve` (gunicorn, one worker) on a free port, on the suite's database and home."""
+@contextmanager
+def _serving(runtime, log_level: str) -> Iterator[tuple[int, subprocess.Popen]]:
+    """The real `govern serve` (gunicorn, one worker) on a free port, on the suite's database and home; stopped (TERM)
+    when the block ends, so its output can be read whole."""
     port = _free_port()
     s = runtime.settings
     env = {**os.environ, "GOVERN_HOME": str(s.home), "GOVERN_DATABASE_URL": s.database_url, "GOVERN_POLICIES": str(s.policies_dir),
-           "GOVERN_LOG_LEVEL": "WARNING"}
+           "GOVERN_LOG_LEVEL": log_level}
     proc = subprocess.Popen([sys.executable, "-m", "govern.cli", "serve", "--port", str(port), "--workers", "1", "--threads", "2", "--no-sealer"],
                             cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -57,14 +60,20 @@ def served(runtime):
                 time.sleep(0.2)
         else:
             pytest.fail("govern serve did not answer /healthz within a minute")
-        yield port
+        yield port, proc
     finally:
         proc.terminate()
         try:
-            proc.communicate(timeout=30)
+            proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.communicate()
+
+
+@pytest.fixture
+def served(runtime):
+    with _serving(runtime, "WARNING") as (port, proc):
+        yield port
+    proc.communicate()
 
 
 def _is_problem(status: int, headers: dict, body: bytes, code: str) -> None:
@@ -97,3 +106,15 @@ def test_gunicorns_own_refusals_are_problem_json_414_431_400(served):
 
     status, headers, body = _raw(served, b"GET /api/v1/nothing-here HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
     assert status == 404 and headers["content-type"] == "application/problem+json"  # the app's own, for contrast
+
+
+def test_every_line_serve_writes_is_json_and_the_first_says_where_it_listens(runtime):
+    with _serving(runtime, "INFO") as (port, proc):
+        assert _raw(port, b"GET /x?" + b"a" * (LIMIT_REQUEST_LINE + 10) + b" HTTP/1.1\r\nHost: t\r\n\r\n")[0] == 414
+    out, err = proc.communicate(timeout=30)
+    lines = [line for line in (out + err).splitlines() if line.strip()]
+    events = [json.loads(line) for line in lines]  # gunicorn's arbiter and workers included: no `[date] [pid] [LEVEL]` line
+    listening = [e for e in events if e["event"] == "listening"]
+    assert listening and listening[0]["urls"] == [f"http://127.0.0.1:{port}"]
+    refused = [e for e in events if e.get("logger") == "gunicorn.error" and "uri_too_long" in e["event"]]
+    assert refused and refused[0]["level"] == "warning" and "timestamp" in refused[0]
