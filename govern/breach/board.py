@@ -140,19 +140,30 @@ def register(*, session: Session, policy: Policy, actor: Actor, include_drills: 
         snapshot = latest_snapshot(session=session, incident_id=incident.id)
         a = latest_assessment(session=session, incident_id=incident.id)
         events = timeline(session=session, incident_id=incident.id)
+        texts = (a.data.get("texts") or {}) if a else {}
         out.append({
             "reference": incident.reference, "id": incident.id, "drill": incident.drill, "state": incident.state,
             "facts": {
                 "title": incident.title, "description": incident.description, "detected_at": as_utc(incident.detected_at),
                 "aware_at": as_utc(incident.aware_at), "source": sorted(incident.source), "reported_by": incident.reported_by,
+                "occurred_from": as_utc(incident.occurred_from) if incident.occurred_from else None,
+                "occurred_to": as_utc(incident.occurred_to) if incident.occurred_to else None,
+                "what_happened": texts.get("what_happened"), "cause": texts.get("cause"),
+                "times_recorded": [{"at": as_utc(e.occurred_at), "by": e.actor_name, "reason": e.note, **(e.data or {})} for e in events if e.kind == "times"],
             },
             "effects": {
                 "people": (snapshot.subjects if snapshot else None), "counts": snapshot.counts if snapshot else None,
-                "assessed": {k: a.data.get(k) for k in ("categories", "sensitive", "minors", "people", "risk", "notify", "rationale")} if a else None,
+                "assessed": {k: a.data.get(k) for k in ("categories", "sensitive", "minors", "people", "records", "risk", "notify", "rationale")} if a else None,
+                "consequences": texts.get("consequences"),
             },
             "remedy": {
-                "containment": [e.data for e in events if e.kind == "containment"],
-                "measures": (a.data.get("texts", {}).get("measures") if a else None),
+                # In words: what staff wrote, or what govern did (an entry from before descriptions were kept: its note).
+                "containment": [
+                    {"at": as_utc(e.occurred_at), "by": e.actor_name, **(e.data or {}), "description": (e.data or {}).get("description") or e.note or ""}
+                    for e in events if e.kind == "containment"
+                ],
+                "measures": texts.get("measures"),
+                "contained_at": as_utc(incident.contained_at) if incident.contained_at else None,
             },
             "notifications": [
                 {"key": n.key, "status": n.status, "due_at": as_utc(n.due_at) if n.due_at else None, "sent_at": as_utc(n.sent_at) if n.sent_at else None,

@@ -209,6 +209,16 @@ def affected(*, session: Session, actor: Actor, incident_id: uuid.UUID, version:
 CONTAINMENT_ACTIONS = ("disable_principal", "rotate_master_key", "other")
 
 
+def _describe(data: Mapping[str, Any]) -> str:
+    """A containment action govern executed or recorded, in words, for the register."""
+    if data["action"] == "disable_principal":
+        name = data.get("principal_name") or data.get("principal")
+        return f"principal {name} disabled: its API key and console sessions stopped" + (" (simulated: drill)" if data.get("simulated") else "")
+    if data.get("executed"):
+        return f"master key rotated to version {data.get('key_version')}, {data.get('rewrapped')} data keys re-wrapped"
+    return f"master key rotation pending: {data.get('pending', '')}"
+
+
 def contain(
     *, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, action: str, principal: str | None = None, note: str | None = None,
     executed_elsewhere: dict | None = None, now: datetime | None = None,
@@ -241,6 +251,8 @@ def contain(
             data["pending"] = "run `govern breach contain <incident> --rotate-master-key` (or `govern keys rotate`) on an operator host"
     elif not (note or "").strip():
         raise validation_failed({"note": ["say what was done"]})
+    # The register keeps the remedy in words (GDPR Art. 33(5)): what staff wrote, or what govern itself did.
+    data["description"] = (note or "").strip() or _describe(data)
     service.event(session=session, incident=incident, actor=actor, kind="containment", now=now, note=note, data=data)
     audit.append(session=session, actor=actor, action=BreachAction.CONTAIN, resource=f"incident:{incident.id}", reason=action)
     session.flush()

@@ -36,10 +36,19 @@ _HTML = Environment(loader=FileSystemLoader(Path(__file__).parent / "templates")
 WORDS = {
     "unknown_dates": {"zh": "正在调查中", "en": "under investigation"},
     "sensitive": {"zh": "敏感个人信息", "en": "sensitive personal information"},
-    "people": {"zh": "约 {n} 人（本法域）；本事件共 {total} 人", "en": "about {n} people in this jurisdiction; {total} in the whole incident"},
-    "records": {"zh": "涉及个人信息条目约 {n} 项", "en": "about {n} items of personal data"},
-    "sensitive_people": {"zh": "其中 {n} 人涉及敏感个人信息", "en": "{n} of them with sensitive personal information"},
-    "minors": {"zh": "其中未成年人 {n} 人（另有 {u} 人出生日期不详）", "en": "{n} of them minors ({u} more of unknown age)"},
+    # Counts in the authority's report (GDPR Art. 33(3)(a): the approximate number of people and of records). English
+    # words have a singular and a plural form; Chinese has one. Each count says where it comes from when staff gave it.
+    "people": {"zh": ("约 {n} 人（本法域）；本事件共 {total} 人",) * 2, "en": ("about {n} person in this jurisdiction; {total} in the whole incident", "about {n} people in this jurisdiction; {total} in the whole incident")},
+    "records": {"zh": ("涉及个人信息记录约 {n} 条",) * 2, "en": ("about {n} record of personal data", "about {n} records of personal data")},
+    "records_unknown": {"zh": "涉及的记录数正在调查中", "en": "the number of records concerned is under investigation"},
+    "assessed": {"zh": "（评估数）", "en": " (as assessed)"},
+    "sensitive_people": {"zh": ("其中 {n} 人涉及敏感个人信息",) * 2, "en": ("{n} of them with sensitive personal information",) * 2},
+    "sensitive_unknown": {"zh": "涉及敏感个人信息，涉及人数正在评估", "en": "sensitive personal information is involved; how many people it concerns is being assessed"},
+    "sensitive_none": {"zh": "不涉及敏感个人信息", "en": "no sensitive personal information is involved"},
+    "minors": {"zh": ("其中未成年人 {n} 人",) * 2, "en": ("{n} of them a minor", "{n} of them minors")},
+    "minors_none": {"zh": ("其中无已知的未成年人",) * 2, "en": ("none of them known to be a minor",) * 2},
+    "age_unknown": {"zh": ("（另有 {u} 人出生日期不详）",) * 2, "en": (" ({u} of them of unknown age)",) * 2},
+    "minors_unknown": {"zh": "涉及未成年人，人数正在评估", "en": "minors are involved; how many is being assessed"},
     "audit_log_entry": {"zh": "访问记录（记录中不含个人信息的内容）", "en": "records of access (without the content of any personal data)"},
     "name_withheld": {"zh": "（姓名不予显示）", "en": "(name withheld)"},
 }
@@ -84,6 +93,55 @@ def _common(policy: Policy, incident: Incident, rule, assessment: Mapping[str, A
         **{k: (texts.get(k) or {}).get(lang, "") for k in service.TEXT_ITEMS},
         "data_involved": "", "subjects_count": "", "delay_reasons": "", "phase": "", "recipient_name": "",
     }
+
+
+def _plural(word: str, lang: str, count: int, **values: Any) -> str:
+    forms = WORDS[word][lang]
+    return forms[0 if count == 1 else 1].format(**values)
+
+
+def _counts(policy: Policy, lang: str, jurisdiction: str, people: int, total: int, rows, assessment: Mapping[str, Any] | None) -> tuple[str, str]:
+    """What an authority's report says of the data and of the people and records concerned (GDPR Art. 33(3)(a); PIPL
+    Art. 57), from the computed scope and the assessment together, so that no line contradicts another: a category
+    list naming sensitive data never sits beside "0 with sensitive data", and counts staff entered from outside govern
+    (people per jurisdiction, records) are printed, marked as assessed."""
+    a = assessment or {}
+    sep = "；" if lang == "zh" else "; "
+    cats: dict[str, int] = {}
+    sensitive_people = minors = unknown_age = 0
+    for r in rows:
+        for cat in r.categories:
+            cats[cat] = cats.get(cat, 0) + 1
+        sensitive_people += r.sensitive
+        minors += r.minor is True
+        unknown_age += r.minor is None
+    for cat in a.get("categories") or []:
+        cats.setdefault(cat, 0)  # assessed beyond the computed scope: named, with no count govern could vouch for
+    sensitive = bool(a.get("sensitive")) or sensitive_people > 0
+    data_involved = sep.join(_category_label(policy, c, lang) + (f" ({k})" if k else "") for c, k in sorted(cats.items()))
+    if sensitive:
+        data_involved += (sep if data_involved else "") + WORDS["sensitive"][lang]
+    parts = [_plural("people", lang, people, n=people, total=max(total, people)) + (WORDS["assessed"][lang] if jurisdiction in (a.get("people") or {}) else "")]
+    records = a.get("records")
+    if records is not None:
+        parts.append(_plural("records", lang, int(records), n=int(records)) + WORDS["assessed"][lang])
+    elif rows:
+        counted = sum(len(r.fields) for r in rows)
+        parts.append(_plural("records", lang, counted, n=counted))
+    else:
+        parts.append(WORDS["records_unknown"][lang])
+    if sensitive_people:
+        parts.append(_plural("sensitive_people", lang, sensitive_people, n=sensitive_people))
+    elif sensitive:
+        parts.append(WORDS["sensitive_unknown"][lang])
+    elif rows or assessment:
+        parts.append(WORDS["sensitive_none"][lang])
+    if minors or (rows and not a.get("minors")):
+        line = _plural("minors" if minors else "minors_none", lang, minors, n=minors)
+        parts.append(line + (_plural("age_unknown", lang, unknown_age, u=unknown_age) if unknown_age else ""))
+    elif a.get("minors"):
+        parts.append(WORDS["minors_unknown"][lang])
+    return data_involved, sep.join(parts)
 
 
 def _check_items(rule, values: Mapping[str, Any], lang: str) -> None:
@@ -147,31 +205,12 @@ def _authority_letters(session, policy, envelope, actor, incident, n, rule, asse
     due = as_utc(n.due_at) if n.due_at else None
     late = n.sent_at is None and due is not None and now > due and rule.late_reasons_required
     rows = session.scalars(select(AffectedSubject).where(AffectedSubject.snapshot_id == snapshot.id, AffectedSubject.jurisdiction == n.jurisdiction)).all() if snapshot else []
-    people_override = ((assessment or {}).get("people") or {}).get(n.jurisdiction)
-    total = sum(((assessment or {}).get("people") or {}).values()) or (snapshot.subjects if snapshot else 0)
+    # Everyone in the incident: the computed scope, with the counts staff assessed from outside govern in their place.
+    total = service.facts_of(session=session, incident=incident).people_total
     made = []
     for lang in languages:
         values = _common(policy, incident, rule, assessment, snapshot, lang, now)
-        cats: dict[str, int] = {}
-        sensitive_people = 0
-        for r in rows:
-            for cat in r.categories:
-                cats[cat] = cats.get(cat, 0) + 1
-            sensitive_people += r.sensitive
-        if not cats and assessment:
-            cats = {c: 0 for c in assessment.get("categories", [])}
-        sep = "；" if lang == "zh" else "; "
-        values["data_involved"] = sep.join(
-            f"{_category_label(policy, c, lang)}" + (f" ({k})" if k else "") for c, k in sorted(cats.items())
-        ) + (f"{sep}{WORDS['sensitive'][lang]}" if (assessment or {}).get("sensitive") or sensitive_people else "")
-        minors = sum(1 for r in rows if r.minor)
-        unknown_age = sum(1 for r in rows if r.minor is None)
-        parts = [WORDS["people"][lang].format(n=people_override or n.people, total=max(total, n.people))]
-        if rows:
-            parts.append(WORDS["records"][lang].format(n=sum(len(r.fields) for r in rows)))
-            parts.append(WORDS["sensitive_people"][lang].format(n=sensitive_people))
-            parts.append(WORDS["minors"][lang].format(n=minors, u=unknown_age))
-        values["subjects_count"] = sep.join(parts)
+        values["data_involved"], values["subjects_count"] = _counts(policy, lang, n.jurisdiction, n.people, total, rows, assessment)
         if late:
             reason = (delay_reasons or {}).get(lang, "")
             if not reason.strip():

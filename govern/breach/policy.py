@@ -17,7 +17,7 @@ from govern.policy import Jurisdiction, PolicyError, StrictSchema, jurisdiction_
 # letter templates in policies/notices/letters/<template>.<zh|en>.md, which must use every item their rules require.
 
 BREACH_ITEMS = (
-    "what_happened", "breach_dates", "data_involved", "subjects_count", "consequences", "measures", "what_you_can_do", "contact",
+    "what_happened", "cause", "breach_dates", "data_involved", "subjects_count", "consequences", "measures", "what_you_can_do", "contact",
     "notice_date", "delay_reasons",
 )
 BREACH_EXEMPTIONS = ("encrypted_key_safe", "measures_avoid_harm", "disproportionate_effort")

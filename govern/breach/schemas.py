@@ -43,6 +43,7 @@ class ScopeSchema(SourceSchema):
 
 class TextsSchema(Schema):
     what_happened = Bilingual
+    cause = Bilingual
     consequences = Bilingual
     measures = Bilingual
     what_you_can_do = Bilingual
@@ -61,7 +62,7 @@ class AssessmentSchema(Schema):
     rationale = FreeText(required=True, validate=validate.Length(min=1, max=5000))
     measures_avoid_harm = ma.Bool(load_default=False, metadata={"description": "PIPL Art. 57 ¶2; GDPR Art. 34(3)(b)."})
     disproportionate_effort = ma.Bool(load_default=False, metadata={"description": "GDPR Art. 34(3)(c): a public communication instead."})
-    texts = ma.Nested(TextsSchema, load_default=dict, metadata={"description": "The letters' words, zh and en: what happened, likely harm, measures, what people can do."})
+    texts = ma.Nested(TextsSchema, load_default=dict, metadata={"description": "The letters' words, zh and en: what happened, its cause, likely harm, measures, what people can do."})
 
 
 class ReviewSchema(Schema):

@@ -207,7 +207,8 @@ def transition(
 
 # --- assessment ---------------------------------------------------------------------------------------------------
 
-TEXT_ITEMS = ("what_happened", "consequences", "measures", "what_you_can_do")
+# `cause` is an item of its own: PIPL Art. 57 ¶1(1) asks for the cause (原因) beside what happened.
+TEXT_ITEMS = ("what_happened", "cause", "consequences", "measures", "what_you_can_do")
 
 
 def assess(*, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, data: Mapping[str, Any], now: datetime | None = None) -> Assessment:

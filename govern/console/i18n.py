@@ -363,6 +363,7 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "phase.supplementary": ("补充报告", "supplementary"),
     "phase.final": ("最终报告", "final"),
     "text.what_happened": ("事件经过", "What happened"),
+    "text.cause": ("事件原因", "Cause"),
     "text.consequences": ("可能造成的危害", "Likely consequences"),
     "text.measures": ("已采取的补救措施", "Measures taken"),
     "text.what_you_can_do": ("个人可以采取的减轻危害的措施", "What people can do"),

@@ -13,6 +13,7 @@ DPO = Actor(name="dpo-test", kind="staff", roles=("dpo",))
 
 TEXTS = {
     "what_happened": {"zh": "一个客服系统的API密钥被盗用，攻击者读取了部分客户资料。", "en": "A customer-service API key was stolen and used to read customer profiles."},
+    "cause": {"zh": "该密钥被误提交到公开代码仓库。", "en": "The key had been committed to a public code repository by mistake."},
     "consequences": {"zh": "可能收到诈骗电话或钓鱼邮件。", "en": "Scam calls or phishing e-mails are possible."},
     "measures": {"zh": "已停用该密钥并轮换主密钥。", "en": "The key was disabled and the master key rotated."},
     "what_you_can_do": {"zh": "警惕冒充本公司的来电和邮件。", "en": "Be wary of calls and e-mails claiming to be from us."},

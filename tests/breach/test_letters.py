@@ -72,7 +72,7 @@ def test_the_authority_report_has_the_items_and_no_person_in_it(client_as, dpo, 
         text = dpo.get(f"/api/v1/incidents/{iid}/letters/{letter_id}").text
         assert "Anna" not in text and "anna@example.de" not in text and "张三" not in text
         assert not any(str(sid) in text for sid in ids)
-        assert ("about 1 people in this jurisdiction; 2 in the whole incident" in text) or ("约 1 人（本法域）；本事件共 2 人" in text)
+        assert ("about 1 person in this jurisdiction; 2 in the whole incident" in text) or ("约 1 人（本法域）；本事件共 2 人" in text)
         assert ("contact details" in text) or ("联系方式" in text)
         assert TEXTS["consequences"]["en"] in text or TEXTS["consequences"]["zh"] in text
 

@@ -84,6 +84,7 @@ breach = pytest.importorskip("govern.breach.service")
 
 TEXTS = {
     "what_happened": ("客服系统的API密钥被盗用，攻击者读取了部分客户资料。", "A customer-service API key was stolen and used to read profiles."),
+    "cause": ("密钥被误提交到公开代码仓库。", "The key was committed to a public repository."),
     "consequences": ("可能收到诈骗电话。", "Scam calls are possible."),
     "measures": ("已停用该密钥。", "The key was disabled."),
     "what_you_can_do": ("警惕冒充本公司的来电。", "Be wary of calls claiming to be from us."),

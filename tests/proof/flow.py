@@ -19,6 +19,7 @@ from govern.subjects.validators import luhn_valid, resident_id_check_char
 
 TEXTS = {
     "what_happened": {"zh": "一个客服系统的API密钥被盗用。", "en": "A customer-service API key was stolen."},
+    "cause": {"zh": "密钥被误提交到公开代码仓库。", "en": "The key was committed to a public repository."},
     "consequences": {"zh": "可能收到诈骗电话。", "en": "Scam calls are possible."},
     "measures": {"zh": "已停用该密钥。", "en": "The key was disabled."},
     "what_you_can_do": {"zh": "警惕冒充本公司的来电。", "en": "Be wary of calls claiming to be from us."},
