@@ -163,6 +163,7 @@ class BreachAction(AuditTag):
     SENT = "breach:notification:send"
     REPORT = "breach:report:create"
     REGISTER = "breach:register:read"
+    TIMES = "breach:incident:times"  # when it really happened, entered or corrected afterwards, with a reason
 
 
 class WebhookAction(AuditTag):

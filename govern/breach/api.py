@@ -140,7 +140,21 @@ def assess(body, incident_id: uuid.UUID):
 @blp.response(200, schemas.IncidentSchema)
 def transition(body, incident_id: uuid.UUID):
     """Move the incident to its next state; closing needs a review (cause, lessons, actions). Illegal moves: 409."""
-    service.transition(**current_call().services(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"])
+    service.transition(
+        **current_call().services(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"], at=body["at"], reason=body["reason"],
+    )
+    return _view(incident_id)
+
+
+@blp.route("/<uuid:incident_id>/times", methods=["POST"])
+@requires(Permission.BREACH_MANAGE)
+@blp.arguments(schemas.TimesSchema)
+@blp.response(200, schemas.IncidentSchema)
+def record_times(body, incident_id: uuid.UUID):
+    """Enter or correct when the incident was really detected, became known, or was contained: past times only, in
+    order, with a reason; recorded on the timeline and audited. Every clock follows the recorded times."""
+    times = {k: body[k] for k in service.RECORDED_TIMES}
+    service.record_times(**current_call().services(), incident_id=incident_id, times=times, reason=body["reason"])
     return _view(incident_id)
 
 

@@ -75,6 +75,15 @@ class TransitionSchema(Schema):
     to = ma.Str(required=True, validate=validate.OneOf(STATES))
     note = FreeText(load_default=None, validate=validate.Length(max=5000))
     review = ma.Nested(ReviewSchema, load_default=None)
+    at = ma.AwareDateTime(load_default=None, metadata={"description": "When the step really happened, if earlier than now (e.g. contained yesterday, recorded today); needs `reason`. Never in the future."})
+    reason = FreeText(load_default=None, validate=validate.Length(max=2000), metadata={"description": "Why the step is recorded with an earlier time."})
+
+
+class TimesSchema(Schema):
+    detected_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the incident was really detected."})
+    aware_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the company really became aware of it (the 72 h and CAC clocks run from it)."})
+    contained_at = ma.AwareDateTime(load_default=None, metadata={"description": "When it was really contained (the 30-day CAC summary runs from it)."})
+    reason = FreeText(required=True, validate=validate.Length(min=1, max=2000), metadata={"description": "Why these times are entered or corrected (who told whom, which log shows it)."})
 
 
 class ContainmentSchema(Schema):

@@ -97,6 +97,11 @@ def create(*, session: Session, policy: Policy, actor: Actor, data: Mapping[str,
     for key, value in (("detected_at", detected), ("aware_at", aware)):
         if value > now + FUTURE_SKEW:
             errors[key] = ["lies in the future"]
+    occurred_from, occurred_to = (as_utc(data[k]) if data.get(k) else None for k in ("occurred_from", "occurred_to"))
+    if occurred_from and detected < occurred_from:
+        errors["detected_at"] = ["cannot be earlier than the incident began (occurred_from)"]
+    if occurred_from and occurred_to and occurred_to < occurred_from:
+        errors["occurred_to"] = ["cannot be earlier than occurred_from"]
     if not (data.get("title") or "").strip():
         errors["title"] = ["required"]
     if errors:
@@ -157,9 +162,12 @@ def _unsent_required(session: Session, incident: Incident) -> list[Notification]
 
 def transition(
     *, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, to: str, note: str | None = None,
-    review: Mapping[str, Any] | None = None, now: datetime | None = None,
+    review: Mapping[str, Any] | None = None, at: datetime | None = None, reason: str | None = None, now: datetime | None = None,
 ) -> Incident:
-    """Moves the incident one step; refuses a move the state machine does not allow, or whose conditions are unmet."""
+    """Moves the incident one step; refuses a move the state machine does not allow, or whose conditions are unmet.
+
+    `at` is when the step really happened, when it is recorded afterwards (contained yesterday, entered today): a past
+    time, with `reason` saying why it is entered late; the clocks follow it (GDPR Art. 33(5), PIPL Art. 57)."""
     now = now or utcnow()
     incident = get_or_raise(session=session, incident_id=incident_id)
     allowed = TRANSITIONS[incident.state]
@@ -190,11 +198,15 @@ def transition(
         if errors:
             raise validation_failed({f"review.{k}": v for k, v in errors.items()})
         incident.review = {"cause": review["cause"], "lessons": review["lessons"], "actions": list(review["actions"]), "by": actor.name, "at": now.isoformat()}
+    when = _step_time(session, incident, to, at, reason, now)
     before = incident.state
     incident.state = to
-    setattr(incident, f"{to}_at", now)
-    event(session=session, incident=incident, actor=actor, kind="transition", now=now, from_state=before, to_state=to, note=note)
+    setattr(incident, f"{to}_at", when)
+    late = {"recorded_at": now.isoformat(), "reason": reason.strip()} if at is not None else None
+    event(session=session, incident=incident, actor=actor, kind="transition", now=when, from_state=before, to_state=to, note=note, data=late)
     audit.append(session=session, actor=actor, action=BreachAction.TRANSITION, resource=_ref(incident), reason=f"{before}->{to}")
+    if at is not None:
+        audit.append(session=session, actor=actor, action=BreachAction.TIMES, resource=_ref(incident), reason=f"{to}_at")
     if to == "contained":
         refresh_notifications(session=session, policy=policy, incident=incident, now=now)  # a summary may count from here
     if to == "closed":
@@ -202,6 +214,93 @@ def transition(
 
         letters.freeze_report(session=session, policy=policy, actor=actor, incident=incident, now=now)
     session.flush()
+    return incident
+
+
+# --- times recorded after the fact ------------------------------------------------------------------------------------
+
+# The times staff may enter or correct afterwards, with who and why; the clocks are derived again from them.
+RECORDED_TIMES = ("detected_at", "aware_at", "contained_at")
+
+
+def _past(value: datetime, now: datetime, key: str) -> datetime:
+    value = as_utc(value)
+    if value > now + FUTURE_SKEW:
+        raise validation_failed({key: ["lies in the future"]})
+    return value
+
+
+def _check_order(incident: Incident, times: Mapping[str, datetime | None], sent: list[datetime]) -> None:
+    """What the recorded times must respect, whoever enters them: the incident happens, then is detected, then the
+    company is aware of it; it is contained no earlier than detected; it is closed after awareness, containment and
+    every filing. Never before the incident began, where that is known."""
+    errors: dict[str, list[str]] = {}
+    begun = as_utc(incident.occurred_from) if incident.occurred_from else None
+    detected, aware, contained, closed = (times.get(k) for k in ("detected_at", "aware_at", "contained_at", "closed_at"))
+    if begun and detected and detected < begun:
+        errors["detected_at"] = ["cannot be earlier than the incident began (occurred_from)"]
+    if detected and aware and aware < detected:
+        errors["aware_at"] = ["cannot be earlier than detected_at"]
+    if contained and detected and contained < detected:
+        errors["contained_at"] = ["cannot be earlier than detected_at"]
+    if closed:
+        floor = max([t for t in (aware, contained, *sent) if t], default=None)
+        if floor and closed < floor:
+            errors["closed_at"] = [f"cannot be earlier than {floor.isoformat()} (awareness, containment or a filing)"]
+    if errors:
+        raise validation_failed(errors)
+
+
+def _current_times(incident: Incident) -> dict[str, datetime | None]:
+    return {k: as_utc(getattr(incident, k)) if getattr(incident, k) else None for k in ("detected_at", "aware_at", "contained_at", "closed_at")}
+
+
+def _step_time(session: Session, incident: Incident, to: str, at: datetime | None, reason: str | None, now: datetime) -> datetime:
+    """When a step happened: now, or the past time staff give (with a reason), checked against the other times."""
+    if at is None:
+        return now
+    if not (reason or "").strip():
+        raise validation_failed({"reason": ["say why the step is recorded with an earlier time"]})
+    when = _past(at, now, "at")
+    times = {**_current_times(incident), f"{to}_at": when}
+    detected = times["detected_at"]
+    if detected and when < detected:
+        raise validation_failed({"at": ["cannot be earlier than detected_at"]})
+    sent = [as_utc(n.sent_at) for n in notifications(session=session, incident_id=incident.id) if n.sent_at]
+    _check_order(incident, times, sent if to == "closed" else [])
+    return when
+
+
+def record_times(
+    *, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, times: Mapping[str, datetime | None], reason: str,
+    now: datetime | None = None,
+) -> Incident:
+    """Enters or corrects when the incident was really detected, when the company became aware of it, or when it was
+    contained: past times only, consistent with each other, with who and why (timeline and audit). Every clock is
+    derived again from them (72 h, CAC 4 h / 1 h, 30 days, California 30 days)."""
+    now = now or utcnow()
+    incident = get_or_raise(session=session, incident_id=incident_id)
+    if incident.state == "closed":
+        raise Conflict("incident_closed", "Incident closed", "A closed incident's times are final: its report was frozen with them.")
+    given = {k: v for k, v in times.items() if k in RECORDED_TIMES and v is not None}
+    if not given:
+        raise validation_failed({"times": [f"give at least one of {', '.join(RECORDED_TIMES)}"]})
+    if not (reason or "").strip():
+        raise validation_failed({"reason": ["say why these times are entered or corrected"]})
+    if "contained_at" in given and incident.contained_at is None:
+        raise Conflict("not_contained", "Not contained yet", "Record the containment step first (transition to contained, with `at` for a past time).")
+    new = {k: _past(v, now, k) for k, v in given.items()}
+    before = _current_times(incident)
+    _check_order(incident, {**before, **new}, [])
+    changed = {k: {"from": before[k].isoformat() if before[k] else None, "to": v.isoformat()} for k, v in new.items() if before[k] != v}
+    if not changed:
+        return incident
+    for k, v in new.items():
+        setattr(incident, k, v)
+    event(session=session, incident=incident, actor=actor, kind="times", now=now, note=reason.strip(), data={"changed": changed})
+    audit.append(session=session, actor=actor, action=BreachAction.TIMES, resource=_ref(incident), reason=",".join(sorted(changed)))
+    session.flush()
+    refresh_notifications(session=session, policy=policy, incident=incident, now=now)
     return incident
 
 
@@ -325,6 +424,8 @@ def mark_sent(
         raise Conflict("incident_closed", "Incident closed", "A closed incident takes no more filings.")
     if sent_at > now + FUTURE_SKEW:
         raise validation_failed({"sent_at": ["lies in the future"]})
+    if sent_at < as_utc(incident.detected_at):
+        raise validation_failed({"sent_at": ["cannot be earlier than the incident was detected"]})
     n = get_notification(session=session, incident_id=incident.id, notification_id=notification_id)
     rule = policy.breach_terms[n.jurisdiction].notifications[n.key]
     query = select(Letter).where(Letter.notification_id == n.id, Letter.sent_at.is_(None))

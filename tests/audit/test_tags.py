@@ -24,6 +24,7 @@ WRITTEN = (
     "breach:incident:create",
     "breach:incident:read",
     "breach:incident:transition",
+    "breach:incident:times",
     "breach:letter:create",
     "breach:letter:read",
     "breach:notification:send",
