@@ -29,7 +29,7 @@ from govern.identity.actor import Actor
 from govern.jobs import Progress, rate_since
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
-from govern.webhooks import egress, service
+from govern.webhooks import egress, service, signatures
 from govern.webhooks.egress import Guard, Refused, Target
 from govern.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -179,7 +179,9 @@ def send(item: Claimed, *, policy: Policy, now: datetime, sender: Sender = post,
         "Govern-Event-Type": item.event_type,
         "Govern-Delivery-Id": str(item.delivery_id),
         "Govern-Delivery-Attempt": str(item.attempt),
+        # Deprecated, kept for one release: receivers move to the Standard Webhooks headers below.
         "Govern-Signature": service.signature_header(secrets_=item.secrets, body=body, timestamp=timestamp),
+        **signatures.headers(message_id=f"msg_{item.delivery_id}", secrets_=item.secrets, body=body, timestamp=timestamp),
     }
     return sender(target, body, headers, settings.timeout_seconds)
 

@@ -113,7 +113,7 @@ def _slot(generation: int) -> str:
 
 
 def _new_secret() -> str:
-    return SECRET_PREFIX + secrets.token_urlsafe(32)
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()  # whole base64, as Standard Webhooks libraries decode it
 
 
 def signing_secrets(*, envelope: Envelope, endpoint: WebhookEndpoint, now: datetime) -> list[str]:
