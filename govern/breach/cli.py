@@ -8,7 +8,7 @@ import uuid
 
 import click
 
-from govern.cli_support import emit, runtime
+from govern.cli_support import emit, local_time, runtime
 
 
 @click.group("breach")
@@ -27,10 +27,10 @@ def list_cmd(closed: bool, as_json: bool) -> None:
         with rt.database.unit_of_work() as session:
             rows = board.board(session=session, policy=rt.policy, include_closed=closed)
             figures = board.figures(session=session)
-        lines = [f"{'reference':24} {'state':10} {'overdue':7} {'next due (UTC)':26} title"]
+        lines = [f"{'reference':24} {'state':10} {'overdue':7} {'next due':26} title"]
         for r in rows:
             nd = r["next_due"]
-            lines.append(f"{r['reference']:24} {r['state']:10} {r['overdue']:<7} {(nd['due_at'].isoformat()[:25] if nd else '-'):26} {r['title']}")
+            lines.append(f"{r['reference']:24} {r['state']:10} {r['overdue']:<7} {local_time(nd['due_at'] if nd else None):26} {r['title']}")
         lines.append(f"real incidents: {figures['incidents']} (open {figures['open']}), overdue notifications: {figures['overdue_notifications']}, drills: {figures['drills']}")
         emit(as_json, {"incidents": rows, "figures": figures}, "\n".join(lines))
 
@@ -44,9 +44,9 @@ def clocks_cmd(as_json: bool) -> None:
     with runtime() as rt:
         with rt.database.unit_of_work() as session:
             rows = board.open_clocks(session=session, policy=rt.policy)
-        lines = [f"{'due (UTC)':26} {'flag':8} {'notification':24} {'jur':6} reference"]
+        lines = [f"{'due':26} {'flag':8} {'notification':24} {'jur':6} reference"]
         for r in rows:
-            due = r["due_at"].isoformat()[:25] if r["due_at"] else r["due_rule"]["en"]
+            due = local_time(r["due_at"]) if r["due_at"] else r["due_rule"]["en"]
             lines.append(f"{due:26} {'OVERDUE' if r['overdue'] else '':8} {r['key']:24} {r['jurisdiction']:6} {r['reference']}")
         emit(as_json, rows, "\n".join(lines))
         if any(r["overdue"] for r in rows):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from govern.cli_support import emit, runtime
+from govern.cli_support import emit, local_time, runtime
 
 
 @click.group("requests")
@@ -32,10 +32,10 @@ def list_cmd(state: str | None, rtype: str | None, as_json: bool) -> None:
         items = service.queue(session=session, policy=rt.policy, actor=Actor.operator(), state=state, type=rtype)
         rows = [{"id": str(i.request.id), "type": i.request.type, "jurisdiction": i.request.jurisdiction, "state": i.request.state,
                  "due_at": i.due_at.isoformat(), "overdue": i.overdue, "due_soon": i.due_soon} for i in items]
-    lines = [f"{'due (UTC)':26} {'flag':8} {'type':16} {'jur':6} {'state':17} id"]
-    for r in rows:
+    lines = [f"{'due':26} {'flag':8} {'type':16} {'jur':6} {'state':17} id"]
+    for i, r in zip(items, rows, strict=True):
         flag = "OVERDUE" if r["overdue"] else "DUE-SOON" if r["due_soon"] else ""
-        lines.append(f"{r['due_at'][:25]:26} {flag:8} {r['type']:16} {r['jurisdiction']:6} {r['state']:17} {r['id']}")
+        lines.append(f"{local_time(i.due_at):26} {flag:8} {r['type']:16} {r['jurisdiction']:6} {r['state']:17} {r['id']}")
     emit(as_json, rows, "\n".join(lines))
 
 
