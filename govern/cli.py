@@ -234,7 +234,8 @@ def keys_rotate(batch_size: int, pause: float, as_json: bool) -> None:
     show.end()
     emit(
         as_json, result.__dict__,
-        f"{'resumed' if result.resumed else 'started'} rotation to master key v{result.version}: {result.rewrapped} data keys rewrapped; verified",
+        f"{'resumed' if result.resumed else 'started'} rotation to master key v{result.version}: {result.rewrapped} of {result.total} data keys"
+        f" and {result.endpoint_keys} webhook endpoint keys rewrapped; verified",
     )
 
 

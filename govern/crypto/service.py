@@ -41,8 +41,9 @@ class RotationIncomplete(Exception):
 class RotationResult:
     version: int
     resumed: bool
-    rewrapped: int
-    total: int
+    rewrapped: int  # subjects' data keys rewrapped by this run: what the progress line counted, out of `total`
+    total: int  # data keys still on an older version when this run started
+    endpoint_keys: int = 0  # webhook endpoints' keys, rewrapped after the data keys
 
 
 @contextmanager
@@ -86,12 +87,13 @@ def rotate(
             if pause_seconds:
                 time.sleep(pause_seconds)
         with database.unit_of_work() as session:  # the other keys under the master key: a few, in one transaction
-            done += webhooks.rewrap_endpoint_keys(session=session, envelope=envelope, to_version=target)
+            endpoint_keys = webhooks.rewrap_endpoint_keys(session=session, envelope=envelope, to_version=target)
         _verify(database, envelope, target)
-        keyring.finish_rotation(rewrapped=done)
+        keyring.finish_rotation(rewrapped=done + endpoint_keys)
         with database.unit_of_work() as session:
-            audit.append(session=session, actor=actor, action=KeyAction.ROTATE_FINISH, resource=f"master_key:{target}", reason=f"rewrapped={done}")
-        return RotationResult(version=target, resumed=resumed, rewrapped=done, total=total)
+            audit.append(session=session, actor=actor, action=KeyAction.ROTATE_FINISH, resource=f"master_key:{target}",
+                         reason=f"rewrapped={done} endpoint_keys={endpoint_keys}")
+        return RotationResult(version=target, resumed=resumed, rewrapped=done, total=total, endpoint_keys=endpoint_keys)
 
 
 def _count_behind(database: Database, target: int) -> int:

@@ -78,6 +78,7 @@ def test_rotation_killed_midway_resumes_and_leaves_every_subject_readable(runtim
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["resumed"] is True and result["version"] == start_version + 1
+    assert result["rewrapped"] == result["total"] == half[start_version]  # the counts agree with what was left to do
     assert _versions(runtime) == {start_version + 1: 120}
     _all_readable(runtime, ids)
     status = json.loads(_govern(settings, "keys", "status", "--json").stdout)
@@ -109,3 +110,11 @@ def test_rotation_is_audited(runtime, settings, audit_events):
     assert _govern(settings, "keys", "rotate").returncode == 0
     actions = [e.action for e in audit_events() if e.action.startswith("crypto:")]
     assert [a for a in actions if a.startswith("crypto:master:")] == ["crypto:master:rotate-begin", "crypto:master:rotate-finish"]
+
+
+def test_the_counts_rotate_prints_agree_with_its_progress_line(runtime, settings):
+    _seed(runtime, 7)
+    done = _govern(settings, "keys", "rotate")
+    assert done.returncode == 0, done.stderr
+    assert "7 of 7 data keys and 0 webhook endpoint keys rewrapped" in done.stdout
+    assert "7/7" in done.stderr.replace(" ", "")  # the progress line's last figure: the same 7
