@@ -28,6 +28,7 @@ MODEL_MODULES = (
     "govern.retention.models",
     "govern.breach.models",
     "govern.webhooks.models",
+    "govern.processing.models",
 )
 
 

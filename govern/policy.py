@@ -191,6 +191,8 @@ class Controller:
     address: Mapping[str, str]
     url: str
     notice_url: str  # template with {purpose}, {language}, {version}
+    dpo: Mapping[str, Any] | None = None  # GDPR Art. 30(1)(a), 37; PIPL Art. 52: the officer's contact
+    eu_representative: Mapping[str, Any] | None = None  # GDPR Art. 27 (checked in govern/processing/policy.py)
 
 
 @dataclass(frozen=True)
@@ -307,6 +309,17 @@ class ControllerSchema(StrictSchema):
     address = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(), required=True)
     url = ma.Url(required=True)
     notice_url = ma.Str(required=True, validate=validate.Regexp(r".*\{purpose\}.*", error="must contain {purpose}"))
+    dpo = ma.Nested(lambda: ContactSchema(), load_default=None)
+    eu_representative = ma.Nested(lambda: ContactSchema(), load_default=None)
+
+
+class ContactSchema(StrictSchema):
+    """A person or office named in the records of processing (GDPR Art. 30(1)(a)): a name, how to reach them."""
+
+    name = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(), required=True)
+    email = ma.Email(required=True)
+    phone = ma.Str(load_default=None)
+    address = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(), load_default=None)
 
 
 class ControllerFileSchema(StrictSchema):
@@ -408,7 +421,7 @@ def load_policy(directory: Path) -> Policy:
         controller=controller, notices=notices,
         **_load_audit_policy(directory),
         **load_retention_policy(directory, catalog),
-        **load_processing_policy(directory),
+        **load_processing_policy(directory, purposes=purposes, controller=controller, jurisdictions=jurisdictions),
         **load_request_policy(directory, jurisdictions),
         **load_console_policy(directory),
         **load_breach_policy(directory, jurisdictions),

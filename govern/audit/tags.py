@@ -107,6 +107,12 @@ class SharingAction(AuditTag):
 
 class ProcessingAction(AuditTag):
     RECORDS_READ = "processing:records:read"  # the records of processing activities (GDPR Art. 30), as a document
+    RECORDS_VERSION = "processing:records:version"  # a version of a record of processing (or assessment) took effect
+    HISTORY_READ = "processing:records:history"  # every stored version of one record, retired or superseded ones too
+    DUTIES_READ = "processing:duties:read"  # the handler's own duties as tasks (PIPL Art. 52, 54; CSL Art. 21)
+    DUTY_DONE = "processing:duty:done"  # staff recorded a duty as done (a drill, an access review, an audit, ...)
+    THRESHOLD_REACHED = "processing:threshold:reached"  # the number of subjects first reached a duty's threshold
+    PACK_CREATE = "processing:pack:create"  # a signed compliance audit pack for an external auditor
 
 
 class RequestAction(AuditTag):

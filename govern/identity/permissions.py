@@ -69,6 +69,9 @@ class Permission(StrEnum):
     BREACH_NOTIFY = "breach:notification:manage"  # generate letters and reports, read them, record sending
     BREACH_REGISTER = "breach:register:read"  # the register of every breach (GDPR Art. 33(5))
     PROCESSING_READ = "processing:records:read"
+    PROCESSING_DUTIES_READ = "processing:duties:read"  # the handler's own duties (thresholds, drills, reviews) and due dates
+    PROCESSING_DUTIES_RECORD = "processing:duties:record"  # staff record a duty as done
+    PROCESSING_PACK = "processing:pack:create"  # the signed compliance audit pack for an external auditor
     # propagation webhooks (govern/webhooks): endpoints are configuration (ids and URLs, no personal data); deliveries
     # name the subject an erasure or rectification was about
     WEBHOOKS_ENDPOINT_READ = "webhooks:endpoint:read"

@@ -1,28 +1,55 @@
-"""/api/v1/processing/records: the records of processing activities as JSON or CSV, zh or en."""
+"""/api/v1/processing: the records of processing (as of any instant, JSON or CSV, zh or en), every kept version of a
+record, and the handler's own duties as tasks (staff record one as done)."""
 
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response
 from flask_smorest import Blueprint
 
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
-from govern.processing import service
+from govern.processing import duties, schemas, service
 
-blp = Blueprint("processing", __name__, url_prefix="/api/v1/processing", description="Records of processing (GDPR Art. 30, PIPL Art. 54–56)")
+blp = Blueprint("processing", __name__, url_prefix="/api/v1/processing", description="Records of processing (GDPR Art. 30, PIPL Art. 54–56) and the handler's duties")
 
 
 @blp.route("/records", methods=["GET"])
 @requires(Permission.PROCESSING_READ)
-@blp.doc(parameters=[
-    {"in": "query", "name": "lang", "schema": {"type": "string", "enum": ["zh", "en"]}},
-    {"in": "query", "name": "format", "schema": {"type": "string", "enum": ["json", "csv"]}},
-])
-@blp.response(200, description="The records of processing activities (JSON, or CSV with format=csv)")
-def records():
-    """Generated from policy and the recipient register; reading them is audited."""
+@blp.arguments(schemas.RecordsQuerySchema, location="query")
+@blp.response(200, description="The records of processing activities in force at as_of (JSON, or CSV with format=csv)")
+def records(query):
+    """Read from the versions kept as they took effect; reading them is audited."""
     rt = current_runtime()
-    document = service.records(session=rt.session(), policy=rt.policy, actor=current_actor(), language=request.args.get("lang", "zh"))
-    if request.args.get("format") == "csv":
+    document = service.records(session=rt.session(), policy=rt.policy, actor=current_actor(), language=query["lang"], as_of=query["as_of"])
+    if query["format"] == "csv":
         return Response(service.as_csv(document), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="records-of-processing-{document["language"]}.csv"'})
     return document
+
+
+@blp.route("/records/history", methods=["GET"])
+@requires(Permission.PROCESSING_READ)
+@blp.arguments(schemas.HistoryQuerySchema, location="query")
+@blp.response(200, description="Every kept version of one record, retired or superseded ones included")
+def record_history(query):
+    """Every version of one record (controller, an activity, an impact assessment), oldest first; audited."""
+    rt = current_runtime()
+    return {"versions": service.history(session=rt.session(), actor=current_actor(), kind=query["kind"], key=query["key"])}
+
+
+@blp.route("/duties", methods=["GET"])
+@requires(Permission.PROCESSING_DUTIES_READ)
+@blp.response(200, schemas.DutiesSchema)
+def list_duties():
+    """The handler's duties (thresholds on the number of subjects, log retention, drills, reviews) with due dates."""
+    rt = current_runtime()
+    return duties.tasks(session=rt.session(), policy=rt.policy, actor=current_actor())
+
+
+@blp.route("/duties/<string:duty>/done", methods=["POST"])
+@requires(Permission.PROCESSING_DUTIES_RECORD)
+@blp.arguments(schemas.DutyDoneSchema)
+@blp.response(201, schemas.DutyRecordedSchema)
+def record_duty_done(body, duty: str):
+    """Record that a duty was done on a day (audited, kept); its next due date counts from that day."""
+    rt = current_runtime()
+    return duties.record_done(session=rt.session(), policy=rt.policy, actor=current_actor(), duty=duty, done_on=body["done_on"], reference=body["reference"])
