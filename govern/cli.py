@@ -306,7 +306,10 @@ def tombstones_reapply(as_json: bool) -> None:
 def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: bool, sealer: bool) -> None:
     """Initialise if needed, then serve the API (gunicorn; Flask's dev server only with --dev)."""
     from govern.logging import STDERR, configure_logging
+    from govern.server import prepare_metrics_dir
 
+    if not dev:
+        prepare_metrics_dir()  # before anything imports prometheus_client: the workers fork from this process
     settings = _settings()
     # Before anything can refuse to start: a mode tightened is logged (file, old and new mode) even then.
     configure_logging(settings.log_level, stream=STDERR)
@@ -315,9 +318,6 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
     reapplied = reapply_tombstones(settings, at_start=True)
     if any(reapplied.values()):
         click.echo(f"re-applied erasures that the database had lost (restored from a backup?): {reapplied}", err=True)
-    from govern.processing.cli import keep_records
-
-    keep_records()  # records of processing are kept: a version that took effect with this policy is stored now (PIPL Art. 56)
     if demo:
         _announce_demo(settings, host, port)
     if sealer:

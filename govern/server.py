@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from gunicorn.app.base import BaseApplication
 from gunicorn.glogging import Logger as GunicornLogger
@@ -86,6 +91,32 @@ class GovernServer(BaseApplication):
         return create_app()
 
 
+def prepare_metrics_dir() -> Path:
+    """Where every worker writes its Prometheus counters, so that a scrape answered by any worker counts all of them
+    (govern/health/metrics.py). Must run before anything imports prometheus_client in this process: the workers fork
+    from it. An operator's own PROMETHEUS_MULTIPROC_DIR is used (and emptied: its files are a previous run's);
+    otherwise a private temporary folder, removed when the server stops."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        folder = Path(given)
+        folder.mkdir(parents=True, exist_ok=True)
+        for stale in folder.glob("*.db"):
+            stale.unlink()
+        return folder
+    folder = Path(tempfile.mkdtemp(prefix="govern-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
+    arbiter = os.getpid()
+    atexit.register(lambda: os.getpid() == arbiter and shutil.rmtree(folder, ignore_errors=True))
+    return folder
+
+
+def _forget_worker(server, worker) -> None:
+    """A worker that exited no longer counts in the live gauges; its counters stay in the totals."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
 def run_gunicorn(*, host: str, port: int, workers: int, threads: int = 4) -> None:
     GovernServer({
         "bind": f"{host}:{port}",
@@ -95,6 +126,7 @@ def run_gunicorn(*, host: str, port: int, workers: int, threads: int = 4) -> Non
         "errorlog": "-",
         "logger_class": "govern.server.GovernLogger",
         "when_ready": _say_where_it_listens,
+        "child_exit": _forget_worker,
         "loglevel": "warning",
         "timeout": 60,
         "graceful_timeout": 20,

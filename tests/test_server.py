@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Iterator
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from govern.config import PROJECT_ROOT
 from govern.server import LIMIT_REQUEST_FIELD_SIZE, LIMIT_REQUEST_FIELDS, LIMIT_REQUEST_LINE
@@ -40,14 +41,14 @@ def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
 
 
 @contextmanager
-def _serving(runtime, log_level: str) -> Iterator[tuple[int, subprocess.Popen]]:
+def _serving(runtime, log_level: str, workers: int = 1) -> Iterator[tuple[int, subprocess.Popen]]:
     """The real `govern serve` (gunicorn, one worker) on a free port, on the suite's database and home; stopped (TERM)
     when the block ends, so its output can be read whole."""
     port = _free_port()
     s = runtime.settings
     env = {**os.environ, "GOVERN_HOME": str(s.home), "GOVERN_DATABASE_URL": s.database_url, "GOVERN_POLICIES": str(s.policies_dir),
            "GOVERN_LOG_LEVEL": log_level}
-    proc = subprocess.Popen([sys.executable, "-m", "govern.cli", "serve", "--port", str(port), "--workers", "1", "--threads", "2", "--no-sealer"],
+    proc = subprocess.Popen([sys.executable, "-m", "govern.cli", "serve", "--port", str(port), "--workers", str(workers), "--threads", "2", "--no-sealer"],
                             cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -118,3 +119,22 @@ def test_every_line_serve_writes_is_json_and_the_first_says_where_it_listens(run
     assert listening and listening[0]["urls"] == [f"http://127.0.0.1:{port}"]
     refused = [e for e in events if e.get("logger") == "gunicorn.error" and "uri_too_long" in e["event"]]
     assert refused and refused[0]["level"] == "warning" and "timestamp" in refused[0]
+
+
+def _requests_counted(port: int, endpoint: str) -> float:
+    status, _, body = _raw(port, b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert status == 200
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
+    return sum(s.value for s in families["govern_http_requests"].samples if s.name.endswith("_total") and s.labels["endpoint"] == endpoint)
+
+
+def test_metrics_count_every_workers_requests_whichever_worker_answers_the_scrape(runtime):
+    with _serving(runtime, "WARNING", workers=3) as (port, proc):
+        before = _requests_counted(port, "health.healthz")
+        for _ in range(20):
+            assert _raw(port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")[0] == 200
+        # Each scrape is answered by one of three workers; every one of them must see all twenty.
+        assert {_requests_counted(port, "health.healthz") - before for _ in range(6)} == {20}
+        text = _raw(port, b"GET /metrics HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")[2].decode()
+        assert text.count("# TYPE govern_breach_incidents_open gauge") == 1  # a figure read at scrape: once, not once per worker
+    proc.communicate()

@@ -19,13 +19,6 @@ from govern.identity.permissions import Permission
 blp = Blueprint("breach", __name__, url_prefix="/api/v1/incidents", description="Security incidents and breach notification")
 
 
-@blp.record_once
-def _bind_metrics(state) -> None:
-    from govern.breach import metrics
-
-    metrics.bind(state.app.extensions["govern"].database)
-
-
 def _view(incident_id: uuid.UUID) -> dict:
     rt = current_runtime()
     session = rt.session()
