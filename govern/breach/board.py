@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from govern.audit import service as audit
 from govern.breach import clocks
 from govern.breach.models import AffectedSnapshot, Incident, Notification
-from govern.breach.service import STATES, TRANSITIONS, BreachAction, latest_assessment, latest_snapshot, notifications, timeline
+from govern.breach.service import STATES, TRANSITIONS, BreachAction, facts_of, latest_assessment, latest_snapshot, notifications, timeline
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -32,6 +32,33 @@ def notification_view(policy: Policy, n: Notification, now: datetime) -> dict[st
         "seconds_left": c.seconds_left, "overdue": c.overdue, "sent_at": as_utc(n.sent_at) if n.sent_at else None, "sent_late": c.sent_late,
         "channel": n.channel, "late_reason": n.late_reason, "items": list(rule.items), "items_source": rule.items_source,
         "phased_allowed": rule.phased_allowed, "exemptions": dict(rule.exemptions),
+    }
+
+
+def ccpa_exposure(*, policy: Policy, people: int, assessment: dict[str, Any] | None) -> dict[str, Any] | None:
+    """CCPA 1798.150 on an incident: whether non-encrypted, non-redacted personal information was exposed (and which
+    kinds), the range of California consumers affected, and the statutory damages for that range (per consumer per
+    incident, or actual damages if greater). None when the incident concerns no California consumer."""
+    terms = policy.breach_terms.get("US-CA")
+    action = terms.private_action if terms else None
+    recorded = (assessment or {}).get("ccpa_exposure")
+    if action is None or (not people and not recorded):
+        return None
+    recorded = recorded or {}
+    exposed = recorded.get("nonencrypted_nonredacted")
+    low = recorded.get("consumers_min")
+    low = people if low is None else low
+    high = recorded.get("consumers_max")
+    high = max(low, people) if high is None else high
+    status = "not_assessed" if exposed is None else "exposed" if exposed else "not_exposed"
+    return {
+        "status": status, "nonencrypted_nonredacted": exposed, "label": dict(action.label),
+        "categories": [{"key": k, "label": dict(action.categories.get(k, {"zh": k, "en": k}))} for k in recorded.get("categories", [])],
+        "consumers": {"min": low, "max": high},
+        "per_consumer": {"min": action.damages_min, "max": action.damages_max},
+        # Only an exposure founds the claim; while unknown, the range shows what is at stake if it is confirmed.
+        "statutory_damages": None if status == "not_exposed" else {"min": low * action.damages_min, "max": high * action.damages_max},
+        "currency": action.currency, "actual_if_greater": action.actual_if_greater, "source": action.source, "categories_source": action.categories_source,
     }
 
 
@@ -56,6 +83,7 @@ def view(*, session: Session, policy: Policy, incident: Incident, now: datetime 
         "overdue": any(x["overdue"] for x in notes),
         "decision_conflicts": conflicts,
         "review": incident.review,
+        "ccpa_exposure": ccpa_exposure(policy=policy, people=facts_of(session=session, incident=incident).people.get("US-CA", 0), assessment=a),
     }
     if with_timeline:
         out["timeline"] = [
@@ -155,6 +183,7 @@ def register(*, session: Session, policy: Policy, actor: Actor, include_drills: 
                 "people": (snapshot.subjects if snapshot else None), "counts": snapshot.counts if snapshot else None,
                 "assessed": {k: a.data.get(k) for k in ("categories", "sensitive", "minors", "people", "records", "risk", "notify", "rationale")} if a else None,
                 "consequences": texts.get("consequences"),
+                "ccpa_exposure": ccpa_exposure(policy=policy, people=facts_of(session=session, incident=incident).people.get("US-CA", 0), assessment=a.data if a else None),
             },
             "remedy": {
                 # In words: what staff wrote, or what govern did (an entry from before descriptions were kept: its note).

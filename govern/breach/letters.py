@@ -367,6 +367,9 @@ REPORT_LABELS = {
         "assessment": "风险评估", "risk": "风险", "notify": "是否通知", "rationale": "理由", "notifications": "通知与报告",
         "due": "答复期限", "sent": "发送时间", "overdue": "已逾期", "status": "状态", "timeline": "时间线", "containment": "控制措施（止损）",
         "review": "事后复盘", "cause": "原因", "lessons": "经验教训", "actions": "后续措施", "none": "无", "digest": "名单摘要（SHA-256）",
+        "exposure": "非加密且未脱敏的个人信息是否泄露", "exposure.exposed": "是", "exposure.not_exposed": "否", "exposure.not_assessed": "尚未评估",
+        "exposure_categories": "泄露的信息种类", "consumers": "受影响的加州消费者（估计范围）", "per_consumer": "每名消费者每次事件的法定赔偿",
+        "statutory_damages": "法定赔偿总额范围", "actual_if_greater": "或实际损失（以较高者为准）", "if_exposed": "（如确认泄露）",
     },
     "en": {
         "title": "Security incident report", "drill": "DRILL (not a real incident)", "draft": "Draft: the incident is not closed", "facts": "Facts",
@@ -376,6 +379,10 @@ REPORT_LABELS = {
         "notify": "Notify", "rationale": "Rationale", "notifications": "Notifications and reports", "due": "Due", "sent": "Sent",
         "overdue": "OVERDUE", "status": "Status", "timeline": "Timeline", "containment": "Containment", "review": "Post-incident review",
         "cause": "Cause", "lessons": "Lessons", "actions": "Follow-up actions", "none": "none", "digest": "List digest (SHA-256)",
+        "exposure": "Non-encrypted and non-redacted personal information exposed", "exposure.exposed": "yes", "exposure.not_exposed": "no",
+        "exposure.not_assessed": "not assessed yet", "exposure_categories": "Kinds exposed", "consumers": "California consumers affected (estimate)",
+        "per_consumer": "Statutory damages per consumer per incident", "statutory_damages": "Statutory damages, whole range",
+        "actual_if_greater": "or actual damages, whichever is greater", "if_exposed": " (if the exposure is confirmed)",
     },
 }
 

@@ -68,11 +68,27 @@ class BreachNotificationRule:
 
 
 @dataclass(frozen=True)
+class PrivateAction:
+    """A consumer's own claim for a breach of non-encrypted, non-redacted personal information, and its statutory
+    damages per consumer per incident (Cal. Civ. Code 1798.150): figures and categories as data, each with its source."""
+
+    label: Mapping[str, str]
+    damages_min: int
+    damages_max: int
+    currency: str
+    actual_if_greater: bool
+    source: str
+    categories: Mapping[str, Mapping[str, str]]  # key -> {zh, en}
+    categories_source: str
+
+
+@dataclass(frozen=True)
 class BreachTerms:
     jurisdiction: str
     time_zone: str
     notifications: Mapping[str, BreachNotificationRule]
     register_source: str
+    private_action: PrivateAction | None = None
 
 
 class _BreachDeadlineSchema(StrictSchema):
@@ -117,10 +133,45 @@ class _BreachRegisterSchema(StrictSchema):
     source = ma.Str(required=True, validate=validate.Length(min=5))
 
 
+class _DamagesSchema(StrictSchema):
+    min = ma.Int(required=True, validate=validate.Range(min=0))
+    max = ma.Int(required=True, validate=validate.Range(min=0))
+    currency = ma.Str(required=True, validate=validate.Length(equal=3))
+    per = ma.Str(required=True, validate=validate.OneOf(["consumer_per_incident"]))
+    actual_if_greater = ma.Bool(required=True)
+
+
+class _PrivateActionSchema(StrictSchema):
+    label = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str(), required=True)
+    damages = ma.Nested(_DamagesSchema, required=True)
+    source = ma.Str(required=True, validate=validate.Length(min=5))
+    categories = ma.Dict(
+        keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")),
+        values=ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str()), required=True, validate=validate.Length(min=1),
+    )
+    categories_source = ma.Str(required=True, validate=validate.Length(min=5))
+
+
 class _BreachTermsSchema(StrictSchema):
     time_zone = ma.Str(required=True)
     notifications = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(_BreachNotificationSchema), required=True)
     register = ma.Nested(_BreachRegisterSchema, load_default=None)
+    private_action = ma.Nested(_PrivateActionSchema, load_default=None)
+
+
+def _private_action(doc: Mapping[str, Any] | None, where: str) -> PrivateAction | None:
+    if doc is None:
+        return None
+    d = doc["damages"]
+    if d["min"] > d["max"]:
+        raise PolicyError(f"{where}.damages: min is greater than max")
+    for key, label in [("label", doc["label"]), *((f"categories.{k}", v) for k, v in doc["categories"].items())]:
+        if not label.get("zh") or not label.get("en"):
+            raise PolicyError(f"{where}.{key}: zh and en are required (the console and the report exist in both)")
+    return PrivateAction(
+        label=doc["label"], damages_min=d["min"], damages_max=d["max"], currency=d["currency"], actual_if_greater=d["actual_if_greater"],
+        source=doc["source"], categories=doc["categories"], categories_source=doc["categories_source"],
+    )
 
 
 def load_breach_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction]) -> dict[str, Any]:
@@ -188,6 +239,7 @@ def load_breach_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction
             done |= ready
         terms[code] = BreachTerms(
             jurisdiction=code, time_zone=doc["time_zone"], notifications=rules, register_source=(doc["register"] or {}).get("source", ""),
+            private_action=_private_action(doc["private_action"], f"{where}.private_action"),
         )
 
     letters: dict[tuple[str, str], str] = {}

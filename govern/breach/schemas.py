@@ -49,6 +49,13 @@ class TextsSchema(Schema):
     what_you_can_do = Bilingual
 
 
+class CcpaExposureSchema(Schema):
+    nonencrypted_nonredacted = ma.Bool(required=True, allow_none=True, metadata={"description": "Non-encrypted and non-redacted personal information was exposed (Cal. Civ. Code 1798.150(a)(1)); null: not known yet."})
+    categories = ma.List(ma.Str(), load_default=list, metadata={"description": "Which kinds (jurisdictions.yaml US-CA breach.private_action.categories)."})
+    consumers_min = ma.Int(load_default=None, validate=validate.Range(min=0, max=10**10), metadata={"description": "Lowest estimate of California consumers affected; default: the incident's California people."})
+    consumers_max = ma.Int(load_default=None, validate=validate.Range(min=0, max=10**10), metadata={"description": "Highest estimate; default: the lowest."})
+
+
 class AssessmentSchema(Schema):
     categories = ma.List(ma.Str(), load_default=None, metadata={"description": "Catalog categories involved; default: from the scope."})
     sensitive = ma.Bool(load_default=None)
@@ -62,6 +69,7 @@ class AssessmentSchema(Schema):
     rationale = FreeText(required=True, validate=validate.Length(min=1, max=5000))
     measures_avoid_harm = ma.Bool(load_default=False, metadata={"description": "PIPL Art. 57 ¶2; GDPR Art. 34(3)(b)."})
     disproportionate_effort = ma.Bool(load_default=False, metadata={"description": "GDPR Art. 34(3)(c): a public communication instead."})
+    ccpa_exposure = ma.Nested(CcpaExposureSchema, load_default=None, metadata={"description": "CCPA 1798.150: whether non-encrypted, non-redacted personal information was exposed, which kinds, and the range of California consumers affected."})
     texts = ma.Nested(TextsSchema, load_default=dict, metadata={"description": "The letters' words, zh and en: what happened, its cause, likely harm, measures, what people can do."})
 
 
@@ -219,6 +227,7 @@ class IncidentSchema(Schema):
     notifications = ma.List(ma.Nested(NotificationSchema))
     overdue = ma.Bool()
     decision_conflicts = ma.List(ma.Str(), metadata={"description": "Required notifications although the assessment says notify: no."})
+    ccpa_exposure = ma.Dict(allow_none=True, metadata={"description": "CCPA 1798.150 exposure and the statutory damages range (per consumer per incident, or actual damages if greater) for the California consumers affected; null when none are."})
     review = ma.Dict(allow_none=True)
     timeline = ma.List(ma.Nested(TimelineSchema))
 

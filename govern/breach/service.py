@@ -325,6 +325,7 @@ def assess(*, session: Session, policy: Policy, actor: Actor, incident_id: uuid.
         errors["people"] = [f"unknown jurisdictions: {', '.join(unknown_jur)}"]
     if not (data.get("rationale") or "").strip():
         errors["rationale"] = ["say why (notify yes, no or unknown)"]
+    exposure = _ccpa_exposure(policy, data, errors)
     if errors:
         raise validation_failed(errors)
     snapshot = latest_snapshot(session=session, incident_id=incident.id)
@@ -343,6 +344,7 @@ def assess(*, session: Session, policy: Policy, actor: Actor, incident_id: uuid.
         "measures_avoid_harm": bool(data.get("measures_avoid_harm")),
         "disproportionate_effort": bool(data.get("disproportionate_effort")),
         "texts": {k: dict(v) for k, v in (data.get("texts") or {}).items() if k in TEXT_ITEMS},
+        "ccpa_exposure": exposure,
     }
     version = (session.scalar(select(func.max(Assessment.version)).where(Assessment.incident_id == incident.id)) or 0) + 1
     row = Assessment(
@@ -355,6 +357,31 @@ def assess(*, session: Session, policy: Policy, actor: Actor, incident_id: uuid.
     session.flush()
     refresh_notifications(session=session, policy=policy, incident=incident, now=now)
     return row
+
+
+def _ccpa_exposure(policy: Policy, data: Mapping[str, Any], errors: dict[str, list[str]]) -> dict[str, Any] | None:
+    """The CCPA 1798.150 facts of an assessment: exposed or not (or not known), which kinds, how many consumers (a range)."""
+    given = data.get("ccpa_exposure")
+    if given is None:
+        return None
+    terms = policy.breach_terms.get("US-CA")
+    action = terms.private_action if terms else None
+    if action is None:
+        errors["ccpa_exposure"] = ["the policy has no US-CA breach.private_action"]
+        return None
+    exposed = given.get("nonencrypted_nonredacted")
+    cats = list(dict.fromkeys(given.get("categories") or []))
+    unknown = sorted(set(cats) - set(action.categories))
+    if unknown:
+        errors["ccpa_exposure.categories"] = [f"unknown: {', '.join(unknown)}; one of {', '.join(action.categories)}"]
+    if exposed and not cats:
+        errors["ccpa_exposure.categories"] = ["name the kinds of personal information exposed"]
+    if exposed and data.get("encrypted") and data.get("key_compromised") is False:
+        errors["ccpa_exposure.nonencrypted_nonredacted"] = ["the assessment says the data was encrypted and the key is safe"]
+    low, high = given.get("consumers_min"), given.get("consumers_max")
+    if low is not None and high is not None and high < low:
+        errors["ccpa_exposure.consumers_max"] = ["lower than consumers_min"]
+    return {"nonencrypted_nonredacted": exposed, "categories": cats, "consumers_min": low, "consumers_max": high}
 
 
 def exemptions_of(assessment: Mapping[str, Any] | None) -> frozenset[str]:

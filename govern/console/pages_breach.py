@@ -191,8 +191,24 @@ def _detail(incident_id: uuid.UUID, *, problem: Problem | None = None):
         "incident.html", status=problem.status if problem else 200, problem=problem, v=v, manage=manage, a=a, done=request.args.get("done"),
         clock_text=clock_text, risks=RISKS, notify_choices=NOTIFY_CHOICES, text_items=TEXT_ITEMS, phases=letters.PHASES,
         containment_actions=flows.CONTAINMENT_ACTIONS, categories=rt.policy.catalog.categories, jurisdictions=sorted(rt.policy.breach_terms),
-        source_text=_source_text(v["source"]),
+        source_text=_source_text(v["source"]), ccpa_categories=_ccpa_categories(rt.policy),
     )
+
+
+def _ccpa_categories(policy) -> dict[str, Any]:
+    terms = policy.breach_terms.get("US-CA")
+    return dict(terms.private_action.categories) if terms and terms.private_action else {}
+
+
+def _ccpa_form() -> dict[str, Any] | None:
+    """The CCPA 1798.150 part of the assessment form; None when the form leaves it unrecorded."""
+    exposed = request.form.get("ccpa_exposed", "")
+    if exposed not in ("yes", "no", "unknown"):
+        return None
+    return {
+        "nonencrypted_nonredacted": {"yes": True, "no": False}.get(exposed), "categories": request.form.getlist("ccpa_categories"),
+        "consumers_min": _text("ccpa_consumers_min"), "consumers_max": _text("ccpa_consumers_max"),
+    }
 
 
 def _source_text(source: dict[str, Any]) -> list[tuple[str, str]]:
@@ -265,6 +281,7 @@ def incident_assess(incident_id: uuid.UUID):
             "records": _text("records"), "risk": request.form.get("risk") or "unknown", "notify": request.form.get("notify") or "unknown",
             "rationale": _text("rationale") or "", "measures_avoid_harm": request.form.get("measures_avoid_harm") == "yes",
             "disproportionate_effort": request.form.get("disproportionate_effort") == "yes", "texts": {k: v for k, v in texts.items() if v},
+            "ccpa_exposure": _ccpa_form(),
         })
         service.assess(**current_call().services(), incident_id=incident_id, data=body)
 
@@ -280,10 +297,22 @@ def incident_transition(incident_id: uuid.UUID):
         if to == "closed":
             review = {"cause": _text("cause") or "", "lessons": _text("lessons") or "",
                       "actions": [line.strip() for line in (request.form.get("follow_up") or "").splitlines() if line.strip()]}
-        body = _load(schemas.TransitionSchema(), {"to": to, "note": _text("transition_note"), "review": review})
-        service.transition(**current_call().services(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"])
+        body = _load(schemas.TransitionSchema(), {"to": to, "note": _text("transition_note"), "review": review, "at": _iso("transition_at"), "reason": _text("transition_reason")})
+        service.transition(
+            **current_call().services(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"], at=body["at"], reason=body["reason"],
+        )
 
     return _act(incident_id, "transition", run)
+
+
+@blp.route("/incidents/<uuid:incident_id>/times", methods=["POST"])
+@requires(Permission.CONSOLE_INCIDENTS_MANAGE)
+def incident_times(incident_id: uuid.UUID):
+    def run():
+        body = _load(schemas.TimesSchema(), {**{k: _iso(f"times_{k}") for k in service.RECORDED_TIMES}, "reason": _text("times_reason") or ""})
+        service.record_times(**current_call().services(), incident_id=incident_id, times={k: body[k] for k in service.RECORDED_TIMES}, reason=body["reason"])
+
+    return _act(incident_id, "times", run)
 
 
 @blp.route("/incidents/<uuid:incident_id>/notifications/<uuid:notification_id>/letters", methods=["POST"])

@@ -214,8 +214,9 @@ def test_every_state_status_and_step_the_breach_domain_can_produce_has_its_words
         "incident_state.": service.STATES, "risk.": clocks.RISKS, "containment.": flows.CONTAINMENT_ACTIONS, "phase.": letters.PHASES,
         "notification_status.": ("required", "not_required", "exempt", "unknown"), "notify.": ("yes", "no", "unknown"),
         "scope_method.": ("principals", "export", "recipient"), "text.": service.TEXT_ITEMS,
-        "incident_event.": ("opened", "transition", "scope", "assessment", "containment", "letters", "sent"),
-        "done.": ("open", "scope", "contain", "assess", "transition", "letters", "sent"), "assess.": ("sensitive", "minors", "key_compromised"),
+        "incident_event.": ("opened", "transition", "scope", "assessment", "containment", "letters", "sent", "times"),
+        "done.": ("open", "scope", "contain", "assess", "transition", "letters", "sent", "times"), "assess.": ("sensitive", "minors", "key_compromised"),
+        "ccpa_status.": ("exposed", "not_exposed", "not_assessed"),
     }
     assert [f"{p}{v}" for p, values in families.items() for v in values if f"{p}{v}" not in MESSAGES] == []
 
