@@ -66,6 +66,9 @@ from sqlalchemy import text  # noqa: E402
 
 from govern.config import PROJECT_ROOT  # noqa: E402
 
+# The profile's ID and card numbers are sensitive (PIPL Art. 28): each create names the anti-fraud real-name duty.
+SENSITIVE_BASIS = {"basis": "legal_obligation", "reference": "benchmark: real-name check", "purpose": "fraud_prevention"}
+
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_bench_load"
 
 # (operation, weight in percent). The weights are the mix: 70 reads, 15 look-ups, 10 writes, 5 consent/requests.
@@ -237,7 +240,7 @@ class Client:
             self.created += 1
             i = 10_000_000 + (p.slot * p.clients + self.index) * 100_000 + self.created  # a fresh mobile and e-mail per create
             fields = {k: v for k, v in profile(i).items() if k != "birth_date"}
-            status, body, _ = self.call("POST", "/api/v1/subjects", p.sales_key, {"jurisdiction": "CN", "fields": fields, "birth_date": profile(i)["birth_date"]}, base)
+            status, body, _ = self.call("POST", "/api/v1/subjects", p.sales_key, {"jurisdiction": "CN", "fields": fields, "birth_date": profile(i)["birth_date"], "sensitive_basis": SENSITIVE_BASIS}, base)
         elif op == "update":
             i = self.rng.choice(self.mine)
             version = self.versions.get(i, 1)

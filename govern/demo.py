@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from govern.consent.collection import Collection, StatedBasis
 from govern.identity import service as identity
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
@@ -17,6 +18,9 @@ from govern.timeutil import utcnow
 DEMO_PRINCIPAL = "demo-sales"
 _SURNAMES = "王李张刘陈杨黄赵吴周"
 _GIVEN = ["伟", "芳", "娜", "敏", "静", "丽", "强", "磊", "洋", "艳"]
+# The ID and bank card numbers are sensitive (PIPL Art. 28): collected for the real-name and anti-fraud checks the law
+# requires (fraud_prevention rests on a legal obligation in CN), which is the basis each demo write records.
+DEMO_BASIS = StatedBasis(basis="legal_obligation", reference="反电信网络诈骗法 real-name check (demo)", purpose="fraud_prevention")
 
 
 def resident_id(rng: random.Random) -> str:
@@ -51,6 +55,7 @@ def seed(*, runtime, count: int = 20) -> str | None:
                     "id_card_number": resident_id(rng),
                     "bank_card_number": bank_card(rng),
                 },
+                collection=Collection(stated=DEMO_BASIS),
             )
             subjects.add_record(
                 session=session, policy=runtime.policy, envelope=runtime.envelope, actor=actor, subject_id=subject.id,

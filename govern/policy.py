@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # the domain parts of the policy live with their domains and 
     from govern.audit.policy import AuditPolicy
     from govern.breach.policy import BreachTerms
     from govern.consent.notices import NoticeBook
+    from govern.consent.policy import AgeTerms, CollectionTerms
     from govern.console.policy import ConsolePolicy
     from govern.identity.policy import RateLimitPolicy
     from govern.processing.policy import ProcessingPolicy
@@ -220,6 +221,10 @@ class Policy:
     breach_letters: Mapping[tuple[str, str], str]  # (template, language) -> text
     webhooks: "WebhookPolicy"  # policies/webhooks.yaml (govern/webhooks): delivery, retry, URLs, signature
     rate_limits: "RateLimitPolicy"  # policies/rate_limits.yaml (govern/identity/policy.py, govern/ratelimit.py)
+    # jurisdictions.yaml, read by govern/consent/policy.py: ages of consent (per EU member state; CCPA's opt-in age)
+    # and the basis a write of a sensitive field needs (sensitive_collection).
+    ages: Mapping[str, "AgeTerms"]
+    collection: Mapping[str, "CollectionTerms"]
 
     def role(self, name: str) -> Role:
         return self.roles[name]
@@ -404,6 +409,7 @@ def load_policy(directory: Path) -> Policy:
     ).hexdigest()
     controller = _load_controller(directory)
     from govern.consent.notices import load_notices
+    from govern.consent.policy import load_consent_policy
 
     notices = load_notices(directory / "notices", purposes, jurisdictions)
     from govern.audit.policy import _load_audit_policy
@@ -427,6 +433,7 @@ def load_policy(directory: Path) -> Policy:
         **load_breach_policy(directory, jurisdictions),
         **load_webhook_policy(directory),
         **load_rate_limit_policy(directory),
+        **load_consent_policy(jurisdictions, catalog),
     )
 
 

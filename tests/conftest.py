@@ -209,18 +209,51 @@ def valid_fields() -> dict:
     return dict(VALID_FIELDS)
 
 
+# The basis the factory's writes of sensitive fields name (govern/consent/collection.py): a basis each jurisdiction's
+# policy accepts, for legal_compliance (a purpose that declares every field). Tests of the rule itself pass their own.
+FIXTURE_BASES = {
+    "CN": {"basis": "legal_obligation", "reference": "test fixture: statutory record", "purpose": "legal_compliance"},
+    "EU": {"basis": "f", "reference": "test fixture: legal claims", "purpose": "legal_compliance"},
+    "US-CA": {"basis": "notice_at_collection", "reference": "test fixture: notice at collection v1", "purpose": "legal_compliance"},
+}
+
+
+def fixture_collection(jurisdiction: str):
+    from govern.consent.collection import Collection, StatedBasis
+
+    return Collection(stated=StatedBasis(**FIXTURE_BASES[jurisdiction])) if jurisdiction in FIXTURE_BASES else None
+
+
 @pytest.fixture
 def make_subject(runtime):
-    """Creates a subject through the service (as an operator) and returns its id."""
+    """Creates a subject through the service (as an operator) and returns its id. Its sensitive fields are written on
+    the jurisdiction's fixture basis (FIXTURE_BASES). A CN minor (PIPL Art. 28, 31: every field needs the guardian's
+    separate consent) is created as the CRM meets one: its fields first, then the date of birth that shows its age."""
+    from datetime import date
+
+    from govern.consent import service as consent
     from govern.identity.actor import Actor
     from govern.subjects import service
 
     def make(fields: dict | None = None, jurisdiction: str = "CN", **kw) -> uuid.UUID:
+        values = dict(VALID_FIELDS if fields is None else fields)
+        kw.setdefault("collection", fixture_collection(jurisdiction))
+        later = {}
+        terms = runtime.policy.collection.get(jurisdiction)
+        if terms is not None and terms.minors_all_fields and "birth_date" in values:
+            age = consent.minors_age(runtime.policy, jurisdiction, kw.get("member_state"))
+            if consent.is_minor(date.fromisoformat(values["birth_date"]), age, date.today()):
+                later = {"birth_date": values.pop("birth_date")}
         with runtime.database.unit_of_work() as session:
             subject = service.create(
                 session=session, policy=runtime.policy, envelope=runtime.envelope, actor=Actor.operator(), jurisdiction=jurisdiction,
-                fields=dict(VALID_FIELDS if fields is None else fields), **kw,
+                fields=values, **kw,
             )
+            if later:
+                service.update(
+                    session=session, policy=runtime.policy, envelope=runtime.envelope, actor=Actor.operator(), subject_id=subject.id,
+                    expected_version=subject.version, fields=later, collection=kw["collection"],
+                )
             return subject.id
 
     return make

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 from govern.subjects.validators import luhn_valid, resident_id_check_char
 from tests.backups import dump_text
+from tests.conftest import FIXTURE_BASES
 
 
 def _canaries() -> dict[str, str]:
@@ -29,7 +30,7 @@ def _canaries() -> dict[str, str]:
 def test_canary_values_appear_nowhere_at_rest_or_in_logs(client_as, runtime, tmp_path, capsys):
     canaries = _canaries()
     sales = client_as("sales_service")
-    created = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "birth_date": "1990-01-01", "fields": canaries, "external_ref": "crm-canary"})
+    created = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "sensitive_basis": FIXTURE_BASES["CN"], "birth_date": "1990-01-01", "fields": canaries, "external_ref": "crm-canary"})
     assert created.status_code == 201, created.json
     sid = created.json["id"]
     record_secret = f"送货备注-{secrets.token_hex(4)}"
@@ -38,7 +39,7 @@ def test_canary_values_appear_nowhere_at_rest_or_in_logs(client_as, runtime, tmp
     assert read.json["fields"]["name"] == canaries["name"]  # the canaries really went in and come out
     sales.post("/api/v1/subjects/lookup", json={"field": "mobile", "value": canaries["mobile"]}, purpose="order_fulfilment")
     sales.patch(f"/api/v1/subjects/{sid}", json={"fields": {"email": "not valid"}}, headers={"If-Match": read.headers["ETag"]})
-    sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "fields": {**canaries, "mobile": "1" + canaries["mobile"]}})  # refused: value in error path
+    sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "sensitive_basis": FIXTURE_BASES["CN"], "fields": {**canaries, "mobile": "1" + canaries["mobile"]}})  # refused: value in error path
     logs = capsys.readouterr()
     stored = dump_text(runtime, tmp_path / "dump.sql")
 

@@ -158,14 +158,16 @@ def allowed_subjects(
             continue
         jurisdiction = standing.jurisdiction
         state = states.get(key)
-        minor = key in born and consent.is_minor(born[key], policy.jurisdictions[jurisdiction].minors_age, today)
-        combination = (standing.status, jurisdiction, key in objected, minor, None if state is None else state[1:5])
+        minor = key in born and consent.is_minor(born[key], consent.minors_age(policy, jurisdiction, standing.member_state), today)
+        opt_in_age = policy.ages[jurisdiction].sale_opt_in_age if purpose.sale_or_share else None
+        opt_in_minor = bool(opt_in_age) and key in born and consent.is_minor(born[key], opt_in_age, today)
+        combination = (standing.status, jurisdiction, key in objected, minor, opt_in_minor, None if state is None else state[1:5])
         verdict = decided.get(combination)
         if verdict is None:
             verdict = decided[combination] = refusal(
                 purpose=purpose, status=standing.status, jurisdiction=jurisdiction, objected=lambda k=key: k in objected,
-                verdict=lambda j=jurisdiction, st=state, m=minor: consent.evaluate(
-                    policy=policy, purpose=purpose, jurisdiction=j, state=st, minor=m, stale=stale,
+                verdict=lambda j=jurisdiction, st=state, m=minor, o=opt_in_minor: consent.evaluate(
+                    policy=policy, purpose=purpose, jurisdiction=j, state=st, minor=m, stale=stale, opt_in_minor=o,
                 ),
             ) is None
         if verdict:

@@ -24,6 +24,7 @@ class SubjectAction(AuditTag):
     STATUS = "subjects:profile:status"
     EXPORT = "subjects:profile:export"
     REKEY = "subjects:profile:rekey"
+    BASIS = "subjects:profile:basis"  # the lawful basis sensitive fields were collected on (PIPL Art. 29, GDPR Art. 9(2))
 
 
 class ErasureAction(AuditTag):

@@ -108,3 +108,26 @@ class ProcessingObjection(Base):
     lifted_by: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (Index("ix_processing_objections_subject", "subject_id", "purpose", "lifted_at"),)
+
+
+class CollectionBasis(Base):
+    """The basis a sensitive field was written on (PIPL Art. 28–29, GDPR Art. 9(2), CCPA 1798.121), one row per field
+    per write, never updated: a consent in force (its purpose and receipt) or another basis the write named with its
+    reference. No values; the reference is a document or statute id, checked like a consent's evidence. Deleted with the
+    subject (crypto-shredding removes the data the basis was for)."""
+
+    __tablename__ = "collection_bases"
+
+    id: Mapped[int] = mapped_column(BigIntegerPK, primary_key=True, autoincrement=True)
+    subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False)
+    field: Mapped[str] = mapped_column(String(64), nullable=False)
+    law: Mapped[str] = mapped_column(String(16), nullable=False)
+    basis: Mapped[str] = mapped_column(String(32), nullable=False)  # consent | a code of sensitive_collection.bases | carried
+    purpose: Mapped[str | None] = mapped_column(String(64))
+    receipt_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)  # the consent receipt, for a consent
+    guardian: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    reference: Mapped[str | None] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
+    recorded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+
+    __table_args__ = (Index("ix_collection_bases_subject", "subject_id", "field", "id"),)

@@ -71,12 +71,25 @@ def is_minor(born: date | None, minors_age: int, today: date) -> bool:
     return age < minors_age
 
 
-def evaluate(*, policy: Policy, purpose: Purpose, jurisdiction: str, state: Any, minor: bool, stale: frozenset[str]) -> Verdict:
-    """The decision for one subject from its current state (None when it never recorded anything)."""
+def minors_age(policy: Policy, jurisdiction: str, member_state: str | None = None) -> int:
+    """Under this age only a guardian's consent counts: the jurisdiction's, or an EU member state's (GDPR Art. 8(1))."""
+    return policy.ages[jurisdiction].age(member_state)
+
+
+def evaluate(
+    *, policy: Policy, purpose: Purpose, jurisdiction: str, state: Any, minor: bool, stale: frozenset[str], opt_in_minor: bool = False,
+) -> Verdict:
+    """The decision for one subject from its current state (None when it never recorded anything). `opt_in_minor`: the
+    subject is under the jurisdiction's sale_opt_in_age (CCPA 1798.120(c)), so a sale or share needs an opt-in."""
     status = getattr(state, "status", "none") or "none"
     if purpose.basis_for(jurisdiction) != "consent":
         if purpose.sale_or_share and status == "withdrawn":
             return Verdict(False, "opted_out", f"The subject opted out of '{purpose.name}' (sale or sharing).")
+        if purpose.sale_or_share and opt_in_minor:
+            if status != "granted":
+                return Verdict(False, "opt_in_required", f"The subject is under {policy.ages[jurisdiction].sale_opt_in_age}: '{purpose.name}' (sale or sharing) needs an opt-in first.")
+            if minor and not state.guardian:
+                return Verdict(False, "guardian_consent_required", "The subject is a minor: only a parent's or guardian's opt-in counts.")
         return ALLOWED
     if status == "withdrawn":
         return Verdict(False, "consent_withdrawn", f"The subject withdrew consent to '{purpose.name}'.")
@@ -99,7 +112,26 @@ def _stale(policy: Policy, purpose: str, now: datetime) -> frozenset[str]:
 
 def _minor(session: Session, envelope: Envelope, policy: Policy, subject_id: uuid.UUID, jurisdiction: str, now: datetime) -> bool:
     born = subjects.birth_date(session=session, envelope=envelope, subject_id=subject_id)
-    return is_minor(born, policy.jurisdictions[jurisdiction].minors_age, now.date())
+    return is_minor(born, minors_age(policy, jurisdiction, subjects.member_state(session=session, subject_id=subject_id)), now.date())
+
+
+def _sale_opt_in(policy: Policy, purpose: Purpose, jurisdiction: str) -> int | None:
+    """The age under which this purpose needs an opt-in although it does not rest on consent (CCPA 1798.120(c))."""
+    if not purpose.sale_or_share or purpose.basis_for(jurisdiction) == "consent":
+        return None
+    return policy.ages[jurisdiction].sale_opt_in_age
+
+
+def _age_flags(
+    session: Session, envelope: Envelope, policy: Policy, purpose: Purpose, subject_id: uuid.UUID, jurisdiction: str, state: Any, now: datetime,
+) -> tuple[bool, bool]:
+    """(minor, opt_in_minor) for evaluate: the date of birth is decrypted only when the decision depends on it."""
+    opt_in_age = _sale_opt_in(policy, purpose, jurisdiction)
+    if opt_in_age is None:
+        return _needs_age(state) and _minor(session, envelope, policy, subject_id, jurisdiction, now), False
+    born = subjects.birth_date(session=session, envelope=envelope, subject_id=subject_id)
+    age = minors_age(policy, jurisdiction, subjects.member_state(session=session, subject_id=subject_id))
+    return is_minor(born, age, now.date()), is_minor(born, opt_in_age, now.date())
 
 
 def _needs_age(state: Any) -> bool:
@@ -119,8 +151,11 @@ def check(
         select(ConsentState).where(ConsentState.subject_id == subject_id, ConsentState.purpose == purpose.name)
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
-    minor = _needs_age(state) and _minor(session, envelope, policy, subject_id, jurisdiction, now)
-    return evaluate(policy=policy, purpose=purpose, jurisdiction=jurisdiction, state=state, minor=minor, stale=_stale(policy, purpose.name, now))
+    minor, opt_in_minor = _age_flags(session, envelope, policy, purpose, subject_id, jurisdiction, state, now)
+    return evaluate(
+        policy=policy, purpose=purpose, jurisdiction=jurisdiction, state=state, minor=minor, stale=_stale(policy, purpose.name, now),
+        opt_in_minor=opt_in_minor,
+    )
 
 
 def bulk_states(
@@ -130,7 +165,7 @@ def bulk_states(
     the purpose's state rows, and the dates of birth that must be decrypted — only where a grant's proof of age no
     longer fits the stored date, or was checked at a lower age."""
     states = _states(session, purpose, ids)
-    to_read = [uuid.UUID(k) for k in _dates_to_read(policy, states, standings)]
+    to_read = [uuid.UUID(k) for k in _dates_to_read(policy, states, standings) | _opt_in_dates(policy, policy.purposes[purpose], standings)]
     born = {str(sid): day for sid, day in subjects.birth_dates(session=session, envelope=envelope, subject_ids=to_read).items()} if to_read else {}
     return states, born
 
@@ -156,16 +191,23 @@ def _states(session: Session, purpose: str, ids: list[str]) -> dict[str, Any]:
 def _dates_to_read(policy: Policy, states: Mapping[str, Any], known: Mapping[str, Any]) -> set[str]:
     """The subjects whose date of birth must be decrypted: a grant that depends on age whose proof of age — the
     fingerprint of the stored date, and the minors' age it was checked against — no longer fits."""
-    minors_age = {code: j.minors_age for code, j in policy.jurisdictions.items()}
     out = set()
     for key, state in states.items():
         standing = known.get(key)
         if standing is None or standing.birth_date_fingerprint is None or not _needs_age(state):
             continue
         at_age = state.adult_at_age
-        if state.adult_evidence != standing.birth_date_fingerprint or at_age is None or at_age < minors_age[standing.jurisdiction]:
+        if state.adult_evidence != standing.birth_date_fingerprint or at_age is None or at_age < minors_age(policy, standing.jurisdiction, standing.member_state):
             out.add(key)
     return out
+
+
+def _opt_in_dates(policy: Policy, purpose: Purpose, known: Mapping[str, Any]) -> set[str]:
+    """The subjects whose age decides a sale or share that needs an opt-in under an age (CCPA 1798.120(c))."""
+    ages = {code: _sale_opt_in(policy, purpose, code) for code in policy.jurisdictions}
+    if not any(ages.values()):
+        return set()
+    return {key for key, s in known.items() if ages.get(s.jurisdiction) and s.birth_date_fingerprint is not None}
 
 
 def recipients_for_grant(*, session: Session, purpose: str, recipient_ids: Sequence[str]) -> list[Recipient]:
@@ -327,14 +369,15 @@ def record(
     adult_proof: tuple[int | None, bytes | None] = (None, None)  # see ConsentState.adult_evidence
     if action == "grant":
         born, fingerprint = subjects.birth_date_with_fingerprint(session=session, envelope=envelope, subject_id=subject.id)
-        minor = is_minor(born, policy.jurisdictions[jurisdiction].minors_age, now.date())
+        age = minors_age(policy, jurisdiction, subject.member_state)
+        minor = is_minor(born, age, now.date())
         if fingerprint is not None and not minor:
-            adult_proof = (policy.jurisdictions[jurisdiction].minors_age, fingerprint)
+            adult_proof = (age, fingerprint)
         minors_sensitive = minor and bool(policy.jurisdictions[jurisdiction].extra.get("minors_data_sensitive"))
         if minor and guardian is None:
             raise Problem(
                 422, "guardian_consent_required", "Guardian consent required",
-                f"The subject is under {policy.jurisdictions[jurisdiction].minors_age} ({policy.jurisdictions[jurisdiction].minors_source}): "
+                f"The subject is under {age} ({policy.ages[jurisdiction].source_for(subject.member_state)}): "
                 "a grant is accepted only as a guardian's consent, with the guardian identified.",
                 extra={"reason": "guardian_consent_required"},
             )
@@ -489,8 +532,11 @@ def history(
         state = states.get(name)
         if not needs_notice(purpose, {subject.jurisdiction: None}) and state is None:
             continue
-        minor = _needs_age(state) and _minor(session, envelope, policy, subject.id, subject.jurisdiction, now)
-        verdict = evaluate(policy=policy, purpose=purpose, jurisdiction=subject.jurisdiction, state=state, minor=minor, stale=_stale(policy, name, now))
+        minor, opt_in_minor = _age_flags(session, envelope, policy, purpose, subject.id, subject.jurisdiction, state, now)
+        verdict = evaluate(
+            policy=policy, purpose=purpose, jurisdiction=subject.jurisdiction, state=state, minor=minor, stale=_stale(policy, name, now),
+            opt_in_minor=opt_in_minor,
+        )
         current.append({
             "purpose": name, "status": getattr(state, "status", "none") or "none", "usable": verdict.allowed, "reason": verdict.reason,
             "notice_version": getattr(state, "notice_version", None), "separate": bool(getattr(state, "separate", False)),

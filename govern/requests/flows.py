@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from govern.access.service import Refusal
 from govern.audit import service as audit
+from govern.consent.collection import Collection
 from govern.consent.objections import objections_of, record_objections
 from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, Forbidden, Problem, validation_failed
@@ -97,7 +98,13 @@ def _rectify(session: Session, policy: Policy, envelope: Envelope, actor: Actor,
     values = json.loads(subjects.open_for_subject(session=session, envelope=envelope, subject_id=req.subject_id, slot=f"request:{req.id}", blob=req.sealed_details))
     subject = subjects.get_or_raise(session=session, subject_id=req.subject_id)
     # Validated and audited like any write (field names, never values).
-    subjects.update(session=session, policy=policy, envelope=envelope, actor=actor, subject_id=subject.id, expected_version=subject.version, fields=values, purpose=LEGAL_PURPOSE)
+    # A corrected field keeps the basis it was collected on (PIPL Art. 46, GDPR Art. 16); a field the subject did not
+    # hold yet needs its own, like any collection (govern/consent/collection.py).
+    subjects.update(
+        session=session, policy=policy, envelope=envelope, actor=actor, subject_id=subject.id, expected_version=subject.version, fields=values,
+        purpose=LEGAL_PURPOSE, collection=Collection(carry_over=f"request:{req.id}"),
+    )
+
     req.sealed_details = None  # applied: the request keeps no copy of the values
     return {"rectified": sorted(values)}
 

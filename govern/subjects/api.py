@@ -9,6 +9,7 @@ from flask import jsonify, request
 from flask_smorest import Blueprint
 
 from govern.api_support import current_call, idempotent_create, purpose_of_request
+from govern.consent.collection import Collection, stated
 from govern.identity.guard import audited_read, requires
 from govern.identity.permissions import Permission
 from govern.ratelimit import limited
@@ -24,6 +25,7 @@ blp = Blueprint("subjects", __name__, url_prefix="/api/v1/subjects", description
 @blp.arguments(schemas.SubjectCreateSchema)
 @blp.response(201, schemas.SubjectCreatedSchema, headers={"ETag": {"schema": {"type": "string"}}})
 @blp.alt_response(400, description="Unknown field, bad value or missing required field (problem+json)")
+@blp.alt_response(403, description="sensitive_basis_missing: a sensitive field (a CN minor's every field) without a lawful basis; nothing is written")
 def create_subject(body):
     """Create a subject with its profile fields (values are validated, encrypted and never echoed)."""
     def create():
@@ -32,7 +34,8 @@ def create_subject(body):
             fields["birth_date"] = body["birth_date"]
         subject = service.create(
             **current_call().services("envelope"), jurisdiction=body["jurisdiction"], fields=fields, external_ref=body.get("external_ref"),
-            language=body.get("language") or "zh", purpose=body.get("purpose"),
+            language=body.get("language") or "zh", purpose=body.get("purpose"), member_state=body.get("member_state"),
+            collection=Collection(stated=stated(body.get("sensitive_basis"), purpose=body.get("purpose")), grant=body.get("consent")),
         )
         return {"id": str(subject.id)}, {"ETag": service.etag(subject), "Location": f"/api/v1/subjects/{subject.id}"}
 
@@ -52,7 +55,7 @@ def read_subject(subject_id: uuid.UUID):
     s = view.subject
     return jsonify({
         "id": str(s.id), "external_ref": s.external_ref, "jurisdiction": s.jurisdiction, "language": s.language,
-        "status": s.status, "purpose": view.purpose, "fields": view.fields,
+        "status": s.status, "member_state": s.member_state, "purpose": view.purpose, "fields": view.fields,
     }), 200, {"ETag": service.etag(s)}
 
 
@@ -63,10 +66,16 @@ def read_subject(subject_id: uuid.UUID):
 @blp.response(200, schemas.SubjectCreatedSchema)
 @blp.alt_response(412, description="The ETag is stale")
 @blp.alt_response(428, description="If-Match missing")
+@blp.alt_response(403, description="sensitive_basis_missing: a sensitive field without a lawful basis in force; nothing is written")
 def update_subject(body, subject_id: uuid.UUID):
-    """Change fields (null removes an optional one); needs the current ETag in If-Match."""
+    """Change fields (null removes an optional one); needs the current ETag in If-Match. A sensitive field needs a
+    consent in force now or a `sensitive_basis`."""
     expected = service.parse_if_match(request.headers.get("If-Match"), subject_id)
-    subject = service.update(**current_call().services("envelope"), subject_id=subject_id, expected_version=expected, fields=body["fields"], purpose=purpose_of_request())
+    purpose = purpose_of_request()
+    subject = service.update(
+        **current_call().services("envelope"), subject_id=subject_id, expected_version=expected, fields=body["fields"], purpose=purpose,
+        collection=Collection(stated=stated(body.get("sensitive_basis"), purpose=purpose)),
+    )
     return {"id": subject.id}, 200, {"ETag": service.etag(subject)}
 
 

@@ -52,6 +52,7 @@ class SubjectStanding(NamedTuple):
     jurisdiction: str
     status: str
     birth_date_fingerprint: bytes | None  # None: no date of birth is stored
+    member_state: str | None = None  # an EU subject's member state: the age of digital consent follows it (GDPR Art. 8(1))
 
 
 def birth_date_fingerprint(ciphertext: bytes) -> bytes:
@@ -65,12 +66,12 @@ def standings(*, session: Session, subject_ids: Sequence[uuid.UUID | str]) -> di
     """Jurisdiction, status and date-of-birth fingerprint of the subjects that exist, keyed by canonical id text:
     one query for ten thousand ids on PostgreSQL, no decryption."""
     query = select(
-        id_text(session, Subject.id), Subject.jurisdiction, Subject.status, func.sha256(ProfileField.ciphertext),
+        id_text(session, Subject.id), Subject.jurisdiction, Subject.status, func.sha256(ProfileField.ciphertext), Subject.member_state,
     ).outerjoin(ProfileField, and_(ProfileField.subject_id == Subject.id, ProfileField.name == "birth_date"))
     out: dict[str, SubjectStanding] = {}
     for clause in id_batches(session, Subject.id, subject_ids):
-        for sid, jurisdiction, status, fingerprint in session.execute(query.where(clause)).all():
-            out[stored_id_text(sid)] = SubjectStanding(jurisdiction, status, fingerprint)
+        for sid, jurisdiction, status, fingerprint, member_state in session.execute(query.where(clause)).all():
+            out[stored_id_text(sid)] = SubjectStanding(jurisdiction, status, fingerprint, member_state)
     return out
 
 
@@ -89,6 +90,11 @@ def facts(
 def _headers(session: Session, subject_ids: list[uuid.UUID]):
     for clause in id_batches(session, Subject.id, subject_ids):
         yield from session.execute(select(Subject.id, Subject.jurisdiction, Subject.status).where(clause))
+
+
+def member_state(*, session: Session, subject_id: uuid.UUID) -> str | None:
+    """An EU subject's member state (None when not known, or outside the EU)."""
+    return session.scalar(select(Subject.member_state).where(Subject.id == subject_id))
 
 
 def birth_dates(*, session: Session, envelope: Envelope, subject_ids: list[uuid.UUID]) -> dict[uuid.UUID, date]:

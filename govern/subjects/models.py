@@ -29,6 +29,9 @@ class Subject(Base):
     # When the account was closed (status `closed`); retention counts closed accounts' grace period from it.
     # Added by migration 0005_retention.
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # An EU subject's member state (ISO 3166-1 alpha-2): the age of digital consent follows it (GDPR Art. 8(1);
+    # jurisdictions.yaml minors_age_by_member_state). Added by migration 0016_collection_bases.
+    member_state: Mapped[str | None] = mapped_column(String(2))
 
     __mapper_args__ = {"version_id_col": version}
     # Shredded subjects whose records are still being deleted (govern/subjects/erasure.py `sweep`): few, found at once.

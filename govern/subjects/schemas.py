@@ -7,6 +7,12 @@ from marshmallow import fields as ma
 
 from govern.subjects.validators import EXTERNAL_REF_PATTERN
 
+SENSITIVE_BASIS = (
+    "A basis other than consent for the sensitive fields written (jurisdictions.yaml sensitive_collection.bases): "
+    "{basis: legal_obligation (CN) | b…j (GDPR Art. 9(2)) | notice_at_collection (US-CA), reference: the document or statute, "
+    "purpose: a purpose that declares the fields (default: the write's purpose)}. Kept with each field and audited."
+)
+
 
 class SubjectCreateSchema(Schema):
     external_ref = ma.Str(
@@ -18,10 +24,14 @@ class SubjectCreateSchema(Schema):
     birth_date = ma.Str(load_default=None, metadata={"description": "YYYY-MM-DD; stored encrypted as the birth_date field."})
     fields = ma.Dict(keys=ma.Str(), values=ma.Raw(allow_none=True), required=True, metadata={"description": "Catalog field name → value."})
     purpose = ma.Str(load_default=None, metadata={"description": "The purpose the data was collected for."})
+    member_state = ma.Str(load_default=None, metadata={"description": "EU subjects: the member state (ISO 3166-1 alpha-2, e.g. DE, FR); the age of digital consent follows it (GDPR Art. 8(1)). Unknown: 16."})
+    sensitive_basis = ma.Dict(load_default=None, metadata={"description": SENSITIVE_BASIS})
+    consent = ma.Dict(load_default=None, metadata={"description": "A consent given with the data (the fields of POST /api/v1/subjects/{id}/consents without action: purpose, channel, notice_version, evidence, separate, guardian, …), recorded before the fields' basis is decided (PIPL Art. 29 separate consent; GDPR Art. 9(2)(a))."})
 
 
 class SubjectUpdateSchema(Schema):
     fields = ma.Dict(keys=ma.Str(), values=ma.Raw(allow_none=True), required=True, metadata={"description": "Catalog field name → new value; null removes an optional field."})
+    sensitive_basis = ma.Dict(load_default=None, metadata={"description": SENSITIVE_BASIS})
 
 
 class SubjectCreatedSchema(Schema):
@@ -34,6 +44,7 @@ class SubjectSchema(Schema):
     jurisdiction = ma.Str(required=True)
     language = ma.Str(required=True)
     status = ma.Str(required=True)
+    member_state = ma.Str(allow_none=True)
     purpose = ma.Str(required=True)
     fields = ma.Dict(keys=ma.Str(), values=ma.Str(), required=True, metadata={"description": "Field → value, or its mask for roles that see it masked."})
 

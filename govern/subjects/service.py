@@ -8,7 +8,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.exc import IntegrityError
@@ -59,13 +59,14 @@ class SubjectHeader:
     language: str
     status: str
     version: int
+    member_state: str | None = None
 
 
 # Plain rows, not ORM entities: this statement runs on every read, and entity loading cost more than the query.
 _READ_ROWS = HotStatement(
     select(
         Subject.id, Subject.external_ref, Subject.jurisdiction, Subject.language, Subject.status, Subject.version,
-        SubjectKey.wrapped_key, ProfileField.name, ProfileField.ciphertext,
+        Subject.member_state, SubjectKey.wrapped_key, ProfileField.name, ProfileField.ciphertext,
     )
     .select_from(Subject)
     .outerjoin(SubjectKey, SubjectKey.subject_id == Subject.id)
@@ -126,14 +127,51 @@ def _clean_fields(policy: Policy, values: Mapping[str, Any], *, allow_null: bool
     return cleaned, removed
 
 
-def _check_subject_attrs(policy: Policy, jurisdiction: str, language: str) -> None:
+def _check_subject_attrs(policy: Policy, jurisdiction: str, language: str, member_state: str | None = None) -> None:
     errors: dict[str, list[str]] = {}
     if jurisdiction not in policy.jurisdictions:
         errors["jurisdiction"] = [f"must be one of {', '.join(sorted(policy.jurisdictions))} (policies/jurisdictions.yaml)"]
+    elif member_state is not None:
+        states = policy.ages[jurisdiction].by_member_state
+        if not states:
+            errors["member_state"] = [f"only a jurisdiction of member states takes one; {jurisdiction} does not"]
+        elif member_state not in states:
+            errors["member_state"] = [f"an ISO 3166-1 alpha-2 code of a member state: one of {', '.join(sorted(states))}"]
     if language not in ("zh", "en"):
         errors["language"] = ["must be zh or en"]
     if errors:
         raise validation_failed(errors)
+
+
+# --- the basis of a collection ----------------------------------------------------------------------
+
+
+class CollectionRule(Protocol):
+    """A port: decides and records the lawful basis of the fields a write stores (govern/consent/collection.py), in the
+    write's transaction, after they are stored, and audits it; raises to refuse (the transaction then leaves nothing
+    written). Every write path hands one to create and update."""
+
+    def __call__(
+        self, *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject: Subject, written: list[str],
+        held: frozenset[str], action: SubjectAction,
+    ) -> None: ...
+
+
+def _collect(
+    collection: CollectionRule | None, *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject: Subject,
+    written: list[str], held: frozenset[str], action: SubjectAction,
+) -> None:
+    if collection is None:
+        # Fail closed: a write path that names no rule may not store a field the catalog marks sensitive.
+        sensitive = sorted(n for n in written if policy.catalog.fields[n].sensitive)
+        if sensitive:
+            raise Problem(
+                403, "sensitive_basis_missing", "No lawful basis to collect these fields",
+                f"No basis for {', '.join(sensitive)}: this write path records no basis for sensitive fields.",
+                extra={"reason": "sensitive_basis_missing", "fields": sensitive},
+            )
+        return
+    collection(session=session, policy=policy, envelope=envelope, actor=actor, subject=subject, written=written, held=held, action=action)
 
 
 # --- keys and sealing -----------------------------------------------------------------------------
@@ -156,10 +194,12 @@ def _store_fields(session: Session, envelope: Envelope, policy: Policy, subject_
 
 def create(
     *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, jurisdiction: str, fields: Mapping[str, Any],
-    external_ref: str | None = None, language: str = "zh", purpose: str | None = None,
+    external_ref: str | None = None, language: str = "zh", purpose: str | None = None, member_state: str | None = None,
+    collection: CollectionRule | None = None,
 ) -> Subject:
-    """Creates a subject with its fields sealed under a new data key; audited with field names only."""
-    _check_subject_attrs(policy, jurisdiction, language)
+    """Creates a subject with its fields sealed under a new data key; audited with field names only (and the basis
+    each sensitive field was collected on: `collection`, without which no sensitive field is stored)."""
+    _check_subject_attrs(policy, jurisdiction, language, member_state)
     cleaned, _ = _clean_fields(policy, fields, allow_null=False)
     missing = [n for n, r in policy.catalog.fields.items() if r.required and n not in cleaned]
     if missing:
@@ -170,7 +210,9 @@ def create(
         raise validation_failed({"external_ref": [problem]})
     if external_ref is not None and session.scalar(select(Subject.id).where(Subject.external_ref == external_ref)):
         raise Problem(409, "external_ref_exists", "Subject exists", "A subject with this external_ref already exists.")
-    subject = Subject(id=uuid.uuid4(), external_ref=external_ref, jurisdiction=jurisdiction, language=language, created_by=actor.principal_id)
+    subject = Subject(
+        id=uuid.uuid4(), external_ref=external_ref, jurisdiction=jurisdiction, language=language, created_by=actor.principal_id, member_state=member_state,
+    )
     session.add(subject)
     try:
         session.flush()  # the subject row must exist before its key and fields reference it
@@ -181,6 +223,10 @@ def create(
     session.add(SubjectKey(subject_id=subject.id, wrapped_key=wrapped, master_key_version=version))
     _store_fields(session, envelope, policy, subject.id, dek, cleaned)
     audit.append(session=session, actor=actor, action=SubjectAction.CREATE, subject_id=subject.id, field_names=cleaned, purpose=purpose, resource=f"subject:{subject.id}")
+    _collect(
+        collection, session=session, policy=policy, envelope=envelope, actor=actor, subject=subject, written=list(cleaned), held=frozenset(),
+        action=SubjectAction.CREATE,
+    )
     return subject
 
 
@@ -193,7 +239,7 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
     if not found or found[0].status == "erased":
         get_or_raise(session=session, subject_id=subject_id)  # 404, or 410 for an erased subject (rows not yet swept)
     first = found[0]
-    subject = SubjectHeader(first.id, first.external_ref, first.jurisdiction, first.language, first.status, first.version)
+    subject = SubjectHeader(first.id, first.external_ref, first.jurisdiction, first.language, first.status, first.version, first.member_state)
     grant = access.authorise_read(
         policy=policy, actor=actor, purpose_name=purpose, action=SubjectAction.READ, subject_id=subject.id,
         jurisdiction=subject.jurisdiction, subject_status=subject.status, session=session, envelope=envelope,
@@ -216,9 +262,10 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
 
 def update(
     *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, expected_version: int | None,
-    fields: Mapping[str, Any], purpose: str | None = None,
+    fields: Mapping[str, Any], purpose: str | None = None, collection: CollectionRule | None = None,
 ) -> Subject:
-    """Changes fields (null removes an optional one) if the caller holds the current version; audited."""
+    """Changes fields (null removes an optional one) if the caller holds the current version; audited. A sensitive
+    field is stored only on a basis `collection` finds in force now (see `create`)."""
     subject = get_or_raise(session=session, subject_id=subject_id)
     if expected_version is None:
         raise Problem(428, "precondition_required", "If-Match required", "Send the ETag you read in If-Match, so no update is lost.")
@@ -229,6 +276,7 @@ def update(
     cleaned, removed = _clean_fields(policy, fields, allow_null=True)
     if not cleaned and not removed:
         raise validation_failed({"fields": ["name at least one field to change"]})
+    held = frozenset(session.scalars(select(ProfileField.name).where(ProfileField.subject_id == subject.id)))
     if cleaned:
         _store_fields(session, envelope, policy, subject.id, _data_key(session, envelope, subject.id), cleaned)
     for name in removed:
@@ -241,6 +289,11 @@ def update(
     except StaleDataError:
         raise Problem(412, "precondition_failed", "Stale version", "The subject changed since you read it; read it again.") from None
     audit.append(session=session, actor=actor, action=SubjectAction.UPDATE, subject_id=subject.id, field_names=[*cleaned, *removed], purpose=purpose, resource=f"subject:{subject.id}")
+    if cleaned:
+        _collect(
+            collection, session=session, policy=policy, envelope=envelope, actor=actor, subject=subject, written=list(cleaned), held=held,
+            action=SubjectAction.UPDATE,
+        )
     return subject
 
 

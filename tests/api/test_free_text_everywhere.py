@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from tests.breach.conftest import TEXTS, iso
+from tests.conftest import FIXTURE_BASES
 
 MOBILE_DOTTED = "客户 138.1234.5678"
 MOBILE_FULL_WIDTH = "回电 １３８１２３４５６７８"
@@ -149,7 +150,7 @@ def test_ordinary_text_with_dates_order_numbers_and_amounts_is_accepted(ctx, tex
 def test_external_ref_follows_its_documented_pattern_and_holds_no_personal_value(client_as, valid_fields, row_counts, ref, code):
     sales = client_as("sales_service")
     before = row_counts()
-    r = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "external_ref": ref, "fields": valid_fields})
+    r = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "sensitive_basis": FIXTURE_BASES["CN"], "external_ref": ref, "fields": valid_fields})
     assert r.status_code == code, r.json
     if code == 400:
         assert r.json["code"] == "validation_failed" and "external_ref" in r.json["errors"]

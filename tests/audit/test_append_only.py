@@ -9,6 +9,7 @@ from sqlalchemy.exc import DBAPIError
 
 from govern.audit import chain
 from govern.audit.tags import SubjectAction
+from tests.conftest import FIXTURE_BASES
 
 APP_ROLE = "govern_audit_test_app"
 TABLES = ("audit_events", "audit_chain", "audit_checkpoints", "audit_seal_runs", "audit_purges")
@@ -89,7 +90,7 @@ def test_a_purge_flag_does_not_open_recent_events(sealed_events, runtime, is_pos
 
 def test_a_read_fails_closed_when_its_audit_event_cannot_be_stored(client_as, valid_fields, runtime, is_postgres, audit_events):
     sales = client_as("sales_service")
-    created = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "fields": valid_fields})
+    created = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "sensitive_basis": FIXTURE_BASES["CN"], "fields": valid_fields})
     assert created.status_code == 201
     before = len(audit_events())
     with runtime.database.engine.begin() as conn:

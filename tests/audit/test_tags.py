@@ -109,6 +109,7 @@ WRITTEN = (
     "subjects:profile:lookup",
     "subjects:profile:read",
     "subjects:profile:rekey",
+    "subjects:profile:basis",
     "subjects:profile:shred",
     "subjects:profile:status",
     "subjects:profile:update",

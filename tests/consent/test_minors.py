@@ -58,10 +58,9 @@ def test_the_minors_age_follows_the_jurisdiction(crm, make_subject, consent, val
     cn, eu = make_subject(fifteen, jurisdiction="CN"), make_subject(fifteen, jurisdiction="EU")
     assert consent(crm, cn, "grant").status_code == 201  # PIPL: 14 and over consents alone
     assert consent(crm, eu, "grant").json["code"] == "guardian_consent_required"  # GDPR default: 16
-    # a member state that lowered the age to 13 (GDPR Art. 8(1)) is a policy change, not a code change
-    jurisdictions = dict(runtime.policy.jurisdictions)
-    jurisdictions["EU"] = dataclasses.replace(jurisdictions["EU"], minors_age=13)
-    monkeypatch.setattr(runtime, "policy", dataclasses.replace(runtime.policy, jurisdictions=jurisdictions))
+    # the age is policy, not code: a default lowered to 13 (GDPR Art. 8(1)) lets the same subject consent alone
+    ages = {**runtime.policy.ages, "EU": dataclasses.replace(runtime.policy.ages["EU"], default=13)}
+    monkeypatch.setattr(runtime, "policy", dataclasses.replace(runtime.policy, ages=ages))
     assert consent(crm, eu, "grant").status_code == 201
 
 

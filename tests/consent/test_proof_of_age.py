@@ -84,6 +84,5 @@ def test_a_risen_minors_age_reads_the_date_again(crm, make_subject, consent, run
     sid = make_subject({**valid_fields, "birth_date": years_ago(15)}, jurisdiction="CN")
     consent(crm, sid, "grant")  # PIPL: 14 and over consent alone
     assert _check(runtime, [sid]) == [sid]
-    jurisdictions = dict(runtime.policy.jurisdictions)
-    jurisdictions["CN"] = dataclasses.replace(jurisdictions["CN"], minors_age=16)
-    assert _check(runtime, [sid], policy=dataclasses.replace(runtime.policy, jurisdictions=jurisdictions)) == []
+    ages = {**runtime.policy.ages, "CN": dataclasses.replace(runtime.policy.ages["CN"], default=16)}
+    assert _check(runtime, [sid], policy=dataclasses.replace(runtime.policy, ages=ages)) == []

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from govern.crypto.models import SubjectKey
-from tests.conftest import VALID_FIELDS
+from tests.conftest import VALID_FIELDS, fixture_collection
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,7 @@ def _seed(runtime, n):
     ids = []
     with runtime.database.unit_of_work() as session:
         for i in range(n):
-            ids.append(service.create(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=Actor.operator(), jurisdiction="CN", fields={**VALID_FIELDS, "email": f"c{i}@example.cn"}).id)
+            ids.append(service.create(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=Actor.operator(), jurisdiction="CN", fields={**VALID_FIELDS, "email": f"c{i}@example.cn"}, collection=fixture_collection("CN")).id)
     return ids
 
 

@@ -16,6 +16,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from govern.subjects.validators import luhn_valid, resident_id_check_char
+from tests.conftest import FIXTURE_BASES
 
 TEXTS = {
     "what_happened": {"zh": "一个客服系统的API密钥被盗用。", "en": "A customer-service API key was stolen."},
@@ -153,8 +154,11 @@ def run(app, runtime, *, fields: dict[str, str] | None = None, erased_fields: di
     start = datetime.now(timezone.utc) - timedelta(seconds=2)
 
     # Subjects with every catalog field, through the API; records; purpose-bound reads as several roles; a look-up.
-    flow.subject_id = _ok(sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "external_ref": "crm-proof-1", "fields": flow.fields}))["id"]
-    flow.erased_subject_id = _ok(sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "external_ref": "crm-proof-2", "fields": flow.erased_fields}))["id"]
+    # Sensitive fields are collected on a recorded basis (govern/consent/collection.py): the test fixture's.
+    basis = FIXTURE_BASES["CN"]
+    flow.subject_id = _ok(sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "external_ref": "crm-proof-1", "fields": flow.fields, "sensitive_basis": basis}))["id"]
+    flow.erased_subject_id = _ok(sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "external_ref": "crm-proof-2", "fields": flow.erased_fields, "sensitive_basis": basis}))["id"]
+
     flow.record_secret = f"送货备注-{secrets.token_hex(4)}"
     sid = flow.subject_id
     flow.record_id = _ok(sales.post(f"/api/v1/subjects/{sid}/records", json={

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from tests.conftest import FIXTURE_BASES
+
 pytestmark = pytest.mark.proof
 
 DEEP = 1000
@@ -282,7 +284,7 @@ def test_two_concurrent_creates_with_one_external_ref_get_one_201_and_one_409(ap
     for _ in range(2):  # two CRM components: one principal's requests would queue behind each other on its key's row
         principal, key = make_principal("sales_service")
         clients.append(ApiClient(app.test_client(), key, principal.id, principal.name))
-    body = {"jurisdiction": "CN", "external_ref": "crm-race-1", "fields": valid_fields}
+    body = {"jurisdiction": "CN", "external_ref": "crm-race-1", "fields": valid_fields, "sensitive_basis": FIXTURE_BASES["CN"]}
     answers: list = []
     start = threading.Barrier(2)
 

@@ -29,7 +29,7 @@ from sqlalchemy import func, select, update
 from govern.config import PROJECT_ROOT
 from govern.identity.actor import Actor
 from govern.timeutil import utcnow
-from tests.conftest import VALID_FIELDS
+from tests.conftest import VALID_FIELDS, fixture_collection
 
 pytestmark = pytest.mark.slow
 
@@ -167,7 +167,7 @@ def _subject(runtime, i: int, *, records: int = 0, age_days: float = 1) -> tuple
     fields = {**VALID_FIELDS, "name": f"客户{i}", "email": f"crash{i}@example.cn", "mobile": f"1391234{i:04d}"}
     now = utcnow()
     with runtime.database.unit_of_work() as session:
-        sid = service.create(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, jurisdiction="CN", fields=fields).id
+        sid = service.create(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, jurisdiction="CN", fields=fields, collection=fixture_collection("CN")).id
         for k in range(records):
             service.add_record(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type="purchase",
                                occurred_at=now - timedelta(days=age_days + k), payload={"order": f"o-{i}-{k}"})

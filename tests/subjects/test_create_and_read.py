@@ -1,9 +1,11 @@
 """Creating a subject stores validated, encrypted fields; reading returns what the purpose and role allow."""
 
+from tests.conftest import FIXTURE_BASES
+
 
 def test_created_subject_reads_back_for_a_contract_purpose(client_as, valid_fields):
     sales = client_as("sales_service")
-    created = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "external_ref": "crm-1", "fields": valid_fields})
+    created = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "sensitive_basis": FIXTURE_BASES["CN"], "external_ref": "crm-1", "fields": valid_fields})
     assert created.status_code == 201, created.json
     assert set(created.json) == {"id"}  # values are never echoed
     assert created.headers["ETag"]
@@ -76,7 +78,7 @@ def test_every_read_is_audited_with_field_names_and_purpose_never_values(client_
 
 def test_creating_records_the_field_names_in_the_audit_log(client_as, valid_fields, audit_events):
     sales = client_as("sales_service")
-    sid = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "fields": valid_fields}).json["id"]
+    sid = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "sensitive_basis": FIXTURE_BASES["CN"], "fields": valid_fields}).json["id"]
     [event] = audit_events(action="subjects:profile:create")
     assert str(event.subject_id) == sid
     assert set(event.field_names.split(",")) == set(valid_fields)
@@ -88,7 +90,7 @@ def test_top_level_birth_date_is_stored_as_an_encrypted_field(client_as, valid_f
     from govern.subjects.models import ProfileField
 
     sales = client_as("sales_service")
-    sid = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "birth_date": "1990-05-01", "fields": valid_fields}).json["id"]
+    sid = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "sensitive_basis": FIXTURE_BASES["CN"], "birth_date": "1990-05-01", "fields": valid_fields}).json["id"]
     with runtime.database.unit_of_work() as session:
         names = set(session.scalars(select(ProfileField.name).where(ProfileField.subject_id == __import__("uuid").UUID(sid))))
     assert "birth_date" in names
@@ -103,8 +105,8 @@ def test_an_unknown_subject_is_404_problem_json(client_as):
 
 def test_an_external_ref_is_unique(client_as, valid_fields, row_counts):
     sales = client_as("sales_service")
-    assert sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "external_ref": "crm-9", "fields": valid_fields}).status_code == 201
+    assert sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "sensitive_basis": FIXTURE_BASES["CN"], "external_ref": "crm-9", "fields": valid_fields}).status_code == 201
     before = row_counts()
-    again = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "external_ref": "crm-9", "fields": valid_fields})
+    again = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "sensitive_basis": FIXTURE_BASES["CN"], "external_ref": "crm-9", "fields": valid_fields})
     assert again.status_code == 409 and again.json["code"] == "external_ref_exists"
     assert row_counts() == before

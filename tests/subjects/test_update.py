@@ -1,8 +1,10 @@
 """Updates need the current ETag in If-Match: a stale one gets 412 and loses nothing."""
 
+from tests.conftest import FIXTURE_BASES
+
 
 def _create(sales, fields):
-    r = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "fields": fields})
+    r = sales.post("/api/v1/subjects", json={"jurisdiction": "CN", "sensitive_basis": FIXTURE_BASES["CN"], "fields": fields})
     return r.json["id"], r.headers["ETag"]
 
 
