@@ -318,6 +318,9 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
     reapplied = reapply_tombstones(settings, at_start=True)
     if any(reapplied.values()):
         click.echo(f"re-applied erasures that the database had lost (restored from a backup?): {reapplied}", err=True)
+    from govern.processing.cli import keep_records
+
+    keep_records()  # records of processing are kept: a version that took effect with this policy is stored now (PIPL Art. 56)
     if demo:
         _announce_demo(settings, host, port)
     if sealer:

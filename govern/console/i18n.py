@@ -448,6 +448,36 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "forbidden": ("您的角色无权查看此页面。", "Your role may not see this page."),
     "csrf_failed": ("表单已过期或不是本控制台发出的，请刷新页面后重试。", "The form expired or did not come from this console; reload the page and try again."),
     "not_found": ("未找到。", "Not found."),
+    # the handler's own duties and the compliance audit pack (govern/processing, docs/compliance.md)
+    "compliance": ("合规义务与审计", "Compliance duties and audit"),
+    "compliance_intro": (
+        "个人信息处理者自身的义务：按本系统持有的个人信息主体数量计算的门槛义务（《个人信息保护法》第52条、第54条）、网络日志留存（《网络安全法》第21条）以及公司数据安全制度要求的定期工作。",
+        "The handler's own duties: thresholds on the number of people govern holds (PIPL Art. 52, 54), network-log retention (Cybersecurity Law Art. 21) and the periodic duties of the company's data-security policy.",
+    ),
+    "subjects_held": ("持有的个人信息主体数量", "Subjects held"),
+    "handler_duties": ("义务与到期日", "Duties and due dates"),
+    "duty": ("义务", "Duty"),
+    "duty_period": ("期限/周期", "Within / every"),
+    "last_done": ("上次完成", "Last done"),
+    "next_due": ("下次到期", "Next due"),
+    "legal_source": ("依据", "Source"),
+    "done_on": ("完成日期", "Done on"),
+    "duty_reference": ("记录编号", "Reference"),
+    "record_done": ("记录完成", "Record as done"),
+    "duty_status.not_applicable": ("不适用", "Not applicable"),
+    "duty_status.due": ("待完成", "Due"),
+    "duty_status.overdue": ("已逾期", "Overdue"),
+    "duty_status.done": ("已完成", "Done"),
+    "duty_status.never_done": ("从未完成", "Never done"),
+    "duty_status.met": ("已满足", "Met"),
+    "duty_status.not_met": ("未满足", "Not met"),
+    "done.duty_recorded": ("已记录完成，下次到期日已更新。", "Recorded as done; the next due date follows from it."),
+    "compliance_pack": ("合规审计资料包", "Compliance audit pack"),
+    "compliance_pack_intro": (
+        "一个经签名的压缩包，供外部审计人员带走：期间内有效的处理活动记录与影响评估、权利请求记录、安全事件登记簿、演练、清理运行、访问权限复核、审计日志导出及离线核验程序。",
+        "One signed zip an external auditor can take away: the records of processing and assessments in force in the period, the request log, the breach register, drills, purge runs, the access review, and the audit-log export with its offline verifier.",
+    ),
+    "download_pack": ("下载资料包", "Download the pack"),
 }
 
 

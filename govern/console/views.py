@@ -55,6 +55,7 @@ NAV: list[tuple[str, str, Permission, str]] = [
     ("console.incidents", "incidents", Permission.CONSOLE_INCIDENTS, "console.incident"),
     ("console.breach_register", "breach_register", Permission.CONSOLE_INCIDENTS_REGISTER, "console.breach_register"),
     ("console.webhooks_overview", "webhooks", Permission.CONSOLE_WEBHOOKS, "console.webhook"),
+    ("console.compliance_overview", "compliance", Permission.CONSOLE_COMPLIANCE, "console.compliance"),
     ("console.subject_lookup", "subject_lookup", Permission.CONSOLE_SUBJECT_LOOKUP, "console.subject"),
     ("console.access_review", "access_review", Permission.CONSOLE_ACCESS_REVIEW, "console.access_review"),
     ("console.audit_search", "audit_log", Permission.CONSOLE_AUDIT, "console.audit"),
@@ -506,6 +507,6 @@ def audit_export():
 # --- optional domains: their pages join when their service exists --------------------------------------------------
 
 for _domain, _module in (("requests", "pages_requests"), ("retention", "pages_retention"), ("consent", "pages_consent"), ("breach", "pages_breach"),
-                         ("webhooks", "pages_webhooks")):
+                         ("webhooks", "pages_webhooks"), ("processing", "pages_processing")):
     if domain_present(_domain):
         importlib.import_module(f"govern.console.{_module}")

@@ -61,6 +61,9 @@ class Permission(StrEnum):
     CONSOLE_INCIDENTS_REGISTER = "console:incident:register"  # the register of every breach, read-only
     CONSOLE_WEBHOOKS = "console:webhook:read"  # webhook endpoints and their deliveries (the roles that may read deliveries)
     CONSOLE_WEBHOOKS_RETRY = "console:webhook:retry"  # re-queue a failed delivery (the roles that hold webhooks:delivery:retry)
+    CONSOLE_COMPLIANCE = "console:compliance:read"  # the handler's own duties and their due dates (govern/processing)
+    CONSOLE_COMPLIANCE_RECORD = "console:compliance:record"  # record a duty as done (a drill, a review)
+    CONSOLE_COMPLIANCE_PACK = "console:compliance:pack"  # download the signed compliance audit pack
     # breach response (govern/breach)
     BREACH_CREATE = "breach:incident:create"  # open an incident (or a drill)
     BREACH_READ = "breach:incident:read"  # incidents, clocks, counts, timeline, report

@@ -54,6 +54,10 @@ EVIDENCE: dict[str, tuple[str, ...]] = {
     "console:subject:lookup": ("subjects:profile:lookup",),
     "console:review:read": ("identity:review:",),
     "console:audit:read": ("audit:event:search", "audit:export:"),
+    "processing:duties:record": ("processing:duty:done",),
+    "console:compliance:read": ("processing:duties:read",),
+    "console:compliance:record": ("processing:duty:done",),
+    "console:compliance:pack": ("processing:pack:create",),
     "console:request:read": ("requests:queue:read", "requests:request:read"),
     "console:request:manage": (
         "requests:identity:verify", "requests:deadline:", "requests:request:complete", "requests:request:refuse", "access:objection:lift",

@@ -15,10 +15,13 @@ import shutil
 import tempfile
 import uuid
 import zipfile
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from govern.audit import checkpoints, export, signing
 from govern.audit import service as audit
@@ -145,8 +148,10 @@ def _sha256(path: Path) -> str:
 
 def build(
     *, database: Database, settings: Settings, policy: Policy, actor: Actor, start: datetime, end: datetime, out: Path,
+    session: Session | None = None,
 ) -> PackResult:
-    """Writes the signed pack for [start, end) to `out` (a .zip); audited."""
+    """Writes the signed pack for [start, end) to `out` (a .zip); audited. The command seals and checkpoints first and
+    works in its own unit of work; a request (the console) passes its session and packs what is sealed."""
     start, end = as_utc(start), as_utc(end)
     now = utcnow()
     errors: dict[str, list[str]] = {}
@@ -157,11 +162,12 @@ def build(
     if errors:
         raise validation_failed(errors)
     key = signing.load(settings)  # before anything is written: a pack that cannot be signed is not made
-    checkpoints.issue(database=database, settings=settings)  # the export then ends on a signed head
+    if session is None:
+        checkpoints.issue(database=database, settings=settings)  # the export then ends on a signed head
     with tempfile.TemporaryDirectory(prefix="govern-pack-") as tmp:
         root = Path(tmp) / "pack"
         root.mkdir()
-        with database.unit_of_work() as session:
+        with (database.unit_of_work() if session is None else nullcontext(session)) as session:
             audit.append(session=session, actor=actor, action=ProcessingAction.PACK_CREATE, resource=f"pack:{start.isoformat()}..{end.isoformat()}")
             records.sync(session=session, policy=policy, actor=actor, now=now)
             ropa = {lang: records.records_during(session=session, actor=actor, start=start, end=end, language=lang) for lang in records.LANGUAGES}
