@@ -76,6 +76,8 @@ def view(*, session: Session, policy: Policy, incident: Incident, now: datetime 
         "critical_infrastructure": incident.critical_infrastructure, "detected_at": as_utc(incident.detected_at),
         "aware_at": as_utc(incident.aware_at), "reported_by": incident.reported_by, "source": incident.source,
         "created_by": incident.created_by,
+        "occurred_from": as_utc(incident.occurred_from) if incident.occurred_from else None,
+        "occurred_to": as_utc(incident.occurred_to) if incident.occurred_to else None,
         **{f"{s}_at": as_utc(getattr(incident, f"{s}_at")) if getattr(incident, f"{s}_at") else None for s in STATES[1:]},
         "scope": snapshot_view(snapshot) if snapshot else None,
         "assessment": {"version": assessment.version, "at": as_utc(assessment.created_at), "by": assessment.actor_name, **assessment.data} if assessment else None,

@@ -88,6 +88,8 @@ class TransitionSchema(Schema):
 
 
 class TimesSchema(Schema):
+    occurred_from = ma.AwareDateTime(load_default=None, metadata={"description": "When the incident began (the letters' date(s) of the breach)."})
+    occurred_to = ma.AwareDateTime(load_default=None, metadata={"description": "When it ended."})
     detected_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the incident was really detected."})
     aware_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the company really became aware of it (the 72 h and CAC clocks run from it)."})
     contained_at = ma.AwareDateTime(load_default=None, metadata={"description": "When it was really contained (the 30-day CAC summary runs from it)."})
@@ -214,6 +216,8 @@ class IncidentSchema(Schema):
     critical_infrastructure = ma.Bool()
     detected_at = UtcDateTime()
     aware_at = UtcDateTime()
+    occurred_from = UtcDateTime(allow_none=True)
+    occurred_to = UtcDateTime(allow_none=True)
     reported_by = ma.Str()
     source = ma.Dict()
     created_by = ma.Str()

@@ -98,6 +98,9 @@ def create(*, session: Session, policy: Policy, actor: Actor, data: Mapping[str,
         if value > now + FUTURE_SKEW:
             errors[key] = ["lies in the future"]
     occurred_from, occurred_to = (as_utc(data[k]) if data.get(k) else None for k in ("occurred_from", "occurred_to"))
+    for key, value in (("occurred_from", occurred_from), ("occurred_to", occurred_to)):
+        if value and value > now + FUTURE_SKEW:
+            errors[key] = ["lies in the future"]
     if occurred_from and detected < occurred_from:
         errors["detected_at"] = ["cannot be earlier than the incident began (occurred_from)"]
     if occurred_from and occurred_to and occurred_to < occurred_from:
@@ -220,7 +223,8 @@ def transition(
 # --- times recorded after the fact ------------------------------------------------------------------------------------
 
 # The times staff may enter or correct afterwards, with who and why; the clocks are derived again from them.
-RECORDED_TIMES = ("detected_at", "aware_at", "contained_at")
+RECORDED_TIMES = ("occurred_from", "occurred_to", "detected_at", "aware_at", "contained_at")
+_TIMES = (*RECORDED_TIMES, "closed_at")
 
 
 def _past(value: datetime, now: datetime, key: str) -> datetime:
@@ -235,10 +239,11 @@ def _check_order(incident: Incident, times: Mapping[str, datetime | None], sent:
     company is aware of it; it is contained no earlier than detected; it is closed after awareness, containment and
     every filing. Never before the incident began, where that is known."""
     errors: dict[str, list[str]] = {}
-    begun = as_utc(incident.occurred_from) if incident.occurred_from else None
-    detected, aware, contained, closed = (times.get(k) for k in ("detected_at", "aware_at", "contained_at", "closed_at"))
+    begun, ended, detected, aware, contained, closed = (times.get(k) for k in ("occurred_from", "occurred_to", "detected_at", "aware_at", "contained_at", "closed_at"))
     if begun and detected and detected < begun:
         errors["detected_at"] = ["cannot be earlier than the incident began (occurred_from)"]
+    if begun and ended and ended < begun:
+        errors["occurred_to"] = ["cannot be earlier than occurred_from"]
     if detected and aware and aware < detected:
         errors["aware_at"] = ["cannot be earlier than detected_at"]
     if contained and detected and contained < detected:
@@ -252,7 +257,7 @@ def _check_order(incident: Incident, times: Mapping[str, datetime | None], sent:
 
 
 def _current_times(incident: Incident) -> dict[str, datetime | None]:
-    return {k: as_utc(getattr(incident, k)) if getattr(incident, k) else None for k in ("detected_at", "aware_at", "contained_at", "closed_at")}
+    return {k: as_utc(getattr(incident, k)) if getattr(incident, k) else None for k in _TIMES}
 
 
 def _step_time(session: Session, incident: Incident, to: str, at: datetime | None, reason: str | None, now: datetime) -> datetime:
@@ -275,8 +280,8 @@ def record_times(
     *, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, times: Mapping[str, datetime | None], reason: str,
     now: datetime | None = None,
 ) -> Incident:
-    """Enters or corrects when the incident was really detected, when the company became aware of it, or when it was
-    contained: past times only, consistent with each other, with who and why (timeline and audit). Every clock is
+    """Enters or corrects when the incident began and ended, when it was really detected, when the company became aware
+    of it, or when it was contained: past times only, consistent with each other, with who and why (timeline and audit). Every clock is
     derived again from them (72 h, CAC 4 h / 1 h, 30 days, California 30 days)."""
     now = now or utcnow()
     incident = get_or_raise(session=session, incident_id=incident_id)

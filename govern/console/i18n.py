@@ -220,6 +220,8 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "incident_description": ("事件经过", "What happened"),
     "detected_at": ("发现时间", "Detected"),
     "aware_at": ("知悉时间", "Became aware"),
+    "occurred_from": ("事件开始时间", "The incident began"),
+    "occurred_to": ("事件结束时间", "The incident ended"),
     "aware_at_help": ("通知时限自知悉时间起算；留空则与发现时间相同。", "The clocks run from this moment; empty means the same as detected."),
     "reported_by": ("报告人", "Reported by"),
     "suspected_source": ("可疑来源", "Suspected source"),

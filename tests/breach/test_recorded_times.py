@@ -129,5 +129,23 @@ def test_closing_with_its_real_time_and_a_closed_incident_s_times_are_final(dpo)
     r = dpo.post(f"/api/v1/incidents/{iid}/transition", json={"to": "closed", "review": review, "at": iso(closed), "reason": "closed at the weekly meeting"})
     assert r.status_code == 200, r.json
     assert datetime.fromisoformat(r.json["closed_at"]) == closed
+    assert r.json["timeline"][-1]["data"]["reason"] == "closed at the weekly meeting"
     r = dpo.post(f"/api/v1/incidents/{iid}/times", json={"aware_at": iso(aware), "reason": "late correction"})
     assert r.status_code == 409 and r.json["code"] == "incident_closed"
+
+
+def test_when_the_incident_began_and_ended_is_entered_afterwards_and_kept_in_order(dpo):
+    now = datetime.now(timezone.utc)
+    detected = (now - timedelta(days=2)).replace(microsecond=0)
+    iid = _open(dpo, detected)
+    began, ended = detected - timedelta(days=5), detected - timedelta(days=1)
+    r = dpo.post(f"/api/v1/incidents/{iid}/times", json={"occurred_from": iso(began), "occurred_to": iso(ended), "reason": "the firewall log shows the first and last request"})
+    assert r.status_code == 200, r.json
+    assert datetime.fromisoformat(r.json["occurred_from"]) == began and datetime.fromisoformat(r.json["occurred_to"]) == ended
+    for times, field in (
+        ({"occurred_to": iso(began - timedelta(hours=1))}, "occurred_to"),  # ends before it began
+        ({"occurred_from": iso(detected + timedelta(hours=1))}, "detected_at"),  # began after it was detected
+        ({"occurred_to": iso(now + timedelta(days=1))}, "occurred_to"),  # the future
+    ):
+        r = dpo.post(f"/api/v1/incidents/{iid}/times", json={**times, "reason": "r"})
+        assert r.status_code == 400 and field in r.json["errors"], (times, r.json)

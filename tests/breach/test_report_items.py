@@ -119,3 +119,15 @@ def test_the_register_keeps_the_remedy_taken_in_words(client_as, dpo, make_subje
     assert entry["remedy"]["measures"] == TEXTS["measures"]
     assert entry["facts"]["cause"] == TEXTS["cause"] and entry["facts"]["what_happened"] == TEXTS["what_happened"]
     assert entry["effects"]["consequences"] == TEXTS["consequences"] and entry["effects"]["assessed"]["records"] == 7
+
+
+def test_the_incident_report_for_the_file_shows_the_assessed_counts_and_the_cause(dpo):
+    iid = _open(dpo)
+    dpo.post(f"/api/v1/incidents/{iid}/assessment", json={
+        "risk": "risk", "notify": "yes", "rationale": "r", "people": {"EU": 12}, "records": 345, "categories": ["contact"], "texts": TEXTS,
+    })
+    en = dpo.get(f"/api/v1/incidents/{iid}/report?lang=en").text
+    assert "<tr><th>Records (as assessed)</th><td>345</td></tr>" in en and "EU: 12" in en
+    assert f"<tr><th>Cause</th><td>{TEXTS['cause']['en']}</td></tr>" in en
+    zh = dpo.get(f"/api/v1/incidents/{iid}/report?lang=zh").text
+    assert "<tr><th>记录数（评估）</th><td>345</td></tr>" in zh and f"<tr><th>事件原因</th><td>{TEXTS['cause']['zh']}</td></tr>" in zh

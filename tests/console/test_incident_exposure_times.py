@@ -45,11 +45,14 @@ def test_real_times_are_entered_afterwards_with_a_reason(console_as, audit_event
     iid = _open(dpo, now - timedelta(minutes=5))
     aware = (now - timedelta(days=2)).replace(second=0, microsecond=0)
     assert dpo.post(f"/console/incidents/{iid}/times", {"times_aware_at": _local(aware)}).status_code == 400  # no reason
-    r = dpo.post(f"/console/incidents/{iid}/times", {"times_detected_at": _local(aware), "times_aware_at": _local(aware), "times_reason": "ticket 4711"})
+    r = dpo.post(f"/console/incidents/{iid}/times", {
+        "times_occurred_from": _local(aware - timedelta(days=1)), "times_detected_at": _local(aware), "times_aware_at": _local(aware), "times_reason": "ticket 4711",
+    })
     assert r.status_code == 302, r.get_data(as_text=True)[:2000]
     page = dpo.get(f"/console/incidents/{iid}").get_data(as_text=True)
     assert "补录或更正时间" in page and "ticket 4711" in page
-    assert [e.reason for e in audit_events(action="breach:incident:times")] == ["aware_at,detected_at"]
+    assert 'id="occurred-from"' in page
+    assert [e.reason for e in audit_events(action="breach:incident:times")] == ["aware_at,detected_at,occurred_from"]
     assert dpo.post(f"/console/incidents/{iid}/transition", {"to": "assessing", "transition_at": _local(aware + timedelta(hours=1)), "transition_reason": "triage call"}).status_code == 302
     page = dpo.get(f"/console/incidents/{iid}").get_data(as_text=True)
     assert "triage call" in page
