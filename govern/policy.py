@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # the domain parts of the policy live with their domains and 
     from govern.processing.policy import ProcessingPolicy
     from govern.requests.policy import RequestSettings, RequestTerms, WorkingCalendar
     from govern.retention.policy import RetentionPolicy
+    from govern.sharing.policy import PropagationPolicy
     from govern.webhooks.policy import WebhookPolicy
 
 
@@ -221,6 +222,7 @@ class Policy:
     breach_letters: Mapping[tuple[str, str], str]  # (template, language) -> text
     webhooks: "WebhookPolicy"  # policies/webhooks.yaml (govern/webhooks): delivery, retry, URLs, signature
     rate_limits: "RateLimitPolicy"  # policies/rate_limits.yaml (govern/identity/policy.py, govern/ratelimit.py)
+    propagation: "PropagationPolicy"  # policies/sharing.yaml (govern/sharing/policy.py): telling recipients (GDPR Art. 19)
     # jurisdictions.yaml, read by govern/consent/policy.py: ages of consent (per EU member state; CCPA's opt-in age)
     # and the basis a write of a sensitive field needs (sensitive_collection).
     ages: Mapping[str, "AgeTerms"]
@@ -419,6 +421,7 @@ def load_policy(directory: Path) -> Policy:
     from govern.processing.policy import load_processing_policy
     from govern.requests.policy import load_request_policy
     from govern.retention.policy import load_retention_policy
+    from govern.sharing.policy import load_sharing_policy
     from govern.webhooks.policy import load_webhook_policy
 
     # The files are checked in this order, so a directory with several bad files names the same one first every time.
@@ -433,6 +436,7 @@ def load_policy(directory: Path) -> Policy:
         **load_breach_policy(directory, jurisdictions),
         **load_webhook_policy(directory),
         **load_rate_limit_policy(directory),
+        **load_sharing_policy(directory),
         **load_consent_policy(jurisdictions, catalog),
     )
 

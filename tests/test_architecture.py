@@ -22,6 +22,8 @@ KNOWN_CYCLES = (
 )
 # The consent policy part (ages of consent, the basis a collection needs) joins the policy loader's cycle (issue 16).
 KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.consent.policy"}, *KNOWN_CYCLES[1:])
+# The policy part of sharing (telling recipients, issue 16 item 9) joins the policy loader's cycle.
+KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.sharing.policy"}, *KNOWN_CYCLES[1:])
 
 
 def _graph():

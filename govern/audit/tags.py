@@ -104,6 +104,8 @@ class SharingAction(AuditTag):
     RECIPIENT_DISABLE = "sharing:recipient:disable"
     DISCLOSE = "sharing:disclosure:create"
     DISCLOSURE_LIST = "sharing:disclosure:list"
+    PROPAGATION_RECORD = "sharing:propagation:record"  # a manual notice task or an exemption for a recipient (GDPR Art. 19)
+    PROPAGATION_DONE = "sharing:propagation:done"  # a manual notice task carried out
 
 
 class ProcessingAction(AuditTag):

@@ -29,6 +29,7 @@ from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
 from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
 from govern.policy import Policy
+from govern.requests import propagation
 from govern.requests import service as requests
 from govern.requests.models import DataSubjectRequest
 from govern.requests.service import RequestAction
@@ -64,6 +65,9 @@ def complete(
         raise requests._illegal(req, "completed", "completed")
     requests.require_verified(req, action=RequestAction.COMPLETE)
     explanation = requests._reason(explanation, required=False)
+    # GDPR Art. 19: every recipient of the changed data is told (webhook), has a manual task, or a recorded exemption;
+    # checked before anything is changed, so a refusal (409 recipients_not_told) leaves the request as it was.
+    told = propagation.view(propagation.require_told(session=session, req=req))
     if req.type in PACKAGE_TYPES:
         hours = policy.requests.package_download_hours
         # The package is for the data subject: the filing service asks for a one-time download token to hand over.
@@ -74,7 +78,7 @@ def complete(
     elif req.type == "rectification":
         response = _rectify(session, policy, envelope, actor, req)
     elif req.type in ERASURE_TYPES:
-        response = _erase(session, policy, envelope, actor, req, now, ledgers)
+        response = _erase(session, policy, envelope, actor, req, now, ledgers, told)
     elif req.type == "restriction":
         subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="restricted", reason="restriction_request", reference=requests._ref(req))
         response = {"restricted": True, "allowed": sorted(n for n, p in policy.purposes.items() if p.allowed_when_restricted)}
@@ -84,6 +88,8 @@ def complete(
         response = {"handled": True}
     if explanation:
         response["explanation"] = explanation
+    if told:
+        response["recipients"] = told  # the subject may be told who received the data (GDPR Art. 19, second sentence)
     req.response = response
     digest = (response.get("certificate_sha256") or "")
     requests.transition(session, actor, req, "completed", "completed", now, action=RequestAction.COMPLETE, reason=explanation,
@@ -152,6 +158,7 @@ def _stop_purposes(session: Session, policy: Policy, envelope: Envelope, actor: 
 
 def _erase(
     session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, ledgers: ErasureLedgers | None,
+    told: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     scope_fields = set(req.details["fields"]) if req.details.get("fields") else None
     scope_types = set(req.details["record_types"]) if req.details.get("record_types") else None
@@ -166,9 +173,10 @@ def _erase(
         # Already shredded: an erasure killed after its tombstone reached the file (before its commit) is re-applied
         # at restart, or a purge shredded the subject meanwhile. Nothing is left to destroy or keep; the request
         # must still complete, with a certificate that says when and why the subject was erased.
-        return _certify(session, actor, req, now, _already_erased(session, req), destroyed_fields=[], destroyed_types={}, kept=[], status="erased")
+        return _certify(session, actor, req, now, _already_erased(session, req), destroyed_fields=[], destroyed_types={}, kept=[], status="erased",
+                        told=told)
     if whole:
-        shredded = _shred_at_once(session, policy, envelope, actor, req, now, ledgers)
+        shredded = _shred_at_once(session, policy, envelope, actor, req, now, ledgers, told)
         if shredded is not None:
             return shredded
     inv = subjects.inventory(session=session, subject_id=req.subject_id)
@@ -217,11 +225,13 @@ def _erase(
         "crypto-shredding: what is kept was sealed under a new data key and the old key destroyed, so every copy of the "
         "erased values, backups included, is unreadable; blind-index entries removed; rows deleted"
     )
-    return _certify(session, actor, req, now, method, destroyed_fields=destroyed_fields, destroyed_types=destroyed_types, kept=kept, status=status)
+    return _certify(session, actor, req, now, method, destroyed_fields=destroyed_fields, destroyed_types=destroyed_types, kept=kept, status=status,
+                    told=told)
 
 
 def _shred_at_once(
     session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, ledgers: ErasureLedgers | None,
+    told: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """A whole-subject erasure with nothing to keep (retention decides that in a fixed number of statements), done
     without weighing each record; None when something may have to be kept (the caller then weighs every record)."""
@@ -245,7 +255,7 @@ def _shred_at_once(
             "so their number per type is not stated here"
         )
     destroyed = result.records_deleted if result.records_deleted is not None else {t: None for t in held.record_types}
-    return _certify(session, actor, req, now, method, destroyed_fields=held.fields, destroyed_types=destroyed, kept=[], status="erased")
+    return _certify(session, actor, req, now, method, destroyed_fields=held.fields, destroyed_types=destroyed, kept=[], status="erased", told=told)
 
 
 def _already_erased(session: Session, req: DataSubjectRequest) -> str:
@@ -259,7 +269,7 @@ def _already_erased(session: Session, req: DataSubjectRequest) -> str:
 
 def _certify(
     session: Session, actor: Actor, req: DataSubjectRequest, now: datetime, method: str, *, destroyed_fields: list[str],
-    destroyed_types: dict[str, int], kept: list[dict[str, Any]], status: str,
+    destroyed_types: dict[str, int], kept: list[dict[str, Any]], status: str, told: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     certificate = {
         "certificate": "erasure",
@@ -274,6 +284,9 @@ def _certify(
         "subject_status": status,
         "tombstone": status == "erased",
     }
+    if told:
+        # Who received the erased data and how each is told (GDPR Art. 19; CCPA regs §7022(b)(3)): names and ids only.
+        certificate["recipients"] = told
     # A bare SHA-256 is right here: the certificate holds ids, dates, field and record-type names, never a value, and
     # the requester who is handed it can check it against the log.
     digest = hashlib.sha256(_canonical(certificate)).hexdigest()

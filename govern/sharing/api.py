@@ -11,7 +11,8 @@ from govern.api_support import idempotent_create, if_match_version, version_etag
 from govern.errors import Problem
 from govern.identity.guard import current_actor, current_runtime, public, requires
 from govern.identity.permissions import Permission
-from govern.sharing import schemas, service
+from govern.requests import propagation as request_propagation
+from govern.sharing import propagation, schemas, service
 from govern.timeutil import utcnow
 
 blp = Blueprint("sharing", __name__, url_prefix="/api/v1", description="Third-party recipients and disclosures")
@@ -116,3 +117,47 @@ def list_disclosures(subject_id: uuid.UUID):
     """Every disclosure of a subject: recipient, fields (names), time, basis; audited."""
     rows = service.list_disclosures(session=current_runtime().session(), actor=current_actor(), subject_id=subject_id)
     return [service.disclosure_view(d, r) for d, r in rows]
+
+
+# --- telling recipients of a request's change (GDPR Art. 19) -------------------------------------------------------
+
+
+def _owed_view(request_id: uuid.UUID, owed) -> dict:
+    return {"request_id": request_id, "recipients": propagation.view(owed), "open": [o.recipient.id for o in owed if o.how is None]}
+
+
+@blp.route("/requests/<uuid:request_id>/recipients", methods=["GET"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.response(200, schemas.RequestRecipientsSchema)
+def request_recipients(request_id: uuid.UUID):
+    """The recipients that received the data a rectification, erasure or restriction changes, and how each is told
+    (webhook, manual task, exemption); those still open block the request's completion. Audited."""
+    rt = current_runtime()
+    _, owed = request_propagation.recipients(session=rt.session(), policy=rt.policy, actor=current_actor(), request_id=request_id)
+    return _owed_view(request_id, owed)
+
+
+@blp.route("/requests/<uuid:request_id>/recipients", methods=["POST"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.PropagationStepCreateSchema)
+@blp.response(201, schemas.PropagationStepSchema)
+@blp.alt_response(409, description="recipient_has_webhook, propagation_recorded, request_closed (problem+json)")
+def record_propagation(body, request_id: uuid.UUID):
+    """Record how a recipient without a webhook is told: a manual task with its due date, or the specific reason why
+    telling it is impossible or involves disproportionate effort (GDPR Art. 19). Audited."""
+    rt = current_runtime()
+    step = request_propagation.record(
+        session=rt.session(), policy=rt.policy, actor=current_actor(), request_id=request_id, recipient_id=body["recipient_id"],
+        method=body["method"], reason=body["reason"], due_on=body["due_on"],
+    )
+    return propagation.step_view(step)
+
+
+@blp.route("/requests/<uuid:request_id>/recipients/<uuid:recipient_id>/done", methods=["POST"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.response(200, schemas.PropagationStepSchema)
+def propagation_done(request_id: uuid.UUID, recipient_id: uuid.UUID):
+    """A manual notice task carried out: the recipient was told. Audited."""
+    rt = current_runtime()
+    step = request_propagation.done(session=rt.session(), policy=rt.policy, actor=current_actor(), request_id=request_id, recipient_id=recipient_id)
+    return propagation.step_view(step)

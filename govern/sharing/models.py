@@ -11,7 +11,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import JSON, Date, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base
@@ -56,3 +56,30 @@ class Disclosure(Base):
     request_id: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (Index("ix_disclosures_subject", "subject_id", "occurred_at"),)
+
+
+class PropagationStep(Base):
+    """How a recipient that received a subject's data is told of a request's rectification, erasure or restriction
+    when no webhook tells it (GDPR Art. 19): a manual task with its due date, or the specific reason why telling it is
+    impossible or would involve disproportionate effort. One per request and recipient; ids and an operator's
+    explanation (checked for personal data), never a value. No foreign key to the request, like a disclosure: the
+    record that a recipient was considered outlives the erased subject (GDPR Art. 5(2))."""
+
+    __tablename__ = "propagation_steps"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    request_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    subject_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    recipient_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("recipients.id"), nullable=False)
+    method: Mapped[str] = mapped_column(String(32), nullable=False)  # manual | impossible | disproportionate_effort
+    due_on: Mapped[date | None] = mapped_column(Date)  # a manual task's due date
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    recorded_by: Mapped[str] = mapped_column(String(100), nullable=False)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a manual task: when the recipient was told
+    done_by: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        UniqueConstraint("request_id", "recipient_id", name="uq_propagation_steps_request_recipient"),
+        Index("ix_propagation_steps_open", "method", "done_at", "due_on"),
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
-from govern.openapi import UtcDateTime
+from govern.openapi import FreeText, UtcDateTime
+from govern.sharing.propagation import METHODS
 from govern.sharing.service import TRANSFER_MECHANISMS
 
 
@@ -84,3 +85,46 @@ class DisclosureSchema(Schema):
 
 class DisclosedSchema(DisclosureSchema):
     values = ma.Dict(keys=ma.Str(), values=ma.Str(), required=True, metadata={"description": "The values to transmit, once."})
+
+
+# --- telling recipients of a request's change (GDPR Art. 19; govern/sharing/propagation.py) -----------------------
+
+
+class PropagationStepCreateSchema(Schema):
+    recipient_id = ma.UUID(required=True)
+    method = ma.Str(required=True, validate=validate.OneOf(METHODS), metadata={
+        "description": "manual: a task to tell the recipient by hand, due by due_on; impossible or disproportionate_effort: "
+                       "why it is not told (GDPR Art. 19), with a specific reason."})
+    reason = FreeText(load_default=None, validate=validate.Length(max=1000))
+    due_on = ma.Date(load_default=None, metadata={"description": "A manual task's due date; at most policies/sharing.yaml's days ahead (the default)."})
+
+
+class OwedRecipientSchema(Schema):
+    id = ma.UUID(required=True)
+    name = ma.Str(required=True)
+    country = ma.Str(required=True)
+    fields = ma.List(ma.Str(), required=True, metadata={"description": "The field names it received of the data the request changes."})
+    told_by = ma.Str(allow_none=True, metadata={"description": "webhook, manual, impossible, disproportionate_effort; null: not accounted for yet."})
+    recorded_at = ma.Str()
+    due_on = ma.Str()
+    done_at = ma.Str()
+    reason = ma.Str()
+
+
+class RequestRecipientsSchema(Schema):
+    request_id = ma.UUID(required=True)
+    recipients = ma.List(ma.Nested(OwedRecipientSchema), required=True)
+    open = ma.List(ma.UUID(), required=True, metadata={"description": "Recipients not accounted for: the request cannot complete while any is."})
+
+
+class PropagationStepSchema(Schema):
+    request_id = ma.UUID(required=True)
+    subject_id = ma.UUID(required=True)
+    recipient_id = ma.UUID(required=True)
+    method = ma.Str(required=True)
+    due_on = ma.Str(allow_none=True)
+    reason = ma.Str(allow_none=True)
+    recorded_at = ma.Str(required=True)
+    recorded_by = ma.Str(required=True)
+    done_at = ma.Str(allow_none=True)
+    done_by = ma.Str(allow_none=True)

@@ -363,6 +363,17 @@ def request_completed(*, session: Session, actor: Actor, request: "DataSubjectRe
                    request_type=request.type, now=now, **extra)
 
 
+def recipients_listening(*, session: Session, event_type: str) -> set[uuid.UUID]:
+    """The recipients with an enabled endpoint of their own subscribed to `event_type`: those a webhook tells of it
+    (sharing/propagation.py asks every other recipient owed a notice for a manual task or a reason)."""
+    rows = session.execute(select(WebhookEndpoint.owner_id, WebhookEndpoint.event_types).where(
+        WebhookEndpoint.owner_kind == "recipient", WebhookEndpoint.enabled.is_(True)))
+    return {owner for owner, types in rows if event_type in types}
+
+
+REQUEST_EVENTS = {"erasure": ERASED, "account_closure": ERASED, "rectification": RECTIFIED, "restriction": RESTRICTED}
+
+
 def restriction_lifted(*, session: Session, actor: Actor, request: "DataSubjectRequest", now: datetime) -> list[WebhookDelivery]:
     """The hook of requests.flows.lift_restriction."""
     return enqueue(session=session, actor=actor, event_type=RESTRICTION_LIFTED, subject_id=request.subject_id, request_id=request.id,

@@ -126,6 +126,8 @@ WRITTEN = (
     "webhooks:endpoint:rotate-secret",
     "webhooks:endpoint:update",
     "webhooks:event:queue",
+    "sharing:propagation:record",
+    "sharing:propagation:done",
 )
 
 
