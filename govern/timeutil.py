@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timedelta, timezone
 
 
 def utcnow() -> datetime:
@@ -17,6 +17,26 @@ def add_months(day: date, months: int) -> date:
     year, month = divmod(day.month - 1 + months, 12)
     year += day.year
     return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def months_later(start: datetime, months: int) -> datetime:
+    """The instant `months` calendar months after `start`: the same time on the same date, or, when that month has no
+    such date, the end of its last day (the next midnight): six months from 31 August 10:00 run to 1 March 00:00."""
+    day = add_months(start.date(), months)
+    if day.day != start.day:
+        return datetime.combine(day + timedelta(days=1), time.min, tzinfo=start.tzinfo)
+    return start.replace(year=day.year, month=day.month, day=day.day)
+
+
+def months_cutoff(now: datetime, months: int) -> datetime:
+    """The latest instant whose `months` calendar months have run by `now` (the exact inverse of `months_later`:
+    `months_later(t, n) <= now` exactly when `t <= months_cutoff(now, n)`). Never a count of days: six months back
+    from 1 January is 1 July (184 days), from 1 September is 1 March (184 or 185)."""
+    day = add_months(now.date(), -months)
+    if day.day != now.day:
+        # That month has no such date (31 March, one month back): every start on its last day has run by now.
+        return datetime.combine(day, time.max, tzinfo=now.tzinfo)
+    return now.replace(year=day.year, month=day.month, day=day.day)
 
 
 def as_utc(value: datetime) -> datetime:

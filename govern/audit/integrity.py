@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
@@ -45,7 +45,7 @@ from govern.audit.verifier import (
 from govern.config import Settings
 from govern.db import Database
 from govern.logging import get_logger
-from govern.timeutil import utcnow
+from govern.timeutil import months_cutoff, utcnow
 
 log = get_logger("govern.audit")
 _BAD = b"\xff" * 32  # stands in for an unreadable hash column: it links to nothing, so the walk names the place
@@ -256,6 +256,14 @@ def status(*, database: Database, settings: Settings, max_unsealed_seconds: int 
 
 
 MINIMUM_MONTHS = 6  # Cybersecurity Law Art. 21: network logs kept no less than six months
+# The longest six calendar months can last (1 July to 1 January): a keep_days below it would cut some span short.
+MINIMUM_DAYS = 184
+
+
+def purge_cutoff(now: datetime, keep_days: int) -> datetime:
+    """Events at or before this instant may go: older than keep_days and than six calendar months counted from each
+    event (never six months approximated in days), so the floor holds for every six-month span, 29 February included."""
+    return min(now - timedelta(days=keep_days), months_cutoff(now, MINIMUM_MONTHS))
 
 
 @dataclass
@@ -273,9 +281,9 @@ def purge(*, database: Database, settings: Settings, actor: Actor, keep_days: in
     the log verifies from that signed statement on (never from the unsigned audit_purges row, kept as an index)."""
     from govern.audit import service
 
-    if keep_days < MINIMUM_MONTHS * 30 + 3:  # 183 days covers any six calendar months
+    if keep_days < MINIMUM_DAYS:  # six calendar months last up to 184 days
         raise ValueError(f"audit events are kept at least six months (Cybersecurity Law Art. 21); {keep_days} days is less")
-    cutoff = utcnow() - timedelta(days=keep_days)
+    cutoff = purge_cutoff(utcnow(), keep_days)
     key = None if dry_run else signing.load(settings)
     if key is not None:
         signing.publish(settings, key)

@@ -28,8 +28,9 @@ class AuditPolicy:
 
 
 class AuditRetentionSchema(_Strict):
-    # 183 days: any six consecutive calendar months (Cybersecurity Law Art. 21 sets the floor, not the ceiling).
-    keep_days = ma.Int(required=True, validate=validate.Range(min=183, error="must be at least 183 days (six months, Cybersecurity Law Art. 21)"))
+    # 184 days: the longest six consecutive calendar months (1 July to 1 January; Cybersecurity Law Art. 21 sets the
+    # floor, not the ceiling). The purge also counts six calendar months from each event (integrity.purge_cutoff).
+    keep_days = ma.Int(required=True, validate=validate.Range(min=184, error="must be at least 184 days (six months, Cybersecurity Law Art. 21)"))
     source = ma.Str(required=True)
 
 

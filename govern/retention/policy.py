@@ -4,7 +4,7 @@ govern.policy.load_policy."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -13,17 +13,25 @@ from marshmallow import fields as ma
 from marshmallow import validate
 
 from govern.policy import Catalog, Label, PolicyError, StrictSchema, read_yaml, validate_file
-from govern.timeutil import add_months
+from govern.requests.policy import WorkingCalendar, _load_calendar
+from govern.timeutil import add_months, months_cutoff, months_later
 
 
 @dataclass(frozen=True)
 class RetentionPeriod:
-    """A retention period from retention.yaml: `90d`, `18m` or `3y`, counted in the law's own units: days as days,
-    months and years by the calendar (`govern.timeutil.add_months`). `end` is the one arithmetic; `cutoff` (what a
-    purge's query compares with) is its exact inverse: `end(start) <= now` exactly when `start <= cutoff(now)`."""
+    """A retention period from retention.yaml: `90d`, `15wd`, `18m` or `3y`, counted in the law's own units: days as
+    days, working days on a working-day calendar of policies/calendars/ (`calendar`), months and years by the calendar
+    (`govern.timeutil.months_later`), never approximated in days. `end` is the one arithmetic; `cutoff` (what a
+    purge's query compares with) is its exact inverse: `end(start) <= now` exactly when `start <= cutoff(now)`.
+
+    Working days: the day of the event is day 0 and the period runs to the end (midnight, UTC) of the n-th working day
+    after it, as request deadlines count them (GB/T 35273-2020 §8.5: 15 working days). A year the calendar does not
+    list is counted on its weekdays (Monday to Friday): a purge is never stopped by a calendar not yet updated, and
+    `provisional` says when a period was counted so."""
 
     amount: int
-    unit: str  # d | m | y
+    unit: str  # d | wd | m | y
+    calendar: WorkingCalendar | None = field(default=None, compare=False, hash=False, repr=False)
 
     def __str__(self) -> str:
         return f"{self.amount}{self.unit}"
@@ -33,32 +41,59 @@ class RetentionPeriod:
         return self.amount * (12 if self.unit == "y" else 1)
 
     def last_day(self, start: datetime) -> date:
-        """The date the period ends on: n days later, or the same date n months later (the last day of that month
-        when it has none: six months from 31 August ends on the last day of February)."""
+        """The date the period ends on: n days later, the n-th working day after, or the same date n months later (the
+        last day of that month when it has none: six months from 31 August ends on the last day of February)."""
         if self.unit == "d":
             return (start + timedelta(days=self.amount)).date()
+        if self.unit == "wd":
+            return self._working_day_after(start.date())
         return add_months(start.date(), self.months)
 
     def end(self, start: datetime) -> datetime:
-        """The instant the period has run: `start` plus n days, or the same time on `last_day`; when that month has no
-        such date, the end of its last day (the next midnight)."""
+        """The instant the period has run: `start` plus n days; the end of the n-th working day; or the same time on
+        `last_day`, and when that month has no such date, the end of its last day (the next midnight)."""
         if self.unit == "d":
             return start + timedelta(days=self.amount)
-        day = self.last_day(start)
-        if day.day != start.day:
-            return datetime.combine(day + timedelta(days=1), time.min, tzinfo=start.tzinfo)
-        return start.replace(year=day.year, month=day.month, day=day.day)
+        if self.unit == "wd":
+            return datetime.combine(self.last_day(start) + timedelta(days=1), time.min, tzinfo=start.tzinfo)
+        return months_later(start, self.months)
 
     def cutoff(self, now: datetime) -> datetime:
         """The latest start whose period has run by `now` (the inverse of `end`): anything counted from on or before it
         is due."""
         if self.unit == "d":
             return now - timedelta(days=self.amount)
-        day = add_months(now.date(), -self.months)
-        if day.day != now.day:
-            # That month has no such date (31 March, one month back): every start on its last day has run by now.
+        if self.unit == "wd":
+            # The latest day whose n-th working day after it ended before today began; the period is monotone in its
+            # start, so step back from yesterday (at most n working days and the holidays between them).
+            day = now.date() - timedelta(days=1)
+            while self._working_day_after(day) >= now.date():
+                day -= timedelta(days=1)
             return datetime.combine(day, time.max, tzinfo=now.tzinfo)
-        return now.replace(year=day.year, month=day.month, day=day.day)
+        return months_cutoff(now, self.months)
+
+    def provisional(self, start: datetime) -> bool:
+        """Counted in working days over a year the calendar lists as provisional or does not list at all."""
+        if self.unit != "wd" or self.calendar is None:
+            return False
+        day, last = start.date(), self.last_day(start)
+        while day <= last:
+            if day.year not in self.calendar.years or self.calendar.is_provisional(day):
+                return True
+            day += timedelta(days=1)
+        return False
+
+    def _working_day_after(self, start: date) -> date:
+        cal = self.calendar
+        day, counted = start, 0
+        while counted < self.amount:
+            day += timedelta(days=1)
+            if cal is None:
+                counted += day.weekday() < 5
+            else:
+                # A year the calendar lists: its holidays and working weekends; any other year: its weekdays.
+                counted += cal.is_working_day(day)
+        return day
 
     def longest(self) -> timedelta:
         """The most this period can last (31 days for a month, 366 for a year), by the same arithmetic."""
@@ -70,6 +105,12 @@ class RetentionPeriod:
     def _lengths(self) -> list[timedelta]:
         if self.unit == "d":
             return [timedelta(days=self.amount)]
+        if self.unit == "wd":
+            # Every start over the years the calendar lists (and the weekdays of one more), the start at midnight.
+            years = sorted(self.calendar.years) if self.calendar is not None and self.calendar.years else [2000]
+            first = datetime(years[0], 1, 1, tzinfo=timezone.utc)
+            span = (date(years[-1] + 1, 12, 31) - first.date()).days
+            return [self.end(first + timedelta(days=i)) - (first + timedelta(days=i)) for i in range(span)]
         # Four years from 2000 hold every month length and a leap day; a longer period repeats them.
         first = datetime(2000, 1, 1, tzinfo=timezone.utc)
         return [self.end(first + timedelta(days=i)) - (first + timedelta(days=i)) for i in range(4 * 366)]
@@ -105,7 +146,8 @@ class RetentionPolicy:
     digest: str
 
 
-_PERIOD = r"^[1-9][0-9]{0,4}[dmy]$"
+_PERIOD = r"^[1-9][0-9]{0,4}(d|wd|m|y)$"
+_PERIOD_HELP = "a period like 90d, 15wd (working days, with `calendar`), 18m or 3y"
 COUNTED_FROM = {
     "fields": ("collection", "last_interaction", "account_closure"),
     "record_types": ("collection", "occurred_at", "last_interaction", "account_closure"),
@@ -120,21 +162,23 @@ class LegalBasisRefSchema(StrictSchema):
 class RetentionRuleSchema(StrictSchema):
     fields = ma.Raw(load_default=None)
     record_types = ma.Raw(load_default=None)
-    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
+    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error=_PERIOD_HELP))
     counted_from = ma.Str(required=True, validate=validate.OneOf(sorted({c for cs in COUNTED_FROM.values() for c in cs})))
+    calendar = ma.Str(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9-]{1,16}$"))
     on_account_closure = ma.Str(load_default="purge", validate=validate.OneOf(["purge", "keep"]))
     legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
 
 
 class ClosedAccountsSchema(StrictSchema):
-    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
+    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error=_PERIOD_HELP))
+    calendar = ma.Str(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9-]{1,16}$"))
     legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
 
 
 class RetentionFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     unattended_purge = ma.Bool(required=True)
-    plan_valid_for = ma.Str(load_default="14d", validate=validate.Regexp(_PERIOD, error="a period like 90d, 18m or 3y"))
+    plan_valid_for = ma.Str(load_default="14d", validate=validate.Regexp(_PERIOD, error=_PERIOD_HELP))
     hold_reasons = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=Label, required=True, validate=validate.Length(min=1))
     closed_accounts = ma.Nested(ClosedAccountsSchema, required=True)
     rules = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(RetentionRuleSchema), required=True)
@@ -144,13 +188,23 @@ def _outlasts(keep: RetentionPeriod, grace: RetentionPeriod) -> bool:
     """Whether `keep`, counted from some closure, can end after `grace` counted from the same closure. Two calendar
     periods compare by months; otherwise the longest `keep` against the shortest `grace` (one of them is a fixed number
     of days, so the comparison is exact: 2m outlasts 61d, since July and August make 62 days)."""
-    if keep.unit != "d" and grace.unit != "d":
+    if keep.unit in ("m", "y") and grace.unit in ("m", "y"):
         return keep.months > grace.months
     return keep.longest() > grace.shortest()
 
 
-def _period(text: str) -> RetentionPeriod:
-    return RetentionPeriod(int(text[:-1]), text[-1])
+def _period(text: str, calendar: str | None = None, where: str = "", directory: Path | None = None) -> RetentionPeriod:
+    """`90d`, `15wd`, `18m`, `3y`; working days need `calendar`, a file of policies/calendars/."""
+    unit = text.lstrip("0123456789")
+    amount = int(text[: len(text) - len(unit)])
+    if unit != "wd":
+        if calendar is not None:
+            raise PolicyError(f"retention.yaml: {where}.calendar: only a period in working days (wd) is counted on a calendar")
+        return RetentionPeriod(amount, unit)
+    path = (directory or Path(".")) / "calendars" / f"{calendar}.yaml"
+    if calendar is None or not path.exists():
+        raise PolicyError(f"retention.yaml: {where}.calendar: a period in working days needs a calendar of policies/calendars/ (e.g. calendar: CN)")
+    return RetentionPeriod(amount, unit, _load_calendar(path))
 
 
 def _rule_targets(where: str, spec: Any, known: Mapping[str, Any], what: str) -> frozenset[str]:
@@ -180,7 +234,7 @@ def load_retention_policy(directory: Path, catalog: Catalog) -> dict[str, Any]:
 
     path = directory / "retention.yaml"
     doc = validate_file("retention", read_yaml(path), RetentionFileSchema())
-    closed_keep = _period(doc["closed_accounts"]["keep"])
+    closed_keep = _period(doc["closed_accounts"]["keep"], doc["closed_accounts"]["calendar"], "closed_accounts", directory)
     rules: dict[str, RetentionRule] = {}
     owner: dict[tuple[str, str], str] = {}
     for name, r in doc["rules"].items():
@@ -193,7 +247,7 @@ def load_retention_policy(directory: Path, catalog: Catalog) -> dict[str, Any]:
         names = _rule_targets(f"{where}.{target}", r[target], known, "field" if target == "fields" else "record type")
         if r["counted_from"] not in COUNTED_FROM[target]:
             raise PolicyError(f"{where}.counted_from: '{r['counted_from']}' does not apply to {target} (use one of {', '.join(COUNTED_FROM[target])})")
-        keep = _period(r["keep"])
+        keep = _period(r["keep"], r["calendar"], f"rules.{name}", directory)
         if r["counted_from"] == "account_closure" and r["on_account_closure"] == "purge" and _outlasts(keep, closed_keep):
             raise PolicyError(
                 f"{where}: contradicts closed_accounts: keeps {keep} from account closure, but closed accounts are purged after "

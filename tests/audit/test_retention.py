@@ -18,7 +18,7 @@ def test_the_policy_refuses_less_than_six_months(tmp_path):
 
     shutil.copytree(PROJECT_ROOT / "policies", tmp_path / "p")
     (tmp_path / "p" / "audit.yaml").write_text("version: 1\nretention: {keep_days: 90, source: x}\n")
-    with pytest.raises(PolicyError, match=r"audit.yaml: retention.keep_days: must be at least 183 days"):
+    with pytest.raises(PolicyError, match=r"audit.yaml: retention.keep_days: must be at least 184 days"):
         load_policy(tmp_path / "p")
 
 

@@ -79,9 +79,62 @@ def test_two_months_from_closure_outlast_a_61_day_grace(tmp_path):
     policies = tmp_path / "policies"
     shutil.copytree(PROJECT_ROOT / "policies", policies)
     # July and August make 62 days: the old 30.44-day month called 2m shorter than 61d and let this through.
-    _edit(policies / "retention.yaml", "closed_accounts:\n  keep: 15d", "closed_accounts:\n  keep: 61d")
+    _edit(policies / "retention.yaml", "closed_accounts:\n  keep: 15wd\n  calendar: CN", "closed_accounts:\n  keep: 61d")
     _edit(policies / "retention.yaml", "    keep: 1y\n    counted_from: occurred_at", "    keep: 2m\n    counted_from: account_closure")
     with pytest.raises(PolicyError, match="rules.communications: contradicts closed_accounts: keeps 2m from account closure"):
         load_policy(policies)
     _edit(policies / "retention.yaml", "closed_accounts:\n  keep: 61d", "closed_accounts:\n  keep: 62d")
     load_policy(policies)
+
+
+def _cn():
+    return load_policy(PROJECT_ROOT / "policies").retention.closed_accounts_keep.calendar
+
+
+def test_fifteen_working_days_follow_the_cn_calendar_holidays_and_working_weekends():
+    fifteen = RetentionPeriod(15, "wd", _cn())
+    # Closed on Friday 25 September 2026 (a Mid-Autumn holiday): National Day (1–7 October) does not count and
+    # Saturday 10 October (调休上班) does: 28, 29, 30 Sep, 8, 9, 10, 12–16, 19–22 October.
+    assert fifteen.last_day(at(2026, 9, 25, 10)) == date(2026, 10, 22)
+    assert fifteen.end(at(2026, 9, 25, 10)) == at(2026, 10, 23)
+    assert not fifteen.provisional(at(2026, 9, 25, 10))
+    # A year the calendar does not list is counted on its weekdays, and says so.
+    assert fifteen.last_day(at(2030, 3, 1)) == date(2030, 3, 22)
+    assert fifteen.provisional(at(2030, 3, 1))
+
+
+def test_working_days_are_refused_without_a_calendar(tmp_path):
+    policies = tmp_path / "policies"
+    shutil.copytree(PROJECT_ROOT / "policies", policies)
+    _edit(policies / "retention.yaml", "  keep: 15wd\n  calendar: CN", "  keep: 15wd")
+    with pytest.raises(PolicyError, match="closed_accounts.calendar: a period in working days needs a calendar"):
+        load_policy(policies)
+
+
+def test_the_working_day_cutoff_is_the_exact_inverse_of_its_end():
+    fifteen = RetentionPeriod(15, "wd", _cn())
+    for i in range(0, 731, 3):
+        for t in (time(0), time(12), time.max):
+            now = datetime.combine(date(2026, 1, 1) + timedelta(days=i), t, tzinfo=UTC)
+            cut = fifteen.cutoff(now)
+            for shift in range(-3, 4):
+                for st in (time(0), time.max):
+                    start = datetime.combine(cut.date() + timedelta(days=shift), st, tzinfo=UTC)
+                    assert (fifteen.end(start) <= now) == (start <= cut), (now, start)
+
+
+def test_the_audit_log_floor_holds_for_every_six_month_span():
+    """Cybersecurity Law Art. 21: whatever keep_days allows, an event is never purged before six calendar months from
+    it have run, across month ends, leap years and 29 February (184 days would be needed for 1 July, 181 suffice for
+    31 August); and six months after it, a keep_days of 184 lets it go."""
+    from govern.audit.integrity import MINIMUM_DAYS, purge_cutoff
+
+    six = RetentionPeriod(6, "m")
+    for i in range(4 * 366):
+        for t in (time(0), time(13, 30), time.max):
+            event = datetime.combine(date(2027, 1, 1) + timedelta(days=i), t, tzinfo=UTC)
+            six_months_on = six.end(event)
+            for keep_days in (MINIMUM_DAYS, 183, 30):
+                assert event > purge_cutoff(six_months_on - timedelta(microseconds=1), keep_days), (event, keep_days)
+            assert event <= purge_cutoff(max(six_months_on, event + timedelta(days=MINIMUM_DAYS)), MINIMUM_DAYS)
+    assert six.end(at(2028, 2, 29, 9)) == at(2028, 8, 29, 9) and six.end(at(2027, 8, 31, 9)) == at(2028, 3, 1)

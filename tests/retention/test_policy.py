@@ -53,7 +53,7 @@ def test_every_catalog_field_and_record_type_has_exactly_one_rule():
          "    counted_from: occurred_at\n    legal_basis:\n      code: PIPL-28\n      text: \"PIPL Art. 19 and",
          "rules.sensitive_profile.counted_from: 'occurred_at' does not apply to fields"),
         ("record_types: [purchase]", "record_types: [purchase, layaway]", "rules.transaction_records.record_types.names: unknown record type(s) layaway"),
-        ("keep: 90d", "keep: 90 days", "rules.precise_location.keep: a period like 90d, 18m or 3y"),
+        ("keep: 90d", "keep: 90 days", "rules.precise_location.keep: a period like 90d, 15wd"),
         ("      code: CN-ECL-31\n", "", "rules.transaction_records.legal_basis.code"),
     ],
 )

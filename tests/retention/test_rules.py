@@ -1,5 +1,7 @@
 """Each kind of rule (counted from collection, occurrence, last interaction, account closure) against a moved clock."""
 
+from datetime import timedelta
+
 from govern.subjects.erasure import Tombstone, tombstones
 from govern.timeutil import utcnow
 from tests.retention.conftest import days, rule
@@ -60,16 +62,19 @@ def test_a_closed_account_is_purged_after_its_grace_period_except_what_a_law_kee
     sid = make_subject(fields=FIELDS)
     (purchase,) = add_records(sid, "purchase", [10])
     add_records(sid, "communication", [10])
-    close_account(sid)
     now = utcnow()
-    summary, _ = plan(now=now + days(14), save=False)
+    close_account(sid, at=now)
+    # 15 working days (GB/T 35273-2020 §8.5) on the CN calendar: the end of the 15th working day after closure.
+    grace_end = runtime.policy.retention.closed_accounts_keep.end(now)
+    assert (grace_end - now).days >= 18  # never 15 calendar days: three weekends at least
+    summary, _ = plan(now=grace_end - timedelta(microseconds=1), save=False)
     assert summary["totals"]["fields"] == 0 and summary["totals"]["records"] == 0
-    summary, plan_id = plan(now=now + days(16))
+    summary, plan_id = plan(now=grace_end)
     closed = rule(summary, "closed_accounts")
     assert closed["due"] == {"fields": 4, "records": 1, "subjects": 0}
-    assert closed["legal_basis"]["code"] == "GBT35273-8.5"
-    approve(plan_id, now=now + days(16))
-    purge(plan_id, now=now + days(16))
+    assert closed["legal_basis"]["code"] == "GBT35273-8.5" and closed["keep"] == "15wd"
+    approve(plan_id, now=grace_end)
+    purge(plan_id, now=grace_end)
     # The purchase stays (E-Commerce Law Art. 31 survives closure): the subject is not left with nothing yet.
     assert inventory(sid) == (set(), {purchase: "purchase"})
     summary, plan_id = plan(now=now + days(3 * 365 + 2))
