@@ -236,8 +236,8 @@ def _past(value: datetime, now: datetime, key: str) -> datetime:
 
 def _check_order(incident: Incident, times: Mapping[str, datetime | None], sent: list[datetime]) -> None:
     """What the recorded times must respect, whoever enters them: the incident happens, then is detected, then the
-    company is aware of it; it is contained no earlier than detected; it is closed after awareness, containment and
-    every filing. Never before the incident began, where that is known."""
+    company is aware of it; it is contained no earlier than detected; nothing is filed before it was detected; it is
+    closed after awareness, containment and every filing. Never before the incident began, where that is known."""
     errors: dict[str, list[str]] = {}
     begun, ended, detected, aware, contained, closed = (times.get(k) for k in ("occurred_from", "occurred_to", "detected_at", "aware_at", "contained_at", "closed_at"))
     if begun and detected and detected < begun:
@@ -246,6 +246,8 @@ def _check_order(incident: Incident, times: Mapping[str, datetime | None], sent:
         errors["occurred_to"] = ["cannot be earlier than occurred_from"]
     if detected and aware and aware < detected:
         errors["aware_at"] = ["cannot be earlier than detected_at"]
+    if detected and sent and min(sent) < detected:
+        errors["detected_at"] = [f"cannot be later than the first filing ({min(sent).isoformat()})"]
     if contained and detected and contained < detected:
         errors["contained_at"] = ["cannot be earlier than detected_at"]
     if closed:
@@ -272,7 +274,7 @@ def _step_time(session: Session, incident: Incident, to: str, at: datetime | Non
     if detected and when < detected:
         raise validation_failed({"at": ["cannot be earlier than detected_at"]})
     sent = [as_utc(n.sent_at) for n in notifications(session=session, incident_id=incident.id) if n.sent_at]
-    _check_order(incident, times, sent if to == "closed" else [])
+    _check_order(incident, times, sent)
     return when
 
 
@@ -296,7 +298,8 @@ def record_times(
         raise Conflict("not_contained", "Not contained yet", "Record the containment step first (transition to contained, with `at` for a past time).")
     new = {k: _past(v, now, k) for k, v in given.items()}
     before = _current_times(incident)
-    _check_order(incident, {**before, **new}, [])
+    sent = [as_utc(n.sent_at) for n in notifications(session=session, incident_id=incident.id) if n.sent_at]
+    _check_order(incident, {**before, **new}, sent)
     changed = {k: {"from": before[k].isoformat() if before[k] else None, "to": v.isoformat()} for k, v in new.items() if before[k] != v}
     if not changed:
         return incident

@@ -149,3 +149,16 @@ def test_when_the_incident_began_and_ended_is_entered_afterwards_and_kept_in_ord
     ):
         r = dpo.post(f"/api/v1/incidents/{iid}/times", json={**times, "reason": "r"})
         assert r.status_code == 400 and field in r.json["errors"], (times, r.json)
+
+
+def test_detection_cannot_be_moved_after_a_filing_nor_a_filing_before_detection(dpo):
+    now = datetime.now(timezone.utc)
+    iid = _open(dpo, now - timedelta(hours=3))
+    dpo.post(f"/api/v1/incidents/{iid}/assessment", json={"risk": "high", "notify": "yes", "rationale": "r", "people": {"CN": 5}, "categories": ["contact"], "texts": TEXTS})
+    n = next(n for n in dpo.get(f"/api/v1/incidents/{iid}").json["notifications"] if n["key"] == "pipl_authority")
+    assert dpo.post(f"/api/v1/incidents/{iid}/notifications/{n['id']}/letters", json={}).status_code == 201
+    r = dpo.post(f"/api/v1/incidents/{iid}/notifications/{n['id']}/sent", json={"channel": "portal", "sent_at": iso(now - timedelta(hours=4))})
+    assert r.status_code == 400 and "sent_at" in r.json["errors"]  # filed before anyone knew of it
+    assert dpo.post(f"/api/v1/incidents/{iid}/notifications/{n['id']}/sent", json={"channel": "portal", "sent_at": iso(now - timedelta(hours=2))}).status_code == 200
+    r = dpo.post(f"/api/v1/incidents/{iid}/times", json={"detected_at": iso(now - timedelta(hours=1)), "aware_at": iso(now - timedelta(hours=1)), "reason": "r"})
+    assert r.status_code == 400 and "detected_at" in r.json["errors"]
