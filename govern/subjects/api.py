@@ -74,7 +74,7 @@ def update_subject(body, subject_id: uuid.UUID):
     purpose = purpose_of_request()
     subject = service.update(
         **current_call().services("envelope"), subject_id=subject_id, expected_version=expected, fields=body["fields"], purpose=purpose,
-        collection=Collection(stated=stated(body.get("sensitive_basis"), purpose=purpose)),
+        collection=Collection(stated=stated(body.get("sensitive_basis"), purpose=purpose)), member_state=body.get("member_state"),
     )
     return {"id": subject.id}, 200, {"ETag": service.etag(subject)}
 

@@ -30,7 +30,8 @@ class SubjectCreateSchema(Schema):
 
 
 class SubjectUpdateSchema(Schema):
-    fields = ma.Dict(keys=ma.Str(), values=ma.Raw(allow_none=True), required=True, metadata={"description": "Catalog field name → new value; null removes an optional field."})
+    fields = ma.Dict(keys=ma.Str(), values=ma.Raw(allow_none=True), load_default=dict, metadata={"description": "Catalog field name → new value; null removes an optional field."})
+    member_state = ma.Str(load_default=None, metadata={"description": "EU subjects: set the member state (ISO 3166-1 alpha-2); the age of digital consent follows it (GDPR Art. 8(1))."})
     sensitive_basis = ma.Dict(load_default=None, metadata={"description": SENSITIVE_BASIS})
 
 

@@ -262,10 +262,11 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
 
 def update(
     *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, expected_version: int | None,
-    fields: Mapping[str, Any], purpose: str | None = None, collection: CollectionRule | None = None,
+    fields: Mapping[str, Any], purpose: str | None = None, collection: CollectionRule | None = None, member_state: str | None = None,
 ) -> Subject:
     """Changes fields (null removes an optional one) if the caller holds the current version; audited. A sensitive
-    field is stored only on a basis `collection` finds in force now (see `create`)."""
+    field is stored only on a basis `collection` finds in force now (see `create`). `member_state` sets an EU subject's
+    member state (GDPR Art. 8(1): its age of digital consent follows it)."""
     subject = get_or_raise(session=session, subject_id=subject_id)
     if expected_version is None:
         raise Problem(428, "precondition_required", "If-Match required", "Send the ETag you read in If-Match, so no update is lost.")
@@ -274,7 +275,10 @@ def update(
     if subject.status not in ("active", "restricted"):
         raise Problem(409, "subject_inactive", "Subject inactive", f"The subject is {subject.status}.")
     cleaned, removed = _clean_fields(policy, fields, allow_null=True)
-    if not cleaned and not removed:
+    if member_state is not None:
+        _check_subject_attrs(policy, subject.jurisdiction, subject.language, member_state)
+        subject.member_state = member_state
+    if not cleaned and not removed and member_state is None:
         raise validation_failed({"fields": ["name at least one field to change"]})
     held = frozenset(session.scalars(select(ProfileField.name).where(ProfileField.subject_id == subject.id)))
     if cleaned:
@@ -288,7 +292,8 @@ def update(
         session.flush()  # the versioned UPDATE runs here, so a concurrent writer loses with 412, not later
     except StaleDataError:
         raise Problem(412, "precondition_failed", "Stale version", "The subject changed since you read it; read it again.") from None
-    audit.append(session=session, actor=actor, action=SubjectAction.UPDATE, subject_id=subject.id, field_names=[*cleaned, *removed], purpose=purpose, resource=f"subject:{subject.id}")
+    changed = [*cleaned, *removed, *(["member_state"] if member_state is not None else [])]
+    audit.append(session=session, actor=actor, action=SubjectAction.UPDATE, subject_id=subject.id, field_names=changed, purpose=purpose, resource=f"subject:{subject.id}")
     if cleaned:
         _collect(
             collection, session=session, policy=policy, envelope=envelope, actor=actor, subject=subject, written=list(cleaned), held=held,

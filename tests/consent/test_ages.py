@@ -98,3 +98,18 @@ def test_a_sale_of_a_consumer_under_sixteen_needs_an_opt_in_theirs_from_thirteen
     # an opt-out still stops the sale at any age
     assert consent(crm, teen, "withdraw").status_code == 201
     assert marketing.get(f"/api/v1/subjects/{teen}", purpose="marketing").json["reason"] == "opted_out"
+
+
+def test_a_member_state_set_later_changes_the_age_that_applies(crm, client_as, make_subject, consent, valid_fields):
+    sales = client_as("sales_service")
+    sid = make_subject({**valid_fields, "birth_date": years_ago(14)}, jurisdiction="EU")
+    assert consent(crm, sid, "grant").json["code"] == "guardian_consent_required"  # unknown state: 16
+
+    def patch(body):
+        etag = sales.get(f"/api/v1/subjects/{sid}", purpose="order_fulfilment").headers["ETag"]
+        return sales.patch(f"/api/v1/subjects/{sid}", json=body, headers={"If-Match": etag})
+
+    assert patch({"member_state": "XX"}).status_code == 400
+    assert patch({"member_state": "IT"}).status_code == 200  # Italy: 14
+    assert sales.get(f"/api/v1/subjects/{sid}", purpose="order_fulfilment").json["member_state"] == "IT"
+    assert consent(crm, sid, "grant").status_code == 201
