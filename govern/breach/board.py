@@ -183,6 +183,9 @@ def register(*, session: Session, policy: Policy, actor: Actor, include_drills: 
             },
             "effects": {
                 "people": (snapshot.subjects if snapshot else None), "counts": snapshot.counts if snapshot else None,
+                # Everyone concerned and every record, as the report states them: the scope, or what staff assessed beyond it.
+                "people_total": facts_of(session=session, incident=incident).people_total,
+                "records": a.data.get("records") if a and a.data.get("records") is not None else (snapshot.counts.get("records") if snapshot else None),
                 "assessed": {k: a.data.get(k) for k in ("categories", "sensitive", "minors", "people", "records", "risk", "notify", "rationale")} if a else None,
                 "consequences": texts.get("consequences"),
                 "ccpa_exposure": ccpa_exposure(policy=policy, people=facts_of(session=session, incident=incident).people.get("US-CA", 0), assessment=a.data if a else None),

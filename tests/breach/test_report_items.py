@@ -119,6 +119,7 @@ def test_the_register_keeps_the_remedy_taken_in_words(client_as, dpo, make_subje
     assert entry["remedy"]["measures"] == TEXTS["measures"]
     assert entry["facts"]["cause"] == TEXTS["cause"] and entry["facts"]["what_happened"] == TEXTS["what_happened"]
     assert entry["effects"]["consequences"] == TEXTS["consequences"] and entry["effects"]["assessed"]["records"] == 7
+    assert entry["effects"]["records"] == 7 and entry["effects"]["people_total"] == 1
 
 
 def test_the_incident_report_for_the_file_shows_the_assessed_counts_and_the_cause(dpo):

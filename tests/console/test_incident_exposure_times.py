@@ -56,3 +56,11 @@ def test_real_times_are_entered_afterwards_with_a_reason(console_as, audit_event
     assert dpo.post(f"/console/incidents/{iid}/transition", {"to": "assessing", "transition_at": _local(aware + timedelta(hours=1)), "transition_reason": "triage call"}).status_code == 302
     page = dpo.get(f"/console/incidents/{iid}").get_data(as_text=True)
     assert "triage call" in page
+
+
+def test_the_register_page_shows_each_containment_in_words(console_as):
+    dpo = console_as("dpo")
+    iid = _open(dpo, datetime.now(timezone.utc) - timedelta(minutes=5))
+    assert dpo.post(f"/console/incidents/{iid}/containment", {"action": "other", "note": "laptop wiped remotely"}).status_code == 302
+    page = dpo.get("/console/incidents/register").get_data(as_text=True)
+    assert "laptop wiped remotely" in page
