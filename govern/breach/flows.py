@@ -156,7 +156,7 @@ def _freeze(
         cats, sensitive = _categorise(policy, set(names))
         minor = None
         if f and f.birth_date and jur in policy.jurisdictions:
-            minor = _age(f.birth_date, aware_day) < policy.jurisdictions[jur].minors_age
+            minor = _age(f.birth_date, aware_day) < policy.ages[jur].age(f.member_state)  # the law's age (GDPR Art. 8: per member state)
         if minor and policy.jurisdictions[jur].extra.get("minors_data_sensitive"):
             sensitive = True  # PIPL Art. 28: a minor's personal information is itself sensitive
         by_jur[jur] = by_jur.get(jur, 0) + 1

@@ -44,6 +44,7 @@ class SubjectFacts:
     jurisdiction: str
     status: str
     birth_date: date | None = None
+    member_state: str | None = None  # an EU subject's member state: its age of digital consent follows it
 
 
 class SubjectStanding(NamedTuple):
@@ -80,16 +81,16 @@ def facts(
 ) -> dict[uuid.UUID, SubjectFacts]:
     """Jurisdiction and status of the subjects that exist (for up to tens of thousands of ids, in one query on
     PostgreSQL), with the date of birth decrypted for the ids in `birth_dates_for`."""
-    out = {sid: SubjectFacts(jurisdiction, status) for sid, jurisdiction, status in _headers(session, subject_ids)}
+    out = {sid: SubjectFacts(jurisdiction, status, None, state) for sid, jurisdiction, status, state in _headers(session, subject_ids)}
     if birth_dates_for and envelope is not None:
         for sid, born in birth_dates(session=session, envelope=envelope, subject_ids=[s for s in birth_dates_for if s in out]).items():
-            out[sid] = SubjectFacts(out[sid].jurisdiction, out[sid].status, born)
+            out[sid] = SubjectFacts(out[sid].jurisdiction, out[sid].status, born, out[sid].member_state)
     return out
 
 
 def _headers(session: Session, subject_ids: list[uuid.UUID]):
     for clause in id_batches(session, Subject.id, subject_ids):
-        yield from session.execute(select(Subject.id, Subject.jurisdiction, Subject.status).where(clause))
+        yield from session.execute(select(Subject.id, Subject.jurisdiction, Subject.status, Subject.member_state).where(clause))
 
 
 def member_state(*, session: Session, subject_id: uuid.UUID) -> str | None:

@@ -203,3 +203,12 @@ def test_a_rectification_keeps_the_basis_a_held_field_was_collected_on(make_subj
         service.update(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=Actor.operator(), subject_id=sid,
                        expected_version=subject.version, fields={"health": HEALTH}, collection=Collection(carry_over="request:r-2"))
     assert getattr(refused.value, "code", None) == "sensitive_basis_missing"
+
+
+def test_the_demo_seed_writes_its_id_and_card_numbers_on_the_recorded_statutory_basis(runtime):
+    from govern import demo
+
+    assert demo.seed(runtime=runtime, count=2)
+    with runtime.database.unit_of_work() as session:
+        rows = session.execute(select(CollectionBasis.field, CollectionBasis.basis, CollectionBasis.purpose)).all()
+    assert sorted(rows) == sorted([(f, "legal_obligation", "fraud_prevention") for f in ("bank_card_number", "id_card_number")] * 2)
