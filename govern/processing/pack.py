@@ -117,7 +117,7 @@ def _summary_text(summary: dict[str, Any], language: str) -> str:
             f"- 审计日志导出：事件 {s['audit_events']} 条，序号 {s['audit_first_seq']}–{s['audit_last_seq']}，含签名检查点（audit-export/）",
             "", "## 如何核验", "",
             "1. manifest.json 列出每个文件的 SHA-256；用 manifest.json 中的公钥（key_id 对应 keys）验证其 Ed25519 签名。",
-            "2. 运行 `python verifier/verify.py audit-export`（仅需 Python 标准库与 cryptography）核验审计日志的哈希链与签名检查点。",
+            "2. 运行 `python verifier/verify.py audit-export --checkpoint audit-checkpoints --keys audit-checkpoints/keys.json`（仅需 Python 标准库与 cryptography）核验审计日志的哈希链与签名检查点；以您自己保存的 keys.json 代替包内副本更佳。",
         ]
     else:
         lines = [
@@ -133,7 +133,7 @@ def _summary_text(summary: dict[str, Any], language: str) -> str:
             f"- Audit log export: {s['audit_events']} events, seq {s['audit_first_seq']}–{s['audit_last_seq']}, with signed checkpoints (audit-export/)",
             "", "## How to check it", "",
             "1. manifest.json lists every file with its SHA-256; verify its Ed25519 signature with the public key it names (key_id in keys).",
-            "2. Run `python verifier/verify.py audit-export` (Python standard library and cryptography only) to verify the audit log's hash chain and signed checkpoints.",
+            "2. Run `python verifier/verify.py audit-export --checkpoint audit-checkpoints --keys audit-checkpoints/keys.json` (Python standard library and cryptography only) to verify the audit log's hash chain and signed checkpoints; better, with the keys.json you pinned yourself.",
         ]
     return "\n".join(lines) + "\n"
 
@@ -191,6 +191,12 @@ def build(
             _write(root, "duties/tasks.json", tasks)
             _write(root, "duties/recorded.json", duty_history)
             exported = export.write(session=session, settings=settings, out=root / "audit-export", time_from=start, time_to=end)
+        # The signed checkpoints as the folder outside the database holds them, and keys.json: the verifier checks the
+        # export against them (--checkpoint, --keys), as an auditor does with checkpoints collected on their own.
+        (root / "audit-checkpoints").mkdir()
+        for source in (settings.audit_checkpoint_dir / checkpoints.CHECKPOINT_FILE, signing.keys_path(settings)):
+            if source.exists():
+                shutil.copyfile(source, root / "audit-checkpoints" / source.name)
         (root / "verifier").mkdir()
         shutil.copyfile(VERIFIER_SOURCE, root / "verifier" / "verify.py")
         readme = VERIFIER_SOURCE.parent / "README.md"

@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import zipfile
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
@@ -82,6 +83,20 @@ def test_the_pack_holds_each_domains_export_and_a_summary_in_both_languages(buil
 def test_the_offline_verifier_in_the_pack_accepts_its_audit_export(built):
     _, _, root = built
     done = subprocess.run([sys.executable, str(root / "verifier" / "verify.py"), str(root / "audit-export")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_verifier_also_checks_the_export_against_the_checkpoint_folder_in_the_pack(runtime, make_subject, tmp_path):
+    # A checkpoint folder of this log alone (the suite's shared folder holds the checkpoints of every test's log).
+    settings = replace(runtime.settings, checkpoint_dir=tmp_path / "checkpoints")
+    make_subject()
+    result = pack.build(database=runtime.database, settings=settings, policy=runtime.policy, actor=OPERATOR,
+                        start=utcnow() - timedelta(days=1), end=utcnow() + timedelta(seconds=1), out=tmp_path / "pack.zip")
+    _unpack(result.path, tmp_path / "unpacked")
+    root = tmp_path / "unpacked"
+    assert (root / "audit-checkpoints" / "keys.json").is_file()
+    done = subprocess.run([sys.executable, str(root / "verifier" / "verify.py"), str(root / "audit-export"), "--checkpoint", str(root / "audit-checkpoints"),
+                           "--keys", str(root / "audit-checkpoints" / "keys.json")], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
