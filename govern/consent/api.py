@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 
 from govern.access import service as access
 from govern.api_support import current_call, idempotent_create
-from govern.consent import reports, schemas, service
+from govern.consent import collection, reports, schemas, service
 from govern.errors import not_found
 from govern.identity.guard import current_actor, current_runtime, public, requires
 from govern.identity.permissions import Permission
@@ -101,8 +101,12 @@ def _fingerprintable(body: dict) -> dict:
 @requires(Permission.CONSENT_READ)
 @blp.response(200, schemas.ConsentHistorySchema)
 def list_consents(subject_id: uuid.UUID):
-    """The current state per purpose (and whether it counts now) and every consent event, oldest first."""
-    return service.history(**current_call().services("envelope"), subject_id=subject_id)
+    """The current state per purpose (and whether it counts now), every consent event, oldest first, and the basis each
+    sensitive field was last written on (PIPL Art. 29, GDPR Art. 9(2): no values)."""
+    call = current_call()
+    out = service.history(**call.services("envelope"), subject_id=subject_id)
+    out["collection_bases"] = collection.bases_of(session=call.session, subject_id=subject_id)
+    return out
 
 
 @blp.route("/receipts/<uuid:receipt_id>", methods=["GET"])

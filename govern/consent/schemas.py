@@ -110,6 +110,10 @@ class ConsentHistorySchema(Schema):
     jurisdiction = ma.Str(required=True)
     current = ma.List(ma.Nested(ConsentStateSchema), required=True)
     events = ma.List(ma.Nested(ConsentEventSchema), required=True)
+    collection_bases = ma.Dict(
+        keys=ma.Str(), values=ma.Dict(), load_default=dict,
+        metadata={"description": "Field → the basis it was last written on: law, basis (consent, a code of sensitive_collection.bases, carried), purpose, receipt_id, guardian, reference, recorded_at."},
+    )
 
 
 class CheckSchema(Schema):

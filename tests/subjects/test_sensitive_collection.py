@@ -65,8 +65,11 @@ def test_with_the_separate_consent_given_with_the_create_it_is_accepted_and_the_
     assert _bases(runtime, sid) == {"health": ("consent", "health_services", None, False, True)}
     event = audit_events(action="subjects:profile:basis")[-1]
     assert event.field_names == "health" and event.reason == "PIPL:consent" and event.resource.startswith("consent-receipt:")
-    # the consent given with it counts for reads too
+    # the consent given with it counts for reads too, and the subject's consents show the basis of the field
     assert client_read(runtime, sales, sid) == 200
+    shown = sales.get(f"/api/v1/subjects/{sid}/consents").json["collection_bases"]
+    assert shown["health"]["basis"] == "consent" and shown["health"]["purpose"] == "health_services" and shown["health"]["law"] == "PIPL"
+    assert HEALTH not in str(shown)
 
 
 def client_read(runtime, sales, sid):
