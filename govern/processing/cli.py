@@ -114,6 +114,7 @@ def duties_cmd(as_json: bool) -> None:
 def pack_cmd(time_from: str, time_to: str | None, out: Path | None, as_json: bool) -> None:
     """One signed zip for an external auditor: records of processing and assessments in force in the period, request
     log, breach register, drills, retention runs, access review, duties, the audit-log export and its verifier."""
+    from govern.audit.signing import SigningKeyError
     from govern.errors import Problem
     from govern.identity.actor import Actor
     from govern.processing import pack
@@ -129,6 +130,9 @@ def pack_cmd(time_from: str, time_to: str | None, out: Path | None, as_json: boo
     except Problem as exc:
         click.echo(f"error: {exc.detail or exc.title}", err=True)
         sys.exit(1)
+    except SigningKeyError as exc:  # a pack that cannot be signed is not made
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     emit(as_json, {"path": str(result.path), "summary": result.summary, "key_id": result.manifest["key_id"], "files": len(result.manifest["files"])},
          f"{result.path}: {len(result.manifest['files'])} files, signed by {result.manifest['key_id']}")
 

@@ -116,3 +116,17 @@ def test_a_recorded_duty_cannot_be_changed_or_deleted(runtime):
     with pytest.raises(Conflict), runtime.database.unit_of_work() as session:
         session.delete(session.scalars(select(DutyEvent)).first())
         session.flush()
+
+
+def test_the_duties_command_exits_2_while_a_duty_is_overdue(runtime):
+    from click.testing import CliRunner
+
+    from govern.cli import main
+
+    _done(runtime, runtime.policy, "access_review", date(2020, 1, 31), today=date(2020, 2, 1))
+    s = runtime.settings
+    env = {"GOVERN_HOME": str(s.home), "GOVERN_DATABASE_URL": s.database_url, "GOVERN_CHECKPOINT_DIR": str(s.audit_checkpoint_dir),
+           "GOVERN_AUDIT_SIGNING_KEY_FILE": str(s.audit_key_path)}
+    result = CliRunner().invoke(main, ["compliance", "duties"], env=env)
+    assert result.exit_code == 2, result.output
+    assert "access_review" in result.output and "overdue" in result.output and "2020-04-30" in result.output  # 3 months from 31 January
