@@ -182,3 +182,19 @@ def test_an_eu_representative_is_required_while_the_eu_is_served_from_outside_it
     path.write_text(text_[: text_.index("  # GDPR Art. 27")])
     with pytest.raises(PolicyError, match="eu_representative: required"):
         load_policy(policies)
+
+
+def test_a_recipient_name_that_reads_as_a_formula_is_quoted_in_the_csv(client_as, runtime):
+    from datetime import date
+
+    from govern.sharing import service as sharing
+
+    purpose = next(p for p in runtime.policy.purposes.values() if p.provides_to_third_party)
+    with runtime.database.unit_of_work() as session:
+        sharing.create_recipient(session=session, policy=runtime.policy, actor=OPERATOR, data={
+            "name": "=HYPERLINK(evil)", "contact": "dpo@partner.example", "purpose": purpose.name,
+            "categories": sorted({runtime.policy.catalog.fields[f].category for f in purpose.fields})[:1], "country": "CN",
+            "agreement_ref": "DSA-2026-9", "agreement_expires_on": date.today() + timedelta(days=200),
+        })
+    rows = list(csv.DictReader(io.StringIO(client_as("dpo").get("/api/v1/processing/records?lang=en&format=csv").get_data(as_text=True))))
+    assert next(r for r in rows if r["purpose"] == purpose.name)["recipients"] == "'=HYPERLINK(evil) (CN)"
