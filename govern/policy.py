@@ -429,7 +429,7 @@ def load_policy(directory: Path) -> Policy:
         catalog=catalog, purposes=purposes, roles=roles, jurisdictions=jurisdictions, source_dir=directory, digest=digest,
         controller=controller, notices=notices,
         **_load_audit_policy(directory),
-        **load_retention_policy(directory, catalog),
+        **load_retention_policy(directory, catalog, purposes),
         **load_processing_policy(directory, purposes=purposes, controller=controller, jurisdictions=jurisdictions),
         **load_request_policy(directory, jurisdictions),
         **load_console_policy(directory),

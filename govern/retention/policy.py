@@ -131,6 +131,18 @@ class RetentionRule:
 
 
 @dataclass(frozen=True)
+class WithdrawalRule:
+    """retention.yaml `consent_withdrawn`: data a withdrawn consent leaves without a basis is purged once `keep` has run
+    from the withdrawal (PIPL Art. 47 ¶1(3), GDPR Art. 17(1)(b)). A purpose on another basis covers a subject's data
+    only while the subject holds a record of one of its `other_bases` types (a contract in being)."""
+
+    keep: RetentionPeriod
+    legal_basis_code: str
+    legal_basis_text: str
+    other_bases: Mapping[str, frozenset[str]]  # purpose -> record types that show its basis holds for a subject
+
+
+@dataclass(frozen=True)
 class RetentionPolicy:
     """policies/retention.yaml: one rule per catalog field and record type, closed accounts, legal-hold reasons."""
 
@@ -144,6 +156,7 @@ class RetentionPolicy:
     unattended_purge: bool
     plan_valid_for: RetentionPeriod
     digest: str
+    consent_withdrawn: WithdrawalRule | None = None
 
 
 _PERIOD = r"^[1-9][0-9]{0,4}(d|wd|m|y)$"
@@ -175,12 +188,24 @@ class ClosedAccountsSchema(StrictSchema):
     legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
 
 
+class OtherBasisSchema(StrictSchema):
+    while_records = ma.List(ma.Str(), required=True, validate=validate.Length(min=1))
+
+
+class ConsentWithdrawnSchema(StrictSchema):
+    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error=_PERIOD_HELP))
+    calendar = ma.Str(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9-]{1,16}$"))
+    legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
+    other_bases = ma.Dict(keys=ma.Str(), values=ma.Nested(OtherBasisSchema), load_default=dict)
+
+
 class RetentionFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     unattended_purge = ma.Bool(required=True)
     plan_valid_for = ma.Str(load_default="14d", validate=validate.Regexp(_PERIOD, error=_PERIOD_HELP))
     hold_reasons = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=Label, required=True, validate=validate.Length(min=1))
     closed_accounts = ma.Nested(ClosedAccountsSchema, required=True)
+    consent_withdrawn = ma.Nested(ConsentWithdrawnSchema, load_default=None)
     rules = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(RetentionRuleSchema), required=True)
 
 
@@ -227,7 +252,27 @@ def _rule_targets(where: str, spec: Any, known: Mapping[str, Any], what: str) ->
     return frozenset(out)
 
 
-def load_retention_policy(directory: Path, catalog: Catalog) -> dict[str, Any]:
+def _withdrawal(doc: Mapping[str, Any] | None, directory: Path, catalog: Catalog, purposes: Mapping[str, Any] | None) -> WithdrawalRule | None:
+    if doc is None:
+        return None
+    where = "retention.yaml: consent_withdrawn.other_bases"
+    for name, basis in doc["other_bases"].items():
+        purpose = (purposes or {}).get(name)
+        if purposes is not None and purpose is None:
+            raise PolicyError(f"{where}.{name}: not a purpose of purposes.yaml")
+        if purpose is not None and purpose.legal_basis == "consent":
+            raise PolicyError(f"{where}.{name}: rests on consent, which a withdrawal ends; list purposes on another basis (contract)")
+        unknown = sorted(set(basis["while_records"]) - set(catalog.record_types))
+        if unknown:
+            raise PolicyError(f"{where}.{name}.while_records: unknown record type(s) {', '.join(unknown)} (not in catalog.yaml)")
+    return WithdrawalRule(
+        keep=_period(doc["keep"], doc["calendar"], "consent_withdrawn", directory),
+        legal_basis_code=doc["legal_basis"]["code"], legal_basis_text=doc["legal_basis"]["text"],
+        other_bases={name: frozenset(b["while_records"]) for name, b in doc["other_bases"].items()},
+    )
+
+
+def load_retention_policy(directory: Path, catalog: Catalog, purposes: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """retention.yaml, cross-checked against the catalog: every field and record type has exactly one rule, and no
     rule contradicts another or the closed-account grace period. Refuses naming the gap."""
     import hashlib
@@ -277,4 +322,5 @@ def load_retention_policy(directory: Path, catalog: Catalog) -> dict[str, Any]:
         unattended_purge=doc["unattended_purge"],
         plan_valid_for=_period(doc["plan_valid_for"]),
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
+        consent_withdrawn=_withdrawal(doc["consent_withdrawn"], directory, catalog, purposes),
     )}

@@ -35,12 +35,13 @@ from sqlalchemy import (
     union_all,
     update,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.audit.tags import RetentionAction
+from govern.consent import withdrawals
 from govern.errors import Conflict, Forbidden, Problem, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
@@ -53,6 +54,7 @@ from govern.timeutil import as_utc, utcnow
 FIELD, RECORD, SHRED = 0, 1, 2
 KIND_NAMES = {FIELD: "field", RECORD: "record", SHRED: "subject"}
 CLOSED_ACCOUNTS = "closed_accounts"
+CONSENT_WITHDRAWN = "consent_withdrawn"
 LEFT_EMPTY = "left_with_nothing"
 SAMPLE_SIZE = 5
 
@@ -170,7 +172,35 @@ def _closure_time() -> ColumnElement:
     return case((Subject.status == "closed", func.coalesce(Subject.closed_at, Subject.updated_at)), else_=null())
 
 
-def _branches(rp: RetentionPolicy, now: datetime) -> list:
+def _uncovered_after_withdrawal(policy: Policy, target: str, name: str, cutoff: datetime) -> ColumnElement[bool] | None:
+    """The condition under which one field or record type of a subject (`Subject` in the query) has no basis left
+    since a consent was withdrawn at or before `cutoff`: a consent purpose using it was withdrawn, none using it is in
+    force (read through the consent registry), and no purpose on another basis covers it for that subject (one of
+    its `other_bases` records is held). Per jurisdiction, as each purpose's basis may differ by jurisdiction. None
+    when no consent purpose uses it anywhere."""
+    rule = policy.retention.consent_withdrawn
+    assert rule is not None
+    groups: dict[tuple[frozenset[str], frozenset[str]], list[str]] = {}
+    for jurisdiction in sorted(policy.jurisdictions):
+        users = [p for p in policy.purposes.values() if name in (p.fields if target == "fields" else p.record_types)]
+        by_consent = frozenset(p.name for p in users if p.basis_for(jurisdiction) == "consent")
+        if not by_consent:
+            continue
+        evidence = frozenset(t for p in users if p.basis_for(jurisdiction) != "consent" for t in rule.other_bases.get(p.name, ()))
+        groups.setdefault((by_consent, evidence), []).append(jurisdiction)
+    if not groups:
+        return None
+    evidence_record = aliased(Record)
+    alternatives = []
+    for (by_consent, evidence), jurisdictions in sorted(groups.items(), key=lambda kv: kv[1]):
+        cond = [Subject.jurisdiction.in_(jurisdictions), withdrawals.withdrawn_and_none_in_force(Subject.id, by_consent, cutoff)]
+        if evidence:
+            cond.append(~exists().where(evidence_record.subject_id == Subject.id, evidence_record.type.in_(sorted(evidence))))
+        alternatives.append(and_(*cond))
+    return or_(*alternatives)
+
+
+def _branches(rp: RetentionPolicy, now: datetime, policy: Policy | None = None) -> list:
     """One SELECT per rule: (subject_id, kind, field_name, record_id, record_type, rule, held) for each item due."""
     last_record = (
         select(Record.subject_id.label("sid"), func.max(Record.occurred_at).label("at")).group_by(Record.subject_id).subquery("last_record")
@@ -209,6 +239,17 @@ def _branches(rp: RetentionPolicy, now: datetime) -> list:
         branches.append(
             base.add_columns(*cols, which.label("rule"), case((held, 1), else_=0).label("held")).where(member, due)
         )
+        if policy is None or rp.consent_withdrawn is None or rule.on_account_closure == "keep":
+            continue  # a law obliges keeping it while its own period runs: a withdrawal does not end that
+        withdrawn_cutoff = rp.consent_withdrawn.keep.cutoff(now)
+        name_col = ProfileField.name if rule.target == "fields" else Record.type
+        for name in sorted(rule.names):
+            uncovered = _uncovered_after_withdrawal(policy, rule.target, name, withdrawn_cutoff)
+            if uncovered is not None:
+                branches.append(
+                    base.add_columns(*cols, literal(CONSENT_WITHDRAWN, String(64)).label("rule"), case((held, 1), else_=0).label("held"))
+                    .where(name_col == name, case((due, 1), else_=0) == 0, uncovered)
+                )
     return branches
 
 
@@ -216,10 +257,10 @@ def _next_seq(session: Session, plan_id: uuid.UUID) -> int:
     return session.scalar(select(func.coalesce(func.max(PlanItem.seq), 0)).where(PlanItem.plan_id == plan_id)) or 0
 
 
-def _materialise(session: Session, plan_id: uuid.UUID, rp: RetentionPolicy, now: datetime) -> dict[tuple[str, int, int], int]:
+def _materialise(session: Session, plan_id: uuid.UUID, rp: RetentionPolicy, now: datetime, policy: Policy | None = None) -> dict[tuple[str, int, int], int]:
     """Writes the plan's items in two INSERT … SELECTs (all in the database, whatever the size); returns the counts
     per (rule, kind, held)."""
-    due = union_all(*_branches(rp, now)).subquery("due")
+    due = union_all(*_branches(rp, now, policy)).subquery("due")
     counts = {
         (rule, int(kind), int(held)): int(n)
         for rule, kind, held, n in session.execute(select(due.c.rule, due.c.kind, due.c.held, func.count()).group_by(due.c.rule, due.c.kind, due.c.held))
@@ -283,6 +324,12 @@ def _rule_entry(rule: RetentionRule | None, name: str, rp: RetentionPolicy) -> d
                 "rule": name, "target": "closed_accounts", "covers": [], "keep": str(rp.closed_accounts_keep), "counted_from": "account_closure",
                 "legal_basis": {"code": rp.closed_accounts_code, "text": rp.closed_accounts_text},
             }
+        if name == CONSENT_WITHDRAWN and rp.consent_withdrawn is not None:
+            w = rp.consent_withdrawn
+            return {
+                "rule": name, "target": "consent_withdrawn", "covers": [], "keep": str(w.keep), "counted_from": "consent_withdrawn",
+                "legal_basis": {"code": w.legal_basis_code, "text": w.legal_basis_text},
+            }
         return {"rule": name, "target": "subjects", "covers": [], "keep": None, "counted_from": None,
                 "legal_basis": {"code": "PIPL-47", "text": "PIPL Art. 47: a subject with no data left is erased entirely"}}
     return {
@@ -292,7 +339,7 @@ def _rule_entry(rule: RetentionRule | None, name: str, rp: RetentionPolicy) -> d
 
 
 def _summary(rp: RetentionPolicy, now: datetime, counts: dict[tuple[str, int, int], int], samples: dict[str, list[str]]) -> dict[str, Any]:
-    names = [*rp.rules, CLOSED_ACCOUNTS, LEFT_EMPTY]
+    names = [*rp.rules, CLOSED_ACCOUNTS, *([CONSENT_WITHDRAWN] if rp.consent_withdrawn is not None else []), LEFT_EMPTY]
     rules = []
     totals = {"fields": 0, "records": 0, "subjects": 0, "held_fields": 0, "held_records": 0, "held_subjects": 0}
     for name in names:
@@ -336,8 +383,8 @@ def make_plan(
             _expire_stale_plans(session, rp, now)
         session.add(plan)
         session.flush()  # the plan row must exist before its items reference it
-        counts = _materialise(session, plan.id, rp, now)
-        summary = _summary(rp, now, counts, _samples(session, plan.id, [*rp.rules, CLOSED_ACCOUNTS, LEFT_EMPTY]))
+        counts = _materialise(session, plan.id, rp, now, policy)
+        summary = _summary(rp, now, counts, _samples(session, plan.id, [*rp.rules, CLOSED_ACCOUNTS, CONSENT_WITHDRAWN, LEFT_EMPTY]))
         if not save:
             nested.rollback()
             return PlanResult(summary=summary, plan=None)
