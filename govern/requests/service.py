@@ -527,6 +527,8 @@ def refuse(
     if not legal_basis or not (3 <= len(legal_basis.strip()) <= 300):
         errors["legal_basis"] = ["the provision relied on, 3–300 characters (e.g. GDPR Art. 12(5)(b))"]
     errors.update(validators.free_text_errors({k: v for k, v in {"legal_basis": legal_basis}.items() if k not in errors}))  # the console's form
+    if reason == "other" and not (explanation or "").strip():  # PIPL Art. 50: the requester is told why
+        errors["explanation"] = ["required when the reason is other: say why the request is refused (PIPL Art. 50)"]
     if errors:
         raise validation_failed(errors)
     explanation = _reason(explanation, required=False)
