@@ -134,6 +134,7 @@ def _register_blueprints(app: Flask, api: GovernApi) -> None:
     from govern.breach.api import blp as breach_blp
     from govern.consent.api import blp as consent_blp
     from govern.console.views import blp as console_blp
+    from govern.deidentified.api import blp as deidentified_blp
     from govern.health.api import blp as health_blp
     from govern.health.api import docs_assets
     from govern.identity.api import blp as identity_blp
@@ -146,6 +147,7 @@ def _register_blueprints(app: Flask, api: GovernApi) -> None:
 
     for blp in (subjects_blp, identity_blp, audit_blp, consent_blp, sharing_blp, requests_blp, retention_blp, breach_blp, processing_blp, webhooks_blp):
         api.register_blueprint(blp)
+    api.register_blueprint(deidentified_blp)  # de-identified exports (PIPL Art. 73)
     app.register_blueprint(health_blp)
     app.register_blueprint(docs_assets)
     app.register_blueprint(console_blp)

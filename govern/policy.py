@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the domain parts of the policy live with their domains and 
     from govern.consent.notices import NoticeBook
     from govern.consent.policy import AgeTerms, CollectionTerms
     from govern.console.policy import ConsolePolicy
+    from govern.deidentified.policy import DeidentifiedPolicy
     from govern.identity.policy import RateLimitPolicy
     from govern.processing.policy import ProcessingPolicy
     from govern.requests.policy import RequestSettings, RequestTerms, WorkingCalendar
@@ -223,6 +224,7 @@ class Policy:
     webhooks: "WebhookPolicy"  # policies/webhooks.yaml (govern/webhooks): delivery, retry, URLs, signature
     rate_limits: "RateLimitPolicy"  # policies/rate_limits.yaml (govern/identity/policy.py, govern/ratelimit.py)
     propagation: "PropagationPolicy"  # policies/sharing.yaml (govern/sharing/policy.py): telling recipients (GDPR Art. 19)
+    deidentified: "DeidentifiedPolicy"  # policies/deidentified.yaml (govern/deidentified): pseudonymised and anonymised exports
     # jurisdictions.yaml, read by govern/consent/policy.py: ages of consent (per EU member state; CCPA's opt-in age)
     # and the basis a write of a sensitive field needs (sensitive_collection).
     ages: Mapping[str, "AgeTerms"]
@@ -417,6 +419,7 @@ def load_policy(directory: Path) -> Policy:
     from govern.audit.policy import _load_audit_policy
     from govern.breach.policy import load_breach_policy
     from govern.console.policy import load_console_policy
+    from govern.deidentified.policy import load_deidentified_policy
     from govern.identity.policy import load_rate_limit_policy
     from govern.processing.policy import load_processing_policy
     from govern.requests.policy import load_request_policy
@@ -437,6 +440,7 @@ def load_policy(directory: Path) -> Policy:
         **load_webhook_policy(directory),
         **load_rate_limit_policy(directory),
         **load_sharing_policy(directory),
+        **load_deidentified_policy(directory, catalog),
         **load_consent_policy(jurisdictions, catalog),
     )
 

@@ -24,6 +24,8 @@ KNOWN_CYCLES = (
 KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.consent.policy"}, *KNOWN_CYCLES[1:])
 # The policy part of sharing (telling recipients, issue 16 item 9) joins the policy loader's cycle.
 KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.sharing.policy"}, *KNOWN_CYCLES[1:])
+# The policy part of de-identified exports (issue 16 item 11) joins the policy loader's cycle.
+KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.deidentified.policy"}, *KNOWN_CYCLES[1:])
 
 
 def _graph():

@@ -185,3 +185,10 @@ class WebhookAction(AuditTag):
     REQUEUE = "webhooks:delivery:requeue"
     DELIVERY_LIST = "webhooks:delivery:list"
     DELIVERY_READ = "webhooks:delivery:read"
+
+
+class DeidentifiedAction(AuditTag):
+    PSEUDONYMISED_EXPORT = "deidentified:pseudonymised:export"  # PIPL Art. 73(3), GDPR Art. 4(5): still personal data
+    AGGREGATE_EXPORT = "deidentified:aggregate:export"  # PIPL Art. 73(4), GDPR Recital 26
+    KEY_CREATE = "deidentified:key:create"
+    KEY_ROTATE = "deidentified:key:rotate"

@@ -81,11 +81,17 @@ class Permission(StrEnum):
     WEBHOOKS_ENDPOINT_MANAGE = "webhooks:endpoint:manage"  # register, change, enable/disable, rotate the secret
     WEBHOOKS_DELIVERY_READ = "webhooks:delivery:read"
     WEBHOOKS_DELIVERY_RETRY = "webhooks:delivery:retry"  # re-queue a failed delivery
+    # de-identified exports (govern/deidentified): a pseudonymised export is still personal data (PIPL Art. 73(3)),
+    # an aggregate with a minimum group size is not (Art. 73(4))
+    DEIDENTIFIED_PSEUDONYMISED = "deidentified:pseudonymised:export"
+    DEIDENTIFIED_AGGREGATE = "deidentified:aggregate:export"
 
 
 # Never held by a role of kind `service` (policy.py refuses to start): a package is for the data subject, not for the
 # service that filed the request, and seeing every request (not only those one filed) is for staff working the queue.
 STAFF_ONLY = frozenset({Permission.REQUESTS_PACKAGE.value, Permission.REQUESTS_MANAGE.value})
+# A pseudonymised export carries many subjects' data under pseudonyms: staff only, like a package.
+STAFF_ONLY = STAFF_ONLY | {Permission.DEIDENTIFIED_PSEUDONYMISED.value}
 
 
 def has_permission(policy: Policy, actor: Actor, permission: Permission) -> bool:

@@ -128,6 +128,10 @@ WRITTEN = (
     "webhooks:event:queue",
     "sharing:propagation:record",
     "sharing:propagation:done",
+    "deidentified:pseudonymised:export",
+    "deidentified:aggregate:export",
+    "deidentified:key:create",
+    "deidentified:key:rotate",
 )
 
 

@@ -1,0 +1,40 @@
+"""De-identified exports API: a pseudonymised export and an anonymised aggregate, each for a stated purpose. Thin."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from govern.deidentified import keys, schemas, service
+from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.permissions import Permission
+
+blp = Blueprint("deidentified", __name__, url_prefix="/api/v1/deidentified", description="Pseudonymised and anonymised exports (PIPL Art. 73)")
+
+
+@blp.route("/pseudonymised", methods=["POST"])
+@requires(Permission.DEIDENTIFIED_PSEUDONYMISED)
+@blp.arguments(schemas.PseudonymisedExportSchema)
+@blp.response(200, schemas.ExportDocumentSchema)
+@blp.alt_response(503, description="export_key_missing: no export key file (govern deidentified key create)")
+def pseudonymised(body):
+    """A pseudonymised export (still personal data) of the subjects the purpose may use now; audited with the purpose."""
+    rt = current_runtime()
+    export_keys = keys.load(keys.path_in(rt.settings.home))
+    done = service.pseudonymised(
+        session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), keys=export_keys, purpose=body["purpose"],
+        fields=body["fields"], record_types=body["record_types"],
+    )
+    return done.document
+
+
+@blp.route("/aggregate", methods=["POST"])
+@requires(Permission.DEIDENTIFIED_AGGREGATE)
+@blp.arguments(schemas.AggregateExportSchema)
+@blp.response(200, schemas.ExportDocumentSchema)
+def aggregate(body):
+    """An anonymised aggregate: counts of subjects by the dimensions, cells under the minimum group size suppressed."""
+    rt = current_runtime()
+    done = service.aggregate(
+        session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), purpose=body["purpose"], dimensions=body["dimensions"],
+    )
+    return done.document
