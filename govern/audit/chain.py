@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import binascii
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from govern.audit.models import AuditChainEntry, AuditEvent, AuditSealRun
+from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent, AuditSealRun
 from govern.audit.verifier import GENESIS, chain_hash, leaf_hash
 from govern.db import Database
-from govern.timeutil import utcnow
+from govern.timeutil import as_utc, utcnow
 
 SEAL_LOCK = 7265110003  # pg_advisory_xact_lock key: one sealer at a time
 
@@ -109,3 +109,13 @@ def unsealed_before_floor(session: Session, window_seconds: int) -> list[int]:
     floor = sealing_floor(session, window_seconds)
     sealed_ids = select(AuditChainEntry.event_id).where(AuditChainEntry.event_id == AuditEvent.id).exists()
     return list(session.scalars(select(AuditEvent.id).where(AuditEvent.id <= floor, ~sealed_ids).order_by(AuditEvent.id).limit(20)))
+
+
+def backlog(session: Session, now: datetime) -> dict:
+    """Unsealed events (newer than the newest sealed one), the age in seconds of the oldest of them (0 when none) and
+    when the newest checkpoint was issued (None before the first): for /metrics and the alerts. Counts and times only."""
+    newest = session.scalar(select(func.max(AuditChainEntry.event_id))) or 0
+    count, oldest = session.execute(select(func.count(), func.min(AuditEvent.occurred_at)).where(AuditEvent.id > newest)).one()
+    last = session.scalar(select(func.max(AuditCheckpoint.issued_at)))
+    age = max(0.0, (now - as_utc(oldest)).total_seconds()) if oldest is not None else 0.0
+    return {"unsealed": int(count or 0), "oldest_age_seconds": age, "last_checkpoint_at": as_utc(last) if last else None}

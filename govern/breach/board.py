@@ -208,3 +208,29 @@ def register(*, session: Session, policy: Policy, actor: Actor, include_drills: 
         })
     audit.append(session=session, actor=actor, action=BreachAction.REGISTER, resource="breach-register", reason="with_drills" if include_drills else None)
     return out
+
+
+def running_clocks(*, session: Session, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every notification clock still running on a real incident (required or not yet assessed, not sent, with a due
+    time): its id, kind (the policy key), jurisdiction, when the clock started (the incident's awareness), when it runs
+    out and the seconds left (negative once expired). Read-only and not audited: ids and times, no facts of the incident.
+    For /metrics and the alerts (govern/alerts)."""
+    now = as_utc(now or utcnow())
+    rows = session.execute(
+        select(Notification.id, Notification.key, Notification.jurisdiction, Incident.aware_at, Notification.due_at, Incident.reference)
+        .join(Incident, Incident.id == Notification.incident_id)
+        .where(Incident.drill.is_(False), Incident.state != "closed", Notification.status.in_(("required", "unknown")),
+               Notification.sent_at.is_(None), Notification.due_at.is_not(None))
+        .order_by(Notification.due_at)
+    ).all()
+    return [
+        {"id": nid, "kind": key, "jurisdiction": jurisdiction, "started_at": as_utc(aware), "due_at": as_utc(due),
+         "incident": reference, "seconds_left": (as_utc(due) - now).total_seconds(), "used": _used(as_utc(aware), as_utc(due), now)}
+        for nid, key, jurisdiction, aware, due, reference in rows
+    ]
+
+
+def _used(started: datetime, due: datetime, now: datetime) -> float:
+    """The share of a clock already used: 0 at awareness, 1 when it runs out, above 1 once expired."""
+    length = (due - started).total_seconds()
+    return (now - started).total_seconds() / length if length > 0 else 1.0

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Iterator
 
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
 from govern.audit.tags import KeyAction
@@ -130,3 +131,8 @@ def status(*, database: Database, keyring: Keyring) -> dict:
     with database.unit_of_work() as session:
         rows = session.execute(select(SubjectKey.master_key_version, func.count()).group_by(SubjectKey.master_key_version)).all()
     return {**keyring.describe(), "data_keys_by_version": {int(v): int(n) for v, n in rows}}
+
+
+def data_keys_behind(*, session: Session, active_version: int) -> int:
+    """Data keys still wrapped under a master key other than the active one: a rotation's remaining work (a count)."""
+    return session.scalar(select(func.count()).select_from(SubjectKey).where(SubjectKey.master_key_version != active_version)) or 0

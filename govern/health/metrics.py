@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from datetime import datetime
 from typing import Callable, Iterable, Iterator
 
 from flask import current_app, has_app_context
@@ -18,8 +19,14 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.orm import Session
 
+from govern.audit import chain
 from govern.breach import board
+from govern.crypto import service as keys
 from govern.logging import get_logger
+from govern.requests import figures as request_figures
+from govern.retention import service as retention
+from govern.timeutil import utcnow
+from govern.webhooks import service as webhooks
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
@@ -44,6 +51,29 @@ Reading = Callable[[Session], Iterable[tuple[dict[str, str], float]]]
 
 def _breach_figure(key: str) -> Reading:
     return lambda session: [({}, float(board.figures(session=session)[key]))]
+
+
+def _runtime():
+    return current_app.extensions["govern"]
+
+
+def _timestamp(moment: datetime | None) -> float:
+    return moment.timestamp() if moment else 0.0
+
+
+def _request_figure(session: Session, key: str) -> list[tuple[dict[str, str], float]]:
+    counts = request_figures.figures(session=session, policy=_runtime().policy, now=utcnow())[key]
+    return [({"type": t, "jurisdiction": j}, float(n)) for (t, j), n in sorted(counts.items())]
+
+
+def _clock_figure(session: Session, *, count: bool | None) -> list[tuple[dict[str, str], float]]:
+    """count True: clocks per kind; False: the fewest seconds left per kind; None: the largest share used per kind."""
+    by_kind: dict[str, list[dict]] = {}
+    for c in board.running_clocks(session=session, now=utcnow()):
+        by_kind.setdefault(c["kind"], []).append(c)
+    if count is None:
+        return [({"kind": k}, max(c["used"] for c in v)) for k, v in sorted(by_kind.items())]
+    return [({"kind": k}, float(len(v)) if count else min(c["seconds_left"] for c in v)) for k, v in sorted(by_kind.items())]
 
 
 class ScrapeFigures(Collector):
@@ -90,6 +120,36 @@ FIGURES = ScrapeFigures()
 FIGURES.add("govern_breach_notifications_overdue", "Required breach notifications past their due time and not sent (real incidents)",
             _breach_figure("overdue_notifications"))
 FIGURES.add("govern_breach_incidents_open", "Real security incidents not closed", _breach_figure("open"))
+# Clocks, queues and backlogs (issue 18 item 2): each read by a read-only function of its domain, labels never ids.
+FIGURES.add("govern_requests_due_soon", "Open data-subject requests due within requests.yaml queue.due_soon_days (not overdue)",
+            lambda session: _request_figure(session, "due_soon"))
+FIGURES.add("govern_requests_overdue", "Open data-subject requests past their due time", lambda session: _request_figure(session, "overdue"))
+FIGURES.add("govern_breach_notification_clocks_open", "Breach notification clocks running (required or unassessed, not sent), by kind",
+            lambda session: _clock_figure(session, count=True))
+FIGURES.add("govern_breach_notification_seconds_left", "Seconds left on the soonest running breach notification clock, by kind (negative: expired)",
+            lambda session: _clock_figure(session, count=False))
+FIGURES.add("govern_breach_notification_clock_used_ratio", "Share of the most advanced running breach notification clock already used, by kind (1: expired)",
+            lambda session: _clock_figure(session, count=None))
+FIGURES.add("govern_webhook_deliveries", "Webhook deliveries in the outbox by state (pending: the queue; failed: given up on)",
+            lambda session: [({"state": k}, float(v)) for k, v in webhooks.figures(session=session)["by_state"].items()])
+FIGURES.add("govern_webhook_endpoints_failing", "Enabled webhook endpoints with deliveries given up on (failed)",
+            lambda session: [({}, float(len(webhooks.figures(session=session)["failing_endpoints"])))])
+FIGURES.add("govern_audit_unsealed_backlog_events", "Audit events not yet linked into the hash chain, read at scrape",
+            lambda session: [({}, float(chain.backlog(session, utcnow())["unsealed"]))])
+FIGURES.add("govern_audit_unsealed_oldest_seconds", "Age in seconds of the oldest unsealed audit event (0 when none)",
+            lambda session: [({}, chain.backlog(session, utcnow())["oldest_age_seconds"])])
+FIGURES.add("govern_audit_last_checkpoint_timestamp_seconds", "Unix time of the newest signed audit checkpoint (0 before the first)",
+            lambda session: [({}, _timestamp(chain.backlog(session, utcnow())["last_checkpoint_at"]))])
+FIGURES.add("govern_audit_max_unsealed_seconds", "policies/audit.yaml sealing.max_unsealed_seconds: the bound an unsealed event may wait",
+            lambda session: [({}, float(_runtime().policy.audit.max_unsealed_seconds))])
+FIGURES.add("govern_audit_checkpoint_interval_seconds", "policies/audit.yaml sealing.checkpoint_seconds: how often a checkpoint is due",
+            lambda session: [({}, float(_runtime().policy.audit.checkpoint_interval_seconds))])
+FIGURES.add("govern_retention_purge_runs", "Retention purge runs by status",
+            lambda session: [({"status": k}, float(v)) for k, v in retention.run_figures(session=session)["by_status"].items()])
+FIGURES.add("govern_retention_last_purge_timestamp_seconds", "Unix time the last retention purge run finished (0 before the first)",
+            lambda session: [({}, _timestamp(retention.run_figures(session=session)["last_finished_at"]))])
+FIGURES.add("govern_crypto_data_keys_behind", "Subject data keys not yet rewrapped under the active master key version (rotation's work left)",
+            lambda session: [({}, float(keys.data_keys_behind(session=session, active_version=_runtime().keyring.active_version)))])
 REGISTRY.register(FIGURES)
 
 

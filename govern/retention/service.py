@@ -498,6 +498,13 @@ def list_runs(*, session: Session, limit: int = 100) -> list[Run]:
     return list(session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
 
 
+def run_figures(*, session: Session) -> dict[str, Any]:
+    """Purge runs per status and when the last one finished (None before the first): counts and a time, for /metrics."""
+    by_status = {status: int(n) for status, n in session.execute(select(Run.status, func.count()).group_by(Run.status))}
+    last = session.scalar(select(func.max(Run.finished_at)))
+    return {"by_status": by_status, "last_finished_at": as_utc(last) if last else None}
+
+
 def get_run(*, session: Session, run_id: int) -> Run:
     run = session.get(Run, run_id)
     if run is None:

@@ -262,6 +262,21 @@ def delivery_counts(*, session: Session, endpoint_ids: Iterable[uuid.UUID]) -> d
     return out
 
 
+def figures(*, session: Session) -> dict[str, Any]:
+    """The outbox at a glance for /metrics and the alerts (govern/alerts), counts and endpoint ids only: deliveries
+    per state (the queue's depth) and, per enabled endpoint with deliveries given up on (`failed`), their number."""
+    by_state = dict.fromkeys(STATES, 0)
+    for state, n in session.execute(select(WebhookDelivery.state, func.count()).group_by(WebhookDelivery.state)):
+        by_state[state] = int(n)
+    failing = session.execute(
+        select(WebhookDelivery.endpoint_id, WebhookEndpoint.name, func.count())
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(WebhookDelivery.state == "failed", WebhookEndpoint.enabled.is_(True))
+        .group_by(WebhookDelivery.endpoint_id, WebhookEndpoint.name).order_by(WebhookDelivery.endpoint_id)
+    ).all()
+    return {"by_state": by_state, "failing_endpoints": [{"id": eid, "name": name, "failed": int(n)} for eid, name, n in failing]}
+
+
 def update_endpoint(
     *, session: Session, policy: Policy, actor: Actor, endpoint_id: uuid.UUID, expected_version: int | None, changes: Mapping[str, Any],
     guard: Guard | None = None,
