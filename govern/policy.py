@@ -108,6 +108,7 @@ class Purpose:
     automated_decisions: bool = False  # PIPL Art. 24, 55(2); GDPR Art. 22
     impact_assessment: ImpactAssessment | None = None  # PIPL Art. 55–56 / GDPR Art. 35: the reference it rests on
     sensitive_fields: frozenset[str] = frozenset()  # from catalog.yaml `sensitive: true`, never listed by hand
+    provision: Mapping[str, Any] | None = None  # PIPL Art. 23, 25, 39: the recipient's purpose, method, data (govern/consent/notices.py)
 
     def basis_for(self, jurisdiction: str) -> str:
         return self.legal_basis_by_jurisdiction.get(jurisdiction, self.legal_basis)
@@ -301,6 +302,7 @@ class PurposeSchema(StrictSchema):
     sale_or_share = ma.Bool(load_default=False)
     automated_decisions = ma.Bool(load_default=False)
     impact_assessment = ma.Nested(lambda: ImpactAssessmentSchema(), load_default=None)
+    provision = ma.Dict(load_default=None)  # checked by govern/consent/notices.py: check_provision
 
 
 class ImpactAssessmentSchema(StrictSchema):
@@ -562,6 +564,7 @@ def _build_purpose(name: str, p: dict, catalog: Catalog, jurisdictions: Mapping[
         sale_or_share=p["sale_or_share"],
         automated_decisions=p["automated_decisions"],
         impact_assessment=ImpactAssessment(**p["impact_assessment"]) if p["impact_assessment"] else None,
+        provision=p["provision"],
     )
     # Sensitive data needs separate consent by rule (PIPL Art. 29), whatever the purpose says.
     sensitive = frozenset(f for f in purpose.fields if catalog.fields[f].sensitive) | frozenset(

@@ -39,6 +39,9 @@ class ReadGrant:
     purpose: Purpose
     visibility: Mapping[str, str]  # field name -> "full" | "masked"; hidden fields are absent
     record_types: frozenset[str]
+    # Record types the purpose uses that the subject's consent does not cover: its notice did not announce them
+    # (PIPL Art. 14 ¶2); reading them needs the subject's consent again.
+    not_covered_record_types: frozenset[str] = frozenset()
 
 
 def refuse(reason: str, detail: str, refusal: Refusal) -> Problem:
@@ -47,9 +50,10 @@ def refuse(reason: str, detail: str, refusal: Refusal) -> Problem:
 
 def authorise_purpose(
     *, policy: Policy, actor: Actor, purpose_name: str | None, action: str, subject_id=None, jurisdiction: str | None = None,
-    subject_status: str = "active", session=None, envelope=None,
+    subject_status: str = "active", session=None, envelope=None, verdicts: list | None = None,
 ) -> Purpose:
-    """The purpose, if the actor may use it for this subject; otherwise a 403 naming the reason.
+    """The purpose, if the actor may use it for this subject; otherwise a 403 naming the reason. `verdicts`, if given,
+    receives the consent registry's verdict (what a consent covers, for `authorise_read`).
 
     With a subject, its jurisdiction and a session, the consent registry is asked afresh on every call (no cache):
     a withdrawal committed by another request takes effect on the very next read.
@@ -70,7 +74,7 @@ def authorise_purpose(
         raise no("purpose_not_permitted", f"No role of this principal may process data for '{purpose_name}'.")
     why = subject_refusal(
         policy=policy, purpose=purpose, subject_id=subject_id, jurisdiction=jurisdiction, subject_status=subject_status,
-        session=session, envelope=envelope,
+        session=session, envelope=envelope, verdicts=verdicts,
     )
     if why is not None:
         raise no(*why)
@@ -79,7 +83,7 @@ def authorise_purpose(
 
 def subject_refusal(
     *, policy: Policy, purpose: Purpose, subject_id=None, jurisdiction: str | None = None, subject_status: str = "active",
-    session=None, envelope=None,
+    session=None, envelope=None, verdicts: list | None = None,
 ) -> tuple[str, str] | None:
     """Why this subject's data may not be used for the purpose now, as (reason, detail); None when it may. The
     per-subject half of `authorise_purpose`, also asked for each match of a look-up by blind index.
@@ -87,9 +91,12 @@ def subject_refusal(
     A contract or legal-obligation purpose on an active subject is decided without a query."""
     if jurisdiction is not None and subject_id is not None and session is not None:
         def verdict() -> consent.Verdict:
-            return consent.check(
+            given = consent.check(
                 session=session, policy=policy, envelope=envelope, subject_id=subject_id, purpose=purpose, jurisdiction=jurisdiction,
             )
+            if verdicts is not None:
+                verdicts.append(given)
+            return given
 
         def objected() -> bool:
             return objections.objection_standing(session=session, subject_id=subject_id, purpose=purpose.name)
@@ -130,13 +137,18 @@ def refusal(
 
 def allowed_subjects(
     *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, purpose_name: str | None, subject_ids: Sequence[uuid.UUID | str],
-    now: datetime | None = None,
+    now: datetime | None = None, fields: Sequence[str] | None = None, record_types: Sequence[str] | None = None,
 ) -> list[uuid.UUID | str]:
     """Of these subject ids (UUIDs or their text), the ones whose data may be used for the purpose now (`refusal`,
-    the rule of a read), in the order and form given; audited once."""
+    the rule of a read), in the order and form given; audited once. `fields` and `record_types` name the data the
+    caller will use (default: all the purpose uses now); a consent whose notice did not announce them does not count."""
     purpose = authorise_purpose(policy=policy, actor=actor, purpose_name=purpose_name, action=consent.ConsentAction.CHECK)
     if len(subject_ids) > consent.MAX_CHECK_IDS:
         raise validation_failed({"subject_ids": [f"at most {consent.MAX_CHECK_IDS} per call"]})
+    for key, asked, used in (("fields", fields, purpose.fields), ("record_types", record_types, purpose.record_types)):
+        outside = sorted(set(asked or ()) - used)
+        if outside:
+            raise validation_failed({key: [f"not used by '{purpose.name}': {', '.join(outside)}"]})
     now = now or utcnow()
     # Keyed by canonical id text: ten thousand UUID objects built, hashed and compared cost more than the queries.
     given = {canonical_id(sid): sid for sid in subject_ids}
@@ -161,13 +173,17 @@ def allowed_subjects(
         minor = key in born and consent.is_minor(born[key], consent.minors_age(policy, jurisdiction, standing.member_state), today)
         opt_in_age = policy.ages[jurisdiction].sale_opt_in_age if purpose.sale_or_share else None
         opt_in_minor = bool(opt_in_age) and key in born and consent.is_minor(born[key], opt_in_age, today)
-        combination = (standing.status, jurisdiction, key in objected, minor, opt_in_minor, None if state is None else state[1:5])
+        combination = (
+            standing.status, jurisdiction, key in objected, minor, opt_in_minor,
+            None if state is None else (*state[1:5], consent.scope_key(state.scope)),
+        )
         verdict = decided.get(combination)
         if verdict is None:
             verdict = decided[combination] = refusal(
                 purpose=purpose, status=standing.status, jurisdiction=jurisdiction, objected=lambda k=key: k in objected,
                 verdict=lambda j=jurisdiction, st=state, m=minor, o=opt_in_minor: consent.evaluate(
                     policy=policy, purpose=purpose, jurisdiction=j, state=st, minor=m, stale=stale, opt_in_minor=o,
+                    wanted=(fields, record_types),
                 ),
             ) is None
         if verdict:
@@ -223,8 +239,17 @@ def authorise_read(
     *, policy: Policy, actor: Actor, purpose_name: str | None, action: str, subject_id, jurisdiction: str, subject_status: str,
     session=None, envelope=None,
 ) -> ReadGrant:
+    seen: list[consent.Verdict] = []
     purpose = authorise_purpose(
         policy=policy, actor=actor, purpose_name=purpose_name, action=action, subject_id=subject_id,
-        jurisdiction=jurisdiction, subject_status=subject_status, session=session, envelope=envelope,
+        jurisdiction=jurisdiction, subject_status=subject_status, session=session, envelope=envelope, verdicts=seen,
     )
-    return ReadGrant(purpose=purpose, visibility=field_visibility(policy=policy, actor=actor, purpose=purpose), record_types=purpose.record_types)
+    visibility = field_visibility(policy=policy, actor=actor, purpose=purpose)
+    covers = seen[-1].covers if seen else None
+    if covers is None:
+        return ReadGrant(purpose=purpose, visibility=visibility, record_types=purpose.record_types)
+    # A consent given under a notice that announced less covers only that (PIPL Art. 14 ¶2): nothing else is shown.
+    return ReadGrant(
+        purpose=purpose, visibility={k: v for k, v in visibility.items() if k in covers[0]}, record_types=purpose.record_types & covers[1],
+        not_covered_record_types=purpose.record_types - covers[1],
+    )

@@ -125,7 +125,10 @@ def get_receipt(receipt_id: uuid.UUID):
 @blp.response(200, schemas.CheckResultSchema)
 def check_consents(body):
     """Which of up to 10,000 subject ids may be used for the purpose now (the same rule as a purpose-bound read)."""
-    allowed = access.allowed_subjects(**current_call().services("envelope"), purpose_name=body["purpose"], subject_ids=body["subject_ids"])
+    allowed = access.allowed_subjects(
+        **current_call().services("envelope"), purpose_name=body["purpose"], subject_ids=body["subject_ids"],
+        fields=body.get("fields"), record_types=body.get("record_types"),
+    )
     return {"allowed": allowed}
 
 

@@ -50,6 +50,9 @@ class ConsentEvent(Base):
     guardian_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     evidence: Mapped[str | None] = mapped_column(String(200))
     captured_by: Mapped[str | None] = mapped_column(String(100))
+    # A grant covers what its notice version announced (fields, record types, method, provision): the scope as first
+    # recorded for that version (NoticeScope), copied here. None on events recorded before scopes were kept.
+    scope: Mapped[dict | None] = mapped_column(JSON)
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     recorded_by: Mapped[uuid.UUID | None] = mapped_column(Uuid)
@@ -74,6 +77,7 @@ class ConsentState(Base):
     separate: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     guardian: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     recipients: Mapped[list[str]] = mapped_column(JSON, nullable=False, default=list)
+    scope: Mapped[dict | None] = mapped_column(JSON)  # what the granted notice version covered (ConsentEvent.scope)
     occurred_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)
     # Kept from a grant the subject gave as an adult: the minors' age it was checked against and a fingerprint of the
@@ -84,6 +88,20 @@ class ConsentState(Base):
     adult_evidence: Mapped[bytes | None] = mapped_column(LargeBinary(32))
 
     __table_args__ = (Index("ix_consent_states_purpose", "purpose", "status", "notice_version"),)
+
+
+class NoticeScope(Base):
+    """The scope a notice version announced (policies/notices/<purpose>/versions.yaml `scope`), as it read when the
+    version was first used for a grant. Never updated: a later edit of the file that would widen what old consents
+    cover is refused at the next grant (PIPL Art. 14 ¶2), and every grant copies this scope, not the file's."""
+
+    __tablename__ = "notice_scopes"
+
+    purpose: Mapped[str] = mapped_column(String(64), primary_key=True)
+    version: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[dict] = mapped_column(JSON, nullable=False)
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)  # of the canonical JSON of `scope`
+    first_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 
 # Objections to legitimate-interest processing (GDPR Art. 21(1)): what the read rule asks besides consent. No personal

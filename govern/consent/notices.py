@@ -3,6 +3,11 @@ general privacy policy) holding `versions.yaml` and the text of each version in 
 
 A published text never changes: a change is a new version, and a version marked `requires_reconsent` (a new
 purpose, method or category of data — PIPL Art. 14 ¶2) makes earlier grants stop counting once it is published.
+
+Each version of a purpose's notice states the scope it announced (`scope`: fields, record types, processing method
+and the terms of provision to recipients). The last version must announce what purposes.yaml says of the purpose
+now, or govern refuses to start: a changed purpose needs a new notice version, and a consent covers only the scope of
+the version it was given under (copied onto the consent when given, so a later edit of a file cannot widen it).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from marshmallow import Schema, ValidationError, validate
 from marshmallow import fields as ma
 
 LANGUAGES = ("zh", "en")
+# What purposes.yaml says of how a purpose processes data: the flags a notice announces as its processing method.
+METHOD_FLAGS = ("automated_decisions", "provides_to_third_party", "public_disclosure", "cross_border", "sale_or_share")
 PRIVACY_POLICY = "privacy_policy"  # the general notice (个人信息保护政策); not a purpose of its own
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$")
 
@@ -33,6 +40,7 @@ class NoticeVersion:
     summary: Mapping[str, str]
     texts: Mapping[str, str]
     sha256: Mapping[str, str]  # per language, over the exact UTF-8 bytes of the file
+    scope: Mapping[str, Any] | None = None  # what this version announced (scope_of); None for the privacy policy
 
     def is_published(self, now: datetime) -> bool:
         return self.published_at <= now
@@ -79,6 +87,78 @@ class _VersionSchema(Schema):
     published_at = ma.AwareDateTime(required=True)
     requires_reconsent = ma.Bool(load_default=False)
     summary = ma.Dict(keys=ma.Str(validate=validate.OneOf(LANGUAGES)), values=ma.Str(), load_default=dict)
+    scope = ma.Nested(lambda: _ScopeSchema(), load_default=None)
+
+
+class _ScopeSchema(Schema):
+    fields = ma.List(ma.Str(), required=True)
+    record_types = ma.List(ma.Str(), required=True)
+    method = ma.List(ma.Str(validate=validate.OneOf(METHOD_FLAGS)), load_default=list)
+    provision = ma.Dict(load_default=None, allow_none=True)
+
+
+class _ProvisionSchema(Schema):
+    """What a separate consent to provide, disclose or transfer data must tell of the recipient's processing (PIPL
+    Art. 23, 25, 39): its purpose, method and the kinds of data; for a transfer abroad also how the person exercises
+    their rights against the overseas recipient. The recipient's identity and contact come from its registration."""
+
+    purpose = ma.Dict(keys=ma.Str(validate=validate.OneOf(LANGUAGES)), values=ma.Str(validate=validate.Length(min=1)), required=True)
+    method = ma.Dict(keys=ma.Str(validate=validate.OneOf(LANGUAGES)), values=ma.Str(validate=validate.Length(min=1)), required=True)
+    data = ma.List(ma.Str(validate=validate.Length(min=1)), required=True, validate=validate.Length(min=1))
+    rights = ma.Dict(keys=ma.Str(validate=validate.OneOf(LANGUAGES)), values=ma.Str(validate=validate.Length(min=1)), load_default=None)
+    source = ma.Str(required=True, validate=validate.Length(min=1))
+
+
+def scope_of(purpose: Any) -> dict[str, Any]:
+    """The scope of a purpose as purposes.yaml states it now, in the form a notice version records it."""
+    return {
+        "fields": sorted(purpose.fields),
+        "record_types": sorted(purpose.record_types),
+        "method": sorted(f for f in METHOD_FLAGS if getattr(purpose, f)),
+        "provision": dict(purpose.provision) if purpose.provision else None,
+    }
+
+
+def scope_changes(announced: Mapping[str, Any], now: Mapping[str, Any]) -> list[str]:
+    """What differs between a notice version's scope and the purpose's scope now, in words (empty: the same)."""
+    out = []
+    for key in ("fields", "record_types", "method"):
+        added = sorted(set(now[key]) - set(announced.get(key) or []))
+        removed = sorted(set(announced.get(key) or []) - set(now[key]))
+        if added:
+            out.append(f"{key} added: {', '.join(added)}")
+        if removed:
+            out.append(f"{key} removed: {', '.join(removed)}")
+    if (announced.get("provision") or None) != (now["provision"] or None):
+        out.append("provision (recipients' purpose, method, data or rights) changed")
+    return out
+
+
+def check_provision(purpose: Any) -> None:
+    """A purpose that provides data to another handler, discloses it publicly or transfers it abroad states what the
+    separate consent must tell of the recipient's processing; a transfer abroad also how rights are exercised there."""
+    from govern.policy import PolicyError, flatten_errors
+
+    where = f"purposes.yaml: purposes.{purpose.name}.provision"
+    kinds = [k for k in ("provides_to_third_party", "public_disclosure", "cross_border") if getattr(purpose, k)]
+    if not kinds:
+        if purpose.provision:
+            raise PolicyError(f"{where}: only for a purpose that provides, discloses or transfers data (PIPL Art. 23, 25, 39)")
+        return
+    if not purpose.provision:
+        raise PolicyError(
+            f"{where}: required ({', '.join(kinds)}): the recipient's purpose, processing method and kinds of data "
+            "(and for a transfer abroad how rights are exercised) must be named to the person (PIPL Art. 23, 25, 39)"
+        )
+    try:
+        doc = _ProvisionSchema().load(dict(purpose.provision))
+    except ValidationError as exc:
+        raise PolicyError(f"{where}: " + "; ".join(flatten_errors(exc.messages))) from None
+    for key in ("purpose", "method") + (("rights",) if purpose.cross_border else ()):
+        missing = [lang for lang in LANGUAGES if not (doc.get(key) or {}).get(lang)]
+        if missing:
+            why = " (PIPL Art. 39: how the person exercises their rights against the overseas recipient)" if key == "rights" else ""
+            raise PolicyError(f"{where}.{key}: required in {', '.join(missing)}{why}")
 
 
 class _VersionsFileSchema(Schema):
@@ -97,6 +177,8 @@ def load_notices(directory: Path, purposes: Mapping[str, Any], jurisdictions: Ma
 
     if not directory.is_dir():
         raise PolicyError(f"{directory}: notices directory is missing")
+    for purpose in purposes.values():
+        check_provision(purpose)
     sets: dict[str, NoticeSet] = {}
     for index in sorted(directory.glob("*/versions.yaml")):
         folder = index.parent
@@ -123,6 +205,17 @@ def load_notices(directory: Path, purposes: Mapping[str, Any], jurisdictions: Ma
                 raise PolicyError(f"{key}.published_at: must be later than the version before it")
             if i == 0 and v["requires_reconsent"]:
                 raise PolicyError(f"{key}.requires_reconsent: the first version has nothing to re-consent to")
+            scope = None
+            if name != PRIVACY_POLICY:
+                if v["scope"] is None:
+                    raise PolicyError(
+                        f"{key}.scope: required: the fields, record_types, method and provision this version announced "
+                        "(PIPL Art. 14 ¶2: a consent covers what its notice said)"
+                    )
+                scope = {
+                    "fields": sorted(set(v["scope"]["fields"])), "record_types": sorted(set(v["scope"]["record_types"])),
+                    "method": sorted(set(v["scope"]["method"])), "provision": v["scope"]["provision"] or None,
+                }
             texts, digests = {}, {}
             for lang in LANGUAGES:
                 path = folder / f"{v['version']}.{lang}.md"
@@ -139,11 +232,22 @@ def load_notices(directory: Path, purposes: Mapping[str, Any], jurisdictions: Ma
             versions.append(NoticeVersion(
                 purpose=name, version=v["version"], position=i, published_at=v["published_at"],
                 requires_reconsent=v["requires_reconsent"], summary=v["summary"], texts=texts, sha256=digests,
+                scope=scope,
             ))
         listed = {f"{v.version}.{lang}.md" for v in versions for lang in LANGUAGES} | {"versions.yaml"}
         strays = sorted(p.name for p in folder.iterdir() if p.is_file() and p.name not in listed and not p.name.startswith("."))
         if strays:
             raise PolicyError(f"notices/{name}/{strays[0]}: not a version listed in versions.yaml (a draft belongs elsewhere)")
+        if name != PRIVACY_POLICY:
+            latest = versions[-1]
+            assert latest.scope is not None
+            changed = scope_changes(latest.scope, scope_of(purposes[name]))
+            if changed:
+                raise PolicyError(
+                    f"{where}: purpose '{name}' changed in purposes.yaml after notice version {latest.version}: "
+                    f"{'; '.join(changed)}. Publish a new notice version announcing it (its scope as purposes.yaml says "
+                    "now); consents under earlier versions keep covering only what those said (PIPL Art. 14 ¶2)"
+                )
         sets[name] = NoticeSet(purpose=name, versions=tuple(versions))
     if PRIVACY_POLICY not in sets:
         raise PolicyError(f"notices/{PRIVACY_POLICY}/versions.yaml: file is missing (the privacy policy must be published)")

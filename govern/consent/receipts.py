@@ -3,6 +3,12 @@ when an event is recorded and stored as issued, so that fetching a receipt again
 
 govern-specific facts (the notice's hash, the channel) sit under `govern`; a guardian
 is described by relationship and verification only — never by name.
+
+What the person agreed to is on the receipt: the scope the notice version announced (`govern.scope`), and for a
+provision to another handler, a public disclosure or a transfer abroad (PIPL Art. 23, 25, 39) each recipient's name,
+contact, purpose, processing method and kinds of data, and for an overseas recipient how rights are exercised against
+it (`govern.recipients`). A guardian's consent for a child whose data is sensitive (PIPL Art. 28, 31) is itself
+marked as sensitive processing (`sensitive`, `govern.sensitive_processing`).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ def build(
     *, policy: Policy, receipt_id: str, subject_id: str, jurisdiction: str, language: str, action: str, method: str,
     channel: str, purposes: Sequence[Purpose], notices: dict[str, dict[str, str]], occurred_at: datetime, recorded_at: datetime,
     recorded_by: str, separate: bool, recipients: dict[str, list[dict[str, str]]], guardian: dict[str, str] | None,
-    evidence: str | None, captured_by: str | None,
+    evidence: str | None, captured_by: str | None, scopes: dict[str, dict[str, Any]] | None = None, guardian_sensitive: bool = False,
 ) -> dict[str, Any]:
     c = policy.controller
     assert c is not None  # load_policy always sets it
@@ -33,14 +39,27 @@ def build(
     first = purposes[0].name if purposes else "privacy_policy"
     notice = notices.get(first, {})
     policy_url = c.notice_url.format(purpose=first, language=language, version=notice.get("version", ""))
+    scopes = scopes or {}
     entries = []
+    named: dict[str, list[dict[str, Any]]] = {}
     for p in purposes:
         names = recipients.get(p.name, [])
+        scope = scopes.get(p.name)
+        fields = scope["fields"] if scope else sorted(p.fields)
+        types = scope["record_types"] if scope else sorted(p.record_types)
+        terms = (scope or {}).get("provision") or p.provision
+        if names:
+            named[p.name] = [_recipient(r, terms, language, abroad=r.get("country") != c.country) if terms else dict(r) for r in names]
+        elif terms and p.public_disclosure:
+            named[p.name] = [_recipient({"name": "public", "contact": c.email}, terms, language, abroad=False)]
         entries.append({
             "purpose": p.label.get(language) or p.name,
             "purposeCategory": [p.name],
             "consentType": _CONSENT_TYPE.get(method, "EXPLICIT"),
-            "piiCategory": sorted({policy.catalog.fields[f].category for f in p.fields} | {policy.catalog.record_types[r].category for r in p.record_types}),
+            "piiCategory": sorted(
+                {policy.catalog.fields[f].category for f in fields if f in policy.catalog.fields}
+                | {policy.catalog.record_types[r].category for r in types if r in policy.catalog.record_types}
+            ),
             "primaryPurpose": False,
             "termination": "until withdrawn" if action == "grant" else "withdrawn",
             "thirdPartyDisclosure": p.has_recipients,
@@ -64,7 +83,7 @@ def build(
         }],
         "policyUrl": policy_url,
         "services": [{"service": c.name.get(language) or c.name["en"], "purposes": entries}],
-        "sensitive": bool(sensitive),
+        "sensitive": bool(sensitive) or guardian_sensitive,
         "spiCat": sorted({policy.catalog.fields[f].category for f in sensitive if f in policy.catalog.fields}),
         "govern": {
             "action": action,
@@ -72,7 +91,11 @@ def build(
             "channel": channel,
             "separate_consent": separate,
             "notices": [{"purpose": name, **n} for name, n in sorted(notices.items())],
-            "recipients": {k: v for k, v in sorted(recipients.items()) if v},
+            "recipients": {k: v for k, v in sorted(named.items()) if v},
+            "scope": {k: v for k, v in sorted(scopes.items())},
+            "sensitive_processing": (
+                {"guardian_consent_for_minor": True, "source": "PIPL Art. 28, 31"} if guardian_sensitive else None
+            ),
             "guardian": guardian,
             "evidence": evidence,
             "captured_by": captured_by,
@@ -81,3 +104,19 @@ def build(
             "recorded_by": recorded_by,
         },
     }
+
+
+def _recipient(r: dict[str, Any], terms: dict[str, Any], language: str, *, abroad: bool) -> dict[str, Any]:
+    """A recipient as the person was told of it (PIPL Art. 23, 25, 39): identity and contact from its registration,
+    purpose, method and kinds of data from the notice; for one abroad, how rights are exercised against it."""
+    out = {
+        **{k: r[k] for k in ("id", "name", "contact", "country") if k in r},
+        "purpose": terms["purpose"].get(language) or terms["purpose"]["en"],
+        "method": terms["method"].get(language) or terms["method"]["en"],
+        "data": sorted(r["categories"]) if r.get("categories") else list(terms["data"]),  # what its agreement lets it receive
+    }
+    if abroad:
+        rights = terms.get("rights") or {}
+        out["overseas"] = True
+        out["rights"] = rights.get(language) or rights.get("en")
+    return out

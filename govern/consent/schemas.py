@@ -119,6 +119,10 @@ class ConsentHistorySchema(Schema):
 class CheckSchema(Schema):
     purpose = ma.Str(required=True)
     subject_ids = UUIDList(required=True, validate=validate.Length(max=MAX_CHECK_IDS))
+    # The data the caller will use (default: all the purpose uses now). A consent given under a notice that did not
+    # announce it does not count for it (PIPL Art. 14 ¶2).
+    fields = ma.List(ma.Str(validate=validate.Length(max=64)), load_default=None, validate=validate.Length(max=100))
+    record_types = ma.List(ma.Str(validate=validate.Length(max=64)), load_default=None, validate=validate.Length(max=100))
 
 
 class CheckResultSchema(Schema):

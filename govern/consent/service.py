@@ -8,6 +8,7 @@ CCPA 1798.120/1798.135 (opt-out of sale/share, including Global Privacy Control)
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from sqlalchemy.orm import Session
 from govern.audit import service as audit
 from govern.audit.tags import ConsentAction
 from govern.consent import receipts
-from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState
+from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState, NoticeScope
 from govern.consent.notices import needs_notice
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, validation_failed
@@ -48,6 +49,9 @@ class Verdict:
     allowed: bool
     reason: str | None = None
     detail: str = ""
+    # Allowed under a consent whose notice announced less than the purpose uses now: the (fields, record types) it
+    # covers; a read shows nothing else (PIPL Art. 14 ¶2). None: the whole purpose.
+    covers: tuple[frozenset[str], frozenset[str]] | None = None
 
 
 ALLOWED = Verdict(True)
@@ -76,11 +80,55 @@ def minors_age(policy: Policy, jurisdiction: str, member_state: str | None = Non
     return policy.ages[jurisdiction].age(member_state)
 
 
+def covered_scope(policy: Policy, purpose: Purpose, state: Any) -> tuple[frozenset[str], frozenset[str]] | None:
+    """The (fields, record types) of `purpose` a granted consent covers, when its notice version announced less than
+    the purpose uses now; None when it covers the whole purpose. The scope is the one copied onto the consent when it
+    was given; a consent recorded before scopes were kept counts its version's scope as the notice file states it."""
+    scope = getattr(state, "scope", None)
+    if scope is None:
+        nset = policy.notices.for_purpose(purpose.name) if policy.notices else None
+        found = nset.get(state.notice_version) if nset and getattr(state, "notice_version", None) else None
+        scope = found.scope if found is not None else None
+    if scope is None:
+        return None
+    fields = purpose.fields & frozenset(scope.get("fields") or ())
+    types = purpose.record_types & frozenset(scope.get("record_types") or ())
+    if fields == purpose.fields and types == purpose.record_types:
+        return None
+    return fields, types
+
+
+def scope_key(scope: Mapping[str, Any] | None) -> tuple | None:
+    """What of a consent's scope decides a read (fields, record types), hashable: for the bulk check's memo."""
+    if scope is None:
+        return None
+    return tuple(scope.get("fields") or ()), tuple(scope.get("record_types") or ())
+
+
+def not_covered(purpose: Purpose, covers: tuple[frozenset[str], frozenset[str]] | None, fields: Any = None, record_types: Any = None) -> Verdict | None:
+    """A refusal when the wanted fields or record types (None: all the purpose uses) lie outside what a consent covers."""
+    if covers is None:
+        return None
+    wanted_fields = purpose.fields if fields is None else frozenset(fields)
+    wanted_types = purpose.record_types if record_types is None else frozenset(record_types)
+    outside = sorted(wanted_fields - covers[0]) + sorted(f"record:{t}" for t in wanted_types - covers[1])
+    if not outside:
+        return None
+    return Verdict(
+        False, "not_covered_by_consent",
+        f"The subject's consent to '{purpose.name}' was given under a notice that did not announce: {', '.join(outside)}. "
+        "The subject must consent again under the current notice (PIPL Art. 14 ¶2).",
+    )
+
+
 def evaluate(
     *, policy: Policy, purpose: Purpose, jurisdiction: str, state: Any, minor: bool, stale: frozenset[str], opt_in_minor: bool = False,
+    wanted: tuple[Any, Any] | None = None,
 ) -> Verdict:
     """The decision for one subject from its current state (None when it never recorded anything). `opt_in_minor`: the
-    subject is under the jurisdiction's sale_opt_in_age (CCPA 1798.120(c)), so a sale or share needs an opt-in."""
+    subject is under the jurisdiction's sale_opt_in_age (CCPA 1798.120(c)), so a sale or share needs an opt-in.
+    `wanted`: (fields, record types) the caller will use (None in either: everything the purpose uses); outside what
+    the consent's notice announced they are refused. Without it, the verdict says what the consent covers."""
     status = getattr(state, "status", "none") or "none"
     if purpose.basis_for(jurisdiction) != "consent":
         if purpose.sale_or_share and status == "withdrawn":
@@ -102,7 +150,10 @@ def evaluate(
         return Verdict(False, "separate_consent_required", f"'{purpose.name}' needs separate consent, given on its own.")
     if state.notice_version in stale:
         return Verdict(False, "reconsent_required", f"The notice for '{purpose.name}' changed; the subject must consent again.")
-    return ALLOWED
+    covers = covered_scope(policy, purpose, state)
+    if wanted is not None:
+        return not_covered(purpose, covers, *wanted) or ALLOWED
+    return Verdict(True, covers=covers) if covers is not None else ALLOWED
 
 
 def _stale(policy: Policy, purpose: str, now: datetime) -> frozenset[str]:
@@ -176,10 +227,11 @@ def stale_versions(policy: Policy, purpose: str, now: datetime) -> frozenset[str
 
 
 def _states(session: Session, purpose: str, ids: list[str]) -> dict[str, Any]:
-    """id text -> (id, status, notice_version, separate, guardian, adult_at_age, adult_evidence) of the purpose's states."""
+    """id text -> (id, status, notice_version, separate, guardian, adult_at_age, adult_evidence, scope) of the purpose's
+    states."""
     cols = (
         id_text(session, ConsentState.subject_id), ConsentState.status, ConsentState.notice_version, ConsentState.separate,
-        ConsentState.guardian, ConsentState.adult_at_age, ConsentState.adult_evidence,
+        ConsentState.guardian, ConsentState.adult_at_age, ConsentState.adult_evidence, ConsentState.scope,
     )
     out: dict[str, Any] = {}
     for clause in id_batches(session, ConsentState.subject_id, ids):
@@ -365,6 +417,7 @@ def record(
         notices[p.name] = {"version": found.version, "language": language, "sha256": found.sha256[language]}
 
     guardian_clean: dict[str, str] | None = None
+    guardian_sensitive = False  # a guardian's consent for a child whose data is sensitive (PIPL Art. 28, 31)
     recipient_names: dict[str, list[dict[str, str]]] = {}
     adult_proof: tuple[int | None, bytes | None] = (None, None)  # see ConsentState.adult_evidence
     if action == "grant":
@@ -391,10 +444,14 @@ def record(
                 raise _separate_refused(p, why, "the grant does not say it was given on its own (send \"separate\": true)")
         if guardian is not None:
             guardian_clean = _clean_guardian(guardian)
+            guardian_sensitive = minors_sensitive
         for p in chosen:
             if p.has_recipients:
                 found_recipients = recipients_for_grant(session=session, purpose=p.name, recipient_ids=list(recipients))
-                recipient_names[p.name] = [{"id": str(r.id), "name": r.name, "country": r.country} for r in found_recipients]
+                recipient_names[p.name] = [
+                    {"id": str(r.id), "name": r.name, "contact": r.contact, "country": r.country, "categories": list(r.categories)}
+                    for r in found_recipients
+                ]
             elif recipients:
                 raise validation_failed({"recipients": [f"'{p.name}' provides no data to third parties"]})
     elif guardian is not None or recipients:
@@ -403,6 +460,13 @@ def record(
     # Validated: from here on, store.
     receipt_id = uuid.uuid4()
     locked = {p.name: _lock_state(session, subject.id, p.name) for p in sorted(chosen, key=lambda p: p.name)}
+    scopes: dict[str, dict[str, Any]] = {}  # what each granted notice version announced, as first recorded
+    if action == "grant":
+        for p in chosen:
+            nset = policy.notices.for_purpose(p.name)
+            found = nset.get(notices[p.name]["version"]) if nset else None
+            if found is not None and found.scope is not None:
+                scopes[p.name] = notice_scope(session=session, purpose=p.name, version=found.version, scope=found.scope, now=now)
     recorded_at = utcnow()  # taken after the locks, so event times follow commit order
     when = as_utc(occurred_at) if occurred_at is not None else recorded_at
     todo: list[Purpose] = []
@@ -430,6 +494,7 @@ def record(
         action=action, method=method, channel=channel, purposes=todo, notices={k: v for k, v in notices.items() if k in {p.name for p in todo}},
         occurred_at=when, recorded_at=recorded_at, recorded_by=actor.name, separate=bool(separate) and action == "grant",
         recipients=recipient_names, guardian=guardian_public, evidence=evidence, captured_by=captured_by,
+        scopes=scopes, guardian_sensitive=guardian_sensitive,
     )
     # The receipt is stored as issued, before the events that reference it; neither is ever updated.
     session.add(ConsentReceipt(id=receipt_id, subject_id=subject.id, issued_at=recorded_at, body=receipts.canonical(body)))
@@ -449,7 +514,7 @@ def record(
             notice_version=notice.get("version"), notice_language=notice.get("language"), notice_sha256=notice.get("sha256"),
             separate=bool(separate) and action == "grant", recipients=[r["id"] for r in recipient_names.get(p.name, [])],
             guardian=guardian_clean is not None, guardian_relationship=(guardian_clean or {}).get("relationship"),
-            guardian_sealed=sealed, evidence=evidence, captured_by=captured_by, occurred_at=when, recorded_at=recorded_at,
+            guardian_sealed=sealed, evidence=evidence, captured_by=captured_by, scope=scopes.get(p.name), occurred_at=when, recorded_at=recorded_at,
             recorded_by=actor.principal_id, recorded_by_name=actor.name, request_id=actor.request_id,
         )
         session.add(event)
@@ -463,6 +528,7 @@ def record(
         state.notice_version = event.notice_version if granted else state.notice_version
         state.separate, state.guardian = event.separate, event.guardian
         state.recipients = list(event.recipients) if granted else []
+        state.scope = event.scope if granted else state.scope
         state.occurred_at, state.updated_at = when, recorded_at
         state.adult_at_age, state.adult_evidence = adult_proof
         audit.append(
@@ -470,6 +536,29 @@ def record(
             resource=f"consent-receipt:{receipt_id}",
         )
     return Recorded(receipt_id=receipt_id, receipt=body, events=events)
+
+
+def notice_scope(*, session: Session, purpose: str, version: str, scope: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+    """The scope a notice version announced, as recorded when it was first used for a grant (recorded now if this is
+    the first). A versions.yaml whose scope for a used version reads differently since is refused: an edited file
+    must not widen (or narrow) what consents given under that version cover (PIPL Art. 14 ¶2)."""
+    digest = hashlib.sha256(receipts.canonical(dict(scope)).encode()).hexdigest()
+    row = session.get(NoticeScope, (purpose, version))
+    if row is None:
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        session.execute(
+            insert(NoticeScope).values(purpose=purpose, version=version, scope=dict(scope), sha256=digest, first_used_at=now)
+            .on_conflict_do_nothing(index_elements=["purpose", "version"])
+        )
+        row = session.get(NoticeScope, (purpose, version))
+        assert row is not None
+    if row.sha256 != digest:
+        raise Problem(
+            409, "notice_scope_changed", "Notice scope changed",
+            f"The scope of version {version} of the '{purpose}' notice in policies/notices/{purpose}/versions.yaml differs from "
+            "what it announced when first used: a published version never changes; publish a new version instead.",
+        )
+    return dict(row.scope)
 
 
 def _separate_refused(purpose: Purpose, why: list[str], how: str) -> Problem:

@@ -429,6 +429,12 @@ def list_records(
         jurisdiction=subject.jurisdiction, subject_status=subject.status, session=session, envelope=envelope,
     )
     types = grant.record_types if type is None else grant.record_types & {type}
+    if type is not None and type in grant.not_covered_record_types:
+        raise access.refuse(
+            "not_covered_by_consent", f"The subject's consent to '{grant.purpose.name}' was given under a notice that did not announce "
+            f"{type} records: the subject must consent again under the current notice (PIPL Art. 14 ¶2).",
+            Refusal(action=SubjectAction.RECORD_READ, reason="not_covered_by_consent", subject_id=subject.id, purpose=grant.purpose.name, field_names=(f"record:{type}",)),
+        )
     if type is not None and not types:
         raise access.refuse(
             "record_type_not_in_purpose", f"'{grant.purpose.name}' may not use {type} records.",

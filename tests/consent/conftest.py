@@ -53,6 +53,17 @@ def years_ago(years: int, days: int = 0) -> str:
     return (born - timedelta(days=days)).isoformat()
 
 
+def add_purpose_fields(root, purpose: str, fields: tuple[str, ...]) -> None:
+    """Adds fields to a purpose in the policies/ copy at `root` (its notice is not touched)."""
+    path = root / "purposes.yaml"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    start = lines.index(f"  {purpose}:")
+    at = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("    fields: ["))
+    listed = lines[at].split("[", 1)[1].split("]", 1)[0]
+    lines[at] = f"    fields: [{listed}, {', '.join(fields)}]"
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
 @pytest.fixture
 def publish_notice(runtime, tmp_path, monkeypatch):
     """publish_notice("marketing", requires_reconsent=True) → the new version, in force from now on.
@@ -61,15 +72,21 @@ def publish_notice(runtime, tmp_path, monkeypatch):
     start-up does and swaps it into the running app."""
     from govern.policy import load_policy
 
-    def publish(purpose: str, *, requires_reconsent: bool, version: str = "2026-11") -> str:
+    def publish(purpose: str, *, requires_reconsent: bool, version: str = "2026-11", add_fields: tuple[str, ...] = ()) -> str:
+        """`add_fields`: the purpose uses these fields too from now on (purposes.yaml), and the new version says so."""
         root = tmp_path / "policies"
         if not root.exists():
             shutil.copytree(runtime.settings.policies_dir, root)
+        if add_fields:
+            add_purpose_fields(root, purpose, add_fields)
         folder = root / "notices" / purpose
         index = yaml.safe_load((folder / "versions.yaml").read_text(encoding="utf-8"))
+        scope = dict(index["versions"][-1]["scope"])
+        scope["fields"] = sorted(set(scope["fields"]) | set(add_fields))
         index["versions"].append({
             "version": version, "published_at": (utcnow() - timedelta(minutes=1)).isoformat(),
             "requires_reconsent": requires_reconsent, "summary": {"zh": "新增处理目的", "en": "A new purpose added"},
+            "scope": scope,
         })
         (folder / "versions.yaml").write_text(yaml.safe_dump(index, allow_unicode=True), encoding="utf-8")
         (folder / f"{version}.zh.md").write_text("# 营销推广告知（修订）\n\n新增：向您推送基于位置的优惠。\n", encoding="utf-8")
