@@ -131,6 +131,37 @@ class RetentionRule:
 
 
 @dataclass(frozen=True)
+class Obligation:
+    """retention.yaml `obligations`: a law of a jurisdiction that obliges the handler to keep some record types or
+    fields for a period, counted from an event. It keeps them from an erasure, an account closure, a withdrawal and
+    their own rule's end, for subjects of that jurisdiction (and member state) only; the longest running wins."""
+
+    name: str
+    target: str  # fields | record_types
+    names: frozenset[str]
+    jurisdictions: frozenset[str]
+    member_states: frozenset[str] | None  # None: every member state (and subjects with none recorded)
+    keep: RetentionPeriod
+    counted_from: str  # collection | occurred_at | end_of_year (the end of the calendar year of occurred_at)
+    code: str
+    text: str
+    source: str
+
+    def applies(self, jurisdiction: str, member_state: str | None) -> bool:
+        return jurisdiction in self.jurisdictions and (self.member_states is None or (member_state or "") in self.member_states)
+
+    def start(self, occurred: datetime, created: datetime) -> datetime:
+        """When the period starts for an item that occurred (fields: was collected) at `occurred`."""
+        if self.counted_from == "end_of_year":
+            return datetime(occurred.year + 1, 1, 1, tzinfo=occurred.tzinfo or timezone.utc)
+        return created if self.counted_from == "collection" and self.target == "record_types" else occurred
+
+    def citation(self) -> str:
+        where = ", ".join(sorted(self.jurisdictions)) + (f" ({', '.join(sorted(self.member_states))})" if self.member_states else "")
+        return f"{self.code} [{where}]: {self.text}"
+
+
+@dataclass(frozen=True)
 class WithdrawalRule:
     """retention.yaml `consent_withdrawn`: data a withdrawn consent leaves without a basis is purged once `keep` has run
     from the withdrawal (PIPL Art. 47 ¶1(3), GDPR Art. 17(1)(b)). A purpose on another basis covers a subject's data
@@ -157,6 +188,10 @@ class RetentionPolicy:
     plan_valid_for: RetentionPeriod
     digest: str
     consent_withdrawn: WithdrawalRule | None = None
+    obligations: tuple[Obligation, ...] = ()
+
+    def obligations_for(self, target: str, name: str) -> list[Obligation]:
+        return [o for o in self.obligations if o.target == target and name in o.names]
 
 
 _PERIOD = r"^[1-9][0-9]{0,4}(d|wd|m|y)$"
@@ -199,6 +234,18 @@ class ConsentWithdrawnSchema(StrictSchema):
     other_bases = ma.Dict(keys=ma.Str(), values=ma.Nested(OtherBasisSchema), load_default=dict)
 
 
+class ObligationSchema(StrictSchema):
+    fields = ma.Raw(load_default=None)
+    record_types = ma.Raw(load_default=None)
+    jurisdictions = ma.List(ma.Str(validate=validate.Regexp(r"^[A-Z]{2}(-[A-Z]{2})?$")), required=True, validate=validate.Length(min=1))
+    member_states = ma.List(ma.Str(validate=validate.Regexp(r"^[A-Z]{2}$")), load_default=None, validate=validate.Length(min=1))
+    keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error=_PERIOD_HELP))
+    calendar = ma.Str(load_default=None, validate=validate.Regexp(r"^[A-Za-z0-9-]{1,16}$"))
+    counted_from = ma.Str(required=True, validate=validate.OneOf(["collection", "occurred_at", "end_of_year"]))
+    legal_basis = ma.Nested(LegalBasisRefSchema, required=True)
+    source = ma.Str(required=True, validate=validate.Length(min=10))
+
+
 class RetentionFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     unattended_purge = ma.Bool(required=True)
@@ -206,6 +253,7 @@ class RetentionFileSchema(StrictSchema):
     hold_reasons = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=Label, required=True, validate=validate.Length(min=1))
     closed_accounts = ma.Nested(ClosedAccountsSchema, required=True)
     consent_withdrawn = ma.Nested(ConsentWithdrawnSchema, load_default=None)
+    obligations = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(ObligationSchema), load_default=dict)
     rules = ma.Dict(keys=ma.Str(validate=validate.Regexp(r"^[a-z][a-z0-9_]*$")), values=ma.Nested(RetentionRuleSchema), required=True)
 
 
@@ -272,6 +320,27 @@ def _withdrawal(doc: Mapping[str, Any] | None, directory: Path, catalog: Catalog
     )
 
 
+def _obligations(doc: Mapping[str, Any], directory: Path, catalog: Catalog) -> tuple[Obligation, ...]:
+    out = []
+    for name, o in doc.items():
+        where = f"retention.yaml: obligations.{name}"
+        targets = [t for t in ("fields", "record_types") if o[t] is not None]
+        if len(targets) != 1:
+            raise PolicyError(f"{where}: give exactly one of `fields` or `record_types`")
+        target = targets[0]
+        known = catalog.fields if target == "fields" else catalog.record_types
+        names = _rule_targets(f"{where}.{target}", o[target], known, "field" if target == "fields" else "record type")
+        if target == "fields" and o["counted_from"] != "collection":
+            raise PolicyError(f"{where}.counted_from: fields are counted from collection")
+        out.append(Obligation(
+            name=name, target=target, names=names, jurisdictions=frozenset(o["jurisdictions"]),
+            member_states=frozenset(o["member_states"]) if o["member_states"] else None,
+            keep=_period(o["keep"], o["calendar"], f"obligations.{name}", directory), counted_from=o["counted_from"],
+            code=o["legal_basis"]["code"], text=o["legal_basis"]["text"], source=o["source"],
+        ))
+    return tuple(out)
+
+
 def load_retention_policy(directory: Path, catalog: Catalog, purposes: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """retention.yaml, cross-checked against the catalog: every field and record type has exactly one rule, and no
     rule contradicts another or the closed-account grace period. Refuses naming the gap."""
@@ -323,4 +392,5 @@ def load_retention_policy(directory: Path, catalog: Catalog, purposes: Mapping[s
         plan_valid_for=_period(doc["plan_valid_for"]),
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),
         consent_withdrawn=_withdrawal(doc["consent_withdrawn"], directory, catalog, purposes),
+        obligations=_obligations(doc["obligations"], directory, catalog),
     )}

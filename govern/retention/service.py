@@ -200,6 +200,31 @@ def _uncovered_after_withdrawal(policy: Policy, target: str, name: str, cutoff: 
     return or_(*alternatives)
 
 
+def _kept_by_obligation(rp: RetentionPolicy, rule: RetentionRule, now: datetime) -> ColumnElement[bool] | None:
+    """The items of the rule's query (`ProfileField` or `Record`, joined to `Subject`) that a legal obligation of the
+    subject's jurisdiction (and member state) still keeps (retention.yaml `obligations`); None when none covers them."""
+    column = ProfileField.name if rule.target == "fields" else Record.type
+    kept = []
+    for o in rp.obligations:
+        names = o.names & rule.names
+        if o.target != rule.target or not names:
+            continue
+        cutoff = o.keep.cutoff(now)
+        if o.counted_from == "end_of_year":
+            # Counted from the end of the calendar year it occurred in: running while that year-end is after the
+            # cutoff, i.e. while it occurred on or after 1 January of the cutoff's year.
+            running = Record.occurred_at >= datetime(cutoff.year, 1, 1, tzinfo=cutoff.tzinfo)
+        elif rule.target == "fields":
+            running = ProfileField.collected_at > cutoff
+        else:
+            running = (Record.created_at if o.counted_from == "collection" else Record.occurred_at) > cutoff
+        where = [column.in_(sorted(names)), Subject.jurisdiction.in_(sorted(o.jurisdictions)), running]
+        if o.member_states is not None:
+            where.append(func.coalesce(Subject.member_state, "").in_(sorted(o.member_states)))
+        kept.append(and_(*where))
+    return or_(*kept) if kept else None
+
+
 def _branches(rp: RetentionPolicy, now: datetime, policy: Policy | None = None) -> list:
     """One SELECT per rule: (subject_id, kind, field_name, record_id, record_type, rule, held) for each item due."""
     last_record = (
@@ -235,6 +260,9 @@ def _branches(rp: RetentionPolicy, now: datetime, policy: Policy | None = None) 
             base = base.outerjoin(last_record, last_record.c.sid == Subject.id)
         due_own = anchor <= cutoff
         due = or_(due_own, closed_expired) if rule.on_account_closure == "purge" else due_own
+        kept = _kept_by_obligation(rp, rule, now)
+        if kept is not None:
+            due = and_(due, case((kept, 1), else_=0) == 0)
         which = case((due_own, literal(rule.name, String(64))), else_=literal(CLOSED_ACCOUNTS, String(64))) if rule.on_account_closure == "purge" else literal(rule.name, String(64))
         branches.append(
             base.add_columns(*cols, which.label("rule"), case((held, 1), else_=0).label("held")).where(member, due)
@@ -248,7 +276,7 @@ def _branches(rp: RetentionPolicy, now: datetime, policy: Policy | None = None) 
             if uncovered is not None:
                 branches.append(
                     base.add_columns(*cols, literal(CONSENT_WITHDRAWN, String(64)).label("rule"), case((held, 1), else_=0).label("held"))
-                    .where(name_col == name, case((due, 1), else_=0) == 0, uncovered)
+                    .where(name_col == name, case((due, 1), else_=0) == 0, uncovered, *([case((kept, 1), else_=0) == 0] if kept is not None else []))
                 )
     return branches
 
@@ -496,13 +524,6 @@ def record_refusal(*, session: Session, actor: Actor, refusal: Refusal) -> None:
 
 def list_runs(*, session: Session, limit: int = 100) -> list[Run]:
     return list(session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
-
-
-def run_figures(*, session: Session) -> dict[str, Any]:
-    """Purge runs per status and when the last one finished (None before the first): counts and a time, for /metrics."""
-    by_status = {status: int(n) for status, n in session.execute(select(Run.status, func.count()).group_by(Run.status))}
-    last = session.scalar(select(func.max(Run.finished_at)))
-    return {"by_status": by_status, "last_finished_at": as_utc(last) if last else None}
 
 
 def get_run(*, session: Session, run_id: int) -> Run:

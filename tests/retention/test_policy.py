@@ -33,6 +33,9 @@ def test_every_catalog_field_and_record_type_has_exactly_one_rule():
     assert set(rp.record_rules) == set(policy.catalog.record_types)
     purchase = rp.record_rules["purchase"]
     assert (str(purchase.keep), purchase.counted_from, purchase.legal_basis_code) == ("3y", "occurred_at", "CN-ECL-31")
+    # The E-Commerce Law's three years are an obligation of CN, kept for CN subjects only.
+    (ecl,) = rp.obligations_for("record_types", "purchase")
+    assert (ecl.code, ecl.jurisdictions, str(ecl.keep)) == ("CN-ECL-31", frozenset({"CN"}), "3y")
 
 
 @pytest.mark.parametrize(
