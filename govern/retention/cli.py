@@ -88,7 +88,7 @@ def plan_text(summary: dict, plan=None) -> str:
     lines.append(f"{'rule':22} {'keep':>5} {'from':17} {'basis':13} {'fields':>8} {'records':>9} {'subjects':>9} {'held':>7}  sample subjects")
     for r in summary["rules"]:
         due, held = r["due"], r["held"]
-        if not any(due.values()) and not any(held.values()) and r["target"] in ("closed_accounts", "subjects"):
+        if not any(due.values()) and not any(held.values()) and r["target"] in ("closed_accounts", "consent_withdrawn", "subjects"):
             continue
         lines.append(
             f"{r['rule']:22} {r['keep'] or '-':>5} {r['counted_from'] or '-':17} {r['legal_basis']['code']:13} {due['fields']:>8} {due['records']:>9} "
