@@ -293,6 +293,25 @@ def runs_cmd(as_json: bool) -> None:
     emit(as_json, rows, "\n".join(lines))
 
 
+@retention.command("obligations")
+@click.option("--json", "as_json", is_flag=True)
+def obligations_cmd(as_json: bool) -> None:
+    """What a law obliges keeping, per jurisdiction and record type (policies/retention.yaml `obligations`): the longest
+    that applies to a subject keeps an item from an erasure, a closure, a withdrawal and a purge."""
+    rp = runtime().policy.retention
+    rows = [
+        {"obligation": o.name, "jurisdictions": sorted(o.jurisdictions), "member_states": sorted(o.member_states) if o.member_states else None,
+         "target": o.target, "covers": sorted(o.names), "keep": str(o.keep), "counted_from": o.counted_from,
+         "legal_basis": {"code": o.code, "text": o.text}, "source": o.source}
+        for o in rp.obligations
+    ]
+    lines = [f"{'obligation':28} {'where':14} {'covers':22} {'keep':>5} {'from':12} basis"]
+    for r in rows:
+        where = ",".join(r["jurisdictions"]) + (f"/{','.join(r['member_states'])}" if r["member_states"] else "")
+        lines.append(f"{r['obligation']:28} {where:14} {','.join(r['covers']):22} {r['keep']:>5} {r['counted_from']:12} {r['legal_basis']['code']}")
+    emit(as_json, rows, "\n".join(lines))
+
+
 @retention.command("holds")
 @click.option("--subject", "subject_id", default=None)
 @click.option("--all", "show_all", is_flag=True, help="Include lifted and ended holds.")

@@ -4,8 +4,12 @@ cited with its law and last day, and the purge plan honours the same obligations
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, timedelta, timezone
 
+from click.testing import CliRunner
+
+from govern.cli import main
 from govern.retention import keeping
 from govern.timeutil import utcnow
 from tests.retention.conftest import rule
@@ -60,3 +64,16 @@ def test_the_purge_plan_keeps_an_invoice_while_its_jurisdictions_obligation_runs
     assert set(rule(summary, "accounting_records")["sample_subject_ids"]) == {str(made["IT"]), str(made["CA"])}
     summary, _ = plan(now=eight, save=False)
     assert set(rule(summary, "accounting_records")["sample_subject_ids"]) == {str(made["IT"]), str(made["CA"]), str(made["DE"])}
+
+
+def test_the_obligations_are_listed_with_their_jurisdiction_and_source(runtime):
+    env = {"GOVERN_HOME": str(runtime.settings.home), "GOVERN_DATABASE_URL": runtime.settings.database_url,
+           "GOVERN_POLICIES": str(runtime.settings.policies_dir), "GOVERN_LOG_LEVEL": "WARNING"}
+    out = CliRunner().invoke(main, ["retention", "obligations", "--json"], env=env)
+    assert out.exit_code == 0, out.output
+    rows = {r["obligation"]: r for r in json.loads(out.output)}
+    de = rows["de_accounting_vouchers"]
+    assert (de["jurisdictions"], de["member_states"], de["covers"], de["keep"], de["counted_from"]) == (["EU"], ["DE"], ["invoice"], "8y", "end_of_year")
+    assert "gesetze-im-internet.de" in de["source"]
+    text = CliRunner().invoke(main, ["retention", "obligations"], env=env).output
+    assert "cn_accounting_vouchers" in text and "EU/DE" in text
