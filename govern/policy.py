@@ -106,6 +106,7 @@ class Purpose:
     cross_border: bool = False  # PIPL Art. 39
     sale_or_share: bool = False  # CCPA 1798.120: an opt-out (e.g. Global Privacy Control) withdraws it
     automated_decisions: bool = False  # PIPL Art. 24, 55(2); GDPR Art. 22
+    direct_marketing: bool = False  # GDPR Art. 21(2)-(3): an objection to it is absolute, whatever the legal basis
     impact_assessment: ImpactAssessment | None = None  # PIPL Art. 55–56 / GDPR Art. 35: the reference it rests on
     sensitive_fields: frozenset[str] = frozenset()  # from catalog.yaml `sensitive: true`, never listed by hand
     provision: Mapping[str, Any] | None = None  # PIPL Art. 23, 25, 39: the recipient's purpose, method, data (govern/consent/notices.py)
@@ -301,6 +302,7 @@ class PurposeSchema(StrictSchema):
     cross_border = ma.Bool(load_default=False)
     sale_or_share = ma.Bool(load_default=False)
     automated_decisions = ma.Bool(load_default=False)
+    direct_marketing = ma.Bool(load_default=False)
     impact_assessment = ma.Nested(lambda: ImpactAssessmentSchema(), load_default=None)
     provision = ma.Dict(load_default=None)  # checked by govern/consent/notices.py: check_provision
 
@@ -563,6 +565,7 @@ def _build_purpose(name: str, p: dict, catalog: Catalog, jurisdictions: Mapping[
         cross_border=p["cross_border"],
         sale_or_share=p["sale_or_share"],
         automated_decisions=p["automated_decisions"],
+        direct_marketing=p["direct_marketing"],
         impact_assessment=ImpactAssessment(**p["impact_assessment"]) if p["impact_assessment"] else None,
         provision=p["provision"],
     )

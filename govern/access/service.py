@@ -130,9 +130,17 @@ def refusal(
     if not given.allowed:
         return given.reason, given.detail
     # Only a legitimate-interest purpose asks (one indexed probe); every other read pays nothing for objections.
-    if purpose.basis_for(jurisdiction) == LEGITIMATE_INTEREST and objected():
+    if objection_applies(purpose, jurisdiction) and objected():
         return "objection_recorded", f"The subject objected to '{purpose.name}' (GDPR Art. 21(1)); staff have not lifted the objection."
     return None
+
+
+def objection_applies(purpose: Purpose, jurisdiction: str) -> bool:
+    """Whether a standing objection stops this purpose: one resting on legitimate interest (GDPR Art. 21(1)), and
+    direct marketing on any basis (Art. 21(3)); direct marketing on consent stops with the consent the objection
+    withdrew (a later consent is the subject's own new choice)."""
+    basis = purpose.basis_for(jurisdiction)
+    return basis == LEGITIMATE_INTEREST or (purpose.direct_marketing and basis != "consent")
 
 
 def allowed_subjects(
@@ -158,7 +166,7 @@ def allowed_subjects(
     # Objections (GDPR Art. 21(1)) matter only where the purpose rests on legitimate interest: one more query then.
     objected = (
         objections.objected_subjects(session=session, purpose=purpose.name, subject_ids=ids)
-        if any(purpose.basis_for(j) == LEGITIMATE_INTEREST for j in policy.jurisdictions) else set()
+        if any(objection_applies(purpose, j) for j in policy.jurisdictions) else set()
     )
     stale = consent.stale_versions(policy, purpose.name, now)
     today = now.date()

@@ -141,6 +141,8 @@ class RequestAction(AuditTag):
     TOKEN_ISSUE = "requests:download-token:issue"
     TOKEN_REDEEM = "requests:download-token:redeem"
     PURGE_LOG = "requests:log:purge"
+    BACKDATE = "requests:clock:backdate"  # a receipt or step time entered afterwards, by staff, with a reason
+    DECEASED = "requests:deceased:record"  # a subject marked deceased (PIPL Art. 49), with an evidence reference
 
 
 class RetentionAction(AuditTag):

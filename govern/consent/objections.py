@@ -1,6 +1,8 @@
 """Objections to processing that rests on legitimate interest (GDPR Art. 21(1)): recorded by a completed objection
-request, lifted by staff on compelling legitimate grounds. The read rule (govern/access/service.py) asks whether one
-stands; this module keeps them."""
+request, lifted by staff on compelling legitimate grounds. An objection to a purpose purposes.yaml tags
+`direct_marketing` is absolute (GDPR Art. 21(3)): recorded whatever the purpose's legal basis, never lifted — there are
+no compelling grounds against it. The read rule (govern/access/service.py) asks whether one stands; this module keeps
+them."""
 
 from __future__ import annotations
 
@@ -17,7 +19,20 @@ from govern.consent.models import ProcessingObjection
 from govern.errors import Problem
 from govern.identifiers import id_batches, id_text, stored_id_text
 from govern.identity.actor import Actor
+from govern.policy import Policy
+from govern.refusals import Refusal
 from govern.timeutil import utcnow
+
+
+def absolute(purpose: str, subject_id: uuid.UUID | None = None) -> Problem:
+    """409: an objection to direct marketing is never lifted (GDPR Art. 21(3)); the refused attempt is audited."""
+    return Problem(
+        409, "objection_absolute", "An objection to direct marketing cannot be lifted",
+        f"'{purpose}' is direct marketing: once the subject objects, the data is no longer processed for it, whatever its legal "
+        "basis; no compelling legitimate grounds override that objection (GDPR Art. 21(3)).",
+        extra={"reason": "objection_absolute", "purpose": purpose},
+        audit=Refusal(action=ObjectionAction.OBJECTION_LIFT, reason="objection_absolute", subject_id=subject_id, purpose=purpose),
+    )
 
 
 def objection_standing(*, session: Session, subject_id: uuid.UUID, purpose: str) -> bool:
@@ -60,11 +75,16 @@ def record_objections(
 
 
 def lift_objection(
-    *, session: Session, actor: Actor, subject_id: uuid.UUID, purpose: str, grounds: str, reference: str | None = None, now: datetime | None = None,
+    *, session: Session, policy: Policy, actor: Actor, subject_id: uuid.UUID, purpose: str, grounds: str, reference: str | None = None,
+    now: datetime | None = None,
 ) -> ProcessingObjection:
     """Lifts a standing objection because the controller demonstrated compelling legitimate grounds that override the
     subject's interests (GDPR Art. 21(1)). The objection is kept, with who lifted it, when and on what grounds; the lift
-    is audited (the grounds stay in the table: free text is not copied into the audit log)."""
+    is audited (the grounds stay in the table: free text is not copied into the audit log). An objection to a
+    direct-marketing purpose is never lifted (409 objection_absolute, GDPR Art. 21(3))."""
+    known = policy.purposes.get(purpose)
+    if known is not None and known.direct_marketing:
+        raise absolute(purpose, subject_id)
     row = session.scalars(
         select(ProcessingObjection).where(
             ProcessingObjection.subject_id == subject_id, ProcessingObjection.purpose == purpose, ProcessingObjection.lifted_at.is_(None),

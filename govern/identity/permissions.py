@@ -38,6 +38,8 @@ class Permission(StrEnum):
     REQUESTS_WITHDRAW = "requests:request:withdraw"
     REQUESTS_MANAGE = "requests:request:manage"  # work the queue: document checks, extend, pause, complete, refuse
     REQUESTS_PACKAGE = "requests:package:download"  # staff: download a package with one's own credential, audited
+    REQUESTS_BACKDATE = "requests:request:backdate"  # staff: enter a request's real receipt time, or a step's, afterwards
+    REQUESTS_DECEASED = "requests:deceased:record"  # staff: mark a subject deceased (PIPL Art. 49), with evidence
     # retention purges and legal holds (govern/retention)
     RETENTION_PLAN_READ = "retention:plan:read"
     RETENTION_PLAN_CREATE = "retention:plan:create"
@@ -92,6 +94,7 @@ class Permission(StrEnum):
 STAFF_ONLY = frozenset({Permission.REQUESTS_PACKAGE.value, Permission.REQUESTS_MANAGE.value})
 # A pseudonymised export carries many subjects' data under pseudonyms: staff only, like a package.
 STAFF_ONLY = STAFF_ONLY | {Permission.DEIDENTIFIED_PSEUDONYMISED.value}
+STAFF_ONLY |= {Permission.REQUESTS_BACKDATE.value, Permission.REQUESTS_DECEASED.value}  # a service never back-dates
 
 
 def has_permission(policy: Policy, actor: Actor, permission: Permission) -> bool:

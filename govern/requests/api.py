@@ -16,7 +16,7 @@ from govern.api_support import current_call, idempotent_create
 from govern.identity.guard import current_runtime, public, requires
 from govern.identity.permissions import Permission
 from govern.ratelimit import limited
-from govern.requests import flows, schemas, service
+from govern.requests import deceased, flows, schemas, service
 from govern.timeutil import as_utc, utcnow
 
 blp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Data-subject requests")
@@ -42,6 +42,7 @@ def _view(req, d=None, events=None, item=None) -> dict:
         "overdue": item.overdue if item else is_open and due_at < now,
         "due_soon": item.due_soon if item else is_open and now <= due_at <= now + timedelta(days=soon),
         "acknowledgement_overdue": item.acknowledgement_overdue if item else False,
+        "requester_relationship": req.requester_relationship,
     }
     if d is not None:
         out["deadlines"] = _deadlines(d)
@@ -64,7 +65,8 @@ def file_request(body):
         rt = current_runtime()
         filed = service.file(
             **current_call().services(), envelope=rt.envelope, subject_id=body["subject_id"], type=body["type"], channel=body["channel"], jurisdiction=body["jurisdiction"],
-            details=body["details"], received_at=body["received_at"], acknowledge=body["acknowledge"],
+            details=body["details"], received_at=body["received_at"], acknowledge=body["acknowledge"], received_reason=body["received_reason"],
+            next_of_kin=body["next_of_kin"],
         )
         r = filed.request
         return {
@@ -73,6 +75,18 @@ def file_request(body):
         }, {"Location": f"/api/v1/requests/{r.id}"}
 
     return idempotent_create(body and {k: str(v) for k, v in body.items()}, create)
+
+
+@blp.route("/deceased/<uuid:subject_id>", methods=["POST"])
+@requires(Permission.REQUESTS_DECEASED)
+@blp.arguments(schemas.DeceasedSchema)
+@blp.response(200, schemas.DeceasedViewSchema)
+def mark_deceased(body, subject_id: uuid.UUID):
+    """Mark a subject deceased (PIPL Art. 49), with the date and the evidence reference; again to correct it (the
+    deceased's own arrangement found later). Close relatives may then file access, rectification and erasure requests
+    with `next_of_kin`; audited."""
+    return dataclasses.asdict(deceased.mark(**current_call().services(), subject_id=subject_id, deceased_on=body["deceased_on"],
+                                            evidence_ref=body["evidence_ref"], arranged_otherwise=body["arranged_otherwise"]))
 
 
 @blp.route("", methods=["GET"])
@@ -111,7 +125,8 @@ def verify(body, request_id: uuid.UUID):
     """Record a verification: a CRM session asserted by a service, a returned one-time code, or a staff document check.
     A failure is recorded (200, verified false); repeated failures lock the request (423 afterwards)."""
     rt = current_runtime()
-    result = service.verify(**current_call().services(), envelope=rt.envelope, request_id=request_id, method=body["method"], code=body["code"], reference=body["reference"], passed=body["passed"])
+    result = service.verify(**current_call().services(), envelope=rt.envelope, request_id=request_id, method=body["method"], code=body["code"], reference=body["reference"], passed=body["passed"],
+                            occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"])
     req = service.get_or_raise(session=rt.session(), request_id=request_id)
     token = None
     if result.verified and req.type in service.PACKAGE_TYPES and req.state == "in_progress":
@@ -160,19 +175,21 @@ def _clock(fn, request_id, **kw):
 
 @blp.route("/<uuid:request_id>/acknowledge", methods=["POST"])
 @requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.RecordedTimeSchema)
 @blp.response(200, schemas.RequestSchema)
-def acknowledge(request_id: uuid.UUID):
-    """Record that the requester was told the request was received."""
-    return _clock(service.acknowledge, request_id)
+def acknowledge(body, request_id: uuid.UUID):
+    """Record that the requester was told the request was received (staff: when, if earlier, and why it is entered late)."""
+    return _clock(service.acknowledge, request_id, occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"])
 
 
 @blp.route("/<uuid:request_id>/extend", methods=["POST"])
 @requires(Permission.REQUESTS_MANAGE)
-@blp.arguments(schemas.RequestReasonSchema)
+@blp.arguments(schemas.RequestExtendSchema)
 @blp.response(200, schemas.RequestSchema)
 def extend(body, request_id: uuid.UUID):
-    """Extend the deadline where the law allows it, with the reasons told to the requester."""
-    return _clock(service.extend, request_id, reason=body["reason"])
+    """Extend the deadline where the law allows it, with the reasons told to the requester (staff: when it was told, if
+    earlier, and why it is entered late)."""
+    return _clock(service.extend, request_id, reason=body["reason"], occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"])
 
 
 @blp.route("/<uuid:request_id>/pause", methods=["POST"])
@@ -224,11 +241,13 @@ def withdraw(request_id: uuid.UUID):
 
 @blp.route("/<uuid:request_id>/lift", methods=["POST"])
 @requires(Permission.REQUESTS_MANAGE)
-@blp.arguments(schemas.RequestReasonSchema)
+@blp.arguments(schemas.RestrictionLiftSchema)
 @blp.response(200, schemas.RequestSchema)
 def lift(body, request_id: uuid.UUID):
-    """Lift the restriction a completed restriction request put in place (tell the subject first, GDPR Art. 18(3))."""
-    return _view(flows.lift_restriction(**current_call().services(), request_id=request_id, reason=body["reason"]))
+    """Lift the restriction a completed restriction request put in place, after the subject was told (GDPR Art. 18(3)):
+    when and how they were told is required and recorded; the lift is sent as a webhook event to the CRM that tells them."""
+    return _view(flows.lift_restriction(**current_call().services(), request_id=request_id, reason=body["reason"], told_at=body["told_at"],
+                                        told_channel=body["told_channel"]))
 
 
 @blp.route("/<uuid:request_id>/objections/lift", methods=["POST"])

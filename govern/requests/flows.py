@@ -140,13 +140,18 @@ def _stop_purposes(session: Session, policy: Policy, envelope: Envelope, actor: 
     response: dict[str, Any] = {"consent_withdrawn": withdrawn}
     if req.type == "objection":
         bases = {n: p.basis_for(subject.jurisdiction) for n, p in policy.purposes.items() if named is None or n in named}
-        legitimate = [n for n, b in bases.items() if b == access.LEGITIMATE_INTEREST]
+        # Direct marketing (purposes.yaml `direct_marketing`): an absolute objection whatever the basis, never lifted (Art. 21(3)).
+        marketing = [n for n in bases if policy.purposes[n].direct_marketing]
+        legitimate = [n for n, b in bases.items() if b == access.LEGITIMATE_INTEREST and n not in marketing]
         response["legitimate_interest_objected"] = record_objections(
             session=session, actor=actor, subject_id=subject.id, purposes=legitimate, request_id=req.id, now=now,
         )
+        response["direct_marketing_objected"] = record_objections(
+            session=session, actor=actor, subject_id=subject.id, purposes=marketing, request_id=req.id, now=now,
+        )
         if named is not None:
             response["not_stopped"] = [
-                {"purpose": n, "legal_basis": b} for n, b in sorted(bases.items()) if b not in (access.LEGITIMATE_INTEREST, "consent")
+                {"purpose": n, "legal_basis": b} for n, b in sorted(bases.items()) if b not in (access.LEGITIMATE_INTEREST, "consent") and n not in marketing
             ]
     else:
         response["legitimate_interest_objected"] = []
@@ -679,15 +684,21 @@ def certificate(*, session: Session, policy: Policy, actor: Actor, request_id: u
     return {"certificate": req.response["certificate"], "sha256": req.response["certificate_sha256"]}
 
 
-def lift_restriction(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str, now: datetime | None = None) -> DataSubjectRequest:
-    """Lifts a restriction a completed restriction request put in place (GDPR Art. 18(3): tell the subject first)."""
+def lift_restriction(
+    *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str, told_at: datetime | None = None,
+    told_channel: str | None = None, now: datetime | None = None,
+) -> DataSubjectRequest:
+    """Lifts a restriction a completed restriction request put in place, once the subject was told (GDPR Art. 18(3)):
+    when and how they were told is required (`requests.subject_told`), shown at its real time in the timeline."""
     now = as_utc(now) if now else utcnow()
     reason = requests._reason(reason, required=True)
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.type != "restriction" or req.state != "completed":
         raise Conflict("not_a_restriction", "Nothing to lift", "Only a completed restriction request can be lifted.")
+    told = requests.subject_told(policy=policy, req=req, told_at=told_at, channel=told_channel, now=now)
     subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="active", reason="restriction_lifted", reference=requests._ref(req))
-    requests._event(session, req, actor, "lifted", now, reason=reason)
-    audit.append(session=session, actor=actor, action=RequestAction.LIFT, subject_id=req.subject_id, resource=requests._ref(req))
+    requests._event(session, req, actor, "subject_told", told, data={"channel": told_channel, "about": "restriction_lift", "source": "GDPR Art. 18(3)"})
+    requests._event(session, req, actor, "lifted", now, reason=reason, data={"told_at": told.isoformat(), "told_channel": told_channel})
+    audit.append(session=session, actor=actor, action=RequestAction.LIFT, subject_id=req.subject_id, resource=requests._ref(req), reason=f"told:{told_channel}")
     webhooks.restriction_lifted(session=session, actor=actor, request=req, now=now)
     return req

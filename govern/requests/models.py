@@ -52,6 +52,10 @@ class DataSubjectRequest(Base):
     refusal_reason: Mapped[str | None] = mapped_column(String(64))
     legal_basis: Mapped[str | None] = mapped_column(String(300))
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # what was done: counts, names, hashes, kept items
+    # A close relative acting for a deceased subject (PIPL Art. 49): the relationship as a policy code and the
+    # reference of the check that proved it, never the relative's name or papers. Migration 0019_requests_deceased.
+    requester_relationship: Mapped[str | None] = mapped_column(String(32))
+    requester_verification_ref: Mapped[str | None] = mapped_column(String(100))
 
     __table_args__ = (
         Index("ix_dsr_requests_queue", "state", "due_at"),

@@ -118,6 +118,13 @@ class RequestSettings:
     package_full_copy_methods: frozenset[str]
     log_retain_months: int
     log_source: str
+    # Times entered afterwards (a letter's receipt, a step done outside govern): staff only, with a reason.
+    clock_skew_minutes: int = 5
+    recorded_times_source: str = ""
+    # PIPL Art. 49: who may act for a deceased subject, and for which request types.
+    next_of_kin_relationships: tuple[str, ...] = ()
+    next_of_kin_types: frozenset[str] = frozenset()
+    next_of_kin_source: str = ""
 
 
 class _PeriodSchema(StrictSchema):
@@ -184,6 +191,15 @@ class _RequestSettingsSchema(StrictSchema):
         full_copy_methods = ma.List(ma.Str(validate=validate.OneOf(VERIFICATION_METHODS)), required=True)
         source = ma.Str(required=True)
 
+    class _RecordedTimes(StrictSchema):
+        clock_skew_minutes = ma.Int(required=True, validate=validate.Range(min=0, max=60))
+        source = ma.Str(required=True, validate=validate.Length(min=3))
+
+    class _NextOfKin(StrictSchema):
+        relationships = ma.List(ma.Str(validate=validate.Regexp(r"^[a-z_]{3,32}$")), required=True, validate=validate.Length(min=1))
+        request_types = ma.List(ma.Str(validate=validate.OneOf(REQUEST_TYPES)), required=True, validate=validate.Length(min=1))
+        source = ma.Str(required=True, validate=validate.Length(min=3))
+
     class _Log(StrictSchema):
         retain_months = ma.Int(required=True, validate=validate.Range(min=24, max=240, error="at least 24 months (CCPA regs §7101)"))
         source = ma.Str(required=True)
@@ -194,6 +210,8 @@ class _RequestSettingsSchema(StrictSchema):
     unverified = ma.Nested(_Unverified, required=True)
     package = ma.Nested(_Package, required=True)
     request_log = ma.Nested(_Log, required=True)
+    recorded_times = ma.Nested(_RecordedTimes, required=True)
+    next_of_kin = ma.Nested(_NextOfKin, required=True)
 
 
 def _load_calendar(path: Path) -> WorkingCalendar:
@@ -303,5 +321,8 @@ def load_request_policy(directory: Path, jurisdictions: Mapping[str, Jurisdictio
         package_download_hours=s["package"]["download_hours"], package_source=s["package"]["source"],
         package_token_valid_minutes=s["package"]["token_valid_minutes"], package_full_copy_methods=frozenset(s["package"]["full_copy_methods"]),
         log_retain_months=s["request_log"]["retain_months"], log_source=s["request_log"]["source"],
+        clock_skew_minutes=s["recorded_times"]["clock_skew_minutes"], recorded_times_source=s["recorded_times"]["source"],
+        next_of_kin_relationships=tuple(s["next_of_kin"]["relationships"]), next_of_kin_types=frozenset(s["next_of_kin"]["request_types"]),
+        next_of_kin_source=s["next_of_kin"]["source"],
     )
     return {"request_terms": terms, "calendars": calendars, "requests": settings}

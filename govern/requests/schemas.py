@@ -15,8 +15,33 @@ class RequestCreateSchema(Schema):
     channel = ma.Str(required=True, metadata={"description": "web, app, wechat, phone, email, paper, in_store"})
     jurisdiction = ma.Str(load_default=None, metadata={"description": "Defaults to the subject's jurisdiction."})
     details = ma.Dict(load_default=dict, metadata={"description": "What exactly is asked: fields, record_types, purposes (names); for a rectification `fields` maps each field to its correct value."})
-    received_at = ma.AwareDateTime(load_default=None, metadata={"description": "When it reached the company, if earlier than now (a letter)."})
+    received_at = ma.AwareDateTime(load_default=None, metadata={"description": "When it really reached the company (a letter, an e-mail): any past time; earlier than now only for staff (requests:request:backdate), with `received_reason`. Every deadline counts from it."})
+    received_reason = FreeText(load_default=None, metadata={"description": "Why the receipt time is entered afterwards (no personal data)."})
     acknowledge = ma.Bool(load_default=True, metadata={"description": "This answer is the acknowledgement the requester receives."})
+    next_of_kin = ma.Nested(lambda: NextOfKinSchema(), load_default=None, metadata={"description": "A close relative of a deceased subject files (PIPL Art. 49): access, rectification or erasure."})
+
+
+class NextOfKinSchema(Schema):
+    relationship = ma.Str(required=True, metadata={"description": "A code from policies/requests.yaml next_of_kin.relationships (spouse, parent, child, …)"})
+    verification_ref = FreeText(required=True, metadata={"description": "The reference of the check that proved the relationship (no personal data)"})
+
+
+class RecordedTimeSchema(Schema):
+    occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": "When it really happened, if earlier (staff: requests:request:backdate)"})
+    occurred_reason = FreeText(load_default=None, metadata={"description": "Why the time is entered afterwards (no personal data)"})
+
+
+class DeceasedSchema(Schema):
+    deceased_on = ma.Date(required=True, metadata={"description": "The date of death"})
+    evidence_ref = FreeText(required=True, metadata={"description": "The reference of the evidence seen (a death certificate's number), no personal data"})
+    arranged_otherwise = ma.Bool(load_default=False, metadata={"description": "The deceased arranged that close relatives exercise no rights (PIPL Art. 49)"})
+
+
+class DeceasedViewSchema(Schema):
+    subject_id = ma.UUID()
+    deceased_on = ma.Date()
+    evidence_ref = ma.Str()
+    arranged_otherwise = ma.Bool()
 
 
 class RequestDeadlineSchema(Schema):
@@ -77,6 +102,7 @@ class RequestSchema(Schema):
     overdue = ma.Bool()
     due_soon = ma.Bool()
     acknowledgement_overdue = ma.Bool()
+    requester_relationship = ma.Str(allow_none=True, metadata={"description": "A close relative of a deceased subject filed (PIPL Art. 49)"})
     deadlines = ma.Nested(RequestDeadlineSchema)
     timeline = ma.List(ma.Nested(RequestEventSchema))
 
@@ -98,6 +124,8 @@ class RequestVerifySchema(Schema):
     code = ma.Str(load_default=None, metadata={"description": "otp: the code the requester returned"})
     reference = FreeText(load_default=None, metadata={"description": "crm_session: the session id; document: the document-check id (no personal data)"})
     passed = ma.Bool(load_default=True, metadata={"description": "crm_session/document: false records a failed check"})
+    occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": "document: when the check was really done, if earlier (staff)"})
+    occurred_reason = FreeText(load_default=None, metadata={"description": "Why the time is entered afterwards (no personal data)"})
 
 
 class DownloadTokenSchema(Schema):
@@ -130,6 +158,15 @@ class RequestOtpSchema(Schema):
 
 class RequestReasonSchema(Schema):
     reason = FreeText(load_default=None)
+
+
+class RequestExtendSchema(RequestReasonSchema, RecordedTimeSchema):
+    pass
+
+
+class RestrictionLiftSchema(RequestReasonSchema):
+    told_at = ma.AwareDateTime(required=True, metadata={"description": "When the subject was told the restriction will be lifted (GDPR Art. 18(3)): before the lift"})
+    told_channel = ma.Str(required=True, metadata={"description": "How: email, letter, phone, app, sms, wechat, in_person"})
 
 
 class ObjectionLiftSchema(Schema):

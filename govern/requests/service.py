@@ -30,7 +30,7 @@ from govern.errors import Conflict, Gone, Locked, NotFound, Problem, not_found, 
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
 from govern.policy import Policy
-from govern.requests import deadlines
+from govern.requests import deadlines, deceased
 from govern.requests.models import DataSubjectRequest, DownloadToken, RequestEvent
 from govern.requests.policy import REQUEST_TYPES, VERIFICATION_METHODS, RequestRule, RequestTerms
 from govern.subjects import service as subjects
@@ -103,6 +103,42 @@ def _now(now: datetime | None) -> datetime:
 
 def _ref(req: DataSubjectRequest) -> str:
     return f"request:{req.id}"
+
+
+def recorded_time(
+    *, policy: Policy, actor: Actor, at: datetime | None, reason: str | None, now: datetime, field: str = "occurred_at",
+    not_before: datetime | None = None, subject_id: uuid.UUID | None = None,
+) -> tuple[datetime, str | None]:
+    """When something really happened, as staff enter it afterwards (a letter received last month, a document checked
+    at the counter yesterday): any past time, never a future one, never before `not_before`; only with
+    requests:request:backdate (staff, roles.yaml) and a reason. None, or a time within the policy's clock skew, is now.
+    Returns (the time, the reason or None)."""
+    if at is None:
+        return now, None
+    if at.tzinfo is None:
+        raise validation_failed({field: ["must carry a time zone offset"]})
+    at = as_utc(at)
+    skew = timedelta(minutes=policy.requests.clock_skew_minutes)
+    if at > now + skew:
+        raise validation_failed({field: ["must not be in the future"]})
+    if not_before is not None and at < as_utc(not_before):
+        raise validation_failed({field: [f"must not be before {as_utc(not_before).isoformat()} (the step before it)"]})
+    if at >= now - skew:
+        return min(at, now), None
+    if not access.has_permission(policy, actor, Permission.REQUESTS_BACKDATE):
+        raise access.refuse(
+            "backdating_not_allowed", "Only privacy staff enter a time afterwards (requests:request:backdate, policies/roles.yaml).",
+            Refusal(action=RequestAction.BACKDATE, reason="backdating_not_allowed", subject_id=subject_id),
+        )
+    why = _reason(reason, required=False)
+    if not why:
+        raise validation_failed({f"{field}_reason": ["required: why the time is entered afterwards (e.g. a letter opened late)"]})
+    return at, why
+
+
+def _backdated(session: Session, actor: Actor, req: DataSubjectRequest, kind: str, at: datetime, now: datetime) -> None:
+    audit.append(session=session, actor=actor, action=RequestAction.BACKDATE, subject_id=req.subject_id, resource=_ref(req),
+                 reason=f"{kind}:{(now - at).days}d")
 
 
 def events_of(*, session: Session, request_id: uuid.UUID) -> list[RequestEvent]:
@@ -253,10 +289,12 @@ def _clean_details(policy: Policy, rtype: str, details: Mapping[str, Any]) -> tu
 def file(
     *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, type: str, channel: str,
     jurisdiction: str | None = None, details: Mapping[str, Any] | None = None, received_at: datetime | None = None,
-    acknowledge: bool = True, now: datetime | None = None,
+    acknowledge: bool = True, received_reason: str | None = None, next_of_kin: Mapping[str, Any] | None = None, now: datetime | None = None,
 ) -> Filed:
     """Records a request with its receipt time and computes its deadlines; a second one of a verified subject for the
-    same thing while the first is open is recorded as a duplicate of it."""
+    same thing while the first is open is recorded as a duplicate of it. A request that arrived earlier (a letter) is
+    entered by staff with its real receipt time and the reason (`recorded_time`): every deadline counts from it. A
+    close relative's request for a deceased subject carries `next_of_kin` (PIPL Art. 49, govern/requests/deceased.py)."""
     now = _now(now)
     errors: dict[str, list[str]] = {}
     if type not in REQUEST_TYPES:
@@ -265,23 +303,23 @@ def file(
         errors["channel"] = [f"one of {', '.join(CHANNELS)}"]
     if jurisdiction is not None and jurisdiction not in policy.request_terms:
         errors["jurisdiction"] = [f"one of {', '.join(sorted(policy.request_terms))} (policies/jurisdictions.yaml)"]
-    if received_at is not None:
-        if received_at.tzinfo is None:
-            errors["received_at"] = ["must carry a time zone offset"]
-        elif as_utc(received_at) > now + timedelta(minutes=1):
-            errors["received_at"] = ["must not be in the future"]
-        elif as_utc(received_at) < now - timedelta(days=31):
-            errors["received_at"] = ["more than 31 days ago: file requests as they arrive"]
+    if received_at is not None and received_at.tzinfo is None:
+        errors["received_at"] = ["must carry a time zone offset"]
     if errors:
         raise validation_failed(errors)
+    received, received_why = recorded_time(
+        policy=policy, actor=actor, at=received_at, reason=received_reason, now=now, field="received_at", subject_id=subject_id,
+    )
     subject = subjects.get_or_raise(session=session, subject_id=subject_id)
+    kin = deceased.kin_of(policy=policy, subject=subject, type=type, next_of_kin=next_of_kin)
     clean, values = _clean_details(policy, type, details or {})
     jur = jurisdiction or subject.jurisdiction
     rule = policy.request_terms[jur].rules[type]
     req = DataSubjectRequest(
         id=uuid.uuid4(), subject_id=subject.id, type=type, jurisdiction=jur, channel=channel, language=subject.language, state="received",
-        details=clean, received_at=as_utc(received_at) if received_at else now, due_at=now, verification_required=rule.verification_required,
+        details=clean, received_at=received, due_at=now, verification_required=rule.verification_required or kin is not None,
         filed_by=actor.name, filed_by_id=actor.principal_id,
+        requester_relationship=kin.relationship if kin else None, requester_verification_ref=kin.verification_ref if kin else None,
     )
     session.add(req)
     session.flush()  # the request row must exist before its events reference it
@@ -289,8 +327,23 @@ def file(
         req.sealed_details = subjects.seal_for_subject(
             session=session, envelope=envelope, subject_id=subject.id, slot=f"request:{req.id}", plaintext=json.dumps(values, ensure_ascii=False).encode(),
         )
-    _event(session, req, actor, "received", req.received_at, data={"channel": channel, "type": type, "jurisdiction": jur})
+    received_data: dict[str, Any] = {"channel": channel, "type": type, "jurisdiction": jur}
+    if received_why:
+        received_data["entered_at"] = now.isoformat()  # the timeline shows the real receipt time and when it was entered
+    if kin is not None:
+        received_data["next_of_kin"] = kin.relationship
+    _event(session, req, actor, "received", req.received_at, reason=received_why, data=received_data)
     audit.append(session=session, actor=actor, action=RequestAction.FILE, subject_id=subject.id, resource=_ref(req), reason=type)
+    if received_why:
+        _backdated(session, actor, req, "received", req.received_at, now)
+    if kin is not None and kin.refusal is not None:
+        # Recorded, then refused with the reason and how to complain (PIPL Art. 49, 50): the request log keeps it.
+        req.refusal_reason, req.legal_basis = kin.refusal, policy.requests.next_of_kin_source[:300]
+        req.response = {"refusal": {"reason": kin.refusal, "legal_basis": req.legal_basis, "explanation": kin.explanation,
+                                    "complaint": complaint_notice(policy, req)}}
+        transition(session, actor, req, "refused", "refused", now, action=RequestAction.REFUSE, reason=kin.explanation,
+                   data={"reason": kin.refusal, "legal_basis": req.legal_basis})
+        return Filed(req, _refresh(session, policy, req, now))
     duplicates = select(DataSubjectRequest).where(
         DataSubjectRequest.subject_id == subject.id, DataSubjectRequest.type == type, DataSubjectRequest.state.in_(OPEN),
         DataSubjectRequest.id != req.id, DataSubjectRequest.verified_at.is_not(None),
@@ -309,23 +362,30 @@ def file(
     if acknowledge:
         _event(session, req, actor, "acknowledged", now)
         req.acknowledged_at = now
-    if not rule.verification_required:
+    if not req.verification_required:
         # e.g. a CCPA opt-out (regs §7026(d)): no verification; work starts at once.
         _event(session, req, actor, "started", now, to_state="in_progress", reason="verification not required", data={"source": rule.verification_source})
     return Filed(req, _refresh(session, policy, req, now))
 
 
-def acknowledge(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> deadlines.Deadlines:
-    """Records that the requester was told the request was received (CCPA regs §7021(a): within 10 business days)."""
+def acknowledge(
+    *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, occurred_at: datetime | None = None,
+    occurred_reason: str | None = None, now: datetime | None = None,
+) -> deadlines.Deadlines:
+    """Records that the requester was told the request was received (CCPA regs §7021(a): within 10 business days);
+    staff enter an acknowledgement sent earlier (a letter) with its real time and why (`recorded_time`)."""
     now = _now(now)
     req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state in TERMINAL:
         raise _illegal(req, "acknowledged")
     if req.acknowledged_at is not None:
         raise Conflict("already_acknowledged", "Already acknowledged", "The request was already acknowledged.")
-    _event(session, req, actor, "acknowledged", now)
-    req.acknowledged_at = now
+    at, why = recorded_time(policy=policy, actor=actor, at=occurred_at, reason=occurred_reason, now=now, not_before=req.received_at, subject_id=req.subject_id)
+    _event(session, req, actor, "acknowledged", at, reason=why, data={"entered_at": now.isoformat()} if why else None)
+    req.acknowledged_at = at
     audit.append(session=session, actor=actor, action=RequestAction.ACKNOWLEDGE, subject_id=req.subject_id, resource=_ref(req))
+    if why:
+        _backdated(session, actor, req, "acknowledged", at, now)
     return _refresh(session, policy, req, now)
 
 
@@ -380,9 +440,12 @@ def _role_kinds(policy: Policy, actor: Actor) -> set[str]:
 
 def verify(
     *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, request_id: uuid.UUID, method: str, code: str | None = None,
-    reference: str | None = None, passed: bool = True, now: datetime | None = None,
+    reference: str | None = None, passed: bool = True, occurred_at: datetime | None = None, occurred_reason: str | None = None,
+    now: datetime | None = None,
 ) -> Verification:
-    """Records a verification attempt. A failure counts (and is committed); enough failures lock the request."""
+    """Records a verification attempt. A failure counts (and is committed); enough failures lock the request. Staff
+    enter a document check done earlier (at the counter) with its real time and why (`recorded_time`). A close
+    relative's request for a deceased subject (PIPL Art. 49) is verified by a staff document check only."""
     now = _now(now)
     settings = policy.requests
     errors: dict[str, list[str]] = {}
@@ -390,6 +453,8 @@ def verify(
         errors["method"] = [f"one of {', '.join(METHODS)}"]
     if method == "otp" and not code:
         errors["code"] = ["the code the requester returned"]
+    if occurred_at is not None and method != "document":
+        errors["occurred_at"] = ["only a staff document check is entered afterwards; a session or code is checked now"]
     if method in ("crm_session", "document") and (not reference or len(reference) > 100 or not reference.isprintable()):
         errors["reference"] = ["1–100 printable characters: the session or document-check id (no personal data)"]
     errors.update(validators.free_text_errors({k: v for k, v in {"reference": reference}.items() if k not in errors}))
@@ -397,6 +462,12 @@ def verify(
         raise validation_failed(errors)
     req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     _verifiable(req)
+    if req.requester_relationship is not None and method != "document":
+        raise Conflict(
+            "document_check_required", "A document check is required",
+            "A close relative acting for a deceased subject is verified by privacy staff checking documents (PIPL Art. 49), never by the "
+            "deceased's session or a code.", extra={"reason": "document_check_required"},
+        )
     if method == "crm_session" and not (_role_kinds(policy, actor) & {"service", "any"}):
         raise access.refuse("not_a_crm_service", "Only a CRM service can assert an authenticated session.", Refusal(action=RequestAction.VERIFY, reason="not_a_crm_service", subject_id=req.subject_id))
     if method == "document" and not access.has_permission(policy, actor, Permission.REQUESTS_MANAGE):
@@ -427,10 +498,14 @@ def verify(
             _event(session, req, actor, "locked", now, reason=f"{req.verification_failures} failed verifications")
             audit.append(session=session, actor=actor, action=RequestAction.LOCK, subject_id=req.subject_id, resource=_ref(req))
         return Verification(False, locked, req.verification_failures, max(settings.max_failures - req.verification_failures, 0), failure)
-    req.verified_at, req.verification_method, req.verified_by, req.verification_ref = now, method, actor.name, reference
+    at, why = recorded_time(policy=policy, actor=actor, at=occurred_at, reason=occurred_reason, now=now, not_before=req.received_at, subject_id=req.subject_id)
+    req.verified_at, req.verification_method, req.verified_by, req.verification_ref = at, method, actor.name, reference
     req.otp_hash, req.otp_expires_at = None, None
-    _event(session, req, actor, "verified", now, to_state="in_progress", data={"method": method, "reference": reference})
+    data = {"method": method, "reference": reference} | ({"entered_at": now.isoformat()} if why else {})
+    _event(session, req, actor, "verified", at, to_state="in_progress", reason=why, data=data)
     audit.append(session=session, actor=actor, action=RequestAction.VERIFY, subject_id=req.subject_id, resource=_ref(req), reason=method)
+    if why:
+        _backdated(session, actor, req, "verified", at, now)
     _refresh(session, policy, req, now)
     return Verification(True, False, req.verification_failures, max(settings.max_failures - req.verification_failures, 0))
 
@@ -452,9 +527,11 @@ def _reason(reason: str | None, *, required: bool) -> str | None:
 
 
 def extend(
-    *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str | None, now: datetime | None = None,
+    *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str | None, occurred_at: datetime | None = None,
+    occurred_reason: str | None = None, now: datetime | None = None,
 ) -> deadlines.Deadlines:
-    """Extends the deadline where the law allows, with the reasons, told within the original period."""
+    """Extends the deadline where the law allows, with the reasons, told within the original period; staff enter an
+    extension told earlier (by letter) with the day it was told and why it is entered late (`recorded_time`)."""
     now = _now(now)
     req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state not in OPEN:
@@ -463,18 +540,22 @@ def extend(
     if rule.extension is None:
         raise Conflict("extension_not_allowed", "No extension", f"{policy.jurisdictions[req.jurisdiction].law} allows no extension of a {req.type} request here (policies/jurisdictions.yaml).")
     reason = _reason(reason, required=rule.extension.reason_required)
+    at, why = recorded_time(policy=policy, actor=actor, at=occurred_at, reason=occurred_reason, now=now, not_before=req.received_at, subject_id=req.subject_id)
     current = compute_deadlines(policy=policy, req=req, events=events_of(session=session, request_id=req.id), now=now)
     if current.extensions >= rule.extension.max_times:
         raise Conflict("extension_exhausted", "Already extended", f"The deadline can be extended {rule.extension.max_times} time(s) only.")
     zone = deadlines.ZoneInfo(terms.time_zone)
-    if deadlines.local_date(now, zone) > current.original_due:
+    if deadlines.local_date(at, zone) > current.original_due:
         raise Conflict(
             "extension_too_late", "Too late to extend",
             f"An extension must be told within the original period (by {current.original_due.isoformat()}): {rule.extension.source}.",
             extra={"original_due": current.original_due.isoformat()},
         )
-    _event(session, req, actor, "extended", now, reason=reason, data={"period": rule.extension.period, "unit": rule.extension.unit})
+    data = {"period": rule.extension.period, "unit": rule.extension.unit} | ({"entered_at": now.isoformat(), "entered_because": why} if why else {})
+    _event(session, req, actor, "extended", at, reason=reason, data=data)
     audit.append(session=session, actor=actor, action=RequestAction.EXTEND, subject_id=req.subject_id, resource=_ref(req))
+    if why:
+        _backdated(session, actor, req, "extended", at, now)
     return _refresh(session, policy, req, now)
 
 
@@ -638,6 +719,29 @@ def purge_log(*, session: Session, policy: Policy, actor: Actor, now: datetime |
     return len(ids)
 
 
+TOLD_CHANNELS = ("email", "letter", "phone", "sms", "app", "wechat", "in_person")
+
+
+def subject_told(*, policy: Policy, req: DataSubjectRequest, told_at: datetime | None, channel: str | None, now: datetime) -> datetime:
+    """When and how the subject was told before a restriction is lifted (GDPR Art. 18(3)): both required, after the
+    restriction was put in place, never in the future. A 422 leaves everything as it was."""
+    errors: dict[str, list[str]] = {}
+    if channel not in TOLD_CHANNELS:
+        errors["told_channel"] = [f"required: how the subject was told, one of {', '.join(TOLD_CHANNELS)} (GDPR Art. 18(3))"]
+    if told_at is None:
+        errors["told_at"] = ["required: the subject is told before a restriction is lifted (GDPR Art. 18(3))"]
+    elif told_at.tzinfo is None:
+        errors["told_at"] = ["must carry a time zone offset"]
+    elif as_utc(told_at) > now + timedelta(minutes=policy.requests.clock_skew_minutes):
+        errors["told_at"] = ["must not be in the future: tell the subject first, then lift"]
+    elif req.closed_at is not None and as_utc(told_at) < as_utc(req.closed_at):
+        errors["told_at"] = [f"must be after the restriction was put in place ({as_utc(req.closed_at).isoformat()})"]
+    if errors:
+        raise validation_failed(errors)
+    assert told_at is not None
+    return min(as_utc(told_at), now)
+
+
 def lift_objection(
     *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, purpose: str, reason: str | None, now: datetime | None = None,
 ) -> DataSubjectRequest:
@@ -649,9 +753,13 @@ def lift_objection(
     req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.type != "objection" or req.state != "completed":
         raise Conflict("not_an_objection", "Nothing to lift", "Only an objection that a completed objection request recorded can be lifted.")
+    if purpose in policy.purposes and policy.purposes[purpose].direct_marketing:
+        raise objections.absolute(purpose, req.subject_id)
     if purpose not in (req.response or {}).get("legitimate_interest_objected", []):
         raise validation_failed({"purpose": [f"this request recorded no objection to '{purpose}'"]})
-    objections.lift_objection(session=session, actor=actor, subject_id=req.subject_id, purpose=purpose, grounds=grounds, reference=_ref(req), now=now)
+    objections.lift_objection(
+        session=session, policy=policy, actor=actor, subject_id=req.subject_id, purpose=purpose, grounds=grounds, reference=_ref(req), now=now,
+    )
     _event(session, req, actor, "objection_lifted", now, reason=grounds, data={"purpose": purpose})
     webhooks.objection_lifted(session=session, actor=actor, request=req, purpose=purpose, now=now)
     return req

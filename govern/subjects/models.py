@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Uuid, text
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from govern.db import Base
@@ -32,6 +32,12 @@ class Subject(Base):
     # An EU subject's member state (ISO 3166-1 alpha-2): the age of digital consent follows it (GDPR Art. 8(1);
     # jurisdictions.yaml minors_age_by_member_state). Added by migration 0016_collection_bases.
     member_state: Mapped[str | None] = mapped_column(String(2))
+    # A deceased subject (PIPL Art. 49): the date of death, the reference of the evidence staff saw (a certificate's
+    # number, never its text) and whether the deceased arranged otherwise (then next of kin exercise no rights).
+    # Set by govern/requests/deceased.py; added by migration 0019_requests_deceased.
+    deceased_on: Mapped[date | None] = mapped_column(Date)
+    deceased_evidence: Mapped[str | None] = mapped_column(String(100))
+    deceased_arranged_otherwise: Mapped[bool | None] = mapped_column(Boolean)
 
     __mapper_args__ = {"version_id_col": version}
     # Shredded subjects whose records are still being deleted (govern/subjects/erasure.py `sweep`): few, found at once.

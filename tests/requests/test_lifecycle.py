@@ -8,6 +8,7 @@ import pytest
 
 from govern.errors import Problem
 from govern.requests import flows, service
+from govern.timeutil import utcnow
 from tests.requests.conftest import CRM
 
 BRU, LA = ZoneInfo("Europe/Brussels"), ZoneInfo("America/Los_Angeles")
@@ -236,7 +237,7 @@ def test_restriction_stops_every_purpose_but_legal_compliance_until_lifted(clien
     r = sales.get(f"/api/v1/subjects/{sid}", purpose="order_fulfilment")
     assert r.status_code == 403 and r.json["reason"] == "subject_restricted"
     assert client_as("dpo").get(f"/api/v1/subjects/{sid}", purpose="legal_compliance").status_code == 200
-    act(flows.lift_restriction, request_id=rid, reason="the subject's dispute was resolved; told on 1 May")
+    act(flows.lift_restriction, request_id=rid, reason="the subject's dispute was resolved", told_at=utcnow(), told_channel="email")
     assert sales.get(f"/api/v1/subjects/{sid}", purpose="order_fulfilment").status_code == 200
 
 

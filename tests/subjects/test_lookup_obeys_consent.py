@@ -63,7 +63,7 @@ def test_a_standing_objection_refuses_a_fraud_lookup_until_it_is_lifted(fraud_de
     r = _lookup(fraud_desk, "fraud_prevention")
     assert r.status_code == 403 and r.json["reason"] == "objection_recorded"
     with runtime.database.unit_of_work() as session:
-        objections.lift_objection(session=session, actor=STAFF, subject_id=sid, purpose="fraud_prevention", grounds="Compelling grounds (DPIA-77)")
+        objections.lift_objection(session=session, policy=runtime.policy, actor=STAFF, subject_id=sid, purpose="fraud_prevention", grounds="Compelling grounds (DPIA-77)")
     r = _lookup(fraud_desk, "fraud_prevention")
     assert r.status_code == 200 and r.json["ids"] == [str(sid)]
 

@@ -14,6 +14,7 @@ from sqlalchemy import select, text
 
 from govern.requests import flows
 from govern.subjects import erasure
+from govern.timeutil import utcnow
 from govern.webhooks import service as webhooks
 from govern.webhooks.models import WebhookAttempt, WebhookDelivery
 from tests.conftest import VALID_FIELDS
@@ -127,7 +128,7 @@ def test_restriction_its_lift_and_a_consent_withdrawal_are_propagated(
     sid = make_subject()
     restriction = _verified(file_request, verify_by_session, sid, "restriction")
     complete(restriction)
-    act(flows.lift_restriction, request_id=restriction, reason="the accuracy check is done")
+    act(flows.lift_restriction, request_id=restriction, reason="the accuracy check is done", told_at=utcnow(), told_channel="letter")
     crm = client_as("sales_service")
     granted = crm.post(f"/api/v1/subjects/{sid}/consents", json={"action": "grant", "purpose": "marketing", "notice_version": "2026-01", "channel": "app", "evidence": "form-1"})
     assert granted.status_code == 201, granted.json

@@ -1,0 +1,120 @@
+"""A request that arrived by post or e-mail days or months ago is entered by staff with its real receipt time: every
+deadline, overdue flag and timeline entry counts from it; who entered it, when and why is kept and audited. A CRM
+service cannot back-date (requests:request:backdate is staff-only, roles.yaml), nothing is ever dated in the future,
+and a step done outside govern (an acknowledgement by letter, a document check at the counter, an extension told by
+letter) is entered at its real time the same way."""
+
+from datetime import timedelta
+
+from govern.requests import service
+from govern.timeutil import utcnow
+
+WHY = "letter opened late by the post room"
+
+
+def _file(client, sid, received_at, **extra):
+    body = {"subject_id": str(sid), "type": "access", "channel": "paper", "received_at": received_at.isoformat(), **extra}
+    return client.post("/api/v1/requests", json=body)
+
+
+def test_a_gdpr_request_received_40_days_ago_is_overdue_on_entry_and_counts_from_its_receipt(client_as, make_subject, audit_events, row_counts):
+    sid = make_subject(jurisdiction="EU")
+    staff = client_as("privacy_staff")
+    received = utcnow() - timedelta(days=40)
+    r = _file(staff, sid, received, received_reason=WHY)
+    assert r.status_code == 201, r.json
+    assert r.json["deadlines"]["received_on"] == received.date().isoformat()
+    view = staff.get(f"/api/v1/requests/{r.json['id']}").json
+    assert view["overdue"] is True and view["due_soon"] is False
+    assert view["deadlines"]["received_on"] == received.date().isoformat()
+    [got] = [e for e in view["timeline"] if e["kind"] == "received"]
+    assert got["occurred_at"][:16] == received.isoformat()[:16] and got["reason"] == WHY and got["actor"] == staff.name
+    assert got["data"]["entered_at"] > received.isoformat()
+    # In the queue too, soonest (here: most overdue) first.
+    [queued] = [q for q in staff.get("/api/v1/requests").json["requests"] if q["id"] == r.json["id"]]
+    assert queued["overdue"] is True
+    [backdated] = audit_events(action="requests:clock:backdate", subject_id=sid)
+    assert backdated.reason == "received:40d" and backdated.resource == f"request:{r.json['id']}"
+    assert WHY not in backdated.canonical  # the free text stays in the timeline
+
+
+def test_received_10_days_ago_is_not_yet_overdue_and_its_due_date_counts_from_receipt(client_as, make_subject):
+    sid = make_subject(jurisdiction="EU")
+    staff = client_as("privacy_staff")
+    received = utcnow() - timedelta(days=10)
+    fresh = _file(staff, make_subject(jurisdiction="EU"), utcnow()).json
+    late = _file(staff, sid, received, received_reason=WHY).json
+    assert late["deadlines"]["due"] < fresh["deadlines"]["due"]
+    assert staff.get(f"/api/v1/requests/{late['id']}").json["overdue"] is False
+
+
+def test_a_crm_service_cannot_backdate_and_nothing_is_recorded(client_as, make_subject, row_counts, audit_events):
+    sid = make_subject(jurisdiction="EU")
+    crm = client_as("sales_service")
+    before = row_counts()
+    r = _file(crm, sid, utcnow() - timedelta(days=3), received_reason=WHY)
+    assert r.status_code == 403 and r.json["reason"] == "backdating_not_allowed"
+    assert {**row_counts(), "audit_events": 0} == {**before, "audit_events": 0}  # only the refusal's audit event is added
+    assert [e.reason for e in audit_events(action="requests:clock:backdate", outcome="denied")] == ["backdating_not_allowed"]
+    # A time within the clock skew is "now": the CRM files as before.
+    assert _file(crm, sid, utcnow() - timedelta(minutes=1)).status_code == 201
+
+
+def test_backdating_needs_a_reason_and_never_the_future(client_as, make_subject, row_counts):
+    sid = make_subject(jurisdiction="EU")
+    staff = client_as("privacy_staff")
+    before = row_counts()
+    r = _file(staff, sid, utcnow() - timedelta(days=3))
+    assert r.status_code == 400 and "received_at_reason" in r.json["errors"]
+    r = _file(staff, sid, utcnow() + timedelta(days=1), received_reason=WHY)
+    assert r.status_code == 400 and "received_at" in r.json["errors"]
+    assert row_counts() == before
+    # Months ago is fine: there is no upper bound on how late a letter is entered.
+    assert _file(staff, sid, utcnow() - timedelta(days=200), received_reason=WHY).status_code == 201
+
+
+def test_an_acknowledgement_and_a_document_check_done_earlier_take_their_real_times(client_as, make_subject, audit_events):
+    sid = make_subject(jurisdiction="US-CA")
+    staff = client_as("privacy_staff")
+    received = utcnow() - timedelta(days=20)
+    rid = _file(staff, sid, received, received_reason=WHY, acknowledge=False).json["id"]
+    told = received + timedelta(days=2)
+    r = staff.post(f"/api/v1/requests/{rid}/acknowledge", json={"occurred_at": told.isoformat(), "occurred_reason": "acknowledged by letter"})
+    assert r.status_code == 200, r.json
+    assert r.json["acknowledged_at"][:16] == told.isoformat()[:16]
+    assert r.json["deadlines"]["acknowledged_on"] == told.date().isoformat()
+    checked = received + timedelta(days=5)
+    r = staff.post(f"/api/v1/requests/{rid}/verify", json={
+        "method": "document", "reference": "DOC-CHECK-7", "occurred_at": checked.isoformat(), "occurred_reason": "checked at the counter",
+    })
+    assert r.status_code == 200 and r.json["verified"], r.json
+    view = staff.get(f"/api/v1/requests/{rid}").json
+    assert view["verified_at"][:16] == checked.isoformat()[:16]
+    kinds = {e["kind"]: e for e in view["timeline"]}
+    assert kinds["verified"]["occurred_at"][:16] == checked.isoformat()[:16] and kinds["verified"]["reason"] == "checked at the counter"
+    assert sorted(e.reason.split(":")[0] for e in audit_events(action="requests:clock:backdate", subject_id=sid)) == ["acknowledged", "received", "verified"]
+    # Never before the receipt, never by a CRM.
+    r = staff.post(f"/api/v1/requests/{rid}/extend", json={"reason": "complex", "occurred_at": (received - timedelta(days=1)).isoformat(), "occurred_reason": "x"})
+    assert r.status_code == 400 and "occurred_at" in r.json["errors"]
+
+
+def test_an_extension_told_within_the_period_is_entered_afterwards(act, make_subject, runtime):
+    from tests.requests.conftest import STAFF
+
+    sid = make_subject(jurisdiction="EU")
+    now = utcnow()
+    received = now - timedelta(days=40)
+    filed = act(service.file, subject_id=sid, type="access", channel="email", received_at=received, received_reason=WHY, now=now)
+    rid = filed.request.id
+    assert filed.deadlines.due_at < now
+    d = act(service.extend, actor=STAFF, request_id=rid, reason="complex request", occurred_at=received + timedelta(days=20),
+            occurred_reason="told by letter, entered now", now=now)
+    assert d.extensions == 1 and d.due_at > now  # no longer overdue: the extension was told in time
+    # An extension first told today is too late: the first month has passed.
+    other = act(service.file, subject_id=make_subject(jurisdiction="EU"), type="access", channel="email", received_at=received,
+                received_reason=WHY, now=now).request.id
+    try:
+        act(service.extend, actor=STAFF, request_id=other, reason="complex request", now=now)
+        raise AssertionError("extended after the original period")
+    except Exception as exc:  # noqa: BLE001
+        assert getattr(exc, "code", None) == "extension_too_late"
