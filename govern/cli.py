@@ -368,7 +368,7 @@ def _announce_demo(settings: Settings, host: str, port: int) -> None:
 
 
 # Domains add their own command groups in govern/<domain>/cli.py, exposing `commands` (a list of click commands).
-DOMAIN_CLIS = ("audit", "consent", "sharing", "requests", "retention", "breach", "console", "processing", "webhooks", "deidentified")
+DOMAIN_CLIS = ("audit", "consent", "sharing", "requests", "retention", "breach", "console", "processing", "webhooks", "deidentified", "alerts")
 
 
 def _register_domain_commands() -> None:

@@ -44,6 +44,8 @@ class Settings:
     # CLI jobs; not migrations). A request that hits either answers 503 with Retry-After instead of hanging.
     db_lock_timeout_ms: int | None = None
     db_statement_timeout_ms: int = 0
+    # Alerts by e-mail (govern/alerts): smtp://host:25, smtp://host:587?starttls=1 or smtps://user:password@host:465.
+    smtp_url: str | None = None
 
     @property
     def audit_key_path(self) -> Path:
@@ -89,6 +91,7 @@ class Settings:
             dev=env.get("GOVERN_DEV", "").lower() in ("1", "true", "yes"),
             db_lock_timeout_ms=int(env["GOVERN_DB_LOCK_TIMEOUT_MS"]) if env.get("GOVERN_DB_LOCK_TIMEOUT_MS") else None,
             db_statement_timeout_ms=int(env.get("GOVERN_DB_STATEMENT_TIMEOUT_MS", "0")),
+            smtp_url=env.get("GOVERN_SMTP_URL") or None,
         )
 
 

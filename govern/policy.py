@@ -27,6 +27,7 @@ LEGAL_BASES = (
 
 
 if TYPE_CHECKING:  # the domain parts of the policy live with their domains and import from here
+    from govern.alerts.policy import AlertPolicy
     from govern.audit.policy import AuditPolicy
     from govern.breach.policy import BreachTerms
     from govern.consent.notices import NoticeBook
@@ -231,6 +232,7 @@ class Policy:
     # and the basis a write of a sensitive field needs (sensitive_collection).
     ages: Mapping[str, "AgeTerms"]
     collection: Mapping[str, "CollectionTerms"]
+    alerts: "AlertPolicy"  # policies/alerts.yaml (govern/alerts): who is told of a clock running out, how, in which language
 
     def role(self, name: str) -> Role:
         return self.roles[name]
@@ -420,6 +422,7 @@ def load_policy(directory: Path) -> Policy:
     from govern.consent.policy import load_consent_policy
 
     notices = load_notices(directory / "notices", purposes, jurisdictions)
+    from govern.alerts.policy import load_alert_policy
     from govern.audit.policy import _load_audit_policy
     from govern.breach.policy import load_breach_policy
     from govern.console.policy import load_console_policy
@@ -446,6 +449,7 @@ def load_policy(directory: Path) -> Policy:
         **load_sharing_policy(directory),
         **load_deidentified_policy(directory, catalog),
         **load_consent_policy(jurisdictions, catalog),
+        **load_alert_policy(directory),
     )
 
 

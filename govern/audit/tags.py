@@ -194,3 +194,10 @@ class DeidentifiedAction(AuditTag):
     AGGREGATE_EXPORT = "deidentified:aggregate:export"  # PIPL Art. 73(4), GDPR Recital 26
     KEY_CREATE = "deidentified:key:create"
     KEY_ROTATE = "deidentified:key:rotate"
+
+
+class AlertAction(AuditTag):
+    RAISE = "alerts:state:raise"  # a condition became wrong (request overdue, clock at 90 %, …): its notices written
+    CLEAR = "alerts:state:clear"  # the condition is back to normal: met again later, it is told again
+    SENT = "alerts:notice:send"  # a notice reached the SMTP server or the rota's webhook
+    FAILED = "alerts:notice:fail"  # a notice given up on after alerts.yaml delivery.max_attempts

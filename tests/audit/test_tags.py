@@ -12,6 +12,10 @@ from govern.identity.actor import Actor
 WRITTEN = (
     "access:objection:lift",
     "access:objection:record",
+    "alerts:notice:fail",
+    "alerts:notice:send",
+    "alerts:state:clear",
+    "alerts:state:raise",
     "audit:checkpoint:create",
     "audit:event:purge",
     "audit:event:search",
