@@ -36,7 +36,7 @@ browser:
 run: install
 	$(VENV)/bin/govern serve --demo --host $(HOST) --port $(PORT)
 
-# The lint (ruff, and the layers of docs/architecture.md), then the whole suite on SQLite, then on PostgreSQL. With
+# The lint (ruff, the layers of docs/architecture.md, mypy: pyproject.toml's [tool.mypy]), then the whole suite on SQLite, then on PostgreSQL. With
 # CI=true an unreachable PostgreSQL fails the run.
 test: install-test lint test-sqlite test-postgres
 
@@ -53,6 +53,7 @@ test-postgres: install-test
 lint: install-test
 	$(VENV)/bin/ruff check govern tests bench audit
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy
 
 # Benchmarks are not tests: each prints its figures and a ratio against a baseline measured in the same run.
 # They need PostgreSQL on 127.0.0.1:5432 and create their own *bench* databases. `make bench` runs every one

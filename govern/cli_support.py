@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
 from govern.timeutil import as_utc
+
+if TYPE_CHECKING:
+    from govern.app import Runtime
 
 
 def emit(as_json: bool, payload: Any, text: str) -> None:
@@ -37,7 +40,7 @@ def local_time(at: datetime | None) -> str:
     return as_utc(at).astimezone(operator_zone()).isoformat(timespec="seconds") if at else "-"
 
 
-def runtime():
+def runtime() -> Runtime:
     """The runtime for one command; its connections are closed when the command ends, however it ends (also usable as
     `with runtime() as rt:`)."""
     from govern.app import build_runtime

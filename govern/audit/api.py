@@ -6,8 +6,9 @@ from __future__ import annotations
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
-from flask import send_file
+from flask import Response, send_file
 from flask_smorest import Blueprint
 
 from govern.audit import checkpoints, export, schemas, service, signing
@@ -23,7 +24,7 @@ blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The 
 @requires(Permission.AUDIT_READ)
 @blp.arguments(schemas.SearchQuerySchema, location="query")
 @blp.response(200, schemas.EventPageSchema)
-def search_events(query):
+def search_events(query: dict[str, Any]) -> dict[str, Any]:
     """Search events, newest first, with a cursor; the search itself is audited."""
     filters = service.SearchFilters(
         time_from=query["from_"], time_to=query["to"], actor=query["actor"], subject_id=query["subject"], action=query["action"],
@@ -37,7 +38,7 @@ def search_events(query):
 @requires(Permission.AUDIT_READ)
 @blp.arguments(schemas.ExportQuerySchema, location="query")
 @blp.response(200, description="A zip holding events.jsonl, manifest.json (signed) and, for format=ocsf, events.ocsf.jsonl")
-def download_export(query):
+def download_export(query: dict[str, Any]) -> Response:
     """Export what is sealed in [from, to) (everything without them) as a zip; verify it with audit/verify.py."""
     rt = current_runtime()
     session = rt.session()
@@ -67,7 +68,7 @@ def download_export(query):
 @requires(Permission.AUDIT_READ)
 @blp.arguments(schemas.CheckpointQuerySchema, location="query")
 @blp.response(200, schemas.CheckpointPageSchema)
-def list_checkpoints(query):
+def list_checkpoints(query: dict[str, Any]) -> dict[str, Any]:
     """Signed checkpoints (oldest first) and the public keys that sign them."""
     rt = current_runtime()
     rows = checkpoints.list_checkpoints(rt.session(), min_size=query["min_size"], limit=query["limit"])
@@ -77,7 +78,7 @@ def list_checkpoints(query):
 @blp.route("/proofs/<int:seq>", methods=["GET"])
 @requires(Permission.AUDIT_READ)
 @blp.response(200, schemas.ProofSchema)
-def inclusion_proof(seq: int):
+def inclusion_proof(seq: int) -> dict[str, Any]:
     """An RFC 9162 inclusion proof that the event at `seq` is in the log a signed checkpoint commits to; audited."""
     rt = current_runtime()
     session = rt.session()

@@ -8,7 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import Executable, select
 from sqlalchemy.orm import Session
 
 from govern.audit.models import AuditEvent
@@ -41,7 +41,7 @@ class LoggedEvent:
     outcome: str
 
 
-def _collect(session: Session, query) -> dict[uuid.UUID, Touched]:
+def _collect(session: Session, query: Executable) -> dict[uuid.UUID, Touched]:
     out: dict[uuid.UUID, Touched] = {}
     for sid, names, at in session.execute(query):
         out.setdefault(sid, Touched()).add(names or "", at)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import binascii
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import func, select, text
+from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent, AuditSealRun
@@ -75,7 +76,7 @@ def seal_batch(session: Session, *, batch_size: int, floor: int, after: int) -> 
         digest = chain_hash(prev, seq, leaf)
         links.append({"seq": seq, "event_id": event_id, "leaf": leaf.hex(), "prev_hash": prev.hex(), "hash": digest.hex(), "sealed_at": now})
         prev = digest
-    session.execute(AuditChainEntry.__table__.insert(), links)
+    session.execute(cast(Table, AuditChainEntry.__table__).insert(), links)
     return len(rows), rows[-1][0]
 
 
@@ -111,7 +112,7 @@ def unsealed_before_floor(session: Session, window_seconds: int) -> list[int]:
     return list(session.scalars(select(AuditEvent.id).where(AuditEvent.id <= floor, ~sealed_ids).order_by(AuditEvent.id).limit(20)))
 
 
-def backlog(session: Session, now: datetime) -> dict:
+def backlog(session: Session, now: datetime) -> dict[str, Any]:
     """Unsealed events (newer than the newest sealed one), the age in seconds of the oldest of them (0 when none) and
     when the newest checkpoint was issued (None before the first): for /metrics and the alerts. Counts and times only."""
     newest = session.scalar(select(func.max(AuditChainEntry.event_id))) or 0

@@ -14,6 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any, Iterator
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,11 +39,11 @@ CHECKPOINT_FILE = "checkpoints.jsonl"
 
 @dataclass
 class Issued:
-    line: dict
+    line: dict[str, Any]
     sealed: int
 
 
-def as_line(cp: AuditCheckpoint) -> dict:
+def as_line(cp: AuditCheckpoint) -> dict[str, Any]:
     try:
         body = json.loads(cp.body)
     except ValueError:
@@ -50,12 +51,20 @@ def as_line(cp: AuditCheckpoint) -> dict:
     return {"body": body, "signature": cp.signature}
 
 
+def issued_at(body: dict[str, Any]) -> datetime:
+    """The signed time of a checkpoint body (every body has one: `problem` and the signature checked it)."""
+    when = parse_time(body["issued_at"])
+    if when is None:
+        raise AuditIntegrityError(f"checkpoint {body.get('number')} has no issued_at")
+    return when
+
+
 def _same_time(column: datetime, text_value: str) -> bool:
     signed = parse_time(text_value)
     return (column if column.tzinfo else column.replace(tzinfo=timezone.utc)) == signed
 
 
-def problem(cp: AuditCheckpoint, keys: dict[str, dict]) -> str | None:
+def problem(cp: AuditCheckpoint, keys: dict[str, dict[str, Any]]) -> str | None:
     """Why this stored checkpoint cannot be trusted, or None: it must be signed by a published key, its columns must
     equal its signed body and its frontier must give its signed Merkle root."""
     report = Report()
@@ -65,7 +74,7 @@ def problem(cp: AuditCheckpoint, keys: dict[str, dict]) -> str | None:
     return row_problem(cp, good[0])
 
 
-def row_problem(cp: AuditCheckpoint, body: dict) -> str | None:
+def row_problem(cp: AuditCheckpoint, body: dict[str, Any]) -> str | None:
     """Why the columns of a row whose body verifies disagree with that body, or None."""
     if (body["number"], body["tree_size"], body["head_hash"], body["merkle_root"], body["key_id"]) != (cp.number, cp.tree_size, cp.head_hash, cp.merkle_root, cp.key_id):
         return "its columns differ from its signed body"
@@ -80,7 +89,7 @@ def row_problem(cp: AuditCheckpoint, body: dict) -> str | None:
     return None
 
 
-def trusted(session: Session, settings: Settings, *, newest_first: bool = True, batch: int = 100):
+def trusted(session: Session, settings: Settings, *, newest_first: bool = True, batch: int = 100) -> Iterator[tuple[AuditCheckpoint, dict[str, Any]]]:
     """Stored checkpoints that pass `problem`, newest first (from the newest one the checkpoint folder also holds) or
     oldest first, each with its signed body; untrusted rows are logged and skipped."""
     keys = {k["key_id"]: k for k in signing.published_keys(settings)}
@@ -110,7 +119,7 @@ def trusted(session: Session, settings: Settings, *, newest_first: bool = True, 
         last = rows[-1].number
 
 
-def signed_purges(session: Session, settings: Settings) -> list[dict]:
+def signed_purges(session: Session, settings: Settings) -> list[dict[str, Any]]:
     """The bodies of the trusted purge statements stored in the database, oldest first."""
     keys = {k["key_id"]: k for k in signing.published_keys(settings)}
     rows = session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.body.contains('"kind":"purge"')).order_by(AuditCheckpoint.number))
@@ -161,7 +170,7 @@ def list_checkpoints(session: Session, *, min_size: int = 0, limit: int | None =
     return list(session.scalars(query.limit(limit) if limit else query))
 
 
-def _leaves(session: Session, after: int, upto: int, batch: int = 50_000):
+def _leaves(session: Session, after: int, upto: int, batch: int = 50_000) -> Iterator[tuple[int, bytes]]:
     while after < upto:
         rows = session.execute(
             select(AuditChainEntry.seq, AuditChainEntry.leaf).where(AuditChainEntry.seq > after, AuditChainEntry.seq <= upto).order_by(AuditChainEntry.seq).limit(batch)
@@ -187,15 +196,16 @@ def issue(*, database: Database, settings: Settings, window_seconds: int | None 
     return Issued(line=line, sealed=sealed.sealed)
 
 
-def sign(*, session: Session, settings: Settings, key: signing.SigningKey, extra: dict | None = None, upto: int | None = None) -> dict:
+def sign(*, session: Session, settings: Settings, key: signing.SigningKey, extra: dict[str, Any] | None = None, upto: int | None = None) -> dict[str, Any]:
     """Signs a checkpoint over the chain as it stands (up to seq `upto` if given), stores it and appends it to the folder.
     The caller holds the sealer's lock. `extra` adds the fields of a purge or restore statement."""
     size, head_hash = chain.head(session)
     if upto is not None:
         size = upto
-        head_hash = session.scalar(select(AuditChainEntry.hash).where(AuditChainEntry.seq == upto)) if upto else GENESIS_HEX
-        if head_hash is None:
+        stored = session.scalar(select(AuditChainEntry.hash).where(AuditChainEntry.seq == upto)) if upto else GENESIS_HEX
+        if stored is None:
             raise AuditIntegrityError(f"the chain has no seq {upto}")
+        head_hash = stored
     previous = None
     for cp, _body in trusted(session, settings):
         if cp.tree_size > size:
@@ -237,7 +247,7 @@ def sign(*, session: Session, settings: Settings, key: signing.SigningKey, extra
 GENESIS_HEX = "00" * 32
 
 
-def append_to_folder(settings: Settings, line: dict) -> None:
+def append_to_folder(settings: Settings, line: dict[str, Any]) -> None:
     folder = settings.audit_checkpoint_dir
     folder.mkdir(parents=True, exist_ok=True)
     with open(folder / CHECKPOINT_FILE, "a", encoding="utf-8") as fh:
@@ -246,7 +256,7 @@ def append_to_folder(settings: Settings, line: dict) -> None:
         os.fsync(fh.fileno())
 
 
-def read_folder(settings: Settings) -> list[dict]:
+def read_folder(settings: Settings) -> list[dict[str, Any]]:
     path = settings.audit_checkpoint_dir / CHECKPOINT_FILE
     if not path.exists():
         return []
@@ -289,7 +299,7 @@ def _all_leaves(session: Session, size: int) -> list[bytes]:
     return [leaf for _, leaf in _leaves(session, 0, size)]
 
 
-def inclusion_proof(*, session: Session, seq: int, settings: Settings) -> dict:
+def inclusion_proof(*, session: Session, seq: int, settings: Settings) -> dict[str, Any]:
     """The event at `seq`, its audit path and the first signed checkpoint that covers it (RFC 9162 §2.1.3)."""
     keys = {k["key_id"]: k for k in signing.published_keys(settings)}
     candidates = session.scalars(select(AuditCheckpoint).where(AuditCheckpoint.tree_size >= seq).order_by(AuditCheckpoint.number).limit(50))
@@ -308,7 +318,7 @@ def inclusion_proof(*, session: Session, seq: int, settings: Settings) -> dict:
     }
 
 
-def consistency_proof(*, session: Session, first: int, second: int) -> dict:
+def consistency_proof(*, session: Session, first: int, second: int) -> dict[str, Any]:
     """A proof that checkpoint `second` extends checkpoint `first` (RFC 9162 §2.1.4), by checkpoint number."""
     a, b = session.get(AuditCheckpoint, first), session.get(AuditCheckpoint, second)
     if a is None or b is None or a.tree_size > b.tree_size:

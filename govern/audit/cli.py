@@ -8,6 +8,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
@@ -15,9 +16,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from govern.audit.tags import AuditAction
 from govern.jobs import Progress, ProgressLine, rate_since
 
+if TYPE_CHECKING:
+    from govern.app import Runtime
+
 
 @contextmanager
-def _rt():
+def _rt() -> Iterator[Runtime]:
     """The runtime for one command; its connection pool is closed when the command ends."""
     from govern.cli import _runtime
 
@@ -28,7 +32,7 @@ def _rt():
         rt.database.dispose()
 
 
-def _emit(as_json: bool, payload, text: str) -> None:
+def _emit(as_json: bool, payload: Any, text: str) -> None:
     from govern.cli import _emit as emit
 
     emit(as_json, payload, text)
@@ -72,7 +76,10 @@ def audit() -> None:
 @click.option("--cursor", help="next_cursor from the previous page")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 1000))
 @click.option("--json", "as_json", is_flag=True)
-def search_cmd(time_from, time_to, actor, subject, action, purpose, outcome, request_id, cursor, limit, as_json) -> None:
+def search_cmd(
+    time_from: str | None, time_to: str | None, actor: str | None, subject: str | None, action: str | None, purpose: str | None,
+    outcome: str | None, request_id: str | None, cursor: str | None, limit: int, as_json: bool,
+) -> None:
     """Search events, newest first (the search is itself audited)."""
     import uuid
 
@@ -145,7 +152,7 @@ def checkpoint_cmd(as_json: bool) -> None:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "ocsf"]), default="jsonl", show_default=True, help="ocsf adds events.ocsf.jsonl")
 @click.option("--json", "as_json", is_flag=True)
-def export_cmd(time_from, time_to, out: Path, fmt: str, as_json: bool) -> None:
+def export_cmd(time_from: str | None, time_to: str | None, out: Path, fmt: str, as_json: bool) -> None:
     """Export events.jsonl + a signed manifest.json into OUT (rerun the same command to resume)."""
     from govern.audit import checkpoints, export, service, signing
     from govern.identity.actor import Actor
@@ -199,7 +206,7 @@ def verify_cmd(as_json: bool) -> None:
 @click.argument("seq", type=int, required=False)
 @click.option("--consistency", nargs=2, type=int, metavar="FIRST SECOND", help="Prove checkpoint SECOND extends checkpoint FIRST.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the proof here (default: print it).")
-def prove_cmd(seq: int | None, consistency, out: Path | None) -> None:
+def prove_cmd(seq: int | None, consistency: tuple[int, int] | None, out: Path | None) -> None:
     """An inclusion proof for the event at SEQ (check it with `python audit/verify.py --proof FILE`)."""
     from govern.audit import checkpoints, service
     from govern.identity.actor import Actor

@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Mapping
 
 from govern.audit.verifier import parse_time
 
@@ -51,7 +51,7 @@ def _time(value: datetime | str | None) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def expected(event: dict) -> dict[str, Any]:
+def expected(event: dict[str, Any]) -> dict[str, Any]:
     """The column values the canonical event implies."""
     actor = event.get("actor") or {}
     return {
@@ -71,7 +71,7 @@ def expected(event: dict) -> dict[str, Any]:
     }
 
 
-def mismatches(row: dict[str, Any]) -> list[str]:
+def mismatches(row: Mapping[Any, Any]) -> list[str]:
     """The names of the columns of one audit_events row that differ from its canonical event (["canonical"] when the
     canonical text is not an event at all)."""
     try:

@@ -10,9 +10,9 @@ import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from sqlalchemy import func, select
+from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from govern.audit import chain, checkpoints, signing
@@ -35,7 +35,7 @@ class ExportResult:
     last_seq: int
     events: int
     resumed: bool
-    manifest: dict
+    manifest: dict[str, Any]
 
 
 def line_bytes(seq: int, event_id: int, prev: str, hash_: str, canonical_text: str) -> bytes:
@@ -43,7 +43,7 @@ def line_bytes(seq: int, event_id: int, prev: str, hash_: str, canonical_text: s
     return f'{{"seq":{seq},"id":{event_id},"prev":"{prev}","hash":"{hash_}","event":{canonical_text}}}\n'.encode("utf-8")
 
 
-def chain_rows(session: Session, first: int, last: int, batch: int = BATCH) -> Iterator[tuple]:
+def chain_rows(session: Session, first: int, last: int, batch: int = BATCH) -> Iterator[Row[int, int, str, str, str, str | None]]:
     """(seq, event id, prev, hash, leaf, canonical or None) in seq order, for seq in [first, last]."""
     after = first - 1
     while after < last:
@@ -166,7 +166,7 @@ _ACTIVITY = {"create": (1, "Create"), "read": (2, "Read"), "lookup": (2, "Read")
              "update": (3, "Update"), "delete": (4, "Delete"), "disable": (3, "Update")}
 
 
-def to_ocsf(seq: int, event: dict) -> dict:
+def to_ocsf(seq: int, event: dict[str, Any]) -> dict[str, Any]:
     """OCSF 1.1 API Activity (class 6003). A derived view for a SIEM; events.jsonl stays the verifiable record."""
     verb = event["action"].rsplit(":", 1)[-1]
     activity_id, activity = _ACTIVITY.get(verb, (99, "Other"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import binascii
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Iterator
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
@@ -47,6 +48,9 @@ from govern.db import Database
 from govern.logging import get_logger
 from govern.timeutil import months_cutoff, utcnow
 
+if TYPE_CHECKING:
+    from govern.app import Runtime
+
 log = get_logger("govern.audit")
 _BAD = b"\xff" * 32  # stands in for an unreadable hash column: it links to nothing, so the walk names the place
 
@@ -59,7 +63,7 @@ def _unhex(value: str | None) -> bytes:
     return raw if len(raw) == 32 else _BAD
 
 
-def _entries(session: Session, first: int, last: int, report: Report):
+def _entries(session: Session, first: int, last: int, report: Report) -> Iterator[tuple[int, int, bytes, bytes, bytes, bool, None]]:
     for seq, event_id, prev, hash_, leaf, text_ in chain_rows(session, first, last):
         if text_ is None:
             yield (seq, event_id, _unhex(prev), _unhex(hash_), _unhex(leaf), False, None)
@@ -107,7 +111,7 @@ def verify_live(*, database: Database, settings: Settings, max_unsealed_seconds:
     return report
 
 
-def _check_checkpoint_rows(rows: list[AuditCheckpoint], keys: dict[str, dict], report: Report) -> None:
+def _check_checkpoint_rows(rows: list[AuditCheckpoint], keys: dict[str, dict[str, Any]], report: Report) -> None:
     """A stored row whose signed body verifies must also carry that body's values in its columns and a frontier that
     gives its Merkle root (a row whose signature fails is already reported by check_checkpoints)."""
     for cp in rows:
@@ -119,7 +123,7 @@ def _check_checkpoint_rows(rows: list[AuditCheckpoint], keys: dict[str, dict], r
                 report.add(Finding(CHECKPOINT_INCONSISTENT, f"the stored checkpoint row: {why}", checkpoint=cp.number))
 
 
-def _check_purge_rows(session: Session, good: list[dict], report: Report) -> None:
+def _check_purge_rows(session: Session, good: list[dict[str, Any]], report: Report) -> None:
     """audit_purges is a convenience index: each row must be one of the signed purge statements."""
     signed = {(b["number"], b["purge"]["through_seq"], b["purge"]["events"]) for b in good if b.get("kind") == PURGE_KIND}
     for row in session.scalars(select(AuditPurge).order_by(AuditPurge.id)):
@@ -175,7 +179,7 @@ def _check_unsealed(session: Session, bound: int, report: Report) -> None:
         ))
 
 
-def oldest_unsealed(session: Session, *, everywhere: bool = False):
+def oldest_unsealed(session: Session, *, everywhere: bool = False) -> tuple[int, datetime] | None:
     """(event id, time) of the oldest unsealed event, or None. Cheap by default, for /readyz: the first event after the
     newest sealed one (an index seek; a late commit below it is sealed by the next run). `everywhere` looks at the whole
     table (verify)."""
@@ -189,7 +193,8 @@ def oldest_unsealed(session: Session, *, everywhere: bool = False):
         newest = session.scalar(select(func.max(AuditChainEntry.event_id))) or 0
         first = select(AuditEvent.id, AuditEvent.occurred_at).where(AuditEvent.id > newest).order_by(AuditEvent.id).limit(1000).subquery()
         row = session.execute(select(first.c.id, first.c.occurred_at).order_by(first.c.occurred_at).limit(1)).first()
-    return (row[0], _time(row[1])) if row else None
+    when = _time(row[1]) if row else None  # occurred_at is never NULL
+    return (row[0], when) if row and when else None
 
 
 @dataclass
@@ -201,8 +206,8 @@ class ChainStatus:
     problem: str | None = None
     unsealed_age_seconds: float = 0.0
 
-    def as_dict(self) -> dict:
-        out = {"ok": self.ok, "head_seq": self.head_seq, "unsealed": self.unsealed, "checkpoint": self.checkpoint,
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"ok": self.ok, "head_seq": self.head_seq, "unsealed": self.unsealed, "checkpoint": self.checkpoint,
                "unsealed_age_seconds": round(self.unsealed_age_seconds, 1)}
         if self.problem:
             out["problem"] = self.problem
@@ -221,7 +226,7 @@ def status(*, database: Database, settings: Settings, max_unsealed_seconds: int 
         oldest = oldest_unsealed(session)
         age = max(0.0, (utcnow() - oldest[1]).total_seconds()) if oldest else 0.0
         problem = None
-        if age > bound:
+        if oldest and age > bound:
             problem = f"event id {oldest[0]} has waited {age:.0f}s to be sealed, longer than the {bound}s bound (is the sealer running?)"
         last_two = session.execute(select(AuditChainEntry).order_by(AuditChainEntry.seq.desc()).limit(2)).scalars().all()
         if last_two:
@@ -293,7 +298,7 @@ def purge(*, database: Database, settings: Settings, actor: Actor, keep_days: in
         boundary = None
         for cp, body in checkpoints.trusted(session, settings):
             # The signed time, not the issued_at column: an edited column must not widen a purge.
-            if checkpoints.parse_time(body["issued_at"]) < cutoff and body.get("kind") != RESTORE_KIND:
+            if checkpoints.issued_at(body) < cutoff and body.get("kind") != RESTORE_KIND:
                 boundary = cp
                 break
         if boundary is None or boundary.tree_size <= done:
@@ -307,6 +312,7 @@ def purge(*, database: Database, settings: Settings, actor: Actor, keep_days: in
             # than six months, whoever sets it.
             session.execute(text("SET LOCAL govern.audit_purge = 'on'"))
         session.execute(delete(AuditEvent).where(AuditEvent.id.in_(ids)))
+        assert key is not None  # loaded unless dry_run, which returned above
         statement = checkpoints.sign(session=session, settings=settings, key=key, extra={"kind": PURGE_KIND, "purge": {
             "first_seq": done + 1, "through_seq": boundary.tree_size, "through_hash": boundary.head_hash, "events": count,
             "actor": actor.name, "boundary_checkpoint": boundary.number, "keep_days": keep_days,
@@ -320,7 +326,7 @@ def purge(*, database: Database, settings: Settings, actor: Actor, keep_days: in
 # --- restore ------------------------------------------------------------------------------------------------------
 
 
-def record_restore(*, database: Database, settings: Settings, source: str, actor: Actor, restored_to_seq: int | None = None) -> dict:
+def record_restore(*, database: Database, settings: Settings, source: str, actor: Actor, restored_to_seq: int | None = None) -> dict[str, Any]:
     """After the database was restored from a backup: signs a checkpoint "restored to seq N" (N the restored chain's
     head), appends it to the checkpoint folder beside the checkpoints of the log it replaced, and records the restore
     as an audit event. Returns the signed line. Needs the signing key: a database insider cannot forge one; and a host
@@ -342,7 +348,7 @@ def record_restore(*, database: Database, settings: Settings, source: str, actor
     return line
 
 
-def record_restore_or_warn(*, runtime, source: str, actor: Actor) -> dict | None:
+def record_restore_or_warn(*, runtime: Runtime, source: str, actor: Actor) -> dict[str, Any] | None:
     """For `govern restore`: record_restore as the operator (`actor`); a log that cannot be signed over (no key, a broken chain)
     does not stop the restore (erasures must still be re-applied), but is said on stderr and in the error log."""
     import click

@@ -11,7 +11,7 @@ from typing import Any
 from marshmallow import ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
-from govern.policy import _read, _Strict, _validate
+from govern.policy import StrictSchema, read_yaml, validate_file
 
 
 @dataclass(frozen=True)
@@ -27,32 +27,32 @@ class AuditPolicy:
     max_unsealed_seconds: int = 300
 
 
-class AuditRetentionSchema(_Strict):
+class AuditRetentionSchema(StrictSchema):
     # 184 days: the longest six consecutive calendar months (1 July to 1 January; Cybersecurity Law Art. 21 sets the
     # floor, not the ceiling). The purge also counts six calendar months from each event (integrity.purge_cutoff).
     keep_days = ma.Int(required=True, validate=validate.Range(min=184, error="must be at least 184 days (six months, Cybersecurity Law Art. 21)"))
     source = ma.Str(required=True)
 
 
-class AuditSealingSchema(_Strict):
+class AuditSealingSchema(StrictSchema):
     interval_seconds = ma.Int(required=True, validate=validate.Range(min=1, max=3600))
     checkpoint_seconds = ma.Int(required=True, validate=validate.Range(min=1, max=86400))
     max_unsealed_seconds = ma.Int(required=True, validate=validate.Range(min=2, max=86400))
 
     @validates_schema
-    def _bound_above_interval(self, data, **kwargs):
+    def _bound_above_interval(self, data: dict[str, Any], **kwargs: Any) -> None:
         if data.get("max_unsealed_seconds", 0) <= max(data.get("interval_seconds", 0), data.get("checkpoint_seconds", 0)):
             raise ValidationError("must be longer than interval_seconds and checkpoint_seconds", "max_unsealed_seconds")
 
 
-class AuditFileSchema(_Strict):
+class AuditFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     retention = ma.Nested(AuditRetentionSchema, required=True)
     sealing = ma.Nested(AuditSealingSchema, required=True)
 
 
 def _load_audit_policy(directory: Path) -> dict[str, Any]:
-    doc = _validate("audit", _read(directory / "audit.yaml"), AuditFileSchema())
+    doc = validate_file("audit", read_yaml(directory / "audit.yaml"), AuditFileSchema())
     sealing = doc["sealing"]
     return {"audit": AuditPolicy(
         retention_days=doc["retention"]["keep_days"], source=doc["retention"]["source"], seal_interval_seconds=sealing["interval_seconds"],

@@ -17,7 +17,6 @@ from datetime import timedelta
 
 from govern.audit import chain, checkpoints
 from govern.audit.policy import AuditPolicy
-from govern.audit.verifier import parse_time
 from govern.config import Settings
 from govern.db import Database
 from govern.logging import get_logger
@@ -38,7 +37,7 @@ def checkpoint_due(*, database: Database, settings: Settings, interval_seconds: 
         newest = next(checkpoints.trusted(session, settings), None)
     if newest is None:
         return True
-    return parse_time(newest[1]["issued_at"]) <= utcnow() - timedelta(seconds=interval_seconds)
+    return checkpoints.issued_at(newest[1]) <= utcnow() - timedelta(seconds=interval_seconds)
 
 
 def tick(*, database: Database, settings: Settings, policy: AuditPolicy) -> Tick:
@@ -83,7 +82,7 @@ def main() -> None:
     run(settings=settings, policy=load_policy(settings.policies_dir).audit, stop=threading.Event(), parent_pid=parent)
 
 
-def start_background() -> subprocess.Popen:
+def start_background() -> subprocess.Popen[bytes]:
     """The sealer in a process of its own (a fresh interpreter: nothing of the server's state is shared), with the
     environment `govern serve` has; it is ended when `govern serve` exits, and stops by itself if its parent is gone."""
     env = {**os.environ, "GOVERN_SEALER_PARENT": str(os.getpid())}

@@ -10,9 +10,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Callable, Iterable, Mapping, Protocol
+from typing import Any, Callable, Iterable, Mapping, Protocol, cast
 
-from sqlalchemy import ColumnElement, bindparam, select
+from sqlalchemy import ColumnElement, Table, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -47,7 +47,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
-def canonical_bytes(event: dict) -> str:
+def canonical_bytes(event: dict[str, Any]) -> str:
     """The one serialisation of an event: sorted keys, no whitespace, UTF-8 kept as is, no floats.
 
     For the value types govern writes (strings, integers, null, lists of strings) this is the RFC 8785 JSON
@@ -88,7 +88,7 @@ def append(
         "request": actor.request_id,
         "client": actor.client_addr,
     }
-    values = dict(
+    values: dict[str, Any] = dict(
         occurred_at=occurred_at,
         actor_id=actor.principal_id,
         actor_name=actor.name,
@@ -131,7 +131,8 @@ _INSERT_KEYS = (
     "occurred_at", "actor_id", "actor_name", "roles", "action", "resource", "subject_id", "field_names", "purpose", "outcome",
     "reason", "request_id", "client_addr", "canonical",
 )
-_INSERT_EVENT = HotStatement(AuditEvent.__table__.insert().returning(AuditEvent.__table__.c.id), column_keys=_INSERT_KEYS)
+_EVENTS = cast(Table, AuditEvent.__table__)  # a mapped class's table (typed as any FromClause)
+_INSERT_EVENT = HotStatement(_EVENTS.insert().returning(_EVENTS.c.id), column_keys=_INSERT_KEYS)
 
 
 # --- a caller's condition on its unit of work's events ---------------------------------------------------------------
@@ -177,7 +178,7 @@ def check_condition(*, session: Session) -> bool:
 @functools.cache
 def _conditional_insert(clause: ColumnElement[bool]) -> HotStatement:
     """INSERT … SELECT … WHERE clause … RETURNING id: built and compiled once per condition clause."""
-    table = AuditEvent.__table__
+    table = _EVENTS
     binds = clause.compile().params
     clashes = set(binds) & set(_INSERT_KEYS)
     if clashes:
@@ -217,7 +218,7 @@ class SearchFilters:
 
 @dataclass
 class SearchPage:
-    events: list[dict]
+    events: list[dict[str, Any]]
     next_cursor: str | None
 
 

@@ -15,6 +15,7 @@ import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
@@ -102,14 +103,15 @@ def keys_path(settings: Settings) -> Path:
     return settings.audit_checkpoint_dir / "keys.json"
 
 
-def published_keys(settings: Settings) -> list[dict]:
+def published_keys(settings: Settings) -> list[dict[str, Any]]:
     path = keys_path(settings)
     if not path.exists():
         return []
-    return json.loads(path.read_text(encoding="utf-8"))["keys"]
+    keys: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))["keys"]
+    return keys
 
 
-def publish(settings: Settings, key: SigningKey, at: datetime | None = None) -> list[dict]:
+def publish(settings: Settings, key: SigningKey, at: datetime | None = None) -> list[dict[str, Any]]:
     """Makes sure `key` is the open entry in keys.json, closing the one before it; returns the list."""
     keys = published_keys(settings)
     if keys and keys[-1]["key_id"] == key.key_id and keys[-1]["valid_to"] is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from typing import TYPE_CHECKING
 
 from govern.config import PROJECT_ROOT
 
@@ -23,3 +24,7 @@ if _NAME not in sys.modules:
     _spec.loader.exec_module(_module)
 
 globals().update({k: v for k, v in vars(sys.modules[_NAME]).items() if not k.startswith("__")})
+
+if TYPE_CHECKING:  # what the update above brings in, for the type checker (audit/ is on its path, not in the wheel's)
+    from audit.verify import *  # noqa: F403
+

@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -130,7 +131,7 @@ def holds_keyed_data(session: Session) -> bool:
     return any(session.scalar(probe.limit(1)) is not None for probe in probes)
 
 
-def missing_keyring(*, database: Database, keyring_path) -> KeyMismatch:
+def missing_keyring(*, database: Database, keyring_path: Path | str) -> KeyMismatch:
     """The refusal for a database whose keyring is gone."""
     with database.unit_of_work() as session:
         versions = sorted(v for (kind, v) in recorded(session) if kind == MASTER)
@@ -155,7 +156,7 @@ def ensure(*, database: Database, keyring: Keyring, settings: Settings, how: str
     return []
 
 
-def _record_missing(*, session: Session, database: Database, keyring: Keyring, keys: KeysAtHand, rows: dict, how: str) -> list[str]:
+def _record_missing(*, session: Session, database: Database, keyring: Keyring, keys: KeysAtHand, rows: dict[tuple[str, int], str], how: str) -> list[str]:
     from govern.audit import service as audit
     from govern.identity.actor import Actor
 
@@ -186,13 +187,13 @@ def _record_missing(*, session: Session, database: Database, keyring: Keyring, k
 def _test_against_data(*, session: Session, database: Database, keyring: Keyring, versions: list[int]) -> None:
     """Trust on first use, but not blindly: data keys under a version the keyring lacks, or one of each version that
     does not unwrap, mean this keyring is not the data's."""
-    from govern.crypto.envelope import Envelope
+    from govern.crypto.envelope import DataKeyCache, Envelope
 
     low, high = session.execute(select(func.min(SubjectKey.master_key_version), func.max(SubjectKey.master_key_version))).one()
     for version in (low, high):
         if version is not None and version not in keyring.versions:
             raise KeyMismatch(VERSION_MISSING, f"data keys are wrapped under master key version {version}, which the keyring lacks")
-    probe = Envelope(keyring, _NoCache())
+    probe = Envelope(keyring, DataKeyCache(max_entries=0, max_age_seconds=0))  # caches nothing: each unwrap is a test
     for version in versions:
         row = session.execute(select(SubjectKey.subject_id, SubjectKey.wrapped_key).where(SubjectKey.master_key_version == version).limit(1)).first()
         if row is None:
@@ -201,14 +202,6 @@ def _test_against_data(*, session: Session, database: Database, keyring: Keyring
             probe.unwrap(row.subject_id, row.wrapped_key)
         except Exception:
             raise KeyMismatch(VERSION_MISMATCH, f"master key version {version} does not unwrap this database's data keys") from None
-
-
-class _NoCache:
-    def get(self, wrapped: bytes) -> None:
-        return None
-
-    def put(self, wrapped: bytes, dek: bytes) -> None:
-        pass
 
 
 def record_master_version(*, session: Session, keyring: Keyring, version: int, how: str = "rotation") -> None:

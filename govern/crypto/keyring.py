@@ -89,7 +89,7 @@ class Keyring:
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise KeyringError(f"{path}: keyring is readable by group or others; chmod 600 it")
         try:
-            doc = json.loads(path.read_text())
+            doc: dict[str, Any] = json.loads(path.read_text())
             for entry in doc["master_keys"]:
                 if len(base64.b64decode(entry["key"])) != 32:
                     raise ValueError("master key is not 256 bits")
@@ -103,7 +103,7 @@ class Keyring:
 
     def _apply(self, doc: dict[str, Any]) -> None:
         self._doc = doc
-        self._keys = {
+        self._keys: dict[int, MasterKey] = {
             e["version"]: MasterKey(e["version"], base64.b64decode(e["key"]), e["created_at"]) for e in doc["master_keys"]
         }
         self.active_version: int = doc["active"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -66,9 +66,10 @@ def rotate(
     keyring = envelope.keyring
     with rotation_lock(database, keyring):
         keyring.reload_if_changed(every_seconds=0)
-        resumed = keyring.rotation is not None
-        if resumed:
-            target = keyring.rotation["target"]
+        rotation = keyring.rotation
+        resumed = rotation is not None
+        if rotation is not None:
+            target: int = rotation["target"]
             with database.unit_of_work() as session:  # a run killed before it recorded the new version's check value
                 checks.record_master_version(session=session, keyring=keyring, version=target)
         else:
@@ -127,7 +128,7 @@ def _verify(database: Database, envelope: Envelope, target: int) -> None:
             envelope.unwrap(row.subject_id, row.wrapped_key)
 
 
-def status(*, database: Database, keyring: Keyring) -> dict:
+def status(*, database: Database, keyring: Keyring) -> dict[str, Any]:
     with database.unit_of_work() as session:
         rows = session.execute(select(SubjectKey.master_key_version, func.count()).group_by(SubjectKey.master_key_version)).all()
     return {**keyring.describe(), "data_keys_by_version": {int(v): int(n) for v, n in rows}}

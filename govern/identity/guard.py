@@ -7,7 +7,7 @@ request and refuses any endpoint that declared nothing, so a route added later c
 from __future__ import annotations
 
 import uuid
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import structlog
 from flask import Flask, current_app, g, request
@@ -17,6 +17,9 @@ from govern.identity import service as identity
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission, has_permission
 from govern.refusals import Refusal
+
+if TYPE_CHECKING:
+    from govern.app import Runtime
 
 ACCESS_ATTR = "_govern_access"
 AUDITED_READ_ATTR = "_govern_audited_read"
@@ -115,7 +118,7 @@ def current_actor() -> Actor:
     return g.actor
 
 
-def current_runtime():
+def current_runtime() -> Runtime:
     return current_app.extensions["govern"]
 
 
