@@ -271,13 +271,16 @@ def _branches(rp: RetentionPolicy, now: datetime, policy: Policy | None = None) 
             continue  # a law obliges keeping it while its own period runs: a withdrawal does not end that
         withdrawn_cutoff = rp.consent_withdrawn.keep.cutoff(now)
         name_col = ProfileField.name if rule.target == "fields" else Record.type
-        for name in sorted(rule.names):
-            uncovered = _uncovered_after_withdrawal(policy, rule.target, name, withdrawn_cutoff)
-            if uncovered is not None:
-                branches.append(
-                    base.add_columns(*cols, literal(CONSENT_WITHDRAWN, String(64)).label("rule"), case((held, 1), else_=0).label("held"))
-                    .where(name_col == name, case((due, 1), else_=0) == 0, uncovered, *([case((kept, 1), else_=0) == 0] if kept is not None else []))
+        uncovered = [(n, c) for n in sorted(rule.names) if (c := _uncovered_after_withdrawal(policy, rule.target, n, withdrawn_cutoff)) is not None]
+        if uncovered:
+            # One pass over the rule's items (not one per name): each name with its own condition.
+            branches.append(
+                base.add_columns(*cols, literal(CONSENT_WITHDRAWN, String(64)).label("rule"), case((held, 1), else_=0).label("held")).where(
+                    name_col.in_([n for n, _ in uncovered]), case((due, 1), else_=0) == 0,
+                    *([case((kept, 1), else_=0) == 0] if kept is not None else []),
+                    or_(*[and_(name_col == n, c) for n, c in uncovered]),
                 )
+            )
     return branches
 
 
