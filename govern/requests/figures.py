@@ -8,7 +8,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from govern.policy import Policy
@@ -35,7 +35,7 @@ def due(*, session: Session, policy: Policy, now: datetime, within_days: int) ->
     horizon = now + timedelta(days=within_days)
     rows = session.execute(
         select(DataSubjectRequest.id, DataSubjectRequest.type, DataSubjectRequest.jurisdiction, DataSubjectRequest.due_at, DataSubjectRequest.paused)
-        .where(DataSubjectRequest.state.in_(OPEN))
+        .where(DataSubjectRequest.state.in_(OPEN), or_(DataSubjectRequest.paused.is_(True), DataSubjectRequest.due_at <= horizon))
     ).all()
     out: list[Due] = []
     for rid, rtype, jurisdiction, due_at, paused in rows:

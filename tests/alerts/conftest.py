@@ -29,6 +29,7 @@ class Inbox:
     """What the SMTP server received, parsed."""
 
     def __init__(self) -> None:
+        self.url = ""  # what GOVERN_SMTP_URL says to reach it
         self.mails: list[Mail] = []
         self.lock = threading.Lock()
 
@@ -56,7 +57,8 @@ def smtp(runtime, monkeypatch):
     inbox = Inbox()
     controller = Controller(inbox, hostname="127.0.0.1", port=_free_port())
     controller.start()
-    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, smtp_url=f"smtp://127.0.0.1:{controller.port}"))
+    inbox.url = f"smtp://127.0.0.1:{controller.port}"
+    monkeypatch.setattr(runtime, "settings", replace(runtime.settings, smtp_url=inbox.url))
     yield inbox
     controller.stop()
 
