@@ -47,7 +47,8 @@ def list_notices():
 def get_notice(query, purpose: str):
     """The current text of a purpose's notice in zh or en, or an earlier version by `version`; no key needed."""
     now = utcnow()
-    nset = current_runtime().policy.notices.for_purpose(purpose)
+    rt = current_runtime()
+    nset = rt.policy.notices.for_purpose(purpose)
     if nset is None:
         raise not_found("notice")
     current = nset.current(now)
@@ -58,7 +59,8 @@ def get_notice(query, purpose: str):
     return {
         "purpose": purpose, "version": notice.version, "language": lang, "text": notice.texts[lang], "sha256": notice.sha256[lang],
         "published_at": notice.published_at, "requires_reconsent": notice.requires_reconsent, "current": notice is current,
-        "summary": notice.summary.get(lang),
+        "summary": notice.summary.get(lang), "scope": notice.scope,
+        "recipients": service.notice_recipients(session=rt.session(), policy=rt.policy, purpose=purpose, language=lang) if notice is current else None,
     }
 
 

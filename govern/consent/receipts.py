@@ -49,9 +49,9 @@ def build(
         types = scope["record_types"] if scope else sorted(p.record_types)
         terms = (scope or {}).get("provision") or p.provision
         if names:
-            named[p.name] = [_recipient(r, terms, language, abroad=r.get("country") != c.country) if terms else dict(r) for r in names]
+            named[p.name] = [recipient_terms(r, terms, language, abroad=r.get("country") != c.country) if terms else dict(r) for r in names]
         elif terms and p.public_disclosure:
-            named[p.name] = [_recipient({"name": "public", "contact": c.email}, terms, language, abroad=False)]
+            named[p.name] = [recipient_terms({"name": "public", "contact": c.email}, terms, language, abroad=False)]
         entries.append({
             "purpose": p.label.get(language) or p.name,
             "purposeCategory": [p.name],
@@ -106,7 +106,7 @@ def build(
     }
 
 
-def _recipient(r: dict[str, Any], terms: dict[str, Any], language: str, *, abroad: bool) -> dict[str, Any]:
+def recipient_terms(r: dict[str, Any], terms: dict[str, Any], language: str, *, abroad: bool) -> dict[str, Any]:
     """A recipient as the person was told of it (PIPL Art. 23, 25, 39): identity and contact from its registration,
     purpose, method and kinds of data from the notice; for one abroad, how rights are exercised against it."""
     out = {

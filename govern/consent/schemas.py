@@ -24,6 +24,11 @@ class NoticeSchema(Schema):
     requires_reconsent = ma.Bool(required=True)
     current = ma.Bool(required=True, metadata={"description": "Whether this is the version in force now."})
     summary = ma.Str(allow_none=True)
+    scope = ma.Dict(allow_none=True, metadata={"description": "What this version announced: fields, record_types, method, provision (PIPL Art. 14 ¶2)."})
+    recipients = ma.List(ma.Dict(), allow_none=True, metadata={
+        "description": "On the current version of a notice that provides, discloses or transfers data: each registered recipient's "
+        "name, contact, country, purpose, processing method and kinds of data, and for one abroad how rights are exercised (PIPL Art. 23, 25, 39).",
+    })
 
 
 class NoticeVersionSchema(Schema):
@@ -82,6 +87,10 @@ class ConsentStateSchema(Schema):
     recipients = ma.List(ma.Str(), required=True)
     receipt_id = ma.UUID(allow_none=True)
     updated_at = ma.DateTime(allow_none=True)
+    not_covered = ma.List(ma.Str(), load_default=list, metadata={
+        "description": "Fields (and record:<type>) the purpose uses now that the notice this consent was given under did not announce: "
+        "reading them needs the subject's consent again (PIPL Art. 14 ¶2).",
+    })
 
 
 class ConsentEventSchema(Schema):

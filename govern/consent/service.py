@@ -561,6 +561,28 @@ def notice_scope(*, session: Session, purpose: str, version: str, scope: Mapping
     return dict(row.scope)
 
 
+def notice_recipients(*, session: Session, policy: Policy, purpose: str, language: str) -> list[dict[str, Any]] | None:
+    """The recipients a notice names for a purpose that provides, discloses or transfers data (PIPL Art. 23, 25, 39):
+    every active registered recipient with its name, contact, country and kinds of data, and the purpose, method and
+    (abroad) rights the notice states; None for any other purpose."""
+    p = policy.purposes.get(purpose)
+    if p is None or not p.provision:
+        return None
+    assert policy.controller is not None
+    today = utcnow().date()
+    rows = session.scalars(
+        select(Recipient).where(Recipient.purpose == purpose, Recipient.disabled_at.is_(None), Recipient.agreement_expires_on >= today)
+        .order_by(Recipient.name)
+    )
+    return [
+        receipts.recipient_terms(
+            {"name": r.name, "contact": r.contact, "country": r.country, "categories": list(r.categories)}, dict(p.provision), language,
+            abroad=r.country != policy.controller.country,
+        )
+        for r in rows
+    ]
+
+
 def _separate_refused(purpose: Purpose, why: list[str], how: str) -> Problem:
     words = {
         "sensitive_data": "it uses sensitive personal information (PIPL Art. 29)",
@@ -632,6 +654,8 @@ def history(
             "guardian": bool(getattr(state, "guardian", False)), "recipients": list(getattr(state, "recipients", None) or []),
             "receipt_id": getattr(state, "receipt_id", None),
             "updated_at": as_utc(state.updated_at) if state is not None and state.last_event_seq else None,
+            "not_covered": sorted(purpose.fields - verdict.covers[0]) + sorted(f"record:{t}" for t in purpose.record_types - verdict.covers[1])
+            if verdict.covers is not None else [],
         })
     events = [event_view(e) for e in events_of(session=session, subject_id=subject.id)]
     audit.append(session=session, actor=actor, action=ConsentAction.HISTORY_READ, subject_id=subject.id, resource=f"subject:{subject.id}/consents")

@@ -79,6 +79,8 @@ def test_an_old_consent_reads_the_old_fields_only_and_re_consent_reads_both(
     assert check(fields=["name", "email"])  # within the old scope: still covered
     assert not check(fields=["address"])  # outside it: not covered
     assert not check()  # by default the check asks for everything the purpose uses now
+    history = crm.get(f"/api/v1/subjects/{sid}/consents").json["current"]
+    assert next(c for c in history if c["purpose"] == "marketing")["not_covered"] == ["address"]
 
     again = consent(crm, sid, "grant", notice_version="2026-11")
     assert again.status_code == 201, again.json

@@ -89,3 +89,13 @@ def test_a_guardians_consent_for_a_child_under_14_is_marked_as_sensitive_process
     adult = make_subject()
     plain = consent(crm, adult, "grant")
     assert plain.json["sensitive"] is False and plain.json["govern"]["sensitive_processing"] is None
+
+
+def test_the_notice_names_the_recipients_and_what_it_announced(app, overseas):  # noqa: F811
+    r = app.test_client().get("/api/v1/notices/global_membership?lang=en")
+    assert r.status_code == 200, r.json
+    (named,) = r.json["recipients"]
+    assert (named["name"], named["contact"], named["overseas"]) == ("Example Retail Holdings Pte. Ltd.", "privacy@example.sg", True)
+    assert named["method"] and named["purpose"] and "rights" in named["rights"]
+    assert r.json["scope"]["fields"] == ["email", "name"]
+    assert app.test_client().get("/api/v1/notices/marketing?lang=en").json["recipients"] is None
