@@ -3,6 +3,8 @@ documented grants), and the log stays fail-closed: no event durable, no data ret
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -11,26 +13,30 @@ from govern.audit import chain
 from govern.audit.tags import SubjectAction
 from tests.conftest import FIXTURE_BASES
 
-APP_ROLE = "govern_audit_test_app"
 TABLES = ("audit_events", "audit_chain", "audit_checkpoints", "audit_seal_runs", "audit_purges")
 
 
 @pytest.fixture
 def app_role(runtime, is_postgres):
     """A non-owner role with the grants the migration documents, plus UPDATE/DELETE/TRUNCATE as a careless
-    operator might grant: the triggers must refuse those anyway."""
+    operator might grant: the triggers must refuse those anyway. Roles are cluster-wide: each test gets one of its own
+    name, so runs on two databases of one cluster at once never share (or drop) each other's role."""
     if not is_postgres:
         pytest.skip("append-only triggers and grants are PostgreSQL's")
+    role = f"govern_audit_test_app_{uuid.uuid4().hex[:12]}"
     with runtime.database.engine.begin() as conn:
-        conn.execute(text(f"DO $$ BEGIN CREATE ROLE {APP_ROLE} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"))
-        conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {APP_ROLE}"))
-        conn.execute(text(f"GRANT SELECT, INSERT ON {', '.join(TABLES)} TO {APP_ROLE}"))
-        conn.execute(text(f"GRANT USAGE ON SEQUENCE audit_events_id_seq TO {APP_ROLE}"))
-        conn.execute(text(f"GRANT UPDATE, DELETE, TRUNCATE ON audit_events, audit_chain, audit_checkpoints TO {APP_ROLE}"))
-    yield APP_ROLE
-    with runtime.database.engine.begin() as conn:
-        conn.execute(text(f"DROP OWNED BY {APP_ROLE}"))
-        conn.execute(text(f"DROP ROLE {APP_ROLE}"))
+        conn.execute(text(f"CREATE ROLE {role} NOLOGIN"))
+    try:
+        with runtime.database.engine.begin() as conn:
+            conn.execute(text(f"GRANT USAGE ON SCHEMA public TO {role}"))
+            conn.execute(text(f"GRANT SELECT, INSERT ON {', '.join(TABLES)} TO {role}"))
+            conn.execute(text(f"GRANT USAGE ON SEQUENCE audit_events_id_seq TO {role}"))
+            conn.execute(text(f"GRANT UPDATE, DELETE, TRUNCATE ON audit_events, audit_chain, audit_checkpoints TO {role}"))
+        yield role
+    finally:
+        with runtime.database.engine.begin() as conn:
+            conn.execute(text(f"DROP OWNED BY {role}"))
+            conn.execute(text(f"DROP ROLE {role}"))
 
 
 @pytest.fixture
