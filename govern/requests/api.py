@@ -194,19 +194,21 @@ def extend(body, request_id: uuid.UUID):
 
 @blp.route("/<uuid:request_id>/pause", methods=["POST"])
 @requires(Permission.REQUESTS_MANAGE)
-@blp.arguments(schemas.RequestReasonSchema)
+@blp.arguments(schemas.RequestExtendSchema)
 @blp.response(200, schemas.RequestSchema)
 def pause(body, request_id: uuid.UUID):
-    """Stop the clock while waiting for the requester (where the law lets it stop)."""
-    return _clock(service.pause, request_id, reason=body["reason"])
+    """Stop the clock while waiting for the requester (where the law lets it stop); staff: since when, if earlier, and why
+    it is entered late."""
+    return _clock(service.pause, request_id, reason=body["reason"], occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"])
 
 
 @blp.route("/<uuid:request_id>/resume", methods=["POST"])
 @requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.RecordedTimeSchema)
 @blp.response(200, schemas.RequestSchema)
-def resume(request_id: uuid.UUID):
-    """Restart the clock."""
-    return _clock(service.resume, request_id)
+def resume(body, request_id: uuid.UUID):
+    """Restart the clock (staff: when the requester's answer really arrived, if earlier, and why it is entered late)."""
+    return _clock(service.resume, request_id, occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"])
 
 
 @blp.route("/<uuid:request_id>/complete", methods=["POST"])

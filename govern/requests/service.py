@@ -559,8 +559,19 @@ def extend(
     return _refresh(session, policy, req, now)
 
 
-def pause(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str | None, now: datetime | None = None) -> deadlines.Deadlines:
-    """Stops the clock while waiting for the requester, where the law lets it stop."""
+def _last_clock_at(session: Session, req: DataSubjectRequest) -> datetime:
+    """The latest receipt, pause or resumption of the request: a pause or resumption entered afterwards may not
+    precede it (the clock's pauses stay in order)."""
+    times = [as_utc(e.occurred_at) for e in events_of(session=session, request_id=req.id) if e.kind in ("received", "paused", "resumed")]
+    return max(times, default=as_utc(req.received_at))
+
+
+def pause(
+    *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str | None, occurred_at: datetime | None = None,
+    occurred_reason: str | None = None, now: datetime | None = None,
+) -> deadlines.Deadlines:
+    """Stops the clock while waiting for the requester, where the law lets it stop; staff enter a question sent
+    earlier (by letter) with its real time and why (`recorded_time`)."""
     now = _now(now)
     req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state not in OPEN:
@@ -570,20 +581,34 @@ def pause(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UU
         raise Conflict("pause_not_allowed", "The clock cannot stop", f"The deadline runs regardless: {rule.pause_source}.")
     if req.paused:
         raise Conflict("already_paused", "Already paused", "The clock is already stopped.")
-    _event(session, req, actor, "paused", now, reason=_reason(reason, required=True))
+    why_paused = _reason(reason, required=True)
+    at, why = recorded_time(policy=policy, actor=actor, at=occurred_at, reason=occurred_reason, now=now,
+                            not_before=_last_clock_at(session, req), subject_id=req.subject_id)
+    _event(session, req, actor, "paused", at, reason=why_paused, data={"entered_at": now.isoformat(), "entered_because": why} if why else None)
     audit.append(session=session, actor=actor, action=RequestAction.PAUSE, subject_id=req.subject_id, resource=_ref(req))
+    if why:
+        _backdated(session, actor, req, "paused", at, now)
     return _refresh(session, policy, req, now)
 
 
-def resume(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, now: datetime | None = None) -> deadlines.Deadlines:
+def resume(
+    *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, occurred_at: datetime | None = None,
+    occurred_reason: str | None = None, now: datetime | None = None,
+) -> deadlines.Deadlines:
+    """Restarts the clock; staff enter the requester's answer that arrived earlier (by post) at its real time and why
+    (`recorded_time`): the pause ends then, not when it was typed in."""
     now = _now(now)
     req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state not in OPEN:
         raise _illegal(req, "resumed")
     if not req.paused:
         raise Conflict("not_paused", "Not paused", "The clock is running.")
-    _event(session, req, actor, "resumed", now)
+    at, why = recorded_time(policy=policy, actor=actor, at=occurred_at, reason=occurred_reason, now=now,
+                            not_before=_last_clock_at(session, req), subject_id=req.subject_id)
+    _event(session, req, actor, "resumed", at, reason=why, data={"entered_at": now.isoformat()} if why else None)
     audit.append(session=session, actor=actor, action=RequestAction.RESUME, subject_id=req.subject_id, resource=_ref(req))
+    if why:
+        _backdated(session, actor, req, "resumed", at, now)
     return _refresh(session, policy, req, now)
 
 

@@ -118,3 +118,20 @@ def test_an_extension_told_within_the_period_is_entered_afterwards(act, make_sub
         raise AssertionError("extended after the original period")
     except Exception as exc:  # noqa: BLE001
         assert getattr(exc, "code", None) == "extension_too_late"
+
+
+def test_a_reply_that_arrived_by_post_ends_the_pause_on_its_real_day(client_as, make_subject, audit_events):
+    sid = make_subject(jurisdiction="EU")
+    staff = client_as("privacy_staff")
+    received = utcnow() - timedelta(days=20)
+    rid = _file(staff, sid, received, received_reason=WHY).json["id"]
+    asked, answered = received + timedelta(days=2), received + timedelta(days=7)
+    r = staff.post(f"/api/v1/requests/{rid}/pause", json={"reason": "asked which account", "occurred_at": asked.isoformat(), "occurred_reason": "asked by letter"})
+    assert r.status_code == 200 and r.json["paused"], r.json
+    # Not before the pause began; never by a CRM.
+    r = staff.post(f"/api/v1/requests/{rid}/resume", json={"occurred_at": (asked - timedelta(days=1)).isoformat(), "occurred_reason": "reply by post"})
+    assert r.status_code == 400 and "occurred_at" in r.json["errors"]
+    r = staff.post(f"/api/v1/requests/{rid}/resume", json={"occurred_at": answered.isoformat(), "occurred_reason": "reply by post, opened today"})
+    assert r.status_code == 200 and not r.json["paused"], r.json
+    assert r.json["deadlines"]["paused_days"] == 5  # the five days waited, not the thirteen until it was typed in
+    assert sorted(e.reason.split(":")[0] for e in audit_events(action="requests:clock:backdate", subject_id=sid)) == ["paused", "received", "resumed"]
