@@ -302,8 +302,9 @@ def tombstones_reapply(as_json: bool) -> None:
 @click.option("--threads", default=4, show_default=True, type=int, help="Threads per worker: a request spends most of its time waiting on the database.")
 @click.option("--dev", is_flag=True, help="Flask's development server instead of gunicorn.")
 @click.option("--demo", is_flag=True, help="Seed demo data and print a demo API key on first start.")
-@click.option("--sealer/--no-sealer", default=True, show_default=True, help="Seal and checkpoint the audit log continuously (policies/audit.yaml sealing).")
-def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: bool, sealer: bool) -> None:
+@click.option("--sealer/--no-sealer", default=True, show_default=True, help="Run the audit_seal job (sealing and checkpoints, policies/audit.yaml).")
+@click.option("--scheduler/--no-scheduler", default=True, show_default=True, help="Run the built-in scheduler beside the server (policies/schedules.yaml); off: use cron.")
+def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: bool, sealer: bool, scheduler: bool) -> None:
     """Initialise if needed, then serve the API (gunicorn; Flask's dev server only with --dev)."""
     from govern.logging import STDERR, configure_logging
     from govern.server import prepare_metrics_dir
@@ -323,12 +324,17 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
     keep_records()  # records of processing are kept: a version that took effect with this policy is stored now (PIPL Art. 56)
     if demo:
         _announce_demo(settings, host, port)
-    if sealer:
-        # The audit log's sealer runs beside the workers, in its own process: the window in which an unsealed event
-        # could be changed or cut unnoticed stays within policies/audit.yaml's bound without any cron line.
-        from govern.audit import sealing
+    if scheduler:
+        # The scheduled jobs (policies/schedules.yaml: sealing, deliveries, sweeps, purges, checks) run beside the
+        # workers, in a process of their own (`govern worker`), each once across hosts: no cron line needed.
+        # --no-sealer keeps its old meaning: the audit_seal job is off here.
+        import atexit
 
-        sealing.start_background()
+        from govern.scheduler import service as scheduler_service
+
+        scheduler_service.check(runtime_policy(settings))
+        background = scheduler_service.start_background(disabled=frozenset() if sealer else frozenset({"audit_seal"}))
+        atexit.register(_stop_process, background)
     if dev:
         from dataclasses import replace
 
@@ -339,6 +345,24 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
     from govern.server import run_gunicorn
 
     run_gunicorn(host=host, port=port, workers=workers, threads=threads)
+
+
+def runtime_policy(settings: Settings):
+    from govern.policy import load_policy
+
+    return load_policy(settings.policies_dir)
+
+
+def _stop_process(process) -> None:
+    """Ends a process `govern serve` started (TERM, then KILL after 10 s) when it exits."""
+    import subprocess
+
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def _announce_demo(settings: Settings, host: str, port: int) -> None:
@@ -368,7 +392,7 @@ def _announce_demo(settings: Settings, host: str, port: int) -> None:
 
 
 # Domains add their own command groups in govern/<domain>/cli.py, exposing `commands` (a list of click commands).
-DOMAIN_CLIS = ("audit", "consent", "sharing", "requests", "retention", "breach", "console", "processing", "webhooks", "deidentified", "alerts")
+DOMAIN_CLIS = ("audit", "consent", "sharing", "requests", "retention", "breach", "console", "processing", "webhooks", "deidentified", "scheduler", "alerts")
 
 
 def _register_domain_commands() -> None:

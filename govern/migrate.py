@@ -29,6 +29,7 @@ MODEL_MODULES = (
     "govern.breach.models",
     "govern.webhooks.models",
     "govern.processing.models",
+    "govern.scheduler.models",
     "govern.alerts.models",
 )
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:  # the domain parts of the policy live with their domains and 
     from govern.processing.policy import ProcessingPolicy
     from govern.requests.policy import RequestSettings, RequestTerms, WorkingCalendar
     from govern.retention.policy import RetentionPolicy
+    from govern.scheduler.policy import SchedulePolicy
     from govern.sharing.policy import PropagationPolicy
     from govern.webhooks.policy import WebhookPolicy
 
@@ -232,6 +233,7 @@ class Policy:
     # and the basis a write of a sensitive field needs (sensitive_collection).
     ages: Mapping[str, "AgeTerms"]
     collection: Mapping[str, "CollectionTerms"]
+    schedules: "SchedulePolicy"  # policies/schedules.yaml (govern/scheduler): which job runs how often, for how long
     alerts: "AlertPolicy"  # policies/alerts.yaml (govern/alerts): who is told of a clock running out, how, in which language
 
     def role(self, name: str) -> Role:
@@ -431,6 +433,7 @@ def load_policy(directory: Path) -> Policy:
     from govern.processing.policy import load_processing_policy
     from govern.requests.policy import load_request_policy
     from govern.retention.policy import load_retention_policy
+    from govern.scheduler.policy import load_schedule_policy
     from govern.sharing.policy import load_sharing_policy
     from govern.webhooks.policy import load_webhook_policy
 
@@ -445,6 +448,7 @@ def load_policy(directory: Path) -> Policy:
         **load_console_policy(directory),
         **load_breach_policy(directory, jurisdictions),
         **load_webhook_policy(directory),
+        **load_schedule_policy(directory),
         **load_rate_limit_policy(directory),
         **load_sharing_policy(directory),
         **load_deidentified_policy(directory, catalog),

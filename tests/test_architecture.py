@@ -28,6 +28,8 @@ KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.sharing.policy"}, *KNOWN_CYCLES[1:])
 KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.deidentified.policy"}, *KNOWN_CYCLES[1:])
 # The policy part of alerts (who is told of a clock running out, issue 18 item 3) joins the policy loader's cycle.
 KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.alerts.policy"}, *KNOWN_CYCLES[1:])
+# The policy part of the scheduler (which job runs how often, issue 18 item 1) joins the policy loader's cycle.
+KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.scheduler.policy"}, *KNOWN_CYCLES[1:])
 
 
 def _graph():

@@ -25,6 +25,7 @@ from govern.crypto import service as keys
 from govern.logging import get_logger
 from govern.requests import figures as request_figures
 from govern.retention import service as retention
+from govern.scheduler import service as scheduler
 from govern.timeutil import utcnow
 from govern.webhooks import service as webhooks
 
@@ -74,6 +75,10 @@ def _clock_figure(session: Session, *, count: bool | None) -> list[tuple[dict[st
     if count is None:
         return [({"kind": k}, max(c["used"] for c in v)) for k, v in sorted(by_kind.items())]
     return [({"kind": k}, float(len(v)) if count else min(c["seconds_left"] for c in v)) for k, v in sorted(by_kind.items())]
+
+
+def _job_status(session: Session) -> list[scheduler.JobStatus]:
+    return scheduler.status(session=session, schedules=_runtime().policy.schedules)
 
 
 class ScrapeFigures(Collector):
@@ -150,6 +155,15 @@ FIGURES.add("govern_retention_last_purge_timestamp_seconds", "Unix time the last
             lambda session: [({}, _timestamp(retention.run_figures(session=session)["last_finished_at"]))])
 FIGURES.add("govern_crypto_data_keys_behind", "Subject data keys not yet rewrapped under the active master key version (rotation's work left)",
             lambda session: [({}, float(keys.data_keys_behind(session=session, active_version=_runtime().keyring.active_version)))])
+# Scheduled jobs (govern/scheduler), read from job_runs: the same on every host, whichever ran them.
+FIGURES.add("govern_job_last_success_timestamp_seconds", "Unix time the job last finished without error (0 before the first)",
+            lambda session: [({"job": j.name}, _timestamp(j.last_success)) for j in _job_status(session)])
+FIGURES.add("govern_job_lag_seconds", "How late the job is against its schedule (0 when on time)",
+            lambda session: [({"job": j.name}, j.lag_seconds) for j in _job_status(session)])
+FIGURES.add("govern_job_failures_total", "Failed or abandoned runs of the job kept in job_runs (policies/schedules.yaml history.keep_days)",
+            lambda session: [({"job": j.name}, float(j.failures)) for j in _job_status(session)])
+FIGURES.add("govern_job_overdue", "1 when the job is later than its bound (period + lease + 60 s) or overruns its lease",
+            lambda session: [({"job": j.name}, 1.0 if j.overdue else 0.0) for j in _job_status(session)])
 REGISTRY.register(FIGURES)
 
 

@@ -32,7 +32,20 @@ def readiness(runtime) -> dict[str, dict]:
 
     checks["rate_limits"] = storage_check(runtime.settings)
     checks["ledgers"] = _ledgers(runtime)
+    checks["jobs"] = _jobs(runtime)
     return checks
+
+
+def _jobs(runtime) -> dict:
+    """The scheduled jobs (govern/scheduler): last run, lag and last error of each; gating only when one is overdue
+    beyond its period plus its lease plus a minute (policies/schedules.yaml): the scheduler is then down on every host."""
+    from govern.scheduler import service as scheduler
+
+    try:
+        with runtime.database.unit_of_work() as session:
+            return scheduler.readiness(session=session, schedules=runtime.policy.schedules)
+    except Exception as exc:
+        return {"ok": False, "error": type(exc).__name__, "gating": False}
 
 
 def _ledgers(runtime) -> dict:

@@ -1,0 +1,96 @@
+"""The jobs the scheduler can run: one line each, name -> the function its CLI command calls (given the runtime,
+returning the counts to record). Adding a job: one entry in policies/schedules.yaml and one line in JOBS."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+from govern.audit import integrity, sealing
+from govern.breach import board
+from govern.identity.actor import Actor
+from govern.logging import get_logger
+from govern.processing import duties
+from govern.requests import service as requests_service
+from govern.retention import purge as retention_purge
+from govern.subjects import erasure
+from govern.webhooks import delivery
+from govern.webhooks.egress import Guard
+
+if TYPE_CHECKING:
+    from govern.app import Runtime
+
+log = get_logger("govern.scheduler")
+Job = Callable[["Runtime"], dict[str, Any]]
+
+
+def audit_seal(rt: Runtime) -> dict[str, Any]:
+    done = sealing.tick(database=rt.database, settings=rt.settings, policy=rt.policy.audit)
+    return {"sealed": done.sealed, "checkpoint": done.checkpoint}
+
+
+def webhooks_deliver(rt: Runtime) -> dict[str, Any]:
+    run = delivery.deliver_due(database=rt.database, policy=rt.policy, envelope=rt.envelope, actor=Actor.operator(), worker=delivery.worker_name(),
+                               guard=Guard.of(rt))
+    return {k: v for k, v in run.__dict__.items() if k != "worker"}
+
+
+def erasures_sweep(rt: Runtime) -> dict[str, Any]:
+    result = erasure.sweep(database=rt.database, actor=Actor.operator())
+    return {"subjects": result.subjects, "records": result.records}
+
+
+def requests_close_unverified(rt: Runtime) -> dict[str, Any]:
+    with rt.database.unit_of_work() as session:
+        return {"closed": requests_service.close_unverified(session=session, policy=rt.policy, actor=Actor.operator())}
+
+
+def requests_purge_log(rt: Runtime) -> dict[str, Any]:
+    with rt.database.unit_of_work() as session:
+        return {"purged": requests_service.purge_log(session=session, policy=rt.policy, actor=Actor.operator())}
+
+
+def retention_purge_due(rt: Runtime) -> dict[str, Any]:
+    if not rt.policy.retention.unattended_purge:
+        return {"skipped": 1}  # retention.yaml: purges need a plan approved by a second person (govern retention approve)
+    try:
+        results = retention_purge.purge_all_due(database=rt.database, envelope=rt.envelope, policy=rt.policy, actor=Actor.operator(), ledgers=rt.ledgers)
+    except retention_purge.PurgeBusy:
+        return {"busy": 1}  # a purge started by hand holds the purge lock: it does the work
+    return {"runs": len(results), "items": sum(r.total for r in results)}
+
+
+def audit_purge(rt: Runtime) -> dict[str, Any]:
+    result = integrity.purge(database=rt.database, settings=rt.settings, actor=Actor.operator(), keep_days=rt.policy.audit.retention_days, dry_run=False)
+    return {"events": result.events, "through_seq": result.through_seq}
+
+
+def breach_clocks(rt: Runtime) -> dict[str, Any]:
+    with rt.database.unit_of_work() as session:
+        rows = board.open_clocks(session=session, policy=rt.policy)
+    overdue = [r for r in rows if r["overdue"]]
+    for r in overdue:
+        log.warning("breach_notification_overdue", notification=r["key"], jurisdiction=r["jurisdiction"], reference=r["reference"])
+    return {"open": len(rows), "overdue": len(overdue)}
+
+
+def processing_duties(rt: Runtime) -> dict[str, Any]:
+    with rt.database.unit_of_work() as session:
+        result = duties.tasks(session=session, policy=rt.policy, actor=Actor.operator())
+    late = [t for t in result["tasks"] if t["status"] in ("overdue", "not_met")]
+    for t in late:
+        log.warning("compliance_duty_late", duty=t["key"], status=t["status"], next_due=str(t["next_due"]))
+    return {"duties": len(result["tasks"]), "late": len(late)}
+
+
+JOBS: dict[str, Job] = {
+    "audit_seal": audit_seal,  # govern audit seal / checkpoint
+    "webhooks_deliver": webhooks_deliver,  # govern webhooks deliver
+    "erasures_sweep": erasures_sweep,  # govern requests sweep-erasures
+    "requests_close_unverified": requests_close_unverified,  # govern requests close-unverified
+    "requests_purge_log": requests_purge_log,  # govern requests purge-log
+    "retention_purge": retention_purge_due,  # govern retention purge --all-due
+    "audit_purge": audit_purge,  # govern audit purge --execute
+    "breach_clocks": breach_clocks,  # govern breach clocks
+    "processing_duties": processing_duties,  # govern compliance duties
+    # job_runs_prune is the scheduler's own (service.py)
+}
