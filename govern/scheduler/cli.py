@@ -10,6 +10,7 @@ import threading
 import click
 
 from govern.cli_support import emit, local_time, runtime
+from govern.scheduler import service as _service  # noqa: F401 — its failed jobs are a source of govern alerts check
 
 
 @click.group("jobs")

@@ -36,6 +36,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from govern.alerts import service as alerts
 from govern.db import Database
 from govern.jobs import database_lock, host_lock
 from govern.logging import get_logger
@@ -261,6 +262,23 @@ def readiness(*, session: Session, schedules: SchedulePolicy) -> dict[str, Any]:
     jobs = {r.name: {"last_started": r.last_started.isoformat() if r.last_started else None, "outcome": r.last_outcome,
                      "lag_seconds": round(r.lag_seconds, 1), **({"last_error": r.last_error} if r.last_error else {})} for r in rows if r.enabled}
     return {"ok": not overdue, "gating": bool(overdue), "overdue": overdue, "failing": failing, "jobs": jobs}
+
+
+def failed_jobs(session: Session, policy: Policy, now: datetime) -> list[alerts.Condition]:
+    """For govern/alerts: each enabled job whose newest finished run failed or was abandoned (until a run succeeds),
+    named by its error class only."""
+    out = []
+    for name, schedule in policy.schedules.jobs.items():
+        if not schedule.enabled:
+            continue
+        last = session.scalars(select(JobRun).where(JobRun.job == name, JobRun.outcome != "running")
+                               .order_by(desc(JobRun.started_at), desc(JobRun.id)).limit(1)).first()
+        if last is not None and last.outcome in ("failed", "abandoned"):
+            out.append(alerts.job_failed(job=name, at=_aware(last.finished_at or last.started_at) or now, error=last.error_class or last.outcome))
+    return out
+
+
+alerts.SOURCES.append(failed_jobs)
 
 
 # --- the scheduler process -------------------------------------------------------------------------

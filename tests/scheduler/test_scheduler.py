@@ -237,3 +237,20 @@ def test_serve_seals_audit_events_with_no_cron_line(runtime, sealing, make_princ
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def test_a_failed_job_is_an_alert_condition_until_a_run_succeeds(runtime, monkeypatch):
+    from govern.alerts import service as alerts
+    from govern.timeutil import utcnow
+
+    def job_conditions():
+        with runtime.database.unit_of_work() as session:
+            return [c for c in alerts.conditions(session=session, policy=runtime.policy, now=utcnow()) if c.kind == "job"]
+
+    monkeypatch.setitem(registry.JOBS, "breach_clocks", lambda rt: 1 / 0)
+    service.run_job(runtime, "breach_clocks", manual=True)
+    [condition] = job_conditions()
+    assert condition.subject == "job:breach_clocks" and condition.level == "failed" and condition.facts["error"] == "ZeroDivisionError"
+    monkeypatch.setitem(registry.JOBS, "breach_clocks", lambda rt: {"open": 0})
+    service.run_job(runtime, "breach_clocks", manual=True)
+    assert job_conditions() == []
