@@ -4,15 +4,18 @@ no standing objection where it rests on legitimate interest (GDPR Art. 21(1)). O
 
 from __future__ import annotations
 
+import operator
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from types import MappingProxyType
 from typing import Callable, Iterable, Mapping, Sequence
 
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
+from govern.audit.tags import ConsentAction
 from govern.consent import objections
 from govern.consent import service as consent
 from govern.crypto.envelope import Envelope
@@ -49,8 +52,9 @@ def refuse(reason: str, detail: str, refusal: Refusal) -> Problem:
 
 
 def authorise_purpose(
-    *, policy: Policy, actor: Actor, purpose_name: str | None, action: str, subject_id=None, jurisdiction: str | None = None,
-    subject_status: str = "active", session=None, envelope=None, verdicts: list | None = None,
+    *, policy: Policy, actor: Actor, purpose_name: str | None, action: str, subject_id: uuid.UUID | None = None,
+    jurisdiction: str | None = None, subject_status: str = "active", session: Session | None = None, envelope: Envelope | None = None,
+    verdicts: list[consent.Verdict] | None = None,
 ) -> Purpose:
     """The purpose, if the actor may use it for this subject; otherwise a 403 naming the reason. `verdicts`, if given,
     receives the consent registry's verdict (what a consent covers, for `authorise_read`).
@@ -82,14 +86,15 @@ def authorise_purpose(
 
 
 def subject_refusal(
-    *, policy: Policy, purpose: Purpose, subject_id=None, jurisdiction: str | None = None, subject_status: str = "active",
-    session=None, envelope=None, verdicts: list | None = None,
+    *, policy: Policy, purpose: Purpose, subject_id: uuid.UUID | None = None, jurisdiction: str | None = None,
+    subject_status: str = "active", session: Session | None = None, envelope: Envelope | None = None,
+    verdicts: list[consent.Verdict] | None = None,
 ) -> tuple[str, str] | None:
     """Why this subject's data may not be used for the purpose now, as (reason, detail); None when it may. The
     per-subject half of `authorise_purpose`, also asked for each match of a look-up by blind index.
 
     A contract or legal-obligation purpose on an active subject is decided without a query."""
-    if jurisdiction is not None and subject_id is not None and session is not None:
+    if jurisdiction is not None and subject_id is not None and session is not None and envelope is not None:
         def verdict() -> consent.Verdict:
             given = consent.check(
                 session=session, policy=policy, envelope=envelope, subject_id=subject_id, purpose=purpose, jurisdiction=jurisdiction,
@@ -128,7 +133,7 @@ def refusal(
         return None
     given = verdict()
     if not given.allowed:
-        return given.reason, given.detail
+        return given.reason, given.detail  # type: ignore[return-value]  # a refusing Verdict always names its reason
     # Only a legitimate-interest purpose asks (one indexed probe); every other read pays nothing for objections.
     if objection_applies(purpose, jurisdiction) and objected():
         return "objection_recorded", f"The subject objected to '{purpose.name}' (GDPR Art. 21(1)); staff have not lifted the objection."
@@ -150,7 +155,7 @@ def allowed_subjects(
     """Of these subject ids (UUIDs or their text), the ones whose data may be used for the purpose now (`refusal`,
     the rule of a read), in the order and form given; audited once. `fields` and `record_types` name the data the
     caller will use (default: all the purpose uses now); a consent whose notice did not announce them does not count."""
-    purpose = authorise_purpose(policy=policy, actor=actor, purpose_name=purpose_name, action=consent.ConsentAction.CHECK)
+    purpose = authorise_purpose(policy=policy, actor=actor, purpose_name=purpose_name, action=ConsentAction.CHECK)
     if len(subject_ids) > consent.MAX_CHECK_IDS:
         raise validation_failed({"subject_ids": [f"at most {consent.MAX_CHECK_IDS} per call"]})
     for key, asked, used in (("fields", fields, purpose.fields), ("record_types", record_types, purpose.record_types)):
@@ -170,7 +175,7 @@ def allowed_subjects(
     )
     stale = consent.stale_versions(policy, purpose.name, now)
     today = now.date()
-    decided: dict[tuple, bool] = {}  # the rule depends on these few facts only: decided once per combination
+    decided: dict[tuple[object, ...], bool] = {}  # the rule depends on these few facts only: decided once per combination
     allowed = []
     for key in ids:
         standing = known.get(key)
@@ -180,7 +185,7 @@ def allowed_subjects(
         state = states.get(key)
         minor = key in born and consent.is_minor(born[key], consent.minors_age(policy, jurisdiction, standing.member_state), today)
         opt_in_age = policy.ages[jurisdiction].sale_opt_in_age if purpose.sale_or_share else None
-        opt_in_minor = bool(opt_in_age) and key in born and consent.is_minor(born[key], opt_in_age, today)
+        opt_in_minor = bool(opt_in_age) and key in born and consent.is_minor(born[key], opt_in_age or 0, today)
         combination = (
             standing.status, jurisdiction, key in objected, minor, opt_in_minor,
             None if state is None else (*state[1:5], consent.scope_key(state.scope)),
@@ -188,16 +193,16 @@ def allowed_subjects(
         verdict = decided.get(combination)
         if verdict is None:
             verdict = decided[combination] = refusal(
-                purpose=purpose, status=standing.status, jurisdiction=jurisdiction, objected=lambda k=key: k in objected,
-                verdict=lambda j=jurisdiction, st=state, m=minor, o=opt_in_minor: consent.evaluate(
-                    policy=policy, purpose=purpose, jurisdiction=j, state=st, minor=m, stale=stale, opt_in_minor=o,
-                    wanted=(fields, record_types),
+                purpose=purpose, status=standing.status, jurisdiction=jurisdiction, objected=partial(operator.contains, objected, key),
+                verdict=partial(
+                    consent.evaluate, policy=policy, purpose=purpose, jurisdiction=jurisdiction, state=state, minor=minor, stale=stale,
+                    opt_in_minor=opt_in_minor, wanted=(fields, record_types),
                 ),
             ) is None
         if verdict:
             allowed.append(given[key])
     audit.append(
-        session=session, actor=actor, action=consent.ConsentAction.CHECK, purpose=purpose.name,
+        session=session, actor=actor, action=ConsentAction.CHECK, purpose=purpose.name,
         resource=f"consent-check:asked={len(ids)},allowed={len(allowed)}",
     )
     return allowed
@@ -244,8 +249,8 @@ def _visibility(policy: Policy, roles: tuple[str, ...], purpose: Purpose, wanted
 
 
 def authorise_read(
-    *, policy: Policy, actor: Actor, purpose_name: str | None, action: str, subject_id, jurisdiction: str, subject_status: str,
-    session=None, envelope=None,
+    *, policy: Policy, actor: Actor, purpose_name: str | None, action: str, subject_id: uuid.UUID, jurisdiction: str, subject_status: str,
+    session: Session | None = None, envelope: Envelope | None = None,
 ) -> ReadGrant:
     seen: list[consent.Verdict] = []
     purpose = authorise_purpose(
