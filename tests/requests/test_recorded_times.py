@@ -4,10 +4,17 @@ service cannot back-date (requests:request:backdate is staff-only, roles.yaml), 
 and a step done outside govern (an acknowledgement by letter, a document check at the counter, an extension told by
 letter) is entered at its real time the same way."""
 
+import shutil
 from datetime import timedelta
 
+import pytest
+
+from govern.errors import Problem
+from govern.policy import PolicyError, load_policy
 from govern.requests import service
 from govern.timeutil import utcnow
+from tests.requests.conftest import STAFF
+from tests.requests.test_package_delivery import PROJECT_ROOT
 
 WHY = "letter opened late by the post room"
 
@@ -99,8 +106,6 @@ def test_an_acknowledgement_and_a_document_check_done_earlier_take_their_real_ti
 
 
 def test_an_extension_told_within_the_period_is_entered_afterwards(act, make_subject, runtime):
-    from tests.requests.conftest import STAFF
-
     sid = make_subject(jurisdiction="EU")
     now = utcnow()
     received = now - timedelta(days=40)
@@ -113,11 +118,9 @@ def test_an_extension_told_within_the_period_is_entered_afterwards(act, make_sub
     # An extension first told today is too late: the first month has passed.
     other = act(service.file, subject_id=make_subject(jurisdiction="EU"), type="access", channel="email", received_at=received,
                 received_reason=WHY, now=now).request.id
-    try:
+    with pytest.raises(Problem) as exc:
         act(service.extend, actor=STAFF, request_id=other, reason="complex request", now=now)
-        raise AssertionError("extended after the original period")
-    except Exception as exc:  # noqa: BLE001
-        assert getattr(exc, "code", None) == "extension_too_late"
+    assert exc.value.code == "extension_too_late"
 
 
 def test_a_reply_that_arrived_by_post_ends_the_pause_on_its_real_day(client_as, make_subject, audit_events):
@@ -135,3 +138,13 @@ def test_a_reply_that_arrived_by_post_ends_the_pause_on_its_real_day(client_as, 
     assert r.status_code == 200 and not r.json["paused"], r.json
     assert r.json["deadlines"]["paused_days"] == 5  # the five days waited, not the thirteen until it was typed in
     assert sorted(e.reason.split(":")[0] for e in audit_events(action="requests:clock:backdate", subject_id=sid)) == ["paused", "received", "resumed"]
+
+
+def test_no_service_role_may_be_given_backdating_or_the_deceased_record(tmp_path):
+    for permission in ("requests:request:backdate", "requests:deceased:record"):
+        target = tmp_path / permission.replace(":", "-")
+        shutil.copytree(PROJECT_ROOT / "policies", target)
+        roles = target / "roles.yaml"
+        roles.write_text(roles.read_text().replace("      - requests:request:withdraw\n", f"      - requests:request:withdraw\n      - {permission}\n", 1))
+        with pytest.raises(PolicyError, match=f"roles.sales_service.permissions: {permission} may be held by staff roles only"):
+            load_policy(target)
