@@ -73,11 +73,16 @@ def initialise(settings: Settings) -> dict:
         # Empty erasure and purge ledgers where the database has nothing they would hold: a restore then tells a lost
         # ledger from one that was never written to.
         ledgers_created = open_missing_ledgers(home=settings.home, database=database)
+        from govern.deidentified.keys import create_if_missing
+
+        # The export key of pseudonymised exports (govern/deidentified), in a file of its own: made once, never replaced.
+        export_key_created = create_if_missing(settings.home)
     finally:
         database.dispose()
     return {
         "home": str(settings.home), "keyring": str(settings.keyring_path), "keyring_created": created, "migrated_from": before, "migrated_to": after,
         "ledgers_created": ledgers_created,
+        "export_key_created": export_key_created,
         "modes_fixed": [{"path": str(f.path), "old_mode": oct(f.old), "new_mode": oct(f.new)} for f in fixed],
     }
 

@@ -15,13 +15,12 @@ blp = Blueprint("deidentified", __name__, url_prefix="/api/v1/deidentified", des
 @requires(Permission.DEIDENTIFIED_PSEUDONYMISED)
 @blp.arguments(schemas.PseudonymisedExportSchema)
 @blp.response(200, schemas.ExportDocumentSchema)
-@blp.alt_response(503, description="export_key_missing: no export key file (govern deidentified key create)")
+@blp.alt_response(503, description="export_key_missing: the export key file is missing or unusable (govern init makes it)")
 def pseudonymised(body):
     """A pseudonymised export (still personal data) of the subjects the purpose may use now; audited with the purpose."""
     rt = current_runtime()
-    export_keys = keys.load(keys.path_in(rt.settings.home))
     done = service.pseudonymised(
-        session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), keys=export_keys, purpose=body["purpose"],
+        session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), key_file=keys.path_in(rt.settings.home), purpose=body["purpose"],
         fields=body["fields"], record_types=body["record_types"],
     )
     return done.document

@@ -5,8 +5,8 @@ database, so neither a copy of the data keys nor a copy of the database re-ident
 
 Versions: rotating adds a version and makes it active, so later exports use new pseudonyms that cannot be linked with
 earlier ones; earlier versions stay in the file (an export names the version it used) until an operator removes them.
-The file is never created or replaced silently: `govern deidentified key create` makes it, an export without it is
-refused (503 export_key_missing).
+`govern init` (and `govern serve`, which initialises) makes the file when there is none, or `govern deidentified key
+create`; an existing file is never replaced, and an export without a usable one is refused (503 export_key_missing).
 """
 
 from __future__ import annotations
@@ -108,3 +108,15 @@ def rotate(path: Path) -> ExportKeys:
     entries.append({"version": version, "key": base64.b64encode(os.urandom(32)).decode(), "created_at": utcnow().isoformat()})
     _write(path, {"format": 1, "active": version, "keys": entries}, new=False)
     return load(path)
+
+
+def create_if_missing(home: Path) -> bool:
+    """`govern init`: makes the export key file when there is none (True); an existing one is never touched."""
+    path = path_in(home)
+    if path.exists():
+        return False
+    try:
+        create(path)
+    except FileExistsError:  # another init made it meanwhile
+        return False
+    return True

@@ -20,6 +20,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from sqlalchemy import select
@@ -30,7 +31,7 @@ from govern.audit import service as audit
 from govern.audit.tags import DeidentifiedAction
 from govern.consent.service import MAX_CHECK_IDS
 from govern.crypto.envelope import Envelope
-from govern.deidentified.keys import ExportKeys
+from govern.deidentified import keys as export_keys
 from govern.errors import validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
@@ -74,17 +75,19 @@ class Export:
 
 
 def pseudonymised(
-    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, keys: ExportKeys, purpose: str | None,
+    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, key_file: Path, purpose: str | None,
     fields: Sequence[str] | None = None, record_types: Sequence[str] | None = None, now: datetime | None = None,
 ) -> Export:
     """A pseudonymised export of the subjects the purpose may use now: pseudonym, jurisdiction, the listed fields and
-    the listed payload keys of the listed record types; audited per subject and once as a whole."""
+    the listed payload keys of the listed record types; audited per subject and once as a whole. The export key is
+    read from `key_file` once the purpose is authorised (503 export_key_missing without a usable one)."""
     now = as_utc(now) if now else utcnow()
     rules = policy.deidentified
     chosen = access.authorise_purpose(policy=policy, actor=actor, purpose_name=purpose, action=DeidentifiedAction.PSEUDONYMISED_EXPORT)
     visible = access.field_visibility(policy=policy, actor=actor, purpose=chosen)
     field_names = _names(fields, {f for f in rules.fields if f in chosen.fields and visible.get(f) == "full"}, "fields")
     type_names = _names(record_types, {t for t in rules.record_payload_keys if t in chosen.record_types}, "record_types")
+    keys = export_keys.load(key_file)
     export_id = uuid.uuid4()
     reference = f"deidentified-export:{export_id}"
     rows: list[dict[str, Any]] = []
