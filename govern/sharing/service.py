@@ -213,6 +213,10 @@ def disclose(
         state = consent.current_state(session=session, subject_id=subject.id, purpose=purpose_name)
         if state is None or not state.separate or str(recipient.id) not in (state.recipients or []):
             raise refuse("separate_consent_required", "The subject's separate consent does not name this recipient (PIPL Art. 23).")
+        # The consent covers what its notice announced, nothing more (PIPL Art. 14 ¶2).
+        uncovered_by_notice = consent.not_covered(chosen, consent.covered_scope(policy, chosen, state), fields=names, record_types=())
+        if uncovered_by_notice is not None:
+            raise refuse("not_covered_by_consent", uncovered_by_notice.detail)
         basis, receipt_id = "separate_consent", state.receipt_id
     values = subjects.field_values(session=session, envelope=envelope, subject_id=subject.id, names=list(names))
     disclosure = Disclosure(
