@@ -707,8 +707,17 @@ def queue(
 # --- jobs ---------------------------------------------------------------------------------------------------------
 
 
+def _entered_at(session: Session, req: DataSubjectRequest) -> datetime | None:
+    """When a request received earlier was entered (its `received` event's `entered_at`), or None."""
+    received = session.scalar(select(RequestEvent).where(RequestEvent.request_id == req.id, RequestEvent.kind == "received").limit(1))
+    entered = ((received.data or {}).get("entered_at") if received is not None else None)
+    return as_utc(datetime.fromisoformat(entered)) if entered else None
+
+
 def close_unverified(*, session: Session, policy: Policy, actor: Actor, now: datetime | None = None, limit: int = 500) -> int:
-    """Refuses requests whose requester never completed verification within requests.yaml `unverified.close_after`."""
+    """Refuses requests whose requester never completed verification within requests.yaml `unverified.close_after`,
+    counted from receipt — or, for a request staff entered afterwards (a letter opened late), from its entry: the
+    requester had no chance to verify before govern knew of the request."""
     now = _now(now)
     period = policy.requests.unverified_close_after
     candidates = session.scalars(
@@ -722,6 +731,9 @@ def close_unverified(*, session: Session, policy: Policy, actor: Actor, now: dat
         zone = deadlines.ZoneInfo(policy.request_terms[req.jurisdiction].time_zone)
         limit_day = deadlines.add_period(deadlines.local_date(req.received_at, zone), period, None)
         if deadlines.local_date(now, zone) <= limit_day:
+            continue
+        entered = _entered_at(session, req)
+        if entered is not None and deadlines.local_date(now, zone) <= deadlines.add_period(deadlines.local_date(entered, zone), period, None):
             continue
         req.refusal_reason, req.legal_basis = "identity_not_verified", policy.requests.unverified_source[:300]
         req.response = {"refusal": {"reason": "identity_not_verified", "legal_basis": req.legal_basis, "explanation": None, "complaint": complaint_notice(policy, req)}}

@@ -148,3 +148,15 @@ def test_no_service_role_may_be_given_backdating_or_the_deceased_record(tmp_path
         roles.write_text(roles.read_text().replace("      - requests:request:withdraw\n", f"      - requests:request:withdraw\n      - {permission}\n", 1))
         with pytest.raises(PolicyError, match=f"roles.sales_service.permissions: {permission} may be held by staff roles only"):
             load_policy(target)
+
+
+def test_a_letter_entered_late_is_not_closed_unverified_before_its_requester_could_verify(act, make_subject):
+    sid = make_subject(jurisdiction="EU")
+    now = utcnow()
+    late = act(service.file, subject_id=sid, type="access", channel="paper", received_at=now - timedelta(days=40), received_reason=WHY, now=now).request.id
+    typed = act(service.file, subject_id=make_subject(jurisdiction="EU"), type="access", channel="app", now=now - timedelta(days=40)).request.id
+    assert act(service.close_unverified, now=now) == 1  # the request filed 40 days ago, not the letter entered today
+    states = {rid: act(service.read, request_id=rid, now=now)[0].state for rid in (late, typed)}
+    assert states == {late: "received", typed: "refused"}
+    # The period then counts from the entry.
+    assert act(service.close_unverified, now=now + timedelta(days=32)) == 1
