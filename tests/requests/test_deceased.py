@@ -111,3 +111,15 @@ def test_a_relative_acts_only_for_a_deceased_subject_and_nobody_files_as_the_dec
     _mark(staff, dead)
     r = crm.post("/api/v1/requests", json={"subject_id": str(dead), "type": "access", "channel": "app"})
     assert r.status_code == 409 and r.json["code"] == "subject_deceased"
+
+
+def test_a_relatives_verified_erasure_is_carried_out(client_as, make_subject):
+    sid = make_subject(jurisdiction="CN")
+    staff = client_as("privacy_staff")
+    _mark(staff, sid)
+    rid = _file(staff, sid, "erasure").json["id"]
+    assert staff.post(f"/api/v1/requests/{rid}/complete", json={}).json["code"] == "identity_not_verified"
+    assert staff.post(f"/api/v1/requests/{rid}/verify", json={"method": "document", "reference": "KIN-CHECK-2026-0042"}).json["verified"]
+    r = staff.post(f"/api/v1/requests/{rid}/complete", json={})
+    assert r.status_code == 200 and r.json["state"] == "completed", r.json
+    assert client_as("dpo").get(f"/api/v1/subjects/{sid}", purpose="legal_compliance").status_code in (404, 410)
