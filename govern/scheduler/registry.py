@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable
 
+from govern.alerts import service as alerts
 from govern.audit import integrity, sealing
 from govern.breach import board
 from govern.identity.actor import Actor
@@ -82,6 +83,11 @@ def processing_duties(rt: Runtime) -> dict[str, Any]:
     return {"duties": len(result["tasks"]), "late": len(late)}
 
 
+def alerts_check(rt: Runtime) -> dict[str, Any]:
+    done = alerts.check_and_notify(rt)
+    return {"raised": len(done.raised), "cleared": len(done.cleared), "sent": done.sent, "failed": done.failed, "retrying": done.retrying}
+
+
 JOBS: dict[str, Job] = {
     "audit_seal": audit_seal,  # govern audit seal / checkpoint
     "webhooks_deliver": webhooks_deliver,  # govern webhooks deliver
@@ -92,5 +98,6 @@ JOBS: dict[str, Job] = {
     "audit_purge": audit_purge,  # govern audit purge --execute
     "breach_clocks": breach_clocks,  # govern breach clocks
     "processing_duties": processing_duties,  # govern compliance duties
+    "alerts_check": alerts_check,  # govern alerts check
     # job_runs_prune is the scheduler's own (service.py)
 }

@@ -294,9 +294,20 @@ class Scheduler:
         self.jobs = [s for s in rt.policy.schedules.enabled() if s.name not in disabled]
         self.scheduler = BackgroundScheduler(executors={"default": ThreadPoolExecutor(max(len(self.jobs), 1))}, timezone=timezone.utc,
                                              job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        late = self._late()
         for s in self.jobs:
             trigger = s.trigger() or IntervalTrigger(seconds=s.every_seconds, start_date=EPOCH, timezone=timezone.utc)
-            self.scheduler.add_job(self._fire, trigger, args=[s.name], id=s.name, name=s.name, next_run_time=datetime.now(timezone.utc))
+            # Interval jobs fire at once; a crontab job at its next time, or at once when a firing was missed while no
+            # scheduler ran (catch-up; run_job still decides whether it is due).
+            first = datetime.now(timezone.utc) if s.every_seconds is not None or s.name in late else trigger.get_next_fire_time(None, datetime.now(timezone.utc))
+            self.scheduler.add_job(self._fire, trigger, args=[s.name], id=s.name, name=s.name, next_run_time=first)
+
+    def _late(self) -> set[str]:
+        try:
+            with self.rt.database.unit_of_work() as session:
+                return {r.name for r in status(session=session, schedules=self.rt.policy.schedules) if r.lag_seconds > 0}
+        except Exception:  # noqa: BLE001 — the database is not reachable yet: the regular firings will do
+            return set()
 
     def _fire(self, name: str) -> None:
         try:

@@ -254,3 +254,27 @@ def test_a_failed_job_is_an_alert_condition_until_a_run_succeeds(runtime, monkey
     monkeypatch.setitem(registry.JOBS, "breach_clocks", lambda rt: {"open": 0})
     service.run_job(runtime, "breach_clocks", manual=True)
     assert job_conditions() == []
+
+
+def test_a_crontab_job_waits_for_its_time_unless_a_firing_was_missed(runtime, monkeypatch):
+    from datetime import timedelta
+
+    from govern.timeutil import utcnow
+
+    ran: list[str] = []
+    monkeypatch.setitem(registry.JOBS, "requests_purge_log", lambda rt: ran.append("requests_purge_log") or {})
+    monkeypatch.setitem(registry.JOBS, "processing_duties", lambda rt: ran.append("processing_duties") or {})
+    with runtime.database.unit_of_work() as session:  # a daily job last run two days ago: today's firing was missed
+        two_days = utcnow() - timedelta(days=2)
+        session.add(JobRun(job="requests_purge_log", host="old:1", trigger="schedule", started_at=two_days, finished_at=two_days, outcome="ok"))
+    keep = {"requests_purge_log", "processing_duties"}
+    scheduler = service.Scheduler(runtime, disabled=frozenset(set(runtime.policy.schedules.jobs) - keep))
+    scheduler.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not ran and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(0.5)
+    finally:
+        scheduler.stop()
+    assert ran == ["requests_purge_log"]  # caught up at start; the daily duties job, never run, waits for 06:07 UTC
