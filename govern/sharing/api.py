@@ -161,3 +161,13 @@ def propagation_done(request_id: uuid.UUID, recipient_id: uuid.UUID):
     rt = current_runtime()
     step = request_propagation.done(session=rt.session(), policy=rt.policy, actor=current_actor(), request_id=request_id, recipient_id=recipient_id)
     return propagation.step_view(step)
+
+
+@blp.route("/recipients/notice-tasks", methods=["GET"])
+@requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.NoticeTaskQuerySchema, location="query")
+@blp.response(200, schemas.PropagationStepSchema(many=True))
+def notice_tasks(query):
+    """Manual notice tasks not yet done (GDPR Art. 19), the earliest due first; `overdue=true` for those past their date."""
+    rt = current_runtime()
+    return [propagation.step_view(s) for s in propagation.open_tasks(session=rt.session(), actor=current_actor(), overdue_only=query["overdue"])]

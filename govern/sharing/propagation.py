@@ -179,12 +179,16 @@ def mark_done(*, session: Session, actor: Actor, request_id: uuid.UUID, recipien
     return step
 
 
-def open_tasks(*, session: Session, today: date | None = None, overdue_only: bool = False) -> list[PropagationStep]:
-    """Manual notice tasks not yet done, the earliest due first (overdue ones, when asked)."""
+def open_tasks(*, session: Session, actor: Actor, today: date | None = None, overdue_only: bool = False) -> list[PropagationStep]:
+    """Manual notice tasks not yet done, the earliest due first (overdue ones, when asked); audited (they name subjects
+    and their recipients)."""
     query = select(PropagationStep).where(PropagationStep.method == MANUAL, PropagationStep.done_at.is_(None))
     if overdue_only:
         query = query.where(PropagationStep.due_on < (today or utcnow().date()))
-    return list(session.scalars(query.order_by(PropagationStep.due_on, PropagationStep.id)))
+    rows = list(session.scalars(query.order_by(PropagationStep.due_on, PropagationStep.id)))
+    audit.append(session=session, actor=actor, action=SharingAction.DISCLOSURE_LIST,
+                 resource="recipients/notice-tasks" + ("?overdue=true" if overdue_only else ""))
+    return rows
 
 
 def step_view(step: PropagationStep) -> Mapping[str, Any]:

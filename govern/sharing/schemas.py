@@ -128,3 +128,7 @@ class PropagationStepSchema(Schema):
     recorded_by = ma.Str(required=True)
     done_at = ma.Str(allow_none=True)
     done_by = ma.Str(allow_none=True)
+
+
+class NoticeTaskQuerySchema(Schema):
+    overdue = ma.Bool(load_default=False, metadata={"description": "Only the tasks past their due date."})
