@@ -143,6 +143,8 @@ class RequestAction(AuditTag):
     PURGE_LOG = "requests:log:purge"
     BACKDATE = "requests:clock:backdate"  # a receipt or step time entered afterwards, by staff, with a reason
     DECEASED = "requests:deceased:record"  # a subject marked deceased (PIPL Art. 49), with an evidence reference
+    ASSIGN = "requests:request:assign"  # the staff member working a request set or cleared (the console's queue)
+    ERASURE_PREVIEW = "requests:erasure:preview"  # what an erasure would destroy, keep and tell, read before confirming
 
 
 class RetentionAction(AuditTag):

@@ -3,20 +3,25 @@ actions its state allows. Every rule (states, deadlines, verification, extension
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import uuid
+from datetime import timedelta
 
-from flask import Response, redirect, request, url_for
+from flask import Response, g, redirect, request, url_for
 
 from govern.api_support import current_call
 from govern.consent import objections
 from govern.errors import Problem
 from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
-from govern.requests import flows
+from govern.requests import flows, workbench
 from govern.requests import service as requests
 from govern.timeutil import as_utc, utcnow
 
-from .views import HOME_PANELS, blp, language, may, page, parse_local, problem_page
+from . import certificate_pdf
+from .views import HOME_PANELS, blp, language, may, page, parse_local, problem_page, t
 
 
 def _home_panel():
@@ -29,22 +34,69 @@ def _home_panel():
 HOME_PANELS.append(("requests", _home_panel))
 
 
+def _filters(args) -> workbench.Filters:
+    """The queue's filters from the page's query string; dates are days in the user's time zone, `to` inclusive."""
+    received_to = parse_local(args.get("received_to"))
+    return workbench.Filters(
+        state=args.get("state") or "open", type=args.get("type") or None, jurisdiction=args.get("jurisdiction") or None,
+        assignee=args.get("assignee") or None, received_from=parse_local(args.get("received_from")),
+        received_before=received_to + timedelta(days=1) if received_to is not None else None, search=(args.get("q") or "").strip() or None,
+    )
+
+
+def _urgency(row: workbench.Row) -> str:
+    if row.item.request.state not in requests.OPEN:
+        return "closed"
+    return "bad" if row.item.overdue else "warn" if row.item.due_soon else "ok"
+
+
 @blp.route("/requests", methods=["GET"])
 @requires(Permission.CONSOLE_REQUESTS)
 def requests_queue():
+    """The queue a DPO works from: filters, search, a page at a time (a cursor: no cap), the CSV of the same view."""
     args = request.args
-    state = args.get("state") or None
-    rtype = args.get("type") or None
-    jurisdiction = args.get("jurisdiction") or None
-    due_before = parse_local(args.get("due_before"))
+    rt = current_runtime()
+    context = dict(args=args, states=requests.STATES, groups=tuple(workbench.STATE_GROUPS), types=requests.REQUEST_TYPES,
+                   jurisdictions=sorted(rt.policy.request_terms), staff=workbench.assignable(session=rt.session()), urgency=_urgency)
     try:
-        items = requests.queue(**current_call().services(), state=state, type=rtype, due_before=due_before, limit=500)
+        result = workbench.page(**current_call().services(), filters=_filters(args), cursor=args.get("cursor") or None, limit=workbench.PAGE_SIZE)
     except Problem as problem:
-        return problem_page(problem, "requests.html", items=[], args=args, states=requests.STATES, types=requests.REQUEST_TYPES, jurisdictions=[])
-    if jurisdiction:
-        items = [i for i in items if i.request.jurisdiction == jurisdiction]
-    return page("requests.html", items=items, args=args, states=requests.STATES, types=requests.REQUEST_TYPES,
-                jurisdictions=sorted(current_runtime().policy.request_terms))
+        return problem_page(problem, "requests.html", rows=[], next_url=None, export_url=None, **context)
+    base = {k: v for k, v in args.items() if k != "cursor" and v}
+    next_url = url_for("console.requests_queue", **base, cursor=result.next_cursor) if result.next_cursor else None
+    return page("requests.html", rows=result.rows, next_url=next_url, export_url=url_for("console.requests_export", **base),
+                first_url=url_for("console.requests_queue", **base) if args.get("cursor") else None, **context)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    """A CSV cell a spreadsheet shows as text: one that would start a formula gets a leading apostrophe (OWASP CSV injection)."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+@blp.route("/requests/export.csv", methods=["GET"])
+@requires(Permission.CONSOLE_REQUESTS)
+def requests_export():
+    """Every row of the filtered queue as CSV (UTF-8 with BOM, so a spreadsheet reads the Chinese); each page read audited."""
+    try:
+        rows = list(workbench.every_row(**current_call().services(), filters=_filters(request.args)))
+    except Problem as problem:
+        return problem_page(problem, "requests.html", rows=[], next_url=None, export_url=None, args=request.args, states=requests.STATES,
+                            groups=tuple(workbench.STATE_GROUPS), types=requests.REQUEST_TYPES, jurisdictions=[], staff=[], urgency=_urgency)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([t("request"), t("external_ref"), t("type"), t("jurisdiction"), t("state"), t("received_at"), t("due_at"), t("days_left"), t("assignee")])
+    for row in rows:
+        req = row.item.request
+        writer.writerow([_cell(v) for v in (
+            req.id, row.external_ref, t("request_type." + req.type), req.jurisdiction, t("request_state." + req.state),
+            as_utc(req.received_at).isoformat(), row.item.due_at.isoformat(), row.days_left if req.state in requests.OPEN else "", row.assignee,
+        )])
+    name = f"requests-{utcnow().strftime('%Y%m%dT%H%M%SZ')}.csv"
+    return Response("\ufeff" + out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None = None):
@@ -57,11 +109,30 @@ def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None
         can_verify=manage and is_open and req.verification_required and req.verified_at is None and req.locked_at is None,
         can_act=manage and req.state == "in_progress", can_refuse=manage and is_open,
         has_package=manage and may(Permission.REQUESTS_PACKAGE) and req.type in flows.PACKAGE_TYPES and req.verified_at is not None and req.state in ("in_progress", "completed"),
-        reasons=requests.REFUSAL_REASONS, done=request.args.get("done"), **_objections(req, manage),
+        reasons=requests.REFUSAL_REASONS, done=request.args.get("done"), **_objections(req, manage), **_workbench(req, manage, is_open),
     )
     if problem is not None:
         return problem_page(problem, "request.html", **context)
     return page("request.html", status=status, **context)
+
+
+def _workbench(req, manage: bool, is_open: bool) -> dict:
+    """The queue's actions on the request page: acknowledge, pause, resume, assign; an erasure's preview and certificate."""
+    rt = current_runtime()
+    _, rule = requests.terms_of(rt.policy, req)
+    staff = workbench.assignable(session=rt.session()) if manage and is_open else []
+    assignee = next((p.name for p in staff if p.id == req.assignee_id), None) if staff else None
+    if assignee is None and req.assignee_id is not None:
+        assignee = next((p.name for p in workbench.assignable(session=rt.session()) if p.id == req.assignee_id), str(req.assignee_id))
+    erasure = req.type in flows.ERASURE_TYPES
+    return {
+        "can_ack": manage and is_open and req.acknowledged_at is None,
+        "can_pause": manage and is_open and rule.pause_allowed and not req.paused,
+        "can_resume": manage and is_open and req.paused,
+        "can_assign": manage and is_open, "staff": staff, "assignee": assignee, "me": g.actor.principal_id,
+        "is_erasure": erasure,
+        "has_certificate": erasure and req.state == "completed" and bool((req.response or {}).get("certificate")),
+    }
 
 
 def _objections(req, manage: bool) -> dict:
@@ -116,6 +187,10 @@ def request_extend(request_id: uuid.UUID):
 @requires(Permission.CONSOLE_REQUESTS_MANAGE)
 def request_complete(request_id: uuid.UUID):
     rt = current_runtime()
+    req = requests.get_for(**current_call().services(), request_id=request_id)
+    if req.type in flows.ERASURE_TYPES and request.form.get("confirm") != "yes":
+        # An erasure is carried out only after its preview was shown and confirmed (what is destroyed, kept, told).
+        return redirect(url_for("console.request_erasure_preview", request_id=request_id))
     return _act(request_id, "complete", lambda: flows.complete(
         **current_call().services(), envelope=rt.envelope, request_id=request_id, ledgers=rt.ledgers, explanation=request.form.get("explanation") or None,
     ))
@@ -148,4 +223,79 @@ def request_package(request_id: uuid.UUID):
     pkg = flows.package(**current_call().services(), envelope=rt.envelope, request_id=request_id)
     return Response(pkg.content, mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{pkg.filename}"', "X-Content-SHA256": pkg.sha256,
+    })
+
+
+@blp.route("/requests/<uuid:request_id>/acknowledge", methods=["POST"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_acknowledge(request_id: uuid.UUID):
+    """The same acknowledgement as POST /api/v1/requests/<id>/acknowledge."""
+    return _act(request_id, "acknowledge", lambda: requests.acknowledge(**current_call().services(), request_id=request_id))
+
+
+@blp.route("/requests/<uuid:request_id>/pause", methods=["POST"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_pause(request_id: uuid.UUID):
+    """The same pause as POST /api/v1/requests/<id>/pause: only where the law lets the clock stop, with a reason."""
+    return _act(request_id, "pause", lambda: requests.pause(**current_call().services(), request_id=request_id, reason=request.form.get("reason")))
+
+
+@blp.route("/requests/<uuid:request_id>/resume", methods=["POST"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_resume(request_id: uuid.UUID):
+    """The same resumption as POST /api/v1/requests/<id>/resume."""
+    return _act(request_id, "resume", lambda: requests.resume(**current_call().services(), request_id=request_id))
+
+
+@blp.route("/requests/<uuid:request_id>/assign", methods=["POST"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_assign(request_id: uuid.UUID):
+    """Assigns the request to the signed-in user ("me"), to another active staff member (their id), or to nobody ("")."""
+    value = request.form.get("assignee", "")
+    try:
+        assignee = g.actor.principal_id if value == "me" else uuid.UUID(value) if value else None
+    except ValueError:
+        assignee = uuid.UUID(int=0)  # no such staff account: the service refuses it (400)
+    return _act(request_id, "assign", lambda: workbench.assign(**current_call().services(), request_id=request_id, assignee_id=assignee))
+
+
+@blp.route("/requests/<uuid:request_id>/erasure", methods=["GET"])
+@requires(Permission.CONSOLE_REQUESTS_MANAGE)
+def request_erasure_preview(request_id: uuid.UUID):
+    """What completing this erasure or account closure will destroy, keep (until when, under which law) and whom it
+    will tell, with the confirmation that carries it out; nothing is changed by showing it."""
+    try:
+        preview = workbench.erasure_preview(**current_call().services(), request_id=request_id)
+    except Problem as problem:
+        if problem.status in (400, 409, 423):
+            return _detail(request_id, problem=problem)
+        raise
+    untold = [r for r in preview.recipients if r.get("told_by") is None]
+    return page("erasure_preview.html", req=preview.request, preview=preview, untold=untold)
+
+
+def _certificate(request_id: uuid.UUID) -> dict:
+    return flows.certificate(**current_call().services(), request_id=request_id)
+
+
+@blp.route("/requests/<uuid:request_id>/certificate.json", methods=["GET"])
+@requires(Permission.CONSOLE_REQUESTS)
+def request_certificate_json(request_id: uuid.UUID):
+    """The erasure certificate as GET /api/v1/requests/<id>/certificate answers it (the read audited), to download."""
+    doc = _certificate(request_id)
+    body = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)
+    return Response(body, mimetype="application/json", headers={
+        "Content-Disposition": f'attachment; filename="erasure-certificate-{request_id}.json"', "X-Content-SHA256": doc["sha256"],
+    })
+
+
+@blp.route("/requests/<uuid:request_id>/certificate.pdf", methods=["GET"])
+@requires(Permission.CONSOLE_REQUESTS)
+def request_certificate_pdf(request_id: uuid.UUID):
+    """The same certificate rendered as PDF in Chinese or English (?lang=zh|en, else the user's language)."""
+    doc = _certificate(request_id)
+    lang = request.args.get("lang") if request.args.get("lang") in ("zh", "en") else language()
+    pdf = certificate_pdf.render(doc["certificate"], doc["sha256"], lang)
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="erasure-certificate-{request_id}-{lang}.pdf"', "X-Certificate-SHA256": doc["sha256"],
     })

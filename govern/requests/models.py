@@ -56,11 +56,15 @@ class DataSubjectRequest(Base):
     # reference of the check that proved it, never the relative's name or papers. Migration 0019_requests_deceased.
     requester_relationship: Mapped[str | None] = mapped_column(String(32))
     requester_verification_ref: Mapped[str | None] = mapped_column(String(100))
+    # The staff member working the request (the console's queue: assign to me / to someone), audited as
+    # requests:request:assign with a timeline event. Migration 0026_requests_assignee.
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
     __table_args__ = (
         Index("ix_dsr_requests_queue", "state", "due_at"),
         Index("ix_dsr_requests_subject", "subject_id", "type", "state"),
         Index("ix_dsr_requests_closed", "closed_at"),
+        Index("ix_dsr_requests_assignee", "assignee_id"),
     )
 
 

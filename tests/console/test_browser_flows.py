@@ -48,7 +48,7 @@ def test_privacy_staff_work_a_request_from_received_to_completed_and_download_it
     _sign_in(page, person.name, "/console/requests")
     # The queue lists the request; open it from there.
     row = page.locator("#queue tbody tr", has=page.locator(f'a[href="/console/requests/{rid}"]'))
-    assert row.count() == 1 and row.locator("td").nth(1).inner_text() == "查阅、复制"
+    assert row.count() == 1 and row.locator("td").nth(2).inner_text() == "查阅、复制"
     _submit(page, f'#queue a[href="/console/requests/{rid}"]')
     assert page.locator("h1").inner_text() == "请求 · 查阅、复制"
     assert page.locator("#request-state").inner_text() in ("已收到", "待身份核验")

@@ -1,0 +1,87 @@
+"""An erasure certificate (requests.flows.certificate) as a PDF the requester can be handed, in Chinese or English.
+
+fpdf2 (maintained, pure Python: no system libraries) writes it with Debian's Noto Sans CJK (fonts-noto-cjk, which
+`make install-test` and the image install), embedded as a subset so the file reads the same everywhere. The PDF
+states the certificate's SHA-256: the JSON it was made from is the record; the PDF is its rendering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+from fpdf.enums import XPos, YPos
+
+from govern.errors import Problem
+
+from .i18n import translate
+
+FONT_CANDIDATES = (
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc"),
+    Path("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc"),
+)
+SIMPLIFIED_CHINESE = 2  # the face of a Noto CJK collection: 0 JP, 1 KR, 2 SC, 3 TC, 4 HK
+
+
+def font_path() -> Path:
+    for path in FONT_CANDIDATES:
+        if path.is_file():
+            return path
+    raise Problem(503, "pdf_font_missing", "No Chinese font", "Install fonts-noto-cjk to render certificates as PDF; the JSON certificate is available.")
+
+
+def render(cert: dict[str, Any], sha256: str, lang: str) -> bytes:
+    """The certificate `cert` (with its hash) as PDF bytes, its words in `lang` (zh or en)."""
+    def t(key: str, **values: Any) -> str:
+        return translate(key, lang, **values)
+
+    pdf = FPDF(format="A4")
+    pdf.set_title(t("certificate_title"))
+    pdf.set_creator("govern")
+    pdf.add_font("cjk", fname=str(font_path()), collection_font_number=SIMPLIFIED_CHINESE)
+    pdf.add_page()
+    pdf.set_font("cjk", size=16)
+    pdf.multi_cell(0, 10, t("certificate_title"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.set_font("cjk", size=10)
+
+    def line(label: str, value: Any) -> None:
+        pdf.multi_cell(0, 6, f"{label}: {value}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+
+    def heading(text: str) -> None:
+        pdf.ln(3)
+        pdf.set_font("cjk", size=12)
+        pdf.multi_cell(0, 8, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.set_font("cjk", size=10)
+
+    line(t("request"), cert.get("request_id"))
+    line(t("subject"), cert.get("subject_id"))
+    line(t("type"), t("request_type." + str(cert.get("type"))))
+    line(t("jurisdiction"), cert.get("jurisdiction"))
+    line(t("erased_at"), cert.get("erased_at"))
+    line(t("subject_status"), cert.get("subject_status"))
+    heading(t("erasure_method"))
+    pdf.multi_cell(0, 6, str(cert.get("method", "")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    destroyed = cert.get("destroyed") or {}
+    heading(t("erasure_destroyed"))
+    line(t("fields"), ", ".join(destroyed.get("fields") or []) or t("none"))
+    records = destroyed.get("records") or {}
+    line(t("records"), ", ".join(f"{k} × {v if v is not None else '—'}" for k, v in records.items()) or t("none"))
+    heading(t("erasure_kept"))
+    kept = cert.get("kept") or []
+    if not kept:
+        line(t("erasure_kept"), t("none"))
+    for k in kept:
+        pdf.multi_cell(0, 6, f"• {k.get('what')} × {k.get('count')} — {t('kept_until')}: {k.get('until') or t('while_hold_lasts')}; "
+                             f"{t('legal_basis')}: {k.get('legal_basis')}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    heading(t("erasure_recipients"))
+    recipients = cert.get("recipients") or []
+    if not recipients:
+        line(t("erasure_recipients"), t("none"))
+    for r in recipients:
+        pdf.multi_cell(0, 6, f"• {r.get('name')} ({r.get('country')}) — {t('told_by')}: {r.get('told_by')}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.ln(4)
+    pdf.set_font("cjk", size=8)
+    pdf.multi_cell(0, 5, f"SHA-256: {sha256}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 5, t("certificate_hash_note"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    return bytes(pdf.output())

@@ -1,0 +1,58 @@
+"""The queue flow in a real browser (Debian's chromium through Playwright, live server, test database): a DPO finds an
+erasure request by the subject's external reference, takes it, opens it, reads the erasure preview (what is destroyed,
+what the law keeps and until when), confirms, and downloads the erasure certificate as JSON and PDF."""
+
+import json
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.requests.conftest import CRM
+
+from .test_browser_flows import _sign_in, _submit
+
+pytestmark = pytest.mark.browser
+
+requests_domain = pytest.importorskip("govern.requests.service")
+
+
+def test_a_dpo_finds_takes_previews_and_confirms_an_erasure_then_downloads_its_certificate(page, runtime, make_subject, make_staff, audit_events):
+    from govern.subjects import service as subjects
+
+    sid = make_subject(external_ref="CRM-ERASE-77")
+    with runtime.database.unit_of_work() as session:
+        subjects.add_record(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type="purchase",
+                            occurred_at=datetime.now(timezone.utc) - timedelta(days=100), payload={"label": "invoice", "amount": 1})
+        rid = requests_domain.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid,
+                                   type="erasure", channel="app").request.id
+    with runtime.database.unit_of_work() as session:
+        requests_domain.verify(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, request_id=rid, method="crm_session", reference="sess-1")
+    person = make_staff("dpo")
+    _sign_in(page, person.name, "/console/requests")
+    page.fill("#q", "CRM-ERASE-77")
+    _submit(page, "#apply-filters")
+    rows = page.locator("#queue tbody tr")
+    assert rows.count() == 1 and rows.locator("code.copyable").first.inner_text() == str(rid)  # the full id
+    assert rows.locator("td").nth(1).inner_text() == "CRM-ERASE-77"
+    assert rows.locator("td.days .badge").get_attribute("data-urgency") == "ok"
+    _submit(page, f'#queue a[href="/console/requests/{rid}"]')
+    _submit(page, "#assign-me")
+    assert page.locator("#request-assignee").inner_text() == person.name
+    _submit(page, "#preview-erasure")
+    assert "record:purchase" in page.locator("#preview-kept").inner_text()
+    assert "E-Commerce Law" in page.locator("#preview-kept").inner_text()
+    assert page.locator("#request-state").count() == 0  # still the preview: nothing erased yet
+    _submit(page, "#confirm")
+    assert page.locator("#request-state").inner_text() == "已完成"
+    with page.expect_download() as info:
+        page.click("#certificate-json")
+    body = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))
+    assert body["certificate"]["request_id"] == str(rid) and body["certificate"]["kept"][0]["what"] == "record:purchase"
+    with page.expect_download() as info:
+        page.click("#certificate-pdf-en")
+    assert info.value.suggested_filename.endswith("-en.pdf") and Path(info.value.path()).read_bytes()[:4] == b"%PDF"
+    # Back in the queue, the completed request is no longer open, and "assigned to me" finds it among all states.
+    page.goto("/console/requests?assignee=me&state=all")
+    assert page.locator("#queue tbody code.copyable").first.inner_text() == str(rid)
+    assert {"requests:request:assign", "requests:erasure:preview", "requests:request:complete"} <= {e.action for e in audit_events(actor_name=person.name)}

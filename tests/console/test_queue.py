@@ -1,0 +1,190 @@
+"""The requests queue a DPO works from (issue 19 item 1) and safe erasure (item 2): filters, search by request id or
+external reference, paging without a cap, the CSV of the filtered view (formula-safe), assignment, the clock actions
+through the requests service with its rules and audit; an erasure completed only after its preview (destroyed, kept
+until when under which law, recipients told) was confirmed, and its certificate as JSON and PDF (zh/en)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+pytest.importorskip("govern.requests.service")
+
+from govern.requests import workbench  # noqa: E402
+from govern.requests.models import DataSubjectRequest  # noqa: E402
+from govern.subjects import service as subjects  # noqa: E402
+from tests.requests.conftest import CRM, act, file_request, verify_by_session  # noqa: E402, F401  (fixtures)
+
+NOW = datetime.now(timezone.utc)
+
+
+def _state(runtime, rid) -> DataSubjectRequest:
+    with runtime.database.unit_of_work() as session:
+        req = session.get(DataSubjectRequest, rid)
+        session.expunge(req)
+        return req
+
+
+def _rows(html: str) -> list[str]:
+    return re.findall(r'<code class="copyable" title="[^"]*">([0-9a-f-]{36})</code>', html)
+
+
+def test_the_queue_shows_full_ids_external_references_and_days_left_and_filters_and_searches(console_as, make_subject, file_request):  # noqa: F811
+    cn = make_subject(external_ref="CRM-0001")
+    eu = make_subject(jurisdiction="EU", external_ref="CRM-0002")
+    a = file_request(cn, "access")
+    b = file_request(eu, "erasure")
+    old = file_request(cn, "portability", now=NOW - timedelta(days=40))
+    c = console_as("privacy_staff")
+    html = c.get("/console/requests").get_data(as_text=True)
+    assert {str(a), str(b), str(old)} <= set(_rows(html))  # the full id, selectable whole to copy
+    assert "CRM-0001" in html and "CRM-0002" in html
+    assert re.search(r'data-urgency="bad">逾期 \d+ 天', html)  # received 40 days ago: overdue, in red
+    assert 'data-urgency="ok">剩余' in html
+    by = lambda **q: set(_rows(c.get("/console/requests", query_string=q).get_data(as_text=True)))  # noqa: E731
+    assert by(q=str(b)) == {str(b)}
+    assert by(q="CRM-0001") == {str(a), str(old)}
+    assert by(q="CRM-9999") == set()
+    assert by(jurisdiction="EU") == {str(b)}
+    assert by(type="access") >= {str(a)} and str(b) not in by(type="access")
+    today = NOW.date()
+    assert str(old) not in by(received_from=(today - timedelta(days=2)).isoformat())
+    assert str(old) in by(received_to=(today - timedelta(days=30)).isoformat()) and str(a) not in by(received_to=(today - timedelta(days=30)).isoformat())
+    assert str(b) not in by(state="completed") and str(b) in by(state="all")
+    bad = c.get("/console/requests", query_string={"state": "nonsense"})
+    assert bad.status_code == 400 and 'role="alert"' in bad.get_data(as_text=True)
+
+
+def test_the_queue_pages_without_a_cap_and_the_csv_holds_every_row_of_the_filtered_view(console_as, make_subject, file_request, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(workbench, "PAGE_SIZE", 2)
+    sid = make_subject(external_ref="-CRM-5")  # a cell that would start a formula in a spreadsheet
+    filed = {str(file_request(sid, t)) for t in ("access", "portability", "restriction", "objection", "complaint")}
+    c = console_as("privacy_staff")
+    seen: list[str] = []
+    url = "/console/requests?q=-CRM-5"
+    while url:
+        html = c.get(url).get_data(as_text=True)
+        rows = _rows(html)
+        assert len(rows) <= 2
+        seen += rows
+        nxt = re.search(r'href="([^"]+)" id="next-page"', html)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else None
+    assert sorted(seen) == sorted(filed) and len(seen) == len(set(seen))  # every request once, across three pages
+    export = c.get("/console/requests/export.csv?q=-CRM-5")
+    assert export.status_code == 200 and export.mimetype == "text/csv"
+    table = list(csv.reader(io.StringIO(export.get_data(as_text=True).lstrip("\ufeff"))))
+    assert len(table) == 1 + len(filed) and {r[0] for r in table[1:]} == filed
+    assert {r[1] for r in table[1:]} == {"'-CRM-5"}
+    assert c.get("/console/requests?cursor=not-a-cursor").status_code == 400
+
+
+def test_staff_assign_a_request_to_themselves_or_someone_and_the_queue_filters_by_assignee(console_as, make_subject, file_request, make_staff, runtime, audit_events):  # noqa: F811
+    rid = file_request(make_subject(), "access")
+    other = make_staff("privacy_staff", name="wang-li")
+    c = console_as("privacy_staff")
+    assert c.post(f"/console/requests/{rid}/assign", {"assignee": "me"}).status_code == 302
+    page = c.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert f'id="request-assignee">{c.name}' in page
+    assert str(rid) in _rows(c.get("/console/requests?assignee=me").get_data(as_text=True))
+    assert str(rid) not in _rows(c.get("/console/requests?assignee=none").get_data(as_text=True))
+    assert c.post(f"/console/requests/{rid}/assign", {"assignee": str(other.id)}).status_code == 302
+    assert _state(runtime, rid).assignee_id == other.id
+    assert str(rid) not in _rows(c.get("/console/requests?assignee=me").get_data(as_text=True))
+    assert c.post(f"/console/requests/{rid}/assign", {"assignee": "not-an-id"}).status_code == 400
+    assert _state(runtime, rid).assignee_id == other.id  # a refused assignment changes nothing
+    assert c.post(f"/console/requests/{rid}/assign", {"assignee": ""}).status_code == 302
+    assert _state(runtime, rid).assignee_id is None
+    assert [e.action for e in audit_events(actor_name=c.name) if e.action == "requests:request:assign"] == ["requests:request:assign"] * 3
+    assert c.post(f"/console/requests/{rid}/assign", {"assignee": "me"}, csrf=False).status_code == 403  # CSRF like every form
+    assert console_as("auditor").post(f"/console/requests/{rid}/assign", {"assignee": "me"}).status_code == 403
+
+
+def test_acknowledge_pause_and_resume_go_through_the_requests_service_with_its_rules(console_as, make_subject, file_request, runtime, audit_events):  # noqa: F811
+    rid = file_request(make_subject(), "access", acknowledge=False)  # a letter: acknowledged by staff afterwards
+    c = console_as("privacy_staff")
+    page = c.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert 'id="acknowledge"' in page and 'id="pause"' in page and 'id="resume"' not in page
+    assert c.post(f"/console/requests/{rid}/acknowledge").status_code == 302
+    assert _state(runtime, rid).acknowledged_at is not None
+    again = c.post(f"/console/requests/{rid}/acknowledge")  # the service's rule, shown on the page
+    assert again.status_code == 409 and 'id="action-error"' in again.get_data(as_text=True)
+    assert c.post(f"/console/requests/{rid}/pause", {"reason": ""}).status_code == 400  # a pause needs its reason
+    assert not _state(runtime, rid).paused
+    assert c.post(f"/console/requests/{rid}/pause", {"reason": "waiting for the copy of the ID card"}).status_code == 302
+    page = c.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert _state(runtime, rid).paused and 'id="resume"' in page and 'id="pause"' not in page
+    assert c.post(f"/console/requests/{rid}/resume").status_code == 302
+    assert not _state(runtime, rid).paused
+    actions = {e.action for e in audit_events(actor_name=c.name)}
+    assert {"requests:request:acknowledge", "requests:deadline:pause", "requests:deadline:resume"} <= actions
+    us = file_request(make_subject(jurisdiction="US-CA"), "access")  # CCPA: the clock never stops, so no pause button
+    assert 'id="pause"' not in c.get(f"/console/requests/{us}").get_data(as_text=True)
+
+
+def _records(runtime, sid, specs):
+    with runtime.database.unit_of_work() as session:
+        for rtype, age_days in specs:
+            subjects.add_record(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type=rtype,
+                                occurred_at=NOW - timedelta(days=age_days), payload={"label": rtype, "amount": age_days})
+
+
+def test_an_erasure_is_completed_only_after_its_preview_is_confirmed_and_its_certificate_downloads(
+    console_as, make_subject, file_request, verify_by_session, runtime, audit_events,  # noqa: F811
+):
+    sid = make_subject()
+    _records(runtime, sid, [("purchase", 200), ("communication", 10)])
+    rid = file_request(sid, "erasure")
+    verify_by_session(rid)
+    c = console_as("privacy_staff")
+    page = c.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert 'id="preview-erasure"' in page and 'id="complete"' not in page
+    # A completion without the confirmation only leads to the preview: nothing is erased.
+    r = c.post(f"/console/requests/{rid}/complete", {})
+    assert r.status_code == 302 and r.headers["Location"].endswith(f"/console/requests/{rid}/erasure")
+    assert _state(runtime, rid).state == "in_progress"
+    preview = c.get(f"/console/requests/{rid}/erasure").get_data(as_text=True)
+    destroyed = preview.split('id="preview-destroyed"')[1].split("</section>")[0]
+    kept = preview.split('id="preview-kept"')[1].split("</section>")[0]
+    assert "<code>communication</code> × 1" in destroyed and "<code>email</code>" in destroyed
+    assert "record:purchase" in kept and "E-Commerce Law" in kept and re.search(r"<td>\d{4}-\d{2}-\d{2}</td>", kept)
+    assert 'id="preview-recipients"' in preview and 'id="confirm"' in preview
+    assert _state(runtime, rid).state == "in_progress"  # the preview changes nothing
+    assert "requests:erasure:preview" in {e.action for e in audit_events(actor_name=c.name)}
+    assert c.post(f"/console/requests/{rid}/complete", {"confirm": "yes"}).status_code == 302
+    done = _state(runtime, rid)
+    assert done.state == "completed" and done.response["certificate"]["kept"][0]["what"] == "record:purchase"
+    page = c.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert 'id="certificate-json"' in page and 'id="certificate-pdf-zh"' in page and 'id="certificate-pdf-en"' in page
+    as_json = c.get(f"/console/requests/{rid}/certificate.json")
+    body = json.loads(as_json.get_data(as_text=True))
+    assert as_json.status_code == 200 and body["sha256"] == done.response["certificate_sha256"] == as_json.headers["X-Content-SHA256"]
+    for lang in ("zh", "en"):
+        pdf = c.get(f"/console/requests/{rid}/certificate.pdf?lang={lang}")
+        assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
+        assert f"-{lang}.pdf" in pdf.headers["Content-Disposition"] and pdf.headers["X-Certificate-SHA256"] == body["sha256"]
+    assert sum(e.action == "requests:certificate:read" for e in audit_events(actor_name=c.name)) >= 3  # every download audited
+    # The preview of a request that is not an erasure, or is closed, is refused on the request page.
+    assert c.get(f"/console/requests/{rid}/erasure").status_code == 409
+
+
+def test_the_certificate_pdf_has_the_words_of_its_language():
+    pytest.importorskip("fpdf")
+    from govern.console import certificate_pdf
+
+    try:
+        certificate_pdf.font_path()
+    except Exception:
+        pytest.skip("fonts-noto-cjk is not installed")
+    cert = {"request_id": "r", "subject_id": "s", "type": "erasure", "jurisdiction": "CN", "erased_at": "2026-12-04T00:00:00+00:00",
+            "method": "crypto-shredding", "destroyed": {"fields": ["email"], "records": {"communication": 1}},
+            "kept": [{"what": "record:purchase", "count": 1, "until": "2029-06-01", "legal_basis": "E-Commerce Law Art. 31"}],
+            "subject_status": "restricted", "recipients": [{"name": "Acme", "country": "CN", "told_by": "webhook"}]}
+    zh, en = certificate_pdf.render(cert, "ab" * 32, "zh"), certificate_pdf.render(cert, "ab" * 32, "en")
+    assert zh.startswith(b"%PDF") and en.startswith(b"%PDF") and zh != en
+    assert b"NotoSansCJK" in zh or b"Noto" in zh  # the Chinese font is embedded
+
