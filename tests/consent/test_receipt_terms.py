@@ -99,3 +99,18 @@ def test_the_notice_names_the_recipients_and_what_it_announced(app, overseas):  
     assert named["method"] and named["purpose"] and "rights" in named["rights"]
     assert r.json["scope"]["fields"] == ["email", "name"]
     assert app.test_client().get("/api/v1/notices/marketing?lang=en").json["recipients"] is None
+
+
+def test_a_receipt_for_a_public_disclosure_names_what_is_published_and_how(crm, make_subject, consent, replace_purpose):
+    terms = {
+        "purpose": {"zh": "在获奖名单中公布", "en": "Published in the list of prize winners"},
+        "method": {"zh": "在官网公示三十天", "en": "Shown on the website for thirty days"}, "data": ["basic_identity"], "source": "PIPL Art. 25",
+    }
+    replace_purpose("marketing", public_disclosure=True, provision=terms)
+    sid = make_subject()
+    r = consent(crm, sid, "grant", separate=True, notice_language="en")
+    assert r.status_code == 201, r.json
+    (named,) = r.json["govern"]["recipients"]["marketing"]
+    assert (named["name"], named["purpose"], named["method"], named["data"]) == (
+        "public", "Published in the list of prize winners", "Shown on the website for thirty days", ["basic_identity"],
+    )
