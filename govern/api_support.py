@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from flask import jsonify, request
+from flask import Response, jsonify, request
 from sqlalchemy.exc import IntegrityError
 
 from govern import idempotency
@@ -61,6 +61,27 @@ def if_match_version(row_id: Any) -> int | None:
     tag = header.strip().removeprefix("W/").strip('"')
     prefix, _, version = tag.partition("-")
     return int(version) if prefix == row_id.hex[:8] and version.isdigit() else -1
+
+
+def _tags(header: str) -> set[str]:
+    return {t.strip().removeprefix("W/") for t in header.split(",") if t.strip()}
+
+
+def not_modified(response: Response) -> Response:
+    """A GET whose If-None-Match names the ETag it would get answers 304 with no body (RFC 9110 §13.1.2)."""
+    if request.method not in ("GET", "HEAD") or response.status_code != 200:
+        return response
+    etag, held = response.headers.get("ETag"), request.headers.get("If-None-Match")
+    if not etag or not held:
+        return response
+    tags = _tags(held)
+    if "*" not in tags and etag.removeprefix("W/") not in tags:
+        return response
+    unchanged = Response(status=304)
+    for name in ("ETag", "Cache-Control", "Content-Location", "Date", "Expires", "Vary", "X-Request-ID"):
+        if name in response.headers:
+            unchanged.headers[name] = response.headers[name]
+    return unchanged
 
 
 def _created(body: dict, headers: dict[str, str]):

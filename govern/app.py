@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             "info": {"description": "The system of record for a CRM's customer personal data."},
             "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearer": []}],
+            "servers": [{"url": "/", "description": "This govern; every path starts with /api/v1"}],
         },
     )
     if settings.trusted_proxies:
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     input_limits.install(app)  # before any route: the `int` converter bounds ids to what a BIGINT holds
 
-    api = GovernApi(app)
+    api = GovernApi(app, enums=lambda: _accepted_values(runtime), access_of=lambda endpoint: _access_of(app, endpoint))
     _register_blueprints(app, api)
     register_error_handlers(app)
 
@@ -120,6 +121,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     app.before_request(input_limits.check_json_body)  # depth and number limits, before any parser reads the body
     app.before_request(refuse_nul_characters)  # after the guard: who asks is settled before what they sent
+    from govern.api_support import not_modified
+
+    app.after_request(not_modified)  # a GET naming its current ETag in If-None-Match: 304, before the commit runs
     from govern.ratelimit import install_rate_limits
 
     install_rate_limits(app, runtime)  # wraps the views marked @limited: their counts run after the guard, in the view
@@ -151,6 +155,25 @@ def _register_blueprints(app: Flask, api: GovernApi) -> None:
     app.register_blueprint(health_blp)
     app.register_blueprint(docs_assets)
     app.register_blueprint(console_blp)
+
+
+def _accepted_values(runtime) -> dict[tuple[str, str], tuple[str, ...]]:
+    """The values the server accepts, documented as enums (by schema name, or "*" for a field of any schema)."""
+    from govern.requests.service import CHANNELS as REQUEST_CHANNELS
+    from govern.requests.service import STATES as REQUEST_STATES
+
+    jurisdictions = tuple(sorted(runtime.policy.jurisdictions))
+    return {
+        **{(name, "jurisdiction"): jurisdictions for name in ("SubjectCreate", "Subject", "RequestCreate", "Request")},
+        ("RequestCreate", "channel"): REQUEST_CHANNELS, ("Request", "channel"): REQUEST_CHANNELS,
+        ("Request", "state"): REQUEST_STATES, ("RequestCreated", "state"): REQUEST_STATES,
+    }
+
+
+def _access_of(app: Flask, endpoint: str):
+    from govern.identity.guard import declared_access
+
+    return declared_access(app, endpoint)
 
 
 def _protect_openapi_routes(app: Flask) -> None:

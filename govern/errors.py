@@ -197,8 +197,9 @@ def register_error_handlers(app: Flask) -> None:
         if messages is not None:
             # webargs/marshmallow answer 422; a malformed body is a 400 here, naming each field.
             return problem_response(validation_failed(messages))
+        allowed = getattr(exc, "valid_methods", None) if status == 405 else None  # RFC 9110 §15.5.6: a 405 names them
         return problem_response(
-            Problem(status, _HTTP_CODES.get(status, "http_error"), exc.name, exc.description)
+            Problem(status, _HTTP_CODES.get(status, "http_error"), exc.name, exc.description, headers={"Allow": ", ".join(allowed)} if allowed else {})
         )
 
     from govern.crypto.envelope import CiphertextRejected

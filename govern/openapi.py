@@ -8,7 +8,12 @@ that does not parse into a 400 `validation_failed`. API fuzzing (tests/proof) ho
 from __future__ import annotations
 
 import http
+import inspect
+import re
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
+from types import CodeType
+from typing import Any
 
 from apispec import BasePlugin
 from flask_smorest import Api
@@ -113,14 +118,145 @@ class ArgumentErrorsAre400(BasePlugin):
                 responses[400] = "BAD_REQUEST"
 
 
+# The request headers govern reads, as header parameters. A view reads one when its code (or a function nested in it)
+# calls a helper that reads it or names the header itself: the document follows the code, not a hand-kept list.
+HEADERS: dict[str, dict[str, Any]] = {
+    "Idempotency-Key": {
+        "description": "Makes a create safe to retry: a retry with the same key and body gets the first 201 again "
+                       "(Idempotent-Replayed: true); the same key with another body is a 422 idempotency_key_reused.",
+        "schema": {"type": "string", "minLength": 1, "maxLength": 100}, "example": "3f1c2b7e-crm-retry-1",
+    },
+    "If-Match": {
+        "description": "The ETag you read: without it 428 precondition_required, a stale one 412 precondition_failed.",
+        "schema": {"type": "string"}, "example": '"1a2b3c4d-1"',
+    },
+    "If-None-Match": {
+        "description": "The ETag you hold: 304 Not Modified (no body) while it is still current.",
+        "schema": {"type": "string"}, "example": '"1a2b3c4d-1"',
+    },
+    "X-Purpose": {
+        "description": "The purpose of this read (a purpose of policies/purposes.yaml the caller's role may use).",
+        "schema": {"type": "string"}, "example": "customer_service",
+    },
+}
+HEADER_READERS: dict[str, str] = {
+    "idempotent_create": "Idempotency-Key", "if_match_version": "If-Match", "parse_if_match": "If-Match",
+    "purpose_of_request": "X-Purpose",
+}
+ETAG_GIVERS = frozenset({"version_etag", "etag", "ETag"})
+# The problems a route can answer and when: every authenticated route 401/403/429; a path with an id 404 …
+PROBLEM_STATUSES = {401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT", 412: "PRECONDITION_FAILED",
+                    422: "UNPROCESSABLE_ENTITY", 428: "PRECONDITION_REQUIRED", 429: "TOO_MANY_REQUESTS"}
+
+
+def _code_objects(code: CodeType) -> Iterator[CodeType]:
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _code_objects(const)
+
+
+def names_in(view: Callable) -> set[str]:
+    """The global and attribute names and the string constants of a view and the functions nested in it."""
+    original = inspect.unwrap(view)
+    code = getattr(original, "__code__", None)
+    if code is None:
+        return set()
+    found: set[str] = set()
+    for each in _code_objects(code):
+        found.update(each.co_names)
+        found.update(c for c in each.co_consts if isinstance(c, str) and len(c) < 40)
+    return found
+
+
+def headers_read(view: Callable) -> list[str]:
+    """The request headers of HEADERS that a view reads."""
+    names = names_in(view)
+    read = {header for helper, header in HEADER_READERS.items() if helper in names}
+    read.update(h for h in ("If-Match", "X-Purpose") if h in names)
+    return sorted(read)
+
+
+def gives_etag(view: Callable) -> bool:
+    return bool(ETAG_GIVERS & names_in(view))
+
+
+def operation_id(endpoint: str, method: str, methods_on_rule: int) -> str:
+    """`<blueprint>_<view>`, e.g. subjects_create_subject: stable while the view keeps its name (tests/api freezes them)."""
+    name = re.sub(r"[^A-Za-z0-9_]", "_", endpoint.replace(".", "_"))
+    return name if methods_on_rule == 1 else f"{name}_{method}"
+
+
+class Contract(BasePlugin):
+    """What a client generator needs of each operation, derived from the route and its view: a stable operationId,
+    the headers it reads, no security on public routes, the problems it can answer (problem+json), 304 where an ETag
+    is given, and enums of the values the server accepts."""
+
+    def __init__(self, api: GovernApi) -> None:
+        self.api = api
+
+    def schema_helper(self, name, definition, **kwargs):
+        enums = self.api.enums()
+        for field, prop in (definition.get("properties") or {}).items():
+            values = enums.get((name, field)) or enums.get(("*", field))
+            if values and isinstance(prop, dict) and "enum" not in prop and prop.get("type") == "string":
+                prop["enum"] = [*values, None] if prop.get("nullable") else list(values)
+        return None
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        rule, app = kwargs.get("rule"), self.api._app
+        if rule is None or app is None or not operations:
+            return
+        view = app.view_functions.get(rule.endpoint)
+        access = self.api.access_of(rule.endpoint)
+        for method, operation in operations.items():
+            if not isinstance(operation, dict):
+                continue
+            operation.setdefault("operationId", operation_id(rule.endpoint, method, len(operations)))
+            responses = operation.setdefault("responses", {})
+            params = operation.setdefault("parameters", [])
+            present = {(p.get("in"), p.get("name")) for p in params if isinstance(p, dict)}
+            read = headers_read(view) if view is not None else []
+            etag_get = method == "get" and view is not None and gives_etag(view)
+            if etag_get:
+                read = sorted({*read, "If-None-Match"})
+            for header in read:
+                if ("header", header) not in present:
+                    params.append({"in": "header", "name": header, "required": False, **HEADERS[header]})
+            statuses: set[int] = set()
+            if str(access) == "public":
+                operation["security"] = []
+            else:
+                statuses |= {401, 403, 429}
+            if rule.arguments:
+                statuses.add(404)
+            if "Idempotency-Key" in read:
+                statuses |= {409, 422}
+            if "If-Match" in read:
+                statuses |= {412, 428}
+            for status in sorted(statuses):
+                if status not in responses and str(status) not in responses:
+                    responses[status] = PROBLEM_STATUSES[status]
+            if etag_get and 304 not in responses:
+                responses[304] = {"description": "Not Modified: the If-None-Match names the current ETag", "headers": {"ETag": {"schema": {"type": "string"}}}}
+            for status, response in responses.items():
+                if isinstance(response, dict) and str(status).startswith("4") and "content" not in response and "$ref" not in response:
+                    response["content"] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
 class GovernApi(Api):
-    """flask-smorest's Api with errors documented as problem+json."""
+    """flask-smorest's Api with errors documented as problem+json, and the contract a client generator needs."""
 
     ERROR_SCHEMA = ProblemSchema
 
-    def __init__(self, app=None, **kwargs):
+    def __init__(self, app=None, *, enums: Callable[[], Mapping[tuple[str, str], Any]] | None = None,
+                 access_of: Callable[[str], Any] | None = None, **kwargs):
+        """`enums()`: the values the server accepts, by (schema name or "*", field); `access_of(endpoint)`: the
+        permission a route declares, or "public" (govern.identity.guard)."""
+        self.enums = enums or dict
+        self.access_of = access_of or (lambda endpoint: None)
         spec_kwargs = dict(kwargs.pop("spec_kwargs", None) or {})
-        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), ArgumentErrorsAre400()]
+        spec_kwargs["extra_plugins"] = [*spec_kwargs.get("extra_plugins", ()), ArgumentErrorsAre400(), Contract(self)]
         super().__init__(app, spec_kwargs=spec_kwargs, **kwargs)
 
     def _register_responses(self):
