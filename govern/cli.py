@@ -311,7 +311,7 @@ def tombstones_reapply(as_json: bool) -> None:
 @click.option("--scheduler/--no-scheduler", default=True, show_default=True, help="Run the built-in scheduler beside the server (policies/schedules.yaml); off: use cron.")
 def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: bool, sealer: bool, scheduler: bool) -> None:
     """Initialise if needed, then serve the API (gunicorn; Flask's dev server only with --dev)."""
-    from govern.logging import STDERR, configure_logging
+    from govern.logging import STDERR, configure_logging, get_logger
     from govern.server import prepare_metrics_dir
 
     if not dev:
@@ -323,7 +323,8 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
     # A database restored from an older backup must not serve subjects that were erased since.
     reapplied = reapply_tombstones(settings, at_start=True)
     if any(reapplied.values()):
-        click.echo(f"re-applied erasures that the database had lost (restored from a backup?): {reapplied}", err=True)
+        # A JSON line like every other line serve writes (counts only): log pipelines parse one format.
+        get_logger("govern.serve").warning("erasures_reapplied", hint="the database had lost them: restored from a backup?", counts=reapplied)
     from govern.processing.cli import keep_records
 
     keep_records()  # records of processing are kept: a version that took effect with this policy is stored now (PIPL Art. 56)

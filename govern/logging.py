@@ -69,6 +69,7 @@ def configure_logging(level: str = "INFO", stream=None) -> None:
     handler = logging.StreamHandler(STDERR)
     handler.setFormatter(stdlib_json_formatter())
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    logging.captureWarnings(True)  # a library's DeprecationWarning too: a JSON line, not a bare `file:line: …` text
 
 
 def stdlib_json_formatter() -> logging.Formatter:
