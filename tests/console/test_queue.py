@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from datetime import datetime, timedelta, timezone
 
@@ -173,13 +174,15 @@ def test_an_erasure_is_completed_only_after_its_preview_is_confirmed_and_its_cer
 
 
 def test_the_certificate_pdf_has_the_words_of_its_language():
-    pytest.importorskip("fpdf")
-    from govern.console import certificate_pdf
+    from govern.console import certificate_pdf  # fpdf2 is a dependency (pyproject.toml): never skipped for its absence
 
     try:
         certificate_pdf.font_path()
     except Exception:
-        pytest.skip("fonts-noto-cjk is not installed")
+        # `make install-test` installs fonts-noto-cjk; CI must fail without it, a bare machine may skip.
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip("fonts-noto-cjk is not installed (make install-test installs it)")
     cert = {"request_id": "r", "subject_id": "s", "type": "erasure", "jurisdiction": "CN", "erased_at": "2026-12-04T00:00:00+00:00",
             "method": "crypto-shredding", "destroyed": {"fields": ["email"], "records": {"communication": 1}},
             "kept": [{"what": "record:purchase", "count": 1, "until": "2029-06-01", "legal_basis": "E-Commerce Law Art. 31"}],
