@@ -31,12 +31,13 @@ class Progress:
 
 class ProgressLine:
     """Rows done, rate and time left: one rewritten line on a terminal, a line every `log_every` seconds in a log
-    (cron, Kubernetes), and always the last one."""
+    (cron, Kubernetes), and always the last one. Given a structlog `logger` (inside `govern serve`, where every line
+    is JSON), each line is a log event instead."""
 
-    def __init__(self, verb: str, unit: str, log_every: float = 10.0) -> None:
-        self.verb, self.unit, self.log_every = verb, unit, log_every
-        self.tty = sys.stderr.isatty()
-        self.last = 0.0
+    def __init__(self, verb: str, unit: str, log_every: float = 10.0, logger=None) -> None:
+        self.verb, self.unit, self.log_every, self.logger = verb, unit, log_every, logger
+        self.tty = sys.stderr.isatty() and logger is None
+        self.last = float("-inf")  # the first figure is always written
         self.shown = False
 
     def __call__(self, p: Progress) -> None:
@@ -44,6 +45,9 @@ class ProgressLine:
         if not self.tty and p.done < p.total and now - self.last < self.log_every:
             return
         self.last, self.shown = now, True
+        if self.logger is not None:
+            self.logger.info("progress", verb=self.verb, unit=self.unit, done=p.done, total=p.total, per_second=round(p.rate, 1))
+            return
         left = f"{p.seconds_left:,.0f}s" if p.seconds_left != float("inf") else "?"
         line = f"{self.verb} {p.done:,}/{p.total:,} {self.unit} ({100 * p.done / max(p.total, 1):.1f}%)  {p.rate:,.0f} {self.unit}/s  ~{left} left"
         click.echo(("\r" + line) if self.tty else line, err=True, nl=not self.tty)

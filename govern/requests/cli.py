@@ -84,6 +84,7 @@ def reapply_all(rt, *, at_start: bool = False, settle: bool = True) -> dict:
     against the database it replaces instead, before replacing it, and applies whatever is still pending."""
     from govern.identity.actor import Actor
     from govern.jobs import ProgressLine
+    from govern.logging import get_logger
     from govern.requests import flows
     from govern.retention import ledger
     from govern.subjects import erasure
@@ -93,7 +94,8 @@ def reapply_all(rt, *, at_start: bool = False, settle: bool = True) -> dict:
         settle_ledgers(rt.database, ledgers)
     with rt.database.unit_of_work() as session:
         shredded = erasure.reapply(session=session, envelope=rt.envelope, actor=Actor.operator(), ledger=ledgers.tombstones)
-    line = ProgressLine("replayed", "purge batches")
+    # Inside `govern serve` every line is JSON: the progress is a log event there.
+    line = ProgressLine("replayed", "purge batches", logger=get_logger("govern.serve") if at_start else None)
     try:
         purged = ledger.replay(database=rt.database, envelope=rt.envelope, actor=Actor.operator(), purges=ledgers.purges, on_progress=line,
                                skip_committed_here=at_start)
