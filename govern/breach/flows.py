@@ -49,7 +49,7 @@ def _parse_range(resource: str | None) -> tuple[datetime | None, datetime | None
 
 
 def _from_export(session: Session, export_id: int) -> tuple[dict[uuid.UUID, set[str]], dict[str, Any]]:
-    from govern.subjects import service as subjects
+    from govern.subjects import rights as subject_rights
 
     ev = breach_queries.event(session=session, event_id=export_id)
     if ev is None or ev.action not in EXPORT_ACTIONS or ev.outcome != "allowed":
@@ -67,7 +67,7 @@ def _from_export(session: Session, export_id: int) -> tuple[dict[uuid.UUID, set[
     names = set(ev.field_names)
     if not names:
         try:
-            inv = subjects.inventory(session=session, subject_id=ev.subject_id)
+            inv = subject_rights.inventory(session=session, subject_id=ev.subject_id)
             names = {n for n, _ in inv.fields} | {f"record:{t}" for _, t, _, _ in inv.records}
         except Problem:
             names = set()

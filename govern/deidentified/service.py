@@ -23,7 +23,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.access import service as access
@@ -35,8 +34,7 @@ from govern.deidentified import keys as export_keys
 from govern.errors import validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
-from govern.subjects import service as subjects
-from govern.subjects.models import Record, Subject  # read-only: ids, jurisdiction, language, record type and time
+from govern.subjects import rights as subject_rights
 from govern.timeutil import as_utc, utcnow
 
 PSEUDONYMISED_FORMAT = "govern-pseudonymised/1"
@@ -48,10 +46,7 @@ def _allowed_ids(session: Session, policy: Policy, envelope: Envelope, actor: Ac
     """The subjects whose data may be used for the purpose now, in batches the bulk read rule takes at once."""
     last: uuid.UUID | None = None
     while True:
-        query = select(Subject.id).where(Subject.status != "erased").order_by(Subject.id).limit(MAX_CHECK_IDS)
-        if last is not None:
-            query = query.where(Subject.id > last)
-        batch = list(session.scalars(query))
+        batch = subject_rights.live_subject_ids(session=session, after=last, limit=MAX_CHECK_IDS)
         if not batch:
             return
         last = batch[-1]
@@ -93,7 +88,7 @@ def pseudonymised(
     rows: list[dict[str, Any]] = []
     for batch in _allowed_ids(session, policy, envelope, actor, chosen.name, now):
         for sid in batch:
-            data = subjects.export_all(
+            data = subject_rights.export_all(
                 session=session, policy=policy, envelope=envelope, actor=actor, subject_id=sid, purpose=chosen.name, reference=reference,
                 field_names=sorted(field_names), record_types=sorted(type_names),
             )
@@ -153,15 +148,14 @@ def aggregate(
     for batch in _allowed_ids(session, policy, envelope, actor, chosen.name, now):
         if not batch:
             continue
-        heads = {sid: (j, lang) for sid, j, lang in session.execute(select(Subject.id, Subject.jurisdiction, Subject.language).where(Subject.id.in_(batch)))}
+        heads = subject_rights.attributes(session=session, subject_ids=batch)
         if not by_record:
             for sid, (j, lang) in heads.items():
                 subjects_in[tuple({"jurisdiction": j, "language": lang}[d] for d in dims)].add(sid)
             continue
-        rows = session.execute(select(Record.subject_id, Record.type, Record.occurred_at).where(Record.subject_id.in_(batch), Record.type.in_(types)))
-        for sid, rtype, occurred in rows:
+        for sid, rtype, occurred in subject_rights.record_times(session=session, subject_ids=batch, record_types=types):
             j, lang = heads[sid]
-            values = {"jurisdiction": j, "language": lang, "record_type": rtype, "month": as_utc(occurred).strftime("%Y-%m")}
+            values = {"jurisdiction": j, "language": lang, "record_type": rtype, "month": occurred.strftime("%Y-%m")}
             key = tuple(values[d] for d in dims)
             subjects_in[key].add(sid)
             records_in[key] += 1

@@ -35,6 +35,7 @@ from govern.requests.models import DataSubjectRequest
 from govern.requests.service import RequestAction
 from govern.retention import keeping
 from govern.subjects import erasure, masking
+from govern.subjects import rights as subject_rights
 from govern.subjects import service as subjects
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
@@ -80,7 +81,7 @@ def complete(
     elif req.type in ERASURE_TYPES:
         response = _erase(session, policy, envelope, actor, req, now, ledgers, told)
     elif req.type == "restriction":
-        subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="restricted", reason="restriction_request", reference=requests._ref(req))
+        subject_rights.set_status(session=session, actor=actor, subject_id=req.subject_id, status="restricted", reason="restriction_request", reference=requests._ref(req))
         response = {"restricted": True, "allowed": sorted(n for n, p in policy.purposes.items() if p.allowed_when_restricted)}
     elif req.type in ("objection", "withdrawal"):
         response = _stop_purposes(session, policy, envelope, actor, req, now)
@@ -184,7 +185,7 @@ def _erase(
         shredded = _shred_at_once(session, policy, envelope, actor, req, now, ledgers, told)
         if shredded is not None:
             return shredded
-    inv = subjects.inventory(session=session, subject_id=req.subject_id)
+    inv = subject_rights.inventory(session=session, subject_id=req.subject_id)
     keep_fields, keep_records = keeping.what_must_be_kept(session=session, policy=policy, subject_id=req.subject_id, now=now)
     if scope_fields is not None or scope_types is not None:
         keep_fields = {n: k for n, k in keep_fields.items() if scope_fields is None or n in scope_fields}
@@ -200,7 +201,7 @@ def _erase(
         destroyed_fields = sorted(n for n, _ in inv.fields)
         status = "erased"
     else:
-        result = subjects.erase_except(
+        result = subject_rights.erase_except(
             session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, keep_fields=set(keep_fields), keep_record_ids=set(keep_records),
             erase_fields=scope_fields, erase_record_types=scope_types, reason=reason, reference=requests._ref(req),
         )
@@ -208,7 +209,7 @@ def _erase(
         status = "active"
         if whole:
             # What is kept may only be stored and used for the purpose it is kept for (PIPL Art. 47 ¶2, GDPR Art. 18(2)).
-            subjects.set_status(
+            subject_rights.set_status(
                 session=session, actor=actor, subject_id=req.subject_id, status="restricted", reason=reason, reference=requests._ref(req),
                 close_account=req.type == "account_closure",
             )
@@ -335,7 +336,7 @@ def reapply_erasures(*, session: Session, envelope: Envelope, actor: Actor, ledg
         if erasure.is_erased(session=session, subject_id=sid):
             continue  # shredded since: the tombstones deal with it
         try:
-            inv = subjects.inventory(session=session, subject_id=sid)
+            inv = subject_rights.inventory(session=session, subject_id=sid)
         except Problem:
             continue
         erased_at = datetime.fromisoformat(entry["erased_at"])
@@ -346,13 +347,13 @@ def reapply_erasures(*, session: Session, envelope: Envelope, actor: Actor, ledg
         back += [str(r) for r, t, _, c in inv.records if r not in keep_records and (scope_t is None or t in scope_t) and c <= erased_at]
         if not back:
             continue
-        subjects.erase_except(
+        subject_rights.erase_except(
             session=session, envelope=envelope, actor=actor, subject_id=sid, keep_fields=keep_fields, keep_record_ids=keep_records,
             erase_fields=scope_f, erase_record_types=scope_t, reason="erasure_reapplied", reference=f"request:{entry['request_id']}",
             created_before=erased_at,
         )
         if entry.get("restrict"):
-            subjects.set_status(
+            subject_rights.set_status(
                 session=session, actor=actor, subject_id=sid, status="restricted", reason="erasure_reapplied", reference=f"request:{entry['request_id']}",
                 close_account=bool(entry.get("close_account")),
             )
@@ -470,7 +471,7 @@ def _build_package(
     record_types = req.details.get("record_types")
     limited: dict[str, Any] | None = None
     if view is not None:
-        held = subjects.inventory(session=session, subject_id=req.subject_id)
+        held = subject_rights.inventory(session=session, subject_id=req.subject_id)
         held_fields = {n for n, _ in held.fields if field_names is None or n in field_names}
         held_types = {t for _, t, *_ in held.records if record_types is None or t in record_types}
         field_names = sorted(held_fields & set(view.fields))
@@ -484,7 +485,7 @@ def _build_package(
             "withheld_sections": sorted({"consent", "disclosures", "sources"} - view.sections),
             "full_copy": "ask privacy staff: after a document check the full copy is delivered to you",
         }
-    export = subjects.export_all(
+    export = subject_rights.export_all(
         session=session, policy=policy, envelope=envelope, actor=actor, subject_id=req.subject_id, purpose=LEGAL_PURPOSE,
         reference=requests._ref(req), field_names=field_names, record_types=record_types,
     )
@@ -530,7 +531,7 @@ def _csv(header: list[str], rows: list[list[Any]]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode()  # a BOM, so spreadsheet programs read the Chinese text as UTF-8
 
 
-def _portability_files(policy: Policy, export: subjects.SubjectExport, limited: dict[str, Any] | None = None) -> dict[str, bytes]:
+def _portability_files(policy: Policy, export: subject_rights.SubjectExport, limited: dict[str, Any] | None = None) -> dict[str, bytes]:
     doc = {
         "format": "govern-portability/1",
         "subject_id": str(export.subject.id),
@@ -542,7 +543,7 @@ def _portability_files(policy: Policy, export: subjects.SubjectExport, limited: 
 
 
 def _access_files(
-    session: Session, policy: Policy, req: DataSubjectRequest, export: subjects.SubjectExport, limited: dict[str, Any] | None = None,
+    session: Session, policy: Policy, req: DataSubjectRequest, export: subject_rights.SubjectExport, limited: dict[str, Any] | None = None,
 ) -> dict[str, bytes]:
     from govern.access import service as access
     from govern.consent import service as consent
@@ -620,7 +621,7 @@ def _access_files(
     return files
 
 
-def _sources(session: Session, subject, export: subjects.SubjectExport) -> list[dict[str, Any]]:
+def _sources(session: Session, subject, export: subject_rights.SubjectExport) -> list[dict[str, Any]]:
     from govern.identity import service as identity
 
     def name_of(pid) -> str:
@@ -696,7 +697,7 @@ def lift_restriction(
     if req.type != "restriction" or req.state != "completed":
         raise Conflict("not_a_restriction", "Nothing to lift", "Only a completed restriction request can be lifted.")
     told = requests.subject_told(policy=policy, req=req, told_at=told_at, channel=told_channel, now=now)
-    subjects.set_status(session=session, actor=actor, subject_id=req.subject_id, status="active", reason="restriction_lifted", reference=requests._ref(req))
+    subject_rights.set_status(session=session, actor=actor, subject_id=req.subject_id, status="active", reason="restriction_lifted", reference=requests._ref(req))
     requests._event(session, req, actor, "subject_told", told, data={"channel": told_channel, "about": "restriction_lift", "source": "GDPR Art. 18(3)"})
     requests._event(session, req, actor, "lifted", now, reason=reason, data={"told_at": told.isoformat(), "told_channel": told_channel})
     audit.append(session=session, actor=actor, action=RequestAction.LIFT, subject_id=req.subject_id, resource=requests._ref(req), reason=f"told:{told_channel}")

@@ -29,7 +29,7 @@ from govern.requests.flows import ERASURE_TYPES
 from govern.requests.models import DataSubjectRequest
 from govern.requests.policy import REQUEST_TYPES
 from govern.retention import keeping
-from govern.subjects import service as subjects
+from govern.subjects import rights as subject_rights
 from govern.subjects.models import Subject
 from govern.timeutil import as_utc, utcnow
 
@@ -221,7 +221,7 @@ def erasure_preview(*, session: Session, policy: Policy, actor: Actor, request_i
     recipients = propagation.view(propagation.owed(session=session, req=req))
     audit.append(session=session, actor=actor, action=RequestAction.ERASURE_PREVIEW, subject_id=req.subject_id, resource=requests._ref(req))
     try:
-        inv = subjects.inventory(session=session, subject_id=req.subject_id)
+        inv = subject_rights.inventory(session=session, subject_id=req.subject_id)
     except Problem as exc:
         if exc.code != "subject_erased":
             raise

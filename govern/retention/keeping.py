@@ -17,6 +17,7 @@ from govern.policy import Policy
 from govern.retention import service as retention
 from govern.retention.policy import RetentionPolicy, RetentionRule
 from govern.subjects import erasure
+from govern.subjects import rights as subject_rights
 from govern.subjects import service as subjects
 from govern.timeutil import as_utc
 
@@ -58,7 +59,7 @@ def _kept(rp: RetentionPolicy, target: str, name: str, occurred: datetime, creat
 
 def what_must_be_kept(*, session: Session, policy: Policy, subject_id: uuid.UUID, now: datetime) -> tuple[dict[str, Kept], dict[uuid.UUID, Kept]]:
     """Fields (by name) and records (by id) an erasure of the subject must leave, each with why and until when."""
-    inv = subjects.inventory(session=session, subject_id=subject_id)
+    inv = subject_rights.inventory(session=session, subject_id=subject_id)
     fields: dict[str, Kept] = {}
     records: dict[uuid.UUID, Kept] = {}
     rp = policy.retention

@@ -6,12 +6,14 @@ letter) is entered at its real time the same way."""
 
 import shutil
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from govern.errors import Problem
 from govern.policy import PolicyError, load_policy
 from govern.requests import service
+from govern.requests.deadlines import local_date
 from govern.timeutil import utcnow
 from tests.requests.conftest import STAFF
 from tests.requests.test_package_delivery import PROJECT_ROOT
@@ -19,21 +21,26 @@ from tests.requests.test_package_delivery import PROJECT_ROOT
 WHY = "letter opened late by the post room"
 
 
+def _day_in(runtime, jurisdiction, moment):
+    """The calendar day the law counts in: the jurisdiction's time zone (policies/jurisdictions.yaml), not UTC's."""
+    return local_date(moment, ZoneInfo(runtime.policy.request_terms[jurisdiction].time_zone)).isoformat()
+
+
 def _file(client, sid, received_at, **extra):
     body = {"subject_id": str(sid), "type": "access", "channel": "paper", "received_at": received_at.isoformat(), **extra}
     return client.post("/api/v1/requests", json=body)
 
 
-def test_a_gdpr_request_received_40_days_ago_is_overdue_on_entry_and_counts_from_its_receipt(client_as, make_subject, audit_events, row_counts):
+def test_a_gdpr_request_received_40_days_ago_is_overdue_on_entry_and_counts_from_its_receipt(client_as, make_subject, audit_events, row_counts, runtime):
     sid = make_subject(jurisdiction="EU")
     staff = client_as("privacy_staff")
     received = utcnow() - timedelta(days=40)
     r = _file(staff, sid, received, received_reason=WHY)
     assert r.status_code == 201, r.json
-    assert r.json["deadlines"]["received_on"] == received.date().isoformat()
+    assert r.json["deadlines"]["received_on"] == _day_in(runtime, "EU", received)
     view = staff.get(f"/api/v1/requests/{r.json['id']}").json
     assert view["overdue"] is True and view["due_soon"] is False
-    assert view["deadlines"]["received_on"] == received.date().isoformat()
+    assert view["deadlines"]["received_on"] == _day_in(runtime, "EU", received)
     [got] = [e for e in view["timeline"] if e["kind"] == "received"]
     assert got["occurred_at"][:16] == received.isoformat()[:16] and got["reason"] == WHY and got["actor"] == staff.name
     assert got["data"]["entered_at"] > received.isoformat()
@@ -80,7 +87,7 @@ def test_backdating_needs_a_reason_and_never_the_future(client_as, make_subject,
     assert _file(staff, sid, utcnow() - timedelta(days=200), received_reason=WHY).status_code == 201
 
 
-def test_an_acknowledgement_and_a_document_check_done_earlier_take_their_real_times(client_as, make_subject, audit_events):
+def test_an_acknowledgement_and_a_document_check_done_earlier_take_their_real_times(client_as, make_subject, audit_events, runtime):
     sid = make_subject(jurisdiction="US-CA")
     staff = client_as("privacy_staff")
     received = utcnow() - timedelta(days=20)
@@ -89,7 +96,7 @@ def test_an_acknowledgement_and_a_document_check_done_earlier_take_their_real_ti
     r = staff.post(f"/api/v1/requests/{rid}/acknowledge", json={"occurred_at": told.isoformat(), "occurred_reason": "acknowledged by letter"})
     assert r.status_code == 200, r.json
     assert r.json["acknowledged_at"][:16] == told.isoformat()[:16]
-    assert r.json["deadlines"]["acknowledged_on"] == told.date().isoformat()
+    assert r.json["deadlines"]["acknowledged_on"] == _day_in(runtime, "US-CA", told)
     checked = received + timedelta(days=5)
     r = staff.post(f"/api/v1/requests/{rid}/verify", json={
         "method": "document", "reference": "DOC-CHECK-7", "occurred_at": checked.isoformat(), "occurred_reason": "checked at the counter",

@@ -7,6 +7,7 @@ from sqlalchemy import event
 
 from govern.consent import objections
 from govern.identity.actor import Actor
+from govern.subjects import rights as subject_rights
 from govern.subjects import service as subjects
 from tests.conftest import VALID_FIELDS
 from tests.consent import conftest as consent_fixtures
@@ -71,7 +72,7 @@ def test_a_standing_objection_refuses_a_fraud_lookup_until_it_is_lifted(fraud_de
 def test_a_restricted_subject_is_found_only_for_a_purpose_allowed_when_restricted(client_as, make_subject, runtime):
     sid = make_subject()
     with runtime.database.unit_of_work() as session:
-        subjects.set_status(session=session, actor=STAFF, subject_id=sid, status="restricted", reason="accuracy_contested")
+        subject_rights.set_status(session=session, actor=STAFF, subject_id=sid, status="restricted", reason="accuracy_contested")
     r = _lookup(client_as("sales_service"), "order_fulfilment")
     assert r.status_code == 403 and r.json["reason"] == "subject_restricted"
     assert _lookup(client_as("privacy_staff"), "legal_compliance").json["ids"] == [str(sid)]
