@@ -19,7 +19,7 @@ from govern.audit.tags import ConsentAction
 from govern.consent import objections
 from govern.consent import service as consent
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, validation_failed
+from govern.errors import Problem, SubjectErased, validation_failed
 from govern.identifiers import canonical_id
 from govern.identity.actor import Actor
 from govern.identity.permissions import has_permission
@@ -68,7 +68,7 @@ def authorise_purpose(
 
     if subject_status == "erased":
         # Shredded, its rows not yet swept (govern/subjects/erasure.py): the same answer as once they are gone.
-        raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
+        raise SubjectErased()
     if not purpose_name:
         raise no("purpose_required", "State the purpose of this read in the X-Purpose header.")
     purpose = policy.purposes.get(purpose_name)

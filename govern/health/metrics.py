@@ -43,8 +43,6 @@ AUDIT_CHAIN_OK = Gauge("govern_audit_chain_ok", "1 when the audit chain head lin
                        registry=REGISTRY, multiprocess_mode="livemostrecent")
 AUDIT_CHAIN_HEAD = Gauge("govern_audit_chain_head_seq", "Sequence number of the sealed audit chain head", registry=REGISTRY,
                          multiprocess_mode="livemostrecent")
-AUDIT_UNSEALED = Gauge("govern_audit_unsealed_events", "Audit events newer than the sealed head (not yet chained)", registry=REGISTRY,
-                       multiprocess_mode="livemostrecent")
 
 # A figure read from the database at scrape time: (name, help, read) where read(session) gives (labels, value) pairs.
 Reading = Callable[[Session], Iterable[tuple[dict[str, str], float]]]

@@ -103,7 +103,6 @@ def _audit_chain(runtime) -> dict:
         return {"ok": False, "error": type(exc).__name__}
     metrics.AUDIT_CHAIN_OK.set(1 if st.ok else 0)
     metrics.AUDIT_CHAIN_HEAD.set(st.head_seq)
-    metrics.AUDIT_UNSEALED.set(st.unsealed)
     if not st.ok:
         get_logger("govern.health").error("audit_chain_does_not_verify", **st.as_dict())
     # Reported, not gating: a broken chain is evidence to preserve and investigate, and taking every instance

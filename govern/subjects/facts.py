@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
-from govern.errors import Problem, not_found
+from govern.errors import SubjectErased, not_found
 from govern.identifiers import id_batches, id_text, stored_id_text
 from govern.subjects.erasure import is_erased
 from govern.subjects.models import ProfileField, Subject
@@ -26,7 +26,7 @@ def get_or_raise(*, session: Session, subject_id: uuid.UUID) -> Subject:
     subject = session.get(Subject, subject_id)
     if subject is None or subject.status == "erased":  # erased: shredded, its records not yet swept (subjects/erasure.py)
         if subject is not None or is_erased(session=session, subject_id=subject_id):
-            raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
+            raise SubjectErased()
         raise not_found("subject")
     return subject
 
@@ -35,7 +35,7 @@ def _data_key(session: Session, envelope: Envelope, subject_id: uuid.UUID) -> by
     row = session.get(SubjectKey, subject_id)
     if row is None:
         # The key is gone: the subject was crypto-shredded and nothing of it can be read again.
-        raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
+        raise SubjectErased()
     return envelope.unwrap(subject_id, row.wrapped_key)
 
 

@@ -16,7 +16,7 @@ from govern.audit import service as audit
 from govern.audit.tags import SubjectAction
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
-from govern.errors import Problem, validation_failed
+from govern.errors import SubjectErased, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.subjects import erasure
@@ -145,7 +145,7 @@ def erase_except(
     subject = get_or_raise(session=session, subject_id=subject_id)
     key = session.get(SubjectKey, subject.id)
     if key is None:
-        raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
+        raise SubjectErased()
     inv = inventory(session=session, subject_id=subject.id)
     cutoff = as_utc(created_before) if created_before is not None else None
     in_scope_fields = {n for n, c in inv.fields if (erase_fields is None or n in erase_fields) and (cutoff is None or c <= cutoff)}

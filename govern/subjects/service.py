@@ -22,7 +22,7 @@ from govern.audit.tags import SubjectAction
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.db import HotStatement
-from govern.errors import Problem, validation_failed
+from govern.errors import Problem, SubjectErased, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.subjects import masking, validators
@@ -249,7 +249,7 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
     values: dict[str, str] = {}
     if rows:
         if wrapped is None:
-            raise Problem(410, "subject_erased", "Subject erased", "This subject's data has been erased.")
+            raise SubjectErased()
         dek = envelope.unwrap(subject.id, wrapped)
         for name, ciphertext in rows:
             plain = envelope.open(dek, subject.id, f"field:{name}", ciphertext).decode()
