@@ -5,8 +5,6 @@ fails beyond the bound, and verify flags every event unsealed for longer."""
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 
 import pytest
 from sqlalchemy import func, select
@@ -78,34 +76,6 @@ def test_verify_flags_events_unsealed_longer_than_the_bound(record_events, runti
     report = integrity.verify_live(database=runtime.database, settings=audit_settings, max_unsealed_seconds=300)
     assert [f.kind for f in report.findings] == ["unsealed"]
     assert "more than 300s ago" in report.findings[0].message and report.findings[0].event_id is not None
-
-
-def test_the_background_sealer_seals_without_being_asked(record_events, runtime, audit_settings, monkeypatch):
-    # The process `govern serve` starts, with the environment it would have.
-    for name, value in {"GOVERN_HOME": audit_settings.home, "GOVERN_DATABASE_URL": audit_settings.database_url,
-                        "GOVERN_CHECKPOINT_DIR": audit_settings.audit_checkpoint_dir, "GOVERN_AUDIT_SIGNING_KEY_FILE": audit_settings.audit_key_path,
-                        "GOVERN_POLICIES": audit_settings.policies_dir, "GOVERN_LOG_LEVEL": "WARNING"}.items():
-        monkeypatch.setenv(name, str(value))
-    record_events(3)
-    process = sealing.start_background()
-    try:
-        deadline = time.monotonic() + 90
-        while (_head(runtime) < 3 or not checkpoints.read_folder(audit_settings)) and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.2)
-        assert _head(runtime) >= 3
-        assert checkpoints.read_folder(audit_settings), "the sealer signs a checkpoint when none exists"
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
-def test_the_sealer_loop_stops_when_asked(runtime, audit_settings):
-    stop = threading.Event()
-    worker = threading.Thread(target=sealing.run, kwargs={"settings": audit_settings, "policy": AuditPolicy(seal_interval_seconds=1), "stop": stop})
-    worker.start()
-    stop.set()
-    worker.join(30)
-    assert not worker.is_alive()
 
 
 def test_serve_starts_the_sealer_by_default():
