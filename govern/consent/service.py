@@ -33,6 +33,7 @@ from govern.identity.permissions import Permission, has_permission
 from govern.policy import Policy, Purpose
 from govern.sharing.models import Recipient
 from govern.subjects import facts as subjects
+from govern.subjects import validators
 from govern.timeutil import as_utc, utcnow
 
 ACTIONS = ("grant", "withdraw")
@@ -338,10 +339,13 @@ def record(
     purposes: Sequence[str] = (), channel: str, method: str = "explicit", notice_version: Any = None,
     notice_language: str | None = None, notice_sha256: str | None = None, evidence: str | None = None,
     captured_by: str | None = None, occurred_at: datetime | None = None, separate: bool = False,
-    recipients: Sequence[str] = (), guardian: Mapping[str, Any] | None = None, now: datetime | None = None,
+    recipients: Sequence[str] = (), guardian: Mapping[str, Any] | None = None, occurred_reason: str | None = None,
+    now: datetime | None = None,
 ) -> Recorded:
     """Records a grant or a withdrawal (one event per purpose, one receipt for the act); refuses anything invalid
-    before storing anything. A GPC signal (method "gpc") is an opt-out of every sale/share purpose."""
+    before storing anything. A GPC signal (method "gpc") is an opt-out of every sale/share purpose. A withdrawal
+    received earlier (a letter, an e-mail) is entered with its real time (`occurred_at`) and why it is entered late
+    (`occurred_reason`, on the receipt), audited: it takes effect from then, never before the grant it ends."""
     names = list(purposes)
     errors: dict[str, list[str]] = {}
     if action not in ACTIONS:
@@ -376,6 +380,7 @@ def record(
             errors["occurred_at"] = ["must carry a time zone offset"]
         elif as_utc(occurred_at) > now + CLOCK_SKEW:
             errors["occurred_at"] = ["must not be in the future"]
+    late = _late_entry(action, occurred_at, occurred_reason, now, errors)
     if errors:
         raise validation_failed(errors)
 
@@ -494,7 +499,7 @@ def record(
         action=action, method=method, channel=channel, purposes=todo, notices={k: v for k, v in notices.items() if k in {p.name for p in todo}},
         occurred_at=when, recorded_at=recorded_at, recorded_by=actor.name, separate=bool(separate) and action == "grant",
         recipients=recipient_names, guardian=guardian_public, evidence=evidence, captured_by=captured_by,
-        scopes=scopes, guardian_sensitive=guardian_sensitive,
+        scopes=scopes, guardian_sensitive=guardian_sensitive, entered_because=late,
     )
     # The receipt is stored as issued, before the events that reference it; neither is ever updated.
     session.add(ConsentReceipt(id=receipt_id, subject_id=subject.id, issued_at=recorded_at, body=receipts.canonical(body)))
@@ -535,7 +540,27 @@ def record(
             session=session, actor=actor, action=audit_action, subject_id=subject.id, purpose=event.purpose,
             resource=f"consent-receipt:{receipt_id}",
         )
+        if late:  # the free text stays on the receipt; the audit event says what and how late
+            audit.append(
+                session=session, actor=actor, action=ConsentAction.BACKDATE, subject_id=subject.id, purpose=event.purpose,
+                resource=f"consent-receipt:{receipt_id}", reason=f"{action}:{(recorded_at - when).days}d",
+            )
     return Recorded(receipt_id=receipt_id, receipt=body, events=events)
+
+
+def _late_entry(action: str, occurred_at: datetime | None, reason: str | None, now: datetime, errors: dict[str, list[str]]) -> str | None:
+    """The reason a withdrawal is entered after it was received (more than the clock skew ago), or None for one entered
+    as it happens. Required then, so the receipt says who entered it (recorded_by) and why; a grant's time is vouched
+    for by its evidence reference instead."""
+    reason = (reason or "").strip() or None
+    if reason is not None and (len(reason) > 300 or not reason.isprintable() or validators.free_text_problem(reason)):
+        errors["occurred_reason"] = ["at most 300 printable characters, no personal data"]
+        return None
+    if occurred_at is None or occurred_at.tzinfo is None or as_utc(occurred_at) >= now - CLOCK_SKEW:
+        return None
+    if action == "withdraw" and reason is None:
+        errors["occurred_reason"] = ["required: why the withdrawal is entered after it was received (e.g. a letter opened late)"]
+    return reason
 
 
 def notice_scope(*, session: Session, purpose: str, version: str, scope: Mapping[str, Any], now: datetime) -> dict[str, Any]:
