@@ -24,7 +24,7 @@ from govern.audit import service as audit
 from govern.audit.tags import ConsentAction
 from govern.consent import receipts
 from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState, NoticeScope
-from govern.consent.notices import needs_notice
+from govern.consent.notices import needs_notice, provision_categories
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, validation_failed
 from govern.identifiers import id_batches, id_text, stored_id_text
@@ -97,6 +97,19 @@ def covered_scope(policy: Policy, purpose: Purpose, state: Any) -> tuple[frozens
     if fields == purpose.fields and types == purpose.record_types:
         return None
     return fields, types
+
+
+def consented_provision(policy: Policy, purpose: Purpose, state: Any) -> Mapping[str, Any] | None:
+    """The provision (recipient's purpose, method, kinds of data) the person was told of when they consented: the scope
+    copied onto the consent, or its notice version's as the file states it, or the purpose's own."""
+    scope = getattr(state, "scope", None)
+    if scope is None:
+        nset = policy.notices.for_purpose(purpose.name) if policy.notices else None
+        found = nset.get(state.notice_version) if nset and getattr(state, "notice_version", None) else None
+        scope = found.scope if found is not None else None
+    if scope is not None and "provision" in scope:
+        return scope["provision"] or None
+    return purpose.provision
 
 
 def scope_key(scope: Mapping[str, Any] | None) -> tuple | None:
@@ -263,8 +276,11 @@ def _opt_in_dates(policy: Policy, purpose: Purpose, known: Mapping[str, Any]) ->
     return {key for key, s in known.items() if ages.get(s.jurisdiction) and s.birth_date_fingerprint is not None}
 
 
-def recipients_for_grant(*, session: Session, purpose: str, recipient_ids: Sequence[str]) -> list[Recipient]:
-    """The recipients a grant names: each must be registered (govern/sharing), active, and registered for this purpose."""
+def recipients_for_grant(
+    *, session: Session, purpose: str, recipient_ids: Sequence[str], announced: frozenset[str] | None = None,
+) -> list[Recipient]:
+    """The recipients a grant names: each must be registered (govern/sharing), active, registered for this purpose and,
+    where the notice shown names the kinds of data provided (`announced`, catalog categories), within them."""
     if not recipient_ids:
         raise validation_failed({"recipients": [f"'{purpose}' provides data to third parties: name the recipients shown to the subject"]})
     found: list[Recipient] = []
@@ -275,6 +291,11 @@ def recipients_for_grant(*, session: Session, purpose: str, recipient_ids: Seque
             recipient = None
         if recipient is None or recipient.disabled_at is not None or recipient.purpose != purpose:
             raise validation_failed({"recipients": [f"{raw}: not an active recipient registered for '{purpose}'"]})
+        wider = sorted(set(recipient.categories or ()) - announced) if announced is not None else []
+        if wider:
+            raise validation_failed({"recipients": [
+                f"{raw}: receives {', '.join(wider)}, which the notice shown does not name among the data '{purpose}' provides (PIPL Art. 23)"
+            ]})
         found.append(recipient)
     return found
 
@@ -452,7 +473,13 @@ def record(
             guardian_sensitive = minors_sensitive
         for p in chosen:
             if p.has_recipients:
-                found_recipients = recipients_for_grant(session=session, purpose=p.name, recipient_ids=list(recipients))
+                nset = policy.notices.for_purpose(p.name)
+                shown = nset.get(notices[p.name]["version"]) if nset and p.name in notices else None
+                told = shown.scope.get("provision") if shown is not None and shown.scope is not None else p.provision
+                found_recipients = recipients_for_grant(
+                    session=session, purpose=p.name, recipient_ids=list(recipients),
+                    announced=provision_categories(told.get("data"), policy.catalog) if told else None,
+                )
                 recipient_names[p.name] = [
                     {"id": str(r.id), "name": r.name, "contact": r.contact, "country": r.country, "categories": list(r.categories)}
                     for r in found_recipients
