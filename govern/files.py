@@ -14,6 +14,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from govern.config import Settings
 from govern.logging import get_logger
 
@@ -45,7 +47,6 @@ def make_home(settings: Settings) -> None:
 
 
 def _sqlite_file(settings: Settings) -> Path | None:
-    from sqlalchemy.engine import make_url
 
     url = make_url(settings.database_url)
     if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":

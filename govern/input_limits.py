@@ -26,6 +26,7 @@ from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.routing import IntegerConverter
 
 from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, problem_response, validation_failed
+from govern.logging import get_logger
 
 MAX_JSON_DEPTH = 32  # the deepest body govern accepts (a record's payload, an incident's texts) needs a handful
 INT64_MAX = 2**63 - 1
@@ -104,7 +105,6 @@ def _busy(exc: OperationalError) -> bool:
 
 def install(app: Flask) -> None:
     """The converter (before any route is added), the body check and the handlers of this module."""
-    from govern.logging import get_logger
 
     log = get_logger("govern.input")
     app.url_map.converters["int"] = Int64Converter

@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Table, bindparam, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from govern.audit.models import AuditEvent
+from govern.audit.models import AuditChainEntry, AuditEvent
 from govern.audit.tags import AuditAction, AuditTag
 from govern.db import HotStatement
 from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, validation_failed
@@ -243,7 +243,6 @@ def _after(cursor: str | None) -> int | None:
 def search(*, session: Session, actor: Actor, filters: SearchFilters, cursor: str | None = None, limit: int = 100) -> SearchPage:
     """Events matching every filter, newest first, with their chain seq once sealed. The search is itself audited
     (the names of the filters used, never their values beyond a subject id)."""
-    from govern.audit.models import AuditChainEntry
 
     query = select(AuditEvent, AuditChainEntry.seq).outerjoin(AuditChainEntry, AuditChainEntry.event_id == AuditEvent.id)
     f = filters

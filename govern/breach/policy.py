@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from jinja2 import Environment, TemplateSyntaxError, meta
 from marshmallow import fields as ma
 from marshmallow import validate
 
@@ -177,7 +178,6 @@ def _private_action(doc: Mapping[str, Any] | None, where: str) -> PrivateAction 
 def load_breach_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction]) -> dict[str, Any]:
     """The breach keys of every jurisdiction and the letter templates; refuses naming file, key and problem."""
 
-    from jinja2 import Environment, TemplateSyntaxError, meta
 
     terms: dict[str, BreachTerms] = {}
     seen: dict[str, str] = {}

@@ -14,6 +14,7 @@ from flask import Flask, current_app, g, request
 
 from govern.errors import Forbidden, Unauthenticated
 from govern.identity import service as identity
+from govern.identity import staff
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission, has_permission
 from govern.refusals import Refusal
@@ -134,7 +135,6 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 def _console_principal(runtime):
     """The staff principal of the request's console session. A session cookie is an ambient credential, so every
     state-changing request must also carry the session's CSRF token (a form field or a header)."""
-    from govern.identity import staff
 
     token = request.cookies.get(SESSION_COOKIE, "")
     if not token:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from limits import parse_many
 from marshmallow import ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
@@ -32,7 +33,6 @@ class RateLimitPolicy:
 
 
 def _parse(text: str) -> None:
-    from limits import parse_many
 
     try:
         if not parse_many(text):

@@ -4,7 +4,7 @@ working-day calendars (policies/calendars/) and requests.yaml; validated at star
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -215,7 +215,6 @@ class _RequestSettingsSchema(StrictSchema):
 
 
 def _load_calendar(path: Path) -> WorkingCalendar:
-    from datetime import date, timedelta
 
     where = f"calendars/{path.name}"
     doc = read_yaml(path)

@@ -4,6 +4,7 @@ govern.policy.load_policy."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -344,7 +345,6 @@ def _obligations(doc: Mapping[str, Any], directory: Path, catalog: Catalog) -> t
 def load_retention_policy(directory: Path, catalog: Catalog, purposes: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """retention.yaml, cross-checked against the catalog: every field and record type has exactly one rule, and no
     rule contradicts another or the closed-account grace period. Refuses naming the gap."""
-    import hashlib
 
     path = directory / "retention.yaml"
     doc = validate_file("retention", read_yaml(path), RetentionFileSchema())

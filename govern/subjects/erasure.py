@@ -14,6 +14,7 @@ Shared by data-subject requests (erasure, account closure) and retention purges.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -142,7 +143,6 @@ def sweep(
     """Deletes the records, then the row, of every subject shredded with more records than one batch, one committed
     batch at a time (each audited as `subjects:record:erase` with the tombstone's reason and reference). Resumable and
     idempotent; on PostgreSQL two sweeps at once share the work (`SKIP LOCKED`), on SQLite they take turns."""
-    import time
 
     started = time.monotonic()
     with database.unit_of_work() as session:
