@@ -423,7 +423,7 @@ def load_policy(directory: Path) -> Policy:
     from govern.consent.notices import load_notices
     from govern.consent.policy import load_consent_policy
 
-    notices = load_notices(directory / "notices", purposes, jurisdictions)
+    notices = load_notices(directory / "notices", purposes, jurisdictions, catalog)
     from govern.alerts.policy import load_alert_policy
     from govern.audit.policy import _load_audit_policy
     from govern.breach.policy import load_breach_policy

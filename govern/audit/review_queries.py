@@ -61,3 +61,18 @@ def subjects_read_since(*, session: Session, since: datetime, actions: tuple[str
         .group_by(AuditEvent.actor_id)
     ).all()
     return {actor_id: count for actor_id, count in rows}  # type: ignore[misc]  # actor_id IS NOT NULL in the query
+
+
+def allowed_reads_between(
+    *, session: Session, subject_id: uuid.UUID, purpose: str, actions: tuple[str, ...], start: datetime, end: datetime | None,
+) -> tuple[int, datetime | None]:
+    """How many allowed events of `actions` for one subject and purpose the log holds in [start, end), and the last one's
+    time (for consent's reads after a withdrawal: govern/consent/reports.py)."""
+    query = select(func.count(), func.max(AuditEvent.occurred_at)).where(
+        AuditEvent.subject_id == subject_id, AuditEvent.purpose == purpose, AuditEvent.action.in_(actions),
+        AuditEvent.outcome == "allowed", AuditEvent.occurred_at >= start,
+    )
+    if end is not None:
+        query = query.where(AuditEvent.occurred_at < end)
+    count, last = session.execute(query).one()
+    return int(count), last

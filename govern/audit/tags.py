@@ -94,6 +94,7 @@ class ConsentAction(AuditTag):
     HISTORY_READ = "consent:history:read"
     RECEIPT_READ = "consent:receipt:read"
     CHECK = "consent:state:check"
+    BACKDATE = "consent:clock:backdate"  # a withdrawal received earlier (on paper, by e-mail) entered afterwards, with a reason
     FIGURES = "consent:figures:read"
     EXPORT = "consent:preferences:export"
 

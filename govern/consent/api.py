@@ -78,7 +78,7 @@ def record_consent(body, subject_id: uuid.UUID):
             **current_call().services("envelope"), subject_id=subject_id, action=body["action"], purposes=body["purposes"] or ([body["purpose"]] if body["purpose"] else []),
             channel=body["channel"], method=body["method"], notice_version=body["notice_version"], notice_language=body["notice_language"],
             notice_sha256=body["notice_sha256"], evidence=body["evidence"], captured_by=body["captured_by"], occurred_at=body["occurred_at"],
-            separate=body["separate"], recipients=body["recipients"], guardian=body["guardian"],
+            occurred_reason=body["occurred_reason"], separate=body["separate"], recipients=body["recipients"], guardian=body["guardian"],
         )
         if not recorded.events:
             raise _Unchanged()
@@ -108,6 +108,7 @@ def list_consents(subject_id: uuid.UUID):
     call = current_call()
     out = service.history(**call.services("envelope"), subject_id=subject_id)
     out["collection_bases"] = collection.bases_of(session=call.session, subject_id=subject_id)
+    out["reads_after_withdrawal"] = reports.reads_after_withdrawal(session=call.session, subject_id=subject_id)
     return out
 
 

@@ -134,9 +134,48 @@ def scope_changes(announced: Mapping[str, Any], now: Mapping[str, Any]) -> list[
     return out
 
 
-def check_provision(purpose: Any) -> None:
+def provision_categories(kinds: Any, catalog: Any) -> frozenset[str]:
+    """The catalog categories a provision's kinds of data stand for: a category names itself, a field or record type
+    its category (catalog.yaml). Unknown kinds stand for nothing (the policy loader refuses them: `check_data_kinds`)."""
+    out = set()
+    for kind in kinds or ():
+        if kind in catalog.categories:
+            out.add(kind)
+        elif kind in catalog.fields:
+            out.add(catalog.fields[kind].category)
+        elif kind in catalog.record_types:
+            out.add(catalog.record_types[kind].category)
+    return frozenset(out)
+
+
+def check_data_kinds(kinds: Any, fields: Any, record_types: Any, catalog: Any, where: str, whose: str) -> None:
+    """A provision's kinds of data are known to the data catalog (a category, field or record type of catalog.yaml)
+    and are data the purpose processes (its fields and record types): a person cannot be asked to agree to the
+    provision of data that is not defined, or that the purpose never holds."""
+    from govern.policy import PolicyError
+
+    unknown = [k for k in kinds if k not in catalog.categories and k not in catalog.fields and k not in catalog.record_types]
+    if unknown:
+        raise PolicyError(
+            f"{where}.data: unknown data kind(s) {', '.join(repr(k) for k in unknown)}: name a category, field or record type "
+            f"of catalog.yaml (categories: {', '.join(sorted(catalog.categories))})"
+        )
+    used = {catalog.fields[f].category for f in fields if f in catalog.fields} | {
+        catalog.record_types[r].category for r in record_types if r in catalog.record_types
+    }
+    outside = [k for k in kinds if (k in catalog.fields and k not in fields) or (k in catalog.record_types and k not in record_types)
+               or (k in catalog.categories and k not in used)]
+    if outside:
+        raise PolicyError(
+            f"{where}.data: {', '.join(repr(k) for k in outside)} not among the data {whose} uses (its fields and record_types: "
+            f"categories {', '.join(sorted(used)) or 'none'})"
+        )
+
+
+def check_provision(purpose: Any, catalog: Any = None) -> None:
     """A purpose that provides data to another handler, discloses it publicly or transfers it abroad states what the
-    separate consent must tell of the recipient's processing; a transfer abroad also how rights are exercised there."""
+    separate consent must tell of the recipient's processing; a transfer abroad also how rights are exercised there.
+    With the catalog, its kinds of data are checked against it (`check_data_kinds`)."""
     from govern.policy import PolicyError, flatten_errors
 
     where = f"purposes.yaml: purposes.{purpose.name}.provision"
@@ -159,6 +198,8 @@ def check_provision(purpose: Any) -> None:
         if missing:
             why = " (PIPL Art. 39: how the person exercises their rights against the overseas recipient)" if key == "rights" else ""
             raise PolicyError(f"{where}.{key}: required in {', '.join(missing)}{why}")
+    if catalog is not None:
+        check_data_kinds(doc["data"], purpose.fields, purpose.record_types, catalog, where, f"'{purpose.name}'")
 
 
 class _VersionsFileSchema(Schema):
@@ -171,14 +212,15 @@ def needs_notice(purpose: Any, jurisdictions: Mapping[str, Any]) -> bool:
     return purpose.sale_or_share or any(purpose.basis_for(code) == "consent" for code in jurisdictions)
 
 
-def load_notices(directory: Path, purposes: Mapping[str, Any], jurisdictions: Mapping[str, Any]) -> NoticeBook:
-    """Reads every notice folder; raises PolicyError naming the file, key and problem."""
+def load_notices(directory: Path, purposes: Mapping[str, Any], jurisdictions: Mapping[str, Any], catalog: Any = None) -> NoticeBook:
+    """Reads every notice folder; raises PolicyError naming the file, key and problem. With the data catalog, the kinds
+    of data each provision names (purposes.yaml and every notice version's scope) are checked against it."""
     from govern.policy import PolicyError, flatten_errors
 
     if not directory.is_dir():
         raise PolicyError(f"{directory}: notices directory is missing")
     for purpose in purposes.values():
-        check_provision(purpose)
+        check_provision(purpose, catalog)
     sets: dict[str, NoticeSet] = {}
     for index in sorted(directory.glob("*/versions.yaml")):
         folder = index.parent
@@ -216,6 +258,11 @@ def load_notices(directory: Path, purposes: Mapping[str, Any], jurisdictions: Ma
                     "fields": sorted(set(v["scope"]["fields"])), "record_types": sorted(set(v["scope"]["record_types"])),
                     "method": sorted(set(v["scope"]["method"])), "provision": v["scope"]["provision"] or None,
                 }
+                provided = (scope["provision"] or {}).get("data")
+                if catalog is not None and provided is not None:
+                    if not isinstance(provided, list) or not all(isinstance(k, str) for k in provided):
+                        raise PolicyError(f"{key}.scope.provision.data: a list of data kinds")
+                    check_data_kinds(provided, scope["fields"], scope["record_types"], catalog, f"{key}.scope.provision", "the version's scope")
             texts, digests = {}, {}
             for lang in LANGUAGES:
                 path = folder / f"{v['version']}.{lang}.md"

@@ -32,6 +32,7 @@ def build(
     channel: str, purposes: Sequence[Purpose], notices: dict[str, dict[str, str]], occurred_at: datetime, recorded_at: datetime,
     recorded_by: str, separate: bool, recipients: dict[str, list[dict[str, str]]], guardian: dict[str, str] | None,
     evidence: str | None, captured_by: str | None, scopes: dict[str, dict[str, Any]] | None = None, guardian_sensitive: bool = False,
+    entered_because: str | None = None,
 ) -> dict[str, Any]:
     c = policy.controller
     assert c is not None  # load_policy always sets it
@@ -102,6 +103,8 @@ def build(
             "occurred_at": occurred_at.isoformat(),
             "recorded_at": recorded_at.isoformat(),
             "recorded_by": recorded_by,
+            # Entered after it happened (a withdrawal received by letter): why, next to who entered it and when.
+            **({"entered_because": entered_because} if entered_because else {}),
         },
     }
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import datetime
 from typing import Any, Iterator
 
@@ -12,7 +13,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
-from govern.consent.models import ConsentState
+from govern.audit.review_queries import allowed_reads_between
+from govern.audit.tags import SubjectAction
+from govern.consent.models import ConsentEvent, ConsentState
 from govern.consent.notices import needs_notice
 from govern.consent.service import ConsentAction, _stale
 from govern.errors import validation_failed
@@ -20,6 +23,8 @@ from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
 
+# The reads a consent covers or not: a profile read, a record read and a lookup each name their purpose.
+READ_ACTIONS = (SubjectAction.READ.value, SubjectAction.RECORD_READ.value, SubjectAction.LOOKUP.value)
 EXPORT_COLUMNS = ("subject_id", "purpose", "preference", "notice_version", "method", "updated_at")
 
 
@@ -79,3 +84,25 @@ def to_csv(rows: Iterator[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow(row)
     return buffer.getvalue()
+
+
+def reads_after_withdrawal(*, session: Session, subject_id: uuid.UUID) -> list[dict[str, Any]]:
+    """Per withdrawal of the subject: the allowed reads for its purpose from when it really took effect (occurred_at)
+    until the next grant. A withdrawal entered when it arrives leaves none (later reads are refused); one received by
+    letter and entered late counts the reads in between as not covered by consent. Read from the audit log, which is
+    never rewritten: the back-dated withdrawal changes the report, not the history."""
+    events = list(session.scalars(select(ConsentEvent).where(ConsentEvent.subject_id == subject_id).order_by(ConsentEvent.seq)))
+    out = []
+    for i, e in enumerate(events):
+        if e.action != "withdraw":
+            continue
+        later_grant = next((g for g in events[i + 1:] if g.purpose == e.purpose and g.action == "grant"), None)
+        until = as_utc(later_grant.occurred_at) if later_grant is not None else None
+        count, last = allowed_reads_between(
+            session=session, subject_id=subject_id, purpose=e.purpose, actions=READ_ACTIONS, start=as_utc(e.occurred_at), end=until,
+        )
+        out.append({
+            "purpose": e.purpose, "withdrawn_at": as_utc(e.occurred_at), "recorded_at": as_utc(e.recorded_at), "until": until,
+            "reads": count, "last_read_at": as_utc(last) if last is not None else None,
+        })
+    return out

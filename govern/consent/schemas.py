@@ -63,7 +63,15 @@ class ConsentCreateSchema(Schema):
     method = ma.Str(load_default="explicit", validate=validate.OneOf(METHODS))
     evidence = FreeText(load_default=None, metadata={"description": "A reference to the proof (form id, recording id, scan id) — not personal data."})
     captured_by = FreeText(load_default=None, metadata={"description": "Who captured it at the channel (staff number, kiosk id)."})
-    occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the subject acted; default now; never in the future."})
+    occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": (
+        "When the subject acted; default now; never in the future, never before the purpose's last event (a withdrawal before "
+        "its grant: 409 out_of_order). A withdrawal received earlier (by letter, e-mail) takes effect from this time: reads "
+        "after it are reported in reads_after_withdrawal."
+    )})
+    occurred_reason = FreeText(load_default=None, metadata={"description": (
+        "Why the act is entered after it happened (required for a withdrawal dated more than a minute ago); kept on the "
+        "receipt as govern.entered_because with who entered it; audited consent:clock:backdate. No personal data."
+    )})
     separate = ma.Bool(load_default=False, metadata={"description": "The consent was given on its own, for this purpose alone (单独同意)."})
     recipients = ma.List(ma.Str(), load_default=list, metadata={"description": "Third-party recipients named to the subject (purposes that provide data to third parties)."})
     guardian = ma.Nested(GuardianSchema, load_default=None)
@@ -114,11 +122,24 @@ class ConsentEventSchema(Schema):
     recorded_by = ma.Str(required=True)
 
 
+class ReadsAfterWithdrawalSchema(Schema):
+    purpose = ma.Str(required=True)
+    withdrawn_at = ma.DateTime(required=True, metadata={"description": "When the withdrawal really took effect (its occurred_at)"})
+    recorded_at = ma.DateTime(required=True, metadata={"description": "When it was entered in govern"})
+    until = ma.DateTime(allow_none=True, metadata={"description": "The next grant of the purpose, if any"})
+    reads = ma.Int(required=True, metadata={"description": "Allowed reads for the purpose in that window: not covered by consent"})
+    last_read_at = ma.DateTime(allow_none=True)
+
+
 class ConsentHistorySchema(Schema):
     subject_id = ma.UUID(required=True)
     jurisdiction = ma.Str(required=True)
     current = ma.List(ma.Nested(ConsentStateSchema), required=True)
     events = ma.List(ma.Nested(ConsentEventSchema), required=True)
+    reads_after_withdrawal = ma.List(ma.Nested(ReadsAfterWithdrawalSchema), load_default=list, metadata={"description": (
+        "Per withdrawal: the reads for the purpose that the audit log shows after the withdrawal really took effect "
+        "(a withdrawal entered late makes the reads in between uncovered; the audit log itself is never rewritten)."
+    )})
     collection_bases = ma.Dict(
         keys=ma.Str(), values=ma.Dict(), load_default=dict,
         metadata={"description": "Field → the basis it was last written on: law, basis (consent, a code of sensitive_collection.bases, carried), purpose, receipt_id, guardian, reference, recorded_at."},

@@ -24,7 +24,7 @@ from govern.audit import service as audit
 from govern.audit.tags import ConsentAction
 from govern.consent import receipts
 from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState, NoticeScope
-from govern.consent.notices import needs_notice
+from govern.consent.notices import needs_notice, provision_categories
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, validation_failed
 from govern.identifiers import id_batches, id_text, stored_id_text
@@ -33,6 +33,7 @@ from govern.identity.permissions import Permission, has_permission
 from govern.policy import Policy, Purpose
 from govern.sharing.models import Recipient
 from govern.subjects import facts as subjects
+from govern.subjects import validators
 from govern.timeutil import as_utc, utcnow
 
 ACTIONS = ("grant", "withdraw")
@@ -96,6 +97,19 @@ def covered_scope(policy: Policy, purpose: Purpose, state: Any) -> tuple[frozens
     if fields == purpose.fields and types == purpose.record_types:
         return None
     return fields, types
+
+
+def consented_provision(policy: Policy, purpose: Purpose, state: Any) -> Mapping[str, Any] | None:
+    """The provision (recipient's purpose, method, kinds of data) the person was told of when they consented: the scope
+    copied onto the consent, or its notice version's as the file states it, or the purpose's own."""
+    scope = getattr(state, "scope", None)
+    if scope is None:
+        nset = policy.notices.for_purpose(purpose.name) if policy.notices else None
+        found = nset.get(state.notice_version) if nset and getattr(state, "notice_version", None) else None
+        scope = found.scope if found is not None else None
+    if scope is not None and "provision" in scope:
+        return scope["provision"] or None
+    return purpose.provision
 
 
 def scope_key(scope: Mapping[str, Any] | None) -> tuple | None:
@@ -262,8 +276,11 @@ def _opt_in_dates(policy: Policy, purpose: Purpose, known: Mapping[str, Any]) ->
     return {key for key, s in known.items() if ages.get(s.jurisdiction) and s.birth_date_fingerprint is not None}
 
 
-def recipients_for_grant(*, session: Session, purpose: str, recipient_ids: Sequence[str]) -> list[Recipient]:
-    """The recipients a grant names: each must be registered (govern/sharing), active, and registered for this purpose."""
+def recipients_for_grant(
+    *, session: Session, purpose: str, recipient_ids: Sequence[str], announced: frozenset[str] | None = None,
+) -> list[Recipient]:
+    """The recipients a grant names: each must be registered (govern/sharing), active, registered for this purpose and,
+    where the notice shown names the kinds of data provided (`announced`, catalog categories), within them."""
     if not recipient_ids:
         raise validation_failed({"recipients": [f"'{purpose}' provides data to third parties: name the recipients shown to the subject"]})
     found: list[Recipient] = []
@@ -274,6 +291,11 @@ def recipients_for_grant(*, session: Session, purpose: str, recipient_ids: Seque
             recipient = None
         if recipient is None or recipient.disabled_at is not None or recipient.purpose != purpose:
             raise validation_failed({"recipients": [f"{raw}: not an active recipient registered for '{purpose}'"]})
+        wider = sorted(set(recipient.categories or ()) - announced) if announced is not None else []
+        if wider:
+            raise validation_failed({"recipients": [
+                f"{raw}: receives {', '.join(wider)}, which the notice shown does not name among the data '{purpose}' provides (PIPL Art. 23)"
+            ]})
         found.append(recipient)
     return found
 
@@ -338,10 +360,13 @@ def record(
     purposes: Sequence[str] = (), channel: str, method: str = "explicit", notice_version: Any = None,
     notice_language: str | None = None, notice_sha256: str | None = None, evidence: str | None = None,
     captured_by: str | None = None, occurred_at: datetime | None = None, separate: bool = False,
-    recipients: Sequence[str] = (), guardian: Mapping[str, Any] | None = None, now: datetime | None = None,
+    recipients: Sequence[str] = (), guardian: Mapping[str, Any] | None = None, occurred_reason: str | None = None,
+    now: datetime | None = None,
 ) -> Recorded:
     """Records a grant or a withdrawal (one event per purpose, one receipt for the act); refuses anything invalid
-    before storing anything. A GPC signal (method "gpc") is an opt-out of every sale/share purpose."""
+    before storing anything. A GPC signal (method "gpc") is an opt-out of every sale/share purpose. A withdrawal
+    received earlier (a letter, an e-mail) is entered with its real time (`occurred_at`) and why it is entered late
+    (`occurred_reason`, on the receipt), audited: it takes effect from then, never before the grant it ends."""
     names = list(purposes)
     errors: dict[str, list[str]] = {}
     if action not in ACTIONS:
@@ -376,6 +401,7 @@ def record(
             errors["occurred_at"] = ["must carry a time zone offset"]
         elif as_utc(occurred_at) > now + CLOCK_SKEW:
             errors["occurred_at"] = ["must not be in the future"]
+    late = _late_entry(action, occurred_at, occurred_reason, now, errors)
     if errors:
         raise validation_failed(errors)
 
@@ -447,7 +473,13 @@ def record(
             guardian_sensitive = minors_sensitive
         for p in chosen:
             if p.has_recipients:
-                found_recipients = recipients_for_grant(session=session, purpose=p.name, recipient_ids=list(recipients))
+                nset = policy.notices.for_purpose(p.name)
+                shown = nset.get(notices[p.name]["version"]) if nset and p.name in notices else None
+                told = shown.scope.get("provision") if shown is not None and shown.scope is not None else p.provision
+                found_recipients = recipients_for_grant(
+                    session=session, purpose=p.name, recipient_ids=list(recipients),
+                    announced=provision_categories(told.get("data"), policy.catalog) if told else None,
+                )
                 recipient_names[p.name] = [
                     {"id": str(r.id), "name": r.name, "contact": r.contact, "country": r.country, "categories": list(r.categories)}
                     for r in found_recipients
@@ -494,7 +526,7 @@ def record(
         action=action, method=method, channel=channel, purposes=todo, notices={k: v for k, v in notices.items() if k in {p.name for p in todo}},
         occurred_at=when, recorded_at=recorded_at, recorded_by=actor.name, separate=bool(separate) and action == "grant",
         recipients=recipient_names, guardian=guardian_public, evidence=evidence, captured_by=captured_by,
-        scopes=scopes, guardian_sensitive=guardian_sensitive,
+        scopes=scopes, guardian_sensitive=guardian_sensitive, entered_because=late,
     )
     # The receipt is stored as issued, before the events that reference it; neither is ever updated.
     session.add(ConsentReceipt(id=receipt_id, subject_id=subject.id, issued_at=recorded_at, body=receipts.canonical(body)))
@@ -535,7 +567,27 @@ def record(
             session=session, actor=actor, action=audit_action, subject_id=subject.id, purpose=event.purpose,
             resource=f"consent-receipt:{receipt_id}",
         )
+        if late:  # the free text stays on the receipt; the audit event says what and how late
+            audit.append(
+                session=session, actor=actor, action=ConsentAction.BACKDATE, subject_id=subject.id, purpose=event.purpose,
+                resource=f"consent-receipt:{receipt_id}", reason=f"{action}:{(recorded_at - when).days}d",
+            )
     return Recorded(receipt_id=receipt_id, receipt=body, events=events)
+
+
+def _late_entry(action: str, occurred_at: datetime | None, reason: str | None, now: datetime, errors: dict[str, list[str]]) -> str | None:
+    """The reason a withdrawal is entered after it was received (more than the clock skew ago), or None for one entered
+    as it happens. Required then, so the receipt says who entered it (recorded_by) and why; a grant's time is vouched
+    for by its evidence reference instead."""
+    reason = (reason or "").strip() or None
+    if reason is not None and (len(reason) > 300 or not reason.isprintable() or validators.free_text_problem(reason)):
+        errors["occurred_reason"] = ["at most 300 printable characters, no personal data"]
+        return None
+    if occurred_at is None or occurred_at.tzinfo is None or as_utc(occurred_at) >= now - CLOCK_SKEW:
+        return None
+    if action == "withdraw" and reason is None:
+        errors["occurred_reason"] = ["required: why the withdrawal is entered after it was received (e.g. a letter opened late)"]
+    return reason
 
 
 def notice_scope(*, session: Session, purpose: str, version: str, scope: Mapping[str, Any], now: datetime) -> dict[str, Any]:

@@ -42,6 +42,7 @@ def _view(req, d=None, events=None, item=None) -> dict:
         "overdue": item.overdue if item else is_open and due_at < now,
         "due_soon": item.due_soon if item else is_open and now <= due_at <= now + timedelta(days=soon),
         "acknowledgement_overdue": item.acknowledgement_overdue if item else False,
+        "answered_on_time": service.answered_on_time(req),
         "requester_relationship": req.requester_relationship,
     }
     if d is not None:
@@ -216,10 +217,12 @@ def resume(body, request_id: uuid.UUID):
 @blp.arguments(schemas.RequestCompleteSchema)
 @blp.response(200, schemas.RequestSchema)
 def complete(body, request_id: uuid.UUID):
-    """Carry the request out (erase, rectify, restrict, withdraw consent, …) and close it."""
+    """Carry the request out (erase, rectify, restrict, withdraw consent, …) and close it (staff: an answer given earlier
+    outside govern, when and why it is entered late)."""
     rt = current_runtime()
     req = flows.complete(
         **current_call().services(), envelope=rt.envelope, request_id=request_id, ledgers=rt.ledgers, explanation=body["explanation"],
+        occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"],
     )
     return _view(req)
 
@@ -229,8 +232,10 @@ def complete(body, request_id: uuid.UUID):
 @blp.arguments(schemas.RequestRefuseSchema)
 @blp.response(200, schemas.RequestSchema)
 def refuse(body, request_id: uuid.UUID):
-    """Refuse with a reason and the legal basis; the answer tells the requester how to complain."""
-    return _view(service.refuse(**current_call().services(), request_id=request_id, reason=body["reason"], legal_basis=body["legal_basis"], explanation=body["explanation"]))
+    """Refuse with a reason and the legal basis; the answer tells the requester how to complain (staff: a refusal sent
+    earlier, when and why it is entered late)."""
+    return _view(service.refuse(**current_call().services(), request_id=request_id, reason=body["reason"], legal_basis=body["legal_basis"],
+                                explanation=body["explanation"], occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"]))
 
 
 @blp.route("/<uuid:request_id>/withdraw", methods=["POST"])

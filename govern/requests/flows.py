@@ -54,10 +54,12 @@ def _canonical(doc: Any) -> bytes:
 
 def complete(
     *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, request_id: uuid.UUID, ledgers: ErasureLedgers | None = None,
-    explanation: str | None = None, now: datetime | None = None,
+    explanation: str | None = None, occurred_at: datetime | None = None, occurred_reason: str | None = None, now: datetime | None = None,
 ) -> DataSubjectRequest:
     """Carries the request out and closes it; refused (and nothing done) before the requester's identity is verified.
-    An erasure or account closure records what it destroyed in `ledgers` (the runtime's), counting when this commits."""
+    An erasure or account closure records what it destroyed in `ledgers` (the runtime's), counting when this commits.
+    Staff enter an answer given earlier outside govern (a copy sent by post) with its real time and why
+    (`requests.closing_time`): whether it was on time counts from then."""
     now = as_utc(now) if now else utcnow()
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state != "in_progress":
@@ -66,6 +68,8 @@ def complete(
         raise requests._illegal(req, "completed", "completed")
     requests.require_verified(req, action=RequestAction.COMPLETE)
     explanation = requests._reason(explanation, required=False)
+    at, why = requests.closing_time(policy=policy, actor=actor, req=req, outcome="completed", occurred_at=occurred_at,
+                                    occurred_reason=occurred_reason, now=now)
     # GDPR Art. 19: every recipient of the changed data is told (webhook), has a manual task, or a recorded exemption;
     # checked before anything is changed, so a refusal (409 recipients_not_told) leaves the request as it was.
     told = propagation.view(propagation.require_told(session=session, req=req))
@@ -74,7 +78,7 @@ def complete(
         # The package is for the data subject: the filing service asks for a one-time download token to hand over.
         response: dict[str, Any] = {"package": {
             "download_token": f"/api/v1/requests/{req.id}/download-token", "url": f"/api/v1/requests/{req.id}/package",
-            "available_until": (now + timedelta(hours=hours)).isoformat(),
+            "available_until": (at + timedelta(hours=hours)).isoformat(),  # as package_window_end counts it
         }}
     elif req.type == "rectification":
         response = _rectify(session, policy, envelope, actor, req)
@@ -93,8 +97,12 @@ def complete(
         response["recipients"] = told  # the subject may be told who received the data (GDPR Art. 19, second sentence)
     req.response = response
     digest = (response.get("certificate_sha256") or "")
-    requests.transition(session, actor, req, "completed", "completed", now, action=RequestAction.COMPLETE, reason=explanation,
-                        data={"certificate_sha256": digest} if digest else None)
+    data = {"certificate_sha256": digest} if digest else {}
+    if why:
+        data.update(entered_at=now.isoformat(), entered_because=why)
+    requests.transition(session, actor, req, "completed", "completed", at, action=RequestAction.COMPLETE, reason=explanation, data=data or None)
+    if why:
+        requests._backdated(session, actor, req, "completed", at, now)
     webhooks.request_completed(session=session, actor=actor, request=req, now=now)  # propagation (GDPR Art. 19), same transaction
     return req
 

@@ -102,6 +102,7 @@ class RequestSchema(Schema):
     overdue = ma.Bool()
     due_soon = ma.Bool()
     acknowledgement_overdue = ma.Bool()
+    answered_on_time = ma.Bool(allow_none=True, metadata={"description": "Completed or refused: whether by the deadline, from the real answer time; else null"})
     requester_relationship = ma.Str(allow_none=True, metadata={"description": "A close relative of a deceased subject filed (PIPL Art. 49)"})
     deadlines = ma.Nested(RequestDeadlineSchema)
     timeline = ma.List(ma.Nested(RequestEventSchema))
@@ -176,9 +177,20 @@ class ObjectionLiftSchema(Schema):
 
 class RequestCompleteSchema(Schema):
     explanation = FreeText(load_default=None, metadata={"description": "The answer told to the requester (no personal data)."})
+    occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": (
+        "When the answer was really given, if earlier (staff: requests:request:backdate; access, portability and complaint "
+        "requests only, answered outside govern): never in the future, never before receipt or verification. "
+        "answered_on_time counts from it."
+    )})
+    occurred_reason = FreeText(load_default=None, metadata={"description": "Why the time is entered afterwards (required with an earlier occurred_at; no personal data)"})
 
 
 class RequestRefuseSchema(Schema):
     reason = ma.Str(required=True, metadata={"description": "identity_not_verified, manifestly_unfounded, excessive, legal_exception, not_applicable, other"})
     legal_basis = FreeText(required=True, metadata={"description": "The provision relied on, e.g. GDPR Art. 12(5)(b)"})
     explanation = FreeText(load_default=None)
+    occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": (
+        "When the refusal was really sent, if earlier (staff: requests:request:backdate): never in the future, never before receipt. "
+        "answered_on_time counts from it."
+    )})
+    occurred_reason = FreeText(load_default=None, metadata={"description": "Why the time is entered afterwards (required with an earlier occurred_at; no personal data)"})

@@ -136,6 +136,36 @@ def recorded_time(
     return at, why
 
 
+# A completion entered afterwards records an answer given outside govern (a copy sent by post, a complaint answered by
+# letter). Every other type is carried out by govern itself when it is completed (data shredded, corrected, restricted,
+# consents withdrawn), so its completion is the moment govern did it and is never dated earlier.
+ANSWERED_OUTSIDE = ("access", "portability", "complaint")
+
+
+def closing_time(
+    *, policy: Policy, actor: Actor, req: DataSubjectRequest, outcome: str, occurred_at: datetime | None, occurred_reason: str | None,
+    now: datetime,
+) -> tuple[datetime, str | None]:
+    """When a request was really completed or refused, as staff enter it afterwards (`recorded_time`): never before it
+    was received, nor (a completion) before the requester's identity was verified; a completion only for the types
+    answered outside govern (ANSWERED_OUTSIDE). Returns (the time, the reason or None)."""
+    if occurred_at is not None and outcome == "completed" and req.type not in ANSWERED_OUTSIDE:
+        raise validation_failed({"occurred_at": [
+            f"a {req.type} request is carried out by govern when it is completed: its completion is now and cannot be entered "
+            "afterwards (a consent withdrawn earlier is recorded with its real time on /subjects/<id>/consents)"
+        ]})
+    steps = [as_utc(req.received_at)] + ([as_utc(req.verified_at)] if outcome == "completed" and req.verified_at else [])
+    return recorded_time(policy=policy, actor=actor, at=occurred_at, reason=occurred_reason, now=now, not_before=max(steps), subject_id=req.subject_id)
+
+
+def answered_on_time(req: DataSubjectRequest) -> bool | None:
+    """Whether a completed or refused request was answered by its deadline, from the real answer time (closed_at, which
+    staff may enter afterwards); None while it is open or when it ended otherwise (withdrawn, duplicate)."""
+    if req.state not in ("completed", "refused") or req.closed_at is None:
+        return None
+    return as_utc(req.closed_at) <= as_utc(req.due_at)
+
+
 def _backdated(session: Session, actor: Actor, req: DataSubjectRequest, kind: str, at: datetime, now: datetime) -> None:
     audit.append(session=session, actor=actor, action=RequestAction.BACKDATE, subject_id=req.subject_id, resource=_ref(req),
                  reason=f"{kind}:{(now - at).days}d")
@@ -622,10 +652,11 @@ def complaint_notice(policy: Policy, req: DataSubjectRequest) -> dict[str, str]:
 
 def refuse(
     *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, reason: str, legal_basis: str, explanation: str | None = None,
-    now: datetime | None = None,
+    occurred_at: datetime | None = None, occurred_reason: str | None = None, now: datetime | None = None,
 ) -> DataSubjectRequest:
     """Refuses with a reason code and the legal basis; the answer tells the requester how to complain (GDPR Art. 12(4),
-    PIPL Art. 50)."""
+    PIPL Art. 50). Staff enter a refusal sent earlier (by letter) with its real time and why (`closing_time`): whether
+    it was on time counts from then."""
     now = _now(now)
     errors: dict[str, list[str]] = {}
     if reason not in REFUSAL_REASONS:
@@ -641,9 +672,15 @@ def refuse(
     req = get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if "refused" not in TRANSITIONS.get(req.state, frozenset()):
         raise _illegal(req, "refused", "refused")
+    at, why = closing_time(policy=policy, actor=actor, req=req, outcome="refused", occurred_at=occurred_at, occurred_reason=occurred_reason, now=now)
     req.refusal_reason, req.legal_basis = reason, legal_basis.strip()
     req.response = {"refusal": {"reason": reason, "legal_basis": req.legal_basis, "explanation": explanation, "complaint": complaint_notice(policy, req)}}
-    transition(session, actor, req, "refused", "refused", now, action=RequestAction.REFUSE, reason=explanation, data={"reason": reason, "legal_basis": req.legal_basis})
+    data: dict[str, Any] = {"reason": reason, "legal_basis": req.legal_basis}
+    if why:
+        data.update(entered_at=now.isoformat(), entered_because=why)
+    transition(session, actor, req, "refused", "refused", at, action=RequestAction.REFUSE, reason=explanation, data=data)
+    if why:
+        _backdated(session, actor, req, "refused", at, now)
     return req
 
 

@@ -19,6 +19,7 @@ from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.audit.tags import SharingAction
 from govern.consent import service as consent
+from govern.consent.notices import provision_categories
 from govern.crypto.envelope import Envelope
 from govern.errors import Problem, not_found, require_editable, require_version, stale, validation_failed
 from govern.identity.actor import Actor
@@ -48,6 +49,13 @@ def _purpose_categories(policy: Policy, purpose: str) -> set[str]:
     return {policy.catalog.fields[f].category for f in p.fields}
 
 
+def _announced(policy: Policy, provision: Mapping[str, Any] | None) -> frozenset[str] | None:
+    """The data categories a provision tells the person a recipient receives; None where the purpose has no provision."""
+    if not provision:
+        return None
+    return provision_categories(provision.get("data"), policy.catalog)
+
+
 def _validate(policy: Policy, data: Mapping[str, Any], *, today: date) -> None:
     errors: dict[str, list[str]] = {}
     for key, limit in (("name", 200), ("contact", 200), ("agreement_ref", 100)):
@@ -69,8 +77,14 @@ def _validate(policy: Policy, data: Mapping[str, Any], *, today: date) -> None:
         errors["categories"] = ["a non-empty list of data categories (policies/catalog.yaml)"]
     elif purpose in policy.purposes:
         outside = sorted(set(categories) - _purpose_categories(policy, purpose))
+        announced = _announced(policy, policy.purposes[purpose].provision)
+        unannounced = sorted(set(categories) - announced) if announced is not None else []
         if outside:
             errors["categories"] = [f"not used by '{purpose}': {', '.join(outside)}"]
+        elif unannounced:
+            # The person is told which kinds of data this purpose provides (PIPL Art. 23, 25, 39): a recipient is
+            # registered for those and no more.
+            errors["categories"] = [f"not in the kinds of data '{purpose}' tells the person it provides (purposes.yaml provision.data): {', '.join(unannounced)}"]
     expires = data.get("agreement_expires_on")
     if not isinstance(expires, date):
         errors["agreement_expires_on"] = ["a date, YYYY-MM-DD"]
@@ -218,6 +232,23 @@ def disclose(
         if uncovered_by_notice is not None:
             raise refuse("not_covered_by_consent", uncovered_by_notice.detail)
         basis, receipt_id = "separate_consent", state.receipt_id
+        told = consent.consented_provision(policy, chosen, state)
+    else:
+        told = chosen.provision
+    # What the person was told this purpose provides (the provision of the notice they consented under, or of the
+    # purpose): a recipient whose agreement reaches further is not the recipient they were told of (PIPL Art. 23, 39).
+    announced = _announced(policy, told)
+    if announced is not None:
+        beyond = [f for f in names if policy.catalog.fields[f].category not in announced]
+        if beyond:
+            raise refuse("field_not_in_provision", f"The person was told '{purpose_name}' provides none of: {', '.join(beyond)} (its provision's kinds of data).")
+        wider = sorted(set(recipient.categories) - announced)
+        if wider:
+            raise refuse(
+                "recipient_not_in_provision",
+                f"This recipient is registered to receive {', '.join(wider)}, which the provision the person was told of does not name "
+                f"(it names {', '.join(sorted(announced))}): register it within the provision, or publish a notice that names it.",
+            )
     values = subjects.field_values(session=session, envelope=envelope, subject_id=subject.id, names=list(names))
     disclosure = Disclosure(
         id=uuid.uuid4(), subject_id=subject.id, recipient_id=recipient.id, purpose=purpose_name, field_names=sorted(values), basis=basis,

@@ -36,6 +36,7 @@ WRITTEN = (
     "breach:report:create",
     "breach:scope:create",
     "breach:scope:read",
+    "consent:clock:backdate",
     "consent:event:grant",
     "consent:event:opt-out",
     "consent:event:withdraw",

@@ -90,7 +90,7 @@ def test_an_event_dated_before_the_last_one_is_refused(crm, make_subject, consen
     sid = make_subject()
     assert consent(crm, sid, "grant").status_code == 201
     old = (datetime.now(timezone.utc) - timedelta(days=3)).isoformat()
-    r = consent(crm, sid, "withdraw", occurred_at=old)
+    r = consent(crm, sid, "withdraw", occurred_at=old, occurred_reason="letter opened late")
     assert r.status_code == 409 and r.json["code"] == "out_of_order"
 
 
