@@ -198,6 +198,12 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "expires_on": ("到期日", "Expires"),
     "country": ("国家/地区", "Country"),
     "no_recipients": ("没有第三方接收方。", "No recipients."),
+    "subject_consents": ("该个人的同意及其范围", "The subject's consents and what each covers"),
+    "subject_consents_help": ("按收据所载：同意时展示的告知版本所涵盖的个人信息、记录及接收方。", "As on the receipt: the data, records and recipients the notice version shown at the time covered."),
+    "given_at": ("同意时间", "Given"),
+    "record_types": ("记录类型", "Record types"),
+    "named_recipients": ("告知的接收方", "Recipients named"),
+    "no_consents": ("没有同意记录。", "No consent recorded."),
     # incidents (breach response)
     "breach_register": ("个人信息安全事件登记簿", "Breach register"),
     "incident_clocks_running": ("正在计时的安全事件通知", "Open incidents with their notification clocks running"),

@@ -12,7 +12,7 @@ from datetime import timedelta
 from flask import Response, g, redirect, request, url_for
 
 from govern.api_support import current_call
-from govern.consent import objections
+from govern.consent import objections, scopes
 from govern.errors import Problem
 from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
@@ -110,6 +110,7 @@ def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None
         can_act=manage and req.state == "in_progress", can_refuse=manage and is_open,
         has_package=manage and may(Permission.REQUESTS_PACKAGE) and req.type in flows.PACKAGE_TYPES and req.verified_at is not None and req.state in ("in_progress", "completed"),
         reasons=requests.REFUSAL_REASONS, done=request.args.get("done"), **_objections(req, manage), **_workbench(req, manage, is_open),
+        consents=_consents(req),
     )
     if problem is not None:
         return problem_page(problem, "request.html", **context)
@@ -133,6 +134,15 @@ def _workbench(req, manage: bool, is_open: bool) -> dict:
         "is_erasure": erasure,
         "has_certificate": erasure and req.state == "completed" and bool((req.response or {}).get("certificate")),
     }
+
+
+def _consents(req) -> list[dict] | None:
+    """The subject's consents and what each covered as told (notice version, fields, record types, recipients), for
+    staff who may read consent; None for others (the table is not shown)."""
+    if not may(Permission.CONSENT_READ):
+        return None
+    rt = current_runtime()
+    return scopes.of_subject(session=rt.session(), policy=rt.policy, actor=g.actor, subject_id=req.subject_id, language=language())
 
 
 def _objections(req, manage: bool) -> dict:

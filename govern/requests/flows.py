@@ -14,7 +14,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -554,6 +554,7 @@ def _access_files(
     session: Session, policy: Policy, req: DataSubjectRequest, export: subject_rights.SubjectExport, limited: dict[str, Any] | None = None,
 ) -> dict[str, bytes]:
     from govern.access import service as access
+    from govern.consent import scopes
     from govern.consent import service as consent
     from govern.sharing import service as sharing
 
@@ -567,6 +568,8 @@ def _access_files(
     objected = {o["purpose"] for o in objections if o["lifted_at"] is None}
     consent_events = [consent.event_view(e) for e in consent.events_of(session=session, subject_id=subject.id)]
     consent_state = consent.derive_state(consent.events_of(session=session, subject_id=subject.id))
+    # What each consent covered as the person was told it (notice version, fields, record types, recipients).
+    consent_scope = scopes.agreed(session=session, policy=policy, subject_id=subject.id, language=lang)
     disclosures = [sharing.disclosure_view(d, r) for d, r in sharing.disclosures_of(session=session, subject_id=subject.id)]
     held_fields = {f.name for f in export.fields}
     held_types = {r.type for r in export.records}
@@ -594,7 +597,7 @@ def _access_files(
         # No more than the filing service reads itself: what its roles may not read is withheld, by section.
         withheld = set(limited["withheld_sections"])
         if "consent" in withheld:
-            consent_events, consent_state = [], {}
+            consent_events, consent_state, consent_scope = [], {}, []
         if "disclosures" in withheld:
             disclosures = []
             processing = [{**p, "recipients": []} for p in processing]
@@ -611,7 +614,7 @@ def _access_files(
         "records": [{"id": str(r.id), "type": r.type, "occurred_at": r.occurred_at.isoformat(), "created_at": r.created_at.isoformat(), "payload": r.payload} for r in export.records],
         "processing": processing,
         "sources": sources,
-        "consent": {"current": consent_state, "events": consent_events},
+        "consent": {"current": consent_state, "events": consent_events, "scope": consent_scope},
         "disclosures": disclosures,
         "objections": objections,
         "retention": retention,
@@ -622,6 +625,9 @@ def _access_files(
         "records.csv": _csv(["id", "type", "occurred_at", "created_at", "payload_json"], [[r["id"], r["type"], r["occurred_at"], r["created_at"], json.dumps(r["payload"], ensure_ascii=False, sort_keys=True)] for r in doc["records"]]),
         "consent_events.csv": _csv(["seq", "purpose", "action", "method", "channel", "notice_version", "occurred_at", "receipt_id"],
                                    [[e["seq"], e["purpose"], e["action"], e["method"], e["channel"], e["notice_version"], e["occurred_at"], e["receipt_id"]] for e in consent_events]),
+        "consent_scope.csv": _csv(["purpose", "status", "notice_version", "given_at", "fields", "record_types", "recipients", "receipt_id"],
+                                  [[c["purpose"], c["status"], c["notice_version"], c["given_at"], " ".join(c["fields"]), " ".join(c["record_types"]),
+                                    "; ".join(f"{r.get('name')} ({r.get('country')})" for r in c["recipients"]), c["receipt_id"]] for c in consent_scope]),
         "disclosures.csv": _csv(["id", "recipient", "country", "purpose", "fields", "basis", "disclosed_at"],
                                 [[d["id"], d["recipient"]["name"], d["recipient"]["country"], d["purpose"], " ".join(d["fields"]), d["basis"], d["disclosed_at"]] for d in disclosures]),
         f"summary.{lang}.txt": _summary(policy, lang, doc).encode(),
@@ -652,11 +658,15 @@ def _sources(session: Session, subject, export: subject_rights.SubjectExport) ->
 _WORDS = {
     "zh": {"title": "个人信息副本（查阅、复制）", "fields": "您的个人信息", "records": "记录", "purposes": "处理目的与处理依据", "recipients": "接收方",
            "consent": "同意记录", "disclosures": "向第三方提供记录", "retention": "保存期限", "sources": "来源", "none": "无", "basis": "依据",
-           "objections": "反对处理（基于合法利益的处理）", "standing": "有效，已停止处理", "lifted": "已解除，理由"},
+           "objections": "反对处理（基于合法利益的处理）", "standing": "有效，已停止处理", "lifted": "已解除，理由",
+           "scope": "您同意的范围", "notice_version": "告知版本", "covered_fields": "个人信息", "covered_records": "记录", "provided_to": "提供给",
+           "provision": "接收方的处理目的、方式及个人信息种类", "granted": "有效", "withdrawn": "已撤回"},
     "en": {"title": "Copy of your personal data (access)", "fields": "Your personal data", "records": "Records", "purposes": "Purposes and legal bases",
            "recipients": "recipients", "consent": "Consent history", "disclosures": "Disclosures to third parties", "retention": "Retention",
            "sources": "Sources", "none": "none", "basis": "basis", "objections": "Objections (to processing based on legitimate interest)",
-           "standing": "standing: processing stopped", "lifted": "lifted, on the grounds"},
+           "standing": "standing: processing stopped", "lifted": "lifted, on the grounds",
+           "scope": "What your consents cover", "notice_version": "notice version", "covered_fields": "data", "covered_records": "records",
+           "provided_to": "provided to", "provision": "the recipient's purpose, method and kinds of data", "granted": "in force", "withdrawn": "withdrawn"},
 }
 
 
@@ -674,6 +684,7 @@ def _summary(policy: Policy, lang: str, doc: dict[str, Any]) -> str:
         lines.append(f"- {p['label']} — {w['basis']}: {p['legal_basis']} ({p['source']}); {w['recipients']}: {rec}")
     lines += ["", f"## {w['sources']}"] + [f"- {s['what']}: {s.get('collected_by', s.get('count'))}" for s in doc["sources"]]
     lines += ["", f"## {w['consent']}"] + ([f"- {e['occurred_at']} {e['purpose']} {e['action']} ({e['channel']})" for e in doc["consent"]["events"]] or [f"- {w['none']}"])
+    lines += ["", f"## {w['scope']}"] + (_scope_lines(policy, lang, w, doc["consent"].get("scope") or []) or [f"- {w['none']}"])
     lines += ["", f"## {w['disclosures']}"] + ([f"- {d['disclosed_at']} → {d['recipient']['name']} ({d['recipient']['country']}): {', '.join(d['fields'])} [{d['purpose']}, {d['basis']}]" for d in doc["disclosures"]] or [f"- {w['none']}"])
     lines += ["", f"## {w['objections']}"] + ([
         f"- {o['recorded_at']} {o['purpose']}: " + (f"{w['lifted']}: {o['lifted_grounds']} ({o['lifted_at']})" if o["lifted_at"] else w["standing"])
@@ -681,6 +692,24 @@ def _summary(policy: Policy, lang: str, doc: dict[str, Any]) -> str:
     ] or [f"- {w['none']}"])
     lines += ["", f"## {w['retention']}"] + ([f"- {', '.join(r['names'])}: {r['keep']} ({r['counted_from']}) — {r['legal_basis']}" for r in doc["retention"]] or [f"- {w['none']}"])
     return "\n".join(lines) + "\n"
+
+
+def _scope_lines(policy: Policy, lang: str, w: dict[str, str], scope: list[dict[str, Any]]) -> list[str]:
+    """Each consent as the person was told it: purpose, notice version, state, what data and records it covered, and to
+    whom it let them be provided and on what terms."""
+    def label(names: list[str], kinds: Mapping[str, Any]) -> str:
+        return ", ".join(kinds[n].label.get(lang, n) if n in kinds else n for n in names) or w["none"]
+
+    lines = []
+    for c in scope:
+        lines.append(f"- {c['label']} — {w['notice_version']} {c['notice_version'] or '-'}, {w.get(c['status'], c['status'])} ({c['given_at']})")
+        lines.append(f"  {w['covered_fields']}: {label(c['fields'], policy.catalog.fields)}; {w['covered_records']}: {label(c['record_types'], policy.catalog.record_types)}")
+        if c["recipients"]:
+            lines.append(f"  {w['provided_to']}: " + "; ".join(f"{r.get('name')} ({r.get('country')}, {r.get('contact')})" for r in c["recipients"]))
+        if c["provision"]:
+            p = c["provision"]
+            lines.append(f"  {w['provision']}: {p.get('purpose')} / {p.get('method')} / {', '.join(p['data'])}")
+    return lines
 
 
 def certificate(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID) -> dict[str, Any]:
