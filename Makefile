@@ -6,7 +6,7 @@ PYTEST_ARGS ?= -q
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-test browser run test test-sqlite test-postgres lint bench figures
+.PHONY: install install-test browser hsm run test test-sqlite test-postgres lint bench figures
 
 # The service alone (what `make run` needs) …
 install: $(VENV)/.installed
@@ -17,9 +17,10 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e .
 	touch $@
 
-# … and what the tests need on top: the test extras, and Debian's chromium for the console's browser tests
-# (Playwright drives it; `playwright install` is never used).
-install-test: $(VENV)/.installed-test browser
+# … and what the tests need on top: the test extras, Debian's chromium for the console's browser tests
+# (Playwright drives it; `playwright install` is never used), and Debian's SoftHSM2 as the PKCS#11 token the
+# master-key provider's tests use (tests/crypto/test_hsm.py; `make run` keeps its keys in a file and needs none).
+install-test: $(VENV)/.installed-test browser hsm
 
 $(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[test]'
@@ -32,6 +33,11 @@ browser:
 	@[ -n "$$(fc-list :lang=zh 2>/dev/null)" ] || { \
 		if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq fonts-noto-cjk; \
 		else echo "no Chinese font: install fonts-noto-cjk (sudo apt-get install fonts-noto-cjk) so console pages and screenshots render"; fi; }
+
+hsm:
+	@[ -f /usr/lib/softhsm/libsofthsm2.so ] && command -v softhsm2-util >/dev/null || { \
+		if [ "$$(id -u)" = "0" ]; then apt-get update -qq && apt-get install -y -qq softhsm2; \
+		else echo "SoftHSM2 is missing: install Debian's softhsm2 package (sudo apt-get install softhsm2) for the PKCS#11 tests"; fi; }
 
 run: install
 	$(VENV)/bin/govern serve --demo --host $(HOST) --port $(PORT)

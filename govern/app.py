@@ -20,7 +20,7 @@ from govern import __version__
 from govern.config import Settings
 from govern.crypto.checks import load_checked_keyring
 from govern.crypto.envelope import DataKeyCache, Envelope
-from govern.crypto.keyring import Keyring
+from govern.crypto.provider import MasterKeys
 from govern.db import Database
 from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, problem_response, register_error_handlers
 from govern.files import private_files
@@ -40,7 +40,7 @@ class Runtime:
 
     settings: Settings
     policy: Policy
-    keyring: Keyring
+    keyring: MasterKeys
     envelope: Envelope
     database: Database
     started_at: float = field(default_factory=time.time)

@@ -217,7 +217,7 @@ def principals_disable(ref: str, as_json: bool) -> None:
 
 @main.group()
 def keys() -> None:
-    """The master keyring and data keys."""
+    """The master keys (a keyring file, or a PKCS#11 token named by GOVERN_KEK) and data keys."""
 
 
 @keys.command("rotate")
@@ -263,7 +263,9 @@ def keys_status(as_json: bool) -> None:
 
     rt = runtime()
     st = service.status(database=rt.database, keyring=rt.keyring)
-    text = f"active master key v{st['active']}; versions {', '.join(str(v['version']) for v in st['versions'])}\n"
+    where = f"token {st['token']!r}, key label {st['label']!r}" if st["provider"] == "pkcs11" else st["path"]
+    text = f"master keys in {where}\n"
+    text += f"active master key v{st['active']}; versions {', '.join(str(v['version']) for v in st['versions'])}\n"
     text += f"rotation in progress to v{st['rotation']['target']}\n" if st["rotation"] else ""
     text += "data keys by version: " + (", ".join(f"v{k}: {n}" for k, n in sorted(st["data_keys_by_version"].items())) or "none")
     emit(as_json, st, text)

@@ -46,6 +46,9 @@ class Settings:
     db_statement_timeout_ms: int = 0
     # Alerts by e-mail (govern/alerts): smtp://host:25, smtp://host:587?starttls=1 or smtps://user:password@host:465.
     smtp_url: str | None = None
+    # Where the master keys live (govern/crypto/provider.py): unset or "file" = GOVERN_HOME/keyring.json; a pkcs11: URI
+    # (RFC 7512: token, object = key label, module-path, pin-source) = a PKCS#11 token such as an HSM.
+    kek: str | None = None
 
     @property
     def audit_key_path(self) -> Path:
@@ -92,6 +95,7 @@ class Settings:
             db_lock_timeout_ms=int(env["GOVERN_DB_LOCK_TIMEOUT_MS"]) if env.get("GOVERN_DB_LOCK_TIMEOUT_MS") else None,
             db_statement_timeout_ms=int(env.get("GOVERN_DB_STATEMENT_TIMEOUT_MS", "0")),
             smtp_url=env.get("GOVERN_SMTP_URL") or None,
+            kek=env.get("GOVERN_KEK") or None,
         )
 
 

@@ -3,7 +3,8 @@ the data was written under, instead of carrying on with keys that open nothing (
 miss, so CRMs create duplicates).
 
 The database keeps, per master-key version and for the blind-index key, an HMAC-SHA256 of a fixed label under the
-key (it tells keys apart and reveals nothing of them), and the key id of the audit signing key's public half. Start-up
+key (an AES-CMAC computed by the token, for master keys in a PKCS#11 token; either tells keys apart and reveals
+nothing of them), and the key id of the audit signing key's public half. Start-up
 (build_runtime: `govern serve`, every worker, every CLI command that uses keys) compares the keys at hand with them;
 /readyz compares again on every probe. A database that has none yet (one created before this check existed) gets
 them from the keyring present at its first start — trust on first use, tested against the data where there is any
@@ -23,15 +24,18 @@ from sqlalchemy.orm import Session
 
 from govern.audit.tags import AuditAction, KeyAction
 from govern.config import Settings
-from govern.crypto.keyring import Keyring, KeyringError
+from govern.crypto import provider
+from govern.crypto.keyring import CHECK_LABEL as _LABEL
+from govern.crypto.keyring import KeyringError, master_check
 from govern.crypto.models import KeyCheck, SubjectKey
+from govern.crypto.provider import MasterKeys
 from govern.db import Database
 from govern.logging import get_logger
 
 log = get_logger("govern.crypto.checks")
 
 MASTER, INDEX, AUDIT_SIGNING = "master", "index", "audit_signing"
-_LABEL = b"govern key-check value v1"
+__all__ = ["master_check"]  # the file keyring's check value, kept importable from here
 
 # What went wrong, as a stable code (readiness, logs, tests) beside the sentence for the operator.
 MISSING_KEYRING = "missing_keyring"
@@ -53,10 +57,6 @@ class KeyMismatch(KeyringError):
         self.detail = detail
 
 
-def master_check(key: bytes, version: int) -> str:
-    return hmac.new(key, _LABEL + b"\x00master\x00" + str(version).encode(), hashlib.sha256).hexdigest()
-
-
 def index_check(key: bytes) -> str:
     return hmac.new(key, _LABEL + b"\x00index", hashlib.sha256).hexdigest()
 
@@ -70,8 +70,8 @@ class KeysAtHand:
     audit_key_id: str | None
 
     @classmethod
-    def of(cls, keyring: Keyring, audit_key_id: str | None) -> "KeysAtHand":
-        return cls({v: master_check(keyring.master_key(v), v) for v in keyring.versions}, index_check(keyring.index_key), audit_key_id)
+    def of(cls, keyring: MasterKeys, audit_key_id: str | None) -> "KeysAtHand":
+        return cls({v: keyring.check_value(v) for v in keyring.versions}, index_check(keyring.index_key), audit_key_id)
 
 
 def audit_key_id(settings: Settings) -> str | None:
@@ -113,7 +113,7 @@ def compare(rows: dict[tuple[str, int], str], keys: KeysAtHand, *, audit: bool =
         raise KeyMismatch(problems[0][0], "; ".join(detail for _, detail in problems))
 
 
-def verify(*, session: Session, keyring: Keyring, settings: Settings) -> None:
+def verify(*, session: Session, keyring: MasterKeys, settings: Settings) -> None:
     """Readiness: the keyring on disk and the audit signing key still match what the database recorded."""
     rows = recorded(session)
     if isinstance(keyring.accept, _Guard):
@@ -139,7 +139,7 @@ def missing_keyring(*, database: Database, keyring_path: Path | str) -> KeyMisma
     return KeyMismatch(MISSING_KEYRING, f"no keyring at {keyring_path}, but the database holds data encrypted under one{held}")
 
 
-def ensure(*, database: Database, keyring: Keyring, settings: Settings, how: str = "first_use") -> list[str]:
+def ensure(*, database: Database, keyring: MasterKeys, settings: Settings, how: str = "first_use") -> list[str]:
     """Start-up: refuses keys that do not match what is recorded; records what is not recorded yet (audited).
     Returns what it recorded, e.g. ["master:1", "index:1"]."""
     keys = KeysAtHand.of(keyring, audit_key_id(settings))
@@ -156,7 +156,7 @@ def ensure(*, database: Database, keyring: Keyring, settings: Settings, how: str
     return []
 
 
-def _record_missing(*, session: Session, database: Database, keyring: Keyring, keys: KeysAtHand, rows: dict[tuple[str, int], str], how: str) -> list[str]:
+def _record_missing(*, session: Session, database: Database, keyring: MasterKeys, keys: KeysAtHand, rows: dict[tuple[str, int], str], how: str) -> list[str]:
     from govern.audit import service as audit
     from govern.identity.actor import Actor
 
@@ -184,7 +184,7 @@ def _record_missing(*, session: Session, database: Database, keyring: Keyring, k
     return added
 
 
-def _test_against_data(*, session: Session, database: Database, keyring: Keyring, versions: list[int]) -> None:
+def _test_against_data(*, session: Session, database: Database, keyring: MasterKeys, versions: list[int]) -> None:
     """Trust on first use, but not blindly: data keys under a version the keyring lacks, or one of each version that
     does not unwrap, mean this keyring is not the data's."""
     from govern.crypto.envelope import DataKeyCache, Envelope
@@ -204,10 +204,10 @@ def _test_against_data(*, session: Session, database: Database, keyring: Keyring
             raise KeyMismatch(VERSION_MISMATCH, f"master key version {version} does not unwrap this database's data keys") from None
 
 
-def record_master_version(*, session: Session, keyring: Keyring, version: int, how: str = "rotation") -> None:
+def record_master_version(*, session: Session, keyring: MasterKeys, version: int, how: str = "rotation") -> None:
     """A rotation's new version, in the transaction that records the rotation's start."""
     if session.get(KeyCheck, (MASTER, version)) is None:
-        session.add(KeyCheck(kind=MASTER, version=version, check_value=master_check(keyring.master_key(version), version), recorded_how=how))
+        session.add(KeyCheck(kind=MASTER, version=version, check_value=keyring.check_value(version), recorded_how=how))
 
 
 def record_audit_key(*, session: Session, key_id: str, how: str = "rotation") -> None:
@@ -218,21 +218,26 @@ def record_audit_key(*, session: Session, key_id: str, how: str = "rotation") ->
         session.add(KeyCheck(kind=AUDIT_SIGNING, version=version, check_value=key_id, recorded_how=how))
 
 
-def load_checked_keyring(*, settings: Settings, database: Database) -> Keyring:
-    """The keyring, checked against the database: start-up of the app, each worker and each CLI command."""
+def load_checked_keyring(*, settings: Settings, database: Database) -> MasterKeys:
+    """The master keys (file keyring or token), checked against the database: start-up of the app, each worker and
+    each CLI command."""
+    keyring: MasterKeys | None = None
     try:
         try:
-            keyring = Keyring.load(settings.keyring_path)
+            keyring = provider.load(settings)
         except KeyringError:
-            if not settings.keyring_path.exists() and _has_table(database) and _holds_keyed_data(database):
-                raise missing_keyring(database=database, keyring_path=settings.keyring_path) from None
+            where = provider.state_path(settings)
+            if not where.exists() and _has_table(database) and _holds_keyed_data(database):
+                raise missing_keyring(database=database, keyring_path=where) from None
             raise
         if _has_table(database):  # a database not yet migrated has nothing to compare with; `govern init` migrates first
             ensure(database=database, keyring=keyring, settings=settings)
             with database.unit_of_work() as session:
                 keyring.accept = _Guard(recorded(session))
     except BaseException:
-        database.dispose()  # the refusal leaves no connection behind
+        database.dispose()  # the refusal leaves no connection (and no token session) behind
+        if keyring is not None:
+            keyring.close()
         raise
     return keyring
 
@@ -245,7 +250,7 @@ class _Guard:
     def __init__(self, rows: dict[tuple[str, int], str]) -> None:
         self.rows = rows
 
-    def __call__(self, candidate: Keyring) -> None:
+    def __call__(self, candidate: MasterKeys) -> None:
         compare(self.rows, KeysAtHand.of(candidate, None), audit=False)
 
 
@@ -260,13 +265,14 @@ def _holds_keyed_data(database: Database) -> bool:
         return holds_keyed_data(session)
 
 
-def init_keyring(*, settings: Settings, database: Database) -> tuple[Keyring, bool]:
-    """`govern init`: a new keyring only for a database that holds nothing encrypted (else: restore the keyring)."""
-    if settings.keyring_path.exists():
+def init_keyring(*, settings: Settings, database: Database) -> tuple[MasterKeys, bool]:
+    """`govern init`: new master keys only for a database that holds nothing encrypted (else: restore the keyring)."""
+    where = provider.state_path(settings)
+    if where.exists():
         return load_checked_keyring(settings=settings, database=database), False
     if _holds_keyed_data(database):
-        raise missing_keyring(database=database, keyring_path=settings.keyring_path)
-    keyring = Keyring.create(settings.keyring_path)
+        raise missing_keyring(database=database, keyring_path=where)
+    keyring = provider.create(settings)
     ensure(database=database, keyring=keyring, settings=settings, how="created")
     return keyring, True
 
@@ -284,11 +290,14 @@ def accept_audit_key(*, settings: Settings, reason: str) -> str:
     key = signing.load(settings, create=False)
     database = Database(settings.database_url)
     try:
-        keyring = Keyring.load(settings.keyring_path)
-        with database.unit_of_work() as session:
-            compare(recorded(session), KeysAtHand.of(keyring, None), audit=False)
-            record_audit_key(session=session, key_id=key.key_id, how="accepted")
-            audit.append(session=session, actor=Actor.operator(), action=AuditAction.SIGNING_KEY_ROTATE, resource=f"audit-key:{key.key_id}", reason=reason)
+        keyring = provider.load(settings)
+        try:
+            with database.unit_of_work() as session:
+                compare(recorded(session), KeysAtHand.of(keyring, None), audit=False)
+                record_audit_key(session=session, key_id=key.key_id, how="accepted")
+                audit.append(session=session, actor=Actor.operator(), action=AuditAction.SIGNING_KEY_ROTATE, resource=f"audit-key:{key.key_id}", reason=reason)
+        finally:
+            keyring.close()
         signing.publish(settings, key)
     finally:
         database.dispose()

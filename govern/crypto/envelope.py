@@ -1,5 +1,5 @@
-"""Envelope encryption: a random 256-bit data key per subject, wrapped by a versioned master key; values are
-AES-256-GCM with a fresh 96-bit nonce and associated data that binds each ciphertext to its subject and slot.
+"""Envelope encryption: a random 256-bit data key per subject, wrapped by a versioned master key (in the file keyring
+or inside a PKCS#11 token: govern.crypto.provider); values are AES-256-GCM with a fresh 96-bit nonce and associated data that binds each ciphertext to its subject and slot.
 
 A ciphertext copied onto another row, another field or another subject fails authentication: the AAD differs.
 """
@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from govern.crypto.keyring import Keyring
+from govern.crypto.provider import MasterKeys
 
 FORMAT_V1 = 1
 SCHEMA_VERSION = 1
@@ -112,9 +112,9 @@ class DataKeyCache:
 
 
 class Envelope:
-    """Wraps and unwraps data keys under the keyring, and seals and opens values under a data key."""
+    """Wraps and unwraps data keys under the master keys, and seals and opens values under a data key."""
 
-    def __init__(self, keyring: Keyring, cache: DataKeyCache) -> None:
+    def __init__(self, keyring: MasterKeys, cache: DataKeyCache) -> None:
         self.keyring = keyring
         self.cache = cache
 
@@ -123,21 +123,29 @@ class Envelope:
         self.keyring.reload_if_changed()
         dek = AESGCM.generate_key(bit_length=256)
         version = self.keyring.active_version
-        return dek, _seal(self.keyring.master_key(version), version, dek, _dek_aad(subject_id)), version
+        return dek, self._wrap(version, dek, subject_id), version
 
     def unwrap(self, subject_id: UUID, wrapped: bytes) -> bytes:
+        """The data key, from the cache or (on a miss) from the master-key provider: the only per-read path to it."""
         cached = self.cache.get(wrapped)
         if cached is not None:
             return cached
-        _, version = _header(wrapped)
-        dek = _open(self.keyring.master_key(version), wrapped, _dek_aad(subject_id), "data key", subject_id)
+        dek = self._unwrap(subject_id, wrapped)
         self.cache.put(wrapped, dek)
         return dek
 
     def rewrap(self, subject_id: UUID, wrapped: bytes, to_version: int) -> bytes:
+        return self._wrap(to_version, self._unwrap(subject_id, wrapped), subject_id)
+
+    def _wrap(self, version: int, dek: bytes, subject_id: UUID) -> bytes:
+        return _HEADER.pack(FORMAT_V1, version) + self.keyring.wrap(version, dek, _dek_aad(subject_id))
+
+    def _unwrap(self, subject_id: UUID, wrapped: bytes) -> bytes:
         _, version = _header(wrapped)
-        dek = _open(self.keyring.master_key(version), wrapped, _dek_aad(subject_id), "data key", subject_id)
-        return _seal(self.keyring.master_key(to_version), to_version, dek, _dek_aad(subject_id))
+        try:
+            return self.keyring.unwrap(version, wrapped[_HEADER.size:], _dek_aad(subject_id))
+        except InvalidTag:
+            raise CiphertextRejected(f"data key of subject {subject_id} does not authenticate (altered, moved from another row, or wrong key)") from None
 
     @staticmethod
     def seal(dek: bytes, subject_id: UUID, slot: str, plaintext: bytes) -> bytes:

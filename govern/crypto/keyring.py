@@ -2,11 +2,16 @@
 
 The file lives in GOVERN_HOME (or GOVERN_KEYRING_FILE) apart from the database, so a stolen database or backup
 holds only wrapped keys. Writes are atomic (temporary file, fsync, rename) so a crash never leaves half a keyring.
+
+This is the default master-key provider (govern.crypto.provider.MasterKeys); govern.crypto.hsm is the other, whose
+master keys stay inside a PKCS#11 token.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import stat
@@ -17,6 +22,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+NONCE_BYTES = 12
+CHECK_LABEL = b"govern key-check value v1"  # what a key-check value is computed over (govern.crypto.checks)
+TOKEN_STATE_FILE = "kek-state.json"  # the PKCS#11 provider's state in GOVERN_HOME (govern.crypto.hsm)
 
 class KeyringError(Exception):
     """The keyring is missing, unreadable, too widely readable, or lacks a key version that data needs."""
@@ -37,8 +47,15 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
+def master_check(key: bytes, version: int) -> str:
+    """The file keyring's key-check value: HMAC-SHA256 of a fixed label under the master key."""
+    return hmac.new(key, CHECK_LABEL + b"\x00master\x00" + str(version).encode(), hashlib.sha256).hexdigest()
+
+
 class Keyring:
     """Holds the KEKs by version, the active version, the blind-index key and any rotation in progress."""
+
+    kind = "file"
 
     def __init__(self, path: Path, doc: dict[str, Any]) -> None:
         self.path = path
@@ -48,7 +65,7 @@ class Keyring:
         self._checked = time.monotonic()
         # Set by govern.crypto.checks: refuses (raises KeyringError) a keyring file that is not the database's, so a
         # file swapped behind a running process is reported rather than adopted.
-        self.accept: Callable[["Keyring"], None] | None = None
+        self.accept: Callable[[Any], None] | None = None
 
     # --- loading and saving ---
 
@@ -152,6 +169,21 @@ class Keyring:
             raise KeyringError(f"master key version {version} is not in the keyring")
         return key.key
 
+    def wrap(self, version: int, plaintext: bytes, aad: bytes) -> bytes:
+        """AES-256-GCM under master key `version`: nonce, then ciphertext and tag."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + AESGCM(self.master_key(version)).encrypt(nonce, plaintext, aad)
+
+    def unwrap(self, version: int, sealed: bytes, aad: bytes) -> bytes:
+        """Raises cryptography's InvalidTag when `sealed` was not made by wrap() under `version` with `aad`."""
+        return AESGCM(self.master_key(version)).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+
+    def check_value(self, version: int) -> str:
+        return master_check(self.master_key(version), version)
+
+    def close(self) -> None:
+        """Nothing to release: the keys are in memory only."""
+
     @property
     def versions(self) -> list[int]:
         return sorted(self._keys)
@@ -159,6 +191,7 @@ class Keyring:
     def describe(self) -> dict[str, Any]:
         """What an operator may see: versions and dates, never key material."""
         return {
+            "provider": self.kind,
             "path": str(self.path),
             "active": self.active_version,
             "versions": [{"version": k.version, "created_at": k.created_at} for k in sorted(self._keys.values(), key=lambda k: k.version)],

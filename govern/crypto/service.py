@@ -19,8 +19,8 @@ from govern.audit import service as audit
 from govern.audit.tags import KeyAction
 from govern.crypto import checks
 from govern.crypto.envelope import Envelope
-from govern.crypto.keyring import Keyring
 from govern.crypto.models import SubjectKey
+from govern.crypto.provider import MasterKeys
 from govern.db import Database
 from govern.identity.actor import Actor
 from govern.jobs import Progress, database_lock, host_lock, rate_since
@@ -48,7 +48,7 @@ class RotationResult:
 
 
 @contextmanager
-def rotation_lock(database: Database, keyring: Keyring) -> Iterator[None]:
+def rotation_lock(database: Database, keyring: MasterKeys) -> Iterator[None]:
     """A file lock beside the keyring (this host) and, on PostgreSQL, an advisory lock (every host)."""
     with host_lock(keyring.path.with_suffix(".rotation.lock"), lambda: RotationBusy("another key rotation is running on this host")):
         if database.dialect != "postgresql":
@@ -128,7 +128,7 @@ def _verify(database: Database, envelope: Envelope, target: int) -> None:
             envelope.unwrap(row.subject_id, row.wrapped_key)
 
 
-def status(*, database: Database, keyring: Keyring) -> dict[str, Any]:
+def status(*, database: Database, keyring: MasterKeys) -> dict[str, Any]:
     with database.unit_of_work() as session:
         rows = session.execute(select(SubjectKey.master_key_version, func.count()).group_by(SubjectKey.master_key_version)).all()
     return {**keyring.describe(), "data_keys_by_version": {int(v): int(n) for v, n in rows}}
