@@ -1,20 +1,25 @@
 """Read models of incidents for the API, the console and the CLI: an incident with its clocks, the board, the open
-clocks across incidents, figures (drills never count) and the register of every breach (GDPR Art. 33(5)).
+clocks across incidents, figures (drills never count), the register of every breach (GDPR Art. 33(5)) and the staff
+queue of incidents (filters by state, date of awareness and search, keyset paging without a cap).
 
-Console pages call `board`, `open_clocks`, `figures` and `view` directly with the request's session."""
+Console pages call `board`, `queue`, `open_clocks`, `figures` and `view` directly with the request's session."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from govern import paging
 from govern.audit import service as audit
 from govern.breach import clocks
 from govern.breach.models import AffectedSnapshot, Incident, Notification
 from govern.breach.service import STATES, TRANSITIONS, BreachAction, facts_of, latest_assessment, latest_snapshot, notifications, timeline
+from govern.errors import validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -103,6 +108,18 @@ def snapshot_view(s: AffectedSnapshot) -> dict[str, Any]:
     }
 
 
+def _board_row(policy: Policy, incident: Incident, now: datetime, session: Session) -> dict[str, Any]:
+    """An incident as the board and the queue show it: its pending notifications, how many are overdue, the next clock."""
+    notes = [notification_view(policy, n, now) for n in notifications(session=session, incident_id=incident.id)]
+    pending = [x for x in notes if x["status"] in ("required", "unknown") and x["sent_at"] is None]
+    due = sorted((x for x in pending if x["due_at"]), key=lambda x: x["due_at"])
+    return {
+        "id": incident.id, "reference": incident.reference, "title": incident.title, "state": incident.state, "drill": incident.drill,
+        "aware_at": as_utc(incident.aware_at), "pending": len(pending), "overdue": sum(1 for x in pending if x["overdue"]),
+        "next_due": due[0] if due else None,
+    }
+
+
 def board(*, session: Session, policy: Policy, now: datetime | None = None, include_closed: bool = False, include_drills: bool = True) -> list[dict[str, Any]]:
     """Incidents for a console board: open first, each with its next due clock and whether anything is overdue."""
     now = now or utcnow()
@@ -111,18 +128,69 @@ def board(*, session: Session, policy: Policy, now: datetime | None = None, incl
         query = query.where(Incident.state != "closed")
     if not include_drills:
         query = query.where(Incident.drill.is_(False))
-    rows = []
-    for incident in session.scalars(query.order_by(Incident.aware_at.desc())):
-        notes = [notification_view(policy, n, now) for n in notifications(session=session, incident_id=incident.id)]
-        pending = [x for x in notes if x["status"] in ("required", "unknown") and x["sent_at"] is None]
-        due = sorted((x for x in pending if x["due_at"]), key=lambda x: x["due_at"])
-        rows.append({
-            "id": incident.id, "reference": incident.reference, "title": incident.title, "state": incident.state, "drill": incident.drill,
-            "aware_at": as_utc(incident.aware_at), "pending": len(pending), "overdue": sum(1 for x in pending if x["overdue"]),
-            "next_due": due[0] if due else None,
-        })
+    rows = [_board_row(policy, incident, now, session) for incident in session.scalars(query.order_by(Incident.aware_at.desc()))]
     rows.sort(key=lambda r: (r["overdue"] == 0, r["next_due"]["due_at"] if r["next_due"] else datetime.max.replace(tzinfo=now.tzinfo)))
     return rows
+
+
+# --- the queue a DPO works from (issue 19 item 1) -------------------------------------------------------------------
+
+STATE_GROUPS = {"open": tuple(s for s in STATES if s != "closed"), "closed": ("closed",), "all": tuple(STATES)}
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class Filters:
+    state: str = "open"  # an incident state, or open / closed / all
+    aware_from: datetime | None = None
+    aware_before: datetime | None = None
+    search: str | None = None  # an incident id, its reference, or words of its title
+    drills: bool = True
+
+
+def _queue_query(f: Filters):
+    errors: dict[str, list[str]] = {}
+    if f.state not in STATE_GROUPS and f.state not in STATES:
+        errors["state"] = [f"one of {', '.join((*STATE_GROUPS, *STATES))}"]
+    if f.search is not None and len(f.search) > 200:
+        errors["search"] = ["at most 200 characters"]
+    if errors:
+        raise validation_failed(errors)
+    query = select(Incident).where(Incident.state.in_(STATE_GROUPS.get(f.state, (f.state,))))
+    if not f.drills:
+        query = query.where(Incident.drill.is_(False))
+    if f.aware_from is not None:
+        query = query.where(Incident.aware_at >= as_utc(f.aware_from))
+    if f.aware_before is not None:
+        query = query.where(Incident.aware_at < as_utc(f.aware_before))
+    if f.search:
+        text = f.search.strip()
+        matches = [Incident.reference == text, Incident.title.contains(text, autoescape=True)]
+        try:
+            matches.append(Incident.id == uuid.UUID(text))
+        except ValueError:
+            pass
+        query = query.where(or_(*matches))
+    return query
+
+
+def queue(
+    *, session: Session, policy: Policy, filters: Filters, cursor: str | None = None, limit: int = PAGE_SIZE, now: datetime | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of incidents, latest aware first (ties by id), each with its next clock and the seconds left on it,
+    and the cursor of the next page (None on the last). Incidents name no subject: the read is not audited, as the board's."""
+    now = now or utcnow()
+    query = _queue_query(filters)
+    if cursor:
+        query = query.where(paging.after(Incident.aware_at, Incident.id, cursor, descending=True))
+    found = list(session.scalars(query.order_by(Incident.aware_at.desc(), Incident.id.desc()).limit(limit + 1)))
+    more, found = len(found) > limit, found[:limit]
+    rows = []
+    for incident in found:
+        row = _board_row(policy, incident, now, session)
+        row["seconds_left"] = row["next_due"]["seconds_left"] if row["next_due"] else None
+        rows.append(row)
+    return rows, paging.cursor(found[-1].aware_at, found[-1].id) if more else None
 
 
 def open_clocks(*, session: Session, policy: Policy, now: datetime | None = None, include_drills: bool = False) -> list[dict[str, Any]]:

@@ -3,11 +3,8 @@ actions its state allows. Every rule (states, deadlines, verification, extension
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import uuid
-from datetime import timedelta
 
 from flask import Response, g, redirect, request, url_for
 
@@ -20,8 +17,8 @@ from govern.requests import flows, workbench
 from govern.requests import service as requests
 from govern.timeutil import as_utc, utcnow
 
-from . import certificate_pdf
-from .views import HOME_PANELS, blp, language, may, page, parse_local, problem_page, t
+from . import certificate_pdf, queue
+from .views import HOME_PANELS, blp, language, may, page, problem_page, t
 
 
 def _home_panel():
@@ -36,11 +33,10 @@ HOME_PANELS.append(("requests", _home_panel))
 
 def _filters(args) -> workbench.Filters:
     """The queue's filters from the page's query string; dates are days in the user's time zone, `to` inclusive."""
-    received_to = parse_local(args.get("received_to"))
+    received_from, received_before = queue.day_range(args, "received_from", "received_to")
     return workbench.Filters(
         state=args.get("state") or "open", type=args.get("type") or None, jurisdiction=args.get("jurisdiction") or None,
-        assignee=args.get("assignee") or None, received_from=parse_local(args.get("received_from")),
-        received_before=received_to + timedelta(days=1) if received_to is not None else None, search=(args.get("q") or "").strip() or None,
+        assignee=args.get("assignee") or None, received_from=received_from, received_before=received_before, search=queue.search_text(args),
     )
 
 
@@ -62,19 +58,7 @@ def requests_queue():
         result = workbench.page(**current_call().services(), filters=_filters(args), cursor=args.get("cursor") or None, limit=workbench.PAGE_SIZE)
     except Problem as problem:
         return problem_page(problem, "requests.html", rows=[], next_url=None, export_url=None, **context)
-    base = {k: v for k, v in args.items() if k != "cursor" and v}
-    next_url = url_for("console.requests_queue", **base, cursor=result.next_cursor) if result.next_cursor else None
-    return page("requests.html", rows=result.rows, next_url=next_url, export_url=url_for("console.requests_export", **base),
-                first_url=url_for("console.requests_queue", **base) if args.get("cursor") else None, **context)
-
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    """A CSV cell a spreadsheet shows as text: one that would start a formula gets a leading apostrophe (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return page("requests.html", rows=result.rows, **queue.links("console.requests_queue", "console.requests_export", args, result.next_cursor), **context)
 
 
 @blp.route("/requests/export.csv", methods=["GET"])
@@ -86,17 +70,13 @@ def requests_export():
     except Problem as problem:
         return problem_page(problem, "requests.html", rows=[], next_url=None, export_url=None, args=request.args, states=requests.STATES,
                             groups=tuple(workbench.STATE_GROUPS), types=requests.REQUEST_TYPES, jurisdictions=[], staff=[], urgency=_urgency)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([t("request"), t("external_ref"), t("type"), t("jurisdiction"), t("state"), t("received_at"), t("due_at"), t("days_left"), t("assignee")])
-    for row in rows:
-        req = row.item.request
-        writer.writerow([_cell(v) for v in (
-            req.id, row.external_ref, t("request_type." + req.type), req.jurisdiction, t("request_state." + req.state),
-            as_utc(req.received_at).isoformat(), row.item.due_at.isoformat(), row.days_left if req.state in requests.OPEN else "", row.assignee,
-        )])
-    name = f"requests-{utcnow().strftime('%Y%m%dT%H%M%SZ')}.csv"
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    header = [t("request"), t("external_ref"), t("type"), t("jurisdiction"), t("state"), t("received_at"), t("due_at"), t("days_left"), t("assignee")]
+    return queue.csv_response("requests", header, (
+        (row.item.request.id, row.external_ref, t("request_type." + row.item.request.type), row.item.request.jurisdiction,
+         t("request_state." + row.item.request.state), as_utc(row.item.request.received_at).isoformat(), row.item.due_at.isoformat(),
+         row.days_left if row.item.request.state in requests.OPEN else "", row.assignee)
+        for row in rows
+    ))
 
 
 def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None = None):

@@ -8,12 +8,17 @@ import uuid
 
 from flask import redirect, request, url_for
 
+from govern import paging
 from govern.errors import Problem
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.retention import service as retention
+from govern.timeutil import as_utc
 
-from .views import HOME_PANELS, blp, may, page
+from . import queue
+from .views import HOME_PANELS, blp, may, page, t
+
+PAGE_SIZE = 50
 
 
 def _statuses(plans):
@@ -43,6 +48,47 @@ def retention_overview():
         "retention.html", plans=plans, statuses=_statuses(plans), runs=retention.list_runs(session=session, limit=50),
         holds=retention.list_holds(session=session, active_only=True, limit=200),
     )
+
+
+def _plan_filters(args) -> retention.PlanFilters:
+    created_from, created_before = queue.day_range(args, "created_from", "created_to")
+    return retention.PlanFilters(state=args.get("state") or "awaiting", created_from=created_from, created_before=created_before,
+                                 search=queue.search_text(args))
+
+
+def _plan_urgency(row: retention.PlanRow) -> str:
+    return queue.urgency(row.seconds_left, current_runtime().policy.console.warn_hours * 3600, running=row.expires_at is not None)
+
+
+@blp.route("/retention/plans", methods=["GET"])
+@requires(Permission.CONSOLE_RETENTION)
+def retention_plans():
+    """The queue of purge plans: awaiting approval or a run by default, filters by status, date and plan id, a page at
+    a time (a cursor: no cap), the CSV of the same view; the time left before a plan expires unrun, coloured."""
+    rt = current_runtime()
+    args = request.args
+    context = dict(args=args, groups=tuple(retention.PLAN_GROUPS), states=retention.PLAN_STATUSES, urgency=_plan_urgency, time_left=queue.time_left)
+    try:
+        rows, cursor = retention.plan_queue(session=rt.session(), policy=rt.policy, filters=_plan_filters(args), cursor=args.get("cursor") or None,
+                                              limit=PAGE_SIZE)
+    except Problem as problem:
+        return page("plans.html", status=problem.status, problem=problem, rows=[], next_url=None, export_url=None, **context)
+    return page("plans.html", rows=rows, **queue.links("console.retention_plans", "console.retention_plans_export", args, cursor), **context)
+
+
+@blp.route("/retention/plans/export.csv", methods=["GET"])
+@requires(Permission.CONSOLE_RETENTION)
+def retention_plans_export():
+    """Every plan of the filtered queue as CSV (the same columns as the page)."""
+    rt = current_runtime()
+    filters = _plan_filters(request.args)
+    rows = paging.every(lambda cursor: retention.plan_queue(session=rt.session(), policy=rt.policy, filters=filters, cursor=cursor, limit=500))
+    header = [t("plan"), t("state"), t("items"), t("created_by"), t("created_at"), t("approved_by"), t("expires_at"), t("time_left")]
+    return queue.csv_response("purge-plans", header, (
+        (r.plan.id, t("plan_status." + r.status), r.plan.items, r.plan.created_by, as_utc(r.plan.created_at).isoformat(), r.plan.approved_by or "",
+         r.expires_at.isoformat() if r.expires_at else "", queue.time_left(r.seconds_left) if r.seconds_left is not None else "")
+        for r in rows
+    ))
 
 
 @blp.route("/retention/plans/<uuid:plan_id>", methods=["GET"])

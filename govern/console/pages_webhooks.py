@@ -1,19 +1,24 @@
-"""Console page for propagation webhooks (govern/webhooks): the endpoints with their deliveries per state, the
-deliveries of one state (failed first: the ones a person must follow up), and re-queueing a failed one. Listing and
+"""Console page for propagation webhooks (govern/webhooks): the endpoints with their deliveries per state, the queue
+of deliveries (failed first: the ones a person must follow up, with the days left to do it; filters, search by id,
+paging without a cap, the CSV of the view), and re-queueing a failed one. Listing and
 re-queueing are the webhooks service's own functions, audited there exactly as through /api/v1/webhooks."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 
 from flask import redirect, request, url_for
 
-from govern.errors import Problem
+from govern import paging
+from govern.errors import Problem, validation_failed
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
+from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
 
-from .views import blp, domain_present, may, page
+from . import queue
+from .views import blp, domain_present, may, page, t
 
 PAGE_SIZE = 50
 
@@ -36,40 +41,82 @@ def _owner_names(session, endpoints) -> dict[uuid.UUID, str]:
     return names
 
 
-def _filters() -> tuple[str | None, uuid.UUID | None]:
-    """The state shown (failed unless another is chosen; "any" for every state) and the endpoint, from the query."""
-    state = request.args.get("state", "failed")
+def _filters(args) -> webhooks.DeliveryFilters:
+    """The deliveries shown: failed unless another state is chosen ("any" for every state), an endpoint, the date
+    range (days in the user's time zone), and the search box (a delivery's, its request's or its subject's id)."""
+    state = args.get("state", "failed")
     state = None if state == "any" else state if state in webhooks.STATES else "failed"
+    created_from, created_before = queue.day_range(args, "created_from", "created_to")
+    errors: dict[str, list[str]] = {}
+    endpoint = search = None
     try:
-        endpoint = uuid.UUID(request.args["endpoint_id"]) if request.args.get("endpoint_id") else None
+        endpoint = uuid.UUID(args["endpoint_id"]) if args.get("endpoint_id") else None
     except ValueError:
-        endpoint = None
-    return state, endpoint
+        errors["endpoint_id"] = ["an endpoint's id"]
+    try:
+        search = uuid.UUID(queue.search_text(args)) if queue.search_text(args) else None
+    except ValueError:
+        errors["search"] = ["a delivery's, request's or subject's id"]
+    if errors:
+        raise validation_failed(errors)
+    return webhooks.DeliveryFilters(endpoint_id=endpoint, state=state, created_from=created_from, created_before=created_before, search=search)
+
+
+def _follow_up(delivery) -> float | None:
+    """Seconds left to follow a failed delivery up by hand (console.yaml queues.follow_up_days after it failed)."""
+    if delivery.state != "failed" or delivery.failed_at is None:
+        return None
+    due = as_utc(delivery.failed_at) + timedelta(days=current_runtime().policy.console.follow_up_days)
+    return (due - utcnow()).total_seconds()
+
+
+def _urgency(seconds_left: float | None) -> str:
+    return queue.urgency(seconds_left, current_runtime().policy.console.warn_hours * 3600)
 
 
 def _context() -> dict:
     session = current_runtime().session()
     endpoints = webhooks.list_endpoints(session=session)
-    state, endpoint = _filters()
-    rows, cursor = webhooks.list_deliveries(
-        session=session, actor=current_actor(), filters=webhooks.DeliveryFilters(endpoint_id=endpoint, state=state),
-        limit=PAGE_SIZE, cursor=request.args.get("cursor") or None,
-    )
-    older = None
-    if cursor:
-        older = url_for("console.webhooks_overview", state=state or "any", endpoint_id=endpoint, cursor=cursor)
-    return dict(
+    args = request.args
+    base = dict(
         endpoints=endpoints, counts=webhooks.delivery_counts(session=session, endpoint_ids=[e.id for e in endpoints]),
-        owners=_owner_names(session, endpoints), names={e.id: e.name for e in endpoints}, deliveries=rows, older=older,
-        state=state or "any", endpoint=endpoint, states=webhooks.STATES, can_retry=may(Permission.CONSOLE_WEBHOOKS_RETRY),
-        done=request.args.get("done"), refused=request.args.get("refused") == "not_failed",
+        owners=_owner_names(session, endpoints), names={e.id: e.name for e in endpoints}, states=webhooks.STATES,
+        can_retry=may(Permission.CONSOLE_WEBHOOKS_RETRY), done=request.args.get("done"), refused=request.args.get("refused") == "not_failed",
+        args=args, follow_up=_follow_up, urgency=_urgency, time_left=queue.time_left,
     )
+    try:
+        filters = _filters(args)
+        rows, cursor = webhooks.list_deliveries(session=session, actor=current_actor(), filters=filters, limit=PAGE_SIZE,
+                                                cursor=args.get("cursor") or None)
+    except Problem as problem:
+        return dict(base, problem=problem, deliveries=[], state=args.get("state", "failed"), endpoint=None, next_url=None, export_url=None)
+    return dict(base, deliveries=rows, state=filters.state or "any", endpoint=filters.endpoint_id,
+                **queue.links("console.webhooks_overview", "console.webhooks_export", args, cursor))
 
 
 @blp.route("/webhooks", methods=["GET"])
 @requires(Permission.CONSOLE_WEBHOOKS)
 def webhooks_overview():
-    return page("webhooks.html", **_context())
+    context = _context()
+    return page("webhooks.html", status=context["problem"].status if context.get("problem") else 200, **context)
+
+
+@blp.route("/webhooks/export.csv", methods=["GET"])
+@requires(Permission.CONSOLE_WEBHOOKS)
+def webhooks_export():
+    """Every delivery of the filtered view as CSV (ids, states, errors: no payload); each page's listing audited."""
+    session = current_runtime().session()
+    filters = _filters(request.args)
+    names = {e.id: e.name for e in webhooks.list_endpoints(session=session)}
+    rows = paging.every(lambda cursor: webhooks.list_deliveries(session=session, actor=current_actor(), filters=filters, limit=500, cursor=cursor))
+    header = [t("delivery"), t("time"), t("endpoint"), t("event_type"), t("subject"), t("request"), t("state"), t("attempts"), t("last_error"),
+              t("failed_at"), t("time_left")]
+    return queue.csv_response("webhook-deliveries", header, (
+        (d.id, as_utc(d.created_at).isoformat(), names.get(d.endpoint_id, d.endpoint_id), d.event_type, d.subject_id, d.request_id or "",
+         t("delivery_state." + d.state), d.attempts, " ".join(x for x in (f"HTTP {d.last_status}" if d.last_status else "", d.last_error or "") if x),
+         as_utc(d.failed_at).isoformat() if d.failed_at else "", queue.time_left(left) if (left := _follow_up(d)) is not None else "")
+        for d in rows
+    ))
 
 
 @blp.route("/webhooks/deliveries/<uuid:delivery_id>/retry", methods=["POST"])

@@ -15,7 +15,8 @@ from govern.policy import PolicyError, StrictSchema, read_yaml, validate_file
 
 @dataclass(frozen=True)
 class ConsolePolicy:
-    """policies/console.yaml (govern/console): staff sign-in lockout, session lifetimes, passwords, access review."""
+    """policies/console.yaml (govern/console): staff sign-in lockout, session lifetimes, passwords, access review, the
+    queues' urgency."""
 
     max_failures: int = 5  # consecutive failures from one address before that address is locked out of the account
     lockout_minutes: int = 15
@@ -27,6 +28,8 @@ class ConsolePolicy:
     review_window_days: int = 90
     default_language: str = "zh"
     default_time_zone: str = "Asia/Shanghai"
+    warn_hours: int = 24  # a queue row's time left turns amber below this (incident clocks, plans, failed deliveries)
+    follow_up_days: int = 3  # a failed webhook delivery is followed up by a person within this many days of failing
 
 
 class _ConsoleSignInSchema(StrictSchema):
@@ -64,6 +67,12 @@ class _ConsoleDisplaySchema(StrictSchema):
     default_time_zone = ma.Str(required=True)
 
 
+class _ConsoleQueuesSchema(StrictSchema):
+    warn_hours = ma.Int(required=True, validate=validate.Range(1, 24 * 30))
+    follow_up_days = ma.Int(required=True, validate=validate.Range(1, 90))
+    source = ma.Str(required=True)
+
+
 class ConsoleFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     sign_in = ma.Nested(_ConsoleSignInSchema, required=True)
@@ -71,6 +80,7 @@ class ConsoleFileSchema(StrictSchema):
     passwords = ma.Nested(_ConsolePasswordsSchema, required=True)
     access_review = ma.Nested(_ConsoleReviewSchema, required=True)
     display = ma.Nested(_ConsoleDisplaySchema, required=True)
+    queues = ma.Nested(_ConsoleQueuesSchema, load_default=None)
 
 
 def load_console_policy(directory: Path) -> dict[str, Any]:
@@ -88,4 +98,5 @@ def load_console_policy(directory: Path) -> dict[str, Any]:
         idle_minutes=doc["sessions"]["idle_minutes"], absolute_hours=doc["sessions"]["absolute_hours"],
         password_min_length=doc["passwords"]["min_length"], review_window_days=doc["access_review"]["window_days"],
         default_language=doc["display"]["default_language"], default_time_zone=zone,
+        **({"warn_hours": doc["queues"]["warn_hours"], "follow_up_days": doc["queues"]["follow_up_days"]} if doc.get("queues") else {}),
     )}

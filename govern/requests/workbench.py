@@ -8,15 +8,15 @@ Every rule stays the requests service's and flows': this module only reads (audi
 
 from __future__ import annotations
 
-import base64
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Iterator
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from govern import paging
 from govern.audit import service as audit
 from govern.audit.tags import RequestAction
 from govern.errors import Conflict, Problem, validation_failed
@@ -61,18 +61,6 @@ class Page:
     rows: list[Row]
     next_cursor: str | None
     filters: Filters = field(default_factory=Filters)
-
-
-def _cursor(req: DataSubjectRequest) -> str:
-    return base64.urlsafe_b64encode(f"{as_utc(req.due_at).isoformat()}|{req.id}".encode()).decode().rstrip("=")
-
-
-def _read_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        due, rid = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode().split("|")
-        return as_utc(datetime.fromisoformat(due)), uuid.UUID(rid)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise validation_failed({"cursor": ["not a cursor of this queue"]}) from exc
 
 
 def _query(policy: Policy, actor: Actor, f: Filters):
@@ -148,25 +136,23 @@ def page(
     now = as_utc(now) if now else utcnow()
     query = _query(policy, actor, filters)
     if cursor:
-        due, rid = _read_cursor(cursor)
-        query = query.where(or_(DataSubjectRequest.due_at > due, and_(DataSubjectRequest.due_at == due, DataSubjectRequest.id > rid)))
+        query = query.where(paging.after(DataSubjectRequest.due_at, DataSubjectRequest.id, cursor))
     result = session.execute(query.order_by(DataSubjectRequest.due_at, DataSubjectRequest.id).limit(limit + 1)).all()
     more = len(result) > limit
     result = result[:limit]
     rows = _rows(session, policy, result, now)
     audit.append(session=session, actor=actor, action=RequestAction.QUEUE, resource="requests", reason=f"rows={len(rows)}")
-    return Page(rows, _cursor(result[-1][0]) if more and result else None, filters)
+    return Page(rows, paging.cursor(result[-1][0].due_at, result[-1][0].id) if more and result else None, filters)
 
 
 def every_row(*, session: Session, policy: Policy, actor: Actor, filters: Filters, now: datetime | None = None) -> Iterator[Row]:
     """Every row of the filtered queue, page after page (the CSV export of the console's view); each page audited."""
-    cursor: str | None = None
-    while True:
+
+    def fetch(cursor: str | None) -> tuple[list[Row], str | None]:
         result = page(session=session, policy=policy, actor=actor, filters=filters, cursor=cursor, limit=500, now=now)
-        yield from result.rows
-        if result.next_cursor is None:
-            return
-        cursor = result.next_cursor
+        return result.rows, result.next_cursor
+
+    return paging.every(fetch)
 
 
 def assign(

@@ -38,6 +38,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
+from govern import paging
 from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.audit.tags import RetentionAction
@@ -461,6 +462,74 @@ def get_plan(*, session: Session, plan_id: uuid.UUID) -> Plan:
 
 def list_plans(*, session: Session, limit: int = 100) -> list[Plan]:
     return list(session.scalars(select(Plan).order_by(Plan.created_at.desc()).limit(limit)))
+
+
+# --- the queue of purge plans a DPO works from (issue 19 item 1) -----------------------------------------------------
+
+PLAN_STATUSES = ("draft", "approved", "executed", "expired")
+PLAN_GROUPS = {"awaiting": ("draft", "approved"), "all": PLAN_STATUSES}
+
+
+@dataclass(frozen=True)
+class PlanFilters:
+    state: str = "awaiting"  # a plan status, or awaiting (approval or a run) / all
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    search: str | None = None  # a plan id
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    plan: Plan
+    status: str  # as plan_status tells it: a stale draft reads expired
+    expires_at: datetime | None  # when a draft or approved plan can no longer run (plan_valid_for after as_of)
+    seconds_left: int | None
+
+
+def plan_queue(
+    *, session: Session, policy: Policy, filters: PlanFilters, cursor: str | None = None, limit: int = 50, now: datetime | None = None,
+) -> tuple[list[PlanRow], str | None]:
+    """One page of purge plans, newest first (ties by id), each with the time left before it expires unrun, and the
+    cursor of the next page (None on the last). A draft or approved plan past plan_valid_for counts as expired here
+    as everywhere (plan_status), whether or not the sweep has stored it yet."""
+    now = as_utc(now) if now else utcnow()
+    rp = policy.retention
+    errors: dict[str, list[str]] = {}
+    if filters.state not in PLAN_GROUPS and filters.state not in PLAN_STATUSES:
+        errors["state"] = [f"one of {', '.join((*PLAN_GROUPS, *PLAN_STATUSES))}"]
+    plan_id: uuid.UUID | None = None
+    if filters.search:
+        try:
+            plan_id = uuid.UUID(filters.search.strip())
+        except ValueError:
+            errors["search"] = ["a plan id"]
+    if errors:
+        raise validation_failed(errors)
+    cutoff = rp.plan_valid_for.cutoff(now)
+    live, stale = Plan.as_of >= cutoff, Plan.as_of < cutoff
+    wanted = PLAN_GROUPS.get(filters.state, (filters.state,))
+    conditions = [and_(Plan.status.in_([s for s in wanted if s in ("draft", "approved")]), live)]
+    if "executed" in wanted:
+        conditions.append(Plan.status == "executed")
+    if "expired" in wanted:
+        conditions.append(or_(Plan.status == "expired", and_(Plan.status.in_(("draft", "approved")), stale)))
+    query = select(Plan).where(or_(*conditions))
+    if filters.created_from is not None:
+        query = query.where(Plan.created_at >= as_utc(filters.created_from))
+    if filters.created_before is not None:
+        query = query.where(Plan.created_at < as_utc(filters.created_before))
+    if plan_id is not None:
+        query = query.where(Plan.id == plan_id)
+    if cursor:
+        query = query.where(paging.after(Plan.created_at, Plan.id, cursor, descending=True))
+    found = list(session.scalars(query.order_by(Plan.created_at.desc(), Plan.id.desc()).limit(limit + 1)))
+    more, found = len(found) > limit, found[:limit]
+    rows = []
+    for plan in found:
+        status = plan_status(plan, rp, now)
+        expires = rp.plan_valid_for.end(as_utc(plan.as_of)) if status in ("draft", "approved") else None
+        rows.append(PlanRow(plan, status, expires, int((expires - now).total_seconds()) if expires else None))
+    return rows, paging.cursor(found[-1].created_at, found[-1].id) if more else None
 
 
 def is_authenticated_person(actor: Actor) -> bool:

@@ -535,6 +535,9 @@ class DeliveryFilters:
     state: str | None = None
     subject_id: uuid.UUID | None = None
     request_id: uuid.UUID | None = None
+    created_from: datetime | None = None  # the console's date range (issue 19): [from, before)
+    created_before: datetime | None = None
+    search: uuid.UUID | None = None  # the console's search box: a delivery's, its request's or its subject's id
 
 
 def _cursor(d: WebhookDelivery) -> str:
@@ -563,13 +566,20 @@ def list_deliveries(
     ):
         if value is not None:
             query = query.where(column == value)
+    if filters.created_from is not None:
+        query = query.where(WebhookDelivery.created_at >= as_utc(filters.created_from))
+    if filters.created_before is not None:
+        query = query.where(WebhookDelivery.created_at < as_utc(filters.created_before))
+    if filters.search is not None:
+        query = query.where(or_(WebhookDelivery.id == filters.search, WebhookDelivery.request_id == filters.search, WebhookDelivery.subject_id == filters.search))
     if cursor:
         when, ident = _after(cursor)
         query = query.where(or_(WebhookDelivery.created_at < when, and_(WebhookDelivery.created_at == when, WebhookDelivery.id < ident)))
     rows = list(session.scalars(query))
-    used = "&".join(f"{k}={v}" for k, v in filters.__dict__.items() if v is not None)
+    # Instants compact, in UTC: every filter together still fits the audit event's resource (200 characters).
+    used = "&".join(f"{k}={as_utc(v).strftime('%Y%m%dT%H%MZ') if isinstance(v, datetime) else v}" for k, v in filters.__dict__.items() if v is not None)
     audit.append(session=session, actor=actor, action=WebhookAction.DELIVERY_LIST, subject_id=filters.subject_id,
-                 resource=f"webhook-deliveries?{used}" if used else "webhook-deliveries")
+                 resource=(f"webhook-deliveries?{used}" if used else "webhook-deliveries")[:200])
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, _cursor(rows[-1]) if more else None

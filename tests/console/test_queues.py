@@ -1,0 +1,192 @@
+"""The queues of incidents, purge plans and failed webhook deliveries (issue 19 item 1), built on the requests queue's
+parts (govern/console/queue.py, govern/paging.py): full ids to copy, filters by state and date range, search, paging
+with no cap, the CSV of the filtered view (formula-safe), and the time left coloured by urgency, in zh and en."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from govern.identity.actor import Actor
+
+from .test_webhooks import T0, failed_delivery  # noqa: F401  (a fixture)
+
+NOW = datetime.now(timezone.utc)
+SOC = Actor(name="soc", kind="staff", roles=("security",))
+
+
+def _ids(html: str) -> list[str]:
+    return re.findall(r'<code class="copyable" title="[^"]*">([0-9a-f-]{36})</code>', html)
+
+
+def _walk(c, url: str) -> list[list[str]]:
+    """Every page of a queue from `url`, following its next-page link: the ids of each page."""
+    pages = []
+    while url:
+        html = c.get(url).get_data(as_text=True)
+        pages.append(_ids(html))
+        nxt = re.search(r'href="([^"]+)" id="next-page"', html)
+        url = nxt.group(1).replace("&amp;", "&") if nxt else None
+    return pages
+
+
+def _csv(response) -> list[list[str]]:
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    text = response.get_data(as_text=True)
+    assert text.startswith("\ufeff")
+    return list(csv.reader(io.StringIO(text[1:])))
+
+
+# --- incidents ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def incidents(runtime):
+    """Four incidents: one with a GDPR 72-hour clock 8 hours overdue, one with 10 hours left, one in assessment from
+    40 days ago, one whose title would start a formula -> {name: (id, reference)}."""
+    breach = pytest.importorskip("govern.breach.service")
+    made = {}
+    with runtime.database.unit_of_work() as session:
+        for name, hours, title in (("late", 80, "Laptop stolen"), ("soon", 62, "Mail misdirected"), ("old", 40 * 24, "Old export lost"),
+                                   ("formula", 1, "=HYPERLINK(1)")):
+            incident = breach.create(session=session, policy=runtime.policy, actor=SOC, data={
+                "title": title, "detected_at": NOW - timedelta(hours=hours), "aware_at": NOW - timedelta(hours=hours)})
+            if name in ("late", "soon"):
+                breach.assess(session=session, policy=runtime.policy, actor=SOC, incident_id=incident.id,
+                              data={"risk": "risk", "notify": "yes", "rationale": "unencrypted", "people": {"EU": 4}})
+            made[name] = (str(incident.id), incident.reference)
+        breach.transition(session=session, policy=runtime.policy, actor=SOC, incident_id=uuid.UUID(made["old"][0]), to="assessing")
+    return made
+
+
+def test_the_incident_queue_shows_full_ids_and_hours_left_coloured_and_filters_by_state_date_and_search(console_as, incidents):
+    c = console_as("security")
+    html = c.get("/console/incidents").get_data(as_text=True)
+    assert {i for i, _ in incidents.values()} <= set(_ids(html))
+    late = re.search(rf'data-incident="{incidents["late"][0]}">(.*?)</tr>', html, re.S).group(1)
+    soon = re.search(rf'data-incident="{incidents["soon"][0]}">(.*?)</tr>', html, re.S).group(1)
+    assert re.search(r'data-urgency="bad">已逾期 8 小时', late)  # the 72-hour clock, 80 hours after awareness
+    assert re.search(r'data-urgency="warn">剩余 (9|10) 小时', soon)  # under console.yaml's 24 hours: amber
+    by = lambda **q: set(_ids(c.get("/console/incidents", query_string=q).get_data(as_text=True)))  # noqa: E731
+    assert by(q=incidents["late"][1]) == {incidents["late"][0]}  # by reference
+    assert by(q=incidents["soon"][0]) == {incidents["soon"][0]}  # by id
+    assert by(q="export lost") == {incidents["old"][0]}  # by words of the title
+    assert by(state="assessing") == {incidents["old"][0]}
+    assert incidents["old"][0] not in by(aware_from=(NOW - timedelta(days=2)).date().isoformat())
+    assert by(aware_to=(NOW - timedelta(days=30)).date().isoformat()) & {i for i, _ in incidents.values()} == {incidents["old"][0]}
+    assert by(state="closed") & {i for i, _ in incidents.values()} == set()
+    bad = c.get("/console/incidents", query_string={"state": "nonsense"})
+    assert bad.status_code == 400 and 'role="alert"' in bad.get_data(as_text=True)
+    c.post("/console/preferences", {"language": "en"})
+    en = c.get("/console/incidents").get_data(as_text=True)
+    assert re.search(r'data-urgency="bad">8 h overdue', en) and "Became aware from" in en and "Export this view (CSV)" in en
+
+
+def test_the_incident_queue_pages_without_a_cap_and_exports_the_filtered_view(console_as, incidents, monkeypatch):
+    from govern.breach import board
+
+    monkeypatch.setattr(board, "PAGE_SIZE", 1)
+    c = console_as("dpo")
+    pages = _walk(c, "/console/incidents?state=all")
+    seen = [i for p in pages for i in p]
+    assert all(len(p) <= 1 for p in pages) and len(seen) == len(set(seen)) and {i for i, _ in incidents.values()} <= set(seen)
+    rows = _csv(c.get("/console/incidents/export.csv?state=all"))
+    assert rows[0][:3] == ["个人信息安全事件", "事件编号", "事件名称"]
+    by_id = {r[0]: r for r in rows[1:]}
+    assert {i for i, _ in incidents.values()} <= set(by_id)
+    assert by_id[incidents["formula"][0]][2] == "'=HYPERLINK(1)"  # would start a formula: shown as text
+    assert by_id[incidents["late"][0]][-1] == "已逾期 8 小时"
+    only = _csv(c.get("/console/incidents/export.csv", query_string={"state": "assessing"}))
+    assert [r[0] for r in only[1:]] == [incidents["old"][0]]
+
+
+# --- purge plans ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def plans(runtime):
+    """A fresh draft, a draft 12 hours from expiry (plan_valid_for 14d), an expired one, one approved -> {name: id}."""
+    retention = pytest.importorskip("govern.retention.service")
+    alice = Actor(name="alice", kind="staff", roles=("privacy_staff",), principal_id=uuid.UUID(int=1))
+    bob = Actor(name="bob", kind="staff", roles=("dpo",), principal_id=uuid.UUID(int=2))
+    valid = runtime.policy.retention.plan_valid_for
+    made = {}
+    for name, as_of in (("fresh", NOW), ("expiring", valid.cutoff(NOW) + timedelta(hours=12)), ("expired", valid.cutoff(NOW) - timedelta(days=1)),
+                        ("approved", NOW)):
+        with runtime.database.unit_of_work() as session:
+            made[name] = str(retention.make_plan(session=session, policy=runtime.policy, actor=alice, save=True, now=as_of).plan.id)
+    with runtime.database.unit_of_work() as session:
+        retention.approve_plan(session=session, policy=runtime.policy, actor=bob, plan_id=uuid.UUID(made["approved"]))
+    return made
+
+
+def test_the_plan_queue_shows_plans_awaiting_approval_or_a_run_with_the_time_before_they_expire(console_as, plans):
+    c = console_as("dpo")
+    html = c.get("/console/retention/plans").get_data(as_text=True)
+    shown = set(_ids(html))
+    assert {plans["fresh"], plans["expiring"], plans["approved"]} <= shown and plans["expired"] not in shown
+    expiring = re.search(rf'data-plan="{plans["expiring"]}">(.*?)</tr>', html, re.S).group(1)
+    assert re.search(r'data-urgency="warn">剩余 1[12] 小时', expiring) and "待审批" in expiring
+    fresh = re.search(rf'data-plan="{plans["fresh"]}">(.*?)</tr>', html, re.S).group(1)
+    assert re.search(r'data-urgency="ok">剩余 1[34] 天', fresh)
+    by = lambda **q: set(_ids(c.get("/console/retention/plans", query_string=q).get_data(as_text=True)))  # noqa: E731
+    assert plans["expired"] in by(state="expired") and plans["fresh"] not in by(state="expired")  # a stale draft reads expired
+    assert by(state="approved") & set(plans.values()) == {plans["approved"]}
+    assert by(q=plans["expiring"]) == {plans["expiring"]}
+    assert by(state="all", created_to=(NOW - timedelta(days=1)).date().isoformat()) & set(plans.values()) == set()
+    assert c.get("/console/retention/plans", query_string={"q": "not-an-id"}).status_code == 400
+    assert 'href="/console/retention/plans"' in c.get("/console/retention").get_data(as_text=True)
+    c.post("/console/preferences", {"language": "en"})
+    en = c.get("/console/retention/plans").get_data(as_text=True)
+    assert "Awaiting approval or a run" in en and re.search(r'data-urgency="warn">1[12] h left', en)
+
+
+def test_the_plan_queue_pages_without_a_cap_and_exports_the_filtered_view(console_as, plans, monkeypatch):
+    from govern.console import pages_retention
+
+    monkeypatch.setattr(pages_retention, "PAGE_SIZE", 1)
+    c = console_as("privacy_staff")
+    pages = _walk(c, "/console/retention/plans?state=all")
+    seen = [i for p in pages for i in p]
+    assert all(len(p) <= 1 for p in pages) and len(seen) == len(set(seen)) and set(plans.values()) <= set(seen)
+    rows = _csv(c.get("/console/retention/plans/export.csv?state=all"))
+    by_id = {r[0]: r for r in rows[1:]}
+    assert set(plans.values()) <= set(by_id) and by_id[plans["expired"]][1] == "已过期（未执行）"
+    assert [r[0] for r in _csv(c.get("/console/retention/plans/export.csv?state=approved"))[1:]] == [plans["approved"]]
+
+
+# --- failed webhook deliveries --------------------------------------------------------------------------------------
+
+
+def test_failed_deliveries_show_the_days_left_to_follow_up_are_searched_by_id_and_exported(console_as, runtime, failed_delivery, audit_events):  # noqa: F811
+    from govern.webhooks.models import WebhookDelivery
+
+    delivery_id, subject_id, _ = failed_delivery
+    with runtime.database.unit_of_work() as session:  # the worker gave up an hour ago
+        session.get(WebhookDelivery, delivery_id).failed_at = NOW - timedelta(hours=1)
+    c = console_as("privacy_staff")
+    html = c.get("/console/webhooks").get_data(as_text=True)
+    row = re.search(rf'id="delivery-{delivery_id}">(.*?)</tr>', html, re.S).group(1)
+    assert str(delivery_id) in _ids(row) and str(subject_id) in _ids(row)
+    assert re.search(r'data-urgency="ok">剩余 2 天', row)  # console.yaml follow_up_days: 3
+    assert _ids(c.get("/console/webhooks", query_string={"q": str(subject_id)}).get_data(as_text=True))[0] == str(delivery_id)
+    assert f'id="delivery-{delivery_id}"' not in c.get("/console/webhooks", query_string={"q": str(uuid.uuid4())}).get_data(as_text=True)
+    created = T0.date()
+    assert f'id="delivery-{delivery_id}"' in c.get("/console/webhooks", query_string={"created_from": created.isoformat(), "created_to": created.isoformat()}).get_data(as_text=True)
+    assert f'id="delivery-{delivery_id}"' not in c.get("/console/webhooks", query_string={"created_from": (created + timedelta(days=1)).isoformat()}).get_data(as_text=True)
+    bad = c.get("/console/webhooks", query_string={"q": "CRM-1"})
+    assert bad.status_code == 400 and 'role="alert"' in bad.get_data(as_text=True)
+    rows = _csv(c.get("/console/webhooks/export.csv"))
+    assert [r[0] for r in rows[1:]] == [str(delivery_id)] and rows[1][4] == str(subject_id) and rows[1][6] == "投递失败"
+    # Staler than the follow-up period: overdue, in red.
+    with runtime.database.unit_of_work() as session:
+        session.get(WebhookDelivery, delivery_id).failed_at = NOW - timedelta(days=runtime.policy.console.follow_up_days + 2, hours=1)
+    assert re.search(r'data-urgency="bad">逾期 2 天', c.get("/console/webhooks").get_data(as_text=True))
+    assert "webhook-deliveries?state=failed" in {e.resource for e in audit_events(action="webhooks:delivery:list", actor_name=c.name)}
+    c.post("/console/preferences", {"language": "en"})
+    assert re.search(r'data-urgency="bad">2 days overdue', c.get("/console/webhooks").get_data(as_text=True))
