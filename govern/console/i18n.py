@@ -588,6 +588,24 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "delivery_search_hint": ("投递、请求或个人信息主体的标识", "Delivery, request or subject id"),
     "failed_at": ("失败时间", "Failed at"),
     "follow_up_left": ("人工跟进剩余时间", "Time left to follow up"),
+    # pages that fit (issue 19 item 4): the incident page's sections, a plan's run after approval
+    "incident_sections": ("事件页面各部分", "Parts of the incident page"),
+    "incident_overview": ("概况", "Overview"),
+    "not_contained_yet": ("尚未控制", "Not contained yet"),
+    "no_containment_yet": ("尚未记录控制措施。", "No containment action recorded yet."),
+    "purge_run": ("清理执行", "Purge run"),
+    "run_plan": ("执行清理计划", "Run the purge plan"),
+    "run_plan_help": (
+        "按计划逐批删除，每批连同清理台账一并提交；中断后不会丢失，再次执行即从中断处继续。",
+        "Purges the plan's items in batches, each committed with its ledger entries; if interrupted nothing is lost, and running it again resumes.",
+    ),
+    "run_plan_now": ("立即执行", "Run it now"),
+    "run_plan_or_command": ("或由运维人员在服务器上执行以下命令（计划较大时建议如此）：", "Or have an operator run this command on a server (better for a large plan):"),
+    "run_plan_command": ("您无权在控制台执行清理。请由运维人员在服务器上执行以下命令：", "You may not run purges from the console. Have an operator run this command on a server:"),
+    "done.run": ("清理已执行完毕。", "The purge run has completed."),
+    "purge_busy": ("另一清理正在执行", "Another purge is running"),
+    "purge_refused": ("该计划不能执行", "This plan cannot be run"),
+    "purge_interrupted": ("清理已中断，可再次执行以继续", "The purge was interrupted; run it again to resume"),
 }
 
 

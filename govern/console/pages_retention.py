@@ -12,6 +12,7 @@ from govern import paging
 from govern.errors import Problem
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
+from govern.retention import purge
 from govern.retention import service as retention
 from govern.timeutil import as_utc
 
@@ -96,9 +97,12 @@ def retention_plans_export():
 def retention_plan(plan_id: uuid.UUID, problem: Problem | None = None):
     plan = retention.get_plan(session=current_runtime().session(), plan_id=plan_id)
     status = _statuses([plan])[plan.id]
+    run = next(iter(retention.runs_of(session=current_runtime().session(), plan_id=plan.id)), None)
     return page(
         "plan.html", status=problem.status if problem else 200, plan=plan, plan_status=status, problem=problem, done=request.args.get("done"),
-        can_approve=may(Permission.CONSOLE_RETENTION_APPROVE) and status == "draft",
+        can_approve=may(Permission.CONSOLE_RETENTION_APPROVE) and status == "draft", run=run,
+        can_run=may(Permission.CONSOLE_RETENTION_RUN) and (status == "approved" or (run is not None and run.status != "completed")),
+        command=f"govern retention purge --plan {plan.id}",
     )
 
 
@@ -117,3 +121,24 @@ def retention_approve(plan_id: uuid.UUID):
             return retention_plan(plan_id, problem=problem)
         raise
     return redirect(url_for("console.retention_plan", plan_id=plan_id, done="approve"))
+
+
+@blp.route("/retention/plans/<uuid:plan_id>/run", methods=["POST"])
+@requires(Permission.CONSOLE_RETENTION_RUN)
+def retention_run(plan_id: uuid.UUID):
+    """Executes an approved plan (or resumes its unfinished run) as `govern retention purge --plan` does: in batches, each
+    committed with its ledger entries, under the purge lock; the signed-in person is the run's actor in the audit log.
+    Interrupted, nothing is lost: the same button or command resumes it."""
+    rt = current_runtime()
+    # The purge commits batch by batch in its own transactions, as the command does; what this request wrote so far
+    # (the console session's last use) is committed first, or SQLite's single writer would wait on it.
+    rt.session().commit()
+    try:
+        purge.purge_plan(database=rt.database, envelope=rt.envelope, policy=rt.policy, actor=current_actor(), plan_id=plan_id, ledgers=rt.ledgers)
+    except purge.PurgeBusy as exc:
+        return retention_plan(plan_id, problem=Problem(409, "purge_busy", t("purge_busy"), str(exc)))
+    except purge.PurgeRefused as exc:
+        return retention_plan(plan_id, problem=Problem(409, "purge_refused", t("purge_refused"), str(exc)))
+    except purge.PurgeInterrupted as exc:
+        return retention_plan(plan_id, problem=Problem(503, "purge_interrupted", t("purge_interrupted"), str(exc)))
+    return redirect(url_for("console.retention_plan", plan_id=plan_id, done="run"))

@@ -56,6 +56,7 @@ class Permission(StrEnum):
     CONSOLE_REQUESTS_MANAGE = "console:request:manage"
     CONSOLE_RETENTION = "console:retention:read"
     CONSOLE_RETENTION_APPROVE = "console:retention:approve"
+    CONSOLE_RETENTION_RUN = "console:retention:run"  # run an approved purge plan from its page (else its command is shown)
     CONSOLE_CONSENT = "console:consent:read"  # consent figures, recipients and agreements
     CONSOLE_INCIDENTS = "console:incident:read"  # the incident board, an incident's clocks, counts, timeline, report
     CONSOLE_INCIDENTS_OPEN = "console:incident:create"  # open an incident (or a drill)

@@ -598,6 +598,11 @@ def list_runs(*, session: Session, limit: int = 100) -> list[Run]:
     return list(session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
 
 
+def runs_of(*, session: Session, plan_id: uuid.UUID) -> list[Run]:
+    """The runs of one plan (at most one: a plan is executed once, an interrupted run resumed), newest first."""
+    return list(session.scalars(select(Run).where(Run.plan_id == plan_id).order_by(Run.started_at.desc())))
+
+
 def get_run(*, session: Session, run_id: int) -> Run:
     run = session.get(Run, run_id)
     if run is None:

@@ -1,0 +1,123 @@
+"""Pages that fit (issue 19 item 4): in chromium at 1280, 1366 and 1920 px and on a 390 px phone, in Chinese and in
+English, no element of a main console page sticks out of its box (the page, a panel, a section, a form, a list of
+terms) unless a box between them scrolls it (a wide table's .scroll), the page never scrolls sideways, and the
+items of a row (filters, panels, navigation, section links) do not overlap. The consent table of the home page
+overflowed its panel at 1366 px before."""
+
+import pytest
+
+from .test_browser_flows import _sign_in
+from .test_queues import incidents, plans  # noqa: F401  (fixtures)
+from .test_webhooks import failed_delivery  # noqa: F401  (a fixture)
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = (1280, 1366, 1920, 390)
+
+# What sticks out, overlaps or scrolls the page sideways, as one line per fault (empty: the page fits).
+MEASURE = """() => {
+  const faults = [];
+  const name = el => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '');
+  const root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth + 1) faults.push(`the page scrolls sideways: ${root.scrollWidth} > ${root.clientWidth}`);
+  const scroller = (el, box) => {
+    for (let p = el.parentElement; p && p !== box; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX;
+      if (o === 'auto' || o === 'scroll' || o === 'hidden') return p;
+    }
+    return null;
+  };
+  const shown = el => { const r = el.getBoundingClientRect(); return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden'; };
+  for (const box of document.querySelectorAll('header.top, main, .panel, section, form, dl, fieldset, nav')) {
+    if (!shown(box)) continue;
+    const b = box.getBoundingClientRect();
+    for (const el of box.querySelectorAll('*')) {
+      if (!shown(el) || scroller(el, box)) continue;
+      const r = el.getBoundingClientRect();
+      if (r.right > b.right + 1 || r.left < b.left - 1) { faults.push(`${name(el)} [${Math.round(r.left)}–${Math.round(r.right)}] sticks out of ${name(box)} [${Math.round(b.left)}–${Math.round(b.right)}]`); break; }
+    }
+  }
+  for (const row of document.querySelectorAll('form.row, .panels, header.top, header nav ul, nav.sections ul')) {
+    const items = [...row.children].filter(shown).map(el => [el, el.getBoundingClientRect()]);
+    for (let i = 0; i < items.length; i++) for (let j = i + 1; j < items.length; j++) {
+      const [a, ra] = items[i], [c, rc] = items[j];
+      const w = Math.min(ra.right, rc.right) - Math.max(ra.left, rc.left), h = Math.min(ra.bottom, rc.bottom) - Math.max(ra.top, rc.top);
+      if (w > 1 && h > 1) faults.push(`${name(a)} overlaps ${name(c)} in ${name(row)}`);
+    }
+  }
+  return faults;
+}"""
+
+
+@pytest.fixture
+def main_pages(runtime, make_subject, incidents, plans, failed_delivery):  # noqa: F811
+    """The console's main pages with something on them: the queues, an incident, a purge plan, a request."""
+    requests = pytest.importorskip("govern.requests.service")
+    from tests.requests.conftest import CRM
+
+    sid = make_subject(external_ref="CRM-LAYOUT-1")
+    with runtime.database.unit_of_work() as session:
+        rid = requests.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type="erasure", channel="app").request.id
+    return [
+        "/console/", "/console/requests", f"/console/requests/{rid}", "/console/incidents", f"/console/incidents/{incidents['late'][0]}",
+        "/console/incidents/register", "/console/retention", "/console/retention/plans", f"/console/retention/plans/{plans['fresh']}",
+        "/console/consent", "/console/webhooks", "/console/compliance", "/console/subjects", "/console/access-review", "/console/audit",
+        "/console/preferences",
+    ]
+
+
+def test_the_main_pages_fit_from_a_phone_to_a_wide_screen_in_both_languages(page, make_staff, main_pages):
+    person = make_staff("dpo", "auditor", "security")
+    _sign_in(page, person.name, "/console/")
+    faults = {}
+    for lang in ("zh", "en"):
+        if lang == "en":
+            page.goto("/console/preferences")
+            page.select_option("#language", "en")
+            with page.expect_navigation():
+                page.click("#save-preferences")
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            for url in main_pages:
+                response = page.goto(url)
+                assert response.status == 200, f"{url}: {response.status}"
+                found = page.evaluate(MEASURE)
+                if found:
+                    faults[f"{lang} {width}px {url}"] = found[:5]
+    assert faults == {}
+
+
+def test_after_approving_a_plan_the_approver_runs_it_from_its_page_in_english(page, runtime, make_staff):
+    import uuid
+
+    from govern.identity.actor import Actor
+
+    retention = pytest.importorskip("govern.retention.service")
+    with runtime.database.unit_of_work() as session:
+        plan_id = retention.make_plan(session=session, policy=runtime.policy, save=True,
+                                      actor=Actor(name="alice", kind="staff", roles=("privacy_staff",), principal_id=uuid.UUID(int=1))).plan.id
+    _sign_in(page, make_staff("dpo").name, f"/console/retention/plans/{plan_id}")
+    with page.expect_navigation():
+        page.click("#switch-language")
+    assert page.locator("#run-plan").count() == 0
+    with page.expect_navigation():
+        page.click("#approve")
+    assert page.locator("#run-command").inner_text() == f"govern retention purge --plan {plan_id}"
+    with page.expect_navigation():
+        page.click("#run-plan")
+    assert page.locator("#done").inner_text() == "The purge run has completed."
+    assert "completed" in page.locator("#run-status").inner_text() and page.locator("#run-plan").count() == 0
+
+
+def test_the_incident_page_is_in_sections_with_containment_in_view(page, make_staff, incidents):  # noqa: F811
+    _sign_in(page, make_staff("security").name, f"/console/incidents/{incidents['late'][0]}")
+    links = page.locator("#incident-sections a")
+    assert links.count() >= 7 and [page.locator(h).count() for h in links.evaluate_all("els => els.map(a => a.getAttribute('href'))")] == [1] * links.count()
+    assert page.locator("#s-containment").is_visible() and page.locator("#containment-status").inner_text() == "尚未控制"
+    page.select_option("#contain-action", "other")
+    page.fill("#contain-note", "revoked the exposed session tokens")
+    with page.expect_navigation():
+        page.click("#contain")
+    assert "revoked the exposed session tokens" in page.locator("#containment-actions").inner_text()
+    page.click('#incident-sections a[href="#s-containment"]')
+    assert page.locator("#h-containment").is_visible()
