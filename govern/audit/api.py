@@ -11,6 +11,7 @@ from typing import Any
 from flask import Response, send_file
 from flask_smorest import Blueprint
 
+from govern.api_lists import DEPRECATION_HEADERS, ListAnswer, client_cursor, listing, service_cursor
 from govern.audit import checkpoints, export, schemas, service, signing
 from govern.audit.tags import AuditAction
 from govern.errors import Problem
@@ -23,15 +24,17 @@ blp = Blueprint("audit", __name__, url_prefix="/api/v1/audit", description="The 
 @blp.route("/events", methods=["GET"])
 @requires(Permission.AUDIT_READ)
 @blp.arguments(schemas.SearchQuerySchema, location="query")
-@blp.response(200, schemas.EventPageSchema)
-def search_events(query: dict[str, Any]) -> dict[str, Any]:
-    """Search events, newest first, with a cursor; the search itself is audited."""
+@blp.response(200, schemas.EventPageSchema, headers=DEPRECATION_HEADERS)
+def search_events(query: dict[str, Any]) -> ListAnswer:
+    """Search events, newest first, with a cursor; the search itself is audited. `events` repeats `items` for clients
+    of the old shape until the Sunset date (deprecated)."""
+    rt = current_runtime()
     filters = service.SearchFilters(
         time_from=query["from_"], time_to=query["to"], actor=query["actor"], subject_id=query["subject"], action=query["action"],
         purpose=query["purpose"], outcome=query["outcome"], request_id=query["request_id"],
     )
-    page = service.search(session=current_runtime().session(), actor=current_actor(), filters=filters, cursor=query["cursor"], limit=query["limit"])
-    return {"events": page.events, "next_cursor": page.next_cursor}
+    page = service.search(session=rt.session(), actor=current_actor(), filters=filters, cursor=service_cursor(rt.envelope, query), limit=query["limit"])
+    return listing(page.events, client_cursor(rt.envelope, query, page.next_cursor), old_key="events")
 
 
 @blp.route("/export", methods=["GET"])
@@ -67,12 +70,16 @@ def download_export(query: dict[str, Any]) -> Response:
 @blp.route("/checkpoints", methods=["GET"])
 @requires(Permission.AUDIT_READ)
 @blp.arguments(schemas.CheckpointQuerySchema, location="query")
-@blp.response(200, schemas.CheckpointPageSchema)
-def list_checkpoints(query: dict[str, Any]) -> dict[str, Any]:
-    """Signed checkpoints (oldest first) and the public keys that sign them."""
+@blp.response(200, schemas.CheckpointPageSchema, headers=DEPRECATION_HEADERS)
+def list_checkpoints(query: dict[str, Any]) -> ListAnswer:
+    """Signed checkpoints (oldest first) and the public keys that sign them. `checkpoints` repeats `items` for clients
+    of the old shape until the Sunset date (deprecated)."""
     rt = current_runtime()
-    rows = checkpoints.list_checkpoints(rt.session(), min_size=query["min_size"], limit=query["limit"])
-    return {"checkpoints": [checkpoints.as_line(cp) for cp in rows], "keys": signing.published_keys(rt.settings)}
+    after = service_cursor(rt.envelope, query)
+    rows = checkpoints.list_checkpoints(rt.session(), min_size=query["min_size"], limit=query["limit"] + 1, after=int(after) if after else 0)
+    shown = rows[: query["limit"]]
+    next_cursor = client_cursor(rt.envelope, query, str(shown[-1].number)) if len(rows) > len(shown) else None
+    return listing([checkpoints.as_line(cp) for cp in shown], next_cursor, old_key="checkpoints", keys=signing.published_keys(rt.settings))
 
 
 @blp.route("/proofs/<int:seq>", methods=["GET"])

@@ -165,8 +165,9 @@ def latest(session: Session) -> AuditCheckpoint | None:
     return session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.number.desc()).limit(1)).first()
 
 
-def list_checkpoints(session: Session, *, min_size: int = 0, limit: int | None = None) -> list[AuditCheckpoint]:
-    query = select(AuditCheckpoint).where(AuditCheckpoint.tree_size >= min_size).order_by(AuditCheckpoint.number)
+def list_checkpoints(session: Session, *, min_size: int = 0, limit: int | None = None, after: int = 0) -> list[AuditCheckpoint]:
+    """Checkpoints covering at least `min_size` events, in order, from the one after number `after` (a page's cursor)."""
+    query = select(AuditCheckpoint).where(AuditCheckpoint.tree_size >= min_size, AuditCheckpoint.number > after).order_by(AuditCheckpoint.number)
     return list(session.scalars(query.limit(limit) if limit else query))
 
 

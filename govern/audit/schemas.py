@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, validate
+from marshmallow import INCLUDE, Schema, validate
 from marshmallow import fields as ma
+
+from govern.api_lists import PageQuerySchema, PageSchema, page_query
 
 
 class SearchQuerySchema(Schema):
@@ -15,8 +17,8 @@ class SearchQuerySchema(Schema):
     purpose = ma.Str(load_default=None, validate=validate.Length(1, 64))
     outcome = ma.Str(load_default=None, validate=validate.OneOf(["allowed", "denied", "failed"]))
     request_id = ma.Str(load_default=None, validate=validate.Length(1, 64))
-    cursor = ma.Str(load_default=None)
-    limit = ma.Int(load_default=50, validate=validate.Range(1, 500))
+    cursor = page_query(maximum=500)["cursor"]
+    limit = page_query(maximum=500)["limit"]
 
 
 class EventSchema(Schema):
@@ -25,9 +27,7 @@ class EventSchema(Schema):
     event = ma.Dict(required=True, metadata={"description": "The event exactly as recorded (its canonical JSON, parsed)."})
 
 
-class EventPageSchema(Schema):
-    events = ma.List(ma.Nested(EventSchema), required=True)
-    next_cursor = ma.Str(allow_none=True)
+EventPageSchema = PageSchema("EventPageSchema", EventSchema, old_key="events")
 
 
 class ExportQuerySchema(Schema):
@@ -36,14 +36,23 @@ class ExportQuerySchema(Schema):
     format = ma.Str(load_default="jsonl", validate=validate.OneOf(["jsonl", "ocsf"]))
 
 
-class CheckpointQuerySchema(Schema):
-    min_size = ma.Int(load_default=0, validate=validate.Range(min=0))
-    limit = ma.Int(load_default=100, validate=validate.Range(1, 1000))
+CheckpointQuerySchema = PageQuerySchema("CheckpointQuerySchema", default=100, maximum=1000, min_size=ma.Int(load_default=0, validate=validate.Range(min=0)))
 
 
-class CheckpointPageSchema(Schema):
-    checkpoints = ma.List(ma.Dict(), required=True, metadata={"description": "Signed checkpoint lines: {body, signature}."})
-    keys = ma.List(ma.Dict(), required=True, metadata={"description": "Public keys with their validity (keys.json)."})
+class CheckpointSchema(Schema):
+    """A signed checkpoint line: {body, signature}."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    body = ma.Raw(required=True)
+    signature = ma.Raw(required=True)
+
+
+CheckpointPageSchema = PageSchema(
+    "CheckpointPageSchema", CheckpointSchema, old_key="checkpoints",
+    keys=ma.List(ma.Dict(), required=True, metadata={"description": "Public keys with their validity (keys.json)."}),
+)
 
 
 class ProofSchema(Schema):

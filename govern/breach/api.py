@@ -11,6 +11,7 @@ from typing import Any
 from flask import Response
 from flask_smorest import Blueprint
 
+from govern.api_lists import DEPRECATION_HEADERS, answer_page, moment
 from govern.api_support import current_call, idempotent_create
 from govern.breach import board, flows, letters, schemas, service
 from govern.identity.guard import current_actor, current_runtime, requires
@@ -56,22 +57,30 @@ def open_incident(body):
 @blp.route("", methods=["GET"])
 @requires(Permission.BREACH_READ)
 @blp.arguments(schemas.ListQuerySchema, location="query")
-@blp.response(200, schemas.BoardSchema)
+@blp.response(200, schemas.BoardSchema, headers=DEPRECATION_HEADERS)
 def incident_board(query):
     """The board: open incidents (closed ones too with closed=true), overdue first, each with its next clock; figures
-    count real incidents only (drills apart)."""
+    count real incidents only (drills apart). `incidents` repeats `items` until the Sunset date (deprecated)."""
     ctx = current_call()
     rows = board.board(session=ctx.session, policy=ctx.policy, include_closed=query["closed"], include_drills=query["drills"])
-    return {"incidents": rows, "figures": board.figures(session=ctx.session)}
+    return answer_page(ctx.envelope, rows, query, key=_overdue_then_due, old_key="incidents", figures=board.figures(session=ctx.session))
+
+
+def _overdue_then_due(row: dict[str, Any]) -> tuple[int, str, str]:
+    """The board's order (overdue first, then the soonest next clock) as a cursor key; it moves as clocks run out."""
+    due = row["next_due"]["due_at"] if row.get("next_due") else None
+    return (0 if row["overdue"] else 1, moment(due) or "~", str(row["id"]))
 
 
 @blp.route("/clocks", methods=["GET"])
 @requires(Permission.BREACH_READ)
-@blp.response(200, schemas.ClocksSchema)
-def open_clocks():
+@blp.arguments(schemas.ClockQuerySchema, location="query")
+@blp.response(200, schemas.ClocksSchema, headers=DEPRECATION_HEADERS)
+def open_clocks(query):
     """Every required notification not yet sent, across open real incidents: overdue first, then soonest due."""
     ctx = current_call()
-    return {"clocks": board.open_clocks(session=ctx.session, policy=ctx.policy)}
+    clocks = board.open_clocks(session=ctx.session, policy=ctx.policy)
+    return answer_page(ctx.envelope, clocks, query, key=lambda c: (0 if c["overdue"] else 1, moment(c["due_at"]) or "~", str(c["id"])), old_key="clocks")
 
 
 @blp.route("/register", methods=["GET"])
@@ -176,10 +185,14 @@ def generate_letters(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
 
 @blp.route("/<uuid:incident_id>/notifications/<uuid:notification_id>/letters", methods=["GET"])
 @requires(Permission.BREACH_NOTIFY)
-@blp.response(200, schemas.LettersSchema)
-def list_letters(incident_id: uuid.UUID, notification_id: uuid.UUID):
-    """The letters of a notification (no text): who, which language, when generated and sent."""
-    return {"letters": letters.list_letters(session=current_runtime().session(), incident_id=incident_id, notification_id=notification_id)}
+@blp.arguments(schemas.LetterQuerySchema, location="query")
+@blp.response(200, schemas.LettersSchema, headers=DEPRECATION_HEADERS)
+def list_letters(query, incident_id: uuid.UUID, notification_id: uuid.UUID):
+    """The letters of a notification (no text): who, which language, when generated and sent. `letters` repeats
+    `items` until the Sunset date (deprecated)."""
+    rt = current_runtime()
+    rows = letters.list_letters(session=rt.session(), incident_id=incident_id, notification_id=notification_id)
+    return answer_page(rt.envelope, rows, query, key=lambda letter: (moment(letter.created_at), str(letter.id)), old_key="letters")
 
 
 @blp.route("/<uuid:incident_id>/letters/<uuid:letter_id>", methods=["GET"])

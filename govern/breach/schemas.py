@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
+from govern.api_lists import PageQuerySchema, PageSchema
 from govern.breach.clocks import RISKS
 from govern.breach.flows import CONTAINMENT_ACTIONS
 from govern.breach.letters import PHASES
@@ -25,6 +26,8 @@ class SourceSchema(Schema):
 
 
 class IncidentCreateSchema(Schema):
+    EXAMPLE = {"title": "Lost laptop with a CRM export", "detected_at": "2026-11-01T08:30:00+00:00", "source": {"principals": ["crm-sales"]}}
+
     title = FreeText(required=True, validate=validate.Length(min=1, max=200))
     description = FreeText(load_default=None, validate=validate.Length(max=10000), metadata={"description": "What happened. No personal data here."})
     detected_at = ma.AwareDateTime(required=True)
@@ -38,6 +41,8 @@ class IncidentCreateSchema(Schema):
 
 
 class ScopeSchema(SourceSchema):
+    EXAMPLE = {"principals": ["crm-sales"], "from": "2026-10-31T00:00:00+00:00", "to": "2026-11-01T08:30:00+00:00"}
+
     pass
 
 
@@ -57,6 +62,8 @@ class CcpaExposureSchema(Schema):
 
 
 class AssessmentSchema(Schema):
+    EXAMPLE = {"people": {"CN": 120}, "risk": "high", "notify": "yes", "rationale": "unencrypted contact data of 120 customers"}
+
     categories = ma.List(ma.Str(), load_default=None, metadata={"description": "Catalog categories involved; default: from the scope."})
     sensitive = ma.Bool(load_default=None)
     minors = ma.Bool(load_default=None)
@@ -80,6 +87,8 @@ class ReviewSchema(Schema):
 
 
 class TransitionSchema(Schema):
+    EXAMPLE = {"to": "assessing", "note": "triage started"}
+
     to = ma.Str(required=True, validate=validate.OneOf(STATES))
     note = FreeText(load_default=None, validate=validate.Length(max=5000))
     review = ma.Nested(ReviewSchema, load_default=None)
@@ -88,6 +97,8 @@ class TransitionSchema(Schema):
 
 
 class TimesSchema(Schema):
+    EXAMPLE = {"occurred_from": "2026-10-31T22:00:00+00:00", "reason": "the access log shows the first export"}
+
     occurred_from = ma.AwareDateTime(load_default=None, metadata={"description": "When the incident began (the letters' date(s) of the breach)."})
     occurred_to = ma.AwareDateTime(load_default=None, metadata={"description": "When it ended."})
     detected_at = ma.AwareDateTime(load_default=None, metadata={"description": "When the incident was really detected."})
@@ -97,12 +108,16 @@ class TimesSchema(Schema):
 
 
 class ContainmentSchema(Schema):
+    EXAMPLE = {"action": "other", "note": "laptop remotely wiped"}
+
     action = ma.Str(required=True, validate=validate.OneOf(CONTAINMENT_ACTIONS))
     principal = ma.Str(load_default=None)
     note = FreeText(load_default=None, validate=validate.Length(max=5000))
 
 
 class LettersRequestSchema(Schema):
+    EXAMPLE = {"languages": ["zh", "en"]}
+
     languages = ma.List(ma.Str(validate=validate.OneOf(["zh", "en"])), load_default=None, metadata={"description": "Authority reports only; subjects get their own language."})
     phase = ma.Str(load_default=None, validate=validate.OneOf(PHASES))
     delay_reasons = Bilingual
@@ -110,6 +125,8 @@ class LettersRequestSchema(Schema):
 
 
 class SentSchema(Schema):
+    EXAMPLE = {"channel": "email", "reference": "CAC-2026-118"}
+
     channel = FreeText(required=True, validate=validate.Length(min=1, max=32), metadata={"description": "email, sms, post, portal, public_communication, …"})
     reference = FreeText(load_default=None, validate=validate.Length(max=200))
     sent_at = ma.AwareDateTime(load_default=None)
@@ -117,9 +134,9 @@ class SentSchema(Schema):
     letter_ids = ma.List(ma.UUID(), load_default=None)
 
 
-class ListQuerySchema(Schema):
-    closed = ma.Bool(load_default=False)
-    drills = ma.Bool(load_default=True)
+ListQuerySchema = PageQuerySchema("ListQuerySchema", closed=ma.Bool(load_default=False), drills=ma.Bool(load_default=True))
+ClockQuerySchema = PageQuerySchema("ClockQuerySchema")
+LetterQuerySchema = PageQuerySchema("LetterQuerySchema")
 
 
 class RegisterQuerySchema(Schema):
@@ -248,13 +265,8 @@ class BoardRowSchema(Schema):
     next_due = ma.Nested(NotificationSchema, allow_none=True)
 
 
-class BoardSchema(Schema):
-    incidents = ma.List(ma.Nested(BoardRowSchema))
-    figures = ma.Dict()
-
-
-class ClocksSchema(Schema):
-    clocks = ma.List(ma.Nested(ClockSchema))
+BoardSchema = PageSchema("BoardSchema", BoardRowSchema, old_key="incidents", figures=ma.Dict(metadata={"description": "Counts over every real incident, not this page."}))
+ClocksSchema = PageSchema("ClocksSchema", ClockSchema, old_key="clocks")
 
 
 class LetterMetaSchema(Schema):
@@ -270,8 +282,7 @@ class LetterMetaSchema(Schema):
     channel = ma.Str(allow_none=True)
 
 
-class LettersSchema(Schema):
-    letters = ma.List(ma.Nested(LetterMetaSchema))
+LettersSchema = PageSchema("LettersSchema", LetterMetaSchema, old_key="letters")
 
 
 class ContainmentResultSchema(Schema):

@@ -9,6 +9,7 @@ from flask import Response, jsonify
 from flask_smorest import Blueprint
 
 from govern.access import service as access
+from govern.api_lists import answer_page
 from govern.api_support import current_call, idempotent_create
 from govern.consent import collection, reports, schemas, service
 from govern.errors import not_found
@@ -22,21 +23,24 @@ blp = Blueprint("consent", __name__, url_prefix="/api/v1", description="Notices,
 
 @blp.route("/notices", methods=["GET"])
 @public("published privacy notices are public by law (PIPL Art. 17, GDPR Art. 13)")
-@blp.response(200, schemas.NoticeIndexSchema(many=True))
-def list_notices():
-    """Every notice (purposes and the privacy policy) with its versions and the current one."""
-    now = utcnow()
-    out = []
-    for name, nset in sorted(current_runtime().policy.notices.sets.items()):
+@blp.arguments(schemas.NoticeListQuerySchema, location="query")
+@blp.response(200, schemas.NoticeIndexPageSchema)
+def list_notices(query):
+    """Every notice (purposes and the privacy policy), by purpose, with its versions and the current one."""
+    now, rt = utcnow(), current_runtime()
+
+    def notice(item):
+        name, nset = item
         current = nset.current(now)
-        out.append({
+        return {
             "purpose": name, "current_version": current.version if current else None,
             "versions": [
                 {"version": v.version, "published_at": v.published_at, "requires_reconsent": v.requires_reconsent, "sha256": dict(v.sha256)}
                 for v in nset.published(now)
             ],
-        })
-    return out
+        }
+
+    return answer_page(rt.envelope, rt.policy.notices.sets.items(), query, key=lambda item: (item[0],), view=notice)
 
 
 @blp.route("/notices/<purpose>", methods=["GET"])
@@ -137,11 +141,12 @@ def check_consents(body):
 
 @blp.route("/consents/figures", methods=["GET"])
 @requires(Permission.CONSENT_REPORT)
-@blp.response(200, schemas.FigureSchema(many=True))
-def consent_figures():
-    """Per purpose and notice version: grants that count, withdrawals, and grants awaiting re-consent."""
+@blp.arguments(schemas.FigureQuerySchema, location="query")
+@blp.response(200, schemas.FigurePageSchema)
+def consent_figures(query):
+    """Per purpose (by name) and notice version: grants that count, withdrawals, and grants awaiting re-consent."""
     rt = current_runtime()
-    return reports.figures(session=rt.session(), policy=rt.policy, actor=current_actor())
+    return answer_page(rt.envelope, reports.figures(session=rt.session(), policy=rt.policy, actor=current_actor()), query, key=lambda f: (f["purpose"],))
 
 
 @blp.route("/consents/export", methods=["GET"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
+from govern.api_lists import PageQuerySchema, PageSchema
 from govern.consent.service import ACTIONS, CHANNELS, GUARDIAN_RELATIONSHIPS, MAX_CHECK_IDS, METHODS
 from govern.openapi import FreeText, UUIDList
 
@@ -44,6 +45,10 @@ class NoticeIndexSchema(Schema):
     versions = ma.List(ma.Nested(NoticeVersionSchema), required=True)
 
 
+NoticeListQuerySchema = PageQuerySchema("NoticeListQuerySchema")
+NoticeIndexPageSchema = PageSchema("NoticeIndexPageSchema", NoticeIndexSchema)
+
+
 class GuardianSchema(Schema):
     relationship = ma.Str(required=True, validate=validate.OneOf(GUARDIAN_RELATIONSHIPS))
     name = ma.Str(load_default=None, metadata={"description": "Sealed under the subject's data key; never shown on receipts."})
@@ -53,6 +58,8 @@ class GuardianSchema(Schema):
 
 
 class ConsentCreateSchema(Schema):
+    EXAMPLE = {"action": "grant", "purpose": "marketing", "notice_version": "2026-01", "channel": "app", "evidence": "form-7"}
+
     action = ma.Str(required=True, validate=validate.OneOf(ACTIONS))
     purpose = ma.Str(load_default=None)
     purposes = ma.List(ma.Str(), load_default=None, metadata={"description": "Several ordinary purposes in one act; a purpose needing separate consent is refused here."})
@@ -147,6 +154,8 @@ class ConsentHistorySchema(Schema):
 
 
 class CheckSchema(Schema):
+    EXAMPLE = {"purpose": "marketing", "subject_ids": ["5b3d6c2e-0f4a-4e1b-9c7d-000000000001", "5b3d6c2e-0f4a-4e1b-9c7d-000000000005"]}
+
     purpose = ma.Str(required=True)
     subject_ids = UUIDList(required=True, validate=validate.Length(max=MAX_CHECK_IDS))
     # The data the caller will use (default: all the purpose uses now). A consent given under a notice that did not
@@ -178,3 +187,7 @@ class FigureSchema(Schema):
 
 class ExportQuerySchema(Schema):
     purpose = ma.Str(load_default=None)
+
+
+FigureQuerySchema = PageQuerySchema("FigureQuerySchema")
+FigurePageSchema = PageSchema("FigurePageSchema", FigureSchema)

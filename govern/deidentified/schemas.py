@@ -7,12 +7,16 @@ from marshmallow import fields as ma
 
 
 class PseudonymisedExportSchema(Schema):
+    EXAMPLE = {"purpose": "legal_compliance"}
+
     purpose = ma.Str(required=True, metadata={"description": "The purpose of the export (policies/purposes.yaml); the caller's role must hold it."})
     fields = ma.List(ma.Str(), load_default=None, metadata={"description": "Fields to carry (default: every one policies/deidentified.yaml lists that the purpose may use)."})
     record_types = ma.List(ma.Str(), load_default=None, metadata={"description": "Record types to carry (default: every listed one the purpose may use)."})
 
 
 class AggregateExportSchema(Schema):
+    EXAMPLE = {"purpose": "marketing", "dimensions": ["jurisdiction"]}
+
     purpose = ma.Str(required=True)
     dimensions = ma.List(ma.Str(), required=True, validate=validate.Length(min=1, max=4), metadata={
         "description": "What to count by: jurisdiction, language, record_type, month (policies/deidentified.yaml)."})

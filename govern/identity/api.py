@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
+from govern.api_lists import answer_page, moment
 from govern.identity import service
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
-from govern.identity.schemas import PrincipalSchema
+from govern.identity.schemas import PrincipalPageSchema, PrincipalQuerySchema
 
 blp = Blueprint("principals", __name__, url_prefix="/api/v1/principals", description="Principals (API clients and staff)")
 
@@ -21,8 +22,9 @@ def as_dict(p) -> dict:
 
 @blp.route("", methods=["GET"])
 @requires(Permission.PRINCIPALS_READ)
-@blp.response(200, PrincipalSchema(many=True))
-def list_principals():
-    """Every principal with its roles and last use; keys are never shown."""
+@blp.arguments(PrincipalQuerySchema, location="query")
+@blp.response(200, PrincipalPageSchema)
+def list_principals(query):
+    """Every principal with its roles and last use, oldest first, a page at a time; keys are never shown."""
     principals = service.list_principals(session=current_runtime().session(), actor=current_actor())
-    return [as_dict(p) for p in principals]
+    return answer_page(current_runtime().envelope, principals, query, key=lambda p: (moment(p.created_at), str(p.id)), view=as_dict)

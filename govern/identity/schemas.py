@@ -3,6 +3,7 @@
 from marshmallow import Schema
 from marshmallow import fields as ma
 
+from govern.api_lists import PageQuerySchema, PageSchema
 from govern.openapi import UtcDateTime
 
 
@@ -15,3 +16,7 @@ class PrincipalSchema(Schema):
     last_used_at = UtcDateTime(allow_none=True)
     disabled_at = UtcDateTime(allow_none=True)
     disabled = ma.Bool(required=True)
+
+
+PrincipalQuerySchema = PageQuerySchema("PrincipalQuerySchema")
+PrincipalPageSchema = PageSchema("PrincipalPageSchema", PrincipalSchema)

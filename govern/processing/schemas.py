@@ -18,6 +18,8 @@ class HistoryQuerySchema(Schema):
 
 
 class DutyDoneSchema(Schema):
+    EXAMPLE = {"done_on": "2026-11-20", "reference": "DRILL-2026-2"}
+
     done_on = ma.Date(required=True, metadata={"description": "The day the duty was done (a drill held, a review finished)."})
     reference = ma.Str(load_default=None, validate=validate.Length(1, 200), metadata={"description": "Minutes, report or ticket number; no personal data."})
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 from flask import Response
 from flask_smorest import Blueprint
 
+from govern.api_lists import DEPRECATION_HEADERS, answer_page, moment
 from govern.api_support import current_call, idempotent_create
 from govern.identity.guard import current_runtime, public, requires
 from govern.identity.permissions import Permission
@@ -93,11 +94,19 @@ def mark_deceased(body, subject_id: uuid.UUID):
 @blp.route("", methods=["GET"])
 @requires(Permission.REQUESTS_READ)
 @blp.arguments(schemas.RequestQueueQuerySchema, location="query")
-@blp.response(200, schemas.RequestQueueSchema)
+@blp.response(200, schemas.RequestQueueSchema, headers=DEPRECATION_HEADERS)
 def list_requests(query):
-    """The queue: open requests (or those in `state`) soonest due first, flagged overdue / due soon."""
-    items = service.queue(**current_call().services(), state=query["state"], type=query["type"], due_before=query["due_before"], subject_id=query["subject_id"], limit=query["limit"])
-    return {"requests": [_view(i.request, item=i) for i in items]}
+    """The queue: open requests (or those in `state`) soonest due first, flagged overdue / due soon, a page at a time.
+    `requests` repeats `items` for clients of the old shape until the Sunset date (deprecated)."""
+    call = current_call()
+    items = service.queue(**call.services(), state=query["state"], type=query["type"], due_before=query["due_before"], subject_id=query["subject_id"], limit=QUEUE_SCAN)
+    return answer_page(call.envelope, items, query, key=lambda i: (moment(i.request.due_at), moment(i.request.received_at), str(i.request.id)),
+                       view=lambda i: _view(i.request, item=i), old_key="requests")
+
+
+# The queue is paged over its first QUEUE_SCAN rows of a filter (soonest due first): the open work of a controller,
+# well above any real queue; a filter (state, type, due_before, subject_id) narrows a larger one.
+QUEUE_SCAN = 10_000
 
 
 @blp.route("/<uuid:request_id>", methods=["GET"])

@@ -5,11 +5,14 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
+from govern.api_lists import PageQuerySchema, PageSchema
 from govern.openapi import FreeText
 from govern.requests.policy import REQUEST_TYPES
 
 
 class RequestCreateSchema(Schema):
+    EXAMPLE = {"subject_id": "5b3d6c2e-0f4a-4e1b-9c7d-000000000001", "type": "access", "channel": "app"}
+
     subject_id = ma.UUID(required=True)
     type = ma.Str(required=True, validate=validate.OneOf(REQUEST_TYPES))
     channel = ma.Str(required=True, metadata={"description": "web, app, wechat, phone, email, paper, in_store"})
@@ -27,11 +30,15 @@ class NextOfKinSchema(Schema):
 
 
 class RecordedTimeSchema(Schema):
+    EXAMPLE = {}
+
     occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": "When it really happened, if earlier (staff: requests:request:backdate)"})
     occurred_reason = FreeText(load_default=None, metadata={"description": "Why the time is entered afterwards (no personal data)"})
 
 
 class DeceasedSchema(Schema):
+    EXAMPLE = {"deceased_on": "2026-10-01", "evidence_ref": "DEATH-CERT-REF-991"}
+
     deceased_on = ma.Date(required=True, metadata={"description": "The date of death"})
     evidence_ref = FreeText(required=True, metadata={"description": "The reference of the evidence seen (a death certificate's number), no personal data"})
     arranged_otherwise = ma.Bool(load_default=False, metadata={"description": "The deceased arranged that close relatives exercise no rights (PIPL Art. 49)"})
@@ -108,19 +115,16 @@ class RequestSchema(Schema):
     timeline = ma.List(ma.Nested(RequestEventSchema))
 
 
-class RequestQueueQuerySchema(Schema):
-    state = ma.Str(load_default=None)
-    type = ma.Str(load_default=None)
-    due_before = ma.AwareDateTime(load_default=None)
-    subject_id = ma.UUID(load_default=None)
-    limit = ma.Int(load_default=200, validate=validate.Range(1, 1000))
-
-
-class RequestQueueSchema(Schema):
-    requests = ma.List(ma.Nested(RequestSchema))
+RequestQueueQuerySchema = PageQuerySchema(
+    "RequestQueueQuerySchema", default=200, maximum=1000,
+    state=ma.Str(load_default=None), type=ma.Str(load_default=None), due_before=ma.AwareDateTime(load_default=None), subject_id=ma.UUID(load_default=None),
+)
+RequestQueueSchema = PageSchema("RequestQueueSchema", RequestSchema, old_key="requests")
 
 
 class RequestVerifySchema(Schema):
+    EXAMPLE = {"method": "crm_session", "reference": "sess-4f2a9c"}
+
     method = ma.Str(required=True, validate=validate.OneOf(["crm_session", "otp", "document"]))
     code = ma.Str(load_default=None, metadata={"description": "otp: the code the requester returned"})
     reference = FreeText(load_default=None, metadata={"description": "crm_session: the session id; document: the document-check id (no personal data)"})
@@ -137,6 +141,8 @@ class DownloadTokenSchema(Schema):
 
 
 class DownloadRedeemSchema(Schema):
+    EXAMPLE = {"token": "dl_0f4a4e1b9c7d"}
+
     token = ma.Str(required=True, validate=validate.Length(max=200))
 
 
@@ -162,20 +168,28 @@ class RequestReasonSchema(Schema):
 
 
 class RequestExtendSchema(RequestReasonSchema, RecordedTimeSchema):
+    EXAMPLE = {"reason": "complex request: records in three systems"}
+
     pass
 
 
 class RestrictionLiftSchema(RequestReasonSchema):
+    EXAMPLE = {"reason": "dispute settled", "told_at": "2026-11-02T09:00:00+00:00", "told_channel": "email"}
+
     told_at = ma.AwareDateTime(required=True, metadata={"description": "When the subject was told the restriction will be lifted (GDPR Art. 18(3)): before the lift"})
     told_channel = ma.Str(required=True, metadata={"description": "How: email, letter, phone, app, sms, wechat, in_person"})
 
 
 class ObjectionLiftSchema(Schema):
+    EXAMPLE = {"purpose": "marketing", "reason": "Compelling grounds: the DPO's assessment DPIA-88 outweighs the objection"}
+
     purpose = ma.Str(required=True, metadata={"description": "The legitimate-interest purpose whose objection is lifted"})
     reason = FreeText(required=True, metadata={"description": "The compelling legitimate grounds that override the subject's interests (GDPR Art. 21(1)); no personal data"})
 
 
 class RequestCompleteSchema(Schema):
+    EXAMPLE = {"explanation": "package ready"}
+
     explanation = FreeText(load_default=None, metadata={"description": "The answer told to the requester (no personal data)."})
     occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": (
         "When the answer was really given, if earlier (staff: requests:request:backdate; access, portability and complaint "
@@ -186,6 +200,8 @@ class RequestCompleteSchema(Schema):
 
 
 class RequestRefuseSchema(Schema):
+    EXAMPLE = {"reason": "other", "legal_basis": "PIPL Art. 50", "explanation": "已由法院裁定冻结该账户"}
+
     reason = ma.Str(required=True, metadata={"description": "identity_not_verified, manifestly_unfounded, excessive, legal_exception, not_applicable, other"})
     legal_basis = FreeText(required=True, metadata={"description": "The provision relied on, e.g. GDPR Art. 12(5)(b)"})
     explanation = FreeText(load_default=None)

@@ -8,6 +8,7 @@ from datetime import datetime
 
 from flask_smorest import Blueprint
 
+from govern.api_lists import SCAN, answer_page, moment
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.retention import schemas, service
@@ -62,12 +63,14 @@ def place_hold(body):
 @blp.route("/holds", methods=["GET"])
 @requires(Permission.RETENTION_HOLD_READ)
 @blp.arguments(schemas.LegalHoldQuerySchema, location="query")
-@blp.response(200, schemas.LegalHoldSchema(many=True))
+@blp.response(200, schemas.LegalHoldPageSchema)
 def list_holds(query):
     """Holds, newest first: those in force, or all with active=false; for one subject with subject_id."""
-    session = current_runtime().session()
-    holds = service.list_holds(session=session, subject_id=query["subject_id"], active_only=query["active"])
-    return [hold_dict(h, service.hold_record_ids(session=session, hold_id=h.id)) for h in holds]
+    rt = current_runtime()
+    session = rt.session()
+    holds = service.list_holds(session=session, subject_id=query["subject_id"], active_only=query["active"], limit=SCAN)
+    return answer_page(rt.envelope, holds, query, key=lambda h: (moment(h.created_at), str(h.id)), descending=True,
+                       view=lambda h: hold_dict(h, service.hold_record_ids(session=session, hold_id=h.id)))
 
 
 @blp.route("/holds/<uuid:hold_id>", methods=["GET"])
@@ -91,15 +94,14 @@ def lift_hold(query, hold_id: uuid.UUID):
 
 @blp.route("/retention/rules", methods=["GET"])
 @requires(Permission.RETENTION_PLAN_READ)
-@blp.response(200, schemas.RetentionRuleSchema(many=True))
-def list_rules():
-    """The retention rules in force (policies/retention.yaml): what each covers, how long, from when, and why."""
-    rp = current_runtime().policy.retention
-    return [
-        {"rule": r.name, "target": r.target, "covers": sorted(r.names), "keep": str(r.keep), "counted_from": r.counted_from,
-         "on_account_closure": r.on_account_closure, "legal_basis": {"code": r.legal_basis_code, "text": r.legal_basis_text}}
-        for r in rp.rules.values()
-    ]
+@blp.arguments(schemas.RuleQuerySchema, location="query")
+@blp.response(200, schemas.RetentionRulePageSchema)
+def list_rules(query):
+    """The retention rules in force (policies/retention.yaml), by name: what each covers, how long, from when, and why."""
+    rt = current_runtime()
+    return answer_page(rt.envelope, rt.policy.retention.rules.values(), query, key=lambda r: (r.name,), view=lambda r: {
+        "rule": r.name, "target": r.target, "covers": sorted(r.names), "keep": str(r.keep), "counted_from": r.counted_from,
+        "on_account_closure": r.on_account_closure, "legal_basis": {"code": r.legal_basis_code, "text": r.legal_basis_text}})
 
 
 @blp.route("/retention/plans", methods=["POST"])
@@ -117,12 +119,14 @@ def create_plan(body):
 
 @blp.route("/retention/plans", methods=["GET"])
 @requires(Permission.RETENTION_PLAN_READ)
-@blp.response(200, schemas.RetentionPlanSchema(many=True))
-def list_plans():
+@blp.arguments(schemas.PlanQuerySchema, location="query")
+@blp.response(200, schemas.RetentionPlanPageSchema)
+def list_plans(query):
     """Saved plans, newest first."""
     rt = current_runtime()
     rp = rt.policy.retention
-    return [plan_dict(p, status=service.plan_status(p, rp)) for p in service.list_plans(session=rt.session())]
+    return answer_page(rt.envelope, service.list_plans(session=rt.session(), limit=SCAN), query, key=lambda p: (moment(p.created_at), str(p.id)),
+                       descending=True, view=lambda p: plan_dict(p, status=service.plan_status(p, rp)))
 
 
 @blp.route("/retention/plans/<uuid:plan_id>", methods=["GET"])
@@ -147,10 +151,12 @@ def approve_plan(plan_id: uuid.UUID):
 
 @blp.route("/retention/runs", methods=["GET"])
 @requires(Permission.RETENTION_RUN_READ)
-@blp.response(200, schemas.RetentionRunSchema(many=True))
-def list_runs():
+@blp.arguments(schemas.RunQuerySchema, location="query")
+@blp.response(200, schemas.RetentionRunPageSchema)
+def list_runs(query):
     """Purge runs, newest first: plan, status, counts per rule, attempts, who started and who approved."""
-    return [run_dict(r) for r in service.list_runs(session=current_runtime().session())]
+    rt = current_runtime()
+    return answer_page(rt.envelope, service.list_runs(session=rt.session(), limit=SCAN), query, key=lambda r: (r.id,), descending=True, view=run_dict)
 
 
 @blp.route("/retention/runs/<int:run_id>", methods=["GET"])

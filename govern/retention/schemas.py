@@ -5,10 +5,13 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
+from govern.api_lists import PageQuerySchema, PageSchema
 from govern.openapi import FreeText, UtcDateTime
 
 
 class LegalHoldCreateSchema(Schema):
+    EXAMPLE = {"subject_id": "5b3d6c2e-0f4a-4e1b-9c7d-000000000001", "reason": "litigation", "note": "case 7"}
+
     subject_id = ma.UUID(required=True)
     record_type = ma.Str(load_default=None, metadata={"description": "Hold only this record type of the subject."})
     record_ids = ma.List(ma.UUID(), load_default=None, validate=validate.Length(min=1, max=1000), metadata={"description": "Hold only these records."})
@@ -22,9 +25,10 @@ class LegalHoldLiftSchema(Schema):
     reason = FreeText(load_default=None, validate=validate.Length(max=500), metadata={"description": "Why the hold is lifted (no personal data)."})
 
 
-class LegalHoldQuerySchema(Schema):
-    subject_id = ma.UUID(load_default=None)
-    active = ma.Bool(load_default=True, metadata={"description": "Only holds in force (default); false lists lifted and ended ones too."})
+LegalHoldQuerySchema = PageQuerySchema(
+    "LegalHoldQuerySchema", subject_id=ma.UUID(load_default=None),
+    active=ma.Bool(load_default=True, metadata={"description": "Only holds in force (default); false lists lifted and ended ones too."}),
+)
 
 
 class LegalHoldSchema(Schema):
@@ -46,6 +50,8 @@ class LegalHoldSchema(Schema):
 
 
 class RetentionPlanCreateSchema(Schema):
+    EXAMPLE = {"dry_run": True, "note": "monthly review"}
+
     dry_run = ma.Bool(load_default=False, metadata={"description": "Only report (200); nothing saved, nothing changed."})
     note = FreeText(load_default=None, validate=validate.Length(max=500))
 
@@ -89,3 +95,12 @@ class RetentionRuleSchema(Schema):
     counted_from = ma.Str(required=True)
     on_account_closure = ma.Str(required=True)
     legal_basis = ma.Dict(required=True)
+
+
+RuleQuerySchema = PageQuerySchema("RuleQuerySchema")
+PlanQuerySchema = PageQuerySchema("PlanQuerySchema")
+RunQuerySchema = PageQuerySchema("RunQuerySchema")
+LegalHoldPageSchema = PageSchema("LegalHoldPageSchema", LegalHoldSchema)
+RetentionRulePageSchema = PageSchema("RetentionRulePageSchema", RetentionRuleSchema)
+RetentionPlanPageSchema = PageSchema("RetentionPlanPageSchema", RetentionPlanSchema)
+RetentionRunPageSchema = PageSchema("RetentionRunPageSchema", RetentionRunSchema)

@@ -7,6 +7,7 @@ import uuid
 from flask import request
 from flask_smorest import Blueprint
 
+from govern.api_lists import answer_page, moment
 from govern.api_support import idempotent_create, if_match_version, version_etag
 from govern.errors import Problem
 from govern.identity.guard import current_actor, current_runtime, public, requires
@@ -45,19 +46,26 @@ def create_recipient(body):
 @blp.route("/recipients", methods=["GET"])
 @requires(Permission.RECIPIENTS_READ)
 @blp.arguments(schemas.RecipientQuerySchema, location="query")
-@blp.response(200, schemas.RecipientSchema(many=True))
+@blp.response(200, schemas.RecipientPageSchema)
 def list_recipients(query):
     """Every registered recipient (also disabled ones and expired agreements), by purpose and name."""
-    return [_view(r) for r in service.list_recipients(session=current_runtime().session(), purpose=query["purpose"])]
+    rt = current_runtime()
+    return answer_page(rt.envelope, service.list_recipients(session=rt.session(), purpose=query["purpose"]), query, key=_by_purpose_and_name, view=_view)
+
+
+def _by_purpose_and_name(r) -> tuple[str, str, str]:
+    return (r.purpose or "", r.name or "", str(r.id))
 
 
 @blp.route("/recipients/public", methods=["GET"])
 @public("the third-party sharing list is published to subjects (PIPL Art. 23; GB/T 35273-2020 §9.2)")
 @blp.arguments(schemas.RecipientQuerySchema, location="query")
-@blp.response(200, schemas.PublicRecipientSchema(many=True))
+@blp.response(200, schemas.PublicRecipientPageSchema)
 def public_recipients(query):
-    """The third-party sharing list (第三方信息共享清单): recipients with an agreement in force."""
-    return [_view(r) for r in service.list_recipients(session=current_runtime().session(), purpose=query["purpose"], active_only=True)]
+    """The third-party sharing list (第三方信息共享清单): recipients with an agreement in force, by purpose and name."""
+    rt = current_runtime()
+    recipients = service.list_recipients(session=rt.session(), purpose=query["purpose"], active_only=True)
+    return answer_page(rt.envelope, recipients, query, key=_by_purpose_and_name, view=_view)
 
 
 @blp.route("/recipients/<uuid:recipient_id>", methods=["GET"])
@@ -112,11 +120,13 @@ def disclose(body, subject_id: uuid.UUID):
 
 @blp.route("/subjects/<uuid:subject_id>/disclosures", methods=["GET"])
 @requires(Permission.DISCLOSURE_READ)
-@blp.response(200, schemas.DisclosureSchema(many=True))
-def list_disclosures(subject_id: uuid.UUID):
-    """Every disclosure of a subject: recipient, fields (names), time, basis; audited."""
-    rows = service.list_disclosures(session=current_runtime().session(), actor=current_actor(), subject_id=subject_id)
-    return [service.disclosure_view(d, r) for d, r in rows]
+@blp.arguments(schemas.DisclosureQuerySchema, location="query")
+@blp.response(200, schemas.DisclosurePageSchema)
+def list_disclosures(query, subject_id: uuid.UUID):
+    """Every disclosure of a subject, oldest first: recipient, fields (names), time, basis; audited."""
+    rt = current_runtime()
+    rows = service.list_disclosures(session=rt.session(), actor=current_actor(), subject_id=subject_id)
+    return answer_page(rt.envelope, rows, query, key=lambda row: (moment(row[0].occurred_at), str(row[0].id)), view=lambda row: service.disclosure_view(*row))
 
 
 # --- telling recipients of a request's change (GDPR Art. 19) -------------------------------------------------------
@@ -166,8 +176,9 @@ def propagation_done(request_id: uuid.UUID, recipient_id: uuid.UUID):
 @blp.route("/recipients/notice-tasks", methods=["GET"])
 @requires(Permission.REQUESTS_MANAGE)
 @blp.arguments(schemas.NoticeTaskQuerySchema, location="query")
-@blp.response(200, schemas.PropagationStepSchema(many=True))
+@blp.response(200, schemas.PropagationStepPageSchema)
 def notice_tasks(query):
     """Manual notice tasks not yet done (GDPR Art. 19), the earliest due first; `overdue=true` for those past their date."""
     rt = current_runtime()
-    return [propagation.step_view(s) for s in propagation.open_tasks(session=rt.session(), actor=current_actor(), overdue_only=query["overdue"])]
+    tasks = propagation.open_tasks(session=rt.session(), actor=current_actor(), overdue_only=query["overdue"])
+    return answer_page(rt.envelope, tasks, query, key=lambda t: (t.due_on.isoformat() if t.due_on else "", str(t.id)), view=propagation.step_view)

@@ -5,12 +5,15 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
+from govern.api_lists import PageQuerySchema, PageSchema
 from govern.openapi import FreeText, UtcDateTime
 from govern.sharing.propagation import METHODS
 from govern.sharing.service import TRANSFER_MECHANISMS
 
 
 class RecipientCreateSchema(Schema):
+    EXAMPLE = {"name": "Partner Brand Ltd", "contact": "privacy@partner.example", "purpose": "partner_marketing", "categories": ["basic_identity", "contact"], "country": "CN", "agreement_ref": "DSA-2026-007", "agreement_expires_on": "2030-12-31"}
+
     name = ma.Str(required=True, metadata={"description": "The receiving organisation."})
     contact = ma.Str(required=True, metadata={"description": "Its privacy contact (a role address, not a person's private data)."})
     purpose = ma.Str(required=True, metadata={"description": "The purpose (policies/purposes.yaml) it receives data for."})
@@ -22,6 +25,8 @@ class RecipientCreateSchema(Schema):
 
 
 class RecipientUpdateSchema(Schema):
+    EXAMPLE = {"agreement_ref": "DSA-2026-007-A1", "agreement_expires_on": "2031-12-31"}
+
     name = ma.Str()
     contact = ma.Str()
     categories = ma.List(ma.Str())
@@ -54,11 +59,12 @@ class PublicRecipientSchema(Schema):
     country = ma.Str(required=True)
 
 
-class RecipientQuerySchema(Schema):
-    purpose = ma.Str(load_default=None)
+RecipientQuerySchema = PageQuerySchema("RecipientQuerySchema", purpose=ma.Str(load_default=None))
 
 
 class DisclosureCreateSchema(Schema):
+    EXAMPLE = {"recipient_id": "5b3d6c2e-0f4a-4e1b-9c7d-000000000002", "fields": ["name", "mobile"]}
+
     recipient_id = ma.UUID(required=True)
     purpose = ma.Str(load_default=None, metadata={"description": "Defaults to the recipient's purpose; must equal it."})
     fields = ma.List(ma.Str(), required=True, validate=validate.Length(min=1))
@@ -91,6 +97,8 @@ class DisclosedSchema(DisclosureSchema):
 
 
 class PropagationStepCreateSchema(Schema):
+    EXAMPLE = {"recipient_id": "5b3d6c2e-0f4a-4e1b-9c7d-000000000002", "method": "manual", "reason": "the partner has no webhook: told by registered letter"}
+
     recipient_id = ma.UUID(required=True)
     method = ma.Str(required=True, validate=validate.OneOf(METHODS), metadata={
         "description": "manual: a task to tell the recipient by hand, due by due_on; impossible or disproportionate_effort: "
@@ -130,5 +138,12 @@ class PropagationStepSchema(Schema):
     done_by = ma.Str(allow_none=True)
 
 
-class NoticeTaskQuerySchema(Schema):
-    overdue = ma.Bool(load_default=False, metadata={"description": "Only the tasks past their due date."})
+NoticeTaskQuerySchema = PageQuerySchema(
+    "NoticeTaskQuerySchema", overdue=ma.Bool(load_default=False, metadata={"description": "Only the tasks past their due date."}))
+
+
+DisclosureQuerySchema = PageQuerySchema("DisclosureQuerySchema")
+RecipientPageSchema = PageSchema("RecipientPageSchema", RecipientSchema)
+PublicRecipientPageSchema = PageSchema("PublicRecipientPageSchema", PublicRecipientSchema)
+DisclosurePageSchema = PageSchema("DisclosurePageSchema", DisclosureSchema)
+PropagationStepPageSchema = PageSchema("PropagationStepPageSchema", PropagationStepSchema)

@@ -8,10 +8,12 @@ import uuid
 from flask import jsonify, request
 from flask_smorest import Blueprint
 
+from govern.api_lists import DEPRECATION_HEADERS, client_cursor, listing, service_cursor
 from govern.api_support import current_call, idempotent_create, purpose_of_request
 from govern.consent.collection import Collection, stated
 from govern.identity.guard import audited_read, requires
 from govern.identity.permissions import Permission
+from govern.openapi import requires_header
 from govern.ratelimit import limited
 from govern.subjects import schemas, service
 
@@ -114,12 +116,13 @@ def add_record(body, subject_id: uuid.UUID):
 @requires(Permission.RECORDS_READ)
 @audited_read
 @blp.arguments(schemas.RecordQuerySchema, location="query")
-@blp.doc(parameters=[{"in": "header", "name": "X-Purpose", "required": True, "schema": {"type": "string"}}])
-@blp.response(200, schemas.RecordPageSchema)
+@blp.response(200, schemas.RecordPageSchema, headers=DEPRECATION_HEADERS)
+@requires_header("X-Purpose")
 def list_records(query, subject_id: uuid.UUID):
-    """Records of the types the purpose may use, newest first, with a cursor for the next page; audited."""
-    page = service.list_records(**current_call().services("envelope"), subject_id=subject_id, purpose=purpose_of_request(), type=query["type"], cursor=query["cursor"], limit=query["limit"])
-    return {
-        "records": [{"id": r.id, "type": r.type, "occurred_at": r.occurred_at, "created_at": r.created_at, "payload": r.payload} for r in page.records],
-        "next_cursor": page.next_cursor,
-    }
+    """Records of the types the purpose may use, newest first, with a cursor for the next page; audited. `records`
+    repeats `items` for clients of the old shape until the Sunset date (deprecated)."""
+    call = current_call()
+    page = service.list_records(**call.services("envelope"), subject_id=subject_id, purpose=purpose_of_request(), type=query["type"],
+                                cursor=service_cursor(call.envelope, query), limit=query["limit"])
+    records = [{"id": r.id, "type": r.type, "occurred_at": r.occurred_at, "created_at": r.created_at, "payload": r.payload} for r in page.records]
+    return listing(records, client_cursor(call.envelope, query, page.next_cursor), old_key="records")

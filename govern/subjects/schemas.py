@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
+from govern.api_lists import PageQuerySchema, PageSchema
 from govern.subjects.validators import EXTERNAL_REF_PATTERN
 
 SENSITIVE_BASIS = (
@@ -15,6 +16,8 @@ SENSITIVE_BASIS = (
 
 
 class SubjectCreateSchema(Schema):
+    EXAMPLE = {"external_ref": "crm-123", "jurisdiction": "CN", "language": "zh", "birth_date": "1990-05-01", "fields": {"name": "张三", "mobile": "13812345678", "email": "zhang@example.cn"}}
+
     external_ref = ma.Str(
         validate=validate.Regexp(EXTERNAL_REF_PATTERN, error="1–128 characters of A–Z a–z 0–9 . _ : - (the CRM's own id of the customer)"), load_default=None,
         metadata={"description": "The CRM's own id for this customer (not personal data): ^[A-Za-z0-9._:-]{1,128}$, and not a mobile, ID or card number."},
@@ -30,6 +33,8 @@ class SubjectCreateSchema(Schema):
 
 
 class SubjectUpdateSchema(Schema):
+    EXAMPLE = {"fields": {"mobile": "13900001111"}}
+
     fields = ma.Dict(keys=ma.Str(), values=ma.Raw(allow_none=True), load_default=dict, metadata={"description": "Catalog field name → new value; null removes an optional field."})
     member_state = ma.Str(load_default=None, metadata={"description": "EU subjects: set the member state (ISO 3166-1 alpha-2); the age of digital consent follows it (GDPR Art. 8(1))."})
     sensitive_basis = ma.Dict(load_default=None, metadata={"description": SENSITIVE_BASIS})
@@ -51,6 +56,8 @@ class SubjectSchema(Schema):
 
 
 class LookupSchema(Schema):
+    EXAMPLE = {"field": "mobile", "value": "+86 138 1234 5678"}
+
     field = ma.Str(required=True, metadata={"description": "A searchable catalog field: email, mobile, id_card_number."})
     value = ma.Raw(required=True, metadata={"description": "Sent in the body, never in a URL."})
     purpose = ma.Str(load_default=None, metadata={"description": "Alternative to the X-Purpose header."})
@@ -62,6 +69,8 @@ class LookupResultSchema(Schema):
 
 
 class RecordCreateSchema(Schema):
+    EXAMPLE = {"type": "purchase", "occurred_at": "2026-11-01T10:00:00+08:00", "payload": {"order": "SO-1", "amount_cny": 199}}
+
     type = ma.Str(required=True)
     occurred_at = ma.AwareDateTime(required=True)
     payload = ma.Dict(required=True)
@@ -79,12 +88,5 @@ class RecordCreatedSchema(Schema):
     id = ma.UUID(required=True)
 
 
-class RecordQuerySchema(Schema):
-    type = ma.Str(load_default=None)
-    cursor = ma.Str(load_default=None)
-    limit = ma.Int(load_default=50, validate=validate.Range(1, 200))
-
-
-class RecordPageSchema(Schema):
-    records = ma.List(ma.Nested(RecordSchema), required=True)
-    next_cursor = ma.Str(allow_none=True)
+RecordQuerySchema = PageQuerySchema("RecordQuerySchema", type=ma.Str(load_default=None))
+RecordPageSchema = PageSchema("RecordPageSchema", RecordSchema, old_key="records")

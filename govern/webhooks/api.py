@@ -9,6 +9,7 @@ import uuid
 from flask import request
 from flask_smorest import Blueprint
 
+from govern.api_lists import DEPRECATION_HEADERS, answer_page, client_cursor, listing, moment, service_cursor
 from govern.api_support import if_match_version, version_etag
 from govern.errors import Invalid
 from govern.identity.guard import current_actor, current_runtime, requires
@@ -62,13 +63,14 @@ def create_endpoint(body):
 @blp.route("/endpoints", methods=["GET"])
 @requires(Permission.WEBHOOKS_ENDPOINT_READ)
 @blp.arguments(schemas.EndpointQuerySchema, location="query")
-@blp.response(200, schemas.EndpointSchema(many=True))
+@blp.response(200, schemas.EndpointPageSchema)
 def list_endpoints(query):
-    """Every endpoint with its deliveries per state; secrets are never shown."""
-    session = current_runtime().session()
+    """Every endpoint, oldest first, with its deliveries per state; secrets are never shown."""
+    rt = current_runtime()
+    session = rt.session()
     endpoints = service.list_endpoints(session=session, owner_kind=query["owner_kind"], owner_id=query["owner_id"])
     counts = service.delivery_counts(session=session, endpoint_ids=[e.id for e in endpoints])
-    return [_view(e, counts[e.id]) for e in endpoints]
+    return answer_page(rt.envelope, endpoints, query, key=lambda e: (moment(e.created_at), str(e.id)), view=lambda e: _view(e, counts[e.id]))
 
 
 @blp.route("/endpoints/<uuid:endpoint_id>", methods=["GET"])
@@ -104,12 +106,14 @@ def rotate_secret(endpoint_id: uuid.UUID):
 @blp.route("/deliveries", methods=["GET"])
 @requires(Permission.WEBHOOKS_DELIVERY_READ)
 @blp.arguments(schemas.DeliveryQuerySchema, location="query")
-@blp.response(200, schemas.DeliveryPageSchema)
+@blp.response(200, schemas.DeliveryPageSchema, headers=DEPRECATION_HEADERS)
 def list_deliveries(query):
-    """Deliveries newest first, by endpoint, state, subject or request (who was told of what, and did it arrive); audited."""
+    """Deliveries newest first, by endpoint, state, subject or request (who was told of what, and did it arrive); audited.
+    `deliveries` repeats `items` for clients of the old shape until the Sunset date (deprecated)."""
+    rt = current_runtime()
     filters = service.DeliveryFilters(endpoint_id=query["endpoint"], state=query["state"], subject_id=query["subject_id"], request_id=query["request_id"])
-    rows, cursor = service.list_deliveries(session=current_runtime().session(), actor=current_actor(), filters=filters, limit=query["limit"], cursor=query["cursor"])
-    return {"deliveries": [_delivery(d) for d in rows], "next_cursor": cursor}
+    rows, cursor = service.list_deliveries(session=rt.session(), actor=current_actor(), filters=filters, limit=query["limit"], cursor=service_cursor(rt.envelope, query))
+    return listing([_delivery(d) for d in rows], client_cursor(rt.envelope, query, cursor), old_key="deliveries")
 
 
 @blp.route("/deliveries/<uuid:delivery_id>", methods=["GET"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
+from govern.api_lists import PageQuerySchema, PageSchema
 from govern.openapi import UtcDateTime
 from govern.webhooks.service import EVENT_TYPES, OWNER_KINDS, STATES
 
@@ -15,6 +16,8 @@ class OwnerSchema(Schema):
 
 
 class EndpointCreateSchema(Schema):
+    EXAMPLE = {"url": "https://crm.example.cn/govern-hooks", "owner": {"kind": "principal", "id": "5b3d6c2e-0f4a-4e1b-9c7d-000000000003"}, "event_types": ["subject.erased"]}
+
     name = ma.Str(load_default=None, validate=validate.Length(1, 100))
     url = ma.Str(required=True, metadata={"description": "https:// (http:// only for loopback hosts); no credentials in the URL."})
     owner = ma.Nested(OwnerSchema, required=True)
@@ -23,6 +26,8 @@ class EndpointCreateSchema(Schema):
 
 
 class EndpointUpdateSchema(Schema):
+    EXAMPLE = {"enabled": False}
+
     name = ma.Str(validate=validate.Length(1, 100))
     url = ma.Str()
     event_types = ma.List(ma.Str(validate=validate.OneOf(EVENT_TYPES)), validate=validate.Length(min=1))
@@ -55,18 +60,14 @@ class EndpointWithSecretSchema(EndpointSchema):
     secret = ma.Str(required=True, metadata={"description": "The signing secret, shown this once: store it in the receiver."})
 
 
-class EndpointQuerySchema(Schema):
-    owner_kind = ma.Str(load_default=None, validate=validate.OneOf(OWNER_KINDS))
-    owner_id = ma.UUID(load_default=None)
+EndpointQuerySchema = PageQuerySchema(
+    "EndpointQuerySchema", owner_kind=ma.Str(load_default=None, validate=validate.OneOf(OWNER_KINDS)), owner_id=ma.UUID(load_default=None))
 
 
-class DeliveryQuerySchema(Schema):
-    endpoint = ma.UUID(load_default=None)
-    state = ma.Str(load_default=None, validate=validate.OneOf(STATES))
-    subject_id = ma.UUID(load_default=None)
-    request_id = ma.UUID(load_default=None)
-    limit = ma.Int(load_default=100, validate=validate.Range(1, 1000))
-    cursor = ma.Str(load_default=None, validate=validate.Length(1, 200))
+DeliveryQuerySchema = PageQuerySchema(
+    "DeliveryQuerySchema", default=100, maximum=1000, endpoint=ma.UUID(load_default=None), state=ma.Str(load_default=None, validate=validate.OneOf(STATES)),
+    subject_id=ma.UUID(load_default=None), request_id=ma.UUID(load_default=None),
+)
 
 
 class DeliverySchema(Schema):
@@ -86,9 +87,7 @@ class DeliverySchema(Schema):
     last_error = ma.Str(allow_none=True)
 
 
-class DeliveryPageSchema(Schema):
-    deliveries = ma.List(ma.Nested(DeliverySchema), required=True)
-    next_cursor = ma.Str(allow_none=True)
+DeliveryPageSchema = PageSchema("DeliveryPageSchema", DeliverySchema, old_key="deliveries")
 
 
 class AttemptSchema(Schema):
@@ -104,3 +103,6 @@ class AttemptSchema(Schema):
 class DeliveryDetailSchema(DeliverySchema):
     payload = ma.Dict(required=True, metadata={"description": "The body sent: ids, the action, names of fields or purposes."})
     attempt_log = ma.List(ma.Nested(AttemptSchema), required=True)
+
+
+EndpointPageSchema = PageSchema("EndpointPageSchema", EndpointSchema)

@@ -30,7 +30,7 @@ def test_an_earlier_version_stays_retrievable_in_each_language(app):
 def test_the_privacy_policy_is_published(app):
     r = app.test_client().get("/api/v1/notices/privacy_policy?lang=en")
     assert r.status_code == 200 and "Privacy policy" in r.json["text"]
-    index = app.test_client().get("/api/v1/notices").json
+    index = app.test_client().get("/api/v1/notices").json["items"]
     assert {"privacy_policy", "marketing", "partner_marketing"} <= {n["purpose"] for n in index}
 
 

@@ -10,12 +10,12 @@ def test_figures_count_granted_withdrawn_and_pending_reconsent(crm, client_as, m
         consent(crm, sid, "grant")
     consent(crm, b, "withdraw")
     dpo = client_as("dpo")
-    marketing = {f["purpose"]: f for f in dpo.get("/api/v1/consents/figures").json}["marketing"]
+    marketing = {f["purpose"]: f for f in dpo.get("/api/v1/consents/figures").json["items"]}["marketing"]
     assert (marketing["granted"], marketing["withdrawn"], marketing["pending_reconsent"]) == (2, 1, 0)
 
     new = publish_notice("marketing", requires_reconsent=True)
     consent(crm, c, "grant", notice_version=new)
-    figures = {f["purpose"]: f for f in dpo.get("/api/v1/consents/figures").json}
+    figures = {f["purpose"]: f for f in dpo.get("/api/v1/consents/figures").json["items"]}
     m = figures["marketing"]
     assert (m["current_version"], m["granted"], m["withdrawn"], m["pending_reconsent"]) == (new, 1, 1, 1)
     assert {v["version"]: (v["granted"], v["withdrawn"], v["pending_reconsent"]) for v in m["versions"]} == {

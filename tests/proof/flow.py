@@ -205,7 +205,7 @@ def run(app, runtime, *, fields: dict[str, str] | None = None, erased_fields: di
     subject = Client(app.test_client(), "", "subject", "subject", flow.seen)
     _ok(subject.post("/api/v1/requests/download", json={"token": verified["package_token"]["token"]}))
     # A webhook endpoint of the CRM component, told of the erasure below (the outbox keeps the delivery; nobody sends it here).
-    principals = _ok(c["admin"].get("/api/v1/principals"))
+    principals = _ok(c["admin"].get("/api/v1/principals?limit=200"))["items"]
     crm_id = next(p["id"] for p in principals if p["name"] == sales.name)
     flow.endpoint_id = _ok(c["admin"].post("/api/v1/webhooks/endpoints", json={
         "url": "https://crm.example.cn/govern-hooks", "owner": {"kind": "principal", "id": crm_id}, "event_types": ["subject.erased"],
@@ -214,7 +214,7 @@ def run(app, runtime, *, fields: dict[str, str] | None = None, erased_fields: di
     _ok(sales.post(f"/api/v1/requests/{flow.erasure_request_id}/verify", json={"method": "crm_session", "reference": "sess-proof-2"}))
     _ok(privacy.post(f"/api/v1/requests/{flow.erasure_request_id}/complete", json={}))
     privacy.get(f"/api/v1/requests/{flow.erasure_request_id}/certificate")
-    flow.delivery_id = _ok(privacy.get(f"/api/v1/webhooks/deliveries?request_id={flow.erasure_request_id}"))["deliveries"][0]["id"]
+    flow.delivery_id = _ok(privacy.get(f"/api/v1/webhooks/deliveries?request_id={flow.erasure_request_id}"))["items"][0]["id"]
 
     # Retention: a hold, a plan (dry run and saved), and its approval by a second person.
     flow.hold_id = _ok(privacy.post("/api/v1/holds", json={"subject_id": sid, "reason": "litigation", "note": "case 7"}))["id"]
@@ -229,7 +229,7 @@ def run(app, runtime, *, fields: dict[str, str] | None = None, erased_fields: di
     export = dpo.get("/api/v1/audit/export")
     _ok(export)
     events = dpo.get("/api/v1/audit/events?limit=5").get_json() or {}
-    flow.audit_seq = next((e.get("seq") for e in events.get("events", []) if e.get("seq")), 1)
+    flow.audit_seq = next((e.get("seq") for e in events.get("items", []) if e.get("seq")), 1)
 
     # A breach: the sales key read the subject; scope, assessment, letters to the subjects.
     if with_breach:
@@ -243,7 +243,7 @@ def run(app, runtime, *, fields: dict[str, str] | None = None, erased_fields: di
         subject_note = next(n for n in notes if n["key"] == "pipl_subjects")
         flow.notification_id = subject_note["id"]
         _ok(dpo.post(f"/api/v1/incidents/{iid}/notifications/{flow.notification_id}/letters", json={}))
-        letters = _ok(dpo.get(f"/api/v1/incidents/{iid}/notifications/{flow.notification_id}/letters")).get("letters", [])
+        letters = _ok(dpo.get(f"/api/v1/incidents/{iid}/notifications/{flow.notification_id}/letters")).get("items", [])
         for row in letters:
             flow.letter_id = row["id"]
             _ok(dpo.get(f"/api/v1/incidents/{iid}/letters/{row['id']}"))

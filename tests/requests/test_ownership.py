@@ -60,11 +60,11 @@ def test_the_queue_lists_only_the_services_own_requests_and_staff_see_all(two_se
     a, b, staff, sid, ids = two_services
     mine = b.post("/api/v1/requests", json={"subject_id": str(sid), "type": "objection", "channel": "app"}).json["id"]
     for query in ("", f"?subject_id={sid}", "?state=completed"):
-        listed = {r["id"] for r in b.get(f"/api/v1/requests{query}").json["requests"]}
+        listed = {r["id"] for r in b.get(f"/api/v1/requests{query}").json["items"]}
         assert not listed & set(ids.values()), query
-    assert {r["id"] for r in b.get("/api/v1/requests").json["requests"]} == {mine}
-    assert {r["id"] for r in a.get("/api/v1/requests").json["requests"]} == {ids["access"], ids["pending"]}
-    assert {r["id"] for r in staff.get("/api/v1/requests").json["requests"]} >= {ids["access"], ids["pending"], mine}
+    assert {r["id"] for r in b.get("/api/v1/requests").json["items"]} == {mine}
+    assert {r["id"] for r in a.get("/api/v1/requests").json["items"]} == {ids["access"], ids["pending"]}
+    assert {r["id"] for r in staff.get("/api/v1/requests").json["items"]} >= {ids["access"], ids["pending"], mine}
 
 
 def test_a_request_of_another_service_for_the_same_thing_is_not_named_as_the_original(two_services):

@@ -86,7 +86,7 @@ def test_holds_through_the_api(client_as, make_subject, add_records, audit_event
     assert r.status_code == 201, r.json
     hold = r.json
     assert (hold["scope"], hold["record_ids"], hold["owner"], hold["active"]) == ("records", [str(rid)], staff.name, True)
-    assert staff.get(f"/api/v1/holds?subject_id={sid}").json[0]["id"] == hold["id"]
+    assert staff.get(f"/api/v1/holds?subject_id={sid}").json["items"][0]["id"] == hold["id"]
     bad = staff.post("/api/v1/holds", json={"subject_id": str(sid), "reason": "because"})
     assert bad.status_code == 400 and "reason" in bad.json["errors"]
     assert client_as("sales_service").post("/api/v1/holds", json={"subject_id": str(sid), "reason": "litigation"}).status_code == 403

@@ -103,9 +103,9 @@ def test_plans_and_runs_through_the_api(client_as, staff_client, make_subject, a
     assert ok.status_code == 200 and ok.json["approved_by"] == dpo.name
     assert dpo.post(f"/api/v1/retention/plans/{plan_id}/approve").status_code == 409
     purge(uuid.UUID(plan_id))
-    runs = client_as("auditor").get("/api/v1/retention/runs").json
+    runs = client_as("auditor").get("/api/v1/retention/runs").json["items"]
     assert [(r["plan_id"], r["status"], r["counts"]["records"], r["approved_by"]) for r in runs] == [(plan_id, "completed", 2, dpo.name)]
-    listed = maker.get("/api/v1/retention/plans").json
+    listed = maker.get("/api/v1/retention/plans").json["items"]
     assert {p["id"]: p["status"] for p in listed}[plan_id] == "executed"
-    assert maker.get("/api/v1/retention/rules").json[0]["legal_basis"]["code"]
+    assert maker.get("/api/v1/retention/rules").json["items"][0]["legal_basis"]["code"]
     assert client_as("sales_service").get("/api/v1/retention/runs").status_code == 403

@@ -25,7 +25,7 @@ def test_a_disclosure_with_separate_consent_is_recorded_and_audited(client_as, m
 
     listed = privacy.get(f"/api/v1/subjects/{sid}/disclosures")
     assert listed.status_code == 200
-    [d] = listed.json
+    [d] = listed.json["items"]
     assert (d["recipient"]["name"], d["fields"], d["basis"]) == ("Partner Brand Ltd", ["mobile", "name"], "separate_consent")
     assert "13812345678" not in listed.get_data(as_text=True)
 

@@ -72,12 +72,12 @@ def test_an_erasure_cannot_complete_until_the_recipient_without_a_webhook_has_a_
     cert = staff.get(f"/api/v1/requests/{rid}/certificate").json["certificate"]
     assert [r["name"] for r in cert["recipients"]] == ["Other Brand Ltd", "Partner Brand Ltd"]
 
-    [open_task] = staff.get("/api/v1/recipients/notice-tasks").json
+    [open_task] = staff.get("/api/v1/recipients/notice-tasks").json["items"]
     assert (open_task["recipient_id"], open_task["request_id"], open_task["done_at"]) == (manual, str(rid), None)
-    assert staff.get("/api/v1/recipients/notice-tasks?overdue=true").json == []  # due in 30 days
+    assert staff.get("/api/v1/recipients/notice-tasks?overdue=true").json["items"] == []  # due in 30 days
     finished = staff.post(f"/api/v1/requests/{rid}/recipients/{manual}/done")
     assert finished.status_code == 200 and finished.json["done_at"] is not None
-    assert staff.get("/api/v1/recipients/notice-tasks").json == []
+    assert staff.get("/api/v1/recipients/notice-tasks").json["items"] == []
 
 
 def test_a_specific_reason_why_telling_is_impossible_lets_the_erasure_complete(

@@ -9,11 +9,11 @@ def test_a_recipient_is_registered_and_listed(privacy, recipient_body, audit_eve
     r = privacy.post("/api/v1/recipients", json=recipient_body())
     assert r.status_code == 201, r.json
     assert (r.json["purpose"], r.json["agreement_in_force"], r.json["categories"]) == ("partner_marketing", True, ["basic_identity", "contact"])
-    assert [x["id"] for x in privacy.get("/api/v1/recipients").json] == [r.json["id"]]
+    assert [x["id"] for x in privacy.get("/api/v1/recipients").json["items"]] == [r.json["id"]]
     assert audit_events(action="sharing:recipient:create")[0].resource == f"recipient:{r.json['id']}"
     # the third-party sharing list is public
     public = app.test_client().get("/api/v1/recipients/public?purpose=partner_marketing")
-    assert public.status_code == 200 and public.json == [{
+    assert public.status_code == 200 and public.json["items"] == [{
         "name": "Partner Brand Ltd", "contact": "privacy@partner.example", "purpose": "partner_marketing",
         "categories": ["basic_identity", "contact"], "country": "CN",
     }]

@@ -30,7 +30,7 @@ def test_the_secret_is_shown_once_and_stored_only_sealed(admin, client_as, crm_c
     eid = created.json["id"]
     assert "secret" not in admin.get(f"/api/v1/webhooks/endpoints/{eid}").json
     listed = client_as("privacy_staff").get("/api/v1/webhooks/endpoints")
-    assert listed.status_code == 200 and [e["id"] for e in listed.json] == [eid] and secret not in listed.get_data(as_text=True)
+    assert listed.status_code == 200 and [e["id"] for e in listed.json["items"]] == [eid] and secret not in listed.get_data(as_text=True)
     rotated = admin.post(f"/api/v1/webhooks/endpoints/{eid}/rotate-secret").json["secret"]
     [event] = audit_events(action="webhooks:endpoint:create")
     assert event.resource == f"webhook-endpoint:{eid}"
