@@ -67,7 +67,9 @@ def initialise(settings: Settings) -> dict:
         finally:
             if owner is not database:
                 owner.dispose()
-        _, created = checks.init_keyring(settings=settings, database=database)
+        keys, created = checks.init_keyring(settings=settings, database=database)
+        master_keys = keys.describe()
+        keys.close()  # a token's session: each later command opens its own
         from govern.retention.ledger import open_missing_ledgers
 
         # Empty erasure and purge ledgers where the database has nothing they would hold: a restore then tells a lost
@@ -80,11 +82,17 @@ def initialise(settings: Settings) -> dict:
     finally:
         database.dispose()
     return {
-        "home": str(settings.home), "keyring": str(settings.keyring_path), "keyring_created": created, "migrated_from": before, "migrated_to": after,
+        "home": str(settings.home), "keyring": master_keys["path"], "keyring_created": created, "master_keys": master_keys, "migrated_from": before, "migrated_to": after,
         "ledgers_created": ledgers_created,
         "export_key_created": export_key_created,
         "modes_fixed": [{"path": str(f.path), "old_mode": oct(f.old), "new_mode": oct(f.new)} for f in fixed],
     }
+
+
+def _where_master_keys(described: dict) -> str:
+    if described["provider"] == "pkcs11":
+        return f"master keys in PKCS#11 token {described['token']!r}, key label {described['label']!r}; state {described['path']}"
+    return f"keyring {described['path']}"
 
 
 def _say_modes_fixed(result: dict) -> str:
@@ -106,7 +114,7 @@ def init(as_json: bool) -> None:
         _fail(f"policy: {exc}")
     emit(
         as_json, result,
-        f"home {result['home']}\nkeyring {result['keyring']}{' (created)' if result['keyring_created'] else ''}\ndatabase at {result['migrated_to']}"
+        f"home {result['home']}\n{_where_master_keys(result['master_keys'])}{' (created)' if result['keyring_created'] else ''}\ndatabase at {result['migrated_to']}"
         + _say_modes_fixed(result)
         + (f"\nledgers started empty: {', '.join(result['ledgers_created'])}" if result["ledgers_created"] else ""),
     )

@@ -134,6 +134,9 @@ def test_data_keys_are_wrapped_in_the_token_whose_key_cannot_be_read_out(hsm_run
     state = json.loads((hsm_runtime.settings.home / "kek-state.json").read_text())
     assert state["active"] == 1 and state["label"] == hsm_runtime.keyring.address.label
     assert not (hsm_runtime.settings.home / "keyring.json").exists()  # no key material on disk at all
+    again = _govern(hsm_runtime.settings, "init")  # safe to run twice; says where the master keys are
+    assert again.returncode == 0, again.stderr
+    assert f"master keys in PKCS#11 token 'govern-test', key label '{state['label']}'" in again.stdout
 
 
 def test_key_check_values_come_from_the_token_and_refuse_another_tokens_key(hsm_runtime, hsm_settings, softhsm, tmp_path):
