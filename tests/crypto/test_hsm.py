@@ -139,6 +139,36 @@ def test_data_keys_are_wrapped_in_the_token_whose_key_cannot_be_read_out(hsm_run
     assert f"master keys in PKCS#11 token 'govern-test', key label '{state['label']}'" in again.stdout
 
 
+def test_init_adopts_a_key_made_in_the_token_at_a_key_ceremony(runtime, settings, softhsm, tmp_path):
+    """An operator who generated the key in the HSM beforehand (no CKA_ID) gets it used as version 1, not a second one."""
+    import pkcs11
+    from pkcs11 import Attribute, KeyType
+
+    from govern.app import build_runtime
+    from govern.cli import initialise
+
+    label = f"ceremony-{uuid.uuid4().hex[:8]}"
+    session = pkcs11.lib(MODULE).get_token(token_label=OTHER_TOKEN).open(user_pin=OTHER_PIN, rw=True)
+    try:
+        session.generate_key(KeyType.AES, 256, label=label, store=True, template={
+            Attribute.SENSITIVE: True, Attribute.EXTRACTABLE: False, Attribute.ENCRYPT: True, Attribute.DECRYPT: True, Attribute.SIGN: True})
+        empty_all_tables(runtime)
+        home = tmp_path / "home"
+        home.mkdir(mode=0o700)
+        adopted = replace(settings, home=home, kek=_uri(softhsm, token=OTHER_TOKEN, label=label),
+                          audit_signing_key_file=settings.audit_key_path, checkpoint_dir=settings.audit_checkpoint_dir)
+        initialise(adopted)
+        rt = build_runtime(adopted)
+        try:
+            assert rt.keyring.versions == [1] and len(_token_keys(rt)) == 1
+            _read_all(rt, _seed(rt, 2))
+        finally:
+            rt.keyring.close()
+            rt.database.dispose()
+    finally:
+        session.close()
+
+
 def test_key_check_values_come_from_the_token_and_refuse_another_tokens_key(hsm_runtime, hsm_settings, softhsm, tmp_path):
     from govern.app import build_runtime
 
