@@ -8,14 +8,15 @@ import functools
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from typing import Any, Callable, Iterable, Mapping, Protocol, cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, select
+from sqlalchemy import ColumnElement, Table, bindparam, func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from govern import figures
 from govern.audit.models import AuditChainEntry, AuditEvent
 from govern.audit.tags import AuditAction, AuditTag
 from govern.db import HotStatement
@@ -277,3 +278,14 @@ def search(*, session: Session, actor: Actor, filters: SearchFilters, cursor: st
     )
     events = [{"id": e.id, "seq": seq, "event": json.loads(e.canonical)} for e, seq in rows]
     return SearchPage(events=events, next_cursor=_cursor(rows[-1][0].id) if more and rows else None)
+
+
+def events_per_day(*, session: Session, since: date, until: date) -> dict[date, int]:
+    """How many audit events were written on each UTC day of [since, until]: a count, for the console's charts."""
+    start = datetime.combine(since, time.min, tzinfo=timezone.utc)
+    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    day = figures.utc_day(session, AuditEvent.occurred_at)
+    out = dict.fromkeys(figures.days(since, until), 0)
+    for on, n in session.execute(select(day, func.count()).where(AuditEvent.occurred_at >= start, AuditEvent.occurred_at < end).group_by(day)):
+        out[figures.as_day(on)] = int(n)
+    return out

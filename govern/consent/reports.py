@@ -1,17 +1,19 @@
-"""Consent figures for the console (per purpose and notice version) and the CSV export of current preferences, so
-that opt-outs reach channels that never call govern (call centre lists, printed mailings)."""
+"""Consent figures for the console (per purpose and notice version; grants and withdrawals per week for its charts)
+and the CSV export of current preferences, so that opt-outs reach channels that never call govern (call centre
+lists, printed mailings)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import uuid
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Iterator
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from govern import figures as over_time
 from govern.audit import service as audit
 from govern.audit.review_queries import allowed_reads_between
 from govern.audit.tags import SubjectAction
@@ -106,3 +108,20 @@ def reads_after_withdrawal(*, session: Session, subject_id: uuid.UUID) -> list[d
             "reads": count, "last_read_at": as_utc(last) if last is not None else None,
         })
     return out
+
+
+def trend(*, session: Session, since: date, until: date) -> dict[str, dict[date, dict[str, int]]]:
+    """Grants and withdrawals per purpose per ISO week (UTC) in [since, until], as the events were given (occurred_at):
+    counts only, for the console's charts (issue 19 item 5)."""
+    start = datetime.combine(since, time.min, tzinfo=timezone.utc)
+    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    day = over_time.utc_day(session, ConsentEvent.occurred_at)
+    out: dict[str, dict[date, dict[str, int]]] = {}
+    rows = session.execute(
+        select(ConsentEvent.purpose, day, ConsentEvent.action, func.count())
+        .where(ConsentEvent.occurred_at >= start, ConsentEvent.occurred_at < end).group_by(ConsentEvent.purpose, day, ConsentEvent.action)
+    )
+    for purpose, on, action, n in rows:
+        weeks = out.setdefault(purpose, {w: {"grant": 0, "withdraw": 0} for w in over_time.weeks(since, until)})
+        weeks[over_time.week_of(over_time.as_day(on))][action] = weeks[over_time.week_of(over_time.as_day(on))].get(action, 0) + n
+    return dict(sorted(out.items()))

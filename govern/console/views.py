@@ -49,6 +49,7 @@ blp = Blueprint("console", __name__, url_prefix="/console", template_folder="tem
 NAV: list[tuple[str, str, Permission, str]] = [
     # (endpoint, words, permission, endpoint prefix of the section's other pages)
     ("console.home", "home", Permission.CONSOLE_VIEW, "console.home"),
+    ("console.reports", "reports", Permission.CONSOLE_REPORTS, "console.reports"),
     ("console.requests_queue", "requests", Permission.CONSOLE_REQUESTS, "console.request"),
     ("console.retention_overview", "retention", Permission.CONSOLE_RETENTION, "console.retention"),
     ("console.consent_overview", "consent_sharing", Permission.CONSOLE_CONSENT, "console.consent"),
@@ -510,3 +511,4 @@ for _domain, _module in (("requests", "pages_requests"), ("retention", "pages_re
                          ("webhooks", "pages_webhooks"), ("processing", "pages_processing")):
     if domain_present(_domain):
         importlib.import_module(f"govern.console.{_module}")
+importlib.import_module("govern.console.pages_reports")  # every deployment: audit events are always there to chart

@@ -62,7 +62,7 @@ def main_pages(runtime, make_subject, incidents, plans, failed_delivery):  # noq
         "/console/", "/console/requests", f"/console/requests/{rid}", "/console/incidents", f"/console/incidents/{incidents['late'][0]}",
         "/console/incidents/register", "/console/retention", "/console/retention/plans", f"/console/retention/plans/{plans['fresh']}",
         "/console/consent", "/console/webhooks", "/console/compliance", "/console/subjects", "/console/access-review", "/console/audit",
-        "/console/preferences",
+        "/console/preferences", "/console/reports",
     ]
 
 
@@ -121,3 +121,21 @@ def test_the_incident_page_is_in_sections_with_containment_in_view(page, make_st
     assert "revoked the exposed session tokens" in page.locator("#containment-actions").inner_text()
     page.click('#incident-sections a[href="#s-containment"]')
     assert page.locator("#h-containment").is_visible()
+
+
+def test_a_dpo_reads_the_reports_as_charts_or_as_tables_in_both_languages(page, make_staff, main_pages):
+    _sign_in(page, make_staff("dpo").name, "/console/")
+    assert page.locator("#home-charts svg.chart-svg").count() >= 1
+    with page.expect_navigation():
+        page.click("#all-reports")
+    chart = page.locator("#chart-requests-received")
+    assert chart.locator("svg.chart-svg").is_visible() and chart.locator("svg rect[fill]").count() >= 1
+    chart.locator("summary").click()
+    assert chart.locator("table").is_visible() and "期间" in chart.locator("thead").inner_text()
+    page.select_option("#by", "jurisdiction")
+    with page.expect_navigation():
+        page.click("#show-report")
+    assert page.locator("#chart-requests-received figcaption").inner_text() == "每周收到的请求（按法域）"
+    with page.expect_navigation():
+        page.click("#switch-language")
+    assert page.locator("#chart-requests-received figcaption").inner_text() == "Requests received per week, by jurisdiction"

@@ -1,0 +1,79 @@
+"""Charts on the home page and the reports page (issue 19 item 5): requests received and completed per week by type
+or jurisdiction, the on-time share and median days to close, consent grants and withdrawals per purpose, purge
+volumes and audit events per day — SVG drawn on the server, each with its table, from the domains' aggregates
+(counts only: no id, no external reference), in zh and en, for the roles that read reports."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from govern import figures
+from tests.consent.conftest import consent, crm  # noqa: F401  (fixtures)
+from tests.requests.conftest import file_request  # noqa: F401  (a fixture)
+
+requests_service = pytest.importorskip("govern.requests.service")
+
+NOW = datetime.now(timezone.utc)
+
+
+def _table(html: str, chart: str) -> dict[str, list[str]]:
+    """A chart's table fallback: {period label: the row's cells}."""
+    body = re.search(rf'<table id="chart-{chart}-table">(.*?)</table>', html, re.S).group(1)
+    return {m.group(1): re.findall(r"<td>(.*?)</td>", m.group(2)) for m in re.finditer(r'<tr><th scope="row">([^<]+)</th>(.*?)</tr>', body)}
+
+
+def test_request_figures_count_each_week_and_the_on_time_share_and_median(runtime, make_subject, file_request):  # noqa: F811
+    from govern.identity.actor import Actor
+    from govern.requests import figures as request_figures
+
+    staff = Actor(name="dpo", kind="staff", roles=("dpo",))
+    sid = make_subject(jurisdiction="EU")
+    early = file_request(sid, "access", now=NOW - timedelta(days=14))
+    file_request(sid, "erasure", now=NOW - timedelta(days=1))
+    with runtime.database.unit_of_work() as session:  # refused four days after receipt: closed on time
+        requests_service.refuse(session=session, policy=runtime.policy, actor=staff, request_id=early, reason="manifestly_unfounded",
+                                legal_basis="GDPR Art. 12(5)", explanation="test", now=NOW - timedelta(days=10))
+    with runtime.database.unit_of_work() as session:
+        w = request_figures.weekly(session=session, since=(NOW - timedelta(days=20)).date(), until=NOW.date())
+        by_place = request_figures.weekly(session=session, since=(NOW - timedelta(days=20)).date(), until=NOW.date(), by="jurisdiction")
+    assert w.received[figures.week_of(NOW - timedelta(days=14))]["access"] == 1
+    assert w.received[figures.week_of(NOW - timedelta(days=1))]["erasure"] == 1
+    closed_week = figures.week_of(NOW - timedelta(days=10))
+    assert (w.closed[closed_week], w.on_time[closed_week], w.median_days[closed_week]) == (1, 1, 4.0)
+    assert sum(c["EU"] for c in by_place.received.values()) == 2
+
+
+def test_the_reports_page_draws_every_chart_with_its_table_and_no_personal_data(runtime, make_subject, file_request, console_as, crm, consent):  # noqa: F811
+    sid = make_subject(external_ref="CRM-REPORT-9")
+    file_request(sid, "access")
+    assert consent(crm, sid, "grant", purpose="marketing").status_code == 201
+    assert consent(crm, sid, "withdraw", purpose="marketing").status_code in (200, 201)
+    c = console_as("dpo")
+    r = c.get("/console/reports")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and "<h1>统计报表</h1>" in html
+    for chart in ("requests-received", "requests-completed", "on-time", "median-days", "consent-marketing", "purges", "audit-events"):
+        assert f'id="chart-{chart}"' in html and f'id="chart-{chart}-table"' in html, chart
+    assert html.count('<svg class="chart-svg"') >= 3 and 'id="chart-purges-empty"' in html and "<script" not in html  # nothing purged: said, not drawn
+    this_week = figures.week_of(NOW).strftime("%m-%d")
+    assert _table(html, "requests-received")[this_week] == ["1"]  # one access request this week
+    assert _table(html, "consent-marketing")[this_week] == ["1", "1"]  # granted, withdrawn
+    assert int(_table(html, "audit-events")[NOW.strftime("%m-%d")][0]) > 0
+    assert str(sid) not in html and "CRM-REPORT-9" not in html  # aggregates only
+    by_place = c.get("/console/reports?by=jurisdiction&weeks=4").get_data(as_text=True)
+    assert "每周收到的请求（按法域）" in by_place and len(_table(by_place, "requests-received")) == 4
+    c.post("/console/preferences", {"language": "en"})
+    en = c.get("/console/reports").get_data(as_text=True)
+    assert "<h1>Reports</h1>" in en and "Requests received per week, by type" in en and "Consent granted and withdrawn: " in en
+
+
+def test_the_home_page_shows_two_charts_to_roles_that_read_reports(console_as):
+    home = console_as("privacy_staff").get("/console/").get_data(as_text=True)
+    assert 'id="home-charts"' in home and 'id="chart-audit-events"' in home and 'href="/console/reports"' in home
+    assert console_as("auditor").get("/console/reports").status_code == 200
+    security = console_as("security")
+    assert 'id="home-charts"' not in security.get("/console/").get_data(as_text=True)
+    assert security.get("/console/reports").status_code == 403
