@@ -641,6 +641,27 @@ MESSAGES: dict[str, tuple[str, str]] = {
     "chart_as_table": ("以表格查看", "As a table"),
     "chart_period": ("期间", "Period"),
     "chart_nothing": ("本期间没有数据。", "Nothing in this period."),
+    # the compliance calendar (issue 19 item 6)
+    "calendar": ("合规日历", "Compliance calendar"),
+    "calendar_intro": (
+        "需要遵守的各项日期：个人信息主体权利请求的答复期限、安全事件的通知时限、应急演练、审查与合规审计等义务的到期日，以及待执行清理计划的失效时间。已逾期的排在最前。",
+        "Every date to keep: request deadlines, incident notification clocks, duties such as drills, reviews and compliance audits, and purge plans that expire unrun. Overdue ones come first.",
+    ),
+    "calendar_kinds": ("显示", "Show"),
+    "calendar_kind.request": ("请求期限", "Request deadline"),
+    "calendar_kind.incident": ("事件通知时限", "Incident clock"),
+    "calendar_kind.duty": ("合规义务", "Compliance duty"),
+    "calendar_kind.plan": ("清理计划", "Purge plan"),
+    "calendar_window": ("时间范围", "Looking ahead"),
+    "next_n_days": ("未来 {n} 天", "Next {n} days"),
+    "export_ics": ("导出为 iCalendar（.ics）", "Export as iCalendar (.ics)"),
+    "export_ics_help": ("可导入日历应用；文件中只有编号、类型和名称，不含个人信息。", "For a calendar application; it holds ids, types and names only, no personal information."),
+    "calendar_empty": ("所选范围内没有需要遵守的日期。", "No date to keep in this range."),
+    "today": ("今天", "Today"),
+    "calendar.request_due": ("{type}请求答复期限（{jurisdiction}）", "{type} request due ({jurisdiction})"),
+    "calendar.incident_clock": ("{reference}：{label}", "{reference}: {label}"),
+    "calendar.duty_due": ("{label}到期", "{label} due"),
+    "calendar.plan_expires": ("清理计划失效（{status}）", "Purge plan expires ({status})"),
 }
 
 

@@ -50,6 +50,7 @@ NAV: list[tuple[str, str, Permission, str]] = [
     # (endpoint, words, permission, endpoint prefix of the section's other pages)
     ("console.home", "home", Permission.CONSOLE_VIEW, "console.home"),
     ("console.reports", "reports", Permission.CONSOLE_REPORTS, "console.reports"),
+    ("console.calendar", "calendar", Permission.CONSOLE_CALENDAR, "console.calendar"),
     ("console.requests_queue", "requests", Permission.CONSOLE_REQUESTS, "console.request"),
     ("console.retention_overview", "retention", Permission.CONSOLE_RETENTION, "console.retention"),
     ("console.consent_overview", "consent_sharing", Permission.CONSOLE_CONSENT, "console.consent"),
@@ -512,3 +513,4 @@ for _domain, _module in (("requests", "pages_requests"), ("retention", "pages_re
     if domain_present(_domain):
         importlib.import_module(f"govern.console.{_module}")
 importlib.import_module("govern.console.pages_reports")  # every deployment: audit events are always there to chart
+importlib.import_module("govern.console.pages_calendar")  # every deployment: it shows the dates of the domains present

@@ -67,6 +67,7 @@ class Permission(StrEnum):
     CONSOLE_COMPLIANCE = "console:compliance:read"  # the handler's own duties and their due dates (govern/processing)
     CONSOLE_COMPLIANCE_RECORD = "console:compliance:record"  # record a duty as done (a drill, a review)
     CONSOLE_COMPLIANCE_PACK = "console:compliance:pack"  # download the signed compliance audit pack
+    CONSOLE_CALENDAR = "console:calendar:read"  # the compliance calendar: each kind of date shown only to those who may read it
     CONSOLE_REPORTS = "console:report:read"  # charts of aggregates only: requests, consent, purges, audit events per period
     # breach response (govern/breach)
     BREACH_CREATE = "breach:incident:create"  # open an incident (or a drill)

@@ -4,6 +4,8 @@ terms) unless a box between them scrolls it (a wide table's .scroll), the page n
 items of a row (filters, panels, navigation, section links) do not overlap. The consent table of the home page
 overflowed its panel at 1366 px before."""
 
+from pathlib import Path
+
 import pytest
 
 from .test_browser_flows import _sign_in
@@ -62,7 +64,7 @@ def main_pages(runtime, make_subject, incidents, plans, failed_delivery):  # noq
         "/console/", "/console/requests", f"/console/requests/{rid}", "/console/incidents", f"/console/incidents/{incidents['late'][0]}",
         "/console/incidents/register", "/console/retention", "/console/retention/plans", f"/console/retention/plans/{plans['fresh']}",
         "/console/consent", "/console/webhooks", "/console/compliance", "/console/subjects", "/console/access-review", "/console/audit",
-        "/console/preferences", "/console/reports",
+        "/console/preferences", "/console/reports", "/console/calendar",
     ]
 
 
@@ -139,3 +141,27 @@ def test_a_dpo_reads_the_reports_as_charts_or_as_tables_in_both_languages(page, 
     with page.expect_navigation():
         page.click("#switch-language")
     assert page.locator("#chart-requests-received figcaption").inner_text() == "Requests received per week, by jurisdiction"
+
+
+def test_a_dpo_reads_the_compliance_calendar_and_downloads_it_in_both_languages(page, make_staff, main_pages):
+    from icalendar import Calendar
+
+    _sign_in(page, make_staff("dpo").name, "/console/")
+    with page.expect_navigation():
+        page.click('header nav a[href="/console/calendar"]')
+    assert page.locator("h1").inner_text() == "合规日历"
+    assert page.locator('#agenda li.entry[data-kind="request"]').count() >= 1 and page.locator("#agenda li.entry .badge.bad").count() >= 1  # the overdue 72-hour clock
+    page.uncheck("#kind-request")
+    page.uncheck("#kind-plan")
+    page.uncheck("#kind-duty")
+    with page.expect_navigation():
+        page.click("#apply-filters")
+    kinds = set(page.locator("#agenda li.entry").evaluate_all("els => els.map(e => e.dataset.kind)"))
+    assert kinds == {"incident"}
+    with page.expect_download() as info:
+        page.click("#export-ics")
+    events = Calendar.from_ical(Path(info.value.path()).read_bytes()).walk("VEVENT")
+    assert events and all(str(e["uid"]).startswith("incident-") for e in events)
+    with page.expect_navigation():
+        page.click("#switch-language")
+    assert page.locator("h1").inner_text() == "Compliance calendar" and "Incident clock" in page.locator("#agenda").inner_text()
