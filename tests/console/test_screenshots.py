@@ -33,12 +33,15 @@ PAGES = [
     ("incidents", "/console/incidents", "个人信息安全事件", "Security incidents"),
     ("incident", "/console/incidents/{incident}", None, None),  # "<reference> · CRM API key leaked"
     ("retention", "/console/retention", "保存期限与清理", "Retention and purges"),
+    ("plans", "/console/retention/plans", "清理计划（试运行报告）", "Purge plans (dry-run reports)"),
     ("consent", "/console/consent", "同意与对外提供", "Consent and sharing"),
     ("access-review", "/console/access-review", "访问权限审查", "Access review"),
     ("audit", "/console/audit", "审计日志", "Audit log"),
     ("webhooks", "/console/webhooks", "Webhook 通知投递", "Webhook deliveries"),
+    ("reports", "/console/reports", "统计报表", "Reports"),
+    ("calendar", "/console/calendar", "合规日历", "Compliance calendar"),
 ]
-EN_PAGES = {"home", "request", "incident"}  # English pictures of a few pages; Chinese of all (keeps docs/ small)
+EN_PAGES = {"home", "request", "incident", "reports"}  # English pictures of a few pages; Chinese of all (keeps docs/ small)
 
 
 def _local(moment: datetime) -> str:
