@@ -19,6 +19,7 @@ from govern.requests import service as requests
 from govern.requests.models import DataSubjectRequest
 from govern.sharing import propagation
 from govern.sharing.models import PropagationStep
+from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
 
 Owed = propagation.Owed
@@ -76,7 +77,16 @@ def record(
     )
 
 
-def done(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, recipient_id: uuid.UUID, now: datetime | None = None) -> PropagationStep:
-    """A manual notice task carried out (the recipient was told); audited."""
+def done(
+    *, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID, recipient_id: uuid.UUID, occurred_at: datetime | None = None,
+    occurred_reason: str | None = None, now: datetime | None = None,
+) -> PropagationStep:
+    """A manual notice task carried out (the recipient was told); audited. Staff enter a notice sent earlier (a letter)
+    with its real time and why, as any step of the request (`requests.recorded_time`): never in the future, never before
+    the request was received."""
+    now = as_utc(now) if now else utcnow()
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id)
-    return propagation.mark_done(session=session, actor=actor, request_id=req.id, recipient_id=recipient_id, now=now)
+    at, why = requests.recorded_time(policy=policy, actor=actor, at=occurred_at, reason=occurred_reason, now=now,
+                                     not_before=req.received_at, subject_id=req.subject_id)
+    return propagation.mark_done(session=session, actor=actor, request_id=req.id, recipient_id=recipient_id, done_at=at if why else None,
+                                 because=why, now=now)

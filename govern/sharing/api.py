@@ -165,11 +165,13 @@ def record_propagation(body, request_id: uuid.UUID):
 
 @blp.route("/requests/<uuid:request_id>/recipients/<uuid:recipient_id>/done", methods=["POST"])
 @requires(Permission.REQUESTS_MANAGE)
+@blp.arguments(schemas.PropagationDoneSchema)
 @blp.response(200, schemas.PropagationStepSchema)
-def propagation_done(request_id: uuid.UUID, recipient_id: uuid.UUID):
-    """A manual notice task carried out: the recipient was told. Audited."""
+def propagation_done(body, request_id: uuid.UUID, recipient_id: uuid.UUID):
+    """A manual notice task carried out: the recipient was told (staff: when, if earlier, and why it is entered late). Audited."""
     rt = current_runtime()
-    step = request_propagation.done(session=rt.session(), policy=rt.policy, actor=current_actor(), request_id=request_id, recipient_id=recipient_id)
+    step = request_propagation.done(session=rt.session(), policy=rt.policy, actor=current_actor(), request_id=request_id, recipient_id=recipient_id,
+                                    occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"])
     return propagation.step_view(step)
 
 

@@ -78,6 +78,7 @@ class PropagationStep(Base):
     recorded_by: Mapped[str] = mapped_column(String(100), nullable=False)
     done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # a manual task: when the recipient was told
     done_by: Mapped[str | None] = mapped_column(String(100))
+    done_because: Mapped[str | None] = mapped_column(String(300))  # why done_at was entered afterwards (a letter sent last week)
 
     __table_args__ = (
         UniqueConstraint("request_id", "recipient_id", name="uq_propagation_steps_request_recipient"),

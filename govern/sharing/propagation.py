@@ -164,17 +164,22 @@ def record(
     return step
 
 
-def mark_done(*, session: Session, actor: Actor, request_id: uuid.UUID, recipient_id: uuid.UUID, now: datetime | None = None) -> PropagationStep:
-    """A manual task carried out: the recipient was told (by whom and when, audited). Idempotent."""
+def mark_done(
+    *, session: Session, actor: Actor, request_id: uuid.UUID, recipient_id: uuid.UUID, done_at: datetime | None = None,
+    because: str | None = None, now: datetime | None = None,
+) -> PropagationStep:
+    """A manual task carried out: the recipient was told (by whom and when, audited). Idempotent. `done_at` is when it
+    really happened if it is entered afterwards, with `because` (the caller checked both: requests/propagation.py)."""
     now = as_utc(now) if now else utcnow()
     step = session.scalar(select(PropagationStep).where(PropagationStep.request_id == request_id, PropagationStep.recipient_id == recipient_id))
     if step is None or step.method != MANUAL:
         raise NotFound(detail="No manual notice task for this recipient and request.", code="no_manual_task", title="No manual task")
     if step.done_at is None:
-        step.done_at, step.done_by = now, actor.name
+        at = as_utc(done_at) if done_at is not None else now
+        step.done_at, step.done_by, step.done_because = at, actor.name, because
         audit.append(
             session=session, actor=actor, action=SharingAction.PROPAGATION_DONE, subject_id=step.subject_id,
-            resource=f"request:{request_id}/recipient:{recipient_id}",
+            resource=f"request:{request_id}/recipient:{recipient_id}", reason=f"entered:{(now - at).days}d" if because else None,
         )
     return step
 
@@ -196,4 +201,5 @@ def step_view(step: PropagationStep) -> Mapping[str, Any]:
         "request_id": str(step.request_id), "subject_id": str(step.subject_id), "recipient_id": str(step.recipient_id), "method": step.method,
         "due_on": step.due_on.isoformat() if step.due_on else None, "reason": step.reason, "recorded_at": as_utc(step.recorded_at).isoformat(),
         "recorded_by": step.recorded_by, "done_at": as_utc(step.done_at).isoformat() if step.done_at else None, "done_by": step.done_by,
+        "done_because": step.done_because,
     }

@@ -136,6 +136,17 @@ class PropagationStepSchema(Schema):
     recorded_by = ma.Str(required=True)
     done_at = ma.Str(allow_none=True)
     done_by = ma.Str(allow_none=True)
+    done_because = ma.Str(allow_none=True, metadata={"description": "Why done_at was entered afterwards (the recipient was told earlier, e.g. by letter)"})
+
+
+class PropagationDoneSchema(Schema):
+    EXAMPLE = {}  # told now; an earlier time depends on the request's receipt (see RecordedTimeSchema)
+
+    occurred_at = ma.AwareDateTime(load_default=None, metadata={"description": (
+        "When the recipient was really told, if earlier (staff: requests:request:backdate): never in the future, never before "
+        "the request was received."
+    )})
+    occurred_reason = FreeText(load_default=None, metadata={"description": "Why the time is entered afterwards (required with an earlier occurred_at; no personal data)"})
 
 
 NoticeTaskQuerySchema = PageQuerySchema(
