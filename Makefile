@@ -3,6 +3,11 @@ VENV ?= .venv
 PYTHON ?= python3
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?= -q
+# Each half runs on this many pytest-xdist workers (0: in this process, one test after another). Each worker has its own
+# PostgreSQL database (test_gw0, test_gw1 …, made by tests/conftest.py) and temporary folders; --dist loadfile keeps a
+# test file on one worker, so its module fixtures are built once and a module's own tally (the fuzzing total) is whole.
+PYTEST_WORKERS ?= 2
+XDIST = -n $(PYTEST_WORKERS) $(if $(filter-out 0,$(PYTEST_WORKERS)),--dist loadfile)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -47,11 +52,11 @@ run: install
 test: install-test lint test-sqlite test-postgres
 
 test-sqlite: install-test
-	$(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
 
 test-postgres: install-test
 	@if [ "$$CI" = "true" ] || $(VENV)/bin/python -c "import psycopg; psycopg.connect('host=127.0.0.1 port=5432 dbname=test user=postgres', connect_timeout=3).close()" 2>/dev/null; then \
-		GOVERN_TEST_DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest $(PYTEST_ARGS); \
+		GOVERN_TEST_DATABASE_URL=$(PG_TEST_URL) $(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS); \
 	else \
 		echo "PostgreSQL is not reachable on 127.0.0.1:5432: the PostgreSQL half was not run (CI=true makes this a failure)"; \
 	fi

@@ -3,6 +3,10 @@ real migrations, one app per session, and every table emptied after each test.
 
 Tests commit for real (rather than rolling back a savepoint) because the behaviour under test includes the
 commit itself: fail-closed audit, refusals kept after a rollback, subprocess CLI jobs and raw-file scans.
+
+Under pytest-xdist (`make test` runs `-n 2`) each worker has a database of its own, since every test empties every
+table: the worker gw1 of a run on …/test uses …/test_gw1, created from the named database's connection when missing.
+Its temporary folders are its own already (xdist gives each worker its own basetemp); ports are chosen free.
 """
 
 from __future__ import annotations
@@ -38,6 +42,26 @@ def _check_postgres(url: str) -> None:
         pytest.exit(f"PostgreSQL at {make_url(url).render_as_string(hide_password=True)} is unreachable: {type(exc).__name__}: {exc}", returncode=3)
 
 
+def pytest_sessionstart(session):
+    # Checked once before any worker starts: an unreachable PostgreSQL ends the run with one message (under xdist a
+    # worker's pytest.exit would only be reported as a crashed worker).
+    url = os.environ.get(PG_ENV)
+    if url and not os.environ.get("PYTEST_XDIST_WORKER"):
+        _check_postgres(url)
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """The URL of this xdist worker's own database beside the named one (…/test → …/test_gw0), created if missing."""
+    named = make_url(url)
+    own = named.set(database=f"{named.database}_{worker}")
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": own.database}).first() is None:
+            conn.execute(text(f'CREATE DATABASE "{own.database}"'))
+    engine.dispose()
+    return own.render_as_string(hide_password=False)
+
+
 def _reset_postgres(url: str) -> None:
     engine = create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -52,6 +76,8 @@ def settings(tmp_path_factory) -> Settings:
     url = os.environ.get(PG_ENV)
     if url:
         _check_postgres(url)
+        if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+            url = _worker_database(url, worker)
         _reset_postgres(url)
     else:
         url = f"sqlite:///{home / 'govern.db'}"
