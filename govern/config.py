@@ -26,6 +26,8 @@ class Settings:
     audit_signing_key_file: Path | None = None  # default GOVERN_HOME/audit-signing-key.json
     audit_signing_key: str | None = None  # base64 Ed25519 private key (32 bytes) instead of the file
     checkpoint_dir: Path | None = None  # default GOVERN_HOME/checkpoints
+    # Where archived audit periods go at the end of retention (issue 20): export folders an auditor verifies offline.
+    archive_dir: Path | None = None  # default GOVERN_HOME/audit-archive
     audit_seal_window_seconds: int = 900  # how long a late-committing transaction may take to still be sealed
     # The owner role's URL (GOVERN_MIGRATION_DATABASE_URL), used only by `govern db upgrade` / `govern init` / serve's
     # start-up migration; GOVERN_DATABASE_URL is then a role with DML only, which can neither drop nor disable the audit
@@ -59,6 +61,10 @@ class Settings:
         return self.checkpoint_dir or self.home / "checkpoints"
 
     @property
+    def audit_archive_dir(self) -> Path:
+        return self.archive_dir or self.home / "audit-archive"
+
+    @property
     def migration_url(self) -> str:
         return self.migration_database_url or self.database_url
 
@@ -87,6 +93,7 @@ class Settings:
             audit_signing_key_file=Path(env["GOVERN_AUDIT_SIGNING_KEY_FILE"]).resolve() if env.get("GOVERN_AUDIT_SIGNING_KEY_FILE") else None,
             audit_signing_key=env.get("GOVERN_AUDIT_SIGNING_KEY") or None,
             checkpoint_dir=Path(env["GOVERN_CHECKPOINT_DIR"]).resolve() if env.get("GOVERN_CHECKPOINT_DIR") else None,
+            archive_dir=Path(env["GOVERN_AUDIT_ARCHIVE_DIR"]).resolve() if env.get("GOVERN_AUDIT_ARCHIVE_DIR") else None,
             audit_seal_window_seconds=int(env.get("GOVERN_AUDIT_SEAL_WINDOW_SECONDS", "900")),
             migration_database_url=env.get("GOVERN_MIGRATION_DATABASE_URL") or None,
             console_secure_cookies=env.get("GOVERN_CONSOLE_SECURE_COOKIES", "auto").lower(),

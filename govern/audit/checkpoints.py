@@ -309,11 +309,16 @@ def inclusion_proof(*, session: Session, seq: int, settings: Settings) -> dict[s
         raise LookupError(f"no checkpoint covers seq {seq} yet: run `govern audit checkpoint`")
     entry = session.get(AuditChainEntry, seq)
     event = session.get(AuditEvent, entry.event_id) if entry else None
-    if event is None:
-        raise LookupError(f"the event at seq {seq} is not in the database (purged or never sealed)")
+    found = (event.id, event.canonical) if event is not None else None
+    if found is None and entry is not None:
+        from govern.audit import archive  # noqa: PLC0415 -- archive imports this module; an archived event is read from its archive
+
+        found = archive.find_event(session, settings, seq)
+    if found is None:
+        raise LookupError(f"the event at seq {seq} is neither in the database nor in an archive (purged or never sealed)")
     leaves = _all_leaves(session, cp.tree_size)
     return {
-        "format": "govern-audit-inclusion-proof/1", "seq": seq, "event_id": event.id, "event": event.canonical,
+        "format": "govern-audit-inclusion-proof/1", "seq": seq, "event_id": found[0], "event": found[1],
         "tree_size": cp.tree_size, "audit_path": [p.hex() for p in _path(seq - 1, leaves, 0, len(leaves))],
         "checkpoint": as_line(cp), "keys": signing.published_keys(settings),
     }

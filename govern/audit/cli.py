@@ -1,4 +1,4 @@
-"""`govern audit ...`: search, seal, checkpoint, export, verify, prove, signing keys, retention purge."""
+"""`govern audit ...`: search, seal, checkpoint, export, verify, prove, signing keys, retention purge, partitions, archive."""
 
 from __future__ import annotations
 
@@ -280,12 +280,84 @@ def purge_cmd(execute: bool, as_json: bool) -> None:
 
     with _rt() as rt:
         keep_days = rt.policy.audit.retention_days
+        if execute and rt.policy.audit.archive:
+            _fail_clearly("policies/audit.yaml archive.enabled is true: events leave through `govern audit archive --execute`, which keeps "
+                          "them in a verified archive (a purge now would delete what the archive has not taken)")
         try:
             result = integrity.purge(database=rt.database, settings=rt.settings, actor=Actor.operator(), keep_days=keep_days, dry_run=not execute)
         except checkpoints.AuditIntegrityError as exc:
             _fail_clearly(f"the audit log does not verify, nothing was purged: {exc}")
         verb = "would delete" if result.dry_run else "deleted"
         _emit(as_json, result.__dict__, f"{verb} {result.events} events through seq {result.through_seq} (checkpoint #{result.checkpoint}); keeping {keep_days} days")
+
+
+@audit.command("partitions")
+@click.option("--json", "as_json", is_flag=True)
+def partitions_cmd(as_json: bool) -> None:
+    """PostgreSQL: create the partitions of the current and the next periods (policies/audit.yaml `partitions`; the
+    audit_partitions job does it every day) and list them. SQLite keeps one plain table."""
+    from govern.audit import partitions
+
+    with _rt() as rt:
+        policy = rt.policy.audit
+        ahead = partitions.ensure_ahead(database=rt.database, period=policy.partition_period, create_ahead=policy.partition_create_ahead)
+        with rt.database.unit_of_work() as session:
+            parts = partitions.listing(session)
+        rows = [{"name": p.name, "from": p.lower.isoformat() if p.lower else None, "to": p.upper.isoformat() if p.upper else None} for p in parts]
+        lines = [f"{r['name']:32} {r['from'] or 'default':26} {r['to'] or ''}" for r in rows] or ["audit_events is one plain table (SQLite)"]
+        if ahead.created:
+            lines.append(f"created {', '.join(ahead.created)}")
+        if ahead.default_holds_events:
+            lines.append("warning: the default partition holds events (no partition covered their time); they leave with the archive, row by row")
+        _emit(as_json, {"partitions": rows, "created": ahead.created, "default_holds_events": ahead.default_holds_events}, "\n".join(lines))
+
+
+@audit.command("archive")
+@click.option("--execute", is_flag=True, help="Archive and remove; without it, a dry run listing the periods due.")
+@click.option("--json", "as_json", is_flag=True)
+def archive_cmd(execute: bool, as_json: bool) -> None:
+    """Periods past the audit retention (policies/audit.yaml) leave the database through a verified archive in
+    GOVERN_AUDIT_ARCHIVE_DIR: exported (events.jsonl + signed manifest), verified offline, then the partition dropped
+    under a signed purge checkpoint naming the archive. Resumable; a second run at once is refused (exit 3)."""
+    from govern.audit import archive, checkpoints, signing
+    from govern.identity.actor import Actor
+
+    with _rt() as rt:
+        policy = rt.policy.audit
+        if not execute:
+            planned = archive.plan(database=rt.database, policy=policy)
+            lines = [f"cut-off {planned.cutoff.isoformat()} ({policy.retention_days} days); due:"]
+            lines += [f"  {d.period}  {d.events:>12,} events  {d.partition or '(rows of the default/legacy partition)'}" for d in planned.due] or ["  nothing"]
+            _emit(as_json, {"cutoff": planned.cutoff.isoformat(), "due": [{**d.__dict__, "start": d.start.isoformat(), "end": d.end.isoformat()} for d in planned.due]},
+                  "\n".join(lines))
+            return
+        started = time.monotonic()
+        line = ProgressLine("archived", "events")
+
+        def show(period: str, done: int, total: int) -> None:
+            line(Progress(done, total, rate_since(started, done)))
+
+        try:
+            result = archive.run(database=rt.database, settings=rt.settings, policy=policy, actor=Actor.operator(), on_progress=show)
+        except archive.ArchiveBusy as exc:
+            line.end()
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(3)
+        except (checkpoints.AuditIntegrityError, signing.SigningKeyError) as exc:
+            line.end()
+            _fail_clearly(f"nothing more was archived: {exc}")
+        line.end()
+        lines = [f"{a.period}: {a.events:,} events out (seq {a.first_seq}..{a.through_seq}, {a.exported:,} in {a.folder}), "
+                 f"{'partition ' + a.dropped_partition + ' dropped' if a.dropped_partition else 'rows deleted'} in {a.remove_ms:.0f} ms; "
+                 f"signed checkpoint #{a.statement}" for a in result.archived] or ["nothing was due"]
+        if result.empty_partitions_dropped:
+            lines.append(f"empty partitions dropped: {', '.join(result.empty_partitions_dropped)}")
+        if result.refused:
+            lines.append(f"stopped: {result.refused}")
+        _emit(as_json, {"archived": [a.__dict__ for a in result.archived], "empty_partitions_dropped": result.empty_partitions_dropped,
+                        "refused": result.refused}, "\n".join(lines))
+        if result.refused:
+            sys.exit(1)
 
 
 commands = [audit]

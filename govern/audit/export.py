@@ -93,14 +93,18 @@ def export(
 
 def write(
     *, session: Session, settings: Settings, out: Path, time_from: datetime | None = None, time_to: datetime | None = None,
-    fmt: str = "jsonl", on_progress: Callable[[int, int], None] | None = None,
+    fmt: str = "jsonl", on_progress: Callable[[int, int], None] | None = None, seqs: tuple[int, int] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> ExportResult:
-    """Writes what is sealed now, in one read transaction (the API's request session, or a CLI unit of work)."""
+    """Writes what is sealed now, in one read transaction (the API's request session, or a CLI unit of work). `seqs`
+    gives the seq range itself (the archive's: it ends on a checkpoint, and only the checkpoints inside it are listed);
+    `extra` adds signed members to the manifest."""
     open_end = time_to is None
     out.mkdir(parents=True, exist_ok=True)
-    first, last = resolve_range(session, settings, time_from, time_to)
+    first, last = seqs if seqs is not None else resolve_range(session, settings, time_from, time_to)
     anchor_hash = GENESIS.hex() if first <= 1 else session.scalar(select(AuditChainEntry.hash).where(AuditChainEntry.seq == first - 1))
-    cps = [checkpoints.as_line(cp) for cp in checkpoints.list_checkpoints(session, min_size=first - 1)]
+    listed = checkpoints.list_checkpoints(session, min_size=first - 1)
+    cps = [checkpoints.as_line(cp) for cp in listed if seqs is None or cp.tree_size <= last]
     range_doc = {
         "from": time_from.isoformat() if time_from else None, "to": time_to.isoformat() if time_to else None,
         "first_seq": first, "last_seq": last, "open_end": open_end,
@@ -149,6 +153,7 @@ def write(
         "checkpoints": cps, "keys": keys, "key_id": key.key_id,
         "hashing": "leaf = SHA-256(0x00 || event bytes); hash_n = SHA-256(hash_{n-1} || uint64_be(n) || leaf_n); hash_0 = 32 zero bytes; "
         "Merkle tree per RFC 9162 over the leaves",
+        **(extra or {}),
     }
     manifest["signature"] = key.sign(canonical(manifest))
     tmp = out / "manifest.json.tmp"

@@ -78,7 +78,7 @@ def _entries(session: Session, first: int, last: int, report: Report) -> Iterato
 
 def verify_live(*, database: Database, settings: Settings, max_unsealed_seconds: int | None = None) -> Report:
     """Walks the stored chain against the checkpoints in the folder and in the database (trusted only if signed by a key
-    in keys.json), from the newest signed purge statement on; checks every stored checkpoint row, every audit_purges
+    in keys.json), from the newest signed purge statement on, and every archive a signed statement names; checks every stored checkpoint row, every audit_purges
     row and every event's columns against what is signed or hashed; flags events unsealed for longer than the bound."""
     report = Report()
     held = checkpoints.read_folder(settings)
@@ -100,6 +100,9 @@ def verify_live(*, database: Database, settings: Settings, max_unsealed_seconds:
         )
         if statement:
             report.purged = statement["purge"]["events"]
+        from govern.audit import archive  # it imports this module (the retention cut-off)
+
+        archive.verify_archives(settings, good, report)  # what left the database through an archive, from its folder
         _check_columns(session, report)
         _check_unsealed(session, bound, report)
         late = chain.unsealed_before_floor(session, settings.audit_seal_window_seconds)

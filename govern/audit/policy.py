@@ -1,6 +1,6 @@
-"""The audit part of the policy (policies/audit.yaml): how long audit events are kept, never under six months, and how
-often `govern serve` seals and checkpoints the log (the bound on how long an event may stay unsealed); validated at
-start-up by govern.policy.load_policy."""
+"""The audit part of the policy (policies/audit.yaml): how long audit events are kept, never under six months, how
+often `govern serve` seals and checkpoints the log (the bound on how long an event may stay unsealed), the partition
+period on PostgreSQL and whether events leave through an archive; validated at start-up by govern.policy.load_policy."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ class AuditPolicy:
     seal_interval_seconds: int = 5
     checkpoint_interval_seconds: int = 60
     max_unsealed_seconds: int = 300
+    # Partitions (PostgreSQL) and the archive at the end of retention (policies/audit.yaml `partitions`, `archive`).
+    partition_period: str = "month"
+    partition_create_ahead: int = 3
+    archive: bool = True
 
 
 class AuditRetentionSchema(StrictSchema):
@@ -45,16 +49,30 @@ class AuditSealingSchema(StrictSchema):
             raise ValidationError("must be longer than interval_seconds and checkpoint_seconds", "max_unsealed_seconds")
 
 
+class AuditPartitionsSchema(StrictSchema):
+    period = ma.Str(required=True, validate=validate.OneOf(["month", "week", "day"]))
+    create_ahead = ma.Int(required=True, validate=validate.Range(min=1, max=24))
+
+
+class AuditArchiveSchema(StrictSchema):
+    enabled = ma.Bool(required=True)
+
+
 class AuditFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     retention = ma.Nested(AuditRetentionSchema, required=True)
     sealing = ma.Nested(AuditSealingSchema, required=True)
+    partitions = ma.Nested(AuditPartitionsSchema, load_default=None)
+    archive = ma.Nested(AuditArchiveSchema, load_default=None)
 
 
 def _load_audit_policy(directory: Path) -> dict[str, Any]:
     doc = validate_file("audit", read_yaml(directory / "audit.yaml"), AuditFileSchema())
     sealing = doc["sealing"]
+    partitions = doc.get("partitions") or {"period": "month", "create_ahead": 3}
+    archive = doc.get("archive") or {"enabled": False}
     return {"audit": AuditPolicy(
         retention_days=doc["retention"]["keep_days"], source=doc["retention"]["source"], seal_interval_seconds=sealing["interval_seconds"],
         checkpoint_interval_seconds=sealing["checkpoint_seconds"], max_unsealed_seconds=sealing["max_unsealed_seconds"],
+        partition_period=partitions["period"], partition_create_ahead=partitions["create_ahead"], archive=archive["enabled"],
     )}

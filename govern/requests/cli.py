@@ -173,6 +173,9 @@ def restore_database(url: str, source: Path) -> None:
         src.close()
         dest.close()
     else:
+        from govern.audit.partitions import drop_before_restore
+
+        drop_before_restore(url)  # pg_restore --clean cannot drop a partition's inherited key: the partitioned table goes first
         subprocess.run(["pg_restore", "--clean", "--if-exists", "--no-owner", "-d", libpq_url(url), str(source)], check=True, capture_output=True)
 
 

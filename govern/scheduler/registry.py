@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Callable
 
 from govern.alerts import service as alerts
-from govern.audit import integrity, sealing
+from govern.audit import archive, integrity, partitions, sealing
 from govern.breach import board
 from govern.identity.actor import Actor
 from govern.logging import get_logger
@@ -60,7 +60,23 @@ def retention_purge_due(rt: Runtime) -> dict[str, Any]:
     return {"runs": len(results), "items": sum(r.total for r in results)}
 
 
+def audit_partitions(rt: Runtime) -> dict[str, Any]:
+    policy = rt.policy.audit
+    ahead = partitions.ensure_ahead(database=rt.database, period=policy.partition_period, create_ahead=policy.partition_create_ahead)
+    if ahead.default_holds_events:
+        log.warning("audit_default_partition_used", detail="events landed in audit_events_default: no partition covered their time")
+    return {"created": len(ahead.created), "partitions": ahead.partitions, "default_holds_events": int(ahead.default_holds_events)}
+
+
 def audit_purge(rt: Runtime) -> dict[str, Any]:
+    if rt.policy.audit.archive:  # audit.yaml archive.enabled: events leave through a verified archive, never deleted alone
+        try:
+            run = archive.run(database=rt.database, settings=rt.settings, policy=rt.policy.audit, actor=Actor.operator())
+        except archive.ArchiveBusy:
+            return {"busy": 1}  # a run started by hand holds the lock: it does the work
+        if run.refused:
+            raise RuntimeError(f"audit archive stopped: {run.refused}")  # a failed run: job_runs and the alerts say so
+        return {"periods": len(run.archived), "events": sum(a.events for a in run.archived), "empty_partitions": len(run.empty_partitions_dropped)}
     result = integrity.purge(database=rt.database, settings=rt.settings, actor=Actor.operator(), keep_days=rt.policy.audit.retention_days, dry_run=False)
     return {"events": result.events, "through_seq": result.through_seq}
 
@@ -95,7 +111,8 @@ JOBS: dict[str, Job] = {
     "requests_close_unverified": requests_close_unverified,  # govern requests close-unverified
     "requests_purge_log": requests_purge_log,  # govern requests purge-log
     "retention_purge": retention_purge_due,  # govern retention purge --all-due
-    "audit_purge": audit_purge,  # govern audit purge --execute
+    "audit_partitions": audit_partitions,  # govern audit partitions
+    "audit_purge": audit_purge,  # govern audit archive --execute (audit.yaml archive.enabled), else govern audit purge --execute
     "breach_clocks": breach_clocks,  # govern breach clocks
     "processing_duties": processing_duties,  # govern compliance duties
     "alerts_check": alerts_check,  # govern alerts check

@@ -24,6 +24,7 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO govern_ap
 GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO govern_app;
 REVOKE UPDATE, DELETE, TRUNCATE, TRIGGER, REFERENCES ON audit_events, audit_chain, audit_checkpoints, audit_seal_runs, audit_purges FROM govern_app;
 GRANT DELETE ON audit_events TO govern_app;
+GRANT EXECUTE ON FUNCTION govern_audit_drop_partition(text) TO govern_app;
 """
 
 
@@ -130,3 +131,33 @@ def test_readiness_names_a_serving_role_that_owns_an_audit_table(serving_role, r
                 conn.execute(text("ALTER TABLE audit_purges OWNER TO CURRENT_USER"))
     finally:
         engine.dispose()
+
+
+def test_the_serving_role_keeps_and_archives_partitions_but_cannot_drop_one_itself(serving_role, runtime, record_events, long_ago, audit_settings):
+    """The audit_partitions and audit_purge jobs run inside `govern serve`, as the serving role: it creates partitions and
+    drops an archived one through the SECURITY DEFINER functions, never by DDL of its own."""
+    from govern.audit import archive, checkpoints, partitions
+    from govern.audit.policy import AuditPolicy
+    from govern.db import Database
+    from govern.identity.actor import Actor
+
+    _, url = serving_role
+    with long_ago(400) as then:
+        with runtime.database.engine.begin() as conn:
+            conn.execute(text("SELECT govern_audit_add_partition('month', :at)"), {"at": then})
+        record_events(4)
+        checkpoints.issue(database=runtime.database, settings=audit_settings)
+    record_events(1)
+    checkpoints.issue(database=runtime.database, settings=audit_settings)
+    serving = Database(url)
+    name = f"{partitions.SCHEMA}.audit_events_{partitions.period_start(then, 'month'):%Y%m%d}"
+    try:
+        ahead = partitions.ensure_ahead(database=serving, period="month", create_ahead=8)
+        assert ahead.created and not ahead.default_holds_events
+        with pytest.raises(DBAPIError), serving.engine.begin() as conn:
+            conn.execute(text(f"DROP TABLE {name}"))
+        settings = dataclasses.replace(audit_settings, database_url=url, archive_dir=audit_settings.home / f"archive-{uuid.uuid4().hex[:6]}")
+        run = archive.run(database=serving, settings=settings, policy=AuditPolicy(retention_days=365, archive=True), actor=Actor.operator())
+        assert run.refused is None and [(a.events, a.dropped_partition) for a in run.archived] == [(4, name.split(".")[1])]
+    finally:
+        serving.dispose()
