@@ -71,6 +71,12 @@ BENCHES = (
           "through the API, against selecting and decrypting the same records, on PostgreSQL and SQLite", "under 3 s",
           ("bench/access_package.py",), "bench_access_package (PostgreSQL) and a temporary SQLite file",
           (r"^\[", r"^\s+package:", r"^\s+(round|\d+)\s", r"median of", r"^bar:")),
+    Bench("audit_scale", 20, "the audit log at 10^8 events (issue's size; run here at 10^7): audited appends/s into the full partitioned table "
+          "against the empty one, audited search by subject and by actor in a time window against bare SQL, DETACH + DROP of a month, "
+          "the offline verifier on a month's archive", "appends ≥ 0.9 × empty; search p50 ≤ 20 ms; month drop ≤ 100 ms; verify ≥ 250,000 events/s",
+          ("bench/audit_scale.py",), "bench_audit_scale",
+          (r"^audit_scale:", r"^appends into", r"^ratio full", r"^generated", r"^bytes per event", r"^search\s", r"^(subject|actor),",
+           r"^archive of", r"^drop ", r"^verify of", r"^bar:", r"^load average")),
     Bench("load", 9, "32 concurrent clients for 60 s against `govern serve` (gunicorn, 2 workers): 70 % purpose-bound reads, 15 % look-ups, "
           "10 % creates/updates, 5 % consent events and data-subject requests; then the audit accounting and `govern audit verify`",
           "zero errors, zero missing audit events, the log verifies", ("bench/load.py", "--json"), "test_bench_load", ()),
