@@ -36,12 +36,11 @@ from sqlalchemy import CursorResult, delete, func, select, text
 from sqlalchemy.orm import Session
 
 from govern.audit import chain, checkpoints, export, partitions, signing
-from govern.audit.integrity import purge_cutoff
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent, AuditPurge
-from govern.audit.policy import AuditPolicy
+from govern.audit.policy import AuditPolicy, purge_cutoff
 from govern.audit.service import Actor, append
 from govern.audit.tags import AuditAction
-from govern.audit.verifier import GENESIS, LINE, PURGE_KIND, Finding, Report, leaf_hash, verify_export
+from govern.audit.verifier import GENESIS, PURGE_KIND, Finding, Report, verify_export
 from govern.config import Settings
 from govern.db import Database
 from govern.jobs import database_lock, host_lock
@@ -336,50 +335,3 @@ def verify_archives(settings: Settings, good: list[dict[str, Any]], report: Repo
                             f"{stated[-1]['purge']['through_seq']}, {total} events")
 
 
-# --- inclusion proofs of archived events -----------------------------------------------------------------------------
-
-
-def find_event(session: Session, settings: Settings, seq: int) -> tuple[int, str] | None:
-    """(event id, canonical text) of the archived event at `seq`, read from the archive a signed statement names."""
-    for body in checkpoints.signed_purges(session, settings):
-        p = body["purge"]
-        if not isinstance(p.get("archive"), dict) or not p["first_seq"] <= seq <= p["through_seq"]:
-            continue
-        path = settings.audit_archive_dir / str(p["archive"]["folder"]) / export.EVENTS_FILE
-        if path.exists():
-            return _bisect(path, seq)
-    return None
-
-
-def _bisect(path: Path, seq: int) -> tuple[int, str] | None:
-    """The line of `seq` in an events.jsonl (lines in seq order), found by binary search over byte offsets."""
-    with open(path, "rb") as fh:
-        size = fh.seek(0, 2)
-
-        def line_from(pos: int) -> bytes:
-            fh.seek(max(pos - 1, 0))
-            if pos > 0:
-                fh.readline()  # the rest of the line `pos` falls in: the next whole line starts after it
-            return fh.readline()
-
-        def seq_of(line: bytes) -> int:
-            m = LINE.match(line)
-            return int(m[1]) if m else 1 << 62
-
-        lo, hi = 0, size
-        while lo < hi:
-            mid = (lo + hi) // 2
-            line = line_from(mid)
-            if line and seq_of(line) < seq:
-                lo = mid + 1
-            else:
-                hi = mid
-        line = line_from(lo).rstrip(b"\n")
-    m = LINE.match(line)
-    if not m or int(m[1]) != seq:
-        return None
-    return int(m[2]), line[m.end():-1].decode("utf-8")
-
-
-def leaf_of(canonical_text: str) -> str:
-    return leaf_hash(canonical_text.encode("utf-8")).hex()

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from govern.audit import chain, signing
+from govern.audit import archived, chain, signing
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent
 from govern.audit.verifier import CHECKPOINT_FORMAT, Frontier, Report, canonical, check_checkpoints, node_hash, parse_time  # noqa: F401 (parse_time: integrity)
 from govern.config import Settings
@@ -311,9 +311,7 @@ def inclusion_proof(*, session: Session, seq: int, settings: Settings) -> dict[s
     event = session.get(AuditEvent, entry.event_id) if entry else None
     found = (event.id, event.canonical) if event is not None else None
     if found is None and entry is not None:
-        from govern.audit import archive  # noqa: PLC0415 -- archive imports this module; an archived event is read from its archive
-
-        found = archive.find_event(session, settings, seq)
+        found = archived.find_event(settings, signed_purges(session, settings), seq)  # left the database through an archive
     if found is None:
         raise LookupError(f"the event at seq {seq} is neither in the database nor in an archive (purged or never sealed)")
     leaves = _all_leaves(session, cp.tree_size)

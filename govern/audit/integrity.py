@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from govern.audit import chain, checkpoints, columns, signing
 from govern.audit.export import chain_rows
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent, AuditPurge
-from govern.audit.policy import AuditPolicy
+from govern.audit.policy import MINIMUM_DAYS, MINIMUM_MONTHS, AuditPolicy, purge_cutoff  # noqa: F401 (MINIMUM_MONTHS: callers)
 from govern.audit.service import Actor
 from govern.audit.tags import AuditAction
 from govern.audit.verifier import (
@@ -46,7 +46,7 @@ from govern.audit.verifier import (
 from govern.config import Settings
 from govern.db import Database
 from govern.logging import get_logger
-from govern.timeutil import months_cutoff, utcnow
+from govern.timeutil import utcnow
 
 if TYPE_CHECKING:
     from govern.app import Runtime
@@ -263,15 +263,6 @@ def status(*, database: Database, settings: Settings, max_unsealed_seconds: int 
 # --- retention ----------------------------------------------------------------------------------------------------
 
 
-MINIMUM_MONTHS = 6  # Cybersecurity Law Art. 21: network logs kept no less than six months
-# The longest six calendar months can last (1 July to 1 January): a keep_days below it would cut some span short.
-MINIMUM_DAYS = 184
-
-
-def purge_cutoff(now: datetime, keep_days: int) -> datetime:
-    """Events at or before this instant may go: older than keep_days and than six calendar months counted from each
-    event (never six months approximated in days), so the floor holds for every six-month span, 29 February included."""
-    return min(now - timedelta(days=keep_days), months_cutoff(now, MINIMUM_MONTHS))
 
 
 @dataclass

@@ -5,6 +5,7 @@ period on PostgreSQL and whether events leave through an archive; validated at s
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,17 @@ from marshmallow import ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
 from govern.policy import StrictSchema, read_yaml, validate_file
+from govern.timeutil import months_cutoff
+
+MINIMUM_MONTHS = 6  # Cybersecurity Law Art. 21: network logs kept no less than six months
+# The longest six calendar months can last (1 July to 1 January): a keep_days below it would cut some span short.
+MINIMUM_DAYS = 184
+
+
+def purge_cutoff(now: datetime, keep_days: int) -> datetime:
+    """Events at or before this instant may go: older than keep_days and than six calendar months counted from each
+    event (never six months approximated in days), so the floor holds for every six-month span, 29 February included."""
+    return min(now - timedelta(days=keep_days), months_cutoff(now, MINIMUM_MONTHS))
 
 
 @dataclass(frozen=True)
@@ -33,7 +45,7 @@ class AuditPolicy:
 
 class AuditRetentionSchema(StrictSchema):
     # 184 days: the longest six consecutive calendar months (1 July to 1 January; Cybersecurity Law Art. 21 sets the
-    # floor, not the ceiling). The purge also counts six calendar months from each event (integrity.purge_cutoff).
+    # floor, not the ceiling). The purge also counts six calendar months from each event (purge_cutoff).
     keep_days = ma.Int(required=True, validate=validate.Range(min=184, error="must be at least 184 days (six months, Cybersecurity Law Art. 21)"))
     source = ma.Str(required=True)
 
