@@ -8,6 +8,9 @@ PYTEST_ARGS ?= -q
 # test file on one worker, so its module fixtures are built once and a module's own tally (the fuzzing total) is whole.
 PYTEST_WORKERS ?= 2
 XDIST = -n $(PYTEST_WORKERS) $(if $(filter-out 0,$(PYTEST_WORKERS)),--dist loadfile)
+# The coverage floor (issue 15): line coverage of govern/ measured on the SQLite half only (coverage.py's C tracer on
+# Python 3.11: sys.monitoring needs 3.12), failing below [tool.coverage.report] fail_under in pyproject.toml; COVERAGE= runs without it.
+COVERAGE ?= --cov=govern --cov-report=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -48,11 +51,11 @@ run: install
 	$(VENV)/bin/govern serve --demo --host $(HOST) --port $(PORT)
 
 # The lint (ruff, the layers of docs/architecture.md, mypy: pyproject.toml's [tool.mypy]), then the whole suite on SQLite, then on PostgreSQL. With
-# CI=true an unreachable PostgreSQL fails the run.
+# CI=true an unreachable PostgreSQL fails the run. docs/architecture.md "Gates in CI" says what each gate protects.
 test: install-test lint test-sqlite test-postgres
 
 test-sqlite: install-test
-	$(VENV)/bin/pytest $(XDIST) $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(XDIST) $(COVERAGE) $(PYTEST_ARGS)
 
 test-postgres: install-test
 	@if [ "$$CI" = "true" ] || $(VENV)/bin/python -c "import psycopg; psycopg.connect('host=127.0.0.1 port=5432 dbname=test user=postgres', connect_timeout=3).close()" 2>/dev/null; then \

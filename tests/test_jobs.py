@@ -10,10 +10,14 @@ from govern.logging import configure_logging, get_logger
 def test_progress_inside_serve_is_a_json_event_with_the_figures():
     out = io.StringIO()
     configure_logging("INFO", stream=out)
-    line = ProgressLine("replayed", "purge batches", logger=get_logger("govern.serve"))
-    line(Progress(done=1, total=76, rate=187.0))
-    line(Progress(done=76, total=76, rate=968.0))
-    line.end()
+    try:
+        line = ProgressLine("replayed", "purge batches", logger=get_logger("govern.serve"))
+        line(Progress(done=1, total=76, rate=187.0))
+        line(Progress(done=76, total=76, rate=968.0))
+        line.end()
+    finally:
+        # Back to stdout, as the app logs: a later test in this process (the leak scan) reads the app's log lines there.
+        configure_logging("INFO")
     events = [json.loads(text) for text in out.getvalue().splitlines()]
     assert [(e["event"], e["verb"], e["done"], e["total"]) for e in events] == [
         ("progress", "replayed", 1, 76), ("progress", "replayed", 76, 76)]

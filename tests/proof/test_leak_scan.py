@@ -20,6 +20,7 @@ import pytest
 
 from govern.access.service import field_visibility
 from govern.identity.actor import Actor
+from govern.logging import configure_logging
 from tests.backups import dump_text, read_raw
 from tests.proof.flow import Flow, canary_fields, run
 
@@ -104,6 +105,8 @@ def _files(*roots: Path) -> list[Path]:
 
 
 def test_canary_values_appear_only_where_a_role_was_allowed_to_see_them(app, runtime, tmp_path, capfd):
+    # The app's own logging (stdout, the suite's level): a test run earlier in this process may have pointed it elsewhere.
+    configure_logging(runtime.settings.log_level)
     flow = run(app, runtime, fields=canary_fields(), erased_fields=canary_fields())
     canaries = _canaries(flow)
     # The canaries really went in and really come out where they should (else the scan would prove nothing).
