@@ -157,13 +157,24 @@ def _register_blueprints(app: Flask, api: GovernApi) -> None:
     app.register_blueprint(console_blp)
 
 
-def _accepted_values(runtime) -> dict[tuple[str, str], tuple[str, ...]]:
+def _accepted_values(runtime) -> dict[tuple[str, ...], tuple[str, ...]]:
     """The values the server accepts, documented as enums (by schema name, or "*" for a field of any schema)."""
     from govern.requests.service import CHANNELS as REQUEST_CHANNELS
+    from govern.requests.service import REFUSAL_REASONS
     from govern.requests.service import STATES as REQUEST_STATES
 
-    jurisdictions = tuple(sorted(runtime.policy.jurisdictions))
+    policy = runtime.policy
+    jurisdictions = tuple(sorted(policy.jurisdictions))
     return {
+        ("LegalHoldCreate", "reason"): tuple(policy.retention.hold_reasons), ("RequestRefuse", "reason"): REFUSAL_REASONS,
+        ("Lookup", "field"): tuple(policy.catalog.searchable_fields),
+        ("RecipientCreate", "categories"): tuple(sorted({f.category for f in policy.catalog.fields.values()})),
+        ("RecordCreate", "type"): tuple(sorted(policy.catalog.record_types)), ("LegalHoldCreate", "record_type"): tuple(sorted(policy.catalog.record_types)),
+        ("query", "subjects_list_records", "type"): tuple(sorted(policy.catalog.record_types)),
+        ("query", "*", "purpose"): tuple(sorted(policy.purposes)),
+        **{(body, "purpose"): tuple(sorted(policy.purposes)) for body in (
+            "ConsentCreate", "Check", "Lookup", "DisclosureCreate", "ObjectionLift", "PseudonymisedExport", "AggregateExport", "RecipientCreate")},
+        ("AggregateExport", "dimensions"): tuple(policy.deidentified.dimensions),
         **{(name, "jurisdiction"): jurisdictions for name in ("SubjectCreate", "Subject", "RequestCreate", "Request")},
         ("RequestCreate", "channel"): REQUEST_CHANNELS, ("Request", "channel"): REQUEST_CHANNELS,
         ("Request", "state"): REQUEST_STATES, ("RequestCreated", "state"): REQUEST_STATES,

@@ -228,6 +228,8 @@ class Contract(BasePlugin):
             values = enums.get((name, field)) or enums.get(("*", field))
             if values and isinstance(prop, dict) and "enum" not in prop and prop.get("type") == "string":
                 prop["enum"] = [*values, None] if prop.get("nullable") else list(values)
+            elif values and isinstance(prop, dict) and prop.get("type") == "array" and (prop.get("items") or {}).get("type") == "string":
+                prop["items"].setdefault("enum", list(values))
         return None
 
     def operation_helper(self, path=None, operations=None, **kwargs):
@@ -243,6 +245,7 @@ class Contract(BasePlugin):
             responses = operation.setdefault("responses", {})
             params = operation.setdefault("parameters", [])
             present = {(p.get("in"), p.get("name")) for p in params if isinstance(p, dict)}
+            self._query_enums(operation, params)
             read = headers_read(view) if view is not None else []
             required = getattr(view, REQUIRED_HEADERS_ATTR, frozenset())
             read = sorted({*read, *required})
@@ -274,6 +277,15 @@ class Contract(BasePlugin):
                     response["content"] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
 
 
+    def _query_enums(self, operation: dict, params: list) -> None:
+        """Enums of query parameters, by ("query", operationId, name): the policy's values a filter accepts."""
+        enums = self.api.enums()
+        for param in params:
+            if isinstance(param, dict) and param.get("in") == "query" and (param.get("schema") or {}).get("type") == "string":
+                values = enums.get(("query", operation.get("operationId"), param.get("name"))) or enums.get(("query", "*", param.get("name")))
+                if values:
+                    param["schema"].setdefault("enum", list(values))
+
     def _body_example(self, operation: dict) -> None:
         """The example of a request body's schema (its EXAMPLE) on the body itself, where clients and tools look."""
         for media in (operation.get("requestBody") or {}).get("content", {}).values():
@@ -288,7 +300,7 @@ class GovernApi(Api):
 
     ERROR_SCHEMA = ProblemSchema
 
-    def __init__(self, app=None, *, enums: Callable[[], Mapping[tuple[str, str], Any]] | None = None,
+    def __init__(self, app=None, *, enums: Callable[[], Mapping[tuple[str, ...], Any]] | None = None,
                  access_of: Callable[[str], Any] | None = None, **kwargs):
         """`enums()`: the values the server accepts, by (schema name or "*", field); `access_of(endpoint)`: the
         permission a route declares, or "public" (govern.identity.guard)."""

@@ -8,6 +8,7 @@ from marshmallow import fields as ma
 from govern.api_lists import PageQuerySchema, PageSchema
 from govern.openapi import FreeText
 from govern.requests.policy import REQUEST_TYPES
+from govern.requests.service import STATES
 
 
 class RequestCreateSchema(Schema):
@@ -117,7 +118,8 @@ class RequestSchema(Schema):
 
 RequestQueueQuerySchema = PageQuerySchema(
     "RequestQueueQuerySchema", default=200, maximum=1000,
-    state=ma.Str(load_default=None), type=ma.Str(load_default=None), due_before=ma.AwareDateTime(load_default=None), subject_id=ma.UUID(load_default=None),
+    state=ma.Str(load_default=None, validate=validate.OneOf(STATES, error="one of {choices}")),
+    type=ma.Str(load_default=None, validate=validate.OneOf(REQUEST_TYPES, error="one of {choices}")), due_before=ma.AwareDateTime(load_default=None), subject_id=ma.UUID(load_default=None),
 )
 RequestQueueSchema = PageSchema("RequestQueueSchema", RequestSchema, old_key="requests")
 

@@ -12,6 +12,7 @@ from govern.api_support import idempotent_create, if_match_version, version_etag
 from govern.errors import Problem
 from govern.identity.guard import current_actor, current_runtime, public, requires
 from govern.identity.permissions import Permission
+from govern.openapi import requires_header
 from govern.requests import propagation as request_propagation
 from govern.sharing import propagation, schemas, service
 from govern.timeutil import utcnow
@@ -80,6 +81,7 @@ def get_recipient(recipient_id: uuid.UUID):
 @requires(Permission.RECIPIENTS_MANAGE)
 @blp.arguments(schemas.RecipientUpdateSchema)
 @blp.response(200, schemas.RecipientSchema)
+@requires_header("If-Match")
 def update_recipient(body, recipient_id: uuid.UUID):
     """Change contact, categories or the agreement (a renewal); needs the current ETag in If-Match."""
     rt = current_runtime()

@@ -23,7 +23,7 @@ class SubjectCreateSchema(Schema):
         metadata={"description": "The CRM's own id for this customer (not personal data): ^[A-Za-z0-9._:-]{1,128}$, and not a mobile, ID or card number."},
     )
     jurisdiction = ma.Str(required=True, metadata={"description": "A key of policies/jurisdictions.yaml, e.g. CN, EU, US-CA."})
-    language = ma.Str(load_default="zh", metadata={"description": "zh or en: the language of notices and letters."})
+    language = ma.Str(load_default="zh", validate=validate.OneOf(["zh", "en"], error="must be zh or en"), metadata={"description": "zh or en: the language of notices and letters."})
     birth_date = ma.Str(load_default=None, metadata={"description": "YYYY-MM-DD; stored encrypted as the birth_date field."})
     fields = ma.Dict(keys=ma.Str(), values=ma.Raw(allow_none=True), required=True, metadata={"description": "Catalog field name → value."})
     purpose = ma.Str(load_default=None, metadata={"description": "The purpose the data was collected for."})
@@ -59,7 +59,7 @@ class LookupSchema(Schema):
     EXAMPLE = {"field": "mobile", "value": "+86 138 1234 5678"}
 
     field = ma.Str(required=True, metadata={"description": "A searchable catalog field: email, mobile, id_card_number."})
-    value = ma.Raw(required=True, metadata={"description": "Sent in the body, never in a URL."})
+    value = ma.Str(required=True, metadata={"description": "Sent in the body, never in a URL."})
     purpose = ma.Str(load_default=None, metadata={"description": "Alternative to the X-Purpose header."})
 
 

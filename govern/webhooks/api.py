@@ -14,6 +14,7 @@ from govern.api_support import if_match_version, version_etag
 from govern.errors import Invalid
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
+from govern.openapi import requires_header
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks import schemas, service
 from govern.webhooks.egress import Guard
@@ -85,6 +86,7 @@ def get_endpoint(endpoint_id: uuid.UUID):
 @requires(Permission.WEBHOOKS_ENDPOINT_MANAGE)
 @blp.arguments(schemas.EndpointUpdateSchema)
 @blp.response(200, schemas.EndpointSchema)
+@requires_header("If-Match")
 def update_endpoint(body, endpoint_id: uuid.UUID):
     """Change the name, URL or event types, or enable/disable it; needs the current ETag in If-Match."""
     rt = current_runtime()
