@@ -87,8 +87,10 @@ def test_rotation_killed_midway_resumes_and_leaves_every_subject_readable(runtim
 
 def test_a_second_rotation_at_the_same_time_is_refused(runtime, settings):
     _seed(runtime, 40)
+    # Slow enough (20 batches, 2 s apart: 40 s) that the second command, a new interpreter started on a loaded machine,
+    # always meets it running; it is killed once the second is refused, so the pause costs the test nothing.
     first = subprocess.Popen(
-        [sys.executable, "-m", "govern.cli", "keys", "rotate", "--batch-size", "2", "--pause", "0.2"],
+        [sys.executable, "-m", "govern.cli", "keys", "rotate", "--batch-size", "2", "--pause", "2"],
         env=_env(settings), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     try:
