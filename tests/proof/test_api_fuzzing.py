@@ -87,7 +87,7 @@ def _server_rule_only(response) -> bool:
 
     def ruled(field: str, messages) -> bool:
         texts = messages if isinstance(messages, list) else [str(messages)]
-        return all(any(re.fullmatch(f, field) and re.search(m, str(t)) for f, m, _ in SERVER_RULES) for t in texts)
+        return all(any(re.fullmatch(f, field, re.DOTALL) and re.search(m, str(t), re.DOTALL) for f, m, _ in SERVER_RULES) for t in texts)
 
     return all(ruled(field, messages) for field, messages in errors.items())
 
