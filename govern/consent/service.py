@@ -567,7 +567,9 @@ def record(
             session=session, actor=actor, action=audit_action, subject_id=subject.id, purpose=event.purpose,
             resource=f"consent-receipt:{receipt_id}",
         )
-        if late:  # the free text stays on the receipt; the audit event says what and how late
+        # Any entry dated back (a grant too: its evidence reference vouches for the time, but an insider dating a grant
+        # back must leave a trace of its own) is audited as such; the free text stays on the receipt.
+        if late or when < recorded_at - CLOCK_SKEW:
             audit.append(
                 session=session, actor=actor, action=ConsentAction.BACKDATE, subject_id=subject.id, purpose=event.purpose,
                 resource=f"consent-receipt:{receipt_id}", reason=f"{action}:{(recorded_at - when).days}d",

@@ -26,7 +26,8 @@ def test_a_withdrawal_entered_late_counts_the_reads_since_it_was_received_as_unc
     receipt = r.json
     assert receipt["govern"]["entered_because"] == WHY and receipt["govern"]["recorded_by"] == staff.name
     assert receipt["govern"]["occurred_at"][:16] == received.isoformat()[:16] and receipt["govern"]["recorded_at"] > receipt["govern"]["occurred_at"]
-    [late] = audit_events(action="consent:clock:backdate", subject_id=sid)
+    [grant_dated_back, late] = audit_events(action="consent:clock:backdate", subject_id=sid)
+    assert grant_dated_back.reason == "grant:30d"  # a grant dated back leaves its trace too, with or without a reason
     assert (late.reason, late.purpose, late.actor_name) == ("withdraw:2d", "marketing", staff.name) and WHY not in late.canonical
 
     history = staff.get(f"/api/v1/subjects/{sid}/consents").json
