@@ -9,10 +9,12 @@ start, which name each file with its old and new mode.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.engine import make_url
 
@@ -96,3 +98,19 @@ def fix_modes(settings: Settings) -> list[ModeFix]:
     for fix in fixes:
         log.warning("file_mode_tightened", path=str(fix.path), old_mode=oct(fix.old), new_mode=oct(fix.new))
     return fixes
+
+
+def write_private_json(path: Path, doc: dict[str, Any], *, new: bool) -> None:
+    """Writes a secret-bearing JSON file (keyrings, key state, export keys) 0600 and fsynced. `new`: created exclusively
+    (never over an existing one); otherwise written beside it and renamed over it, so a crash leaves the old or the new
+    file whole, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = path if new else path.with_suffix(".tmp")
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if new else os.O_TRUNC)
+    fd = os.open(target, flags, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(doc, fh, indent=2)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if not new:
+        os.replace(target, path)

@@ -37,6 +37,7 @@ from pkcs11.mechanisms import GCMParams
 
 from govern.crypto.keyring import CHECK_LABEL, NONCE_BYTES, KeyringError
 from govern.crypto.keyring import TOKEN_STATE_FILE as STATE_FILE
+from govern.files import write_private_json
 
 _INDEX_AAD = b"govern/index-key/v1"
 _TAG_BYTES = 16
@@ -167,11 +168,7 @@ class TokenKeyring:
                 doc["active"] = ring.active_version
                 doc["created"] = {str(ring.active_version): _now()}
                 doc["index_key"] = ring._wrap_index_key(os.urandom(32), ring.active_version)
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    json.dump(doc, fh, indent=2)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                write_private_json(path, doc, new=True)
                 ring._apply(doc)
                 ring._mtime = ring._stat_mtime()
             return ring
@@ -242,13 +239,7 @@ class TokenKeyring:
             return 0.0
 
     def _save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(self._doc, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        write_private_json(self.path, self._doc, new=False)
         self._mtime = self._stat_mtime()
 
     def reload_if_changed(self, every_seconds: float = 2.0) -> None:

@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from govern.files import write_private_json
+
 NONCE_BYTES = 12
 CHECK_LABEL = b"govern key-check value v1"  # what a key-check value is computed over (govern.crypto.checks)
 TOKEN_STATE_FILE = "kek-state.json"  # the PKCS#11 provider's state in GOVERN_HOME (govern.crypto.hsm)
@@ -80,11 +82,7 @@ class Keyring:
             "index_key": _b64(os.urandom(32)),
             "rotation": None,
         }
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write_private_json(path, doc, new=True)
         return cls(path, doc)
 
     @classmethod
@@ -134,13 +132,7 @@ class Keyring:
             return 0.0
 
     def _save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump(self._doc, fh, indent=2)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        write_private_json(self.path, self._doc, new=False)
         self._mtime = self._stat_mtime()
 
     def reload_if_changed(self, every_seconds: float = 2.0) -> None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from govern.errors import DomainError
+from govern.files import write_private_json
 from govern.timeutil import utcnow
 
 FILE_NAME = "export-keys.json"
@@ -80,23 +81,10 @@ def load(path: Path) -> ExportKeys:
     return ExportKeys(path=path, active=int(doc["active"]), keys=keys, created=created)
 
 
-def _write(path: Path, doc: dict[str, Any], *, new: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    target = path if new else path.with_suffix(".tmp")
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if new else os.O_TRUNC)
-    fd = os.open(target, flags, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    if not new:
-        os.replace(target, path)
-
-
 def create(path: Path) -> ExportKeys:
     """Makes the export key file with version 1; refuses to overwrite one (FileExistsError)."""
     doc = {"format": 1, "active": 1, "keys": [{"version": 1, "key": base64.b64encode(os.urandom(32)).decode(), "created_at": utcnow().isoformat()}]}
-    _write(path, doc, new=True)
+    write_private_json(path, doc, new=True)
     return load(path)
 
 
@@ -106,7 +94,7 @@ def rotate(path: Path) -> ExportKeys:
     version = max(current.keys) + 1
     entries = [{"version": v, "key": base64.b64encode(k).decode(), "created_at": current.created[v]} for v, k in sorted(current.keys.items())]
     entries.append({"version": version, "key": base64.b64encode(os.urandom(32)).decode(), "created_at": utcnow().isoformat()})
-    _write(path, {"format": 1, "active": version, "keys": entries}, new=False)
+    write_private_json(path, {"format": 1, "active": version, "keys": entries}, new=False)
     return load(path)
 
 
