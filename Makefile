@@ -14,7 +14,7 @@ COVERAGE ?= --cov=govern --cov-report=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install install-test browser hsm run test test-sqlite test-postgres lint bench figures
+.PHONY: install install-test browser hsm run test test-sqlite test-postgres lint bench figures messages
 
 # The service alone (what `make run` needs) …
 install: $(VENV)/.installed
@@ -80,3 +80,13 @@ bench: install-test
 
 figures: install
 	$(VENV)/bin/python bench/figures.py --render-only
+
+# The console's words (docs/console.md "Words and translations"): pybabel extracts every msgid marked t()/_()/N_() in
+# govern/console (babel.cfg) into messages.pot, merges it into the zh and en catalogs (a new msgid arrives untranslated,
+# never guessed), and compiles the .mo files the console reads; the compiled files are committed with their .po.
+TRANSLATIONS = govern/console/translations
+messages:
+	$(VENV)/bin/pybabel -q extract -F babel.cfg -k t -k N_ --no-location --sort-output --no-wrap --project govern \
+		--copyright-holder "the govern authors" -o $(TRANSLATIONS)/messages.pot .
+	$(VENV)/bin/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --no-wrap --ignore-pot-creation-date
+	$(VENV)/bin/pybabel compile -d $(TRANSLATIONS) --statistics

@@ -65,7 +65,7 @@ def test_the_wheel_ships_policies_notices_templates_static_files_and_migrations(
     package = Path(_run([str(bin_dir / "python"), "-c", "import govern; print(govern.__file__)"], cwd=work, env=env).stdout.strip()).parent
     for tracked in _tracked(("policies", "migrations", "audit")):
         assert (package / "_shipped" / tracked).read_bytes() == (ROOT / tracked).read_bytes(), tracked
-    for tracked in _tracked(("govern/console/templates", "govern/console/static", "govern/breach/templates")):
+    for tracked in _tracked(("govern/console/templates", "govern/console/static", "govern/console/translations", "govern/breach/templates")):
         assert (package.parent / tracked).read_bytes() == (ROOT / tracked).read_bytes(), tracked
 
 

@@ -56,7 +56,7 @@ def render(cert: dict[str, Any], sha256: str, lang: str) -> bytes:
 
     line(t("request"), cert.get("request_id"))
     line(t("subject"), cert.get("subject_id"))
-    line(t("type"), t("request_type." + str(cert.get("type"))))
+    line(t("type"), t(f"request_type.{cert.get('type')}"))
     line(t("jurisdiction"), cert.get("jurisdiction"))
     line(t("erased_at"), cert.get("erased_at"))
     line(t("subject_status"), cert.get("subject_status"))

@@ -169,7 +169,7 @@ def incidents_export():
     header = [t("incident"), t("incident_reference"), t("incident_title"), t("state"), t("drill"), t("aware_at"), t("notifications_pending"),
               t("overdue"), t("next_clock"), t("due_at"), t("time_left")]
     return queue.csv_response("incidents", header, (
-        (r["id"], r["reference"], r["title"], t("incident_state." + r["state"]), t("yes") if r["drill"] else t("no"), r["aware_at"].isoformat(),
+        (r["id"], r["reference"], r["title"], t(f"incident_state.{r['state']}"), t("yes") if r["drill"] else t("no"), r["aware_at"].isoformat(),
          r["pending"], r["overdue"], r["next_due"]["label"].get(language(), "") if r["next_due"] else "",
          r["next_due"]["due_at"].isoformat() if r["next_due"] and r["next_due"]["due_at"] else "",
          queue.time_left(r["seconds_left"]) if r["seconds_left"] is not None else "")

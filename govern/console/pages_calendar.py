@@ -56,7 +56,7 @@ def _requests(now: datetime, horizon: int) -> list[Entry]:
     if not service.sees_every_request(rt.policy, current_actor()):
         return []
     return [
-        Entry("request", f"request-{d.id}", t("calendar.request_due", type=t("request_type." + d.type), jurisdiction=d.jurisdiction), d.due_at,
+        Entry("request", f"request-{d.id}", t("calendar.request_due", type=t(f"request_type.{d.type}"), jurisdiction=d.jurisdiction), d.due_at,
               d.overdue, "console.request_detail", {"request_id": d.id})
         for d in figures.due(session=rt.session(), policy=rt.policy, now=now, within_days=horizon)
     ]
@@ -97,7 +97,7 @@ def _plans(now: datetime, horizon: int) -> list[Entry]:
     rt = current_runtime()
     rows = retention.plan_queue(session=rt.session(), policy=rt.policy, filters=retention.PlanFilters(state="awaiting"), limit=500, now=now)[0]
     return [
-        Entry("plan", f"plan-{r.plan.id}", t("calendar.plan_expires", status=t("plan_status." + r.status)), r.expires_at, False,
+        Entry("plan", f"plan-{r.plan.id}", t("calendar.plan_expires", status=t(f"plan_status.{r.status}")), r.expires_at, False,
               "console.retention_plan", {"plan_id": r.plan.id})
         for r in rows if r.expires_at is not None and r.expires_at <= now + timedelta(days=horizon)
     ]
@@ -153,7 +153,7 @@ def calendar_ics():
         if not isinstance(e.at, datetime):
             event.add("dtend", e.at + timedelta(days=1))  # an all-day date
         event.add("summary", (t("overdue") + ": " if e.overdue else "") + e.title)
-        event.add("categories", [t("calendar_kind." + e.kind)])
+        event.add("categories", [t(f"calendar_kind.{e.kind}")])
         event.add("url", url_for(e.endpoint, _external=True, **e.values))
         cal.add_component(event)
     return Response(cal.to_ical(), mimetype="text/calendar", headers={"Content-Disposition": 'attachment; filename="govern-compliance-calendar.ics"'})

@@ -41,7 +41,7 @@ def request_charts(weeks: int, by: str) -> list[Chart]:
     since, until, mondays = _period(weeks)
     f = request_figures.weekly(session=current_runtime().session(), since=since, until=until, by=by)
     labels = [_label(w) for w in mondays]
-    name = (lambda k: t("request_type." + k)) if by == "type" else (lambda k: k)
+    name = (lambda k: t(f"request_type.{k}")) if by == "type" else (lambda k: k)
     out = []
     for key, counts in (("received", f.received), ("completed", f.completed)):
         kinds = sorted(set().union(*(c.keys() for c in counts.values())))

@@ -72,8 +72,8 @@ def requests_export():
                             groups=tuple(workbench.STATE_GROUPS), types=requests.REQUEST_TYPES, jurisdictions=[], staff=[], urgency=_urgency)
     header = [t("request"), t("external_ref"), t("type"), t("jurisdiction"), t("state"), t("received_at"), t("due_at"), t("days_left"), t("assignee")]
     return queue.csv_response("requests", header, (
-        (row.item.request.id, row.external_ref, t("request_type." + row.item.request.type), row.item.request.jurisdiction,
-         t("request_state." + row.item.request.state), as_utc(row.item.request.received_at).isoformat(), row.item.due_at.isoformat(),
+        (row.item.request.id, row.external_ref, t(f"request_type.{row.item.request.type}"), row.item.request.jurisdiction,
+         t(f"request_state.{row.item.request.state}"), as_utc(row.item.request.received_at).isoformat(), row.item.due_at.isoformat(),
          row.days_left if row.item.request.state in requests.OPEN else "", row.assignee)
         for row in rows
     ))

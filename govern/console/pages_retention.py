@@ -86,7 +86,7 @@ def retention_plans_export():
     rows = paging.every(lambda cursor: retention.plan_queue(session=rt.session(), policy=rt.policy, filters=filters, cursor=cursor, limit=500))
     header = [t("plan"), t("state"), t("items"), t("created_by"), t("created_at"), t("approved_by"), t("expires_at"), t("time_left")]
     return queue.csv_response("purge-plans", header, (
-        (r.plan.id, t("plan_status." + r.status), r.plan.items, r.plan.created_by, as_utc(r.plan.created_at).isoformat(), r.plan.approved_by or "",
+        (r.plan.id, t(f"plan_status.{r.status}"), r.plan.items, r.plan.created_by, as_utc(r.plan.created_at).isoformat(), r.plan.approved_by or "",
          r.expires_at.isoformat() if r.expires_at else "", queue.time_left(r.seconds_left) if r.seconds_left is not None else "")
         for r in rows
     ))

@@ -113,7 +113,7 @@ def webhooks_export():
               t("failed_at"), t("time_left")]
     return queue.csv_response("webhook-deliveries", header, (
         (d.id, as_utc(d.created_at).isoformat(), names.get(d.endpoint_id, d.endpoint_id), d.event_type, d.subject_id, d.request_id or "",
-         t("delivery_state." + d.state), d.attempts, " ".join(x for x in (f"HTTP {d.last_status}" if d.last_status else "", d.last_error or "") if x),
+         t(f"delivery_state.{d.state}"), d.attempts, " ".join(x for x in (f"HTTP {d.last_status}" if d.last_status else "", d.last_error or "") if x),
          as_utc(d.failed_at).isoformat() if d.failed_at else "", queue.time_left(left) if (left := _follow_up(d)) is not None else "")
         for d in rows
     ))

@@ -21,7 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
-from flask import Blueprint, Response, abort, g, redirect, render_template, request, send_file, send_from_directory, url_for
+import flask_babel
+from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, send_file, send_from_directory, url_for
+from flask_babel import Babel
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
@@ -34,7 +36,7 @@ from govern.identity.permissions import Permission
 from govern.ratelimit import limited
 from govern.timeutil import as_utc
 
-from .i18n import LANGUAGES, translate
+from .i18n import DOMAIN, LANGUAGES, TRANSLATIONS
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -42,6 +44,13 @@ LANG_COOKIE = "govern_lang"  # the language before sign-in; afterwards the accou
 SIGNIN_CSRF_COOKIE = "govern_signin"  # double-submit token of the (public) sign-in form
 
 blp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+
+
+@blp.record_once
+def _install_babel(state) -> None:
+    """Flask-Babel reads the console's catalogs (govern/console/translations) in the language `language()` chooses."""
+    app: Flask = state.app
+    Babel(app, locale_selector=language, default_locale="en", default_domain=DOMAIN, default_translation_directories=str(TRANSLATIONS))
 
 
 # --- navigation: a page shows up only for roles that may open it, and only if its domain exists -------------------
@@ -99,6 +108,11 @@ def language() -> str:
     return lang
 
 
+def _language_changed() -> None:
+    g.pop("console_lang", None)
+    flask_babel.refresh()  # Flask-Babel keeps the locale it chose for the request; a new preference applies at once
+
+
 def time_zone() -> str:
     p = _principal()
     if p is not None and p.time_zone and staff.valid_time_zone(p.time_zone):
@@ -107,7 +121,9 @@ def time_zone() -> str:
 
 
 def t(key: str, **values) -> str:
-    return translate(key, language(), **values)
+    """The words of msgid `key` in this request's language (Flask-Babel), {name} placeholders filled from `values`."""
+    text = flask_babel.gettext(key)
+    return text.format(**values) if values else text
 
 
 def when(value: datetime | None, with_zone: bool = True) -> str:
@@ -144,7 +160,7 @@ def page(template: str, status: int = 200, **context: Any):
     ]
     console_session = g.get("console_session")
     body = render_template(
-        f"console/{template}", t=t, lang=language(), other_lang="en" if language() == "zh" else "zh", when=when, nav=nav,
+        f"console/{template}", _=t, t=t, lang=language(), other_lang="en" if language() == "zh" else "zh", when=when, nav=nav,
         actor=actor if signed_in else None, csrf_token=console_session.csrf_token if console_session is not None else "",
         csrf_field=CSRF_FIELD, tz=time_zone(), may=may, Permission=Permission, current=request.endpoint, **context,
     )
@@ -319,7 +335,7 @@ def preferences_submit():
     lang = request.form.get("language") or None
     zone = request.form.get("time_zone") or None
     staff.set_preferences(session=current_runtime().session(), principal_id=current_actor().principal_id, language=lang, time_zone=zone)
-    g.pop("console_lang", None)
+    _language_changed()
     back = request.form.get("next")
     response = redirect(_safe_next(back) if back else url_for("console.preferences", saved=1))
     if lang:

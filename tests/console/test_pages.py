@@ -172,7 +172,7 @@ def test_every_word_the_templates_use_exists_in_chinese_and_english():
     root = Path(__file__).resolve().parents[2] / "govern" / "console"
     used = set()
     for path in [*root.rglob("*.html"), *root.glob("*.py")]:
-        used |= set(re.findall(r"\bt\('([a-z_.]+)'", path.read_text())) | set(re.findall(r'\bt\("([a-z_.]+)"', path.read_text()))
+        used |= set(re.findall(r"\b[t_]\('([a-z_.]+)'", path.read_text())) | set(re.findall(r'\b[t_]\("([a-z_.]+)"', path.read_text()))
     missing = sorted(k for k in used if k not in MESSAGES and not k.endswith("."))
     assert missing == []
     # Keys built from a value ('request_state.' ~ state): every value the domains can produce has its words.
