@@ -19,6 +19,7 @@ import base64
 import binascii
 import hashlib
 import json
+import os
 import re
 import sys
 from collections import deque
@@ -106,6 +107,19 @@ class Frontier:
             nodes[-1] = hashlib.sha256(b"\x01" + nodes[-1] + right).digest()
             n >>= 1
         self.size += 1
+
+    def append_subtree(self, root: bytes, height: int) -> None:
+        """Appends the root of a perfect subtree of 2**height leaves; the size must be a multiple of 2**height."""
+        if self.size & ((1 << height) - 1):
+            raise ValueError("a perfect subtree goes only where the tree's size is a multiple of its width")
+        nodes = self.nodes
+        nodes.append(root)
+        n = self.size >> height
+        while n & 1:
+            right = nodes.pop()
+            nodes[-1] = hashlib.sha256(b"\x01" + nodes[-1] + right).digest()
+            n >>= 1
+        self.size += 1 << height
 
     def root(self) -> bytes:
         if not self.nodes:
@@ -442,6 +456,17 @@ def walk(
         older_hash = last_hash
         last_seq, last_hash, last_id, last_line = seq, h, eid, lineno
 
+    _conclude(
+        report, count=count, last_seq=last_seq, last_hash=last_hash, anchor_seq=anchor_seq, anchor_hash=anchor_hash, checkpoints=checkpoints,
+        seen_heads=seen_heads, seen_roots=seen_roots, expected_last=expected_last, open_end=open_end, made_at=made_at,
+    )
+
+
+def _conclude(
+    report: Report, *, count: int, last_seq: int, last_hash: bytes, anchor_seq: int, anchor_hash: bytes, checkpoints: list[dict],
+    seen_heads: dict[int, bytes], seen_roots: dict[int, bytes], expected_last: int | None, open_end: bool, made_at: datetime | None,
+) -> None:
+    """After the walk: the range against the manifest's, then each signed checkpoint against the heads and roots seen."""
     report.events = count
     report.last_seq = last_seq if count else None
     report.head_hash = last_hash.hex() if count else None
@@ -560,6 +585,184 @@ def _classify(cur, seq, expected, state, first, peek, report, shift):
     return "skip"
 
 
+# --- the fast path over an export's events file -------------------------------------------------------------------
+#
+# An export that verifies -- by far the common case -- is checked by `_scan` over byte ranges of events.jsonl, in
+# several processes when the file is large: each range's lines are checked exactly as the walk checks them (the line
+# format, consecutive seqs, each prev equal to the hash before it, each hash recomputed from its prev, seq and leaf),
+# its leaves are hashed into Merkle subtrees of BLOCK leaves, and the ranges are then stitched together in order (each
+# range must start on the seq and hash the one before ended on) into the same heads and roots the walk collects. The
+# first thing that does not link makes the whole file go through the walk instead, which names and classifies it.
+
+BLOCK = 1024  # leaves a range hashes into one perfect Merkle subtree itself (a power of two)
+BLOCK_HEIGHT = BLOCK.bit_length() - 1
+RANGE_BYTES = 16 << 20  # the events file is cut into ranges of about this size
+PARALLEL_FROM = 32 << 20  # smaller files are checked in this process alone
+
+
+@dataclass
+class Scanned:
+    """What `_scan` saw in one byte range, all of which links: its first and last line, the heads at checkpoint sizes,
+    and its leaves as Merkle pieces in order, each (True, root of BLOCK aligned leaves) or (False, leaves concatenated)."""
+    count: int
+    first_seq: int
+    first_prev: bytes  # hex, as written
+    last_seq: int
+    last_hash: bytes  # hex, as written
+    heads: dict[int, bytes]
+    pieces: list[tuple[bool, bytes]]
+
+
+def _perfect_root(leaves: list[bytes]) -> bytes:
+    sha = hashlib.sha256
+    while len(leaves) > 1:
+        it = iter(leaves)
+        leaves = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
+    return leaves[0]
+
+
+def _scan(path: str, start: int, end: int, tree: bool, wanted: frozenset[int], digest: Any = None) -> Scanned | None:
+    """The fast path over the whole lines in bytes [start, end) of an events file; None at the first line that is not
+    an export line or does not link to the one before it (the walk then reports it). Feeds `digest`, if given."""
+    match, sha, unhex = LINE.match, hashlib.sha256, binascii.unhexlify
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    if digest is not None:
+        digest.update(data)
+    lines = data.split(b"\n")
+    del data
+    leaves: list[bytes] = []
+    heads: dict[int, bytes] = {}
+    first_seq = first_prev = last_hex = None
+    last_raw = b""
+    expected = 0
+    for line in lines:
+        m = match(line)
+        if m is None or line[-1] != 125:  # 125 is "}": the line must end where its event does
+            if not line.strip():
+                continue  # a blank line: the walk passes over it too
+            return None
+        if first_seq is None:
+            first_seq, first_prev = int(m[1]), m[3]
+            expected, last_hex, last_raw = first_seq, first_prev, unhex(first_prev)
+        elif int(m[1]) != expected or m[3] != last_hex:
+            return None
+        leaf = sha(b"\x00" + line[m.end():-1]).digest()
+        h = sha(last_raw + expected.to_bytes(8, "big") + leaf).digest()
+        last_hex = m[4]
+        if h != unhex(last_hex):
+            return None
+        if expected in wanted:
+            heads[expected] = h
+        if tree:
+            leaves.append(leaf)
+        last_raw = h
+        expected += 1
+    if first_seq is None:
+        return Scanned(0, 0, b"", 0, b"", {}, [])
+    pieces: list[tuple[bool, bytes]] = []
+    if tree:
+        at = first_seq - 1  # the leaf index of leaves[0]
+        i = min((-at) % BLOCK, len(leaves))
+        if i:
+            pieces.append((False, b"".join(leaves[:i])))
+        while i + BLOCK <= len(leaves):
+            block = leaves[i:i + BLOCK]
+            inside = any(at + i < w < at + i + BLOCK for w in wanted)  # a checkpoint inside needs the leaves themselves
+            pieces.append((False, b"".join(block)) if inside else (True, _perfect_root(block)))
+            i += BLOCK
+        if i < len(leaves):
+            pieces.append((False, b"".join(leaves[i:])))
+    return Scanned(expected - first_seq, first_seq, first_prev, expected - 1, last_hex, heads, pieces)
+
+
+def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
+    """[start, end) byte ranges of about RANGE_BYTES covering the file, each starting at the start of a line."""
+    n = max(1, size // RANGE_BYTES)
+    cuts = [0]
+    with open(path, "rb") as fh:
+        for k in range(1, n):
+            fh.seek(k * size // n - 1)
+            fh.readline()  # on to the start of the next line (from one byte back: a line starting right there is kept)
+            if cuts[-1] < fh.tell() < size:
+                cuts.append(fh.tell())
+    cuts.append(size)
+    return list(zip(cuts, cuts[1:], strict=False))
+
+
+def _fast_export(
+    path: Path, *, anchor_seq: int, anchor_hash: bytes, tree: bool, wanted: frozenset[int], workers: int | None,
+) -> tuple[tuple[int, int, bytes, dict[int, bytes], dict[int, bytes], int | None] | None, str]:
+    """(count, last seq, last hash, heads, roots, first seq) for an events file that links from the anchor to its end,
+    or None if anything does not link (nothing is reported: the walk goes over it); and the file's SHA-256."""
+    size = path.stat().st_size
+    ranges = _ranges(path, size)
+    if workers is None:
+        workers = min(len(ranges), os.cpu_count() or 1, 8) if size >= PARALLEL_FROM else 1
+    if workers > 1 and len(ranges) > 1:
+        digest = hashlib.sha256()
+        try:
+            return _stitch_parallel(path, ranges, digest, workers, anchor_seq=anchor_seq, anchor_hash=anchor_hash, tree=tree, wanted=wanted), digest.hexdigest()
+        except (OSError, RuntimeError, ValueError):  # no processes here (a sandbox, say): this one does it all
+            pass
+    digest = hashlib.sha256()
+    found = _stitch((_scan(str(path), a, b, tree, wanted, digest) for a, b in ranges), anchor_seq=anchor_seq, anchor_hash=anchor_hash, tree=tree, wanted=wanted)
+    return found, digest.hexdigest()
+
+
+def _stitch_parallel(path: Path, ranges: list[tuple[int, int]], digest: Any, workers: int, **how: Any):
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        raise RuntimeError("no fork here")
+    # Forked workers only read the file and hash: nothing of the parent (connections, locks, logging) is used in them.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures = [pool.submit(_scan, str(path), a, b, how["tree"], how["wanted"]) for a, b in ranges]
+        try:
+            with open(path, "rb") as fh:  # the file's digest meanwhile, here (SHA-256 does not split over processes)
+                while chunk := fh.read(1 << 22):
+                    digest.update(chunk)
+            return _stitch((f.result() for f in futures), **how)
+        finally:
+            for f in futures:
+                f.cancel()
+
+
+def _stitch(
+    scanned: Iterable[Scanned | None], *, anchor_seq: int, anchor_hash: bytes, tree: bool, wanted: frozenset[int],
+) -> tuple[int, int, bytes, dict[int, bytes], dict[int, bytes], int | None] | None:
+    """The ranges' results put together in order, each starting where the one before ended; None if one does not."""
+    frontier = Frontier() if tree else None
+    roots: dict[int, bytes] = {}
+    heads: dict[int, bytes] = {}
+    last_seq, last_hex, count, first = anchor_seq, anchor_hash.hex().encode(), 0, None
+    for part in scanned:
+        if part is None:
+            return None
+        if not part.count:
+            continue
+        if part.first_seq != last_seq + 1 or part.first_prev != last_hex:
+            return None
+        first = part.first_seq if first is None else first
+        count += part.count
+        last_seq, last_hex = part.last_seq, part.last_hash
+        heads.update(part.heads)
+        if frontier is None:
+            continue
+        for whole, data in part.pieces:
+            if whole:
+                frontier.append_subtree(data, BLOCK_HEIGHT)
+                if frontier.size in wanted:
+                    roots[frontier.size] = frontier.root()
+                continue
+            for k in range(0, len(data), 32):
+                frontier.append(data[k:k + 32])
+                if frontier.size in wanted:
+                    roots[frontier.size] = frontier.root()
+    return count, last_seq, binascii.unhexlify(last_hex), heads, roots, first
+
 # --- exports -----------------------------------------------------------------------------------------------------
 
 
@@ -577,7 +780,8 @@ def load_checkpoint_source(path: Path) -> tuple[list[dict], list[dict] | None]:
     return checkpoints, keys
 
 
-def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path: Path | None = None) -> Report:
+def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path: Path | None = None, workers: int | None = None) -> Report:
+    """`workers`: processes checking the events file (None: as many as there are cores for a large file, 1: this one)."""
     report = Report()
     try:
         manifest = json.loads((export_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -638,24 +842,29 @@ def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path
                 f"(signed checkpoint #{stmt['number']}, {stmt['issued_at']}, by {stmt['purge'].get('actor')!r})"
             )
     events_file = export_dir / manifest["events"]["file"]
-    digest = hashlib.sha256()
+    anchor_hash = binascii.unhexlify(anchor["hash"])
+    how = {"expected_last": rng["last_seq"], "open_end": rng.get("open_end", False), "made_at": parse_time(manifest["created_at"])}
+    wanted = frozenset(cp["tree_size"] for cp in checkpoints if anchor["seq"] < cp["tree_size"])
     try:
-        fh = events_file.open("rb")
+        fast, file_sha256 = _fast_export(events_file, anchor_seq=anchor["seq"], anchor_hash=anchor_hash, tree=anchor["seq"] == 0, wanted=wanted, workers=workers)
     except OSError as exc:
         raise InputError(f"{events_file}: {exc}") from None
+    if fast is not None:
+        count, last_seq, last_hash, heads, roots, report.first_seq = fast
+        _conclude(report, count=count, last_seq=last_seq, last_hash=last_hash, anchor_seq=anchor["seq"], anchor_hash=anchor_hash,
+                  checkpoints=checkpoints, seen_heads=heads, seen_roots=roots, **how)
+    else:  # something does not link: the walk goes over the whole file and names each problem
+        digest = hashlib.sha256()
+        with events_file.open("rb") as fh:
+            def lines():
+                for line in fh:
+                    digest.update(line)
+                    yield line
 
-    def lines():
-        for line in fh:
-            digest.update(line)
-            yield line
-
-    with fh:
-        walk(
-            parse_lines(lines(), report), report=report, anchor_seq=anchor["seq"], anchor_hash=binascii.unhexlify(anchor["hash"]),
-            checkpoints=checkpoints, expected_last=rng["last_seq"], open_end=rng.get("open_end", False), made_at=parse_time(manifest["created_at"]),
-            full_tree=True,
-        )
-    if digest.hexdigest() != manifest["events"]["sha256"] and report.ok:
+            walk(parse_lines(lines(), report), report=report, anchor_seq=anchor["seq"], anchor_hash=anchor_hash, checkpoints=checkpoints,
+                 full_tree=True, **how)
+        file_sha256 = digest.hexdigest()
+    if file_sha256 != manifest["events"]["sha256"] and report.ok:
         report.add(Finding(MODIFIED, f"{events_file.name} is not the file the manifest describes (its SHA-256 differs)"))
     return report
 
@@ -713,6 +922,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--proof", type=Path, help="verify an inclusion proof (from `govern audit prove`) instead of an export")
     parser.add_argument("--consistency", type=Path, help="verify a consistency proof (`govern audit prove --consistency A B`)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument("--workers", type=int, help="processes checking the events file (default: one per core for a file over 32 MB; 1: no others)")
     args = parser.parse_args(argv)
     try:
         if args.consistency:
@@ -720,7 +930,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.proof:
             report = verify_proof(json.loads(args.proof.read_text(encoding="utf-8")), args.keys)
         elif args.export_dir:
-            report = verify_export(args.export_dir, args.checkpoint, args.keys)
+            report = verify_export(args.export_dir, args.checkpoint, args.keys, args.workers)
         else:
             parser.error("give an EXPORT_DIR or --proof FILE")
     except (InputError, OSError, ValueError, KeyError) as exc:

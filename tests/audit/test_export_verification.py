@@ -32,7 +32,9 @@ def test_an_untouched_export_verifies_with_the_standalone_script(exported, audit
         capture_output=True, text=True, cwd=exported, timeout=60,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert result.stdout.startswith("OK: 15 events (seq 1..15), 2 signed checkpoints match")
+    events = len(read_lines(exported))  # the 15 reads, and whatever else govern audited meanwhile (a key check, say)
+    assert events >= 15
+    assert result.stdout.startswith(f"OK: {events} events (seq 1..{events}), 2 signed checkpoints match")
 
 
 def test_the_verifier_needs_only_the_standard_library_and_cryptography():
