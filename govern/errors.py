@@ -30,10 +30,9 @@ class Problem(Exception):
         return f"{self.status} {self.code}: {self.detail or self.title}"
 
 
-def validation_failed(errors: dict[str, list[str]]) -> Problem:
+def validation_failed(errors: dict[str, list[str]]) -> Invalid:
     """400 naming each offending field and the rule it broke."""
-    return Problem(
-        400,
+    return Invalid(
         "validation_failed",
         "The request is not valid",
         "; ".join(f"{name}: {', '.join(msgs)}" for name, msgs in sorted(errors.items())),
@@ -41,17 +40,22 @@ def validation_failed(errors: dict[str, list[str]]) -> Problem:
     )
 
 
-def stale(what: str) -> Problem:
-    """412: the row changed since the caller read it (a lost update refused)."""
-    return Problem(412, "precondition_failed", "Stale version", f"The {what} changed since you read it; read it again.")
+def stale(what: str, *, headers: dict[str, str] | None = None) -> PreconditionFailed:
+    """412: the row changed since the caller read it (a lost update refused); `headers` may give the current ETag."""
+    return PreconditionFailed("precondition_failed", "Stale version", f"The {what} changed since you read it; read it again.", headers=headers)
 
 
 def require_version(*, current: int, expected: int | None, what: str) -> None:
     """An update names the version it read (If-Match): 428 when it names none, 412 when the row has moved on."""
     if expected is None:
-        raise Problem(428, "precondition_required", "If-Match required", "Send the ETag you read in If-Match, so no update is lost.")
+        raise if_match_required()
     if current != expected:
         raise stale(what)
+
+
+def if_match_required() -> PreconditionRequired:
+    """428: an update that names no version it read (no If-Match) could overwrite a change it never saw."""
+    return PreconditionRequired("precondition_required", "If-Match required", "Send the ETag you read in If-Match, so no update is lost.")
 
 
 def require_editable(changes: Mapping[str, Any], editable: Sequence[str]) -> None:
@@ -115,6 +119,24 @@ class Conflict(DomainError):
     status_code = 409
 
 
+class PreconditionFailed(DomainError):
+    """412: the thing changed since the caller read it (a lost update refused)."""
+
+    status_code = 412
+
+
+class Unprocessable(DomainError):
+    """422: well-formed, but a rule of the law or the policy refuses it as asked (a bundled consent, a guardian missing)."""
+
+    status_code = 422
+
+
+class PreconditionRequired(DomainError):
+    """428: the call must name the version it read (If-Match)."""
+
+    status_code = 428
+
+
 class Gone(DomainError):
     """410: it existed and is gone for good (an expired package, an erased subject)."""
 
@@ -132,6 +154,12 @@ class Locked(DomainError):
     """423: locked until someone acts (too many failed verifications)."""
 
     status_code = 423
+
+
+class Unavailable(DomainError):
+    """503: a resource the call needs is missing or busy; nothing was changed (an erasure ledger gone from GOVERN_HOME)."""
+
+    status_code = 503
 
 
 class Misconfigured(DomainError):

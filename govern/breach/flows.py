@@ -19,7 +19,7 @@ from govern.breach import service
 from govern.breach.models import AffectedSnapshot, AffectedSubject
 from govern.breach.service import BreachAction
 from govern.crypto.envelope import Envelope
-from govern.errors import Conflict, NotFound, Problem, validation_failed
+from govern.errors import Conflict, NotFound, SubjectErased, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -69,7 +69,7 @@ def _from_export(session: Session, export_id: int) -> tuple[dict[uuid.UUID, set[
         try:
             inv = subject_rights.inventory(session=session, subject_id=ev.subject_id)
             names = {n for n, _ in inv.fields} | {f"record:{t}" for _, t, _, _ in inv.records}
-        except Problem:
+        except (NotFound, SubjectErased):  # gone since the event: its fields can no longer be named
             names = set()
     return {ev.subject_id: names}, params
 

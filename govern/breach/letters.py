@@ -22,7 +22,7 @@ from govern.breach import board, service
 from govern.breach.models import AffectedSnapshot, AffectedSubject, Incident, Letter, Notification
 from govern.breach.service import BreachAction
 from govern.crypto.envelope import Envelope
-from govern.errors import Conflict, Problem, SubjectErased, not_found, validation_failed
+from govern.errors import Conflict, NotFound, SubjectErased, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -246,7 +246,7 @@ def _subject_letters(session, policy, envelope, actor, incident, n, rule, assess
     for r in rows:
         try:
             subject = subjects.get_or_raise(session=session, subject_id=r.subject_id)
-        except Problem:
+        except (NotFound, SubjectErased):
             skipped += 1  # erased since the breach: nobody left to write to, and no data left to name
             continue
         lang = _lang(subject.language, n.jurisdiction)
@@ -313,7 +313,7 @@ def read_letter(
     else:
         try:
             text = subjects.open_for_subject(session=session, envelope=envelope, subject_id=letter.subject_id, slot=f"breach-letter:{letter.id}", blob=letter.sealed_body or b"").decode()
-        except Problem:
+        except SubjectErased:
             raise SubjectErased("This subject has been erased; the letter went with it.") from None
         seen = access.role_visibility(policy=policy, actor=actor, field="name")
     if letter.digest is None:  # made before migration 0015: keyed now that its text is open

@@ -14,7 +14,7 @@ from govern.audit import service as audit
 from govern.audit.tags import BreachAction
 from govern.breach import clocks
 from govern.breach.models import AffectedSnapshot, Assessment, Incident, IncidentEvent, Letter, Notification
-from govern.errors import Conflict, Problem, not_found, validation_failed
+from govern.errors import Conflict, NotFound, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
@@ -66,7 +66,7 @@ def _check_source(session: Session, source: Mapping[str, Any]) -> dict[str, Any]
         for ref in source["principals"]:
             try:
                 ids.append(str(identity.get_by_name_or_id(session=session, ref=str(ref)).id))
-            except Problem:
+            except NotFound:
                 raise validation_failed({"source.principals": ["no such principal"]}) from None
         out["principals"] = sorted(set(ids))
     elif "export_id" in given:

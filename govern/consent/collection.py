@@ -29,7 +29,7 @@ from govern.audit.tags import SubjectAction
 from govern.consent import service as consent
 from govern.consent.models import CollectionBasis, ConsentState
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, validation_failed
+from govern.errors import Forbidden, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.refusals import Refusal
@@ -188,7 +188,7 @@ def _other_basis(policy: Policy, jurisdiction: str, terms: Any, given: StatedBas
     return CollectionBasis(field=name, basis=given.basis, purpose=purpose.name, reference=given.reference)
 
 
-def _refused(policy: Policy, subject: Any, terms: Any, missing: list[str], minor: bool, action: SubjectAction) -> Problem:
+def _refused(policy: Policy, subject: Any, terms: Any, missing: list[str], minor: bool, action: SubjectAction) -> Forbidden:
     law = policy.jurisdictions[subject.jurisdiction].law
     if minor:
         why = (f"the subject is a minor under {law} ({policy.ages[subject.jurisdiction].source_for(subject.member_state)}): each field needs "
@@ -197,8 +197,8 @@ def _refused(policy: Policy, subject: Any, terms: Any, missing: list[str], minor
         others = ", ".join(sorted(terms.bases)) or "none"
         why = (f"{law} needs a basis at collection ({terms.source}): a {'' if terms.consent in ('any', 'none') else terms.consent + ' '}consent "
                f"in force to a purpose that declares the field, or sensitive_basis naming one of: {others}, with a reference and a purpose that declares the field")
-    return Problem(
-        403, MISSING, "No lawful basis to collect these fields", f"No basis for {', '.join(missing)}: {why}.",
+    return Forbidden(
+        MISSING, "No lawful basis to collect these fields", f"No basis for {', '.join(missing)}: {why}.",
         extra={"reason": MISSING, "fields": missing, "jurisdiction": subject.jurisdiction, "bases": sorted(terms.bases) if not minor else [],
                "consent": "separate" if minor else terms.consent},
         audit=Refusal(action=action, reason=MISSING, subject_id=None if action == SubjectAction.CREATE else subject.id, field_names=tuple(missing)),

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from govern.audit import service as audit
 from govern.audit.tags import ObjectionAction
 from govern.consent.models import ProcessingObjection
-from govern.errors import Problem
+from govern.errors import Conflict
 from govern.identifiers import id_batches, id_text, stored_id_text
 from govern.identity.actor import Actor
 from govern.policy import Policy
@@ -24,10 +24,10 @@ from govern.refusals import Refusal
 from govern.timeutil import utcnow
 
 
-def absolute(purpose: str, subject_id: uuid.UUID | None = None) -> Problem:
+def absolute(purpose: str, subject_id: uuid.UUID | None = None) -> Conflict:
     """409: an objection to direct marketing is never lifted (GDPR Art. 21(3)); the refused attempt is audited."""
-    return Problem(
-        409, "objection_absolute", "An objection to direct marketing cannot be lifted",
+    return Conflict(
+        "objection_absolute", "An objection to direct marketing cannot be lifted",
         f"'{purpose}' is direct marketing: once the subject objects, the data is no longer processed for it, whatever its legal "
         "basis; no compelling legitimate grounds override that objection (GDPR Art. 21(3)).",
         extra={"reason": "objection_absolute", "purpose": purpose},
@@ -91,7 +91,7 @@ def lift_objection(
         ).with_for_update()
     ).first()
     if row is None:
-        raise Problem(409, "no_objection", "No objection to lift", f"The subject has no standing objection to '{purpose}'.")
+        raise Conflict("no_objection", "No objection to lift", f"The subject has no standing objection to '{purpose}'.")
     row.lifted_at, row.lifted_reason, row.lifted_by = now or utcnow(), grounds, actor.name
     audit.append(session=session, actor=actor, action=ObjectionAction.OBJECTION_LIFT, subject_id=subject_id, purpose=purpose,
                  reason="compelling_legitimate_grounds", resource=reference or f"subject:{subject_id}")

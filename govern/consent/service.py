@@ -26,7 +26,7 @@ from govern.consent import receipts
 from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState, NoticeScope
 from govern.consent.notices import needs_notice, provision_categories
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, not_found, validation_failed
+from govern.errors import Conflict, Unprocessable, not_found, validation_failed
 from govern.identifiers import id_batches, id_text, stored_id_text
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission, has_permission
@@ -407,13 +407,13 @@ def record(
 
     subject = subjects.get_or_raise(session=session, subject_id=subject_id)
     if action == "grant" and subject.status not in ("active", "restricted"):
-        raise Problem(409, "subject_inactive", "Subject inactive", f"The subject is {subject.status}.")
+        raise subjects.inactive(subject)
     jurisdiction = subject.jurisdiction
     chosen = [policy.purposes[n] for n in names]
     for p in chosen:
         if p.basis_for(jurisdiction) != "consent" and not p.sale_or_share:
-            raise Problem(
-                409, "consent_not_applicable", "Consent does not apply",
+            raise Conflict(
+                "consent_not_applicable", "Consent does not apply",
                 f"'{p.name}' rests on {p.basis_for(jurisdiction)} in {jurisdiction}, not on consent: there is no consent to "
                 "give or withdraw (file an objection request instead).",
             )
@@ -435,8 +435,8 @@ def record(
         if action == "grant":
             newer = nset.reconsent_after(wanted, now)
             if newer is not None:
-                raise Problem(
-                    409, "notice_superseded", "Notice superseded",
+                raise Conflict(
+                    "notice_superseded", "Notice superseded",
                     f"Version {wanted} of the '{p.name}' notice was replaced by {newer.version}, which needs fresh consent: show it instead.",
                     extra={"current_version": nset.current(now).version},
                 )
@@ -454,8 +454,8 @@ def record(
             adult_proof = (age, fingerprint)
         minors_sensitive = minor and bool(policy.jurisdictions[jurisdiction].extra.get("minors_data_sensitive"))
         if minor and guardian is None:
-            raise Problem(
-                422, "guardian_consent_required", "Guardian consent required",
+            raise Unprocessable(
+                "guardian_consent_required", "Guardian consent required",
                 f"The subject is under {age} ({policy.ages[jurisdiction].source_for(subject.member_state)}): "
                 "a grant is accepted only as a guardian's consent, with the guardian identified.",
                 extra={"reason": "guardian_consent_required"},
@@ -511,10 +511,10 @@ def record(
             if method == "gpc" and state.status == "withdrawn":
                 continue
             if not (opt_out and state.status == "none"):
-                raise Problem(409, "nothing_to_withdraw", "Nothing to withdraw", f"The subject has no active consent to '{p.name}'.")
+                raise Conflict("nothing_to_withdraw", "Nothing to withdraw", f"The subject has no active consent to '{p.name}'.")
         if state.occurred_at is not None and when < as_utc(state.occurred_at):
-            raise Problem(
-                409, "out_of_order", "Event out of order",
+            raise Conflict(
+                "out_of_order", "Event out of order",
                 f"A later event for '{p.name}' is already recorded; an event may not be dated before it.",
             )
         todo.append(p)
@@ -607,8 +607,8 @@ def notice_scope(*, session: Session, purpose: str, version: str, scope: Mapping
         row = session.get(NoticeScope, (purpose, version))
         assert row is not None
     if row.sha256 != digest:
-        raise Problem(
-            409, "notice_scope_changed", "Notice scope changed",
+        raise Conflict(
+            "notice_scope_changed", "Notice scope changed",
             f"The scope of version {version} of the '{purpose}' notice in policies/notices/{purpose}/versions.yaml differs from "
             "what it announced when first used: a published version never changes; publish a new version instead.",
         )
@@ -637,7 +637,7 @@ def notice_recipients(*, session: Session, policy: Policy, purpose: str, languag
     ]
 
 
-def _separate_refused(purpose: Purpose, why: list[str], how: str) -> Problem:
+def _separate_refused(purpose: Purpose, why: list[str], how: str) -> Unprocessable:
     words = {
         "sensitive_data": "it uses sensitive personal information (PIPL Art. 29)",
         "third_party": "it provides data to a third party (PIPL Art. 23)",
@@ -646,8 +646,8 @@ def _separate_refused(purpose: Purpose, why: list[str], how: str) -> Problem:
         "minor": "the subject is a minor, whose data is sensitive (PIPL Art. 28, 31)",
         "policy": "policies/purposes.yaml asks for it",
     }
-    return Problem(
-        422, "separate_consent_required", "Separate consent required",
+    return Unprocessable(
+        "separate_consent_required", "Separate consent required",
         f"'{purpose.name}' needs separate consent because {'; '.join(words[w] for w in why)}: {how}.",
         extra={"reason": "separate_consent_required", "purpose": purpose.name, "because": why},
     )

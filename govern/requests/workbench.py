@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from govern import paging
 from govern.audit import service as audit
 from govern.audit.tags import RequestAction
-from govern.errors import Conflict, Problem, validation_failed
+from govern.errors import Conflict, SubjectErased, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
 from govern.policy import Policy
@@ -208,9 +208,7 @@ def erasure_preview(*, session: Session, policy: Policy, actor: Actor, request_i
     audit.append(session=session, actor=actor, action=RequestAction.ERASURE_PREVIEW, subject_id=req.subject_id, resource=requests._ref(req))
     try:
         inv = subject_rights.inventory(session=session, subject_id=req.subject_id)
-    except Problem as exc:
-        if exc.code != "subject_erased":
-            raise
+    except SubjectErased:
         return Preview(req, [], {}, [], recipients, True)  # already shredded: nothing is left to destroy or keep
     scope_fields = set(req.details["fields"]) if req.details.get("fields") else None
     scope_types = set(req.details["record_types"]) if req.details.get("record_types") else None

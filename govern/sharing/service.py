@@ -21,7 +21,7 @@ from govern.audit.tags import SharingAction
 from govern.consent import service as consent
 from govern.consent.notices import provision_categories
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, not_found, require_editable, require_version, stale, validation_failed
+from govern.errors import Conflict, Problem, Unprocessable, not_found, require_editable, require_version, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.sharing.models import Disclosure, Recipient
@@ -97,16 +97,16 @@ def _validate(policy: Policy, data: Mapping[str, Any], *, today: date) -> None:
         raise validation_failed(errors)
     p = policy.purposes[purpose]
     if any(p.basis_for(code) == "consent" for code in policy.jurisdictions) and not p.has_recipients:
-        raise Problem(
-            422, "purpose_not_for_third_parties", "Purpose does not provide data to third parties",
+        raise Unprocessable(
+            "purpose_not_for_third_parties", "Purpose does not provide data to third parties",
             f"'{purpose}' rests on consent and its notice does not cover provision to others: mark it provides_to_third_party "
             "(or cross_border) in policies/purposes.yaml and publish a notice, or choose a purpose that does (PIPL Art. 23, 39).",
         )
     assert policy.controller is not None
     abroad = country != policy.controller.country
     if abroad and not p.cross_border:
-        raise Problem(
-            422, "cross_border_not_allowed", "Transfer abroad not covered",
+        raise Unprocessable(
+            "cross_border_not_allowed", "Transfer abroad not covered",
             f"The recipient is outside {policy.controller.country} but '{purpose}' is not marked cross_border (PIPL Art. 38–39).",
         )
     if abroad and mechanism is None:
@@ -120,7 +120,7 @@ def create_recipient(*, session: Session, policy: Policy, actor: Actor, data: Ma
     _validate(policy, data, today=utcnow().date())
     clash = session.scalar(select(Recipient.id).where(Recipient.name == data["name"].strip(), Recipient.purpose == data["purpose"], Recipient.disabled_at.is_(None)))
     if clash is not None:
-        raise Problem(409, "recipient_exists", "Recipient exists", "An active recipient with this name is registered for this purpose.")
+        raise Conflict("recipient_exists", "Recipient exists", "An active recipient with this name is registered for this purpose.")
     recipient = Recipient(
         id=uuid.uuid4(), name=data["name"].strip(), contact=data["contact"].strip(), purpose=data["purpose"], categories=sorted(set(data["categories"])),
         country=data["country"], transfer_mechanism=data.get("transfer_mechanism"), agreement_ref=data["agreement_ref"].strip(),

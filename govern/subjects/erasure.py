@@ -29,7 +29,7 @@ from govern.consent import objections
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.db import Base
-from govern.errors import Problem
+from govern.errors import Unavailable
 from govern.identity.actor import Actor
 from govern.ledgers import Ledger, LedgerMissing
 from govern.subjects.models import ProfileField, Record, Subject
@@ -203,11 +203,11 @@ def is_erased(*, session: Session, subject_id: uuid.UUID) -> bool:
     return session.get(Tombstone, subject_id) is not None
 
 
-def ledger_missing(ledger: Ledger) -> Problem:
+def ledger_missing(ledger: Ledger) -> Unavailable:
     """An erasure or purge refused because its ledger file is gone. `govern init` creates the ledgers; an append never
     does, or a deleted ledger would come back half-empty and look whole to `govern restore`."""
-    return Problem(
-        503, "ledger_missing", "Erasure ledger missing",
+    return Unavailable(
+        "ledger_missing", "Erasure ledger missing",
         f"{ledger.path.name} is missing from GOVERN_HOME, so nothing is erased or purged (a restore could bring it back). Put the "
         f'file back; if it is truly lost, `govern retention restart-ledger --ledger {ledger.name} --reason "<why>"` '
         "starts a new one (audited).",

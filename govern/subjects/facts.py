@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
-from govern.errors import SubjectErased, not_found
+from govern.errors import Conflict, SubjectErased, not_found
 from govern.identifiers import id_batches, id_text, stored_id_text
 from govern.subjects.erasure import is_erased
 from govern.subjects.models import ProfileField, Subject
@@ -29,6 +29,11 @@ def get_or_raise(*, session: Session, subject_id: uuid.UUID) -> Subject:
             raise SubjectErased()
         raise not_found("subject")
     return subject
+
+
+def inactive(subject: Subject) -> Conflict:
+    """409: the subject is closed or otherwise not active: nothing new is written about it."""
+    return Conflict("subject_inactive", "Subject inactive", f"The subject is {subject.status}.")
 
 
 def _data_key(session: Session, envelope: Envelope, subject_id: uuid.UUID) -> bytes:

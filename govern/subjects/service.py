@@ -22,7 +22,7 @@ from govern.audit.tags import SubjectAction
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.db import HotStatement
-from govern.errors import Problem, SubjectErased, validation_failed
+from govern.errors import Conflict, Forbidden, NotFound, SubjectErased, if_match_required, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.subjects import masking, validators
@@ -37,6 +37,7 @@ from govern.subjects.facts import (  # noqa: F401  (other domains still ask subj
     facts,
     field_values,
     get_or_raise,
+    inactive,
     open_for_subject,
     seal_for_subject,
     standings,
@@ -165,8 +166,8 @@ def _collect(
         # Fail closed: a write path that names no rule may not store a field the catalog marks sensitive.
         sensitive = sorted(n for n in written if policy.catalog.fields[n].sensitive)
         if sensitive:
-            raise Problem(
-                403, "sensitive_basis_missing", "No lawful basis to collect these fields",
+            raise Forbidden(
+                "sensitive_basis_missing", "No lawful basis to collect these fields",
                 f"No basis for {', '.join(sensitive)}: this write path records no basis for sensitive fields.",
                 extra={"reason": "sensitive_basis_missing", "fields": sensitive},
             )
@@ -192,6 +193,10 @@ def _store_fields(session: Session, envelope: Envelope, policy: Policy, subject_
 # --- subjects -------------------------------------------------------------------------------------
 
 
+def _external_ref_exists() -> Conflict:
+    return Conflict("external_ref_exists", "Subject exists", "A subject with this external_ref already exists.")
+
+
 def create(
     *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, jurisdiction: str, fields: Mapping[str, Any],
     external_ref: str | None = None, language: str = "zh", purpose: str | None = None, member_state: str | None = None,
@@ -209,7 +214,7 @@ def create(
     if external_ref is not None and (problem := validators.external_ref_problem(external_ref)):
         raise validation_failed({"external_ref": [problem]})
     if external_ref is not None and session.scalar(select(Subject.id).where(Subject.external_ref == external_ref)):
-        raise Problem(409, "external_ref_exists", "Subject exists", "A subject with this external_ref already exists.")
+        raise _external_ref_exists()
     subject = Subject(
         id=uuid.uuid4(), external_ref=external_ref, jurisdiction=jurisdiction, language=language, created_by=actor.principal_id, member_state=member_state,
     )
@@ -218,7 +223,7 @@ def create(
         session.flush()  # the subject row must exist before its key and fields reference it
     except IntegrityError:
         # A concurrent create with the same external_ref passed the check above too; the unique index decides.
-        raise Problem(409, "external_ref_exists", "Subject exists", "A subject with this external_ref already exists.") from None
+        raise _external_ref_exists() from None
     dek, wrapped, version = envelope.new_data_key(subject.id)
     session.add(SubjectKey(subject_id=subject.id, wrapped_key=wrapped, master_key_version=version))
     _store_fields(session, envelope, policy, subject.id, dek, cleaned)
@@ -269,11 +274,11 @@ def update(
     member state (GDPR Art. 8(1): its age of digital consent follows it)."""
     subject = get_or_raise(session=session, subject_id=subject_id)
     if expected_version is None:
-        raise Problem(428, "precondition_required", "If-Match required", "Send the ETag you read in If-Match, so no update is lost.")
+        raise if_match_required()
     if subject.version != expected_version:
-        raise Problem(412, "precondition_failed", "Stale version", "The subject changed since you read it; read it again.", headers={"ETag": etag(subject)})
+        raise stale("subject", headers={"ETag": etag(subject)})
     if subject.status not in ("active", "restricted"):
-        raise Problem(409, "subject_inactive", "Subject inactive", f"The subject is {subject.status}.")
+        raise inactive(subject)
     cleaned, removed = _clean_fields(policy, fields, allow_null=True)
     if member_state is not None:
         _check_subject_attrs(policy, subject.jurisdiction, subject.language, member_state)
@@ -291,7 +296,7 @@ def update(
     try:
         session.flush()  # the versioned UPDATE runs here, so a concurrent writer loses with 412, not later
     except StaleDataError:
-        raise Problem(412, "precondition_failed", "Stale version", "The subject changed since you read it; read it again.") from None
+        raise stale("subject") from None
     changed = [*cleaned, *removed, *(["member_state"] if member_state is not None else [])]
     audit.append(session=session, actor=actor, action=SubjectAction.UPDATE, subject_id=subject.id, field_names=changed, purpose=purpose, resource=f"subject:{subject.id}")
     if cleaned:
@@ -343,8 +348,8 @@ def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor
     ).all()
     if not matches:
         # A miss still tells the caller something (that nobody holds this value): it is logged, as a 404.
-        raise Problem(
-            404, "not_found", "Not found", "No subject has this value.",
+        raise NotFound(
+            detail="No subject has this value.",
             audit=Refusal(action=SubjectAction.LOOKUP, reason="no_match", purpose=chosen.name, field_names=(field,), outcome="allowed"),
         )
     # Each match obeys the rule of a read of it for this purpose (restriction, consent, objection, opt-out): an id the
@@ -393,7 +398,7 @@ def add_record(
     if errors:
         raise validation_failed(errors)
     if subject.status not in ("active", "restricted"):
-        raise Problem(409, "subject_inactive", "Subject inactive", f"The subject is {subject.status}.")
+        raise inactive(subject)
     record = Record(id=uuid.uuid4(), subject_id=subject.id, type=type, occurred_at=as_utc(occurred_at), created_by=actor.principal_id, created_at=utcnow())
     record.ciphertext = envelope.seal(_data_key(session, envelope, subject.id), subject.id, f"record:{record.id}", encoded)
     session.add(record)
