@@ -4,7 +4,9 @@ The stored answer is the status and the response body of a create (ids only, nev
 the request, so a key reused for a different request is refused rather than silently replayed. The fingerprint is
 keyed (Envelope.keyed_digest): a request body holds personal data (a new subject's mobile, ID number, name), and a bare
 hash of it in the table would let anyone holding a copy confirm a guessed value offline. Fingerprints stored before
-they were keyed were dropped by migration 0015: a retry sent across that upgrade is a new request.
+they were keyed were dropped by migration 0015: a retry sent across that upgrade is a new request. A stored
+fingerprint records its algorithm (HMAC-SHA256, or `sm3:` HMAC-SM3 under the commercial_cn suite) and a retry is
+compared under that algorithm, so a retry sent across `govern keys migrate-suite` is still recognised.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 from sqlalchemy import DateTime, Integer, String, Text, Uuid
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from govern.crypto.envelope import Envelope
+from govern.crypto.envelope import Envelope, KeyedDigest
 from govern.db import Base
 from govern.errors import Problem, validation_failed
 from govern.timeutil import utcnow
@@ -43,7 +45,7 @@ class Replay:
     headers: dict[str, str]
 
 
-def fingerprint(envelope: Envelope, method: str, path: str, payload: Any) -> str:
+def fingerprint(envelope: Envelope, method: str, path: str, payload: Any) -> KeyedDigest:
     """A keyed digest of the request: the stored row holds no trace of its values, and no guess can be tried against it."""
     raw = json.dumps([method, path, payload], sort_keys=True, ensure_ascii=False, default=str)
     return envelope.keyed_digest("idempotency-fingerprint", raw)
@@ -57,11 +59,11 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
-def replay(*, session: Session, principal_id: uuid.UUID, key: str, request_fingerprint: str) -> Replay | None:
+def replay(*, session: Session, principal_id: uuid.UUID, key: str, request_fingerprint: KeyedDigest) -> Replay | None:
     stored = session.get(IdempotentResponse, (principal_id, key))
     if stored is None:
         return None
-    if stored.fingerprint != request_fingerprint:
+    if not request_fingerprint.matches(stored.fingerprint):
         raise Problem(422, "idempotency_key_reused", "Idempotency key reused", "This Idempotency-Key was used for a different request.")
     return Replay(stored.status, json.loads(stored.body), json.loads(stored.headers))
 

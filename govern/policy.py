@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the domain parts of the policy live with their domains and 
     from govern.consent.notices import NoticeBook
     from govern.consent.policy import AgeTerms, CollectionTerms
     from govern.console.policy import ConsolePolicy
+    from govern.crypto.policy import CryptoPolicy
     from govern.deidentified.policy import DeidentifiedPolicy
     from govern.identity.policy import RateLimitPolicy
     from govern.processing.policy import ProcessingPolicy
@@ -235,6 +236,7 @@ class Policy:
     collection: Mapping[str, "CollectionTerms"]
     schedules: "SchedulePolicy"  # policies/schedules.yaml (govern/scheduler): which job runs how often, for how long
     alerts: "AlertPolicy"  # policies/alerts.yaml (govern/alerts): who is told of a clock running out, how, in which language
+    crypto: "CryptoPolicy"  # policies/crypto.yaml (govern/crypto): the cryptography suite, international or commercial_cn
 
     def role(self, name: str) -> Role:
         return self.roles[name]
@@ -428,6 +430,7 @@ def load_policy(directory: Path) -> Policy:
     from govern.audit.policy import _load_audit_policy
     from govern.breach.policy import load_breach_policy
     from govern.console.policy import load_console_policy
+    from govern.crypto.policy import load_crypto_policy
     from govern.deidentified.policy import load_deidentified_policy
     from govern.identity.policy import load_rate_limit_policy
     from govern.processing.policy import load_processing_policy
@@ -454,6 +457,7 @@ def load_policy(directory: Path) -> Policy:
         **load_deidentified_policy(directory, catalog),
         **load_consent_policy(jurisdictions, catalog),
         **load_alert_policy(directory),
+        **load_crypto_policy(directory),
     )
 
 

@@ -17,8 +17,9 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -122,13 +123,25 @@ def verify(*, session: Session, keyring: MasterKeys, settings: Settings) -> None
     compare(rows, KeysAtHand.of(keyring, audit_key_id(settings)))
 
 
-def holds_keyed_data(session: Session) -> bool:
-    """Whether the database holds anything written under a keyring (so a new keyring would orphan it)."""
+def holds_keyed_data(session: Session, *, sealed_only: bool = False) -> bool:
+    """Whether the database holds anything written under a keyring (so a new keyring would orphan it); `sealed_only`:
+    values or keys, not counting recorded key-check values."""
     from govern.subjects.models import Subject
     from govern.webhooks.models import WebhookEndpoint  # its signing secrets are sealed under the master key too
 
-    probes = (select(KeyCheck.kind), select(Subject.id), select(SubjectKey.subject_id), select(WebhookEndpoint.id))
+    probes: list[Select[Any]] = [select(Subject.id), select(SubjectKey.subject_id), select(WebhookEndpoint.id)]
+    if not sealed_only:
+        probes.insert(0, select(KeyCheck.kind))
     return any(session.scalar(probe.limit(1)) is not None for probe in probes)
+
+
+def _ensure_suite(*, database: Database, keyring: MasterKeys, settings: Settings, migrating: bool = False) -> None:
+    """The suite of policies/crypto.yaml against the one recorded (govern.crypto.recorded_suite)."""
+    from govern.crypto import recorded_suite
+
+    with database.unit_of_work() as session:
+        holds = holds_keyed_data(session, sealed_only=True)
+    recorded_suite.ensure(database=database, keyring=keyring, settings=settings, holds_data=holds, migrating=migrating)
 
 
 def missing_keyring(*, database: Database, keyring_path: Path | str) -> KeyMismatch:
@@ -218,9 +231,10 @@ def record_audit_key(*, session: Session, key_id: str, how: str = "rotation") ->
         session.add(KeyCheck(kind=AUDIT_SIGNING, version=version, check_value=key_id, recorded_how=how))
 
 
-def load_checked_keyring(*, settings: Settings, database: Database) -> MasterKeys:
+def load_checked_keyring(*, settings: Settings, database: Database, migrating: bool = False) -> MasterKeys:
     """The master keys (file keyring or token), checked against the database: start-up of the app, each worker and
-    each CLI command."""
+    each CLI command. `migrating`: `govern keys migrate-suite`, for which a policy naming another suite than the
+    data's is the target, not a mismatch."""
     keyring: MasterKeys | None = None
     try:
         try:
@@ -232,6 +246,7 @@ def load_checked_keyring(*, settings: Settings, database: Database) -> MasterKey
             raise
         if _has_table(database):  # a database not yet migrated has nothing to compare with; `govern init` migrates first
             ensure(database=database, keyring=keyring, settings=settings)
+            _ensure_suite(database=database, keyring=keyring, settings=settings, migrating=migrating)
             with database.unit_of_work() as session:
                 keyring.accept = _Guard(recorded(session))
     except BaseException:
@@ -272,8 +287,18 @@ def init_keyring(*, settings: Settings, database: Database) -> tuple[MasterKeys,
         return load_checked_keyring(settings=settings, database=database), False
     if _holds_keyed_data(database):
         raise missing_keyring(database=database, keyring_path=where)
+    from govern.crypto import recorded_suite, suites
+
+    if provider.uses_token(settings) and recorded_suite.wanted(settings) != suites.INTERNATIONAL:
+        # Refused before a key is generated in the token: nothing is made that the service would not start with.
+        raise recorded_suite.SuiteRefused(recorded_suite.SUITE_UNSUPPORTED, "the commercial_cn suite cannot be used with the PKCS#11 provider: it wraps data keys with AES-GCM inside the token only (SoftHSM2 has no SM4; an HSM's SM4 is a vendor-defined mechanism govern has not been tested against)")
     keyring = provider.create(settings)
     ensure(database=database, keyring=keyring, settings=settings, how="created")
+    try:
+        _ensure_suite(database=database, keyring=keyring, settings=settings)
+    except BaseException:
+        keyring.close()
+        raise
     return keyring, True
 
 

@@ -1,5 +1,8 @@
-"""Envelope encryption: a random 256-bit data key per subject, wrapped by a versioned master key (in the file keyring
-or inside a PKCS#11 token: govern.crypto.provider); values are AES-256-GCM with a fresh 96-bit nonce and associated data that binds each ciphertext to its subject and slot.
+"""Envelope encryption: a random data key per subject, wrapped by a versioned master key (in the file keyring or inside
+a PKCS#11 token: govern.crypto.provider); values are sealed with the data key's AEAD — AES-256-GCM (format byte 1) or
+SM4-GCM (format byte 2, the commercial_cn suite: govern.crypto.suites) — with a fresh 96-bit nonce and associated data
+that binds each ciphertext to its subject and slot. A data key carries its format, so seal() needs no suite from its
+caller, and open() reads the format byte: both suites are read side by side while a migration converts the data.
 
 A ciphertext copied onto another row, another field or another subject fails authentication: the AAD differs.
 """
@@ -17,13 +20,14 @@ from collections import OrderedDict
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.hashes import SHA256, SM3, HashAlgorithm
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from govern.crypto import suites
 from govern.crypto.provider import MasterKeys
+from govern.crypto.suites import Suite
 
-FORMAT_V1 = 1
+FORMAT_V1 = suites.AES_GCM
 SCHEMA_VERSION = 1
 _HEADER = struct.Struct(">BI")  # format byte, key version
 _NONCE = 12
@@ -33,16 +37,36 @@ class CiphertextRejected(Exception):
     """A ciphertext did not authenticate: altered, moved to another row, or encrypted under another key."""
 
 
+class DataKey(bytes):
+    """A subject's data key with the format byte of its suite: what seal() writes with it."""
+
+    fmt: int
+
+    def __new__(cls, raw: bytes, fmt: int) -> "DataKey":
+        key = super().__new__(cls, raw)
+        key.fmt = fmt
+        return key
+
+
+def key_format(dek: bytes) -> int:
+    """A data key's format: carried by a DataKey; a bare key (a caller's own) is AES-256 (32 bytes) or SM4 (16)."""
+    fmt = getattr(dek, "fmt", None)
+    if fmt is not None:
+        return int(fmt)
+    return suites.SM4_GCM if len(dek) == 16 else FORMAT_V1
+
+
 def _seal(key: bytes, version: int, plaintext: bytes, aad: bytes) -> bytes:
     nonce = os.urandom(_NONCE)
-    return _HEADER.pack(FORMAT_V1, version) + nonce + AESGCM(key).encrypt(nonce, plaintext, aad)
+    fmt = key_format(key)
+    return _HEADER.pack(fmt, version) + nonce + suites.aead(fmt, key).encrypt(nonce, plaintext, aad)
 
 
 def _header(blob: bytes) -> tuple[int, int]:
     if len(blob) < _HEADER.size + _NONCE + 16:
         raise CiphertextRejected("ciphertext too short")
     fmt, version = _HEADER.unpack_from(blob)
-    if fmt != FORMAT_V1:
+    if suites.of_format(fmt) is None:
         raise CiphertextRejected(f"unknown ciphertext format {fmt}")
     return fmt, version
 
@@ -51,7 +75,9 @@ def _open(key: bytes, blob: bytes, aad: bytes, what: str, subject_id: UUID) -> b
     start = _HEADER.size
     nonce, body = blob[start:start + _NONCE], blob[start + _NONCE:]
     try:
-        return AESGCM(key).decrypt(nonce, body, aad)
+        return suites.aead(blob[0], key).decrypt(nonce, body, aad)
+    except ValueError:  # an AES key given an SM4 value or the reverse: the key is not this value's
+        raise CiphertextRejected(f"{what} of subject {subject_id} is sealed with another suite's algorithm than its data key") from None
     except InvalidTag:
         # The message is built only on failure: a read opens a dozen values, and formatting costs more than decrypting.
         raise CiphertextRejected(f"{what} of subject {subject_id} does not authenticate (altered, moved from another row, or wrong key)") from None
@@ -118,10 +144,25 @@ class Envelope:
         self.keyring = keyring
         self.cache = cache
 
-    def new_data_key(self, subject_id: UUID) -> tuple[bytes, bytes, int]:
-        """Returns (data key, wrapped data key, master key version)."""
+    @property
+    def suite(self) -> Suite:
+        """The suite new data keys, blind indexes and keyed digests are made under: the recorded one, or the target of
+        a migration under way (govern.crypto.migration), which a running process picks up from the keyring file."""
+        migration = getattr(self.keyring, "suite_migration", None)
+        return suites.suite(migration["target"] if migration else getattr(self.keyring, "suite", suites.INTERNATIONAL))
+
+    def readable_suites(self) -> tuple[Suite, ...]:
+        """Every suite data may be under now: both while a migration is under way, else the one in force."""
+        migration = getattr(self.keyring, "suite_migration", None)
+        if migration:
+            return (suites.suite(migration["target"]), suites.suite(migration["from"]))
+        return (self.suite,)
+
+    def new_data_key(self, subject_id: UUID, suite: Suite | None = None) -> tuple[bytes, bytes, int]:
+        """Returns (data key, wrapped data key, master key version); the data key is of the suite in force (or `suite`)."""
         self.keyring.reload_if_changed()
-        dek = AESGCM.generate_key(bit_length=256)
+        suite = suite or self.suite
+        dek = DataKey(suite.new_key(), suite.value_format)
         version = self.keyring.active_version
         return dek, self._wrap(version, dek, subject_id), version
 
@@ -135,15 +176,19 @@ class Envelope:
         return dek
 
     def rewrap(self, subject_id: UUID, wrapped: bytes, to_version: int) -> bytes:
+        """The same data key under master key `to_version`, wrapped with its own suite's algorithm."""
         return self._wrap(to_version, self._unwrap(subject_id, wrapped), subject_id)
 
     def _wrap(self, version: int, dek: bytes, subject_id: UUID) -> bytes:
-        return _HEADER.pack(FORMAT_V1, version) + self.keyring.wrap(version, dek, _dek_aad(subject_id))
+        # A data key is wrapped with its own suite's AEAD (SM4 data keys under the master key's SM4 key): the format byte
+        # of the wrapped key is the data key's format.
+        fmt = key_format(dek)
+        return _HEADER.pack(fmt, version) + self.keyring.wrap(version, bytes(dek), _dek_aad(subject_id), fmt)
 
-    def _unwrap(self, subject_id: UUID, wrapped: bytes) -> bytes:
-        _, version = _header(wrapped)
+    def _unwrap(self, subject_id: UUID, wrapped: bytes) -> DataKey:
+        fmt, version = _header(wrapped)
         try:
-            return self.keyring.unwrap(version, wrapped[_HEADER.size:], _dek_aad(subject_id))
+            return DataKey(self.keyring.unwrap(version, wrapped[_HEADER.size:], _dek_aad(subject_id), fmt), fmt)
         except InvalidTag:
             raise CiphertextRejected(f"data key of subject {subject_id} does not authenticate (altered, moved from another row, or wrong key)") from None
 
@@ -156,22 +201,60 @@ class Envelope:
         _header(blob)
         return _open(dek, blob, value_aad(subject_id, slot), slot, subject_id)
 
-    def blind_index(self, field: str, normalised: str) -> str:
-        """HMAC-SHA256 under the separate index key, over the field name and the normalised value."""
-        return hmac.new(self.keyring.index_key, f"{field}\x00{normalised}".encode(), hashlib.sha256).hexdigest()
+    def blind_index(self, field: str, normalised: str, suite: Suite | None = None) -> str:
+        """The MAC of the suite in force (HMAC-SHA256 or HMAC-SM3) under the separate index key, over the field name and
+        the normalised value: 64 hex characters in either suite."""
+        return (suite or self.suite).mac(self.keyring.index_key, f"{field}\x00{normalised}".encode())
 
-    def keyed_digest(self, purpose: str, *parts: bytes | str) -> str:
-        """HMAC-SHA256 under a key of its own for `purpose` (HKDF-SHA256 from the index key, never the index key itself),
-        over the parts, each length-prefixed. For a digest govern shows or stores of something a reader could guess —
-        a letter naming a person, a request body, a package — so that no one without the keyring can confirm a guess
-        offline, and a digest made for one purpose is worth nothing for another (or as a blind index)."""
-        mac = hmac.new(_purpose_key(self.keyring.index_key, purpose), digestmod=hashlib.sha256)
-        for part in parts:
-            raw = part.encode() if isinstance(part, str) else part
-            mac.update(struct.pack(">Q", len(raw)) + raw)
-        return mac.hexdigest()
+    def blind_indexes(self, field: str, normalised: str) -> list[str]:
+        """What a look-up matches: the index under each suite data may be under (two while a migration is under way)."""
+        self.keyring.reload_if_changed()
+        return [self.blind_index(field, normalised, suite) for suite in self.readable_suites()]
+
+    def keyed_digest(self, purpose: str, *parts: bytes | str) -> "KeyedDigest":
+        """A MAC under a key of its own for `purpose` (HKDF from the index key, never the index key itself), over the
+        parts, each length-prefixed. For a digest govern shows or stores of something a reader could guess — a letter
+        naming a person, a request body, a package — so that no one without the keyring can confirm a guess offline,
+        and a digest made for one purpose is worth nothing for another (or as a blind index).
+
+        It records its algorithm: HMAC-SHA256 is 64 hex characters as it always was; HMAC-SM3 is `sm3:` and its first
+        240 bits (60 hex), so it fits every column made for the first. Compare a stored one with KeyedDigest.matches."""
+        return KeyedDigest.make(self.keyring.index_key, self.suite, purpose, parts)
 
 
-@functools.lru_cache(maxsize=64)
-def _purpose_key(index_key: bytes, purpose: str) -> bytes:
-    return HKDF(algorithm=SHA256(), length=32, salt=None, info=f"govern/keyed-digest/v1|{purpose}".encode()).derive(index_key)
+class KeyedDigest(str):
+    """A keyed digest under the suite in force that can also be recomputed under the suite a stored digest names."""
+
+    _key: bytes
+    _purpose: str
+    _parts: tuple[bytes | str, ...]
+
+    @classmethod
+    def make(cls, index_key: bytes, suite: Suite, purpose: str, parts: tuple[bytes | str, ...]) -> "KeyedDigest":
+        digest = cls(_keyed(index_key, suite, purpose, parts))
+        digest._key, digest._purpose, digest._parts = index_key, purpose, parts
+        return digest
+
+    def under(self, suite: Suite) -> str:
+        return _keyed(self._key, suite, self._purpose, self._parts)
+
+    def matches(self, stored: str) -> bool:
+        """Whether `stored` is this digest, under the algorithm `stored` records (constant time)."""
+        return hmac.compare_digest(stored.encode(), self.under(suites.of_digest(stored)).encode())
+
+
+def _keyed(index_key: bytes, suite: Suite, purpose: str, parts: tuple[bytes | str, ...]) -> str:
+    mac = hmac.new(_purpose_key(index_key, purpose, suite.hash_name), digestmod=suite.hash_name)
+    for part in parts:
+        raw = part.encode() if isinstance(part, str) else part
+        mac.update(struct.pack(">Q", len(raw)) + raw)
+    hexed = mac.hexdigest()
+    return suite.digest_prefix + hexed[: 64 - len(suite.digest_prefix)]
+
+
+_HKDF_HASH: dict[str, type[HashAlgorithm]] = {"sha256": SHA256, "sm3": SM3}
+
+
+@functools.lru_cache(maxsize=128)
+def _purpose_key(index_key: bytes, purpose: str, hash_name: str = "sha256") -> bytes:
+    return HKDF(algorithm=_HKDF_HASH[hash_name](), length=32, salt=None, info=f"govern/keyed-digest/v1|{purpose}".encode()).derive(index_key)

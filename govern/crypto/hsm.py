@@ -11,6 +11,11 @@ extractable. Data keys are wrapped and unwrapped by AES-GCM inside the token (C_
 bound as associated data), in the same byte layout as the file keyring, so envelope.py and the database do not care
 which provider made them. The key-check value is an AES-CMAC of the fixed label, computed by the token.
 
+The commercial_cn suite is refused with this provider (govern.crypto.checks, `suite_unsupported`): wrapping SM4 data
+keys needs SM4 inside the token, which SoftHSM2 lacks and which HSMs offer only through vendor-defined mechanisms
+govern has not been tested against; wrapping them with AES inside the token would leave an assessor an AES link in an
+SM4 key hierarchy.
+
 What the token cannot hold — the active version, a rotation in progress, the blind-index key wrapped under the
 active master key — is kept in GOVERN_HOME/kek-state.json (0600; it holds no usable key without the token).
 """
@@ -22,7 +27,6 @@ import json
 import os
 import stat
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,8 +39,10 @@ from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.mechanisms import GCMParams
 
+from govern.crypto import suites
 from govern.crypto.keyring import CHECK_LABEL, NONCE_BYTES, KeyringError
 from govern.crypto.keyring import TOKEN_STATE_FILE as STATE_FILE
+from govern.crypto.watched import WatchedFile
 from govern.files import write_private_json
 
 _INDEX_AAD = b"govern/index-key/v1"
@@ -123,10 +129,12 @@ def _version_of(key: Any) -> int:
     return int.from_bytes(raw, "big") if raw else 1  # a key made by hand without an id is version 1
 
 
-class TokenKeyring:
+class TokenKeyring(WatchedFile):
     """The PKCS#11 master-key provider (govern.crypto.provider.MasterKeys)."""
 
     kind = "pkcs11"
+    suite = suites.INTERNATIONAL  # the only one it offers (see the module's docstring)
+    suite_migration: dict[str, Any] | None = None
 
     def __init__(self, address: TokenAddress, path: Path, session: Any, doc: dict[str, Any]) -> None:
         self.address = address
@@ -137,8 +145,7 @@ class TokenKeyring:
         self.accept: Callable[[Any], None] | None = None
         self._keys = self._find_keys()
         self._apply(doc)
-        self._mtime = self._stat_mtime()
-        self._checked = time.monotonic()
+        self._watch()
 
     # --- loading and saving ---
 
@@ -170,7 +177,7 @@ class TokenKeyring:
                 doc["index_key"] = ring._wrap_index_key(os.urandom(32), ring.active_version)
                 write_private_json(path, doc, new=True)
                 ring._apply(doc)
-                ring._mtime = ring._stat_mtime()
+                ring._watch()
             return ring
         except BaseException:
             session.close()
@@ -232,34 +239,23 @@ class TokenKeyring:
         except InvalidTag:
             raise KeyringError(f"the blind-index key in {self.path} does not unwrap under key {self.address.label!r} v{version} of token {self.address.token!r} (a state file from another token?)") from None
 
-    def _stat_mtime(self) -> float:
-        try:
-            return self.path.stat().st_mtime
-        except FileNotFoundError:
-            return 0.0
-
     def _save(self) -> None:
         write_private_json(self.path, self._doc, new=False)
-        self._mtime = self._stat_mtime()
+        self._watch()
 
-    def reload_if_changed(self, every_seconds: float = 2.0) -> None:
-        """Picks up a rotation made by another process (the CLI): one stat per interval, the token only on a change."""
-        now = time.monotonic()
-        if now - self._checked < every_seconds:
-            return
-        self._checked = now
-        if self._stat_mtime() != self._mtime:
-            with self._lock:
-                doc = self._read(self.path)
-                kept, self._keys = self._keys, self._find_keys()
-                try:
-                    if self.accept is not None:
-                        self.accept(self)  # check values are computed by the token from the keys just found
-                    self._apply(doc)
-                except BaseException:
-                    self._keys = kept  # a token or state that no longer matches is reported, not adopted
-                    raise
-                self._mtime = self._stat_mtime()
+    def _reload(self) -> None:
+        """A rotation made by another process (the CLI): the token is asked only when the state file changed."""
+        with self._lock:
+            doc = self._read(self.path)
+            kept, self._keys = self._keys, self._find_keys()
+            try:
+                if self.accept is not None:
+                    self.accept(self)  # check values are computed by the token from the keys just found
+                self._apply(doc)
+            except BaseException:
+                self._keys = kept  # a token or state that no longer matches is reported, not adopted
+                raise
+            self._watch()
 
     def close(self) -> None:
         with self._lock:
@@ -276,13 +272,24 @@ class TokenKeyring:
             raise KeyringError(f"master key version {version} is not in PKCS#11 token {self.address.token!r}")
         return key
 
-    def wrap(self, version: int, plaintext: bytes, aad: bytes) -> bytes:
+    def supports(self, fmt: int) -> str | None:
+        if fmt != suites.AES_GCM:
+            return "the PKCS#11 provider wraps data keys with AES-GCM inside the token only (SoftHSM2 has no SM4; an HSM's SM4 is a vendor-defined mechanism govern has not been tested against)"
+        return None
+
+    def _only_aes(self, fmt: int) -> None:
+        if fmt != suites.AES_GCM:
+            raise KeyringError(self.supports(fmt) or "")
+
+    def wrap(self, version: int, plaintext: bytes, aad: bytes, fmt: int = suites.AES_GCM) -> bytes:
+        self._only_aes(fmt)
         nonce = os.urandom(NONCE_BYTES)
         with self._lock:
             self.token_calls += 1
             return nonce + bytes(self._key(version).encrypt(plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad)))
 
-    def unwrap(self, version: int, sealed: bytes, aad: bytes) -> bytes:
+    def unwrap(self, version: int, sealed: bytes, aad: bytes, fmt: int = suites.AES_GCM) -> bytes:
+        self._only_aes(fmt)
         if len(sealed) < NONCE_BYTES + _TAG_BYTES:
             raise InvalidTag()
         with self._lock:

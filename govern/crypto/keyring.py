@@ -1,5 +1,9 @@
 """The master keyring: versioned key-encryption keys (KEKs) and the blind-index key, kept in a 0600 file.
 
+Format 2 (written since the commercial_cn suite) gives every master-key version a 128-bit SM4 key beside its AES-256
+key: data keys of the commercial_cn suite are wrapped with SM4-GCM under it (govern.crypto.suites). A format 1 keyring
+(AES keys only) is still read; it gains its SM4 keys when `govern keys migrate-suite` first needs them.
+
 The file lives in GOVERN_HOME (or GOVERN_KEYRING_FILE) apart from the database, so a stolen database or backup
 holds only wrapped keys. Writes are atomic (temporary file, fsync, rename) so a crash never leaves half a keyring.
 
@@ -16,14 +20,13 @@ import json
 import os
 import stat
 import threading
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
+from govern.crypto import suites
+from govern.crypto.watched import WatchedFile
 from govern.files import write_private_json
 
 NONCE_BYTES = 12
@@ -39,6 +42,7 @@ class MasterKey:
     version: int
     key: bytes
     created_at: str
+    sm4_key: bytes | None = None  # format 2 keyrings: wraps commercial_cn data keys
 
 
 def _b64(raw: bytes) -> str:
@@ -54,17 +58,17 @@ def master_check(key: bytes, version: int) -> str:
     return hmac.new(key, CHECK_LABEL + b"\x00master\x00" + str(version).encode(), hashlib.sha256).hexdigest()
 
 
-class Keyring:
+class Keyring(WatchedFile):
     """Holds the KEKs by version, the active version, the blind-index key and any rotation in progress."""
 
     kind = "file"
+    suite = suites.INTERNATIONAL  # the suite in force, set at start-up from the database (govern.crypto.checks)
 
     def __init__(self, path: Path, doc: dict[str, Any]) -> None:
         self.path = path
         self._lock = threading.Lock()
         self._apply(doc)
-        self._mtime = self._stat_mtime()
-        self._checked = time.monotonic()
+        self._watch()
         # Set by govern.crypto.checks: refuses (raises KeyringError) a keyring file that is not the database's, so a
         # file swapped behind a running process is reported rather than adopted.
         self.accept: Callable[[Any], None] | None = None
@@ -76,9 +80,9 @@ class Keyring:
         """Generates a new keyring file; refuses to overwrite one (that would orphan every wrapped key)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         doc = {
-            "format": 1,
+            "format": 2,
             "active": 1,
-            "master_keys": [{"version": 1, "key": _b64(os.urandom(32)), "created_at": _now()}],
+            "master_keys": [{"version": 1, "key": _b64(os.urandom(32)), "sm4_key": _b64(os.urandom(16)), "created_at": _now()}],
             "index_key": _b64(os.urandom(32)),
             "rotation": None,
         }
@@ -108,6 +112,8 @@ class Keyring:
             for entry in doc["master_keys"]:
                 if len(base64.b64decode(entry["key"])) != 32:
                     raise ValueError("master key is not 256 bits")
+                if "sm4_key" in entry and len(base64.b64decode(entry["sm4_key"])) != 16:
+                    raise ValueError("an SM4 master key is not 128 bits")
             if len(base64.b64decode(doc["index_key"])) != 32:
                 raise ValueError("index key is not 256 bits")
             if doc["active"] not in {e["version"] for e in doc["master_keys"]}:
@@ -118,36 +124,31 @@ class Keyring:
 
     def _apply(self, doc: dict[str, Any]) -> None:
         self._doc = doc
+        previous = getattr(self, "_doc", {})
+        self._doc = doc
         self._keys: dict[int, MasterKey] = {
-            e["version"]: MasterKey(e["version"], base64.b64decode(e["key"]), e["created_at"]) for e in doc["master_keys"]
+            e["version"]: MasterKey(e["version"], base64.b64decode(e["key"]), e["created_at"],
+                                    base64.b64decode(e["sm4_key"]) if e.get("sm4_key") else None)
+            for e in doc["master_keys"]
         }
         self.active_version: int = doc["active"]
         self.index_key: bytes = base64.b64decode(doc["index_key"])
         self.rotation: dict[str, Any] | None = doc.get("rotation")
-
-    def _stat_mtime(self) -> float:
-        try:
-            return self.path.stat().st_mtime
-        except FileNotFoundError:
-            return 0.0
+        self.suite_migration: dict[str, Any] | None = doc.get("suite_migration")
+        if doc.get("suite") and doc.get("suite") != previous.get("suite"):
+            self.suite = doc["suite"]  # a migration finished by another process (the CLI): its suite is now in force
 
     def _save(self) -> None:
         write_private_json(self.path, self._doc, new=False)
-        self._mtime = self._stat_mtime()
+        self._watch()
 
-    def reload_if_changed(self, every_seconds: float = 2.0) -> None:
-        """Picks up a rotation made by another process (the CLI) without a restart; one stat per interval."""
-        now = time.monotonic()
-        if now - self._checked < every_seconds:
-            return
-        self._checked = now
-        if self._stat_mtime() != self._mtime:
-            with self._lock:
-                doc = self._read(self.path)
-                if self.accept is not None:
-                    self.accept(Keyring(self.path, doc))
-                self._apply(doc)
-                self._mtime = self._stat_mtime()
+    def _reload(self) -> None:
+        with self._lock:
+            doc = self._read(self.path)
+            if self.accept is not None:
+                self.accept(Keyring(self.path, doc))
+            self._apply(doc)
+            self._watch()
 
     # --- use ---
 
@@ -161,14 +162,51 @@ class Keyring:
             raise KeyringError(f"master key version {version} is not in the keyring")
         return key.key
 
-    def wrap(self, version: int, plaintext: bytes, aad: bytes) -> bytes:
-        """AES-256-GCM under master key `version`: nonce, then ciphertext and tag."""
-        nonce = os.urandom(NONCE_BYTES)
-        return nonce + AESGCM(self.master_key(version)).encrypt(nonce, plaintext, aad)
+    def _wrapping_key(self, version: int, fmt: int) -> bytes:
+        if fmt == suites.AES_GCM:
+            return self.master_key(version)
+        self.master_key(version)  # a version another process added: reloaded here
+        sm4 = self._keys[version].sm4_key
+        if sm4 is None:
+            raise KeyringError(f"master key version {version} has no SM4 key in {self.path} (a format 1 keyring: `govern keys migrate-suite` adds them)")
+        return sm4
 
-    def unwrap(self, version: int, sealed: bytes, aad: bytes) -> bytes:
-        """Raises cryptography's InvalidTag when `sealed` was not made by wrap() under `version` with `aad`."""
-        return AESGCM(self.master_key(version)).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+    def wrap(self, version: int, plaintext: bytes, aad: bytes, fmt: int = suites.AES_GCM) -> bytes:
+        """AES-256-GCM (fmt 1) or SM4-GCM (fmt 2) under master key `version`: nonce, then ciphertext and tag."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + suites.aead(fmt, self._wrapping_key(version, fmt)).encrypt(nonce, plaintext, aad)
+
+    def unwrap(self, version: int, sealed: bytes, aad: bytes, fmt: int = suites.AES_GCM) -> bytes:
+        """Raises cryptography's InvalidTag when `sealed` was not made by wrap() under `version` and `fmt` with `aad`."""
+        return suites.aead(fmt, self._wrapping_key(version, fmt)).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], aad)
+
+    def supports(self, fmt: int) -> str | None:
+        """Why data keys of format `fmt` cannot be wrapped here, or None when they can."""
+        if fmt == suites.SM4_GCM and any(k.sm4_key is None for k in self._keys.values()):
+            return f"the keyring {self.path} has no SM4 keys (format 1): `govern keys migrate-suite` adds them"
+        return None
+
+    def add_sm4_keys(self) -> bool:
+        """Format 2: an SM4 key for every master-key version that lacks one (additive: nothing wrapped changes)."""
+        with self._lock:
+            missing = [e for e in self._doc["master_keys"] if not e.get("sm4_key")]
+            for entry in missing:
+                entry["sm4_key"] = _b64(os.urandom(16))
+            if missing or self._doc.get("format", 1) < 2:
+                self._doc["format"] = 2
+                self._save()
+                self._apply(self._doc)
+            return bool(missing)
+
+    def set_suite_state(self, *, suite: str | None = None, migration: dict[str, Any] | None = None) -> None:
+        """Records a suite migration under way (or none), and the suite in force once it is done, where every process
+        using this keyring picks them up (reload_if_changed)."""
+        with self._lock:
+            self._doc["suite_migration"] = migration
+            if suite is not None:
+                self._doc["suite"] = suite
+            self._save()
+            self._apply(self._doc)
 
     def check_value(self, version: int) -> str:
         return master_check(self.master_key(version), version)
@@ -196,7 +234,10 @@ class Keyring:
         """Adds a new KEK version, makes it active for new data keys, and records the rotation as in progress."""
         with self._lock:
             version = max(self._keys) + 1
-            self._doc["master_keys"].append({"version": version, "key": _b64(os.urandom(32)), "created_at": _now()})
+            entry = {"version": version, "key": _b64(os.urandom(32)), "created_at": _now()}
+            if self._doc.get("format", 1) >= 2:
+                entry["sm4_key"] = _b64(os.urandom(16))
+            self._doc["master_keys"].append(entry)
             self._doc["active"] = version
             self._doc["rotation"] = {"target": version, "started_at": _now()}
             self._save()

@@ -31,15 +31,21 @@ class MasterKeys(Protocol):
     rotation: dict[str, Any] | None
     index_key: bytes  # the blind-index key, in memory (wrapped at rest by providers that cannot show their keys)
     accept: Callable[[Any], None] | None  # govern.crypto.checks' guard against a swapped key store
+    suite: str  # the suite in force (govern.crypto.suites), as recorded in the database; set at start-up
+    suite_migration: dict[str, Any] | None  # {"from", "target", "started_at"} while `govern keys migrate-suite` runs
 
     @property
     def versions(self) -> list[int]: ...
 
-    def wrap(self, version: int, plaintext: bytes, aad: bytes) -> bytes:
-        """AES-256-GCM under master key `version`: 12-byte nonce, ciphertext, 16-byte tag."""
+    def wrap(self, version: int, plaintext: bytes, aad: bytes, fmt: int = 1) -> bytes:
+        """The AEAD of format `fmt` (govern.crypto.suites: 1 AES-256-GCM, 2 SM4-GCM) under master key `version`:
+        12-byte nonce, ciphertext, 16-byte tag."""
 
-    def unwrap(self, version: int, sealed: bytes, aad: bytes) -> bytes:
+    def unwrap(self, version: int, sealed: bytes, aad: bytes, fmt: int = 1) -> bytes:
         """The inverse of wrap(); raises cryptography.exceptions.InvalidTag if `sealed` does not authenticate."""
+
+    def supports(self, fmt: int) -> str | None:
+        """Why this provider cannot wrap data keys of format `fmt`, or None when it can."""
 
     def check_value(self, version: int) -> str:
         """A value that tells this master key apart from any other and reveals nothing of it (govern.crypto.checks)."""

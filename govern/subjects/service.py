@@ -342,7 +342,7 @@ def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor
     matches = session.execute(
         select(ProfileField.subject_id, Subject.jurisdiction, Subject.status)
         .join(Subject, Subject.id == ProfileField.subject_id)
-        .where(ProfileField.name == field, ProfileField.blind_index == envelope.blind_index(field, normal), Subject.status.in_(("active", "restricted")))
+        .where(ProfileField.name == field, ProfileField.blind_index.in_(envelope.blind_indexes(field, normal)), Subject.status.in_(("active", "restricted")))
         .order_by(ProfileField.subject_id)
         .limit(50)
     ).all()

@@ -266,3 +266,25 @@ def test_the_default_provider_is_the_file_keyring_and_loads_nothing_of_pkcs11(ru
     run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["file", "False"]
+
+
+def test_the_commercial_suite_is_refused_with_a_token_before_anything_is_made(hsm_runtime, hsm_settings, softhsm, tmp_path):
+    """SoftHSM2 has no SM4: commercial_cn with GOVERN_KEK=pkcs11 stops start-up (and `govern init` before it generates a
+    key in the token) rather than wrapping SM4 data keys with AES."""
+    from tests.crypto.test_suites import policies_with
+
+    cn_policies = policies_with(tmp_path, hsm_settings, "commercial_cn")
+    run = _govern(replace(hsm_settings, policies_dir=cn_policies), "keys", "status")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "names the commercial_cn suite, but this database's data is under international" in run.stderr
+    fresh = tmp_path / "fresh"
+    fresh.mkdir(mode=0o700)
+    empty_all_tables(hsm_runtime)
+    label = f"kek-{uuid.uuid4().hex[:8]}"
+    run = _govern(replace(hsm_settings, home=fresh, policies_dir=cn_policies, kek=_uri(softhsm, label=label)), "init")
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "commercial_cn suite cannot be used with the PKCS#11 provider" in run.stderr and "SoftHSM2 has no SM4" in run.stderr
+    assert not (fresh / "kek-state.json").exists()
+    from govern.crypto import hsm
+
+    assert hsm._find(hsm_runtime.keyring._session, label) == []  # no key was generated for a deployment that cannot start
