@@ -36,4 +36,34 @@ BUILT_AT_RUN_TIME = (
     N_("webhook_event.subject.erased"), N_("webhook_event.subject.processing_resumed"), N_("webhook_event.subject.processing_stopped"), N_("webhook_event.subject.rectified"), N_("webhook_event.subject.restricted"), N_("webhook_event.subject.restriction_lifted"),
     # words a view passes by name (a macro's argument, an error page's message)
     N_("aware_from"), N_("aware_to"), N_("chain_broken"), N_("chain_ok"), N_("chart_requests_completed_by_jurisdiction"), N_("chart_requests_completed_by_type"), N_("chart_requests_received_by_jurisdiction"), N_("chart_requests_received_by_type"), N_("created_from"), N_("created_to"), N_("csrf_failed"), N_("forbidden"), N_("last_sign_in"), N_("open_requests"), N_("purged_fields"), N_("purged_records"), N_("purged_subjects"), N_("received_from"), N_("received_to"), N_("show_closed_too"), N_("show_open_only"),
+    # roles (policies/roles.yaml), shown by name in the header, the access review and the audit log
+    N_("role.sales_service"), N_("role.support_service"), N_("role.marketing_service"), N_("role.privacy_staff"), N_("role.dpo"), N_("role.auditor"),
+    N_("role.security"), N_("role.admin"),
+    # a request's timeline: what happened (govern/requests RequestEvent.kind)
+    N_("request_event.received"), N_("request_event.duplicate"), N_("request_event.acknowledged"), N_("request_event.started"),
+    N_("request_event.identity_pending"), N_("request_event.otp_issued"), N_("request_event.verification_failed"), N_("request_event.locked"),
+    N_("request_event.verified"), N_("request_event.extended"), N_("request_event.paused"), N_("request_event.resumed"),
+    N_("request_event.objection_lifted"), N_("request_event.download_token"), N_("request_event.package"), N_("request_event.subject_told"),
+    N_("request_event.lifted"), N_("request_event.assigned"), N_("request_event.completed"), N_("request_event.refused"), N_("request_event.withdrawn"),
+    N_("request_event.closed_unverified"),
+    # an incident's suspected source (govern/breach SOURCE_KINDS and its window)
+    N_("source.principals"), N_("source.export_id"), N_("source.recipient_id"), N_("source.from"), N_("source.to"), N_("source.description"),
+    N_("language_name.zh"), N_("language_name.en"),
+    # retention: the rules of policies/retention.yaml by name, purge runs' states, periods
+    N_("retention_rule.basic_identity"), N_("retention_rule.contact_details"), N_("retention_rule.government_id"), N_("retention_rule.financial_account"),
+    N_("retention_rule.sensitive_profile"), N_("retention_rule.precise_location"), N_("retention_rule.transaction_records"),
+    N_("retention_rule.accounting_records"), N_("retention_rule.service_records"), N_("retention_rule.communications"), N_("retention_rule.browsing"),
+    N_("retention_rule.closed_accounts"), N_("retention_rule.consent_withdrawn"), N_("retention_rule.left_with_nothing"),
+    N_("run_status.running"), N_("run_status.completed"), N_("run_status.interrupted"), N_("run_status.failed"),
+    N_("period.y"), N_("period.m"), N_("period.w"), N_("period.d"), N_("period.wd"), N_("period.h"),
+    N_("principal_kind.staff"), N_("principal_kind.service"), N_("principal_kind.operator"),
+    # why a notification is (not) required (govern/console/pages_breach.py reason_text)
+    N_("breach_reason.requires"), N_("breach_reason.unlikely"), N_("breach_reason.unassessed_required"), N_("breach_reason.unassessed_if_high"),
+    N_("breach_reason.not_high"), N_("breach_reason.assessed"), N_("breach_reason.below_threshold"), N_("breach_reason.threshold_met"),
+    N_("breach_reason.always"),
+    # an incident event's details (govern/console/pages_breach.py event_details)
+    N_("event_field.version"), N_("event_field.method"), N_("event_field.subjects"), N_("event_field.action"), N_("event_field.executed"),
+    N_("event_field.description"), N_("event_field.risk"), N_("event_field.notify"), N_("event_field.notification"), N_("event_field.letters"),
+    N_("event_field.skipped_erased"), N_("event_field.by_language"), N_("event_field.changed"), N_("event_field.channel"), N_("event_field.reference"),
+    N_("event_field.phase"),
 )

@@ -5,6 +5,7 @@ read through the API's own schemas (govern/breach/schemas.py) and passed to serv
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 from typing import Any, Callable
@@ -22,7 +23,7 @@ from govern.identity.permissions import Permission
 from govern.timeutil import utcnow
 
 from . import queue
-from .views import HOME_PANELS, blp, language, may, page, parse_local, t, time_zone, when
+from .views import HOME_PANELS, blp, language, may, page, parse_local, principal_name, t, time_zone, when, word_or
 
 NOTIFY_CHOICES = ("yes", "no", "unknown")
 TEXT_ITEMS = service.TEXT_ITEMS
@@ -97,6 +98,65 @@ def clock_text(n: dict[str, Any]) -> str:
     seconds = n["seconds_left"] or 0
     span = _span(abs(seconds))
     return t("clock_overdue", span=span) if n["overdue"] else t("clock_left", span=span)
+
+
+# Why a notification is (not) required, as govern.breach.clocks says it in English, read back into words of the
+# catalogs: (pattern, msgid). A `source` group is the policy's own citation (policies/jurisdictions.yaml), kept as it is.
+_REASONS = [
+    (re.compile(r"only when (?P<requires>\w+) is required \((?P<status>\w+)\)"), "breach_reason.requires"),
+    (re.compile(r"the breach is assessed unlikely to result in a risk \((?P<source>.*)\)"), "breach_reason.unlikely"),
+    (re.compile(r"risk not assessed yet: treated as required"), "breach_reason.unassessed_required"),
+    (re.compile(r"risk not assessed yet: required if the risk is high"), "breach_reason.unassessed_if_high"),
+    (re.compile(r"risk assessed (?P<risk>\w+), not high \((?P<source>.*)\)"), "breach_reason.not_high"),
+    (re.compile(r"risk assessed (?P<risk>\w+)"), "breach_reason.assessed"),
+    (re.compile(r"(?P<n>\d+) people < (?P<min>\d+) \((?P<source>.*)\)"), "breach_reason.below_threshold"),
+    (re.compile(r"(?P<n>\d+) people >= (?P<min>\d+) \((?P<source>.*)\)"), "breach_reason.threshold_met"),
+    (re.compile(r"always \((?P<source>.*)\)"), "breach_reason.always"),
+]
+
+
+def reason_text(reason: str, labels: dict[str, str]) -> tuple[str, str | None]:
+    """(the reason in the user's words, the policy's citation it names or None). An exemption ("name: source") and
+    a reason of another form are shown as they are, as policy text."""
+    for pattern, key in _REASONS:
+        match = pattern.fullmatch(reason or "")
+        if match:
+            values = match.groupdict()
+            source = values.pop("source", None)
+            if "requires" in values:
+                values["requires"] = labels.get(values["requires"], values["requires"])
+            if "status" in values:
+                values["status"] = t(f"notification_status.{values['status']}")
+            if "risk" in values:
+                values["risk"] = t(f"risk.{values['risk']}")
+            return t(key, **values), source
+    return "", reason or None
+
+
+def event_details(data: dict[str, Any] | None, labels: dict[str, str]) -> list[str]:
+    """An incident event's details in words ("风险: 高风险"), never as raw key=value: a drill flag that is false says
+    nothing and is left out; codes are shown by their words; a key without words shows as itself."""
+    out = []
+    for key, value in (data or {}).items():
+        if key == "drill":
+            if value:
+                out.append(t("drill"))
+            continue
+        if isinstance(value, bool):
+            text = t("yes") if value else t("no")
+        elif key in ("method", "risk", "notify", "action", "phase") and isinstance(value, str):
+            family = {"method": "scope_method", "action": "containment"}.get(key, key)
+            text = word_or(f"{family}.{value}", value)
+        elif key == "notification" and isinstance(value, str):
+            text = labels.get(value, value)
+        elif key == "by_language" and isinstance(value, dict):
+            text = ", ".join(f"{word_or(f'language_name.{lang}', lang)} {n}" for lang, n in value.items())
+        elif isinstance(value, list):
+            text = ", ".join(map(str, value))
+        else:
+            text = str(value)
+        out.append(f"{word_or(f'event_field.{key}', key)}: {text}")
+    return out
 
 
 def _span(seconds: int) -> str:
@@ -231,6 +291,7 @@ def _detail(incident_id: uuid.UUID, *, problem: Problem | None = None):
         clock_text=clock_text, risks=RISKS, notify_choices=NOTIFY_CHOICES, text_items=TEXT_ITEMS, phases=letters.PHASES,
         containment_actions=flows.CONTAINMENT_ACTIONS, categories=rt.policy.catalog.categories, jurisdictions=sorted(rt.policy.breach_terms),
         source_text=_source_text(v["source"]), ccpa_categories=_ccpa_categories(rt.policy),
+        reason_text=reason_text, event_details=event_details, notification_labels={n["key"]: n["label"].get(language(), n["key"]) for n in v["notifications"]},
     )
 
 
@@ -251,10 +312,13 @@ def _ccpa_form() -> dict[str, Any] | None:
 
 
 def _source_text(source: dict[str, Any]) -> list[tuple[str, str]]:
-    """The suspected source as the user reads it: lists joined, times in the user's time zone."""
+    """The suspected source as the user reads it: its parts in words, principals by name (never a bare uuid), lists
+    joined, times in the user's time zone."""
     out = []
     for key, value in (source or {}).items():
-        if isinstance(value, list):
+        if key == "principals" and isinstance(value, list):
+            text = ", ".join(principal_name(v) for v in value)
+        elif isinstance(value, list):
             text = ", ".join(map(str, value))
         elif key in ("from", "to") and isinstance(value, str):
             try:
@@ -263,7 +327,7 @@ def _source_text(source: dict[str, Any]) -> list[tuple[str, str]]:
                 text = value
         else:
             text = str(value)
-        out.append((key, text))
+        out.append((word_or(f"source.{key}", key), text))
     return out
 
 
@@ -432,7 +496,8 @@ def breach_register():
     drills = request.args.get("drills") == "1"
     rows = board.register(**current_call().services(), include_drills=drills)
     sources = [term.register_source for term in rt.policy.breach_terms.values() if term.register_source]
-    return page("breach_register.html", rows=rows, drills=drills, sources=sources, as_time=_as_time)
+    labels = {key: rule.label.get(language(), key) for term in rt.policy.breach_terms.values() for key, rule in term.notifications.items()}
+    return page("breach_register.html", rows=rows, drills=drills, sources=sources, as_time=_as_time, notification_labels=labels)
 
 
 def _as_time(value: Any) -> datetime | None:

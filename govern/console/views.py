@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import importlib
 import importlib.util
+import re
 import secrets
 import tempfile
 import uuid
@@ -36,7 +37,7 @@ from govern.identity.permissions import Permission
 from govern.ratelimit import limited
 from govern.timeutil import as_utc
 
-from .i18n import DOMAIN, LANGUAGES, TRANSLATIONS
+from .i18n import DOMAIN, LANGUAGES, MESSAGES, TRANSLATIONS
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -126,11 +127,72 @@ def t(key: str, **values) -> str:
     return text.format(**values) if values else text
 
 
-def when(value: datetime | None, with_zone: bool = True) -> str:
-    if value is None:
+def when(value: datetime | str | None, with_zone: bool = True) -> str:
+    """A moment in the user's time zone; an ISO text (as a service's view gives it) is read first."""
+    if value is None or value == "":
         return "—"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
     local = as_utc(value).astimezone(ZoneInfo(time_zone()))
-    return local.strftime("%Y-%m-%d %H:%M") + (f" {local.tzname()}" if with_zone else "")
+    return local.strftime("%Y-%m-%d %H:%M") + (f" {_zone_mark(local)}" if with_zone else "")
+
+
+def _zone_mark(local: datetime) -> str:
+    """The zone after a time: its abbreviation in English (CST, CET); in Chinese its UTC offset (UTC+8), since an
+    English abbreviation means nothing to a Chinese reader and CST is ambiguous."""
+    if language() != "zh":
+        return local.tzname() or ""
+    offset = local.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "")
+
+
+def has_words(key: str) -> bool:
+    return key in MESSAGES
+
+
+def word_or(key: str, fallback: str) -> str:
+    """The words of msgid `key`, or `fallback` (a name from the policy or the data) when the catalogs have none."""
+    return t(key) if key in MESSAGES else fallback
+
+
+def period(keep: str) -> str:
+    """A retention period of the policy (3y, 6m, 90d, 15wd) in words."""
+    match = re.fullmatch(r"(\d+)(wd|y|m|w|d|h)", str(keep))
+    return t(f"period.{match.group(2)}", n=int(match.group(1))) if match else str(keep)
+
+
+def role_name(role: str) -> str:
+    return word_or(f"role.{role}", role)
+
+
+def purpose_name(purpose: str | None) -> str:
+    p = current_runtime().policy.purposes.get(purpose or "")
+    return (p.label.get(language()) if p is not None else None) or (purpose or "—")
+
+
+def field_name(field: str) -> str:
+    rule = current_runtime().policy.catalog.fields.get(field)
+    return (rule.label.get(language()) if rule is not None else None) or field
+
+
+def record_type_name(name: str) -> str:
+    kind = current_runtime().policy.catalog.record_types.get(name)
+    return (kind.label.get(language()) if kind is not None else None) or name
+
+
+def principal_name(ref: Any) -> str:
+    """A principal shown by its name, never a bare uuid: a uuid (or its text) is looked up; a name stays as it is."""
+    try:
+        pid = ref if isinstance(ref, uuid.UUID) else uuid.UUID(str(ref))
+    except ValueError:
+        return str(ref)
+    found = current_runtime().session().get(Principal, pid)
+    return found.name if found is not None else str(ref)
 
 
 def parse_local(text: str | None) -> datetime | None:
@@ -149,6 +211,13 @@ def _when_filter(value):
     return when(value)
 
 
+# Names in words for a list in a template: `roles|map('role_name')|join(', ')`.
+blp.add_app_template_filter(lambda r: role_name(r), "role_name")
+blp.add_app_template_filter(lambda f: field_name(f), "field_name")
+blp.add_app_template_filter(lambda r: record_type_name(r), "record_type_name")
+blp.add_app_template_filter(lambda p: purpose_name(p), "purpose_name")
+
+
 def page(template: str, status: int = 200, **context: Any):
     """Renders a console page with the frame's context: words, navigation, the user, the CSRF token."""
     actor = g.get("actor")
@@ -162,7 +231,8 @@ def page(template: str, status: int = 200, **context: Any):
     body = render_template(
         f"console/{template}", _=t, t=t, lang=language(), other_lang="en" if language() == "zh" else "zh", when=when, nav=nav,
         actor=actor if signed_in else None, csrf_token=console_session.csrf_token if console_session is not None else "",
-        csrf_field=CSRF_FIELD, tz=time_zone(), may=may, Permission=Permission, current=request.endpoint, **context,
+        csrf_field=CSRF_FIELD, tz=time_zone(), may=may, Permission=Permission, current=request.endpoint, word_or=word_or, role_name=role_name, period=period,
+        purpose_name=purpose_name, field_name=field_name, record_type_name=record_type_name, principal_name=principal_name, **context,
     )
     return Response(body, status=status, mimetype="text/html")
 

@@ -14,7 +14,7 @@ import uuid
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Mapping
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -29,7 +29,7 @@ from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
 from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
 from govern.policy import Policy
-from govern.requests import propagation
+from govern.requests import propagation, summary
 from govern.requests import service as requests
 from govern.requests.models import DataSubjectRequest
 from govern.requests.service import RequestAction
@@ -630,7 +630,7 @@ def _access_files(
                                     "; ".join(f"{r.get('name')} ({r.get('country')})" for r in c["recipients"]), c["receipt_id"]] for c in consent_scope]),
         "disclosures.csv": _csv(["id", "recipient", "country", "purpose", "fields", "basis", "disclosed_at"],
                                 [[d["id"], d["recipient"]["name"], d["recipient"]["country"], d["purpose"], " ".join(d["fields"]), d["basis"], d["disclosed_at"]] for d in disclosures]),
-        f"summary.{lang}.txt": _summary(policy, lang, doc).encode(),
+        f"summary.{lang}.txt": summary.render(policy, lang, doc).encode(),
     }
     return files
 
@@ -653,63 +653,6 @@ def _sources(session: Session, subject, export: subject_rights.SubjectExport) ->
     for rtype, n in sorted(by_type.items()):
         out.append({"what": f"record:{rtype}", "count": n})
     return out
-
-
-_WORDS = {
-    "zh": {"title": "个人信息副本（查阅、复制）", "fields": "您的个人信息", "records": "记录", "purposes": "处理目的与处理依据", "recipients": "接收方",
-           "consent": "同意记录", "disclosures": "向第三方提供记录", "retention": "保存期限", "sources": "来源", "none": "无", "basis": "依据",
-           "objections": "反对处理（基于合法利益的处理）", "standing": "有效，已停止处理", "lifted": "已解除，理由",
-           "scope": "您同意的范围", "notice_version": "告知版本", "covered_fields": "个人信息", "covered_records": "记录", "provided_to": "提供给",
-           "provision": "接收方的处理目的、方式及个人信息种类", "granted": "有效", "withdrawn": "已撤回"},
-    "en": {"title": "Copy of your personal data (access)", "fields": "Your personal data", "records": "Records", "purposes": "Purposes and legal bases",
-           "recipients": "recipients", "consent": "Consent history", "disclosures": "Disclosures to third parties", "retention": "Retention",
-           "sources": "Sources", "none": "none", "basis": "basis", "objections": "Objections (to processing based on legitimate interest)",
-           "standing": "standing: processing stopped", "lifted": "lifted, on the grounds",
-           "scope": "What your consents cover", "notice_version": "notice version", "covered_fields": "data", "covered_records": "records",
-           "provided_to": "provided to", "provision": "the recipient's purpose, method and kinds of data", "granted": "in force", "withdrawn": "withdrawn"},
-}
-
-
-def _summary(policy: Policy, lang: str, doc: dict[str, Any]) -> str:
-    w = _WORDS[lang]
-    lines = [w["title"], f"request {doc['request_id']} · subject {doc['subject']['id']}", "", f"## {w['fields']}"]
-    lines += [f"- {f['label']}: {f['value']}" for f in doc["fields"]] or [f"- {w['none']}"]
-    counts: dict[str, int] = {}
-    for r in doc["records"]:
-        counts[r["type"]] = counts.get(r["type"], 0) + 1
-    lines += ["", f"## {w['records']}"] + ([f"- {policy.catalog.record_types[t].label.get(lang, t) if t in policy.catalog.record_types else t}: {n}" for t, n in sorted(counts.items())] or [f"- {w['none']}"])
-    lines += ["", f"## {w['purposes']}"]
-    for p in doc["processing"]:
-        rec = ", ".join(p["recipients"]) or w["none"]
-        lines.append(f"- {p['label']} — {w['basis']}: {p['legal_basis']} ({p['source']}); {w['recipients']}: {rec}")
-    lines += ["", f"## {w['sources']}"] + [f"- {s['what']}: {s.get('collected_by', s.get('count'))}" for s in doc["sources"]]
-    lines += ["", f"## {w['consent']}"] + ([f"- {e['occurred_at']} {e['purpose']} {e['action']} ({e['channel']})" for e in doc["consent"]["events"]] or [f"- {w['none']}"])
-    lines += ["", f"## {w['scope']}"] + (_scope_lines(policy, lang, w, doc["consent"].get("scope") or []) or [f"- {w['none']}"])
-    lines += ["", f"## {w['disclosures']}"] + ([f"- {d['disclosed_at']} → {d['recipient']['name']} ({d['recipient']['country']}): {', '.join(d['fields'])} [{d['purpose']}, {d['basis']}]" for d in doc["disclosures"]] or [f"- {w['none']}"])
-    lines += ["", f"## {w['objections']}"] + ([
-        f"- {o['recorded_at']} {o['purpose']}: " + (f"{w['lifted']}: {o['lifted_grounds']} ({o['lifted_at']})" if o["lifted_at"] else w["standing"])
-        for o in doc["objections"]
-    ] or [f"- {w['none']}"])
-    lines += ["", f"## {w['retention']}"] + ([f"- {', '.join(r['names'])}: {r['keep']} ({r['counted_from']}) — {r['legal_basis']}" for r in doc["retention"]] or [f"- {w['none']}"])
-    return "\n".join(lines) + "\n"
-
-
-def _scope_lines(policy: Policy, lang: str, w: dict[str, str], scope: list[dict[str, Any]]) -> list[str]:
-    """Each consent as the person was told it: purpose, notice version, state, what data and records it covered, and to
-    whom it let them be provided and on what terms."""
-    def label(names: list[str], kinds: Mapping[str, Any]) -> str:
-        return ", ".join(kinds[n].label.get(lang, n) if n in kinds else n for n in names) or w["none"]
-
-    lines = []
-    for c in scope:
-        lines.append(f"- {c['label']} — {w['notice_version']} {c['notice_version'] or '-'}, {w.get(c['status'], c['status'])} ({c['given_at']})")
-        lines.append(f"  {w['covered_fields']}: {label(c['fields'], policy.catalog.fields)}; {w['covered_records']}: {label(c['record_types'], policy.catalog.record_types)}")
-        if c["recipients"]:
-            lines.append(f"  {w['provided_to']}: " + "; ".join(f"{r.get('name')} ({r.get('country')}, {r.get('contact')})" for r in c["recipients"]))
-        if c["provision"]:
-            p = c["provision"]
-            lines.append(f"  {w['provision']}: {p.get('purpose')} / {p.get('method')} / {', '.join(p['data'])}")
-    return lines
 
 
 def certificate(*, session: Session, policy: Policy, actor: Actor, request_id: uuid.UUID) -> dict[str, Any]:

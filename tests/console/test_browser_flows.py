@@ -177,10 +177,10 @@ def test_a_dpo_approves_a_retention_plan_made_by_someone_else_and_sees_it_approv
     dpo = make_staff("dpo")
     _sign_in(page, dpo.name, "/console/retention")
     _submit(page, f'#plans a[href="/console/retention/plans/{plan_id}"]')
-    assert page.locator("#plan-status").inner_text() == "draft"
+    assert page.locator("#plan-status").get_attribute("data-status") == "draft" and page.locator("#plan-status").inner_text() == "待审批"
     assert "alice" in page.locator("dl").inner_text()
     _submit(page, "#approve")
     assert page.locator("#done").inner_text() == "计划已审批，可以执行。"
-    assert page.locator("#plan-status").inner_text() == "approved"
+    assert page.locator("#plan-status").get_attribute("data-status") == "approved" and page.locator("#plan-status").inner_text() == "已审批，待执行"
     assert dpo.name in page.locator("dl").inner_text()  # approved by the second person
     assert page.locator("#approve").count() == 0

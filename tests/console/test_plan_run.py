@@ -42,7 +42,7 @@ def test_the_dpo_runs_an_approved_plan_and_the_run_is_theirs_in_the_audit_log(ru
     r = dpo.post(f"/console/retention/plans/{plan_id}/run")
     assert r.status_code == 302 and r.headers["Location"].endswith("done=run")
     page = dpo.get(r.headers["Location"]).get_data(as_text=True)
-    assert re.search(r'id="run-status">#\d+ · completed', page) and 'id="run-plan"' not in page
+    assert re.search(r'id="run-status" data-status="completed">#\d+ · 已完成', page) and 'id="run-plan"' not in page
     assert [e.actor_name for e in audit_events(action="retention:run:start")] == [dpo.name]
     # A second press (a reload): the plan's run is complete, nothing is purged twice and no second run starts.
     assert dpo.post(f"/console/retention/plans/{plan_id}/run").status_code == 302

@@ -19,7 +19,7 @@ def test_the_request_page_shows_the_subjects_consents_and_their_scope(console_as
     zh = c.get(f"/console/requests/{rid}").get_data(as_text=True)
     table = zh.split('id="consent-scope"')[1].split("</table>")[0]
     assert "该个人的同意及其范围" in zh and "partner_marketing" in table and "2026-01" in table and "已同意" in table
-    assert "email, mobile, name" in table and "purchase" in table and "Partner Brand Ltd (CN, privacy@partner.example)" in table
+    assert "电子邮箱, 手机号码, 姓名" in table and "购买记录" in table and "Partner Brand Ltd (CN, privacy@partner.example)" in table  # by their names
     assert "已撤回同意" in table and "2026-06" in table  # the marketing consent, withdrawn since
     c.post("/console/preferences", {"language": "en"})
     en = c.get(f"/console/requests/{rid}").get_data(as_text=True)

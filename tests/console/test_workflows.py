@@ -72,7 +72,7 @@ def test_a_dpo_approves_a_plan_made_by_someone_else_but_not_their_own(runtime, c
     theirs = _plan(runtime, Actor(name="alice", kind="staff", roles=("privacy_staff",), principal_id=uuid.UUID(int=1)))
     assert 'id="approve"' in dpo.get(f"/console/retention/plans/{theirs}").get_data(as_text=True)
     assert dpo.post(f"/console/retention/plans/{theirs}/approve").status_code == 302
-    assert 'id="plan-status">approved' in dpo.get(f"/console/retention/plans/{theirs}").get_data(as_text=True)
+    assert 'id="plan-status" data-status="approved">' in dpo.get(f"/console/retention/plans/{theirs}").get_data(as_text=True)
     from sqlalchemy import select
 
     from govern.identity.models import Principal
@@ -82,7 +82,7 @@ def test_a_dpo_approves_a_plan_made_by_someone_else_but_not_their_own(runtime, c
     mine = _plan(runtime, Actor(name=me.name, kind="staff", roles=tuple(me.roles), principal_id=me.id))
     refused = dpo.post(f"/console/retention/plans/{mine}/approve")
     assert refused.status_code in (403, 409) and 'id="action-error"' in refused.get_data(as_text=True)
-    assert 'id="plan-status">draft' in dpo.get(f"/console/retention/plans/{mine}").get_data(as_text=True)
+    assert 'id="plan-status" data-status="draft">' in dpo.get(f"/console/retention/plans/{mine}").get_data(as_text=True)
 
 
 def test_privacy_staff_see_plans_but_cannot_approve(runtime, console_as):

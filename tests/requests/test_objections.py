@@ -162,4 +162,4 @@ def test_the_access_package_lists_the_objection_and_no_longer_the_purpose_it_sto
     assert (objection["purpose"], objection["request_id"], objection["lifted_at"]) == ("fraud_prevention", str(rid), None)
     assert "fraud_prevention" not in [p["purpose"] for p in data["processing"]]
     assert "order_fulfilment" in [p["purpose"] for p in data["processing"]]
-    assert "反对处理" in summary and "fraud_prevention: 有效，已停止处理" in summary
+    assert "反对处理" in summary and "反欺诈: 有效，已停止处理" in summary  # the purpose by its name (issue 19 item 3)

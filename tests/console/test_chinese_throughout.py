@@ -1,0 +1,310 @@
+"""Chinese throughout (issue 19 item 3): every page of the console, rendered in Chinese with real data behind it
+(requests in several states with their timelines, an erasure certificate, incidents with their scope, assessment,
+letters and register, purge plans, consent, failed webhook deliveries, the audit log, calendar and reports), shows no
+Latin-script word but codes and names from a small allow-list — no state, verb, rule name, legal reason or plan
+status left in English, no principal shown as a bare uuid or `drill=False`. The same pages in English show no msgid
+in place of words. Every GET route of the console blueprint is either visited here or named as a download."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from html.parser import HTMLParser
+from pathlib import Path
+from zoneinfo import available_timezones
+
+import pytest
+
+from govern.identity.actor import Actor
+
+from .test_incidents import TEXTS
+from .test_queues import plans  # noqa: F401  (a fixture)
+from .test_webhooks import failed_delivery  # noqa: F401  (a fixture)
+
+requests_service = pytest.importorskip("govern.requests.service")
+pytest.importorskip("govern.breach.service")
+pytest.importorskip("govern.retention.service")
+
+CRM = Actor(name="crm-test", kind="service", roles=("sales_service",), principal_id=uuid.UUID("00000000-0000-4000-8000-00000000c0de"))
+
+# Latin-script words a Chinese page may show, and why (keep this short: a word added here is a word not translated).
+ALLOWED = {
+    # Laws and standards by their own names, as Chinese texts cite them; the product itself.
+    "PIPL", "GDPR", "CCPA", "CPRA", "GB", "govern",
+    # Technical names with no Chinese form in use: formats and protocols the page offers or reports.
+    "CSV", "JSON", "JSONL", "PDF", "ZIP", "OCSF", "HTTP", "HTTPS", "URL", "API", "iCalendar", "ics", "Webhook", "SM4", "AES", "GCM", "SHA", "HMAC",
+    "CRM", "UTC", "ID",
+    # The language switch names the other language in that language.
+    "English",
+}
+TOKEN_ALLOWED = (
+    re.compile(r"\d"),  # ids, references, versions, digests, counts: codes, not words
+    re.compile(r"@"),  # an e-mail address (masked or not): data
+    re.compile(r"^[\w/.-]+\.(py|json|csv|ics|pdf|zip|yaml)$"),  # a file the page names (audit/verify.py)
+    re.compile(r"^[\w*-]+(:[\w*-]+)+$"),  # an audit action or permission code (subjects:profile:read), as the log stores it
+)
+
+# GET routes that answer a file, not a page (each tested where its feature is).
+DOWNLOADS = {
+    "console.static_file", "console.choose_language", "console.access_review_csv", "console.audit_export", "console.requests_export",
+    "console.request_package", "console.request_certificate_json", "console.request_certificate_pdf", "console.incidents_export",
+    "console.incident_report", "console.retention_plans_export", "console.webhooks_export", "console.calendar_ics", "console.compliance_pack",
+}
+
+
+class _Visible(HTMLParser):
+    """The text a reader sees: text nodes outside script and style, and the placeholder, aria-label and alt of elements.
+    Text inside <code>, <pre>, <kbd> and <samp> is machine text (an id, a command, a digest, an audit resource) and is
+    read apart; so is a <span class="policy-text">: a citation the policy files (policies/*.yaml) hold in one language
+    only, shown as written — the test checks that every word of it is the policy's own."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.text: list[str] = []
+        self.code: list[str] = []
+        self.policy: list[str] = []
+        self._skip = 0
+        self._code = 0
+        self._policy = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("script", "style"):
+            self._skip += 1
+        if tag in ("code", "pre", "kbd", "samp"):
+            self._code += 1
+        if tag == "span" and ("class", "policy-text") in attrs:
+            self._policy += 1
+        for name, value in attrs:
+            if name in ("placeholder", "aria-label", "alt") and value:
+                self.text.append(value)
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style"):
+            self._skip -= 1
+        if tag in ("code", "pre", "kbd", "samp"):
+            self._code -= 1
+        if tag == "span" and self._policy:
+            self._policy -= 1
+
+    def handle_data(self, data):
+        if not self._skip:
+            (self.code if self._code else self.policy if self._policy else self.text).append(data)
+
+
+def visible_text(html: str) -> str:
+    parser = _Visible()
+    parser.feed(html)
+    return "\n".join(parser.text)
+
+
+def policy_text(html: str) -> str:
+    parser = _Visible()
+    parser.feed(html)
+    return "\n".join(parser.policy)
+
+
+def _policy_words() -> set[str]:
+    """Every Latin-script word the policy files write (their citations and notes)."""
+    root = Path(__file__).resolve().parents[2] / "policies"
+    return {w for path in root.rglob("*.yaml") for w in re.findall(r"[A-Za-z][A-Za-z'_-]*[A-Za-z]", path.read_text(encoding="utf-8"))}
+
+
+def latin_words(text: str, data: set[str]) -> set[str]:
+    """The Latin-script words of `text` that are neither allowed codes and names nor data the test put in."""
+    zones = available_timezones()
+    found = set()
+    for token in text.split():
+        token = token.strip(".,;:!?()[]{}<>\"'“”‘’（）【】《》，。；：、·—–-→=|/")
+        if not token or token in zones or any(p.search(token) for p in TOKEN_ALLOWED):
+            continue
+        for word in re.findall(r"[A-Za-z][A-Za-z'_-]*[A-Za-z]", token):
+            if word not in ALLOWED and word not in data and not all(part in ALLOWED | data for part in re.split(r"[-_/]", word)):
+                found.add(word)
+    return found
+
+
+# --- a console with something on every page --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def world(runtime, app, make_subject, client_as, console_as, plans, failed_delivery):  # noqa: F811
+    """Requests in most states with their timelines (one an erasure completed with its certificate), an incident opened
+    from a real read with scope, containment, assessment and letters, purge plans, consent and a failed webhook
+    delivery -> (a ConsoleClient that may open every page, the URLs of the pages with ids filled in, the data words)."""
+    from govern.requests import flows
+    from govern.sharing import service as sharing
+
+    now = datetime.now(timezone.utc)
+    subjects = [make_subject(external_ref=f"CRM-ZH-{i}") for i in range(5)]
+    crm = client_as("sales_service")
+    assert crm.post(f"/api/v1/subjects/{subjects[0]}/consents", json={
+        "action": "grant", "purpose": "marketing", "notice_version": "2026-06", "channel": "app", "evidence": "form-10"}).status_code == 201
+    with runtime.database.unit_of_work() as session:
+        recipient = sharing.create_recipient(session=session, policy=runtime.policy, actor=Actor.operator(), data={
+            "name": "顺丰速运", "contact": "dpo@sf.example", "purpose": "order_fulfilment", "categories": ["basic_identity", "contact"], "country": "CN",
+            "agreement_ref": "DSA-2026-01", "agreement_expires_on": date(2099, 1, 1)})
+        sharing.disclose(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=subjects[0], recipient_id=recipient.id,
+                         fields=["name", "address"], purpose="order_fulfilment")
+
+    def file(sid, type_):
+        with runtime.database.unit_of_work() as session:
+            return requests_service.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type=type_,
+                                         channel="app").request.id
+
+    def act(fn, actor=Actor(name="privacy-officer", kind="staff", roles=("privacy_staff",)), **kw):
+        with runtime.database.unit_of_work() as session:
+            import inspect
+
+            params = inspect.signature(fn).parameters
+            extra = {k: v for k, v in {"policy": runtime.policy, "envelope": runtime.envelope, "ledgers": runtime.ledgers}.items() if k in params}
+            return fn(session=session, actor=actor, **extra, **kw)
+
+    access, erasure, refused, fresh = file(subjects[0], "access"), file(subjects[1], "erasure"), file(subjects[2], "restriction"), file(subjects[3], "objection")
+    pending_erasure = file(subjects[4], "erasure")
+    for rid in (access, erasure, refused, pending_erasure):
+        act(requests_service.verify, actor=CRM, request_id=rid, method="crm_session", reference="sess-1")
+    act(requests_service.pause, request_id=access, reason="等待请求人补充身份材料")
+    act(requests_service.resume, request_id=access)
+    act(requests_service.refuse, request_id=refused, reason="manifestly_unfounded", legal_basis="《个人信息保护法》第五十条", explanation="重复提出的请求")
+    act(flows.complete, request_id=erasure)
+
+    # An incident from a real read by a service key, worked through to letters.
+    reader = client_as("sales_service")
+    assert reader.get(f"/api/v1/subjects/{subjects[0]}", purpose="order_fulfilment").status_code == 200
+    person = console_as("dpo", "auditor", "security")
+    local = lambda moment: moment.astimezone(timezone(timedelta(hours=8))).strftime("%Y-%m-%dT%H:%M")  # noqa: E731  (Asia/Shanghai)
+    opened = person.post("/console/incidents/new", {
+        "title": "客户接口密钥泄露", "description": "密钥被误提交到公开代码仓库。", "detected_at": local(now - timedelta(minutes=30)),
+        "aware_at": local(now - timedelta(minutes=20)), "reported_by": "安全运营中心", "principals": reader.name, "source_from": local(now - timedelta(hours=1)),
+    })
+    assert opened.status_code == 302, opened.get_data(as_text=True)[:300]
+    iid = uuid.UUID(re.search(r"/console/incidents/([0-9a-f-]{36})", opened.headers["Location"]).group(1))
+    assert person.post(f"/console/incidents/{iid}/scope", {}).status_code == 302
+    assert person.post(f"/console/incidents/{iid}/transition", {"to": "assessing"}).status_code == 302
+    assert person.post(f"/console/incidents/{iid}/containment", {"action": "other", "note": "已在网关吊销该密钥"}).status_code == 302
+    form = {"risk": "high", "notify": "yes", "rationale": "攻击者可读取联系方式", "people.EU": "3"}
+    for item, (zh, en) in TEXTS.items():
+        form[f"texts.{item}.zh"], form[f"texts.{item}.en"] = zh, en
+    assert person.post(f"/console/incidents/{iid}/assessment", form).status_code == 302
+    with runtime.database.unit_of_work() as session:
+        from govern.breach import service as breach
+
+        nid = next(n.id for n in breach.notifications(session=session, incident_id=iid) if n.key == "pipl_subjects")
+    assert person.post(f"/console/incidents/{iid}/notifications/{nid}/letters", {"languages": ["zh"]}).status_code == 302
+    listing = person.get(f"/console/incidents/{iid}/notifications/{nid}/letters").get_data(as_text=True)
+    letter = re.findall(rf"/console/incidents/{iid}/letters/([0-9a-f-]{{36}})", listing)[0]
+
+    from govern.audit import chain
+
+    chain.seal(database=runtime.database)
+    pages = {
+        "console.home": "/console/", "console.reports": "/console/reports", "console.calendar": "/console/calendar",
+        "console.requests_queue": "/console/requests?state=all", "console.request_detail": [f"/console/requests/{r}" for r in (access, erasure, refused, fresh, pending_erasure)],
+        "console.request_erasure_preview": f"/console/requests/{pending_erasure}/erasure",
+        "console.retention_overview": "/console/retention", "console.retention_plans": "/console/retention/plans?group=all",
+        "console.retention_plan": [f"/console/retention/plans/{p}" for p in plans.values()],
+        "console.consent_overview": "/console/consent", "console.incidents": "/console/incidents?state=all", "console.incident_new": "/console/incidents/new",
+        "console.incident_detail": f"/console/incidents/{iid}", "console.incident_letters": f"/console/incidents/{iid}/notifications/{nid}/letters",
+        "console.incident_letter": f"/console/incidents/{iid}/letters/{letter}", "console.breach_register": "/console/incidents/register",
+        "console.webhooks_overview": "/console/webhooks", "console.compliance_overview": "/console/compliance",
+        "console.subject_lookup": "/console/subjects", "console.access_review": "/console/access-review",
+        "console.audit_search": "/console/audit?go=1", "console.preferences": "/console/preferences", "console.sign_in": "/console/sign-in",
+    }
+    data = {person.name, reader.name, crm.name, failed_delivery[2], *failed_delivery[2].split("-"), "sf", "example", "dpo", "sess", "form",
+            "alice", "bob", "soc", "crm-test", "privacy-officer"}
+    # The English texts of the assessment are what the user typed for English letters (data), shown in their fields;
+    # an operator's actions are by the actors "operator" and "cli:root" (names, as the audit log records them).
+    data |= {w for _, en in TEXTS.values() for w in re.findall(r"[A-Za-z][A-Za-z'_-]*[A-Za-z]", en)} | {"operator", "cli", "root"}
+    return person, pages, data
+
+
+def _urls(pages) -> list[tuple[str, str]]:
+    return [(endpoint, url) for endpoint, urls in pages.items() for url in ([urls] if isinstance(urls, str) else urls)]
+
+
+def test_every_get_route_of_the_console_is_a_page_here_or_a_named_download(app, world):
+    _, pages, _ = world
+    routes = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("console.") and "GET" in (rule.methods or ())}
+    assert sorted(routes - set(pages) - DOWNLOADS) == []
+    assert sorted(set(pages) - routes) == [] and sorted(DOWNLOADS - routes) == []
+
+
+def test_every_console_page_in_chinese_shows_no_latin_word_but_codes_and_names(world, runtime):
+    person, pages, data = world
+    # Jurisdiction codes (policies/jurisdictions.yaml: CN, EU, US-CA) are codes, like ISO country codes.
+    data = data | set(runtime.policy.jurisdictions)
+    policy_words = _policy_words()
+    found, quoted = {}, {}
+    for _endpoint, url in _urls(pages):
+        r = person.get(url)
+        assert r.status_code == 200, (url, r.status_code)
+        html = r.get_data(as_text=True)
+        assert 'lang="zh' in html, url
+        words = latin_words(visible_text(html), data)
+        if words:
+            found[url] = sorted(words)
+        foreign = latin_words(policy_text(html), data) - policy_words
+        if foreign:
+            quoted[url] = sorted(foreign)
+    assert found == {}
+    assert quoted == {}  # text shown as the policy's own is the policy's own
+
+
+def test_every_console_page_in_english_shows_words_not_msgids(world):
+    from govern.console.i18n import MESSAGES
+
+    person, pages, _ = world
+    person.post("/console/preferences", {"language": "en"})
+    keys = {k for k in MESSAGES if "." in k or "_" in k}
+    found = {}
+    for _endpoint, url in _urls(pages):
+        html = person.get(url).get_data(as_text=True)
+        assert 'lang="en"' in html, url
+        shown = {t.strip(".,;:()") for t in visible_text(html).split()} & keys
+        if shown:
+            found[url] = sorted(shown)
+    assert found == {}
+
+
+# --- the same in a browser: what chromium renders, in both languages -------------------------------------------------
+
+# The text chromium shows (innerText: what is laid out and visible), less machine text and the policy's own citations,
+# the same parts the HTML reading above sets apart.
+SHOWN_TEXT = """() => {
+  const body = document.body.cloneNode(true);
+  body.querySelectorAll('script, style, code, pre, kbd, samp, span.policy-text').forEach(el => el.remove());
+  document.body.appendChild(body); body.style.position = 'absolute'; body.style.left = '-10000px';
+  const text = body.innerText; body.remove();
+  return text;
+}"""
+
+
+@pytest.mark.browser
+def test_in_a_browser_every_console_page_reads_in_chinese_then_in_english(page, runtime, world):
+    from govern.console.i18n import MESSAGES
+
+    from .test_browser_flows import _sign_in
+
+    person, pages, data = world
+    data = data | set(runtime.policy.jurisdictions)
+    _sign_in(page, person.name, "/console/")
+    urls = [url for endpoint, url in _urls(pages) if endpoint != "console.sign_in"]
+    found = {}
+    for url in urls:
+        assert page.goto(url).status == 200, url
+        assert page.locator("html").get_attribute("lang").startswith("zh"), url
+        words = latin_words(page.evaluate(SHOWN_TEXT), data)
+        if words:
+            found[url] = sorted(words)
+    assert found == {}
+    with page.expect_navigation():
+        page.click("#switch-language")
+    keys = {k for k in MESSAGES if "." in k or "_" in k}
+    for url in urls:
+        assert page.goto(url).status == 200, url
+        assert page.locator("html").get_attribute("lang") == "en", url
+        shown = {t.strip(".,;:()") for t in page.evaluate(SHOWN_TEXT).split()} & keys
+        if shown:
+            found[url] = sorted(shown)
+    assert found == {}
