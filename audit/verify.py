@@ -22,6 +22,7 @@ import json
 import os
 import re
 import sys
+import threading
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -613,7 +614,8 @@ class Scanned:
     pieces: list[tuple[bool, bytes]]
 
 
-def _perfect_root(leaves: list[bytes]) -> bytes:
+def perfect_root(leaves: list[bytes]) -> bytes:
+    """The root of a perfect subtree (its number of leaves a power of two), level by level."""
     sha = hashlib.sha256
     while len(leaves) > 1:
         it = iter(leaves)
@@ -670,7 +672,7 @@ def _scan(path: str, start: int, end: int, tree: bool, wanted: frozenset[int], d
         while i + BLOCK <= len(leaves):
             block = leaves[i:i + BLOCK]
             inside = any(at + i < w < at + i + BLOCK for w in wanted)  # a checkpoint inside needs the leaves themselves
-            pieces.append((False, b"".join(block)) if inside else (True, _perfect_root(block)))
+            pieces.append((False, b"".join(block)) if inside else (True, perfect_root(block)))
             i += BLOCK
         if i < len(leaves):
             pieces.append((False, b"".join(leaves[i:])))
@@ -699,7 +701,10 @@ def _fast_export(
     size = path.stat().st_size
     ranges = _ranges(path, size)
     if workers is None:
-        workers = min(len(ranges), os.cpu_count() or 1, 8) if size >= PARALLEL_FROM else 1
+        # Forked only from a process with no other thread: no lock (in OpenSSL, in logging) can be held across the fork
+        # by a thread that does not exist in the child. A server's job thread checks its archives in its own process.
+        alone = threading.active_count() == 1
+        workers = min(len(ranges), os.cpu_count() or 1, 8) if size >= PARALLEL_FROM and alone else 1
     if workers > 1 and len(ranges) > 1:
         digest = hashlib.sha256()
         try:
@@ -781,7 +786,8 @@ def load_checkpoint_source(path: Path) -> tuple[list[dict], list[dict] | None]:
 
 
 def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path: Path | None = None, workers: int | None = None) -> Report:
-    """`workers`: processes checking the events file (None: as many as there are cores for a large file, 1: this one)."""
+    """`workers`: processes checking the events file (None: one per core for a file over 32 MB when this process runs
+    no other thread, else this one alone; 1: this one alone)."""
     report = Report()
     try:
         manifest = json.loads((export_dir / "manifest.json").read_text(encoding="utf-8"))

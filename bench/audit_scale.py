@@ -144,7 +144,7 @@ class Generator:
         self.seq = 0
         self.prev = b"\x00" * 32
 
-    def write(self, first: datetime, last: datetime, n: int, batch: int = 50_000, progress: str = "") -> None:
+    def write(self, first: datetime, last: datetime, n: int, batch: int = 50_000, progress: str = "", checkpoint_every: int = 0) -> None:
         from govern.audit.service import canonical_bytes
 
         step = (last - first) / max(n, 1)
@@ -180,11 +180,17 @@ class Generator:
                         cp.write("".join(links))
                 raw.commit()
                 written += size
+                if checkpoint_every and self.seq // checkpoint_every != (self.seq - size) // checkpoint_every and written < n:
+                    self._mark_sealed(n=0)
+                    self.checkpoint()
                 if progress and (written == n or written % (batch * 20) == 0):
                     rate = written / max(time.monotonic() - t0, 1e-6)
                     print(f"  {progress}: {written:,}/{n:,} events ({rate:,.0f}/s)", file=sys.stderr, flush=True)
         finally:
             raw.close()
+        self._mark_sealed(n)
+
+    def _mark_sealed(self, n: int) -> None:
         with self.rt.database.engine.begin() as conn:
             conn.execute(text("SELECT setval('audit_events_id_seq', :v)"), {"v": self.seq})
             # A sealer run long past that saw every id: the sealer then starts after them (as after a day of `govern serve`).
@@ -259,17 +265,60 @@ def archive_two_months(rt) -> dict:
     small, full = run.archived
     folder = Path(full.folder)
     t0 = time.perf_counter()
+    one = verifier.verify_export(folder, [rt.settings.audit_checkpoint_dir], workers=1)
+    one_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
     report = verifier.verify_export(folder, [rt.settings.audit_checkpoint_dir])
     verify_s = time.perf_counter() - t0
-    if not report.ok:
+    if not (report.ok and one.ok):
         raise SystemExit(f"the archive does not verify: {report.render()}")
     return {
         "small": {"events": small.events, "drop_ms": round(small.remove_ms, 1), "partition": small.dropped_partition},
         "full": {"events": full.events, "exported": full.exported, "drop_ms": round(full.remove_ms, 1), "partition": full.dropped_partition},
         "archive_seconds": round(seconds, 1), "archive_events_per_s": round((small.exported + full.exported) / seconds),
         "verify_events": report.events, "verify_seconds": round(verify_s, 2), "verify_events_per_s": round(report.events / verify_s),
+        "verify_one_process_seconds": round(one_s, 2), "verify_one_process_events_per_s": round(one.events / one_s),
+        "first_seq": full.first_seq, "through_seq": full.through_seq,
         "archive_bytes": sum(f.stat().st_size for f in folder.iterdir()),
     }
+
+
+def proofs(rt, arch: dict, n: int, whole_tree_upto: int) -> dict:
+    """Inclusion proofs of random events (half archived, half live) against the first checkpoint covering each, each
+    verified; a consistency proof between the last two checkpoints; the former whole-tree proof once, at small sizes."""
+    from govern.audit import checkpoints, verifier
+
+    rng = random.Random(3)
+    keys = rt.settings.audit_checkpoint_dir / "keys.json"
+    with rt.database.unit_of_work() as session:
+        top = session.scalar(text("SELECT max(seq) FROM audit_chain"))
+        numbers = list(session.scalars(text("SELECT number FROM audit_checkpoints ORDER BY number DESC LIMIT 2")))
+    timed: dict[str, list[float]] = {"live": [], "archived": []}
+    for i in range(n):
+        kind = "archived" if i % 2 else "live"
+        seq = rng.randint(arch["first_seq"], arch["through_seq"]) if kind == "archived" else rng.randint(arch["through_seq"] + 1, top)
+        t0 = time.perf_counter()
+        with rt.database.unit_of_work() as session:
+            proof = checkpoints.inclusion_proof(session=session, seq=seq, settings=rt.settings)
+        timed[kind].append((time.perf_counter() - t0) * 1000)
+        if not verifier.verify_proof(proof, keys).ok:
+            raise SystemExit(f"the inclusion proof of seq {seq} does not verify")
+    t0 = time.perf_counter()
+    with rt.database.unit_of_work() as session:
+        consistency = checkpoints.consistency_proof(session=session, first=numbers[1], second=numbers[0])
+    consistency_ms = (time.perf_counter() - t0) * 1000
+    if not verifier.verify_consistency_proof(consistency, keys).ok:
+        raise SystemExit("the consistency proof does not verify")
+    whole = None
+    if top <= whole_tree_upto:
+        t0 = time.perf_counter()
+        with rt.database.unit_of_work() as session:
+            leaves = checkpoints._all_leaves(session, top)
+            checkpoints._path(top // 2, leaves, 0, top)
+        whole = round((time.perf_counter() - t0) * 1000, 1)
+    every = timed["live"] + timed["archived"]
+    return {"proofs": len(every), "live_p50_ms": round(_pct(timed["live"], 0.5), 1), "archived_p50_ms": round(_pct(timed["archived"], 0.5), 1),
+            "p99_ms": round(_pct(every, 0.99), 1), "consistency_ms": round(consistency_ms, 1), "whole_tree_ms": whole, "tree_size": top}
 
 
 def sizes(rt) -> dict:
@@ -302,6 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--clients", type=int, default=4)
     p.add_argument("--append-seconds", type=float, default=15.0)
     p.add_argument("--searches", type=int, default=200)
+    p.add_argument("--checkpoint-every", type=int, default=600_000, help="a signed checkpoint every N generated events (a minute at 10k reads/s)")
+    p.add_argument("--proofs", type=int, default=40, help="inclusion proofs timed (half of archived events)")
+    p.add_argument("--whole-tree-proof-upto", type=int, default=3_000_000, help="time the former whole-tree proof too up to this many events")
     p.add_argument("--force", action="store_true", help="allow a database whose name lacks 'bench' (it is WIPED)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -348,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     end = now - timedelta(minutes=10)
     gen.write(first, add_months(first, 1) - timedelta(seconds=1), month_one, progress="month 1")
     gen.checkpoint()
-    gen.write(add_months(first, 1), end, args.events - month_one, progress="months 2..")
+    gen.write(add_months(first, 1), end, args.events - month_one, progress="months 2..", checkpoint_every=args.checkpoint_every)
     seeded_s = time.perf_counter() - t0
     t1 = time.perf_counter()
     gen.checkpoint()
@@ -381,7 +433,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"drop (DETACH + DROP) of a month: {arch['full']['drop_ms']} ms for {arch['full']['events']:,} events, {arch['small']['drop_ms']} ms for "
           f"{arch['small']['events']:,}; ratio {drop_ratio:.2f} (bar <= {BAR_DROP_MS:.0f} ms)", flush=True)
     print(f"verify of the archive: {arch['verify_events']:,} events in {arch['verify_seconds']} s = {arch['verify_events_per_s']:,} events/s "
-          f"(bar >= {BAR_VERIFY:,}); archive {arch['archive_bytes'] / max(arch['verify_events'], 1):.0f} bytes/event", flush=True)
+          f"(bar >= {BAR_VERIFY:,}); in one process {arch['verify_one_process_events_per_s']:,} events/s (ratio "
+          f"{arch['verify_events_per_s'] / max(arch['verify_one_process_events_per_s'], 1):.2f}); archive "
+          f"{arch['archive_bytes'] / max(arch['verify_events'], 1):.0f} bytes/event", flush=True)
+    proof = proofs(rt, arch, args.proofs, whole_tree_upto=args.whole_tree_proof_upto)
+    print(f"inclusion proof p50 {proof['live_p50_ms']} ms (live event), {proof['archived_p50_ms']} ms (archived event), p99 {proof['p99_ms']} ms, "
+          f"{proof['proofs']} proofs, all verify; consistency proof between the last two checkpoints {proof['consistency_ms']} ms; "
+          f"whole-tree proof (before): {proof['whole_tree_ms'] if proof['whole_tree_ms'] is not None else 'not run at this size'} ms", flush=True)
 
     bars = {
         "append_within_10_percent": append_ratio >= BAR_APPEND,
@@ -397,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "command": " ".join(["bench/audit_scale.py", *(argv if argv is not None else sys.argv[1:])]), "date": started.isoformat(timespec="seconds"),
         "events": total, "months": args.months, "appends": {"empty": empty, "full": full, "ratio": round(append_ratio, 3)}, "searches": found,
-        "archive": arch, "drop_ratio": round(drop_ratio, 2), "sizes": size, "bars": bars, "verdict": verdict,
+        "archive": arch, "proofs": proof, "drop_ratio": round(drop_ratio, 2), "sizes": size, "bars": bars, "verdict": verdict,
         "load_average": {"start": round(load_start, 2), "end": round(load_end, 2)}, "machine": platform.node(),
     }
     print(json.dumps(result))
