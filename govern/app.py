@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from types import FunctionType
 from typing import Any
 
 import structlog
@@ -58,12 +59,30 @@ class Runtime:
         self.database.dispose()  # a command leaves no connection behind
 
     def session(self) -> Session:
-        """The current request's session, opened on first use."""
-        if "db_session" not in g:
-            session = g.db_session = self.database.sessions()
-            if self.database.dialect == "postgresql" and is_audited_read(current_app, request.endpoint):
-                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        return g.db_session
+        """The current request's session, opened on first use: an audited read's runs in AUTOCOMMIT on PostgreSQL, on
+        one connection checked out once (Database.read_session)."""
+        ctx = g._get_current_object()  # type: ignore[attr-defined]  # once: each proxy access is a context look-up
+        session = ctx.get("db_session")
+        if session is None:
+            audited = is_audited_read(current_app, request.endpoint)
+            session = ctx.db_session = self.database.read_session() if audited else self.database.sessions()
+        return session
+
+
+class _Flask(Flask):
+    """Flask, remembering which of its functions are coroutines: it asks again for every hook, view and handler of
+    every request (about a dozen inspections per request), and a function does not change its kind."""
+
+    _sync: dict[Any, Any]
+
+    def ensure_sync(self, func):
+        sync = self.__dict__.setdefault("_sync", {})
+        found = sync.get(func)
+        if found is None:
+            found = super().ensure_sync(func)
+            if isinstance(func, FunctionType) and len(sync) < 10_000:  # plain functions live as long as the app
+                sync[func] = found
+        return found
 
 
 def build_runtime(settings: Settings) -> Runtime:
@@ -81,7 +100,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     configure_logging(settings.log_level)
     runtime = runtime or build_runtime(settings)
 
-    app = Flask(__name__)
+    app = _Flask(__name__)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese names stay readable in JSON
     app.config.update(
         API_TITLE="govern",
@@ -207,6 +226,9 @@ def _plain(view):
 def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
     from govern.health.metrics import observe_request
 
+    # Bound once, after create_app configured logging: the module's lazy logger rebuilds itself on every call.
+    request_log = log.bind()
+
     @app.before_request
     def _start():
         g.started = time.perf_counter()
@@ -214,14 +236,17 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
 
     @app.after_request
     def _finish(response):
+        # The request and g once each (every access through Flask's proxies is a context look-up).
+        req, ctx = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
         response = _confirm_principal(runtime, response)
-        session: Session | None = g.pop("db_session", None)
+        session: Session | None = ctx.pop("db_session", None)
         if session is not None:
             try:
-                if response.status_code < 400:
-                    session.commit()
-                else:
+                if response.status_code >= 400:
                     session.rollback()
+                elif session.in_transaction() or session.new or session.dirty or session.deleted:
+                    session.commit()
+                # else nothing began and nothing is pending: an audited read's statements committed as they ran
             except Exception as exc:  # the commit (and with it the audit event) did not become durable
                 session.rollback()
                 log.error("commit_failed", error_type=type(exc).__name__)
@@ -230,16 +255,18 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
                             headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
                 )
             finally:
-                session.close()
-        refusal = g.pop("refusal_audit", None)
+                runtime.database.end(session)
+        refusal = ctx.pop("refusal_audit", None)
         if refusal is not None:
             _record_refusal(runtime, refusal)
-        response.headers["X-Request-Id"] = g.get("request_id", "")
-        elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-        observe_request(request.endpoint or "unmatched", request.method, response.status_code, elapsed)
-        log.info(
-            "request", method=request.method, path=request.path, endpoint=request.endpoint, status=response.status_code,
-            ms=round(elapsed * 1000, 2), actor=getattr(g.get("actor"), "name", None),
+        response.headers["X-Request-Id"] = ctx.get("request_id", "")
+        now = time.perf_counter()
+        elapsed = now - ctx.get("started", now)
+        endpoint, method, status = req.endpoint, req.method, response.status_code
+        observe_request(endpoint or "unmatched", method, status, elapsed)
+        request_log.info(
+            "request", method=method, path=req.path, endpoint=endpoint, status=status, ms=round(elapsed * 1000, 2),
+            actor=getattr(ctx.get("actor"), "name", None),
         )
         return response
 
@@ -247,8 +274,10 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
     def _teardown(_exc):
         session = g.pop("db_session", None)
         if session is not None:
-            session.rollback()
-            session.close()
+            try:
+                session.rollback()
+            finally:
+                runtime.database.end(session)
 
 
 def _confirm_principal(runtime: Runtime, response):

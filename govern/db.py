@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from typing import Iterable, Iterator
 
 from sqlalchemy import BigInteger, Integer, MetaData, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
@@ -27,7 +27,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def make_engine(url: str, *, lock_timeout_ms: int | None = None, statement_timeout_ms: int = 0) -> Engine:
+def make_engine(url: str, *, lock_timeout_ms: int | None = None, statement_timeout_ms: int = 0, autocommit: bool = False) -> Engine:
     if url.startswith("sqlite"):
         # SQLite's only lock is the database's write lock: wait for it as long as lock_timeout_ms says (default 30 s).
         busy_ms = 30000 if lock_timeout_ms is None else lock_timeout_ms
@@ -44,7 +44,9 @@ def make_engine(url: str, *, lock_timeout_ms: int | None = None, statement_timeo
     # lock_timeout fails (55P03) instead of holding its request, which then answers 503 (govern/input_limits.py).
     lock_ms = 5000 if lock_timeout_ms is None else lock_timeout_ms
     options = " ".join(f"-c {name}={ms}" for name, ms in (("lock_timeout", lock_ms), ("statement_timeout", statement_timeout_ms)) if ms)
-    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, connect_args={"options": options} if options else {})
+    # `autocommit`: every connection of the pool is in AUTOCOMMIT from its start (set once, never reset on check-in).
+    more = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, connect_args={"options": options} if options else {}, **more)
 
 
 def _sqlite_pragmas(dbapi_conn, _record, busy_ms: int = 30000) -> None:
@@ -70,6 +72,12 @@ class Database:
         self.url = url
         self.engine = make_engine(url, lock_timeout_ms=lock_timeout_ms, statement_timeout_ms=statement_timeout_ms)
         self.sessions = sessionmaker(bind=self.engine, expire_on_commit=False)
+        # PostgreSQL: a second pool, of connections in AUTOCOMMIT, for the audited reads (read_session). Its connections
+        # are opened on first use only, so a command that never serves a read opens none.
+        self.autocommit_engine = (
+            make_engine(url, lock_timeout_ms=lock_timeout_ms, statement_timeout_ms=statement_timeout_ms, autocommit=True)
+            if self.engine.dialect.name == "postgresql" else None
+        )
 
     @property
     def dialect(self) -> str:
@@ -88,8 +96,38 @@ class Database:
         finally:
             session.close()
 
+    def read_session(self) -> Session:
+        """A session for a unit of work that changes nothing but the audit log (an audited read, govern/app.py): on
+        PostgreSQL it runs on one connection in AUTOCOMMIT for the whole unit (every statement — the hot ones and the
+        ORM's — commits as it runs, so its audit event is durable before any data is returned, and there is no BEGIN
+        or COMMIT to send). The connection is checked out here, once; `end` gives it back. Elsewhere: a plain session."""
+        if self.autocommit_engine is None:
+            return self.sessions()
+        connection = self.autocommit_engine.connect()
+        session = self.sessions(bind=connection)
+        session.info[HOT_CONNECTION] = connection
+        return session
+
+    @staticmethod
+    def end(session: Session) -> None:
+        """Closes a session of `sessions` or `read_session`, and gives the latter's connection back to its pool."""
+        try:
+            session.close()
+        finally:
+            connection = session.info.pop(HOT_CONNECTION, None)
+            if connection is not None:
+                connection.close()
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.autocommit_engine is not None:
+            self.autocommit_engine.dispose()
+
+
+# Session.info key: the connection a read_session runs on; hot statements use it without asking the session.
+HOT_CONNECTION = "govern.hot_connection"
+# The pooled DBAPI connection's info key: its cursor for hot statements, made once per connection.
+_HOT_CURSOR = "govern.hot_cursor"
 
 
 class HotStatement:
@@ -115,17 +153,29 @@ class HotStatement:
         return sql
 
     def rows(self, session: Session, params: dict) -> list:
-        connection = session.connection()
+        # A read_session's connection is at hand: asking the session for it (its transaction machinery) cost more
+        # than the statement's own round trip.
+        connection: Connection = session.info.get(HOT_CONNECTION) or session.connection()
         if connection.dialect.name != "postgresql":
             return connection.execute(self.statement, params).all()
-        from psycopg.rows import namedtuple_row
-
         sql = self._compiled(connection.dialect)
         try:
-            with connection.connection.driver_connection.cursor(row_factory=namedtuple_row) as cursor:
-                cursor.execute(sql, params, prepare=True)
-                return cursor.fetchall()
+            cursor = _hot_cursor(connection)
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
         except connection.dialect.loaded_dbapi.Error as exc:
             if connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None):
                 connection.invalidate(exc)  # as SQLAlchemy would: the pool must not hand out a dead connection
             raise DBAPIError.instance(sql, params, exc, connection.dialect.loaded_dbapi.Error) from exc
+
+
+def _hot_cursor(connection: Connection):
+    """The pooled connection's own cursor for hot statements, made on its first one and reused while the connection
+    lives (one thread at a time holds a pooled connection; rows are fetched whole, so nothing is left pending)."""
+    pooled = connection.connection
+    cursor = pooled.info.get(_HOT_CURSOR)
+    if cursor is None or cursor.closed or cursor.connection is not pooled.driver_connection:
+        from psycopg.rows import namedtuple_row
+
+        cursor = pooled.info[_HOT_CURSOR] = pooled.driver_connection.cursor(row_factory=namedtuple_row)
+    return cursor
