@@ -252,6 +252,32 @@ def keys_rotate(batch_size: int, pause: float, as_json: bool) -> None:
     )
 
 
+@keys.command("migrate-suite")
+@click.option("--batch-size", default=200, show_default=True, type=click.IntRange(1, 100_000))
+@click.option("--json", "as_json", is_flag=True)
+def keys_migrate_suite(batch_size: int, as_json: bool) -> None:
+    """Converts the data to the suite policies/crypto.yaml names (data keys, values, blind indexes); reruns resume."""
+    from govern.crypto import migration
+    from govern.crypto.cli import normaliser, runtime_for
+    from govern.identity.actor import Actor
+    from govern.jobs import ProgressLine
+
+    settings = _settings()
+    rt = runtime_for(settings)  # the policy may name the target before the data is under it: that is the point
+    show = ProgressLine("converted", "subjects")
+    try:
+        result = migration.migrate(database=rt.database, envelope=rt.envelope, settings=settings, actor=Actor.operator(),
+                                   normalise=normaliser(rt.policy), batch_size=batch_size, on_progress=show)
+    except (migration.MigrationRefused, migration.RotationBusy) as exc:
+        _fail(str(exc), code=3)
+    finally:
+        rt.database.dispose()
+    show.end()
+    emit(as_json, result.__dict__, f"the data is under {result.suite} already" if result.already else (
+        f"{'resumed' if result.resumed else 'started'} migration from {result.source} to {result.suite}: {result.converted} of {result.total} subjects"
+        f" ({result.values} values) and {result.endpoints} webhook endpoints converted; verified; {result.suite} is the recorded suite"))
+
+
 @keys.command("accept-audit-key")
 @click.option("--reason", required=True, help="Why the key changed (audited).")
 @click.option("--json", "as_json", is_flag=True)

@@ -65,6 +65,8 @@ class KeyAction(AuditTag):
     ROTATE_BEGIN = "crypto:master:rotate-begin"
     ROTATE_FINISH = "crypto:master:rotate-finish"
     CHECK_RECORD = "crypto:key-check:record"
+    SUITE_MIGRATE_BEGIN = "crypto:suite:migrate-begin"  # govern keys migrate-suite: the data starts moving to another suite
+    SUITE_MIGRATE_FINISH = "crypto:suite:migrate-finish"
 
 
 class PolicyAction(AuditTag):

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from govern.logging import get_logger
 log = get_logger("govern.crypto.checks")
 
 MASTER, INDEX, AUDIT_SIGNING = "master", "index", "audit_signing"
+MASTER_SM4 = "master_sm4"  # the SM4 key of a master-key version (keyring format 2): the commercial_cn suite wraps with it
 __all__ = ["master_check"]  # the file keyring's check value, kept importable from here
 
 # What went wrong, as a stable code (readiness, logs, tests) beside the sentence for the operator.
@@ -69,10 +70,13 @@ class KeysAtHand:
     masters: dict[int, str]
     index: str
     audit_key_id: str | None
+    sm4: dict[int, str] = field(default_factory=dict)  # per version that has an SM4 key (file keyring, format 2)
 
     @classmethod
     def of(cls, keyring: MasterKeys, audit_key_id: str | None) -> "KeysAtHand":
-        return cls({v: keyring.check_value(v) for v in keyring.versions}, index_check(keyring.index_key), audit_key_id)
+        sm4_check = getattr(keyring, "sm4_check_value", None)  # only the file keyring holds SM4 keys
+        sm4 = {v: c for v in keyring.versions if sm4_check and (c := sm4_check(v))}
+        return cls({v: keyring.check_value(v) for v in keyring.versions}, index_check(keyring.index_key), audit_key_id, sm4)
 
 
 def audit_key_id(settings: Settings) -> str | None:
@@ -96,6 +100,12 @@ def compare(rows: dict[tuple[str, int], str], keys: KeysAtHand, *, audit: bool =
     (a restore of an older database under a newer keyring)."""
     problems: list[tuple[str, str]] = []
     for (kind, version), value in sorted(rows.items()):
+        if kind == MASTER_SM4:
+            if version not in keys.sm4:
+                problems.append((VERSION_MISSING, f"the SM4 key of master key version {version} is missing from the keyring"))
+            elif not hmac.compare_digest(keys.sm4[version], value):
+                problems.append((VERSION_MISMATCH, f"the SM4 key of master key version {version} does not match the one this database was written under"))
+            continue
         if kind != MASTER:
             continue
         if version not in keys.masters:
@@ -182,6 +192,9 @@ def _record_missing(*, session: Session, database: Database, keyring: MasterKeys
     for version in new_versions:
         session.add(KeyCheck(kind=MASTER, version=version, check_value=keys.masters[version], recorded_how=how))
         added.append(f"{MASTER}:{version}")
+    for version in [v for v in keys.sm4 if (MASTER_SM4, v) not in rows]:
+        session.add(KeyCheck(kind=MASTER_SM4, version=version, check_value=keys.sm4[version], recorded_how=how))
+        added.append(f"{MASTER_SM4}:{version}")
     if (INDEX, 1) not in rows:
         session.add(KeyCheck(kind=INDEX, version=1, check_value=keys.index, recorded_how=how))
         added.append(f"{INDEX}:1")
@@ -221,6 +234,17 @@ def record_master_version(*, session: Session, keyring: MasterKeys, version: int
     """A rotation's new version, in the transaction that records the rotation's start."""
     if session.get(KeyCheck, (MASTER, version)) is None:
         session.add(KeyCheck(kind=MASTER, version=version, check_value=keyring.check_value(version), recorded_how=how))
+    record_sm4_keys(session=session, keyring=keyring, how=how)
+
+
+def record_sm4_keys(*, session: Session, keyring: MasterKeys, how: str = "rotation") -> None:
+    """The SM4 keys of the master-key versions (a rotation's, or those a format 1 keyring was given), before anything is
+    wrapped under them."""
+    sm4_check = getattr(keyring, "sm4_check_value", None)
+    for version in keyring.versions:
+        value = sm4_check(version) if sm4_check else None
+        if value and session.get(KeyCheck, (MASTER_SM4, version)) is None:
+            session.add(KeyCheck(kind=MASTER_SM4, version=version, check_value=value, recorded_how=how))
 
 
 def record_audit_key(*, session: Session, key_id: str, how: str = "rotation") -> None:

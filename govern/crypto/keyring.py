@@ -211,6 +211,12 @@ class Keyring(WatchedFile):
     def check_value(self, version: int) -> str:
         return master_check(self.master_key(version), version)
 
+    def sm4_check_value(self, version: int) -> str | None:
+        """The key-check value of version `version`'s SM4 key (None for a format 1 keyring)."""
+        self.master_key(version)
+        sm4 = self._keys[version].sm4_key
+        return hmac.new(sm4, CHECK_LABEL + b"\x00sm4\x00" + str(version).encode(), hashlib.sha256).hexdigest() if sm4 else None
+
     def close(self) -> None:
         """Nothing to release: the keys are in memory only."""
 

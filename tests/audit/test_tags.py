@@ -48,6 +48,8 @@ WRITTEN = (
     "crypto:key-check:record",
     "crypto:master:rotate-begin",
     "crypto:master:rotate-finish",
+    "crypto:suite:migrate-begin",
+    "crypto:suite:migrate-finish",
     "identity:apikey:reject",
     "identity:principal:create",
     "identity:principal:disable",

@@ -271,3 +271,25 @@ def test_sha256_hex_still_equals_the_old_blind_index(runtime, make_subject):
     _, fields = stored(runtime, sid)
     index = dict((n, i) for n, _, i in fields)["email"]
     assert index == hmac.new(runtime.keyring.index_key, f"email\x00{VALID_FIELDS['email']}".encode(), hashlib.sha256).hexdigest()
+
+
+def test_an_sm4_key_that_is_not_the_datas_stops_start_up_and_so_does_a_keyring_without_it(cn_runtime, cn_settings):
+    from govern.app import build_runtime
+    from govern.crypto import checks
+
+    seed(cn_runtime)
+    with cn_runtime.database.unit_of_work() as session:
+        assert (checks.MASTER_SM4, 1) in checks.recorded(session)
+    path = cn_settings.keyring_path
+    original = path.read_text()
+    doc = json.loads(original)
+    doc["master_keys"][0]["sm4_key"] = base64.b64encode(bytes(16)).decode()
+    path.write_text(json.dumps(doc))
+    with pytest.raises(checks.KeyMismatch, match="the SM4 key of master key version 1 does not match") as refused:
+        build_runtime(cn_settings)
+    assert refused.value.problem == checks.VERSION_MISMATCH
+    del doc["master_keys"][0]["sm4_key"]
+    path.write_text(json.dumps(doc))
+    with pytest.raises(checks.KeyMismatch, match="the SM4 key of master key version 1 is missing"):
+        build_runtime(cn_settings)
+    path.write_text(original)
