@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Iterator
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from govern.audit import archived, chain, signing
@@ -184,8 +184,15 @@ def list_checkpoints(session: Session, *, min_size: int = 0, limit: int | None =
 
 
 def _leaves(session: Session, after: int, upto: int, batch: int = 50_000) -> Iterator[tuple[int, bytes]]:
+    if session.get_bind().dialect.name == "postgresql":
+        return _leaves_aggregated(session, after, upto, batch * 4)
+    return _leaf_rows(session, after, upto, batch)
+
+
+def _leaf_rows(session: Session, after: int, upto: int, batch: int = 50_000) -> Iterator[tuple[int, bytes]]:
     while after < upto:
-        rows = session.execute(
+        # Through the connection, not the ORM session: plain rows, a third of the cost per leaf for the same statement.
+        rows = session.connection().execute(
             select(AuditChainEntry.seq, AuditChainEntry.leaf).where(AuditChainEntry.seq > after, AuditChainEntry.seq <= upto).order_by(AuditChainEntry.seq).limit(batch)
         ).all()
         if not rows:
@@ -196,6 +203,32 @@ def _leaves(session: Session, after: int, upto: int, batch: int = 50_000) -> Ite
             except (binascii.Error, ValueError):
                 raise AuditIntegrityError(f"the chain's leaf at seq {seq} is not a hash: run `govern audit verify`") from None
         after = rows[-1][0]
+
+
+def _leaves_aggregated(session: Session, after: int, upto: int, batch: int) -> Iterator[tuple[int, bytes]]:
+    """The leaves of seq after+1..upto on PostgreSQL, a range at a time as one string (string_agg in seq order): a
+    row per leaf costs more in Python than the hashing that follows. A range with a gap or a malformed leaf is read
+    row by row instead, which names the seq."""
+    while after < upto:
+        top = min(after + batch, upto)
+        count, first, last, joined = session.execute(
+            text("SELECT count(*), min(seq), max(seq), string_agg(leaf, '' ORDER BY seq) FROM audit_chain WHERE seq > :a AND seq <= :b"),
+            {"a": after, "b": top},
+        ).one()
+        if not count:
+            return
+        raw = None
+        if first == after + 1 and last == first + count - 1 and len(joined) == 64 * count:
+            try:
+                raw = binascii.unhexlify(joined)
+            except (binascii.Error, ValueError):
+                raw = None
+        if raw is None:
+            yield from _leaf_rows(session, after, top)
+            return
+        for k in range(count):
+            yield first + k, raw[32 * k:32 * k + 32]
+        after = top
 
 
 def issue(*, database: Database, settings: Settings, window_seconds: int | None = None) -> Issued:
