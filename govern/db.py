@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from contextlib import contextmanager
 from typing import Iterable, Iterator
 
@@ -45,7 +46,8 @@ def make_engine(url: str, *, lock_timeout_ms: int | None = None, statement_timeo
     lock_ms = 5000 if lock_timeout_ms is None else lock_timeout_ms
     options = " ".join(f"-c {name}={ms}" for name, ms in (("lock_timeout", lock_ms), ("statement_timeout", statement_timeout_ms)) if ms)
     # `autocommit`: every connection of the pool is in AUTOCOMMIT from its start (set once, never reset on check-in).
-    more = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
+    # No reset on check-in either: such a connection never holds a transaction to roll back.
+    more: dict = {"isolation_level": "AUTOCOMMIT", "pool_reset_on_return": None} if autocommit else {}
     return create_engine(url, pool_size=10, max_overflow=10, pool_recycle=1800, connect_args={"options": options} if options else {}, **more)
 
 
@@ -145,6 +147,7 @@ class HotStatement:
         self.statement = statement
         self.column_keys = list(column_keys) if column_keys is not None else None
         self._sql: dict[str, str] = {}
+        self._numbered: tuple[str, tuple[str, ...]] | None = None
 
     def _compiled(self, dialect) -> str:
         sql = self._sql.get(dialect.name)
@@ -152,16 +155,29 @@ class HotStatement:
             sql = self._sql[dialect.name] = str(self.statement.compile(dialect=dialect, column_keys=self.column_keys))
         return sql
 
+    def _positional(self, dialect) -> tuple[str, tuple[str, ...]]:
+        """The PostgreSQL text with $1, $2… and the parameter names in that order: psycopg sends it as it is, instead
+        of parsing the %(name)s placeholders and reordering a dict on every execution."""
+        if self._numbered is None:
+            order: dict[str, int] = {}
+
+            def number(match: re.Match) -> str:
+                return f"${order.setdefault(match.group(1), len(order) + 1)}"
+
+            text = _NAMED.sub(number, self._compiled(dialect)).replace("%%", "%")
+            self._numbered = (text, tuple(order))
+        return self._numbered
+
     def rows(self, session: Session, params: dict) -> list:
         # A read_session's connection is at hand: asking the session for it (its transaction machinery) cost more
         # than the statement's own round trip.
         connection: Connection = session.info.get(HOT_CONNECTION) or session.connection()
         if connection.dialect.name != "postgresql":
             return connection.execute(self.statement, params).all()
-        sql = self._compiled(connection.dialect)
+        sql, names = self._positional(connection.dialect)
         try:
             cursor = _hot_cursor(connection)
-            cursor.execute(sql, params, prepare=True)
+            cursor.execute(sql, [params[name] for name in names], prepare=True)
             return cursor.fetchall()
         except connection.dialect.loaded_dbapi.Error as exc:
             if connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None):
@@ -175,7 +191,11 @@ def _hot_cursor(connection: Connection):
     pooled = connection.connection
     cursor = pooled.info.get(_HOT_CURSOR)
     if cursor is None or cursor.closed or cursor.connection is not pooled.driver_connection:
+        from psycopg import RawCursor  # $n placeholders (HotStatement._positional)
         from psycopg.rows import namedtuple_row
 
-        cursor = pooled.info[_HOT_CURSOR] = pooled.driver_connection.cursor(row_factory=namedtuple_row)
+        cursor = pooled.info[_HOT_CURSOR] = RawCursor(pooled.driver_connection, row_factory=namedtuple_row)
     return cursor
+
+
+_NAMED = re.compile(r"%\((\w+)\)s")
