@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
 
 from alembic import command
 from alembic.config import Config
@@ -36,9 +38,6 @@ MODEL_MODULES = (
 
 def import_all_models() -> None:
     """Every domain's tables, so that Base.metadata is complete for migrations and tests."""
-    import importlib
-    import importlib.util
-
     for name in MODEL_MODULES:
         package = name.rsplit(".", 1)[0]
         if importlib.util.find_spec(package) is not None and importlib.util.find_spec(name) is not None:

@@ -16,13 +16,15 @@ import math
 import time
 from typing import Callable
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, request
 from flask_limiter import Limiter, RateLimitExceeded
+from limits.storage import storage_from_string
 
 from govern.audit.tags import LimitAction
 from govern.errors import Problem, problem_response
 from govern.identity.policy import SCOPES
 from govern.identity.staff import address_key
+from govern.logging import get_logger
 from govern.refusals import Refusal
 
 RATE_SCOPE_ATTR = "_govern_rate_scope"
@@ -133,8 +135,6 @@ def refusal(exc: RateLimitExceeded, limiter: Limiter | None = None) -> Problem:
 
 
 def _limiter_of_app() -> Limiter | None:
-    from flask import current_app
-
     return current_app.extensions.get("govern_limiter")
 
 
@@ -151,7 +151,6 @@ def storage_check(settings) -> dict:
     counts alone in memory (the limits still hold per process), which an operator must see."""
     if not settings.redis_url:
         return {"ok": True, "gating": False, "storage": "memory"}
-    from limits.storage import storage_from_string
 
     storage = _storages.get(settings.redis_url)
     if storage is None:
@@ -161,8 +160,6 @@ def storage_check(settings) -> dict:
     except Exception:  # the URL may hold a password: name nothing of it
         ok = False
     if not ok:
-        from govern.logging import get_logger
-
         get_logger("govern.ratelimit").warning("rate_limit_storage_unreachable")
         return {"ok": False, "gating": False, "storage": "redis", "warning": "Redis does not answer: each process counts alone in memory"}
     return {"ok": True, "gating": False, "storage": "redis"}

@@ -31,6 +31,8 @@ KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.deidentified.policy"}, *KNOWN_CYCLES[
 KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.alerts.policy"}, *KNOWN_CYCLES[1:])
 # The policy part of the scheduler (which job runs how often, issue 18 item 1) joins the policy loader's cycle.
 KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.scheduler.policy"}, *KNOWN_CYCLES[1:])
+# The policy part of the cryptography suite (issue 21 item 2) joins the policy loader's cycle.
+KNOWN_CYCLES = (KNOWN_CYCLES[0] | {"govern.crypto.policy"}, *KNOWN_CYCLES[1:])
 
 
 def _graph():

@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Iterator
 
+import click
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from govern.audit import chain, checkpoints, columns, signing
+from govern.audit import chain, checkpoints, columns, service, signing
+from govern.audit.columns import _time
 from govern.audit.export import chain_rows
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent, AuditPurge
 from govern.audit.policy import MINIMUM_DAYS, MINIMUM_MONTHS, AuditPolicy, purge_cutoff  # noqa: F401 (MINIMUM_MONTHS: callers)
@@ -100,7 +102,7 @@ def verify_live(*, database: Database, settings: Settings, max_unsealed_seconds:
         )
         if statement:
             report.purged = statement["purge"]["events"]
-        from govern.audit import archive  # it imports this module (the retention cut-off)
+        from govern.audit import archive  # noqa: PLC0415  (a real cycle: archive imports this module for the retention cut-off)
 
         archive.verify_archives(settings, good, report)  # what left the database through an archive, from its folder
         _check_columns(session, report)
@@ -186,8 +188,6 @@ def oldest_unsealed(session: Session, *, everywhere: bool = False) -> tuple[int,
     """(event id, time) of the oldest unsealed event, or None. Cheap by default, for /readyz: the first event after the
     newest sealed one (an index seek; a late commit below it is sealed by the next run). `everywhere` looks at the whole
     table (verify)."""
-    from govern.audit.columns import _time
-
     if everywhere:
         sealed = select(AuditChainEntry.event_id).where(AuditChainEntry.event_id == AuditEvent.id).exists()
         row = session.execute(select(AuditEvent.id, AuditEvent.occurred_at).where(~sealed).order_by(AuditEvent.occurred_at).limit(1)).first()
@@ -278,8 +278,6 @@ def purge(*, database: Database, settings: Settings, actor: Actor, keep_days: in
     """Deletes event rows up to the newest trusted checkpoint signed before the retention cut-off, and signs a purge
     checkpoint saying so (range, head hash at the cut, count, time, who) in the same transaction. The chain links stay;
     the log verifies from that signed statement on (never from the unsigned audit_purges row, kept as an index)."""
-    from govern.audit import service
-
     if keep_days < MINIMUM_DAYS:  # six calendar months last up to 184 days
         raise ValueError(f"audit events are kept at least six months (Cybersecurity Law Art. 21); {keep_days} days is less")
     cutoff = purge_cutoff(utcnow(), keep_days)
@@ -325,8 +323,6 @@ def record_restore(*, database: Database, settings: Settings, source: str, actor
     head), appends it to the checkpoint folder beside the checkpoints of the log it replaced, and records the restore
     as an audit event. Returns the signed line. Needs the signing key: a database insider cannot forge one; and a host
     without it gets none made up (SigningKeyError), since a fresh key would vouch for a history it never saw."""
-    from govern.audit import service
-
     key = signing.load(settings, create=False)
     signing.publish(settings, key)
     with database.unit_of_work() as session:
@@ -345,8 +341,6 @@ def record_restore(*, database: Database, settings: Settings, source: str, actor
 def record_restore_or_warn(*, runtime: Runtime, source: str, actor: Actor) -> dict[str, Any] | None:
     """For `govern restore`: record_restore as the operator (`actor`); a log that cannot be signed over (no key, a broken chain)
     does not stop the restore (erasures must still be re-applied), but is said on stderr and in the error log."""
-    import click
-
     try:
         return record_restore(database=runtime.database, settings=runtime.settings, source=source, actor=actor)
     except (checkpoints.AuditIntegrityError, signing.SigningKeyError) as exc:

@@ -16,6 +16,7 @@ from govern.api_support import current_call, idempotent_create
 from govern.breach import board, flows, letters, schemas, service
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
+from govern.timeutil import utcnow
 
 blp = Blueprint("breach", __name__, url_prefix="/api/v1/incidents", description="Security incidents and breach notification")
 
@@ -219,8 +220,6 @@ def mark_sent(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
         **ctx.services(), incident_id=incident_id, notification_id=notification_id, channel=body["channel"], reference=body["reference"],
         sent_at=body["sent_at"], late_reason=body["late_reason"], letter_ids=body["letter_ids"],
     )
-    from govern.timeutil import utcnow
-
     return board.notification_view(ctx.policy, n, utcnow())
 
 

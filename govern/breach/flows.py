@@ -20,8 +20,11 @@ from govern.breach.models import AffectedSnapshot, AffectedSubject
 from govern.breach.service import BreachAction
 from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, NotFound, SubjectErased, validation_failed
+from govern.identity import service as identity
 from govern.identity.actor import Actor
 from govern.policy import Policy
+from govern.subjects import rights as subject_rights
+from govern.subjects import service as subjects
 from govern.timeutil import as_utc, utcnow
 
 # Exports whose loss exposes subjects, by the audit action that recorded them.
@@ -49,8 +52,6 @@ def _parse_range(resource: str | None) -> tuple[datetime | None, datetime | None
 
 
 def _from_export(session: Session, export_id: int) -> tuple[dict[uuid.UUID, set[str]], dict[str, Any]]:
-    from govern.subjects import rights as subject_rights
-
     ev = breach_queries.event(session=session, event_id=export_id)
     if ev is None or ev.action not in EXPORT_ACTIONS or ev.outcome != "allowed":
         raise validation_failed({"export_id": ["not the audit event of an export (audit export, access package or subject export)"]})
@@ -132,8 +133,6 @@ def _freeze(
     session: Session, policy: Policy, envelope: Envelope, actor: Actor, incident, method: str, params: dict, touched: Mapping[uuid.UUID, set[str]],
     now: datetime,
 ) -> AffectedSnapshot:
-    from govern.subjects import service as subjects
-
     ids = sorted(touched)
     # Jurisdiction and date of birth through the subjects service (decrypted inside govern, for the minors' count only).
     facts = subjects.facts(session=session, subject_ids=ids, envelope=envelope, birth_dates_for=set(ids))
@@ -240,8 +239,6 @@ def contain(
         if incident.drill:
             data.update({"principal": principal, "simulated": True})
         else:
-            from govern.identity import service as identity
-
             disabled = identity.disable(session=session, actor=actor, ref=principal)
             data.update({"principal": str(disabled.id), "principal_name": disabled.name, "executed": True})
     elif action == "rotate_master_key":

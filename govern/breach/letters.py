@@ -25,6 +25,8 @@ from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, NotFound, SubjectErased, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
+from govern.subjects import masking
+from govern.subjects import service as subjects
 from govern.timeutil import as_utc, utcnow
 
 LANGUAGES = ("zh", "en")
@@ -233,8 +235,6 @@ def _authority_letters(session, policy, envelope, actor, incident, n, rule, asse
 
 
 def _subject_letters(session, policy, envelope, actor, incident, n, rule, assessment, snapshot, now) -> dict[str, Any]:
-    from govern.subjects import service as subjects
-
     if snapshot is None:
         raise Conflict("scope_missing", "No affected subjects", "Compute the scope first: letters go to the subjects it lists.")
     rows = session.scalars(
@@ -302,8 +302,6 @@ def read_letter(
 ) -> tuple[Letter, str]:
     """A letter's text; a subject's letter is opened under its data key, shown with the recipient's name as the reader's
     roles see names (full, masked or withheld), and the read is audited."""
-    from govern.subjects import service as subjects
-
     letter = session.get(Letter, letter_id)
     if letter is None or letter.incident_id != incident_id:
         raise not_found("letter")
@@ -334,9 +332,6 @@ def served_digest(envelope: Envelope, letter: Letter, text: str) -> str:
 
 
 def _name_as_seen(session: Session, policy: Policy, envelope: Envelope, letter: Letter, text: str, seen: str) -> str:
-    from govern.subjects import masking
-    from govern.subjects import service as subjects
-
     if letter.sealed_name is None:
         # A letter made before the name's place was kept: it cannot be shown masked, so only to who sees names in full.
         raise access.refuse(

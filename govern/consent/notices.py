@@ -23,6 +23,8 @@ import yaml
 from marshmallow import Schema, ValidationError, validate
 from marshmallow import fields as ma
 
+from govern.policy import PolicyError, flatten_errors
+
 LANGUAGES = ("zh", "en")
 # What purposes.yaml says of how a purpose processes data: the flags a notice announces as its processing method.
 METHOD_FLAGS = ("automated_decisions", "provides_to_third_party", "public_disclosure", "cross_border", "sale_or_share")
@@ -152,8 +154,6 @@ def check_data_kinds(kinds: Any, fields: Any, record_types: Any, catalog: Any, w
     """A provision's kinds of data are known to the data catalog (a category, field or record type of catalog.yaml)
     and are data the purpose processes (its fields and record types): a person cannot be asked to agree to the
     provision of data that is not defined, or that the purpose never holds."""
-    from govern.policy import PolicyError
-
     unknown = [k for k in kinds if k not in catalog.categories and k not in catalog.fields and k not in catalog.record_types]
     if unknown:
         raise PolicyError(
@@ -176,8 +176,6 @@ def check_provision(purpose: Any, catalog: Any = None) -> None:
     """A purpose that provides data to another handler, discloses it publicly or transfers it abroad states what the
     separate consent must tell of the recipient's processing; a transfer abroad also how rights are exercised there.
     With the catalog, its kinds of data are checked against it (`check_data_kinds`)."""
-    from govern.policy import PolicyError, flatten_errors
-
     where = f"purposes.yaml: purposes.{purpose.name}.provision"
     kinds = [k for k in ("provides_to_third_party", "public_disclosure", "cross_border") if getattr(purpose, k)]
     if not kinds:
@@ -215,8 +213,6 @@ def needs_notice(purpose: Any, jurisdictions: Mapping[str, Any]) -> bool:
 def load_notices(directory: Path, purposes: Mapping[str, Any], jurisdictions: Mapping[str, Any], catalog: Any = None) -> NoticeBook:
     """Reads every notice folder; raises PolicyError naming the file, key and problem. With the data catalog, the kinds
     of data each provision names (purposes.yaml and every notice version's scope) are checked against it."""
-    from govern.policy import PolicyError, flatten_errors
-
     if not directory.is_dir():
         raise PolicyError(f"{directory}: notices directory is missing")
     for purpose in purposes.values():

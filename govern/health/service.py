@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
+from govern.audit import integrity
+from govern.audit.grants import serving_role_risks
+from govern.crypto import checks as keychecks
+from govern.health import metrics
 from govern.logging import get_logger
 from govern.migrate import current_revision, head_revision
+from govern.ratelimit import storage_check
+from govern.retention.ledger import missing_ledgers
+from govern.scheduler import service as scheduler
 
 
 def is_ready(checks: dict[str, dict]) -> bool:
@@ -28,7 +35,6 @@ def readiness(runtime) -> dict[str, dict]:
     checks["policies"] = {"ok": True, "digest": runtime.policy.digest[:16]}
     checks["audit_chain"] = _audit_chain(runtime)
     checks["database_role"] = _database_role(runtime)
-    from govern.ratelimit import storage_check
 
     checks["rate_limits"] = storage_check(runtime.settings)
     checks["ledgers"] = _ledgers(runtime)
@@ -39,8 +45,6 @@ def readiness(runtime) -> dict[str, dict]:
 def _jobs(runtime) -> dict:
     """The scheduled jobs (govern/scheduler): last run, lag and last error of each; gating only when one is overdue
     beyond its period plus its lease plus a minute (policies/schedules.yaml): the scheduler is then down on every host."""
-    from govern.scheduler import service as scheduler
-
     try:
         with runtime.database.unit_of_work() as session:
             return scheduler.readiness(session=session, schedules=runtime.policy.schedules)
@@ -51,8 +55,6 @@ def _jobs(runtime) -> dict:
 def _ledgers(runtime) -> dict:
     """Warns (not gating: reads still serve) when an erasure or purge ledger is missing from GOVERN_HOME: erasures and
     purges are refused until it is put back or restarted, and a restore would be refused (README, "Restoring a backup")."""
-    from govern.retention.ledger import missing_ledgers
-
     missing = [p.name for p in missing_ledgers(runtime.settings.home)]
     return {"ok": not missing, "gating": False, **({"missing": missing} if missing else {})}
 
@@ -60,8 +62,6 @@ def _ledgers(runtime) -> dict:
 def _database_role(runtime) -> dict:
     """Warns (not gating) when the serving role could switch off the audit log's append-only triggers: it owns an audit
     table, is a superuser, or holds TRIGGER/TRUNCATE (README: production PostgreSQL)."""
-    from govern.audit.grants import serving_role_risks
-
     try:
         risks = serving_role_risks(runtime.database.engine)
     except Exception as exc:
@@ -75,8 +75,6 @@ def _database_role(runtime) -> dict:
 def _keyring(runtime) -> dict:
     """The keyring on disk (and the audit signing key) still match the check values the database keeps: a keyring
     deleted, swapped or cut down behind a running instance takes it out of service, naming the problem."""
-    from govern.crypto import checks as keychecks
-
     try:
         with runtime.database.unit_of_work() as session:
             keychecks.verify(session=session, keyring=runtime.keyring, settings=runtime.settings)
@@ -93,9 +91,6 @@ def _keyring(runtime) -> dict:
 def _audit_chain(runtime) -> dict:
     """The chain head links and agrees with the newest checkpoint, and no event has waited for the sealer longer than
     policies/audit.yaml allows (sealing.max_unsealed_seconds)."""
-    from govern.audit import integrity
-    from govern.health import metrics
-
     try:
         st = integrity.status(database=runtime.database, settings=runtime.settings, max_unsealed_seconds=runtime.policy.audit.max_unsealed_seconds)
     except Exception as exc:

@@ -28,6 +28,7 @@ from govern.consent import objections
 from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, Gone, Locked, NotFound, Problem, not_found, validation_failed
 from govern.identity.actor import Actor
+from govern.identity.models import Principal
 from govern.identity.permissions import Permission
 from govern.policy import Policy
 from govern.requests import deadlines, deceased
@@ -934,8 +935,6 @@ def redeem_download_token(*, session: Session, envelope: Envelope, token: str, n
     if row.issued_to_id is not None:
         # A token dies with the key it was handed to: disabling a leaked CRM key (breach containment) also voids the
         # tokens it collected. (Raising rolls the spend back; the token stays unusable while the key is disabled.)
-        from govern.identity.models import Principal
-
         disabled = session.scalar(select(Principal.disabled_at).where(Principal.id == row.issued_to_id))
         if disabled is not None:
             raise _token_refused("issuer_disabled", req.subject_id)

@@ -25,10 +25,19 @@ from typing import Any, Callable, Iterable
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from govern.audit import service as audit
 from govern.audit.tags import LedgerAction
+from govern.crypto.models import SubjectKey
 from govern.identity.actor import Actor
 from govern.jobs import Progress
 from govern.ledgers import COMMITTED, PENDING, ROLLED_BACK, ErasureLedgers, Ledger
+from govern.requests.flows import ERASURE_TYPES
+from govern.requests.models import DataSubjectRequest
+from govern.retention.models import Run
+from govern.subjects import erasure
+from govern.subjects.erasure import Tombstone
+from govern.subjects.models import ProfileField, Record, Subject
+from govern.subjects.validators import free_text_problem
 from govern.timeutil import as_utc, utcnow
 
 REPLAY_REASON = "retention_replay"
@@ -43,11 +52,6 @@ def open_missing_ledgers(*, home: Path, database) -> list[str]:
     """At `govern init`: creates, empty, each missing ledger for which the database holds nothing it would have
     recorded (a fresh installation, or one from before the ledger existed that never did the thing). A ledger missing
     while the database shows erasures or purges is really missing: it is left missing, for a restore to refuse."""
-    from govern.requests.flows import ERASURE_TYPES
-    from govern.requests.models import DataSubjectRequest
-    from govern.retention.models import Run
-    from govern.subjects.erasure import Tombstone
-
     evidence = {
         "tombstones": exists().where(Tombstone.subject_id.is_not(None)),
         "request-erasures": exists().where(DataSubjectRequest.type.in_(sorted(ERASURE_TYPES)), DataSubjectRequest.state == "completed"),
@@ -155,8 +159,6 @@ def replay(
     started = time.monotonic()
     batches = to_replay(purges)
     if skip_committed_here and batches:
-        from govern.retention.models import Run
-
         with database.unit_of_work() as session:
             cursors = {str(plan_id): cursor for plan_id, cursor in session.execute(select(Run.plan_id, Run.cursor))}
         batches = [e for e in batches if not (e.get("plan_id") in cursors and e["batch"][1] <= cursors[e["plan_id"]])]
@@ -168,8 +170,6 @@ def replay(
         if on_progress:
             on_progress(Progress(n, len(batches), n / max(time.monotonic() - started, 1e-6)))
     if any(totals.values()):
-        from govern.audit import service as audit
-
         with database.unit_of_work() as session:
             audit.append(
                 session=session, actor=actor, action=LedgerAction.REPLAY, resource=f"purge_ledger:{len(batches)}",
@@ -190,11 +190,6 @@ def _chunks(values: list) -> Iterable[list]:
 def _replay_batch(session: Session, envelope, actor: Actor, entry: dict[str, Any]) -> dict[str, int]:
     """One batch line: a few statements per CHUNK ids when nothing is left to remove (`govern serve` replays at
     every start), one more per subject only where something came back."""
-    from govern.audit import service as audit
-    from govern.crypto.models import SubjectKey
-    from govern.subjects import erasure
-    from govern.subjects.models import ProfileField, Record, Subject
-
     reference = f"retention_run:{entry['run_id']}"
     purged_at = datetime.fromisoformat(entry["purged_at"])
     wanted = {(uuid.UUID(sid), name) for sid, name, _rule in entry.get("fields", [])}
@@ -237,8 +232,6 @@ def _replay_batch(session: Session, envelope, actor: Actor, entry: dict[str, Any
 def accept_missing(*, database, actor: Actor, missing: list[Ledger], reason: str) -> list[str]:
     """A restore the operator let go on without some ledgers: audited with their reason (what is lost cannot be
     re-applied), then the ledgers are started again, empty, so the next restore can tell missing from new."""
-    from govern.audit import service as audit
-
     names = [ledger.path.name for ledger in missing]
     with database.unit_of_work() as session:
         audit.append(session=session, actor=actor, action=LedgerAction.ACCEPT_MISSING, resource=("ledgers:" + ",".join(names))[:200], reason=reason)
@@ -249,8 +242,6 @@ def accept_missing(*, database, actor: Actor, missing: list[Ledger], reason: str
 
 def override_reason_problem(reason: str) -> str | None:
     """What is wrong with an override's reason (it goes verbatim into the audit log), or None."""
-    from govern.subjects.validators import free_text_problem
-
     if not reason or not reason.strip():
         return "give the reason the ledgers are missing"
     if len(reason) > 64:

@@ -20,7 +20,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import exists, select
+from sqlalchemy import any_, bindparam, exists, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -274,8 +275,6 @@ def _append(purges: Ledger, entry: dict) -> None:
 
 def _done(database: Database, plan_id: uuid.UUID, cursor: int) -> int:
     with database.unit_of_work() as session:
-        from sqlalchemy import func
-
         return session.scalar(select(func.count()).select_from(PlanItem).where(PlanItem.plan_id == plan_id, PlanItem.seq <= cursor)) or 0
 
 
@@ -411,9 +410,6 @@ def _batch(
 def _one_of(session: Session, column, values: list):
     """column IN values; on PostgreSQL as `= ANY(array)`: one parameter, however many values."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import any_, bindparam
-        from sqlalchemy.dialects.postgresql import ARRAY
-
         return column == any_(bindparam(None, values, type_=ARRAY(column.type)))
     return column.in_(values)
 

@@ -41,6 +41,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from govern import figures, paging
 from govern.access.service import Refusal
 from govern.audit import service as audit
+from govern.audit.service import Outcome
 from govern.audit.tags import RetentionAction
 from govern.consent import withdrawals
 from govern.errors import Conflict, Forbidden, Problem, not_found, validation_failed
@@ -48,6 +49,7 @@ from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
 from govern.retention.policy import RetentionPolicy, RetentionRule
+from govern.subjects import service as subjects
 from govern.subjects.models import ProfileField, Record, Subject
 from govern.subjects.validators import free_text_errors
 from govern.timeutil import as_utc, utcnow
@@ -78,8 +80,6 @@ def place_hold(
     now: datetime | None = None,
 ) -> Hold:
     """Places a legal hold on a subject, one record type of it, or some of its records; held data is never purged."""
-    from govern.subjects import service as subjects
-
     now = now or utcnow()
     rp = policy.retention
     record_ids = sorted(set(record_ids or ()))
@@ -586,8 +586,6 @@ def approve_plan(*, session: Session, policy: Policy, actor: Actor, plan_id: uui
 
 def record_refusal(*, session: Session, actor: Actor, refusal: Refusal) -> None:
     """For the command line: keep a refused act in the audit log (the API does this in app.py)."""
-    from govern.audit.service import Outcome
-
     audit.append(session=session, actor=actor, action=refusal.action, outcome=Outcome(refusal.outcome), reason=refusal.reason)
 
 

@@ -29,9 +29,11 @@ from govern.audit import service as audit
 from govern.audit.service import Outcome
 from govern.audit.tags import WebhookAction
 from govern.crypto.envelope import Envelope
-from govern.errors import Conflict, Invalid, Problem, not_found, require_editable, require_version, stale, validation_failed
+from govern.errors import Conflict, Invalid, NotFound, not_found, require_editable, require_version, stale, validation_failed
+from govern.identity import service as identity
 from govern.identity.actor import Actor
 from govern.policy import Policy
+from govern.sharing import service as sharing
 from govern.subjects.validators import free_text_errors
 from govern.timeutil import as_utc, parse_instant, utcnow
 from govern.webhooks.egress import Guard, Refused
@@ -187,20 +189,16 @@ def _check_owner(session: Session, kind: Any, owner_id: Any) -> tuple[str, uuid.
     except ValueError:
         raise validation_failed({"owner.id": ["a principal id or a recipient id (UUID)"]}) from None
     if kind == "principal":
-        from govern.identity import service as identity
-
         try:
             principal = identity.get_by_name_or_id(session=session, ref=str(oid))
-        except Problem:
+        except NotFound:
             raise validation_failed({"owner.id": ["no such principal"]}) from None
         if principal.kind != "service":
             raise validation_failed({"owner.id": ["a CRM component: a service principal, not a staff account"]})
     else:
-        from govern.sharing import service as sharing
-
         try:
             sharing.get_recipient(session=session, recipient_id=oid)
-        except Problem:
+        except NotFound:
             raise validation_failed({"owner.id": ["no such recipient"]}) from None
     return kind, oid
 
@@ -441,8 +439,6 @@ def _queue(
     subjects read in one query. A notice with a given event id is not queued again for an endpoint that has it.
     `audit_unheard`: also audit a notice nobody is to hear (a request: its file shows propagation was considered;
     a purge batch skips it, its own audit events name the run)."""
-    from govern.sharing import service as sharing
-
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown webhook event type {event_type!r}")
     if not notices:
