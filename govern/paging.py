@@ -7,9 +7,10 @@ from __future__ import annotations
 import base64
 import uuid
 from datetime import datetime
-from typing import Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, TypeVar
 
-from sqlalchemy import and_, or_
+from sqlalchemy import Select, and_, or_
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from govern.errors import validation_failed
@@ -38,6 +39,25 @@ def after(moment_column, id_column, text: str, *, descending: bool = False) -> C
     if descending:
         return or_(moment_column < moment, and_(moment_column == moment, id_column < ident))
     return or_(moment_column > moment, and_(moment_column == moment, id_column > ident))
+
+
+def within(query: Select[Any], column: Any, start: datetime | None, before: datetime | None) -> Select[Any]:
+    """The rows whose `column` lies from `start` (included) to `before` (excluded); an end left None is open."""
+    if start is not None:
+        query = query.where(column >= as_utc(start))
+    if before is not None:
+        query = query.where(column < as_utc(before))
+    return query
+
+
+def latest_first(session: Session, query: Select[Any], moment_column: Any, id_column: Any, after_cursor: str | None, limit: int) -> tuple[list[Any], str | None]:
+    """One page of `query`'s rows, latest `moment_column` first (ties by id, descending), from the row after
+    `after_cursor`; with the cursor of the next page, None on the last."""
+    if after_cursor:
+        query = query.where(after(moment_column, id_column, after_cursor, descending=True))
+    found = list(session.scalars(query.order_by(moment_column.desc(), id_column.desc()).limit(limit + 1)))
+    more, found = len(found) > limit, found[:limit]
+    return found, cursor(getattr(found[-1], moment_column.key), getattr(found[-1], id_column.key)) if more else None
 
 
 def every(fetch: Callable[[str | None], tuple[list[T], str | None]]) -> Iterator[T]:

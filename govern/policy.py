@@ -5,14 +5,19 @@ Every figure and rule a lawyer or DPO may change lives in these files, never in 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from marshmallow import INCLUDE, Schema, ValidationError, validate, validates_schema
 from marshmallow import fields as ma
+
+from govern.identity.permissions import STAFF_ONLY, Permission
+from govern.subjects import masking, validators
 
 VISIBILITIES = ("full", "masked", "hidden")
 LEGAL_BASES = (
@@ -390,11 +395,6 @@ class JurisdictionsSchema(StrictSchema):
 
 def load_policy(directory: Path) -> Policy:
     """Reads and cross-checks every policy file; raises PolicyError naming the file, key and problem."""
-    import hashlib
-
-    from govern.identity.permissions import Permission
-    from govern.subjects import masking, validators
-
     directory = Path(directory)
     raw = {name: read_yaml(directory / f"{name}.yaml") for name in ("catalog", "purposes", "roles", "jurisdictions")}
     catalog_doc = validate_file("catalog", raw["catalog"], CatalogSchema())
@@ -615,7 +615,6 @@ def _build_role(name: str, r: dict, catalog: Catalog, purposes: Mapping[str, Pur
     unknown_perm = sorted(set(r["permissions"]) - known_permissions)
     if unknown_perm:
         raise PolicyError(f"{where}.permissions: unknown permission(s) {', '.join(unknown_perm)}")
-    from govern.identity.permissions import STAFF_ONLY
 
     staff_only = sorted(set(r["permissions"]) & STAFF_ONLY)
     if r["kind"] == "service" and staff_only:
@@ -642,8 +641,6 @@ def _build_role(name: str, r: dict, catalog: Catalog, purposes: Mapping[str, Pur
 
 def jurisdiction_block(jur: Jurisdiction, key: str, schema: Schema, where: str, what: str) -> dict:
     """One workflow's block of a jurisdiction (requests, breach): present, valid, and in a known time zone."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     raw = jur.extra.get(key)
     if raw is None:
         raise PolicyError(f"{where}: missing: every jurisdiction states {what}")

@@ -14,7 +14,7 @@ from email.utils import make_msgid
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from govern import __version__
-from govern.errors import Problem
+from govern.errors import Invalid
 from govern.webhooks import delivery
 from govern.webhooks.egress import Guard, Refused
 from govern.webhooks.service import check_url
@@ -76,7 +76,7 @@ def send_email(*, smtp_url: str | None, sender: str, to: str, subject: str, body
 def send_webhook(*, guard: Guard, url: str, payload: dict, message_id: str, timeout: float) -> str | None:
     try:
         target = guard.check(check_url(url))
-    except Problem:
+    except Invalid:  # check_url refused it (validation_failed)
         return "url_refused_by_policy"
     except Refused as exc:
         return f"refused: {exc.reason}"

@@ -159,10 +159,7 @@ def _queue_query(f: Filters):
     query = select(Incident).where(Incident.state.in_(STATE_GROUPS.get(f.state, (f.state,))))
     if not f.drills:
         query = query.where(Incident.drill.is_(False))
-    if f.aware_from is not None:
-        query = query.where(Incident.aware_at >= as_utc(f.aware_from))
-    if f.aware_before is not None:
-        query = query.where(Incident.aware_at < as_utc(f.aware_before))
+    query = paging.within(query, Incident.aware_at, f.aware_from, f.aware_before)
     if f.search:
         text = f.search.strip()
         matches = [Incident.reference == text, Incident.title.contains(text, autoescape=True)]
@@ -180,17 +177,13 @@ def queue(
     """One page of incidents, latest aware first (ties by id), each with its next clock and the seconds left on it,
     and the cursor of the next page (None on the last). Incidents name no subject: the read is not audited, as the board's."""
     now = now or utcnow()
-    query = _queue_query(filters)
-    if cursor:
-        query = query.where(paging.after(Incident.aware_at, Incident.id, cursor, descending=True))
-    found = list(session.scalars(query.order_by(Incident.aware_at.desc(), Incident.id.desc()).limit(limit + 1)))
-    more, found = len(found) > limit, found[:limit]
+    found, next_cursor = paging.latest_first(session, _queue_query(filters), Incident.aware_at, Incident.id, cursor, limit)
     rows = []
     for incident in found:
         row = _board_row(policy, incident, now, session)
         row["seconds_left"] = row["next_due"]["seconds_left"] if row["next_due"] else None
         rows.append(row)
-    return rows, paging.cursor(found[-1].aware_at, found[-1].id) if more else None
+    return rows, next_cursor
 
 
 def open_clocks(*, session: Session, policy: Policy, now: datetime | None = None, include_drills: bool = False) -> list[dict[str, Any]]:

@@ -98,10 +98,7 @@ def _query(policy: Policy, actor: Actor, f: Filters):
         query = query.where(DataSubjectRequest.assignee_id.is_(None))
     elif assignee is not None:
         query = query.where(DataSubjectRequest.assignee_id == assignee)
-    if f.received_from is not None:
-        query = query.where(DataSubjectRequest.received_at >= as_utc(f.received_from))
-    if f.received_before is not None:
-        query = query.where(DataSubjectRequest.received_at < as_utc(f.received_before))
+    query = paging.within(query, DataSubjectRequest.received_at, f.received_from, f.received_before)
     if f.search:
         text = f.search.strip()
         try:

@@ -514,22 +514,16 @@ def plan_queue(
     if "expired" in wanted:
         conditions.append(or_(Plan.status == "expired", and_(Plan.status.in_(("draft", "approved")), stale)))
     query = select(Plan).where(or_(*conditions))
-    if filters.created_from is not None:
-        query = query.where(Plan.created_at >= as_utc(filters.created_from))
-    if filters.created_before is not None:
-        query = query.where(Plan.created_at < as_utc(filters.created_before))
+    query = paging.within(query, Plan.created_at, filters.created_from, filters.created_before)
     if plan_id is not None:
         query = query.where(Plan.id == plan_id)
-    if cursor:
-        query = query.where(paging.after(Plan.created_at, Plan.id, cursor, descending=True))
-    found = list(session.scalars(query.order_by(Plan.created_at.desc(), Plan.id.desc()).limit(limit + 1)))
-    more, found = len(found) > limit, found[:limit]
+    found, next_cursor = paging.latest_first(session, query, Plan.created_at, Plan.id, cursor, limit)
     rows = []
     for plan in found:
         status = plan_status(plan, rp, now)
         expires = rp.plan_valid_for.end(as_utc(plan.as_of)) if status in ("draft", "approved") else None
         rows.append(PlanRow(plan, status, expires, int((expires - now).total_seconds()) if expires else None))
-    return rows, paging.cursor(found[-1].created_at, found[-1].id) if more else None
+    return rows, next_cursor
 
 
 def is_authenticated_person(actor: Actor) -> bool:

@@ -24,7 +24,7 @@ from govern import __version__
 from govern.crypto.envelope import CiphertextRejected, Envelope
 from govern.crypto.keyring import KeyringError
 from govern.db import Database
-from govern.errors import Problem
+from govern.errors import Invalid
 from govern.identity.actor import Actor
 from govern.jobs import Progress, rate_since
 from govern.policy import Policy
@@ -164,7 +164,7 @@ def send(item: Claimed, *, policy: Policy, now: datetime, sender: Sender = post,
     guard = guard or Guard.from_policy(policy)
     try:
         target = guard.check(service.check_url(item.url))
-    except Problem:
+    except Invalid:  # check_url refused it (validation_failed)
         return Answer(status=None, error="url_refused_by_policy", duration_ms=0)
     except Refused as exc:
         return Answer(status=None, error=f"refused: {exc.reason}", duration_ms=0, final=exc.reason != "unresolvable")

@@ -25,6 +25,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from govern import paging
 from govern.audit import service as audit
 from govern.audit.service import Outcome
 from govern.audit.tags import WebhookAction
@@ -562,10 +563,7 @@ def list_deliveries(
     ):
         if value is not None:
             query = query.where(column == value)
-    if filters.created_from is not None:
-        query = query.where(WebhookDelivery.created_at >= as_utc(filters.created_from))
-    if filters.created_before is not None:
-        query = query.where(WebhookDelivery.created_at < as_utc(filters.created_before))
+    query = paging.within(query, WebhookDelivery.created_at, filters.created_from, filters.created_before)
     if filters.search is not None:
         query = query.where(or_(WebhookDelivery.id == filters.search, WebhookDelivery.request_id == filters.search, WebhookDelivery.subject_id == filters.search))
     if cursor:
