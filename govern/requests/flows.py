@@ -24,7 +24,7 @@ from govern.audit import service as audit
 from govern.consent.collection import Collection
 from govern.consent.objections import objections_of, record_objections
 from govern.crypto.envelope import Envelope
-from govern.errors import Conflict, Forbidden, Problem, validation_failed
+from govern.errors import Conflict, Forbidden, NotFound, SubjectErased, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission
 from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
@@ -181,9 +181,7 @@ def _erase(
         scope_fields, scope_types = scope_fields or set(), scope_types or set()
     try:
         subjects.get_or_raise(session=session, subject_id=req.subject_id)
-    except Problem as exc:
-        if exc.code != "subject_erased":
-            raise
+    except SubjectErased:
         # Already shredded: an erasure killed after its tombstone reached the file (before its commit) is re-applied
         # at restart, or a purge shredded the subject meanwhile. Nothing is left to destroy or keep; the request
         # must still complete, with a certificate that says when and why the subject was erased.
@@ -345,7 +343,7 @@ def reapply_erasures(*, session: Session, envelope: Envelope, actor: Actor, ledg
             continue  # shredded since: the tombstones deal with it
         try:
             inv = subject_rights.inventory(session=session, subject_id=sid)
-        except Problem:
+        except (SubjectErased, NotFound):
             continue
         erased_at = datetime.fromisoformat(entry["erased_at"])
         keep_fields, keep_records = set(entry["keep_fields"]), {uuid.UUID(r) for r in entry["keep_records"]}
@@ -443,7 +441,7 @@ def _filer_view(session: Session, policy: Policy, req: DataSubjectRequest) -> Fi
     if req.filed_by_id is not None:
         try:
             principal = identity.get_by_name_or_id(session=session, ref=str(req.filed_by_id))
-        except Problem:
+        except NotFound:
             principal = None
         if principal is not None and principal.disabled_at is None:
             roles = tuple(principal.roles)
@@ -643,7 +641,7 @@ def _sources(session: Session, subject, export: subject_rights.SubjectExport) ->
             return "operator"
         try:
             return identity.get_by_name_or_id(session=session, ref=str(pid)).name
-        except Problem:
+        except NotFound:
             return "unknown"
 
     out = [{"what": "profile", "collected_by": name_of(subject.created_by)}]
