@@ -205,6 +205,18 @@ def _leaf_rows(session: Session, after: int, upto: int, batch: int = 50_000) -> 
         after = rows[-1][0]
 
 
+def _contiguous_leaves(session: Session, after: int, upto: int) -> Iterator[bytes]:
+    """The leaves of seq after+1..upto, refusing a chain with a gap: a missing seq is named, never skipped."""
+    expect = after
+    for seq, leaf in _leaves(session, after, upto):
+        expect += 1
+        if seq != expect:
+            raise AuditIntegrityError(f"the chain has a gap at seq {expect}: run `govern audit verify`")
+        yield leaf
+    if expect != upto:
+        raise AuditIntegrityError(f"the chain has a gap at seq {expect + 1}: run `govern audit verify`")
+
+
 def _leaves_aggregated(session: Session, after: int, upto: int, batch: int) -> Iterator[tuple[int, bytes]]:
     """The leaves of seq after+1..upto on PostgreSQL, a range at a time as one string (string_agg in seq order): a
     row per leaf costs more in Python than the hashing that follows. A range with a gap or a malformed leaf is read
@@ -264,14 +276,8 @@ def sign(*, session: Session, settings: Settings, key: signing.SigningKey, extra
         previous = cp
         break
     tree = Frontier(previous.tree_size, [binascii.unhexlify(h) for h in json.loads(previous.frontier)]) if previous else Frontier()
-    expect = tree.size
-    for seq, leaf in _leaves(session, tree.size, size):
-        expect += 1
-        if seq != expect:
-            raise AuditIntegrityError(f"the chain has a gap at seq {expect}: run `govern audit verify`")
+    for leaf in _contiguous_leaves(session, tree.size, size):
         tree.append(leaf)
-    if tree.size != size:
-        raise AuditIntegrityError(f"the chain has a gap at seq {tree.size + 1}: run `govern audit verify`")
     number = next_number(session, settings)
     issued_at = utcnow()
     body = {
@@ -413,15 +419,7 @@ def window(session: Session, at: int, size: int, *, frontier: Frontier | None = 
             raise ValueError("give a frontier or the settings naming the trusted keys")
         frontier = _frontier_below(session, settings, at)
     tree = Frontier(frontier.size, list(frontier.nodes))
-    leaves: list[bytes] = []
-    expect = tree.size
-    for seq, leaf in _leaves(session, tree.size, size):
-        expect += 1
-        if seq != expect:
-            raise AuditIntegrityError(f"the chain has a gap at seq {expect}: run `govern audit verify`")
-        leaves.append(leaf)
-    if expect != size:
-        raise AuditIntegrityError(f"the chain has a gap at seq {expect + 1}: run `govern audit verify`")
+    leaves = list(_contiguous_leaves(session, tree.size, size))
     extend(tree, leaves[:at - tree.size])
     return Window(at, tree.nodes, leaves[at - frontier.size:])
 
