@@ -59,6 +59,7 @@ SERVER_RULES: tuple[tuple[str, str, str], ...] = (
      "times in order, or against now"),
     (r"member_state", r"only a jurisdiction of member states", "a member state only with a jurisdiction of member states"),
     (r"categories|fields|record_types", r"not used by|not in the kinds of data|not exportable for this purpose", "what a purpose may use"),
+    (r"purpose|purposes", r"opts out of sale/share purposes only", "a GPC signal (channel gpc) withdraws only the purposes policies/purposes.yaml marks as sale/share"),
     (r"value", r"cn_mobile|email|id_card|not a |must be", "a look-up value's format is that of the field it names"),
     (r"times|note|purpose|purposes|reason|code|principal|explanation|.*_reason|record_ids|record_type|evidence|method",
      r"give at least one|say what was done|name the purpose|name the principal|required|not both|needs|action must be", "required (or excluded) by another field's value"),
