@@ -193,6 +193,7 @@ def _accepted_values(runtime) -> dict[tuple[str, ...], tuple[str, ...]]:
         ("query", "*", "purpose"): tuple(sorted(policy.purposes)),
         **{(body, "purpose"): tuple(sorted(policy.purposes)) for body in (
             "ConsentCreate", "Check", "Lookup", "DisclosureCreate", "ObjectionLift", "PseudonymisedExport", "AggregateExport", "RecipientCreate")},
+        ("ConsentCreate", "purposes"): tuple(sorted(policy.purposes)),
         ("AggregateExport", "dimensions"): tuple(policy.deidentified.dimensions),
         **{(name, "jurisdiction"): jurisdictions for name in ("SubjectCreate", "Subject", "RequestCreate", "Request")},
         ("RequestCreate", "channel"): REQUEST_CHANNELS, ("Request", "channel"): REQUEST_CHANNELS,

@@ -62,7 +62,7 @@ class ConsentCreateSchema(Schema):
 
     action = ma.Str(required=True, validate=validate.OneOf(ACTIONS))
     purpose = ma.Str(load_default=None)
-    purposes = ma.List(ma.Str(), load_default=None, metadata={"description": "Several ordinary purposes in one act; a purpose needing separate consent is refused here."})
+    purposes = ma.List(ma.Str(), load_default=None, metadata={"description": "Several ordinary purposes in one act, each once; a purpose needing separate consent is refused here.", "uniqueItems": True})
     notice_version = ma.Raw(load_default=None, metadata={"description": "The version shown (required for a grant); or purpose → version."})
     notice_language = ma.Str(load_default=None, validate=validate.OneOf(["zh", "en"]))
     notice_sha256 = ma.Str(load_default=None, validate=validate.Regexp(r"^[0-9a-f]{64}$"))

@@ -89,6 +89,9 @@ def test_enums_are_the_values_the_server_accepts(runtime, document):
     assert schemas["RequestCreate"]["properties"]["channel"]["enum"] == list(CHANNELS)
     assert schemas["Request"]["properties"]["state"]["enum"] == list(STATES)
     assert schemas["ConsentCreate"]["properties"]["channel"]["enum"] == list(CONSENT_CHANNELS)
+    # one act naming several purposes names them from the policy, as `purpose` does
+    assert schemas["ConsentCreate"]["properties"]["purposes"]["items"]["enum"] == sorted(runtime.policy.purposes)
+    assert schemas["ConsentCreate"]["properties"]["purposes"]["uniqueItems"] is True
 
 
 def test_a_405_names_the_allowed_methods(client_as):
