@@ -18,36 +18,29 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from bench import _softhsm
 from govern.crypto import checks
 from govern.crypto.models import KeyCheck, SubjectKey
 from tests.conftest import VALID_FIELDS, empty_all_tables, fixture_collection
 
-MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+MODULE = _softhsm.MODULE
 TOKEN, PIN = "govern-test", "314159"
 OTHER_TOKEN, OTHER_PIN = "govern-other", "271828"
 
 
 @pytest.fixture(scope="session")
 def softhsm(tmp_path_factory) -> Path:
-    """A SoftHSM2 configuration of the session's own, with two initialised tokens and a PIN file for each. It must be
-    in place before the module is first loaded: SoftHSM2 reads its token directory when initialised."""
-    assert Path(MODULE).is_file(), f"{MODULE} is missing: `make install-test` installs Debian's softhsm2"
+    """A SoftHSM2 configuration of the session's own, with two initialised tokens and a PIN file for each
+    (bench/_softhsm.py, shared with bench/read_path.py --provider pkcs11)."""
     where = tmp_path_factory.mktemp("softhsm")
-    (where / "tokens").mkdir()
-    conf = where / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {where / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
+    _softhsm.configure(where)
     for label, pin in ((TOKEN, PIN), (OTHER_TOKEN, OTHER_PIN)):
-        subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", label, "--pin", pin, "--so-pin", "0" + pin],
-                       check=True, capture_output=True, env=dict(os.environ))
-        pin_file = where / f"{label}.pin"
-        pin_file.write_text(pin + "\n")
-        pin_file.chmod(0o600)
+        _softhsm.init_token(where, label, pin)
     return where
 
 
 def _uri(softhsm: Path, *, token: str = TOKEN, label: str, module: str = MODULE, pin_file: str | None = None) -> str:
-    return f"pkcs11:token={token};object={label}?module-path={module}&pin-source=file:{pin_file or softhsm / f'{token}.pin'}"
+    return _softhsm.kek_uri(softhsm, token=token, label=label, module=module, pin_file=pin_file)
 
 
 @pytest.fixture
