@@ -1,6 +1,6 @@
 """Read models of incidents for the API, the console and the CLI: an incident with its clocks, the board, the open
 clocks across incidents, figures (drills never count), the register of every breach (GDPR Art. 33(5)) and the staff
-queue of incidents (filters by state, date of awareness and search, keyset paging without a cap).
+queue of incidents (the nearest deadline first; filters by state, date of awareness and search, keyset paging without a cap).
 
 Console pages call `board`, `queue`, `open_clocks`, `figures` and `view` directly with the request's session."""
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from govern import paging
@@ -171,18 +171,65 @@ def _queue_query(f: Filters):
     return query
 
 
+# The queue's order, most urgent first: open incidents with a notification clock running, the nearest due first
+# (an overdue one is due before any still running), then open incidents with no clock, then closed ones; those two
+# latest aware first. Due times do not move as time passes, so a cursor (rank, instant, id) pages the same order.
+_RUNNING, _NO_CLOCK, _CLOSED = 0, 1, 2
+
+
+def _next_due_query():
+    """The nearest due time of each incident's notifications still owed (required or not yet assessed, not sent)."""
+    return (
+        select(Notification.incident_id, func.min(Notification.due_at).label("next_due"))
+        .where(Notification.status.in_(("required", "unknown")), Notification.sent_at.is_(None), Notification.due_at.is_not(None))
+        .group_by(Notification.incident_id).subquery()
+    )
+
+
+def _cursor(rank: int, moment: datetime, ident: uuid.UUID) -> str:
+    return f"{rank}.{paging.cursor(moment, ident)}"
+
+
+def _after(rank_of, next_due, text: str):
+    """The rows that follow the cursor's row in the queue's order."""
+    head, _, rest = text.partition(".")
+    if head not in ("0", "1", "2") or not rest:
+        raise validation_failed({"cursor": ["not a cursor of this queue"]})
+    rank = int(head)
+    moment, ident = paging.read_cursor(rest)
+    if rank == _RUNNING:
+        within = or_(next_due > moment, and_(next_due == moment, Incident.id > ident))
+    else:
+        within = or_(Incident.aware_at < moment, and_(Incident.aware_at == moment, Incident.id > ident))
+    return or_(rank_of > rank, and_(rank_of == rank, within))
+
+
 def queue(
     *, session: Session, policy: Policy, filters: Filters, cursor: str | None = None, limit: int = PAGE_SIZE, now: datetime | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """One page of incidents, latest aware first (ties by id), each with its next clock and the seconds left on it,
-    and the cursor of the next page (None on the last). Incidents name no subject: the read is not audited, as the board's."""
+    """One page of incidents, the most urgent first: open ones by their nearest notification clock (overdue first, then
+    the least time left), open ones with no clock running, then closed ones (latest aware first); each with its next
+    clock and the seconds left on it, and the cursor of the next page (None on the last). Incidents name no subject:
+    the read is not audited, as the board's."""
     now = now or utcnow()
-    found, next_cursor = paging.latest_first(session, _queue_query(filters), Incident.aware_at, Incident.id, cursor, limit)
+    due = _next_due_query()
+    rank_of = case((Incident.state == "closed", _CLOSED), (due.c.next_due.is_(None), _NO_CLOCK), else_=_RUNNING)
+    query = _queue_query(filters).outerjoin(due, due.c.incident_id == Incident.id).add_columns(rank_of, due.c.next_due)
+    if cursor:
+        query = query.where(_after(rank_of, due.c.next_due, cursor))
+    # Within a rank only one of the two instants is set, so NULL ordering (which SQLite and PostgreSQL differ on) never matters.
+    query = query.order_by(rank_of, case((rank_of == _RUNNING, due.c.next_due)), case((rank_of != _RUNNING, Incident.aware_at)).desc(), Incident.id)
+    found = session.execute(query.limit(limit + 1)).all()
+    more, found = len(found) > limit, found[:limit]
     rows = []
-    for incident in found:
+    for incident, _, _ in found:
         row = _board_row(policy, incident, now, session)
-        row["seconds_left"] = row["next_due"]["seconds_left"] if row["next_due"] else None
+        row["seconds_left"] = row["next_due"]["seconds_left"] if row["next_due"] and row["state"] != "closed" else None
         rows.append(row)
+    next_cursor = None
+    if more:
+        last, rank, next_due = found[-1]
+        next_cursor = _cursor(rank, next_due if rank == _RUNNING else last.aware_at, last.id)
     return rows, next_cursor
 
 

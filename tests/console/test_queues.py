@@ -105,6 +105,47 @@ def test_the_incident_queue_pages_without_a_cap_and_exports_the_filtered_view(co
     assert [r[0] for r in only[1:]] == [incidents["old"][0]]
 
 
+@pytest.fixture
+def by_urgency(runtime):
+    """Seven incidents in the order the queue must show them -> [(name, id)]: a 72-hour clock 37 days overdue, one 8
+    hours overdue, one with 10 hours left, one with 71 hours left, two open with no clock running
+    (assessed unlikely: aware 5 hours and 10 days ago), and a closed one aware only 2 hours ago."""
+    breach = pytest.importorskip("govern.breach.service")
+    made = []
+    with runtime.database.unit_of_work() as session:
+        for name, hours, risk in (("quiet-old", 240, "unlikely"), ("done", 2, "unlikely"), ("fresh", 1, "risk"), ("soon", 62, "risk"),
+                                  ("ancient", 37 * 24 + 72, "risk"), ("quiet", 5, "unlikely"), ("late", 80, "risk")):
+            incident = breach.create(session=session, policy=runtime.policy, actor=SOC, data={
+                "title": f"urgency {name}", "detected_at": NOW - timedelta(hours=hours), "aware_at": NOW - timedelta(hours=hours)})
+            if risk:
+                breach.assess(session=session, policy=runtime.policy, actor=SOC, incident_id=incident.id, data={
+                    "risk": risk, "notify": "no" if risk == "unlikely" else "yes", "rationale": "test", "people": {"EU": 4}})
+            if name == "done":
+                breach.transition(session=session, policy=runtime.policy, actor=SOC, incident_id=incident.id, to="assessing")
+                breach.transition(session=session, policy=runtime.policy, actor=SOC, incident_id=incident.id, to="closed",
+                                  review={"cause": "false alarm", "lessons": "none", "actions": []})
+            made.append((name, str(incident.id)))
+    order = ("ancient", "late", "soon", "fresh", "quiet", "quiet-old", "done")
+    return sorted(made, key=lambda m: order.index(m[0]))
+
+
+def test_the_incident_queue_puts_the_nearest_deadline_first_then_open_incidents_without_a_clock_then_closed_ones(console_as, by_urgency, monkeypatch):
+    from govern.breach import board
+
+    c = console_as("dpo")
+    mine = {i: name for name, i in by_urgency}
+    expected = [name for name, _ in by_urgency]
+    html = c.get("/console/incidents?state=all").get_data(as_text=True)
+    assert [mine[i] for i in _ids(html) if i in mine] == expected
+    assert re.search(rf'data-incident="{by_urgency[0][1]}">.*?data-urgency="bad">逾期 37 天', html, re.S)
+    assert [mine[i] for i in _ids(c.get("/console/incidents").get_data(as_text=True)) if i in mine] == expected[:-1]  # open only
+    monkeypatch.setattr(board, "PAGE_SIZE", 2)  # the cursor carries the order across pages
+    assert [mine[i] for p in _walk(c, "/console/incidents?state=all") for i in p if i in mine] == expected
+    rows = _csv(c.get("/console/incidents/export.csv?state=all"))
+    assert [mine[r[0]] for r in rows[1:] if r[0] in mine] == expected
+    assert c.get("/console/incidents?cursor=9.nonsense").status_code == 400
+
+
 # --- purge plans ----------------------------------------------------------------------------------------------------
 
 
