@@ -3,10 +3,17 @@ PostgreSQL, side by side in one run with a baseline (bench/baseline_app.py: the 
 same database, same gunicorn settings, same load).
 
     .venv/bin/python bench/read_path.py [--database-url postgresql+psycopg://postgres@127.0.0.1:5432/test_bench]
+    .venv/bin/python bench/read_path.py --suite commercial_cn          # SM4-GCM, HMAC-SM3 (policies/crypto.yaml)
+    .venv/bin/python bench/read_path.py --provider pkcs11              # master keys in a SoftHSM2 token (GOVERN_KEK)
+    .venv/bin/python bench/read_path.py --compare-suites               # international/file, commercial_cn/file and
+                                                                       # international/pkcs11 in one run, with ratios
 
-Bar (issue 20, raised from issue 2's 0.5): govern's throughput >= 0.7 x the baseline's. Then, in this process, the
-CPU time per request of each side's WSGI call (--cpu-requests), a second figure that moves less with the load. Exit status 0 when the bar is met, 1 when not.
-The database named by --database-url is WIPED (its public schema dropped) at the start of every run.
+Bar (issue 20, raised from issue 2's 0.5): govern's throughput >= 0.7 x the baseline's, for every govern side
+measured. Then, in this process, the CPU time per request of each side's WSGI call (--cpu-requests), a second figure
+that moves less with the load. With the PKCS#11 provider it counts the calls sent to the token per 1,000 reads
+(issue 21 item 3: the data-key cache keeps the token off the read path). Exit status 0 when the bar is met, 1 when not.
+The database named by --database-url is WIPED (its public schema dropped) at the start of every run; with
+--compare-suites so are <name>_cn and <name>_pkcs11, one database per govern side.
 """
 
 from __future__ import annotations
@@ -15,17 +22,22 @@ import argparse
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from _load import LoadResult, free_port, run_load, start_gunicorn, wait_ready  # noqa: E402
+import _softhsm  # noqa: E402
+import yaml  # noqa: E402
+from _load import LoadResult, Server, free_port, run_load, start_gunicorn, wait_ready  # noqa: E402
 from _seed import (  # noqa: E402
     PROFILE_FIELDS,
     bulk_seed,
@@ -39,16 +51,29 @@ from _seed import (  # noqa: E402
     subject_id_of,
 )
 from sqlalchemy import text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from govern.config import PROJECT_ROOT  # noqa: E402  (the policies of the govern being measured)
 
 DEFAULT_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test_bench"
 BAR = 0.7  # issue 20 item 1 (issue 2 asked 0.5)
+SUITES, PROVIDERS = ("international", "commercial_cn"), ("file", "pkcs11")
+# --compare-suites: the first is the reference every other side's ratio is to (issue 21 item 3).
+COMPARED = (("international", "file"), ("commercial_cn", "file"), ("international", "pkcs11"))
+REFUSED = ("commercial_cn with the PKCS#11 provider is refused by design (govern.crypto.hsm, `suite_unsupported`): SM4 data keys "
+           "would have to be wrapped with SM4 inside the token, which SoftHSM2 lacks and HSMs offer only through vendor mechanisms "
+           "govern has not been tested against")
+DB_SUFFIX = {("international", "file"): "", ("commercial_cn", "file"): "_cn", ("international", "pkcs11"): "_pkcs11"}
+TOKEN, PIN, KEY_LABEL = "govern-bench", "246810", "bench-kek"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL), help="PostgreSQL database, wiped first (default %(default)s)")
+    p.add_argument("--suite", choices=SUITES, default="international", help="cryptography suite of policies/crypto.yaml for the govern side (default %(default)s)")
+    p.add_argument("--provider", choices=PROVIDERS, default="file", help="master-key provider: the keyring file, or a SoftHSM2 token through PKCS#11 (GOVERN_KEK=pkcs11:…) (default %(default)s)")
+    p.add_argument("--compare-suites", action="store_true", help="measure international/file (the reference), commercial_cn/file and international/pkcs11 in one run, "
+                                                                 "alternating with the baseline, each with its ratio to the reference (commercial_cn/pkcs11 is refused by design)")
     p.add_argument("--subjects", type=int, default=10_000, help="subjects seeded (default %(default)s)")
     p.add_argument("--duration", type=float, default=15.0, help="measured seconds per side (default %(default)s)")
     p.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds per side before measuring (default %(default)s)")
@@ -67,7 +92,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--force", action="store_true", help="allow a database whose name does not contain 'bench'")
     p.add_argument("--cpu-requests", type=int, default=2000, help="then, in this process, CPU time per request of each app's WSGI call over this many reads per round, no gunicorn and no client (0: skip; default %(default)s)")
     p.add_argument("--json", action="store_true", help="also print the figures as one JSON object")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.compare_suites and (args.suite, args.provider) != ("international", "file"):
+        p.error("--compare-suites measures every suite and provider itself: leave out --suite and --provider")
+    if (args.suite, args.provider) == ("commercial_cn", "pkcs11"):
+        p.error(REFUSED)
+    return args
+
+
+@dataclass
+class Side:
+    """One govern configuration measured: its suite and master-key provider, database, GOVERN_HOME and server."""
+
+    suite: str
+    provider: str
+    url: str
+    home: Path
+    env: dict[str, str] = field(default_factory=dict)
+    ids: list[uuid.UUID] = field(default_factory=list)
+    api_key: str = ""
+    server: Server | None = None
+    results: list[LoadResult] = field(default_factory=list)
+    cpu: float = 0.0
+    audited: int = 0
+    token_calls: float = 0.0  # sent to the PKCS#11 token during the measured runs (all workers, from /metrics)
+
+    @property
+    def name(self) -> str:
+        return f"{self.suite}/{self.provider}"
+
+    @property
+    def paths(self) -> list[str]:
+        return [f"/api/v1/subjects/{sid}" for sid in self.ids]
+
+
+def sides_of(args: argparse.Namespace, run_dir: Path) -> list[Side]:
+    """The govern sides of this run; with --compare-suites one database each (the reference keeps --database-url)."""
+    chosen = COMPARED if args.compare_suites else ((args.suite, args.provider),)
+    url = make_url(args.database_url)
+    out = []
+    for suite, provider in chosen:
+        side_url = args.database_url if not args.compare_suites else url.set(database=(url.database or "") + DB_SUFFIX[(suite, provider)]).render_as_string(hide_password=False)
+        out.append(Side(suite=suite, provider=provider, url=side_url, home=run_dir / f"home-{suite}-{provider}"))
+    return out
 
 
 def _govern(env: dict[str, str], *args: str) -> dict:
@@ -80,7 +147,59 @@ def _govern(env: dict[str, str], *args: str) -> dict:
 
 
 def _row(name: str, r: LoadResult) -> str:
-    return f"  {name:<10} {r.rps:>9.1f} {r.pct(50):>9.2f} {r.pct(99):>9.2f} {r.requests:>9} {r.errors:>7}"
+    return f"  {name:<22} {r.rps:>9.1f} {r.pct(50):>9.2f} {r.pct(99):>9.2f} {r.requests:>9} {r.errors:>7}"
+
+
+def _policies(side: Side) -> Path:
+    """The policies of the govern measured, with policies/crypto.yaml naming the side's suite."""
+    where = side.home / "policies"
+    shutil.copytree(PROJECT_ROOT / "policies", where)
+    doc = yaml.safe_load((where / "crypto.yaml").read_text())
+    doc["crypto"]["suite"] = side.suite
+    (where / "crypto.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True))
+    return where
+
+
+def prepare(side: Side, args: argparse.Namespace, *, with_plain: bool, softhsm_dir: Path | None, metrics: bool) -> None:
+    """Wipes the side's database, runs `govern init` in a GOVERN_HOME of its own (a key label in the token with
+    pkcs11), creates the reading principal and seeds the subjects (and, for the baseline's database, the plain table)."""
+    from govern.app import build_runtime
+    from govern.config import Settings
+    from govern.db import make_engine
+
+    side.home.mkdir(mode=0o700)
+    side.env = {**os.environ, "GOVERN_HOME": str(side.home), "GOVERN_DATABASE_URL": side.url, "GOVERN_POLICIES": str(_policies(side)),
+                "GOVERN_LOG_LEVEL": args.log_level, "BENCH_DATABASE_URL": side.url, "PYTHONUNBUFFERED": "1"}
+    for key in ("GOVERN_DEK_CACHE_SIZE", "GOVERN_DEK_CACHE_SECONDS", "GOVERN_KEK", "PROMETHEUS_MULTIPROC_DIR"):
+        side.env.pop(key, None)  # production defaults
+    if side.provider == "pkcs11":
+        assert softhsm_dir is not None
+        side.env["GOVERN_KEK"] = _softhsm.kek_uri(softhsm_dir, token=TOKEN, label=f"{KEY_LABEL}-{uuid.uuid4().hex[:6]}")
+    if metrics:  # every worker's counters in files, as `govern serve` does (govern/server.py): /metrics adds them up
+        (side.home / "metrics").mkdir()
+        side.env["PROMETHEUS_MULTIPROC_DIR"] = str(side.home / "metrics")
+    ensure_database(side.url)
+    engine = make_engine(side.url)
+    reset_schema(engine)
+    init = _govern(side.env, "init")
+    print(f"  [{side.name}] {database_name(side.url)}: govern init, home {init['home']}, database at {init['migrated_to']}")
+    side.api_key = _govern(side.env, "principals", "create", "--name", "bench-reader", "--role", args.role, "--kind", "staff")["api_key"]
+    if with_plain:
+        create_plain_table(engine)
+    runtime = build_runtime(Settings.from_env(side.env))
+    try:
+        print(f"  [{side.name}] seeding {args.subjects:,} subjects (8 encrypted fields each, per-subject data keys)" + (" and the plain baseline table" if with_plain else ""))
+        seeded = bulk_seed(engine=engine, policy=runtime.policy, envelope=runtime.envelope, start=0, stop=args.subjects,
+                           batch_size=2000, with_audit=True, with_plain=with_plain, progress=print_progress)
+        print(f"  [{side.name}] seeded in {seeded.seconds:.1f}s")
+        namespace = keyring_namespace(runtime.envelope)
+    finally:
+        runtime.database.dispose()
+        getattr(runtime.keyring, "close", lambda: None)()
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+    side.ids = [subject_id_of(i, namespace) for i in range(args.subjects)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -91,114 +210,175 @@ def main(argv: list[str] | None = None) -> int:
     if "bench" not in database_name(url) and not args.force:
         sys.exit(f"refusing to wipe database '{database_name(url)}': its name has no 'bench' in it (use --force)")
 
-    home = Path(tempfile.mkdtemp(prefix="govern-bench-home-"))
-    env = {**os.environ, "GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": url, "GOVERN_POLICIES": str(PROJECT_ROOT / "policies"),
-           "GOVERN_LOG_LEVEL": args.log_level, "BENCH_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
-    for key in ("GOVERN_DEK_CACHE_SIZE", "GOVERN_DEK_CACHE_SECONDS"):
-        env.pop(key, None)  # production defaults
-    servers = []
+    run_dir = Path(tempfile.mkdtemp(prefix="govern-bench-home-"))
+    sides = sides_of(args, run_dir)
+    tokens = any(s.provider == "pkcs11" for s in sides)
+    softhsm_dir = None
+    if tokens:  # before anything loads the PKCS#11 module in this process
+        softhsm_dir = run_dir / "softhsm"
+        _softhsm.configure(softhsm_dir)
+        _softhsm.init_token(softhsm_dir, TOKEN, PIN)
+    servers: list[Server] = []
     try:
-        print(f"read_path: load average {os.getloadavg()[0]:.2f} · {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {database_name(url)} · govern from {PROJECT_ROOT}")
-        ensure_database(url)
+        print(f"read_path: load average {os.getloadavg()[0]:.2f} · {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · "
+              f"{', '.join(database_name(s.url) for s in sides)} · govern from {PROJECT_ROOT}")
+        print(f"  govern sides: {', '.join(s.name for s in sides)}" + (f"; commercial_cn/pkcs11 not measured: {REFUSED}" if args.compare_suites else ""))
+        if tokens:
+            print("  every govern side writes its Prometheus counters to files, as `govern serve` does (PROMETHEUS_MULTIPROC_DIR), "
+                  "so that /metrics counts the token calls of all workers")
 
-        # --- a fresh govern: its own home, keyring, schema and principal -----------------------------
-        from govern.app import build_runtime
-        from govern.config import Settings
-        from govern.db import make_engine
+        # --- fresh govern installations: their own home, keys, schema and principal; the baseline beside the first
+        for i, side in enumerate(sides):
+            prepare(side, args, with_plain=i == 0, softhsm_dir=softhsm_dir, metrics=tokens)
+        reference = sides[0]
+        base_env = reference.env
+        baseline_paths = reference.paths
 
-        engine = make_engine(url)
-        reset_schema(engine)
-        init = _govern(env, "init")
-        print(f"  govern init: home {init['home']}, database at {init['migrated_to']}")
-        principal = _govern(env, "principals", "create", "--name", "bench-reader", "--role", args.role, "--kind", "staff")
-        api_key = principal["api_key"]
-        print(f"  principal bench-reader ({args.role}) created; reads with X-Purpose: {args.purpose}")
-        create_plain_table(engine)
+        # --- the servers, same gunicorn settings ----------------------------------------------------
+        common = {"workers": args.workers, "threads": args.server_threads}
+        baseline_srv = start_gunicorn(name="baseline", app_spec="baseline_app:create_app()", port=free_port(), pythonpath=str(BENCH_DIR),
+                                      env=base_env, log_dir=run_dir, **common)
+        servers.append(baseline_srv)
+        for side in sides:
+            side.server = start_gunicorn(name=f"govern-{side.suite}-{side.provider}", app_spec=args.govern_app, port=free_port(),
+                                         pythonpath=args.govern_pythonpath, env=side.env, log_dir=side.home, **common)
+            servers.append(side.server)
+        wait_ready(baseline_srv, baseline_paths[0])
+        for side in sides:
+            assert side.server is not None
+            wait_ready(side.server, side.paths[0], _headers(side, args))
+            _check_same_profile(side, baseline_srv.port, baseline_paths[0], _headers(side, args), profile(0))
 
-        settings = Settings.from_env(env)
-        runtime = build_runtime(settings)
-        print(f"  seeding {args.subjects:,} subjects (8 encrypted fields each, per-subject data keys) and the plain baseline table")
-        seeded = bulk_seed(engine=engine, policy=runtime.policy, envelope=runtime.envelope, start=0, stop=args.subjects,
-                           batch_size=2000, with_audit=True, with_plain=True, progress=print_progress)
-        print(f"  seeded in {seeded.seconds:.1f}s")
-        with engine.begin() as conn:
-            conn.execute(text("ANALYZE"))
-        namespace = keyring_namespace(runtime.envelope)
-        ids = [subject_id_of(i, namespace) for i in range(args.subjects)]
-        runtime.database.dispose()
-
-        # --- both servers, same gunicorn settings ----------------------------------------------------
-        headers = {"Authorization": f"Bearer {api_key}", "X-Purpose": args.purpose}
-        port_g, port_b = free_port(), free_port()
-        common = {"workers": args.workers, "threads": args.server_threads, "env": env, "log_dir": home}
-        servers.append(start_gunicorn(name="govern", app_spec=args.govern_app, port=port_g, pythonpath=args.govern_pythonpath, **common))
-        servers.append(start_gunicorn(name="baseline", app_spec="baseline_app:create_app()", port=port_b, pythonpath=str(BENCH_DIR), **common))
-        govern_srv, baseline_srv = servers
-        probe = f"/api/v1/subjects/{ids[0]}"
-        wait_ready(govern_srv, probe, headers)
-        wait_ready(baseline_srv, probe)
-        _check_same_profile(port_g, port_b, probe, headers, profile(0))
-
-        paths = [f"/api/v1/subjects/{sid}" for sid in ids]
         concurrency = args.processes * args.threads
         print(f"  load: {concurrency} keep-alive connections ({args.processes} processes x {args.threads} threads), "
               f"{args.warmup:g}s warm-up + {args.duration:g}s measured per side, at most {args.max_requests:,} requests; "
-              f"gunicorn --workers {args.workers} --threads {args.server_threads} for both")
+              f"gunicorn --workers {args.workers} --threads {args.server_threads} for every side")
 
-        results: dict[str, list[LoadResult]] = {"baseline": [], "govern": []}
-        cpu: dict[str, float] = {"baseline": 0.0, "govern": 0.0}
-        audited = 0
-        for _ in range(args.rounds):
-            for name, srv, hdrs in (("baseline", baseline_srv, {}), ("govern", govern_srv, headers)):
-                run_load(port=srv.port, paths=paths, headers=hdrs, duration=args.warmup, max_requests=args.max_requests,
-                         processes=args.processes, threads=args.threads, seed=7)
-                before_audit = _read_events(engine) if name == "govern" else 0
-                cpu0 = srv.cpu_seconds()
-                r = run_load(port=srv.port, paths=paths, headers=hdrs, duration=args.duration, max_requests=args.max_requests,
-                             processes=args.processes, threads=args.threads, seed=11)
-                cpu[name] += srv.cpu_seconds() - cpu0
-                if name == "govern":
-                    audited += _read_events(engine) - before_audit
-                results[name].append(r)
-                print(f"    {name:<9} {r.rps:8.1f} req/s  p50 {r.pct(50):6.2f} ms  p99 {r.pct(99):6.2f} ms  "
-                      f"({r.requests} ok, {r.errors} errors, statuses {r.statuses})")
+        baseline: list[LoadResult] = []
+        baseline_cpu = 0.0
+        for _ in range(args.rounds):  # baseline, then each govern side, alternating
+            _warm(baseline_srv, baseline_paths, {}, args)
+            baseline_cpu += _measure("baseline", baseline_srv, baseline_paths, {}, args, baseline)
+            for side in sides:
+                assert side.server is not None
+                _warm(side.server, side.paths, _headers(side, args), args)
+                before_audit = _read_events(side.url)
+                before_calls = _token_calls(side.server.port) if side.provider == "pkcs11" else 0.0
+                side.cpu += _measure(side.name, side.server, side.paths, _headers(side, args), args, side.results)
+                side.audited += _read_events(side.url) - before_audit
+                if side.provider == "pkcs11":
+                    side.token_calls += _token_calls(side.server.port) - before_calls
 
-        base, gov = _merge(results["baseline"]), _merge(results["govern"])
-        ratio = gov.rps / base.rps if base.rps else 0.0
+        base = _merge(baseline)
+        merged = {side.name: _merge(side.results) for side in sides}
+        ref = merged[reference.name]
         print()
-        print(f"  {'side':<10} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'requests':>9} {'errors':>7}")
+        print(f"  {'side':<22} {'req/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'requests':>9} {'errors':>7}  {'/baseline':>9} {'/' + reference.name:>20}")
         print(_row("baseline", base))
-        print(_row("govern", gov))
-        print(f"  server CPU per request: baseline {1000 * cpu['baseline'] / max(base.requests, 1):.2f} ms, govern {1000 * cpu['govern'] / max(gov.requests, 1):.2f} ms")
-        print(f"  audit events written during govern's measured runs: {audited} for {gov.requests} reads ({gov.errors} errors)")
-        in_process = _in_process_cpu(env, home, paths, headers, args.cpu_requests, max(args.rounds, 1)) if args.cpu_requests > 0 else None
+        for side in sides:
+            r = merged[side.name]
+            print(_row(side.name, r) + f"  {_ratio(r.rps, base.rps):>8.2f}x {_ratio(r.rps, ref.rps):>19.2f}x")
+        print(f"  server CPU per request: baseline {_per_request_ms(baseline_cpu, base):.2f} ms, "
+              + ", ".join(f"{s.name} {_per_request_ms(s.cpu, merged[s.name]):.2f} ms" for s in sides))
+        for side in sides:
+            print(f"  audit events written during {side.name}'s measured runs: {side.audited} for {merged[side.name].requests} reads ({merged[side.name].errors} errors)")
+            if side.provider == "pkcs11":
+                print(f"  PKCS#11 token calls during {side.name}'s measured runs (every worker, govern_kek_token_calls_total): {side.token_calls:.0f} "
+                      f"for {merged[side.name].requests} reads = {_per_1000(side.token_calls, merged[side.name].requests):.1f} per 1,000 reads "
+                      f"({args.subjects:,} subjects read at random, {args.workers} workers each with its own data-key cache: each call is a worker's first read of a subject)")
+        in_process = _in_process_cpu(base_env, run_dir, baseline_paths, sides, args, args.cpu_requests, max(args.rounds, 1)) if args.cpu_requests > 0 else None
         if in_process:
             print(f"  in-process CPU per request (WSGI call, no gunicorn, no client; best of {max(args.rounds, 1)}): baseline {in_process['baseline_ms']:.3f} ms, "
-                  f"govern {in_process['govern_ms']:.3f} ms, baseline/govern {in_process['ratio']:.2f}")
-        verdict = "PASS" if ratio >= BAR and gov.errors == 0 and audited == gov.requests else "FAIL"
-        print(f"  machine: {os.cpu_count()} cores shared by client, both servers and PostgreSQL; load average now {os.getloadavg()[0]:.2f}")
-        print(f"  ratio govern/baseline throughput: {ratio:.2f}x  (bar >= {BAR}x)  {verdict}")
+                  + ", ".join(f"{name} {fig['govern_ms']:.3f} ms (baseline/govern {fig['ratio']:.2f}, x{fig['cost_to_reference']:.2f} the CPU of {reference.name})"
+                              for name, fig in in_process["sides"].items()))
+            for name, fig in in_process["sides"].items():
+                if "token_calls_per_1000_cold" in fig:
+                    print(f"  {name}: token calls per 1,000 reads in this process: {fig['token_calls_per_1000_cold']} with the data-key cache emptied first "
+                          f"({fig['token_reads']:,} reads, each of another subject), {fig['token_calls_per_1000_warm']} when the same are read again (cache warm)")
+        ratios = {name: _ratio(r.rps, base.rps) for name, r in merged.items()}
+        ok = all(ratios[s.name] >= BAR and merged[s.name].errors == 0 and s.audited == merged[s.name].requests for s in sides)
+        verdict = "PASS" if ok else "FAIL"
+        print(f"  machine: {os.cpu_count()} cores shared by client, every server and PostgreSQL; load average now {os.getloadavg()[0]:.2f}")
+        for side in sides:
+            print(f"  ratio govern ({side.name})/baseline throughput: {ratios[side.name]:.2f}x  (bar >= {BAR}x)")
+        print(f"  verdict: {verdict}")
         if args.json:
+            first = merged[reference.name]
             print(json.dumps({
                 "machine": {"cores": os.cpu_count(), "python": platform.python_version()},
-                "settings": {k: getattr(args, k) for k in ("subjects", "duration", "warmup", "max_requests", "processes", "threads", "workers", "server_threads", "role", "purpose", "rounds")},
-                "baseline": _summary(base, cpu["baseline"]), "govern": {**_summary(gov, cpu["govern"]), "audit_events": audited},
-                "ratio": round(ratio, 3), "bar": BAR, "verdict": verdict, "in_process_cpu": in_process,
+                "settings": {k: getattr(args, k) for k in ("subjects", "duration", "warmup", "max_requests", "processes", "threads", "workers", "server_threads",
+                                                            "role", "purpose", "rounds", "suite", "provider", "compare_suites")},
+                "baseline": _summary(base, baseline_cpu), "govern": {**_summary(first, reference.cpu), "audit_events": reference.audited},
+                "ratio": round(ratios[reference.name], 3), "bar": BAR, "verdict": verdict, "in_process_cpu": in_process,
+                "sides": {s.name: {**_summary(merged[s.name], s.cpu), "audit_events": s.audited, "ratio_to_baseline": round(ratios[s.name], 3),
+                                   "ratio_to_reference": round(_ratio(merged[s.name].rps, first.rps), 3),
+                                   "token_calls_per_1000_reads": round(_per_1000(s.token_calls, merged[s.name].requests), 2) if s.provider == "pkcs11" else None}
+                          for s in sides},
+                "reference": reference.name, "refused": {"commercial_cn/pkcs11": REFUSED} if args.compare_suites else {},
             }))
-        return 0 if verdict == "PASS" else 1
+        return 0 if ok else 1
     finally:
         for srv in servers:
             srv.stop()
         if args.keep_home:
-            print(f"  kept GOVERN_HOME and server logs in {home}")
+            print(f"  kept the GOVERN_HOMEs and server logs in {run_dir}")
         else:
-            shutil.rmtree(home, ignore_errors=True)
+            shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def _in_process_cpu(env: dict[str, str], home: Path, paths: list[str], headers: dict[str, str], n: int, rounds: int) -> dict:
-    """CPU seconds of this process per read, each app's WSGI callable called directly (the same random paths for
-    both): a figure that moves less with the machine's load than requests per second, and that leaves out the load
-    generator, gunicorn and PostgreSQL's own time. govern's per-request log lines go to a file, as in production."""
+def _headers(side: Side, args: argparse.Namespace) -> dict[str, str]:
+    return {"Authorization": f"Bearer {side.api_key}", "X-Purpose": args.purpose}
+
+
+def _warm(srv: Server, paths: list[str], headers: dict[str, str], args: argparse.Namespace) -> None:
+    run_load(port=srv.port, paths=paths, headers=headers, duration=args.warmup, max_requests=args.max_requests,
+             processes=args.processes, threads=args.threads, seed=7)
+
+
+def _measure(name: str, srv: Server, paths: list[str], headers: dict[str, str], args: argparse.Namespace, into: list[LoadResult]) -> float:
+    """A measured load against one server (after its warm-up); returns the server CPU seconds it took."""
+    cpu0 = srv.cpu_seconds()
+    r = run_load(port=srv.port, paths=paths, headers=headers, duration=args.duration, max_requests=args.max_requests,
+                 processes=args.processes, threads=args.threads, seed=11)
+    into.append(r)
+    print(f"    {name:<22} {r.rps:8.1f} req/s  p50 {r.pct(50):6.2f} ms  p99 {r.pct(99):6.2f} ms  "
+          f"({r.requests} ok, {r.errors} errors, statuses {r.statuses})")
+    return srv.cpu_seconds() - cpu0
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else 0.0
+
+
+def _per_request_ms(cpu_seconds: float, r: LoadResult) -> float:
+    return 1000 * cpu_seconds / max(r.requests, 1)
+
+
+def _per_1000(calls: float, reads: int) -> float:
+    return 1000 * calls / max(reads, 1)
+
+
+_TOKEN_LINE = re.compile(r"^govern_kek_token_calls_total\{[^}]*\}\s+(\S+)$", re.M)
+
+
+def _token_calls(port: int) -> float:
+    """Calls sent to the PKCS#11 token so far by every worker of the server (govern.crypto.hsm.TOKEN_CALLS on /metrics)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    conn.request("GET", "/metrics")
+    body = conn.getresponse().read().decode()
+    conn.close()
+    return sum(float(v) for v in _TOKEN_LINE.findall(body))
+
+
+def _in_process_cpu(base_env: dict[str, str], run_dir: Path, baseline_paths: list[str], sides: list[Side], args: argparse.Namespace,
+                    n: int, rounds: int) -> dict:
+    """CPU seconds of this process per read, each app's WSGI callable called directly (the same random ordinals for
+    every side): a figure that moves less with the machine's load than requests per second, and that leaves out the
+    load generator, gunicorn and PostgreSQL's own time. govern's per-request log lines go to a file, as in production.
+    With the PKCS#11 provider, also the token calls of 1,000 reads of 1,000 subjects with the data-key cache emptied
+    first, then of the same reads again (TokenKeyring.token_calls: this process's count)."""
     import contextlib
     import random
     import time
@@ -209,15 +389,19 @@ def _in_process_cpu(env: dict[str, str], home: Path, paths: list[str], headers: 
     from govern.app import create_app
     from govern.config import Settings
 
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # baseline_app reads BENCH_DATABASE_URL from the environment
+    reference = sides[0].name
+    saved = {k: os.environ.get(k) for k in base_env}
+    os.environ.update({k: v for k, v in base_env.items() if k != "PROMETHEUS_MULTIPROC_DIR"})  # baseline_app reads BENCH_DATABASE_URL
     try:
-        with open(home / "in_process.log", "w") as sink, contextlib.redirect_stdout(sink):
-            apps = {"baseline": (baseline_app.create_app(), {}), "govern": (create_app(Settings.from_env(env)), headers)}
-            environs = {name: [EnvironBuilder(path=path, headers=hdrs).get_environ() for path in paths[:1000]] for name, (_, hdrs) in apps.items()}
+        with open(run_dir / "in_process.log", "w") as sink, contextlib.redirect_stdout(sink):
+            apps = {"baseline": (baseline_app.create_app(), baseline_paths, {})}
+            for side in sides:
+                env = {k: v for k, v in side.env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+                apps[side.name] = (create_app(Settings.from_env(env)), side.paths, _headers(side, args))
+            environs = {name: [EnvironBuilder(path=path, headers=hdrs).get_environ() for path in paths[:1000]] for name, (_, paths, hdrs) in apps.items()}
 
-            def run(name: str, count: int) -> float:
-                app, rng = apps[name][0], random.Random(3)
+            def run(name: str, count: int, seed: int = 3) -> float:
+                app, rng = apps[name][0], random.Random(seed)
                 started = time.process_time()
                 statuses: list[str] = []
 
@@ -240,41 +424,75 @@ def _in_process_cpu(env: dict[str, str], home: Path, paths: list[str], headers: 
                 for name in apps:
                     seen[name].append(run(name, n))
             best = {name: min(times) for name, times in seen.items()}
-            apps["govern"][0].extensions["govern"].database.dispose()
+            tokens: dict[str, tuple[int, int, int]] = {}
+            for side in sides:
+                if side.provider != "pkcs11":
+                    continue
+                runtime = apps[side.name][0].extensions["govern"]
+                runtime.envelope.cache.clear()
+                counts = []
+                for _ in range(2):  # cold, then warm: each ordinal of paths[:1000] once, in order
+                    before = runtime.keyring.token_calls
+                    app = apps[side.name][0]
+                    for environ in environs[side.name]:
+                        b"".join(app(dict(environ), lambda *a: None))
+                    counts.append(runtime.keyring.token_calls - before)
+                reads = len(environs[side.name])
+                tokens[side.name] = (round(1000 * counts[0] / reads), round(1000 * counts[1] / reads), reads)
+            for side in sides:
+                runtime = apps[side.name][0].extensions["govern"]
+                runtime.database.dispose()
+                getattr(runtime.keyring, "close", lambda: None)()
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return {"baseline_ms": round(best["baseline"] * 1000, 3), "govern_ms": round(best["govern"] * 1000, 3),
-            "ratio": round(best["baseline"] / best["govern"], 3), "requests_per_round": n, "rounds": rounds}
+    figures: dict[str, dict] = {}
+    for side in sides:
+        fig: dict = {"govern_ms": round(best[side.name] * 1000, 3), "ratio": round(best["baseline"] / best[side.name], 3),
+                     "cost_to_reference": round(best[side.name] / best[reference], 3)}
+        if side.name in tokens:
+            fig["token_calls_per_1000_cold"], fig["token_calls_per_1000_warm"], fig["token_reads"] = tokens[side.name]
+        figures[side.name] = fig
+    first = figures[reference]
+    return {"baseline_ms": round(best["baseline"] * 1000, 3), "govern_ms": first["govern_ms"], "ratio": first["ratio"],
+            "requests_per_round": n, "rounds": rounds, "sides": figures}
 
 
-def _read_events(engine) -> int:
-    with engine.connect() as conn:
+_engines: dict[str, object] = {}
+
+
+def _read_events(url: str) -> int:
+    from govern.db import make_engine
+
+    engine = _engines.setdefault(url, make_engine(url))
+    with engine.connect() as conn:  # type: ignore[attr-defined]
         return conn.execute(text("SELECT count(*) FROM audit_events WHERE action = 'subjects:profile:read' AND outcome = 'allowed'")).scalar_one()
 
 
-def _check_same_profile(port_g: int, port_b: int, path: str, headers: dict[str, str], plain: dict[str, str]) -> None:
-    """Both sides serve the same subject and the same 8 field names; govern's values are decrypted (then masked
-    as the role sees them) and the baseline's are the plaintext."""
+def _check_same_profile(side: Side, port_b: int, path_b: str, headers: dict[str, str], plain: dict[str, str]) -> None:
+    """The govern side and the baseline serve subject 0 with the same 8 field names; govern's values are decrypted
+    (then masked as the role sees them) and the baseline's are the plaintext."""
     import http.client
 
-    def get(port: int, hdrs: dict[str, str]) -> dict:
+    def get(port: int, path: str, hdrs: dict[str, str]) -> dict:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", path, headers=hdrs)
         body = json.loads(conn.getresponse().read())
         conn.close()
         return body
 
-    g, b = get(port_g, headers), get(port_b, {})
-    if set(g["fields"]) != set(PROFILE_FIELDS) or set(b["fields"]) != set(PROFILE_FIELDS) or g["id"] != b["id"]:
-        sys.exit(f"the two sides do not serve the same 8-field profile: govern {sorted(g['fields'])}, baseline {sorted(b['fields'])}")
+    assert side.server is not None
+    path_g = side.paths[0]
+    g, b = get(side.server.port, path_g, headers), get(port_b, path_b, {})
+    if set(g["fields"]) != set(PROFILE_FIELDS) or set(b["fields"]) != set(PROFILE_FIELDS) or g["id"] != path_g.rsplit("/", 1)[1] or b["id"] != path_b.rsplit("/", 1)[1]:
+        sys.exit(f"the two sides do not serve the same 8-field profile: {side.name} {sorted(g['fields'])}, baseline {sorted(b['fields'])}")
     if b["fields"] != plain:
         sys.exit("the baseline does not serve the seeded values")
     masked = sum(1 for n in PROFILE_FIELDS if g["fields"][n] != plain[n])
-    print(f"  both sides serve the same 8-field profile; govern returns {masked} of 8 fields masked for this role")
+    print(f"  [{side.name}] serves the baseline's 8-field profile; {masked} of 8 fields masked for this role")
 
 
 def _merge(parts: list[LoadResult]) -> LoadResult:

@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidTag
 from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
 from pkcs11 import exceptions as p11
 from pkcs11.mechanisms import GCMParams
+from prometheus_client import Counter
 
 from govern.crypto import suites
 from govern.crypto.keyring import CHECK_LABEL, NONCE_BYTES, KeyringError
@@ -48,6 +49,11 @@ from govern.files import write_private_json
 _INDEX_AAD = b"govern/index-key/v1"
 _TAG_BYTES = 16
 _loaded_in: dict[str, int] = {}  # module path -> pid that initialised it: a forked worker must initialise again
+# Every operation sent to the token, by kind. Under `govern serve` each worker's count reaches /metrics
+# (PROMETHEUS_MULTIPROC_DIR: govern/health/metrics.py adds up every metric file); bench/read_path.py reads it there
+# to count token calls per 1,000 reads. Registered nowhere else: a single process keeps TokenKeyring.token_calls.
+TOKEN_CALLS = Counter("govern_kek_token_calls_total", "Operations sent to the PKCS#11 token holding the master keys",
+                      ["operation"], registry=None)
 
 
 @dataclass(frozen=True)
@@ -141,11 +147,15 @@ class TokenKeyring(WatchedFile):
         self.path = path
         self._session = session
         self._lock = threading.RLock()
-        self.token_calls = 0  # every operation sent to the token: the figure the DEK cache keeps low
+        self.token_calls = 0  # every operation sent to the token: the figure the DEK cache keeps low (and TOKEN_CALLS)
         self.accept: Callable[[Any], None] | None = None
         self._keys = self._find_keys()
         self._apply(doc)
         self._watch()
+
+    def _called(self, operation: str) -> None:
+        self.token_calls += 1
+        TOKEN_CALLS.labels(operation).inc()
 
     # --- loading and saving ---
 
@@ -212,7 +222,7 @@ class TokenKeyring(WatchedFile):
 
     def _find_keys(self) -> dict[int, Any]:
         with self._lock:
-            self.token_calls += 1
+            self._called("find")
             keys = {_version_of(k): k for k in _find(self._session, self.address.label)}
         if not keys:
             raise KeyringError(f"no key labelled {self.address.label!r} in PKCS#11 token {self.address.token!r} (correct object= in GOVERN_KEK, or run `govern init` for a new deployment)")
@@ -285,7 +295,7 @@ class TokenKeyring(WatchedFile):
         self._only_aes(fmt)
         nonce = os.urandom(NONCE_BYTES)
         with self._lock:
-            self.token_calls += 1
+            self._called("wrap")
             return nonce + bytes(self._key(version).encrypt(plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(nonce, aad)))
 
     def unwrap(self, version: int, sealed: bytes, aad: bytes, fmt: int = suites.AES_GCM) -> bytes:
@@ -293,7 +303,7 @@ class TokenKeyring(WatchedFile):
         if len(sealed) < NONCE_BYTES + _TAG_BYTES:
             raise InvalidTag()
         with self._lock:
-            self.token_calls += 1
+            self._called("unwrap")
             try:
                 return bytes(self._key(version).decrypt(sealed[NONCE_BYTES:], mechanism=Mechanism.AES_GCM, mechanism_param=GCMParams(sealed[:NONCE_BYTES], aad)))
             except p11.PKCS11Error:
@@ -302,7 +312,7 @@ class TokenKeyring(WatchedFile):
 
     def check_value(self, version: int) -> str:
         with self._lock:
-            self.token_calls += 1
+            self._called("check_value")
             return bytes(self._key(version).sign(CHECK_LABEL + b"\x00master\x00" + str(version).encode(), mechanism=Mechanism.AES_CMAC)).hex()
 
     @property
@@ -329,7 +339,7 @@ class TokenKeyring(WatchedFile):
         with self._lock:
             version = max(self._keys) + 1
             _generate(self._session, self.address.label, version)
-            self.token_calls += 1
+            self._called("generate")
             self._keys = self._find_keys()
             self._doc["active"] = version
             self._doc.setdefault("created", {})[str(version)] = _now()
