@@ -16,8 +16,12 @@ from typing import Any
 import structlog
 from flask import Flask, current_app, g, request
 from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from govern import __version__
+from govern import __version__, input_limits
+from govern.api_support import not_modified, refuse_nul_characters
+from govern.audit import service as audit
+from govern.audit.service import Outcome
 from govern.config import Settings
 from govern.crypto.checks import load_checked_keyring
 from govern.crypto.envelope import DataKeyCache, Envelope
@@ -25,11 +29,15 @@ from govern.crypto.provider import MasterKeys
 from govern.db import Database
 from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, problem_response, register_error_handlers
 from govern.files import private_files
-from govern.identity.guard import is_audited_read
+from govern.identity import service as identity
+from govern.identity.actor import Actor
+from govern.identity.guard import declared_access, install_guard, is_audited_read, public
 from govern.ledgers import ErasureLedgers
 from govern.logging import configure_logging, get_logger, personal_data_filter
 from govern.openapi import GovernApi
-from govern.policy import Policy, load_policy
+from govern.policies import load_policy
+from govern.policy import Policy
+from govern.ratelimit import install_rate_limits
 from govern.webhooks.egress import SystemResolver
 
 log = get_logger("govern.app")
@@ -120,31 +128,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         },
     )
     if settings.trusted_proxies:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxies)  # type: ignore[method-assign]
     app.extensions["govern"] = runtime
-    from govern import input_limits
-
     input_limits.install(app)  # before any route: the `int` converter bounds ids to what a BIGINT holds
 
     api = GovernApi(app, enums=lambda: _accepted_values(runtime), access_of=lambda endpoint: _access_of(app, endpoint))
     _register_blueprints(app, api)
     register_error_handlers(app)
 
-    from govern.identity.guard import install_guard
-
     _install_lifecycle(app, runtime)  # first: its before_request starts the clock for everything after
     install_guard(app, runtime)
-    from govern.api_support import refuse_nul_characters
-
     app.before_request(input_limits.check_json_body)  # depth and number limits, before any parser reads the body
     app.before_request(refuse_nul_characters)  # after the guard: who asks is settled before what they sent
-    from govern.api_support import not_modified
-
     app.after_request(not_modified)  # a GET naming its current ETag in If-None-Match: 304, before the commit runs
-    from govern.ratelimit import install_rate_limits
-
     install_rate_limits(app, runtime)  # wraps the views marked @limited: their counts run after the guard, in the view
     _protect_openapi_routes(app)
     return app
@@ -152,21 +148,22 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 def _register_blueprints(app: Flask, api: GovernApi) -> None:
     # Every domain is part of govern (the flows import them all): plain imports, none optional. They are made here, not
-    # at the top, so that a `govern` command, which builds only the runtime, does not load every route.
-    from govern.audit.api import blp as audit_blp
-    from govern.breach.api import blp as breach_blp
-    from govern.consent.api import blp as consent_blp
-    from govern.console.views import blp as console_blp
-    from govern.deidentified.api import blp as deidentified_blp
-    from govern.health.api import blp as health_blp
-    from govern.health.api import docs_assets
-    from govern.identity.api import blp as identity_blp
-    from govern.processing.api import blp as processing_blp
-    from govern.requests.api import blp as requests_blp
-    from govern.retention.api import blp as retention_blp
-    from govern.sharing.api import blp as sharing_blp
-    from govern.subjects.api import blp as subjects_blp
-    from govern.webhooks.api import blp as webhooks_blp
+    # at the top, so that a `govern` command, which builds only the runtime (build_runtime), does not load every route:
+    # the routes, the console and the health checks (alembic, fpdf) add 1.5–3 s to each command's start (noqa below).
+    from govern.audit.api import blp as audit_blp  # noqa: PLC0415
+    from govern.breach.api import blp as breach_blp  # noqa: PLC0415
+    from govern.consent.api import blp as consent_blp  # noqa: PLC0415
+    from govern.console.views import blp as console_blp  # noqa: PLC0415
+    from govern.deidentified.api import blp as deidentified_blp  # noqa: PLC0415
+    from govern.health.api import blp as health_blp  # noqa: PLC0415
+    from govern.health.api import docs_assets  # noqa: PLC0415
+    from govern.identity.api import blp as identity_blp  # noqa: PLC0415
+    from govern.processing.api import blp as processing_blp  # noqa: PLC0415
+    from govern.requests.api import blp as requests_blp  # noqa: PLC0415
+    from govern.retention.api import blp as retention_blp  # noqa: PLC0415
+    from govern.sharing.api import blp as sharing_blp  # noqa: PLC0415
+    from govern.subjects.api import blp as subjects_blp  # noqa: PLC0415
+    from govern.webhooks.api import blp as webhooks_blp  # noqa: PLC0415
 
     for blp in (subjects_blp, identity_blp, audit_blp, consent_blp, sharing_blp, requests_blp, retention_blp, breach_blp, processing_blp, webhooks_blp):
         api.register_blueprint(blp)
@@ -178,9 +175,10 @@ def _register_blueprints(app: Flask, api: GovernApi) -> None:
 
 def _accepted_values(runtime) -> dict[tuple[str, ...], tuple[str, ...]]:
     """The values the server accepts, documented as enums (by schema name, or "*" for a field of any schema)."""
-    from govern.requests.service import CHANNELS as REQUEST_CHANNELS
-    from govern.requests.service import REFUSAL_REASONS
-    from govern.requests.service import STATES as REQUEST_STATES
+    # With the routes (_register_blueprints): a command that builds only the runtime does not load the requests workflow.
+    from govern.requests.service import CHANNELS as REQUEST_CHANNELS  # noqa: PLC0415
+    from govern.requests.service import REFUSAL_REASONS  # noqa: PLC0415
+    from govern.requests.service import STATES as REQUEST_STATES  # noqa: PLC0415
 
     policy = runtime.policy
     jurisdictions = tuple(sorted(policy.jurisdictions))
@@ -202,15 +200,11 @@ def _accepted_values(runtime) -> dict[tuple[str, ...], tuple[str, ...]]:
 
 
 def _access_of(app: Flask, endpoint: str):
-    from govern.identity.guard import declared_access
-
     return declared_access(app, endpoint)
 
 
 def _protect_openapi_routes(app: Flask) -> None:
     """flask-smorest's own routes (the OpenAPI document and its UI) publish no personal data."""
-    from govern.identity.guard import public
-
     for endpoint, view in list(app.view_functions.items()):
         if endpoint.startswith("api-docs."):
             # They are bound methods, which take no attributes: wrap each in a plain function.
@@ -225,7 +219,7 @@ def _plain(view):
 
 
 def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
-    from govern.health.metrics import observe_request
+    from govern.health.metrics import observe_request  # noqa: PLC0415  # with the routes: a command has no metrics
 
     # Bound once, after create_app configured logging: the module's lazy logger rebuilds itself on every call.
     request_log = log.bind()
@@ -285,9 +279,6 @@ def _confirm_principal(runtime: Runtime, response):
     """A principal recognised from memory (an audited read) is confirmed by the request's first audit INSERT; a request
     that wrote none (refused, not found, failed) asks the database now, so a disabled key never gets an answer other
     than 401 — whatever it asks, on its very next request."""
-    from govern.audit import service as audit
-    from govern.identity import service as identity
-
     session = g.get("db_session")
     if session is None or response.status_code == 401 or audit.unmet_condition(session=session) is None:
         return response
@@ -309,10 +300,6 @@ def _confirm_principal(runtime: Runtime, response):
 
 def _record_refusal(runtime: Runtime, refusal) -> None:
     """A refused access is kept in the log even though the request's own transaction was rolled back."""
-    from govern.audit import service as audit
-    from govern.audit.service import Outcome
-    from govern.identity.actor import Actor
-
     actor = g.get("actor") or Actor(name="anonymous", kind="anonymous", request_id=g.get("request_id", ""), client_addr=request.remote_addr)
     # A unit of work of its own, without the request's condition: a refusal is recorded whoever asked, not only while
     # a remembered principal is still enabled.

@@ -53,7 +53,7 @@ def initialise(settings: Settings) -> dict:
     from govern.db import Database
     from govern.files import fix_modes, make_home
     from govern.migrate import upgrade
-    from govern.policy import load_policy
+    from govern.policies import load_policy
 
     make_home(settings)
     fixed = fix_modes(settings)
@@ -390,7 +390,7 @@ def serve(host: str, port: int, workers: int, threads: int, dev: bool, demo: boo
 
 
 def runtime_policy(settings: Settings):
-    from govern.policy import load_policy
+    from govern.policies import load_policy
 
     return load_policy(settings.policies_dir)
 

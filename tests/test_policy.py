@@ -5,7 +5,8 @@ import shutil
 import pytest
 
 from govern.config import PROJECT_ROOT
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The alerts part of the policy (policies/alerts.yaml `alerts:`): thresholds, who is told in which language and by
-which channel, and the messages; validated at start-up by govern.policy.load_policy."""
+which channel, and the messages; validated at start-up by govern.policies.load_policy."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The audit part of the policy (policies/audit.yaml): how long audit events are kept, never under six months, how
 often `govern serve` seals and checkpoints the log (the bound on how long an event may stay unsealed), the partition
-period on PostgreSQL and whether events leave through an archive; validated at start-up by govern.policy.load_policy."""
+period on PostgreSQL and whether events leave through an archive; validated at start-up by govern.policies.load_policy."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ class AuditFileSchema(StrictSchema):
     archive = ma.Nested(AuditArchiveSchema, load_default=None)
 
 
-def _load_audit_policy(directory: Path) -> dict[str, Any]:
+def load_audit_policy(directory: Path) -> dict[str, Any]:
     doc = validate_file("audit", read_yaml(directory / "audit.yaml"), AuditFileSchema())
     sealing = doc["sealing"]
     partitions = doc.get("partitions") or {"period": "month", "create_ahead": 3}

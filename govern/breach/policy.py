@@ -1,5 +1,5 @@
 """The breach part of the policy: who must be told, by when and with which items (jurisdictions.yaml `breach:`),
-and the letter templates that must use those items; validated at start-up by govern.policy.load_policy."""
+and the letter templates that must use those items; validated at start-up by govern.policies.load_policy."""
 
 from __future__ import annotations
 

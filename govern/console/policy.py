@@ -1,11 +1,12 @@
 """The console part of the policy (policies/console.yaml): staff sign-in lockout, session lifetimes, passwords,
-access review and display defaults; validated at start-up by govern.policy.load_policy."""
+access review and display defaults; validated at start-up by govern.policies.load_policy."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from marshmallow import ValidationError, validate, validates_schema
 from marshmallow import fields as ma
@@ -84,8 +85,6 @@ class ConsoleFileSchema(StrictSchema):
 
 
 def load_console_policy(directory: Path) -> dict[str, Any]:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     doc = validate_file("console", read_yaml(directory / "console.yaml"), ConsoleFileSchema())
     zone = doc["display"]["default_time_zone"]
     try:

@@ -17,7 +17,7 @@ def runtime_for(settings: Settings) -> Any:
     from govern.app import Runtime
     from govern.crypto import checks
     from govern.crypto.envelope import DataKeyCache
-    from govern.policy import load_policy
+    from govern.policies import load_policy
 
     policy = load_policy(settings.policies_dir)
     database = Database(settings.database_url)

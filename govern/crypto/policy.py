@@ -1,5 +1,5 @@
 """The cryptography part of the policy (policies/crypto.yaml `crypto:`): the suite new data is written under
-(govern.crypto.suites). Validated at start-up by govern.policy.load_policy; govern.crypto.checks compares it with the
+(govern.crypto.suites). Validated at start-up by govern.policies.load_policy; govern.crypto.checks compares it with the
 suite the database records before any key is used."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The de-identified exports part of the policy (policies/deidentified.yaml): what a pseudonymised export may carry and
-the minimum group size of an anonymised aggregate; validated at start-up by govern.policy.load_policy."""
+the minimum group size of an anonymised aggregate; validated at start-up by govern.policies.load_policy."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The rate-limit part of the policy (policies/rate_limits.yaml): how often one address and one account may call the
 routes that guess or enumerate (signing in, look-up by e-mail/phone/ID number, the consent check, filing a request,
-redeeming a package token); validated at start-up by govern.policy.load_policy, enforced by govern.ratelimit."""
+redeeming a package token); validated at start-up by govern.policies.load_policy, enforced by govern.ratelimit."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The processing part of the policy (policies/processing.yaml): what the records of processing add to the other
 policy files, the activities entrusted to a processor, and the handler's own duties (thresholds and periodic duties);
-validated at start-up by govern.policy.load_policy."""
+validated at start-up by govern.policies.load_policy."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The requests part of the policy: deadlines per jurisdiction and request type (jurisdictions.yaml `requests:`),
-working-day calendars (policies/calendars/) and requests.yaml; validated at start-up by govern.policy.load_policy."""
+working-day calendars (policies/calendars/) and requests.yaml; validated at start-up by govern.policies.load_policy."""
 
 from __future__ import annotations
 

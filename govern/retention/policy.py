@@ -1,6 +1,6 @@
 """The retention part of the policy (policies/retention.yaml): one rule per catalog field and record type, the
 closed-account grace period and the legal-hold reasons, cross-checked against the catalog; validated at start-up by
-govern.policy.load_policy."""
+govern.policies.load_policy."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The schedules part of the policy (policies/schedules.yaml): which job runs how often (seconds or a crontab line in
 UTC), whether it runs at all, how long one run may take, and how long run records are kept; validated at start-up by
-govern.policy.load_policy. Whether every job named here exists is checked against the registry when a scheduler
+govern.policies.load_policy. Whether every job named here exists is checked against the registry when a scheduler
 starts (govern/scheduler/service.py: check)."""
 
 from __future__ import annotations

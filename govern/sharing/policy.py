@@ -1,5 +1,5 @@
 """The sharing part of the policy (policies/sharing.yaml `propagation:`): how long a manual notice to a recipient may
-take, and how specific a reason for not telling one must be; validated at start-up by govern.policy.load_policy."""
+take, and how specific a reason for not telling one must be; validated at start-up by govern.policies.load_policy."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The webhooks part of the policy (policies/webhooks.yaml `webhooks:`): the request timeout, the worker's lease, the
 retry schedule (exponential backoff with jitter, then `failed`), which URLs are accepted and the signature's
-tolerance; validated at start-up by govern.policy.load_policy."""
+tolerance; validated at start-up by govern.policies.load_policy."""
 
 from __future__ import annotations
 

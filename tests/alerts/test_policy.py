@@ -9,7 +9,8 @@ import pytest
 
 from govern.alerts.policy import load_alert_policy
 from govern.config import PROJECT_ROOT
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ from sqlalchemy import text
 
 from govern.audit import integrity
 from govern.identity.actor import Actor
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 
 
 def test_the_policy_refuses_less_than_six_months(tmp_path):

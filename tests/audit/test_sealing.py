@@ -13,7 +13,8 @@ from govern.audit import chain, checkpoints, integrity, sealing
 from govern.audit.models import AuditChainEntry
 from govern.audit.policy import AuditPolicy
 from govern.config import PROJECT_ROOT
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 
 
 def _head(runtime) -> int:

@@ -134,7 +134,8 @@ def test_policy_refuses_a_rule_that_names_a_missing_notification(tmp_path):
     import shutil
 
     from govern.config import PROJECT_ROOT
-    from govern.policy import PolicyError, load_policy
+    from govern.policies import load_policy
+    from govern.policy import PolicyError
 
     shutil.copytree(PROJECT_ROOT / "policies", tmp_path / "p")
     path = tmp_path / "p" / "jurisdictions.yaml"

@@ -70,7 +70,7 @@ def publish_notice(runtime, tmp_path, monkeypatch):
 
     Copies policies/ to a temporary folder, appends a version with its zh/en texts, loads the result the way
     start-up does and swaps it into the running app."""
-    from govern.policy import load_policy
+    from govern.policies import load_policy
 
     def publish(purpose: str, *, requires_reconsent: bool, version: str = "2026-11", add_fields: tuple[str, ...] = ()) -> str:
         """`add_fields`: the purpose uses these fields too from now on (purposes.yaml), and the new version says so."""

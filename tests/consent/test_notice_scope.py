@@ -8,7 +8,8 @@ import pytest
 import yaml
 
 from govern.config import PROJECT_ROOT
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 from tests.consent.conftest import add_purpose_fields
 
 

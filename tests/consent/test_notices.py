@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from govern.config import PROJECT_ROOT
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 
 
 def test_the_current_notice_is_served_without_a_key(app):

@@ -9,7 +9,8 @@ import shutil
 import pytest
 
 from govern.config import PROJECT_ROOT
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 from tests.consent.conftest import years_ago
 from tests.consent.test_minors import GUARDIAN
 from tests.consent.test_separate_consent import overseas, partner  # noqa: F401 (fixtures)

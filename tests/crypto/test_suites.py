@@ -127,7 +127,8 @@ def test_a_value_sealed_with_sm4_opens_by_its_format_byte_and_fails_when_altered
 
 
 def test_the_policy_names_a_known_suite(tmp_path, settings):
-    from govern.policy import PolicyError, load_policy
+    from govern.policies import load_policy
+    from govern.policy import PolicyError
 
     assert load_policy(settings.policies_dir).crypto.suite == suites.INTERNATIONAL
     bad = policies_with(tmp_path, settings, "rot13")

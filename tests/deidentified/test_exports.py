@@ -15,7 +15,8 @@ from click.testing import CliRunner
 from govern.cli import main
 from govern.deidentified import keys
 from govern.identity.actor import Actor
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 from govern.subjects import erasure
 
 

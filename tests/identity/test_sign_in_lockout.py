@@ -165,7 +165,7 @@ def test_an_account_ceiling_at_or_below_one_addresses_allowance_is_refused(tmp_p
     import shutil
 
     from govern.config import PROJECT_ROOT
-    from govern.policy import load_policy
+    from govern.policies import load_policy
 
     target = tmp_path / "policies"
     shutil.copytree(PROJECT_ROOT / "policies", target)
@@ -184,7 +184,7 @@ def test_a_bad_rate_limit_policy_stops_the_start(tmp_path, old, new, message):
     import shutil
 
     from govern.config import PROJECT_ROOT
-    from govern.policy import load_policy
+    from govern.policies import load_policy
 
     target = tmp_path / "policies"
     shutil.copytree(PROJECT_ROOT / "policies", target)

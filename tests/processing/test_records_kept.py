@@ -15,7 +15,8 @@ from sqlalchemy import select, text
 from govern.config import PROJECT_ROOT
 from govern.errors import Conflict
 from govern.identity.actor import Actor
-from govern.policy import ImpactAssessment, PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import ImpactAssessment, PolicyError
 from govern.processing import service
 from govern.processing.models import RecordVersion
 

@@ -9,7 +9,8 @@ from datetime import date, timedelta
 import pytest
 
 from govern.config import PROJECT_ROOT
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 
 
 def test_every_purpose_appears_with_its_basis_categories_retention_and_assessment(client_as, runtime):

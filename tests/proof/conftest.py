@@ -10,7 +10,7 @@ ANONYMOUS = "anonymous"
 def role_names() -> list[str]:
     """The roles of policies/roles.yaml, read the way the service reads them."""
     from govern.config import PROJECT_ROOT
-    from govern.policy import load_policy
+    from govern.policies import load_policy
 
     return sorted(load_policy(PROJECT_ROOT / "policies").roles)
 

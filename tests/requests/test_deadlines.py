@@ -8,7 +8,7 @@ import pytest
 
 from govern.config import PROJECT_ROOT
 from govern.errors import Problem
-from govern.policy import load_policy
+from govern.policies import load_policy
 from govern.requests import deadlines
 from govern.requests.deadlines import ClockEvent
 

@@ -19,7 +19,8 @@ from sqlalchemy import select, text
 
 from govern.config import PROJECT_ROOT
 from govern.identity.actor import Actor
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 from govern.requests import flows, service
 from govern.requests.models import DownloadToken
 from govern.timeutil import utcnow

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from govern.errors import Problem
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 from govern.requests import service
 from govern.requests.deadlines import local_date
 from govern.timeutil import utcnow

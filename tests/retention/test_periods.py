@@ -8,7 +8,8 @@ from datetime import date, datetime, time, timedelta, timezone
 import pytest
 
 from govern.config import PROJECT_ROOT
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 from govern.retention.policy import RetentionPeriod
 
 from .test_policy import _edit

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from govern.config import PROJECT_ROOT
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 from govern.retention.policy import RetentionPeriod
 
 

@@ -10,7 +10,8 @@ import uuid
 import pytest
 from sqlalchemy import update
 
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 from govern.sharing.models import Recipient
 from tests.requests.test_package_delivery import PROJECT_ROOT
 

@@ -82,7 +82,7 @@ def loopback_receivers(runtime, monkeypatch):
 @pytest.fixture
 def shipped_policy(runtime, monkeypatch, loopback_receivers):
     """policies/webhooks.yaml as shipped (no allow-list), outside dev mode: what production enforces."""
-    from govern.policy import load_policy
+    from govern.policies import load_policy
 
     monkeypatch.setattr(runtime, "policy", load_policy(runtime.settings.policies_dir))
     monkeypatch.setattr(runtime, "settings", replace(runtime.settings, dev=False))

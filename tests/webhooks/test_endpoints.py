@@ -14,7 +14,8 @@ from click.testing import CliRunner
 
 from govern.cli import main
 from govern.config import PROJECT_ROOT
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 from govern.timeutil import utcnow
 from tests.backups import dump_text
 

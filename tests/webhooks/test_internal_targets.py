@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 from govern.identity.actor import Actor
-from govern.policy import PolicyError, load_policy
+from govern.policies import load_policy
+from govern.policy import PolicyError
 from govern.webhooks import service as webhooks
 from govern.webhooks.egress import AllowList, StaticResolver
 
