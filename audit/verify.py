@@ -54,6 +54,7 @@ FORMAT = "format"
 UNSEALED = "unsealed"
 PURGE_UNSIGNED = "purge_unsigned"
 COLUMN_MISMATCH = "column_mismatch"
+HASH_MISMATCH = "hash_algorithm_mismatch"
 
 # Checkpoint kinds. An ordinary checkpoint has no "kind". A purge checkpoint also states, signed, which events a
 # retention purge deleted ({"purge": {"first_seq", "through_seq", "through_hash", "events", "actor"}}): the log is
@@ -65,6 +66,80 @@ RESTORE_KIND = "restore"
 
 
 # --- hashing: the one definition of every hash in the log -----------------------------------------------------
+#
+# Two hash functions: SHA-256, and SM3 (GB/T 32905) for a log under the commercial_cn suite. A log is SHA-256 up to a
+# seq S and SM3 from there on: the event at S is the switch event (action HASH_SWITCH_ACTION, resource "sm3"), its own
+# leaf and link already SM3. A Merkle node is hashed with SM3 when the range of leaves it covers reaches S (its end,
+# the number of leaves up to and including its last, is at least S): so a subtree wholly before S is SHA-256 as it
+# always was, and the tree's nodes never depend on its size. `sm3_from` is S everywhere (NEVER: the log never switched).
+
+SHA256, SM3 = "sha256", "sm3"
+NEVER = 1 << 62
+HASH_SWITCH_ACTION = "audit:log:hash-algorithm"
+
+
+def _sm3_prototype() -> Any:
+    try:
+        return hashlib.new("sm3")
+    except ValueError:  # an OpenSSL without SM3
+        return None
+
+
+_SM3 = _sm3_prototype()
+
+
+def sm3_available() -> bool:
+    return _SM3 is not None
+
+
+def sm3(data: bytes = b"") -> Any:
+    """An SM3 hash object, like hashlib.sha256(data); Sm3Unavailable where this Python's OpenSSL has none."""
+    if _SM3 is None:
+        raise Sm3Unavailable("this Python's hashlib has no SM3 (its OpenSSL does not provide it): an SM3 audit log cannot be verified here; "
+                             "run the verifier with a Python whose OpenSSL has SM3 (`python -c \"import hashlib; hashlib.new('sm3')\"` must work)")
+    h = _SM3.copy()
+    h.update(data)
+    return h
+
+
+def hasher(use_sm3: bool) -> Any:
+    return sm3 if use_sm3 else hashlib.sha256
+
+
+def algorithm_name(sm3_from: int) -> str:
+    return "SHA-256" if sm3_from >= NEVER else f"SHA-256 to seq {sm3_from - 1}, SM3 from seq {sm3_from}" if sm3_from > 1 else "SM3"
+
+
+def is_switch_event(event_bytes: bytes) -> bool:
+    """Is this event the one that turns the log to SM3 from its own seq on?"""
+    if HASH_SWITCH_ACTION.encode() not in event_bytes:
+        return False
+    try:
+        event = json.loads(event_bytes)
+    except ValueError:
+        return False
+    return isinstance(event, dict) and event.get("action") == HASH_SWITCH_ACTION and event.get("resource") == SM3
+
+
+def stated_sm3_from(doc: dict) -> int:
+    """S as a checkpoint body or a manifest states it ({"hash": {"algorithm": "sm3", "from_seq": S}}), NEVER if not."""
+    h = doc.get("hash")
+    return h["from_seq"] if isinstance(h, dict) else NEVER
+
+
+def hash_statement(sm3_from: int, size: int) -> dict:
+    """What a checkpoint over `size` events (or a manifest up to that seq) states about its hashes."""
+    return {"hash": {"algorithm": SM3, "from_seq": sm3_from}} if sm3_from <= size else {}
+
+
+def _hash_problem(doc: dict, size: int) -> str | None:
+    h = doc.get("hash")
+    if h is None:
+        return None
+    if not (isinstance(h, dict) and h.get("algorithm") == SM3 and isinstance(h.get("from_seq"), int) and not isinstance(h["from_seq"], bool)
+            and 1 <= h["from_seq"] <= size):
+        return f"unknown hash statement {h!r}: only {{'algorithm': 'sm3', 'from_seq': S}} with 1 <= S <= the tree size is known"
+    return None
 
 
 def canonical(obj: Any) -> bytes:
@@ -72,18 +147,18 @@ def canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
-def leaf_hash(event_bytes: bytes) -> bytes:
-    """RFC 9162 leaf hash over the event's stored canonical bytes."""
-    return hashlib.sha256(b"\x00" + event_bytes).digest()
+def leaf_hash(event_bytes: bytes, use_sm3: bool = False) -> bytes:
+    """RFC 9162 leaf hash over the event's stored canonical bytes (SHA-256, or SM3 from the log's switch on)."""
+    return (sm3 if use_sm3 else hashlib.sha256)(b"\x00" + event_bytes).digest()
 
 
-def node_hash(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
+def node_hash(left: bytes, right: bytes, use_sm3: bool = False) -> bytes:
+    return (sm3 if use_sm3 else hashlib.sha256)(b"\x01" + left + right).digest()
 
 
-def chain_hash(prev: bytes, seq: int, leaf: bytes) -> bytes:
-    """hash_n = SHA-256(hash_{n-1} || n as 8 bytes big-endian || leaf_n); hash_0 is 32 zero bytes."""
-    return hashlib.sha256(prev + seq.to_bytes(8, "big") + leaf).digest()
+def chain_hash(prev: bytes, seq: int, leaf: bytes, use_sm3: bool = False) -> bytes:
+    """hash_n = H(hash_{n-1} || n as 8 bytes big-endian || leaf_n); hash_0 is 32 zero bytes; H is SHA-256 or SM3."""
+    return (sm3 if use_sm3 else hashlib.sha256)(prev + seq.to_bytes(8, "big") + leaf).digest()
 
 
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -92,20 +167,22 @@ EMPTY_ROOT = hashlib.sha256(b"").digest()
 class Frontier:
     """The right edge of an RFC 9162 Merkle tree: roots of its perfect subtrees, largest first."""
 
-    __slots__ = ("size", "nodes")
+    __slots__ = ("size", "nodes", "sm3_from")
 
-    def __init__(self, size: int = 0, nodes: list[bytes] | None = None) -> None:
+    def __init__(self, size: int = 0, nodes: list[bytes] | None = None, sm3_from: int = NEVER) -> None:
         self.size = size
         self.nodes = list(nodes or [])
+        self.sm3_from = sm3_from  # a node whose range ends at or past this many leaves is SM3
 
     def append(self, leaf: bytes) -> None:
         nodes = self.nodes
         nodes.append(leaf)
         n = self.size
+        h = sm3 if n + 1 >= self.sm3_from else hashlib.sha256  # every node merged here ends with this leaf
         # Each trailing 1-bit of the old size is a perfect subtree that now has an equal right sibling.
         while n & 1:
             right = nodes.pop()
-            nodes[-1] = hashlib.sha256(b"\x01" + nodes[-1] + right).digest()
+            nodes[-1] = h(b"\x01" + nodes[-1] + right).digest()
             n >>= 1
         self.size += 1
 
@@ -116,25 +193,65 @@ class Frontier:
         nodes = self.nodes
         nodes.append(root)
         n = self.size >> height
+        h = sm3 if self.size + (1 << height) >= self.sm3_from else hashlib.sha256
         while n & 1:
             right = nodes.pop()
-            nodes[-1] = hashlib.sha256(b"\x01" + nodes[-1] + right).digest()
+            nodes[-1] = h(b"\x01" + nodes[-1] + right).digest()
             n >>= 1
         self.size += 1 << height
 
     def root(self) -> bytes:
         if not self.nodes:
             return EMPTY_ROOT
+        use_sm3 = self.size >= self.sm3_from
         r = self.nodes[-1]
         for left in reversed(self.nodes[:-1]):
-            r = node_hash(left, r)
+            r = node_hash(left, r, use_sm3)
         return r
 
 
-def verify_inclusion(leaf_index: int, tree_size: int, leaf: bytes, path: list[bytes], root: bytes) -> bool:
-    """RFC 9162 §2.1.3.2."""
+def _split(n: int) -> int:
+    """RFC 9162's k: the largest power of two smaller than n (n > 1)."""
+    return 1 << ((n - 1).bit_length() - 1)
+
+
+def _inclusion_root(m: int, lo: int, hi: int, leaf: bytes, path: list[bytes], sm3_from: int) -> bytes:
+    """The root over [lo, hi) an audit path gives for leaf m (the path is consumed from its end, the top sibling)."""
+    if hi - lo == 1:
+        return leaf
+    k = _split(hi - lo)
+    sibling = path.pop()
+    if m < lo + k:
+        return node_hash(_inclusion_root(m, lo, lo + k, leaf, path, sm3_from), sibling, hi >= sm3_from)
+    return node_hash(sibling, _inclusion_root(m, lo + k, hi, leaf, path, sm3_from), hi >= sm3_from)
+
+
+def _consistency_roots(m: int, lo: int, hi: int, complete: bool, proof: list[bytes], first_root: bytes, sm3_from: int) -> tuple[bytes, bytes]:
+    """(the first tree's node over [lo, lo+m), the second tree's over [lo, hi)) from a consistency proof (consumed from
+    its end), mirroring RFC 9162's SUBPROOF."""
+    n = hi - lo
+    if m == n:
+        node = first_root if complete else proof.pop()
+        return node, node
+    k = _split(n)
+    sibling = proof.pop()
+    if m <= k:
+        old, new = _consistency_roots(m, lo, lo + k, complete, proof, first_root, sm3_from)
+        return old, node_hash(new, sibling, hi >= sm3_from)
+    old, new = _consistency_roots(m - k, lo + k, hi, False, proof, first_root, sm3_from)
+    return node_hash(sibling, old, lo + m >= sm3_from), node_hash(sibling, new, hi >= sm3_from)
+
+
+def verify_inclusion(leaf_index: int, tree_size: int, leaf: bytes, path: list[bytes], root: bytes, sm3_from: int = NEVER) -> bool:
+    """RFC 9162 §2.1.3.2 (a tree with SM3 nodes: by its ranges, each node hashed as the tree hashes it)."""
     if leaf_index >= tree_size:
         return False
+    if sm3_from <= tree_size:
+        rest = list(path)
+        try:
+            return _inclusion_root(leaf_index, 0, tree_size, leaf, rest, sm3_from) == root and not rest
+        except IndexError:  # the path is too short
+            return False
     fn, sn, r = leaf_index, tree_size - 1, leaf
     for p in path:
         if sn == 0:
@@ -151,14 +268,21 @@ def verify_inclusion(leaf_index: int, tree_size: int, leaf: bytes, path: list[by
     return sn == 0 and r == root
 
 
-def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: list[bytes]) -> bool:
-    """RFC 9162 §2.1.4.2: the tree of size `second` extends the tree of size `first`."""
+def verify_consistency(first: int, second: int, first_root: bytes, second_root: bytes, proof: list[bytes], sm3_from: int = NEVER) -> bool:
+    """RFC 9162 §2.1.4.2: the tree of size `second` extends the tree of size `first` (with SM3 nodes from `sm3_from`)."""
     if first == second:
         return not proof and first_root == second_root
     if first == 0:
         return not proof  # the empty tree is a prefix of every tree
     if first > second or not proof:
         return False
+    if sm3_from <= second:
+        rest = list(proof)
+        try:
+            old, new = _consistency_roots(first, 0, second, True, rest, first_root, sm3_from)
+        except IndexError:
+            return False
+        return not rest and old == first_root and new == second_root
     if first & (first - 1) == 0:  # a power of two: the first tree is a node of the second
         proof = [first_root, *proof]
     fn, sn = first - 1, second - 1
@@ -180,6 +304,9 @@ def verify_consistency(first: int, second: int, first_root: bytes, second_root: 
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == first_root and sr == second_root
+
+
+_chain_hash = chain_hash
 
 
 # --- keys and signatures ---------------------------------------------------------------------------------------
@@ -344,6 +471,9 @@ def _body_problem(body: dict) -> str | None:
         parse_time(body["issued_at"])
     except ValueError:
         return "the checkpoint's time is not an ISO 8601 time"
+    hashing = _hash_problem(body, body["tree_size"])
+    if hashing:
+        return hashing
     kind = body.get("kind")
     if kind is None:
         return None
@@ -361,6 +491,26 @@ def _body_problem(body: dict) -> str | None:
     return f"unknown checkpoint kind {kind!r}"
 
 
+def check_hash_algorithms(checkpoints: list[dict], sm3_from: int, report: Report) -> list[dict]:
+    """The checkpoints (good bodies) whose stated tree hash is the log's (SHA-256, or SM3 from seq `sm3_from`); each
+    other one is refused, named, and not compared with the log."""
+    kept = []
+    for body in checkpoints:
+        size = body["tree_size"]
+        log_says = sm3_from if sm3_from <= size else NEVER
+        stated = stated_sm3_from(body)
+        if stated != log_says:
+            report.add(Finding(
+                HASH_MISMATCH,
+                f"the checkpoint names its tree's hash as {algorithm_name(stated)}, but the log's first {size} events are hashed "
+                f"{algorithm_name(log_says)}: refused",
+                checkpoint=body["number"],
+            ))
+            continue
+        kept.append(body)
+    return kept
+
+
 def purge_anchor(checkpoints: list[dict]) -> dict | None:
     """The signed purge statement that reaches furthest (from check_checkpoints' good list), or None."""
     best = None
@@ -376,7 +526,7 @@ def purge_anchor(checkpoints: list[dict]) -> dict | None:
 Entry = tuple
 
 
-def parse_lines(lines: Iterable[bytes], report: Report) -> Iterator[Entry]:
+def parse_lines(lines: Iterable[bytes], report: Report, sm3_from: int = NEVER) -> Iterator[Entry]:
     match = LINE.match
     unhex = binascii.unhexlify
     sha = hashlib.sha256
@@ -388,20 +538,32 @@ def parse_lines(lines: Iterable[bytes], report: Report) -> Iterator[Entry]:
             if line.strip():
                 report.add(Finding(FORMAT, "not an export line", line=number))
             continue
-        yield (int(m[1]), int(m[2]), unhex(m[3]), unhex(m[4]), sha(b"\x00" + line[m.end():-1]).digest(), True, number)
+        seq = int(m[1])
+        event = line[m.end():-1]
+        if seq == sm3_from:
+            check_switch(seq, int(m[2]), event, report, line=number)
+        yield (seq, int(m[2]), unhex(m[3]), unhex(m[4]), (sm3 if seq >= sm3_from else sha)(b"\x00" + event).digest(), True, number)
+
+
+def check_switch(seq: int, event_id: int | None, event: bytes, report: Report, line: int | None = None) -> None:
+    """The event at the seq the log turns to SM3 must be the switch event."""
+    if not is_switch_event(event):
+        report.add(Finding(HASH_MISMATCH, f"the log is SM3 from seq {seq}, but the event there is not the switch to SM3 ({HASH_SWITCH_ACTION})",
+                           seq=seq, event_id=event_id, line=line))
 
 
 def walk(
     entries: Iterable[Entry], *, report: Report, anchor_seq: int, anchor_hash: bytes, checkpoints: list[dict],
-    expected_last: int | None, open_end: bool, made_at: datetime | None, full_tree: bool, purged_through: int = 0,
+    expected_last: int | None, open_end: bool, made_at: datetime | None, full_tree: bool, purged_through: int = 0, sm3_from: int = NEVER,
 ) -> None:
-    """Walks the chain from its anchor, classifying the first anomaly at each place, then compares checkpoints."""
+    """Walks the chain from its anchor, classifying the first anomaly at each place, then compares checkpoints. Leaves
+    and links are SM3 from seq `sm3_from` on (the entries' leaves already so)."""
     src = iter(entries)
     pending: deque = deque()
     wanted = {cp["tree_size"] for cp in checkpoints if anchor_seq < cp["tree_size"]}
     seen_heads: dict[int, bytes] = {}
     seen_roots: dict[int, bytes] = {}
-    tree = Frontier() if full_tree and anchor_seq == 0 else None
+    tree = Frontier(sm3_from=sm3_from) if full_tree and anchor_seq == 0 else None
     last_seq, last_hash, last_id, last_line, older_hash = anchor_seq, anchor_hash, None, None, None
     shift = 0  # how far the stored seqs are off after a detected renumbering
     first = True
@@ -423,11 +585,11 @@ def walk(
         seq, eid, prev, h, leaf, present, lineno = cur
         seq += shift
         expected = last_seq + 1
-        if seq == expected and prev == last_hash and sha(prev + seq.to_bytes(8, "big") + leaf).digest() == h:
+        if seq == expected and prev == last_hash and (sm3 if seq >= sm3_from else sha)(prev + seq.to_bytes(8, "big") + leaf).digest() == h:
             ok = True  # the fast path: everything links
         else:
             ok = False
-            action = _classify(cur, seq, expected, (last_seq, last_hash, last_id, last_line, older_hash), first, peek, report, shift)
+            action = _classify(cur, seq, expected, (last_seq, last_hash, last_id, last_line, older_hash), first, peek, report, shift, sm3_from)
             if action == "skip":
                 continue
             if isinstance(action, tuple):
@@ -518,8 +680,12 @@ def _conclude(
         report.checkpoints_verified += 1
 
 
-def _classify(cur, seq, expected, state, first, peek, report, shift):
+def _classify(cur, seq, expected, state, first, peek, report, shift, sm3_from=NEVER):
     """Names what went wrong where the chain stops linking. Returns how the walk goes on."""
+
+    def chain_hash(prev: bytes, seq: int, leaf: bytes) -> bytes:  # the link as the log hashes it at that seq
+        return _chain_hash(prev, seq, leaf, seq >= sm3_from)
+
     last_seq, last_hash, last_id, last_line, older_hash = state
     _, eid, prev, h, leaf, _present, lineno = cur
     self_ok = chain_hash(prev, seq, leaf) == h
@@ -614,16 +780,23 @@ class Scanned:
     pieces: list[tuple[bool, bytes]]
 
 
-def perfect_root(leaves: list[bytes]) -> bytes:
-    """The root of a perfect subtree (its number of leaves a power of two), level by level."""
-    sha = hashlib.sha256
+def perfect_root(leaves: list[bytes], at: int = 0, sm3_from: int = NEVER) -> bytes:
+    """The root of a perfect subtree (its number of leaves a power of two) whose first leaf has index `at`, level by level."""
+    if at + len(leaves) < sm3_from:  # wholly SHA-256
+        sha = hashlib.sha256
+        while len(leaves) > 1:
+            it = iter(leaves)
+            leaves = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
+        return leaves[0]
+    width = 1
     while len(leaves) > 1:
+        width *= 2
         it = iter(leaves)
-        leaves = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
+        leaves = [node_hash(a, b, at + (j + 1) * width >= sm3_from) for j, (a, b) in enumerate(zip(it, it, strict=True))]
     return leaves[0]
 
 
-def _scan(path: str, start: int, end: int, tree: bool, wanted: frozenset[int], digest: Any = None) -> Scanned | None:
+def _scan(path: str, start: int, end: int, tree: bool, wanted: frozenset[int], digest: Any = None, sm3_from: int = NEVER) -> Scanned | None:
     """The fast path over the whole lines in bytes [start, end) of an events file; None at the first line that is not
     an export line or does not link to the one before it (the walk then reports it). Feeds `digest`, if given."""
     match, sha, unhex = LINE.match, hashlib.sha256, binascii.unhexlify
@@ -650,8 +823,14 @@ def _scan(path: str, start: int, end: int, tree: bool, wanted: frozenset[int], d
             expected, last_hex, last_raw = first_seq, first_prev, unhex(first_prev)
         elif int(m[1]) != expected or m[3] != last_hex:
             return None
-        leaf = sha(b"\x00" + line[m.end():-1]).digest()
-        h = sha(last_raw + expected.to_bytes(8, "big") + leaf).digest()
+        if expected >= sm3_from:
+            if expected == sm3_from and not is_switch_event(line[m.end():-1]):
+                return None
+            leaf = sm3(b"\x00" + line[m.end():-1]).digest()
+            h = sm3(last_raw + expected.to_bytes(8, "big") + leaf).digest()
+        else:
+            leaf = sha(b"\x00" + line[m.end():-1]).digest()
+            h = sha(last_raw + expected.to_bytes(8, "big") + leaf).digest()
         last_hex = m[4]
         if h != unhex(last_hex):
             return None
@@ -672,7 +851,7 @@ def _scan(path: str, start: int, end: int, tree: bool, wanted: frozenset[int], d
         while i + BLOCK <= len(leaves):
             block = leaves[i:i + BLOCK]
             inside = any(at + i < w < at + i + BLOCK for w in wanted)  # a checkpoint inside needs the leaves themselves
-            pieces.append((False, b"".join(block)) if inside else (True, perfect_root(block)))
+            pieces.append((False, b"".join(block)) if inside else (True, perfect_root(block, at + i, sm3_from)))
             i += BLOCK
         if i < len(leaves):
             pieces.append((False, b"".join(leaves[i:])))
@@ -694,7 +873,7 @@ def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
 
 
 def _fast_export(
-    path: Path, *, anchor_seq: int, anchor_hash: bytes, tree: bool, wanted: frozenset[int], workers: int | None,
+    path: Path, *, anchor_seq: int, anchor_hash: bytes, tree: bool, wanted: frozenset[int], workers: int | None, sm3_from: int = NEVER,
 ) -> tuple[tuple[int, int, bytes, dict[int, bytes], dict[int, bytes], int | None] | None, str]:
     """(count, last seq, last hash, heads, roots, first seq) for an events file that links from the anchor to its end,
     or None if anything does not link (nothing is reported: the walk goes over it); and the file's SHA-256."""
@@ -708,11 +887,13 @@ def _fast_export(
     if workers > 1 and len(ranges) > 1:
         digest = hashlib.sha256()
         try:
-            return _stitch_parallel(path, ranges, digest, workers, anchor_seq=anchor_seq, anchor_hash=anchor_hash, tree=tree, wanted=wanted), digest.hexdigest()
+            return _stitch_parallel(path, ranges, digest, workers, anchor_seq=anchor_seq, anchor_hash=anchor_hash, tree=tree, wanted=wanted,
+                                    sm3_from=sm3_from), digest.hexdigest()
         except (OSError, RuntimeError, ValueError):  # no processes here (a sandbox, say): this one does it all
             pass
     digest = hashlib.sha256()
-    found = _stitch((_scan(str(path), a, b, tree, wanted, digest) for a, b in ranges), anchor_seq=anchor_seq, anchor_hash=anchor_hash, tree=tree, wanted=wanted)
+    found = _stitch((_scan(str(path), a, b, tree, wanted, digest, sm3_from) for a, b in ranges), anchor_seq=anchor_seq, anchor_hash=anchor_hash, tree=tree,
+                    wanted=wanted, sm3_from=sm3_from)
     return found, digest.hexdigest()
 
 
@@ -724,7 +905,7 @@ def _stitch_parallel(path: Path, ranges: list[tuple[int, int]], digest: Any, wor
         raise RuntimeError("no fork here")
     # Forked workers only read the file and hash: nothing of the parent (connections, locks, logging) is used in them.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures = [pool.submit(_scan, str(path), a, b, how["tree"], how["wanted"]) for a, b in ranges]
+        futures = [pool.submit(_scan, str(path), a, b, how["tree"], how["wanted"], None, how["sm3_from"]) for a, b in ranges]
         try:
             with open(path, "rb") as fh:  # the file's digest meanwhile, here (SHA-256 does not split over processes)
                 while chunk := fh.read(1 << 22):
@@ -736,10 +917,10 @@ def _stitch_parallel(path: Path, ranges: list[tuple[int, int]], digest: Any, wor
 
 
 def _stitch(
-    scanned: Iterable[Scanned | None], *, anchor_seq: int, anchor_hash: bytes, tree: bool, wanted: frozenset[int],
+    scanned: Iterable[Scanned | None], *, anchor_seq: int, anchor_hash: bytes, tree: bool, wanted: frozenset[int], sm3_from: int = NEVER,
 ) -> tuple[int, int, bytes, dict[int, bytes], dict[int, bytes], int | None] | None:
     """The ranges' results put together in order, each starting where the one before ended; None if one does not."""
-    frontier = Frontier() if tree else None
+    frontier = Frontier(sm3_from=sm3_from) if tree else None
     roots: dict[int, bytes] = {}
     heads: dict[int, bytes] = {}
     last_seq, last_hex, count, first = anchor_seq, anchor_hash.hex().encode(), 0, None
@@ -831,6 +1012,14 @@ def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path
     report.checkpoints_verified = 0
     rng = manifest["range"]
     anchor = manifest["anchor"]
+    why = _hash_problem(manifest, max(rng["last_seq"], 1))
+    if why:
+        raise InputError(f"{export_dir / 'manifest.json'}: {why}")
+    sm3_from = stated_sm3_from(manifest)
+    if sm3_from <= rng["last_seq"]:
+        sm3()  # Sm3Unavailable (exit 2) here, before anything is reported as verified or not
+        report.notes.append(f"the log's hashes are {algorithm_name(sm3_from)} (the commercial_cn suite)")
+    checkpoints = check_hash_algorithms(checkpoints, sm3_from, report)
     if anchor["seq"] > 0 and rng.get("from") is None:
         # An export of "the whole log" may start late only where a signed purge statement says the rest was purged.
         stmt = purge_anchor(checkpoints)
@@ -852,7 +1041,8 @@ def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path
     how = {"expected_last": rng["last_seq"], "open_end": rng.get("open_end", False), "made_at": parse_time(manifest["created_at"])}
     wanted = frozenset(cp["tree_size"] for cp in checkpoints if anchor["seq"] < cp["tree_size"])
     try:
-        fast, file_sha256 = _fast_export(events_file, anchor_seq=anchor["seq"], anchor_hash=anchor_hash, tree=anchor["seq"] == 0, wanted=wanted, workers=workers)
+        fast, file_sha256 = _fast_export(events_file, anchor_seq=anchor["seq"], anchor_hash=anchor_hash, tree=anchor["seq"] == 0, wanted=wanted, workers=workers,
+                                         sm3_from=sm3_from)
     except OSError as exc:
         raise InputError(f"{events_file}: {exc}") from None
     if fast is not None:
@@ -867,8 +1057,8 @@ def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path
                     digest.update(line)
                     yield line
 
-            walk(parse_lines(lines(), report), report=report, anchor_seq=anchor["seq"], anchor_hash=anchor_hash, checkpoints=checkpoints,
-                 full_tree=True, **how)
+            walk(parse_lines(lines(), report, sm3_from), report=report, anchor_seq=anchor["seq"], anchor_hash=anchor_hash, checkpoints=checkpoints,
+                 full_tree=True, sm3_from=sm3_from, **how)
         file_sha256 = digest.hexdigest()
     if file_sha256 != manifest["events"]["sha256"] and report.ok:
         report.add(Finding(MODIFIED, f"{events_file.name} is not the file the manifest describes (its SHA-256 differs)"))
@@ -887,7 +1077,16 @@ def verify_proof(proof: dict, keys_path: Path | None) -> Report:
     cp = good[0]
     event = proof["event"].encode("utf-8")
     path = [binascii.unhexlify(p) for p in proof["audit_path"]]
-    if not verify_inclusion(proof["seq"] - 1, cp["tree_size"], leaf_hash(event), path, binascii.unhexlify(cp["merkle_root"])):
+    sm3_from = stated_sm3_from(cp)
+    if "hash" in proof and stated_sm3_from(proof) != sm3_from:
+        report.add(Finding(HASH_MISMATCH, f"the proof says the log is {algorithm_name(stated_sm3_from(proof))}, its checkpoint {algorithm_name(sm3_from)}",
+                           checkpoint=cp["number"]))
+        return report
+    if proof["seq"] == sm3_from:
+        check_switch(proof["seq"], proof.get("event_id"), event, report)
+    if not report.ok:
+        return report
+    if not verify_inclusion(proof["seq"] - 1, cp["tree_size"], leaf_hash(event, proof["seq"] >= sm3_from), path, binascii.unhexlify(cp["merkle_root"]), sm3_from):
         report.add(Finding(MODIFIED, "the event and its audit path do not lead to the checkpoint's Merkle root", seq=proof["seq"], checkpoint=cp["number"]))
     else:
         report.checkpoints_verified = 1
@@ -908,7 +1107,16 @@ def verify_consistency_proof(proof: dict, keys_path: Path | None) -> Report:
         return report
     a, b = good
     path = [binascii.unhexlify(p) for p in proof["proof"]]
-    if not verify_consistency(a["tree_size"], b["tree_size"], binascii.unhexlify(a["merkle_root"]), binascii.unhexlify(b["merkle_root"]), path):
+    sm3_from = stated_sm3_from(b)
+    if stated_sm3_from(a) != (sm3_from if sm3_from <= a["tree_size"] else NEVER):
+        report.add(Finding(
+            HASH_MISMATCH,
+            f"checkpoint #{a['number']} names its tree's hash as {algorithm_name(stated_sm3_from(a))}, checkpoint #{b['number']} says the log is "
+            f"{algorithm_name(sm3_from)}: they are not the same log's",
+            checkpoint=a["number"],
+        ))
+        return report
+    if not verify_consistency(a["tree_size"], b["tree_size"], binascii.unhexlify(a["merkle_root"]), binascii.unhexlify(b["merkle_root"]), path, sm3_from):
         report.add(Finding(REWRITTEN, f"checkpoint #{b['number']} does not extend checkpoint #{a['number']}", checkpoint=b["number"]))
     else:
         report.checkpoints_verified = 2
@@ -918,6 +1126,10 @@ def verify_consistency_proof(proof: dict, keys_path: Path | None) -> Report:
 
 class InputError(Exception):
     """The export, checkpoint or key file cannot be read at all (exit 2)."""
+
+
+class Sm3Unavailable(InputError):
+    """The log is SM3 (in part) and this Python's hashlib has no SM3: it cannot be verified here (exit 2, never a pass)."""
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,6 +4,11 @@ append() only inserts a row, so audited requests never queue on a chain head. Th
 events in id order under a lock (pg_advisory_xact_lock on PostgreSQL; SQLite's write lock, taken by BEGIN
 IMMEDIATE, elsewhere), so two sealers never fork the chain. The chain order is seal order: an event whose
 transaction commits after a higher id was sealed simply gets a later seq.
+
+Hashes are SHA-256 until the sealer links the switch event (`audit:log:hash-algorithm`, resource `sm3`, appended when
+the commercial_cn suite is first recorded or migrated to): from that event's seq on, leaves and links are SM3 (see
+audit/verify.py). Each link says which by itself (its hash recomputes under one of the two), so the sealer goes on in
+the head's algorithm and `sm3_from` finds the switch by bisection, without a table of its own.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select, text
 from sqlalchemy.orm import Session
 
+from govern.audit import service
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent, AuditSealRun
-from govern.audit.verifier import GENESIS, chain_hash, leaf_hash
+from govern.audit.tags import AuditAction
+from govern.audit.verifier import GENESIS, HASH_SWITCH_ACTION, NEVER, chain_hash, is_switch_event, leaf_hash, sm3_available
 from govern.db import Database
 from govern.timeutil import as_utc, utcnow
 
@@ -41,6 +48,65 @@ def head(session: Session) -> tuple[int, str]:
     return (row[0], row[1]) if row else (0, GENESIS.hex())
 
 
+def _is_sm3(seq: int, prev_hex: str, leaf_hex: str, hash_hex: str) -> bool:
+    """Is this stored link SM3? (Its hash recomputes under SHA-256 or SM3; one that recomputes under neither, an edited
+    row, counts as SHA-256: the sealer then goes on as before and `govern audit verify` names the row.)"""
+    try:
+        prev, leaf = binascii.unhexlify(prev_hex), binascii.unhexlify(leaf_hex)
+    except (binascii.Error, ValueError):
+        return False
+    if chain_hash(prev, seq, leaf).hex() == hash_hex:
+        return False
+    if not sm3_available():
+        raise RuntimeError(f"the audit chain's link at seq {seq} is not SHA-256 and this Python's OpenSSL has no SM3 to go on with it")
+    return chain_hash(prev, seq, leaf, True).hex() == hash_hex
+
+
+def _link_at_or_after(session: Session, seq: int) -> tuple[int, str, str, str] | None:
+    row = session.execute(
+        select(AuditChainEntry.seq, AuditChainEntry.prev_hash, AuditChainEntry.leaf, AuditChainEntry.hash)
+        .where(AuditChainEntry.seq >= seq).order_by(AuditChainEntry.seq).limit(1)
+    ).first()
+    return (row[0], row[1], row[2], row[3]) if row else None
+
+
+def sm3_from(session: Session, upto: int | None = None) -> int:
+    """The seq from which the chain (up to seq `upto`, else its head) is SM3, NEVER if it is SHA-256 throughout: by
+    bisection over the links (a few dozen rows read whatever the log's size)."""
+    top = head(session)[0] if upto is None else upto
+    if top < 1:
+        return NEVER
+    last = session.execute(
+        select(AuditChainEntry.seq, AuditChainEntry.prev_hash, AuditChainEntry.leaf, AuditChainEntry.hash)
+        .where(AuditChainEntry.seq <= top).order_by(AuditChainEntry.seq.desc()).limit(1)
+    ).first()
+    if last is None or not _is_sm3(*last):
+        return NEVER
+    lo, hi = 1, last[0]  # the smallest x whose first link at or after it is SM3 lies in [lo, hi] (gaps allowed)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        row = _link_at_or_after(session, mid)
+        if row is not None and _is_sm3(*row):
+            hi = mid
+        else:
+            lo = mid + 1
+    found = _link_at_or_after(session, lo)
+    return found[0] if found is not None else NEVER
+
+
+def switch_to_sm3(session: Session, actor: service.Actor, why: str) -> bool:
+    """Appends the switch event (the commercial_cn suite is in force or being migrated to), unless the chain is SM3
+    already or a switch event waits to be sealed: the sealer hashes it and every later event with SM3. True if appended."""
+    if sm3_from(session) < NEVER:
+        return False
+    newest = session.scalar(select(func.max(AuditChainEntry.event_id))) or 0
+    waiting = session.scalar(select(AuditEvent.id).where(AuditEvent.id > newest, AuditEvent.action == HASH_SWITCH_ACTION).limit(1))
+    if waiting is not None:
+        return False
+    service.append(session=session, actor=actor, action=AuditAction.HASH_SWITCH, resource="sm3", reason=why)
+    return True
+
+
 def sealing_floor(session: Session, window_seconds: int, full: bool = False) -> int:
     """Ids at or below this were inserted before a sealer run older than the window: all sealed, or the
     transaction hiding them has run longer than the window (a full sweep or `verify` finds those)."""
@@ -58,6 +124,10 @@ def seal_batch(session: Session, *, batch_size: int, floor: int, after: int) -> 
     """Seals up to batch_size unsealed events with id > max(floor, after); returns (sealed, last id seen)."""
     lock(session)
     seq, prev_hex = head(session)
+    use_sm3 = False
+    if seq:
+        top = _link_at_or_after(session, seq)
+        use_sm3 = top is not None and _is_sm3(*top)
     sealed_ids = select(AuditChainEntry.event_id).where(AuditChainEntry.event_id == AuditEvent.id).exists()
     rows = session.execute(
         select(AuditEvent.id, AuditEvent.canonical)
@@ -72,8 +142,11 @@ def seal_batch(session: Session, *, batch_size: int, floor: int, after: int) -> 
     links = []
     for event_id, canonical in rows:
         seq += 1
-        leaf = leaf_hash(canonical.encode("utf-8"))
-        digest = chain_hash(prev, seq, leaf)
+        data = canonical.encode("utf-8")
+        if not use_sm3 and HASH_SWITCH_ACTION in canonical and is_switch_event(data):
+            use_sm3 = True  # this event and every one after it: SM3
+        leaf = leaf_hash(data, use_sm3)
+        digest = chain_hash(prev, seq, leaf, use_sm3)
         links.append({"seq": seq, "event_id": event_id, "leaf": leaf.hex(), "prev_hash": prev.hex(), "hash": digest.hex(), "sealed_at": now})
         prev = digest
     session.execute(cast(Table, AuditChainEntry.__table__).insert(), links)

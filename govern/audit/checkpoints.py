@@ -5,7 +5,9 @@ issued even when nothing happened, so that silence is provable; and inclusion/co
 A row of audit_checkpoints is trusted only once it is verified on read: its signature under keys.json, its columns
 equal to its signed body, its frontier giving its signed Merkle root (`problem`). The sealer skips any other row (and
 `govern audit verify` reports it), so a forged or edited row can neither stop nor steer later checkpoints. Purge and
-restore statements are checkpoints too (`kind`), signed the same way (audit/README.md describes the bodies)."""
+restore statements are checkpoints too (`kind`), signed the same way (audit/README.md describes the bodies). A checkpoint
+over a log that turned to SM3 at seq S <= its tree size says so in its signed body ({"hash": {"algorithm": "sm3",
+"from_seq": S}}); its tree, frontier and proofs hash every node reaching S with SM3 (audit/verify.py)."""
 
 from __future__ import annotations
 
@@ -23,14 +25,17 @@ from govern.audit import archived, chain, signing
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent
 from govern.audit.verifier import (  # noqa: F401 (parse_time: integrity)
     CHECKPOINT_FORMAT,
+    NEVER,
     Frontier,
     Report,
     canonical,
     check_checkpoints,
+    hash_statement,
     leaf_hash,
     node_hash,
     parse_time,
     perfect_root,
+    stated_sm3_from,
     verify_consistency,
     verify_inclusion,
 )
@@ -96,7 +101,7 @@ def row_problem(cp: AuditCheckpoint, body: dict[str, Any]) -> str | None:
         nodes = [binascii.unhexlify(h) for h in json.loads(cp.frontier)]
     except (ValueError, TypeError, binascii.Error):
         return "its frontier is unreadable"
-    if len(nodes) != bin(cp.tree_size).count("1") or Frontier(cp.tree_size, nodes).root().hex() != cp.merkle_root:
+    if len(nodes) != bin(cp.tree_size).count("1") or Frontier(cp.tree_size, nodes, stated_sm3_from(body)).root().hex() != cp.merkle_root:
         return "its frontier does not give its signed Merkle root"
     return None
 
@@ -275,7 +280,9 @@ def sign(*, session: Session, settings: Settings, key: signing.SigningKey, extra
             raise AuditIntegrityError(f"the chain at seq {cp.tree_size} differs from signed checkpoint #{cp.number}: run `govern audit verify`")
         previous = cp
         break
-    tree = Frontier(previous.tree_size, [binascii.unhexlify(h) for h in json.loads(previous.frontier)]) if previous else Frontier()
+    sm3_from = chain.sm3_from(session, size)  # the tree's nodes reaching this seq are SM3 (NEVER: all SHA-256)
+    nodes = [binascii.unhexlify(h) for h in json.loads(previous.frontier)] if previous else []
+    tree = Frontier(previous.tree_size if previous else 0, nodes, sm3_from)
     for leaf in _contiguous_leaves(session, tree.size, size):
         tree.append(leaf)
     number = next_number(session, settings)
@@ -283,7 +290,7 @@ def sign(*, session: Session, settings: Settings, key: signing.SigningKey, extra
     body = {
         "format": CHECKPOINT_FORMAT, "log": "govern-audit", "number": number, "tree_size": size, "head_hash": head_hash,
         "merkle_root": tree.root().hex(), "issued_at": issued_at.isoformat(timespec="microseconds"), "key_id": key.key_id,
-        **(extra or {}),
+        **hash_statement(sm3_from, size), **(extra or {}),
     }
     signature = key.sign(canonical(body))
     session.add(AuditCheckpoint(
@@ -328,8 +335,8 @@ class Window:
     """The nodes a proof needs: the frontier of the tree of size `at` (perfect subtrees, largest first) and the leaves
     from index `at` on."""
 
-    def __init__(self, at: int, frontier: list[bytes], leaves: list[bytes]) -> None:
-        self.at, self.leaves = at, leaves
+    def __init__(self, at: int, frontier: list[bytes], leaves: list[bytes], sm3_from: int = NEVER) -> None:
+        self.at, self.leaves, self.sm3_from = at, leaves, sm3_from
         self.left: dict[tuple[int, int], bytes] = {}
         lo = 0
         for bit in reversed(range(at.bit_length())):
@@ -342,23 +349,21 @@ class Window:
         if (lo, hi) in self.left:
             return self.left[(lo, hi)]
         if lo >= self.at:
-            return _subtree_root(self.leaves, lo - self.at, hi - self.at)
+            tree = Frontier(sm3_from=self.sm3_from - lo)  # counted from leaf lo
+            extend(tree, self.leaves[lo - self.at:hi - self.at])
+            return tree.root()
         if hi - lo == 1:
             raise LookupError(f"leaf {lo} is left of the window at {self.at}")
         k = 1 << ((hi - lo - 1).bit_length() - 1)
-        return node_hash(self.root(lo, lo + k), self.root(lo + k, hi))
+        return node_hash(self.root(lo, lo + k), self.root(lo + k, hi), hi >= self.sm3_from)
 
 
 Leaves = list[bytes] | Window
 
 
 def _subtree_root(leaves: Leaves, lo: int, hi: int) -> bytes:
-    """MTH(D[lo:hi]) per RFC 9162."""
-    if isinstance(leaves, Window):
-        return leaves.root(lo, hi)
-    tree = Frontier()
-    extend(tree, leaves[lo:hi])
-    return tree.root()
+    """MTH(D[lo:hi]) per RFC 9162 (its nodes reaching the window's sm3_from hashed with SM3; a bare list: SHA-256)."""
+    return (leaves if isinstance(leaves, Window) else Window(0, [], leaves)).root(lo, hi)
 
 
 def extend(tree: Frontier, leaves: list[bytes]) -> None:
@@ -369,7 +374,7 @@ def extend(tree: Frontier, leaves: list[bytes]) -> None:
         height = (len(leaves) - i).bit_length() - 1  # the largest perfect subtree that fits in what is left
         if tree.size:
             height = min(height, (tree.size & -tree.size).bit_length() - 1)  # and that the tree's size is a multiple of
-        tree.append_subtree(perfect_root(leaves[i:i + (1 << height)]), height)
+        tree.append_subtree(perfect_root(leaves[i:i + (1 << height)], tree.size, tree.sm3_from), height)
         i += 1 << height
 
 
@@ -393,8 +398,8 @@ def _subproof(m: int, leaves: Leaves, lo: int, hi: int, complete: bool) -> list[
     return _subproof(m - k, leaves, lo + k, hi, False) + [_subtree_root(leaves, lo, lo + k)]
 
 
-def _all_leaves(session: Session, size: int) -> list[bytes]:
-    return [leaf for _, leaf in _leaves(session, 0, size)]
+def _all_leaves(session: Session, size: int, sm3_from: int = NEVER) -> Window:
+    return Window(0, [], [leaf for _, leaf in _leaves(session, 0, size)], sm3_from)
 
 
 def _frontier_below(session: Session, settings: Settings, size: int) -> Frontier:
@@ -411,17 +416,18 @@ def _frontier_below(session: Session, settings: Settings, size: int) -> Frontier
     return Frontier()
 
 
-def window(session: Session, at: int, size: int, *, frontier: Frontier | None = None, settings: Settings | None = None) -> Window:
+def window(session: Session, at: int, size: int, *, frontier: Frontier | None = None, settings: Settings | None = None,
+           sm3_from: int = NEVER) -> Window:
     """The frontier at `at` -- `frontier`'s, or else that of the nearest trusted checkpoint below (`settings` names the
-    keys) -- extended by the leaves after it, and the leaves from `at` to `size`."""
+    keys) -- extended by the leaves after it, and the leaves from `at` to `size`; nodes reaching seq `sm3_from` are SM3."""
     if frontier is None:
         if settings is None:
             raise ValueError("give a frontier or the settings naming the trusted keys")
         frontier = _frontier_below(session, settings, at)
-    tree = Frontier(frontier.size, list(frontier.nodes))
+    tree = Frontier(frontier.size, list(frontier.nodes), sm3_from)
     leaves = list(_contiguous_leaves(session, tree.size, size))
     extend(tree, leaves[:at - tree.size])
-    return Window(at, tree.nodes, leaves[at - frontier.size:])
+    return Window(at, tree.nodes, leaves[at - frontier.size:], sm3_from)
 
 
 def inclusion_proof(*, session: Session, seq: int, settings: Settings) -> dict[str, Any]:
@@ -440,15 +446,16 @@ def inclusion_proof(*, session: Session, seq: int, settings: Settings) -> dict[s
     if found is None:
         raise LookupError(f"the event at seq {seq} is neither in the database nor in an archive (purged or never sealed)")
     root = binascii.unhexlify(cp.merkle_root)
-    leaf = leaf_hash(found[1].encode("utf-8"))
-    path = _path(seq - 1, window(session, seq - 1, cp.tree_size, settings=settings), 0, cp.tree_size)
-    if not verify_inclusion(seq - 1, cp.tree_size, leaf, path, root):
+    sm3_from = stated_sm3_from(json.loads(cp.body))  # as the checkpoint signed it
+    leaf = leaf_hash(found[1].encode("utf-8"), seq >= sm3_from)
+    path = _path(seq - 1, window(session, seq - 1, cp.tree_size, settings=settings, sm3_from=sm3_from), 0, cp.tree_size)
+    if not verify_inclusion(seq - 1, cp.tree_size, leaf, path, root, sm3_from):
         # A stored leaf or frontier that is not what was signed: the whole tree from its leaves (slow; `verify` names why).
         log.warning("audit_proof_window_failed", seq=seq, checkpoint=cp.number)
-        path = _path(seq - 1, _all_leaves(session, cp.tree_size), 0, cp.tree_size)
+        path = _path(seq - 1, _all_leaves(session, cp.tree_size, sm3_from), 0, cp.tree_size)
     return {
         "format": "govern-audit-inclusion-proof/1", "seq": seq, "event_id": found[0], "event": found[1],
-        "tree_size": cp.tree_size, "audit_path": [p.hex() for p in path],
+        "tree_size": cp.tree_size, "audit_path": [p.hex() for p in path], **hash_statement(sm3_from, cp.tree_size),
         "checkpoint": as_line(cp), "keys": signing.published_keys(settings),
     }
 
@@ -462,12 +469,16 @@ def consistency_proof(*, session: Session, first: int, second: int) -> dict[str,
     proof: list[bytes] = []
     if 0 < a.tree_size < b.tree_size:
         try:
-            start = Frontier(a.tree_size, [binascii.unhexlify(h) for h in json.loads(a.frontier)])
-            proof = _subproof(a.tree_size, window(session, a.tree_size, b.tree_size, frontier=start), 0, b.tree_size, True)
+            sm3_from = stated_sm3_from(json.loads(b.body))  # as the later checkpoint signed it
+        except ValueError:
+            sm3_from = NEVER
+        try:
+            start = Frontier(a.tree_size, [binascii.unhexlify(h) for h in json.loads(a.frontier)], sm3_from)
+            proof = _subproof(a.tree_size, window(session, a.tree_size, b.tree_size, frontier=start, sm3_from=sm3_from), 0, b.tree_size, True)
         except (ValueError, TypeError, LookupError, IndexError):
             proof = []
         roots = binascii.unhexlify(a.merkle_root), binascii.unhexlify(b.merkle_root)
-        if not verify_consistency(a.tree_size, b.tree_size, *roots, proof):
+        if not verify_consistency(a.tree_size, b.tree_size, *roots, proof, sm3_from):
             log.warning("audit_proof_window_failed", first=first, second=second)
-            proof = _subproof(a.tree_size, _all_leaves(session, b.tree_size), 0, b.tree_size, True)
+            proof = _subproof(a.tree_size, _all_leaves(session, b.tree_size, sm3_from), 0, b.tree_size, True)
     return {"format": "govern-audit-consistency-proof/1", "first": as_line(a), "second": as_line(b), "proof": [p.hex() for p in proof]}

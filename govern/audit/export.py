@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit import chain, checkpoints, signing
 from govern.audit.models import AuditChainEntry, AuditEvent
-from govern.audit.verifier import EXPORT_FORMAT, GENESIS, canonical
+from govern.audit.verifier import EXPORT_FORMAT, GENESIS, canonical, hash_statement
 from govern.config import Settings
 from govern.db import Database
 from govern.timeutil import utcnow
@@ -147,13 +147,16 @@ def write(
             count += block.count(b"\n")
     key = signing.load(settings)
     keys = signing.publish(settings, key)
+    sm3_from = chain.sm3_from(session, last)
     manifest = {
         "format": EXPORT_FORMAT, "created_at": utcnow().isoformat(timespec="microseconds"), "range": range_doc,
         "anchor": {"seq": first - 1, "hash": anchor_hash}, "events": {"file": EVENTS_FILE, "count": count, "sha256": digest.hexdigest()},
         "checkpoints": cps, "keys": keys, "key_id": key.key_id,
         "hashing": "leaf = SHA-256(0x00 || event bytes); hash_n = SHA-256(hash_{n-1} || uint64_be(n) || leaf_n); hash_0 = 32 zero bytes; "
-        "Merkle tree per RFC 9162 over the leaves",
-        **(extra or {}),
+        "Merkle tree per RFC 9162 over the leaves"
+        + (f"; from seq {sm3_from} (the switch event) on, SM3 in place of SHA-256 for leaves and links, and for every Merkle node "
+           f"whose leaves reach seq {sm3_from}" if sm3_from <= last else ""),
+        **hash_statement(sm3_from, last), **(extra or {}),
     }
     manifest["signature"] = key.sign(canonical(manifest))
     tmp = out / "manifest.json.tmp"

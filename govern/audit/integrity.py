@@ -33,14 +33,18 @@ from govern.audit.verifier import (
     FORMAT,
     GENESIS,
     MODIFIED,
+    NEVER,
     PURGE_KIND,
     PURGE_UNSIGNED,
     RESTORE_KIND,
     UNSEALED,
     Finding,
     Report,
+    Sm3Unavailable,
     chain_hash,
     check_checkpoints,
+    check_hash_algorithms,
+    check_switch,
     leaf_hash,
     purge_anchor,
     walk,
@@ -65,17 +69,28 @@ def _unhex(value: str | None) -> bytes:
     return raw if len(raw) == 32 else _BAD
 
 
-def _entries(session: Session, first: int, last: int, report: Report) -> Iterator[tuple[int, int, bytes, bytes, bytes, bool, None]]:
+def _entries(session: Session, first: int, last: int, report: Report, sm3_from: int = NEVER) -> Iterator[tuple[int, int, bytes, bytes, bytes, bool, None]]:
     for seq, event_id, prev, hash_, leaf, text_ in chain_rows(session, first, last):
         if text_ is None:
             yield (seq, event_id, _unhex(prev), _unhex(hash_), _unhex(leaf), False, None)
         else:
-            computed = leaf_hash(text_.encode("utf-8"))
-            if leaf != computed.hex() and chain_hash(_unhex(prev), seq, computed) == _unhex(hash_):
+            data = text_.encode("utf-8")
+            if seq == sm3_from:
+                check_switch(seq, event_id, data, report)
+            computed = leaf_hash(data, seq >= sm3_from)
+            if leaf != computed.hex() and chain_hash(_unhex(prev), seq, computed, seq >= sm3_from) == _unhex(hash_):
                 # The event and its link agree, but the stored leaf (which feeds checkpoints' Merkle trees and inclusion
                 # proofs) was changed. (An event that does not fit its link is named by the walk.)
                 report.add(Finding(MODIFIED, "the chain's stored leaf hash is not the hash of the event's bytes", seq=seq, event_id=event_id))
             yield (seq, event_id, _unhex(prev), _unhex(hash_), computed, True, None)
+
+
+def _sm3_leaf(text_: str, leaf: str) -> bool:
+    """Is `leaf` the SM3 leaf hash of the event (a log under the commercial_cn suite)?"""
+    try:
+        return leaf_hash(text_.encode("utf-8"), True).hex() == leaf
+    except Sm3Unavailable:  # no SM3 here: not an SM3 leaf this host can tell
+        return False
 
 
 def verify_live(*, database: Database, settings: Settings, max_unsealed_seconds: int | None = None) -> Report:
@@ -96,9 +111,11 @@ def verify_live(*, database: Database, settings: Settings, max_unsealed_seconds:
         anchor_seq, anchor_hash = (statement["purge"]["through_seq"], _unhex(statement["purge"]["through_hash"])) if statement else (0, GENESIS)
         _check_purge_rows(session, good, report)
         last_seq = chain.head(session)[0]
+        sm3_from = chain.sm3_from(session, last_seq)  # from the links themselves; every signed checkpoint must say the same
+        good = check_hash_algorithms(good, sm3_from, report)
         walk(
-            _entries(session, anchor_seq + 1, last_seq, report), report=report, anchor_seq=anchor_seq, anchor_hash=anchor_hash, checkpoints=good,
-            expected_last=None, open_end=True, made_at=None, full_tree=statement is None,
+            _entries(session, anchor_seq + 1, last_seq, report, sm3_from), report=report, anchor_seq=anchor_seq, anchor_hash=anchor_hash, checkpoints=good,
+            expected_last=None, open_end=True, made_at=None, full_tree=statement is None, sm3_from=sm3_from,
         )
         if statement:
             report.purged = statement["purge"]["events"]
@@ -237,7 +254,7 @@ def status(*, database: Database, settings: Settings, max_unsealed_seconds: int 
             if len(last_two) == 2 and top.prev_hash != last_two[1].hash:
                 problem = f"seq {top.seq} does not link to seq {last_two[1].seq}"
             event = session.get(AuditEvent, top.event_id)
-            if event is not None and leaf_hash(event.canonical.encode("utf-8")).hex() != top.leaf:
+            if event is not None and leaf_hash(event.canonical.encode("utf-8")).hex() != top.leaf and not _sm3_leaf(event.canonical, top.leaf):
                 problem = f"the event at seq {top.seq} does not match its leaf hash"
         held = checkpoints.read_folder(settings)
         newest = held[-1]["body"] if held else None

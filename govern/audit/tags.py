@@ -81,6 +81,7 @@ class AuditAction(AuditTag):
     SIGNING_KEY_ROTATE = "audit:signing-key:rotate"
     PURGE = "audit:event:purge"
     RESTORE = "audit:log:restore"
+    HASH_SWITCH = "audit:log:hash-algorithm"  # resource "sm3": from this event's seq on the log hashes with SM3 (commercial_cn)
 
 
 class ObjectionAction(AuditTag):

@@ -115,6 +115,8 @@ def migrate(
             with database.unit_of_work() as session:
                 session.add(KeyCheck(kind=SUITE, version=current.version + 1, check_value=target.name, recorded_how=MIGRATING))
                 audit.append(session=session, actor=actor, action=KeyAction.SUITE_MIGRATE_BEGIN, resource=f"suite:{target.name}", reason=f"from={source}")
+                if target.name == suites.COMMERCIAL_CN:  # the audit log's hashes turn to SM3 from the next sealed event on
+                    recorded_suite.audit_log_to_sm3(session, "suite_migration", actor)
         _announce(keyring, {"from": source, "target": target.name, "started_at": utcnow().isoformat()})
         if not resumed and settle_seconds:
             time.sleep(settle_seconds)  # every process using this keyring now makes new data keys in the target suite

@@ -5,6 +5,9 @@ Rows of kind `suite` are numbered: version 1 is recorded at the first start (`in
 already holds data written before suites existed, else the policy's); `govern keys migrate-suite` adds the next one
 as `migrating` and marks it `migrated` when every data key, value, blind index and endpoint secret has been
 converted and verified. The suite in force is the newest row not `migrating`.
+
+Once commercial_cn is in force or being migrated to, the audit log hashes with SM3 from a recorded seq on: start-up
+(and `govern keys migrate-suite` when it begins) appends the switch event if the log has none (govern/audit/chain.py).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from govern.audit import chain as audit_chain
 from govern.config import Settings
 from govern.crypto import suites
 from govern.crypto.keyring import KeyringError
@@ -22,6 +26,7 @@ from govern.crypto.models import KeyCheck
 from govern.crypto.policy import read_crypto_policy
 from govern.crypto.provider import MasterKeys
 from govern.db import Database
+from govern.identity.actor import Actor
 
 SUITE = "suite"
 MIGRATING, MIGRATED = "migrating", "migrated"
@@ -95,8 +100,16 @@ def ensure(*, database: Database, keyring: MasterKeys, settings: Settings, holds
     if not migrating:  # `govern keys migrate-suite` checks its target itself, before it writes anything
         refuse_mismatch(current, name)
         refuse_unsupported(keyring, current.writes)
+    if current.writes == suites.COMMERCIAL_CN:
+        with database.unit_of_work() as session:
+            audit_log_to_sm3(session, "suite_in_force" if current.target is None else "suite_migration")
     adopt(keyring, current)
     return current
+
+
+def audit_log_to_sm3(session: Session, why: str, actor: Actor | None = None) -> bool:
+    """The audit log hashes with SM3 from here on (under commercial_cn), unless it does already: True if switched."""
+    return audit_chain.switch_to_sm3(session, actor or Actor(name="govern", kind="system", request_id="crypto-suite"), why)
 
 
 def refuse_mismatch(current: SuiteState, name: str) -> None:

@@ -20,6 +20,7 @@ WRITTEN = (
     "audit:event:purge",
     "audit:event:search",
     "audit:export:create",
+    "audit:log:hash-algorithm",
     "audit:log:restore",
     "audit:proof:create",
     "audit:signing-key:rotate",
