@@ -35,7 +35,6 @@ def build(
     entered_because: str | None = None,
 ) -> dict[str, Any]:
     c = policy.controller
-    assert c is not None  # load_policy always sets it
     sensitive = sorted({f for p in purposes for f in p.sensitive_fields})
     first = purposes[0].name if purposes else "privacy_policy"
     notice = notices.get(first, {})

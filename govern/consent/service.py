@@ -622,7 +622,6 @@ def notice_recipients(*, session: Session, policy: Policy, purpose: str, languag
     p = policy.purposes.get(purpose)
     if p is None or not p.provision:
         return None
-    assert policy.controller is not None
     today = utcnow().date()
     rows = session.scalars(
         select(Recipient).where(Recipient.purpose == purpose, Recipient.disabled_at.is_(None), Recipient.agreement_expires_on >= today)

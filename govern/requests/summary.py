@@ -196,8 +196,7 @@ class _Say:
         """The rule's provision: its text in English; in Chinese by its code (retention.yaml legal_basis.code)."""
         if self.lang != "zh":
             return r["legal_basis"]
-        rules = self.policy.retention.rules if self.policy.retention is not None else {}
-        rule = rules.get(r.get("rule", ""))
+        rule = self.policy.retention.rules.get(r.get("rule", ""))
         code = rule.legal_basis_code if rule is not None else None
         return LEGAL_REASONS_ZH.get(code or "", f"依据编号 {code}" if code else "—")
 

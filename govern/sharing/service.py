@@ -102,7 +102,6 @@ def _validate(policy: Policy, data: Mapping[str, Any], *, today: date) -> None:
             f"'{purpose}' rests on consent and its notice does not cover provision to others: mark it provides_to_third_party "
             "(or cross_border) in policies/purposes.yaml and publish a notice, or choose a purpose that does (PIPL Art. 23, 39).",
         )
-    assert policy.controller is not None
     abroad = country != policy.controller.country
     if abroad and not p.cross_border:
         raise Unprocessable(
