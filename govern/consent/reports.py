@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timezone, tzinfo
 from typing import Any, Iterator
 
 from sqlalchemy import func, select
@@ -110,12 +110,11 @@ def reads_after_withdrawal(*, session: Session, subject_id: uuid.UUID) -> list[d
     return out
 
 
-def trend(*, session: Session, since: date, until: date) -> dict[str, dict[date, dict[str, int]]]:
-    """Grants and withdrawals per purpose per ISO week (UTC) in [since, until], as the events were given (occurred_at):
-    counts only, for the console's charts (issue 19 item 5)."""
-    start = datetime.combine(since, time.min, tzinfo=timezone.utc)
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=timezone.utc)
-    day = over_time.utc_day(session, ConsentEvent.occurred_at)
+def trend(*, session: Session, since: date, until: date, zone: tzinfo = timezone.utc) -> dict[str, dict[date, dict[str, int]]]:
+    """Grants and withdrawals per purpose per week (Monday first, days in `zone`: the console passes the policy's time
+    zone) in [since, until], as the events were given (occurred_at): counts only, for the console's charts (issue 19 item 5)."""
+    start, end = over_time.span(since, until, zone)
+    day = over_time.local_day(session, ConsentEvent.occurred_at, zone, start=start, end=end)
     out: dict[str, dict[date, dict[str, int]]] = {}
     rows = session.execute(
         select(ConsentEvent.purpose, day, ConsentEvent.action, func.count())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import request
 
@@ -24,8 +25,13 @@ WEEKS = (4, 12, 26, 52)  # the periods a reader can choose (weeks back from this
 AUDIT_DAYS = 30
 
 
+def _zone() -> ZoneInfo:
+    """Days and weeks are the policy's (the zone the console shows times in), the same for every reader."""
+    return ZoneInfo(current_runtime().policy.console.default_time_zone)
+
+
 def _period(weeks: int) -> tuple[date, date, list[date]]:
-    today = utcnow().date()
+    today = utcnow().astimezone(_zone()).date()
     since = figures.week_of(today) - timedelta(weeks=weeks - 1)
     return since, today, figures.weeks(since, today)
 
@@ -39,7 +45,7 @@ def request_charts(weeks: int, by: str) -> list[Chart]:
         return []
     request_figures = importlib.import_module("govern.requests.figures")
     since, until, mondays = _period(weeks)
-    f = request_figures.weekly(session=current_runtime().session(), since=since, until=until, by=by)
+    f = request_figures.weekly(session=current_runtime().session(), since=since, until=until, by=by, zone=_zone())
     labels = [_label(w) for w in mondays]
     name = (lambda k: t(f"request_type.{k}")) if by == "type" else (lambda k: k)
     out = []
@@ -59,7 +65,7 @@ def consent_charts(weeks: int) -> list[Chart]:
     since, until, mondays = _period(weeks)
     policy = current_runtime().policy
     out = []
-    for purpose, per_week in reports.trend(session=current_runtime().session(), since=since, until=until).items():
+    for purpose, per_week in reports.trend(session=current_runtime().session(), since=since, until=until, zone=_zone()).items():
         label = (policy.purposes[purpose].label.get(language()) if purpose in policy.purposes else None) or purpose
         out.append(lines(f"consent-{purpose}", t("chart_consent", purpose=label), [_label(w) for w in mondays], [
             (t("granted_events"), [per_week[w]["grant"] for w in mondays]), (t("withdrawn_events"), [per_week[w]["withdraw"] for w in mondays])]))
@@ -71,7 +77,7 @@ def purge_charts(weeks: int) -> list[Chart]:
         return []
     retention = importlib.import_module("govern.retention.service")
     since, until, mondays = _period(weeks)
-    volumes = retention.purge_volumes(session=current_runtime().session(), since=since, until=until)
+    volumes = retention.purge_volumes(session=current_runtime().session(), since=since, until=until, zone=_zone())
     return [bars("purges", t("chart_purges"), [_label(w) for w in mondays],
                  [(t(f"purged_{kind}"), [volumes[w][kind] for w in mondays]) for kind in ("fields", "records", "subjects")])]
 

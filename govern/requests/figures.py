@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from statistics import median
 
 from sqlalchemy import or_, select
@@ -79,17 +79,17 @@ class Weekly:
     median_days: dict[date, float | None]
 
 
-def weekly(*, session: Session, since: date, until: date, by: str = "type") -> Weekly:
-    """Counts per week in [since, until] by `by` ("type" or "jurisdiction"): no id, no subject, nothing to audit."""
+def weekly(*, session: Session, since: date, until: date, by: str = "type", zone: tzinfo = timezone.utc) -> Weekly:
+    """Counts per week in [since, until] by `by` ("type" or "jurisdiction"), days and weeks in `zone` (the console
+    passes the policy's time zone): no id, no subject, nothing to audit."""
     key = DataSubjectRequest.type if by == "type" else DataSubjectRequest.jurisdiction
-    start = datetime.combine(since, time.min, tzinfo=timezone.utc)
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=timezone.utc)
+    start, end = figures_kernel.span(since, until, zone)
     all_weeks = figures_kernel.weeks(since, until)
     received: dict[date, Counter[str]] = {w: Counter() for w in all_weeks}
     completed: dict[date, Counter[str]] = {w: Counter() for w in all_weeks}
     for k, received_at in session.execute(select(key, DataSubjectRequest.received_at).where(
             DataSubjectRequest.received_at >= start, DataSubjectRequest.received_at < end)):
-        received[figures_kernel.week_of(as_utc(received_at))][k] += 1
+        received[figures_kernel.week_of(as_utc(received_at), zone)][k] += 1
     # Answered: completed or refused (a withdrawn or duplicate request was not answered, so it has no deadline kept).
     closed: dict[date, int] = dict.fromkeys(all_weeks, 0)
     on_time: dict[date, int] = dict.fromkeys(all_weeks, 0)
@@ -98,7 +98,7 @@ def weekly(*, session: Session, since: date, until: date, by: str = "type") -> W
         select(key, DataSubjectRequest.state, DataSubjectRequest.received_at, DataSubjectRequest.closed_at, DataSubjectRequest.due_at)
         .where(DataSubjectRequest.closed_at >= start, DataSubjectRequest.closed_at < end, DataSubjectRequest.state.in_(ANSWERED_STATES))
     ):
-        week = figures_kernel.week_of(as_utc(closed_at))
+        week = figures_kernel.week_of(as_utc(closed_at), zone)
         if state == "completed":
             completed[week][k] += 1
         closed[week] += 1

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timezone, tzinfo
 from typing import Any, Iterable
 
 from sqlalchemy import (
@@ -590,14 +590,13 @@ def list_runs(*, session: Session, limit: int = 100) -> list[Run]:
     return list(session.scalars(select(Run).order_by(Run.id.desc()).limit(limit)))
 
 
-def purge_volumes(*, session: Session, since: date, until: date) -> dict[date, dict[str, int]]:
-    """Fields, records and subjects purged per ISO week (UTC) by the runs that finished in [since, until]: counts only,
-    for the console's charts (issue 19 item 5)."""
-    start = datetime.combine(since, time.min, tzinfo=timezone.utc)
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=timezone.utc)
+def purge_volumes(*, session: Session, since: date, until: date, zone: tzinfo = timezone.utc) -> dict[date, dict[str, int]]:
+    """Fields, records and subjects purged per week (Monday first, days in `zone`: the console passes the policy's time
+    zone) by the runs that finished in [since, until]: counts only, for the console's charts (issue 19 item 5)."""
+    start, end = figures.span(since, until, zone)
     out = {w: {"fields": 0, "records": 0, "subjects": 0} for w in figures.weeks(since, until)}
     for finished_at, counts in session.execute(select(Run.finished_at, Run.counts).where(Run.finished_at >= start, Run.finished_at < end)):
-        week = out[figures.week_of(as_utc(finished_at))]
+        week = out[figures.week_of(as_utc(finished_at), zone)]
         for kind in week:
             week[kind] += int((counts or {}).get(kind, 0))
     return out

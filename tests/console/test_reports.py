@@ -6,7 +6,8 @@ volumes and audit events per day — SVG drawn on the server, each with its tabl
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_the_reports_page_draws_every_chart_with_its_table_and_no_personal_data(
     for chart in ("requests-received", "requests-completed", "on-time", "median-days", "consent-marketing", "purges", "audit-events"):
         assert f'id="chart-{chart}"' in html and f'id="chart-{chart}-table"' in html, chart
     assert html.count('<svg class="chart-svg"') >= 3 and 'id="chart-purges-empty"' in html and "<script" not in html  # nothing purged: said, not drawn
-    this_week = figures.week_of(NOW).strftime("%m-%d")
+    this_week = figures.week_of(NOW, ZoneInfo("Asia/Shanghai")).strftime("%m-%d")  # weeks in the policy's time zone
     assert _table(html, "requests-received")[this_week] == ["1"]  # one access request this week
     assert _table(html, "consent-marketing")[this_week] == ["1", "1"]  # granted, withdrawn
     assert int(_table(html, "audit-events")[NOW.strftime("%m-%d")][0]) > 0
@@ -77,3 +78,42 @@ def test_the_home_page_shows_two_charts_to_roles_that_read_reports(console_as):
     security = console_as("security")
     assert 'id="home-charts"' not in security.get("/console/").get_data(as_text=True)
     assert security.get("/console/reports").status_code == 403
+
+
+# --- weeks in the policy's time zone -----------------------------------------------------------------------------------
+
+SHANGHAI = "Asia/Shanghai"
+SUNDAY_LATE = datetime(2026, 11, 29, 23, 30, tzinfo=timezone.utc)  # Monday 30 November, 07:30 in Shanghai (UTC+8)
+
+
+def test_an_event_at_sunday_2330_utc_counts_in_the_week_starting_that_monday_in_shanghai(runtime, make_subject, file_request):  # noqa: F811
+    from govern.requests import figures as request_figures
+
+    zone = ZoneInfo(SHANGHAI)
+    assert runtime.policy.console.default_time_zone == SHANGHAI  # the zone the console shows times in
+    monday, last_monday = SUNDAY_LATE.date() + timedelta(days=1), SUNDAY_LATE.date() - timedelta(days=6)
+    assert figures.week_of(SUNDAY_LATE, zone) == monday and figures.week_of(SUNDAY_LATE) == last_monday
+    assert figures.span(monday, monday, zone) == (datetime(2026, 11, 29, 16, tzinfo=timezone.utc), datetime(2026, 11, 30, 16, tzinfo=timezone.utc))
+    file_request(make_subject(jurisdiction="EU"), "access", now=SUNDAY_LATE)
+    with runtime.database.unit_of_work() as session:
+        local = request_figures.weekly(session=session, since=last_monday, until=monday + timedelta(days=6), zone=zone)
+        utc = request_figures.weekly(session=session, since=last_monday, until=monday + timedelta(days=6))
+    assert (local.received[monday]["access"], local.received[last_monday]["access"]) == (1, 0)
+    assert (utc.received[monday]["access"], utc.received[last_monday]["access"]) == (0, 1)
+
+
+@pytest.mark.parametrize(("zone_name", "moment", "day"), [
+    (SHANGHAI, SUNDAY_LATE, "2026-11-30"),
+    ("UTC", SUNDAY_LATE, "2026-11-29"),
+    ("Europe/Berlin", datetime(2026, 3, 28, 22, 30, tzinfo=timezone.utc), "2026-03-28"),  # 23:30 CET, before the change
+    ("Europe/Berlin", datetime(2026, 3, 29, 22, 30, tzinfo=timezone.utc), "2026-03-30"),  # 00:30 CEST, after it
+    ("America/New_York", datetime(2026, 11, 2, 3, 30, tzinfo=timezone.utc), "2026-11-01"),  # 22:30 EST, after the change
+])
+def test_the_local_day_of_a_timestamp_in_sql_follows_the_zone_and_its_clock_changes(runtime, zone_name, moment, day):
+    """On PostgreSQL with its zone database; on SQLite by the zone's offsets, piecewise across a clock change."""
+    from sqlalchemy import DateTime, literal, select
+
+    zone = ZoneInfo(zone_name)
+    start, end = figures.span(date(2026, 3, 1), date(2026, 12, 31), zone)
+    with runtime.database.unit_of_work() as session:
+        assert session.scalar(select(figures.local_day(session, literal(moment, DateTime(timezone=True)), zone, start=start, end=end))) == day
