@@ -9,6 +9,7 @@ import re
 import uuid
 from datetime import datetime
 from typing import Any, Callable
+from zoneinfo import ZoneInfo
 
 from flask import Response, g, redirect, request, url_for
 from marshmallow import ValidationError
@@ -242,8 +243,6 @@ def incidents_export():
 
 
 def _now_local() -> str:
-    from zoneinfo import ZoneInfo
-
     return utcnow().astimezone(ZoneInfo(time_zone())).strftime("%Y-%m-%dT%H:%M")
 
 

@@ -3,6 +3,7 @@ and third-party recipients with their data-security agreements, expiring ones fi
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 
 from govern.consent import reports
@@ -30,7 +31,6 @@ HOME_PANELS.append(("consent", _home_panel))
 def consent_overview():
     recipients = None
     if importlib.util.find_spec("govern.sharing.service") is not None:
-        from govern.sharing import service as sharing
-
+        sharing = importlib.import_module("govern.sharing.service")  # a deployment may leave the sharing domain out
         recipients = sorted(sharing.list_recipients(session=current_runtime().session()), key=lambda r: r.agreement_expires_on)
     return page("consent.html", figures=_figures(), recipients=recipients, today=utcnow().date())

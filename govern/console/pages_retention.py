@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 
-from flask import redirect, request, url_for
+from flask import g, redirect, request, url_for
 
 from govern import paging
 from govern.errors import Problem
@@ -114,8 +114,6 @@ def retention_approve(plan_id: uuid.UUID):
         retention.approve_plan(session=rt.session(), policy=rt.policy, actor=current_actor(), plan_id=plan_id)
     except Problem as problem:
         if problem.status in (400, 403, 409):
-            from flask import g
-
             if problem.audit is not None:
                 g.refusal_audit = problem.audit
             return retention_plan(plan_id, problem=problem)

@@ -5,6 +5,7 @@ re-queueing are the webhooks service's own functions, audited there exactly as t
 
 from __future__ import annotations
 
+import importlib
 import uuid
 from datetime import timedelta
 
@@ -12,6 +13,7 @@ from flask import redirect, request, url_for
 
 from govern import paging
 from govern.errors import Problem, validation_failed
+from govern.identity import service as identity
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.timeutil import as_utc, utcnow
@@ -25,16 +27,13 @@ PAGE_SIZE = 50
 
 def _owner_names(session, endpoints) -> dict[uuid.UUID, str]:
     """The CRM component's principal name or the recipient's name, for people who do not read ids (the id on failure)."""
-    from govern.identity import service as identity
-
     names: dict[uuid.UUID, str] = {}
     for e in endpoints:
         try:
             if e.owner_kind == "principal":
                 names[e.id] = identity.get_by_name_or_id(session=session, ref=str(e.owner_id)).name
             elif domain_present("sharing"):
-                from govern.sharing import service as sharing
-
+                sharing = importlib.import_module("govern.sharing.service")  # a deployment may leave the sharing domain out
                 names[e.id] = sharing.get_recipient(session=session, recipient_id=e.owner_id).name
         except Problem:
             pass

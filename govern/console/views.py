@@ -23,18 +23,35 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
 import flask_babel
-from flask import Blueprint, Flask, Response, abort, g, redirect, render_template, request, send_file, send_from_directory, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    send_from_directory,
+    url_for,
+)
 from flask_babel import Babel
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
+from govern.access.service import has_permission
+from govern.audit import chain, checkpoints, export, signing
+from govern.audit import service as audit
 from govern.audit.tags import AuditAction
-from govern.errors import Problem, problem_response
-from govern.identity import staff
+from govern.errors import _HTTP_CODES, Problem, problem_response
+from govern.identity import review, staff
 from govern.identity.guard import CSRF_FIELD, SESSION_COOKIE, current_actor, current_runtime, public, requires
 from govern.identity.models import Principal
 from govern.identity.permissions import Permission
-from govern.ratelimit import limited
+from govern.ratelimit import limited, refusal
+from govern.subjects import service as subjects
 from govern.timeutil import as_utc
 
 from .i18n import DOMAIN, LANGUAGES, MESSAGES, TRANSLATIONS
@@ -79,8 +96,6 @@ def domain_present(name: str) -> bool:
 
 
 def may(permission: Permission) -> bool:
-    from govern.access.service import has_permission
-
     actor = g.get("actor")
     return actor is not None and actor.kind != "anonymous" and has_permission(current_runtime().policy, actor, permission)
 
@@ -238,8 +253,6 @@ def page(template: str, status: int = 200, **context: Any):
 
 
 def _endpoints() -> set[str]:
-    from flask import current_app
-
     return set(current_app.view_functions)
 
 
@@ -292,8 +305,6 @@ def _problem(problem: Problem):
 @blp.errorhandler(RateLimitExceeded)
 def _rate_limited(exc: RateLimitExceeded):
     """Too many sign-ins or look-ups: the error page (or problem+json) with Retry-After, the refusal audited."""
-    from govern.ratelimit import refusal
-
     problem = refusal(exc)
     if _wants_html():
         g.refusal_audit = problem.audit
@@ -307,8 +318,6 @@ def _rate_limited(exc: RateLimitExceeded):
 @blp.errorhandler(HTTPException)
 def _http(exc: HTTPException):
     if not _wants_html():
-        from govern.errors import _HTTP_CODES
-
         return problem_response(Problem(exc.code or 500, _HTTP_CODES.get(exc.code or 500, "http_error"), exc.name, exc.description))
     return page("error.html", status=exc.code or 500, problem=Problem(exc.code or 500, "http_error", exc.name, None), message=t("not_found") if exc.code == 404 else None)
 
@@ -433,8 +442,6 @@ def home():
 def _chain_facts(session) -> dict[str, Any]:
     """Head, unsealed events and the newest signed checkpoint, read in this request's transaction. (The full check,
     integrity.status, opens its own connection: on SQLite that would wait on this request's own write lock.)"""
-    from govern.audit import chain, checkpoints
-
     head_seq, _ = chain.head(session)
     cp = checkpoints.latest(session)
     return {
@@ -453,8 +460,6 @@ HOME_PANELS: list[tuple[str, Any]] = []
 
 def _lookup_choices() -> tuple[list[str], list[tuple[str, str]]]:
     """Searchable fields, and the purposes a role of this user may use (from roles.yaml), with their labels."""
-    from govern.access.service import field_visibility  # noqa: F401  (the same rules the API uses)
-
     rt = current_runtime()
     actor = current_actor()
     allowed = sorted({p for r in actor.roles if r in rt.policy.roles for p in rt.policy.roles[r].purposes})
@@ -478,8 +483,6 @@ def _field_labels() -> dict[str, str]:
 @limited("lookup")
 def subject_lookup_submit():
     """Look-up and read through govern.subjects.service: purpose-checked, audited, masked per role (no rule here)."""
-    from govern.subjects import service as subjects
-
     rt = current_runtime()
     session = rt.session()
     fields, purposes = _lookup_choices()
@@ -501,8 +504,6 @@ def subject_lookup_submit():
 @blp.route("/access-review", methods=["GET"])
 @requires(Permission.CONSOLE_ACCESS_REVIEW)
 def access_review():
-    from govern.identity import review
-
     rt = current_runtime()
     result = review.build(session=rt.session(), policy=rt.policy, actor=current_actor())
     return page("access_review.html", review=result)
@@ -511,8 +512,6 @@ def access_review():
 @blp.route("/access-review.csv", methods=["GET"])
 @requires(Permission.CONSOLE_ACCESS_REVIEW)
 def access_review_csv():
-    from govern.identity import review
-
     rt = current_runtime()
     result = review.build(session=rt.session(), policy=rt.policy, actor=current_actor(), export=True)
     name = f"govern-access-review-{result.until.strftime('%Y%m%d')}.csv"
@@ -525,8 +524,6 @@ def access_review_csv():
 @blp.route("/audit", methods=["GET"])
 @requires(Permission.CONSOLE_AUDIT)
 def audit_search():
-    from govern.audit import service as audit
-
     rt = current_runtime()
     args = request.args
     searched = any(args.get(k) for k in ("from", "to", "actor", "subject", "action", "purpose", "outcome", "request_id", "go"))
@@ -568,9 +565,6 @@ def _event_time(text: str) -> datetime | None:
 @requires(Permission.CONSOLE_AUDIT)
 def audit_export():
     """The same export as GET /api/v1/audit/export: events.jsonl and the signed manifest, zipped; audited."""
-    from govern.audit import export, signing
-    from govern.audit import service as audit
-
     rt = current_runtime()
     session = rt.session()
     fmt = request.args.get("format", "jsonl")
