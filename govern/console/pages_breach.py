@@ -18,6 +18,7 @@ from govern import paging
 from govern.api_support import current_call
 from govern.breach import board, flows, letters, schemas, service
 from govern.breach.clocks import RISKS
+from govern.breach.policy import BREACH_EXEMPTIONS
 from govern.errors import Problem, validation_failed
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
@@ -116,9 +117,15 @@ _REASONS = [
 ]
 
 
-def reason_text(reason: str, labels: dict[str, str]) -> tuple[str, str | None]:
-    """(the reason in the user's words, the policy's citation it names or None). An exemption ("name: source") and
-    a reason of another form are shown as they are, as policy text."""
+# An exemption applied (govern.breach.clocks: "name: source; name: source"): its words are the assessment's.
+_EXEMPTION = re.compile(r"(?:^|; )(" + "|".join(BREACH_EXEMPTIONS) + r"): ")
+_EXEMPTION_WORDS = {"encrypted_key_safe": "assess_encrypted", "measures_avoid_harm": "assess_measures_avoid_harm",
+                    "disproportionate_effort": "assess_disproportionate_effort"}
+
+
+def reason_text(reason: str, labels: dict[str, str]) -> tuple[str, list[str]]:
+    """(the reason in the user's words, the policy's citations it names). The template shows each citation in the
+    reader's language (policy_text); a reason of another form is shown as it is, as policy text."""
     for pattern, key in _REASONS:
         match = pattern.fullmatch(reason or "")
         if match:
@@ -130,8 +137,12 @@ def reason_text(reason: str, labels: dict[str, str]) -> tuple[str, str | None]:
                 values["status"] = t(f"notification_status.{values['status']}")
             if "risk" in values:
                 values["risk"] = t(f"risk.{values['risk']}")
-            return t(key, **values), source
-    return "", reason or None
+            return t(key, **values), [source] if source else []
+    parts = _EXEMPTION.split(reason or "")
+    if len(parts) > 1 and not parts[0]:
+        words = [t(_EXEMPTION_WORDS.get(name, name)) for name in parts[1::2]]
+        return ("；" if language() == "zh" else "; ").join(words), parts[2::2]
+    return "", [reason] if reason else []
 
 
 def event_details(data: dict[str, Any] | None, labels: dict[str, str]) -> list[str]:

@@ -3,7 +3,8 @@ access review and display defaults; validated at start-up by govern.policies.loa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from marshmallow import ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
+from govern.console.policy_text import load_policy_texts
 from govern.policy import PolicyError, StrictSchema, read_yaml, validate_file
 
 
@@ -31,6 +33,8 @@ class ConsolePolicy:
     default_time_zone: str = "Asia/Shanghai"
     warn_hours: int = 24  # a queue row's time left turns amber below this (incident clocks, plans, failed deliveries)
     follow_up_days: int = 3  # a failed webhook delivery is followed up by a person within this many days of failing
+    # policies/translations/zh.yaml: the Chinese form of each legal citation, keyed by its English (govern/console/policy_text.py)
+    policy_texts: Mapping[str, str] = field(default_factory=dict)
 
 
 class _ConsoleSignInSchema(StrictSchema):
@@ -96,6 +100,6 @@ def load_console_policy(directory: Path) -> dict[str, Any]:
         account_max_failures=doc["sign_in"]["account_max_failures"], account_lockout_minutes=doc["sign_in"]["account_lockout_minutes"],
         idle_minutes=doc["sessions"]["idle_minutes"], absolute_hours=doc["sessions"]["absolute_hours"],
         password_min_length=doc["passwords"]["min_length"], review_window_days=doc["access_review"]["window_days"],
-        default_language=doc["display"]["default_language"], default_time_zone=zone,
+        default_language=doc["display"]["default_language"], default_time_zone=zone, policy_texts=load_policy_texts(directory),
         **({"warn_hours": doc["queues"]["warn_hours"], "follow_up_days": doc["queues"]["follow_up_days"]} if doc.get("queues") else {}),
     )}

@@ -55,6 +55,7 @@ from govern.subjects import service as subjects
 from govern.timeutil import as_utc
 
 from .i18n import DOMAIN, LANGUAGES, MESSAGES, TRANSLATIONS
+from .policy_text import policy_text
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
@@ -247,7 +248,8 @@ def page(template: str, status: int = 200, **context: Any):
         f"console/{template}", _=t, t=t, lang=language(), other_lang="en" if language() == "zh" else "zh", when=when, nav=nav,
         actor=actor if signed_in else None, csrf_token=console_session.csrf_token if console_session is not None else "",
         csrf_field=CSRF_FIELD, tz=time_zone(), may=may, Permission=Permission, current=request.endpoint, word_or=word_or, role_name=role_name, period=period,
-        purpose_name=purpose_name, field_name=field_name, record_type_name=record_type_name, principal_name=principal_name, **context,
+        purpose_name=purpose_name, field_name=field_name, record_type_name=record_type_name, principal_name=principal_name,
+        policy_text=policy_text, **context,
     )
     return Response(body, status=status, mimetype="text/html")
 

@@ -1,0 +1,92 @@
+"""Legal citations in the reader's language: the Chinese form of every citation and reason the policy files write in
+English (`source:`, `*_source:`, an exemption's text), kept as policy data in policies/translations/zh.yaml, keyed by
+the exact English text, so that a lawyer edits a citation in both languages without a release.
+
+Start-up (govern/console/policy.py, load_console_policy) refuses a policy where a citation the console shows (SHOWN)
+has no Chinese form, naming the file, the key and the text: a lawyer who changes the English changes the Chinese too.
+A page shows a citation with `policy_text(value, lang)` inside <span class="policy-text">: the English as written on
+English pages, its Chinese form on Chinese pages."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from marshmallow import fields as ma
+from marshmallow import validate
+
+from govern.identity.guard import current_runtime
+from govern.policy import PolicyError, StrictSchema, read_yaml, validate_file
+
+TRANSLATIONS = Path("translations") / "zh.yaml"
+
+# The citations the console shows, by file and key path (`*` = any one key): a `source`, a `*_source` or an
+# exemption's text anywhere under one of these. A page that starts showing another citation adds its place here.
+SHOWN: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    # The incident page (clocks: why a notification is required, exempt or not; deadlines; CCPA 1798.150) and the
+    # breach register (GDPR Art. 33(5)).
+    "jurisdictions.yaml": ("jurisdictions.*.breach",),
+    # The compliance page: the handler's duties.
+    "processing.yaml": ("handler_duties",),
+})
+
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+class _TranslationsSchema(StrictSchema):
+    version = ma.Int(required=True, validate=validate.Equal(1))
+    texts = ma.Dict(keys=ma.Str(validate=validate.Length(min=1)), values=ma.Str(validate=validate.Length(min=1)), required=True)
+
+
+def citations(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
+    """(key path, text) of every citation under `node`: a string `source`, a string `*_source`, an exemption's text."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            where = f"{path}.{key}" if path else str(key)
+            if isinstance(value, str) and (key == "source" or str(key).endswith("_source") or path.endswith(".exemptions") or path == "exemptions"):
+                yield where, value
+            else:
+                yield from citations(value, where)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from citations(value, f"{path}.{i}")
+
+
+def shown_citations(directory: Path) -> Iterator[tuple[str, str, str]]:
+    """(file, key path, text) of every citation the console shows (SHOWN), as the policy files write it."""
+    for name, prefixes in SHOWN.items():
+        doc = read_yaml(directory / name)
+        for where, text in citations(doc):
+            if any(fnmatch.fnmatchcase(where, p) or fnmatch.fnmatchcase(where, f"{p}.*") for p in prefixes):
+                yield name, where, text
+
+
+def load_policy_texts(directory: Path) -> Mapping[str, str]:
+    """policies/translations/zh.yaml: English citation -> its Chinese form, checked: every form is Chinese, and every
+    citation the console shows has one (else PolicyError naming the file, the key and the text)."""
+    doc = validate_file("translations/zh", read_yaml(directory / TRANSLATIONS), _TranslationsSchema())
+    texts: dict[str, str] = doc["texts"]
+    for english, chinese in texts.items():
+        if not _CJK.search(chinese):
+            raise PolicyError(f"translations/zh.yaml: texts: the Chinese form of {english!r} is not Chinese: {chinese!r}")
+    for name, where, text in shown_citations(directory):
+        if text not in texts:
+            raise PolicyError(
+                f"translations/zh.yaml: texts: no Chinese form for {name} {where}: {text!r} — the console shows this "
+                "citation on Chinese pages: add it under texts, keyed by the English exactly as written"
+            )
+    return MappingProxyType(dict(texts))
+
+
+def policy_text(value: str | None, lang: str, texts: Mapping[str, str] | None = None) -> str:
+    """A citation from the policy files in `lang`: its Chinese form (policies/translations/zh.yaml) on Chinese pages,
+    as written otherwise. `texts` defaults to the running policy's."""
+    if not value or lang != "zh":
+        return value or ""
+    if texts is None:
+        texts = current_runtime().policy.console.policy_texts
+    return texts.get(value, value)
