@@ -17,6 +17,7 @@ import struct
 import threading
 import time
 from collections import OrderedDict
+from typing import Callable
 from uuid import UUID
 
 from cryptography.exceptions import InvalidTag
@@ -38,14 +39,28 @@ class CiphertextRejected(Exception):
 
 
 class DataKey(bytes):
-    """A subject's data key with the format byte of its suite: what seal() writes with it."""
+    """A subject's data key with the format byte of its suite: what seal() writes with it.
+
+    It carries its own AEAD object, made on first use: a read opens a dozen values under one key, and building the
+    cipher cost more than decrypting a field. The cipher lives exactly as long as the key: dropped with it when the
+    data key cache evicts, forgets or clears it, and a rotation's rewrap or a suite migration's new key is another
+    DataKey with a cipher of its own."""
 
     fmt: int
+    _cipher: "suites.Aead | None"
 
     def __new__(cls, raw: bytes, fmt: int) -> "DataKey":
         key = super().__new__(cls, raw)
         key.fmt = fmt
+        key._cipher = None
         return key
+
+    def cipher(self) -> "suites.Aead":
+        """The AEAD of this key's own format under this key (made once; thread-safe: it keeps no state per call)."""
+        cipher = self._cipher
+        if cipher is None:
+            cipher = self._cipher = suites.aead(self.fmt, bytes(self))
+        return cipher
 
 
 def key_format(dek: bytes) -> int:
@@ -56,10 +71,17 @@ def key_format(dek: bytes) -> int:
     return suites.SM4_GCM if len(dek) == 16 else FORMAT_V1
 
 
+def _aead(fmt: int, key: bytes) -> suites.Aead:
+    """The AEAD of format `fmt` under `key`: a DataKey's own cipher when the format is its own, else a new one."""
+    if isinstance(key, DataKey) and key.fmt == fmt:
+        return key.cipher()
+    return suites.aead(fmt, key)
+
+
 def _seal(key: bytes, version: int, plaintext: bytes, aad: bytes) -> bytes:
     nonce = os.urandom(_NONCE)
     fmt = key_format(key)
-    return _HEADER.pack(fmt, version) + nonce + suites.aead(fmt, key).encrypt(nonce, plaintext, aad)
+    return _HEADER.pack(fmt, version) + nonce + _aead(fmt, key).encrypt(nonce, plaintext, aad)
 
 
 def _header(blob: bytes) -> tuple[int, int]:
@@ -75,7 +97,7 @@ def _open(key: bytes, blob: bytes, aad: bytes, what: str, subject_id: UUID) -> b
     start = _HEADER.size
     nonce, body = blob[start:start + _NONCE], blob[start + _NONCE:]
     try:
-        return suites.aead(blob[0], key).decrypt(nonce, body, aad)
+        return _aead(blob[0], key).decrypt(nonce, body, aad)
     except ValueError:  # an AES key given an SM4 value or the reverse: the key is not this value's
         raise CiphertextRejected(f"{what} of subject {subject_id} is sealed with another suite's algorithm than its data key") from None
     except InvalidTag:
@@ -200,6 +222,18 @@ class Envelope:
     def open(dek: bytes, subject_id: UUID, slot: str, blob: bytes) -> bytes:
         _header(blob)
         return _open(dek, blob, value_aad(subject_id, slot), slot, subject_id)
+
+    @staticmethod
+    def opener(dek: bytes, subject_id: UUID) -> "Callable[[str, bytes], bytes]":
+        """open() for many values of one subject under one key (a read's fields): the subject's part of the AAD is
+        rendered once, and each value costs its checks and its decryption. Same checks, same errors as open()."""
+        prefix = value_aad(subject_id, "")
+
+        def open_value(slot: str, blob: bytes) -> bytes:
+            _header(blob)
+            return _open(dek, blob, prefix + slot.encode(), slot, subject_id)
+
+        return open_value
 
     def blind_index(self, field: str, normalised: str, suite: Suite | None = None) -> str:
         """The MAC of the suite in force (HMAC-SHA256 or HMAC-SM3) under the separate index key, over the field name and

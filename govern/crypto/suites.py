@@ -76,7 +76,8 @@ SUITES = {
     COMMERCIAL_CN: Suite(COMMERCIAL_CN, SM4_GCM, 16, "sm3", SM3_PREFIX),
 }
 _BY_FORMAT = {s.value_format: s for s in SUITES.values()}
-_AEAD: dict[int, Callable[[bytes], AESGCM | _SM4GCM]] = {AES_GCM: AESGCM, SM4_GCM: _SM4GCM}
+Aead = AESGCM | _SM4GCM  # what aead() returns: encrypt(nonce, plaintext, aad) and decrypt(nonce, sealed, aad)
+_AEAD: dict[int, Callable[[bytes], Aead]] = {AES_GCM: AESGCM, SM4_GCM: _SM4GCM}
 
 
 def suite(name: str) -> Suite:
@@ -87,7 +88,7 @@ def of_format(fmt: int) -> Suite | None:
     return _BY_FORMAT.get(fmt)
 
 
-def aead(fmt: int, key: bytes) -> AESGCM | _SM4GCM:
+def aead(fmt: int, key: bytes) -> Aead:
     """The AEAD of format byte `fmt` under `key` (KeyError for a format govern does not know)."""
     return _AEAD[fmt](key)
 

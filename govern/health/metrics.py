@@ -166,8 +166,19 @@ REGISTRY.register(FIGURES)
 
 
 def observe_request(endpoint: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(endpoint, method, str(status)).inc()
-    LATENCY.labels(endpoint).observe(seconds)
+    # The labelled children, looked up once per label set: labels() validates and locks on every call, and returns the
+    # very child kept here (a child checks its process id on each write, so one made before a fork still counts right).
+    key = (endpoint, method, status)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = (REQUESTS.labels(endpoint, method, str(status)), LATENCY.labels(endpoint))
+        if len(_CHILDREN) < 10_000:  # endpoints × methods × statuses: bounded by the routes, never by ids
+            _CHILDREN[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
+
+
+_CHILDREN: dict[tuple[str, str, int], tuple] = {}
 
 
 def render() -> bytes:

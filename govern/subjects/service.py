@@ -255,11 +255,11 @@ def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, 
     if rows:
         if wrapped is None:
             raise SubjectErased()
-        dek = envelope.unwrap(subject.id, wrapped)
+        open_value = envelope.opener(envelope.unwrap(subject.id, wrapped), subject.id)  # one cipher and one AAD prefix per read
+        catalog, visibility = policy.catalog.fields, grant.visibility
         for name, ciphertext in rows:
-            plain = envelope.open(dek, subject.id, f"field:{name}", ciphertext).decode()
-            rule = policy.catalog.fields[name]
-            values[name] = plain if grant.visibility[name] == "full" else masking.mask(rule.masking, plain)
+            plain = open_value(f"field:{name}", ciphertext).decode()
+            values[name] = plain if visibility[name] == "full" else masking.mask(catalog[name].masking, plain)
     # Written before the values leave this function: if the log cannot take it, no data is returned.
     audit.append(session=session, actor=actor, action=SubjectAction.READ, subject_id=subject.id, field_names=values, purpose=grant.purpose.name, resource=f"subject:{subject.id}")
     return SubjectView(subject=subject, fields=dict(sorted(values.items())), purpose=grant.purpose.name)
