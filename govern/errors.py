@@ -9,6 +9,7 @@ from flask import Flask, Response, g, json
 from werkzeug.exceptions import HTTPException
 
 from govern.logging import get_logger
+from govern.refusals import Refusal
 
 PROBLEM_BASE = "https://govern.dev/problems/"
 # Retry-After (seconds) of a 503 whose cause passes (a lock held elsewhere, an audit write that could not be made).
@@ -105,6 +106,14 @@ class Forbidden(DomainError):
     status_code = 403
 
 
+class AccessRefused(Forbidden):
+    """403 access_denied naming its `reason`: the actor may not use this subject's data for this purpose (govern/access).
+    The refusal itself is audited after the request's own transaction is rolled back (`audit`, recorded by the app)."""
+
+    def __init__(self, reason: str, detail: str, refusal: Refusal) -> None:
+        super().__init__("access_denied", "Access denied", detail, extra={"reason": reason}, audit=refusal)
+
+
 class NotFound(DomainError):
     """404: no such thing (or none this caller may know of)."""
 
@@ -164,10 +173,30 @@ class Unavailable(DomainError):
     status_code = 503
 
 
+class AuditUnavailable(Unavailable):
+    """503 audit_unavailable: the audit log could not take the event, so the operation was not carried out; a retry
+    after BUSY_RETRY_AFTER_SECONDS may succeed (Retry-After)."""
+
+    def __init__(self, detail: str = "The operation could not be recorded in the audit log and was not carried out.") -> None:
+        super().__init__("audit_unavailable", "Not recorded", detail, headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
+
+
 class Misconfigured(DomainError):
     """500: the policy files lack something this call needs; an operator must fix them."""
 
     status_code = 500
+
+
+# Kernel errors of the layers above that are not a rule refusing a call: crypto raises subclasses of these
+# (CiphertextRejected, KeyringError), so the handlers below answer them without this module importing crypto.
+
+
+class StoredDataRejected(Exception):
+    """500 ciphertext_rejected: stored data failed its integrity check (altered, moved, or under another key)."""
+
+
+class KeysUnavailable(Exception):
+    """503 keyring_unavailable: the service's keys are missing, unreadable, or not the data's; nothing was changed."""
 
 
 def problem_response(problem: Problem) -> Response:
@@ -230,19 +259,14 @@ def register_error_handlers(app: Flask) -> None:
             Problem(status, _HTTP_CODES.get(status, "http_error"), exc.name, exc.description, headers={"Allow": ", ".join(allowed)} if allowed else {})
         )
 
-    # TODO(issue 15): crypto sits above this kernel module; it should raise a kernel error instead (.importlinter).
-    from govern.crypto.envelope import CiphertextRejected  # noqa: PLC0415
-
-    @app.errorhandler(CiphertextRejected)
-    def _integrity(exc: CiphertextRejected):
+    @app.errorhandler(StoredDataRejected)
+    def _integrity(exc: StoredDataRejected):
         # The message names the subject and slot, never a value; an operator must see this at once.
         log.error("ciphertext_rejected", detail=str(exc))
         return problem_response(Problem(500, "ciphertext_rejected", "Stored data failed its integrity check", str(exc)))
 
-    from govern.crypto.keyring import KeyringError  # noqa: PLC0415  (as above)
-
-    @app.errorhandler(KeyringError)
-    def _keyring(exc: KeyringError):
+    @app.errorhandler(KeysUnavailable)
+    def _keyring(exc: KeysUnavailable):
         # The keyring file went missing or was swapped under a running instance (readiness says which): nothing is
         # written or read under keys that are not the data's.
         log.error("keyring_unavailable", error_type=type(exc).__name__)

@@ -102,9 +102,6 @@ def test_the_picture_in_docs_architecture_is_current():
 
 # The HTTP layer builds problem+json itself: routes, the app and its request hooks, the console's pages, the commands.
 _HTTP_LAYER = ("api.py", "api_support.py", "app.py", "errors.py", "input_limits.py", "ratelimit.py", "idempotency.py", "cli.py", "cli_support.py")
-# TODO(issue 15 item 4): the access refusal (access/service.py `refuse`) and the audit write's 503 (audit/service.py) are
-# still built as Problem; each becomes a domain error when its owner next changes the file.
-_NOT_YET = {"govern/access/service.py", "govern/audit/service.py"}
 
 
 def _builds_problem(path: Path) -> list[int]:
@@ -121,9 +118,8 @@ def test_services_raise_domain_errors_and_only_the_http_layer_builds_problems():
     found = {}
     for path in sorted((ROOT / "govern").rglob("*.py")):
         rel = path.relative_to(ROOT).as_posix()
-        if path.name in _HTTP_LAYER or path.name.startswith("cli") or rel.startswith("govern/console/") or rel in _NOT_YET:
+        if path.name in _HTTP_LAYER or path.name.startswith("cli") or rel.startswith("govern/console/"):
             continue
         if lines := _builds_problem(path):
             found[rel] = lines
     assert found == {}, f"services building Problem(...) instead of raising a domain error: {found}"
-    assert all(_builds_problem(ROOT / p) for p in _NOT_YET), "a module converted: remove it from _NOT_YET"

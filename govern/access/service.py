@@ -19,7 +19,7 @@ from govern.audit.tags import ConsentAction
 from govern.consent import objections
 from govern.consent import service as consent
 from govern.crypto.envelope import Envelope
-from govern.errors import Problem, SubjectErased, validation_failed
+from govern.errors import AccessRefused, SubjectErased, validation_failed
 from govern.identifiers import canonical_id
 from govern.identity.actor import Actor
 from govern.identity.permissions import has_permission
@@ -47,8 +47,9 @@ class ReadGrant:
     not_covered_record_types: frozenset[str] = frozenset()
 
 
-def refuse(reason: str, detail: str, refusal: Refusal) -> Problem:
-    return Problem(403, "access_denied", "Access denied", detail, extra={"reason": reason}, audit=refusal)
+def refuse(reason: str, detail: str, refusal: Refusal) -> AccessRefused:
+    """The domain error of a refused access (403 access_denied naming `reason`); `refusal` is what the audit log keeps."""
+    return AccessRefused(reason, detail, refusal)
 
 
 def authorise_purpose(
@@ -63,7 +64,7 @@ def authorise_purpose(
     a withdrawal committed by another request takes effect on the very next read.
     """
 
-    def no(reason: str, detail: str) -> Problem:
+    def no(reason: str, detail: str) -> AccessRefused:
         return refuse(reason, detail, Refusal(action=action, reason=reason, subject_id=subject_id, purpose=purpose_name))
 
     if subject_status == "erased":

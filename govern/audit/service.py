@@ -20,7 +20,7 @@ from govern import figures
 from govern.audit.models import AuditChainEntry, AuditEvent
 from govern.audit.tags import AuditAction, AuditTag
 from govern.db import HotStatement
-from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, validation_failed
+from govern.errors import AuditUnavailable, validation_failed
 from govern.timeutil import utcnow
 
 
@@ -123,8 +123,7 @@ def append(
             del session.info[_CONDITION]
             event_id = written[0][0]
     except SQLAlchemyError as exc:
-        raise Problem(503, "audit_unavailable", "Not recorded", "The operation could not be recorded in the audit log and was not carried out.",
-                      headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}) from exc
+        raise AuditUnavailable() from exc
     return RecordedEvent(id=event_id, occurred_at=occurred_at, canonical=values["canonical"])
 
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from govern.crypto import suites
 from govern.crypto.provider import MasterKeys
 from govern.crypto.suites import Suite
+from govern.errors import StoredDataRejected
 
 FORMAT_V1 = suites.AES_GCM
 SCHEMA_VERSION = 1
@@ -34,7 +35,7 @@ _HEADER = struct.Struct(">BI")  # format byte, key version
 _NONCE = 12
 
 
-class CiphertextRejected(Exception):
+class CiphertextRejected(StoredDataRejected):
     """A ciphertext did not authenticate: altered, moved to another row, or encrypted under another key."""
 
 

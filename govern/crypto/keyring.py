@@ -27,13 +27,14 @@ from typing import Any, Callable
 
 from govern.crypto import suites
 from govern.crypto.watched import WatchedFile
+from govern.errors import KeysUnavailable
 from govern.files import write_private_json
 
 NONCE_BYTES = 12
 CHECK_LABEL = b"govern key-check value v1"  # what a key-check value is computed over (govern.crypto.checks)
 TOKEN_STATE_FILE = "kek-state.json"  # the PKCS#11 provider's state in GOVERN_HOME (govern.crypto.hsm)
 
-class KeyringError(Exception):
+class KeyringError(KeysUnavailable):
     """The keyring is missing, unreadable, too widely readable, or lacks a key version that data needs."""
 
 
