@@ -7,6 +7,8 @@ import re
 from contextlib import contextmanager
 from typing import Iterable, Iterator
 
+from psycopg import RawCursor  # $n placeholders (HotStatement._positional)
+from psycopg.rows import namedtuple_row
 from sqlalchemy import BigInteger, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
@@ -191,9 +193,6 @@ def _hot_cursor(connection: Connection):
     pooled = connection.connection
     cursor = pooled.info.get(_HOT_CURSOR)
     if cursor is None or cursor.closed or cursor.connection is not pooled.driver_connection:
-        from psycopg import RawCursor  # $n placeholders (HotStatement._positional)
-        from psycopg.rows import namedtuple_row
-
         cursor = pooled.info[_HOT_CURSOR] = RawCursor(pooled.driver_connection, row_factory=namedtuple_row)
     return cursor
 

@@ -19,19 +19,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, inspect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from govern.audit import service as audit
+from govern.audit import signing
 from govern.audit.tags import AuditAction, KeyAction
 from govern.config import Settings
-from govern.crypto import provider
+from govern.crypto import provider, recorded_suite, suites
+from govern.crypto.envelope import DataKeyCache, Envelope
 from govern.crypto.keyring import CHECK_LABEL as _LABEL
 from govern.crypto.keyring import KeyringError, master_check
 from govern.crypto.models import KeyCheck, SubjectKey
 from govern.crypto.provider import MasterKeys
 from govern.db import Database
+from govern.identity.actor import Actor
 from govern.logging import get_logger
+from govern.subjects.models import Subject
+from govern.webhooks.models import WebhookEndpoint  # its signing secrets are sealed under the master key too
 
 log = get_logger("govern.crypto.checks")
 
@@ -81,8 +87,6 @@ class KeysAtHand:
 
 def audit_key_id(settings: Settings) -> str | None:
     """The key id of the audit signing key configured, or None when none exists yet (it is made at first use)."""
-    from govern.audit import signing
-
     if not settings.audit_signing_key and not settings.audit_key_path.exists():
         return None
     try:
@@ -136,9 +140,6 @@ def verify(*, session: Session, keyring: MasterKeys, settings: Settings) -> None
 def holds_keyed_data(session: Session, *, sealed_only: bool = False) -> bool:
     """Whether the database holds anything written under a keyring (so a new keyring would orphan it); `sealed_only`:
     values or keys, not counting recorded key-check values."""
-    from govern.subjects.models import Subject
-    from govern.webhooks.models import WebhookEndpoint  # its signing secrets are sealed under the master key too
-
     probes: list[Select[Any]] = [select(Subject.id), select(SubjectKey.subject_id), select(WebhookEndpoint.id)]
     if not sealed_only:
         probes.insert(0, select(KeyCheck.kind))
@@ -147,8 +148,6 @@ def holds_keyed_data(session: Session, *, sealed_only: bool = False) -> bool:
 
 def _ensure_suite(*, database: Database, keyring: MasterKeys, settings: Settings, migrating: bool = False) -> None:
     """The suite of policies/crypto.yaml against the one recorded (govern.crypto.recorded_suite)."""
-    from govern.crypto import recorded_suite
-
     with database.unit_of_work() as session:
         holds = holds_keyed_data(session, sealed_only=True)
     recorded_suite.ensure(database=database, keyring=keyring, settings=settings, holds_data=holds, migrating=migrating)
@@ -180,9 +179,6 @@ def ensure(*, database: Database, keyring: MasterKeys, settings: Settings, how: 
 
 
 def _record_missing(*, session: Session, database: Database, keyring: MasterKeys, keys: KeysAtHand, rows: dict[tuple[str, int], str], how: str) -> list[str]:
-    from govern.audit import service as audit
-    from govern.identity.actor import Actor
-
     new_versions = [v for v in keys.masters if (MASTER, v) not in rows]
     if how == "first_use" and not rows and not holds_keyed_data(session):
         how = "created"  # nothing encrypted yet: nothing is taken on trust
@@ -213,8 +209,6 @@ def _record_missing(*, session: Session, database: Database, keyring: MasterKeys
 def _test_against_data(*, session: Session, database: Database, keyring: MasterKeys, versions: list[int]) -> None:
     """Trust on first use, but not blindly: data keys under a version the keyring lacks, or one of each version that
     does not unwrap, mean this keyring is not the data's."""
-    from govern.crypto.envelope import DataKeyCache, Envelope
-
     low, high = session.execute(select(func.min(SubjectKey.master_key_version), func.max(SubjectKey.master_key_version))).one()
     for version in (low, high):
         if version is not None and version not in keyring.versions:
@@ -294,8 +288,6 @@ class _Guard:
 
 
 def _has_table(database: Database) -> bool:
-    from sqlalchemy import inspect
-
     return inspect(database.engine).has_table(KeyCheck.__tablename__)
 
 
@@ -311,8 +303,6 @@ def init_keyring(*, settings: Settings, database: Database) -> tuple[MasterKeys,
         return load_checked_keyring(settings=settings, database=database), False
     if _holds_keyed_data(database):
         raise missing_keyring(database=database, keyring_path=where)
-    from govern.crypto import recorded_suite, suites
-
     if provider.uses_token(settings) and recorded_suite.wanted(settings) != suites.INTERNATIONAL:
         # Refused before a key is generated in the token: nothing is made that the service would not start with.
         raise recorded_suite.SuiteRefused(recorded_suite.SUITE_UNSUPPORTED, "the commercial_cn suite cannot be used with the PKCS#11 provider: it wraps data keys with AES-GCM inside the token only (SoftHSM2 has no SM4; an HSM's SM4 is a vendor-defined mechanism govern has not been tested against)")
@@ -330,10 +320,6 @@ def accept_audit_key(*, settings: Settings, reason: str) -> str:
     """The one way to change the audit signing key that comes from GOVERN_AUDIT_SIGNING_KEY (a file key is rotated by
     `govern audit keys rotate`): the master keys must still match; the variable's key becomes the one expected, is
     published in keys.json and the change is audited with the operator's reason."""
-    from govern.audit import service as audit
-    from govern.audit import signing
-    from govern.identity.actor import Actor
-
     if not settings.audit_signing_key:
         raise KeyMismatch(AUDIT_KEY_CHANGED, "GOVERN_AUDIT_SIGNING_KEY is not set: rotate a key file with `govern audit keys rotate`")
     key = signing.load(settings, create=False)

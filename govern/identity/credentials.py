@@ -8,7 +8,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
+from govern.identity import service, staff
 from govern.identity.actor import Actor
+from govern.identity.models import ConsoleSession
+from govern.timeutil import utcnow
 
 # Recorded as the client address of a sign-in made at the command line.
 CLI_ADDRESS = "cli"
@@ -32,10 +35,6 @@ class StaffCredential:
 def authenticate_staff(*, database, policy, credential: StaffCredential, request_id: str | None = None) -> Actor:
     """The staff Actor the credential proves, or StaffCredentialRefused. A failed password is counted and audited
     (committed even though the step is refused); a successful one opens no console session."""
-    from govern.identity import service, staff
-    from govern.identity.models import ConsoleSession
-    from govern.timeutil import utcnow
-
     request_id = request_id or uuid.uuid4().hex
     if credential.api_key is not None:
         with database.unit_of_work() as session:

@@ -27,12 +27,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
 from govern.audit.service import Outcome
 from govern.audit.tags import StaffAction
 from govern.errors import Conflict, NotFound, validation_failed
+from govern.identity import service
 from govern.identity.actor import Actor
 from govern.identity.models import ConsoleSession, Principal, SignInFailure
 from govern.identity.service import get_by_name_or_id
@@ -154,8 +157,6 @@ def unlock(*, session: Session, actor: Actor, ref: str) -> Principal:
 
 def disable(*, session: Session, actor: Actor, ref: str) -> Principal:
     """Disables a staff account at once: its sessions end and it cannot sign in (audited by identity.service)."""
-    from govern.identity import service
-
     principal = _staff(session, ref)
     service.disable(session=session, actor=actor, ref=str(principal.id))
     _end_sessions(session, principal.id)
@@ -301,9 +302,9 @@ def _count_address_attempt(session: Session, principal_id: uuid.UUID, address: s
     """This attempt's number among the consecutive ones from this address, or None while the address is locked out.
     The attempt that reaches the limit locks the address; a lockout that has run out starts the count again."""
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        insert = postgresql_insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        insert = sqlite_insert
     session.execute(insert(SignInFailure).values(principal_id=principal_id, client_addr=address, failures=0).on_conflict_do_nothing())
     row = SignInFailure.__table__.c
     counted = case((row.locked_until.is_(None), row.failures + 1), else_=1)

@@ -19,13 +19,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from govern.access import service as access
 from govern.access.service import Refusal
 from govern.audit import service as audit
+from govern.consent import scopes
+from govern.consent import service as consent
 from govern.consent.collection import Collection
 from govern.consent.objections import objections_of, record_objections
 from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, Forbidden, NotFound, SubjectErased, validation_failed
+from govern.identity import service as identity
 from govern.identity.actor import Actor
+from govern.identity.models import Principal
 from govern.identity.permissions import Permission
 from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
 from govern.policy import Policy
@@ -34,6 +39,7 @@ from govern.requests import service as requests
 from govern.requests.models import DataSubjectRequest
 from govern.requests.service import RequestAction
 from govern.retention import keeping
+from govern.sharing import service as sharing
 from govern.subjects import erasure, masking
 from govern.subjects import rights as subject_rights
 from govern.subjects import service as subjects
@@ -131,9 +137,6 @@ def _stop_purposes(session: Session, policy: Policy, envelope: Envelope, actor: 
     compelling legitimate grounds (GDPR Art. 21(1); 21(3) marketing objection is absolute, and marketing rests on
     consent here). A named purpose on another basis (a contract, a legal obligation: fraud checks in CN) is not stopped
     and is listed with its basis."""
-    from govern.access import service as access
-    from govern.consent import service as consent
-
     subject = subjects.get_or_raise(session=session, subject_id=req.subject_id)
     named = req.details.get("purposes")
     current = consent.history(session=session, policy=policy, envelope=envelope, actor=actor, subject_id=subject.id, now=now)["current"]
@@ -382,8 +385,6 @@ def package(*, session: Session, policy: Policy, envelope: Envelope, actor: Acto
     it is completed), for privacy staff downloading it with their own credential (requests:package:download, a
     permission no service role may hold); its hash goes into the audit log. The data subject gets it through a
     one-time token instead (`redeem`)."""
-    from govern.access import service as access
-
     now = as_utc(now) if now else utcnow()
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id)
     if actor.kind not in ("operator", "system") and not access.has_permission(policy, actor, Permission.REQUESTS_PACKAGE):
@@ -413,9 +414,6 @@ def redeem(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor
 
 def _issued_to_staff(session: Session, policy: Policy, row) -> bool:
     """Whether the token went to someone who may download the package with their own credential (or to the operator)."""
-    from govern.access import service as access
-    from govern.identity.models import Principal
-
     if row.issued_to_id is None:
         return True  # the operator at the command line
     roles = session.scalar(select(Principal.roles).where(Principal.id == row.issued_to_id)) or []
@@ -434,9 +432,6 @@ class FilerView:
 
 
 def _filer_view(session: Session, policy: Policy, req: DataSubjectRequest) -> FilerView:
-    from govern.access import service as access
-    from govern.identity import service as identity
-
     roles: tuple[str, ...] = ()
     if req.filed_by_id is not None:
         try:
@@ -551,11 +546,6 @@ def _portability_files(policy: Policy, export: subject_rights.SubjectExport, lim
 def _access_files(
     session: Session, policy: Policy, req: DataSubjectRequest, export: subject_rights.SubjectExport, limited: dict[str, Any] | None = None,
 ) -> dict[str, bytes]:
-    from govern.access import service as access
-    from govern.consent import scopes
-    from govern.consent import service as consent
-    from govern.sharing import service as sharing
-
     subject = export.subject
     lang = subject.language if subject.language in ("zh", "en") else "en"
     objections = [
@@ -634,8 +624,6 @@ def _access_files(
 
 
 def _sources(session: Session, subject, export: subject_rights.SubjectExport) -> list[dict[str, Any]]:
-    from govern.identity import service as identity
-
     def name_of(pid) -> str:
         if pid is None:
             return "operator"
