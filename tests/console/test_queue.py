@@ -173,9 +173,9 @@ def test_an_erasure_is_completed_only_after_its_preview_is_confirmed_and_its_cer
     assert c.get(f"/console/requests/{rid}/erasure").status_code == 409
 
 
-def test_the_certificate_pdf_has_the_words_of_its_language():
-    from govern.console import certificate_pdf  # fpdf2 is a dependency (pyproject.toml): never skipped for its absence
 
+def _certificate_with_its_font(certificate_pdf):
+    """A certificate of every part (destroyed, kept, recipients); skips on a bare machine without the CJK font."""
     try:
         certificate_pdf.font_path()
     except Exception:
@@ -183,10 +183,16 @@ def test_the_certificate_pdf_has_the_words_of_its_language():
         if os.environ.get("CI") == "true":
             raise
         pytest.skip("fonts-noto-cjk is not installed (make install-test installs it)")
-    cert = {"request_id": "r", "subject_id": "s", "type": "erasure", "jurisdiction": "CN", "erased_at": "2026-12-04T00:00:00+00:00",
+    return {"request_id": "r", "subject_id": "s", "type": "erasure", "jurisdiction": "CN", "erased_at": "2026-12-04T00:00:00+00:00",
             "method": "crypto-shredding", "destroyed": {"fields": ["email"], "records": {"communication": 1}},
             "kept": [{"what": "record:purchase", "count": 1, "until": "2029-06-01", "legal_basis": "E-Commerce Law Art. 31"}],
             "subject_status": "restricted", "recipients": [{"name": "Acme", "country": "CN", "told_by": "webhook"}]}
+
+
+def test_the_certificate_pdf_has_the_words_of_its_language():
+    from govern.console import certificate_pdf  # fpdf2 is a dependency (pyproject.toml): never skipped for its absence
+
+    cert = _certificate_with_its_font(certificate_pdf)
     zh, en = certificate_pdf.render(cert, "ab" * 32, "zh"), certificate_pdf.render(cert, "ab" * 32, "en")
     assert zh.startswith(b"%PDF") and en.startswith(b"%PDF") and zh != en
     assert b"NotoSansCJK" in zh or b"Noto" in zh  # the Chinese font is embedded
@@ -202,21 +208,13 @@ UNTRANSLATED_IN_ZH_PDF = {"restricted", "crypto-shredding", "email", "communicat
 
 def test_the_chinese_certificate_pdf_has_no_latin_word_but_allowed_codes_and_its_data():
     """The zh PDF's text (pypdf) read with the same allow-list as every console page (test_chinese_throughout)."""
-    pypdf = pytest.importorskip("pypdf")  # a test dependency (pyproject.toml `test`)
+    import pypdf  # a test dependency (pyproject.toml `test`): never skipped for its absence
+
     from govern.console import certificate_pdf
 
     from .test_chinese_throughout import latin_words
 
-    try:
-        certificate_pdf.font_path()
-    except Exception:
-        if os.environ.get("CI") == "true":
-            raise
-        pytest.skip("fonts-noto-cjk is not installed (make install-test installs it)")
-    cert = {"request_id": "r", "subject_id": "s", "type": "erasure", "jurisdiction": "CN", "erased_at": "2026-12-04T00:00:00+00:00",
-            "method": "crypto-shredding", "destroyed": {"fields": ["email"], "records": {"communication": 1}},
-            "kept": [{"what": "record:purchase", "count": 1, "until": "2029-06-01", "legal_basis": "E-Commerce Law Art. 31"}],
-            "subject_status": "restricted", "recipients": [{"name": "Acme", "country": "CN", "told_by": "webhook"}]}
+    cert = _certificate_with_its_font(certificate_pdf)
     pages = pypdf.PdfReader(io.BytesIO(certificate_pdf.render(cert, "0f" * 32, "zh"))).pages
     # The subset font's glyphs come out one NUL apart (a space: two in a row): join the characters back.
     text = "\n".join(p.extract_text() for p in pages).replace("\x00\x00", " ").replace("\x00", "")
