@@ -170,7 +170,7 @@ def insert_records(rt, sid: uuid.UUID, wrapped: bytes, n: int, record_type: str,
 
 def verified_request(rt, sid: uuid.UUID, type: str) -> uuid.UUID:
     """A request of `type` for the subject, filed and identity-verified by the CRM (crm_session): ready to complete."""
-    from govern.requests import service as requests
+    from govern.subject_requests import service as requests
 
     with rt.database.unit_of_work() as session:
         filed = requests.file(session=session, policy=rt.policy, envelope=rt.envelope, actor=crm_actor(), subject_id=sid, type=type, channel="app")

@@ -61,7 +61,7 @@ def run_on(url: str, args) -> dict:
     from govern.app import create_app
     from govern.identity import service as identity
     from govern.identity.actor import Actor
-    from govern.requests import flows
+    from govern.subject_requests import flows
 
     label = _dsr.prepare_database(url, force=args.force)
     rt = _dsr.runtime_for(url)

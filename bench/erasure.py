@@ -50,7 +50,7 @@ def erase(rt, records: int) -> tuple[float, int]:
 
     from govern.crypto.models import SubjectKey
     from govern.errors import Problem
-    from govern.requests import flows
+    from govern.subject_requests import flows
     from govern.subjects import erasure
     from govern.subjects import service as subjects
     from govern.subjects.models import ProfileField, Record

@@ -159,9 +159,9 @@ def _register_blueprints(app: Flask, api: GovernApi) -> None:
     from govern.health.api import docs_assets  # noqa: PLC0415
     from govern.identity.api import blp as identity_blp  # noqa: PLC0415
     from govern.processing.api import blp as processing_blp  # noqa: PLC0415
-    from govern.requests.api import blp as requests_blp  # noqa: PLC0415
     from govern.retention.api import blp as retention_blp  # noqa: PLC0415
     from govern.sharing.api import blp as sharing_blp  # noqa: PLC0415
+    from govern.subject_requests.api import blp as requests_blp  # noqa: PLC0415
     from govern.subjects.api import blp as subjects_blp  # noqa: PLC0415
     from govern.webhooks.api import blp as webhooks_blp  # noqa: PLC0415
 
@@ -176,9 +176,9 @@ def _register_blueprints(app: Flask, api: GovernApi) -> None:
 def _accepted_values(runtime) -> dict[tuple[str, ...], tuple[str, ...]]:
     """The values the server accepts, documented as enums (by schema name, or "*" for a field of any schema)."""
     # With the routes (_register_blueprints): a command that builds only the runtime does not load the requests workflow.
-    from govern.requests.service import CHANNELS as REQUEST_CHANNELS  # noqa: PLC0415
-    from govern.requests.service import REFUSAL_REASONS  # noqa: PLC0415
-    from govern.requests.service import STATES as REQUEST_STATES  # noqa: PLC0415
+    from govern.subject_requests.service import CHANNELS as REQUEST_CHANNELS  # noqa: PLC0415
+    from govern.subject_requests.service import REFUSAL_REASONS  # noqa: PLC0415
+    from govern.subject_requests.service import STATES as REQUEST_STATES  # noqa: PLC0415
 
     policy = runtime.policy
     jurisdictions = tuple(sorted(policy.jurisdictions))

@@ -311,7 +311,7 @@ def keys_status(as_json: bool) -> None:
 def reapply_tombstones(settings: Settings, *, at_start: bool = False) -> dict:
     """Re-applies every recorded erasure, full (tombstones) and partial (erasures that kept legally retained data),
     after a restore from backup. Returns what was done."""
-    from govern.requests.cli import reapply_all
+    from govern.subject_requests.cli import reapply_all
 
     rt = runtime()
     try:

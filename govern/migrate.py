@@ -26,7 +26,7 @@ MODEL_MODULES = (
     "govern.subjects.erasure",
     "govern.consent.models",
     "govern.sharing.models",
-    "govern.requests.models",
+    "govern.subject_requests.models",
     "govern.retention.models",
     "govern.breach.models",
     "govern.webhooks.models",

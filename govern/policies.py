@@ -43,10 +43,10 @@ from govern.policy import (
     validate_file,
 )
 from govern.processing.policy import load_processing_policy
-from govern.requests.policy import load_request_policy
 from govern.retention.policy import load_retention_policy
 from govern.scheduler.policy import load_schedule_policy
 from govern.sharing.policy import load_sharing_policy
+from govern.subject_requests.policy import load_request_policy
 from govern.subjects import masking, validators
 from govern.webhooks.policy import load_webhook_policy
 

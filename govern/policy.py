@@ -40,10 +40,10 @@ if TYPE_CHECKING:  # the domain parts of the policy live with their domains and 
     from govern.deidentified.policy import DeidentifiedPolicy
     from govern.identity.policy import RateLimitPolicy
     from govern.processing.policy import ProcessingPolicy
-    from govern.requests.policy import RequestSettings, RequestTerms, WorkingCalendar
     from govern.retention.policy import RetentionPolicy
     from govern.scheduler.policy import SchedulePolicy
     from govern.sharing.policy import PropagationPolicy
+    from govern.subject_requests.policy import RequestSettings, RequestTerms, WorkingCalendar
     from govern.webhooks.policy import WebhookPolicy
 
 
@@ -222,7 +222,7 @@ class Policy:
     audit: "AuditPolicy"  # policies/audit.yaml (govern/audit)
     retention: "RetentionPolicy"  # policies/retention.yaml (govern/retention)
     processing: "ProcessingPolicy"  # policies/processing.yaml (govern/processing)
-    # Data-subject requests (govern/requests): jurisdictions.yaml `requests:`, policies/calendars/, requests.yaml.
+    # Data-subject requests (govern/subject_requests): jurisdictions.yaml `requests:`, policies/calendars/, requests.yaml.
     request_terms: Mapping[str, "RequestTerms"]
     calendars: Mapping[str, "WorkingCalendar"]
     requests: "RequestSettings"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from govern.requests.cli import backup_database, libpq_url, restore_database
+from govern.subject_requests.cli import backup_database, libpq_url, restore_database
 
 
 def backup(runtime, target: Path) -> Path:

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # loader, govern/policies.py, sits above the domains, and govern/policy.py imports none of them.)
 KNOWN_CYCLES = (
     {"govern.breach.board", "govern.breach.letters", "govern.breach.service"},
-    {"govern.cli", "govern.requests.cli"},
+    {"govern.cli", "govern.subject_requests.cli"},
 )
 
 

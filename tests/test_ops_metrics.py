@@ -13,7 +13,7 @@ import yaml
 from govern.identity.actor import Actor
 from tests.breach.conftest import TEXTS
 from tests.conftest import repo_path
-from tests.requests.conftest import CRM
+from tests.subject_requests.conftest import CRM
 
 DPO = Actor(name="dpo-test", kind="staff", roles=("dpo",))
 
@@ -33,7 +33,7 @@ def _samples(text: str) -> dict[str, list[str]]:
 
 
 def _file(runtime, subject_id, type_: str, now: datetime):
-    from govern.requests import service
+    from govern.subject_requests import service
 
     with runtime.database.unit_of_work() as session:
         return service.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=subject_id,

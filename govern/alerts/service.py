@@ -28,7 +28,7 @@ from govern.audit.tags import AlertAction
 from govern.breach import board
 from govern.identity.actor import Actor
 from govern.policy import Policy
-from govern.requests import figures as request_figures
+from govern.subject_requests import figures as request_figures
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
 from govern.webhooks.egress import Guard

@@ -39,7 +39,7 @@ BUILT_AT_RUN_TIME = (
     # roles (policies/roles.yaml), shown by name in the header, the access review and the audit log
     N_("role.sales_service"), N_("role.support_service"), N_("role.marketing_service"), N_("role.privacy_staff"), N_("role.dpo"), N_("role.auditor"),
     N_("role.security"), N_("role.admin"),
-    # a request's timeline: what happened (govern/requests RequestEvent.kind)
+    # a request's timeline: what happened (govern/subject_requests RequestEvent.kind)
     N_("request_event.received"), N_("request_event.duplicate"), N_("request_event.acknowledged"), N_("request_event.started"),
     N_("request_event.identity_pending"), N_("request_event.otp_issued"), N_("request_event.verification_failed"), N_("request_event.locked"),
     N_("request_event.verified"), N_("request_event.extended"), N_("request_event.paused"), N_("request_event.resumed"),

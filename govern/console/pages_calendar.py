@@ -50,8 +50,8 @@ class Entry:
 def _requests(now: datetime, horizon: int) -> list[Entry]:
     if not (domain_present("requests") and may(Permission.CONSOLE_REQUESTS)):
         return []
-    figures = importlib.import_module("govern.requests.figures")
-    service = importlib.import_module("govern.requests.service")
+    figures = importlib.import_module("govern.subject_requests.figures")
+    service = importlib.import_module("govern.subject_requests.service")
     rt = current_runtime()
     if not service.sees_every_request(rt.policy, current_actor()):
         return []

@@ -43,7 +43,7 @@ def _label(day: date) -> str:
 def request_charts(weeks: int, by: str) -> list[Chart]:
     if not domain_present("requests"):
         return []
-    request_figures = importlib.import_module("govern.requests.figures")
+    request_figures = importlib.import_module("govern.subject_requests.figures")
     since, until, mondays = _period(weeks)
     f = request_figures.weekly(session=current_runtime().session(), since=since, until=until, by=by, zone=_zone())
     labels = [_label(w) for w in mondays]

@@ -1,4 +1,4 @@
-"""Console pages for data-subject requests (govern/requests): the queue, a request with its timeline, and the
+"""Console pages for data-subject requests (govern/subject_requests): the queue, a request with its timeline, and the
 actions its state allows. Every rule (states, deadlines, verification, extension, refusal) is the requests service's."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from govern.consent import objections, scopes
 from govern.errors import Problem
 from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
-from govern.requests import flows, workbench
-from govern.requests import service as requests
+from govern.subject_requests import flows, workbench
+from govern.subject_requests import service as requests
 from govern.timeutil import as_utc, utcnow
 
 from . import certificate_pdf, queue

@@ -23,9 +23,9 @@ from govern.audit import chain
 from govern.breach import board
 from govern.crypto import service as keys
 from govern.logging import get_logger
-from govern.requests import figures as request_figures
 from govern.retention import service as retention
 from govern.scheduler import service as scheduler
+from govern.subject_requests import figures as request_figures
 from govern.timeutil import utcnow
 from govern.webhooks import service as webhooks
 

@@ -31,7 +31,7 @@ class Permission(StrEnum):
     RECIPIENTS_MANAGE = "sharing:recipient:manage"
     DISCLOSURE_CREATE = "sharing:disclosure:create"
     DISCLOSURE_READ = "sharing:disclosure:read"
-    # data-subject requests (govern/requests)
+    # data-subject requests (govern/subject_requests)
     REQUESTS_CREATE = "requests:request:create"
     REQUESTS_READ = "requests:request:read"
     REQUESTS_VERIFY = "requests:request:verify"  # CRM session assertion and one-time codes

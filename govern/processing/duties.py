@@ -24,8 +24,8 @@ from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.processing.models import DutyEvent
 from govern.processing.policy import DutyPeriod
-from govern.requests.deadlines import add_working_days
 from govern.retention.policy import RetentionPeriod
+from govern.subject_requests.deadlines import add_working_days
 from govern.subjects import service as subjects
 from govern.timeutil import add_months, utcnow
 

@@ -37,8 +37,8 @@ from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.processing import duties
 from govern.processing import service as records
-from govern.requests import service as requests
 from govern.retention import service as retention
+from govern.subject_requests import service as requests
 from govern.timeutil import as_utc, utcnow
 
 PACK_FORMAT = "govern-compliance-pack/1"

@@ -31,9 +31,9 @@ from govern.crypto.models import SubjectKey
 from govern.identity.actor import Actor
 from govern.jobs import Progress
 from govern.ledgers import COMMITTED, PENDING, ROLLED_BACK, ErasureLedgers, Ledger
-from govern.requests.flows import ERASURE_TYPES
-from govern.requests.models import DataSubjectRequest
 from govern.retention.models import Run
+from govern.subject_requests.flows import ERASURE_TYPES
+from govern.subject_requests.models import DataSubjectRequest
 from govern.subjects import erasure
 from govern.subjects.erasure import Tombstone
 from govern.subjects.models import ProfileField, Record, Subject

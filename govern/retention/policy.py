@@ -14,7 +14,7 @@ from marshmallow import fields as ma
 from marshmallow import validate
 
 from govern.policy import Catalog, Label, PolicyError, StrictSchema, read_yaml, validate_file
-from govern.requests.policy import WorkingCalendar, _load_calendar
+from govern.subject_requests.policy import WorkingCalendar, _load_calendar
 from govern.timeutil import add_months, months_cutoff, months_later
 
 

@@ -11,8 +11,8 @@ from govern.breach import board
 from govern.identity.actor import Actor
 from govern.logging import get_logger
 from govern.processing import duties
-from govern.requests import service as requests_service
 from govern.retention import purge as retention_purge
+from govern.subject_requests import service as requests_service
 from govern.subjects import erasure
 from govern.webhooks import delivery
 from govern.webhooks.egress import Guard

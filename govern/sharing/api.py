@@ -13,8 +13,8 @@ from govern.errors import Problem
 from govern.identity.guard import current_actor, current_runtime, public, requires
 from govern.identity.permissions import Permission
 from govern.openapi import requires_header
-from govern.requests import propagation as request_propagation
 from govern.sharing import propagation, schemas, service
+from govern.subject_requests import propagation as request_propagation
 from govern.timeutil import utcnow
 
 blp = Blueprint("sharing", __name__, url_prefix="/api/v1", description="Third-party recipients and disclosures")

@@ -34,7 +34,7 @@ class Subject(Base):
     member_state: Mapped[str | None] = mapped_column(String(2))
     # A deceased subject (PIPL Art. 49): the date of death, the reference of the evidence staff saw (a certificate's
     # number, never its text) and whether the deceased arranged otherwise (then next of kin exercise no rights).
-    # Set by govern/requests/deceased.py; added by migration 0019_requests_deceased.
+    # Set by govern/subject_requests/deceased.py; added by migration 0019_requests_deceased.
     deceased_on: Mapped[date | None] = mapped_column(Date)
     deceased_evidence: Mapped[str | None] = mapped_column(String(100))
     deceased_arranged_otherwise: Mapped[bool | None] = mapped_column(Boolean)

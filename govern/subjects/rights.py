@@ -1,4 +1,4 @@
-"""What data-subject requests (govern/requests) and the duties that answer for a subject's whole data (breach
+"""What data-subject requests (govern/subject_requests) and the duties that answer for a subject's whole data (breach
 notices, retention, de-identified exports) do to a subject: status changes (restriction, account closure), the full
 decrypted export, an inventory without values, and partial erasure by crypto-shredding."""
 
@@ -69,7 +69,7 @@ def export_all(
 ) -> SubjectExport:
     """Every field and record of the subject, decrypted and unmasked, for a verified access or portability request.
 
-    The caller (govern/requests) has checked the request and the requester's identity; this read is audited here as a
+    The caller (govern/subject_requests) has checked the request and the requester's identity; this read is audited here as a
     read for `purpose` (legal_compliance: answering the request is a legal obligation) with the names of what left.
     """
     subject = get_or_raise(session=session, subject_id=subject_id)

@@ -42,7 +42,7 @@ from govern.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpo
 from govern.webhooks.policy import WebhookPolicy
 
 if TYPE_CHECKING:
-    from govern.requests.models import DataSubjectRequest
+    from govern.subject_requests.models import DataSubjectRequest
 
 
 ERASED = "subject.erased"

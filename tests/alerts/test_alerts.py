@@ -14,7 +14,7 @@ from govern.alerts.models import AlertNotice, AlertState
 from govern.identity.actor import Actor
 from tests.breach.conftest import TEXTS
 from tests.conftest import VALID_FIELDS
-from tests.requests.conftest import CRM
+from tests.subject_requests.conftest import CRM
 
 DPO = Actor(name="dpo-test", kind="staff", roles=("dpo",))
 ZH = {"name": "dpo-rota", "language": "zh", "email": "dpo@example.cn", "kinds": ["request", "incident"]}
@@ -22,7 +22,7 @@ EN = {"name": "security-rota", "language": "en", "email": "security@example.com"
 
 
 def _file(runtime, subject_id, now: datetime, type_: str = "access"):
-    from govern.requests import service as requests
+    from govern.subject_requests import service as requests
 
     with runtime.database.unit_of_work() as session:
         req = requests.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=subject_id,

@@ -82,7 +82,7 @@ def test_the_headers_an_operation_reads_are_its_documented_header_parameters(doc
 
 def test_enums_are_the_values_the_server_accepts(runtime, document):
     from govern.consent.service import CHANNELS as CONSENT_CHANNELS
-    from govern.requests.service import CHANNELS, STATES
+    from govern.subject_requests.service import CHANNELS, STATES
 
     schemas = document["components"]["schemas"]
     assert set(schemas["SubjectCreate"]["properties"]["jurisdiction"]["enum"]) == set(runtime.policy.jurisdictions)

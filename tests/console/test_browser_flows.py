@@ -16,7 +16,7 @@ from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-requests_domain = pytest.importorskip("govern.requests.service")
+requests_domain = pytest.importorskip("govern.subject_requests.service")
 CRM = Actor(name="crm-test", kind="service", roles=("sales_service",))
 
 

@@ -12,14 +12,14 @@ from icalendar import Calendar
 
 from .test_queues import incidents, plans  # noqa: F401  (fixtures)
 
-requests_service = pytest.importorskip("govern.requests.service")
+requests_service = pytest.importorskip("govern.subject_requests.service")
 NOW = datetime.now(timezone.utc)
 
 
 @pytest.fixture
 def dated(runtime, make_subject, incidents, plans):  # noqa: F811
     """An access request received 40 days ago (overdue), one received today, the incidents and plans of test_queues."""
-    from tests.requests.conftest import CRM
+    from tests.subject_requests.conftest import CRM
 
     sid = make_subject(external_ref="CRM-CAL-1")
     made = {}

@@ -21,7 +21,7 @@ from .test_incidents import TEXTS
 from .test_queues import plans  # noqa: F401  (a fixture)
 from .test_webhooks import failed_delivery  # noqa: F401  (a fixture)
 
-requests_service = pytest.importorskip("govern.requests.service")
+requests_service = pytest.importorskip("govern.subject_requests.service")
 pytest.importorskip("govern.breach.service")
 pytest.importorskip("govern.retention.service")
 
@@ -115,8 +115,8 @@ def world(runtime, app, make_subject, client_as, console_as, plans, failed_deliv
     """Requests in most states with their timelines (one an erasure completed with its certificate), an incident opened
     from a real read with scope, containment, assessment and letters, purge plans, consent and a failed webhook
     delivery -> (a ConsoleClient that may open every page, the URLs of the pages with ids filled in, the data words)."""
-    from govern.requests import flows
     from govern.sharing import service as sharing
+    from govern.subject_requests import flows
 
     now = datetime.now(timezone.utc)
     subjects = [make_subject(external_ref=f"CRM-ZH-{i}") for i in range(5)]

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from govern.identity.actor import Actor
-from govern.requests import service as requests_domain
+from govern.subject_requests import service as requests_domain
 
 CRM = Actor(name="crm-test", kind="service", roles=("sales_service",))
 

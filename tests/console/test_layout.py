@@ -54,8 +54,8 @@ MEASURE = """() => {
 @pytest.fixture
 def main_pages(runtime, make_subject, incidents, plans, failed_delivery):  # noqa: F811
     """The console's main pages with something on them: the queues, an incident, a purge plan, a request."""
-    requests = pytest.importorskip("govern.requests.service")
-    from tests.requests.conftest import CRM
+    requests = pytest.importorskip("govern.subject_requests.service")
+    from tests.subject_requests.conftest import CRM
 
     sid = make_subject(external_ref="CRM-LAYOUT-1")
     with runtime.database.unit_of_work() as session:

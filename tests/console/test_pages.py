@@ -178,7 +178,7 @@ def test_every_word_the_templates_use_exists_in_chinese_and_english():
     # Keys built from a value ('request_state.' ~ state): every value the domains can produce has its words.
     families = {"outcome.": ("allowed", "denied", "failed"), "state.": ("active", "disabled", "locked"), "done.": ("verify", "extend", "complete", "refuse", "approve")}
     try:
-        from govern.requests import service as requests
+        from govern.subject_requests import service as requests
 
         families |= {"request_state.": requests.STATES, "request_type.": requests.REQUEST_TYPES, "refusal.": requests.REFUSAL_REASONS}
     except ImportError:

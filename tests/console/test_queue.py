@@ -14,12 +14,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-pytest.importorskip("govern.requests.service")
+pytest.importorskip("govern.subject_requests.service")
 
-from govern.requests import workbench  # noqa: E402
-from govern.requests.models import DataSubjectRequest  # noqa: E402
+from govern.subject_requests import workbench  # noqa: E402
+from govern.subject_requests.models import DataSubjectRequest  # noqa: E402
 from govern.subjects import service as subjects  # noqa: E402
-from tests.requests.conftest import CRM, act, file_request, verify_by_session  # noqa: E402, F401  (fixtures)
+from tests.subject_requests.conftest import CRM, act, file_request, verify_by_session  # noqa: E402, F401  (fixtures)
 
 NOW = datetime.now(timezone.utc)
 

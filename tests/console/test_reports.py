@@ -13,9 +13,9 @@ import pytest
 
 from govern import figures
 from tests.consent.conftest import consent, crm  # noqa: F401  (fixtures)
-from tests.requests.conftest import file_request  # noqa: F401  (a fixture)
+from tests.subject_requests.conftest import file_request  # noqa: F401  (a fixture)
 
-requests_service = pytest.importorskip("govern.requests.service")
+requests_service = pytest.importorskip("govern.subject_requests.service")
 
 NOW = datetime.now(timezone.utc)
 
@@ -28,7 +28,7 @@ def _table(html: str, chart: str) -> dict[str, list[str]]:
 
 def test_request_figures_count_each_week_and_the_on_time_share_and_median(runtime, make_subject, file_request):  # noqa: F811
     from govern.identity.actor import Actor
-    from govern.requests import figures as request_figures
+    from govern.subject_requests import figures as request_figures
 
     staff = Actor(name="dpo", kind="staff", roles=("dpo",))
     sid = make_subject(jurisdiction="EU")
@@ -87,7 +87,7 @@ SUNDAY_LATE = datetime(2026, 11, 29, 23, 30, tzinfo=timezone.utc)  # Monday 30 N
 
 
 def test_an_event_at_sunday_2330_utc_counts_in_the_week_starting_that_monday_in_shanghai(runtime, make_subject, file_request):  # noqa: F811
-    from govern.requests import figures as request_figures
+    from govern.subject_requests import figures as request_figures
 
     zone = ZoneInfo(SHANGHAI)
     assert runtime.policy.console.default_time_zone == SHANGHAI  # the zone the console shows times in

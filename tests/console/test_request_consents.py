@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("govern.requests.service")
+pytest.importorskip("govern.subject_requests.service")
 
-from tests.requests.conftest import file_request  # noqa: E402, F401  (fixtures)
-from tests.requests.test_package_consent_scope import _consented_subject  # noqa: E402
+from tests.subject_requests.conftest import file_request  # noqa: E402, F401  (fixtures)
+from tests.subject_requests.test_package_consent_scope import _consented_subject  # noqa: E402
 
 
 def test_the_request_page_shows_the_subjects_consents_and_their_scope(console_as, client_as, make_subject, runtime, file_request, audit_events):  # noqa: F811

@@ -20,7 +20,7 @@ from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-requests_domain = pytest.importorskip("govern.requests.service")
+requests_domain = pytest.importorskip("govern.subject_requests.service")
 retention = pytest.importorskip("govern.retention.service")
 pytest.importorskip("govern.breach.service")
 

@@ -10,7 +10,7 @@ import pytest
 
 from govern.identity.actor import Actor
 
-requests_domain = pytest.importorskip("govern.requests.service")
+requests_domain = pytest.importorskip("govern.subject_requests.service")
 CRM = Actor(name="crm-test", kind="service", roles=("sales_service",))
 
 

@@ -50,7 +50,7 @@ from govern.app import build_runtime
 from govern.config import Settings
 from govern.identity.actor import Actor
 from govern import ledgers
-from govern.requests import flows
+from govern.subject_requests import flows
 
 mode, crash_at, out_dir, ids = sys.argv[1], sys.argv[2], Path(sys.argv[3]), sys.argv[4:]
 rt = build_runtime(Settings.from_env())
@@ -324,7 +324,7 @@ def test_a_key_rotation_killed_mid_way_and_rerun_leaves_every_subject_readable_u
 
 
 def _verified_request(runtime, sid: uuid.UUID, rtype: str) -> uuid.UUID:
-    from govern.requests import service
+    from govern.subject_requests import service
 
     with runtime.database.unit_of_work() as session:
         rid = service.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type=rtype, channel="app").request.id
@@ -334,7 +334,7 @@ def _verified_request(runtime, sid: uuid.UUID, rtype: str) -> uuid.UUID:
 
 
 def _request(runtime, rid: uuid.UUID):
-    from govern.requests import service
+    from govern.subject_requests import service
 
     with runtime.database.unit_of_work() as session:
         req = service.get_or_raise(session=session, request_id=rid)

@@ -15,8 +15,8 @@ from sqlalchemy import select, update
 from govern.cli import initialise, main
 from govern.identity.actor import Actor
 from govern.ledgers import Ledger
-from govern.requests.cli import reapply_all
 from govern.retention import ledger
+from govern.subject_requests.cli import reapply_all
 from govern.subjects import erasure
 from govern.subjects.models import ProfileField, Subject
 from govern.timeutil import utcnow
@@ -230,7 +230,7 @@ def test_a_purge_without_its_ledger_is_refused_and_the_ledger_is_not_quietly_cre
 def test_an_erasure_without_its_ledger_is_refused_and_changes_nothing(runtime, make_subject, ledger_aside, audit_events, name):
     from govern.crypto.models import SubjectKey
     from govern.errors import Problem
-    from govern.requests import flows
+    from govern.subject_requests import flows
 
     sid = make_subject()
     missing = ledger_aside(name)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from govern.sharing.models import PropagationStep
-from tests.requests.conftest import act, file_request, verify_by_session  # noqa: F401  (fixtures)
+from tests.subject_requests.conftest import act, file_request, verify_by_session  # noqa: F401  (fixtures)
 from tests.webhooks.conftest import admin, loopback_receivers, make_endpoint, receiver  # noqa: F401  (fixtures)
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from govern.sharing.models import PropagationStep
 from govern.timeutil import utcnow
-from tests.requests.test_recorded_endings import _verified_request
+from tests.subject_requests.test_recorded_endings import _verified_request
 
 SENT = "told by registered letter, receipt card returned today"
 

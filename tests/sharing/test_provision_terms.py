@@ -13,7 +13,7 @@ from sqlalchemy import update
 from govern.policies import load_policy
 from govern.policy import PolicyError
 from govern.sharing.models import Recipient
-from tests.requests.test_package_delivery import PROJECT_ROOT
+from tests.subject_requests.test_package_delivery import PROJECT_ROOT
 
 
 def _policies_with(tmp_path, path, old, new):

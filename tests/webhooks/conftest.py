@@ -9,9 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from govern.webhooks.egress import AllowList
-from tests.requests.conftest import act, file_request, verify_by_session  # noqa: F401  (fixtures)
 from tests.retention.conftest import add_records, approve, plan, purge  # noqa: F401  (fixtures)
 from tests.sharing.conftest import make_recipient, privacy, recipient_body, separate_grant  # noqa: F401  (fixtures)
+from tests.subject_requests.conftest import act, file_request, verify_by_session  # noqa: F401  (fixtures)
 
 
 @dataclass
@@ -120,8 +120,8 @@ def crm_component(make_principal):
 @pytest.fixture
 def complete(runtime):
     """complete(request_id): carries a verified request out through requests.flows.complete, as privacy staff."""
-    from govern.requests import flows
-    from tests.requests.conftest import STAFF
+    from govern.subject_requests import flows
+    from tests.subject_requests.conftest import STAFF
 
     def run(request_id):
         with runtime.database.unit_of_work() as session:

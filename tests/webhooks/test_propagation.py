@@ -12,13 +12,13 @@ from datetime import datetime
 import pytest
 from sqlalchemy import select, text
 
-from govern.requests import flows
+from govern.subject_requests import flows
 from govern.subjects import erasure
 from govern.timeutil import utcnow
 from govern.webhooks import service as webhooks
 from govern.webhooks.models import WebhookAttempt, WebhookDelivery
 from tests.conftest import VALID_FIELDS
-from tests.requests.conftest import STAFF
+from tests.subject_requests.conftest import STAFF
 
 
 def _disclose(client_as, sid, rid, fields=("name", "mobile")):

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from govern.requests import flows
+from govern.subject_requests import flows
 from govern.timeutil import utcnow
 from govern.webhooks.models import WebhookDelivery
 

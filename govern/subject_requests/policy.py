@@ -13,7 +13,7 @@ from marshmallow import fields as ma
 
 from govern.policy import Jurisdiction, PolicyError, StrictSchema, flatten_errors, jurisdiction_block, read_yaml, validate_file
 
-# --- data-subject requests (govern/requests) ------------------------------------------------------
+# --- data-subject requests (govern/subject_requests) ------------------------------------------------------
 # jurisdictions.yaml `requests:` (deadlines per jurisdiction and request type, each with its source),
 # policies/calendars/<name>.yaml (working-day calendars, as data) and policies/requests.yaml (global settings).
 

@@ -31,9 +31,9 @@ from govern.identity.actor import Actor
 from govern.identity.models import Principal
 from govern.identity.permissions import Permission
 from govern.policy import Policy
-from govern.requests import deadlines, deceased
-from govern.requests.models import DataSubjectRequest, DownloadToken, RequestEvent
-from govern.requests.policy import REQUEST_TYPES, VERIFICATION_METHODS, RequestRule, RequestTerms
+from govern.subject_requests import deadlines, deceased
+from govern.subject_requests.models import DataSubjectRequest, DownloadToken, RequestEvent
+from govern.subject_requests.policy import REQUEST_TYPES, VERIFICATION_METHODS, RequestRule, RequestTerms
 from govern.subjects import service as subjects
 from govern.subjects import validators
 from govern.timeutil import as_utc, utcnow
@@ -325,7 +325,7 @@ def file(
     """Records a request with its receipt time and computes its deadlines; a second one of a verified subject for the
     same thing while the first is open is recorded as a duplicate of it. A request that arrived earlier (a letter) is
     entered by staff with its real receipt time and the reason (`recorded_time`): every deadline counts from it. A
-    close relative's request for a deceased subject carries `next_of_kin` (PIPL Art. 49, govern/requests/deceased.py)."""
+    close relative's request for a deceased subject carries `next_of_kin` (PIPL Art. 49, govern/subject_requests/deceased.py)."""
     now = _now(now)
     errors: dict[str, list[str]] = {}
     if type not in REQUEST_TYPES:

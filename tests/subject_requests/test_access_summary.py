@@ -1,4 +1,4 @@
-"""The access package's summary.{zh,en}.txt (issue 19 item 3, govern/requests/summary.py): the Chinese summary is Chinese
+"""The access package's summary.{zh,en}.txt (issue 19 item 3, govern/subject_requests/summary.py): the Chinese summary is Chinese
 throughout — section titles, legal bases, sources, consent actions and channels, states, dates in Chinese form in
 the policy's time zone — with no English legal text and no raw ISO timestamp; the English one says the same in
 English. What is left in Latin script is data (a recipient's name, a notice version, an e-mail address) or a code
@@ -11,7 +11,7 @@ from datetime import date
 
 from govern.identity.actor import Actor
 from govern.sharing import service as sharing
-from tests.requests.test_erasure_and_package import _records, _unzip
+from tests.subject_requests.test_erasure_and_package import _records, _unzip
 
 ISO_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 

@@ -12,9 +12,9 @@ from govern.access import service as access
 from govern.consent import objections
 from govern.errors import Problem
 from govern.identity.actor import Actor
-from govern.requests import flows, service
+from govern.subject_requests import flows, service
 from govern.timeutil import utcnow
-from tests.requests.conftest import STAFF
+from tests.subject_requests.conftest import STAFF
 
 MARKETING = Actor(name="campaigns", kind="service", roles=("marketing_service",))
 GROUNDS = "Compelling grounds: the DPO's assessment DPIA-88 says the campaign outweighs the objection"
@@ -77,7 +77,7 @@ def test_direct_marketing_on_any_basis_is_stopped_by_an_objection_and_never_lift
     assert exc.value.code == "objection_absolute"
     with runtime.database.unit_of_work() as session:
         assert objections.objection_standing(session=session, subject_id=sid, purpose="marketing")
-        # A legitimate-interest purpose that is not marketing keeps its Art. 21(1) path (tests/requests/test_objections.py).
+        # A legitimate-interest purpose that is not marketing keeps its Art. 21(1) path (tests/subject_requests/test_objections.py).
         assert not policy.purposes["fraud_prevention"].direct_marketing
 
 

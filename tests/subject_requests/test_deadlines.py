@@ -9,8 +9,8 @@ import pytest
 from govern.config import PROJECT_ROOT
 from govern.errors import Problem
 from govern.policies import load_policy
-from govern.requests import deadlines
-from govern.requests.deadlines import ClockEvent
+from govern.subject_requests import deadlines
+from govern.subject_requests.deadlines import ClockEvent
 
 SH, BRU, LA = ZoneInfo("Asia/Shanghai"), ZoneInfo("Europe/Brussels"), ZoneInfo("America/Los_Angeles")
 
@@ -99,7 +99,7 @@ def test_ccpa_clock_ignores_pauses_while_pipl_moves_the_deadline_by_the_days_pau
 
 
 def test_every_jurisdiction_states_every_request_type_with_a_source(policy):
-    from govern.requests.policy import REQUEST_TYPES
+    from govern.subject_requests.policy import REQUEST_TYPES
 
     for code, terms in policy.request_terms.items():
         assert terms.complaint["zh"] and terms.complaint["en"] and terms.complaint_source

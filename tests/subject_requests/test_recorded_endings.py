@@ -8,7 +8,7 @@ itself carries out on completion (an erasure happens when govern does it)."""
 from datetime import timedelta
 
 from govern.timeutil import utcnow
-from tests.requests.test_recorded_times import WHY, _file
+from tests.subject_requests.test_recorded_times import WHY, _file
 
 POSTED = "copy sent by registered post, entered on return from leave"
 

@@ -25,7 +25,7 @@ def requests_group() -> None:
 def list_cmd(state: str | None, rtype: str | None, as_json: bool) -> None:
     """The queue, soonest due first: OVERDUE and DUE-SOON flagged."""
     from govern.identity.actor import Actor
-    from govern.requests import service
+    from govern.subject_requests import service
 
     rt = runtime()
     with rt.database.unit_of_work() as session:
@@ -44,7 +44,7 @@ def list_cmd(state: str | None, rtype: str | None, as_json: bool) -> None:
 def close_unverified_cmd(as_json: bool) -> None:
     """Refuse requests whose requester never completed verification (requests.yaml unverified.close_after). Cron-safe."""
     from govern.identity.actor import Actor
-    from govern.requests import service
+    from govern.subject_requests import service
 
     rt = runtime()
     with rt.database.unit_of_work() as session:
@@ -57,7 +57,7 @@ def close_unverified_cmd(as_json: bool) -> None:
 def purge_log_cmd(as_json: bool) -> None:
     """Delete requests closed longer ago than the request log's retention (≥ 24 months, CCPA regs §7101)."""
     from govern.identity.actor import Actor
-    from govern.requests import service
+    from govern.subject_requests import service
 
     rt = runtime()
     with rt.database.unit_of_work() as session:
@@ -68,7 +68,7 @@ def purge_log_cmd(as_json: bool) -> None:
 def settle_ledgers(database, ledgers) -> dict[str, int]:
     """The recovery rule of govern/ledgers.py: each erasure left pending by a crash is settled against the database it
     ran on (committed when that database shows it). Never against a database restored from a backup."""
-    from govern.requests import flows
+    from govern.subject_requests import flows
     from govern.subjects import erasure
 
     with database.unit_of_work() as session:
@@ -85,8 +85,8 @@ def reapply_all(rt, *, at_start: bool = False, settle: bool = True) -> dict:
     from govern.identity.actor import Actor
     from govern.jobs import ProgressLine
     from govern.logging import get_logger
-    from govern.requests import flows
     from govern.retention import ledger
+    from govern.subject_requests import flows
     from govern.subjects import erasure
 
     ledgers = rt.ledgers

@@ -15,8 +15,8 @@ from sqlalchemy.orm import Session
 
 from govern import figures as figures_kernel
 from govern.policy import Policy
-from govern.requests.models import DataSubjectRequest
-from govern.requests.service import OPEN, compute_deadlines, events_of
+from govern.subject_requests.models import DataSubjectRequest
+from govern.subject_requests.service import OPEN, compute_deadlines, events_of
 from govern.timeutil import as_utc
 
 

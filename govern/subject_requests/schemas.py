@@ -7,8 +7,8 @@ from marshmallow import fields as ma
 
 from govern.api_lists import PageQuerySchema, PageSchema
 from govern.openapi import FreeText
-from govern.requests.policy import REQUEST_TYPES
-from govern.requests.service import STATES
+from govern.subject_requests.policy import REQUEST_TYPES
+from govern.subject_requests.service import STATES
 
 
 class RequestCreateSchema(Schema):

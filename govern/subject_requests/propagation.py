@@ -15,10 +15,10 @@ from govern.audit.tags import SharingAction
 from govern.errors import Conflict
 from govern.identity.actor import Actor
 from govern.policy import Policy
-from govern.requests import service as requests
-from govern.requests.models import DataSubjectRequest
 from govern.sharing import propagation
 from govern.sharing.models import PropagationStep
+from govern.subject_requests import service as requests
+from govern.subject_requests.models import DataSubjectRequest
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
 

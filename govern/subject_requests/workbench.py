@@ -23,12 +23,12 @@ from govern.errors import Conflict, SubjectErased, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
 from govern.policy import Policy
-from govern.requests import propagation
-from govern.requests import service as requests
-from govern.requests.flows import ERASURE_TYPES
-from govern.requests.models import DataSubjectRequest
-from govern.requests.policy import REQUEST_TYPES
 from govern.retention import keeping
+from govern.subject_requests import propagation
+from govern.subject_requests import service as requests
+from govern.subject_requests.flows import ERASURE_TYPES
+from govern.subject_requests.models import DataSubjectRequest
+from govern.subject_requests.policy import REQUEST_TYPES
 from govern.subjects import rights as subject_rights
 from govern.subjects.models import Subject
 from govern.timeutil import as_utc, utcnow

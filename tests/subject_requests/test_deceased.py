@@ -6,7 +6,7 @@ check — never by name; other request types are recorded and refused with the r
 import uuid
 from datetime import date, timedelta
 
-from govern.requests.models import DataSubjectRequest
+from govern.subject_requests.models import DataSubjectRequest
 from govern.timeutil import utcnow
 
 KIN = {"relationship": "spouse", "verification_ref": "KIN-CHECK-2026-0042"}

@@ -16,7 +16,7 @@ from typing import Iterable
 from zoneinfo import ZoneInfo
 
 from govern.errors import Conflict, Misconfigured
-from govern.requests.policy import Period, RequestRule, RequestTerms, WorkingCalendar
+from govern.subject_requests.policy import Period, RequestRule, RequestTerms, WorkingCalendar
 from govern.timeutil import add_months, as_utc
 
 

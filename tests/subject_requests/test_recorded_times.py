@@ -13,11 +13,11 @@ import pytest
 from govern.errors import Problem
 from govern.policies import load_policy
 from govern.policy import PolicyError
-from govern.requests import service
-from govern.requests.deadlines import local_date
+from govern.subject_requests import service
+from govern.subject_requests.deadlines import local_date
 from govern.timeutil import utcnow
-from tests.requests.conftest import STAFF
-from tests.requests.test_package_delivery import PROJECT_ROOT
+from tests.subject_requests.conftest import STAFF
+from tests.subject_requests.test_package_delivery import PROJECT_ROOT
 
 WHY = "letter opened late by the post room"
 

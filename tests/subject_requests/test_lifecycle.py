@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from govern.errors import Problem
-from govern.requests import flows, service
+from govern.subject_requests import flows, service
 from govern.timeutil import utcnow
-from tests.requests.conftest import CRM
+from tests.subject_requests.conftest import CRM
 
 BRU, LA = ZoneInfo("Europe/Brussels"), ZoneInfo("America/Los_Angeles")
 

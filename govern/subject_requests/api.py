@@ -17,7 +17,7 @@ from govern.api_support import current_call, idempotent_create
 from govern.identity.guard import current_runtime, public, requires
 from govern.identity.permissions import Permission
 from govern.ratelimit import limited
-from govern.requests import deceased, flows, schemas, service
+from govern.subject_requests import deceased, flows, schemas, service
 from govern.timeutil import as_utc, utcnow
 
 blp = Blueprint("requests", __name__, url_prefix="/api/v1/requests", description="Data-subject requests")

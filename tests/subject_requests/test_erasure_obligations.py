@@ -3,9 +3,9 @@ until when): a German subject's invoice is kept on HGB §257 / AO §147, never o
 
 from datetime import date, datetime, timedelta, timezone
 
-from govern.requests import flows
+from govern.subject_requests import flows
 from govern.subjects import service as subjects
-from tests.requests.conftest import CRM
+from tests.subject_requests.conftest import CRM
 
 NOW = datetime.now(timezone.utc)
 

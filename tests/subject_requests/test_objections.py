@@ -12,7 +12,7 @@ from govern.access import service as access
 from govern.consent import objections
 from govern.consent.models import ProcessingObjection
 from govern.identity.actor import Actor
-from govern.requests import flows
+from govern.subject_requests import flows
 from govern.subjects import erasure
 
 SECURITY = Actor(name="fraud-desk", kind="staff", roles=("security",))

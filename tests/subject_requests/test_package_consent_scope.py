@@ -9,7 +9,7 @@ from datetime import date
 
 from govern.identity.actor import Actor
 from govern.sharing import service as sharing
-from tests.requests.test_erasure_and_package import _unzip
+from tests.subject_requests.test_erasure_and_package import _unzip
 
 
 def _partner(runtime):

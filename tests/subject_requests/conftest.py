@@ -17,7 +17,7 @@ STAFF = Actor(name="privacy-officer", kind="staff", roles=("privacy_staff",))
 @pytest.fixture
 def file_request(runtime):
     """file_request(subject_id, type, now=…, **kw) -> request id, filed through the service as the CRM."""
-    from govern.requests import service
+    from govern.subject_requests import service
 
     def make(subject_id, type: str = "access", *, now: datetime | None = None, channel: str = "app", by=None, **kw):
         # by: an ApiClient (client_as) to file as that principal, which then sees the request (a service sees only its own).
@@ -49,7 +49,7 @@ def act(runtime):
 
 @pytest.fixture
 def verify_by_session(act):
-    from govern.requests import service
+    from govern.subject_requests import service
 
     def verify(request_id, now=None):
         result = act(service.verify, actor=CRM, request_id=request_id, method="crm_session", reference="sess-1", now=now)

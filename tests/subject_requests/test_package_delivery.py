@@ -21,8 +21,8 @@ from govern.config import PROJECT_ROOT
 from govern.identity.actor import Actor
 from govern.policies import load_policy
 from govern.policy import PolicyError
-from govern.requests import flows, service
-from govern.requests.models import DownloadToken
+from govern.subject_requests import flows, service
+from govern.subject_requests.models import DownloadToken
 from govern.timeutil import utcnow
 
 DOWNLOAD = "/api/v1/requests/download"

@@ -34,12 +34,12 @@ from govern.identity.models import Principal
 from govern.identity.permissions import Permission
 from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
 from govern.policy import Policy
-from govern.requests import propagation, summary
-from govern.requests import service as requests
-from govern.requests.models import DataSubjectRequest
-from govern.requests.service import RequestAction
 from govern.retention import keeping
 from govern.sharing import service as sharing
+from govern.subject_requests import propagation, summary
+from govern.subject_requests import service as requests
+from govern.subject_requests.models import DataSubjectRequest
+from govern.subject_requests.service import RequestAction
 from govern.subjects import erasure, masking
 from govern.subjects import rights as subject_rights
 from govern.subjects import service as subjects

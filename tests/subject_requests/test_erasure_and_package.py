@@ -10,11 +10,11 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 
 from govern.identity.actor import Actor
-from govern.requests import flows
+from govern.subject_requests import flows
 from govern.subjects import service as subjects
 from govern.subjects.models import ProfileField, Record
 from tests.backups import backup, restore
-from tests.requests.conftest import CRM
+from tests.subject_requests.conftest import CRM
 
 NOW = datetime.now(timezone.utc)
 
