@@ -434,7 +434,7 @@ def _announce_demo(settings: Settings, host: str, port: int) -> None:
 
 
 # Domains add their own command groups in govern/<domain>/cli.py, exposing `commands` (a list of click commands).
-DOMAIN_CLIS = ("audit", "consent", "sharing", "requests", "retention", "breach", "console", "processing", "webhooks", "deidentified", "scheduler", "alerts")
+DOMAIN_CLIS = ("audit", "consent", "sharing", "subject_requests", "retention", "breach", "console", "processing", "webhooks", "deidentified", "scheduler", "alerts")
 
 
 def _register_domain_commands() -> None:

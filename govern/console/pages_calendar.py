@@ -48,7 +48,7 @@ class Entry:
 
 
 def _requests(now: datetime, horizon: int) -> list[Entry]:
-    if not (domain_present("requests") and may(Permission.CONSOLE_REQUESTS)):
+    if not (domain_present("subject_requests") and may(Permission.CONSOLE_REQUESTS)):
         return []
     figures = importlib.import_module("govern.subject_requests.figures")
     service = importlib.import_module("govern.subject_requests.service")

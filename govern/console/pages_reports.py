@@ -41,7 +41,7 @@ def _label(day: date) -> str:
 
 
 def request_charts(weeks: int, by: str) -> list[Chart]:
-    if not domain_present("requests"):
+    if not domain_present("subject_requests"):
         return []
     request_figures = importlib.import_module("govern.subject_requests.figures")
     since, until, mondays = _period(weeks)

@@ -590,7 +590,7 @@ def audit_export():
 
 # --- optional domains: their pages join when their service exists --------------------------------------------------
 
-for _domain, _module in (("requests", "pages_requests"), ("retention", "pages_retention"), ("consent", "pages_consent"), ("breach", "pages_breach"),
+for _domain, _module in (("subject_requests", "pages_requests"), ("retention", "pages_retention"), ("consent", "pages_consent"), ("breach", "pages_breach"),
                          ("webhooks", "pages_webhooks"), ("processing", "pages_processing")):
     if domain_present(_domain):
         importlib.import_module(f"govern.console.{_module}")
