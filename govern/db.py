@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
+from collections import namedtuple
 from contextlib import contextmanager
-from typing import Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
-from psycopg import RawCursor  # $n placeholders (HotStatement._positional)
+from psycopg import (
+    RawCursor,  # $n placeholders (HotStatement._positional)
+    pq,
+)
+from psycopg import errors as pg_errors
+from psycopg.adapt import PyFormat, Transformer
+from psycopg.generators import execute as pg_execute
 from psycopg.rows import namedtuple_row
 from sqlalchemy import BigInteger, Integer, MetaData, create_engine, event
 from sqlalchemy.engine import Connection, Engine
@@ -150,6 +158,8 @@ class HotStatement:
         self.column_keys = list(column_keys) if column_keys is not None else None
         self._sql: dict[str, str] = {}
         self._numbered: tuple[str, tuple[str, ...]] | None = None
+        self._name = f"govern_hot_{next(_HOT_NAMES)}".encode()  # its prepared statement's name on every connection
+        self._row_type: Any = None  # the named tuple of its rows, made from the first result's column names
 
     def _compiled(self, dialect) -> str:
         sql = self._sql.get(dialect.name)
@@ -178,6 +188,9 @@ class HotStatement:
             return connection.execute(self.statement, params).all()
         sql, names = self._positional(connection.dialect)
         try:
+            driver = connection.connection.driver_connection
+            if driver.autocommit and driver._pipeline is None:  # noqa: SLF001  (psycopg has no public test for it)
+                return self._lean(connection, driver, sql, [params[name] for name in names])
             cursor = _hot_cursor(connection)
             cursor.execute(sql, [params[name] for name in names], prepare=True)
             return cursor.fetchall()
@@ -185,6 +198,65 @@ class HotStatement:
             if connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None):
                 connection.invalidate(exc)  # as SQLAlchemy would: the pool must not hand out a dead connection
             raise DBAPIError.instance(sql, params, exc, connection.dialect.loaded_dbapi.Error) from exc
+
+
+    def _lean(self, connection: Connection, driver, sql: str, values: list) -> list:
+        """The statement on a connection in AUTOCOMMIT (a read_session's), through libpq's prepared execution and
+        psycopg's own C adapters, without its cursor: a cursor's execute spent more CPU in Python (its prepared-statement
+        bookkeeping, a new Transformer each time two statements alternate, its result and row-maker set-up) than the
+        round trip itself (bench/read_path.py). No BEGIN is owed in AUTOCOMMIT, so nothing a cursor would send is left
+        out. The statement is prepared on the connection on first use, its parameters sent as text (the SQL casts each
+        one, so the server knows their types) and the rows loaded by the same loaders a cursor would use."""
+        state = _lean_state(connection, driver)
+        pgconn, tx = driver.pgconn, state.tx
+        with driver.lock:
+            if self._name not in state.prepared:
+                driver.wait(_prepare(pgconn, self._name, sql.encode(), tx.encoding))
+                state.prepared.add(self._name)
+            pgconn.send_query_prepared(self._name, tx.dump_sequence(values, [PyFormat.TEXT] * len(values)) if values else None)
+            result = driver.wait(pg_execute(pgconn))[-1]
+        if result.status != pq.ExecStatus.TUPLES_OK:
+            if result.status == pq.ExecStatus.COMMAND_OK:
+                return []
+            raise pg_errors.error_from_result(result, encoding=tx.encoding)
+        tx.set_pgresult(result)
+        row_type = self._row_type
+        if row_type is None:
+            row_type = self._row_type = namedtuple("Row", [result.fname(i).decode() for i in range(result.nfields)], rename=True)  # type: ignore[union-attr, misc]
+        rows = tx.load_rows(0, result.ntuples, row_type._make)
+        tx.set_pgresult(None)
+        return rows
+
+
+class _LeanState:
+    """What a pooled PostgreSQL connection keeps for HotStatement._lean: its adapters and the statements it prepared."""
+
+    __slots__ = ("driver", "prepared", "tx")
+
+    def __init__(self, driver) -> None:
+        self.driver = driver
+        self.tx = Transformer(driver)
+        self.prepared: set[bytes] = set()
+
+
+def _lean_state(connection: Connection, driver) -> _LeanState:
+    pooled = connection.connection
+    state = pooled.info.get(_LEAN_STATE)
+    if state is None or state.driver is not driver:  # a reconnected record starts again: its statements are gone
+        state = pooled.info[_LEAN_STATE] = _LeanState(driver)
+    return state
+
+
+def _prepare(pgconn, name: bytes, sql: bytes, encoding: str):
+    """Generator (run by the connection's wait): PREPARE name AS sql, raising the server's error if it refuses."""
+    pgconn.send_prepare(name, sql)
+    for result in (yield from pg_execute(pgconn)):
+        if result.status == pq.ExecStatus.FATAL_ERROR:
+            raise pg_errors.error_from_result(result, encoding=encoding)
+
+
+_HOT_NAMES = itertools.count(1)
+_LEAN_STATE = "govern.hot_lean"
 
 
 def _hot_cursor(connection: Connection):
