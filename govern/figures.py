@@ -68,13 +68,6 @@ def local_day(session: Session, column: Any, zone: tzinfo = UTC, *, start: datet
     return case(*whens, else_=shifted(pieces[-1][1]))
 
 
-def utc_day(session: Session, column: Any) -> ColumnElement[str]:
-    """The UTC day of a timestamp column as 'YYYY-MM-DD' text. SQLite holds govern's timestamps as UTC text already."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
-    return func.strftime("%Y-%m-%d", column)
-
-
 def week_of(day: date | datetime, zone: tzinfo | None = None) -> date:
     """The Monday that starts the week of a day; of an instant, its day in `zone` when one is given."""
     if isinstance(day, datetime):

@@ -8,7 +8,7 @@ import functools
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timezone, tzinfo
 from enum import StrEnum
 from typing import Any, Callable, Iterable, Mapping, Protocol, cast
 
@@ -279,11 +279,11 @@ def search(*, session: Session, actor: Actor, filters: SearchFilters, cursor: st
     return SearchPage(events=events, next_cursor=_cursor(rows[-1][0].id) if more and rows else None)
 
 
-def events_per_day(*, session: Session, since: date, until: date) -> dict[date, int]:
-    """How many audit events were written on each UTC day of [since, until]: a count, for the console's charts."""
-    start = datetime.combine(since, time.min, tzinfo=timezone.utc)
-    end = datetime.combine(until + timedelta(days=1), time.min, tzinfo=timezone.utc)
-    day = figures.utc_day(session, AuditEvent.occurred_at)
+def events_per_day(*, session: Session, since: date, until: date, zone: tzinfo = timezone.utc) -> dict[date, int]:
+    """How many audit events were written on each day of [since, until], days in `zone` (the console passes the
+    policy's time zone, as for its other charts): a count, for the console's charts."""
+    start, end = figures.span(since, until, zone)
+    day = figures.local_day(session, AuditEvent.occurred_at, zone, start=start, end=end)
     out = dict.fromkeys(figures.days(since, until), 0)
     for on, n in session.execute(select(day, func.count()).where(AuditEvent.occurred_at >= start, AuditEvent.occurred_at < end).group_by(day)):
         out[figures.as_day(on)] = int(n)

@@ -83,8 +83,8 @@ def purge_charts(weeks: int) -> list[Chart]:
 
 
 def audit_chart(days: int) -> Chart:
-    until = utcnow().date()
-    per_day = audit.events_per_day(session=current_runtime().session(), since=until - timedelta(days=days - 1), until=until)
+    until = utcnow().astimezone(_zone()).date()  # today where the console shows times, as the other charts' days
+    per_day = audit.events_per_day(session=current_runtime().session(), since=until - timedelta(days=days - 1), until=until, zone=_zone())
     return bars("audit-events", t("chart_audit_events", n=days), [_label(d) for d in per_day], [(t("audit_events"), list(per_day.values()))])
 
 

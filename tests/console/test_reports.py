@@ -62,7 +62,7 @@ def test_the_reports_page_draws_every_chart_with_its_table_and_no_personal_data(
     this_week = figures.week_of(NOW, ZoneInfo("Asia/Shanghai")).strftime("%m-%d")  # weeks in the policy's time zone
     assert _table(html, "requests-received")[this_week] == ["1"]  # one access request this week
     assert _table(html, "consent-marketing")[this_week] == ["1", "1"]  # granted, withdrawn
-    assert int(_table(html, "audit-events")[NOW.strftime("%m-%d")][0]) > 0
+    assert int(_table(html, "audit-events")[NOW.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%m-%d")][0]) > 0  # today in Shanghai
     assert str(sid) not in html and "CRM-REPORT-9" not in html  # aggregates only
     by_place = c.get("/console/reports?by=jurisdiction&weeks=4").get_data(as_text=True)
     assert "每周收到的请求（按法域）" in by_place and len(_table(by_place, "requests-received")) == 4
@@ -102,13 +102,16 @@ def test_an_event_at_sunday_2330_utc_counts_in_the_week_starting_that_monday_in_
     assert (utc.received[monday]["access"], utc.received[last_monday]["access"]) == (0, 1)
 
 
-@pytest.mark.parametrize(("zone_name", "moment", "day"), [
+LOCAL_DAYS = [  # (zone, an instant, its day there)
     (SHANGHAI, SUNDAY_LATE, "2026-11-30"),
     ("UTC", SUNDAY_LATE, "2026-11-29"),
     ("Europe/Berlin", datetime(2026, 3, 28, 22, 30, tzinfo=timezone.utc), "2026-03-28"),  # 23:30 CET, before the change
     ("Europe/Berlin", datetime(2026, 3, 29, 22, 30, tzinfo=timezone.utc), "2026-03-30"),  # 00:30 CEST, after it
     ("America/New_York", datetime(2026, 11, 2, 3, 30, tzinfo=timezone.utc), "2026-11-01"),  # 22:30 EST, after the change
-])
+]
+
+
+@pytest.mark.parametrize(("zone_name", "moment", "day"), LOCAL_DAYS)
 def test_the_local_day_of_a_timestamp_in_sql_follows_the_zone_and_its_clock_changes(runtime, zone_name, moment, day):
     """On PostgreSQL with its zone database; on SQLite by the zone's offsets, piecewise across a clock change."""
     from sqlalchemy import DateTime, literal, select
@@ -117,3 +120,20 @@ def test_the_local_day_of_a_timestamp_in_sql_follows_the_zone_and_its_clock_chan
     start, end = figures.span(date(2026, 3, 1), date(2026, 12, 31), zone)
     with runtime.database.unit_of_work() as session:
         assert session.scalar(select(figures.local_day(session, literal(moment, DateTime(timezone=True)), zone, start=start, end=end))) == day
+
+
+@pytest.mark.parametrize(("zone_name", "moment", "day"), LOCAL_DAYS)
+def test_audit_events_count_on_the_day_they_were_written_in_the_zone_given(runtime, monkeypatch, zone_name, moment, day):
+    """The audit chart's days are the policy's, like the other charts': an event is counted on its local day, never
+    on its UTC day when the two differ (the clock of audit's append moved to the moment)."""
+    from govern.audit import service as audit
+    from govern.audit.tags import SubjectAction
+    from govern.identity.actor import Actor
+
+    monkeypatch.setattr(audit, "utcnow", lambda: moment)
+    with runtime.database.unit_of_work() as session:
+        audit.append(session=session, actor=Actor(name="dpo", kind="staff", roles=("dpo",)), action=SubjectAction.READ, resource="subjects")
+    on = date.fromisoformat(day)
+    with runtime.database.unit_of_work() as session:
+        counted = audit.events_per_day(session=session, since=on - timedelta(days=1), until=on + timedelta(days=1), zone=ZoneInfo(zone_name))
+    assert counted == {on - timedelta(days=1): 0, on: 1, on + timedelta(days=1): 0}
