@@ -9,6 +9,7 @@ import io
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -144,6 +145,90 @@ def test_the_incident_queue_puts_the_nearest_deadline_first_then_open_incidents_
     rows = _csv(c.get("/console/incidents/export.csv?state=all"))
     assert [mine[r[0]] for r in rows[1:] if r[0] in mine] == expected
     assert c.get("/console/incidents?cursor=9.nonsense").status_code == 400
+
+
+@pytest.fixture
+def back_dated(runtime):
+    """Five open incidents, every one entered today, in the order the queue must show them -> [(name, id)]: one whose
+    awareness was entered as 60 days ago (its 72-hour clock 57 days overdue), one opened as fresh and then corrected to
+    aware 5 days ago (2 days overdue), one aware 62 hours ago (10 hours left), one whose overdue 72-hour filing was
+    sent, leaving California's 30 days, and one aware now with only California's 30 days (far in the future)."""
+    breach = pytest.importorskip("govern.breach.service")
+    from govern.breach import letters
+    from tests.breach.conftest import TEXTS
+
+    made = []
+    with runtime.database.unit_of_work() as session:
+        for name, hours, people in (("far", 0, {"US-CA": 4}), ("sent-far", 80, {"EU": 4, "US-CA": 4}), ("soon", 62, {"EU": 4}),
+                                    ("corrected", 0, {"EU": 4}), ("back-dated", 60 * 24, {"EU": 4})):
+            incident = breach.create(session=session, policy=runtime.policy, actor=SOC, data={
+                "title": f"back-dated {name}", "detected_at": NOW - timedelta(hours=hours), "aware_at": NOW - timedelta(hours=hours)})
+            breach.assess(session=session, policy=runtime.policy, actor=SOC, incident_id=incident.id,
+                          data={"risk": "risk", "notify": "yes", "rationale": "unencrypted", "people": people, "categories": ["contact"], "texts": TEXTS})
+            if name == "corrected":  # the e-mail that reported it had reached the DPO inbox five days before
+                five_days_ago = NOW - timedelta(days=5)
+                breach.record_times(session=session, policy=runtime.policy, actor=SOC, incident_id=incident.id,
+                                    times={"detected_at": five_days_ago, "aware_at": five_days_ago}, reason="reported by e-mail on Monday")
+            if name == "sent-far":
+                [gdpr] = [n for n in breach.notifications(session=session, incident_id=incident.id) if n.key == "gdpr_authority"]
+                letters.generate(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=SOC, incident_id=incident.id,
+                                 notification_id=gdpr.id, delay_reasons={"zh": "处理者第四天才告知", "en": "the processor told us on day four"})
+                breach.mark_sent(session=session, policy=runtime.policy, actor=SOC, incident_id=incident.id, notification_id=gdpr.id,
+                                 channel="portal", late_reason="the processor told us on day four")
+            made.append((name, str(incident.id)))
+    order = ("back-dated", "corrected", "soon", "sent-far", "far")
+    return sorted(made, key=lambda m: order.index(m[0]))
+
+
+def test_a_back_dated_incident_is_first_as_overdue_and_a_far_deadline_never_jumps_ahead_on_any_page_or_in_the_csv(console_as, by_urgency, back_dated, monkeypatch):
+    """An incident entered today with an awareness weeks ago (or corrected to one) is as overdue as its clock says and
+    leads the queue; a sent filing stops counting; a deadline 30 days out sorts after every nearer one and before open
+    incidents with no clock running — on the first page, across pages of one and of two, and in the CSV."""
+    from govern.breach import board
+
+    c = console_as("dpo")
+    names = {i: name for name, i in (*back_dated, *by_urgency)}
+    # Both fixtures' incidents together: every running clock by its due time, then no clock, then closed.
+    expected = ["back-dated", "ancient", "corrected", "late", "soon", "soon", "fresh", "sent-far", "far", "quiet", "quiet-old", "done"]
+    html = c.get("/console/incidents?state=all").get_data(as_text=True)
+    assert [names[i] for i in _ids(html)] == expected
+    first, corrected = back_dated[0][1], back_dated[1][1]
+    assert re.search(rf'data-incident="{first}">.*?data-urgency="bad">逾期 57 天', html, re.S)
+    assert re.search(rf'data-incident="{corrected}">.*?data-urgency="bad">逾期 2 天', html, re.S)
+    far = re.search(rf'data-incident="{back_dated[-1][1]}">(.*?)</tr>', html, re.S).group(1)
+    assert re.search(r'data-urgency="ok">剩余 (29|30|31) 天', far)
+    for size in (1, 2):
+        monkeypatch.setattr(board, "PAGE_SIZE", size)
+        assert [names[i] for p in _walk(c, "/console/incidents?state=all") for i in p] == expected, size
+    rows = _csv(c.get("/console/incidents/export.csv?state=all"))
+    assert [names[r[0]] for r in rows[1:]] == expected
+    assert rows[1][-1] == "逾期 57 天"
+
+
+def test_an_incident_cannot_be_opened_aware_in_the_future_or_before_it_was_detected(client_as, console_as, runtime):
+    """Awareness in the future would push every clock out (and the incident down the queue); awareness before detection
+    cannot be. The API answers problem+json naming the field, the console's form says so, and nothing is opened."""
+    from sqlalchemy import func, select
+
+    from govern.breach.models import Incident
+
+    iso = lambda m: m.isoformat()  # noqa: E731
+    api = client_as("dpo")
+    for body, field in (
+        ({"detected_at": iso(NOW - timedelta(hours=1)), "aware_at": iso(NOW + timedelta(days=2))}, "aware_at"),  # the future
+        ({"detected_at": iso(NOW + timedelta(days=2))}, "detected_at"),  # detected in the future (aware then too)
+        ({"detected_at": iso(NOW - timedelta(hours=1)), "aware_at": iso(NOW - timedelta(hours=2))}, "aware_at"),  # before detection
+    ):
+        r = api.post("/api/v1/incidents", json={"title": "Backup tape lost", **body})
+        assert r.status_code == 400 and r.mimetype == "application/problem+json" and field in r.json["errors"], (body, r.json)
+    c = console_as("security")
+    shanghai = lambda m: m.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")  # noqa: E731  (the form's local time)
+    for detected, aware in ((NOW - timedelta(hours=1), NOW + timedelta(days=2)), (NOW - timedelta(hours=1), NOW - timedelta(hours=2))):
+        r = c.post("/console/incidents/new", {"title": "Backup tape lost", "detected_at": shanghai(detected), "aware_at": shanghai(aware)})
+        html = r.get_data(as_text=True)
+        assert r.status_code == 400 and 'id="action-error"' in html and "aware_at" in html
+    with runtime.database.unit_of_work() as session:
+        assert session.scalar(select(func.count()).select_from(Incident)) == 0
 
 
 # --- purge plans ----------------------------------------------------------------------------------------------------
