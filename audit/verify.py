@@ -788,6 +788,17 @@ def perfect_root(leaves: list[bytes], at: int = 0, sm3_from: int = NEVER) -> byt
             it = iter(leaves)
             leaves = [sha(b"\x01" + a + b).digest() for a, b in zip(it, it, strict=True)]
         return leaves[0]
+    if at + 2 >= sm3_from:  # wholly SM3 (every node ends at or past the switch): no per-node choice, no call per node
+        new = _SM3.copy if _SM3 is not None else sm3
+        while len(leaves) > 1:
+            it = iter(leaves)
+            out = []
+            for a, b in zip(it, it, strict=True):
+                h = new()
+                h.update(b"\x01" + a + b)
+                out.append(h.digest())
+            leaves = out
+        return leaves[0]
     width = 1
     while len(leaves) > 1:
         width *= 2
@@ -800,6 +811,7 @@ def _scan(path: str, start: int, end: int, tree: bool, wanted: frozenset[int], d
     """The fast path over the whole lines in bytes [start, end) of an events file; None at the first line that is not
     an export line or does not link to the one before it (the walk then reports it). Feeds `digest`, if given."""
     match, sha, unhex = LINE.match, hashlib.sha256, binascii.unhexlify
+    new_sm3 = _SM3.copy if _SM3 is not None else sm3  # SM3 objects copied from the prototype inline (sm3() raises if none)
     with open(path, "rb") as fh:
         fh.seek(start)
         data = fh.read(end - start)
@@ -826,8 +838,12 @@ def _scan(path: str, start: int, end: int, tree: bool, wanted: frozenset[int], d
         if expected >= sm3_from:
             if expected == sm3_from and not is_switch_event(line[m.end():-1]):
                 return None
-            leaf = sm3(b"\x00" + line[m.end():-1]).digest()
-            h = sm3(last_raw + expected.to_bytes(8, "big") + leaf).digest()
+            hl = new_sm3()
+            hl.update(b"\x00" + line[m.end():-1])
+            leaf = hl.digest()
+            hl = new_sm3()
+            hl.update(last_raw + expected.to_bytes(8, "big") + leaf)
+            h = hl.digest()
         else:
             leaf = sha(b"\x00" + line[m.end():-1]).digest()
             h = sha(last_raw + expected.to_bytes(8, "big") + leaf).digest()
