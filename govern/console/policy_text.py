@@ -2,14 +2,16 @@
 English (`source:`, `*_source:`, an exemption's text), kept as policy data in policies/translations/zh.yaml, keyed by
 the exact English text, so that a lawyer edits a citation in both languages without a release.
 
-Start-up (govern/console/policy.py, load_console_policy) refuses a policy where a citation the console shows (SHOWN)
-has no Chinese form, naming the file, the key and the text: a lawyer who changes the English changes the Chinese too.
+Start-up (govern/console/policy.py, load_console_policy) refuses a policy where ANY citation in any policy file
+(policies/**/*.yaml but this one) has no Chinese form, naming the file, the key and the text: a lawyer who changes the
+English changes the Chinese too, and no page, certificate, letter or summary shown in Chinese can carry English legal
+text — whichever citation it starts showing later. The policy is read once, at start-up: a file changed while govern
+runs takes effect (and is checked) at the next start.
 A page shows a citation with `policy_text(value, lang)` inside <span class="policy-text">: the English as written on
 English pages, its Chinese form on Chinese pages."""
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -23,16 +25,6 @@ from govern.identity.guard import current_runtime
 from govern.policy import PolicyError, StrictSchema, read_yaml, validate_file
 
 TRANSLATIONS = Path("translations") / "zh.yaml"
-
-# The citations the console shows, by file and key path (`*` = any one key): a `source`, a `*_source` or an
-# exemption's text anywhere under one of these. A page that starts showing another citation adds its place here.
-SHOWN: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    # The incident page (clocks: why a notification is required, exempt or not; deadlines; CCPA 1798.150) and the
-    # breach register (GDPR Art. 33(5)).
-    "jurisdictions.yaml": ("jurisdictions.*.breach",),
-    # The compliance page: the handler's duties.
-    "processing.yaml": ("handler_duties",),
-})
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -56,28 +48,31 @@ def citations(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
             yield from citations(value, f"{path}.{i}")
 
 
-def shown_citations(directory: Path) -> Iterator[tuple[str, str, str]]:
-    """(file, key path, text) of every citation the console shows (SHOWN), as the policy files write it."""
-    for name, prefixes in SHOWN.items():
-        doc = read_yaml(directory / name)
-        for where, text in citations(doc):
-            if any(fnmatch.fnmatchcase(where, p) or fnmatch.fnmatchcase(where, f"{p}.*") for p in prefixes):
-                yield name, where, text
+def policy_citations(directory: Path) -> Iterator[tuple[str, str, str]]:
+    """(file, key path, text) of every citation the policy files write: every *.yaml under `directory` (calendars and
+    notices included) but the translations themselves, in file order."""
+    for path in sorted(directory.rglob("*.yaml")):
+        name = path.relative_to(directory).as_posix()
+        if name.startswith(f"{TRANSLATIONS.parent.as_posix()}/"):
+            continue
+        for where, text in citations(read_yaml(path)):
+            yield name, where, text
 
 
 def load_policy_texts(directory: Path) -> Mapping[str, str]:
     """policies/translations/zh.yaml: English citation -> its Chinese form, checked: every form is Chinese, and every
-    citation the console shows has one (else PolicyError naming the file, the key and the text)."""
+    citation in the policy files has one (else PolicyError naming the file, the key and the text)."""
     doc = validate_file("translations/zh", read_yaml(directory / TRANSLATIONS), _TranslationsSchema())
     texts: dict[str, str] = doc["texts"]
     for english, chinese in texts.items():
         if not _CJK.search(chinese):
             raise PolicyError(f"translations/zh.yaml: texts: the Chinese form of {english!r} is not Chinese: {chinese!r}")
-    for name, where, text in shown_citations(directory):
+    for name, where, text in policy_citations(directory):
         if text not in texts:
             raise PolicyError(
-                f"translations/zh.yaml: texts: no Chinese form for {name} {where}: {text!r} — the console shows this "
-                "citation on Chinese pages: add it under texts, keyed by the English exactly as written"
+                f"translations/zh.yaml: texts: no Chinese form for {name} {where}: {text!r} — every citation in the policy "
+                "files may be shown in Chinese (pages, certificates, letters, summaries): add it under texts, keyed by "
+                "the English exactly as written"
             )
     return MappingProxyType(dict(texts))
 

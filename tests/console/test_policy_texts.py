@@ -1,19 +1,22 @@
-"""Legal citations in Chinese (issue 19 item 3): the Chinese form of every citation the console shows is policy data
-(policies/translations/zh.yaml, keyed by the English as written), checked at start-up — a citation changed in English
-without its Chinese form, or a "Chinese" form that is not Chinese, refuses to start naming the file, the key and the
-text — and a page shows the citation in the reader's language."""
+"""Legal citations in Chinese (issue 19 item 3): the Chinese form of every citation the policy files write is policy
+data (policies/translations/zh.yaml, keyed by the English as written), checked at start-up — a citation anywhere in
+policies/ (shown today or not: calendars, schedules, notices ...) new or changed in English without its Chinese form,
+or a "Chinese" form that is not Chinese, refuses to start naming the file, the key and the text; the policy is read
+once, so a file edited while govern runs changes nothing until the next start, which checks it — and a page shows the
+citation in the reader's language."""
 
 from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from govern.config import PROJECT_ROOT
-from govern.console.policy_text import SHOWN, TRANSLATIONS, citations, load_policy_texts, policy_text, shown_citations
+from govern.console.policy_text import TRANSLATIONS, load_policy_texts, policy_citations, policy_text
 from govern.policies import load_policy
 from govern.policy import PolicyError
 
@@ -33,12 +36,16 @@ def _texts() -> dict[str, str]:
     return yaml.safe_load((POLICIES / TRANSLATIONS).read_text(encoding="utf-8"))["texts"]
 
 
-def test_every_citation_the_console_shows_has_a_chinese_form():
+def test_every_citation_in_the_policy_files_has_a_chinese_form():
     texts = _texts()
-    shown = list(shown_citations(POLICIES))
-    assert {name for name, _, _ in shown} == set(SHOWN)
-    assert len(shown) > 30  # the breach clocks, exemptions, deadlines, register, CCPA 1798.150 and the handler's duties
-    assert [(name, where) for name, where, text in shown if text not in texts] == []
+    written = list(policy_citations(POLICIES))
+    files = {name for name, _, _ in written}
+    # Not only what a page shows today: calendars, notices, schedules, retention obligations, EU minors ... every file.
+    assert {"jurisdictions.yaml", "processing.yaml", "calendars/CN.yaml", "notices/global_membership/versions.yaml", "schedules.yaml",
+            "retention.yaml", "purposes.yaml", "requests.yaml", "console.yaml", "rate_limits.yaml", "webhooks.yaml", "sharing.yaml"} <= files
+    assert not any(name.startswith("translations/") for name in files)
+    assert len(written) > 170
+    assert [(name, where) for name, where, text in written if text not in texts] == []
     assert load_policy(POLICIES).console.policy_texts == texts
 
 
@@ -55,7 +62,7 @@ def test_each_chinese_form_is_chinese_with_no_english_word_but_codes():
 
 def test_every_english_key_is_a_citation_the_policy_files_write():
     """A lawyer who changes a citation's English changes its key here too: no form is left behind for a text gone."""
-    written = {text for path in POLICIES.glob("*.yaml") for _, text in citations(yaml.safe_load(path.read_text(encoding="utf-8")))}
+    written = {text for _, _, text in policy_citations(POLICIES)}
     assert sorted(set(_texts()) - written) == []
 
 
@@ -80,6 +87,59 @@ def test_a_new_duty_in_processing_yaml_needs_its_citation_in_chinese(policies):
     path.write_text(text.replace('source: "Cybersecurity Law of the PRC Art. 21(3)"', 'source: "Cybersecurity Law of the PRC Art. 21(3) and Art. 34"'), encoding="utf-8")
     with pytest.raises(PolicyError, match=r"no Chinese form for processing\.yaml handler_duties\.log_retention\.source: 'Cybersecurity Law"):
         load_policy(policies)
+
+
+@pytest.mark.parametrize(("name", "old", "new", "key"), [
+    # A citation no page shows today: a job's legal basis, a calendar year's source, a notice's provision.
+    ("schedules.yaml", '"GDPR Art. 19; PIPL Art. 47 (recipients told of erasure and correction)"', '"GDPR Art. 19; PIPL Art. 47 and Art. 48"',
+     "jobs.webhooks_deliver.source"),
+    ("calendars/CN.yaml", "（国办发明电〔2024〕12号，2024-11-12）", " (国办发明电〔2024〕12号, 2024-11-12)", "years.2025.source"),
+    ("rate_limits.yaml", 'source: "OWASP API Security Top 10 2023 API4"', 'source: "OWASP API Security Top 10 2023 API4 and API2"', "limits.consent_check.source"),
+])
+def test_a_new_citation_in_any_policy_file_without_its_chinese_form_refuses_to_start(policies, name, old, new, key):
+    path = policies / name
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(PolicyError) as err:
+        load_policy(policies)
+    message = str(err.value)
+    assert message.startswith(f"translations/zh.yaml: texts: no Chinese form for {name} {key}: "), message
+    assert new.removeprefix("source: ").strip('"').strip() in message and "add it under texts, keyed by the English exactly as written" in message
+
+
+def test_translations_edited_while_running_change_nothing_until_a_restart_which_checks_them(policies, settings, app):
+    from govern.app import create_app
+    from govern.runtime import build_runtime
+
+    signature = "company rule (HMAC-SHA256 signatures, RFC 2104)"
+    before = _texts()
+    running = build_runtime(replace(settings, policies_dir=policies))
+    try:
+        zh = policies / TRANSLATIONS
+        text = zh.read_text(encoding="utf-8")
+        edited = text.replace('"GDPR Art. 34": "《通用数据保护条例》（GDPR）第34条"', '"GDPR Art. 34": "《通用数据保护条例》第三十四条"')
+        lines = [line for line in edited.splitlines(keepends=True) if not line.startswith(f'  "{signature}": ')]
+        assert len(lines) == len(text.splitlines()) - 1 and edited != text
+        zh.write_text("".join(lines), encoding="utf-8")
+        # The running installation still shows the forms it started with: pages read the policy read at start-up.
+        with create_app(runtime=running).test_request_context("/console/"):
+            assert policy_text("GDPR Art. 34", "zh") == before["GDPR Art. 34"] == "《通用数据保护条例》（GDPR）第34条"
+            assert policy_text(signature, "zh") == before[signature]
+        # A restart reads the edited file and checks it: the citation whose form was deleted stops it, by name.
+        with pytest.raises(PolicyError, match=r"no Chinese form for webhooks\.yaml webhooks\.signature\.source: 'company rule \(HMAC-SHA256"):
+            build_runtime(replace(settings, policies_dir=policies))
+        # Once the form is back, the restarted installation shows the edited forms.
+        zh.write_text("".join(lines) + f'  "{signature}": "公司规则（HMAC-SHA256签名）"\n', encoding="utf-8")
+        restarted = build_runtime(replace(settings, policies_dir=policies))
+        try:
+            with create_app(runtime=restarted).test_request_context("/console/"):
+                assert policy_text("GDPR Art. 34", "zh") == "《通用数据保护条例》第三十四条"
+                assert policy_text(signature, "zh") == "公司规则（HMAC-SHA256签名）"
+        finally:
+            restarted.database.dispose()
+    finally:
+        running.database.dispose()
 
 
 def test_a_chinese_form_that_is_not_chinese_is_refused(policies):
