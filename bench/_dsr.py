@@ -89,10 +89,10 @@ def banner(name: str, what: str) -> str:
 
 
 def runtime_for(url: str, home: Path | None = None):
-    from govern.app import build_runtime
     from govern.cli import initialise
     from govern.config import PROJECT_ROOT, Settings
     from govern.logging import configure_logging
+    from govern.runtime import build_runtime
 
     home = home or Path(tempfile.mkdtemp(prefix="govern-bench-home-"))
     settings = Settings(home=home, database_url=url, policies_dir=PROJECT_ROOT / "policies", log_level="WARNING")

@@ -64,10 +64,10 @@ FIELDS = ("address", "email", "mobile", "name")
 
 
 def runtime_for(url: str, home: Path):
-    from govern.app import build_runtime
     from govern.cli import initialise
     from govern.config import PROJECT_ROOT, Settings
     from govern.logging import configure_logging
+    from govern.runtime import build_runtime
 
     settings = Settings(home=home, database_url=url, policies_dir=PROJECT_ROOT / "policies", log_level="WARNING", archive_dir=home / "archive")
     configure_logging("WARNING", stream=sys.stderr)

@@ -70,13 +70,14 @@ def main(argv: list[str] | None = None) -> int:
     from sqlalchemy import ARRAY, Uuid, any_, bindparam, insert, select, text
 
     from govern.access import service as access
-    from govern.app import build_runtime, create_app
+    from govern.app import create_app
     from govern.cli import initialise
     from govern.config import Settings
     from govern.consent.models import ConsentState
     from govern.db import make_engine
     from govern.identity import service as identity
     from govern.identity.actor import Actor
+    from govern.runtime import build_runtime
     from govern.timeutil import utcnow
 
     ensure_database(url)

@@ -596,9 +596,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"load: {started_at:%Y-%m-%d %H:%M} UTC · {platform.node()} · {os.cpu_count()} cores · load average {load_before[0]:.2f} · "
               f"Python {platform.python_version()} · database {database_name(url)} · govern from {PROJECT_ROOT}")
         ensure_database(url)
-        from govern.app import build_runtime
         from govern.config import Settings
         from govern.db import make_engine
+        from govern.runtime import build_runtime
 
         engine = make_engine(url)
         reset_schema(engine)

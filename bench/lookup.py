@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": url, "GOVERN_POLICIES": str(PROJECT_ROOT / "policies")}
     print(f"lookup: load average {os.getloadavg()[0]:.2f} · {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {name} · GOVERN_HOME {home} · govern from {PROJECT_ROOT}")
 
-    from govern.app import build_runtime
     from govern.config import Settings
     from govern.db import make_engine
     from govern.identity.actor import Actor
+    from govern.runtime import build_runtime
     from govern.subjects import service
 
     created = ensure_database(url)

@@ -163,9 +163,9 @@ def _policies(side: Side) -> Path:
 def prepare(side: Side, args: argparse.Namespace, *, with_plain: bool, softhsm_dir: Path | None, metrics: bool) -> None:
     """Wipes the side's database, runs `govern init` in a GOVERN_HOME of its own (a key label in the token with
     pkcs11), creates the reading principal and seeds the subjects (and, for the baseline's database, the plain table)."""
-    from govern.app import build_runtime
     from govern.config import Settings
     from govern.db import make_engine
+    from govern.runtime import build_runtime
 
     side.home.mkdir(mode=0o700)
     side.env = {**os.environ, "GOVERN_HOME": str(side.home), "GOVERN_DATABASE_URL": side.url, "GOVERN_POLICIES": str(_policies(side)),

@@ -1,4 +1,5 @@
-"""create_app(settings): policies, keys, database, logging, the API blueprints, errors and the request lifecycle.
+"""create_app(settings): the runtime (govern/runtime.py: policies, keys, database), logging, the API blueprints, errors and
+the request lifecycle.
 
 A request is one transaction, opened lazily and committed in after_request only when the response is a success, so
 that a failed commit (the audit event could not be made durable) turns into an error before any data leaves. Except
@@ -9,72 +10,47 @@ session runs in AUTOCOMMIT and its audit event is durable as it is inserted, bef
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from types import FunctionType
 from typing import Any
 
 import structlog
-from flask import Flask, current_app, g, request
+from flask import Flask, g, request
 from sqlalchemy.orm import Session
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from govern import __version__, input_limits
 from govern.api_support import not_modified, refuse_nul_characters
 from govern.audit import service as audit
+from govern.audit.api import blp as audit_blp
 from govern.audit.service import Outcome
+from govern.breach.api import blp as breach_blp
 from govern.config import Settings
-from govern.crypto.checks import load_checked_keyring
-from govern.crypto.envelope import DataKeyCache, Envelope
-from govern.crypto.provider import MasterKeys
-from govern.db import Database
+from govern.consent.api import blp as consent_blp
+from govern.console.views import blp as console_blp
+from govern.deidentified.api import blp as deidentified_blp
 from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, problem_response, register_error_handlers
-from govern.files import private_files
+from govern.health.api import blp as health_blp
+from govern.health.api import docs_assets
+from govern.health.metrics import observe_request
 from govern.identity import service as identity
 from govern.identity.actor import Actor
-from govern.identity.guard import declared_access, install_guard, is_audited_read, public
-from govern.ledgers import ErasureLedgers
-from govern.logging import configure_logging, get_logger, personal_data_filter
+from govern.identity.api import blp as identity_blp
+from govern.identity.guard import declared_access, install_guard, public
+from govern.logging import configure_logging, get_logger
 from govern.openapi import GovernApi
-from govern.policies import load_policy
-from govern.policy import Policy
+from govern.processing.api import blp as processing_blp
 from govern.ratelimit import install_rate_limits
-from govern.webhooks.egress import SystemResolver
+from govern.retention.api import blp as retention_blp
+from govern.runtime import Runtime, build_runtime
+from govern.sharing.api import blp as sharing_blp
+from govern.subject_requests.api import blp as requests_blp
+from govern.subject_requests.service import CHANNELS as REQUEST_CHANNELS
+from govern.subject_requests.service import REFUSAL_REASONS
+from govern.subject_requests.service import STATES as REQUEST_STATES
+from govern.subjects.api import blp as subjects_blp
+from govern.webhooks.api import blp as webhooks_blp
 
 log = get_logger("govern.app")
-
-
-@dataclass
-class Runtime:
-    """What services need from the process: settings, policy, keys and the database."""
-
-    settings: Settings
-    policy: Policy
-    keyring: MasterKeys
-    envelope: Envelope
-    database: Database
-    started_at: float = field(default_factory=time.time)
-    resolver: Any = field(default_factory=SystemResolver)  # webhook host names (govern.webhooks.egress); a port for tests
-
-    @property
-    def ledgers(self) -> ErasureLedgers:
-        """The erasure and purge ledgers in GOVERN_HOME (govern/ledgers.py): what a restore must remove again."""
-        return ErasureLedgers.in_home(self.settings.home)
-
-    def __enter__(self) -> Runtime:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.database.dispose()  # a command leaves no connection behind
-
-    def session(self) -> Session:
-        """The current request's session, opened on first use: an audited read's runs in AUTOCOMMIT on PostgreSQL, on
-        one connection checked out once (Database.read_session)."""
-        ctx = g._get_current_object()  # type: ignore[attr-defined]  # once: each proxy access is a context look-up
-        session = ctx.get("db_session")
-        if session is None:
-            audited = is_audited_read(current_app, request.endpoint)
-            session = ctx.db_session = self.database.read_session() if audited else self.database.sessions()
-        return session
 
 
 class _Flask(Flask):
@@ -91,16 +67,6 @@ class _Flask(Flask):
             if isinstance(func, FunctionType) and len(sync) < 10_000:  # plain functions live as long as the app
                 sync[func] = found
         return found
-
-
-def build_runtime(settings: Settings) -> Runtime:
-    policy = load_policy(settings.policies_dir)
-    personal_data_filter.extend(policy.catalog.fields)
-    private_files()  # whatever this process writes (SQLite files, exports, packages, backups) is its owner's alone
-    database = Database(settings.database_url, lock_timeout_ms=settings.db_lock_timeout_ms, statement_timeout_ms=settings.db_statement_timeout_ms)
-    keyring = load_checked_keyring(settings=settings, database=database)  # a missing or foreign keyring stops here
-    envelope = Envelope(keyring, DataKeyCache(settings.dek_cache_size, settings.dek_cache_seconds))
-    return Runtime(settings=settings, policy=policy, keyring=keyring, envelope=envelope, database=database)
 
 
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Flask:
@@ -147,24 +113,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
 
 def _register_blueprints(app: Flask, api: GovernApi) -> None:
-    # Every domain is part of govern (the flows import them all): plain imports, none optional. They are made here, not
-    # at the top, so that a `govern` command, which builds only the runtime (build_runtime), does not load every route:
-    # the routes, the console and the health checks (alembic, fpdf) add 1.5–3 s to each command's start (noqa below).
-    from govern.audit.api import blp as audit_blp  # noqa: PLC0415
-    from govern.breach.api import blp as breach_blp  # noqa: PLC0415
-    from govern.consent.api import blp as consent_blp  # noqa: PLC0415
-    from govern.console.views import blp as console_blp  # noqa: PLC0415
-    from govern.deidentified.api import blp as deidentified_blp  # noqa: PLC0415
-    from govern.health.api import blp as health_blp  # noqa: PLC0415
-    from govern.health.api import docs_assets  # noqa: PLC0415
-    from govern.identity.api import blp as identity_blp  # noqa: PLC0415
-    from govern.processing.api import blp as processing_blp  # noqa: PLC0415
-    from govern.retention.api import blp as retention_blp  # noqa: PLC0415
-    from govern.sharing.api import blp as sharing_blp  # noqa: PLC0415
-    from govern.subject_requests.api import blp as requests_blp  # noqa: PLC0415
-    from govern.subjects.api import blp as subjects_blp  # noqa: PLC0415
-    from govern.webhooks.api import blp as webhooks_blp  # noqa: PLC0415
-
     for blp in (subjects_blp, identity_blp, audit_blp, consent_blp, sharing_blp, requests_blp, retention_blp, breach_blp, processing_blp, webhooks_blp):
         api.register_blueprint(blp)
     api.register_blueprint(deidentified_blp)  # de-identified exports (PIPL Art. 73)
@@ -175,11 +123,6 @@ def _register_blueprints(app: Flask, api: GovernApi) -> None:
 
 def _accepted_values(runtime) -> dict[tuple[str, ...], tuple[str, ...]]:
     """The values the server accepts, documented as enums (by schema name, or "*" for a field of any schema)."""
-    # With the routes (_register_blueprints): a command that builds only the runtime does not load the requests workflow.
-    from govern.subject_requests.service import CHANNELS as REQUEST_CHANNELS  # noqa: PLC0415
-    from govern.subject_requests.service import REFUSAL_REASONS  # noqa: PLC0415
-    from govern.subject_requests.service import STATES as REQUEST_STATES  # noqa: PLC0415
-
     policy = runtime.policy
     jurisdictions = tuple(sorted(policy.jurisdictions))
     return {
@@ -219,8 +162,6 @@ def _plain(view):
 
 
 def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
-    from govern.health.metrics import observe_request  # noqa: PLC0415  # with the routes: a command has no metrics
-
     # Bound once, after create_app configured logging: the module's lazy logger rebuilds itself on every call.
     request_log = log.bind()
 

@@ -13,7 +13,7 @@ import click
 from govern.timeutil import as_utc
 
 if TYPE_CHECKING:
-    from govern.app import Runtime
+    from govern.runtime import Runtime
 
 
 def emit(as_json: bool, payload: Any, text: str) -> None:
@@ -43,9 +43,9 @@ def local_time(at: datetime | None) -> str:
 def runtime() -> Runtime:
     """The runtime for one command; its connections are closed when the command ends, however it ends (also usable as
     `with runtime() as rt:`)."""
-    from govern.app import build_runtime
     from govern.config import Settings
     from govern.logging import STDERR, configure_logging
+    from govern.runtime import build_runtime
 
     settings = Settings.from_env()
     configure_logging(settings.log_level, stream=STDERR)

@@ -93,8 +93,8 @@ TEST_RESOLVER = StaticResolver({
 
 @pytest.fixture(scope="session")
 def runtime(settings):
-    from govern.app import build_runtime
     from govern.cli import initialise
+    from govern.runtime import build_runtime
 
     initialise(settings)
     rt = build_runtime(settings)

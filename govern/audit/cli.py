@@ -17,7 +17,7 @@ from govern.audit.tags import AuditAction
 from govern.jobs import Progress, ProgressLine, rate_since
 
 if TYPE_CHECKING:
-    from govern.app import Runtime
+    from govern.runtime import Runtime
 
 
 @contextmanager

@@ -55,7 +55,7 @@ from govern.logging import get_logger
 from govern.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from govern.app import Runtime
+    from govern.runtime import Runtime
 
 log = get_logger("govern.audit")
 _BAD = b"\xff" * 32  # stands in for an unreadable hash column: it links to nothing, so the walk names the place

@@ -14,10 +14,10 @@ from govern.db import Database
 def runtime_for(settings: Settings) -> Any:
     """The command's runtime: the keys checked against the database as at every start, but the suite policies/crypto.yaml
     names is the migration's target, not a mismatch."""
-    from govern.app import Runtime
     from govern.crypto import checks
     from govern.crypto.envelope import DataKeyCache
     from govern.policies import load_policy
+    from govern.runtime import Runtime
 
     policy = load_policy(settings.policies_dir)
     database = Database(settings.database_url)

@@ -20,7 +20,7 @@ from govern.identity.permissions import Permission, has_permission
 from govern.refusals import Refusal
 
 if TYPE_CHECKING:
-    from govern.app import Runtime
+    from govern.runtime import Runtime
 
 ACCESS_ATTR = "_govern_access"
 AUDITED_READ_ATTR = "_govern_audited_read"

@@ -18,7 +18,7 @@ from govern.webhooks import delivery
 from govern.webhooks.egress import Guard
 
 if TYPE_CHECKING:
-    from govern.app import Runtime
+    from govern.runtime import Runtime
 
 log = get_logger("govern.scheduler")
 Job = Callable[["Runtime"], dict[str, Any]]

@@ -46,8 +46,8 @@ from govern.scheduler.registry import JOBS
 from govern.timeutil import utcnow
 
 if TYPE_CHECKING:
-    from govern.app import Runtime
     from govern.policy import Policy
+    from govern.runtime import Runtime
 
 log = get_logger("govern.scheduler")
 OWN_JOBS = ("job_runs_prune",)  # jobs of the scheduler itself

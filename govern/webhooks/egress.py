@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Protocol, Sequence, Union
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from govern.app import Runtime
     from govern.policy import Policy
+    from govern.runtime import Runtime
 
 Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]

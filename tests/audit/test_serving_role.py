@@ -82,7 +82,8 @@ def test_the_serving_role_cannot_touch_the_audit_log(statement, serving_role, re
 
 
 def test_govern_serves_with_the_serving_role_and_readiness_finds_nothing_to_warn_about(serving_role, runtime, make_principal):
-    from govern.app import build_runtime, create_app
+    from govern.app import create_app
+    from govern.runtime import build_runtime
 
     _, url = serving_role
     settings = dataclasses.replace(runtime.settings, database_url=url, migration_database_url=runtime.settings.database_url)

@@ -60,7 +60,7 @@ def hsm_settings(runtime, settings, softhsm, tmp_path):
 
 @pytest.fixture
 def hsm_runtime(hsm_settings):
-    from govern.app import build_runtime
+    from govern.runtime import build_runtime
 
     rt = build_runtime(hsm_settings)
     yield rt
@@ -137,8 +137,8 @@ def test_init_adopts_a_key_made_in_the_token_at_a_key_ceremony(runtime, settings
     import pkcs11
     from pkcs11 import Attribute, KeyType
 
-    from govern.app import build_runtime
     from govern.cli import initialise
+    from govern.runtime import build_runtime
 
     label = f"ceremony-{uuid.uuid4().hex[:8]}"
     session = pkcs11.lib(MODULE).get_token(token_label=OTHER_TOKEN).open(user_pin=OTHER_PIN, rw=True)
@@ -163,7 +163,7 @@ def test_init_adopts_a_key_made_in_the_token_at_a_key_ceremony(runtime, settings
 
 
 def test_key_check_values_come_from_the_token_and_refuse_another_tokens_key(hsm_runtime, hsm_settings, softhsm, tmp_path):
-    from govern.app import build_runtime
+    from govern.runtime import build_runtime
 
     _seed(hsm_runtime, 2)
     with hsm_runtime.database.unit_of_work() as session:
@@ -253,7 +253,7 @@ def test_a_missing_state_file_over_encrypted_data_is_refused_not_replaced(hsm_ru
 
 def test_the_default_provider_is_the_file_keyring_and_loads_nothing_of_pkcs11(runtime, settings):
     """`make run` needs no token: without GOVERN_KEK, start-up uses keyring.json and never imports the PKCS#11 binding."""
-    probe = "import sys; from govern.app import build_runtime; from govern.config import Settings; " \
+    probe = "import sys; from govern.runtime import build_runtime; from govern.config import Settings; " \
             "rt = build_runtime(Settings.from_env()); print(rt.keyring.kind, 'pkcs11' in sys.modules)"
     env = {k: v for k, v in _env(settings).items() if k != "GOVERN_KEK"}
     run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=120)

@@ -45,7 +45,7 @@ def _own_keyring_doc(settings) -> dict:
 
 
 def _start(s):
-    from govern.app import build_runtime
+    from govern.runtime import build_runtime
 
     rt = build_runtime(s)
     rt.database.dispose()

@@ -109,7 +109,7 @@ def test_the_data_moves_to_sm4_and_sm3_and_the_recorded_suite_switches(runtime, 
         assert actions == [("crypto:suite:migrate-begin", "suite:commercial_cn"), ("crypto:suite:migrate-finish", "suite:commercial_cn")]
         again = _migrate(rt, cn_home)
         assert again.already and again.converted == 0  # safe to run twice
-        from govern.app import build_runtime
+        from govern.runtime import build_runtime
 
         started = build_runtime(cn_home)  # the commercial policy now starts as any other
         started.database.dispose()
@@ -148,7 +148,7 @@ def test_a_killed_migration_resumes_and_the_service_finds_subjects_under_either_
         [new] = seed(rt, 1, email="late@example.cn")
         assert stored(rt, new)[0][0] == suites.SM4_GCM
         # A service started now, with either policy, runs: a migration is under way.
-        from govern.app import build_runtime
+        from govern.runtime import build_runtime
 
         for s in (runtime.settings, cn_home):
             build_runtime(s).database.dispose()

@@ -58,7 +58,7 @@ def cn_settings(runtime, settings, tmp_path):
 
 @pytest.fixture
 def cn_runtime(cn_settings):
-    from govern.app import build_runtime
+    from govern.runtime import build_runtime
 
     rt = build_runtime(cn_settings)
     yield rt
@@ -154,7 +154,7 @@ def test_a_new_installation_records_the_policys_suite_and_writes_under_it(cn_run
 
 
 def test_data_written_before_suites_is_international_and_a_policy_naming_another_suite_stops_start_up(runtime, make_subject, tmp_path, settings):
-    from govern.app import build_runtime
+    from govern.runtime import build_runtime
 
     make_subject()
     with runtime.database.unit_of_work() as session:
@@ -172,7 +172,7 @@ def test_data_written_before_suites_is_international_and_a_policy_naming_another
 
 
 def test_a_commercial_database_started_with_the_international_policy_is_refused(cn_runtime, cn_settings, settings):
-    from govern.app import build_runtime
+    from govern.runtime import build_runtime
 
     seed(cn_runtime)
     with pytest.raises(recorded_suite.SuiteRefused, match="names the international suite, but this database's data is under commercial_cn"):
@@ -275,8 +275,8 @@ def test_sha256_hex_still_equals_the_old_blind_index(runtime, make_subject):
 
 
 def test_an_sm4_key_that_is_not_the_datas_stops_start_up_and_so_does_a_keyring_without_it(cn_runtime, cn_settings):
-    from govern.app import build_runtime
     from govern.crypto import checks
+    from govern.runtime import build_runtime
 
     seed(cn_runtime)
     with cn_runtime.database.unit_of_work() as session:

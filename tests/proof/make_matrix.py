@@ -89,9 +89,10 @@ def load() -> dict:
 
 def scratch_app():
     """The app as `govern serve` builds it, on a scratch SQLite database (the URL map does not depend on the data)."""
-    from govern.app import build_runtime, create_app
+    from govern.app import create_app
     from govern.cli import initialise
     from govern.config import PROJECT_ROOT, Settings
+    from govern.runtime import build_runtime
 
     home = Path(tempfile.mkdtemp(prefix="govern-matrix-"))
     settings = Settings(home=home, database_url=f"sqlite:///{home / 'govern.db'}", policies_dir=PROJECT_ROOT / "policies", log_level="WARNING")

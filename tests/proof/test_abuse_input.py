@@ -320,7 +320,8 @@ def test_two_concurrent_creates_with_one_external_ref_get_one_201_and_one_409(ap
 def test_a_request_blocked_by_a_locked_audit_table_answers_503_with_retry_after(settings, runtime, make_principal, make_subject, is_postgres):
     from dataclasses import replace
 
-    from govern.app import build_runtime, create_app
+    from govern.app import create_app
+    from govern.runtime import build_runtime
     from tests.conftest import ApiClient
 
     sid = make_subject()

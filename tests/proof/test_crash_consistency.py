@@ -46,7 +46,7 @@ EXPIRED = 3 * 365 + 10  # days: past the purchase records' retention
 WORKER = r"""
 import json, sys, time, uuid
 from pathlib import Path
-from govern.app import build_runtime
+from govern.runtime import build_runtime
 from govern.config import Settings
 from govern.identity.actor import Actor
 from govern import ledgers
