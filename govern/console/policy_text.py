@@ -1,5 +1,5 @@
 """Legal citations in the reader's language: the Chinese form of every citation and reason the policy files write in
-English (`source:`, `*_source:`, an exemption's text), kept as policy data in policies/translations/zh.yaml, keyed by
+English (`source:`, `*_source:`, an exemption's text, a retention rule's `legal_basis: {text:}`), kept as policy data in policies/translations/zh.yaml, keyed by
 the exact English text, so that a lawyer edits a citation in both languages without a release.
 
 Start-up (govern/console/policy.py, load_console_policy) refuses a policy where ANY citation in any policy file
@@ -35,11 +35,15 @@ class _TranslationsSchema(StrictSchema):
 
 
 def citations(node: Any, path: str = "") -> Iterator[tuple[str, str]]:
-    """(key path, text) of every citation under `node`: a string `source`, a string `*_source`, an exemption's text."""
+    """(key path, text) of every citation under `node`: a string `source`, a string `*_source`, an exemption's text, the
+    `text` of a `legal_basis` (the law an erasure certificate says kept data is kept under)."""
     if isinstance(node, dict):
         for key, value in node.items():
             where = f"{path}.{key}" if path else str(key)
-            if isinstance(value, str) and (key == "source" or str(key).endswith("_source") or path.endswith(".exemptions") or path == "exemptions"):
+            if isinstance(value, str) and (
+                key == "source" or str(key).endswith("_source") or path.endswith(".exemptions") or path == "exemptions"
+                or (key == "text" and (path == "legal_basis" or path.endswith(".legal_basis")))
+            ):
                 yield where, value
             else:
                 yield from citations(value, where)

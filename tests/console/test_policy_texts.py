@@ -90,11 +90,14 @@ def test_a_new_duty_in_processing_yaml_needs_its_citation_in_chinese(policies):
 
 
 @pytest.mark.parametrize(("name", "old", "new", "key"), [
-    # A citation no page shows today: a job's legal basis, a calendar year's source, a notice's provision.
+    # A citation no page shows today: a job's legal basis, a calendar year's source, a rate limit's.
     ("schedules.yaml", '"GDPR Art. 19; PIPL Art. 47 (recipients told of erasure and correction)"', '"GDPR Art. 19; PIPL Art. 47 and Art. 48"',
      "jobs.webhooks_deliver.source"),
     ("calendars/CN.yaml", "（国办发明电〔2024〕12号，2024-11-12）", " (国办发明电〔2024〕12号, 2024-11-12)", "years.2025.source"),
     ("rate_limits.yaml", 'source: "OWASP API Security Top 10 2023 API4"', 'source: "OWASP API Security Top 10 2023 API4 and API2"', "limits.consent_check.source"),
+    # The legal basis an erasure certificate gives for what it keeps.
+    ("retention.yaml", 'text: "PIPL Art. 19: the shortest period necessary for customer service"',
+     'text: "PIPL Art. 19: the shortest period necessary for customer service and complaints"', "rules.communications.legal_basis.text"),
 ])
 def test_a_new_citation_in_any_policy_file_without_its_chinese_form_refuses_to_start(policies, name, old, new, key):
     path = policies / name
@@ -105,7 +108,7 @@ def test_a_new_citation_in_any_policy_file_without_its_chinese_form_refuses_to_s
         load_policy(policies)
     message = str(err.value)
     assert message.startswith(f"translations/zh.yaml: texts: no Chinese form for {name} {key}: "), message
-    assert new.removeprefix("source: ").strip('"').strip() in message and "add it under texts, keyed by the English exactly as written" in message
+    assert new.removeprefix("source: ").removeprefix("text: ").strip('"').strip() in message and "add it under texts, keyed by the English exactly as written" in message
 
 
 def test_translations_edited_while_running_change_nothing_until_a_restart_which_checks_them(policies, settings, app):
