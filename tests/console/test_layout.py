@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.subject_requests.conftest import act, verify_by_session  # noqa: F401  (fixtures)
+
 from .test_browser_flows import _sign_in
 from .test_queues import incidents, plans  # noqa: F401  (fixtures)
 from .test_webhooks import failed_delivery  # noqa: F401  (a fixture)
@@ -165,3 +167,62 @@ def test_a_dpo_reads_the_compliance_calendar_and_downloads_it_in_both_languages(
     with page.expect_navigation():
         page.click("#switch-language")
     assert page.locator("h1").inner_text() == "Compliance calendar" and "Incident clock" in page.locator("#agenda").inner_text()
+
+
+@pytest.fixture
+def form_pages(runtime, make_subject, verify_by_session):  # noqa: F811
+    """The console's other pages, with data on them: the incident-new form, the letters of a late GDPR filing and one
+    letter (its authority report, zh and en), and the preview before an erasure completes."""
+    from datetime import datetime, timedelta, timezone
+
+    from govern.breach import letters, service
+    from govern.identity.actor import Actor
+    from tests.breach.conftest import TEXTS
+    from tests.subject_requests.conftest import CRM
+
+    requests = pytest.importorskip("govern.subject_requests.service")
+    soc = Actor(name="soc", kind="staff", roles=("security",))
+    aware = datetime.now(timezone.utc) - timedelta(hours=80)
+    with runtime.database.unit_of_work() as session:
+        incident = service.create(session=session, policy=runtime.policy, actor=soc, data={"title": "Laptop with a CRM export stolen from a car", "detected_at": aware, "aware_at": aware})
+        service.assess(session=session, policy=runtime.policy, actor=soc, incident_id=incident.id, data={
+            "risk": "risk", "notify": "yes", "rationale": "unencrypted", "people": {"EU": 12}, "categories": ["contact"], "texts": TEXTS})
+        [gdpr] = [n for n in service.notifications(session=session, incident_id=incident.id) if n.key == "gdpr_authority"]
+        letters.generate(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=soc, incident_id=incident.id, notification_id=gdpr.id,
+                         delay_reasons={"zh": "处理者第四天才告知我们", "en": "the processor told us only on the fourth day"})
+        letter = letters.list_letters(session=session, incident_id=incident.id, notification_id=gdpr.id)[0]
+        iid, nid, lid = incident.id, gdpr.id, letter.id
+    sid = make_subject(external_ref="CRM-LAYOUT-2")
+    with runtime.database.unit_of_work() as session:
+        rid = requests.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type="erasure", channel="app").request.id
+    verify_by_session(rid)  # the preview is for a request whose subject was verified
+    return ["/console/incidents/new", f"/console/incidents/{iid}/notifications/{nid}/letters", f"/console/incidents/{iid}/letters/{lid}",
+            f"/console/requests/{rid}/erasure"]
+
+
+def test_the_forms_letters_erasure_preview_and_sign_in_fit_from_a_phone_to_a_wide_screen_in_both_languages(page, make_staff, form_pages):
+    person = make_staff("dpo", "security")
+    faults = {}
+    for lang in ("zh", "en"):
+        page.goto(f"/console/language/{lang}")  # signed out: the sign-in page, in the language chosen on it
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            response = page.goto("/console/sign-in")
+            assert response.status == 200 and page.locator("html").get_attribute("lang").startswith(lang)
+            if found := page.evaluate(MEASURE):
+                faults[f"{lang} {width}px /console/sign-in"] = found[:5]
+    _sign_in(page, person.name, "/console/")
+    for lang in ("zh", "en"):
+        if lang == "en":
+            page.goto("/console/preferences")
+            page.select_option("#language", "en")
+            with page.expect_navigation():
+                page.click("#save-preferences")
+        for width in WIDTHS:
+            page.set_viewport_size({"width": width, "height": 900})
+            for url in form_pages:
+                response = page.goto(url)
+                assert response.status == 200, f"{url}: {response.status}"
+                if found := page.evaluate(MEASURE):
+                    faults[f"{lang} {width}px {url}"] = found[:5]
+    assert not faults, "\n".join(f"{k}: {v}" for k, v in faults.items())
