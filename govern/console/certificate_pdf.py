@@ -7,7 +7,7 @@ states the certificate's SHA-256: the JSON it was made from is the record; the P
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
@@ -15,6 +15,10 @@ from fpdf.enums import XPos, YPos
 from govern.errors import Problem
 
 from .i18n import translate
+from .policy_text import policy_text
+
+if TYPE_CHECKING:
+    from govern.policy import Policy
 
 FONT_CANDIDATES = (
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
@@ -31,10 +35,25 @@ def font_path() -> Path:
     raise Problem(503, "pdf_font_missing", "No Chinese font", "Install fonts-noto-cjk to render certificates as PDF; the JSON certificate is available.")
 
 
-def render(cert: dict[str, Any], sha256: str, lang: str) -> bytes:
-    """The certificate `cert` (with its hash) as PDF bytes, its words in `lang` (zh or en)."""
+def render(cert: dict[str, Any], sha256: str, lang: str, policy: Policy) -> bytes:
+    """The certificate `cert` (with its hash) as PDF bytes, its words in `lang` (zh or en): states, the erasure method
+    and how a recipient is told from the catalogs, field and record-type names by the policy catalog's labels, the legal
+    basis of what is kept in its Chinese form (policies/translations/zh.yaml). The JSON keeps the codes."""
     def t(key: str, **values: Any) -> str:
         return translate(key, lang, **values)
+
+    def word(prefix: str, code: Any) -> str:
+        """A code the certificate stores (a status, how a recipient is told) in `lang`; the code itself if unknown."""
+        text = t(f"{prefix}.{code}")
+        return str(code) if text == f"{prefix}.{code}" else text
+
+    def label(name: str) -> str:
+        rule = policy.catalog.fields.get(name) or policy.catalog.record_types.get(name.removeprefix("record:"))
+        return rule.label.get(lang, name) if rule is not None else name
+
+    status = cert.get("subject_status")
+    # The method as the record states it (English) on the English PDF; its meaning from the catalog on the Chinese one.
+    method = str(cert.get("method", "")) if lang == "en" else word("erasure_method", status)
 
     pdf = FPDF(format="A4")
     pdf.set_title(t("certificate_title"))
@@ -59,27 +78,27 @@ def render(cert: dict[str, Any], sha256: str, lang: str) -> bytes:
     line(t("type"), t(f"request_type.{cert.get('type')}"))
     line(t("jurisdiction"), cert.get("jurisdiction"))
     line(t("erased_at"), cert.get("erased_at"))
-    line(t("subject_status"), cert.get("subject_status"))
+    line(t("subject_status"), word("subject_status", status))
     heading(t("erasure_method"))
-    pdf.multi_cell(0, 6, str(cert.get("method", "")), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 6, method, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     destroyed = cert.get("destroyed") or {}
     heading(t("erasure_destroyed"))
-    line(t("fields"), ", ".join(destroyed.get("fields") or []) or t("none"))
+    line(t("fields"), ", ".join(label(f) for f in destroyed.get("fields") or []) or t("none"))
     records = destroyed.get("records") or {}
-    line(t("records"), ", ".join(f"{k} × {v if v is not None else '—'}" for k, v in records.items()) or t("none"))
+    line(t("records"), ", ".join(f"{label(k)} × {v if v is not None else '—'}" for k, v in records.items()) or t("none"))
     heading(t("erasure_kept"))
     kept = cert.get("kept") or []
     if not kept:
         line(t("erasure_kept"), t("none"))
     for k in kept:
-        pdf.multi_cell(0, 6, f"• {k.get('what')} × {k.get('count')} — {t('kept_until')}: {k.get('until') or t('while_hold_lasts')}; "
-                             f"{t('legal_basis')}: {k.get('legal_basis')}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 6, f"• {label(str(k.get('what')))} × {k.get('count')} — {t('kept_until')}: {k.get('until') or t('while_hold_lasts')}; "
+                             f"{t('legal_basis')}: {policy_text(k.get('legal_basis'), lang, policy.console.policy_texts)}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     heading(t("erasure_recipients"))
     recipients = cert.get("recipients") or []
     if not recipients:
         line(t("erasure_recipients"), t("none"))
     for r in recipients:
-        pdf.multi_cell(0, 6, f"• {r.get('name')} ({r.get('country')}) — {t('told_by')}: {r.get('told_by')}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 6, f"• {r.get('name')} ({r.get('country')}) — {t('told_by')}: {word('told_by', r.get('told_by'))}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
     pdf.set_font("cjk", size=8)
     pdf.multi_cell(0, 5, f"SHA-256: {sha256}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)

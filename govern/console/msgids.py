@@ -34,6 +34,10 @@ BUILT_AT_RUN_TIME = (
     N_("state_group.all"), N_("state_group.closed"), N_("state_group.open"),
     N_("text.cause"), N_("text.consequences"), N_("text.measures"), N_("text.what_happened"), N_("text.what_you_can_do"),
     N_("webhook_event.subject.erased"), N_("webhook_event.subject.processing_resumed"), N_("webhook_event.subject.processing_stopped"), N_("webhook_event.subject.rectified"), N_("webhook_event.subject.restricted"), N_("webhook_event.subject.restriction_lifted"),
+    # the erasure certificate (certificate_pdf): the subject's status after it, the method by that status, how each recipient is told
+    N_("erasure_method.erased"), N_("erasure_method.restricted"),
+    N_("subject_status.erased"), N_("subject_status.restricted"),
+    N_("told_by.disproportionate_effort"), N_("told_by.impossible"), N_("told_by.manual"), N_("told_by.webhook"),
     # words a view passes by name (a macro's argument, an error page's message)
     N_("aware_from"), N_("aware_to"), N_("chain_broken"), N_("chain_ok"), N_("chart_requests_completed_by_jurisdiction"), N_("chart_requests_completed_by_type"), N_("chart_requests_received_by_jurisdiction"), N_("chart_requests_received_by_type"), N_("created_from"), N_("created_to"), N_("csrf_failed"), N_("forbidden"), N_("last_sign_in"), N_("open_requests"), N_("purged_fields"), N_("purged_records"), N_("purged_subjects"), N_("received_from"), N_("received_to"), N_("show_closed_too"), N_("show_open_only"),
     # roles (policies/roles.yaml), shown by name in the header, the access review and the audit log

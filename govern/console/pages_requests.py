@@ -285,7 +285,7 @@ def request_certificate_pdf(request_id: uuid.UUID):
     """The same certificate rendered as PDF in Chinese or English (?lang=zh|en, else the user's language)."""
     doc = _certificate(request_id)
     lang = request.args.get("lang") if request.args.get("lang") in ("zh", "en") else language()
-    pdf = certificate_pdf.render(doc["certificate"], doc["sha256"], lang)
+    pdf = certificate_pdf.render(doc["certificate"], doc["sha256"], lang, current_runtime().policy)
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="erasure-certificate-{request_id}-{lang}.pdf"', "X-Certificate-SHA256": doc["sha256"],
     })

@@ -16,6 +16,8 @@ import pytest
 
 pytest.importorskip("govern.subject_requests.service")
 
+from govern.config import PROJECT_ROOT  # noqa: E402
+from govern.policies import load_policy  # noqa: E402
 from govern.subject_requests import workbench  # noqa: E402
 from govern.subject_requests.models import DataSubjectRequest  # noqa: E402
 from govern.subjects import service as subjects  # noqa: E402
@@ -193,17 +195,19 @@ def test_the_certificate_pdf_has_the_words_of_its_language():
     from govern.console import certificate_pdf  # fpdf2 is a dependency (pyproject.toml): never skipped for its absence
 
     cert = _certificate_with_its_font(certificate_pdf)
-    zh, en = certificate_pdf.render(cert, "ab" * 32, "zh"), certificate_pdf.render(cert, "ab" * 32, "en")
+    policy = load_policy(POLICIES)
+    zh, en = certificate_pdf.render(cert, "ab" * 32, "zh", policy), certificate_pdf.render(cert, "ab" * 32, "en", policy)
     assert zh.startswith(b"%PDF") and en.startswith(b"%PDF") and zh != en
     assert b"NotoSansCJK" in zh or b"Noto" in zh  # the Chinese font is embedded
 
 
 
-# Words of the zh certificate PDF still in English (issue 19 item 4 left): the certificate's codes as the JSON stores
-# them — subject status, erasure method, how a recipient is told, field and record-type names, the legal basis as
-# the policy cites it. Each needs a msgid (or the policy's label / zh citation) in certificate_pdf.render; the test
-# fails on any other Latin word, and on one of these once it is translated (then drop it from the set).
-UNTRANSLATED_IN_ZH_PDF = {"restricted", "crypto-shredding", "email", "communication", "E-Commerce", "Law", "Art", "webhook"}
+# Words of the zh certificate PDF still in English: the legal basis of what is kept, as policies/retention.yaml writes
+# it (`legal_basis.text`), shown by policy_text in its Chinese form once policies/translations/zh.yaml has one — today
+# zh.yaml holds only `source`/`*_source`/exemption citations, so a retention rule's legal basis stays English. Status,
+# method, field and record names and how a recipient is told are translated (catalogs, the policy catalog's labels).
+UNTRANSLATED_IN_ZH_PDF = {"E-Commerce", "Law", "Art"}
+POLICIES = PROJECT_ROOT / "policies"
 
 
 def test_the_chinese_certificate_pdf_has_no_latin_word_but_allowed_codes_and_its_data():
@@ -215,8 +219,11 @@ def test_the_chinese_certificate_pdf_has_no_latin_word_but_allowed_codes_and_its
     from .test_chinese_throughout import latin_words
 
     cert = _certificate_with_its_font(certificate_pdf)
-    pages = pypdf.PdfReader(io.BytesIO(certificate_pdf.render(cert, "0f" * 32, "zh"))).pages
+    pages = pypdf.PdfReader(io.BytesIO(certificate_pdf.render(cert, "0f" * 32, "zh", load_policy(POLICIES)))).pages
     # The subset font's glyphs come out one NUL apart (a space: two in a row): join the characters back.
     text = "\n".join(p.extract_text() for p in pages).replace("\x00\x00", " ").replace("\x00", "")
     assert "个人信息删除证明" in text and "删除方法" in text
     assert latin_words(text, data={"Acme", "CN"}) == UNTRANSLATED_IN_ZH_PDF
+    words = re.sub(r"\s+", " ", text)  # status, field and record names, how a recipient is told: in Chinese
+    assert "限制处理" in words and "字段: 电子邮箱" in words and "通信记录 × 1" in words and "购买记录 × 1" in words
+    assert "Webhook 自动通知" in words
