@@ -187,7 +187,7 @@ def _certificate_with_its_font(certificate_pdf):
         pytest.skip("fonts-noto-cjk is not installed (make install-test installs it)")
     return {"request_id": "r", "subject_id": "s", "type": "erasure", "jurisdiction": "CN", "erased_at": "2026-12-04T00:00:00+00:00",
             "method": "crypto-shredding", "destroyed": {"fields": ["email"], "records": {"communication": 1}},
-            "kept": [{"what": "record:purchase", "count": 1, "until": "2029-06-01", "legal_basis": "E-Commerce Law Art. 31"}],
+            "kept": [{"what": "record:purchase", "count": 1, "until": "2029-06-01", "legal_basis": ECOMMERCE_LAW_31}],
             "subject_status": "restricted", "recipients": [{"name": "Acme", "country": "CN", "told_by": "webhook"}]}
 
 
@@ -202,11 +202,10 @@ def test_the_certificate_pdf_has_the_words_of_its_language():
 
 
 
-# Words of the zh certificate PDF still in English: the legal basis of what is kept, as policies/retention.yaml writes
-# it (`legal_basis.text`), shown by policy_text in its Chinese form once policies/translations/zh.yaml has one — today
-# zh.yaml holds only `source`/`*_source`/exemption citations, so a retention rule's legal basis stays English. Status,
-# method, field and record names and how a recipient is told are translated (catalogs, the policy catalog's labels).
-UNTRANSLATED_IN_ZH_PDF = {"E-Commerce", "Law", "Art"}
+# The legal basis of a purchase record kept after erasure, as policies/retention.yaml writes it; the zh PDF shows its
+# Chinese form (policies/translations/zh.yaml), like status, method, field and record names and how a recipient is told.
+ECOMMERCE_LAW_31 = ("E-Commerce Law of the PRC Art. 31: commodity, service and transaction information kept at least three years from "
+                    "completion of the transaction")
 POLICIES = PROJECT_ROOT / "policies"
 
 
@@ -223,7 +222,7 @@ def test_the_chinese_certificate_pdf_has_no_latin_word_but_allowed_codes_and_its
     # The subset font's glyphs come out one NUL apart (a space: two in a row): join the characters back.
     text = "\n".join(p.extract_text() for p in pages).replace("\x00\x00", " ").replace("\x00", "")
     assert "个人信息删除证明" in text and "删除方法" in text
-    assert latin_words(text, data={"Acme", "CN"}) == UNTRANSLATED_IN_ZH_PDF
+    assert latin_words(text, data={"Acme", "CN"}) == set()
     words = re.sub(r"\s+", " ", text)  # status, field and record names, how a recipient is told: in Chinese
     assert "限制处理" in words and "字段: 电子邮箱" in words and "通信记录 × 1" in words and "购买记录 × 1" in words
-    assert "Webhook 自动通知" in words
+    assert "Webhook 自动通知" in words and "《中华人民共和国电子商务法》第三十一条" in words  # the legal basis: zh.yaml
