@@ -93,11 +93,17 @@ def visible_text(html: str) -> str:
     return "\n".join(parser.text)
 
 
+CJK_BREAK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
+
+
 def latin_words(text: str, data: set[str]) -> set[str]:
     """The Latin-script words of `text` that are neither allowed codes and names nor data the test put in."""
     zones = available_timezones()
     found = set()
-    for token in text.split():
+    # Chinese has no spaces: a whitespace token is cut into its Latin runs at every CJK character (and CJK punctuation),
+    # so that an article number in a Chinese sentence excuses only its own run, never the English words beside it.
+    runs = (run for chunk in text.split() for run in CJK_BREAK.split(chunk))
+    for token in runs:
         token = token.strip(".,;:!?()[]{}<>\"'“”‘’（）【】《》，。；：、·—–-→=|/")
         if not token or token in zones or any(p.search(token) for p in TOKEN_ALLOWED):
             continue
