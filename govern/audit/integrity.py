@@ -20,7 +20,7 @@ import click
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
-from govern.audit import chain, checkpoints, columns, service, signing
+from govern.audit import archive, chain, checkpoints, columns, service, signing
 from govern.audit.columns import _time
 from govern.audit.export import chain_rows
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent, AuditPurge
@@ -119,8 +119,6 @@ def verify_live(*, database: Database, settings: Settings, max_unsealed_seconds:
         )
         if statement:
             report.purged = statement["purge"]["events"]
-        from govern.audit import archive  # noqa: PLC0415  (a real cycle: archive imports this module for the retention cut-off)
-
         archive.verify_archives(settings, good, report)  # what left the database through an archive, from its folder
         _check_columns(session, report)
         _check_unsealed(session, bound, report)
