@@ -143,7 +143,7 @@ def assess(body, incident_id: uuid.UUID):
 @blp.response(200, schemas.IncidentSchema)
 def transition(body, incident_id: uuid.UUID):
     """Move the incident to its next state; closing needs a review (cause, lessons, actions). Illegal moves: 409."""
-    service.transition(
+    flows.transition(
         **current_call().services(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"], at=body["at"], reason=body["reason"],
     )
     return _view(incident_id)

@@ -1,5 +1,6 @@
 """Breach workflows that span domains: the affected subjects computed from the audit log (audit, subjects, identity,
-sharing) into a frozen snapshot, and containment actions executed through identity."""
+sharing) into a frozen snapshot, containment actions executed through identity, and a step of the incident that
+closes it with its report kept (service and letters)."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ from sqlalchemy.orm import Session
 from govern.audit import breach_queries
 from govern.audit import service as audit
 from govern.audit.tags import AuditAction, RequestAction, SharingAction, SubjectAction
-from govern.breach import service
-from govern.breach.models import AffectedSnapshot, AffectedSubject
+from govern.breach import letters, service
+from govern.breach.models import AffectedSnapshot, AffectedSubject, Incident
 from govern.breach.service import BreachAction
 from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, NotFound, SubjectErased, validation_failed
@@ -201,6 +202,25 @@ def affected(*, session: Session, actor: Actor, incident_id: uuid.UUID, version:
     intact = digest([[str(r.subject_id), r.jurisdiction, list(r.fields)] for r in rows]) == snapshot.digest
     audit.append(session=session, actor=actor, action=BreachAction.SCOPE_READ, resource=f"incident:{incident.id}/scope:{snapshot.version}", reason=f"subjects={len(rows)}")
     return snapshot, rows, intact
+
+
+# --- steps -----------------------------------------------------------------------------------------------------------
+
+
+def transition(
+    *, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, to: str, note: str | None = None,
+    review: Mapping[str, Any] | None = None, at: datetime | None = None, reason: str | None = None, now: datetime | None = None,
+) -> Incident:
+    """Moves the incident one step (service.transition: the state machine and its conditions); closing it also renders
+    the report in both languages and keeps it as it was (GDPR Art. 33(5) documentation), in the same transaction."""
+    now = now or utcnow()
+    incident = service.transition(
+        session=session, policy=policy, actor=actor, incident_id=incident_id, to=to, note=note, review=review, at=at, reason=reason, now=now,
+    )
+    if to == "closed":
+        letters.freeze_report(session=session, policy=policy, actor=actor, incident=incident, now=now)
+        session.flush()
+    return incident
 
 
 # --- containment --------------------------------------------------------------------------------------------------

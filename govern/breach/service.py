@@ -166,6 +166,7 @@ def transition(
     review: Mapping[str, Any] | None = None, at: datetime | None = None, reason: str | None = None, now: datetime | None = None,
 ) -> Incident:
     """Moves the incident one step; refuses a move the state machine does not allow, or whose conditions are unmet.
+    Routes and pages call flows.transition, which also keeps the report as it was at closing (letters build on this module).
 
     `at` is when the step really happened, when it is recorded afterwards (contained yesterday, entered today): a past
     time, with `reason` saying why it is entered late; the clocks follow it (GDPR Art. 33(5), PIPL Art. 57)."""
@@ -210,11 +211,6 @@ def transition(
         audit.append(session=session, actor=actor, action=BreachAction.TIMES, resource=_ref(incident), reason=f"{to}_at")
     if to == "contained":
         refresh_notifications(session=session, policy=policy, incident=incident, now=now)  # a summary may count from here
-    if to == "closed":
-        # TODO(issue 15): a real cycle (letters and board build on this module); closing should be a flow above both.
-        from govern.breach import letters  # noqa: PLC0415
-
-        letters.freeze_report(session=session, policy=policy, actor=actor, incident=incident, now=now)
     session.flush()
     return incident
 

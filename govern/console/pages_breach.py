@@ -412,7 +412,7 @@ def incident_transition(incident_id: uuid.UUID):
             review = {"cause": _text("cause") or "", "lessons": _text("lessons") or "",
                       "actions": [line.strip() for line in (request.form.get("follow_up") or "").splitlines() if line.strip()]}
         body = _load(schemas.TransitionSchema(), {"to": to, "note": _text("transition_note"), "review": review, "at": _iso("transition_at"), "reason": _text("transition_reason")})
-        service.transition(
+        flows.transition(
             **current_call().services(), incident_id=incident_id, to=body["to"], note=body["note"], review=body["review"], at=body["at"], reason=body["reason"],
         )
 
