@@ -21,11 +21,11 @@ from typing import Callable, Iterable
 from sqlalchemy import text
 from sqlalchemy.engine import Engine, make_url
 
+from govern import validators
 from govern.audit.service import Outcome, canonical_bytes
 from govern.audit.tags import SubjectAction
 from govern.crypto.envelope import Envelope
 from govern.policy import Policy
-from govern.subjects import validators
 
 # The 8-field profile both benchmarks use: every non-sensitive field of the catalog plus the two sensitive
 # identifiers a CRM typically holds (ID card, bank card).

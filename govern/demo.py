@@ -12,8 +12,8 @@ from govern.identity import service as identity
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
 from govern.subjects import service as subjects
-from govern.subjects.validators import luhn_valid, resident_id_check_char
 from govern.timeutil import utcnow
+from govern.validators import luhn_valid, resident_id_check_char
 
 DEMO_PRINCIPAL = "demo-sales"
 _SURNAMES = "王李张刘陈杨黄赵吴周"

@@ -22,8 +22,8 @@ from marshmallow import INCLUDE, Schema, ValidationError
 from marshmallow import fields as ma
 
 from govern.identifiers import canonical_id, stored_id_text
-from govern.subjects.validators import free_text_problem
 from govern.timeutil import as_utc
+from govern.validators import free_text_problem
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -68,7 +68,7 @@ class FreeText(ma.Str):
     """Free text a person writes into govern (a reason, a note, a reference): refused when it holds a value of
     personal data (a mobile number, an e-mail address, an identity or card number), which must live only in a
     subject's encrypted fields. The error names the kind found, never the value. The text is searched after
-    normalisation (full-width forms, zero-width characters, separators between digits: govern.subjects.validators).
+    normalisation (full-width forms, zero-width characters, separators between digits: govern.validators).
     `allow` names kinds a field holds by design (a recipient's contact is a role e-mail address)."""
 
     def __init__(self, *args, allow: tuple[str, ...] = (), **kwargs) -> None:

@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from govern import validators
 from govern.alerts.policy import load_alert_policy
 from govern.audit.policy import load_audit_policy
 from govern.breach.policy import load_breach_policy
@@ -47,7 +48,7 @@ from govern.retention.policy import load_retention_policy
 from govern.scheduler.policy import load_schedule_policy
 from govern.sharing.policy import load_sharing_policy
 from govern.subject_requests.policy import load_request_policy
-from govern.subjects import masking, validators
+from govern.subjects import masking
 from govern.webhooks.policy import load_webhook_policy
 
 __all__ = ["load_policy"]

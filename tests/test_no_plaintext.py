@@ -4,7 +4,7 @@ pg_dump of PostgreSQL) and the captured logs are scanned for them."""
 import secrets
 from datetime import datetime, timezone
 
-from govern.subjects.validators import luhn_valid, resident_id_check_char
+from govern.validators import luhn_valid, resident_id_check_char
 from tests.backups import dump_text
 from tests.conftest import FIXTURE_BASES
 

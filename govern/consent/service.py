@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from govern import validators
 from govern.audit import service as audit
 from govern.audit.tags import ConsentAction
 from govern.consent import receipts
@@ -33,7 +34,6 @@ from govern.identity.permissions import Permission, has_permission
 from govern.policy import Policy, Purpose
 from govern.sharing.models import Recipient
 from govern.subjects import facts as subjects
-from govern.subjects import validators
 from govern.timeutil import as_utc, utcnow
 
 ACTIONS = ("grant", "withdraw")

@@ -26,8 +26,8 @@ def runtime_for(settings: Settings) -> Any:
 
 
 def normaliser(policy: Any) -> Normaliser:
-    """The normal form a searchable field's blind index is computed over (the subjects domain's validators)."""
-    from govern.subjects import validators
+    """The normal form a searchable field's blind index is computed over (the field validators, govern/validators.py)."""
+    from govern import validators
 
     def normal(field: str, value: str) -> str:
         rule = policy.catalog.fields[field]

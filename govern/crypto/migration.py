@@ -40,7 +40,7 @@ from govern.identity.actor import Actor
 from govern.jobs import Progress, rate_since
 from govern.timeutil import utcnow
 
-# A normal form for a searchable field's plaintext (the subjects domain's validators): (field, value) -> the text its
+# A normal form for a searchable field's plaintext (the field validators, govern/validators.py): (field, value) -> the text its
 # blind index is computed over. Given by the command line, which may reach the subjects domain; crypto may not.
 Normaliser = Callable[[str, str], str]
 

@@ -37,8 +37,8 @@ from govern.subject_requests.models import DataSubjectRequest
 from govern.subjects import erasure
 from govern.subjects.erasure import Tombstone
 from govern.subjects.models import ProfileField, Record, Subject
-from govern.subjects.validators import free_text_problem
 from govern.timeutil import as_utc, utcnow
+from govern.validators import free_text_problem
 
 REPLAY_REASON = "retention_replay"
 

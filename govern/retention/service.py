@@ -51,8 +51,8 @@ from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
 from govern.retention.policy import RetentionPolicy, RetentionRule
 from govern.subjects import service as subjects
 from govern.subjects.models import ProfileField, Record, Subject
-from govern.subjects.validators import free_text_errors
 from govern.timeutil import as_utc, utcnow
+from govern.validators import free_text_errors
 
 FIELD, RECORD, SHRED = 0, 1, 2
 KIND_NAMES = {FIELD: "field", RECORD: "record", SHRED: "subject"}

@@ -27,8 +27,8 @@ from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.sharing.models import PropagationStep, Recipient
 from govern.sharing.service import recipients_of
-from govern.subjects.validators import free_text_problem
 from govern.timeutil import as_utc, utcnow
+from govern.validators import free_text_problem
 
 WEBHOOK = "webhook"
 MANUAL = "manual"

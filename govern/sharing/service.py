@@ -26,8 +26,8 @@ from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.sharing.models import Disclosure, Recipient
 from govern.subjects import service as subjects
-from govern.subjects.validators import EMAIL_KIND, free_text_errors
 from govern.timeutil import as_utc, utcnow
+from govern.validators import EMAIL_KIND, free_text_errors
 
 # PIPL Art. 38: the ways personal information may leave China.
 TRANSFER_MECHANISMS = ("cac_security_assessment", "standard_contract", "certification")

@@ -14,13 +14,13 @@ from typing import Any, Mapping
 
 from sqlalchemy.orm import Session
 
+from govern import validators
 from govern.audit import service as audit
 from govern.audit.tags import RequestAction
 from govern.errors import Conflict, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.subjects import service as subjects
-from govern.subjects import validators
 from govern.timeutil import as_utc, utcnow
 
 

@@ -19,6 +19,7 @@ from typing import Any, Mapping
 from sqlalchemy import delete, false, select, update
 from sqlalchemy.orm import Session
 
+from govern import validators
 from govern.access import service as access
 from govern.access.service import Refusal
 from govern.audit import service as audit
@@ -35,7 +36,6 @@ from govern.subject_requests import deadlines, deceased
 from govern.subject_requests.models import DataSubjectRequest, DownloadToken, RequestEvent
 from govern.subject_requests.policy import REQUEST_TYPES, VERIFICATION_METHODS, RequestRule, RequestTerms
 from govern.subjects import service as subjects
-from govern.subjects import validators
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
 

@@ -6,7 +6,7 @@ from marshmallow import Schema, validate
 from marshmallow import fields as ma
 
 from govern.api_lists import PageQuerySchema, PageSchema
-from govern.subjects.validators import EXTERNAL_REF_PATTERN
+from govern.validators import EXTERNAL_REF_PATTERN
 
 SENSITIVE_BASIS = (
     "A basis other than consent for the sensitive fields written (jurisdictions.yaml sensitive_collection.bases): "

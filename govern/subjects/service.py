@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from govern import validators
 from govern.access import service as access
 from govern.access.service import Refusal
 from govern.audit import service as audit
@@ -25,7 +26,7 @@ from govern.db import HotStatement
 from govern.errors import Conflict, Forbidden, NotFound, SubjectErased, if_match_required, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
-from govern.subjects import masking, validators
+from govern.subjects import masking
 from govern.subjects.facts import (  # noqa: F401  (other domains still ask subjects.service for these)
     SubjectFacts,
     SubjectStanding,

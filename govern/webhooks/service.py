@@ -35,8 +35,8 @@ from govern.identity import service as identity
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.sharing import service as sharing
-from govern.subjects.validators import free_text_errors
 from govern.timeutil import as_utc, parse_instant, utcnow
+from govern.validators import free_text_errors
 from govern.webhooks.egress import Guard, Refused
 from govern.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from govern.webhooks.policy import WebhookPolicy

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from govern.subjects.validators import luhn_valid, resident_id_check_char
+from govern.validators import luhn_valid, resident_id_check_char
 from tests.conftest import FIXTURE_BASES
 
 TEXTS = {

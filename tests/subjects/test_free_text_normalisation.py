@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from govern.subjects.validators import free_text_problem, normalise_free_text, personal_data_in
+from govern.validators import free_text_problem, normalise_free_text, personal_data_in
 
 MOBILE, EMAIL, ID, CARD = "a mobile number", "an e-mail address", "a resident identity number", "a bank-card number"
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from govern.subjects.validators import FieldInvalid, clean, luhn_valid, resident_id_check_char
+from govern.validators import FieldInvalid, clean, luhn_valid, resident_id_check_char
 
 
 @pytest.mark.parametrize("number", ["11010519491231002X", "440524188001010014", "110101199003074477", "510104199001010019"])
@@ -92,6 +92,6 @@ def test_error_messages_never_contain_the_value():
     ("110105194912310021 is not a valid ID number", []),  # wrong check digit
 ])
 def test_free_text_is_searched_for_values_of_personal_data_by_kind(text, kinds):
-    from govern.subjects.validators import personal_data_in
+    from govern.validators import personal_data_in
 
     assert personal_data_in(text) == kinds

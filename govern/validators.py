@@ -1,5 +1,8 @@
 """Field validators named in policies/catalog.yaml. Each returns (value to store, normal form to index).
 
+Kernel rules: the subjects' fields, the OpenAPI field types (govern/openapi.py) and every domain's free-text check for
+personal data use them, so they import nothing of govern.
+
 Error messages name the rule, never the value: they end up in responses and logs.
 """
 
