@@ -26,13 +26,13 @@ from govern.audit.tags import ConsentAction
 from govern.consent import receipts
 from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState, NoticeScope
 from govern.consent.notices import needs_notice, provision_categories
+from govern.consent.recipients import RegisteredRecipient, recipient_register
 from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, Unprocessable, not_found, validation_failed
 from govern.identifiers import id_batches, id_text, stored_id_text
 from govern.identity.actor import Actor
 from govern.identity.permissions import Permission, has_permission
 from govern.policy import Policy, Purpose
-from govern.sharing.models import Recipient
 from govern.subjects import facts as subjects
 from govern.timeutil import as_utc, utcnow
 
@@ -278,18 +278,20 @@ def _opt_in_dates(policy: Policy, purpose: Purpose, known: Mapping[str, Any]) ->
 
 def recipients_for_grant(
     *, session: Session, purpose: str, recipient_ids: Sequence[str], announced: frozenset[str] | None = None,
-) -> list[Recipient]:
-    """The recipients a grant names: each must be registered (govern/sharing), active, registered for this purpose and,
-    where the notice shown names the kinds of data provided (`announced`, catalog categories), within them."""
+) -> list[RegisteredRecipient]:
+    """The recipients a grant names: each must be registered (sharing's register, asked through consent/recipients.py),
+    active, registered for this purpose and, where the notice shown names the kinds of data provided (`announced`,
+    catalog categories), within them."""
     if not recipient_ids:
         raise validation_failed({"recipients": [f"'{purpose}' provides data to third parties: name the recipients shown to the subject"]})
-    found: list[Recipient] = []
+    register = recipient_register()
+    found: list[RegisteredRecipient] = []
     for raw in recipient_ids:
         try:
-            recipient = session.get(Recipient, uuid.UUID(str(raw)))
+            recipient = register.find(session, uuid.UUID(str(raw)))
         except ValueError:
             recipient = None
-        if recipient is None or recipient.disabled_at is not None or recipient.purpose != purpose:
+        if recipient is None or recipient.disabled or recipient.purpose != purpose:
             raise validation_failed({"recipients": [f"{raw}: not an active recipient registered for '{purpose}'"]})
         wider = sorted(set(recipient.categories or ()) - announced) if announced is not None else []
         if wider:
@@ -622,11 +624,7 @@ def notice_recipients(*, session: Session, policy: Policy, purpose: str, languag
     p = policy.purposes.get(purpose)
     if p is None or not p.provision:
         return None
-    today = utcnow().date()
-    rows = session.scalars(
-        select(Recipient).where(Recipient.purpose == purpose, Recipient.disabled_at.is_(None), Recipient.agreement_expires_on >= today)
-        .order_by(Recipient.name)
-    )
+    rows = recipient_register().in_force(session, purpose, utcnow().date())
     return [
         receipts.recipient_terms(
             {"name": r.name, "contact": r.contact, "country": r.country, "categories": list(r.categories)}, dict(p.provision), language,
