@@ -27,7 +27,7 @@ from govern.audit import service as audit
 from govern.audit import signing
 from govern.audit.tags import AuditAction, KeyAction
 from govern.config import Settings
-from govern.crypto import provider, recorded_suite, suites
+from govern.crypto import keyed, provider, recorded_suite, suites
 from govern.crypto.envelope import DataKeyCache, Envelope
 from govern.crypto.keyring import CHECK_LABEL as _LABEL
 from govern.crypto.keyring import KeyringError, master_check
@@ -36,8 +36,6 @@ from govern.crypto.provider import MasterKeys
 from govern.db import Database
 from govern.identity.actor import Actor
 from govern.logging import get_logger
-from govern.subjects.models import Subject
-from govern.webhooks.models import WebhookEndpoint  # its signing secrets are sealed under the master key too
 
 log = get_logger("govern.crypto.checks")
 
@@ -139,8 +137,9 @@ def verify(*, session: Session, keyring: MasterKeys, settings: Settings) -> None
 
 def holds_keyed_data(session: Session, *, sealed_only: bool = False) -> bool:
     """Whether the database holds anything written under a keyring (so a new keyring would orphan it); `sealed_only`:
-    values or keys, not counting recorded key-check values."""
-    probes: list[Select[Any]] = [select(Subject.id), select(SubjectKey.subject_id), select(WebhookEndpoint.id)]
+    values or keys, not counting recorded key-check values. What the domains keep under the keyring they register
+    (govern/crypto/keyed.py: the subjects, the webhook endpoints' secrets)."""
+    probes: list[Select[Any]] = [select(SubjectKey.subject_id), *(k.probe for k in keyed.registered())]
     if not sealed_only:
         probes.insert(0, select(KeyCheck.kind))
     return any(session.scalar(probe.limit(1)) is not None for probe in probes)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
 from govern.audit.tags import KeyAction
-from govern.crypto import checks
+from govern.crypto import checks, keyed
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.crypto.provider import MasterKeys
@@ -25,7 +25,6 @@ from govern.db import Database
 from govern.identity.actor import Actor
 from govern.jobs import Progress, database_lock, host_lock, rate_since
 from govern.timeutil import utcnow
-from govern.webhooks import service as webhooks
 
 ROTATION_LOCK_ID = 7265110002
 
@@ -44,7 +43,7 @@ class RotationResult:
     resumed: bool
     rewrapped: int  # subjects' data keys rewrapped by this run: what the progress line counted, out of `total`
     total: int  # data keys still on an older version when this run started
-    endpoint_keys: int = 0  # webhook endpoints' keys, rewrapped after the data keys
+    endpoint_keys: int = 0  # the keys the domains wrap themselves (govern/crypto/keyed.py: webhook endpoints'), rewrapped after the data keys
 
 
 @contextmanager
@@ -89,7 +88,7 @@ def rotate(
             if pause_seconds:
                 time.sleep(pause_seconds)
         with database.unit_of_work() as session:  # the other keys under the master key: a few, in one transaction
-            endpoint_keys = webhooks.rewrap_endpoint_keys(session=session, envelope=envelope, to_version=target)
+            endpoint_keys = sum(k.rewrap(session, envelope, target) for k in keyed.registered() if k.rewrap is not None)
         _verify(database, envelope, target)
         keyring.finish_rotation(rewrapped=done + endpoint_keys)
         with database.unit_of_work() as session:

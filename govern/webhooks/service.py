@@ -309,16 +309,6 @@ def update_endpoint(
     return endpoint
 
 
-def rewrap_endpoint_keys(*, session: Session, envelope: Envelope, to_version: int) -> int:
-    """Moves every endpoint's data key onto master-key version `to_version` (part of `govern keys rotate`, so that a
-    retired or compromised master key protects no webhook secret either); returns how many moved."""
-    moved = session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.master_key_version != to_version)).all()
-    for endpoint in moved:
-        endpoint.wrapped_key = envelope.rewrap(endpoint.id, endpoint.wrapped_key, to_version)
-        endpoint.master_key_version = to_version
-    return len(moved)
-
-
 def rotate_secret(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, endpoint_id: uuid.UUID, now: datetime | None = None) -> IssuedSecret:
     """A new secret, shown once; the previous one also signs for the policy's grace period, then stops."""
     now = as_utc(now) if now else utcnow()
