@@ -28,7 +28,7 @@ from govern.config import Settings
 from govern.consent.api import blp as consent_blp
 from govern.console.views import blp as console_blp
 from govern.deidentified.api import blp as deidentified_blp
-from govern.errors import BUSY_RETRY_AFTER_SECONDS, Problem, problem_response, register_error_handlers
+from govern.errors import AuditUnavailable, problem_response, register_error_handlers
 from govern.health.api import blp as health_blp
 from govern.health.api import docs_assets
 from govern.health.metrics import observe_request
@@ -186,10 +186,7 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
             except Exception as exc:  # the commit (and with it the audit event) did not become durable
                 session.rollback()
                 log.error("commit_failed", error_type=type(exc).__name__)
-                response = problem_response(
-                    Problem(503, "audit_unavailable", "Not recorded", "The operation could not be recorded and was not carried out.",
-                            headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)})
-                )
+                response = problem_response(AuditUnavailable("The operation could not be recorded and was not carried out."))
             finally:
                 runtime.database.end(session)
         refusal = ctx.pop("refusal_audit", None)
@@ -227,8 +224,7 @@ def _confirm_principal(runtime: Runtime, response):
         enabled = identity.confirm_remembered(session=session, principal_id=getattr(g.get("actor"), "principal_id", None))
     except Exception as exc:  # cannot tell: answer nothing
         log.error("principal_not_confirmed", error_type=type(exc).__name__)
-        return problem_response(Problem(503, "audit_unavailable", "Not recorded", "The request could not be checked and was not carried out.",
-                                        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)}))
+        return problem_response(AuditUnavailable("The request could not be checked and was not carried out."))
     if enabled:
         return response
     problem = identity.unauthenticated(identity.KEY_REJECTED, "credentials_rejected")
