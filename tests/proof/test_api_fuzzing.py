@@ -57,6 +57,7 @@ SERVER_RULES: tuple[tuple[str, str, str], ...] = (
     (r"occurred_to|occurred_from|sent_at|told_at|deceased_on|until|agreement_expires_on|.*_at",
      r"cannot be earlier|must not be in the future|lies in the future|must be a future time|after today|before|after|later than",
      "times in order, or against now"),
+    (r"notice_version.*", r"not a published notice version", "a notice version is one policies/notices.yaml publishes for that purpose"),
     (r"member_state", r"only a jurisdiction of member states", "a member state only with a jurisdiction of member states"),
     (r"categories|fields|record_types", r"not used by|not in the kinds of data|not exportable for this purpose", "what a purpose may use"),
     (r"purpose|purposes", r"opts out of sale/share purposes only", "a GPC signal (channel gpc) withdraws only the purposes policies/purposes.yaml marks as sale/share"),
