@@ -48,11 +48,11 @@ def erase(rt, records: int) -> tuple[float, int]:
     """Seeds a subject, files and verifies its erasure, then times its completion; returns (seconds, rows left)."""
     from sqlalchemy import func, select
 
+    from govern.access import reads
     from govern.crypto.models import SubjectKey
     from govern.errors import Problem
     from govern.subject_requests import flows
     from govern.subjects import erasure
-    from govern.subjects import service as subjects
     from govern.subjects.models import ProfileField, Record
 
     sid, _ = _dsr.make_subject(rt, records=records, record_type=RECORD_TYPE)
@@ -69,7 +69,7 @@ def erase(rt, records: int) -> tuple[float, int]:
         assert erasure.is_erased(session=session, subject_id=sid), "no tombstone"
         left = session.scalar(select(func.count()).select_from(Record).where(Record.subject_id == sid))
         try:
-            subjects.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=_dsr.crm_actor(), subject_id=sid, purpose="order_fulfilment")
+            reads.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=_dsr.crm_actor(), subject_id=sid, purpose="order_fulfilment")
             raise AssertionError("an erased subject was read")
         except Problem as exc:
             assert exc.status == 410, exc

@@ -1,5 +1,5 @@
 """Benchmark: look a subject up by mobile number among 1,000,000 subjects on PostgreSQL, at the service layer
-(`govern.subjects.service.lookup` in a unit of work: blind index, purpose check, audit event, commit), side by
+(`govern.access.reads.lookup` in a unit of work: blind index, purpose check, audit event, commit), side by
 side with a baseline: the same unit of work running a plain indexed equality lookup on an unencrypted column of
 a table of the same size (bench_plain_profiles.mobile).
 
@@ -77,11 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "GOVERN_HOME": str(home), "GOVERN_DATABASE_URL": url, "GOVERN_POLICIES": str(PROJECT_ROOT / "policies")}
     print(f"lookup: load average {os.getloadavg()[0]:.2f} · {platform.node()} · {os.cpu_count()} cores · Python {platform.python_version()} · {name} · GOVERN_HOME {home} · govern from {PROJECT_ROOT}")
 
+    from govern.access import reads
     from govern.config import Settings
     from govern.db import make_engine
     from govern.identity.actor import Actor
     from govern.runtime import build_runtime
-    from govern.subjects import service
 
     created = ensure_database(url)
     engine = make_engine(url)
@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     # Sanity: a look-up finds exactly its subject, through the blind index.
     probe = rng.randrange(population)
     with database.unit_of_work() as session:
-        found = service.lookup(session=session, policy=policy, envelope=envelope, actor=actor, field="mobile", value=mobile_of(probe), purpose="customer_service")
+        found = reads.lookup(session=session, policy=policy, envelope=envelope, actor=actor, field="mobile", value=mobile_of(probe), purpose="customer_service")
     if found != [subject_id_of(probe, namespace)]:
         sys.exit(f"look-up of subject #{probe} returned {found}: the seed does not match this keyring (run with --reseed)")
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     def govern_once(mobile: str) -> tuple[float, float]:
         t0 = time.perf_counter()
         with database.unit_of_work() as session:
-            ids = service.lookup(session=session, policy=policy, envelope=envelope, actor=actor, field="mobile", value=mobile, purpose="customer_service")
+            ids = reads.lookup(session=session, policy=policy, envelope=envelope, actor=actor, field="mobile", value=mobile, purpose="customer_service")
             t1 = time.perf_counter()
         t2 = time.perf_counter()
         assert len(ids) == 1

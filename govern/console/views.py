@@ -41,6 +41,7 @@ from flask_babel import Babel
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
+from govern.access import reads
 from govern.access.service import has_permission
 from govern.audit import chain, checkpoints, export, signing
 from govern.audit import service as audit
@@ -51,7 +52,6 @@ from govern.identity.guard import CSRF_FIELD, SESSION_COOKIE, current_actor, cur
 from govern.identity.models import Principal
 from govern.identity.permissions import Permission
 from govern.ratelimit import limited, refusal
-from govern.subjects import service as subjects
 from govern.timeutil import as_utc
 
 from .i18n import DOMAIN, LANGUAGES, MESSAGES, TRANSLATIONS
@@ -484,7 +484,7 @@ def _field_labels() -> dict[str, str]:
 @requires(Permission.CONSOLE_SUBJECT_LOOKUP)
 @limited("lookup")
 def subject_lookup_submit():
-    """Look-up and read through govern.subjects.service: purpose-checked, audited, masked per role (no rule here)."""
+    """Look-up and read through govern.access.reads: purpose-checked, audited, masked per role (no rule here)."""
     rt = current_runtime()
     session = rt.session()
     fields, purposes = _lookup_choices()
@@ -492,9 +492,9 @@ def subject_lookup_submit():
     purpose = request.form.get("purpose") or None
     context = {"fields": fields, "purposes": purposes, "chosen_field": field, "chosen_purpose": purpose, "labels": _field_labels()}
     try:
-        ids = subjects.lookup(session=session, policy=rt.policy, envelope=rt.envelope, actor=current_actor(), field=field,
-                              value=request.form.get("value", ""), purpose=purpose)
-        views = [subjects.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=current_actor(), subject_id=sid, purpose=purpose) for sid in ids[:20]]
+        ids = reads.lookup(session=session, policy=rt.policy, envelope=rt.envelope, actor=current_actor(), field=field,
+                           value=request.form.get("value", ""), purpose=purpose)
+        views = [reads.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=current_actor(), subject_id=sid, purpose=purpose) for sid in ids[:20]]
     except Problem as problem:
         return problem_page(problem, "lookup.html", results=None, **context)
     return page("lookup.html", results=views, more=len(ids) > 20, **context)

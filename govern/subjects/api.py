@@ -1,5 +1,5 @@
 """/api/v1/subjects: create, purpose-bound read, versioned update, blind-index look-up, records. Thin: the rules
-are in service.py."""
+are in service.py, and the reads' in govern/access/reads.py."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import uuid
 from flask import Response, request
 from flask_smorest import Blueprint
 
+from govern.access import reads
 from govern.api_lists import DEPRECATION_HEADERS, client_cursor, listing, service_cursor
 from govern.api_support import current_call, idempotent_create, purpose_of_request
 from govern.consent.collection import Collection, stated
@@ -54,7 +55,7 @@ def create_subject(body):
 @blp.alt_response(403, description="No purpose, a purpose the role may not use, or no legal basis (reason code)")
 def read_subject(subject_id: uuid.UUID):
     """Read the fields a purpose may use, as this role may see them (full or masked); audited."""
-    view = service.read(**current_call().services("envelope"), subject_id=subject_id, purpose=purpose_of_request())
+    view = reads.read(**current_call().services("envelope"), subject_id=subject_id, purpose=purpose_of_request())
     s = view.subject
     # The bytes jsonify would give (sorted keys, compact, UTF-8 kept, a final newline), without its provider's layers:
     # the body holds strings and None only. Half of jsonify's CPU on the hottest route (bench/read_path.py).
@@ -96,7 +97,7 @@ def update_subject(body, subject_id: uuid.UUID):
 @blp.alt_response(404, description="No subject has this value")
 def lookup_subject(body):
     """Find a subject by e-mail, mobile or ID-card number through a blind index (exact match)."""
-    ids = service.lookup(**current_call().services("envelope"), field=body["field"], value=body["value"], purpose=purpose_of_request(body))
+    ids = reads.lookup(**current_call().services("envelope"), field=body["field"], value=body["value"], purpose=purpose_of_request(body))
     return {"id": ids[0], "ids": ids}
 
 
@@ -126,7 +127,7 @@ def list_records(query, subject_id: uuid.UUID):
     """Records of the types the purpose may use, newest first, with a cursor for the next page; audited. `records`
     repeats `items` for clients of the old shape until the Sunset date (deprecated)."""
     call = current_call()
-    page = service.list_records(**call.services("envelope"), subject_id=subject_id, purpose=purpose_of_request(), type=query["type"],
-                                cursor=service_cursor(call.envelope, query), limit=query["limit"])
+    page = reads.list_records(**call.services("envelope"), subject_id=subject_id, purpose=purpose_of_request(), type=query["type"],
+                              cursor=service_cursor(call.envelope, query), limit=query["limit"])
     records = [{"id": r.id, "type": r.type, "occurred_at": r.occurred_at, "created_at": r.created_at, "payload": r.payload} for r in page.records]
     return listing(records, client_cursor(call.envelope, query, page.next_cursor), old_key="records")

@@ -1,25 +1,27 @@
 """Facts about subjects for other domains, without an audited read: standings, dates of birth, values for a disclosure,
-sealing under a subject's key. These decrypt inside govern only; the caller audits what it does with them (an age
-check for a consent decision returns nothing to anyone; a disclosure is audited by sharing). Below the read rule
-(govern/access): consent and access ask these, and nothing here asks access."""
+sealing under a subject's key, and the rows the purpose-bound reads are decided on (govern/access/reads.py). These
+decrypt inside govern only; the caller audits what it does with them (an age check for a consent decision returns
+nothing to anyone; a disclosure is audited by sharing, a read by access). Below the read rule (govern/access):
+consent and access ask these, and nothing here asks access."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import date
-from typing import NamedTuple, Sequence
+from datetime import date, datetime
+from typing import Any, NamedTuple, Sequence
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Row, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
+from govern.db import HotStatement
 from govern.errors import Conflict, SubjectErased, not_found
 from govern.identifiers import id_batches, id_text, stored_id_text
 from govern.subjects.erasure import is_erased
-from govern.subjects.models import ProfileField, Subject
+from govern.subjects.models import ProfileField, Record, Subject
 
 
 def get_or_raise(*, session: Session, subject_id: uuid.UUID) -> Subject:
@@ -36,7 +38,8 @@ def inactive(subject: Subject) -> Conflict:
     return Conflict("subject_inactive", "Subject inactive", f"The subject is {subject.status}.")
 
 
-def _data_key(session: Session, envelope: Envelope, subject_id: uuid.UUID) -> bytes:
+def data_key(*, session: Session, envelope: Envelope, subject_id: uuid.UUID) -> bytes:
+    """The subject's data key, unwrapped, to seal or open its fields and records; 410 once it is crypto-shredded."""
     row = session.get(SubjectKey, subject_id)
     if row is None:
         # The key is gone: the subject was crypto-shredded and nothing of it can be read again.
@@ -140,14 +143,59 @@ def field_values(*, session: Session, envelope: Envelope, subject_id: uuid.UUID,
     rows = session.scalars(select(ProfileField).where(ProfileField.subject_id == subject_id, ProfileField.name.in_(names))).all()
     if not rows:
         return {}
-    dek = _data_key(session, envelope, subject_id)
+    dek = data_key(session=session, envelope=envelope, subject_id=subject_id)
     return {row.name: envelope.open(dek, subject_id, f"field:{row.name}", row.ciphertext).decode() for row in rows}
 
 
 def seal_for_subject(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, slot: str, plaintext: bytes) -> bytes:
     """Seals a value of another domain under the subject's data key (so crypto-shredding the subject erases it too)."""
-    return envelope.seal(_data_key(session, envelope, subject_id), subject_id, slot, plaintext)
+    return envelope.seal(data_key(session=session, envelope=envelope, subject_id=subject_id), subject_id, slot, plaintext)
 
 
 def open_for_subject(*, session: Session, envelope: Envelope, subject_id: uuid.UUID, slot: str, blob: bytes) -> bytes:
-    return envelope.open(_data_key(session, envelope, subject_id), subject_id, slot, blob)
+    return envelope.open(data_key(session=session, envelope=envelope, subject_id=subject_id), subject_id, slot, blob)
+
+
+# --- the rows a purpose-bound read is decided on (govern/access/reads.py, which authorises, decrypts and audits) -------
+
+# Plain rows, not ORM entities: this statement runs on every read, and entity loading cost more than the query.
+_READ_ROWS = HotStatement(
+    select(
+        Subject.id, Subject.external_ref, Subject.jurisdiction, Subject.language, Subject.status, Subject.version,
+        Subject.member_state, SubjectKey.wrapped_key, ProfileField.name, ProfileField.ciphertext,
+    )
+    .select_from(Subject)
+    .outerjoin(SubjectKey, SubjectKey.subject_id == Subject.id)
+    .outerjoin(ProfileField, ProfileField.subject_id == Subject.id)
+    .where(Subject.id == bindparam("subject_id"))
+)
+
+
+def read_rows(*, session: Session, subject_id: uuid.UUID) -> list[Any]:
+    """The hot path of a read, one round trip: the subject's header, its wrapped key and its fields' ciphertexts, one
+    row per field (a dozen at most; an IN list of the fields a purpose could show cost more to render than it saved);
+    no row when the subject does not exist. Nothing is decrypted here."""
+    return _READ_ROWS.rows(session, {"subject_id": subject_id})
+
+
+def holders(*, session: Session, field: str, blind_indexes: Sequence[str], limit: int) -> Sequence[Row[uuid.UUID, str, str]]:
+    """(id, jurisdiction, status) of the active or restricted subjects whose `field` has one of these blind indexes,
+    in id order, at most `limit`: the matches of a look-up, before the read rule is asked of each."""
+    return session.execute(
+        select(ProfileField.subject_id, Subject.jurisdiction, Subject.status)
+        .join(Subject, Subject.id == ProfileField.subject_id)
+        .where(ProfileField.name == field, ProfileField.blind_index.in_(blind_indexes), Subject.status.in_(("active", "restricted")))
+        .order_by(ProfileField.subject_id)
+        .limit(limit)
+    ).all()
+
+
+def records_newest_first(
+    *, session: Session, subject_id: uuid.UUID, types: frozenset[str], after: tuple[datetime, uuid.UUID] | None, limit: int,
+) -> Sequence[Record]:
+    """The subject's records of these types, newest first (ties by id), after the (occurred_at, id) of a page's last
+    record if given, at most `limit`; still sealed."""
+    query = select(Record).where(Record.subject_id == subject_id, Record.type.in_(types))
+    if after:
+        query = query.where(or_(Record.occurred_at < after[0], and_(Record.occurred_at == after[0], Record.id < after[1])))
+    return session.scalars(query.order_by(Record.occurred_at.desc(), Record.id.desc()).limit(limit)).all()

@@ -20,7 +20,7 @@ from govern.errors import SubjectErased, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.subjects import erasure
-from govern.subjects.facts import _data_key, get_or_raise
+from govern.subjects.facts import data_key, get_or_raise
 from govern.subjects.models import ProfileField, Record, Subject
 from govern.subjects.service import RecordView
 from govern.timeutil import as_utc, utcnow
@@ -86,7 +86,7 @@ def export_all(
     fields_out: list[FieldExport] = []
     records_out: list[RecordView] = []
     if rows or record_rows:
-        dek = _data_key(session, envelope, subject.id)
+        dek = data_key(session=session, envelope=envelope, subject_id=subject.id)
         for row in rows:
             value = envelope.open(dek, subject.id, f"field:{row.name}", row.ciphertext).decode()
             fields_out.append(FieldExport(row.name, value, as_utc(row.collected_at), as_utc(row.updated_at)))

@@ -1,40 +1,35 @@
-"""The rules for subjects: create with validated, encrypted fields; purpose-bound, masked, audited reads;
-updates guarded by version; look-up through blind indexes; encrypted typed records."""
+"""The rules for subjects: create with validated, encrypted fields; updates guarded by version; encrypted typed
+records. The purpose-bound reads of them (a read, a look-up, a record list) are access's (govern/access/reads.py)."""
 
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Mapping, Protocol
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from govern import validators
-from govern.access import service as access
-from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.audit.tags import SubjectAction
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
-from govern.db import HotStatement
-from govern.errors import Conflict, Forbidden, NotFound, SubjectErased, if_match_required, stale, validation_failed
+from govern.errors import Conflict, Forbidden, if_match_required, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
-from govern.subjects import masking
 from govern.subjects.facts import (  # noqa: F401  (other domains still ask subjects.service for these)
     SubjectFacts,
     SubjectStanding,
-    _data_key,
     birth_date,
     birth_date_fingerprint,
     birth_date_with_fingerprint,
     birth_dates,
+    data_key,
     facts,
     field_values,
     get_or_raise,
@@ -44,11 +39,9 @@ from govern.subjects.facts import (  # noqa: F401  (other domains still ask subj
     standings,
 )
 from govern.subjects.models import ProfileField, Record, Subject
-from govern.timeutil import as_utc, parse_instant, utcnow
+from govern.timeutil import as_utc, utcnow
 
 MAX_RECORD_PAYLOAD_BYTES = 64 * 1024
-# The reason of a refused look-up whose matches were refused for different reasons (one shared reason is given as is).
-LOOKUP_MATCHES_REFUSED = "matches_refused"
 
 
 @dataclass(frozen=True)
@@ -64,26 +57,6 @@ class SubjectHeader:
     member_state: str | None = None
 
 
-# Plain rows, not ORM entities: this statement runs on every read, and entity loading cost more than the query.
-_READ_ROWS = HotStatement(
-    select(
-        Subject.id, Subject.external_ref, Subject.jurisdiction, Subject.language, Subject.status, Subject.version,
-        Subject.member_state, SubjectKey.wrapped_key, ProfileField.name, ProfileField.ciphertext,
-    )
-    .select_from(Subject)
-    .outerjoin(SubjectKey, SubjectKey.subject_id == Subject.id)
-    .outerjoin(ProfileField, ProfileField.subject_id == Subject.id)
-    .where(Subject.id == bindparam("subject_id"))
-)
-
-
-@dataclass(frozen=True)
-class SubjectView:
-    subject: SubjectHeader
-    fields: dict[str, str]
-    purpose: str
-
-
 @dataclass(frozen=True)
 class RecordView:
     id: uuid.UUID
@@ -91,12 +64,6 @@ class RecordView:
     occurred_at: datetime
     created_at: datetime
     payload: Any
-
-
-@dataclass(frozen=True)
-class RecordPage:
-    records: list[RecordView]
-    next_cursor: str | None
 
 
 # --- validation -----------------------------------------------------------------------------------
@@ -236,36 +203,6 @@ def create(
     return subject
 
 
-def read(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, purpose: str | None) -> SubjectView:
-    """The fields this purpose may use and this role may see, decrypted and masked per role; audited."""
-    # The hot path, one round trip: the subject, its wrapped key and its fields' ciphertexts (a dozen at most; an
-    # IN list of the fields the purpose could show cost more to render than it saved). Nothing is decrypted before
-    # the read is authorised, and then only the fields the grant shows; if it is refused, they are dropped.
-    found = _READ_ROWS.rows(session, {"subject_id": subject_id})
-    if not found or found[0].status == "erased":
-        get_or_raise(session=session, subject_id=subject_id)  # 404, or 410 for an erased subject (rows not yet swept)
-    first = found[0]
-    subject = SubjectHeader(first.id, first.external_ref, first.jurisdiction, first.language, first.status, first.version, first.member_state)
-    grant = access.authorise_read(
-        policy=policy, actor=actor, purpose_name=purpose, action=SubjectAction.READ, subject_id=subject.id,
-        jurisdiction=subject.jurisdiction, subject_status=subject.status, session=session, envelope=envelope,
-    )
-    wrapped = first.wrapped_key
-    rows = [(row.name, row.ciphertext) for row in found if row.name in grant.visibility]
-    values: dict[str, str] = {}
-    if rows:
-        if wrapped is None:
-            raise SubjectErased()
-        open_value = envelope.opener(envelope.unwrap(subject.id, wrapped), subject.id)  # one cipher and one AAD prefix per read
-        catalog, visibility = policy.catalog.fields, grant.visibility
-        for name, ciphertext in rows:
-            plain = open_value(f"field:{name}", ciphertext).decode()
-            values[name] = plain if visibility[name] == "full" else masking.mask(catalog[name].masking, plain)
-    # Written before the values leave this function: if the log cannot take it, no data is returned.
-    audit.append(session=session, actor=actor, action=SubjectAction.READ, subject_id=subject.id, field_names=values, purpose=grant.purpose.name, resource=f"subject:{subject.id}")
-    return SubjectView(subject=subject, fields=dict(sorted(values.items())), purpose=grant.purpose.name)
-
-
 def update(
     *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, expected_version: int | None,
     fields: Mapping[str, Any], purpose: str | None = None, collection: CollectionRule | None = None, member_state: str | None = None,
@@ -288,7 +225,7 @@ def update(
         raise validation_failed({"fields": ["name at least one field to change"]})
     held = frozenset(session.scalars(select(ProfileField.name).where(ProfileField.subject_id == subject.id)))
     if cleaned:
-        _store_fields(session, envelope, policy, subject.id, _data_key(session, envelope, subject.id), cleaned)
+        _store_fields(session, envelope, policy, subject.id, data_key(session=session, envelope=envelope, subject_id=subject.id), cleaned)
     for name in removed:
         row = session.get(ProfileField, (subject.id, name))
         if row is not None:
@@ -323,58 +260,6 @@ def parse_if_match(header: str | None, subject_id: uuid.UUID) -> int | None:
     return int(version)
 
 
-def lookup(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, field: str, value: Any, purpose: str | None) -> list[uuid.UUID]:
-    """Subjects whose `field` equals `value`, found by blind index, that the purpose may be used for now (the rule of a
-    read); the purpose must be allowed to use the field."""
-    rule = policy.catalog.fields.get(field)
-    if rule is None or not rule.searchable:
-        searchable = ", ".join(policy.catalog.searchable_fields)
-        raise validation_failed({"field": [f"must be a searchable field: {searchable}"]})
-    try:
-        _, normal = validators.clean(rule.validator, rule.validator_options, value)
-    except validators.FieldInvalid as exc:
-        raise validation_failed({"value": [str(exc)]}) from None
-    chosen = access.authorise_purpose(policy=policy, actor=actor, purpose_name=purpose, action=SubjectAction.LOOKUP)
-    if field not in chosen.fields:
-        raise access.refuse(
-            "field_not_in_purpose", f"'{purpose}' may not use {field}.",
-            Refusal(action=SubjectAction.LOOKUP, reason="field_not_in_purpose", purpose=purpose, field_names=(field,)),
-        )
-    matches = session.execute(
-        select(ProfileField.subject_id, Subject.jurisdiction, Subject.status)
-        .join(Subject, Subject.id == ProfileField.subject_id)
-        .where(ProfileField.name == field, ProfileField.blind_index.in_(envelope.blind_indexes(field, normal)), Subject.status.in_(("active", "restricted")))
-        .order_by(ProfileField.subject_id)
-        .limit(50)
-    ).all()
-    if not matches:
-        # A miss still tells the caller something (that nobody holds this value): it is logged, as a 404.
-        raise NotFound(
-            detail="No subject has this value.",
-            audit=Refusal(action=SubjectAction.LOOKUP, reason="no_match", purpose=chosen.name, field_names=(field,), outcome="allowed"),
-        )
-    # Each match obeys the rule of a read of it for this purpose (restriction, consent, objection, opt-out): an id the
-    # purpose may not use is not handed out. A contract purpose on an active subject is decided without a query.
-    ids: list[uuid.UUID] = []
-    refusals: dict[str, str] = {}  # reason -> detail
-    for sid, jurisdiction, status in matches:
-        why = access.subject_refusal(
-            policy=policy, purpose=chosen, subject_id=sid, jurisdiction=jurisdiction, subject_status=status, session=session, envelope=envelope,
-        )
-        if why is None:
-            ids.append(sid)
-        else:
-            refusals.setdefault(why[0], why[1])  # the first detail of each reason
-    if not ids:
-        reason, detail = next(iter(refusals.items())) if len(refusals) == 1 else (
-            LOOKUP_MATCHES_REFUSED, f"No subject holding this value may be used for '{chosen.name}' now ({', '.join(sorted(refusals))}).",
-        )
-        raise access.refuse(reason, detail, Refusal(action=SubjectAction.LOOKUP, reason=reason, purpose=chosen.name, field_names=(field,)))
-    for sid in ids:
-        audit.append(session=session, actor=actor, action=SubjectAction.LOOKUP, subject_id=sid, field_names=[field], purpose=chosen.name)
-    return ids
-
-
 # --- records --------------------------------------------------------------------------------------
 
 
@@ -401,67 +286,10 @@ def add_record(
     if subject.status not in ("active", "restricted"):
         raise inactive(subject)
     record = Record(id=uuid.uuid4(), subject_id=subject.id, type=type, occurred_at=as_utc(occurred_at), created_by=actor.principal_id, created_at=utcnow())
-    record.ciphertext = envelope.seal(_data_key(session, envelope, subject.id), subject.id, f"record:{record.id}", encoded)
+    record.ciphertext = envelope.seal(data_key(session=session, envelope=envelope, subject_id=subject.id), subject.id, f"record:{record.id}", encoded)
     session.add(record)
     audit.append(session=session, actor=actor, action=SubjectAction.RECORD_CREATE, subject_id=subject.id, field_names=[f"record:{type}"], purpose=purpose, resource=f"record:{record.id}")
     return record
-
-
-def _encode_cursor(occurred_at: datetime, record_id: uuid.UUID) -> str:
-    raw = json.dumps([as_utc(occurred_at).isoformat(), str(record_id)]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        when, rid = json.loads(raw)
-        return parse_instant(when), uuid.UUID(rid)
-    except (ValueError, TypeError):
-        raise validation_failed({"cursor": ["not a cursor this service issued"]}) from None
-
-
-def list_records(
-    *, session: Session, policy: Policy, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, purpose: str | None,
-    type: str | None = None, cursor: str | None = None, limit: int = 50,
-) -> RecordPage:
-    """Newest first, the record types this purpose may use; cursor-paginated; audited with the types returned."""
-    subject = get_or_raise(session=session, subject_id=subject_id)
-    if type is not None and type not in policy.catalog.record_types:
-        raise validation_failed({"type": [f"must be one of {', '.join(sorted(policy.catalog.record_types))}"]})
-    after = _decode_cursor(cursor) if cursor else None
-    grant = access.authorise_read(
-        policy=policy, actor=actor, purpose_name=purpose, action=SubjectAction.RECORD_READ, subject_id=subject.id,
-        jurisdiction=subject.jurisdiction, subject_status=subject.status, session=session, envelope=envelope,
-    )
-    types = grant.record_types if type is None else grant.record_types & {type}
-    if type is not None and type in grant.not_covered_record_types:
-        raise access.refuse(
-            "not_covered_by_consent", f"The subject's consent to '{grant.purpose.name}' was given under a notice that did not announce "
-            f"{type} records: the subject must consent again under the current notice (PIPL Art. 14 ¶2).",
-            Refusal(action=SubjectAction.RECORD_READ, reason="not_covered_by_consent", subject_id=subject.id, purpose=grant.purpose.name, field_names=(f"record:{type}",)),
-        )
-    if type is not None and not types:
-        raise access.refuse(
-            "record_type_not_in_purpose", f"'{grant.purpose.name}' may not use {type} records.",
-            Refusal(action=SubjectAction.RECORD_READ, reason="record_type_not_in_purpose", subject_id=subject.id, purpose=grant.purpose.name, field_names=(f"record:{type}",)),
-        )
-    query = select(Record).where(Record.subject_id == subject.id, Record.type.in_(types))
-    if after:
-        query = query.where(or_(Record.occurred_at < after[0], and_(Record.occurred_at == after[0], Record.id < after[1])))
-    rows = session.scalars(query.order_by(Record.occurred_at.desc(), Record.id.desc()).limit(limit + 1)).all()
-    page, more = rows[:limit], len(rows) > limit
-    views: list[RecordView] = []
-    if page:
-        dek = _data_key(session, envelope, subject.id)
-        for row in page:
-            payload = json.loads(envelope.open(dek, subject.id, f"record:{row.id}", row.ciphertext))
-            views.append(RecordView(row.id, row.type, as_utc(row.occurred_at), as_utc(row.created_at), payload))
-    audit.append(
-        session=session, actor=actor, action=SubjectAction.RECORD_READ, subject_id=subject.id,
-        field_names=sorted({f"record:{v.type}" for v in views}), purpose=grant.purpose.name, resource=f"subject:{subject.id}/records",
-    )
-    return RecordPage(views, _encode_cursor(page[-1].occurred_at, page[-1].id) if more else None)
 
 
 def count_subjects(*, session: Session) -> int:

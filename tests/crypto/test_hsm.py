@@ -91,13 +91,13 @@ def _seed(rt, n: int) -> list[uuid.UUID]:
 
 
 def _read_all(rt, ids) -> None:
+    from govern.access import reads
     from govern.identity.actor import Actor
-    from govern.subjects import service
 
     actor = Actor(name="t", kind="staff", roles=("dpo",))
     with rt.database.unit_of_work() as session:
         for sid in ids:
-            assert service.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=actor, subject_id=sid, purpose="legal_compliance").fields["name"] == "张三"
+            assert reads.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=actor, subject_id=sid, purpose="legal_compliance").fields["name"] == "张三"
 
 
 def _versions(rt) -> dict[int, int]:

@@ -149,11 +149,11 @@ def test_an_older_database_restored_under_a_newer_keyring_starts(runtime, record
     assert rt.keyring.active_version == newer
     with runtime.database.unit_of_work() as session:
         assert (checks.MASTER, newer) in checks.recorded(session)
+    from govern.access import reads
     from govern.identity.actor import Actor
-    from govern.subjects import service
 
     with rt.database.unit_of_work() as session:
-        read = service.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=Actor(name="t", kind="staff", roles=("dpo",)), subject_id=sid, purpose="legal_compliance")
+        read = reads.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=Actor(name="t", kind="staff", roles=("dpo",)), subject_id=sid, purpose="legal_compliance")
     rt.database.dispose()
     assert read.fields["name"] == "张三"
 

@@ -44,15 +44,15 @@ def _versions(runtime):
 
 
 def _all_readable(runtime, ids):
+    from govern.access import reads
     from govern.identity.actor import Actor
-    from govern.subjects import service
 
     runtime.envelope.cache.clear()
     runtime.keyring.reload_if_changed(every_seconds=0)
     actor = Actor(name="t", kind="staff", roles=("dpo",))
     with runtime.database.unit_of_work() as session:
         for sid in ids:
-            assert service.read(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=actor, subject_id=sid, purpose="legal_compliance").fields["name"] == "张三"
+            assert reads.read(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=actor, subject_id=sid, purpose="legal_compliance").fields["name"] == "张三"
 
 
 def test_rotation_killed_midway_resumes_and_leaves_every_subject_readable(runtime, settings):

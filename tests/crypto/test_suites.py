@@ -75,17 +75,17 @@ def seed(rt, n: int = 1, **fields) -> list[uuid.UUID]:
 
 
 def read(rt, sid) -> dict:
-    from govern.subjects import service
+    from govern.access import reads
 
     with rt.database.unit_of_work() as session:
-        return service.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=DPO, subject_id=sid, purpose="legal_compliance").fields
+        return reads.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=DPO, subject_id=sid, purpose="legal_compliance").fields
 
 
 def lookup(rt, field: str, value: str) -> list[uuid.UUID]:
-    from govern.subjects import service
+    from govern.access import reads
 
     with rt.database.unit_of_work() as session:
-        return service.lookup(session=session, policy=rt.policy, envelope=rt.envelope, actor=DPO, field=field, value=value, purpose="legal_compliance")
+        return reads.lookup(session=session, policy=rt.policy, envelope=rt.envelope, actor=DPO, field=field, value=value, purpose="legal_compliance")
 
 
 def stored(rt, sid) -> tuple[bytes, list[tuple[str, bytes, str | None]]]:

@@ -199,12 +199,12 @@ def _stored(runtime, sid: uuid.UUID) -> tuple[set[str], set[uuid.UUID]] | None:
 def assert_live_and_exact(runtime, expected: dict[uuid.UUID, dict[str, str]], records: dict[uuid.UUID, set[uuid.UUID]] | None = None) -> None:
     """Every subject that should live reads back exactly its stored values (decrypted with the current keys), and
     holds exactly the records it should."""
-    from govern.subjects import service
+    from govern.access import reads
 
     runtime.envelope.cache.clear()
     with runtime.database.unit_of_work() as session:
         for sid, fields in expected.items():
-            view = service.read(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=READER, subject_id=sid, purpose="legal_compliance")
+            view = reads.read(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=READER, subject_id=sid, purpose="legal_compliance")
             assert view.fields == {**fields}, f"subject {sid} does not read back what was stored"
     for sid, ids in (records or {}).items():
         stored = _stored(runtime, sid)

@@ -5,10 +5,10 @@ subjects match but none may be used, 403 with the reason a read gives, audited a
 import pytest
 from sqlalchemy import event
 
+from govern.access import reads
 from govern.consent import objections
 from govern.identity.actor import Actor
 from govern.subjects import rights as subject_rights
-from govern.subjects import service as subjects
 from tests.conftest import VALID_FIELDS
 from tests.consent import conftest as consent_fixtures
 
@@ -112,7 +112,7 @@ def test_a_contract_purpose_asks_neither_the_consent_registry_nor_the_objections
 
         event.listen(engine, "before_cursor_execute", listen)
         try:
-            ids = subjects.lookup(
+            ids = reads.lookup(
                 session=session, policy=runtime.policy, envelope=runtime.envelope, actor=sales, field="email", value=EMAIL, purpose="customer_service",
             )
         finally:
