@@ -63,26 +63,6 @@ CODES: Mapping[str, Mapping[str, str]] = {
     },
 }
 
-# The provisions retention.yaml cites (legal_basis.code), in Chinese; its own `text` is English and is the English
-# summary's. A code not listed here is shown as the code, never as the English text.
-LEGAL_REASONS_ZH: Mapping[str, str] = {
-    "PIPL-19": "《个人信息保护法》第十九条：保存期限应当为实现处理目的所必要的最短时间",
-    "PIPL-28": "《个人信息保护法》第二十八条：敏感个人信息，仅在特定目的和充分必要的情形下保存",
-    "PIPL-47-1-3": "《个人信息保护法》第四十七条第一款第（三）项：个人撤回同意的，应当主动删除个人信息",
-    "GBT35273-8.5": "GB/T 35273-2020 第8.5条：注销账户后，应当及时删除个人信息或者进行匿名化处理",
-    "CSL-21": "《网络安全法》第二十一条第（三）项：网络日志留存不少于六个月",
-    "CN-ECL-31": "《电子商务法》第三十一条：商品和服务信息、交易信息保存时间自交易完成之日起不少于三年",
-    "CN-KJDA-14": "《会计档案管理办法》第十四条及附表一：原始凭证、记账凭证保管三十年",
-    "CN-FPGL-29": "《发票管理办法》第二十九条：已开具的发票存根联和发票登记簿保存五年",
-    "DE-HGB-257": "德国《商法典》第257条等：会计凭证（含发票）自产生当年年末起保存八年",
-    "FR-CCOM-L123-22": "法国《商法典》第L123-22条：会计凭证保存十年",
-    "US-CA-CCR18-1698": "美国加利福尼亚州税务规章第1698条：销售和使用税记录保存不少于四年",
-}
-
-# Law abbreviations of policies/purposes.yaml `source`, in Chinese; GDPR and CCPA stay as their well-known names.
-LAWS_ZH = {"PIPL": "《个人信息保护法》"}
-
-
 def render(policy: Policy, lang: str, doc: dict[str, Any]) -> str:
     """summary.{lang}.txt of the access package whose data.json is `doc`."""
     s = _Say(policy, lang)
@@ -97,7 +77,7 @@ def render(policy: Policy, lang: str, doc: dict[str, Any]) -> str:
     lines += ["", f"## {w['purposes']}"]
     for p in doc["processing"]:
         rec = s.join(p["recipients"]) or w["none"]
-        lines.append(f"- {p['label']} — {w['basis']}: {s.code('basis', p['legal_basis'])}（{s.citation(p['source'])}）; {w['recipients']}: {rec}"
+        lines.append(f"- {p['label']} — {w['basis']}: {s.code('basis', p['legal_basis'])}（{s.citation(p['source'])}）；{w['recipients']}: {rec}"
                      if lang == "zh" else f"- {p['label']} — {w['basis']}: {s.code('basis', p['legal_basis'])} ({p['source']}); {w['recipients']}: {rec}")
     lines += ["", f"## {w['sources']}"] + [s.source(x) for x in doc["sources"]]
     lines += ["", f"## {w['consent']}"] + ([
@@ -123,9 +103,11 @@ def _scope_lines(s: _Say, scope: list[dict[str, Any]]) -> list[str]:
     w = s.words
     lines = []
     for c in scope:
-        lines.append(f"- {c['label']} — {w['notice_version']} {c['notice_version'] or '-'}, {w.get(c['status'], c['status'])} "
-                     f"({w['given_at']} {s.when(c['given_at'])})")
-        lines.append(f"  {w['covered_fields']}: {s.fields(c['fields'])}; {w['covered_records']}: {s.join(s.record_type(t) for t in c['record_types']) or w['none']}")
+        comma, semicolon, (open_, close) = ("，", "；", "（）") if s.lang == "zh" else (", ", "; ", ("(", ")"))
+        lines.append(f"- {c['label']} — {w['notice_version']} {c['notice_version'] or '-'}{comma}{w.get(c['status'], c['status'])}"
+                     f"{'' if s.lang == 'zh' else ' '}{open_}{w['given_at']} {s.when(c['given_at'])}{close}")
+        lines.append(f"  {w['covered_fields']}: {s.fields(c['fields'])}{semicolon}{w['covered_records']}: "
+                     f"{s.join(s.record_type(t) for t in c['record_types']) or w['none']}")
         if c["recipients"]:
             lines.append(f"  {w['provided_to']}: " + "; ".join(f"{r.get('name')} ({r.get('country')}, {r.get('contact')})" for r in c["recipients"]))
         if c["provision"]:
@@ -193,26 +175,11 @@ class _Say:
         return self.codes[f"unit.{match.group(2)}"].format(n=match.group(1)) if match else keep
 
     def reason(self, r: dict[str, Any]) -> str:
-        """The rule's provision: its text in English; in Chinese by its code (retention.yaml legal_basis.code)."""
-        if self.lang != "zh":
-            return r["legal_basis"]
-        rule = self.policy.retention.rules.get(r.get("rule", ""))
-        code = rule.legal_basis_code if rule is not None else None
-        return LEGAL_REASONS_ZH.get(code or "", f"依据编号 {code}" if code else "—")
+        """The rule's provision (retention.yaml legal_basis.text), in Chinese its form in policies/translations/zh.yaml."""
+        return self.citation(r["legal_basis"])
 
-    def citation(self, source: str) -> str:
-        """A purpose's `source` ("PIPL Art. 13(2); GDPR Art. 6(1)(b)") in Chinese: 《个人信息保护法》第13条(2)；GDPR 第6条(1)(b)。
-        An English gloss in brackets is left out; a word the rules below do not know is dropped rather than shown."""
-        out = []
-        for part in source.split(";"):
-            text = re.sub(r"\([^()]*[A-Za-z]{3,}[^()]*\)", "", part)  # "(separate consent to provide to another handler)"
-            for law, name in LAWS_ZH.items():
-                text = re.sub(rf"\b{law}\b", name, text)
-            text = re.sub(r"》\s*Art\.", "》Art.", text)
-            text = re.sub(r"Art\.\s*(\d+)((?:\(\d+\)|\([a-z]\))*)", r"第\1条\2", text)
-            text = re.sub(r"Recital\s+(\d+)", r"鉴于条款第\1条", text)
-            text = re.sub(r"\s*\b(and|with)\b\s*", "及", text)
-            text = re.sub(r",\s*", "、", text)
-            text = re.sub(r"\b(?!GDPR\b|CCPA\b)[A-Za-z]{3,}\b", "", text)
-            out.append(re.sub(r"\s{2,}", " ", text).strip())
-        return "；".join(x for x in out if x)
+    def citation(self, text: str) -> str:
+        """A citation of the policy files (a purpose's `source`, a retention rule's legal basis) as a lawyer wrote it:
+        in Chinese its form in policies/translations/zh.yaml, which start-up requires for every citation, so no
+        English legal text is shown in Chinese and none is lost in a machine translation."""
+        return self.policy.console.policy_texts.get(text, text) if self.lang == "zh" else text

@@ -96,8 +96,9 @@ def visible_text(html: str) -> str:
 CJK_BREAK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]+")
 
 
-def latin_words(text: str, data: set[str]) -> set[str]:
-    """The Latin-script words of `text` that are neither allowed codes and names nor data the test put in."""
+def latin_words(text: str, data: set[str], allowed: set[str] = ALLOWED) -> set[str]:
+    """The Latin-script words of `text` that are neither `allowed` codes and names (the console's, unless a stricter
+    list is given) nor data the test put in."""
     zones = available_timezones()
     found = set()
     # Chinese has no spaces: a whitespace token is cut into its Latin runs at every CJK character (and CJK punctuation),
@@ -108,7 +109,7 @@ def latin_words(text: str, data: set[str]) -> set[str]:
         if not token or token in zones or any(p.search(token) for p in TOKEN_ALLOWED):
             continue
         for word in re.findall(r"[A-Za-z][A-Za-z'_-]*[A-Za-z]", token):
-            if word not in ALLOWED and word not in data and not all(part in ALLOWED | data for part in re.split(r"[-_/]", word)):
+            if word not in allowed and word not in data and not all(part in allowed | data for part in re.split(r"[-_/]", word)):
                 found.add(word)
     return found
 
