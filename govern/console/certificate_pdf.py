@@ -6,13 +6,16 @@ states the certificate's SHA-256: the JSON it was made from is the record; the P
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from govern.errors import Problem
+from govern.timeutil import as_utc
 
 from .i18n import translate
 from .policy_text import policy_text
@@ -52,8 +55,7 @@ def render(cert: dict[str, Any], sha256: str, lang: str, policy: Policy) -> byte
         return rule.label.get(lang, name) if rule is not None else name
 
     status = cert.get("subject_status")
-    # The method as the record states it (English) on the English PDF; its meaning from the catalog on the Chinese one.
-    method = str(cert.get("method", "")) if lang == "en" else word("erasure_method", status)
+    zone = policy.console.default_time_zone
 
     pdf = FPDF(format="A4")
     pdf.set_title(t("certificate_title"))
@@ -77,10 +79,10 @@ def render(cert: dict[str, Any], sha256: str, lang: str, policy: Policy) -> byte
     line(t("subject"), cert.get("subject_id"))
     line(t("type"), t(f"request_type.{cert.get('type')}"))
     line(t("jurisdiction"), cert.get("jurisdiction"))
-    line(t("erased_at"), cert.get("erased_at"))
+    line(t("erased_at"), moment(cert.get("erased_at"), lang, zone))
     line(t("subject_status"), word("subject_status", status))
     heading(t("erasure_method"))
-    pdf.multi_cell(0, 6, method, new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 6, method_text(cert, lang, zone), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     destroyed = cert.get("destroyed") or {}
     heading(t("erasure_destroyed"))
     line(t("fields"), ", ".join(label(f) for f in destroyed.get("fields") or []) or t("none"))
@@ -104,3 +106,37 @@ def render(cert: dict[str, Any], sha256: str, lang: str, policy: Policy) -> byte
     pdf.multi_cell(0, 5, f"SHA-256: {sha256}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.multi_cell(0, 5, t("certificate_hash_note"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return bytes(pdf.output())
+
+
+def method_text(cert: dict[str, Any], lang: str, zone: str) -> str:
+    """How the data was destroyed, in `lang`, with every fact the record's English `method` states: by the subject's
+    status, or that the subject had already been erased (when, in the policy's time zone, and why), and that its rows
+    are deleted in batches after the certificate (how the batches are audited)."""
+    def t(key: str, **values: Any) -> str:
+        return translate(key, lang, **values)
+
+    earlier = cert.get("already_erased")
+    if earlier is not None:
+        reason = earlier.get("reason") or "unknown"
+        why = t(f"erasure_reason.{reason}")
+        at = moment(earlier["erased_at"], lang, zone) if earlier.get("erased_at") else t("erasure_earlier_time")
+        return t("erasure_method.already_erased", at=at, reason=reason if why == f"erasure_reason.{reason}" else why)
+    text = t(f"erasure_method.{cert.get('subject_status')}")
+    after = cert.get("rows_deleted_after")
+    if after is not None:
+        text += t("erasure_method.rows_deleted_after", more_than=f"{after['more_than']:,}", audited_as=after["audited_as"], reference=after["reference"])
+    return text
+
+
+def moment(value: str | None, lang: str, zone: str) -> str:
+    """An instant the certificate stores (ISO, UTC) as the console shows one: date and minute in the policy's time zone,
+    then the zone — its UTC offset in Chinese (an abbreviation such as CST means nothing to a Chinese reader), its
+    abbreviation in English."""
+    if not value:
+        return "—"
+    local = as_utc(datetime.fromisoformat(value)).astimezone(ZoneInfo(zone))
+    offset = local.utcoffset() or timedelta(0)
+    minutes = int(offset.total_seconds() // 60)
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    mark = f"UTC{sign}{minutes // 60}" + (f":{minutes % 60:02d}" if minutes % 60 else "") if lang == "zh" else local.tzname() or ""
+    return f"{local:%Y-%m-%d %H:%M} {mark}"

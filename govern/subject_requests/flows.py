@@ -188,8 +188,9 @@ def _erase(
         # Already shredded: an erasure killed after its tombstone reached the file (before its commit) is re-applied
         # at restart, or a purge shredded the subject meanwhile. Nothing is left to destroy or keep; the request
         # must still complete, with a certificate that says when and why the subject was erased.
-        return _certify(session, actor, req, now, _already_erased(session, req), destroyed_fields=[], destroyed_types={}, kept=[], status="erased",
-                        told=told)
+        method, earlier = _already_erased(session, req)
+        return _certify(session, actor, req, now, method, destroyed_fields=[], destroyed_types={}, kept=[], status="erased", told=told,
+                        already_erased=earlier)
     if whole:
         shredded = _shred_at_once(session, policy, envelope, actor, req, now, ledgers, told)
         if shredded is not None:
@@ -269,22 +270,30 @@ def _shred_at_once(
             f"after this certificate, each batch audited as {erasure.ErasureAction.RECORDS_ERASE} with reference {requests._ref(req)}, "
             "so their number per type is not stated here"
         )
+    # The same facts as data, so a certificate in another language can say them too (console/certificate_pdf.py).
+    after = {"more_than": erasure.INLINE_RECORDS, "audited_as": str(erasure.ErasureAction.RECORDS_ERASE), "reference": requests._ref(req)} \
+        if result.rows_pending else None
     destroyed = result.records_deleted if result.records_deleted is not None else {t: None for t in held.record_types}
-    return _certify(session, actor, req, now, method, destroyed_fields=held.fields, destroyed_types=destroyed, kept=[], status="erased", told=told)
+    return _certify(session, actor, req, now, method, destroyed_fields=held.fields, destroyed_types=destroyed, kept=[], status="erased", told=told,
+                    rows_deleted_after=after)
 
 
-def _already_erased(session: Session, req: DataSubjectRequest) -> str:
+def _already_erased(session: Session, req: DataSubjectRequest) -> tuple[str, dict[str, Any]]:
+    """The method of an erasure that found the subject erased, and when and why it was (its tombstone) as data, so a
+    certificate in another language can say it too (console/certificate_pdf.py)."""
     stone = session.get(erasure.Tombstone, req.subject_id)
-    when = as_utc(stone.erased_at).isoformat() if stone else "an earlier time"
-    return (
-        f"crypto-shredding: the subject's data key (AES-256-GCM) had already been destroyed and every row deleted at {when} "
+    when = as_utc(stone.erased_at).isoformat() if stone else None
+    method = (
+        f"crypto-shredding: the subject's data key (AES-256-GCM) had already been destroyed and every row deleted at {when or 'an earlier time'} "
         f"({stone.reason if stone else 'erased'}); nothing of the subject remained to destroy or keep"
     )
+    return method, {"erased_at": when, "reason": stone.reason if stone else None}
 
 
 def _certify(
     session: Session, actor: Actor, req: DataSubjectRequest, now: datetime, method: str, *, destroyed_fields: list[str],
     destroyed_types: dict[str, int], kept: list[dict[str, Any]], status: str, told: list[dict[str, Any]] | None = None,
+    already_erased: dict[str, Any] | None = None, rows_deleted_after: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     certificate = {
         "certificate": "erasure",
@@ -299,6 +308,10 @@ def _certify(
         "subject_status": status,
         "tombstone": status == "erased",
     }
+    if already_erased is not None:
+        certificate["already_erased"] = already_erased
+    if rows_deleted_after is not None:
+        certificate["rows_deleted_after"] = rows_deleted_after
     if told:
         # Who received the erased data and how each is told (GDPR Art. 19; CCPA regs §7022(b)(3)): names and ids only.
         certificate["recipients"] = told

@@ -209,6 +209,22 @@ ECOMMERCE_LAW_31 = ("E-Commerce Law of the PRC Art. 31: commodity, service and t
 POLICIES = PROJECT_ROOT / "policies"
 
 
+def test_the_chinese_erasure_method_says_what_the_english_says_with_times_where_the_console_shows_them():
+    """An erasure that found the subject already erased (when, why) and one whose rows go in batches after the
+    certificate: the zh method carries those facts, its time in the policy's zone as the console shows one, never ISO."""
+    from govern.console import certificate_pdf
+
+    earlier = {"subject_status": "erased", "already_erased": {"erased_at": "2026-12-04T00:30:00+00:00", "reason": "retention_purge"}}
+    zh, en = (certificate_pdf.method_text(earlier, lang, "Asia/Shanghai") for lang in ("zh", "en"))
+    assert "已于 2026-12-04 08:30 UTC+8 销毁" in zh and "因保存期限届满清除" in zh and "T00:30" not in zh
+    assert "deleted at 2026-12-04 08:30 CST (the retention purge" in en
+    swept = {"subject_status": "erased", "rows_deleted_after": {"more_than": 1000, "audited_as": "subjects:record:erase", "reference": "request:r"}}
+    zh, en = (certificate_pdf.method_text(swept, lang, "Asia/Shanghai") for lang in ("zh", "en"))
+    assert "超过 1,000 条" in zh and "分批删除" in zh and "subjects:record:erase" in zh and "request:r" in zh
+    assert "more than 1,000 records" in en and "deleted in batches after this certificate" in en
+    assert certificate_pdf.method_text({"subject_status": "restricted"}, "zh", "Asia/Shanghai").startswith("密钥销毁")
+
+
 def test_the_chinese_certificate_pdf_has_no_latin_word_but_allowed_codes_and_its_data():
     """The zh PDF's text (pypdf) read with the same allow-list as every console page (test_chinese_throughout)."""
     import pypdf  # a test dependency (pyproject.toml `test`): never skipped for its absence
@@ -222,6 +238,7 @@ def test_the_chinese_certificate_pdf_has_no_latin_word_but_allowed_codes_and_its
     # The subset font's glyphs come out one NUL apart (a space: two in a row): join the characters back.
     text = "\n".join(p.extract_text() for p in pages).replace("\x00\x00", " ").replace("\x00", "")
     assert "个人信息删除证明" in text and "删除方法" in text
+    assert "2026-12-04 08:00 UTC+8" in text and "T00:00" not in text  # erased_at in the policy's time zone, as the console shows it
     assert latin_words(text, data={"Acme", "CN"}) == set()
     words = re.sub(r"\s+", " ", text)  # status, field and record names, how a recipient is told: in Chinese
     assert "限制处理" in words and "字段: 电子邮箱" in words and "通信记录 × 1" in words and "购买记录 × 1" in words

@@ -187,6 +187,8 @@ def test_an_erasure_of_a_large_subject_is_certified_at_once_and_its_rows_swept_a
     # The rows are not counted before the key goes (that would make unreadability wait on their number).
     assert cert["destroyed"]["records"] == {"communication": None, "purchase": None}
     assert "deleted in batches after this certificate" in cert["method"] and f"request:{rid}" in cert["method"]
+    # The same facts as data, for the certificate in Chinese (console/certificate_pdf.py).
+    assert cert["rows_deleted_after"] == {"more_than": 2, "audited_as": "subjects:record:erase", "reference": f"request:{rid}"}
     swept = erasure.sweep(database=runtime.database, actor=Actor.operator())
     assert swept.records == 3
     with runtime.database.unit_of_work() as session:
@@ -203,3 +205,20 @@ def test_a_small_erasure_with_only_expired_records_to_keep_deletes_everything_in
     assert "after this certificate" not in cert["method"]
     with runtime.database.unit_of_work() as session:
         assert session.scalars(select(Record.id).where(Record.subject_id == sid)).all() == []
+
+
+def test_an_erasure_that_finds_the_subject_erased_certifies_when_and_why_it_was(make_subject, file_request, act, verify_by_session, runtime):
+    """A purge shredded the subject between the request's verification and its completion: the certificate says when
+    and why, in its English method and as data a certificate in Chinese words again."""
+    from govern.subjects import erasure
+
+    sid = make_subject()
+    rid = file_request(sid, "erasure")
+    verify_by_session(rid)
+    with runtime.database.unit_of_work() as session:
+        erasure.shred(session=session, envelope=runtime.envelope, actor=Actor.operator(), subject_id=sid, reason="retention_purge")
+        erased_at = session.get(erasure.Tombstone, sid).erased_at
+    cert = _complete(act, rid, runtime).response["certificate"]
+    assert (cert["subject_status"], cert["destroyed"], cert["kept"]) == ("erased", {"fields": [], "records": {}}, [])
+    assert datetime.fromisoformat(cert["already_erased"]["erased_at"]) == erased_at.replace(tzinfo=erased_at.tzinfo or timezone.utc)
+    assert cert["already_erased"]["reason"] == "retention_purge" and "had already been destroyed" in cert["method"]
