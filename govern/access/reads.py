@@ -14,13 +14,14 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from govern import validators
-from govern.access.service import Refusal, authorise_purpose, authorise_read, refuse, subject_refusal
+from govern.access.service import authorise_purpose, authorise_read, refuse, subject_refusal
 from govern.audit import service as audit
 from govern.audit.tags import SubjectAction
 from govern.crypto.envelope import Envelope
 from govern.errors import NotFound, SubjectErased, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
+from govern.refusals import Refusal
 from govern.subjects import facts as subjects
 from govern.subjects import masking
 from govern.subjects.service import RecordView, SubjectHeader
