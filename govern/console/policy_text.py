@@ -81,11 +81,22 @@ def load_policy_texts(directory: Path) -> Mapping[str, str]:
     return MappingProxyType(dict(texts))
 
 
+# A retention obligation as retention/keeping.py cites it for what an erasure keeps (RetentionObligation.citation):
+# "<code> [<jurisdictions>]: <its text as retention.yaml writes it>".
+_OBLIGATION = re.compile(r"(?P<code>[^\s\[\]]+) \[(?P<where>[^\]]+)\]: (?P<text>.+)", re.S)
+
+
 def policy_text(value: str | None, lang: str, texts: Mapping[str, str] | None = None) -> str:
     """A citation from the policy files in `lang`: its Chinese form (policies/translations/zh.yaml) on Chinese pages,
-    as written otherwise. `texts` defaults to the running policy's."""
+    as written otherwise; an obligation's citation keeps its code and jurisdictions and gives its text in Chinese.
+    `texts` defaults to the running policy's."""
     if not value or lang != "zh":
         return value or ""
     if texts is None:
         texts = current_runtime().policy.console.policy_texts
-    return texts.get(value, value)
+    if value in texts:
+        return texts[value]
+    cited = _OBLIGATION.fullmatch(value)
+    if cited and cited["text"] in texts:
+        return f"{cited['code']}（{cited['where']}）：{texts[cited['text']]}"
+    return value

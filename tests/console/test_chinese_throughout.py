@@ -124,6 +124,7 @@ def world(runtime, app, make_subject, client_as, console_as, plans, failed_deliv
     delivery -> (a ConsoleClient that may open every page, the URLs of the pages with ids filled in, the data words)."""
     from govern.sharing import service as sharing
     from govern.subject_requests import flows
+    from govern.subjects import service as subjects_service
 
     now = datetime.now(timezone.utc)
     subjects = [make_subject(external_ref=f"CRM-ZH-{i}") for i in range(5)]
@@ -136,6 +137,10 @@ def world(runtime, app, make_subject, client_as, console_as, plans, failed_deliv
             "agreement_ref": "DSA-2026-01", "agreement_expires_on": date(2099, 1, 1)})
         sharing.disclose(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=subjects[0], recipient_id=recipient.id,
                          fields=["name", "address"], purpose="order_fulfilment")
+        # A recent purchase for each erasure: what it must keep, and the law it keeps it under, is on its preview.
+        for sid in (subjects[1], subjects[4]):
+            subjects_service.add_record(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type="purchase",
+                                        occurred_at=now - timedelta(days=100), payload={"amount": 1})
 
     def file(sid, type_):
         with runtime.database.unit_of_work() as session:

@@ -165,6 +165,16 @@ def test_a_citation_reads_in_the_readers_language():
     assert policy_text(None, "zh", texts) == ""
 
 
+def test_an_obligation_cited_for_what_an_erasure_keeps_reads_in_chinese_with_its_code():
+    """What an erasure keeps under a retention obligation is cited "<code> [<jurisdictions>]: <text>" (retention/keeping.py):
+    the erasure preview and the certificate show that text's Chinese form, its code and jurisdictions kept."""
+    policy = load_policy(PROJECT_ROOT / "policies")
+    [obligation] = [o for o in policy.retention.obligations if o.code == "CN-ECL-31"]
+    zh = policy_text(obligation.citation(), "zh", policy.console.policy_texts)
+    assert zh.startswith("CN-ECL-31（CN）：《中华人民共和国电子商务法》第三十一条") and "Law" not in zh
+    assert policy_text(obligation.citation(), "en", policy.console.policy_texts) == obligation.citation()
+
+
 def test_an_exemption_reads_as_the_assessments_words_with_each_citation(app):
     from govern.console.pages_breach import reason_text
 
