@@ -26,7 +26,7 @@ from govern.audit.service import Outcome
 from govern.breach.api import blp as breach_blp
 from govern.config import Settings
 from govern.consent.api import blp as consent_blp
-from govern.console.views import blp as console_blp
+from govern.console.pages import blp as console_blp
 from govern.deidentified.api import blp as deidentified_blp
 from govern.errors import AuditUnavailable, problem_response, register_error_handlers
 from govern.health.api import blp as health_blp

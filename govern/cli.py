@@ -7,15 +7,23 @@ from typing import Any
 
 import click
 
+from govern.alerts import cli as alerts_cli
+from govern.audit import cli as audit_cli
+from govern.breach import cli as breach_cli
 from govern.cli_support import emit, runtime
 from govern.config import Settings
+from govern.consent import cli as consent_cli
+from govern.console import cli as console_cli
+from govern.deidentified import cli as deidentified_cli
+from govern.processing import cli as processing_cli
+from govern.retention import cli as retention_cli
+from govern.scheduler import cli as scheduler_cli
+from govern.subject_requests import cli as subject_requests_cli
+from govern.webhooks import cli as webhooks_cli
 
 
 def _settings() -> Settings:
     return Settings.from_env()
-
-
-_runtime, _emit = runtime, emit  # the names govern/audit/cli.py and govern/processing/cli.py still import
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -433,21 +441,14 @@ def _announce_demo(settings: Settings, host: str, port: int) -> None:
     rt.database.dispose()
 
 
-# Domains add their own command groups in govern/<domain>/cli.py, exposing `commands` (a list of click commands).
-DOMAIN_CLIS = ("audit", "consent", "sharing", "subject_requests", "retention", "breach", "console", "processing", "webhooks", "deidentified", "scheduler", "alerts")
+# Each domain adds its command groups in govern/<domain>/cli.py, which exposes `commands` (a list of click commands).
+# Every domain ships with govern: a cli module that fails to import stops the command line instead of hiding its commands.
+DOMAIN_CLIS = (audit_cli, consent_cli, subject_requests_cli, retention_cli, breach_cli, console_cli, processing_cli, webhooks_cli,
+               deidentified_cli, scheduler_cli, alerts_cli)
 
-
-def _register_domain_commands() -> None:
-    import importlib
-    import importlib.util
-
-    for domain in DOMAIN_CLIS:
-        if importlib.util.find_spec(f"govern.{domain}") is not None and importlib.util.find_spec(f"govern.{domain}.cli") is not None:
-            for command in importlib.import_module(f"govern.{domain}.cli").commands:
-                main.add_command(command)
-
-
-_register_domain_commands()
+for _domain_cli in DOMAIN_CLIS:
+    for _command in _domain_cli.commands:
+        main.add_command(_command)
 
 if __name__ == "__main__":
     main()

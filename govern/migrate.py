@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
-import importlib.util
 
 from alembic import command
 from alembic.config import Config
@@ -15,33 +13,6 @@ from sqlalchemy.engine import Connection, Engine
 from govern.config import PROJECT_ROOT
 
 MIGRATIONS = PROJECT_ROOT / "migrations"
-
-
-MODEL_MODULES = (
-    "govern.audit.models",
-    "govern.crypto.models",
-    "govern.idempotency",
-    "govern.identity.models",
-    "govern.subjects.models",
-    "govern.subjects.erasure",
-    "govern.consent.models",
-    "govern.sharing.models",
-    "govern.subject_requests.models",
-    "govern.retention.models",
-    "govern.breach.models",
-    "govern.webhooks.models",
-    "govern.processing.models",
-    "govern.scheduler.models",
-    "govern.alerts.models",
-)
-
-
-def import_all_models() -> None:
-    """Every domain's tables, so that Base.metadata is complete for migrations and tests."""
-    for name in MODEL_MODULES:
-        package = name.rsplit(".", 1)[0]
-        if importlib.util.find_spec(package) is not None and importlib.util.find_spec(name) is not None:
-            importlib.import_module(name)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

@@ -2,11 +2,7 @@
 
 from alembic import context
 
-from govern.db import Base
-from govern.migrate import import_all_models
-
-import_all_models()
-target_metadata = Base.metadata
+from govern.tables import metadata as target_metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

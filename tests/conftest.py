@@ -118,11 +118,9 @@ def is_postgres(runtime) -> bool:
 
 
 def _tables(runtime) -> list[str]:
-    from govern.db import Base
-    from govern.migrate import import_all_models
+    from govern.tables import metadata
 
-    import_all_models()
-    return [t.name for t in reversed(Base.metadata.sorted_tables)]
+    return [t.name for t in reversed(metadata.sorted_tables)]
 
 
 def empty_all_tables(runtime) -> None:

@@ -8,12 +8,13 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from govern.audit.tags import AuditAction
+from govern.cli_support import emit, runtime
 from govern.jobs import Progress, ProgressLine, rate_since
 
 if TYPE_CHECKING:
@@ -23,19 +24,11 @@ if TYPE_CHECKING:
 @contextmanager
 def _rt() -> Iterator[Runtime]:
     """The runtime for one command; its connection pool is closed when the command ends."""
-    from govern.cli import _runtime
-
-    rt = _runtime()
+    rt = runtime()
     try:
         yield rt
     finally:
         rt.database.dispose()
-
-
-def _emit(as_json: bool, payload: Any, text: str) -> None:
-    from govern.cli import _emit as emit
-
-    emit(as_json, payload, text)
 
 
 def _when(value: str | None) -> datetime | None:
@@ -106,7 +99,7 @@ def search_cmd(
             lines.append(f"{item['seq'] or '-':>8} {e['time']:32} {e['actor']['name'][:20]:20} {e['action'][:28]:28} {e['outcome']:8} {(e['purpose'] or '-'):18} {e['subject'] or '-'}")
         if page.next_cursor:
             lines.append(f"more: --cursor {page.next_cursor}")
-        _emit(as_json, {"events": page.events, "next_cursor": page.next_cursor}, "\n".join(lines))
+        emit(as_json, {"events": page.events, "next_cursor": page.next_cursor}, "\n".join(lines))
 
 
 @audit.command("seal")
@@ -121,7 +114,7 @@ def seal_cmd(batch_size: int, full: bool, follow: float | None, as_json: bool) -
     with _rt() as rt:
         while True:
             result = chain.seal(database=rt.database, batch_size=batch_size, window_seconds=rt.settings.audit_seal_window_seconds, full=full)
-            _emit(as_json, result.__dict__, f"sealed {result.sealed} events; head seq {result.head_seq} {result.head_hash}")
+            emit(as_json, result.__dict__, f"sealed {result.sealed} events; head seq {result.head_seq} {result.head_hash}")
             if follow is None:
                 return
             time.sleep(follow)
@@ -139,7 +132,7 @@ def checkpoint_cmd(as_json: bool) -> None:
         except checkpoints.AuditIntegrityError as exc:
             _fail_clearly(f"no checkpoint signed: {exc}")
         body = issued.line["body"]
-        _emit(
+        emit(
             as_json, issued.line,
             f"checkpoint #{body['number']}: {body['tree_size']} events, head {body['head_hash']}, root {body['merkle_root']}, "
             f"key {body['key_id']}\nappended to {rt.settings.audit_checkpoint_dir / checkpoints.CHECKPOINT_FILE}",
@@ -179,7 +172,7 @@ def export_cmd(time_from: str | None, time_to: str | None, out: Path, fmt: str, 
             line.end()
             _fail_clearly(f"the export failed ({type(exc).__name__}): {_short(exc)}; run `govern audit verify`")
         line.end()
-        _emit(
+        emit(
             as_json, {"out": str(result.out), "first_seq": result.first_seq, "last_seq": result.last_seq, "events": result.events, "resumed": result.resumed},
             f"{'resumed; ' if result.resumed else ''}exported seq {result.first_seq}..{result.last_seq} ({result.events} events) to {result.out}\n"
             f"verify with: python audit/verify.py {result.out} --checkpoint {rt.settings.audit_checkpoint_dir}",
@@ -197,7 +190,7 @@ def verify_cmd(as_json: bool) -> None:
             report = integrity.verify_live(database=rt.database, settings=rt.settings, max_unsealed_seconds=rt.policy.audit.max_unsealed_seconds)
         except (SQLAlchemyError, ValueError, OSError) as exc:
             _fail_clearly(f"the audit log cannot be read for verification ({type(exc).__name__}): {_short(exc)}")
-        _emit(as_json, report.as_dict(), report.render())
+        emit(as_json, report.as_dict(), report.render())
         if not report.ok:
             sys.exit(1)
 
@@ -254,7 +247,7 @@ def keys_rotate(as_json: bool) -> None:
             keychecks.record_audit_key(session=session, key_id=key.key_id)  # the key start-up and readiness expect from now on
             service.append(session=session, actor=Actor.operator(), action=AuditAction.SIGNING_KEY_ROTATE, resource=f"audit-key:{key.key_id}")
         checkpoints.issue(database=rt.database, settings=rt.settings)  # the first word of the new one
-        _emit(as_json, {"key_id": key.key_id, "keys": signing.published_keys(rt.settings)}, f"new signing key {key.key_id}; published in {signing.keys_path(rt.settings)}")
+        emit(as_json, {"key_id": key.key_id, "keys": signing.published_keys(rt.settings)}, f"new signing key {key.key_id}; published in {signing.keys_path(rt.settings)}")
 
 
 @keys_group.command("list")
@@ -265,7 +258,7 @@ def keys_list(as_json: bool) -> None:
 
     with _rt() as rt:
         keys = signing.published_keys(rt.settings)
-        _emit(as_json, keys, "\n".join(f"{k['key_id']}  {k['valid_from']} .. {k['valid_to'] or 'now'}" for k in keys) or "no keys published yet")
+        emit(as_json, keys, "\n".join(f"{k['key_id']}  {k['valid_from']} .. {k['valid_to'] or 'now'}" for k in keys) or "no keys published yet")
 
 
 @audit.command("purge")
@@ -288,7 +281,7 @@ def purge_cmd(execute: bool, as_json: bool) -> None:
         except checkpoints.AuditIntegrityError as exc:
             _fail_clearly(f"the audit log does not verify, nothing was purged: {exc}")
         verb = "would delete" if result.dry_run else "deleted"
-        _emit(as_json, result.__dict__, f"{verb} {result.events} events through seq {result.through_seq} (checkpoint #{result.checkpoint}); keeping {keep_days} days")
+        emit(as_json, result.__dict__, f"{verb} {result.events} events through seq {result.through_seq} (checkpoint #{result.checkpoint}); keeping {keep_days} days")
 
 
 @audit.command("partitions")
@@ -309,7 +302,7 @@ def partitions_cmd(as_json: bool) -> None:
             lines.append(f"created {', '.join(ahead.created)}")
         if ahead.default_holds_events:
             lines.append("warning: the default partition holds events (no partition covered their time); they leave with the archive, row by row")
-        _emit(as_json, {"partitions": rows, "created": ahead.created, "default_holds_events": ahead.default_holds_events}, "\n".join(lines))
+        emit(as_json, {"partitions": rows, "created": ahead.created, "default_holds_events": ahead.default_holds_events}, "\n".join(lines))
 
 
 @audit.command("archive")
@@ -328,7 +321,7 @@ def archive_cmd(execute: bool, as_json: bool) -> None:
             planned = archive.plan(database=rt.database, policy=policy)
             lines = [f"cut-off {planned.cutoff.isoformat()} ({policy.retention_days} days); due:"]
             lines += [f"  {d.period}  {d.events:>12,} events  {d.partition or '(rows of the default/legacy partition)'}" for d in planned.due] or ["  nothing"]
-            _emit(as_json, {"cutoff": planned.cutoff.isoformat(), "due": [{**d.__dict__, "start": d.start.isoformat(), "end": d.end.isoformat()} for d in planned.due]},
+            emit(as_json, {"cutoff": planned.cutoff.isoformat(), "due": [{**d.__dict__, "start": d.start.isoformat(), "end": d.end.isoformat()} for d in planned.due]},
                   "\n".join(lines))
             return
         started = time.monotonic()
@@ -354,7 +347,7 @@ def archive_cmd(execute: bool, as_json: bool) -> None:
             lines.append(f"empty partitions dropped: {', '.join(result.empty_partitions_dropped)}")
         if result.refused:
             lines.append(f"stopped: {result.refused}")
-        _emit(as_json, {"archived": [a.__dict__ for a in result.archived], "empty_partitions_dropped": result.empty_partitions_dropped,
+        emit(as_json, {"archived": [a.__dict__ for a in result.archived], "empty_partitions_dropped": result.empty_partitions_dropped,
                         "refused": result.refused}, "\n".join(lines))
         if result.refused:
             sys.exit(1)

@@ -7,7 +7,6 @@ data or an incident's free-text title (it leaves govern for someone's calendar).
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -16,11 +15,16 @@ from zoneinfo import ZoneInfo
 from flask import Response, request, url_for
 from icalendar import Calendar, Event
 
+from govern.breach import board
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
+from govern.processing import duties
+from govern.retention import service as retention
+from govern.subject_requests import figures as request_figures
+from govern.subject_requests import service as requests
 from govern.timeutil import as_utc, utcnow
 
-from .views import blp, domain_present, language, may, page, t, time_zone
+from .views import blp, language, may, page, t, time_zone
 
 WINDOWS = (30, 90, 365)  # days ahead a reader can choose; overdue dates always show
 KINDS = ("request", "incident", "duty", "plan")
@@ -48,24 +52,21 @@ class Entry:
 
 
 def _requests(now: datetime, horizon: int) -> list[Entry]:
-    if not (domain_present("subject_requests") and may(Permission.CONSOLE_REQUESTS)):
+    if not may(Permission.CONSOLE_REQUESTS):
         return []
-    figures = importlib.import_module("govern.subject_requests.figures")
-    service = importlib.import_module("govern.subject_requests.service")
     rt = current_runtime()
-    if not service.sees_every_request(rt.policy, current_actor()):
+    if not requests.sees_every_request(rt.policy, current_actor()):
         return []
     return [
         Entry("request", f"request-{d.id}", t("calendar.request_due", type=t(f"request_type.{d.type}"), jurisdiction=d.jurisdiction), d.due_at,
               d.overdue, "console.request_detail", {"request_id": d.id})
-        for d in figures.due(session=rt.session(), policy=rt.policy, now=now, within_days=horizon)
+        for d in request_figures.due(session=rt.session(), policy=rt.policy, now=now, within_days=horizon)
     ]
 
 
 def _incidents(now: datetime, horizon: int) -> list[Entry]:
-    if not (domain_present("breach") and may(Permission.CONSOLE_INCIDENTS)):
+    if not may(Permission.CONSOLE_INCIDENTS):
         return []
-    board = importlib.import_module("govern.breach.board")
     rt = current_runtime()
     return [
         Entry("incident", f"incident-{c['incident_id']}-{c['key']}", t("calendar.incident_clock", reference=c["reference"], label=c["label"].get(language(), c["key"])),
@@ -76,9 +77,8 @@ def _incidents(now: datetime, horizon: int) -> list[Entry]:
 
 
 def _duties(today: date, horizon: int) -> list[Entry]:
-    if not (domain_present("processing") and may(Permission.CONSOLE_COMPLIANCE)):
+    if not may(Permission.CONSOLE_COMPLIANCE):
         return []
-    duties = importlib.import_module("govern.processing.duties")
     rt = current_runtime()
     tasks = duties.tasks(session=rt.session(), policy=rt.policy, actor=current_actor(), today=today)["tasks"]
     return [
@@ -91,9 +91,8 @@ def _duties(today: date, horizon: int) -> list[Entry]:
 
 
 def _plans(now: datetime, horizon: int) -> list[Entry]:
-    if not (domain_present("retention") and may(Permission.CONSOLE_RETENTION)):
+    if not may(Permission.CONSOLE_RETENTION):
         return []
-    retention = importlib.import_module("govern.retention.service")
     rt = current_runtime()
     rows = retention.plan_queue(session=rt.session(), policy=rt.policy, filters=retention.PlanFilters(state="awaiting"), limit=500, now=now)[0]
     return [

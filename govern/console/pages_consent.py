@@ -3,12 +3,10 @@ and third-party recipients with their data-security agreements, expiring ones fi
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-
 from govern.consent import reports
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
+from govern.sharing import service as sharing
 from govern.timeutil import utcnow
 
 from .views import HOME_PANELS, blp, may, page
@@ -29,8 +27,5 @@ HOME_PANELS.append(("consent", _home_panel))
 @blp.route("/consent", methods=["GET"])
 @requires(Permission.CONSOLE_CONSENT)
 def consent_overview():
-    recipients = None
-    if importlib.util.find_spec("govern.sharing.service") is not None:
-        sharing = importlib.import_module("govern.sharing.service")  # a deployment may leave the sharing domain out
-        recipients = sorted(sharing.list_recipients(session=current_runtime().session()), key=lambda r: r.agreement_expires_on)
+    recipients = sorted(sharing.list_recipients(session=current_runtime().session()), key=lambda r: r.agreement_expires_on)
     return page("consent.html", figures=_figures(), recipients=recipients, today=utcnow().date())

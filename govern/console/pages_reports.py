@@ -1,12 +1,10 @@
 """Console reports (issue 19 item 5): what a DPO would rather look at than read — requests received and completed
 per week by type or jurisdiction, the share answered on time and the median days to close, consent grants and
 withdrawals per purpose, purge volumes, audit events per day — drawn as SVG on the server (console/charts.py), each
-with its table. The numbers are the domains' own aggregates (counts only: no id, no subject, no value); a domain a
-deployment leaves out leaves its charts out."""
+with its table. The numbers are the domains' own aggregates (counts only: no id, no subject, no value)."""
 
 from __future__ import annotations
 
-import importlib
 from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,12 +12,15 @@ from flask import request
 
 from govern import figures
 from govern.audit import service as audit
+from govern.consent import reports as consent_reports
 from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
+from govern.retention import service as retention
+from govern.subject_requests import figures as request_figures
 from govern.timeutil import utcnow
 
 from .charts import Chart, bars, lines
-from .views import HOME_PANELS, blp, domain_present, language, may, page, t
+from .views import HOME_PANELS, blp, language, may, page, t
 
 WEEKS = (4, 12, 26, 52)  # the periods a reader can choose (weeks back from this one); the first page shows 12
 AUDIT_DAYS = 30
@@ -41,9 +42,6 @@ def _label(day: date) -> str:
 
 
 def request_charts(weeks: int, by: str) -> list[Chart]:
-    if not domain_present("subject_requests"):
-        return []
-    request_figures = importlib.import_module("govern.subject_requests.figures")
     since, until, mondays = _period(weeks)
     f = request_figures.weekly(session=current_runtime().session(), since=since, until=until, by=by, zone=_zone())
     labels = [_label(w) for w in mondays]
@@ -59,13 +57,10 @@ def request_charts(weeks: int, by: str) -> list[Chart]:
 
 
 def consent_charts(weeks: int) -> list[Chart]:
-    if not domain_present("consent"):
-        return []
-    reports = importlib.import_module("govern.consent.reports")
     since, until, mondays = _period(weeks)
     policy = current_runtime().policy
     out = []
-    for purpose, per_week in reports.trend(session=current_runtime().session(), since=since, until=until, zone=_zone()).items():
+    for purpose, per_week in consent_reports.trend(session=current_runtime().session(), since=since, until=until, zone=_zone()).items():
         label = (policy.purposes[purpose].label.get(language()) if purpose in policy.purposes else None) or purpose
         out.append(lines(f"consent-{purpose}", t("chart_consent", purpose=label), [_label(w) for w in mondays], [
             (t("granted_events"), [per_week[w]["grant"] for w in mondays]), (t("withdrawn_events"), [per_week[w]["withdraw"] for w in mondays])]))
@@ -73,9 +68,6 @@ def consent_charts(weeks: int) -> list[Chart]:
 
 
 def purge_charts(weeks: int) -> list[Chart]:
-    if not domain_present("retention"):
-        return []
-    retention = importlib.import_module("govern.retention.service")
     since, until, mondays = _period(weeks)
     volumes = retention.purge_volumes(session=current_runtime().session(), since=since, until=until, zone=_zone())
     return [bars("purges", t("chart_purges"), [_label(w) for w in mondays],

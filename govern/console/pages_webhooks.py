@@ -5,7 +5,6 @@ re-queueing are the webhooks service's own functions, audited there exactly as t
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from datetime import timedelta
 
@@ -16,11 +15,12 @@ from govern.errors import Problem, validation_failed
 from govern.identity import service as identity
 from govern.identity.guard import current_actor, current_runtime, requires
 from govern.identity.permissions import Permission
+from govern.sharing import service as sharing
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
 
 from . import queue
-from .views import blp, domain_present, may, page, t
+from .views import blp, may, page, t
 
 PAGE_SIZE = 50
 
@@ -32,8 +32,7 @@ def _owner_names(session, endpoints) -> dict[uuid.UUID, str]:
         try:
             if e.owner_kind == "principal":
                 names[e.id] = identity.get_by_name_or_id(session=session, ref=str(e.owner_id)).name
-            elif domain_present("sharing"):
-                sharing = importlib.import_module("govern.sharing.service")  # a deployment may leave the sharing domain out
+            elif e.owner_kind == "recipient":
                 names[e.id] = sharing.get_recipient(session=session, recipient_id=e.owner_id).name
         except Problem:
             pass

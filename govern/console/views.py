@@ -2,15 +2,14 @@
 
 Every route declares its access like the API (@requires / @public); the guard authenticates a console session
 cookie (govern/identity/guard.py) and refuses a state-changing request without the session's CSRF token. This
-module holds the frame (sign-in, home, preferences, errors) and the pages every deployment has (subject look-up,
-access review, audit log); pages of optional domains live in pages_<domain>.py and join only when the domain does.
+module holds the blueprint, the frame (sign-in, home, preferences, errors) and the subject look-up, access review and
+audit log pages; the other domains' pages live in pages_<domain>.py and add their routes to this blueprint, all of them
+gathered by console/pages.py, which the app registers.
 """
 
 from __future__ import annotations
 
 import hmac
-import importlib
-import importlib.util
 import re
 import secrets
 import tempfile
@@ -90,10 +89,6 @@ NAV: list[tuple[str, str, Permission, str]] = [
     ("console.access_review", "access_review", Permission.CONSOLE_ACCESS_REVIEW, "console.access_review"),
     ("console.audit_search", "audit_log", Permission.CONSOLE_AUDIT, "console.audit"),
 ]
-
-
-def domain_present(name: str) -> bool:
-    return importlib.util.find_spec(f"govern.{name}") is not None and importlib.util.find_spec(f"govern.{name}.service") is not None
 
 
 def may(permission: Permission) -> bool:
@@ -453,7 +448,7 @@ def _chain_facts(session) -> dict[str, Any]:
     }
 
 
-# Optional domains add (name, builder) here; a builder returns None when the user may not see its panel.
+# The pages_<domain>.py modules add (name, builder) here; a builder returns None when the user may not see its panel.
 HOME_PANELS: list[tuple[str, Any]] = []
 
 
@@ -586,13 +581,3 @@ def audit_export():
                 archive.write(path, f"audit-export/{path.name}")
     spool.seek(0)
     return send_file(spool, mimetype="application/zip", as_attachment=True, download_name=f"govern-audit-{result.first_seq}-{result.last_seq}.zip")
-
-
-# --- optional domains: their pages join when their service exists --------------------------------------------------
-
-for _domain, _module in (("subject_requests", "pages_requests"), ("retention", "pages_retention"), ("consent", "pages_consent"), ("breach", "pages_breach"),
-                         ("webhooks", "pages_webhooks"), ("processing", "pages_processing")):
-    if domain_present(_domain):
-        importlib.import_module(f"govern.console.{_module}")
-importlib.import_module("govern.console.pages_reports")  # every deployment: audit events are always there to chart
-importlib.import_module("govern.console.pages_calendar")  # every deployment: it shows the dates of the domains present

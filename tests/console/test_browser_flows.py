@@ -11,12 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from govern.identity.actor import Actor
+from govern.retention import service as retention
+from govern.subject_requests import service as requests_domain
 
 from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
 
-requests_domain = pytest.importorskip("govern.subject_requests.service")
 CRM = Actor(name="crm-test", kind="service", roles=("sales_service",))
 
 
@@ -79,8 +80,6 @@ def test_privacy_staff_work_a_request_from_received_to_completed_and_download_it
     assert "已完成" in states
     assert {e.action for e in audit_events(actor_name=person.name)} >= {"requests:identity:verify", "requests:package:create", "requests:request:complete"}
 
-
-breach = pytest.importorskip("govern.breach.service")
 
 TEXTS = {
     "what_happened": ("客服系统的API密钥被盗用，攻击者读取了部分客户资料。", "A customer-service API key was stolen and used to read profiles."),
@@ -165,9 +164,6 @@ def test_a_dpo_runs_an_incident_to_notified_in_the_browser(page, client_as, make
         assert "已发送" in _clock(page, key) and "email" in _clock(page, key)
     timeline = page.locator("#timeline").inner_text()
     assert "已通知" in timeline and "通知中" in timeline
-
-
-retention = pytest.importorskip("govern.retention.service")
 
 
 def test_a_dpo_approves_a_retention_plan_made_by_someone_else_and_sees_it_approved(page, runtime, make_staff):

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from govern.subject_requests import service as requests_domain
 from tests.subject_requests.conftest import CRM
 
 from .test_browser_flows import _sign_in, _submit
 
 pytestmark = pytest.mark.browser
-
-requests_domain = pytest.importorskip("govern.subject_requests.service")
 
 
 def test_a_dpo_finds_takes_previews_and_confirms_an_erasure_then_downloads_its_certificate(page, runtime, make_subject, make_staff, audit_events):

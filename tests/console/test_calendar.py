@@ -10,9 +10,10 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from icalendar import Calendar
 
+from govern.subject_requests import service as requests_service
+
 from .test_queues import incidents, plans  # noqa: F401  (fixtures)
 
-requests_service = pytest.importorskip("govern.subject_requests.service")
 NOW = datetime.now(timezone.utc)
 
 

@@ -16,14 +16,11 @@ from zoneinfo import available_timezones
 import pytest
 
 from govern.identity.actor import Actor
+from govern.subject_requests import service as requests_service
 
 from .test_incidents import TEXTS
 from .test_queues import plans  # noqa: F401  (a fixture)
 from .test_webhooks import failed_delivery  # noqa: F401  (a fixture)
-
-requests_service = pytest.importorskip("govern.subject_requests.service")
-pytest.importorskip("govern.breach.service")
-pytest.importorskip("govern.retention.service")
 
 CRM = Actor(name="crm-test", kind="service", roles=("sales_service",), principal_id=uuid.UUID("00000000-0000-4000-8000-00000000c0de"))
 

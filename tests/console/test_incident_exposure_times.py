@@ -8,10 +8,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-import pytest
-
-pytest.importorskip("govern.breach.service")
-
 
 def _local(moment: datetime) -> str:
     return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")

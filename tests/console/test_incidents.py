@@ -10,9 +10,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-breach = pytest.importorskip("govern.breach.service")
-
-from govern.identity.actor import Actor  # noqa: E402
+from govern.breach import service as breach
+from govern.identity.actor import Actor
 
 TEXTS = {
     "what_happened": ("客服系统的API密钥被盗用，攻击者读取了部分客户资料。", "A customer-service API key was stolen and used to read profiles."),

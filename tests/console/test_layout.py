@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from govern.retention import service as retention
+from govern.subject_requests import service as requests
 from tests.subject_requests.conftest import act, verify_by_session  # noqa: F401  (fixtures)
 
 from .test_browser_flows import _sign_in
@@ -56,7 +58,6 @@ MEASURE = """() => {
 @pytest.fixture
 def main_pages(runtime, make_subject, incidents, plans, failed_delivery):  # noqa: F811
     """The console's main pages with something on them: the queues, an incident, a purge plan, a request."""
-    requests = pytest.importorskip("govern.subject_requests.service")
     from tests.subject_requests.conftest import CRM
 
     sid = make_subject(external_ref="CRM-LAYOUT-1")
@@ -96,7 +97,6 @@ def test_after_approving_a_plan_the_approver_runs_it_from_its_page_in_english(pa
 
     from govern.identity.actor import Actor
 
-    retention = pytest.importorskip("govern.retention.service")
     with runtime.database.unit_of_work() as session:
         plan_id = retention.make_plan(session=session, policy=runtime.policy, save=True,
                                       actor=Actor(name="alice", kind="staff", roles=("privacy_staff",), principal_id=uuid.UUID(int=1))).plan.id
@@ -180,7 +180,6 @@ def form_pages(runtime, make_subject, verify_by_session):  # noqa: F811
     from tests.breach.conftest import TEXTS
     from tests.subject_requests.conftest import CRM
 
-    requests = pytest.importorskip("govern.subject_requests.service")
     soc = Actor(name="soc", kind="staff", roles=("security",))
     aware = datetime.now(timezone.utc) - timedelta(hours=80)
     with runtime.database.unit_of_work() as session:

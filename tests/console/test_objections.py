@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-pytest.importorskip("govern.subject_requests.service")
-
-from govern.subject_requests import flows  # noqa: E402
-from tests.subject_requests.conftest import act, file_request, verify_by_session  # noqa: E402, F401  (fixtures)
+from govern.subject_requests import flows
+from tests.subject_requests.conftest import act, file_request, verify_by_session  # noqa: F401  (fixtures)
 
 GROUNDS = "Card-testing attack traced to this account; DPIA-77 found the fraud checks override the objection"
 

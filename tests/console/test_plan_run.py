@@ -5,11 +5,8 @@ own (batches, ledgers, the purge lock) with the signed-in person as its actor in
 import re
 import uuid
 
-import pytest
-
 from govern.identity.actor import Actor
-
-retention = pytest.importorskip("govern.retention.service")
+from govern.retention import service as retention
 
 ALICE = Actor(name="alice", kind="staff", roles=("privacy_staff",), principal_id=uuid.UUID(int=1))
 BOB = Actor(name="bob", kind="staff", roles=("dpo",), principal_id=uuid.UUID(int=2))

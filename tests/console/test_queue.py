@@ -14,14 +14,12 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-pytest.importorskip("govern.subject_requests.service")
-
-from govern.config import PROJECT_ROOT  # noqa: E402
-from govern.policies import load_policy  # noqa: E402
-from govern.subject_requests import workbench  # noqa: E402
-from govern.subject_requests.models import DataSubjectRequest  # noqa: E402
-from govern.subjects import service as subjects  # noqa: E402
-from tests.subject_requests.conftest import CRM, act, file_request, verify_by_session  # noqa: E402, F401  (fixtures)
+from govern.config import PROJECT_ROOT
+from govern.policies import load_policy
+from govern.subject_requests import workbench
+from govern.subject_requests.models import DataSubjectRequest
+from govern.subjects import service as subjects
+from tests.subject_requests.conftest import CRM, act, file_request, verify_by_session  # noqa: F401  (fixtures)
 
 NOW = datetime.now(timezone.utc)
 

@@ -13,7 +13,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from govern.breach import service as breach
 from govern.identity.actor import Actor
+from govern.retention import service as retention
 
 from .test_webhooks import T0, failed_delivery  # noqa: F401  (a fixture)
 
@@ -50,7 +52,6 @@ def _csv(response) -> list[list[str]]:
 def incidents(runtime):
     """Four incidents: one with a GDPR 72-hour clock 8 hours overdue, one with 10 hours left, one in assessment from
     40 days ago, one whose title would start a formula -> {name: (id, reference)}."""
-    breach = pytest.importorskip("govern.breach.service")
     made = {}
     with runtime.database.unit_of_work() as session:
         for name, hours, title in (("late", 80, "Laptop stolen"), ("soon", 62, "Mail misdirected"), ("old", 40 * 24, "Old export lost"),
@@ -111,7 +112,6 @@ def by_urgency(runtime):
     """Seven incidents in the order the queue must show them -> [(name, id)]: a 72-hour clock 37 days overdue, one 8
     hours overdue, one with 10 hours left, one with 71 hours left, two open with no clock running
     (assessed unlikely: aware 5 hours and 10 days ago), and a closed one aware only 2 hours ago."""
-    breach = pytest.importorskip("govern.breach.service")
     made = []
     with runtime.database.unit_of_work() as session:
         for name, hours, risk in (("quiet-old", 240, "unlikely"), ("done", 2, "unlikely"), ("fresh", 1, "risk"), ("soon", 62, "risk"),
@@ -153,7 +153,6 @@ def back_dated(runtime):
     awareness was entered as 60 days ago (its 72-hour clock 57 days overdue), one opened as fresh and then corrected to
     aware 5 days ago (2 days overdue), one aware 62 hours ago (10 hours left), one whose overdue 72-hour filing was
     sent, leaving California's 30 days, and one aware now with only California's 30 days (far in the future)."""
-    breach = pytest.importorskip("govern.breach.service")
     from govern.breach import letters
     from tests.breach.conftest import TEXTS
 
@@ -237,7 +236,6 @@ def test_an_incident_cannot_be_opened_aware_in_the_future_or_before_it_was_detec
 @pytest.fixture
 def plans(runtime):
     """A fresh draft, a draft 12 hours from expiry (plan_valid_for 14d), an expired one, one approved -> {name: id}."""
-    retention = pytest.importorskip("govern.retention.service")
     alice = Actor(name="alice", kind="staff", roles=("privacy_staff",), principal_id=uuid.UUID(int=1))
     bob = Actor(name="bob", kind="staff", roles=("dpo",), principal_id=uuid.UUID(int=2))
     valid = runtime.policy.retention.plan_valid_for

@@ -12,10 +12,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from govern import figures
+from govern.subject_requests import service as requests_service
 from tests.consent.conftest import consent, crm  # noqa: F401  (fixtures)
 from tests.subject_requests.conftest import file_request  # noqa: F401  (a fixture)
-
-requests_service = pytest.importorskip("govern.subject_requests.service")
 
 NOW = datetime.now(timezone.utc)
 

@@ -4,12 +4,8 @@ receipts; the look is audited as a consent-history read."""
 
 from __future__ import annotations
 
-import pytest
-
-pytest.importorskip("govern.subject_requests.service")
-
-from tests.subject_requests.conftest import file_request  # noqa: E402, F401  (fixtures)
-from tests.subject_requests.test_package_consent_scope import _consented_subject  # noqa: E402
+from tests.subject_requests.conftest import file_request  # noqa: F401  (fixtures)
+from tests.subject_requests.test_package_consent_scope import _consented_subject
 
 
 def test_the_request_page_shows_the_subjects_consents_and_their_scope(console_as, client_as, make_subject, runtime, file_request, audit_events):  # noqa: F811

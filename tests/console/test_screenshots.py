@@ -15,14 +15,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from govern.identity.actor import Actor
+from govern.retention import service as retention
+from govern.subject_requests import service as requests_domain
 
 from .conftest import PASSWORD
 
 pytestmark = pytest.mark.browser
-
-requests_domain = pytest.importorskip("govern.subject_requests.service")
-retention = pytest.importorskip("govern.retention.service")
-pytest.importorskip("govern.breach.service")
 
 CRM = Actor(name="crm-test", kind="service", roles=("sales_service",))
 # (file name, path, heading in zh, heading in en); {request} and {incident} are filled in with the seeded ids.

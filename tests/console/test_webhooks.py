@@ -11,8 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from govern.identity.actor import Actor
-
-webhooks = pytest.importorskip("govern.webhooks.service")
+from govern.webhooks import service as webhooks
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
 

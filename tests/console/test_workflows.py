@@ -9,8 +9,9 @@ import zipfile
 import pytest
 
 from govern.identity.actor import Actor
+from govern.retention import service as retention
+from govern.subject_requests import service as requests_domain
 
-requests_domain = pytest.importorskip("govern.subject_requests.service")
 CRM = Actor(name="crm-test", kind="service", roles=("sales_service",))
 
 
@@ -59,9 +60,6 @@ def test_an_auditor_sees_no_request_pages(console_as, filed_request):
     assert c.post(f"/console/requests/{rid}/complete").status_code == 403
 
 
-retention = pytest.importorskip("govern.retention.service")
-
-
 def _plan(runtime, actor: Actor) -> uuid.UUID:
     with runtime.database.unit_of_work() as session:
         return retention.make_plan(session=session, policy=runtime.policy, actor=actor, save=True).plan.id
@@ -93,7 +91,6 @@ def test_privacy_staff_see_plans_but_cannot_approve(runtime, console_as):
 
 
 def test_an_auditor_reads_consent_figures_and_recipients(console_as, audit_events):
-    pytest.importorskip("govern.consent.reports")
     c = console_as("auditor")
     page = c.get("/console/consent")
     assert page.status_code == 200 and 'id="figures"' in page.get_data(as_text=True)

@@ -177,14 +177,12 @@ def test_the_migration_refuses_while_a_rotation_is_unfinished_and_changes_nothin
 def test_every_sealed_column_is_one_the_migration_converts():
     """A LargeBinary column is a ciphertext under a subject's key (listed in migration.SEALED), a wrapped key, an
     endpoint's secrets, or named here with what it holds instead."""
-    from govern.db import Base
-    from govern.migrate import import_all_models
+    from govern.tables import metadata
 
-    import_all_models()
     not_sealed = {("consent_states", "adult_evidence")}  # a fingerprint of the birth date's ciphertext, not a value
     handled = {(s.table, s.column) for s in migration.SEALED} | {("subject_keys", "wrapped_key")} | {
         (migration.ENDPOINTS, c) for c in ("wrapped_key", "sealed_secret", "previous_sealed_secret")}
-    binary = {(t.name, c.name) for t in Base.metadata.sorted_tables for c in t.columns if isinstance(c.type, LargeBinary)}
+    binary = {(t.name, c.name) for t in metadata.sorted_tables for c in t.columns if isinstance(c.type, LargeBinary)}
     assert binary - handled - not_sealed == set()
 
 
