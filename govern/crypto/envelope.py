@@ -273,9 +273,15 @@ class KeyedDigest(str):
     def under(self, suite: Suite) -> str:
         return _keyed(self._key, suite, self._purpose, self._parts)
 
-    def matches(self, stored: str) -> bool:
-        """Whether `stored` is this digest, under the algorithm `stored` records (constant time)."""
-        return hmac.compare_digest(stored.encode(), self.under(suites.of_digest(stored)).encode())
+    def matches(self, stored: str, length: int = 64) -> bool:
+        """Whether `stored` is this digest (or its first `length` characters, for a tag cut short), under the algorithm
+        `stored` records (constant time): one stored before `govern keys migrate-suite` still matches after it."""
+        return hmac.compare_digest(stored.encode(), self.under(suites.of_digest(stored))[:length].encode())
+
+    def every_form(self) -> tuple[str, ...]:
+        """This digest as each suite would have stored it, for finding a stored one by equality (a column looked up by
+        its digest, which cannot say its algorithm before the row is found)."""
+        return tuple(self.under(suite) for suite in suites.SUITES.values())
 
 
 def _keyed(index_key: bytes, suite: Suite, purpose: str, parts: tuple[bytes | str, ...]) -> str:

@@ -8,7 +8,6 @@ of a verified subject for the same thing while the first is open. Carrying a req
 
 from __future__ import annotations
 
-import hmac
 import json
 import secrets
 import uuid
@@ -26,7 +25,7 @@ from govern.audit import service as audit
 from govern.audit.service import Outcome
 from govern.audit.tags import RequestAction
 from govern.consent import objections
-from govern.crypto.envelope import Envelope
+from govern.crypto.envelope import Envelope, KeyedDigest
 from govern.errors import Conflict, Gone, Locked, NotFound, Problem, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
@@ -431,9 +430,10 @@ def _locked(req: DataSubjectRequest) -> Problem:
     )
 
 
-def _otp_digest(envelope: Envelope, req: DataSubjectRequest, code: str) -> str:
+def _otp_digest(envelope: Envelope, req: DataSubjectRequest, code: str) -> KeyedDigest:
     # Keyed (a key of its own, derived from the keyring), so a copy of the table does not let anyone try the million
     # codes offline. A code sent before keyed digests had their own keys no longer matches: the requester asks again.
+    # A code sent before `govern keys migrate-suite` still does: the stored digest names its algorithm (matches()).
     return envelope.keyed_digest("dsr-otp", str(req.id), code)
 
 
@@ -510,7 +510,7 @@ def verify(
         elif req.otp_expires_at is None or as_utc(req.otp_expires_at) < now:
             failure = "otp_expired"
             req.otp_hash, req.otp_expires_at = None, None
-        elif not hmac.compare_digest(req.otp_hash, _otp_digest(envelope, req, str(code))):
+        elif not _otp_digest(envelope, req, str(code)).matches(req.otp_hash):
             failure = "otp_wrong"
             req.otp_attempts += 1
             if req.otp_attempts >= settings.otp_max_attempts:
@@ -869,7 +869,7 @@ def require_package(policy: Policy, req: DataSubjectRequest, now: datetime) -> N
         raise Gone("package_expired", "Package expired", "The download period has ended; file a new request.")
 
 
-def _token_digest(envelope: Envelope, token: str) -> str:
+def _token_digest(envelope: Envelope, token: str) -> KeyedDigest:
     # Keyed (a key of its own, derived from the keyring): a copy of the table, or of a backup, lets nobody try tokens
     # offline.
     return envelope.keyed_digest("dsr-download-token", token)
@@ -918,13 +918,15 @@ def redeem_download_token(*, session: Session, envelope: Envelope, token: str, n
     now = _now(now)
     if not isinstance(token, str) or not (20 <= len(token) <= 100) or not all(c.isalnum() or c in "-_" for c in token):
         raise _token_refused("malformed")
-    digest = _token_digest(envelope, token)
+    # Looked up under either suite's digest: a token handed out before `govern keys migrate-suite` is stored under the
+    # algorithm of its day and stays good for its lifetime (two digests of one 256-bit token; neither can be guessed).
+    digests = _token_digest(envelope, token).every_form()
     spent = session.execute(
         update(DownloadToken).where(
-            DownloadToken.token_hash == digest, DownloadToken.used_at.is_(None), DownloadToken.revoked_at.is_(None), DownloadToken.expires_at > now,
+            DownloadToken.token_hash.in_(digests), DownloadToken.used_at.is_(None), DownloadToken.revoked_at.is_(None), DownloadToken.expires_at > now,
         ).values(used_at=now)
     )
-    row = session.scalar(select(DownloadToken).where(DownloadToken.token_hash == digest))
+    row = session.scalar(select(DownloadToken).where(DownloadToken.token_hash.in_(digests)))
     if spent.rowcount != 1 or row is None:
         if row is None:
             raise _token_refused("unknown")

@@ -22,3 +22,13 @@ def test_parts_are_bound_to_their_place(runtime):
     envelope = runtime.envelope
     assert envelope.keyed_digest("p", "ab", "c") != envelope.keyed_digest("p", "a", "bc")
     assert envelope.keyed_digest("p", "id-1", "text") != envelope.keyed_digest("p", "id-2", "text")
+
+
+def test_a_digest_cut_to_a_tag_is_checked_under_the_algorithm_it_names_and_a_stored_one_is_found_in_either_form(runtime):
+    digest = runtime.envelope.keyed_digest("api-list-cursor", "scope", "position")
+    sha256, sm3 = digest.every_form()
+    assert sha256 == digest and sm3.startswith("sm3:") and len(sm3) == 64
+    assert digest.matches(sha256[:32], 32) and digest.matches(sm3[:32], 32)
+    assert not digest.matches(sha256[:32])  # cut short where the whole digest is stored
+    assert not digest.matches(sm3[:31] + ("0" if sm3[31] != "0" else "1"), 32)
+    assert not runtime.envelope.keyed_digest("api-list-cursor", "scope", "other").matches(sm3[:32], 32)
