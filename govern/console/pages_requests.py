@@ -110,6 +110,8 @@ def _workbench(req, manage: bool, is_open: bool) -> dict:
         "can_ack": manage and is_open and req.acknowledged_at is None,
         "can_pause": manage and is_open and rule.pause_allowed and not req.paused,
         "can_resume": manage and is_open and req.paused,
+        # Only where the jurisdiction's rule has an extension (PIPL has none): a button the service refuses is no button.
+        "can_extend": manage and is_open and rule.extension is not None,
         "can_assign": manage and is_open, "staff": staff, "assignee": assignee, "me": g.actor.principal_id,
         "is_erasure": erasure,
         "has_certificate": erasure and req.state == "completed" and bool((req.response or {}).get("certificate")),

@@ -55,3 +55,41 @@ def test_a_dpo_finds_takes_previews_and_confirms_an_erasure_then_downloads_its_c
     page.goto("/console/requests?assignee=me&state=all")
     assert page.locator("#queue tbody code.copyable").first.inner_text() == str(rid)
     assert {"requests:request:assign", "requests:erasure:preview", "requests:request:complete"} <= {e.action for e in audit_events(actor_name=person.name)}
+
+
+def test_in_english_a_dpo_acknowledges_pauses_resumes_extends_hands_over_and_refuses_a_request(page, runtime, make_subject, make_staff, audit_events):
+    """Every action of the request page, in a real browser and in English (issue 19 item 1): each one shows on the page
+    in English words and is audited under the DPO's name."""
+    from govern.console.i18n import translate
+
+    sid = make_subject(external_ref="CRM-ACT-12", jurisdiction="EU", member_state="DE")  # GDPR Art. 12(3): a deadline that may be extended
+    with runtime.database.unit_of_work() as session:
+        rid = requests_domain.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid,
+                                   type="access", channel="app", acknowledge=False).request.id  # the receipt is acknowledged here
+        requests_domain.verify(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, request_id=rid, method="crm_session", reference="sess-2")
+    person, colleague = make_staff("dpo"), make_staff("privacy_staff")
+    _sign_in(page, person.name, "/console/requests")
+    _submit(page, "#switch-language")
+    page.fill("#q", "CRM-ACT-12")
+    _submit(page, "#apply-filters")
+    _submit(page, f'#queue a[href="/console/requests/{rid}"]')
+    _submit(page, "#acknowledge")
+    assert page.locator("#request-acknowledged").inner_text() != translate("no", "en")
+    page.fill("#pause-reason", "Waiting for the requester's proof of identity")
+    _submit(page, "#pause")
+    assert page.locator("#request-clock").inner_text() == translate("clock_paused", "en") == "Paused"
+    _submit(page, "#resume")
+    assert page.locator("#request-clock").inner_text() == "Running"
+    page.fill("#extend-reason", "Many records across systems")
+    _submit(page, "#extend")
+    assert page.locator("#action-error").count() == 0
+    page.select_option("#assign-to", label=colleague.name)
+    _submit(page, "#assign-someone")
+    assert page.locator("#request-assignee").inner_text() == colleague.name
+    page.select_option("#refuse-reason", "excessive")
+    page.fill("#legal-basis", "GDPR Art. 12(5)(b)")
+    _submit(page, "#refuse")
+    assert page.locator("#request-state").inner_text() == translate("request_state.refused", "en") == "refused"
+    done = {e.action for e in audit_events(actor_name=person.name)}
+    assert {"requests:request:acknowledge", "requests:deadline:pause", "requests:deadline:resume", "requests:deadline:extend",
+            "requests:request:assign", "requests:request:refuse"} <= done, done

@@ -243,3 +243,17 @@ def test_the_chinese_certificate_pdf_has_no_latin_word_but_allowed_codes_and_its
     words = re.sub(r"\s+", " ", text)  # status, field and record names, how a recipient is told: in Chinese
     assert "限制处理" in words and "字段: 电子邮箱" in words and "通信记录 × 1" in words and "购买记录 × 1" in words
     assert "Webhook 自动通知" in words and "《中华人民共和国电子商务法》第三十一条" in words  # the legal basis: zh.yaml
+
+
+def test_the_extend_form_is_on_the_request_page_only_where_the_law_allows_an_extension(
+    make_subject, file_request, verify_by_session, console_as,  # noqa: F811
+):
+    """PIPL sets no extension (policies/jurisdictions.yaml CN `extension: null`), GDPR Art. 12(3) does: a CN request
+    offers no Extend button the service would refuse; an EU one does."""
+    c = console_as("dpo")
+    pages = {}
+    for name, sid in (("CN", make_subject()), ("EU", make_subject(jurisdiction="EU", member_state="DE"))):
+        rid = file_request(sid, "access")
+        verify_by_session(rid)
+        pages[name] = c.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert 'id="extend"' not in pages["CN"] and 'id="extend"' in pages["EU"]
