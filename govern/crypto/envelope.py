@@ -171,6 +171,9 @@ class Envelope:
     def suite(self) -> Suite:
         """The suite new data keys, blind indexes and keyed digests are made under: the recorded one, or the target of
         a migration under way (govern.crypto.migration), which a running process picks up from the keyring file."""
+        # Looked at here (one stat per interval), not only where a data key is made: a worker that only updates fields
+        # writes blind indexes and digests too, and must not go on in the old suite after a migration began or ended.
+        self.keyring.reload_if_changed()
         migration = getattr(self.keyring, "suite_migration", None)
         return suites.suite(migration["target"] if migration else getattr(self.keyring, "suite", suites.INTERNATIONAL))
 

@@ -124,8 +124,7 @@ class Keyring(WatchedFile):
         return doc
 
     def _apply(self, doc: dict[str, Any]) -> None:
-        self._doc = doc
-        previous = getattr(self, "_doc", {})
+        previous = getattr(self, "_doc", {})  # before it is replaced: a suite the file changed is told by the difference
         self._doc = doc
         self._keys: dict[int, MasterKey] = {
             e["version"]: MasterKey(e["version"], base64.b64decode(e["key"]), e["created_at"],
@@ -168,6 +167,11 @@ class Keyring(WatchedFile):
             return self.master_key(version)
         self.master_key(version)  # a version another process added: reloaded here
         sm4 = self._keys[version].sm4_key
+        if sm4 is None:
+            # SM4 keys another process added (a suite migration run by the CLI): a worker that only reads never reloads
+            # otherwise, and would fail on the first data key the migration converted.
+            self.reload_if_changed(every_seconds=0)
+            sm4 = self._keys[version].sm4_key
         if sm4 is None:
             raise KeyringError(f"master key version {version} has no SM4 key in {self.path} (a format 1 keyring: `govern keys migrate-suite` adds them)")
         return sm4

@@ -238,7 +238,8 @@ def test_a_rotation_gives_the_new_master_key_an_sm4_key_and_rewraps_under_it(cn_
 def test_a_stored_keyed_digest_records_its_algorithm_and_is_compared_under_it(runtime):
     intl = runtime.envelope.keyed_digest("idempotency-fingerprint", "POST", "/x")
     assert len(intl) == 64 and ":" not in intl  # HMAC-SHA256 as it always was
-    cn_ring = type("Ring", (), {"index_key": runtime.keyring.index_key, "suite": suites.COMMERCIAL_CN, "suite_migration": None})()
+    cn_ring = type("Ring", (), {"index_key": runtime.keyring.index_key, "suite": suites.COMMERCIAL_CN, "suite_migration": None,
+                   "reload_if_changed": lambda self, every_seconds=2.0: None})()
     cn = Envelope(cn_ring, DataKeyCache(0, 0)).keyed_digest("idempotency-fingerprint", "POST", "/x")  # type: ignore[arg-type]
     assert cn.startswith("sm3:") and len(cn) == 64  # fits every column made for the first
     assert cn.matches(intl) and intl.matches(cn) and cn.matches(cn)
