@@ -18,7 +18,7 @@ from govern.errors import Problem
 from govern.timeutil import as_utc
 
 from .i18n import translate
-from .policy_text import policy_text
+from .policy_text import kept_basis
 
 if TYPE_CHECKING:
     from govern.policy import Policy
@@ -94,7 +94,7 @@ def render(cert: dict[str, Any], sha256: str, lang: str, policy: Policy) -> byte
         line(t("erasure_kept"), t("none"))
     for k in kept:
         pdf.multi_cell(0, 6, f"• {label(str(k.get('what')))} × {k.get('count')} — {t('kept_until')}: {k.get('until') or t('while_hold_lasts')}; "
-                             f"{t('legal_basis')}: {policy_text(k.get('legal_basis'), lang, policy.console.policy_texts)}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+                             f"{t('legal_basis')}: {kept_basis(k, lang, policy.retention.hold_reasons, policy.console.policy_texts)}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     heading(t("erasure_recipients"))
     recipients = cert.get("recipients") or []
     if not recipients:

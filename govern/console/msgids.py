@@ -37,7 +37,7 @@ BUILT_AT_RUN_TIME = (
     # the erasure certificate (certificate_pdf): the subject's status after it, the method by that status, how each recipient is told
     N_("erasure_method.erased"), N_("erasure_method.restricted"), N_("erasure_method.already_erased"), N_("erasure_method.rows_deleted_after"),
     N_("erasure_earlier_time"), N_("erasure_reason.erasure_request"), N_("erasure_reason.account_closure"), N_("erasure_reason.retention_purge"),
-    N_("erasure_reason.retention_replay"), N_("erasure_reason.unknown"),
+    N_("erasure_reason.retention_replay"), N_("erasure_reason.unknown"), N_("kept_legal_hold"),
     N_("subject_status.erased"), N_("subject_status.restricted"),
     N_("told_by.disproportionate_effort"), N_("told_by.impossible"), N_("told_by.manual"), N_("told_by.webhook"),
     # words a view passes by name (a macro's argument, an error page's message)

@@ -18,6 +18,7 @@ from govern.subject_requests import service as requests
 from govern.timeutil import as_utc, utcnow
 
 from . import certificate_pdf, queue
+from .policy_text import kept_basis
 from .views import HOME_PANELS, blp, language, may, page, problem_page, t
 
 
@@ -263,7 +264,10 @@ def request_erasure_preview(request_id: uuid.UUID):
             return _detail(request_id, problem=problem)
         raise
     untold = [r for r in preview.recipients if r.get("told_by") is None]
-    return page("erasure_preview.html", req=preview.request, preview=preview, untold=untold)
+    policy = current_runtime().policy
+    # The law or the hold each kept item is kept under, in the page's language.
+    bases = [kept_basis(k, language(), policy.retention.hold_reasons, policy.console.policy_texts) for k in preview.kept]
+    return page("erasure_preview.html", req=preview.request, preview=preview, untold=untold, bases=bases)
 
 
 def _certificate(request_id: uuid.UUID) -> dict:

@@ -47,7 +47,7 @@ def retention_overview():
     plans = retention.list_plans(session=session, limit=50)
     return page(
         "retention.html", plans=plans, statuses=_statuses(plans), runs=retention.list_runs(session=session, limit=50),
-        holds=retention.list_holds(session=session, active_only=True, limit=200),
+        holds=retention.list_holds(session=session, active_only=True, limit=200), hold_reasons=current_runtime().policy.retention.hold_reasons,
     )
 
 

@@ -24,6 +24,8 @@ from marshmallow import validate
 from govern.identity.guard import current_runtime
 from govern.policy import PolicyError, StrictSchema, read_yaml, validate_file
 
+from .i18n import translate
+
 TRANSLATIONS = Path("translations") / "zh.yaml"
 
 _CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -100,3 +102,18 @@ def policy_text(value: str | None, lang: str, texts: Mapping[str, str] | None = 
     if cited and cited["text"] in texts:
         return f"{cited['code']}（{cited['where']}）：{texts[cited['text']]}"
     return value
+
+
+# A legal hold as retention/keeping.py names it for what an erasure keeps: "legal hold <id> (<reason code>)".
+_HOLD = re.compile(r"legal hold (?P<id>\S+) \((?P<reason>[^()]*)\)")
+
+
+def kept_basis(kept: Mapping[str, Any], lang: str, hold_reasons: Mapping[str, Mapping[str, str]], texts: Mapping[str, str] | None = None) -> str:
+    """What an item an erasure keeps is kept under, in `lang`: a legal hold by its id and its reason in words
+    (retention.yaml hold_reasons), a law by its citation (policy_text)."""
+    hold = _HOLD.fullmatch(str(kept.get("legal_basis") or ""))
+    if hold is None or not str(kept.get("reason") or "").startswith("legal_hold:"):
+        return policy_text(kept.get("legal_basis"), lang, texts)
+    reason = hold["reason"]
+    words = hold_reasons.get(reason, {}).get(lang) or reason
+    return translate("kept_legal_hold", lang, hold=hold["id"], reason=words)

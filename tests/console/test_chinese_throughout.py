@@ -119,6 +119,7 @@ def world(runtime, app, make_subject, client_as, console_as, plans, failed_deliv
     """Requests in most states with their timelines (one an erasure completed with its certificate), an incident opened
     from a real read with scope, containment, assessment and letters, purge plans, consent and a failed webhook
     delivery -> (a ConsoleClient that may open every page, the URLs of the pages with ids filled in, the data words)."""
+    from govern.retention import service as retention_service
     from govern.sharing import service as sharing
     from govern.subject_requests import flows
     from govern.subjects import service as subjects_service
@@ -138,6 +139,8 @@ def world(runtime, app, make_subject, client_as, console_as, plans, failed_deliv
         for sid in (subjects[1], subjects[4]):
             subjects_service.add_record(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type="purchase",
                                         occurred_at=now - timedelta(days=100), payload={"amount": 1})
+        # And a legal hold on the pending one: the preview names the hold and its reason too.
+        retention_service.place_hold(session=session, policy=runtime.policy, actor=Actor.operator(), subject_id=subjects[4], reason="litigation")
 
     def file(sid, type_):
         with runtime.database.unit_of_work() as session:

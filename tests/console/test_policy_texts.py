@@ -175,6 +175,20 @@ def test_an_obligation_cited_for_what_an_erasure_keeps_reads_in_chinese_with_its
     assert policy_text(obligation.citation(), "en", policy.console.policy_texts) == obligation.citation()
 
 
+def test_an_item_kept_under_a_legal_hold_reads_as_the_hold_and_its_reason_in_words():
+    """What an erasure keeps for a legal hold (retention/keeping.py: "legal hold <id> (<reason code>)") reads in the
+    page's language with the reason's words from retention.yaml hold_reasons; a kept law reads as its citation."""
+    from govern.console.policy_text import kept_basis
+
+    policy = load_policy(PROJECT_ROOT / "policies")
+    held = {"reason": "legal_hold:litigation", "legal_basis": "legal hold 7f0c-hold (litigation)"}
+    assert kept_basis(held, "zh", policy.retention.hold_reasons, policy.console.policy_texts) == "法律保全 7f0c-hold（诉讼或仲裁）"
+    assert kept_basis(held, "en", policy.retention.hold_reasons, policy.console.policy_texts) == "legal hold 7f0c-hold (litigation or arbitration)"
+    [obligation] = [o for o in policy.retention.obligations if o.code == "CN-ECL-31"]
+    law = {"reason": "cn_ecommerce_transactions", "legal_basis": obligation.citation()}
+    assert "《中华人民共和国电子商务法》第三十一条" in kept_basis(law, "zh", policy.retention.hold_reasons, policy.console.policy_texts)
+
+
 def test_an_exemption_reads_as_the_assessments_words_with_each_citation(app):
     from govern.console.pages_breach import reason_text
 
