@@ -9,6 +9,12 @@ machine, the database and the command that produced it, the load average around 
 Each run's stdout, exit status and timing are saved in bench/results/<name>.json; the page is rendered from those
 files, so re-running one benchmark on a quiet machine updates its section and leaves the others alone. A
 benchmark's exit status is its verdict: 0 bar met, 1 bar not met, anything else: it did not run to the end.
+
+Figures measured by hand (a quiet-machine rerun, a comparison of two commits, an analysis) are kept in notes beside
+the results, so every render keeps them (see `read_note`):
+
+    bench/results/<name>.notes.md         added to <name>'s section, or in place of its generated body (replace: yes)
+    bench/results/<name>+<slug>.notes.md  a section of its own after <name>'s, with its own row in the summary table
 """
 
 from __future__ import annotations
@@ -155,6 +161,47 @@ def import_one(bench: Bench, path: Path) -> dict:
     }
 
 
+# --- notes written by hand ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Note:
+    """A note's front matter (`key: value` lines between two `---` lines) and its Markdown body.
+
+    Keys of a benchmark's own note: verdict, run, load (they stand in the summary row in place of the saved run's),
+    replace (yes: the body, from the line under the heading, stands in place of the generated section, whose run
+    the note supersedes). Keys of a section of its own: title (its heading), label, issue, bar, verdict, run, load
+    (its summary row)."""
+
+    fields: dict[str, str]
+    body: str
+
+    def get(self, key: str, default: str = "") -> str:
+        return self.fields.get(key, default)
+
+
+def read_note(path: Path) -> Note:
+    text = path.read_text()
+    fields: dict[str, str] = {}
+    if text.startswith("---\n"):
+        head, _, text = text[4:].partition("\n---\n")
+        for line in head.splitlines():
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    return Note(fields, text.strip("\n"))
+
+
+def notes_of(results_dir: Path, name: str) -> tuple[Note | None, list[Note]]:
+    """A benchmark's own note and its sections of their own (in file-name order)."""
+    own = results_dir / f"{name}.notes.md"
+    return (read_note(own) if own.exists() else None), [read_note(f) for f in sorted(results_dir.glob(f"{name}+*.notes.md"))]
+
+
+def anchor(title: str) -> str:
+    """The id a Markdown renderer (GitHub's) gives a heading."""
+    return re.sub(r"[^\w\- ]", "", title.lower()).replace(" ", "-")
+
+
 # --- the page -------------------------------------------------------------------------------------------------------
 
 
@@ -222,8 +269,60 @@ def _load_section(result: dict) -> list[str]:
     return out
 
 
-def render(results: dict[str, dict]) -> str:
-    now = datetime.now(timezone.utc)
+def _section(b: Bench, r: dict | None) -> list[str]:
+    """What the saved run of one benchmark says, under its heading."""
+    lines = [f"Issue {b.issue}. {b.what[0].upper()}{b.what[1:]}.", "", f"Bar: {b.bar}.", ""]
+    if r is None:
+        return lines + [f"Not measured yet. Run `.venv/bin/python bench/figures.py --only {b.name}` (it runs `.venv/bin/python {' '.join(b.args)}`).", ""]
+    la = r["load_average"]
+    took = f", {r['seconds']} s" if r.get("seconds") else ""
+    given = r["command"].split()
+    database = b.database
+    if "--database-url" in given and given.index("--database-url") + 1 < len(given):
+        database = given[given.index("--database-url") + 1].rsplit("/", 1)[-1]
+    script = next((k for k, a in enumerate(given) if a.endswith(".py")), len(given))
+    options = [a for a in given[script + 1:] if a not in b.args[1:]]
+    if b.name == "scale_out" and options[:2] == ["--hosts", "2"]:
+        options = options[2:]  # what scale_out.py adds to load.py
+    lines += [
+        f"- Verdict: {verdict_of(r)}",
+        f"- Run: {r['date']} UTC{took}; "
+        f"load average {la.get('start')} at the start, {la.get('end')} at the end",
+        f"- Database: `{database}`" + (" (created or wiped by the benchmark itself)" if "bench" in database else ""),
+        f"- Command: `{r['command']}`",
+    ]
+    if options:
+        lines.append(f"- Run with options other than the defaults ({' '.join(options)}): the bar is stated for the defaults")
+    lines.append("")
+    if b.name in ("load", "scale_out"):
+        return lines + _load_section(r)
+    pats = [re.compile(p) for p in b.figure_lines]
+    picked = [ln.rstrip() for ln in r["stdout"].splitlines() if any(p.search(ln) for p in pats)]
+    if picked:
+        return lines + ["```", *picked[-30:], "```", ""]
+    return lines + ["(no figure lines in its output; last lines:)", "", "```", *r["stdout"].strip().splitlines()[-10:], *r["stderr_tail"].strip().splitlines()[-5:], "```", ""]
+
+
+def _row(b: Bench, r: dict | None, note: Note | None) -> str:
+    if r is None and note is None:
+        return f"| [{b.name}](#{b.name}) | {b.issue} | {b.bar} | not measured yet | — | — |"
+    note = note or Note({}, "")
+    la = r["load_average"] if r else {}
+    verdict = note.get("verdict") or (verdict_of(r) if r else "see below")
+    run = note.get("run") or (r["date"][:16].replace("T", " ") if r else "—")
+    load = note.get("load") or (f"{la.get('start')} → {la.get('end')}" if r else "—")
+    return f"| [{b.name}](#{b.name}) | {b.issue} | {b.bar} | {verdict} | {run} | {load} |"
+
+
+def _extra_row(note: Note) -> str:
+    cells = [note.get(k, "—") for k in ("issue", "bar", "verdict", "run", "load")]
+    return f"| [{note.get('label') or note.get('title')}](#{anchor(note.get('title'))}) | {' | '.join(cells)} |"
+
+
+def render(results: dict[str, dict], notes: dict[str, tuple[Note | None, list[Note]]] | None = None,
+           now: datetime | None = None) -> str:
+    notes = notes or {}
+    now = now or datetime.now(timezone.utc)
     m = next((r["machine"] for r in results.values() if r.get("machine")), machine())
     lines = [
         "# Figures",
@@ -242,50 +341,21 @@ def render(results: dict[str, dict]) -> str:
         "|---|---|---|---|---|---|",
     ]
     for b in BENCHES:
-        r = results.get(b.name)
-        if r is None:
-            lines.append(f"| [{b.name}](#{b.name}) | {b.issue} | {b.bar} | not measured yet | — | — |")
-        else:
-            la = r["load_average"]
-            lines.append(f"| [{b.name}](#{b.name}) | {b.issue} | {b.bar} | {verdict_of(r)} | {r['date'][:16].replace('T', ' ')} | {la.get('start')} → {la.get('end')} |")
+        own, extra = notes.get(b.name, (None, []))
+        lines.append(_row(b, results.get(b.name), own))
+        lines += [_extra_row(n) for n in extra]
     for issue, what, bar in NOT_BENCHMARKED:
         lines.append(f"| (none) | {issue} | {what}: {bar} | **no benchmark in bench/ yet** | — | — |")
     lines.append("")
     for b in BENCHES:
-        r = results.get(b.name)
-        lines += [f"## {b.name}", "", f"Issue {b.issue}. {b.what[0].upper()}{b.what[1:]}.", "", f"Bar: {b.bar}.", ""]
-        if r is None:
-            lines += [f"Not measured yet. Run `.venv/bin/python bench/figures.py --only {b.name}` (it runs `.venv/bin/python {' '.join(b.args)}`).", ""]
-            continue
-        la = r["load_average"]
-        took = f", {r['seconds']} s" if r.get("seconds") else ""
-        given = r["command"].split()
-        database = b.database
-        if "--database-url" in given and given.index("--database-url") + 1 < len(given):
-            database = given[given.index("--database-url") + 1].rsplit("/", 1)[-1]
-        script = next((k for k, a in enumerate(given) if a.endswith(".py")), len(given))
-        options = [a for a in given[script + 1:] if a not in b.args[1:]]
-        if b.name == "scale_out" and options[:2] == ["--hosts", "2"]:
-            options = options[2:]  # what scale_out.py adds to load.py
-        lines += [
-            f"- Verdict: {verdict_of(r)}",
-            f"- Run: {r['date']} UTC{took}; "
-            f"load average {la.get('start')} at the start, {la.get('end')} at the end",
-            f"- Database: `{database}`" + (" (created or wiped by the benchmark itself)" if "bench" in database else ""),
-            f"- Command: `{r['command']}`",
-        ]
-        if options:
-            lines.append(f"- Run with options other than the defaults ({' '.join(options)}): the bar is stated for the defaults")
-        lines.append("")
-        if b.name in ("load", "scale_out"):
-            lines += _load_section(r)
-        else:
-            pats = [re.compile(p) for p in b.figure_lines]
-            picked = [ln.rstrip() for ln in r["stdout"].splitlines() if any(p.search(ln) for p in pats)]
-            if picked:
-                lines += ["```", *picked[-30:], "```", ""]
-            else:
-                lines += ["(no figure lines in its output; last lines:)", "", "```", *r["stdout"].strip().splitlines()[-10:], *r["stderr_tail"].strip().splitlines()[-5:], "```", ""]
+        own, extra = notes.get(b.name, (None, []))
+        lines += [f"## {b.name}", ""]
+        if own is None or own.get("replace") != "yes":
+            lines += _section(b, results.get(b.name))
+        if own is not None and own.body:
+            lines += [own.body, ""]
+        for n in extra:
+            lines += [f"## {n.get('title')}", "", n.body, ""]
     lines += [
         "## Earlier figures",
         "",
@@ -295,6 +365,10 @@ def render(results: dict[str, dict]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def load_results(results_dir: Path) -> dict[str, dict]:
+    return {b.name: json.loads((results_dir / f"{b.name}.json").read_text()) for b in BENCHES if (results_dir / f"{b.name}.json").exists()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -324,12 +398,8 @@ def main(argv: list[str] | None = None) -> int:
             result = run_one(BY_NAME[name], extras.get(name, []))
             failed += result["exit_code"] != 0
             (results_dir / f"{name}.json").write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    results = {}
-    for b in BENCHES:
-        f = results_dir / f"{b.name}.json"
-        if f.exists():
-            results[b.name] = json.loads(f.read_text())
-    args.out.write_text(render(results))
+    results = load_results(results_dir)
+    args.out.write_text(render(results, {b.name: notes_of(results_dir, b.name) for b in BENCHES}))
     print(f"wrote {args.out} ({len(results)} of {len(BENCHES)} benchmarks measured)")
     return 1 if failed else 0
 
