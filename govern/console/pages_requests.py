@@ -267,7 +267,16 @@ def request_erasure_preview(request_id: uuid.UUID):
     policy = current_runtime().policy
     # The law or the hold each kept item is kept under, in the page's language.
     bases = [kept_basis(k, language(), policy.retention.hold_reasons, policy.console.policy_texts) for k in preview.kept]
-    return page("erasure_preview.html", req=preview.request, preview=preview, untold=untold, bases=bases)
+    return page("erasure_preview.html", req=preview.request, preview=preview, untold=untold, bases=bases, label=_catalog_label)
+
+
+def _catalog_label(name: str) -> str:
+    """A field, record type or kept item ("field:email", "record:purchase") by the policy catalog's label in the page's
+    language, as the certificate PDF names them; the code itself if the catalog has none."""
+    catalog = current_runtime().policy.catalog
+    kind, _, bare = name.rpartition(":")
+    rule = catalog.record_types.get(bare) if kind == "record" else catalog.fields.get(bare)
+    return rule.label.get(language(), name) if rule is not None else name
 
 
 def _certificate(request_id: uuid.UUID) -> dict:

@@ -151,8 +151,9 @@ def test_an_erasure_is_completed_only_after_its_preview_is_confirmed_and_its_cer
     preview = c.get(f"/console/requests/{rid}/erasure").get_data(as_text=True)
     destroyed = preview.split('id="preview-destroyed"')[1].split("</section>")[0]
     kept = preview.split('id="preview-kept"')[1].split("</section>")[0]
-    assert "<code>communication</code> × 1" in destroyed and "<code>email</code>" in destroyed
-    assert "record:purchase" in kept and re.search(r"<td>\d{4}-\d{2}-\d{2}</td>", kept)
+    # Fields and record types by the catalog's labels in the page's language (the code kept in data-code).
+    assert '<span data-code="record:communication">通信记录</span> × 1' in destroyed and '<span data-code="email">电子邮箱</span>' in destroyed
+    assert '<td data-code="record:purchase">购买记录</td>' in kept and re.search(r"<td>\d{4}-\d{2}-\d{2}</td>", kept)
     # The law it is kept under, in the page's language: its Chinese form (policies/translations/zh.yaml), never English.
     assert "《中华人民共和国电子商务法》第三十一条" in kept and "E-Commerce Law" not in kept
     assert 'id="preview-recipients"' in preview and 'id="confirm"' in preview
