@@ -70,6 +70,14 @@ class Suite:
     def hash(self, data: bytes) -> str:
         return hashlib.new(self.hash_name, data).hexdigest()
 
+    @property
+    def hash_label(self) -> str:
+        """The hash's name as a document that records it says it (a package's manifest: `"digest_algorithm"`)."""
+        return HASH_LABELS[self.hash_name]
+
+
+HASH_LABELS = {"sha256": "SHA-256", "sm3": "SM3"}
+
 
 SUITES = {
     INTERNATIONAL: Suite(INTERNATIONAL, AES_GCM, 32, "sha256", ""),

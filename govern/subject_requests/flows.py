@@ -27,6 +27,7 @@ from govern.consent import service as consent
 from govern.consent.collection import Collection
 from govern.consent.objections import objections_of, record_objections
 from govern.crypto.envelope import Envelope
+from govern.crypto.suites import Suite
 from govern.errors import Conflict, Forbidden, NotFound, SubjectErased, validation_failed
 from govern.identity import service as identity
 from govern.identity.actor import Actor
@@ -509,7 +510,7 @@ def _build_package(
             for f in export.fields
         ])
     files = _portability_files(policy, export, limited) if req.type == "portability" else _access_files(session, policy, req, export, limited)
-    content = _zip(files)
+    content = _zip(files, envelope.suite)
     # The log and the request's events keep a keyed digest: the zip is deterministic and holds the person's data, so a
     # bare SHA-256 of it, readable by whoever reads the log or the request, would let them confirm a guessed value.
     # govern can still tell whether a copy someone shows is the one it handed out (keyed_digest of that copy).
@@ -524,10 +525,12 @@ def _build_package(
     return Package(filename=f"{req.type}-{req.id}.zip", content=content, sha256=hashlib.sha256(content).hexdigest())
 
 
-def _zip(files: dict[str, bytes]) -> bytes:
-    # The manifest's SHA-256 of each file travels inside the package, next to the file itself: it is in the reader's hands.
-    manifest = {name: hashlib.sha256(data).hexdigest() for name, data in sorted(files.items())}
-    files = {**files, "manifest.json": json.dumps({"files": manifest}, indent=2).encode()}
+def _zip(files: dict[str, bytes], suite: Suite) -> bytes:
+    # The manifest's hash of each file travels inside the package, next to the file itself: it is in the reader's hands.
+    # It is govern's own integrity value, so it follows the suite in force (SM3 under commercial_cn) and names its
+    # algorithm: a reader, or an assessor, checks each file with the hash the manifest says.
+    manifest = {name: suite.hash(data) for name, data in sorted(files.items())}
+    files = {**files, "manifest.json": json.dumps({"digest_algorithm": suite.hash_label, "files": manifest}, indent=2).encode()}
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for name, data in sorted(files.items()):

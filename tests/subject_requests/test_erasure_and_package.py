@@ -2,6 +2,7 @@
 rest by crypto-shredding, in the database, in a restored older backup and in the export; the access package holds
 every field and record of the subject, its consent history and disclosures, and nothing of anyone else."""
 
+import hashlib
 import io
 import json
 import zipfile
@@ -154,8 +155,9 @@ def test_the_access_package_holds_every_field_record_consent_event_and_disclosur
     assert "李四" not in blob and "li.si@example.cn" not in blob and "not-mine" not in blob
     assert valid_fields["address"] in files["fields.csv"].decode("utf-8-sig")
     assert "营销推广" in files["summary.zh.txt"].decode() and "顺丰速运" in files["summary.zh.txt"].decode()
-    manifest = json.loads(files["manifest.json"])["files"]
-    assert set(manifest) == set(files) - {"manifest.json"}
+    manifest = json.loads(files["manifest.json"])
+    assert set(manifest["files"]) == set(files) - {"manifest.json"} and manifest["digest_algorithm"] == "SHA-256"  # the suite in force
+    assert all(manifest["files"][n] == hashlib.sha256(files[n]).hexdigest() for n in manifest["files"])
     [event] = audit_events(action="requests:package:create")
     # keyed (no guess of the content can be tried on the log), the download's header is the SHA-256 of the bytes themselves
     assert event.resource.endswith(runtime.envelope.keyed_digest("request-package", str(rid), r.data))
