@@ -89,7 +89,7 @@ def banner(name: str, what: str) -> str:
 
 
 def runtime_for(url: str, home: Path | None = None):
-    from govern.cli import initialise
+    from govern.cli_support import initialise
     from govern.config import PROJECT_ROOT, Settings
     from govern.logging import configure_logging
     from govern.runtime import build_runtime

@@ -64,7 +64,7 @@ FIELDS = ("address", "email", "mobile", "name")
 
 
 def runtime_for(url: str, home: Path):
-    from govern.cli import initialise
+    from govern.cli_support import initialise
     from govern.config import PROJECT_ROOT, Settings
     from govern.logging import configure_logging
     from govern.runtime import build_runtime

@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from govern.access import service as access
     from govern.app import create_app
-    from govern.cli import initialise
+    from govern.cli_support import initialise
     from govern.config import Settings
     from govern.consent.models import ConsentState
     from govern.db import make_engine

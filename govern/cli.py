@@ -10,7 +10,7 @@ import click
 from govern.alerts import cli as alerts_cli
 from govern.audit import cli as audit_cli
 from govern.breach import cli as breach_cli
-from govern.cli_support import emit, runtime
+from govern.cli_support import emit, initialise, runtime
 from govern.config import Settings
 from govern.consent import cli as consent_cli
 from govern.console import cli as console_cli
@@ -52,49 +52,6 @@ def main() -> None:
 
 
 # --- init and database -----------------------------------------------------------------------------
-
-
-def initialise(settings: Settings) -> dict:
-    """Creates GOVERN_HOME (0700) and tightens looser modes under it, checks the policies, migrates the database, then
-    checks the keyring against it — creating one only for a database that holds nothing encrypted yet."""
-    from govern.crypto import checks
-    from govern.db import Database
-    from govern.files import fix_modes, make_home
-    from govern.migrate import upgrade
-    from govern.policies import load_policy
-
-    make_home(settings)
-    fixed = fix_modes(settings)
-    load_policy(settings.policies_dir)
-    database = Database(settings.database_url)
-    try:
-        # Schema changes as the owner role (GOVERN_MIGRATION_DATABASE_URL) when one is set; the serving role has DML only.
-        owner = Database(settings.migration_url) if settings.migration_url != settings.database_url else database
-        try:
-            before, after = upgrade(owner.engine)
-        finally:
-            if owner is not database:
-                owner.dispose()
-        keys, created = checks.init_keyring(settings=settings, database=database)
-        master_keys = keys.describe()
-        keys.close()  # a token's session: each later command opens its own
-        from govern.retention.ledger import open_missing_ledgers
-
-        # Empty erasure and purge ledgers where the database has nothing they would hold: a restore then tells a lost
-        # ledger from one that was never written to.
-        ledgers_created = open_missing_ledgers(home=settings.home, database=database)
-        from govern.deidentified.keys import create_if_missing
-
-        # The export key of pseudonymised exports (govern/deidentified), in a file of its own: made once, never replaced.
-        export_key_created = create_if_missing(settings.home)
-    finally:
-        database.dispose()
-    return {
-        "home": str(settings.home), "keyring": master_keys["path"], "keyring_created": created, "master_keys": master_keys, "migrated_from": before, "migrated_to": after,
-        "ledgers_created": ledgers_created,
-        "export_key_created": export_key_created,
-        "modes_fixed": [{"path": str(f.path), "old_mode": oct(f.old), "new_mode": oct(f.new)} for f in fixed],
-    }
 
 
 def _where_master_keys(described: dict) -> str:

@@ -93,7 +93,7 @@ TEST_RESOLVER = StaticResolver({
 
 @pytest.fixture(scope="session")
 def runtime(settings):
-    from govern.cli import initialise
+    from govern.cli_support import initialise
     from govern.runtime import build_runtime
 
     initialise(settings)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from govern.cli_support import emit, local_time, runtime
+from govern.cli_support import emit, initialise, local_time, runtime
 
 
 @click.group("requests")
@@ -220,8 +220,6 @@ def restore_cmd(source: Path, yes: bool, accept_missing: str | None, as_json: bo
         sys.exit(2)
     _settle_before_restore(settings)
     restore_database(settings.migration_url, source)  # as the owner: pg_restore --clean drops and recreates the tables
-    from govern.cli import initialise
-
     initialise(settings)  # a backup from an older release is migrated forward
     rt = runtime()
     try:

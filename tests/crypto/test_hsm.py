@@ -47,7 +47,7 @@ def _uri(softhsm: Path, *, token: str = TOKEN, label: str, module: str = MODULE,
 def hsm_settings(runtime, settings, softhsm, tmp_path):
     """A GOVERN_HOME whose master keys are in the token (a key label of its own per test), against the test database
     emptied first: govern init there makes version 1 in the token."""
-    from govern.cli import initialise
+    from govern.cli_support import initialise
 
     empty_all_tables(runtime)
     home = tmp_path / "home"
@@ -137,7 +137,7 @@ def test_init_adopts_a_key_made_in_the_token_at_a_key_ceremony(runtime, settings
     import pkcs11
     from pkcs11 import Attribute, KeyType
 
-    from govern.cli import initialise
+    from govern.cli_support import initialise
     from govern.runtime import build_runtime
 
     label = f"ceremony-{uuid.uuid4().hex[:8]}"

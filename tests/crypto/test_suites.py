@@ -48,7 +48,7 @@ def home_with(tmp_path, settings, suite: str, name: str = "home"):
 @pytest.fixture
 def cn_settings(runtime, settings, tmp_path):
     """An installation set up with `suite: commercial_cn` on an empty database (govern init, as an operator would)."""
-    from govern.cli import initialise
+    from govern.cli_support import initialise
 
     empty_all_tables(runtime)
     cn = home_with(tmp_path, settings, suites.COMMERCIAL_CN)

@@ -90,7 +90,7 @@ def load() -> dict:
 def scratch_app():
     """The app as `govern serve` builds it, on a scratch SQLite database (the URL map does not depend on the data)."""
     from govern.app import create_app
-    from govern.cli import initialise
+    from govern.cli_support import initialise
     from govern.config import PROJECT_ROOT, Settings
     from govern.runtime import build_runtime
 

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, update
 
-from govern.cli import initialise, main
+from govern.cli import main
+from govern.cli_support import initialise
 from govern.identity.actor import Actor
 from govern.ledgers import Ledger
 from govern.retention import ledger
