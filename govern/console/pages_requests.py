@@ -19,7 +19,7 @@ from govern.timeutil import as_utc, utcnow
 
 from . import certificate_pdf, queue
 from .policy_text import kept_basis
-from .views import HOME_PANELS, blp, language, may, page, problem_page, t
+from .views import HOME_PANELS, blp, language, may, page, problem_page, t, word_or
 
 
 def _home_panel():
@@ -103,9 +103,7 @@ def _workbench(req, manage: bool, is_open: bool) -> dict:
     rt = current_runtime()
     _, rule = requests.terms_of(rt.policy, req)
     staff = workbench.assignable(session=rt.session()) if manage and is_open else []
-    assignee = next((p.name for p in staff if p.id == req.assignee_id), None) if staff else None
-    if assignee is None and req.assignee_id is not None:
-        assignee = next((p.name for p in workbench.assignable(session=rt.session()) if p.id == req.assignee_id), str(req.assignee_id))
+    assignee = _assignee_words(workbench.assignee_of(session=rt.session(), request=req))
     erasure = req.type in flows.ERASURE_TYPES
     return {
         "can_ack": manage and is_open and req.acknowledged_at is None,
@@ -117,6 +115,13 @@ def _workbench(req, manage: bool, is_open: bool) -> dict:
         "is_erasure": erasure,
         "has_certificate": erasure and req.state == "completed" and bool((req.response or {}).get("certificate")),
     }
+
+
+def _assignee_words(assignee: workbench.Assignee | None) -> str | None:
+    """The assignee by name; one who can no longer be assigned as a former staff member (a bare id tells a DPO nothing)."""
+    if assignee is None or assignee.active:
+        return assignee.name if assignee else None
+    return t("former_staff_named", name=assignee.name) if assignee.name else t("former_staff")
 
 
 def _consents(req) -> list[dict] | None:
@@ -267,7 +272,17 @@ def request_erasure_preview(request_id: uuid.UUID):
     policy = current_runtime().policy
     # The law or the hold each kept item is kept under, in the page's language.
     bases = [kept_basis(k, language(), policy.retention.hold_reasons, policy.console.policy_texts) for k in preview.kept]
-    return page("erasure_preview.html", req=preview.request, preview=preview, untold=untold, bases=bases, label=_catalog_label)
+    reasons = [_kept_reason(k["reason"]) for k in preview.kept]
+    return page("erasure_preview.html", req=preview.request, preview=preview, untold=untold, bases=bases, reasons=reasons, label=_catalog_label)
+
+
+def _kept_reason(reason: str) -> str:
+    """Why an item is kept, in words: a legal hold, or the retention rule or legal obligation (retention.yaml) by its
+    name in the catalogs; a name an operator added without words stays as written."""
+    if reason.startswith("legal_hold:"):
+        return t("kept_reason.legal_hold")
+    rule = f"retention_rule.{reason}"
+    return word_or(rule, "") or word_or(f"retention_obligation.{reason}", reason)
 
 
 def _catalog_label(name: str) -> str:

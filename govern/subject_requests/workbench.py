@@ -183,6 +183,24 @@ def assignable(*, session: Session) -> list[Principal]:
 
 
 @dataclass(frozen=True)
+class Assignee:
+    """Who a request is assigned to, as the request page names them: `name` None only when the account no longer
+    exists; `active` False when it can no longer be assigned (disabled, or gone)."""
+    name: str | None
+    active: bool
+
+
+def assignee_of(*, session: Session, request: DataSubjectRequest) -> Assignee | None:
+    """The request's assignee, found whether or not the account is still active; None when it is unassigned."""
+    if request.assignee_id is None:
+        return None
+    person = session.get(Principal, request.assignee_id)
+    if person is None:
+        return Assignee(None, False)
+    return Assignee(person.name, person.disabled_at is None and person.kind == "staff")
+
+
+@dataclass(frozen=True)
 class Preview:
     request: DataSubjectRequest
     destroyed_fields: list[str]

@@ -10,6 +10,7 @@ import io
 import json
 import os
 import re
+import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -105,6 +106,24 @@ def test_staff_assign_a_request_to_themselves_or_someone_and_the_queue_filters_b
     assert console_as("auditor").post(f"/console/requests/{rid}/assign", {"assignee": "me"}).status_code == 403
 
 
+def test_a_request_whose_assignee_was_disabled_names_them_as_former_staff_never_by_a_bare_id(console_as, make_subject, file_request, make_staff, runtime):  # noqa: F811
+    from govern.identity import staff
+    from govern.identity.actor import Actor
+
+    rid = file_request(make_subject(), "access")
+    leaver = make_staff("privacy_staff", name="zhao-min")
+    c = console_as("privacy_staff")
+    assert c.post(f"/console/requests/{rid}/assign", {"assignee": str(leaver.id)}).status_code == 302
+    with runtime.database.unit_of_work() as session:
+        staff.disable(session=session, actor=Actor.operator(), ref=leaver.name)
+    page = c.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert 'id="request-assignee">zhao-min（前员工，账户已停用）<' in page and str(leaver.id) not in page
+    with runtime.database.unit_of_work() as session:  # an account that no longer exists at all: still words, no id
+        session.get(DataSubjectRequest, rid).assignee_id = uuid.uuid4()
+    page = c.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert 'id="request-assignee">前员工（账户已停用）<' in page
+
+
 def test_acknowledge_pause_and_resume_go_through_the_requests_service_with_its_rules(console_as, make_subject, file_request, runtime, audit_events):  # noqa: F811
     rid = file_request(make_subject(), "access", acknowledge=False)  # a letter: acknowledged by staff afterwards
     c = console_as("privacy_staff")
@@ -156,6 +175,9 @@ def test_an_erasure_is_completed_only_after_its_preview_is_confirmed_and_its_cer
     assert '<td data-code="record:purchase">购买记录</td>' in kept and re.search(r"<td>\d{4}-\d{2}-\d{2}</td>", kept)
     # The law it is kept under, in the page's language: its Chinese form (policies/translations/zh.yaml), never English.
     assert "《中华人民共和国电子商务法》第三十一条" in kept and "E-Commerce Law" not in kept
+    # Why it is kept, in words (the retention rule or obligation by its name in the catalogs), the name in data-code.
+    reasons = re.findall(r'<span class="muted" data-code="([a-z_:]+)">\((.+?)\)</span>', kept)
+    assert reasons and all(re.search(r"[\u4e00-\u9fff]", words) and code not in words for code, words in reasons)
     assert 'id="preview-recipients"' in preview and 'id="confirm"' in preview
     assert _state(runtime, rid).state == "in_progress"  # the preview changes nothing
     assert "requests:erasure:preview" in {e.action for e in audit_events(actor_name=c.name)}
