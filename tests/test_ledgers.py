@@ -10,6 +10,7 @@ import pytest
 from govern.crypto.models import SubjectKey
 from govern.identity.actor import Actor
 from govern.ledgers import COMMITTED, ROLLED_BACK, Ledger, LedgerMissing
+from govern.retention import shredding
 from govern.subjects import erasure
 
 
@@ -49,7 +50,7 @@ def test_a_shredding_that_rolls_back_is_not_reapplied(runtime, make_subject):
         raise Abort  # e.g. the request's own checks fail after the shredding: the transaction rolls back
     assert _states(tombstones, "subject_id", str(sid)) == [ROLLED_BACK]
     with runtime.database.unit_of_work() as session:
-        assert erasure.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), ledger=tombstones) == 0
+        assert shredding.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), ledger=tombstones) == 0
         assert session.get(SubjectKey, sid) is not None  # the subject the rolled-back erasure named is still there
 
 

@@ -31,6 +31,7 @@ from govern.crypto.models import SubjectKey
 from govern.identity.actor import Actor
 from govern.jobs import Progress
 from govern.ledgers import COMMITTED, PENDING, ROLLED_BACK, ErasureLedgers, Ledger
+from govern.retention import shredding
 from govern.retention.models import Run
 from govern.subject_requests.flows import ERASURE_TYPES
 from govern.subject_requests.models import DataSubjectRequest
@@ -225,7 +226,7 @@ def _replay_batch(session: Session, envelope, actor: Actor, entry: dict[str, Any
         revived |= set(session.scalars(select(Subject.id).where(Subject.id.in_(ids), Subject.status != erasure.ERASED)))
         revived |= set(session.scalars(select(SubjectKey.subject_id).where(SubjectKey.subject_id.in_(ids))))
     for sid in sorted(revived):
-        erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=REPLAY_REASON, reference=reference)
+        shredding.shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=REPLAY_REASON, reference=reference)
     return {"fields": sum(len(v) for v in back.values()), "records": n_records, "subjects": len(revived)}
 
 

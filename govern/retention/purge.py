@@ -32,7 +32,7 @@ from govern.identity.actor import Actor
 from govern.jobs import Progress, database_lock, host_lock
 from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
 from govern.policy import Policy
-from govern.retention import ledger, service
+from govern.retention import ledger, service, shredding
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
 from govern.retention.service import FIELD, RECORD, RetentionAction, active_hold
 from govern.subjects import erasure
@@ -388,7 +388,7 @@ def _batch(
         elif session.scalar(select(exists().where(ProfileField.subject_id == sid))) or session.scalar(select(exists().where(Record.subject_id == sid))):
             _bump(counts, item.rule, "kept")  # data arrived after the plan: not what was approved, so not shredded
         else:
-            shred = erasure.shred(
+            shred = shredding.shred(
                 session=session, envelope=envelope, actor=actor, subject_id=sid, reason=AUDIT_REASON, reference=reference, ledger=tombstones,
             )
             _bump(counts, item.rule, "subjects")

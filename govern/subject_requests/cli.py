@@ -85,15 +85,14 @@ def reapply_all(rt, *, at_start: bool = False, settle: bool = True) -> dict:
     from govern.identity.actor import Actor
     from govern.jobs import ProgressLine
     from govern.logging import get_logger
-    from govern.retention import ledger
+    from govern.retention import ledger, shredding
     from govern.subject_requests import flows
-    from govern.subjects import erasure
 
     ledgers = rt.ledgers
     if settle:
         settle_ledgers(rt.database, ledgers)
     with rt.database.unit_of_work() as session:
-        shredded = erasure.reapply(session=session, envelope=rt.envelope, actor=Actor.operator(), ledger=ledgers.tombstones)
+        shredded = shredding.reapply(session=session, envelope=rt.envelope, actor=Actor.operator(), ledger=ledgers.tombstones)
     # Inside `govern serve` every line is JSON: the progress is a log event there.
     line = ProgressLine("replayed", "purge batches", logger=get_logger("govern.serve") if at_start else None)
     try:

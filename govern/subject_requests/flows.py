@@ -35,7 +35,7 @@ from govern.identity.models import Principal
 from govern.identity.permissions import Permission
 from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
 from govern.policy import Policy
-from govern.retention import keeping
+from govern.retention import keeping, shredding
 from govern.sharing import service as sharing
 from govern.subject_requests import propagation, summary
 from govern.subject_requests import service as requests
@@ -207,8 +207,8 @@ def _erase(
         if rid not in keep_records and (scope_types is None or rtype in scope_types):
             destroyed_types[rtype] = destroyed_types.get(rtype, 0) + 1
     if whole and not keep_fields and not keep_records:
-        erasure.shred(session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req),
-                       ledger=ledgers.tombstones if ledgers else None)
+        shredding.shred(session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req),
+                        ledger=ledgers.tombstones if ledgers else None)
         destroyed_fields = sorted(n for n, _ in inv.fields)
         status = "erased"
     else:
@@ -256,7 +256,7 @@ def _shred_at_once(
     if held is None:
         return None
     reason = "erasure_request" if req.type == "erasure" else "account_closure"
-    result = erasure.shred(
+    result = shredding.shred(
         session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req),
         ledger=ledgers.tombstones if ledgers else None,
     )

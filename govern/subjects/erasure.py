@@ -2,14 +2,15 @@
 backups included; the rows are then deleted. A tombstone (subject id, time, reason, request reference — no personal
 data) is kept in the database and in the tombstones ledger outside it (govern/ledgers.py: its line counts exactly
 when the shredding commits), so that a database restored from an older backup re-applies every erasure before it
-serves (`govern tombstones reapply`, run by `govern serve` at start).
+serves (`govern tombstones reapply`, run by `govern serve` at start: govern/retention/shredding.py's `reapply`).
 
 Unreadability does not wait on the size of the subject: `shred` destroys the key, deletes the fields (and with them
 the blind indexes) and writes the tombstone in a fixed number of statements. A subject with few records loses them
 and its row in the same transaction; one with more than a batch keeps its row, marked `erased`, until `sweep`
 (`govern requests sweep-erasures`, cron) has deleted its records in batches — ciphertext nobody can open any more.
 
-Shared by data-subject requests (erasure, account closure) and retention purges.
+Data-subject requests (erasure, account closure) and retention purges shred through govern/retention/shredding.py,
+the flow above subjects and consent that also forgets the subject's objections in the same transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from govern.audit import service as audit
 from govern.audit.tags import ErasureAction
-from govern.consent import objections
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.db import Base
@@ -68,7 +68,8 @@ def shred(
     number of statements whatever the subject holds; its records and row go in the same transaction when there are at
     most `inline_records` (default INLINE_RECORDS), otherwise `sweep` deletes them in batches. Idempotent. With
     `ledger` (the tombstones ledger) the tombstone also goes there, counting when this transaction commits; a missing
-    ledger refuses the shredding (503 ledger_missing)."""
+    ledger refuses the shredding (503 ledger_missing). The subject's objections are consent's: callers shred through
+    govern/retention/shredding.py, which forgets them in the same transaction."""
     inline_records = INLINE_RECORDS if inline_records is None else inline_records
     subject = session.get(Subject, subject_id)
     key = session.get(SubjectKey, subject_id)
@@ -79,7 +80,6 @@ def shred(
     # The key goes first: from this statement on, nothing of the subject can be decrypted, whatever else remains.
     session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id))
     session.execute(delete(ProfileField).where(ProfileField.subject_id == subject_id))
-    objections.forget_subject(session=session, subject_id=subject_id)
     found = session.execute(select(Record.id, Record.type).where(Record.subject_id == subject_id).limit(inline_records + 1)).all()
     deleted: dict[str, int] | None = None
     if len(found) <= inline_records:
@@ -225,19 +225,3 @@ def settle_tombstones(*, session: Session, ledger: Ledger) -> dict[str, int]:
     replaces it)."""
     return ledger.settle_unsettled(lambda entry: "subject_id" in entry and session.get(Tombstone, uuid.UUID(entry["subject_id"])) is not None)
 
-
-def reapply(*, session: Session, envelope: Envelope, actor: Actor, ledger: Ledger) -> int:
-    """Shreds again every subject the tombstone file says was erased but the database still holds (a restore
-    from an older backup), and puts back tombstones the restored database lost. Returns the subjects shredded."""
-    shredded = 0
-    for entry in tombstones(ledger):
-        sid = uuid.UUID(entry["subject_id"])
-        subject = session.get(Subject, sid)
-        # A row still marked erased (its records not yet swept) holds nothing readable: not a resurrection.
-        resurrected = (subject is not None and subject.status != ERASED) or session.get(SubjectKey, sid) is not None
-        if resurrected or session.get(Tombstone, sid) is None:
-            shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=entry["reason"], reference=entry.get("reference"))
-            shredded += int(resurrected)
-    if shredded:
-        audit.append(session=session, actor=actor, action=ErasureAction.REAPPLY, reason=f"reapplied={shredded}")
-    return shredded

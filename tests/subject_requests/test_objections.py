@@ -6,14 +6,15 @@ import dataclasses
 import uuid
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from govern.access import service as access
 from govern.consent import objections
 from govern.consent.models import ProcessingObjection
 from govern.identity.actor import Actor
+from govern.retention import service as retention
 from govern.subject_requests import flows
-from govern.subjects import erasure
 
 SECURITY = Actor(name="fraud-desk", kind="staff", roles=("security",))
 GROUNDS = "Card-testing attack traced to this account; DPO assessment DPIA-77 found the fraud checks override the objection"
@@ -137,11 +138,19 @@ def test_the_bulk_check_and_a_disclosure_refuse_the_objecting_subject_too(client
                                 recipient_id=recipient, fields=["name"]).values == {"name": "张三"}
 
 
-def test_an_erased_subject_takes_its_objections_with_it(make_subject, file_request, verify_by_session, act, runtime):
+@pytest.mark.parametrize("kind", ["erasure", "account_closure"])
+@pytest.mark.parametrize("weighed", [False, True], ids=["shredded-at-once", "weighed-record-by-record"])
+def test_an_erased_subject_takes_its_objections_with_it(make_subject, file_request, verify_by_session, act, runtime, kind, weighed):
     sid = make_subject(jurisdiction="EU")
     _object(file_request, verify_by_session, act, sid, ["fraud_prevention"])
-    with runtime.database.unit_of_work() as session:
-        erasure.shred(session=session, envelope=runtime.envelope, actor=Actor.operator(), subject_id=sid, reason="erasure_request")
+    if weighed:  # a hold on a record type the subject does not hold: every record is weighed, and nothing is kept
+        with runtime.database.unit_of_work() as session:
+            retention.place_hold(session=session, policy=runtime.policy, actor=Actor.operator(), subject_id=sid, reason="litigation",
+                                 record_type="purchase")
+    rid = file_request(sid, kind)
+    verify_by_session(rid)
+    done = act(flows.complete, request_id=rid, ledgers=runtime.ledgers)
+    assert done.response["certificate"]["subject_status"] == "erased"
     with runtime.database.unit_of_work() as session:
         assert session.scalars(select(ProcessingObjection).where(ProcessingObjection.subject_id == sid)).all() == []
 

@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from govern.crypto.models import SubjectKey
 from govern.identity.actor import Actor
+from govern.retention import shredding
 from govern.subjects import erasure
 from govern.subjects.models import ProfileField, Record
 from tests.backups import backup, restore
@@ -67,7 +68,7 @@ def test_a_restored_backup_reapplies_erasures_before_serving(client_as, make_sub
     with runtime.database.unit_of_work() as session:
         assert session.get(SubjectKey, gone) is not None
     with runtime.database.unit_of_work() as session:
-        again = erasure.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), ledger=runtime.ledgers.tombstones)
+        again = shredding.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), ledger=runtime.ledgers.tombstones)
     assert again == 1
     sales = client_as("sales_service")
     assert sales.get(f"/api/v1/subjects/{gone}", purpose="order_fulfilment").status_code == 410
@@ -124,7 +125,7 @@ def test_a_subject_with_more_records_than_a_batch_is_unreadable_at_once_and_swep
     assert sales.post("/api/v1/subjects/lookup", json={"field": "email", "value": valid_fields["email"]}, purpose="order_fulfilment").status_code == 404
     assert _shred(runtime, sid).already_erased is True
     with runtime.database.unit_of_work() as session:  # a restore-time re-application sees nothing resurrected
-        assert erasure.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), ledger=runtime.ledgers.tombstones) == 0
+        assert shredding.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), ledger=runtime.ledgers.tombstones) == 0
 
     swept = erasure.sweep(database=runtime.database, actor=Actor.operator(), batch_size=3)
     assert (swept.subjects, swept.records) == (1, 7)
