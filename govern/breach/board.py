@@ -19,6 +19,7 @@ from govern.audit import service as audit
 from govern.breach import clocks
 from govern.breach.models import AffectedSnapshot, Incident, Notification
 from govern.breach.service import STATES, TRANSITIONS, BreachAction, facts_of, latest_assessment, latest_snapshot, notifications, timeline
+from govern.crypto import suites
 from govern.errors import validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
@@ -104,7 +105,7 @@ def view(*, session: Session, policy: Policy, incident: Incident, now: datetime 
 def snapshot_view(s: AffectedSnapshot) -> dict[str, Any]:
     return {
         "version": s.version, "computed_at": as_utc(s.created_at), "computed_by": s.actor_name, "method": s.method, "parameters": s.parameters,
-        "subjects": s.subjects, "counts": s.counts, "digest": s.digest,
+        "subjects": s.subjects, "counts": s.counts, "digest": s.digest, "digest_algorithm": suites.of_digest(s.digest).hash_label,
     }
 
 

@@ -4,7 +4,6 @@ closes it with its report kept (service and letters)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from datetime import date, datetime
@@ -19,7 +18,9 @@ from govern.audit.tags import AuditAction, RequestAction, SharingAction, Subject
 from govern.breach import letters, service
 from govern.breach.models import AffectedSnapshot, AffectedSubject, Incident
 from govern.breach.service import BreachAction
+from govern.crypto import suites
 from govern.crypto.envelope import Envelope
+from govern.crypto.suites import Suite
 from govern.errors import Conflict, NotFound, SubjectErased, validation_failed
 from govern.identity import service as identity
 from govern.identity.actor import Actor
@@ -176,7 +177,7 @@ def _freeze(
         "by_jurisdiction": dict(sorted(by_jur.items())), "by_category": dict(sorted(by_cat.items())), "by_field": dict(sorted(by_field.items())),
         "by_sensitivity": sens, "minors": minors, "minors_unknown": minors_unknown, "records": records,
     }
-    snapshot.digest = digest(listing)
+    snapshot.digest = digest(listing, envelope.suite)
     service.event(session=session, incident=incident, actor=actor, kind="scope", now=now, data={"version": version, "method": method, "subjects": len(ids)})
     audit.append(session=session, actor=actor, action=BreachAction.SCOPE, resource=f"incident:{incident.id}/scope:{version}", reason=f"subjects={len(ids)}")
     session.flush()
@@ -184,10 +185,15 @@ def _freeze(
     return snapshot
 
 
-def digest(listing: list) -> str:
-    # A bare SHA-256 is right here: the listing is of random subject ids, jurisdiction codes and field names — nothing a
-    # reader could guess, no value — and whoever reads the scope holds it and can check it against the report.
-    return hashlib.sha256(json.dumps(listing, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()).hexdigest()
+def digest(listing: list, suite: Suite) -> str:
+    # An unkeyed hash is right here: the listing is of random subject ids, jurisdiction codes and field names — nothing a
+    # reader could guess, no value — and whoever reads the scope holds it and can check it against the report. It is
+    # govern's own integrity value, so it follows the suite in force and names its algorithm (`sm3:`; none: SHA-256).
+    return suite.named_hash(_listed(listing))
+
+
+def _listed(listing: list) -> bytes:
+    return json.dumps(listing, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def affected(*, session: Session, actor: Actor, incident_id: uuid.UUID, version: int | None = None) -> tuple[AffectedSnapshot, list[AffectedSubject], bool]:
@@ -199,7 +205,7 @@ def affected(*, session: Session, actor: Actor, incident_id: uuid.UUID, version:
     if snapshot is None:
         raise NotFound("scope version; compute the scope first")
     rows = list(session.scalars(select(AffectedSubject).where(AffectedSubject.snapshot_id == snapshot.id).order_by(AffectedSubject.subject_id)))
-    intact = digest([[str(r.subject_id), r.jurisdiction, list(r.fields)] for r in rows]) == snapshot.digest
+    intact = suites.named_hash_matches(snapshot.digest, _listed([[str(r.subject_id), r.jurisdiction, list(r.fields)] for r in rows]))
     audit.append(session=session, actor=actor, action=BreachAction.SCOPE_READ, resource=f"incident:{incident.id}/scope:{snapshot.version}", reason=f"subjects={len(rows)}")
     return snapshot, rows, intact
 

@@ -102,7 +102,7 @@ class AffectedSnapshot(Base):
     parameters: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     subjects: Mapped[int] = mapped_column(Integer, nullable=False)
     counts: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
-    digest: Mapped[str] = mapped_column(String(64), nullable=False)  # SHA-256 over the sorted list, to prove it unchanged
+    digest: Mapped[str] = mapped_column(String(64), nullable=False)  # hash of the sorted list, to prove it unchanged (crypto.suites.named_hash)
 
     __table_args__ = (UniqueConstraint("incident_id", "version", name="uq_affected_snapshots_version"),)
 

@@ -195,7 +195,8 @@ class ScopeViewSchema(Schema):
     parameters = ma.Dict()
     subjects = ma.Int()
     counts = ma.Dict()
-    digest = ma.Str()
+    digest = ma.Str(metadata={"description": "The frozen list's hash: SM3 when it starts with `sm3:` (its first 240 bits), else SHA-256."})
+    digest_algorithm = ma.Str(metadata={"description": "SHA-256 or SM3: the hash the list was frozen under (the suite in force then)."})
 
 
 class AffectedSubjectSchema(Schema):

@@ -70,6 +70,12 @@ class Suite:
     def hash(self, data: bytes) -> str:
         return hashlib.new(self.hash_name, data).hexdigest()
 
+    def named_hash(self, data: bytes) -> str:
+        """A hash govern keeps of its own data to prove it unchanged, naming its algorithm as a stored keyed digest
+        does: `sm3:` + the first 240 bits of SM3 (64 characters, so every column fits), bare hex for SHA-256 (what
+        every such hash was before suites, so one kept before still checks: `named_hash_matches`)."""
+        return self.digest_prefix + self.hash(data)[: 64 - len(self.digest_prefix)]
+
     @property
     def hash_label(self) -> str:
         """The hash's name as a document that records it says it (a package's manifest: `"digest_algorithm"`)."""
@@ -104,6 +110,11 @@ def aead(fmt: int, key: bytes) -> Aead:
 def of_digest(stored: str) -> Suite:
     """The suite a stored keyed digest was made under, from its prefix."""
     return SUITES[COMMERCIAL_CN] if stored.startswith(SM3_PREFIX) else SUITES[INTERNATIONAL]
+
+
+def named_hash_matches(stored: str, data: bytes) -> bool:
+    """Whether `data` still hashes to `stored`, under the algorithm `stored` names (Suite.named_hash)."""
+    return hmac.compare_digest(stored.encode(), of_digest(stored).named_hash(data).encode())
 
 
 def available(name: str) -> str | None:
