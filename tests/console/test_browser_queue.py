@@ -16,7 +16,14 @@ from .test_browser_flows import _sign_in, _submit
 pytestmark = pytest.mark.browser
 
 
-def test_a_dpo_finds_takes_previews_and_confirms_an_erasure_then_downloads_its_certificate(page, runtime, make_subject, make_staff, audit_events):
+# The law a purchase record of a CN subject is kept under, as the preview reads it in each language.
+ECOMMERCE_LAW = {"zh": "《中华人民共和国电子商务法》第三十一条", "en": "E-Commerce Law of the PRC Art. 31"}
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_a_dpo_finds_takes_previews_and_confirms_an_erasure_then_downloads_its_certificate(lang, page, runtime, make_subject, make_staff, audit_events):
+    """In either language, the preview and the request it completes read in that language's words (issue 19 item 2)."""
+    from govern.console.i18n import translate
     from govern.subjects import service as subjects
 
     sid = make_subject(external_ref="CRM-ERASE-77")
@@ -29,6 +36,8 @@ def test_a_dpo_finds_takes_previews_and_confirms_an_erasure_then_downloads_its_c
         requests_domain.verify(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, request_id=rid, method="crm_session", reference="sess-1")
     person = make_staff("dpo")
     _sign_in(page, person.name, "/console/requests")
+    if lang == "en":
+        _submit(page, "#switch-language")
     page.fill("#q", "CRM-ERASE-77")
     _submit(page, "#apply-filters")
     rows = page.locator("#queue tbody tr")
@@ -39,11 +48,16 @@ def test_a_dpo_finds_takes_previews_and_confirms_an_erasure_then_downloads_its_c
     _submit(page, "#assign-me")
     assert page.locator("#request-assignee").inner_text() == person.name
     _submit(page, "#preview-erasure")
-    assert page.locator('#preview-kept td[data-code="record:purchase"]').inner_text() == "购买记录"
-    assert "《中华人民共和国电子商务法》第三十一条" in page.locator("#preview-kept").inner_text()  # the law, in the page's language
+    purchase = runtime.policy.catalog.record_types["purchase"].label[lang]
+    assert page.locator('#preview-kept td[data-code="record:purchase"]').inner_text() == purchase == {"zh": "购买记录", "en": "Purchase"}[lang]
+    assert ECOMMERCE_LAW[lang] in page.locator("#preview-kept").inner_text()  # the law, in the page's language
+    reason = page.locator("#preview-kept span[data-code]").first
+    code = reason.get_attribute("data-code")
+    words = translate(f"retention_obligation.{code}", lang) if code.startswith("cn_") else translate(f"retention_rule.{code}", lang)
+    assert reason.inner_text() == f"({words})" and code not in words  # why it is kept, in words
     assert page.locator("#request-state").count() == 0  # still the preview: nothing erased yet
     _submit(page, "#confirm")
-    assert page.locator("#request-state").inner_text() == "已完成"
+    assert page.locator("#request-state").inner_text() == translate("request_state.completed", lang) == {"zh": "已完成", "en": "completed"}[lang]
     with page.expect_download() as info:
         page.click("#certificate-json")
     body = json.loads(Path(info.value.path()).read_text(encoding="utf-8"))
