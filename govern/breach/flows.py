@@ -25,8 +25,8 @@ from govern.errors import Conflict, NotFound, SubjectErased, validation_failed
 from govern.identity import service as identity
 from govern.identity.actor import Actor
 from govern.policy import Policy
+from govern.subjects import facts as subjects
 from govern.subjects import rights as subject_rights
-from govern.subjects import service as subjects
 from govern.timeutil import as_utc, utcnow
 
 # Exports whose loss exposes subjects, by the audit action that recorded them.

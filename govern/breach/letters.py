@@ -25,8 +25,8 @@ from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, NotFound, SubjectErased, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
+from govern.subjects import facts as subjects
 from govern.subjects import masking
-from govern.subjects import service as subjects
 from govern.timeutil import as_utc, utcnow
 
 LANGUAGES = ("zh", "en")

@@ -17,8 +17,8 @@ from govern.policy import Policy
 from govern.retention import service as retention
 from govern.retention.policy import RetentionPolicy, RetentionRule
 from govern.subjects import erasure
+from govern.subjects import facts as subjects
 from govern.subjects import rights as subject_rights
-from govern.subjects import service as subjects
 from govern.timeutil import as_utc
 
 

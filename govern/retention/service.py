@@ -49,7 +49,7 @@ from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
 from govern.retention.policy import RetentionPolicy, RetentionRule
-from govern.subjects import service as subjects
+from govern.subjects import facts as subjects
 from govern.subjects.models import ProfileField, Record, Subject
 from govern.timeutil import as_utc, utcnow
 from govern.validators import free_text_errors

@@ -25,7 +25,7 @@ from govern.errors import Conflict, Problem, Unprocessable, not_found, require_e
 from govern.identity.actor import Actor
 from govern.policy import Policy
 from govern.sharing.models import Disclosure, Recipient
-from govern.subjects import service as subjects
+from govern.subjects import facts as subjects
 from govern.timeutil import as_utc, utcnow
 from govern.validators import EMAIL_KIND, free_text_errors
 

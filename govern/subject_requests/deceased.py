@@ -20,7 +20,7 @@ from govern.audit.tags import RequestAction
 from govern.errors import Conflict, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
-from govern.subjects import service as subjects
+from govern.subjects import facts as subjects
 from govern.timeutil import as_utc, utcnow
 
 

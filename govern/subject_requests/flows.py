@@ -42,6 +42,7 @@ from govern.subject_requests import service as requests
 from govern.subject_requests.models import DataSubjectRequest
 from govern.subject_requests.service import RequestAction
 from govern.subjects import erasure, masking
+from govern.subjects import facts as subject_facts
 from govern.subjects import rights as subject_rights
 from govern.subjects import service as subjects
 from govern.timeutil import as_utc, utcnow
@@ -117,8 +118,8 @@ def complete(
 def _rectify(session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest) -> dict[str, Any]:
     if req.sealed_details is None:
         raise validation_failed({"details.fields": ["the request carries no values to correct"]})
-    values = json.loads(subjects.open_for_subject(session=session, envelope=envelope, subject_id=req.subject_id, slot=f"request:{req.id}", blob=req.sealed_details))
-    subject = subjects.get_or_raise(session=session, subject_id=req.subject_id)
+    values = json.loads(subject_facts.open_for_subject(session=session, envelope=envelope, subject_id=req.subject_id, slot=f"request:{req.id}", blob=req.sealed_details))
+    subject = subject_facts.get_or_raise(session=session, subject_id=req.subject_id)
     # Validated and audited like any write (field names, never values).
     # A corrected field keeps the basis it was collected on (PIPL Art. 46, GDPR Art. 16); a field the subject did not
     # hold yet needs its own, like any collection (govern/consent/collection.py).
@@ -138,7 +139,7 @@ def _stop_purposes(session: Session, policy: Policy, envelope: Envelope, actor: 
     compelling legitimate grounds (GDPR Art. 21(1); 21(3) marketing objection is absolute, and marketing rests on
     consent here). A named purpose on another basis (a contract, a legal obligation: fraud checks in CN) is not stopped
     and is listed with its basis."""
-    subject = subjects.get_or_raise(session=session, subject_id=req.subject_id)
+    subject = subject_facts.get_or_raise(session=session, subject_id=req.subject_id)
     named = req.details.get("purposes")
     current = consent.history(session=session, policy=policy, envelope=envelope, actor=actor, subject_id=subject.id, now=now)["current"]
     granted = sorted(c["purpose"] for c in current if c["status"] == "granted" and (named is None or c["purpose"] in named))
@@ -184,7 +185,7 @@ def _erase(
     if not whole:  # an erasure limited to some data: what it does not name stays
         scope_fields, scope_types = scope_fields or set(), scope_types or set()
     try:
-        subjects.get_or_raise(session=session, subject_id=req.subject_id)
+        subject_facts.get_or_raise(session=session, subject_id=req.subject_id)
     except SubjectErased:
         # Already shredded: an erasure killed after its tombstone reached the file (before its commit) is re-applied
         # at restart, or a purge shredded the subject meanwhile. Nothing is left to destroy or keep; the request

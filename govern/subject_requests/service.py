@@ -34,7 +34,7 @@ from govern.policy import Policy
 from govern.subject_requests import deadlines, deceased
 from govern.subject_requests.models import DataSubjectRequest, DownloadToken, RequestEvent
 from govern.subject_requests.policy import REQUEST_TYPES, VERIFICATION_METHODS, RequestRule, RequestTerms
-from govern.subjects import service as subjects
+from govern.subjects import facts as subjects
 from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
 

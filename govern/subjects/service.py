@@ -22,22 +22,7 @@ from govern.crypto.models import SubjectKey
 from govern.errors import Conflict, Forbidden, if_match_required, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
-from govern.subjects.facts import (  # noqa: F401  (other domains still ask subjects.service for these)
-    SubjectFacts,
-    SubjectStanding,
-    birth_date,
-    birth_date_fingerprint,
-    birth_date_with_fingerprint,
-    birth_dates,
-    data_key,
-    facts,
-    field_values,
-    get_or_raise,
-    inactive,
-    open_for_subject,
-    seal_for_subject,
-    standings,
-)
+from govern.subjects.facts import data_key, get_or_raise, inactive
 from govern.subjects.models import ProfileField, Record, Subject
 from govern.timeutil import as_utc, utcnow
 

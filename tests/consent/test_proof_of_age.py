@@ -10,7 +10,7 @@ from govern.access import service as access
 from govern.consent.models import ConsentState
 from govern.crypto.envelope import Envelope
 from govern.identity.actor import Actor
-from govern.subjects import service as subjects
+from govern.subjects import facts as subjects
 from govern.subjects.models import ProfileField
 from tests.consent.conftest import years_ago
 

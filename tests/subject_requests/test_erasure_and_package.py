@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from govern.identity.actor import Actor
 from govern.subject_requests import flows
+from govern.subjects import facts as subject_facts
 from govern.subjects import service as subjects
 from govern.subjects.models import ProfileField, Record
 from tests.backups import backup, restore
@@ -118,7 +119,7 @@ def test_account_closure_with_kept_records_records_when_the_account_closed(make_
     verify_by_session(rid)
     _complete(act, rid, runtime)
     with runtime.database.unit_of_work() as session:
-        subject = subjects.get_or_raise(session=session, subject_id=sid)
+        subject = subject_facts.get_or_raise(session=session, subject_id=sid)
         assert subject.status == "restricted" and subject.closed_at is not None
 
 

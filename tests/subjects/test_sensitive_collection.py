@@ -193,16 +193,16 @@ def test_a_write_path_that_names_no_rule_may_not_store_a_sensitive_field(runtime
 def test_a_rectification_keeps_the_basis_a_held_field_was_collected_on(make_subject, runtime):
     from govern.consent.collection import Collection
     from govern.identity.actor import Actor
-    from govern.subjects import service
+    from govern.subjects import facts, service
 
     sid = make_subject()
     with runtime.database.unit_of_work() as session:
-        subject = service.get_or_raise(session=session, subject_id=sid)
+        subject = facts.get_or_raise(session=session, subject_id=sid)
         service.update(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=Actor.operator(), subject_id=sid,
                        expected_version=subject.version, fields={"bank_card_number": "6222020200112345679"}, collection=Collection(carry_over="request:r-1"))
     assert _bases(runtime, sid)["bank_card_number"][:3] == ("carried", None, "request:r-1")
     with pytest.raises(Exception) as refused, runtime.database.unit_of_work() as session:
-        subject = service.get_or_raise(session=session, subject_id=sid)
+        subject = facts.get_or_raise(session=session, subject_id=sid)
         service.update(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=Actor.operator(), subject_id=sid,
                        expected_version=subject.version, fields={"health": HEALTH}, collection=Collection(carry_over="request:r-2"))
     assert getattr(refused.value, "code", None) == "sensitive_basis_missing"
