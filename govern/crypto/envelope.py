@@ -244,6 +244,13 @@ class Envelope:
         the normalised value: 64 hex characters in either suite."""
         return (suite or self.suite).mac(self.keyring.index_key, f"{field}\x00{normalised}".encode())
 
+    def subject_blind_index(self, dek: bytes, field: str, normalised: str) -> str:
+        """A subject's blind index under the suite of the subject's data key, not the suite in force: during a migration
+        a subject not yet converted keeps indexes of its own suite (convert_subject recomputes them with its key), so
+        the format byte of a subject's wrapped data key always says which MAC each of its indexes is."""
+        fmt = getattr(dek, "fmt", None)
+        return self.blind_index(field, normalised, suites.of_format(fmt) if fmt is not None else None)
+
     def blind_indexes(self, field: str, normalised: str) -> list[str]:
         """What a look-up matches: the index under each suite data may be under (two while a migration is under way)."""
         self.keyring.reload_if_changed()

@@ -135,7 +135,7 @@ def _store_fields(session: Session, envelope: Envelope, policy: Policy, subject_
     now = utcnow()
     for name, (value, normal) in cleaned.items():
         blob = envelope.seal(dek, subject_id, f"field:{name}", value.encode())
-        index = envelope.blind_index(name, normal) if policy.catalog.fields[name].searchable else None
+        index = envelope.subject_blind_index(dek, name, normal) if policy.catalog.fields[name].searchable else None
         row = session.get(ProfileField, (subject_id, name))
         if row is None:
             session.add(ProfileField(subject_id=subject_id, name=name, ciphertext=blob, blind_index=index, collected_at=now, updated_at=now))

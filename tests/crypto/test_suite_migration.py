@@ -161,6 +161,46 @@ def test_a_killed_migration_resumes_and_the_service_finds_subjects_under_either_
         rt.database.dispose()
 
 
+def test_a_subject_written_during_a_migration_keeps_blind_indexes_of_its_data_key_s_suite(runtime, cn_home, monkeypatch):
+    from govern.subjects import service
+
+    sids = seed(runtime, 4)
+    rt = runtime_for(cn_home)
+    real, calls = migration.convert_subject, {"n": 0}
+
+    def dies_on_the_third(*args, **kw):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # killed in its second batch: two subjects converted, two not
+        return real(*args, **kw)
+
+    def email_index(sid) -> tuple[int, str | None]:
+        wrapped, fields = stored(rt, sid)
+        return wrapped[0], next(index for name, _, index in fields if name == "email")
+
+    try:
+        monkeypatch.setattr(migration, "convert_subject", dies_on_the_third)
+        with pytest.raises(KeyboardInterrupt):
+            _migrate(rt, cn_home, batch_size=2)
+        monkeypatch.setattr(migration, "convert_subject", real)
+        for i, sid in enumerate(sids):  # a worker updates every subject while the migration is under way
+            with rt.database.unit_of_work() as session:
+                service.update(session=session, policy=rt.policy, envelope=rt.envelope, actor=Actor.operator(), subject_id=sid,
+                               expected_version=service.get_or_raise(session=session, subject_id=sid).version, fields={"email": f"moved{i}@example.cn"})
+        formats = set()
+        for i, sid in enumerate(sids):
+            fmt, index = email_index(sid)
+            formats.add(fmt)
+            assert index == rt.envelope.blind_index("email", f"moved{i}@example.cn", suites.of_format(fmt))  # its data key's suite
+            assert lookup(rt, "email", f"moved{i}@example.cn") == [sid]
+        assert formats == {suites.AES_GCM, suites.SM4_GCM}
+        _migrate(rt, cn_home, batch_size=2)
+        for i, sid in enumerate(sids):
+            assert email_index(sid) == (suites.SM4_GCM, rt.envelope.blind_index("email", f"moved{i}@example.cn", CN))
+    finally:
+        rt.database.dispose()
+
+
 def test_the_migration_refuses_while_a_rotation_is_unfinished_and_changes_nothing(runtime, cn_home):
     seed(runtime, 1)
     rt = runtime_for(cn_home)
