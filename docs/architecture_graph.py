@@ -44,14 +44,52 @@ def owner(module: str) -> str:
     return ".".join(parts[:2])
 
 
-def package_imports(graph) -> set[tuple[str, str]]:
-    edges = set()
+def package_imports(graph) -> dict[tuple[str, str], set[tuple[str, str]]]:
+    """The imports between packages, each with the module imports that make it."""
+    edges: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for module in graph.modules:
         for imported in graph.find_modules_directly_imported_by(module):
             a, b = owner(module), owner(imported)
             if a != b:
-                edges.add((a, b))
+                edges.setdefault((a, b), set()).add((module, imported))
     return edges
+
+
+def _wildcard(expression: str) -> re.Pattern:
+    """An import-linter module expression as a regex: `*` one name, `**` one or more."""
+    parts = {"*": r"[^.]+", "**": r"[^.]+(?:\.[^.]+)*"}
+    return re.compile(r"\.".join(parts.get(part, re.escape(part)) for part in expression.split(".")))
+
+
+def exceptions(text: str) -> list[tuple[re.Pattern, re.Pattern, str]]:
+    """The ignore_imports lines of the layers contract in `text` (.importlinter), each with its kind: "TODO" when the
+    comment above it names one (an import still to remove), else "allowed" (an exception that stays, for the reason
+    its comment gives)."""
+    section = text[text.index("[importlinter:contract:layers]"):]
+    lines = section[section.index("ignore_imports ="):].splitlines()[1:]
+    out, comment, in_comment = [], "", False
+    for line in lines:
+        if not line.startswith((" ", "\t")) and line.strip():
+            break  # the next option or section
+        entry = line.strip()
+        if entry.startswith("#"):
+            comment = (comment if in_comment else "") + entry
+            in_comment = True
+        elif "->" in entry:
+            importer, imported = (part.strip() for part in entry.split("->"))
+            out.append((_wildcard(importer), _wildcard(imported), "TODO" if "TODO" in comment else "allowed"))
+            in_comment = False
+    return out
+
+
+def kind(imports: set[tuple[str, str]], listed: list[tuple[re.Pattern, re.Pattern, str]]) -> str:
+    """What an arrow against the layers is: "TODO" if any of its imports is listed as one, "allowed" if every one is
+    listed with a reason, "not listed" otherwise (the contract then fails)."""
+    kinds = set()
+    for importer, imported in imports:
+        found = [k for a, b, k in listed if a.fullmatch(importer) and b.fullmatch(imported)]
+        kinds.add(found[0] if found else "not listed")
+    return next(k for k in ("TODO", "not listed", "allowed") if k in kinds)
 
 
 def mermaid() -> str:
@@ -68,9 +106,11 @@ def mermaid() -> str:
     # Every arrow reads "imports": a layer may import the layers below it.
     for i in range(len(order) - 1, 0, -1):
         out.append(f"  L{i} --> L{i - 1}")
-    upward = sorted((a, b) for a, b in package_imports(graph) if a in rank and b in rank and rank[a] < rank[b])
-    out.append("  %% dashed: an import against the layers, allowed only as an ignore_imports line of .importlinter (a TODO)")
-    out.extend(f"  {node(a)} -.-> {node(b)}" for a, b in upward)
+    edges, listed = package_imports(graph), exceptions((ROOT / ".importlinter").read_text())
+    upward = sorted((a, b) for a, b in edges if a in rank and b in rank and rank[a] < rank[b])
+    out.append("  %% dashed: an import against the layers, listed in .importlinter's ignore_imports, labelled by kind:")
+    out.append("  %% allowed (an exception that stays, for the reason its comment gives) or TODO (an import still to remove)")
+    out.extend(f"  {node(a)} -.->|{kind(edges[a, b], listed)}| {node(b)}" for a, b in upward)
     out.append("```")
     return "\n".join(out)
 

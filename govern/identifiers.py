@@ -27,7 +27,7 @@ def canonical_id(value: uuid.UUID | str) -> str:
 
 
 def stored_id_text(value: uuid.UUID | str) -> str:
-    """An id as a query handed it back through subjects.service.id_text: already canonical text from PostgreSQL's
+    """An id as a query handed it back through `id_text` below: already canonical text from PostgreSQL's
     cast (taken as is: ten thousand of them per bulk check), a UUID object elsewhere."""
     return value if value.__class__ is str else str(value)
 
