@@ -224,6 +224,8 @@ def _confirm_principal(runtime: Runtime, response):
         enabled = identity.confirm_remembered(session=session, principal_id=getattr(g.get("actor"), "principal_id", None))
     except Exception as exc:  # cannot tell: answer nothing
         log.error("principal_not_confirmed", error_type=type(exc).__name__)
+        if response.status_code == 503:  # already "not carried out, try again" (a lost connection): no more to hide
+            return response
         return problem_response(AuditUnavailable("The request could not be checked and was not carried out."))
     if enabled:
         return response

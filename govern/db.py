@@ -135,6 +135,12 @@ class Database:
         if self.autocommit_engine is not None:
             self.autocommit_engine.dispose()
 
+    def connection_lost(self) -> None:
+        """A statement found the server gone (a restart, a fail-over): every idle connection of both pools was opened
+        to that server and is as dead, so both pools start afresh instead of failing one request per connection. Idle
+        connections are closed; those requests hold now are not closed under them, and go when they are given back."""
+        self.dispose()
+
 
 # Session.info key: the connection a read_session runs on; hot statements use it without asking the session.
 HOT_CONNECTION = "govern.hot_connection"
@@ -195,9 +201,10 @@ class HotStatement:
             cursor.execute(sql, [params[name] for name in names], prepare=True)
             return cursor.fetchall()
         except connection.dialect.loaded_dbapi.Error as exc:
-            if connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None):
+            lost = connection.dialect.is_disconnect(exc, connection.connection.dbapi_connection, None)
+            if lost:
                 connection.invalidate(exc)  # as SQLAlchemy would: the pool must not hand out a dead connection
-            raise DBAPIError.instance(sql, params, exc, connection.dialect.loaded_dbapi.Error) from exc
+            raise DBAPIError.instance(sql, params, exc, connection.dialect.loaded_dbapi.Error, connection_invalidated=lost) from exc
 
 
     def _lean(self, connection: Connection, driver, sql: str, values: list) -> list:

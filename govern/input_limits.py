@@ -21,7 +21,7 @@ import json
 import math
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 from werkzeug.routing import IntegerConverter
 
@@ -130,6 +130,16 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def _operational(exc: OperationalError):
+        if exc.connection_invalidated:
+            # The server ended the connection (a restart, a fail-over): this request's statements did not commit, and
+            # the pools start afresh, so the client's retry is served on a new connection.
+            log.warning("database_connection_lost", error_type=type(exc.orig).__name__)
+            current_app.extensions["govern"].database.connection_lost()
+            return problem_response(Problem(
+                503, "database_unavailable", "Database unavailable",
+                "The connection to the database was lost and the request was not carried out; try again.",
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+            ))
         if not _busy(exc):
             log.error("unhandled_error", error_type=type(exc).__name__)
             return problem_response(Problem(500, "internal_error", "Internal error", "The request failed; nothing was changed."))

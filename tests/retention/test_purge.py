@@ -171,6 +171,7 @@ def test_a_lost_database_connection_stops_the_purge_and_a_rerun_finishes_it(runt
 
     with pytest.raises((purge_mod.PurgeInterrupted, Exception)):
         purge(plan_id, batch_size=5, on_progress=cut)
+    runtime.database.dispose()  # the cut ended the pools' other connections too: later tests start on fresh ones
     assert _run(runtime, plan_id).status != "completed"
     result = purge(plan_id, batch_size=5)
     assert result.status == "completed" and result.counts["gone"] == 0
