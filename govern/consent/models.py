@@ -100,7 +100,7 @@ class NoticeScope(Base):
     purpose: Mapped[str] = mapped_column(String(64), primary_key=True)
     version: Mapped[str] = mapped_column(String(32), primary_key=True)
     scope: Mapped[dict] = mapped_column(JSON, nullable=False)
-    sha256: Mapped[str] = mapped_column(String(64), nullable=False)  # of the canonical JSON of `scope`
+    sha256: Mapped[str] = mapped_column(String(64), nullable=False)  # of the canonical JSON of `scope`: SHA-256, or `sm3:` + SM3 (suites.named_hash)
     first_used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
 
 

@@ -8,7 +8,6 @@ CCPA 1798.120/1798.135 (opt-out of sale/share, including Global Privacy Control)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -27,7 +26,9 @@ from govern.consent import receipts
 from govern.consent.models import ConsentEvent, ConsentReceipt, ConsentState, NoticeScope
 from govern.consent.notices import needs_notice, provision_categories
 from govern.consent.recipients import RegisteredRecipient, recipient_register
+from govern.crypto import suites
 from govern.crypto.envelope import Envelope
+from govern.crypto.suites import Suite
 from govern.errors import Conflict, Unprocessable, not_found, validation_failed
 from govern.identifiers import id_batches, id_text, stored_id_text
 from govern.identity.actor import Actor
@@ -500,7 +501,7 @@ def record(
             nset = policy.notices.for_purpose(p.name)
             found = nset.get(notices[p.name]["version"]) if nset else None
             if found is not None and found.scope is not None:
-                scopes[p.name] = notice_scope(session=session, purpose=p.name, version=found.version, scope=found.scope, now=now)
+                scopes[p.name] = notice_scope(session=session, purpose=p.name, version=found.version, scope=found.scope, now=now, suite=envelope.suite)
     recorded_at = utcnow()  # taken after the locks, so event times follow commit order
     when = as_utc(occurred_at) if occurred_at is not None else recorded_at
     todo: list[Purpose] = []
@@ -594,11 +595,16 @@ def _late_entry(action: str, occurred_at: datetime | None, reason: str | None, n
     return reason
 
 
-def notice_scope(*, session: Session, purpose: str, version: str, scope: Mapping[str, Any], now: datetime) -> dict[str, Any]:
+def notice_scope(*, session: Session, purpose: str, version: str, scope: Mapping[str, Any], now: datetime, suite: Suite) -> dict[str, Any]:
     """The scope a notice version announced, as recorded when it was first used for a grant (recorded now if this is
     the first). A versions.yaml whose scope for a used version reads differently since is refused: an edited file
-    must not widen (or narrow) what consents given under that version cover (PIPL Art. 14 ¶2)."""
-    digest = hashlib.sha256(receipts.canonical(dict(scope)).encode()).hexdigest()
+    must not widen (or narrow) what consents given under that version cover (PIPL Art. 14 ¶2).
+
+    The recorded hash is govern's own integrity value: taken under `suite` (the one in force; SM3 is stored as `sm3:`
+    and its first 240 bits) and compared under the algorithm it names, so a scope pinned before a suite migration
+    still matches after it."""
+    canonical = receipts.canonical(dict(scope)).encode()
+    digest = suite.named_hash(canonical)
     row = session.get(NoticeScope, (purpose, version))
     if row is None:
         insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -608,7 +614,7 @@ def notice_scope(*, session: Session, purpose: str, version: str, scope: Mapping
         )
         row = session.get(NoticeScope, (purpose, version))
         assert row is not None
-    if row.sha256 != digest:
+    if not suites.named_hash_matches(row.sha256, canonical):
         raise Conflict(
             "notice_scope_changed", "Notice scope changed",
             f"The scope of version {version} of the '{purpose}' notice in policies/notices/{purpose}/versions.yaml differs from "
