@@ -3,6 +3,7 @@ actions its state allows. Every rule (states, deadlines, verification, extension
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 
@@ -303,9 +304,12 @@ def _certificate(request_id: uuid.UUID) -> dict:
 def request_certificate_json(request_id: uuid.UUID):
     """The erasure certificate as GET /api/v1/requests/<id>/certificate answers it (the read audited), to download."""
     doc = _certificate(request_id)
-    body = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True)
+    body = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True).encode()
+    # X-Content-SHA256 is of the bytes handed over (what `sha256sum` of the saved file prints), as for a package;
+    # the certificate's own digest, of its canonical form, travels as with the PDF.
     return Response(body, mimetype="application/json", headers={
-        "Content-Disposition": f'attachment; filename="erasure-certificate-{request_id}.json"', "X-Content-SHA256": doc["sha256"],
+        "Content-Disposition": f'attachment; filename="erasure-certificate-{request_id}.json"',
+        "X-Content-SHA256": hashlib.sha256(body).hexdigest(), "X-Certificate-SHA256": doc["sha256"],
     })
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import hashlib
 import json
 import os
 import re
@@ -188,7 +189,8 @@ def test_an_erasure_is_completed_only_after_its_preview_is_confirmed_and_its_cer
     assert 'id="certificate-json"' in page and 'id="certificate-pdf-zh"' in page and 'id="certificate-pdf-en"' in page
     as_json = c.get(f"/console/requests/{rid}/certificate.json")
     body = json.loads(as_json.get_data(as_text=True))
-    assert as_json.status_code == 200 and body["sha256"] == done.response["certificate_sha256"] == as_json.headers["X-Content-SHA256"]
+    assert as_json.status_code == 200 and body["sha256"] == done.response["certificate_sha256"] == as_json.headers["X-Certificate-SHA256"]
+    assert as_json.headers["X-Content-SHA256"] == hashlib.sha256(as_json.data).hexdigest()  # what sha256sum of the file prints
     for lang in ("zh", "en"):
         pdf = c.get(f"/console/requests/{rid}/certificate.pdf?lang={lang}")
         assert pdf.status_code == 200 and pdf.mimetype == "application/pdf" and pdf.data.startswith(b"%PDF")
