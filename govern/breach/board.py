@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from govern import paging
 from govern.audit import service as audit
+from govern.audit.tags import BreachAction
 from govern.breach import clocks
 from govern.breach.models import AffectedSnapshot, Incident, Notification
-from govern.breach.service import STATES, TRANSITIONS, BreachAction, facts_of, latest_assessment, latest_snapshot, notifications, timeline
+from govern.breach.service import STATES, TRANSITIONS, facts_of, latest_assessment, latest_snapshot, notifications, timeline
 from govern.crypto import suites
 from govern.errors import validation_failed
 from govern.identity.actor import Actor

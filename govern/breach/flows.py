@@ -14,10 +14,9 @@ from sqlalchemy.orm import Session
 
 from govern.audit import breach_queries
 from govern.audit import service as audit
-from govern.audit.tags import AuditAction, RequestAction, SharingAction, SubjectAction
+from govern.audit.tags import AuditAction, BreachAction, RequestAction, SharingAction, SubjectAction
 from govern.breach import letters, service
 from govern.breach.models import AffectedSnapshot, AffectedSubject, Incident
-from govern.breach.service import BreachAction
 from govern.crypto import suites
 from govern.crypto.envelope import Envelope
 from govern.crypto.suites import Suite

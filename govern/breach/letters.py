@@ -16,15 +16,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from govern.access import service as access
-from govern.access.service import Refusal
 from govern.audit import service as audit
+from govern.audit.tags import BreachAction
 from govern.breach import board, service
 from govern.breach.models import AffectedSnapshot, AffectedSubject, Incident, Letter, Notification
-from govern.breach.service import BreachAction
 from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, NotFound, SubjectErased, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
+from govern.refusals import Refusal
 from govern.subjects import facts as subjects
 from govern.subjects import masking
 from govern.timeutil import as_utc, utcnow

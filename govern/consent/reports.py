@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from govern import figures as over_time
 from govern.audit import service as audit
 from govern.audit.review_queries import allowed_reads_between
-from govern.audit.tags import SubjectAction
+from govern.audit.tags import ConsentAction, SubjectAction
 from govern.consent.models import ConsentEvent, ConsentState
 from govern.consent.notices import needs_notice
-from govern.consent.service import ConsentAction, _stale
+from govern.consent.service import _stale
 from govern.errors import validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy

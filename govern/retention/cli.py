@@ -49,9 +49,10 @@ def _staff_credential(as_staff: str | None, password_stdin: bool, staff_key_stdi
 def _authenticated(rt, credential, action: str, permission):
     """The staff Actor holding `permission`, or exit 1 with the refusal audited (a failed password is audited by
     staff.sign_in as well, and counts towards its lockout)."""
-    from govern.access.service import Refusal, has_permission
+    from govern.access.service import has_permission
     from govern.identity.actor import Actor
     from govern.identity.credentials import StaffCredentialRefused, authenticate_staff
+    from govern.refusals import Refusal
     from govern.retention import service
 
     try:

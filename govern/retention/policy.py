@@ -14,7 +14,7 @@ from marshmallow import fields as ma
 from marshmallow import validate
 
 from govern.policy import Catalog, Label, PolicyError, StrictSchema, read_yaml, validate_file
-from govern.subject_requests.policy import WorkingCalendar, _load_calendar
+from govern.subject_requests.policy import WorkingCalendar, load_calendar
 from govern.timeutil import add_months, months_cutoff, months_later
 
 
@@ -278,7 +278,7 @@ def _period(text: str, calendar: str | None = None, where: str = "", directory: 
     path = (directory or Path(".")) / "calendars" / f"{calendar}.yaml"
     if calendar is None or not path.exists():
         raise PolicyError(f"retention.yaml: {where}.calendar: a period in working days needs a calendar of policies/calendars/ (e.g. calendar: CN)")
-    return RetentionPeriod(amount, unit, _load_calendar(path))
+    return RetentionPeriod(amount, unit, load_calendar(path))
 
 
 def _rule_targets(where: str, spec: Any, known: Mapping[str, Any], what: str) -> frozenset[str]:

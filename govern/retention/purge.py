@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
+from govern.audit.tags import RetentionAction
 from govern.crypto.envelope import Envelope
 from govern.db import Database
 from govern.identity.actor import Actor
@@ -34,7 +35,7 @@ from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
 from govern.policy import Policy
 from govern.retention import ledger, service, shredding
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
-from govern.retention.service import FIELD, RECORD, RetentionAction, active_hold
+from govern.retention.service import FIELD, RECORD, active_hold
 from govern.subjects import erasure
 from govern.subjects.models import ProfileField, Record, Subject
 from govern.timeutil import as_utc, utcnow

@@ -39,7 +39,6 @@ from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from govern import figures, paging
-from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.audit.service import Outcome
 from govern.audit.tags import RetentionAction
@@ -47,6 +46,7 @@ from govern.consent import withdrawals
 from govern.errors import Conflict, Forbidden, Problem, not_found, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
+from govern.refusals import Refusal
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
 from govern.retention.policy import RetentionPolicy, RetentionRule
 from govern.subjects import facts as subjects

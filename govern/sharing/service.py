@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from govern.access import service as access
-from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.audit.tags import SharingAction
 from govern.consent import service as consent
@@ -24,6 +23,7 @@ from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, Problem, Unprocessable, not_found, require_editable, require_version, stale, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
+from govern.refusals import Refusal
 from govern.sharing.models import Disclosure, Recipient
 from govern.subjects import facts as subjects
 from govern.timeutil import as_utc, utcnow

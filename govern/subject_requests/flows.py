@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from govern.access import service as access
-from govern.access.service import Refusal
 from govern.audit import service as audit
+from govern.audit.tags import RequestAction
 from govern.consent import scopes
 from govern.consent import service as consent
 from govern.consent.collection import Collection
@@ -35,12 +35,12 @@ from govern.identity.models import Principal
 from govern.identity.permissions import Permission
 from govern.ledgers import ErasureLedgers, Ledger, LedgerMissing
 from govern.policy import Policy
+from govern.refusals import Refusal
 from govern.retention import keeping, shredding
 from govern.sharing import service as sharing
 from govern.subject_requests import propagation, summary
 from govern.subject_requests import service as requests
 from govern.subject_requests.models import DataSubjectRequest
-from govern.subject_requests.service import RequestAction
 from govern.subjects import erasure, masking
 from govern.subjects import facts as subject_facts
 from govern.subjects import rights as subject_rights

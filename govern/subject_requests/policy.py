@@ -214,8 +214,9 @@ class _RequestSettingsSchema(StrictSchema):
     next_of_kin = ma.Nested(_NextOfKin, required=True)
 
 
-def _load_calendar(path: Path) -> WorkingCalendar:
-
+def load_calendar(path: Path) -> WorkingCalendar:
+    """A working-day calendar of policies/calendars/ (weekend, holidays and working weekends per year), checked: the
+    requests' deadlines and retention's periods in working days count on it (PolicyError when it is wrong)."""
     where = f"calendars/{path.name}"
     doc = read_yaml(path)
     if not isinstance(doc, dict) or doc.get("version") != 1:
@@ -270,7 +271,7 @@ def _load_calendar(path: Path) -> WorkingCalendar:
 def load_request_policy(directory: Path, jurisdictions: Mapping[str, Jurisdiction]) -> dict[str, Any]:
     """The request-deadline keys of jurisdictions.yaml, the calendars they name and requests.yaml; refuses naming the gap."""
 
-    calendars = {p.stem: _load_calendar(p) for p in sorted((directory / "calendars").glob("*.yaml"))}
+    calendars = {p.stem: load_calendar(p) for p in sorted((directory / "calendars").glob("*.yaml"))}
     terms: dict[str, RequestTerms] = {}
     for code, jur in jurisdictions.items():
         where = f"jurisdictions.yaml: jurisdictions.{code}.requests"

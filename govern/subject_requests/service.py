@@ -20,7 +20,6 @@ from sqlalchemy.orm import Session
 
 from govern import validators
 from govern.access import service as access
-from govern.access.service import Refusal
 from govern.audit import service as audit
 from govern.audit.service import Outcome
 from govern.audit.tags import RequestAction
@@ -31,6 +30,7 @@ from govern.identity.actor import Actor
 from govern.identity.models import Principal
 from govern.identity.permissions import Permission
 from govern.policy import Policy
+from govern.refusals import Refusal
 from govern.subject_requests import deadlines, deceased
 from govern.subject_requests.models import DataSubjectRequest, DownloadToken, RequestEvent
 from govern.subject_requests.policy import REQUEST_TYPES, VERIFICATION_METHODS, RequestRule, RequestTerms
