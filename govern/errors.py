@@ -218,7 +218,9 @@ def problem_response(problem: Problem) -> Response:
     return response
 
 
-_HTTP_CODES = {
+# The problem code of each HTTP error werkzeug raises (routing, methods, body limits): the API's handler and the
+# console's JSON answers name them alike.
+HTTP_CODES = {
     400: "bad_request",
     401: "unauthenticated",
     403: "forbidden",
@@ -256,7 +258,7 @@ def register_error_handlers(app: Flask) -> None:
             return problem_response(validation_failed(messages))
         allowed = getattr(exc, "valid_methods", None) if status == 405 else None  # RFC 9110 §15.5.6: a 405 names them
         return problem_response(
-            Problem(status, _HTTP_CODES.get(status, "http_error"), exc.name, exc.description, headers={"Allow": ", ".join(allowed)} if allowed else {})
+            Problem(status, HTTP_CODES.get(status, "http_error"), exc.name, exc.description, headers={"Allow": ", ".join(allowed)} if allowed else {})
         )
 
     @app.errorhandler(StoredDataRejected)

@@ -45,7 +45,7 @@ from govern.access.service import has_permission
 from govern.audit import chain, checkpoints, export, signing
 from govern.audit import service as audit
 from govern.audit.tags import AuditAction
-from govern.errors import _HTTP_CODES, Problem, problem_response
+from govern.errors import HTTP_CODES, Problem, problem_response
 from govern.identity import review, staff
 from govern.identity.guard import CSRF_FIELD, SESSION_COOKIE, current_actor, current_runtime, public, requires
 from govern.identity.models import Principal
@@ -315,7 +315,7 @@ def _rate_limited(exc: RateLimitExceeded):
 @blp.errorhandler(HTTPException)
 def _http(exc: HTTPException):
     if not _wants_html():
-        return problem_response(Problem(exc.code or 500, _HTTP_CODES.get(exc.code or 500, "http_error"), exc.name, exc.description))
+        return problem_response(Problem(exc.code or 500, HTTP_CODES.get(exc.code or 500, "http_error"), exc.name, exc.description))
     return page("error.html", status=exc.code or 500, problem=Problem(exc.code or 500, "http_error", exc.name, None), message=t("not_found") if exc.code == 404 else None)
 
 
