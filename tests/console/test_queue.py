@@ -6,8 +6,8 @@ until when under which law, recipients told) was confirmed, and its certificate 
 from __future__ import annotations
 
 import csv
-import io
 import hashlib
+import io
 import json
 import os
 import re
