@@ -8,9 +8,9 @@ from flask import request
 from flask_smorest import Blueprint
 
 from govern.api_lists import answer_page, moment
-from govern.api_support import idempotent_create, if_match_version, version_etag
+from govern.api_support import current_call, idempotent_create, if_match_version, version_etag
 from govern.errors import Problem
-from govern.identity.guard import current_actor, current_runtime, public, requires
+from govern.identity.guard import current_runtime, public, requires
 from govern.identity.permissions import Permission
 from govern.openapi import requires_header
 from govern.sharing import propagation, schemas, service
@@ -35,10 +35,10 @@ def _view(r) -> dict:
 @blp.response(201, schemas.RecipientSchema)
 def create_recipient(body):
     """Register a third-party recipient with its purpose, categories, country and data-security agreement."""
-    rt = current_runtime()
+    ctx = current_call()
 
     def create():
-        r = service.create_recipient(session=rt.session(), policy=rt.policy, actor=current_actor(), data=body)
+        r = service.create_recipient(**ctx.services(), data=body)
         return schemas.RecipientSchema().dump(_view(r)), {"Location": f"/api/v1/recipients/{r.id}", "ETag": version_etag(r)}
 
     return idempotent_create({k: str(v) for k, v in body.items()}, create)
@@ -50,8 +50,8 @@ def create_recipient(body):
 @blp.response(200, schemas.RecipientPageSchema)
 def list_recipients(query):
     """Every registered recipient (also disabled ones and expired agreements), by purpose and name."""
-    rt = current_runtime()
-    return answer_page(rt.envelope, service.list_recipients(session=rt.session(), purpose=query["purpose"]), query, key=_by_purpose_and_name, view=_view)
+    ctx = current_call()
+    return answer_page(ctx.envelope, service.list_recipients(session=ctx.session, purpose=query["purpose"]), query, key=_by_purpose_and_name, view=_view)
 
 
 def _by_purpose_and_name(r) -> tuple[str, str, str]:
@@ -64,6 +64,7 @@ def _by_purpose_and_name(r) -> tuple[str, str, str]:
 @blp.response(200, schemas.PublicRecipientPageSchema)
 def public_recipients(query):
     """The third-party sharing list (第三方信息共享清单): recipients with an agreement in force, by purpose and name."""
+    # No principal on a published list, so no call context (it names who asks): the runtime's session and keys.
     rt = current_runtime()
     recipients = service.list_recipients(session=rt.session(), purpose=query["purpose"], active_only=True)
     return answer_page(rt.envelope, recipients, query, key=_by_purpose_and_name, view=_view)
@@ -73,7 +74,7 @@ def public_recipients(query):
 @requires(Permission.RECIPIENTS_READ)
 @blp.response(200, schemas.RecipientSchema)
 def get_recipient(recipient_id: uuid.UUID):
-    r = service.get_recipient(session=current_runtime().session(), recipient_id=recipient_id)
+    r = service.get_recipient(session=current_call().session, recipient_id=recipient_id)
     return _view(r), 200, {"ETag": version_etag(r)}
 
 
@@ -84,9 +85,8 @@ def get_recipient(recipient_id: uuid.UUID):
 @requires_header("If-Match")
 def update_recipient(body, recipient_id: uuid.UUID):
     """Change contact, categories or the agreement (a renewal); needs the current ETag in If-Match."""
-    rt = current_runtime()
     r = service.update_recipient(
-        session=rt.session(), policy=rt.policy, actor=current_actor(), recipient_id=recipient_id,
+        **current_call().services(), recipient_id=recipient_id,
         expected_version=if_match_version(recipient_id), changes=body,
     )
     return _view(r), 200, {"ETag": version_etag(r)}
@@ -97,7 +97,8 @@ def update_recipient(body, recipient_id: uuid.UUID):
 @blp.response(200, schemas.RecipientSchema)
 def disable_recipient(recipient_id: uuid.UUID):
     """Disable a recipient: no further disclosures; its history stays on record."""
-    r = service.disable_recipient(session=current_runtime().session(), actor=current_actor(), recipient_id=recipient_id)
+    ctx = current_call()
+    r = service.disable_recipient(session=ctx.session, actor=ctx.actor, recipient_id=recipient_id)
     return _view(r)
 
 
@@ -112,9 +113,8 @@ def disclose(body, subject_id: uuid.UUID):
     Not idempotent by key on purpose: the values are never stored for a replay, and each call is a disclosure."""
     if request.headers.get("Idempotency-Key"):
         raise Problem(400, "idempotency_not_supported", "Idempotency-Key not supported", "A disclosure is never replayed from storage: its values are not kept.")
-    rt = current_runtime()
     done = service.disclose(
-        session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), subject_id=subject_id,
+        **current_call().services("envelope"), subject_id=subject_id,
         recipient_id=body["recipient_id"], fields=body["fields"], purpose=body["purpose"],
     )
     return {**service.disclosure_view(done.disclosure, done.recipient), "values": done.values}
@@ -126,9 +126,9 @@ def disclose(body, subject_id: uuid.UUID):
 @blp.response(200, schemas.DisclosurePageSchema)
 def list_disclosures(query, subject_id: uuid.UUID):
     """Every disclosure of a subject, oldest first: recipient, fields (names), time, basis; audited."""
-    rt = current_runtime()
-    rows = service.list_disclosures(session=rt.session(), actor=current_actor(), subject_id=subject_id)
-    return answer_page(rt.envelope, rows, query, key=lambda row: (moment(row[0].occurred_at), str(row[0].id)), view=lambda row: service.disclosure_view(*row))
+    ctx = current_call()
+    rows = service.list_disclosures(session=ctx.session, actor=ctx.actor, subject_id=subject_id)
+    return answer_page(ctx.envelope, rows, query, key=lambda row: (moment(row[0].occurred_at), str(row[0].id)), view=lambda row: service.disclosure_view(*row))
 
 
 # --- telling recipients of a request's change (GDPR Art. 19) -------------------------------------------------------
@@ -144,8 +144,7 @@ def _owed_view(request_id: uuid.UUID, owed) -> dict:
 def request_recipients(request_id: uuid.UUID):
     """The recipients that received the data a rectification, erasure or restriction changes, and how each is told
     (webhook, manual task, exemption); those still open block the request's completion. Audited."""
-    rt = current_runtime()
-    _, owed = request_propagation.recipients(session=rt.session(), policy=rt.policy, actor=current_actor(), request_id=request_id)
+    _, owed = request_propagation.recipients(**current_call().services(), request_id=request_id)
     return _owed_view(request_id, owed)
 
 
@@ -157,9 +156,8 @@ def request_recipients(request_id: uuid.UUID):
 def record_propagation(body, request_id: uuid.UUID):
     """Record how a recipient without a webhook is told: a manual task with its due date, or the specific reason why
     telling it is impossible or involves disproportionate effort (GDPR Art. 19). Audited."""
-    rt = current_runtime()
     step = request_propagation.record(
-        session=rt.session(), policy=rt.policy, actor=current_actor(), request_id=request_id, recipient_id=body["recipient_id"],
+        **current_call().services(), request_id=request_id, recipient_id=body["recipient_id"],
         method=body["method"], reason=body["reason"], due_on=body["due_on"],
     )
     return propagation.step_view(step)
@@ -171,8 +169,7 @@ def record_propagation(body, request_id: uuid.UUID):
 @blp.response(200, schemas.PropagationStepSchema)
 def propagation_done(body, request_id: uuid.UUID, recipient_id: uuid.UUID):
     """A manual notice task carried out: the recipient was told (staff: when, if earlier, and why it is entered late). Audited."""
-    rt = current_runtime()
-    step = request_propagation.done(session=rt.session(), policy=rt.policy, actor=current_actor(), request_id=request_id, recipient_id=recipient_id,
+    step = request_propagation.done(**current_call().services(), request_id=request_id, recipient_id=recipient_id,
                                     occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"])
     return propagation.step_view(step)
 
@@ -183,6 +180,6 @@ def propagation_done(body, request_id: uuid.UUID, recipient_id: uuid.UUID):
 @blp.response(200, schemas.PropagationStepPageSchema)
 def notice_tasks(query):
     """Manual notice tasks not yet done (GDPR Art. 19), the earliest due first; `overdue=true` for those past their date."""
-    rt = current_runtime()
-    tasks = propagation.open_tasks(session=rt.session(), actor=current_actor(), overdue_only=query["overdue"])
-    return answer_page(rt.envelope, tasks, query, key=lambda t: (t.due_on.isoformat() if t.due_on else "", str(t.id)), view=propagation.step_view)
+    ctx = current_call()
+    tasks = propagation.open_tasks(session=ctx.session, actor=ctx.actor, overdue_only=query["overdue"])
+    return answer_page(ctx.envelope, tasks, query, key=lambda t: (t.due_on.isoformat() if t.due_on else "", str(t.id)), view=propagation.step_view)
