@@ -17,6 +17,7 @@ import pytest
 from govern.identity.actor import Actor
 from govern.retention import service as retention
 from govern.subject_requests import service as requests_domain
+from govern.subjects import service as subjects_domain
 
 from .conftest import PASSWORD
 
@@ -38,23 +39,62 @@ PAGES = [
     ("webhooks", "/console/webhooks", "Webhook 通知投递", "Webhook deliveries"),
     ("reports", "/console/reports", "统计报表", "Reports"),
     ("calendar", "/console/calendar", "合规日历", "Compliance calendar"),
+    ("incident-new", "/console/incidents/new", "登记安全事件", "Open an incident"),
+    ("letter", "/console/incidents/{late}/letters/{letter}", "通知 · ", "Letter · "),  # "<heading> · <reference>"
+    ("erasure-preview", "/console/requests/{erasure}/erasure", "删除预览 · 删除", "Erasure preview · erasure"),
+    ("certificate", "/console/requests/{erased}", "请求 · 删除", "Request · erasure"),  # with the erasure certificate's links
 ]
-EN_PAGES = {"home", "request", "incident", "reports"}  # English pictures of a few pages; Chinese of all (keeps docs/ small)
+EN_PAGES = {"home", "request", "incident", "reports", "incident-new", "letter", "erasure-preview", "certificate"}  # English pictures of a few pages; Chinese of all (keeps docs/ small)
 
 
 def _local(moment: datetime) -> str:
     return moment.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%dT%H:%M")
 
 
+def _erasure_with_a_purchase(runtime, sid) -> uuid.UUID:
+    """A verified erasure request of a subject with a purchase record (the law keeps it: the preview shows why)."""
+    from tests.subject_requests.conftest import CRM  # a CRM service with its principal: it may verify what it filed
+
+    with runtime.database.unit_of_work() as session:
+        subjects_domain.add_record(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type="purchase",
+                                   occurred_at=datetime.now(timezone.utc) - timedelta(days=100), payload={"label": "invoice", "amount": 1})
+        rid = requests_domain.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid,
+                                   type="erasure", channel="web").request.id
+    with runtime.database.unit_of_work() as session:
+        requests_domain.verify(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, request_id=rid, method="crm_session", reference="sess-1")
+    return rid
+
+
+def _late_filing_letter(runtime) -> tuple[uuid.UUID, uuid.UUID]:
+    """An incident filed late with the GDPR authority and its letter (the authority report, with the reasons for the delay)."""
+    from govern.breach import letters, service
+    from tests.breach.conftest import TEXTS
+
+    soc = Actor(name="soc", kind="staff", roles=("security",))
+    aware = datetime.now(timezone.utc) - timedelta(hours=80)
+    with runtime.database.unit_of_work() as session:
+        incident = service.create(session=session, policy=runtime.policy, actor=soc, data={"title": "Laptop with a CRM export stolen from a car", "detected_at": aware, "aware_at": aware})
+        service.assess(session=session, policy=runtime.policy, actor=soc, incident_id=incident.id, data={
+            "risk": "risk", "notify": "yes", "rationale": "unencrypted", "people": {"EU": 12}, "categories": ["contact"], "texts": TEXTS})
+        [gdpr] = [n for n in service.notifications(session=session, incident_id=incident.id) if n.key == "gdpr_authority"]
+        letters.generate(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=soc, incident_id=incident.id, notification_id=gdpr.id,
+                         delay_reasons={"zh": "处理者第四天才告知我们", "en": "the processor told us only on the fourth day"})
+        return incident.id, letters.list_letters(session=session, incident_id=incident.id, notification_id=gdpr.id)[0].id
+
+
 @pytest.fixture
 def seeded(runtime, make_subject, client_as, console_as):
-    """A filed access request, an incident with its scope computed from a real read, a saved retention plan."""
+    """A filed access request, an incident with its scope computed from a real read, a saved retention plan; an erasure
+    awaiting its preview and one completed with its certificate; a late filing's letter."""
     subjects = [make_subject() for _ in range(2)]
     with runtime.database.unit_of_work() as session:
         rid = requests_domain.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=subjects[0],
                                    type="access", channel="app").request.id
         requests_domain.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=subjects[1],
                              type="erasure", channel="web")
+    erasure, erased = _erasure_with_a_purchase(runtime, make_subject()), _erasure_with_a_purchase(runtime, make_subject())
+    assert console_as("dpo").post(f"/console/requests/{erased}/complete", {"confirm": "yes"}).status_code == 302
+    late, letter = _late_filing_letter(runtime)
     reader = client_as("sales_service")
     assert reader.get(f"/api/v1/subjects/{subjects[0]}", purpose="order_fulfilment").status_code == 200
     c = console_as("privacy_staff")
@@ -72,7 +112,7 @@ def seeded(runtime, make_subject, client_as, console_as):
     from govern.audit import chain
 
     chain.seal(database=runtime.database)  # what the sealer job does: the home page shows a chain head
-    return {"request": rid, "incident": iid}
+    return {"request": rid, "incident": iid, "erasure": erasure, "erased": erased, "late": late, "letter": letter}
 
 
 def test_every_main_page_renders_at_laptop_width_in_both_languages(browser, live_server, make_staff, seeded):
@@ -101,7 +141,12 @@ def test_every_main_page_renders_at_laptop_width_in_both_languages(browser, live
                 assert page.locator("html").get_attribute("lang").startswith(lang), (name, lang)
                 heading = page.locator("h1").first.inner_text()
                 expected = h1_zh if lang == "zh" else h1_en
-                assert heading == expected if expected else heading.endswith("· CRM API key leaked"), (name, lang, heading)
+                if expected and expected.endswith(" · "):
+                    assert heading.startswith(expected), (name, lang, heading)
+                else:
+                    assert heading == expected if expected else heading.endswith("· CRM API key leaked"), (name, lang, heading)
+                if name == "certificate":
+                    assert page.locator("#certificate-pdf-zh").count() == page.locator("#certificate-pdf-en").count() == 1
                 if lang == "zh":
                     assert re.search(r"[\u4e00-\u9fff]", page.locator("header nav").inner_text()), name  # Chinese navigation
                 if out:
