@@ -9,7 +9,8 @@ from datetime import datetime
 from flask_smorest import Blueprint
 
 from govern.api_lists import SCAN, answer_page, moment
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.api_support import current_call
+from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.retention import schemas, service
 from govern.timeutil import utcnow
@@ -54,10 +55,9 @@ def hold_dict(hold, record_ids) -> dict:
 @blp.response(201, schemas.LegalHoldSchema)
 def place_hold(body):
     """Place a legal hold on a subject, one record type of it, or some of its records. Held data is never purged."""
-    rt = current_runtime()
-    session = rt.session()
-    hold = service.place_hold(session=session, policy=rt.policy, actor=current_actor(), **body)
-    return hold_dict(hold, service.hold_record_ids(session=session, hold_id=hold.id))
+    ctx = current_call()
+    hold = service.place_hold(**ctx.services(), **body)
+    return hold_dict(hold, service.hold_record_ids(session=ctx.session, hold_id=hold.id))
 
 
 @blp.route("/holds", methods=["GET"])
@@ -66,10 +66,10 @@ def place_hold(body):
 @blp.response(200, schemas.LegalHoldPageSchema)
 def list_holds(query):
     """Holds, newest first: those in force, or all with active=false; for one subject with subject_id."""
-    rt = current_runtime()
-    session = rt.session()
+    ctx = current_call()
+    session = ctx.session
     holds = service.list_holds(session=session, subject_id=query["subject_id"], active_only=query["active"], limit=SCAN)
-    return answer_page(rt.envelope, holds, query, key=lambda h: (moment(h.created_at), str(h.id)), descending=True,
+    return answer_page(ctx.envelope, holds, query, key=lambda h: (moment(h.created_at), str(h.id)), descending=True,
                        view=lambda h: hold_dict(h, service.hold_record_ids(session=session, hold_id=h.id)))
 
 
@@ -77,7 +77,7 @@ def list_holds(query):
 @requires(Permission.RETENTION_HOLD_READ)
 @blp.response(200, schemas.LegalHoldSchema)
 def get_hold(hold_id: uuid.UUID):
-    session = current_runtime().session()
+    session = current_call().session
     return hold_dict(service.get_hold(session=session, hold_id=hold_id), service.hold_record_ids(session=session, hold_id=hold_id))
 
 
@@ -87,9 +87,9 @@ def get_hold(hold_id: uuid.UUID):
 @blp.response(200, schemas.LegalHoldSchema)
 def lift_hold(query, hold_id: uuid.UUID):
     """Lift a hold (audited); the hold stays on record with who lifted it, when and why."""
-    session = current_runtime().session()
-    hold = service.lift_hold(session=session, actor=current_actor(), hold_id=hold_id, reason=query["reason"])
-    return hold_dict(hold, service.hold_record_ids(session=session, hold_id=hold_id))
+    ctx = current_call()
+    hold = service.lift_hold(session=ctx.session, actor=ctx.actor, hold_id=hold_id, reason=query["reason"])
+    return hold_dict(hold, service.hold_record_ids(session=ctx.session, hold_id=hold_id))
 
 
 @blp.route("/retention/rules", methods=["GET"])
@@ -98,7 +98,7 @@ def lift_hold(query, hold_id: uuid.UUID):
 @blp.response(200, schemas.RetentionRulePageSchema)
 def list_rules(query):
     """The retention rules in force (policies/retention.yaml), by name: what each covers, how long, from when, and why."""
-    rt = current_runtime()
+    rt = current_runtime()  # the policy and keys only: no call context, which would open a session this never uses
     return answer_page(rt.envelope, rt.policy.retention.rules.values(), query, key=lambda r: (r.name,), view=lambda r: {
         "rule": r.name, "target": r.target, "covers": sorted(r.names), "keep": str(r.keep), "counted_from": r.counted_from,
         "on_account_closure": r.on_account_closure, "legal_basis": {"code": r.legal_basis_code, "text": r.legal_basis_text}})
@@ -111,8 +111,7 @@ def list_rules(query):
 @blp.alt_response(200, description="A dry run (dry_run: true): the report only, nothing saved")
 def create_plan(body):
     """Compute what is due now, per rule; save it as a draft for a second person to approve (or only report it)."""
-    rt = current_runtime()
-    made = service.make_plan(session=rt.session(), policy=rt.policy, actor=current_actor(), save=not body["dry_run"], note=body["note"])
+    made = service.make_plan(**current_call().services(), save=not body["dry_run"], note=body["note"])
     payload = plan_dict(made.plan, made.summary)
     return (payload, 200) if made.plan is None else payload
 
@@ -123,9 +122,9 @@ def create_plan(body):
 @blp.response(200, schemas.RetentionPlanPageSchema)
 def list_plans(query):
     """Saved plans, newest first."""
-    rt = current_runtime()
-    rp = rt.policy.retention
-    return answer_page(rt.envelope, service.list_plans(session=rt.session(), limit=SCAN), query, key=lambda p: (moment(p.created_at), str(p.id)),
+    ctx = current_call()
+    rp = ctx.policy.retention
+    return answer_page(ctx.envelope, service.list_plans(session=ctx.session, limit=SCAN), query, key=lambda p: (moment(p.created_at), str(p.id)),
                        descending=True, view=lambda p: plan_dict(p, status=service.plan_status(p, rp)))
 
 
@@ -133,9 +132,9 @@ def list_plans(query):
 @requires(Permission.RETENTION_PLAN_READ)
 @blp.response(200, schemas.RetentionPlanSchema)
 def get_plan(plan_id: uuid.UUID):
-    rt = current_runtime()
-    plan = service.get_plan(session=rt.session(), plan_id=plan_id)
-    return plan_dict(plan, status=service.plan_status(plan, rt.policy.retention))
+    ctx = current_call()
+    plan = service.get_plan(session=ctx.session, plan_id=plan_id)
+    return plan_dict(plan, status=service.plan_status(plan, ctx.policy.retention))
 
 
 @blp.route("/retention/plans/<uuid:plan_id>/approve", methods=["POST"])
@@ -145,8 +144,7 @@ def get_plan(plan_id: uuid.UUID):
 @blp.alt_response(409, description="plan_not_draft or policy_changed")
 def approve_plan(plan_id: uuid.UUID):
     """Approve a plan someone else made; `govern retention purge --plan ID` then executes exactly it."""
-    rt = current_runtime()
-    return plan_dict(service.approve_plan(session=rt.session(), policy=rt.policy, actor=current_actor(), plan_id=plan_id))
+    return plan_dict(service.approve_plan(**current_call().services(), plan_id=plan_id))
 
 
 @blp.route("/retention/runs", methods=["GET"])
@@ -155,12 +153,12 @@ def approve_plan(plan_id: uuid.UUID):
 @blp.response(200, schemas.RetentionRunPageSchema)
 def list_runs(query):
     """Purge runs, newest first: plan, status, counts per rule, attempts, who started and who approved."""
-    rt = current_runtime()
-    return answer_page(rt.envelope, service.list_runs(session=rt.session(), limit=SCAN), query, key=lambda r: (r.id,), descending=True, view=run_dict)
+    ctx = current_call()
+    return answer_page(ctx.envelope, service.list_runs(session=ctx.session, limit=SCAN), query, key=lambda r: (r.id,), descending=True, view=run_dict)
 
 
 @blp.route("/retention/runs/<int:run_id>", methods=["GET"])
 @requires(Permission.RETENTION_RUN_READ)
 @blp.response(200, schemas.RetentionRunSchema)
 def get_run(run_id: int):
-    return run_dict(service.get_run(session=current_runtime().session(), run_id=run_id))
+    return run_dict(service.get_run(session=current_call().session, run_id=run_id))
