@@ -8,6 +8,8 @@ from .i18n import N_
 
 BUILT_AT_RUN_TIME = (
     N_("assess.key_compromised"), N_("assess.minors"), N_("assess.sensitive"),
+    N_("calendar_view.agenda"), N_("calendar_view.month"),
+    N_("weekday.0"), N_("weekday.1"), N_("weekday.2"), N_("weekday.3"), N_("weekday.4"), N_("weekday.5"), N_("weekday.6"),
     N_("calendar_kind.duty"), N_("calendar_kind.incident"), N_("calendar_kind.plan"), N_("calendar_kind.request"),
     N_("ccpa_status.exposed"), N_("ccpa_status.not_exposed"),
     N_("containment.disable_principal"), N_("containment.other"), N_("containment.rotate_master_key"),

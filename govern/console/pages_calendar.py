@@ -120,18 +120,54 @@ def _choice() -> tuple[tuple[str, ...], int]:
     return kinds, horizon
 
 
+def _month(today: date) -> date:
+    """The first day of the month the month view shows (?month=YYYY-MM; this month by default)."""
+    try:
+        return datetime.strptime(request.args.get("month", ""), "%Y-%m").date()
+    except ValueError:
+        return today.replace(day=1)
+
+
+def month_grid(first: date, days: dict[date, list[Entry]]) -> list[list[tuple[date, list[Entry]] | None]]:
+    """The month's weeks, Monday first: each cell a day of the month with its dates, None outside the month."""
+    weeks: list[list[tuple[date, list[Entry]] | None]] = []
+    cell = first - timedelta(days=first.weekday())
+    while cell.month == first.month or cell < first:
+        weeks.append([(d, days.get(d, [])) if d.month == first.month else None for d in (cell + timedelta(days=i) for i in range(7))])
+        cell += timedelta(days=7)
+    return weeks
+
+
+def _shift(first: date, months: int) -> str:
+    index = first.year * 12 + first.month - 1 + months
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
 @blp.route("/calendar", methods=["GET"])
 @requires(Permission.CONSOLE_CALENDAR)
 def calendar():
-    """The dates by day: overdue first (in red), today, then the coming days, each linked to its page."""
+    """The dates by day: overdue first (in red), today, then the coming days, each linked to its page; or the same
+    dates on a month's grid (?view=month)."""
     kinds, horizon = _choice()
+    today = utcnow().astimezone(ZoneInfo(time_zone())).date()
+    view = "month" if request.args.get("view") == "month" else "agenda"
+    first = _month(today)
+    if view == "month":  # the whole month shown, however far it lies within a year
+        horizon = max(horizon, min(366, (_next_month(first) - today).days))
     found = entries(kinds, horizon)
     days: dict[date, list[Entry]] = {}
     for e in found:
         days.setdefault(e.day, []).append(e)
-    args = {"kind": list(kinds), "days": horizon}
-    return page("calendar.html", days=days, today=utcnow().astimezone(ZoneInfo(time_zone())).date(), kinds=kinds, all_kinds=KINDS,
-                horizon=horizon, windows=WINDOWS, ics_url=url_for("console.calendar_ics", **args), count=len(found))
+    args = {"kind": list(kinds), "days": _choice()[1]}
+    return page("calendar.html", days=days, today=today, kinds=kinds, all_kinds=KINDS, horizon=args["days"], windows=WINDOWS,
+                ics_url=url_for("console.calendar_ics", **args), count=len(found), view=view, view_args=args,
+                month=first, weeks=month_grid(first, days) if view == "month" else [], previous=_shift(first, -1), next=_shift(first, 1),
+                # overdue dates of earlier months stay in sight on this month's grid: how many, and the agenda lists them
+                overdue_before=sum(1 for d, items in days.items() if d < first for e in items if e.overdue))
+
+
+def _next_month(first: date) -> date:
+    return date.fromisoformat(_shift(first, 1) + "-01")
 
 
 @blp.route("/calendar.ics", methods=["GET"])

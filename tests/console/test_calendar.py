@@ -75,3 +75,64 @@ def test_the_calendar_exports_as_icalendar_with_stable_uids_and_no_personal_data
     assert "CRM-CAL-1" not in text and str(dated["subject"]) not in text and "Laptop stolen" not in text  # no incident title either
     again = Calendar.from_ical(c.get("/console/calendar.ics").data)
     assert {str(e["uid"]) for e in again.walk("VEVENT")} == set(events)  # the same UIDs: a re-import updates, not duplicates
+
+
+def _day_of(html: str, uid: str) -> str:
+    """The day (data-day) of the agenda block or month cell that holds the date `uid`."""
+    return re.findall(r'data-day="([0-9-]+)"', html.split(f'data-uid="{uid}"')[0])[-1]
+
+
+def test_the_month_view_shows_the_agenda_s_dates_of_that_month_on_a_grid_of_weeks(console_as, dated):
+    c = console_as("dpo")
+    agenda = c.get("/console/calendar?days=365").get_data(as_text=True)
+    fresh = f"request-{dated['requests']['fresh']}"
+    due = _day_of(agenda, fresh)[:7]  # the month its deadline falls in
+    html = c.get(f"/console/calendar?view=month&month={due}").get_data(as_text=True)
+    grid = html.split('id="month"')[1].split("</table>")[0]
+    assert 'id="agenda"' not in html and re.findall(r"<tr>", grid)[1:] and grid.count("<td") % 7 == 0  # whole weeks
+    assert fresh in _uids(grid) and set(_uids(grid)) <= set(_uids(agenda))  # the same dates, the same colours and links
+    assert _day_of(grid, fresh) == _day_of(agenda, fresh)  # on its own day
+    assert all(day.startswith(due) for day in re.findall(r'<td class="day[^"]*" data-day="([^"]+)"', grid))
+    late = f"request-{dated['requests']['late']}"  # overdue: on its own month's grid, in red
+    before = c.get(f"/console/calendar?view=month&month={_day_of(agenda, late)[:7]}").get_data(as_text=True)
+    year, month = map(int, due.split("-"))
+    after = f"{year + month // 12:04d}-{month % 12 + 1:02d}"  # seen from a later month, it is counted above the grid, linked to the agenda
+    later = c.get(f"/console/calendar?view=month&month={after}").get_data(as_text=True)
+    assert late not in _uids(later) and re.search(r'id="overdue-before"><a href="/console/calendar\?[^"]*">[^<]*\d', later)
+    assert late in _uids(before) and re.search(rf'<span class="badge bad">[^<]+</span>\s*<a href="/console/requests/{dated["requests"]["late"]}"', before)
+    assert 'id="view-agenda"' in html and 'id="view-month" href="/console/calendar?view=month' in html and 'id="previous-month"' in html
+    assert "<th scope=\"col\">周一</th>" in grid
+    c.post("/console/preferences", {"language": "en"})
+    en = c.get("/console/calendar?view=month").get_data(as_text=True)
+    assert '<th scope="col">Mon</th>' in en and ">Month</a>" in en and ">Agenda</a>" in en
+    assert c.get("/console/calendar?view=month&month=not-a-month").status_code == 200  # this month instead
+
+
+@pytest.mark.browser
+def test_in_a_browser_the_month_view_is_a_grid_on_a_laptop_and_the_agenda_on_a_phone_in_both_languages(page, make_staff, dated):
+    from .test_browser_flows import _sign_in, _submit
+
+    fresh = f"request-{dated['requests']['fresh']}"
+    _sign_in(page, make_staff("dpo").name, "/console/calendar")
+    for lang, monday in (("zh", "周一"), ("en", "Mon")):
+        if lang == "en":
+            _submit(page, "#switch-language")
+        page.set_viewport_size({"width": 1366, "height": 900})
+        due = page.locator(f'#agenda li.day:has(li[data-uid="{fresh}"])').get_attribute("data-day")[:7]
+        _submit(page, "#view-month")
+        if page.locator("#month-title time").get_attribute("datetime") != due:
+            _submit(page, "#next-month")  # its deadline falls next month
+        assert page.locator("#month-title time").get_attribute("datetime") == due
+        assert page.locator("#month thead th").first.inner_text() == monday and page.locator("#month tbody tr").count() >= 4
+        assert page.locator(f'#month li[data-uid="{fresh}"] a').is_visible()
+        page.focus(f'#month li[data-uid="{fresh}"] a')  # reachable by keyboard: Enter opens the request
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.url.endswith(f"/console/requests/{dated['requests']['fresh']}")
+        page.go_back()
+        page.set_viewport_size({"width": 390, "height": 800})  # a phone: only the days with dates, one under the other
+        assert not page.locator("#month thead").is_visible() and page.locator(f'#month li[data-uid="{fresh}"] a').is_visible()
+        assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # nothing sideways
+        assert all(not cell.is_visible() for cell in page.locator("#month td.empty").all()[:5])
+        _submit(page, "#view-agenda")
+        assert page.locator(f'#agenda li[data-uid="{fresh}"]').count() == 1

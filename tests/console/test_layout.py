@@ -67,7 +67,7 @@ def main_pages(runtime, make_subject, incidents, plans, failed_delivery):  # noq
         "/console/", "/console/requests", f"/console/requests/{rid}", "/console/incidents", f"/console/incidents/{incidents['late'][0]}",
         "/console/incidents/register", "/console/retention", "/console/retention/plans", f"/console/retention/plans/{plans['fresh']}",
         "/console/consent", "/console/webhooks", "/console/compliance", "/console/subjects", "/console/access-review", "/console/audit",
-        "/console/preferences", "/console/reports", "/console/calendar",
+        "/console/preferences", "/console/reports", "/console/calendar", "/console/calendar?view=month",
     ]
 
 

@@ -39,6 +39,7 @@ PAGES = [
     ("webhooks", "/console/webhooks", "Webhook 通知投递", "Webhook deliveries"),
     ("reports", "/console/reports", "统计报表", "Reports"),
     ("calendar", "/console/calendar", "合规日历", "Compliance calendar"),
+    ("calendar-month", "/console/calendar?view=month", "合规日历", "Compliance calendar"),
     ("incident-new", "/console/incidents/new", "登记安全事件", "Open an incident"),
     ("letter", "/console/incidents/{late}/letters/{letter}", "通知 · ", "Letter · "),  # "<heading> · <reference>"
     ("erasure-preview", "/console/requests/{erasure}/erasure", "删除预览 · 删除", "Erasure preview · erasure"),
