@@ -9,8 +9,9 @@ import uuid
 from flask import g, redirect, request, url_for
 
 from govern import paging
+from govern.api_support import current_call
 from govern.errors import Problem
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.retention import purge
 from govern.retention import service as retention
@@ -23,14 +24,14 @@ PAGE_SIZE = 50
 
 
 def _statuses(plans):
-    rp = current_runtime().policy.retention
+    rp = current_runtime().policy.retention  # the policy only: no call context (and no session) needed
     return {plan.id: retention.plan_status(plan, rp) for plan in plans}
 
 
 def _home_panel():
     if not may(Permission.CONSOLE_RETENTION):
         return None
-    session = current_runtime().session()
+    session = current_call().session
     runs = retention.list_runs(session=session, limit=1)
     plans = retention.list_plans(session=session, limit=100)
     statuses = _statuses(plans)
@@ -43,11 +44,11 @@ HOME_PANELS.append(("retention", _home_panel))
 @blp.route("/retention", methods=["GET"])
 @requires(Permission.CONSOLE_RETENTION)
 def retention_overview():
-    session = current_runtime().session()
-    plans = retention.list_plans(session=session, limit=50)
+    ctx = current_call()
+    plans = retention.list_plans(session=ctx.session, limit=50)
     return page(
-        "retention.html", plans=plans, statuses=_statuses(plans), runs=retention.list_runs(session=session, limit=50),
-        holds=retention.list_holds(session=session, active_only=True, limit=200), hold_reasons=current_runtime().policy.retention.hold_reasons,
+        "retention.html", plans=plans, statuses=_statuses(plans), runs=retention.list_runs(session=ctx.session, limit=50),
+        holds=retention.list_holds(session=ctx.session, active_only=True, limit=200), hold_reasons=ctx.policy.retention.hold_reasons,
     )
 
 
@@ -66,11 +67,10 @@ def _plan_urgency(row: retention.PlanRow) -> str:
 def retention_plans():
     """The queue of purge plans: awaiting approval or a run by default, filters by status, date and plan id, a page at
     a time (a cursor: no cap), the CSV of the same view; the time left before a plan expires unrun, coloured."""
-    rt = current_runtime()
-    args = request.args
+    ctx, args = current_call(), request.args
     context = dict(args=args, groups=tuple(retention.PLAN_GROUPS), states=retention.PLAN_STATUSES, urgency=_plan_urgency, time_left=queue.time_left)
     try:
-        rows, cursor = retention.plan_queue(session=rt.session(), policy=rt.policy, filters=_plan_filters(args), cursor=args.get("cursor") or None,
+        rows, cursor = retention.plan_queue(session=ctx.session, policy=ctx.policy, filters=_plan_filters(args), cursor=args.get("cursor") or None,
                                               limit=PAGE_SIZE)
     except Problem as problem:
         return page("plans.html", status=problem.status, problem=problem, rows=[], next_url=None, export_url=None, **context)
@@ -81,9 +81,9 @@ def retention_plans():
 @requires(Permission.CONSOLE_RETENTION)
 def retention_plans_export():
     """Every plan of the filtered queue as CSV (the same columns as the page)."""
-    rt = current_runtime()
+    ctx = current_call()
     filters = _plan_filters(request.args)
-    rows = paging.every(lambda cursor: retention.plan_queue(session=rt.session(), policy=rt.policy, filters=filters, cursor=cursor, limit=500))
+    rows = paging.every(lambda cursor: retention.plan_queue(session=ctx.session, policy=ctx.policy, filters=filters, cursor=cursor, limit=500))
     header = [t("plan"), t("state"), t("items"), t("created_by"), t("created_at"), t("approved_by"), t("expires_at"), t("time_left")]
     return queue.csv_response("purge-plans", header, (
         (r.plan.id, t(f"plan_status.{r.status}"), r.plan.items, r.plan.created_by, as_utc(r.plan.created_at).isoformat(), r.plan.approved_by or "",
@@ -95,9 +95,10 @@ def retention_plans_export():
 @blp.route("/retention/plans/<uuid:plan_id>", methods=["GET"])
 @requires(Permission.CONSOLE_RETENTION)
 def retention_plan(plan_id: uuid.UUID, problem: Problem | None = None):
-    plan = retention.get_plan(session=current_runtime().session(), plan_id=plan_id)
+    session = current_call().session
+    plan = retention.get_plan(session=session, plan_id=plan_id)
     status = _statuses([plan])[plan.id]
-    run = next(iter(retention.runs_of(session=current_runtime().session(), plan_id=plan.id)), None)
+    run = next(iter(retention.runs_of(session=session, plan_id=plan.id)), None)
     return page(
         "plan.html", status=problem.status if problem else 200, plan=plan, plan_status=status, problem=problem, done=request.args.get("done"),
         can_approve=may(Permission.CONSOLE_RETENTION_APPROVE) and status == "draft", run=run,
@@ -109,9 +110,8 @@ def retention_plan(plan_id: uuid.UUID, problem: Problem | None = None):
 @blp.route("/retention/plans/<uuid:plan_id>/approve", methods=["POST"])
 @requires(Permission.CONSOLE_RETENTION_APPROVE)
 def retention_approve(plan_id: uuid.UUID):
-    rt = current_runtime()
     try:
-        retention.approve_plan(session=rt.session(), policy=rt.policy, actor=current_actor(), plan_id=plan_id)
+        retention.approve_plan(**current_call().services(), plan_id=plan_id)
     except Problem as problem:
         if problem.status in (400, 403, 409):
             if problem.audit is not None:
@@ -127,12 +127,12 @@ def retention_run(plan_id: uuid.UUID):
     """Executes an approved plan (or resumes its unfinished run) as `govern retention purge --plan` does: in batches, each
     committed with its ledger entries, under the purge lock; the signed-in person is the run's actor in the audit log.
     Interrupted, nothing is lost: the same button or command resumes it."""
-    rt = current_runtime()
+    ctx, rt = current_call(), current_runtime()  # the runtime for what a job needs beyond a call: the database, the ledgers
     # The purge commits batch by batch in its own transactions, as the command does; what this request wrote so far
     # (the console session's last use) is committed first, or SQLite's single writer would wait on it.
-    rt.session().commit()
+    ctx.session.commit()
     try:
-        purge.purge_plan(database=rt.database, envelope=rt.envelope, policy=rt.policy, actor=current_actor(), plan_id=plan_id, ledgers=rt.ledgers)
+        purge.purge_plan(database=rt.database, envelope=ctx.envelope, policy=ctx.policy, actor=ctx.actor, plan_id=plan_id, ledgers=rt.ledgers)
     except purge.PurgeBusy as exc:
         return retention_plan(plan_id, problem=Problem(409, "purge_busy", t("purge_busy"), str(exc)))
     except purge.PurgeRefused as exc:
