@@ -20,7 +20,7 @@ from govern.breach import board, flows, letters, schemas, service
 from govern.breach.clocks import RISKS
 from govern.breach.policy import BREACH_EXEMPTIONS
 from govern.errors import Problem, validation_failed
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.timeutil import utcnow
 
@@ -189,11 +189,10 @@ def _span(seconds: int) -> str:
 def _home_panel():
     if not may(Permission.CONSOLE_INCIDENTS):
         return None
-    rt = current_runtime()
-    session = rt.session()
-    clocks = board.open_clocks(session=session, policy=rt.policy)
+    ctx = current_call()
+    clocks = board.open_clocks(session=ctx.session, policy=ctx.policy)
     shown = [{**c, "clock": clock_text(c)} for c in clocks[:8]]
-    return {"clocks": shown, "more": max(0, len(clocks) - 8), "figures": board.figures(session=session)}
+    return {"clocks": shown, "more": max(0, len(clocks) - 8), "figures": board.figures(session=ctx.session)}
 
 
 HOME_PANELS.append(("incidents", _home_panel))
@@ -208,7 +207,7 @@ def _queue_filters(args) -> board.Filters:
 
 
 def _urgency(row: dict[str, Any]) -> str:
-    warn = current_runtime().policy.console.warn_hours * 3600
+    warn = current_runtime().policy.console.warn_hours * 3600  # the policy only, per row: no call context (and no session) needed
     return queue.urgency(row["seconds_left"], warn, running=row["next_due"] is not None and row["state"] != "closed")
 
 
@@ -218,13 +217,11 @@ def incidents():
     """The incident queue, the nearest deadline first (board.queue): filters by state, date of awareness and search,
     a page at a time (a cursor: no cap), the CSV of the same view in the same order; each row's next notification
     clock with its time left, coloured by urgency."""
-    rt = current_runtime()
-    session = rt.session()
-    args = request.args
-    context = dict(args=args, figures=board.figures(session=session), clock_text=clock_text, urgency=_urgency, time_left=queue.time_left,
+    ctx, args = current_call(), request.args
+    context = dict(args=args, figures=board.figures(session=ctx.session), clock_text=clock_text, urgency=_urgency, time_left=queue.time_left,
                    groups=tuple(board.STATE_GROUPS), states=service.STATES)
     try:
-        rows, cursor = board.queue(session=session, policy=rt.policy, filters=_queue_filters(args), cursor=args.get("cursor") or None,
+        rows, cursor = board.queue(session=ctx.session, policy=ctx.policy, filters=_queue_filters(args), cursor=args.get("cursor") or None,
                                     limit=board.PAGE_SIZE)
     except Problem as problem:
         return page("incidents.html", status=problem.status, problem=problem, rows=[], next_url=None, export_url=None, **context)
@@ -235,10 +232,9 @@ def incidents():
 @requires(Permission.CONSOLE_INCIDENTS)
 def incidents_export():
     """Every incident of the filtered queue as CSV (the same columns as the page)."""
-    rt = current_runtime()
-    session = rt.session()
+    ctx = current_call()
     filters = _queue_filters(request.args)
-    rows = paging.every(lambda cursor: board.queue(session=session, policy=rt.policy, filters=filters, cursor=cursor, limit=500))
+    rows = paging.every(lambda cursor: board.queue(session=ctx.session, policy=ctx.policy, filters=filters, cursor=cursor, limit=500))
     header = [t("incident"), t("incident_reference"), t("incident_title"), t("state"), t("drill"), t("aware_at"), t("notifications_pending"),
               t("overdue"), t("next_clock"), t("due_at"), t("time_left")]
     return queue.csv_response("incidents", header, (
@@ -277,7 +273,7 @@ def incident_open():
     except Problem as problem:
         if problem.status != 400:
             raise
-        current_runtime().session().rollback()
+        current_call().session.rollback()
         return page("incident_new.html", status=400, problem=problem, form=request.form, now_local=_now_local())
     return redirect(url_for("console.incident_detail", incident_id=incident.id, done="open"))
 
@@ -286,22 +282,22 @@ def incident_open():
 
 
 def _detail(incident_id: uuid.UUID, *, problem: Problem | None = None):
-    rt = current_runtime()
-    session = rt.session()
+    ctx = current_call()
+    session = ctx.session
     if problem is not None:
         # The refused step left nothing behind (its transaction is rolled back); show the incident as it stands.
         session.rollback()
         if problem.audit is not None:
             g.refusal_audit = problem.audit
     incident = service.get_or_raise(session=session, incident_id=incident_id)
-    v = board.view(session=session, policy=rt.policy, incident=incident)
+    v = board.view(session=session, policy=ctx.policy, incident=incident)
     manage = may(Permission.CONSOLE_INCIDENTS_MANAGE) and v["state"] != "closed"
     a = v["assessment"] or {}
     return page(
         "incident.html", status=problem.status if problem else 200, problem=problem, v=v, manage=manage, a=a, done=request.args.get("done"),
         clock_text=clock_text, risks=RISKS, notify_choices=NOTIFY_CHOICES, text_items=TEXT_ITEMS, phases=letters.PHASES,
-        containment_actions=flows.CONTAINMENT_ACTIONS, categories=rt.policy.catalog.categories, jurisdictions=sorted(rt.policy.breach_terms),
-        source_text=_source_text(v["source"]), ccpa_categories=_ccpa_categories(rt.policy),
+        containment_actions=flows.CONTAINMENT_ACTIONS, categories=ctx.policy.catalog.categories, jurisdictions=sorted(ctx.policy.breach_terms),
+        source_text=_source_text(v["source"]), ccpa_categories=_ccpa_categories(ctx.policy),
         reason_text=reason_text, event_details=event_details, notification_labels={n["key"]: n["label"].get(language(), n["key"]) for n in v["notifications"]},
     )
 
@@ -363,7 +359,7 @@ def _act(incident_id: uuid.UUID, done: str, fn: Callable[[], Any]):
 def incident_scope(incident_id: uuid.UUID):
     def run():
         data = _unschema(_load(schemas.ScopeSchema(), _source_form()))
-        flows.compute_scope(**current_call().services(), envelope=current_runtime().envelope, incident_id=incident_id, data=data)
+        flows.compute_scope(**current_call().services("envelope"), incident_id=incident_id, data=data)
 
     return _act(incident_id, "scope", run)
 
@@ -382,9 +378,9 @@ def incident_contain(incident_id: uuid.UUID):
 @requires(Permission.CONSOLE_INCIDENTS_MANAGE)
 def incident_assess(incident_id: uuid.UUID):
     def run():
-        policy = current_runtime().policy
+        ctx = current_call()
         people = {}
-        for code in policy.breach_terms:
+        for code in ctx.policy.breach_terms:
             raw = _text(f"people.{code}")
             if raw is not None:
                 people[code] = raw
@@ -397,7 +393,7 @@ def incident_assess(incident_id: uuid.UUID):
             "disproportionate_effort": request.form.get("disproportionate_effort") == "yes", "texts": {k: v for k, v in texts.items() if v},
             "ccpa_exposure": _ccpa_form(),
         })
-        service.assess(**current_call().services(), incident_id=incident_id, data=body)
+        service.assess(**ctx.services(), incident_id=incident_id, data=body)
 
     return _act(incident_id, "assess", run)
 
@@ -439,7 +435,7 @@ def incident_generate(incident_id: uuid.UUID, notification_id: uuid.UUID):
             "voluntary": request.form.get("voluntary") == "yes",
         })
         letters.generate(
-            **current_call().services(), envelope=current_runtime().envelope, incident_id=incident_id, notification_id=notification_id, languages=body["languages"],
+            **current_call().services("envelope"), incident_id=incident_id, notification_id=notification_id, languages=body["languages"],
             phase=body["phase"], delay_reasons=body.get("delay_reasons") or None, voluntary=body["voluntary"],
         )
 
@@ -449,11 +445,11 @@ def incident_generate(incident_id: uuid.UUID, notification_id: uuid.UUID):
 @blp.route("/incidents/<uuid:incident_id>/notifications/<uuid:notification_id>/letters", methods=["GET"])
 @requires(Permission.CONSOLE_INCIDENTS_MANAGE)
 def incident_letters(incident_id: uuid.UUID, notification_id: uuid.UUID):
-    rt = current_runtime()
-    session = rt.session()
+    ctx = current_call()
+    session = ctx.session
     incident = service.get_or_raise(session=session, incident_id=incident_id)
     rows = letters.list_letters(session=session, incident_id=incident_id, notification_id=notification_id)
-    n = next(x for x in board.view(session=session, policy=rt.policy, incident=incident, with_timeline=False)["notifications"] if x["id"] == notification_id)
+    n = next(x for x in board.view(session=session, policy=ctx.policy, incident=incident, with_timeline=False)["notifications"] if x["id"] == notification_id)
     return page("incident_letters.html", incident=incident, n=n, rows=rows)
 
 
@@ -461,10 +457,9 @@ def incident_letters(incident_id: uuid.UUID, notification_id: uuid.UUID):
 @requires(Permission.CONSOLE_INCIDENTS_MANAGE)
 def incident_letter(incident_id: uuid.UUID, letter_id: uuid.UUID):
     """A letter's text (a subject's letter is opened under its data key; the read is audited by the letters service)."""
-    rt = current_runtime()
-    session = rt.session()
-    letter, text = letters.read_letter(session=session, policy=rt.policy, envelope=rt.envelope, actor=current_actor(), incident_id=incident_id, letter_id=letter_id)
-    return page("incident_letter.html", incident=service.get_or_raise(session=session, incident_id=incident_id), letter=letter, text=text)
+    ctx = current_call()
+    letter, text = letters.read_letter(**ctx.services("envelope"), incident_id=incident_id, letter_id=letter_id)
+    return page("incident_letter.html", incident=service.get_or_raise(session=ctx.session, incident_id=incident_id), letter=letter, text=text)
 
 
 @blp.route("/incidents/<uuid:incident_id>/notifications/<uuid:notification_id>/sent", methods=["POST"])
@@ -489,8 +484,9 @@ def incident_report(incident_id: uuid.UUID, lang: str):
     the report carries its own print styles, which the console's Content-Security-Policy would not apply."""
     if lang not in letters.LANGUAGES:
         raise Problem(404, "not_found", "Not found", "No such language.")
-    html, final = letters.report(**current_call().services(), incident_id=incident_id, lang=lang)
-    reference = service.get_or_raise(session=current_runtime().session(), incident_id=incident_id).reference
+    ctx = current_call()
+    html, final = letters.report(**ctx.services(), incident_id=incident_id, lang=lang)
+    reference = service.get_or_raise(session=ctx.session, incident_id=incident_id).reference
     name = f"incident-report-{reference}-{lang}{'' if final else '-draft'}.html"
     return Response(html, mimetype="text/html", headers={
         "Content-Disposition": f'attachment; filename="{name}"', "Content-Language": lang, "X-Report-Final": "true" if final else "false",
@@ -503,11 +499,11 @@ def incident_report(incident_id: uuid.UUID, lang: str):
 @blp.route("/incidents/register", methods=["GET"])
 @requires(Permission.CONSOLE_INCIDENTS_REGISTER)
 def breach_register():
-    rt = current_runtime()
+    ctx = current_call()
     drills = request.args.get("drills") == "1"
-    rows = board.register(**current_call().services(), include_drills=drills)
-    sources = [term.register_source for term in rt.policy.breach_terms.values() if term.register_source]
-    labels = {key: rule.label.get(language(), key) for term in rt.policy.breach_terms.values() for key, rule in term.notifications.items()}
+    rows = board.register(**ctx.services(), include_drills=drills)
+    sources = [term.register_source for term in ctx.policy.breach_terms.values() if term.register_source]
+    labels = {key: rule.label.get(language(), key) for term in ctx.policy.breach_terms.values() for key, rule in term.notifications.items()}
     return page("breach_register.html", rows=rows, drills=drills, sources=sources, as_time=_as_time, notification_labels=labels)
 
 
