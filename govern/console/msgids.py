@@ -11,6 +11,7 @@ BUILT_AT_RUN_TIME = (
     N_("calendar_view.agenda"), N_("calendar_view.month"),
     N_("weekday.0"), N_("weekday.1"), N_("weekday.2"), N_("weekday.3"), N_("weekday.4"), N_("weekday.5"), N_("weekday.6"),
     N_("calendar_kind.duty"), N_("calendar_kind.incident"), N_("calendar_kind.plan"), N_("calendar_kind.request"),
+    N_("clock_stopped.completed"), N_("clock_stopped.duplicate"), N_("clock_stopped.refused"), N_("clock_stopped.withdrawn"),
     N_("ccpa_status.exposed"), N_("ccpa_status.not_exposed"),
     N_("containment.disable_principal"), N_("containment.other"), N_("containment.rotate_master_key"),
     N_("delivery_state.delivered"), N_("delivery_state.failed"), N_("delivery_state.pending"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from zoneinfo import ZoneInfo
 
 from flask import Response, g, redirect, request, url_for
 
@@ -87,7 +88,7 @@ def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None
     due = as_utc(req.due_at)
     manage = may(Permission.CONSOLE_REQUESTS_MANAGE)
     context = dict(
-        req=req, events=events, deadlines=deadlines, overdue=is_open and due < utcnow(), due=due, manage=manage,
+        req=req, events=events, deadlines=deadlines, overdue=is_open and due < utcnow(), due=due, manage=manage, clock=_clock_words(req),
         can_verify=manage and is_open and req.verification_required and req.verified_at is None and req.locked_at is None,
         can_act=manage and req.state == "in_progress", can_refuse=manage and is_open,
         has_package=manage and may(Permission.REQUESTS_PACKAGE) and req.type in flows.PACKAGE_TYPES and req.verified_at is not None and req.state in ("in_progress", "completed"),
@@ -97,6 +98,16 @@ def _detail(request_id: uuid.UUID, *, status: int = 200, problem: Problem | None
     if problem is not None:
         return problem_page(problem, "request.html", **context)
     return page("request.html", status=status, **context)
+
+
+def _clock_words(req) -> str:
+    """The deadline clock: running or paused while the request is open; once closed, stopped — why and on which day,
+    in the jurisdiction's time zone (the one its deadline is counted in), so a closed request never reads as running."""
+    if req.state in requests.OPEN:
+        return t("clock_paused") if req.paused else t("clock_running")
+    terms, _ = requests.terms_of(current_runtime().policy, req)
+    day = as_utc(req.closed_at).astimezone(ZoneInfo(terms.time_zone)).date().isoformat() if req.closed_at else "—"
+    return t(f"clock_stopped.{req.state}", day=day, zone=terms.time_zone)
 
 
 def _workbench(req, manage: bool, is_open: bool) -> dict:

@@ -186,6 +186,7 @@ def test_an_erasure_is_completed_only_after_its_preview_is_confirmed_and_its_cer
     done = _state(runtime, rid)
     assert done.state == "completed" and done.response["certificate"]["kept"][0]["what"] == "record:purchase"
     page = c.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert re.search(r'id="request-clock">已停止：\d{4}-\d{2}-\d{2} 已答复完成（Asia/Shanghai）<', page)  # no longer running
     assert 'id="certificate-json"' in page and 'id="certificate-pdf-zh"' in page and 'id="certificate-pdf-en"' in page
     as_json = c.get(f"/console/requests/{rid}/certificate.json")
     body = json.loads(as_json.get_data(as_text=True))
@@ -282,3 +283,22 @@ def test_the_extend_form_is_on_the_request_page_only_where_the_law_allows_an_ext
         verify_by_session(rid)
         pages[name] = c.get(f"/console/requests/{rid}").get_data(as_text=True)
     assert 'id="extend"' not in pages["CN"] and 'id="extend"' in pages["EU"]
+
+
+def test_a_closed_request_shows_its_clock_stopped_with_why_and_the_day_in_its_jurisdictions_time_zone(
+    console_as, make_subject, file_request, act, runtime,  # noqa: F811
+):
+    from govern.subject_requests import service as requests
+
+    rid = file_request(make_subject(), "access", now=NOW - timedelta(days=3))
+    # 17:30 UTC is 01:30 the next day in Shanghai: the day shown is the one the PIPL deadline is counted in.
+    closed = datetime.combine((NOW - timedelta(days=1)).date(), datetime.min.time(), tzinfo=timezone.utc) + timedelta(hours=17, minutes=30)
+    act(requests.refuse, request_id=rid, reason="manifestly_unfounded", legal_basis="PIPL Art. 50", now=closed)
+    day = (closed + timedelta(hours=8)).date().isoformat()
+    c = console_as("privacy_staff")
+    clock = lambda: re.search(r'id="request-clock">([^<]*)<', c.get(f"/console/requests/{rid}").get_data(as_text=True)).group(1)  # noqa: E731
+    assert clock() == f"已停止：{day} 已拒绝（Asia/Shanghai）"
+    c.post("/console/preferences", {"language": "en"})
+    assert clock() == f"Stopped: refused on {day} (Asia/Shanghai)"
+    open_one = file_request(make_subject(), "access")
+    assert 'id="request-clock">Running<' in c.get(f"/console/requests/{open_one}").get_data(as_text=True)
