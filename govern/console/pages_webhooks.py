@@ -11,9 +11,10 @@ from datetime import timedelta
 from flask import redirect, request, url_for
 
 from govern import paging
+from govern.api_support import current_call
 from govern.errors import Problem, validation_failed
 from govern.identity import service as identity
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.sharing import service as sharing
 from govern.timeutil import as_utc, utcnow
@@ -64,6 +65,7 @@ def _follow_up(delivery) -> float | None:
     """Seconds left to follow a failed delivery up by hand (console.yaml queues.follow_up_days after it failed)."""
     if delivery.state != "failed" or delivery.failed_at is None:
         return None
+    # The policy only, per row: no call context (and no session) needed.
     due = as_utc(delivery.failed_at) + timedelta(days=current_runtime().policy.console.follow_up_days)
     return (due - utcnow()).total_seconds()
 
@@ -73,7 +75,8 @@ def _urgency(seconds_left: float | None) -> str:
 
 
 def _context() -> dict:
-    session = current_runtime().session()
+    ctx = current_call()
+    session = ctx.session
     endpoints = webhooks.list_endpoints(session=session)
     args = request.args
     base = dict(
@@ -84,7 +87,7 @@ def _context() -> dict:
     )
     try:
         filters = _filters(args)
-        rows, cursor = webhooks.list_deliveries(session=session, actor=current_actor(), filters=filters, limit=PAGE_SIZE,
+        rows, cursor = webhooks.list_deliveries(session=session, actor=ctx.actor, filters=filters, limit=PAGE_SIZE,
                                                 cursor=args.get("cursor") or None)
     except Problem as problem:
         return dict(base, problem=problem, deliveries=[], state=args.get("state", "failed"), endpoint=None, next_url=None, export_url=None)
@@ -103,10 +106,10 @@ def webhooks_overview():
 @requires(Permission.CONSOLE_WEBHOOKS)
 def webhooks_export():
     """Every delivery of the filtered view as CSV (ids, states, errors: no payload); each page's listing audited."""
-    session = current_runtime().session()
+    ctx = current_call()
     filters = _filters(request.args)
-    names = {e.id: e.name for e in webhooks.list_endpoints(session=session)}
-    rows = paging.every(lambda cursor: webhooks.list_deliveries(session=session, actor=current_actor(), filters=filters, limit=500, cursor=cursor))
+    names = {e.id: e.name for e in webhooks.list_endpoints(session=ctx.session)}
+    rows = paging.every(lambda cursor: webhooks.list_deliveries(session=ctx.session, actor=ctx.actor, filters=filters, limit=500, cursor=cursor))
     header = [t("delivery"), t("time"), t("endpoint"), t("event_type"), t("subject"), t("request"), t("state"), t("attempts"), t("last_error"),
               t("failed_at"), t("time_left")]
     return queue.csv_response("webhook-deliveries", header, (
@@ -122,7 +125,8 @@ def webhooks_export():
 def webhook_retry(delivery_id: uuid.UUID):
     """The same re-queue as POST /api/v1/webhooks/deliveries/<id>/retry (webhooks:delivery:requeue in the audit log)."""
     try:
-        webhooks.retry(session=current_runtime().session(), actor=current_actor(), delivery_id=delivery_id)
+        ctx = current_call()
+        webhooks.retry(session=ctx.session, actor=ctx.actor, delivery_id=delivery_id)
     except Problem as problem:
         if problem.status == 409:
             # Already re-queued or delivered (a second click): said on the page, which is listed afresh (and its
