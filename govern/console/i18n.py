@@ -7,9 +7,11 @@ console in the language of the law. docs/console.md "Words and translations" say
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from datetime import date
 from functools import cache
 from pathlib import Path
 
+from babel.dates import format_skeleton
 from babel.messages.mofile import read_mo
 from babel.support import Translations
 
@@ -33,6 +35,11 @@ def translate(key: str, lang: str, **values) -> str:
     """The words of msgid `key` in `lang`, with {name} placeholders filled in from `values`."""
     text = catalog(lang).gettext(key)
     return text.format(**values) if values else text
+
+
+def month_title(month: date, lang: str) -> str:
+    """A month as its language writes it (CLDR's year-and-full-month form): 2026年12月, December 2026."""
+    return format_skeleton("yMMMM", month, locale=lang if lang in LANGUAGES else "en")
 
 
 @cache

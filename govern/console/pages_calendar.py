@@ -24,6 +24,7 @@ from govern.subject_requests import figures as request_figures
 from govern.subject_requests import service as requests
 from govern.timeutil import as_utc, utcnow
 
+from .i18n import month_title
 from .views import blp, language, may, page, t, time_zone
 
 WINDOWS = (30, 90, 365)  # days ahead a reader can choose; overdue dates always show
@@ -162,6 +163,7 @@ def calendar():
     return page("calendar.html", days=days, today=today, kinds=kinds, all_kinds=KINDS, horizon=args["days"], windows=WINDOWS,
                 ics_url=url_for("console.calendar_ics", **args), count=len(found), view=view, view_args=args,
                 month=first, weeks=month_grid(first, days) if view == "month" else [], previous=_shift(first, -1), next=_shift(first, 1),
+                titles={at: month_title(date.fromisoformat(_shift(first, n) + "-01"), language()) for at, n in (("previous", -1), ("this", 0), ("next", 1))},
                 # overdue dates of earlier months stay in sight on this month's grid: how many, and the agenda lists them
                 overdue_before=sum(1 for d, items in days.items() if d < first for e in items if e.overdue))
 

@@ -108,6 +108,16 @@ def test_the_month_view_shows_the_agenda_s_dates_of_that_month_on_a_grid_of_week
     assert c.get("/console/calendar?view=month&month=not-a-month").status_code == 200  # this month instead
 
 
+def test_the_month_view_names_its_month_and_the_months_beside_it_as_each_language_writes_them(console_as):
+    c = console_as("dpo")
+    nav = lambda: re.search(r'id="month-nav">(.+?)</p>', c.get("/console/calendar?view=month&month=2026-12").get_data(as_text=True), re.S).group(1)  # noqa: E731
+    zh = nav()
+    assert '>← 2026年11月</a>' in zh and '<time datetime="2026-12">2026年12月</time>' in zh and '>2027年1月 →</a>' in zh
+    c.post("/console/preferences", {"language": "en"})
+    en = nav()
+    assert '>← November 2026</a>' in en and '<time datetime="2026-12">December 2026</time>' in en and '>January 2027 →</a>' in en
+
+
 @pytest.mark.browser
 def test_in_a_browser_the_month_view_is_a_grid_on_a_laptop_and_the_agenda_on_a_phone_in_both_languages(page, make_staff, dated):
     from .test_browser_flows import _sign_in, _submit
