@@ -14,7 +14,7 @@ from flask_smorest import Blueprint
 from govern.api_lists import DEPRECATION_HEADERS, answer_page, moment
 from govern.api_support import current_call, idempotent_create
 from govern.breach import board, flows, letters, schemas, service
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.guard import requires
 from govern.identity.permissions import Permission
 from govern.timeutil import utcnow
 
@@ -22,9 +22,8 @@ blp = Blueprint("breach", __name__, url_prefix="/api/v1/incidents", description=
 
 
 def _view(incident_id: uuid.UUID) -> dict:
-    rt = current_runtime()
-    session = rt.session()
-    return board.view(session=session, policy=rt.policy, incident=service.get_or_raise(session=session, incident_id=incident_id))
+    ctx = current_call()
+    return board.view(session=ctx.session, policy=ctx.policy, incident=service.get_or_raise(session=ctx.session, incident_id=incident_id))
 
 
 def _jsonable(value: Any) -> Any:
@@ -111,9 +110,8 @@ def get_incident(incident_id: uuid.UUID):
 def compute_scope(body, incident_id: uuid.UUID):
     """Compute the affected subjects from the audit log (principals and a window, a lost export, or a recipient) and
     freeze them as the next version of the incident's list. An empty body uses the incident's source."""
-    rt = current_runtime()
     data = {("from" if k == "from_" else k): v for k, v in body.items() if v is not None}
-    snapshot = flows.compute_scope(**current_call().services(), envelope=rt.envelope, incident_id=incident_id, data=data)
+    snapshot = flows.compute_scope(**current_call().services("envelope"), incident_id=incident_id, data=data)
     return board.snapshot_view(snapshot)
 
 
@@ -123,7 +121,8 @@ def compute_scope(body, incident_id: uuid.UUID):
 @blp.response(200, schemas.ScopeListSchema)
 def get_scope(query, incident_id: uuid.UUID):
     """A frozen list (the latest, or `version`): subject ids, jurisdictions and field names; audited."""
-    snapshot, rows, intact = flows.affected(session=current_runtime().session(), actor=current_actor(), incident_id=incident_id, version=query["version"])
+    ctx = current_call()
+    snapshot, rows, intact = flows.affected(session=ctx.session, actor=ctx.actor, incident_id=incident_id, version=query["version"])
     return {**board.snapshot_view(snapshot), "intact": intact, "affected": rows}
 
 
@@ -177,9 +176,8 @@ def contain(body, incident_id: uuid.UUID):
 def generate_letters(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
     """Generate the authority report (zh/en, a phase where the law allows) or one letter per affected subject in its
     language; unsent letters of an earlier generation are replaced."""
-    rt = current_runtime()
     return letters.generate(
-        **current_call().services(), envelope=rt.envelope, incident_id=incident_id, notification_id=notification_id, languages=body["languages"], phase=body["phase"],
+        **current_call().services("envelope"), incident_id=incident_id, notification_id=notification_id, languages=body["languages"], phase=body["phase"],
         delay_reasons=body.get("delay_reasons"), voluntary=body["voluntary"],
     )
 
@@ -191,9 +189,9 @@ def generate_letters(body, incident_id: uuid.UUID, notification_id: uuid.UUID):
 def list_letters(query, incident_id: uuid.UUID, notification_id: uuid.UUID):
     """The letters of a notification (no text): who, which language, when generated and sent. `letters` repeats
     `items` until the Sunset date (deprecated)."""
-    rt = current_runtime()
-    rows = letters.list_letters(session=rt.session(), incident_id=incident_id, notification_id=notification_id)
-    return answer_page(rt.envelope, rows, query, key=lambda letter: (moment(letter.created_at), str(letter.id)), old_key="letters")
+    ctx = current_call()
+    rows = letters.list_letters(session=ctx.session, incident_id=incident_id, notification_id=notification_id)
+    return answer_page(ctx.envelope, rows, query, key=lambda letter: (moment(letter.created_at), str(letter.id)), old_key="letters")
 
 
 @blp.route("/<uuid:incident_id>/letters/<uuid:letter_id>", methods=["GET"])
@@ -202,9 +200,9 @@ def list_letters(query, incident_id: uuid.UUID, notification_id: uuid.UUID):
 def read_letter(incident_id: uuid.UUID, letter_id: uuid.UUID):
     """A letter's text (Markdown). Reading a subject's letter is audited against that subject; its recipient's name is
     shown as the reader's roles see names (full, masked, or withheld). The ETag is keyed (no guess can be tried on it)."""
-    rt = current_runtime()
-    letter, text = letters.read_letter(session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), incident_id=incident_id, letter_id=letter_id)
-    etag = letters.served_digest(rt.envelope, letter, text)  # keyed, over the text as this reader got it
+    ctx = current_call()
+    letter, text = letters.read_letter(**ctx.services("envelope"), incident_id=incident_id, letter_id=letter_id)
+    etag = letters.served_digest(ctx.envelope, letter, text)  # keyed, over the text as this reader got it
     return Response(text, mimetype="text/markdown", headers={"Content-Language": letter.language, "ETag": f'"{etag}"', "Cache-Control": "no-store"})
 
 
