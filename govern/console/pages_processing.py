@@ -10,9 +10,10 @@ from pathlib import Path
 
 from flask import g, redirect, request, send_file, url_for
 
+from govern.api_support import current_call
 from govern.audit import signing
 from govern.errors import Problem
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.processing import duties, pack
 from govern.timeutil import utcnow
@@ -30,8 +31,7 @@ def _day(text: str | None) -> date | None:
 @blp.route("/compliance", methods=["GET"])
 @requires(Permission.CONSOLE_COMPLIANCE)
 def compliance_overview(problem: Problem | None = None):
-    rt = current_runtime()
-    result = duties.tasks(session=rt.session(), policy=rt.policy, actor=current_actor())
+    result = duties.tasks(**current_call().services())
     today = utcnow().date()
     return page(
         "compliance.html", status=problem.status if problem else 200, result=result, problem=problem, done=request.args.get("done"),
@@ -44,18 +44,18 @@ def compliance_overview(problem: Problem | None = None):
 @requires(Permission.CONSOLE_COMPLIANCE_RECORD)
 def compliance_duty_done(duty: str):
     """The same record as POST /api/v1/processing/duties/<duty>/done (processing:duty:done in the audit log)."""
-    rt = current_runtime()
+    ctx = current_call()
     done_on = _day(request.form.get("done_on"))
     try:
         if done_on is None:
             raise Problem(400, "validation_failed", "The request is not valid", "done_on: a date (YYYY-MM-DD)")
-        duties.record_done(session=rt.session(), policy=rt.policy, actor=current_actor(), duty=duty, done_on=done_on,
+        duties.record_done(**ctx.services(), duty=duty, done_on=done_on,
                            reference=(request.form.get("reference") or "").strip() or None)
     except Problem as problem:
         if problem.status in (400, 404):
             if problem.audit is not None:
                 g.refusal_audit = problem.audit
-            rt.session().rollback()
+            ctx.session.rollback()
             return compliance_overview(problem=problem)
         raise
     return redirect(url_for("console.compliance_overview", done="duty_recorded"))
@@ -65,7 +65,7 @@ def compliance_duty_done(duty: str):
 @requires(Permission.CONSOLE_COMPLIANCE_PACK)
 def compliance_pack():
     """The signed compliance audit pack for [from, to) (dates, UTC), as `govern compliance pack` writes it; audited."""
-    rt = current_runtime()
+    ctx, rt = current_call(), current_runtime()  # the runtime for what the pack job needs beyond a call: the database
     start, end = _day(request.args.get("from")), _day(request.args.get("to"))
     if start is None or end is None:
         return compliance_overview(problem=Problem(400, "validation_failed", "The request is not valid", "from, to: dates (YYYY-MM-DD)"))
@@ -73,8 +73,8 @@ def compliance_pack():
     finish = datetime.combine(end, time.min, tzinfo=timezone.utc)
     tmp = tempfile.TemporaryDirectory(prefix="govern-pack-")
     try:
-        result = pack.build(database=rt.database, settings=rt.settings, policy=rt.policy, actor=current_actor(), start=begin, end=finish,
-                            out=Path(tmp.name) / "pack.zip", session=rt.session())
+        result = pack.build(database=rt.database, settings=ctx.settings, policy=ctx.policy, actor=ctx.actor, start=begin, end=finish,
+                            out=Path(tmp.name) / "pack.zip", session=ctx.session)
     except signing.SigningKeyError:
         tmp.cleanup()
         raise Problem(503, "audit_signing_key_unavailable", "Signing key unavailable", "The pack cannot be signed; ask an operator.") from None

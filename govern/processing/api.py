@@ -6,7 +6,8 @@ from __future__ import annotations
 from flask import Response
 from flask_smorest import Blueprint
 
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.api_support import current_call
+from govern.identity.guard import requires
 from govern.identity.permissions import Permission
 from govern.processing import duties, schemas, service
 
@@ -19,8 +20,7 @@ blp = Blueprint("processing", __name__, url_prefix="/api/v1/processing", descrip
 @blp.response(200, description="The records of processing activities in force at as_of (JSON, or CSV with format=csv)")
 def records(query):
     """Read from the versions kept as they took effect; reading them is audited."""
-    rt = current_runtime()
-    document = service.records(session=rt.session(), policy=rt.policy, actor=current_actor(), language=query["lang"], as_of=query["as_of"])
+    document = service.records(**current_call().services(), language=query["lang"], as_of=query["as_of"])
     if query["format"] == "csv":
         return Response(service.as_csv(document), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="records-of-processing-{document["language"]}.csv"'})
     return document
@@ -32,8 +32,8 @@ def records(query):
 @blp.response(200, description="Every kept version of one record, retired or superseded ones included")
 def record_history(query):
     """Every version of one record (controller, an activity, an impact assessment), oldest first; audited."""
-    rt = current_runtime()
-    return {"versions": service.history(session=rt.session(), actor=current_actor(), kind=query["kind"], key=query["key"])}
+    ctx = current_call()
+    return {"versions": service.history(session=ctx.session, actor=ctx.actor, kind=query["kind"], key=query["key"])}
 
 
 @blp.route("/duties", methods=["GET"])
@@ -41,8 +41,7 @@ def record_history(query):
 @blp.response(200, schemas.DutiesSchema)
 def list_duties():
     """The handler's duties (thresholds on the number of subjects, log retention, drills, reviews) with due dates."""
-    rt = current_runtime()
-    return duties.tasks(session=rt.session(), policy=rt.policy, actor=current_actor())
+    return duties.tasks(**current_call().services())
 
 
 @blp.route("/duties/<string:duty>/done", methods=["POST"])
@@ -51,5 +50,4 @@ def list_duties():
 @blp.response(201, schemas.DutyRecordedSchema)
 def record_duty_done(body, duty: str):
     """Record that a duty was done on a day (audited, kept); its next due date counts from that day."""
-    rt = current_runtime()
-    return duties.record_done(session=rt.session(), policy=rt.policy, actor=current_actor(), duty=duty, done_on=body["done_on"], reference=body["reference"])
+    return duties.record_done(**current_call().services(), duty=duty, done_on=body["done_on"], reference=body["reference"])
