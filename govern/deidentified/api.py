@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
+from govern.api_support import current_call
 from govern.deidentified import keys, schemas, service
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.guard import requires
 from govern.identity.permissions import Permission
 
 blp = Blueprint("deidentified", __name__, url_prefix="/api/v1/deidentified", description="Pseudonymised and anonymised exports (PIPL Art. 73)")
@@ -18,9 +19,9 @@ blp = Blueprint("deidentified", __name__, url_prefix="/api/v1/deidentified", des
 @blp.alt_response(503, description="export_key_missing: the export key file is missing or unusable (govern init makes it)")
 def pseudonymised(body):
     """A pseudonymised export (still personal data) of the subjects the purpose may use now; audited with the purpose."""
-    rt = current_runtime()
+    ctx = current_call()
     done = service.pseudonymised(
-        session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), key_file=keys.path_in(rt.settings.home), purpose=body["purpose"],
+        **ctx.services("envelope"), key_file=keys.path_in(ctx.settings.home), purpose=body["purpose"],
         fields=body["fields"], record_types=body["record_types"],
     )
     return done.document
@@ -32,8 +33,5 @@ def pseudonymised(body):
 @blp.response(200, schemas.ExportDocumentSchema)
 def aggregate(body):
     """An anonymised aggregate: counts of subjects by the dimensions, cells under the minimum group size suppressed."""
-    rt = current_runtime()
-    done = service.aggregate(
-        session=rt.session(), policy=rt.policy, envelope=rt.envelope, actor=current_actor(), purpose=body["purpose"], dimensions=body["dimensions"],
-    )
+    done = service.aggregate(**current_call().services("envelope"), purpose=body["purpose"], dimensions=body["dimensions"])
     return done.document
