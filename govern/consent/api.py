@@ -13,7 +13,7 @@ from govern.api_lists import answer_page
 from govern.api_support import current_call, idempotent_create
 from govern.consent import collection, reports, schemas, service
 from govern.errors import not_found
-from govern.identity.guard import current_actor, current_runtime, public, requires
+from govern.identity.guard import current_runtime, public, requires
 from govern.identity.permissions import Permission
 from govern.ratelimit import limited
 from govern.timeutil import utcnow
@@ -27,7 +27,7 @@ blp = Blueprint("consent", __name__, url_prefix="/api/v1", description="Notices,
 @blp.response(200, schemas.NoticeIndexPageSchema)
 def list_notices(query):
     """Every notice (purposes and the privacy policy), by purpose, with its versions and the current one."""
-    now, rt = utcnow(), current_runtime()
+    now, rt = utcnow(), current_runtime()  # a public page: no principal, so no call context (it names who asks)
 
     def notice(item):
         name, nset = item
@@ -51,7 +51,7 @@ def list_notices(query):
 def get_notice(query, purpose: str):
     """The current text of a purpose's notice in zh or en, or an earlier version by `version`; no key needed."""
     now = utcnow()
-    rt = current_runtime()
+    rt = current_runtime()  # a public page: no principal, so no call context (it names who asks)
     nset = rt.policy.notices.for_purpose(purpose)
     if nset is None:
         raise not_found("notice")
@@ -121,8 +121,7 @@ def list_consents(subject_id: uuid.UUID):
 @blp.response(200, description="The receipt exactly as issued")
 def get_receipt(receipt_id: uuid.UUID):
     """Fetch a consent receipt again: the principal that recorded it, or staff with consent:report:read (else 404)."""
-    rt = current_runtime()
-    return jsonify(service.get_receipt(session=rt.session(), policy=rt.policy, actor=current_actor(), receipt_id=receipt_id))
+    return jsonify(service.get_receipt(**current_call().services(), receipt_id=receipt_id))
 
 
 @blp.route("/consents/check", methods=["POST"])
@@ -145,8 +144,8 @@ def check_consents(body):
 @blp.response(200, schemas.FigurePageSchema)
 def consent_figures(query):
     """Per purpose (by name) and notice version: grants that count, withdrawals, and grants awaiting re-consent."""
-    rt = current_runtime()
-    return answer_page(rt.envelope, reports.figures(session=rt.session(), policy=rt.policy, actor=current_actor()), query, key=lambda f: (f["purpose"],))
+    ctx = current_call()
+    return answer_page(ctx.envelope, reports.figures(**ctx.services()), query, key=lambda f: (f["purpose"],))
 
 
 @blp.route("/consents/export", methods=["GET"])
@@ -155,8 +154,7 @@ def consent_figures(query):
 @blp.response(200, description="text/csv: subject_id, purpose, preference, notice_version, method, updated_at")
 def export_preferences(query):
     """Current preferences per purpose as CSV, for channels that never call govern (opt-outs must reach them)."""
-    rt = current_runtime()
-    rows = reports.preferences(session=rt.session(), policy=rt.policy, actor=current_actor(), purpose=query["purpose"])
+    rows = reports.preferences(**current_call().services(), purpose=query["purpose"])
     name = f"consent-preferences-{query['purpose'] or 'all'}.csv"
     return Response(reports.to_csv(rows), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 

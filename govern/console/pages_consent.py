@@ -3,8 +3,9 @@ and third-party recipients with their data-security agreements, expiring ones fi
 
 from __future__ import annotations
 
+from govern.api_support import current_call
 from govern.consent import reports
-from govern.identity.guard import current_actor, current_runtime, requires
+from govern.identity.guard import requires
 from govern.identity.permissions import Permission
 from govern.sharing import service as sharing
 from govern.timeutil import utcnow
@@ -13,8 +14,7 @@ from .views import HOME_PANELS, blp, may, page
 
 
 def _figures():
-    rt = current_runtime()
-    return reports.figures(session=rt.session(), policy=rt.policy, actor=current_actor())
+    return reports.figures(**current_call().services())
 
 
 def _home_panel():
@@ -27,5 +27,5 @@ HOME_PANELS.append(("consent", _home_panel))
 @blp.route("/consent", methods=["GET"])
 @requires(Permission.CONSOLE_CONSENT)
 def consent_overview():
-    recipients = sorted(sharing.list_recipients(session=current_runtime().session()), key=lambda r: r.agreement_expires_on)
+    recipients = sorted(sharing.list_recipients(session=current_call().session), key=lambda r: r.agreement_expires_on)
     return page("consent.html", figures=_figures(), recipients=recipients, today=utcnow().date())
