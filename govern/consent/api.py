@@ -27,7 +27,7 @@ blp = Blueprint("consent", __name__, url_prefix="/api/v1", description="Notices,
 @blp.response(200, schemas.NoticeIndexPageSchema)
 def list_notices(query):
     """Every notice (purposes and the privacy policy), by purpose, with its versions and the current one."""
-    now, rt = utcnow(), current_runtime()  # a public page: no principal, so no call context (it names who asks)
+    now, rt = utcnow(), current_runtime()  # the policy and keys only: no call context, which would open a session this never uses
 
     def notice(item):
         name, nset = item
@@ -51,7 +51,7 @@ def list_notices(query):
 def get_notice(query, purpose: str):
     """The current text of a purpose's notice in zh or en, or an earlier version by `version`; no key needed."""
     now = utcnow()
-    rt = current_runtime()  # a public page: no principal, so no call context (it names who asks)
+    rt = current_runtime()  # the policy, and a session only for the current version's recipients: opened only then
     nset = rt.policy.notices.for_purpose(purpose)
     if nset is None:
         raise not_found("notice")

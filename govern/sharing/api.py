@@ -10,7 +10,7 @@ from flask_smorest import Blueprint
 from govern.api_lists import answer_page, moment
 from govern.api_support import current_call, idempotent_create, if_match_version, version_etag
 from govern.errors import Problem
-from govern.identity.guard import current_runtime, public, requires
+from govern.identity.guard import public, requires
 from govern.identity.permissions import Permission
 from govern.openapi import requires_header
 from govern.sharing import propagation, schemas, service
@@ -64,10 +64,9 @@ def _by_purpose_and_name(r) -> tuple[str, str, str]:
 @blp.response(200, schemas.PublicRecipientPageSchema)
 def public_recipients(query):
     """The third-party sharing list (第三方信息共享清单): recipients with an agreement in force, by purpose and name."""
-    # No principal on a published list, so no call context (it names who asks): the runtime's session and keys.
-    rt = current_runtime()
-    recipients = service.list_recipients(session=rt.session(), purpose=query["purpose"], active_only=True)
-    return answer_page(rt.envelope, recipients, query, key=_by_purpose_and_name, view=_view)
+    ctx = current_call()  # who asks is the anonymous actor of a public route
+    recipients = service.list_recipients(session=ctx.session, purpose=query["purpose"], active_only=True)
+    return answer_page(ctx.envelope, recipients, query, key=_by_purpose_and_name, view=_view)
 
 
 @blp.route("/recipients/<uuid:recipient_id>", methods=["GET"])
