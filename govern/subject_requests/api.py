@@ -28,7 +28,7 @@ def _deadlines(d) -> dict:
 
 
 def _view(req, d=None, events=None, item=None) -> dict:
-    policy = current_runtime().policy
+    policy = current_runtime().policy  # the policy only (per row of a list): no call context needed
     now = utcnow()
     due_at = item.due_at if item else as_utc(req.due_at)
     soon = policy.requests.due_soon_days
@@ -64,9 +64,8 @@ def _view(req, d=None, events=None, item=None) -> dict:
 def file_request(body):
     """File a request for a subject; the answer (id, state, due date) is the acknowledgement."""
     def create():
-        rt = current_runtime()
         filed = service.file(
-            **current_call().services(), envelope=rt.envelope, subject_id=body["subject_id"], type=body["type"], channel=body["channel"], jurisdiction=body["jurisdiction"],
+            **current_call().services("envelope"), subject_id=body["subject_id"], type=body["type"], channel=body["channel"], jurisdiction=body["jurisdiction"],
             details=body["details"], received_at=body["received_at"], acknowledge=body["acknowledge"], received_reason=body["received_reason"],
             next_of_kin=body["next_of_kin"],
         )
@@ -123,7 +122,7 @@ def get_request(request_id: uuid.UUID):
 @blp.response(201, schemas.RequestOtpSchema)
 def issue_otp(request_id: uuid.UUID):
     """Issue a one-time code for the CRM to deliver to the requester."""
-    code, expires = service.issue_otp(**current_call().services(), envelope=current_runtime().envelope, request_id=request_id)
+    code, expires = service.issue_otp(**current_call().services("envelope"), request_id=request_id)
     return {"code": code, "expires_at": expires}
 
 
@@ -134,13 +133,13 @@ def issue_otp(request_id: uuid.UUID):
 def verify(body, request_id: uuid.UUID):
     """Record a verification: a CRM session asserted by a service, a returned one-time code, or a staff document check.
     A failure is recorded (200, verified false); repeated failures lock the request (423 afterwards)."""
-    rt = current_runtime()
-    result = service.verify(**current_call().services(), envelope=rt.envelope, request_id=request_id, method=body["method"], code=body["code"], reference=body["reference"], passed=body["passed"],
+    ctx = current_call()
+    result = service.verify(**ctx.services("envelope"), request_id=request_id, method=body["method"], code=body["code"], reference=body["reference"], passed=body["passed"],
                             occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"])
-    req = service.get_or_raise(session=rt.session(), request_id=request_id)
+    req = service.get_or_raise(session=ctx.session, request_id=request_id)
     token = None
     if result.verified and req.type in service.PACKAGE_TYPES and req.state == "in_progress":
-        token = _token(service.issue_download_token(**current_call().services(), envelope=rt.envelope, request_id=request_id))
+        token = _token(service.issue_download_token(**ctx.services("envelope"), request_id=request_id))
     return {**dataclasses.asdict(result), "state": req.state, "package_token": token}
 
 
@@ -154,7 +153,7 @@ def _token(issued: service.IssuedToken) -> dict:
 def issue_download_token(request_id: uuid.UUID):
     """A new one-time token for the data subject to download the package of this verified access or portability request
     (the earlier unused one is revoked). The service hands it over; it cannot download the package with its own key."""
-    return _token(service.issue_download_token(**current_call().services(), envelope=current_runtime().envelope, request_id=request_id))
+    return _token(service.issue_download_token(**current_call().services("envelope"), request_id=request_id))
 
 
 @blp.route("/download", methods=["POST"])
@@ -166,8 +165,7 @@ def issue_download_token(request_id: uuid.UUID):
 def redeem_download(body):
     """Download a package with a one-time token (no API key): the token is spent, the download audited with the request
     and the token's id, never the token. Any unknown, used or expired token answers the same 404."""
-    rt = current_runtime()
-    pkg = flows.redeem(**current_call().services(), envelope=rt.envelope, token=body["token"])
+    pkg = flows.redeem(**current_call().services("envelope"), token=body["token"])
     return _zip_response(pkg)
 
 
@@ -178,8 +176,9 @@ def _zip_response(pkg: flows.Package) -> Response:
 
 
 def _clock(fn, request_id, **kw):
-    d = fn(**current_call().services(), request_id=request_id, **kw)
-    req = service.get_or_raise(session=current_runtime().session(), request_id=request_id)  # fn checked it is the caller's
+    ctx = current_call()
+    d = fn(**ctx.services(), request_id=request_id, **kw)
+    req = service.get_or_raise(session=ctx.session, request_id=request_id)  # fn checked it is the caller's
     return _view(req, d)
 
 
@@ -228,9 +227,9 @@ def resume(body, request_id: uuid.UUID):
 def complete(body, request_id: uuid.UUID):
     """Carry the request out (erase, rectify, restrict, withdraw consent, …) and close it (staff: an answer given earlier
     outside govern, when and why it is entered late)."""
-    rt = current_runtime()
+    # The purge ledgers an erasure writes to belong to the runtime, not to a call.
     req = flows.complete(
-        **current_call().services(), envelope=rt.envelope, request_id=request_id, ledgers=rt.ledgers, explanation=body["explanation"],
+        **current_call().services("envelope"), request_id=request_id, ledgers=current_runtime().ledgers, explanation=body["explanation"],
         occurred_at=body["occurred_at"], occurred_reason=body["occurred_reason"],
     )
     return _view(req)
@@ -273,8 +272,9 @@ def lift(body, request_id: uuid.UUID):
 def lift_objection(body, request_id: uuid.UUID):
     """Lift the objection this completed objection request recorded to one legitimate-interest purpose, on compelling
     legitimate grounds (GDPR Art. 21(1)); the objection is kept as lifted, with who, when and why."""
-    req = service.lift_objection(**current_call().services(), request_id=request_id, purpose=body["purpose"], reason=body["reason"])
-    return _view(req, events=service.events_of(session=current_runtime().session(), request_id=req.id))
+    ctx = current_call()
+    req = service.lift_objection(**ctx.services(), request_id=request_id, purpose=body["purpose"], reason=body["reason"])
+    return _view(req, events=service.events_of(session=ctx.session, request_id=req.id))
 
 
 @blp.route("/<uuid:request_id>/package", methods=["GET"])
@@ -284,8 +284,7 @@ def download_package(request_id: uuid.UUID):
     """Privacy staff download the access or portability package (zip) of a verified request with their own credential
     (requests:package:download, never held by a service role); its SHA-256 is in the audit log and the header. The
     data subject downloads it with a one-time token (POST /download)."""
-    rt = current_runtime()
-    return _zip_response(flows.package(**current_call().services(), envelope=rt.envelope, request_id=request_id))
+    return _zip_response(flows.package(**current_call().services("envelope"), request_id=request_id))
 
 
 @blp.route("/<uuid:request_id>/certificate", methods=["GET"])
