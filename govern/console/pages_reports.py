@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from flask import request
 
 from govern import figures
+from govern.api_support import current_call
 from govern.audit import service as audit
 from govern.consent import reports as consent_reports
 from govern.identity.guard import current_runtime, requires
@@ -28,7 +29,7 @@ AUDIT_DAYS = 30
 
 def _zone() -> ZoneInfo:
     """Days and weeks are the policy's (the zone the console shows times in), the same for every reader."""
-    return ZoneInfo(current_runtime().policy.console.default_time_zone)
+    return ZoneInfo(current_runtime().policy.console.default_time_zone)  # the policy only: no call context needed
 
 
 def _period(weeks: int) -> tuple[date, date, list[date]]:
@@ -43,7 +44,7 @@ def _label(day: date) -> str:
 
 def request_charts(weeks: int, by: str) -> list[Chart]:
     since, until, mondays = _period(weeks)
-    f = request_figures.weekly(session=current_runtime().session(), since=since, until=until, by=by, zone=_zone())
+    f = request_figures.weekly(session=current_call().session, since=since, until=until, by=by, zone=_zone())
     labels = [_label(w) for w in mondays]
     name = (lambda k: t(f"request_type.{k}")) if by == "type" else (lambda k: k)
     out = []
@@ -58,9 +59,10 @@ def request_charts(weeks: int, by: str) -> list[Chart]:
 
 def consent_charts(weeks: int) -> list[Chart]:
     since, until, mondays = _period(weeks)
-    policy = current_runtime().policy
+    ctx = current_call()
+    policy = ctx.policy
     out = []
-    for purpose, per_week in consent_reports.trend(session=current_runtime().session(), since=since, until=until, zone=_zone()).items():
+    for purpose, per_week in consent_reports.trend(session=ctx.session, since=since, until=until, zone=_zone()).items():
         label = (policy.purposes[purpose].label.get(language()) if purpose in policy.purposes else None) or purpose
         out.append(lines(f"consent-{purpose}", t("chart_consent", purpose=label), [_label(w) for w in mondays], [
             (t("granted_events"), [per_week[w]["grant"] for w in mondays]), (t("withdrawn_events"), [per_week[w]["withdraw"] for w in mondays])]))
@@ -69,14 +71,14 @@ def consent_charts(weeks: int) -> list[Chart]:
 
 def purge_charts(weeks: int) -> list[Chart]:
     since, until, mondays = _period(weeks)
-    volumes = retention.purge_volumes(session=current_runtime().session(), since=since, until=until, zone=_zone())
+    volumes = retention.purge_volumes(session=current_call().session, since=since, until=until, zone=_zone())
     return [bars("purges", t("chart_purges"), [_label(w) for w in mondays],
                  [(t(f"purged_{kind}"), [volumes[w][kind] for w in mondays]) for kind in ("fields", "records", "subjects")])]
 
 
 def audit_chart(days: int) -> Chart:
     until = utcnow().astimezone(_zone()).date()  # today where the console shows times, as the other charts' days
-    per_day = audit.events_per_day(session=current_runtime().session(), since=until - timedelta(days=days - 1), until=until, zone=_zone())
+    per_day = audit.events_per_day(session=current_call().session, since=until - timedelta(days=days - 1), until=until, zone=_zone())
     return bars("audit-events", t("chart_audit_events", n=days), [_label(d) for d in per_day], [(t("audit_events"), list(per_day.values()))])
 
 
