@@ -54,9 +54,9 @@ def _urgency(row: workbench.Row) -> str:
 def requests_queue():
     """The queue a DPO works from: filters, search, a page at a time (a cursor: no cap), the CSV of the same view."""
     args = request.args
-    rt = current_runtime()
+    ctx = current_call()
     context = dict(args=args, states=requests.STATES, groups=tuple(workbench.STATE_GROUPS), types=requests.REQUEST_TYPES,
-                   jurisdictions=sorted(rt.policy.request_terms), staff=workbench.assignable(session=rt.session()), urgency=_urgency)
+                   jurisdictions=sorted(ctx.policy.request_terms), staff=workbench.assignable(session=ctx.session), urgency=_urgency)
     try:
         result = workbench.page(**current_call().services(), filters=_filters(args), cursor=args.get("cursor") or None, limit=workbench.PAGE_SIZE)
     except Problem as problem:
@@ -112,10 +112,10 @@ def _clock_words(req) -> str:
 
 def _workbench(req, manage: bool, is_open: bool) -> dict:
     """The queue's actions on the request page: acknowledge, pause, resume, assign; an erasure's preview and certificate."""
-    rt = current_runtime()
-    _, rule = requests.terms_of(rt.policy, req)
-    staff = workbench.assignable(session=rt.session()) if manage and is_open else []
-    assignee = _assignee_words(workbench.assignee_of(session=rt.session(), request=req))
+    ctx = current_call()
+    _, rule = requests.terms_of(ctx.policy, req)
+    staff = workbench.assignable(session=ctx.session) if manage and is_open else []
+    assignee = _assignee_words(workbench.assignee_of(session=ctx.session, request=req))
     erasure = req.type in flows.ERASURE_TYPES
     return {
         "can_ack": manage and is_open and req.acknowledged_at is None,
@@ -141,8 +141,7 @@ def _consents(req) -> list[dict] | None:
     staff who may read consent; None for others (the table is not shown)."""
     if not may(Permission.CONSENT_READ):
         return None
-    rt = current_runtime()
-    return scopes.of_subject(session=rt.session(), policy=rt.policy, actor=g.actor, subject_id=req.subject_id, language=language())
+    return scopes.of_subject(**current_call().services(), subject_id=req.subject_id, language=language())
 
 
 def _objections(req, manage: bool) -> dict:
@@ -151,7 +150,7 @@ def _objections(req, manage: bool) -> dict:
     named = (req.response or {}).get("legitimate_interest_objected", []) if req.type == "objection" and req.state == "completed" else []
     if not named:
         return {"objections": None}
-    rows = [o for o in objections.objections_of(session=current_runtime().session(), subject_id=req.subject_id)
+    rows = [o for o in objections.objections_of(session=current_call().session, subject_id=req.subject_id)
             if o.purpose in named and (o.request_id == req.id or o.lifted_at is None)]
     standing = [o for o in rows if o.lifted_at is None]
     policy = current_runtime().policy
@@ -180,9 +179,8 @@ def _act(request_id: uuid.UUID, done: str, fn):
 @blp.route("/requests/<uuid:request_id>/verify", methods=["POST"])
 @requires(Permission.CONSOLE_REQUESTS_MANAGE)
 def request_verify(request_id: uuid.UUID):
-    rt = current_runtime()
     return _act(request_id, "verify", lambda: requests.verify(
-        **current_call().services(), envelope=rt.envelope, request_id=request_id, method="document", reference=request.form.get("reference", "").strip(),
+        **current_call().services("envelope"), request_id=request_id, method="document", reference=request.form.get("reference", "").strip(),
         passed=request.form.get("passed") == "yes",
     ))
 
@@ -196,13 +194,13 @@ def request_extend(request_id: uuid.UUID):
 @blp.route("/requests/<uuid:request_id>/complete", methods=["POST"])
 @requires(Permission.CONSOLE_REQUESTS_MANAGE)
 def request_complete(request_id: uuid.UUID):
-    rt = current_runtime()
     req = requests.get_for(**current_call().services(), request_id=request_id)
     if req.type in flows.ERASURE_TYPES and request.form.get("confirm") != "yes":
         # An erasure is carried out only after its preview was shown and confirmed (what is destroyed, kept, told).
         return redirect(url_for("console.request_erasure_preview", request_id=request_id))
+    # The purge ledgers an erasure writes to belong to the runtime, not to a call.
     return _act(request_id, "complete", lambda: flows.complete(
-        **current_call().services(), envelope=rt.envelope, request_id=request_id, ledgers=rt.ledgers, explanation=request.form.get("explanation") or None,
+        **current_call().services("envelope"), request_id=request_id, ledgers=current_runtime().ledgers, explanation=request.form.get("explanation") or None,
     ))
 
 
@@ -229,8 +227,7 @@ def request_lift_objection(request_id: uuid.UUID):
 def request_package(request_id: uuid.UUID):
     """The same access package as GET /api/v1/requests/<id>/package, for staff holding requests:package:download (the
     flow checks it); its hash is audited by the flow."""
-    rt = current_runtime()
-    pkg = flows.package(**current_call().services(), envelope=rt.envelope, request_id=request_id)
+    pkg = flows.package(**current_call().services("envelope"), request_id=request_id)
     return Response(pkg.content, mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{pkg.filename}"', "X-Content-SHA256": pkg.sha256,
     })
