@@ -42,12 +42,13 @@ from werkzeug.exceptions import HTTPException
 
 from govern.access import reads
 from govern.access.service import has_permission
+from govern.api_support import current_call
 from govern.audit import chain, checkpoints, export, signing
 from govern.audit import service as audit
 from govern.audit.tags import AuditAction
 from govern.errors import HTTP_CODES, Problem, problem_response
 from govern.identity import review, staff
-from govern.identity.guard import CSRF_FIELD, SESSION_COOKIE, current_actor, current_runtime, public, requires
+from govern.identity.guard import CSRF_FIELD, SESSION_COOKIE, current_runtime, public, requires
 from govern.identity.models import Principal
 from govern.identity.permissions import Permission
 from govern.ratelimit import limited, refusal
@@ -380,7 +381,8 @@ def sign_in_submit():
 def sign_out():
     console_session = g.get("console_session")
     if console_session is not None:
-        staff.sign_out(session=current_runtime().session(), actor=current_actor(), console_session=console_session)
+        ctx = current_call()
+        staff.sign_out(session=ctx.session, actor=ctx.actor, console_session=console_session)
     response = redirect(url_for("console.sign_in", signed_out=1))
     response.delete_cookie(SESSION_COOKIE, path="/console/")
     return response
@@ -410,7 +412,8 @@ def preferences():
 def preferences_submit():
     lang = request.form.get("language") or None
     zone = request.form.get("time_zone") or None
-    staff.set_preferences(session=current_runtime().session(), principal_id=current_actor().principal_id, language=lang, time_zone=zone)
+    ctx = current_call()
+    staff.set_preferences(session=ctx.session, principal_id=ctx.actor.principal_id, language=lang, time_zone=zone)
     _language_changed()
     back = request.form.get("next")
     response = redirect(_safe_next(back) if back else url_for("console.preferences", saved=1))
@@ -425,14 +428,13 @@ def preferences_submit():
 @blp.route("/", methods=["GET"])
 @requires(Permission.CONSOLE_VIEW)
 def home():
-    rt = current_runtime()
     panels: dict[str, Any] = {}
     for name, build in HOME_PANELS:
         panel = build()
         if panel is not None:
             panels[name] = panel
     if may(Permission.CONSOLE_AUDIT):
-        panels["chain"] = _chain_facts(rt.session())
+        panels["chain"] = _chain_facts(current_call().session)
     return page("home.html", panels=panels)
 
 
@@ -457,11 +459,11 @@ HOME_PANELS: list[tuple[str, Any]] = []
 
 def _lookup_choices() -> tuple[list[str], list[tuple[str, str]]]:
     """Searchable fields, and the purposes a role of this user may use (from roles.yaml), with their labels."""
-    rt = current_runtime()
-    actor = current_actor()
-    allowed = sorted({p for r in actor.roles if r in rt.policy.roles for p in rt.policy.roles[r].purposes})
-    purposes = [(name, rt.policy.purposes[name].label.get(language()) or name) for name in allowed if name in rt.policy.purposes]
-    return list(rt.policy.catalog.searchable_fields), purposes
+    ctx = current_call()
+    policy, actor = ctx.policy, ctx.actor
+    allowed = sorted({p for r in actor.roles if r in policy.roles for p in policy.roles[r].purposes})
+    purposes = [(name, policy.purposes[name].label.get(language()) or name) for name in allowed if name in policy.purposes]
+    return list(policy.catalog.searchable_fields), purposes
 
 
 @blp.route("/subjects", methods=["GET"])
@@ -480,16 +482,14 @@ def _field_labels() -> dict[str, str]:
 @limited("lookup")
 def subject_lookup_submit():
     """Look-up and read through govern.access.reads: purpose-checked, audited, masked per role (no rule here)."""
-    rt = current_runtime()
-    session = rt.session()
+    ctx = current_call()
     fields, purposes = _lookup_choices()
     field = request.form.get("field", "")
     purpose = request.form.get("purpose") or None
     context = {"fields": fields, "purposes": purposes, "chosen_field": field, "chosen_purpose": purpose, "labels": _field_labels()}
     try:
-        ids = reads.lookup(session=session, policy=rt.policy, envelope=rt.envelope, actor=current_actor(), field=field,
-                           value=request.form.get("value", ""), purpose=purpose)
-        views = [reads.read(session=session, policy=rt.policy, envelope=rt.envelope, actor=current_actor(), subject_id=sid, purpose=purpose) for sid in ids[:20]]
+        ids = reads.lookup(**ctx.services("envelope"), field=field, value=request.form.get("value", ""), purpose=purpose)
+        views = [reads.read(**ctx.services("envelope"), subject_id=sid, purpose=purpose) for sid in ids[:20]]
     except Problem as problem:
         return problem_page(problem, "lookup.html", results=None, **context)
     return page("lookup.html", results=views, more=len(ids) > 20, **context)
@@ -501,16 +501,14 @@ def subject_lookup_submit():
 @blp.route("/access-review", methods=["GET"])
 @requires(Permission.CONSOLE_ACCESS_REVIEW)
 def access_review():
-    rt = current_runtime()
-    result = review.build(session=rt.session(), policy=rt.policy, actor=current_actor())
+    result = review.build(**current_call().services())
     return page("access_review.html", review=result)
 
 
 @blp.route("/access-review.csv", methods=["GET"])
 @requires(Permission.CONSOLE_ACCESS_REVIEW)
 def access_review_csv():
-    rt = current_runtime()
-    result = review.build(session=rt.session(), policy=rt.policy, actor=current_actor(), export=True)
+    result = review.build(**current_call().services(), export=True)
     name = f"govern-access-review-{result.until.strftime('%Y%m%d')}.csv"
     return Response(review.to_csv(result).encode("utf-8"), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
@@ -521,7 +519,6 @@ def access_review_csv():
 @blp.route("/audit", methods=["GET"])
 @requires(Permission.CONSOLE_AUDIT)
 def audit_search():
-    rt = current_runtime()
     args = request.args
     searched = any(args.get(k) for k in ("from", "to", "actor", "subject", "action", "purpose", "outcome", "request_id", "go"))
     errors: list[str] = []
@@ -542,7 +539,8 @@ def audit_search():
             outcome=outcome, request_id=(args.get("request_id") or "").strip()[:64] or None,
         )
         try:
-            page_ = audit.search(session=rt.session(), actor=current_actor(), filters=filters, cursor=args.get("cursor") or None, limit=50)
+            ctx = current_call()
+            page_ = audit.search(session=ctx.session, actor=ctx.actor, filters=filters, cursor=args.get("cursor") or None, limit=50)
         except Problem as problem:
             return problem_page(problem, "audit.html", args=args, result=None, errors=errors)
     older = None
@@ -562,18 +560,18 @@ def _event_time(text: str) -> datetime | None:
 @requires(Permission.CONSOLE_AUDIT)
 def audit_export():
     """The same export as GET /api/v1/audit/export: events.jsonl and the signed manifest, zipped; audited."""
-    rt = current_runtime()
-    session = rt.session()
+    ctx = current_call()
+    session = ctx.session
     fmt = request.args.get("format", "jsonl")
     if fmt not in ("jsonl", "ocsf"):
         abort(400)
     time_from, time_to = parse_local(request.args.get("from")), parse_local(request.args.get("to"))
-    audit.append(session=session, actor=current_actor(), action=AuditAction.EXPORT,
+    audit.append(session=session, actor=ctx.actor, action=AuditAction.EXPORT,
                  resource=f"export:{time_from.isoformat() if time_from else '-'}..{time_to.isoformat() if time_to else '-'}")
     spool = tempfile.SpooledTemporaryFile(max_size=32 * 1024 * 1024)
     with tempfile.TemporaryDirectory(prefix="govern-export-") as tmp:
         try:
-            result = export.write(session=session, settings=rt.settings, out=Path(tmp), time_from=time_from, time_to=time_to, fmt=fmt)
+            result = export.write(session=session, settings=ctx.settings, out=Path(tmp), time_from=time_from, time_to=time_to, fmt=fmt)
         except signing.SigningKeyError:
             raise Problem(503, "audit_signing_key_unavailable", "Signing key unavailable", "The export cannot be signed; ask an operator.") from None
         with zipfile.ZipFile(spool, "w", compression=zipfile.ZIP_DEFLATED) as archive:
