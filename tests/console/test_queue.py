@@ -201,7 +201,6 @@ def test_an_erasure_is_completed_only_after_its_preview_is_confirmed_and_its_cer
     assert c.get(f"/console/requests/{rid}/erasure").status_code == 409
 
 
-
 def _certificate_with_its_font(certificate_pdf):
     """A certificate of every part (destroyed, kept, recipients); skips on a bare machine without the CJK font."""
     try:
@@ -225,7 +224,6 @@ def test_the_certificate_pdf_has_the_words_of_its_language():
     zh, en = certificate_pdf.render(cert, "ab" * 32, "zh", policy), certificate_pdf.render(cert, "ab" * 32, "en", policy)
     assert zh.startswith(b"%PDF") and en.startswith(b"%PDF") and zh != en
     assert b"NotoSansCJK" in zh or b"Noto" in zh  # the Chinese font is embedded
-
 
 
 # The legal basis of a purchase record kept after erasure, as policies/retention.yaml writes it; the zh PDF shows its
