@@ -43,7 +43,8 @@ def _uuid_text(value: Any) -> str | None:
     return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
 
 
-def _time(value: datetime | str | None) -> datetime | None:
+def stored_time(value: datetime | str | None) -> datetime | None:
+    """A timestamp column's value as either database hands it back (SQLite: ISO text), as an aware datetime."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -86,7 +87,7 @@ def mismatches(row: Mapping[Any, Any]) -> list[str]:
         have, should = row.get(name), want[name]
         try:
             if name == "occurred_at":
-                same = _time(have) == should
+                same = stored_time(have) == should
             elif name in ("actor_id", "subject_id"):
                 # str() of a UUID is the canonical spelling the event holds; parse only when that does not match.
                 same = (None if have is None else str(have)) == should or _uuid_text(have) == _uuid_text(should)

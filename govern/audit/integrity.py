@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, select, text
 from sqlalchemy.orm import Session
 
 from govern.audit import archive, chain, checkpoints, columns, service, signing
-from govern.audit.columns import _time
+from govern.audit.columns import stored_time
 from govern.audit.export import chain_rows
 from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent, AuditPurge
 from govern.audit.policy import MINIMUM_DAYS, MINIMUM_MONTHS, AuditPolicy, purge_cutoff  # noqa: F401 (MINIMUM_MONTHS: callers)
@@ -211,7 +211,7 @@ def oldest_unsealed(session: Session, *, everywhere: bool = False) -> tuple[int,
         newest = session.scalar(select(func.max(AuditChainEntry.event_id))) or 0
         first = select(AuditEvent.id, AuditEvent.occurred_at).where(AuditEvent.id > newest).order_by(AuditEvent.id).limit(1000).subquery()
         row = session.execute(select(first.c.id, first.c.occurred_at).order_by(first.c.occurred_at).limit(1)).first()
-    when = _time(row[1]) if row else None  # occurred_at is never NULL
+    when = stored_time(row[1]) if row else None  # occurred_at is never NULL
     return (row[0], when) if row and when else None
 
 

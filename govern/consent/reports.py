@@ -19,7 +19,7 @@ from govern.audit.review_queries import allowed_reads_between
 from govern.audit.tags import ConsentAction, SubjectAction
 from govern.consent.models import ConsentEvent, ConsentState
 from govern.consent.notices import needs_notice
-from govern.consent.service import _stale
+from govern.consent.service import stale_versions
 from govern.errors import validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy
@@ -49,7 +49,7 @@ def figures(*, session: Session, policy: Policy, actor: Actor, now: datetime | N
             }
     for name, version, status, count in rows:
         entry = out.setdefault(name, {"purpose": name, "label": {}, "current_version": None, "granted": 0, "withdrawn": 0, "pending_reconsent": 0, "versions": {}})
-        key = "withdrawn" if status == "withdrawn" else "pending_reconsent" if version in _stale(policy, name, now) else "granted"
+        key = "withdrawn" if status == "withdrawn" else "pending_reconsent" if version in stale_versions(policy, name, now) else "granted"
         entry[key] += count
         per = entry["versions"].setdefault(version or "-", {"version": version, "granted": 0, "withdrawn": 0, "pending_reconsent": 0})
         per[key] += count
@@ -66,7 +66,7 @@ def preferences(*, session: Session, policy: Policy, actor: Actor, purpose: str 
     if purpose is not None:
         query = query.where(ConsentState.purpose == purpose)
     audit.append(session=session, actor=actor, action=ConsentAction.EXPORT, purpose=purpose, resource=f"consent-preferences:{purpose or 'all'}")
-    stale = {name: _stale(policy, name, now) for name in policy.purposes}
+    stale = {name: stale_versions(policy, name, now) for name in policy.purposes}
 
     def rows() -> Iterator[dict[str, Any]]:
         for s in session.execute(query.order_by(ConsentState.purpose, ConsentState.subject_id).execution_options(yield_per=1000)).scalars():
