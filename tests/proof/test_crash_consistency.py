@@ -77,8 +77,8 @@ if crash_at == "committed":
     ledgers._settle_staged = stop_before_outcome
 if crash_at == "package":
     original_zip = flows._zip
-    def zip_then_stop(files):
-        content = original_zip(files)
+    def zip_then_stop(*args):
+        content = original_zip(*args)
         stop_here("PACKAGE-BUILT")
         return content
     flows._zip = zip_then_stop
