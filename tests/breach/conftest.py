@@ -53,3 +53,21 @@ def open_incident(act):
 @pytest.fixture
 def dpo(client_as):
     return client_as("dpo")
+
+
+def late_gdpr_filing(runtime) -> tuple:
+    """An incident the security team became aware of 80 hours ago, assessed as notifiable to the GDPR authority (so
+    its 72-hour filing is late), and that filing's letter with the reasons for the delay, in zh and en:
+    (incident id, notification id, letter id)."""
+    from govern.breach import letters, service
+
+    soc = Actor(name="soc", kind="staff", roles=("security",))
+    aware = datetime.now(timezone.utc) - timedelta(hours=80)
+    with runtime.database.unit_of_work() as session:
+        incident = service.create(session=session, policy=runtime.policy, actor=soc, data={"title": "Laptop with a CRM export stolen from a car", "detected_at": aware, "aware_at": aware})
+        service.assess(session=session, policy=runtime.policy, actor=soc, incident_id=incident.id, data={
+            "risk": "risk", "notify": "yes", "rationale": "unencrypted", "people": {"EU": 12}, "categories": ["contact"], "texts": TEXTS})
+        [gdpr] = [n for n in service.notifications(session=session, incident_id=incident.id) if n.key == "gdpr_authority"]
+        letters.generate(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=soc, incident_id=incident.id, notification_id=gdpr.id,
+                         delay_reasons={"zh": "处理者第四天才告知我们", "en": "the processor told us only on the fourth day"})
+        return incident.id, gdpr.id, letters.list_letters(session=session, incident_id=incident.id, notification_id=gdpr.id)[0].id

@@ -200,26 +200,14 @@ def form_pages(runtime, make_subject, verify_by_session):  # noqa: F811
     letter (its authority report, zh and en), and the preview before an erasure completes."""
     from datetime import datetime, timedelta, timezone
 
-    from govern.breach import letters, service
-    from govern.identity.actor import Actor
-    from tests.breach.conftest import TEXTS
+    from tests.breach.conftest import late_gdpr_filing
     from tests.subject_requests.conftest import CRM
 
-    soc = Actor(name="soc", kind="staff", roles=("security",))
-    aware = datetime.now(timezone.utc) - timedelta(hours=80)
-    with runtime.database.unit_of_work() as session:
-        incident = service.create(session=session, policy=runtime.policy, actor=soc, data={"title": "Laptop with a CRM export stolen from a car", "detected_at": aware, "aware_at": aware})
-        service.assess(session=session, policy=runtime.policy, actor=soc, incident_id=incident.id, data={
-            "risk": "risk", "notify": "yes", "rationale": "unencrypted", "people": {"EU": 12}, "categories": ["contact"], "texts": TEXTS})
-        [gdpr] = [n for n in service.notifications(session=session, incident_id=incident.id) if n.key == "gdpr_authority"]
-        letters.generate(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=soc, incident_id=incident.id, notification_id=gdpr.id,
-                         delay_reasons={"zh": "处理者第四天才告知我们", "en": "the processor told us only on the fourth day"})
-        letter = letters.list_letters(session=session, incident_id=incident.id, notification_id=gdpr.id)[0]
-        iid, nid, lid = incident.id, gdpr.id, letter.id
+    iid, nid, lid = late_gdpr_filing(runtime)
     sid = make_subject(external_ref="CRM-LAYOUT-2")
     with runtime.database.unit_of_work() as session:  # a purchase the E-Commerce Law keeps: the preview's table of kept items
         subjects.add_record(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type="purchase",
-                            occurred_at=aware - timedelta(days=200), payload={"label": "purchase", "amount": 200})
+                            occurred_at=datetime.now(timezone.utc) - timedelta(days=200), payload={"label": "purchase", "amount": 200})
     with runtime.database.unit_of_work() as session:
         rid = requests.file(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=CRM, subject_id=sid, type="erasure", channel="app").request.id
     verify_by_session(rid)  # the preview is for a request whose subject was verified

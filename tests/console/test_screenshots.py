@@ -68,19 +68,10 @@ def _erasure_with_a_purchase(runtime, sid) -> uuid.UUID:
 
 def _late_filing_letter(runtime) -> tuple[uuid.UUID, uuid.UUID]:
     """An incident filed late with the GDPR authority and its letter (the authority report, with the reasons for the delay)."""
-    from govern.breach import letters, service
-    from tests.breach.conftest import TEXTS
+    from tests.breach.conftest import late_gdpr_filing
 
-    soc = Actor(name="soc", kind="staff", roles=("security",))
-    aware = datetime.now(timezone.utc) - timedelta(hours=80)
-    with runtime.database.unit_of_work() as session:
-        incident = service.create(session=session, policy=runtime.policy, actor=soc, data={"title": "Laptop with a CRM export stolen from a car", "detected_at": aware, "aware_at": aware})
-        service.assess(session=session, policy=runtime.policy, actor=soc, incident_id=incident.id, data={
-            "risk": "risk", "notify": "yes", "rationale": "unencrypted", "people": {"EU": 12}, "categories": ["contact"], "texts": TEXTS})
-        [gdpr] = [n for n in service.notifications(session=session, incident_id=incident.id) if n.key == "gdpr_authority"]
-        letters.generate(session=session, policy=runtime.policy, envelope=runtime.envelope, actor=soc, incident_id=incident.id, notification_id=gdpr.id,
-                         delay_reasons={"zh": "处理者第四天才告知我们", "en": "the processor told us only on the fourth day"})
-        return incident.id, letters.list_letters(session=session, incident_id=incident.id, notification_id=gdpr.id)[0].id
+    incident_id, _, letter_id = late_gdpr_filing(runtime)
+    return incident_id, letter_id
 
 
 @pytest.fixture
