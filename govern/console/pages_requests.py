@@ -13,6 +13,7 @@ from flask import Response, g, redirect, request, url_for
 from govern.api_support import current_call
 from govern.consent import objections, scopes
 from govern.errors import Problem
+from govern.identity import assignees
 from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.subject_requests import flows, workbench
@@ -56,7 +57,7 @@ def requests_queue():
     args = request.args
     ctx = current_call()
     context = dict(args=args, states=requests.STATES, groups=tuple(workbench.STATE_GROUPS), types=requests.REQUEST_TYPES,
-                   jurisdictions=sorted(ctx.policy.request_terms), staff=workbench.assignable(session=ctx.session), urgency=_urgency)
+                   jurisdictions=sorted(ctx.policy.request_terms), staff=assignees.assignable(session=ctx.session), urgency=_urgency)
     try:
         result = workbench.page(**current_call().services(), filters=_filters(args), cursor=args.get("cursor") or None, limit=workbench.PAGE_SIZE)
     except Problem as problem:
@@ -114,8 +115,8 @@ def _workbench(req, manage: bool, is_open: bool) -> dict:
     """The queue's actions on the request page: acknowledge, pause, resume, assign; an erasure's preview and certificate."""
     ctx = current_call()
     _, rule = requests.terms_of(ctx.policy, req)
-    staff = workbench.assignable(session=ctx.session) if manage and is_open else []
-    assignee = _assignee_words(workbench.assignee_of(session=ctx.session, request=req))
+    staff = assignees.assignable(session=ctx.session) if manage and is_open else []
+    assignee = queue.assignee_words(assignees.assignee_of(session=ctx.session, principal_id=req.assignee_id))
     erasure = req.type in flows.ERASURE_TYPES
     return {
         "can_ack": manage and is_open and req.acknowledged_at is None,
@@ -127,13 +128,6 @@ def _workbench(req, manage: bool, is_open: bool) -> dict:
         "is_erasure": erasure,
         "has_certificate": erasure and req.state == "completed" and bool((req.response or {}).get("certificate")),
     }
-
-
-def _assignee_words(assignee: workbench.Assignee | None) -> str | None:
-    """The assignee by name; one who can no longer be assigned as a former staff member (a bare id tells a DPO nothing)."""
-    if assignee is None or assignee.active:
-        return assignee.name if assignee else None
-    return t("former_staff_named", name=assignee.name) if assignee.name else t("former_staff")
 
 
 def _consents(req) -> list[dict] | None:

@@ -12,6 +12,7 @@ from typing import Any, Iterable
 
 from flask import Response, url_for
 
+from govern.identity.assignees import Assignee
 from govern.timeutil import utcnow
 
 from .views import parse_local, t
@@ -23,6 +24,13 @@ def day_range(args, start: str, end: str) -> tuple[datetime | None, datetime | N
     """[from, before) from two date fields, days in the user's time zone, the second inclusive."""
     last = parse_local(args.get(end))
     return parse_local(args.get(start)), (last + timedelta(days=1) if last is not None else None)
+
+
+def assignee_words(assignee: Assignee | None) -> str | None:
+    """The assignee by name; one who can no longer be assigned as a former staff member (a bare id tells a DPO nothing)."""
+    if assignee is None or assignee.active:
+        return assignee.name if assignee else None
+    return t("former_staff_named", name=assignee.name) if assignee.name else t("former_staff")
 
 
 def search_text(args) -> str | None:

@@ -20,6 +20,7 @@ from govern import paging
 from govern.audit import service as audit
 from govern.audit.tags import RequestAction
 from govern.errors import Conflict, SubjectErased, validation_failed
+from govern.identity import assignees
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
 from govern.policy import Policy
@@ -71,12 +72,8 @@ def _query(policy: Policy, actor: Actor, f: Filters):
         errors["type"] = [f"one of {', '.join(REQUEST_TYPES)}"]
     if f.jurisdiction is not None and f.jurisdiction not in policy.request_terms:
         errors["jurisdiction"] = [f"one of {', '.join(sorted(policy.request_terms))}"]
-    assignee: uuid.UUID | None = None
-    if f.assignee not in (None, "me", "none"):
-        try:
-            assignee = uuid.UUID(str(f.assignee))
-        except ValueError:
-            errors["assignee"] = ["me, none or a staff member's id"]
+    if assignee_errors := assignees.filter_errors(f.assignee):
+        errors["assignee"] = assignee_errors
     if f.search is not None and len(f.search) > 200:
         errors["search"] = ["at most 200 characters"]
     if errors:
@@ -92,12 +89,7 @@ def _query(policy: Policy, actor: Actor, f: Filters):
         query = query.where(DataSubjectRequest.type == f.type)
     if f.jurisdiction is not None:
         query = query.where(DataSubjectRequest.jurisdiction == f.jurisdiction)
-    if f.assignee == "me":
-        query = query.where(DataSubjectRequest.assignee_id == actor.principal_id)
-    elif f.assignee == "none":
-        query = query.where(DataSubjectRequest.assignee_id.is_(None))
-    elif assignee is not None:
-        query = query.where(DataSubjectRequest.assignee_id == assignee)
+    query = assignees.where_assigned(query, DataSubjectRequest.assignee_id, f.assignee, actor)
     query = paging.within(query, DataSubjectRequest.received_at, f.received_from, f.received_before)
     if f.search:
         text = f.search.strip()
@@ -161,12 +153,8 @@ def assign(
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state not in requests.OPEN:
         raise Conflict("request_closed", "Request closed", f"The request is {req.state}: nobody works it any more.")
-    name = None
-    if assignee_id is not None:
-        person = session.get(Principal, assignee_id)
-        if person is None or person.kind != "staff" or person.disabled_at is not None:
-            raise validation_failed({"assignee": ["an active staff account"]})
-        name = person.name
+    person = assignees.staff_to_assign(session=session, principal_id=assignee_id)
+    name = person.name if person else None
     req.assignee_id = assignee_id
     session.add(requests.RequestEvent(
         request_id=req.id, kind="assigned", occurred_at=now, actor_name=actor.name, actor_id=actor.principal_id, reason=name,
@@ -175,29 +163,6 @@ def assign(
     audit.append(session=session, actor=actor, action=RequestAction.ASSIGN, subject_id=req.subject_id, resource=requests._ref(req),
                  reason=str(assignee_id) if assignee_id else "unassigned")
     return req
-
-
-def assignable(*, session: Session) -> list[Principal]:
-    """Active staff accounts, by name: whom a request can be assigned to."""
-    return list(session.scalars(select(Principal).where(Principal.kind == "staff", Principal.disabled_at.is_(None)).order_by(Principal.name)))
-
-
-@dataclass(frozen=True)
-class Assignee:
-    """Who a request is assigned to, as the request page names them: `name` None only when the account no longer
-    exists; `active` False when it can no longer be assigned (disabled, or gone)."""
-    name: str | None
-    active: bool
-
-
-def assignee_of(*, session: Session, request: DataSubjectRequest) -> Assignee | None:
-    """The request's assignee, found whether or not the account is still active; None when it is unassigned."""
-    if request.assignee_id is None:
-        return None
-    person = session.get(Principal, request.assignee_id)
-    if person is None:
-        return Assignee(None, False)
-    return Assignee(person.name, person.disabled_at is None and person.kind == "staff")
 
 
 @dataclass(frozen=True)
