@@ -252,11 +252,7 @@ def request_resume(request_id: uuid.UUID):
 @requires(Permission.CONSOLE_REQUESTS_MANAGE)
 def request_assign(request_id: uuid.UUID):
     """Assigns the request to the signed-in user ("me"), to another active staff member (their id), or to nobody ("")."""
-    value = request.form.get("assignee", "")
-    try:
-        assignee = g.actor.principal_id if value == "me" else uuid.UUID(value) if value else None
-    except ValueError:
-        assignee = uuid.UUID(int=0)  # no such staff account: the service refuses it (400)
+    assignee = queue.assignee_chosen(request.form, g.actor)
     return _act(request_id, "assign", lambda: workbench.assign(**current_call().services(), request_id=request_id, assignee_id=assignee))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
@@ -31,6 +32,15 @@ def assignee_words(assignee: Assignee | None) -> str | None:
     if assignee is None or assignee.active:
         return assignee.name if assignee else None
     return t("former_staff_named", name=assignee.name) if assignee.name else t("former_staff")
+
+
+def assignee_chosen(form, actor) -> uuid.UUID | None:
+    """Whom an assign form names: the signed-in user ("me"), another staff member (their id) or nobody ("")."""
+    value = form.get("assignee", "")
+    try:
+        return actor.principal_id if value == "me" else uuid.UUID(value) if value else None
+    except ValueError:
+        return uuid.UUID(int=0)  # no such staff account: the service refuses it (400)
 
 
 def search_text(args) -> str | None:
