@@ -57,7 +57,7 @@ def requests_queue():
     args = request.args
     ctx = current_call()
     context = dict(args=args, states=requests.STATES, groups=tuple(workbench.STATE_GROUPS), types=requests.REQUEST_TYPES,
-                   jurisdictions=sorted(ctx.policy.request_terms), staff=assignees.assignable(session=ctx.session), urgency=_urgency)
+                   jurisdictions=sorted(ctx.policy.request_terms), staff=assignees.assignable(session=ctx.session, policy=ctx.policy, permission=workbench.WORKS_THE_QUEUE), urgency=_urgency)
     try:
         result = workbench.page(**current_call().services(), filters=_filters(args), cursor=args.get("cursor") or None, limit=workbench.PAGE_SIZE)
     except Problem as problem:
@@ -115,7 +115,7 @@ def _workbench(req, manage: bool, is_open: bool) -> dict:
     """The queue's actions on the request page: acknowledge, pause, resume, assign; an erasure's preview and certificate."""
     ctx = current_call()
     _, rule = requests.terms_of(ctx.policy, req)
-    staff = assignees.assignable(session=ctx.session) if manage and is_open else []
+    staff = assignees.assignable(session=ctx.session, policy=ctx.policy, permission=workbench.WORKS_THE_QUEUE) if manage and is_open else []
     assignee = queue.assignee_words(assignees.assignee_of(session=ctx.session, principal_id=req.assignee_id))
     erasure = req.type in flows.ERASURE_TYPES
     return {

@@ -14,23 +14,39 @@ from sqlalchemy.orm import Session
 from govern.errors import validation_failed
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
+from govern.identity.permissions import Permission
+from govern.policy import Policy
 
 FILTER_WORDS = ("me", "none")
 FILTER_ERROR = "me, none or a staff member's id"
 
 
-def assignable(*, session: Session) -> list[Principal]:
-    """Active staff accounts, by name: whom a queue's item can be assigned to."""
-    return list(session.scalars(select(Principal).where(Principal.kind == "staff", Principal.disabled_at.is_(None)).order_by(Principal.name)))
+def _may_work(policy: Policy | None, permission: Permission | None, person: Principal) -> bool:
+    # An item assigned to someone whose roles cannot act on it would sit in their queue untouched.
+    if policy is None or permission is None:
+        return True
+    return any(permission in policy.roles[r].permissions for r in person.roles if r in policy.roles)
 
 
-def staff_to_assign(*, session: Session, principal_id: uuid.UUID | None) -> Principal | None:
-    """The account an item is to be assigned to (None: unassign); refused unless it is an active staff account."""
+def assignable(*, session: Session, policy: Policy | None = None, permission: Permission | None = None) -> list[Principal]:
+    """Active staff accounts, by name, whose roles grant `permission` (the one that works the queue): whom a
+    queue's item can be assigned to."""
+    people = session.scalars(select(Principal).where(Principal.kind == "staff", Principal.disabled_at.is_(None)).order_by(Principal.name))
+    return [p for p in people if _may_work(policy, permission, p)]
+
+
+def staff_to_assign(
+    *, session: Session, principal_id: uuid.UUID | None, policy: Policy | None = None, permission: Permission | None = None,
+) -> Principal | None:
+    """The account an item is to be assigned to (None: unassign); refused unless it is an active staff account whose
+    roles grant `permission`."""
     if principal_id is None:
         return None
     person = session.get(Principal, principal_id)
     if person is None or person.kind != "staff" or person.disabled_at is not None:
         raise validation_failed({"assignee": ["an active staff account"]})
+    if not _may_work(policy, permission, person):
+        raise validation_failed({"assignee": [f"a staff member whose roles grant {permission}"]})
     return person
 
 

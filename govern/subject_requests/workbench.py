@@ -23,6 +23,7 @@ from govern.errors import Conflict, SubjectErased, validation_failed
 from govern.identity import assignees
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
+from govern.identity.permissions import Permission
 from govern.policy import Policy
 from govern.retention import keeping
 from govern.subject_requests import propagation
@@ -35,6 +36,7 @@ from govern.subjects.models import Subject
 from govern.timeutil import as_utc, utcnow
 
 PAGE_SIZE = 50
+WORKS_THE_QUEUE = Permission.CONSOLE_REQUESTS_MANAGE  # whom a request may be assigned to
 STATE_GROUPS = {"open": requests.OPEN, "closed": requests.TERMINAL, "all": requests.STATES}
 
 
@@ -153,7 +155,7 @@ def assign(
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id, for_update=True)
     if req.state not in requests.OPEN:
         raise Conflict("request_closed", "Request closed", f"The request is {req.state}: nobody works it any more.")
-    person = assignees.staff_to_assign(session=session, principal_id=assignee_id)
+    person = assignees.staff_to_assign(session=session, principal_id=assignee_id, policy=policy, permission=WORKS_THE_QUEUE)
     name = person.name if person else None
     req.assignee_id = assignee_id
     session.add(requests.RequestEvent(

@@ -107,6 +107,17 @@ def test_staff_assign_a_request_to_themselves_or_someone_and_the_queue_filters_b
     assert console_as("auditor").post(f"/console/requests/{rid}/assign", {"assignee": "me"}).status_code == 403
 
 
+def test_a_request_is_assigned_only_to_staff_whose_roles_may_work_the_queue(console_as, make_subject, file_request, make_staff, runtime):  # noqa: F811
+    rid = file_request(make_subject(), "access")
+    auditor = make_staff("auditor", name="audit-li")
+    worker = make_staff("privacy_staff", name="wang-li")
+    c = console_as("dpo")
+    page = c.get(f"/console/requests/{rid}").get_data(as_text=True)
+    assert str(worker.id) in page and str(auditor.id) not in page  # not offered
+    assert c.post(f"/console/requests/{rid}/assign", {"assignee": str(auditor.id)}).status_code == 400  # nor taken
+    assert _state(runtime, rid).assignee_id is None
+
+
 def test_a_request_whose_assignee_was_disabled_names_them_as_former_staff_never_by_a_bare_id(console_as, make_subject, file_request, make_staff, runtime):  # noqa: F811
     from govern.identity import staff
     from govern.identity.actor import Actor
