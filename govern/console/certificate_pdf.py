@@ -2,7 +2,8 @@
 
 fpdf2 (maintained, pure Python: no system libraries) writes it with Debian's Noto Sans CJK (fonts-noto-cjk, which
 `make install-test` and the image install), embedded as a subset so the file reads the same everywhere. The PDF
-states the certificate's SHA-256: the JSON it was made from is the record; the PDF is its rendering."""
+states the certificate's digest with its algorithm (SHA-256, or SM3 for one made under the commercial_cn suite): the
+JSON it was made from is the record; the PDF is its rendering."""
 
 from __future__ import annotations
 
@@ -38,8 +39,8 @@ def font_path() -> Path:
     raise Problem(503, "pdf_font_missing", "No Chinese font", "Install fonts-noto-cjk to render certificates as PDF; the JSON certificate is available.")
 
 
-def render(cert: dict[str, Any], sha256: str, lang: str, policy: Policy) -> bytes:
-    """The certificate `cert` (with its hash) as PDF bytes, its words in `lang` (zh or en): states, the erasure method
+def render(cert: dict[str, Any], digest: str, lang: str, policy: Policy, algorithm: str = "SHA-256") -> bytes:
+    """The certificate `cert` (with its hash, `digest` under `algorithm`: SHA-256 or SM3) as PDF bytes, its words in `lang` (zh or en): states, the erasure method
     and how a recipient is told from the catalogs, field and record-type names by the policy catalog's labels, the legal
     basis of what is kept in its Chinese form (policies/translations/zh.yaml). The JSON keeps the codes."""
     def t(key: str, **values: Any) -> str:
@@ -103,8 +104,8 @@ def render(cert: dict[str, Any], sha256: str, lang: str, policy: Policy) -> byte
         pdf.multi_cell(0, 6, f"• {r.get('name')} ({r.get('country')}) — {t('told_by')}: {word('told_by', r.get('told_by'))}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     pdf.ln(4)
     pdf.set_font("cjk", size=8)
-    pdf.multi_cell(0, 5, f"SHA-256: {sha256}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
-    pdf.multi_cell(0, 5, t("certificate_hash_note"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 5, f"{algorithm}: {digest}", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 5, t("certificate_hash_note", algorithm=algorithm), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
     return bytes(pdf.output())
 
 

@@ -303,12 +303,19 @@ def request_certificate_json(request_id: uuid.UUID):
     """The erasure certificate as GET /api/v1/requests/<id>/certificate answers it (the read audited), to download."""
     doc = _certificate(request_id)
     body = json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=True).encode()
-    # X-Content-SHA256 is of the bytes handed over (what `sha256sum` of the saved file prints), as for a package;
-    # the certificate's own digest, of its canonical form, travels as with the PDF.
+    # X-Content-SHA256 is of the bytes handed over (what `sha256sum` of the saved file prints), as for a package: its
+    # name says SHA-256 whatever the suite. The certificate's own digest, of its canonical form, travels as with the PDF.
     return Response(body, mimetype="application/json", headers={
         "Content-Disposition": f'attachment; filename="erasure-certificate-{request_id}.json"',
-        "X-Content-SHA256": hashlib.sha256(body).hexdigest(), "X-Certificate-SHA256": doc["sha256"],
+        "X-Content-SHA256": hashlib.sha256(body).hexdigest(), **_certificate_digest_headers(doc),
     })
+
+
+def _certificate_digest_headers(doc: dict) -> dict[str, str]:
+    """The certificate's digest and its algorithm (SHA-256, or SM3 under commercial_cn); X-Certificate-SHA256 too when
+    it is SHA-256, as before suites."""
+    sha256 = {"X-Certificate-SHA256": doc["sha256"]} if "sha256" in doc else {}
+    return {"X-Certificate-Digest": doc["digest"], "X-Certificate-Digest-Algorithm": doc["digest_algorithm"], **sha256}
 
 
 @blp.route("/requests/<uuid:request_id>/certificate.pdf", methods=["GET"])
@@ -317,7 +324,7 @@ def request_certificate_pdf(request_id: uuid.UUID):
     """The same certificate rendered as PDF in Chinese or English (?lang=zh|en, else the user's language)."""
     doc = _certificate(request_id)
     lang = request.args.get("lang") if request.args.get("lang") in ("zh", "en") else language()
-    pdf = certificate_pdf.render(doc["certificate"], doc["sha256"], lang, current_runtime().policy)
+    pdf = certificate_pdf.render(doc["certificate"], doc["digest"], lang, current_runtime().policy, doc["digest_algorithm"])
     return Response(pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": f'attachment; filename="erasure-certificate-{request_id}-{lang}.pdf"', "X-Certificate-SHA256": doc["sha256"],
+        "Content-Disposition": f'attachment; filename="erasure-certificate-{request_id}-{lang}.pdf"', **_certificate_digest_headers(doc),
     })

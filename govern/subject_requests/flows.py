@@ -27,7 +27,7 @@ from govern.consent import service as consent
 from govern.consent.collection import Collection
 from govern.consent.objections import objections_of, record_objections
 from govern.crypto.envelope import Envelope
-from govern.crypto.suites import Suite
+from govern.crypto.suites import HASH_LABELS, Suite
 from govern.errors import Conflict, Forbidden, NotFound, SubjectErased, validation_failed
 from govern.identity import service as identity
 from govern.identity.actor import Actor
@@ -104,8 +104,7 @@ def complete(
     if told:
         response["recipients"] = told  # the subject may be told who received the data (GDPR Art. 19, second sentence)
     req.response = response
-    digest = (response.get("certificate_sha256") or "")
-    data = {"certificate_sha256": digest} if digest else {}
+    data = certificate_digest_fields(response) if response.get("certificate") else {}
     if why:
         data.update(entered_at=now.isoformat(), entered_because=why)
     requests.transition(session, actor, req, "completed", "completed", at, action=RequestAction.COMPLETE, reason=explanation, data=data or None)
@@ -191,8 +190,8 @@ def _erase(
         # at restart, or a purge shredded the subject meanwhile. Nothing is left to destroy or keep; the request
         # must still complete, with a certificate that says when and why the subject was erased.
         method, earlier = _already_erased(session, req)
-        return _certify(session, actor, req, now, method, destroyed_fields=[], destroyed_types={}, kept=[], status="erased", told=told,
-                        already_erased=earlier)
+        return _certify(session, envelope.suite, actor, req, now, method, destroyed_fields=[], destroyed_types={}, kept=[], status="erased",
+                        told=told, already_erased=earlier)
     if whole:
         shredded = _shred_at_once(session, policy, envelope, actor, req, now, ledgers, told)
         if shredded is not None:
@@ -243,8 +242,8 @@ def _erase(
         "crypto-shredding: what is kept was sealed under a new data key and the old key destroyed, so every copy of the "
         "erased values, backups included, is unreadable; blind-index entries removed; rows deleted"
     )
-    return _certify(session, actor, req, now, method, destroyed_fields=destroyed_fields, destroyed_types=destroyed_types, kept=kept, status=status,
-                    told=told)
+    return _certify(session, envelope.suite, actor, req, now, method, destroyed_fields=destroyed_fields, destroyed_types=destroyed_types, kept=kept,
+                    status=status, told=told)
 
 
 def _shred_at_once(
@@ -276,8 +275,8 @@ def _shred_at_once(
     after = {"more_than": erasure.INLINE_RECORDS, "audited_as": str(erasure.ErasureAction.RECORDS_ERASE), "reference": requests._ref(req)} \
         if result.rows_pending else None
     destroyed = result.records_deleted if result.records_deleted is not None else {t: None for t in held.record_types}
-    return _certify(session, actor, req, now, method, destroyed_fields=held.fields, destroyed_types=destroyed, kept=[], status="erased", told=told,
-                    rows_deleted_after=after)
+    return _certify(session, envelope.suite, actor, req, now, method, destroyed_fields=held.fields, destroyed_types=destroyed, kept=[], status="erased",
+                    told=told, rows_deleted_after=after)
 
 
 def _already_erased(session: Session, req: DataSubjectRequest) -> tuple[str, dict[str, Any]]:
@@ -293,7 +292,7 @@ def _already_erased(session: Session, req: DataSubjectRequest) -> tuple[str, dic
 
 
 def _certify(
-    session: Session, actor: Actor, req: DataSubjectRequest, now: datetime, method: str, *, destroyed_fields: list[str],
+    session: Session, suite: Suite, actor: Actor, req: DataSubjectRequest, now: datetime, method: str, *, destroyed_fields: list[str],
     destroyed_types: dict[str, int], kept: list[dict[str, Any]], status: str, told: list[dict[str, Any]] | None = None,
     already_erased: dict[str, Any] | None = None, rows_deleted_after: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
@@ -317,11 +316,40 @@ def _certify(
     if told:
         # Who received the erased data and how each is told (GDPR Art. 19; CCPA regs §7022(b)(3)): names and ids only.
         certificate["recipients"] = told
-    # A bare SHA-256 is right here: the certificate holds ids, dates, field and record-type names, never a value, and
-    # the requester who is handed it can check it against the log.
-    digest = hashlib.sha256(_canonical(certificate)).hexdigest()
-    audit.append(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{digest}")
-    return {"certificate": certificate, "certificate_sha256": digest}
+    # An unkeyed hash is right here: the certificate holds ids, dates, field and record-type names, never a value, and
+    # the requester who is handed it can check it against the log. It is govern's own integrity value, so it follows
+    # the suite in force (SM3 under commercial_cn, the whole 256 bits: it is stored in JSON, not a 64-character column)
+    # and names its algorithm beside it.
+    response = {"certificate": certificate, **_digest_fields(suite.hash_label, suite.hash(_canonical(certificate)))}
+    audit.append(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=_certificate_resource(req, response))
+    return response
+
+
+CERTIFICATE_HASHES = {label: name for name, label in HASH_LABELS.items()}  # digest_algorithm -> hashlib's name (and the audit resource's)
+
+
+def _digest_fields(algorithm: str, digest: str) -> dict[str, str]:
+    """How a certificate's digest is kept with it: `certificate_digest` and `digest_algorithm` (SHA-256 or SM3), and
+    `certificate_sha256` as well when it is SHA-256 — the only field before suites, which clients may read."""
+    return {"certificate_digest": digest, "digest_algorithm": algorithm, **({"certificate_sha256": digest} if algorithm == "SHA-256" else {})}
+
+
+def certificate_digest(response: dict[str, Any]) -> tuple[str, str]:
+    """(algorithm, hex digest) of a completed erasure's certificate: as its response names them, or SHA-256 for one
+    certified before suites (only `certificate_sha256`)."""
+    if "digest_algorithm" in response:
+        return response["digest_algorithm"], response["certificate_digest"]
+    return "SHA-256", response["certificate_sha256"]
+
+
+def certificate_digest_fields(response: dict[str, Any]) -> dict[str, str]:
+    return _digest_fields(*certificate_digest(response))
+
+
+def _certificate_resource(req: DataSubjectRequest, response: dict[str, Any]) -> str:
+    # `certificate-sha256:` as before suites; `certificate-sm3:` for an SM3 digest.
+    algorithm, digest = certificate_digest(response)
+    return f"{requests._ref(req)}/certificate-{CERTIFICATE_HASHES.get(algorithm, algorithm.lower())}:{digest}"
 
 
 def _stage_erasure(session: Session, ledger: Ledger, req: DataSubjectRequest, now: datetime, keep_fields: set[str], keep_records: set[uuid.UUID],
@@ -664,8 +692,11 @@ def certificate(*, session: Session, policy: Policy, actor: Actor, request_id: u
     req = requests.get_for(session=session, policy=policy, actor=actor, request_id=request_id)
     if req.type not in ERASURE_TYPES or req.state != "completed" or not (req.response or {}).get("certificate"):
         raise Conflict("no_certificate", "No certificate", "Only a completed erasure or account closure has a certificate.")
-    audit.append(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=f"{requests._ref(req)}/certificate-sha256:{req.response['certificate_sha256']}")
-    return {"certificate": req.response["certificate"], "sha256": req.response["certificate_sha256"]}
+    audit.append(session=session, actor=actor, action=RequestAction.CERTIFICATE, subject_id=req.subject_id, resource=_certificate_resource(req, req.response))
+    algorithm, digest = certificate_digest(req.response)
+    # `digest` under `digest_algorithm` (SHA-256 or SM3: the suite in force when it was made); `sha256` too when it is
+    # SHA-256, as before suites.
+    return {"certificate": req.response["certificate"], "digest": digest, "digest_algorithm": algorithm, **({"sha256": digest} if algorithm == "SHA-256" else {})}
 
 
 def lift_restriction(
