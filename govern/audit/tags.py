@@ -181,6 +181,7 @@ class BreachAction(AuditTag):
     REPORT = "breach:report:create"
     REGISTER = "breach:register:read"
     TIMES = "breach:incident:times"  # when it really happened, entered or corrected afterwards, with a reason
+    ASSIGN = "breach:incident:assign"  # the staff member working an incident set or cleared (the console's incident queue)
 
 
 class WebhookAction(AuditTag):

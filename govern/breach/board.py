@@ -1,6 +1,7 @@
 """Read models of incidents for the API, the console and the CLI: an incident with its clocks, the board, the open
 clocks across incidents, figures (drills never count), the register of every breach (GDPR Art. 33(5)) and the staff
-queue of incidents (the nearest deadline first; filters by state, date of awareness and search, keyset paging without a cap).
+queue of incidents (the nearest deadline first; filters by state, assignee, date of awareness and search, keyset paging
+without a cap) with who works each incident (`assign`, the one write here: the assignee, on the timeline and audited).
 
 Console pages call `board`, `queue`, `open_clocks`, `figures` and `view` directly with the request's session."""
 
@@ -19,10 +20,22 @@ from govern.audit import service as audit
 from govern.audit.tags import BreachAction
 from govern.breach import clocks
 from govern.breach.models import AffectedSnapshot, Incident, Notification
-from govern.breach.service import STATES, TRANSITIONS, facts_of, latest_assessment, latest_snapshot, notifications, timeline
+from govern.breach.service import (
+    STATES,
+    TRANSITIONS,
+    event,
+    facts_of,
+    get_or_raise,
+    latest_assessment,
+    latest_snapshot,
+    notifications,
+    timeline,
+)
 from govern.crypto import suites
-from govern.errors import validation_failed
+from govern.errors import Conflict, validation_failed
+from govern.identity import assignees
 from govern.identity.actor import Actor
+from govern.identity.permissions import Permission
 from govern.policy import Policy
 from govern.timeutil import as_utc, utcnow
 
@@ -82,7 +95,7 @@ def view(*, session: Session, policy: Policy, incident: Incident, now: datetime 
         "state": incident.state, "allowed_transitions": list(TRANSITIONS[incident.state]), "drill": incident.drill,
         "critical_infrastructure": incident.critical_infrastructure, "detected_at": as_utc(incident.detected_at),
         "aware_at": as_utc(incident.aware_at), "reported_by": incident.reported_by, "source": incident.source,
-        "created_by": incident.created_by,
+        "created_by": incident.created_by, "assignee_id": incident.assignee_id,
         "occurred_from": as_utc(incident.occurred_from) if incident.occurred_from else None,
         "occurred_to": as_utc(incident.occurred_to) if incident.occurred_to else None,
         **{f"{s}_at": as_utc(getattr(incident, f"{s}_at")) if getattr(incident, f"{s}_at") else None for s in STATES[1:]},
@@ -139,21 +152,27 @@ def board(*, session: Session, policy: Policy, now: datetime | None = None, incl
 
 STATE_GROUPS = {"open": tuple(s for s in STATES if s != "closed"), "closed": ("closed",), "all": tuple(STATES)}
 PAGE_SIZE = 50
+WORKS_THE_QUEUE = Permission.CONSOLE_INCIDENTS_MANAGE  # whom an incident may be assigned to
 
 
 @dataclass(frozen=True)
 class Filters:
     state: str = "open"  # an incident state, or open / closed / all
+    assignee: str | None = None  # "me", "none" or a principal id
     aware_from: datetime | None = None
     aware_before: datetime | None = None
     search: str | None = None  # an incident id, its reference, or words of its title
     drills: bool = True
 
 
-def _queue_query(f: Filters):
+def _queue_query(f: Filters, actor: Actor | None):
     errors: dict[str, list[str]] = {}
     if f.state not in STATE_GROUPS and f.state not in STATES:
         errors["state"] = [f"one of {', '.join((*STATE_GROUPS, *STATES))}"]
+    if assignee_errors := assignees.filter_errors(f.assignee):
+        errors["assignee"] = assignee_errors
+    elif f.assignee == "me" and (actor is None or actor.principal_id is None):
+        errors["assignee"] = ["me: only for a signed-in staff member"]
     if f.search is not None and len(f.search) > 200:
         errors["search"] = ["at most 200 characters"]
     if errors:
@@ -161,6 +180,8 @@ def _queue_query(f: Filters):
     query = select(Incident).where(Incident.state.in_(STATE_GROUPS.get(f.state, (f.state,))))
     if not f.drills:
         query = query.where(Incident.drill.is_(False))
+    if f.assignee is not None:
+        query = assignees.where_assigned(query, Incident.assignee_id, f.assignee, actor)
     query = paging.within(query, Incident.aware_at, f.aware_from, f.aware_before)
     if f.search:
         text = f.search.strip()
@@ -208,15 +229,17 @@ def _after(rank_of, next_due, text: str):
 
 def queue(
     *, session: Session, policy: Policy, filters: Filters, cursor: str | None = None, limit: int = PAGE_SIZE, now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> tuple[list[dict[str, Any]], str | None]:
     """One page of incidents, the most urgent first: open ones by their nearest notification clock (overdue first, then
     the least time left), open ones with no clock running, then closed ones (latest aware first); each with its next
-    clock and the seconds left on it, and the cursor of the next page (None on the last). Incidents name no subject:
-    the read is not audited, as the board's."""
+    clock, the seconds left on it and its assignee (assignees.Assignee, None when unassigned), and the cursor of the
+    next page (None on the last). `actor` is whom the assignee filter's "me" means. Incidents name no subject: the
+    read is not audited, as the board's."""
     now = now or utcnow()
     due = _next_due_query()
     rank_of = case((Incident.state == "closed", _CLOSED), (due.c.next_due.is_(None), _NO_CLOCK), else_=_RUNNING)
-    query = _queue_query(filters).outerjoin(due, due.c.incident_id == Incident.id).add_columns(rank_of, due.c.next_due)
+    query = _queue_query(filters, actor).outerjoin(due, due.c.incident_id == Incident.id).add_columns(rank_of, due.c.next_due)
     if cursor:
         query = query.where(_after(rank_of, due.c.next_due, cursor))
     # Within a rank only one of the two instants is set, so NULL ordering (which SQLite and PostgreSQL differ on) never matters.
@@ -227,12 +250,33 @@ def queue(
     for incident, _, _ in found:
         row = _board_row(policy, incident, now, session)
         row["seconds_left"] = row["next_due"]["seconds_left"] if row["next_due"] and row["state"] != "closed" else None
+        row["assignee"] = assignees.assignee_of(session=session, principal_id=incident.assignee_id)
         rows.append(row)
     next_cursor = None
     if more:
         last, rank, next_due = found[-1]
         next_cursor = _cursor(rank, next_due if rank == _RUNNING else last.aware_at, last.id)
     return rows, next_cursor
+
+
+def assign(
+    *, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, assignee_id: uuid.UUID | None, now: datetime | None = None,
+) -> Incident:
+    """Sets (or clears, None) the staff member working an incident: an active staff account whose roles may manage
+    incidents; a closed incident is nobody's work any more (409). Recorded on the incident's timeline (the name as it
+    was, and the id) and audited."""
+    now = now or utcnow()
+    incident = get_or_raise(session=session, incident_id=incident_id)
+    if incident.state == "closed":
+        raise Conflict("incident_closed", "Incident closed", "The incident is closed: nobody works it any more.")
+    person = assignees.staff_to_assign(session=session, principal_id=assignee_id, policy=policy, permission=WORKS_THE_QUEUE)
+    incident.assignee_id = assignee_id
+    event(session=session, incident=incident, actor=actor, kind="assigned", now=now, note=person.name if person else None,
+          data={"assignee_id": str(assignee_id) if assignee_id else None})
+    audit.append(session=session, actor=actor, action=BreachAction.ASSIGN, resource=f"incident:{incident.id}",
+                 reason=str(assignee_id) if assignee_id else "unassigned")
+    session.flush()  # the incident's version moves now: a concurrent change of the same incident fails here, not at commit
+    return incident
 
 
 def open_clocks(*, session: Session, policy: Policy, now: datetime | None = None, include_drills: bool = False) -> list[dict[str, Any]]:

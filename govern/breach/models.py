@@ -47,10 +47,14 @@ class Incident(Base):
     # The incident report for the file, rendered once at closing and kept as it was (GDPR Art. 33(5)).
     report_zh: Mapped[str | None] = mapped_column(Text)
     report_en: Mapped[str | None] = mapped_column(Text)
+    # The staff member working the incident (issue 19 item 1), or nobody: set by board.assign with a timeline event
+    # and breach:incident:assign. No foreign key, as dsr_requests.assignee_id: a disabled account keeps its row, and the
+    # queue names a gone one as former staff. Migration 0032_incidents_assignee.
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
 
     __mapper_args__ = {"version_id_col": version}
-    __table_args__ = (Index("ix_incidents_state", "state", "drill"),)
+    __table_args__ = (Index("ix_incidents_state", "state", "drill"), Index("ix_incidents_assignee", "assignee_id"))
 
 
 class IncidentEvent(Base):

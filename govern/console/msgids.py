@@ -18,7 +18,7 @@ BUILT_AT_RUN_TIME = (
     N_("done.acknowledge"), N_("done.approve"), N_("done.assess"), N_("done.assign"), N_("done.complete"), N_("done.contain"), N_("done.duty_recorded"), N_("done.extend"), N_("done.letters"), N_("done.lift_objection"), N_("done.open"), N_("done.pause"), N_("done.refuse"), N_("done.requeue"), N_("done.resume"), N_("done.run"), N_("done.scope"), N_("done.sent"), N_("done.times"), N_("done.transition"), N_("done.verify"),
     N_("duty_status.done"), N_("duty_status.due"), N_("duty_status.met"), N_("duty_status.never_done"), N_("duty_status.not_applicable"), N_("duty_status.not_met"), N_("duty_status.overdue"),
     N_("field.email"), N_("field.id_card_number"), N_("field.mobile"),
-    N_("incident_event.assessment"), N_("incident_event.containment"), N_("incident_event.letters"), N_("incident_event.opened"), N_("incident_event.scope"), N_("incident_event.sent"), N_("incident_event.times"), N_("incident_event.transition"),
+    N_("incident_event.assessment"), N_("incident_event.assigned"), N_("incident_event.containment"), N_("incident_event.letters"), N_("incident_event.opened"), N_("incident_event.scope"), N_("incident_event.sent"), N_("incident_event.times"), N_("incident_event.transition"),
     N_("incident_state.assessing"), N_("incident_state.closed"), N_("incident_state.detected"), N_("incident_state.notified"), N_("incident_state.notifying"),
     N_("notification_status.exempt"), N_("notification_status.not_required"), N_("notification_status.required"), N_("notification_status.unknown"),
     N_("notify.no"), N_("notify.unknown"), N_("notify.yes"),

@@ -20,6 +20,7 @@ from govern.breach import board, flows, letters, schemas, service
 from govern.breach.clocks import RISKS
 from govern.breach.policy import BREACH_EXEMPTIONS
 from govern.errors import Problem, validation_failed
+from govern.identity import assignees
 from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.timeutil import utcnow
@@ -154,6 +155,10 @@ def event_details(data: dict[str, Any] | None, labels: dict[str, str]) -> list[s
             if value:
                 out.append(t("drill"))
             continue
+        if key == "assignee_id":  # an assignment: the name is the event's note; an id alone tells a DPO nothing
+            if value is None:
+                out.append(t("unassigned"))
+            continue
         if isinstance(value, bool):
             text = t("yes") if value else t("no")
         elif key in ("method", "risk", "notify", "action", "phase") and isinstance(value, str):
@@ -203,7 +208,8 @@ HOME_PANELS.append(("incidents", _home_panel))
 
 def _queue_filters(args) -> board.Filters:
     aware_from, aware_before = queue.day_range(args, "aware_from", "aware_to")
-    return board.Filters(state=args.get("state") or "open", aware_from=aware_from, aware_before=aware_before, search=queue.search_text(args))
+    return board.Filters(state=args.get("state") or "open", assignee=args.get("assignee") or None, aware_from=aware_from,
+                         aware_before=aware_before, search=queue.search_text(args))
 
 
 def _urgency(row: dict[str, Any]) -> str:
@@ -214,15 +220,17 @@ def _urgency(row: dict[str, Any]) -> str:
 @blp.route("/incidents", methods=["GET"])
 @requires(Permission.CONSOLE_INCIDENTS)
 def incidents():
-    """The incident queue, the nearest deadline first (board.queue): filters by state, date of awareness and search,
-    a page at a time (a cursor: no cap), the CSV of the same view in the same order; each row's next notification
-    clock with its time left, coloured by urgency."""
+    """The incident queue, the nearest deadline first (board.queue): filters by state, assignee, date of awareness and
+    search, a page at a time (a cursor: no cap), the CSV of the same view in the same order; each row's next
+    notification clock with its time left, coloured by urgency, and who works it."""
     ctx, args = current_call(), request.args
     context = dict(args=args, figures=board.figures(session=ctx.session), clock_text=clock_text, urgency=_urgency, time_left=queue.time_left,
-                   groups=tuple(board.STATE_GROUPS), states=service.STATES)
+                   groups=tuple(board.STATE_GROUPS), states=service.STATES,
+                   staff=assignees.assignable(session=ctx.session, policy=ctx.policy, permission=board.WORKS_THE_QUEUE),
+                   assignee_words=queue.assignee_words)
     try:
         rows, cursor = board.queue(session=ctx.session, policy=ctx.policy, filters=_queue_filters(args), cursor=args.get("cursor") or None,
-                                    limit=board.PAGE_SIZE)
+                                    limit=board.PAGE_SIZE, actor=ctx.actor)
     except Problem as problem:
         return page("incidents.html", status=problem.status, problem=problem, rows=[], next_url=None, export_url=None, **context)
     return page("incidents.html", rows=rows, **queue.links("console.incidents", "console.incidents_export", args, cursor), **context)
@@ -234,11 +242,12 @@ def incidents_export():
     """Every incident of the filtered queue as CSV (the same columns as the page)."""
     ctx = current_call()
     filters = _queue_filters(request.args)
-    rows = paging.every(lambda cursor: board.queue(session=ctx.session, policy=ctx.policy, filters=filters, cursor=cursor, limit=500))
-    header = [t("incident"), t("incident_reference"), t("incident_title"), t("state"), t("drill"), t("aware_at"), t("notifications_pending"),
-              t("overdue"), t("next_clock"), t("due_at"), t("time_left")]
+    rows = paging.every(lambda cursor: board.queue(session=ctx.session, policy=ctx.policy, filters=filters, cursor=cursor, limit=500, actor=ctx.actor))
+    header = [t("incident"), t("incident_reference"), t("incident_title"), t("state"), t("assignee"), t("drill"), t("aware_at"),
+              t("notifications_pending"), t("overdue"), t("next_clock"), t("due_at"), t("time_left")]
     return queue.csv_response("incidents", header, (
-        (r["id"], r["reference"], r["title"], t(f"incident_state.{r['state']}"), t("yes") if r["drill"] else t("no"), r["aware_at"].isoformat(),
+        (r["id"], r["reference"], r["title"], t(f"incident_state.{r['state']}"), queue.assignee_words(r["assignee"]),
+         t("yes") if r["drill"] else t("no"), r["aware_at"].isoformat(),
          r["pending"], r["overdue"], r["next_due"]["label"].get(language(), "") if r["next_due"] else "",
          r["next_due"]["due_at"].isoformat() if r["next_due"] and r["next_due"]["due_at"] else "",
          queue.time_left(r["seconds_left"]) if r["seconds_left"] is not None else "")
@@ -295,6 +304,8 @@ def _detail(incident_id: uuid.UUID, *, problem: Problem | None = None):
     a = v["assessment"] or {}
     return page(
         "incident.html", status=problem.status if problem else 200, problem=problem, v=v, manage=manage, a=a, done=request.args.get("done"),
+        assignee=queue.assignee_words(assignees.assignee_of(session=session, principal_id=v["assignee_id"])),
+        staff=assignees.assignable(session=session, policy=ctx.policy, permission=board.WORKS_THE_QUEUE) if manage else [],
         clock_text=clock_text, risks=RISKS, notify_choices=NOTIFY_CHOICES, text_items=TEXT_ITEMS, phases=letters.PHASES,
         containment_actions=flows.CONTAINMENT_ACTIONS, categories=ctx.policy.catalog.categories, jurisdictions=sorted(ctx.policy.breach_terms),
         source_text=_source_text(v["source"]), ccpa_categories=_ccpa_categories(ctx.policy),
@@ -413,6 +424,14 @@ def incident_transition(incident_id: uuid.UUID):
         )
 
     return _act(incident_id, "transition", run)
+
+
+@blp.route("/incidents/<uuid:incident_id>/assign", methods=["POST"])
+@requires(Permission.CONSOLE_INCIDENTS_MANAGE)
+def incident_assign(incident_id: uuid.UUID):
+    """Assigns the incident to the signed-in user ("me"), to another active staff member (their id), or to nobody ("")."""
+    assignee = queue.assignee_chosen(request.form, g.actor)
+    return _act(incident_id, "assign", lambda: board.assign(**current_call().services(), incident_id=incident_id, assignee_id=assignee))
 
 
 @blp.route("/incidents/<uuid:incident_id>/times", methods=["POST"])

@@ -26,6 +26,7 @@ WRITTEN = (
     "audit:signing-key:rotate",
     "breach:assessment:create",
     "breach:containment:record",
+    "breach:incident:assign",
     "breach:incident:create",
     "breach:incident:read",
     "breach:incident:transition",
