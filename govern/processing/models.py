@@ -34,7 +34,7 @@ class RecordVersion(Base):
     version: Mapped[int] = mapped_column(Integer, nullable=False)
     status: Mapped[str] = mapped_column(String(16), nullable=False)  # in_force | retired | superseded
     content: Mapped[dict] = mapped_column(JSON, nullable=False)  # no personal data: policy and the recipient register
-    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    content_sha256: Mapped[str] = mapped_column(String(64), nullable=False)  # SHA-256, or `sm3:` + SM3 (crypto.suites.named_hash): service.digest
     policy_digest: Mapped[str] = mapped_column(String(64), nullable=False)
     effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     recorded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False, default=utcnow)

@@ -4,8 +4,9 @@ It holds, for a period [from, to): the records of processing and the impact asse
 version), the request log, the breach register, the drills, the retention purge runs, the access review, the
 handler's duties and what was recorded as done, and the audit log's export with its signed checkpoints and the offline
 verifier (audit/verify.py) — each made by its own domain's service, as the API and the commands make them. A
-manifest lists every file with its SHA-256 and is signed with the audit signing key (the key that signs checkpoints,
-published in keys.json); a summary in Chinese and in English says what is inside and how to check it."""
+manifest lists every file with its hash (SHA-256, or SM3 under the commercial_cn suite, named by `digest_algorithm`)
+and is signed with the audit signing key (the key that signs checkpoints, published in keys.json); a summary in
+Chinese and in English says what is inside and how to check it."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from govern.audit.verifier import SOURCE as VERIFIER_SOURCE
 from govern.audit.verifier import canonical
 from govern.breach import board
 from govern.config import Settings
+from govern.crypto.suites import Suite
 from govern.db import Database
 from govern.errors import validation_failed
 from govern.identity import review
@@ -116,7 +118,7 @@ def _summary_text(summary: dict[str, Any], language: str) -> str:
             f"- 访问权限复核（access-review/）；处理者自身义务与完成记录（duties/）：{s['duties_open']} 项待办或逾期",
             f"- 审计日志导出：事件 {s['audit_events']} 条，序号 {s['audit_first_seq']}–{s['audit_last_seq']}，含签名检查点（audit-export/）",
             "", "## 如何核验", "",
-            "1. manifest.json 列出每个文件的 SHA-256；用 manifest.json 中的公钥（key_id 对应 keys）验证其 Ed25519 签名。",
+            f"1. manifest.json 列出每个文件的 {s['digest_algorithm']} 哈希值（digest_algorithm）；用 manifest.json 中的公钥（key_id 对应 keys）验证其 Ed25519 签名。",
             "2. 运行 `python verifier/verify.py audit-export --checkpoint audit-checkpoints --keys audit-checkpoints/keys.json`（仅需 Python 标准库与 cryptography）核验审计日志的哈希链与签名检查点；以您自己保存的 keys.json 代替包内副本更佳。",
         ]
     else:
@@ -132,14 +134,16 @@ def _summary_text(summary: dict[str, Any], language: str) -> str:
             f"- Access review (access-review/); the handler's duties and what was done (duties/): {s['duties_open']} due or overdue",
             f"- Audit log export: {s['audit_events']} events, seq {s['audit_first_seq']}–{s['audit_last_seq']}, with signed checkpoints (audit-export/)",
             "", "## How to check it", "",
-            "1. manifest.json lists every file with its SHA-256; verify its Ed25519 signature with the public key it names (key_id in keys).",
+            f"1. manifest.json lists every file with its {s['digest_algorithm']} hash (digest_algorithm); verify its Ed25519 signature with the public key it names (key_id in keys).",
             "2. Run `python verifier/verify.py audit-export --checkpoint audit-checkpoints --keys audit-checkpoints/keys.json` (Python standard library and cryptography only) to verify the audit log's hash chain and signed checkpoints; better, with the keys.json you pinned yourself.",
         ]
     return "\n".join(lines) + "\n"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+def _file_hash(path: Path, suite: Suite) -> str:
+    # Govern's own integrity value for the files beside it: the suite in force's hash (SM3 under commercial_cn), named
+    # by the manifest's `digest_algorithm` and each entry's key (`sha256`, as before suites, or `sm3`).
+    digest = hashlib.new(suite.hash_name)
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
@@ -162,6 +166,7 @@ def build(
     if errors:
         raise validation_failed(errors)
     key = signing.load(settings)  # before anything is written: a pack that cannot be signed is not made
+    suite = records.suite_in_force(policy)
     if session is None:
         checkpoints.issue(database=database, settings=settings)  # the export then ends on a signed head
     with tempfile.TemporaryDirectory(prefix="govern-pack-") as tmp:
@@ -209,6 +214,7 @@ def build(
             "breaches": len(breaches), "drills": len(drills), "retention_runs": len(runs),
             "duties_open": sum(1 for t in tasks["tasks"] if t["status"] in ("due", "overdue", "never_done", "not_met")),
             "audit_events": exported.events, "audit_first_seq": exported.first_seq, "audit_last_seq": exported.last_seq,
+            "digest_algorithm": suite.hash_label,
         }
         _write(root, "summary.json", summary)
         _write(root, "summary.zh.md", _summary_text(summary, "zh"))
@@ -218,7 +224,8 @@ def build(
         manifest: dict[str, Any] = {
             "format": PACK_FORMAT, "created_at": now.isoformat(), "period": {"from": start.isoformat(), "to": end.isoformat()},
             "created_by": actor.name, "policy_digest": policy.digest,
-            "files": [{"path": p.relative_to(root).as_posix(), "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in files],
+            "digest_algorithm": suite.hash_label,
+            "files": [{"path": p.relative_to(root).as_posix(), "bytes": p.stat().st_size, suite.hash_name: _file_hash(p, suite)} for p in files],
             "key_id": key.key_id, "keys": keys,
             "signing": "Ed25519 over the canonical JSON (sorted keys, no whitespace, UTF-8) of this manifest without `signature`",
         }

@@ -9,7 +9,6 @@ last year can be shown again, unchanged."""
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 from datetime import datetime
@@ -21,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
 from govern.audit.tags import ProcessingAction
+from govern.crypto import suites
+from govern.crypto.suites import Suite
 from govern.errors import Conflict, NotFound, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy, Purpose
@@ -191,8 +192,32 @@ def current_contents(*, session: Session, policy: Policy) -> dict[tuple[str, str
     return out
 
 
-def digest(content: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()).hexdigest()
+def _canonical(content: dict[str, Any]) -> bytes:
+    return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def digest(content: dict[str, Any], suite: Suite) -> str:
+    """A version's content hash: govern's own integrity value, so it follows the suite in force (policies/crypto.yaml;
+    start-up refuses a suite the data is not under or migrating to) and names its algorithm — `sm3:` and the first 240
+    bits of SM3 under commercial_cn, bare SHA-256 hex as every version stored before suites (crypto.suites.named_hash)."""
+    return suite.named_hash(_canonical(content))
+
+
+def suite_in_force(policy: Policy) -> Suite:
+    return suites.suite(policy.crypto.suite)
+
+
+def unchanged(stored: str, content: dict[str, Any]) -> bool:
+    """Whether `content` still hashes to a version's stored digest, under the algorithm the digest names: a version
+    stored before a suite migration is not stored again after it merely because the algorithm changed."""
+    return suites.named_hash_matches(stored, _canonical(content))
+
+
+def digest_fields(stored: str) -> dict[str, str]:
+    """A version's digest as documents show it: `content_digest` and its `digest_algorithm` (SHA-256 or SM3), and
+    `content_sha256` too when it is SHA-256 (the only field before suites)."""
+    algorithm = suites.of_digest(stored).hash_label
+    return {"content_digest": stored, "digest_algorithm": algorithm, **({"content_sha256": stored} if algorithm == "SHA-256" else {})}
 
 
 # --- kept versions ---------------------------------------------------------------------------------------------------
@@ -206,7 +231,7 @@ def _latest(session: Session) -> dict[tuple[str, str], RecordVersion]:
 
 
 def _store(session: Session, policy: Policy, actor: Actor, kind: str, key: str, version: int, status: str, content: dict, at: datetime) -> RecordVersion | None:
-    row = RecordVersion(kind=kind, key=key, version=version, status=status, content=content, content_sha256=digest(content),
+    row = RecordVersion(kind=kind, key=key, version=version, status=status, content=content, content_sha256=digest(content, suite_in_force(policy)),
                         policy_digest=policy.digest, effective_at=at, recorded_at=at)
     try:
         with session.begin_nested():  # another process storing the same version first wins; nothing is stored twice
@@ -215,8 +240,14 @@ def _store(session: Session, policy: Policy, actor: Actor, kind: str, key: str, 
     except IntegrityError:
         return None
     audit.append(session=session, actor=actor, action=ProcessingAction.RECORDS_VERSION, resource=f"{kind}:{key}:v{version}",
-                 reason=f"{status} sha256={row.content_sha256[:16]}")
+                 reason=f"{status} {_reason_digest(row.content_sha256)}")
     return row
+
+
+def _reason_digest(stored: str) -> str:
+    # `sha256=` and 16 hex characters, as before suites; `sm3=` and 16 for an SM3 digest.
+    suite = suites.of_digest(stored)
+    return f"{suite.hash_name}={stored.removeprefix(suite.digest_prefix)[:16]}"
 
 
 def sync(*, session: Session, policy: Policy, actor: Actor, now: datetime | None = None) -> list[RecordVersion]:
@@ -228,7 +259,7 @@ def sync(*, session: Session, policy: Policy, actor: Actor, now: datetime | None
     stored: list[RecordVersion] = []
     for (kind, key), content in sorted(current.items()):
         last = latest.get((kind, key))
-        if last is not None and last.status == IN_FORCE and last.content_sha256 == digest(content):
+        if last is not None and last.status == IN_FORCE and unchanged(last.content_sha256, content):
             continue
         row = _store(session, policy, actor, kind, key, (last.version + 1) if last else 1, IN_FORCE, content, now)
         if row is not None:
@@ -266,7 +297,8 @@ def in_force(*, session: Session, start: datetime, end: datetime | None = None) 
 
 
 def _version_doc(v: RecordVersion) -> dict[str, Any]:
-    return {"version": v.version, "status": v.status, "effective_at": as_utc(v.effective_at).isoformat(), "content_sha256": v.content_sha256, "policy_digest": v.policy_digest}
+    return {"version": v.version, "status": v.status, "effective_at": as_utc(v.effective_at).isoformat(), **digest_fields(v.content_sha256),
+            "policy_digest": v.policy_digest}
 
 
 def document(versions: list[RecordVersion], language: str) -> dict[str, Any]:
@@ -328,7 +360,7 @@ CSV_COLUMNS = (
     "purpose", "purpose_label", "controller", "controller_contact", "dpo", "eu_representative", "data_subjects", "legal_basis",
     "data_categories", "sensitive_data", "recipients", "transfers", "cross_border", "erasure_time_limits", "retention",
     "security_measures", "processor", "processing_agreement", "separate_consent", "automated_decisions", "impact_assessment",
-    "impact_assessment_keep_until", "version", "effective_at", "content_sha256",
+    "impact_assessment_keep_until", "version", "effective_at", "content_digest", "digest_algorithm",
 )
 
 
@@ -371,6 +403,7 @@ def as_csv(document: dict[str, Any]) -> str:
             "; ".join(document.get("security_measures", [])),
             _who({"name": processor.get("name"), "address": processor.get("country")}), processor.get("agreement", ""),
             "yes" if a["separate_consent"] else "no", "yes" if a["automated_decisions"] else "no",
-            pia.get("reference", ""), pia.get("keep_until", ""), a.get("version", ""), a.get("effective_at", ""), a.get("content_sha256", ""),
+            pia.get("reference", ""), pia.get("keep_until", ""), a.get("version", ""), a.get("effective_at", ""), a.get("content_digest", ""),
+            a.get("digest_algorithm", ""),
         ])
     return out.getvalue()
