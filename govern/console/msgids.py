@@ -62,11 +62,8 @@ BUILT_AT_RUN_TIME = (
     N_("retention_rule.basic_identity"), N_("retention_rule.contact_details"), N_("retention_rule.government_id"), N_("retention_rule.financial_account"),
     N_("retention_rule.sensitive_profile"), N_("retention_rule.precise_location"), N_("retention_rule.transaction_records"),
     N_("retention_rule.accounting_records"), N_("retention_rule.service_records"), N_("retention_rule.communications"), N_("retention_rule.browsing"),
-    # why an erasure keeps an item (erasure preview): a legal hold, or an obligation of retention.yaml by its name
+    # why an erasure keeps an item (erasure preview): a legal hold (an obligation of retention.yaml by its own label there)
     N_("kept_reason.legal_hold"),
-    N_("retention_obligation.cn_ecommerce_transactions"), N_("retention_obligation.cn_network_logs"), N_("retention_obligation.cn_accounting_vouchers"),
-    N_("retention_obligation.cn_invoice_stubs"), N_("retention_obligation.de_accounting_vouchers"), N_("retention_obligation.fr_accounting_vouchers"),
-    N_("retention_obligation.us_ca_sales_records"),
     N_("retention_rule.closed_accounts"), N_("retention_rule.consent_withdrawn"), N_("retention_rule.left_with_nothing"),
     N_("run_status.running"), N_("run_status.completed"), N_("run_status.interrupted"), N_("run_status.failed"),
     N_("period.y"), N_("period.m"), N_("period.w"), N_("period.d"), N_("period.wd"), N_("period.h"),

@@ -16,6 +16,7 @@ from govern.errors import Problem
 from govern.identity import assignees
 from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
+from govern.retention.policy import RetentionPolicy
 from govern.subject_requests import flows, workbench
 from govern.subject_requests import service as requests
 from govern.timeutil import as_utc, utcnow
@@ -271,17 +272,20 @@ def request_erasure_preview(request_id: uuid.UUID):
     policy = current_runtime().policy
     # The law or the hold each kept item is kept under, in the page's language.
     bases = [kept_basis(k, language(), policy.retention.hold_reasons, policy.console.policy_texts) for k in preview.kept]
-    reasons = [_kept_reason(k["reason"]) for k in preview.kept]
+    reasons = [_kept_reason(k["reason"], policy.retention) for k in preview.kept]
     return page("erasure_preview.html", req=preview.request, preview=preview, untold=untold, bases=bases, reasons=reasons, label=_catalog_label)
 
 
-def _kept_reason(reason: str) -> str:
-    """Why an item is kept, in words: a legal hold, or the retention rule or legal obligation (retention.yaml) by its
-    name in the catalogs; a name an operator added without words stays as written."""
+def _kept_reason(reason: str, rp: RetentionPolicy) -> str:
+    """Why an item is kept, in words: a legal hold, a legal obligation by its label in retention.yaml (in the page's
+    language: an obligation an operator adds to the policy reads in words at once), or a retention rule by its name in
+    the catalogs; a rule an operator added without words stays as written."""
     if reason.startswith("legal_hold:"):
         return t("kept_reason.legal_hold")
-    rule = f"retention_rule.{reason}"
-    return word_or(rule, "") or word_or(f"retention_obligation.{reason}", reason)
+    obligation = rp.obligation(reason)
+    if obligation is not None:
+        return obligation.label.get(language()) or obligation.label["en"]
+    return word_or(f"retention_rule.{reason}", reason)
 
 
 def _catalog_label(name: str) -> str:

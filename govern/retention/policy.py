@@ -8,6 +8,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Mapping
 
 from marshmallow import fields as ma
@@ -147,6 +148,7 @@ class Obligation:
     code: str
     text: str
     source: str
+    label: Mapping[str, str] = field(hash=False)  # its name in words, {"zh": …, "en": …}: why the console says an item is kept
 
     def applies(self, jurisdiction: str, member_state: str | None) -> bool:
         return jurisdiction in self.jurisdictions and (self.member_states is None or (member_state or "") in self.member_states)
@@ -194,9 +196,13 @@ class RetentionPolicy:
     def obligations_for(self, target: str, name: str) -> list[Obligation]:
         return [o for o in self.obligations if o.target == target and name in o.names]
 
+    def obligation(self, name: str) -> Obligation | None:
+        return next((o for o in self.obligations if o.name == name), None)
+
 
 _PERIOD = r"^[1-9][0-9]{0,4}(d|wd|m|y)$"
 _PERIOD_HELP = "a period like 90d, 15wd (working days, with `calendar`), 18m or 3y"
+LABEL_LANGUAGES = ("zh", "en")  # the console's languages: an obligation's label names it in each
 COUNTED_FROM = {
     "fields": ("collection", "last_interaction", "account_closure"),
     "record_types": ("collection", "occurred_at", "last_interaction", "account_closure"),
@@ -236,6 +242,7 @@ class ConsentWithdrawnSchema(StrictSchema):
 
 
 class ObligationSchema(StrictSchema):
+    label = ma.Dict(keys=ma.Str(), values=ma.Str(), load_default=None)  # checked by _obligations, naming the obligation
     fields = ma.Raw(load_default=None)
     record_types = ma.Raw(load_default=None)
     jurisdictions = ma.List(ma.Str(validate=validate.Regexp(r"^[A-Z]{2}(-[A-Z]{2})?$")), required=True, validate=validate.Length(min=1))
@@ -321,10 +328,23 @@ def _withdrawal(doc: Mapping[str, Any] | None, directory: Path, catalog: Catalog
     )
 
 
+def _label(where: str, label: Mapping[str, str] | None) -> Mapping[str, str]:
+    """An obligation's name in words, in Chinese and in English: the console says an item is kept under it by this name,
+    so an obligation an operator adds reads in both languages without a release (never as its code)."""
+    label = label or {}
+    missing = [lang for lang in LABEL_LANGUAGES if not str(label.get(lang) or "").strip()]
+    unknown = sorted(set(label) - set(LABEL_LANGUAGES))
+    if missing or unknown:
+        problem = f"missing {' and '.join(missing)}" if missing else f"unknown language(s) {', '.join(unknown)}"
+        raise PolicyError(f"{where}.label: give the obligation's name in both languages, {{zh: …, en: …}} ({problem})")
+    return MappingProxyType(dict(label))
+
+
 def _obligations(doc: Mapping[str, Any], directory: Path, catalog: Catalog) -> tuple[Obligation, ...]:
     out = []
     for name, o in doc.items():
         where = f"retention.yaml: obligations.{name}"
+        label = _label(where, o["label"])
         targets = [t for t in ("fields", "record_types") if o[t] is not None]
         if len(targets) != 1:
             raise PolicyError(f"{where}: give exactly one of `fields` or `record_types`")
@@ -337,7 +357,7 @@ def _obligations(doc: Mapping[str, Any], directory: Path, catalog: Catalog) -> t
             name=name, target=target, names=names, jurisdictions=frozenset(o["jurisdictions"]),
             member_states=frozenset(o["member_states"]) if o["member_states"] else None,
             keep=_period(o["keep"], o["calendar"], f"obligations.{name}", directory), counted_from=o["counted_from"],
-            code=o["legal_basis"]["code"], text=o["legal_basis"]["text"], source=o["source"],
+            code=o["legal_basis"]["code"], text=o["legal_basis"]["text"], source=o["source"], label=label,
         ))
     return tuple(out)
 
