@@ -266,7 +266,7 @@ def assign(
     incidents; a closed incident is nobody's work any more (409). Recorded on the incident's timeline (the name as it
     was, and the id) and audited."""
     now = now or utcnow()
-    incident = get_or_raise(session=session, incident_id=incident_id)
+    incident = get_or_raise(session=session, incident_id=incident_id, for_update=True)
     if incident.state == "closed":
         raise Conflict("incident_closed", "Incident closed", "The incident is closed: nobody works it any more.")
     person = assignees.staff_to_assign(session=session, principal_id=assignee_id, policy=policy, permission=WORKS_THE_QUEUE)
@@ -275,7 +275,6 @@ def assign(
           data={"assignee_id": str(assignee_id) if assignee_id else None})
     audit.append(session=session, actor=actor, action=BreachAction.ASSIGN, resource=f"incident:{incident.id}",
                  reason=str(assignee_id) if assignee_id else "unassigned")
-    session.flush()  # the incident's version moves now: a concurrent change of the same incident fails here, not at commit
     return incident
 
 

@@ -124,8 +124,10 @@ def create(*, session: Session, policy: Policy, actor: Actor, data: Mapping[str,
     return incident
 
 
-def get_or_raise(*, session: Session, incident_id: uuid.UUID) -> Incident:
-    incident = session.get(Incident, incident_id)
+def get_or_raise(*, session: Session, incident_id: uuid.UUID, for_update: bool = False) -> Incident:
+    # for_update, PostgreSQL: one change to an incident at a time, the next waits and reads the new version instead of
+    # failing on it (the version check); SQLite's BEGIN IMMEDIATE serialises writers anyway.
+    incident = session.get(Incident, incident_id, with_for_update=True if for_update else None)
     if incident is None:
         raise not_found("incident")
     return incident

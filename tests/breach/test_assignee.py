@@ -5,6 +5,8 @@ as no longer assignable."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 
 import pytest
@@ -124,3 +126,35 @@ def test_the_queue_filters_by_mine_nobodys_or_one_persons_and_names_each_assigne
     with pytest.raises(Problem) as refused:  # "me" means someone signed in
         _queue(runtime, Actor(name="cron", kind="system"), assignee="me")
     assert refused.value.status == 400
+
+
+def test_two_people_assigning_the_same_incident_at_once_both_succeed_one_after_the_other(runtime, open_incident, person):
+    """The second waits for the first (a row lock on PostgreSQL, SQLite's write lock) instead of failing on the
+    incident's version: the last assignment stands and both are on the timeline."""
+    incident = open_incident()
+    _, first = person("security", name="soc-first")
+    _, second = person("security", name="soc-second")
+    holding, errors = threading.Event(), []
+
+    def assign(actor: Actor, hold: bool) -> None:
+        try:
+            with runtime.database.unit_of_work() as session:
+                board.assign(session=session, policy=runtime.policy, actor=actor, incident_id=incident, assignee_id=actor.principal_id)
+                if hold:  # keep the first transaction open while the second one starts
+                    holding.set()
+                    time.sleep(0.5)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    a = threading.Thread(target=assign, args=(first, True))
+    a.start()
+    assert holding.wait(10)
+    b = threading.Thread(target=assign, args=(second, False))
+    b.start()
+    a.join()
+    b.join()
+    assert not errors, errors
+    assert _assignee_id(runtime, incident) == second.principal_id
+    with runtime.database.unit_of_work() as session:
+        notes = [e.note for e in service.timeline(session=session, incident_id=incident) if e.kind == "assigned"]
+    assert notes == ["soc-first", "soc-second"]
