@@ -156,6 +156,7 @@ class RetentionAction(AuditTag):
     HOLD_LIFT = "retention:hold:lift"
     PLAN_CREATE = "retention:plan:create"
     PLAN_APPROVE = "retention:plan:approve"
+    PLAN_ASSIGN = "retention:plan:assign"  # the staff member working a purge plan set or cleared (the console's plan queue)
     RUN_START = "retention:run:start"
     RUN_RESUME = "retention:run:resume"
     RUN_INTERRUPT = "retention:run:interrupt"
@@ -194,6 +195,7 @@ class WebhookAction(AuditTag):
     REQUEUE = "webhooks:delivery:requeue"
     DELIVERY_LIST = "webhooks:delivery:list"
     DELIVERY_READ = "webhooks:delivery:read"
+    ASSIGN = "webhooks:delivery:assign"  # the staff member following a failed delivery up set or cleared (the console)
 
 
 class DeidentifiedAction(AuditTag):

@@ -11,6 +11,7 @@ from flask import g, redirect, request, url_for
 from govern import paging
 from govern.api_support import current_call
 from govern.errors import Problem
+from govern.identity import assignees
 from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
 from govern.retention import purge
@@ -55,7 +56,7 @@ def retention_overview():
 def _plan_filters(args) -> retention.PlanFilters:
     created_from, created_before = queue.day_range(args, "created_from", "created_to")
     return retention.PlanFilters(state=args.get("state") or "awaiting", created_from=created_from, created_before=created_before,
-                                 search=queue.search_text(args))
+                                 search=queue.search_text(args), assignee=args.get("assignee") or None)
 
 
 def _plan_urgency(row: retention.PlanRow) -> str:
@@ -65,13 +66,15 @@ def _plan_urgency(row: retention.PlanRow) -> str:
 @blp.route("/retention/plans", methods=["GET"])
 @requires(Permission.CONSOLE_RETENTION)
 def retention_plans():
-    """The queue of purge plans: awaiting approval or a run by default, filters by status, date and plan id, a page at
-    a time (a cursor: no cap), the CSV of the same view; the time left before a plan expires unrun, coloured."""
+    """The queue of purge plans: awaiting approval or a run by default, filters by status, assignee, date and plan id, a
+    page at a time (a cursor: no cap), the CSV of the same view; the time left before a plan expires unrun, coloured."""
     ctx, args = current_call(), request.args
-    context = dict(args=args, groups=tuple(retention.PLAN_GROUPS), states=retention.PLAN_STATUSES, urgency=_plan_urgency, time_left=queue.time_left)
+    context = dict(args=args, groups=tuple(retention.PLAN_GROUPS), states=retention.PLAN_STATUSES, urgency=_plan_urgency, time_left=queue.time_left,
+                   staff=assignees.assignable(session=ctx.session, policy=ctx.policy, permission=retention.WORKS_THE_PLANS),
+                   assignee_words=queue.assignee_words)
     try:
         rows, cursor = retention.plan_queue(session=ctx.session, policy=ctx.policy, filters=_plan_filters(args), cursor=args.get("cursor") or None,
-                                              limit=PAGE_SIZE)
+                                              limit=PAGE_SIZE, actor=ctx.actor)
     except Problem as problem:
         return page("plans.html", status=problem.status, problem=problem, rows=[], next_url=None, export_url=None, **context)
     return page("plans.html", rows=rows, **queue.links("console.retention_plans", "console.retention_plans_export", args, cursor), **context)
@@ -83,11 +86,13 @@ def retention_plans_export():
     """Every plan of the filtered queue as CSV (the same columns as the page)."""
     ctx = current_call()
     filters = _plan_filters(request.args)
-    rows = paging.every(lambda cursor: retention.plan_queue(session=ctx.session, policy=ctx.policy, filters=filters, cursor=cursor, limit=500))
-    header = [t("plan"), t("state"), t("items"), t("created_by"), t("created_at"), t("approved_by"), t("expires_at"), t("time_left")]
+    rows = paging.every(lambda cursor: retention.plan_queue(session=ctx.session, policy=ctx.policy, filters=filters, cursor=cursor, limit=500,
+                                                            actor=ctx.actor))
+    header = [t("plan"), t("state"), t("items"), t("created_by"), t("created_at"), t("approved_by"), t("expires_at"), t("time_left"), t("assignee")]
     return queue.csv_response("purge-plans", header, (
         (r.plan.id, t(f"plan_status.{r.status}"), r.plan.items, r.plan.created_by, as_utc(r.plan.created_at).isoformat(), r.plan.approved_by or "",
-         r.expires_at.isoformat() if r.expires_at else "", queue.time_left(r.seconds_left) if r.seconds_left is not None else "")
+         r.expires_at.isoformat() if r.expires_at else "", queue.time_left(r.seconds_left) if r.seconds_left is not None else "",
+         queue.assignee_words(r.assignee) or "")
         for r in rows
     ))
 
@@ -95,15 +100,19 @@ def retention_plans_export():
 @blp.route("/retention/plans/<uuid:plan_id>", methods=["GET"])
 @requires(Permission.CONSOLE_RETENTION)
 def retention_plan(plan_id: uuid.UUID, problem: Problem | None = None):
-    session = current_call().session
+    ctx = current_call()
+    session = ctx.session
     plan = retention.get_plan(session=session, plan_id=plan_id)
     status = _statuses([plan])[plan.id]
     run = next(iter(retention.runs_of(session=session, plan_id=plan.id)), None)
+    can_assign = may(retention.WORKS_THE_PLANS) and retention.plan_is_open(session=session, plan=plan, rp=ctx.policy.retention)
     return page(
         "plan.html", status=problem.status if problem else 200, plan=plan, plan_status=status, problem=problem, done=request.args.get("done"),
         can_approve=may(Permission.CONSOLE_RETENTION_APPROVE) and status == "draft", run=run,
         can_run=may(Permission.CONSOLE_RETENTION_RUN) and (status == "approved" or (run is not None and run.status != "completed")),
-        command=f"govern retention purge --plan {plan.id}",
+        command=f"govern retention purge --plan {plan.id}", can_assign=can_assign,
+        assignee=queue.assignee_words(assignees.assignee_of(session=session, principal_id=plan.assignee_id)),
+        staff=assignees.assignable(session=session, policy=ctx.policy, permission=retention.WORKS_THE_PLANS) if can_assign else [],
     )
 
 
@@ -119,6 +128,20 @@ def retention_approve(plan_id: uuid.UUID):
             return retention_plan(plan_id, problem=problem)
         raise
     return redirect(url_for("console.retention_plan", plan_id=plan_id, done="approve"))
+
+
+@blp.route("/retention/plans/<uuid:plan_id>/assign", methods=["POST"])
+@requires(retention.WORKS_THE_PLANS)
+def retention_assign(plan_id: uuid.UUID):
+    """Assigns the plan to the signed-in user ("me"), to another staff member who approves and runs plans (their id),
+    or to nobody (""); refused on the plan's page once the plan is finished (409) or for anyone else (400)."""
+    try:
+        retention.assign_plan(**current_call().services(), plan_id=plan_id, assignee_id=queue.assignee_chosen(request.form, g.actor))
+    except Problem as problem:
+        if problem.status in (400, 409):
+            return retention_plan(plan_id, problem=problem)
+        raise
+    return redirect(url_for("console.retention_plan", plan_id=plan_id, done="assign"))
 
 
 @blp.route("/retention/plans/<uuid:plan_id>/run", methods=["POST"])

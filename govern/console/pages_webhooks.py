@@ -8,11 +8,12 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
-from flask import redirect, request, url_for
+from flask import g, redirect, request, url_for
 
 from govern import paging
 from govern.api_support import current_call
 from govern.errors import Problem, validation_failed
+from govern.identity import assignees
 from govern.identity import service as identity
 from govern.identity.guard import current_runtime, requires
 from govern.identity.permissions import Permission
@@ -41,8 +42,9 @@ def _owner_names(session, endpoints) -> dict[uuid.UUID, str]:
 
 
 def _filters(args) -> webhooks.DeliveryFilters:
-    """The deliveries shown: failed unless another state is chosen ("any" for every state), an endpoint, the date
-    range (days in the user's time zone), and the search box (a delivery's, its request's or its subject's id)."""
+    """The deliveries shown: failed unless another state is chosen ("any" for every state), an endpoint, the assignee
+    ("me", "none" or a staff member's id), the date range (days in the user's time zone), and the search box (a
+    delivery's, its request's or its subject's id)."""
     state = args.get("state", "failed")
     state = None if state == "any" else state if state in webhooks.STATES else "failed"
     created_from, created_before = queue.day_range(args, "created_from", "created_to")
@@ -58,7 +60,13 @@ def _filters(args) -> webhooks.DeliveryFilters:
         errors["search"] = ["a delivery's, request's or subject's id"]
     if errors:
         raise validation_failed(errors)
-    return webhooks.DeliveryFilters(endpoint_id=endpoint, state=state, created_from=created_from, created_before=created_before, search=search)
+    return webhooks.DeliveryFilters(endpoint_id=endpoint, state=state, created_from=created_from, created_before=created_before, search=search,
+                                    assignee=args.get("assignee") or None)
+
+
+def _assignee_words(session):
+    """A delivery's assignee by name (a former staff member as such, never a bare id), or None."""
+    return lambda d: queue.assignee_words(assignees.assignee_of(session=session, principal_id=d.assignee_id))
 
 
 def _follow_up(delivery) -> float | None:
@@ -83,7 +91,8 @@ def _context() -> dict:
         endpoints=endpoints, counts=webhooks.delivery_counts(session=session, endpoint_ids=[e.id for e in endpoints]),
         owners=_owner_names(session, endpoints), names={e.id: e.name for e in endpoints}, states=webhooks.STATES,
         can_retry=may(Permission.CONSOLE_WEBHOOKS_RETRY), done=request.args.get("done"), refused=request.args.get("refused") == "not_failed",
-        args=args, follow_up=_follow_up, urgency=_urgency, time_left=queue.time_left,
+        args=args, follow_up=_follow_up, urgency=_urgency, time_left=queue.time_left, assignee_of=_assignee_words(session),
+        staff=assignees.assignable(session=session, policy=ctx.policy, permission=webhooks.WORKS_THE_FAILURES),
     )
     try:
         filters = _filters(args)
@@ -110,14 +119,50 @@ def webhooks_export():
     filters = _filters(request.args)
     names = {e.id: e.name for e in webhooks.list_endpoints(session=ctx.session)}
     rows = paging.every(lambda cursor: webhooks.list_deliveries(session=ctx.session, actor=ctx.actor, filters=filters, limit=500, cursor=cursor))
+    assignee_of = _assignee_words(ctx.session)
     header = [t("delivery"), t("time"), t("endpoint"), t("event_type"), t("subject"), t("request"), t("state"), t("attempts"), t("last_error"),
-              t("failed_at"), t("time_left")]
+              t("failed_at"), t("time_left"), t("assignee")]
     return queue.csv_response("webhook-deliveries", header, (
         (d.id, as_utc(d.created_at).isoformat(), names.get(d.endpoint_id, d.endpoint_id), d.event_type, d.subject_id, d.request_id or "",
          t(f"delivery_state.{d.state}"), d.attempts, " ".join(x for x in (f"HTTP {d.last_status}" if d.last_status else "", d.last_error or "") if x),
-         as_utc(d.failed_at).isoformat() if d.failed_at else "", queue.time_left(left) if (left := _follow_up(d)) is not None else "")
+         as_utc(d.failed_at).isoformat() if d.failed_at else "", queue.time_left(left) if (left := _follow_up(d)) is not None else "",
+         assignee_of(d) or "")
         for d in rows
     ))
+
+
+@blp.route("/webhooks/deliveries/<uuid:delivery_id>", methods=["GET"])
+@requires(Permission.CONSOLE_WEBHOOKS)
+def webhook_delivery(delivery_id: uuid.UUID):
+    """One delivery (its read audited, as through the API): what was sent where, its state, and who follows it up,
+    with the assignment and the re-queue for the roles that may."""
+    ctx = current_call()
+    delivery, _ = webhooks.get_delivery(session=ctx.session, actor=ctx.actor, delivery_id=delivery_id)
+    endpoint = webhooks.get_endpoint(session=ctx.session, endpoint_id=delivery.endpoint_id)
+    can_assign = may(webhooks.WORKS_THE_FAILURES) and delivery.state != "delivered"
+    return page(
+        "delivery.html", d=delivery, endpoint=endpoint, done=request.args.get("done"), follow_up=_follow_up, urgency=_urgency, time_left=queue.time_left,
+        can_retry=may(Permission.CONSOLE_WEBHOOKS_RETRY) and delivery.state == "failed", can_assign=can_assign,
+        assignee=queue.assignee_words(assignees.assignee_of(session=ctx.session, principal_id=delivery.assignee_id)),
+        staff=assignees.assignable(session=ctx.session, policy=ctx.policy, permission=webhooks.WORKS_THE_FAILURES) if can_assign else [],
+    )
+
+
+@blp.route("/webhooks/deliveries/<uuid:delivery_id>/assign", methods=["POST"])
+@requires(webhooks.WORKS_THE_FAILURES)
+def webhook_assign(delivery_id: uuid.UUID):
+    """Assigns the delivery to the signed-in user ("me"), to another staff member who re-queues deliveries (their id),
+    or to nobody (""); refused on the delivery's page once it has been delivered (409) or for anyone else (400)."""
+    try:
+        ctx = current_call()
+        webhooks.assign(**ctx.services(), delivery_id=delivery_id, assignee_id=queue.assignee_chosen(request.form, g.actor))
+    except Problem as problem:
+        if problem.status in (400, 409):
+            # Said with a link back to the delivery, not over its details: this refused request's transaction is
+            # rolled back, and with it would go the audit event of a read made here (the GET reads it afresh, audited).
+            return page("delivery.html", status=problem.status, problem=problem, d=None, delivery_id=delivery_id)
+        raise
+    return redirect(url_for("console.webhook_delivery", delivery_id=delivery_id, done="assign"))
 
 
 @blp.route("/webhooks/deliveries/<uuid:delivery_id>/retry", methods=["POST"])

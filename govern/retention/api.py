@@ -23,12 +23,12 @@ def plan_dict(plan, summary: dict | None = None, status: str | None = None) -> d
         t = summary["totals"]
         return {
             "id": None, "status": "dry_run", "as_of": datetime.fromisoformat(summary["as_of"]), "items": t["fields"] + t["records"] + t["subjects"], "unattended": False,
-            "created_by": None, "created_at": None, "approved_by": None, "approved_at": None, "note": None, "summary": summary,
+            "created_by": None, "created_at": None, "approved_by": None, "approved_at": None, "note": None, "assignee_id": None, "summary": summary,
         }
     return {
         "id": plan.id, "status": status or plan.status, "as_of": plan.as_of, "items": plan.items, "unattended": plan.unattended,
         "created_by": plan.created_by, "created_at": plan.created_at, "approved_by": plan.approved_by, "approved_at": plan.approved_at,
-        "note": plan.note, "summary": plan.summary,
+        "note": plan.note, "assignee_id": plan.assignee_id, "summary": plan.summary,
     }
 
 

@@ -69,8 +69,11 @@ class Plan(Base):
     approved_by_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     note: Mapped[str | None] = mapped_column(String(500))
+    # The staff member working the plan (the console's plan queue: assign to me / to someone), audited as
+    # retention:plan:assign. Migration 0033_retention_plans_assignee.
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
-    __table_args__ = (Index("ix_retention_plans_created", "created_at"),)
+    __table_args__ = (Index("ix_retention_plans_created", "created_at"), Index("ix_retention_plans_assignee", "assignee_id"))
 
 
 class PlanItem(Base):

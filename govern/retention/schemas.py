@@ -67,6 +67,7 @@ class RetentionPlanSchema(Schema):
     approved_by = ma.Str(allow_none=True)
     approved_at = UtcDateTime(allow_none=True)
     note = ma.Str(allow_none=True)
+    assignee_id = ma.UUID(allow_none=True, metadata={"description": "The staff member working the plan (assigned in the console's plan queue); null: nobody."})
     summary = ma.Dict(required=True, metadata={"description": "Per rule: due and held counts of fields, records, subjects; sample subject ids; totals."})
 
 

@@ -44,7 +44,9 @@ from govern.audit.service import Outcome
 from govern.audit.tags import RetentionAction
 from govern.consent import withdrawals
 from govern.errors import Conflict, Forbidden, Problem, not_found, validation_failed
+from govern.identity import assignees
 from govern.identity.actor import Actor
+from govern.identity.permissions import Permission
 from govern.policy import Policy
 from govern.refusals import Refusal
 from govern.retention.models import Hold, HoldRecord, Plan, PlanItem, Run
@@ -468,6 +470,8 @@ def list_plans(*, session: Session, limit: int = 100) -> list[Plan]:
 
 PLAN_STATUSES = ("draft", "approved", "executed", "expired")
 PLAN_GROUPS = {"awaiting": ("draft", "approved"), "all": PLAN_STATUSES}
+# Whom a plan may be assigned to, and who may assign it: the staff who approve and run plans in the console.
+WORKS_THE_PLANS = Permission.CONSOLE_RETENTION_APPROVE
 
 
 @dataclass(frozen=True)
@@ -476,6 +480,7 @@ class PlanFilters:
     created_from: datetime | None = None
     created_before: datetime | None = None
     search: str | None = None  # a plan id
+    assignee: str | None = None  # "me", "none" or a principal id
 
 
 @dataclass(frozen=True)
@@ -484,19 +489,26 @@ class PlanRow:
     status: str  # as plan_status tells it: a stale draft reads expired
     expires_at: datetime | None  # when a draft or approved plan can no longer run (plan_valid_for after as_of)
     seconds_left: int | None
+    assignee: assignees.Assignee | None = None  # who works it, found whether or not the account is still active
 
 
 def plan_queue(
     *, session: Session, policy: Policy, filters: PlanFilters, cursor: str | None = None, limit: int = 50, now: datetime | None = None,
+    actor: Actor | None = None,
 ) -> tuple[list[PlanRow], str | None]:
-    """One page of purge plans, newest first (ties by id), each with the time left before it expires unrun, and the
-    cursor of the next page (None on the last). A draft or approved plan past plan_valid_for counts as expired here
-    as everywhere (plan_status), whether or not the sweep has stored it yet."""
+    """One page of purge plans, newest first (ties by id), each with the time left before it expires unrun and its
+    assignee, and the cursor of the next page (None on the last). A draft or approved plan past plan_valid_for counts
+    as expired here as everywhere (plan_status), whether or not the sweep has stored it yet. The assignee filter's
+    "me" is `actor`."""
     now = as_utc(now) if now else utcnow()
     rp = policy.retention
     errors: dict[str, list[str]] = {}
     if filters.state not in PLAN_GROUPS and filters.state not in PLAN_STATUSES:
         errors["state"] = [f"one of {', '.join((*PLAN_GROUPS, *PLAN_STATUSES))}"]
+    if assignee_errors := assignees.filter_errors(filters.assignee):
+        errors["assignee"] = assignee_errors
+    elif filters.assignee == "me" and actor is None:
+        errors["assignee"] = ["'me' needs a signed-in staff member"]
     plan_id: uuid.UUID | None = None
     if filters.search:
         try:
@@ -517,13 +529,44 @@ def plan_queue(
     query = paging.within(query, Plan.created_at, filters.created_from, filters.created_before)
     if plan_id is not None:
         query = query.where(Plan.id == plan_id)
+    if filters.assignee is not None:
+        # Only "me" reads the actor, and "me" without one was refused above.
+        query = assignees.where_assigned(query, Plan.assignee_id, filters.assignee, actor or Actor(name="nobody", kind="system"))
     found, next_cursor = paging.latest_first(session, query, Plan.created_at, Plan.id, cursor, limit)
     rows = []
     for plan in found:
         status = plan_status(plan, rp, now)
         expires = rp.plan_valid_for.end(as_utc(plan.as_of)) if status in ("draft", "approved") else None
-        rows.append(PlanRow(plan, status, expires, int((expires - now).total_seconds()) if expires else None))
+        rows.append(PlanRow(plan, status, expires, int((expires - now).total_seconds()) if expires else None,
+                            assignees.assignee_of(session=session, principal_id=plan.assignee_id)))
     return rows, next_cursor
+
+
+def plan_is_open(*, session: Session, plan: Plan, rp: RetentionPolicy, now: datetime | None = None) -> bool:
+    """Whether a plan still has work: a draft to approve, an approved plan to run, or a run to resume. One that has
+    run, or expired without a run to resume, is finished."""
+    if plan_status(plan, rp, now) in ("draft", "approved"):
+        return True
+    return any(run.status != "completed" for run in runs_of(session=session, plan_id=plan.id))
+
+
+def assign_plan(
+    *, session: Session, policy: Policy, actor: Actor, plan_id: uuid.UUID, assignee_id: uuid.UUID | None, now: datetime | None = None,
+) -> Plan:
+    """Sets (or clears, None) the staff member working a plan: an active staff account whose roles approve and run
+    plans; refused (409) once the plan is finished. Audited."""
+    now = as_utc(now) if now else utcnow()
+    plan = session.get(Plan, plan_id, with_for_update=True)
+    if plan is None:
+        raise not_found("retention plan")
+    if not plan_is_open(session=session, plan=plan, rp=policy.retention, now=now):
+        status = plan_status(plan, policy.retention, now)
+        raise Conflict("plan_finished", "Plan finished", f"The plan is {status}: nobody works it any more.")
+    assignees.staff_to_assign(session=session, principal_id=assignee_id, policy=policy, permission=WORKS_THE_PLANS)
+    plan.assignee_id = assignee_id
+    audit.append(session=session, actor=actor, action=RetentionAction.PLAN_ASSIGN, resource=f"retention_plan:{plan.id}",
+                 reason=str(assignee_id) if assignee_id else "unassigned")
+    return plan
 
 
 def is_authenticated_person(actor: Actor) -> bool:

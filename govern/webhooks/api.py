@@ -44,6 +44,7 @@ def _delivery(d) -> dict:
         "id": d.id, "event_id": d.event_id, "event_type": d.event_type, "endpoint_id": d.endpoint_id, "subject_id": d.subject_id,
         "request_id": d.request_id, "state": d.state, "attempts": d.attempts, "next_attempt_at": d.next_attempt_at, "created_at": d.created_at,
         "delivered_at": d.delivered_at, "failed_at": d.failed_at, "last_status": d.last_status, "last_error": d.last_error,
+        "assignee_id": d.assignee_id,
     }
 
 

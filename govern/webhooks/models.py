@@ -71,6 +71,9 @@ class WebhookDelivery(Base):
     failed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_status: Mapped[int | None] = mapped_column(Integer)
     last_error: Mapped[str | None] = mapped_column(String(200))
+    # The staff member following a failed delivery up (the console's deliveries: assign to me / to someone), audited
+    # as webhooks:delivery:assign. Migration 0034_webhook_deliveries_assignee.
+    assignee_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
 
     __table_args__ = (
         UniqueConstraint("event_id", "endpoint_id", name="uq_webhook_deliveries_event"),
@@ -78,6 +81,7 @@ class WebhookDelivery(Base):
         Index("ix_webhook_deliveries_endpoint", "endpoint_id", "state"),
         Index("ix_webhook_deliveries_subject", "subject_id"),
         Index("ix_webhook_deliveries_request", "request_id"),
+        Index("ix_webhook_deliveries_assignee", "assignee_id"),
     )
 
 

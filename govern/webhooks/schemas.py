@@ -83,6 +83,7 @@ class DeliverySchema(Schema):
     created_at = UtcDateTime(required=True)
     delivered_at = UtcDateTime(allow_none=True)
     failed_at = UtcDateTime(allow_none=True)
+    assignee_id = ma.UUID(allow_none=True, metadata={"description": "The staff member following the delivery up (assigned in the console); null: nobody."})
     last_status = ma.Int(allow_none=True)
     last_error = ma.Str(allow_none=True)
 

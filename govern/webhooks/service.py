@@ -31,8 +31,10 @@ from govern.audit.service import Outcome
 from govern.audit.tags import WebhookAction
 from govern.crypto.envelope import Envelope
 from govern.errors import Conflict, Invalid, NotFound, not_found, require_editable, require_version, stale, validation_failed
+from govern.identity import assignees
 from govern.identity import service as identity
 from govern.identity.actor import Actor
+from govern.identity.permissions import Permission
 from govern.policy import Policy
 from govern.sharing import service as sharing
 from govern.timeutil import as_utc, parse_instant, utcnow
@@ -525,6 +527,7 @@ class DeliveryFilters:
     created_from: datetime | None = None  # the console's date range (issue 19): [from, before)
     created_before: datetime | None = None
     search: uuid.UUID | None = None  # the console's search box: a delivery's, its request's or its subject's id
+    assignee: str | None = None  # the console's assignee filter: "me" (the actor), "none" or a principal id
 
 
 def _cursor(d: WebhookDelivery) -> str:
@@ -544,8 +547,13 @@ def list_deliveries(
     *, session: Session, actor: Actor, filters: DeliveryFilters, limit: int = 100, cursor: str | None = None,
 ) -> tuple[list[WebhookDelivery], str | None]:
     """Deliveries, newest first, with a cursor for the next page; audited (they name subjects)."""
+    errors: dict[str, list[str]] = {}
     if filters.state is not None and filters.state not in STATES:
-        raise validation_failed({"state": [f"one of {', '.join(STATES)}"]})
+        errors["state"] = [f"one of {', '.join(STATES)}"]
+    if assignee_errors := assignees.filter_errors(filters.assignee):
+        errors["assignee"] = assignee_errors
+    if errors:
+        raise validation_failed(errors)
     query = select(WebhookDelivery).order_by(WebhookDelivery.created_at.desc(), WebhookDelivery.id.desc()).limit(limit + 1)
     for column, value in (
         (WebhookDelivery.endpoint_id, filters.endpoint_id), (WebhookDelivery.state, filters.state),
@@ -556,6 +564,7 @@ def list_deliveries(
     query = paging.within(query, WebhookDelivery.created_at, filters.created_from, filters.created_before)
     if filters.search is not None:
         query = query.where(or_(WebhookDelivery.id == filters.search, WebhookDelivery.request_id == filters.search, WebhookDelivery.subject_id == filters.search))
+    query = assignees.where_assigned(query, WebhookDelivery.assignee_id, filters.assignee, actor)
     if cursor:
         when, ident = _after(cursor)
         query = query.where(or_(WebhookDelivery.created_at < when, and_(WebhookDelivery.created_at == when, WebhookDelivery.id < ident)))
@@ -591,6 +600,27 @@ def retry(*, session: Session, actor: Actor, delivery_id: uuid.UUID, now: dateti
     delivery.failed_at = delivery.lease_owner = delivery.lease_until = None
     delivery.updated_at = now
     audit.append(session=session, actor=actor, action=WebhookAction.REQUEUE, subject_id=delivery.subject_id, resource=_resource(delivery))
+    return delivery
+
+
+# Whom a delivery may be assigned to, and who may assign it: the staff who re-queue failed deliveries.
+WORKS_THE_FAILURES = Permission.CONSOLE_WEBHOOKS_RETRY
+
+
+def assign(
+    *, session: Session, policy: Policy, actor: Actor, delivery_id: uuid.UUID, assignee_id: uuid.UUID | None,
+) -> WebhookDelivery:
+    """Sets (or clears, None) the staff member following a delivery up: an active staff account whose roles re-queue
+    failed deliveries; refused (409) once it has been delivered (after a re-queue): nothing is left to follow up. Audited."""
+    delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
+    if delivery is None:
+        raise not_found("webhook delivery")
+    if delivery.state == "delivered":
+        raise Conflict("delivery_delivered", "Delivered", "The delivery has since been delivered: nobody follows it up any more.")
+    assignees.staff_to_assign(session=session, principal_id=assignee_id, policy=policy, permission=WORKS_THE_FAILURES)
+    delivery.assignee_id = assignee_id
+    audit.append(session=session, actor=actor, action=WebhookAction.ASSIGN, subject_id=delivery.subject_id, resource=_resource(delivery),
+                 reason=str(assignee_id) if assignee_id else "unassigned")
     return delivery
 
 

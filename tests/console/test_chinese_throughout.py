@@ -218,6 +218,7 @@ def world(runtime, app, make_subject, client_as, console_as, plans, failed_deliv
         "console.incident_detail": [f"/console/incidents/{iid}", f"/console/incidents/{exempt}"], "console.incident_letters": f"/console/incidents/{iid}/notifications/{nid}/letters",
         "console.incident_letter": f"/console/incidents/{iid}/letters/{letter}", "console.breach_register": "/console/incidents/register",
         "console.webhooks_overview": "/console/webhooks", "console.compliance_overview": "/console/compliance",
+        "console.webhook_delivery": f"/console/webhooks/deliveries/{failed_delivery[0]}",
         "console.subject_lookup": "/console/subjects", "console.access_review": "/console/access-review",
         "console.audit_search": "/console/audit?go=1", "console.preferences": "/console/preferences", "console.sign_in": "/console/sign-in",
     }
