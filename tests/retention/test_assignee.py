@@ -141,3 +141,12 @@ def test_the_queue_refuses_an_assignee_filter_that_is_not_me_none_or_an_id(runti
     assert refused.value.status == 400
     with runtime.database.unit_of_work() as session, pytest.raises(Problem):  # "me" needs somebody signed in
         service.plan_queue(session=session, policy=runtime.policy, filters=service.PlanFilters(assignee="me"))
+
+
+def test_the_api_answers_who_works_a_plan(runtime, plan, person, staff_client):
+    _, plan_id = plan()
+    dpo, actor = person("dpo")
+    reader = staff_client("auditor")
+    assert reader.get(f"/api/v1/retention/plans/{plan_id}").json["assignee_id"] is None
+    _assign(runtime, actor, plan_id, dpo.id)
+    assert reader.get(f"/api/v1/retention/plans/{plan_id}").json["assignee_id"] == str(dpo.id)

@@ -105,3 +105,13 @@ def test_a_delivery_delivered_after_its_requeue_is_finished_and_not_reassigned(r
         assert refused.value.status == 409 and refused.value.code == "delivery_delivered"
     assert _assignee(runtime, delivery_id) == me.id  # kept: who followed it up until it went through
     assert len(audit_events(action="webhooks:delivery:assign")) == 2
+
+
+def test_the_api_answers_who_follows_a_delivery_up(runtime, failed_delivery, person, client_as):  # noqa: F811
+    delivery_id, _, _ = failed_delivery
+    me, actor = person("privacy_staff")
+    _assign(runtime, actor, delivery_id, me.id)
+    privacy = client_as("privacy_staff")
+    assert privacy.get(f"/api/v1/webhooks/deliveries/{delivery_id}").json["assignee_id"] == str(me.id)
+    [listed] = [d for d in privacy.get("/api/v1/webhooks/deliveries?state=failed").json["deliveries"] if d["id"] == str(delivery_id)]
+    assert listed["assignee_id"] == str(me.id)
