@@ -106,6 +106,38 @@ def hasher(use_sm3: bool) -> Any:
     return sm3 if use_sm3 else hashlib.sha256
 
 
+# A file's digest in a signed document (an export's events file in its manifest, an archive's manifest in the purge
+# statement that names it): `digest_algorithm` says which hash — "SHA-256", or "SM3" once the log is SM3 (the
+# commercial_cn suite) — and the hex is under the hash's own name (`sha256`, `sm3`; an archive statement's
+# `manifest_sha256`, `manifest_sm3`). A document made before it named one has no `digest_algorithm`: SHA-256.
+FILE_DIGESTS = {"SHA-256": SHA256, "SM3": SM3}
+
+
+def stated_file_digest(doc: dict, prefix: str = "") -> tuple[str, str | None, str | None]:
+    """(algorithm as named, the hex digest's key, the hex digest) of a file digest `doc` states; the key is None for an
+    algorithm this verifier does not know, the digest None where the document has none under that key."""
+    named = doc.get("digest_algorithm", "SHA-256")
+    name = FILE_DIGESTS.get(named) if isinstance(named, str) else None
+    key = None if name is None else prefix + name
+    value = doc.get(key) if key is not None else None
+    return str(named), key, value if isinstance(value, str) else None
+
+
+def file_digest_fields(use_sm3: bool, hex_digest: str, prefix: str = "") -> dict:
+    """What a signed document states of a file's digest (stated_file_digest reads it back)."""
+    named = "SM3" if use_sm3 else "SHA-256"
+    return {"digest_algorithm": named, prefix + FILE_DIGESTS[named]: hex_digest}
+
+
+def file_digest(path: Path, use_sm3: bool) -> str:
+    """The hex digest of a file, SHA-256 or SM3 (Sm3Unavailable where this Python has no SM3)."""
+    h = hasher(use_sm3)()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def algorithm_name(sm3_from: int) -> str:
     return "SHA-256" if sm3_from >= NEVER else f"SHA-256 to seq {sm3_from - 1}, SM3 from seq {sm3_from}" if sm3_from > 1 else "SM3"
 
@@ -491,15 +523,18 @@ def _body_problem(body: dict) -> str | None:
     return f"unknown checkpoint kind {kind!r}"
 
 
-def check_hash_algorithms(checkpoints: list[dict], sm3_from: int, report: Report) -> list[dict]:
+def check_hash_algorithms(checkpoints: list[dict], sm3_from: int, report: Report, known_to: int | None = None) -> list[dict]:
     """The checkpoints (good bodies) whose stated tree hash is the log's (SHA-256, or SM3 from seq `sm3_from`); each
-    other one is refused, named, and not compared with the log."""
+    other one is refused, named, and not compared with the log. `known_to`: the last seq the log's hashes are known to
+    (an export's last seq) — a checkpoint past it that switches to SM3 past it too does not contradict the export (an
+    auditor's folder holds the checkpoints signed after an older SHA-256 export, those after a suite migration too)."""
     kept = []
     for body in checkpoints:
         size = body["tree_size"]
         log_says = sm3_from if sm3_from <= size else NEVER
         stated = stated_sm3_from(body)
-        if stated != log_says:
+        later = known_to is not None and size > known_to and sm3_from > known_to and stated > known_to
+        if stated != log_says and not later:
             report.add(Finding(
                 HASH_MISMATCH,
                 f"the checkpoint names its tree's hash as {algorithm_name(stated)}, but the log's first {size} events are hashed "
@@ -890,9 +925,11 @@ def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
 
 def _fast_export(
     path: Path, *, anchor_seq: int, anchor_hash: bytes, tree: bool, wanted: frozenset[int], workers: int | None, sm3_from: int = NEVER,
+    sm3_file: bool = False,
 ) -> tuple[tuple[int, int, bytes, dict[int, bytes], dict[int, bytes], int | None] | None, str]:
     """(count, last seq, last hash, heads, roots, first seq) for an events file that links from the anchor to its end,
-    or None if anything does not link (nothing is reported: the walk goes over it); and the file's SHA-256."""
+    or None if anything does not link (nothing is reported: the walk goes over it); and the file's digest (SHA-256, or
+    SM3 with `sm3_file`: what its manifest names)."""
     size = path.stat().st_size
     ranges = _ranges(path, size)
     if workers is None:
@@ -901,13 +938,13 @@ def _fast_export(
         alone = threading.active_count() == 1
         workers = min(len(ranges), os.cpu_count() or 1, 8) if size >= PARALLEL_FROM and alone else 1
     if workers > 1 and len(ranges) > 1:
-        digest = hashlib.sha256()
+        digest = hasher(sm3_file)()
         try:
             return _stitch_parallel(path, ranges, digest, workers, anchor_seq=anchor_seq, anchor_hash=anchor_hash, tree=tree, wanted=wanted,
                                     sm3_from=sm3_from), digest.hexdigest()
         except (OSError, RuntimeError, ValueError):  # no processes here (a sandbox, say): this one does it all
             pass
-    digest = hashlib.sha256()
+    digest = hasher(sm3_file)()
     found = _stitch((_scan(str(path), a, b, tree, wanted, digest, sm3_from) for a, b in ranges), anchor_seq=anchor_seq, anchor_hash=anchor_hash, tree=tree,
                     wanted=wanted, sm3_from=sm3_from)
     return found, digest.hexdigest()
@@ -923,7 +960,7 @@ def _stitch_parallel(path: Path, ranges: list[tuple[int, int]], digest: Any, wor
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         futures = [pool.submit(_scan, str(path), a, b, how["tree"], how["wanted"], None, how["sm3_from"]) for a, b in ranges]
         try:
-            with open(path, "rb") as fh:  # the file's digest meanwhile, here (SHA-256 does not split over processes)
+            with open(path, "rb") as fh:  # the file's digest meanwhile, here (a hash does not split over processes)
                 while chunk := fh.read(1 << 22):
                     digest.update(chunk)
             return _stitch((f.result() for f in futures), **how)
@@ -1035,7 +1072,7 @@ def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path
     if sm3_from <= rng["last_seq"]:
         sm3()  # Sm3Unavailable (exit 2) here, before anything is reported as verified or not
         report.notes.append(f"the log's hashes are {algorithm_name(sm3_from)} (the commercial_cn suite)")
-    checkpoints = check_hash_algorithms(checkpoints, sm3_from, report)
+    checkpoints = check_hash_algorithms(checkpoints, sm3_from, report, known_to=rng["last_seq"])
     if anchor["seq"] > 0 and rng.get("from") is None:
         # An export of "the whole log" may start late only where a signed purge statement says the rest was purged.
         stmt = purge_anchor(checkpoints)
@@ -1053,12 +1090,18 @@ def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path
                 f"(signed checkpoint #{stmt['number']}, {stmt['issued_at']}, by {stmt['purge'].get('actor')!r})"
             )
     events_file = export_dir / manifest["events"]["file"]
+    named, key, stated_digest = stated_file_digest(manifest["events"])
+    if key is None:
+        raise InputError(f"{export_dir / 'manifest.json'}: unknown digest algorithm {named!r} for {events_file.name}: SHA-256 or SM3 is known")
+    sm3_file = FILE_DIGESTS[named] == SM3
+    if sm3_file:
+        sm3()  # Sm3Unavailable (exit 2) here, before anything is reported as verified or not
     anchor_hash = binascii.unhexlify(anchor["hash"])
     how = {"expected_last": rng["last_seq"], "open_end": rng.get("open_end", False), "made_at": parse_time(manifest["created_at"])}
     wanted = frozenset(cp["tree_size"] for cp in checkpoints if anchor["seq"] < cp["tree_size"])
     try:
-        fast, file_sha256 = _fast_export(events_file, anchor_seq=anchor["seq"], anchor_hash=anchor_hash, tree=anchor["seq"] == 0, wanted=wanted, workers=workers,
-                                         sm3_from=sm3_from)
+        fast, file_digest_hex = _fast_export(events_file, anchor_seq=anchor["seq"], anchor_hash=anchor_hash, tree=anchor["seq"] == 0, wanted=wanted,
+                                             workers=workers, sm3_from=sm3_from, sm3_file=sm3_file)
     except OSError as exc:
         raise InputError(f"{events_file}: {exc}") from None
     if fast is not None:
@@ -1066,7 +1109,7 @@ def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path
         _conclude(report, count=count, last_seq=last_seq, last_hash=last_hash, anchor_seq=anchor["seq"], anchor_hash=anchor_hash,
                   checkpoints=checkpoints, seen_heads=heads, seen_roots=roots, **how)
     else:  # something does not link: the walk goes over the whole file and names each problem
-        digest = hashlib.sha256()
+        digest = hasher(sm3_file)()
         with events_file.open("rb") as fh:
             def lines():
                 for line in fh:
@@ -1075,9 +1118,9 @@ def verify_export(export_dir: Path, checkpoint_paths: list[Path] = (), keys_path
 
             walk(parse_lines(lines(), report, sm3_from), report=report, anchor_seq=anchor["seq"], anchor_hash=anchor_hash, checkpoints=checkpoints,
                  full_tree=True, sm3_from=sm3_from, **how)
-        file_sha256 = digest.hexdigest()
-    if file_sha256 != manifest["events"]["sha256"] and report.ok:
-        report.add(Finding(MODIFIED, f"{events_file.name} is not the file the manifest describes (its SHA-256 differs)"))
+        file_digest_hex = digest.hexdigest()
+    if file_digest_hex != stated_digest and report.ok:
+        report.add(Finding(MODIFIED, f"{events_file.name} is not the file the manifest describes (its {named} differs)"))
     return report
 
 

@@ -15,7 +15,6 @@ way in the same invocation, with its rate as a ratio to the international (SHA-2
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
@@ -48,7 +47,7 @@ def generate(out: Path, n: int, checkpoint_every: int, sm3: bool = False) -> Non
     actors = [(str(uuid.uuid4()), f"crm-service-{i}") for i in range(20)]
     sm3_from = 1 if sm3 else verify.NEVER  # commercial_cn: the first event is the switch, SM3 from it on
     prev, tree, cps = verify.GENESIS, verify.Frontier(sm3_from=sm3_from), []
-    digest = hashlib.sha256()
+    digest = verify.hasher(sm3)()  # the events file's digest as govern states it: SM3 once the log is (audit/export.py)
     with open(out / "events.jsonl", "wb") as fh:
         buf = []
         for seq in range(1, n + 1):
@@ -88,7 +87,7 @@ def generate(out: Path, n: int, checkpoint_every: int, sm3: bool = False) -> Non
     manifest = {
         "format": verify.EXPORT_FORMAT, "created_at": (start + timedelta(seconds=n + 10)).isoformat(timespec="microseconds"),
         "range": {"from": None, "to": None, "first_seq": 1, "last_seq": n, "open_end": True}, "anchor": {"seq": 0, "hash": verify.GENESIS.hex()},
-        "events": {"file": "events.jsonl", "count": n, "sha256": digest.hexdigest()}, "checkpoints": cps, "keys": keys, "key_id": kid,
+        "events": {"file": "events.jsonl", "count": n, **verify.file_digest_fields(sm3, digest.hexdigest())}, "checkpoints": cps, "keys": keys, "key_id": kid,
         **verify.hash_statement(sm3_from, n),
     }
     manifest["signature"] = base64.b64encode(key.sign(verify.canonical(manifest))).decode()

@@ -24,7 +24,6 @@ archived event reads it from its archive (`find_event`).
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -40,7 +39,18 @@ from govern.audit.models import AuditChainEntry, AuditCheckpoint, AuditEvent, Au
 from govern.audit.policy import AuditPolicy, purge_cutoff
 from govern.audit.service import Actor, append
 from govern.audit.tags import AuditAction
-from govern.audit.verifier import GENESIS, PURGE_KIND, Finding, Report, verify_export
+from govern.audit.verifier import (
+    FILE_DIGESTS,
+    GENESIS,
+    PURGE_KIND,
+    SM3,
+    Finding,
+    Report,
+    file_digest,
+    file_digest_fields,
+    stated_file_digest,
+    verify_export,
+)
 from govern.config import Settings
 from govern.db import Database
 from govern.jobs import database_lock, host_lock
@@ -226,8 +236,12 @@ def archive_period(
     problem = _verified(folder, settings, first, through, anchor_hash, through_hash)
     if problem:
         raise ArchiveRefused(f"the archive in {folder} does not verify, so nothing was removed: {problem}")
-    manifest_digest = hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest()
-    exported = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["events"]["count"]
+    events = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["events"]
+    exported = events["count"]
+    # The statement names the archive's manifest by its digest under the algorithm that manifest names for its own
+    # events file (SM3 once the log is; SHA-256, `manifest_sha256`, as before suites, otherwise).
+    sm3_file = FILE_DIGESTS.get(stated_file_digest(events)[0]) == SM3
+    manifest_digest = file_digest_fields(sm3_file, file_digest(folder / "manifest.json", sm3_file), prefix="manifest_")
     key = signing.load(settings)
     signing.publish(settings, key)
     with database.unit_of_work() as session:
@@ -249,7 +263,7 @@ def archive_period(
         statement = checkpoints.sign(session=session, settings=settings, key=key, extra={"kind": PURGE_KIND, "purge": {
             "first_seq": first, "through_seq": through, "through_hash": through_hash, "events": removed, "actor": actor.name,
             "boundary_checkpoint": boundary_number, "keep_days": policy.retention_days,
-            "archive": {"folder": period.name, "from": period.start.isoformat(), "to": period.end.isoformat(), "manifest_sha256": manifest_digest,
+            "archive": {"folder": period.name, "from": period.start.isoformat(), "to": period.end.isoformat(), **manifest_digest,
                         "exported": exported},
         }})
         number = statement["body"]["number"]
@@ -321,7 +335,8 @@ def verify_archives(settings: Settings, good: list[dict[str, Any]], report: Repo
             report.add(Finding(ARCHIVE_MISSING, f"signed checkpoint #{body['number']} says seq {first}..{p['through_seq']} were archived to "
                                f"{folder}, which is not there (GOVERN_AUDIT_ARCHIVE_DIR)", checkpoint=body["number"], seq=first))
             continue
-        if hashlib.sha256((folder / "manifest.json").read_bytes()).hexdigest() != p["archive"].get("manifest_sha256"):
+        named, key, signed_digest = stated_file_digest(p["archive"], prefix="manifest_")
+        if key is None or file_digest(folder / "manifest.json", FILE_DIGESTS[named] == SM3) != signed_digest:
             report.add(Finding(ARCHIVE_MISMATCH, f"{folder}/manifest.json is not the manifest signed checkpoint #{body['number']} names",
                                checkpoint=body["number"], seq=first))
             continue

@@ -94,14 +94,22 @@ def sm3_from(session: Session, upto: int | None = None) -> int:
     return found[0] if found is not None else NEVER
 
 
+def _switch_waiting(session: Session) -> bool:
+    newest = session.scalar(select(func.max(AuditChainEntry.event_id))) or 0
+    return session.scalar(select(AuditEvent.id).where(AuditEvent.id > newest, AuditEvent.action == HASH_SWITCH_ACTION).limit(1)) is not None
+
+
+def files_in_sm3(session: Session) -> bool:
+    """Whether the digests govern states of the files it writes of this log (an export's events file in its signed
+    manifest, an archive's manifest in its purge statement) are SM3: once the log is SM3 or its switch waits to be
+    sealed — the commercial_cn suite is, or was, in force (the log never turns back) — else SHA-256."""
+    return sm3_from(session) < NEVER or _switch_waiting(session)
+
+
 def switch_to_sm3(session: Session, actor: service.Actor, why: str) -> bool:
     """Appends the switch event (the commercial_cn suite is in force or being migrated to), unless the chain is SM3
     already or a switch event waits to be sealed: the sealer hashes it and every later event with SM3. True if appended."""
-    if sm3_from(session) < NEVER:
-        return False
-    newest = session.scalar(select(func.max(AuditChainEntry.event_id))) or 0
-    waiting = session.scalar(select(AuditEvent.id).where(AuditEvent.id > newest, AuditEvent.action == HASH_SWITCH_ACTION).limit(1))
-    if waiting is not None:
+    if sm3_from(session) < NEVER or _switch_waiting(session):
         return False
     service.append(session=session, actor=actor, action=AuditAction.HASH_SWITCH, resource="sm3", reason=why)
     return True

@@ -4,7 +4,6 @@ public keys; itself signed), and optionally events.ocsf.jsonl (OCSF API Activity
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from govern.audit import chain, checkpoints, signing
 from govern.audit.models import AuditChainEntry, AuditEvent
-from govern.audit.verifier import EXPORT_FORMAT, GENESIS, canonical, hash_statement
+from govern.audit.verifier import EXPORT_FORMAT, GENESIS, canonical, file_digest_fields, hash_statement, hasher
 from govern.config import Settings
 from govern.db import Database
 from govern.timeutil import utcnow
@@ -140,7 +139,10 @@ def write(
     if on_progress:
         on_progress(written, last - first + 1)
 
-    digest, count = hashlib.sha256(), 0
+    # The events file's digest in the signed manifest is govern's own integrity value: SM3 once the log is (the
+    # commercial_cn suite is or was in force), else SHA-256, and the manifest names it (`digest_algorithm`).
+    sm3_file = chain.files_in_sm3(session)
+    digest, count = hasher(sm3_file)(), 0
     with open(events_path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
@@ -150,7 +152,7 @@ def write(
     sm3_from = chain.sm3_from(session, last)
     manifest = {
         "format": EXPORT_FORMAT, "created_at": utcnow().isoformat(timespec="microseconds"), "range": range_doc,
-        "anchor": {"seq": first - 1, "hash": anchor_hash}, "events": {"file": EVENTS_FILE, "count": count, "sha256": digest.hexdigest()},
+        "anchor": {"seq": first - 1, "hash": anchor_hash}, "events": {"file": EVENTS_FILE, "count": count, **file_digest_fields(sm3_file, digest.hexdigest())},
         "checkpoints": cps, "keys": keys, "key_id": key.key_id,
         "hashing": "leaf = SHA-256(0x00 || event bytes); hash_n = SHA-256(hash_{n-1} || uint64_be(n) || leaf_n); hash_0 = 32 zero bytes; "
         "Merkle tree per RFC 9162 over the leaves"
