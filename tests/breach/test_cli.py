@@ -32,7 +32,7 @@ def test_the_clocks_command_lists_overdue_first_and_fails_the_cron_job(settings,
     assert crm.get("/api/v1/subjects/00000000-0000-4000-8000-000000000000", purpose="order_fulfilment").status_code == 401
 
 
-def test_containment_for_an_unknown_incident_is_a_clean_error(settings):
+def test_containment_for_an_unknown_incident_is_a_clean_error(settings, runtime):  # runtime: the keyring exists
     result = CliRunner().invoke(main, ["breach", "contain", "00000000-0000-4000-8000-000000000000", "--rotate-master-key"], env=_env(settings))
     assert result.exit_code == 1 and "No such incident" in result.output
 
@@ -46,7 +46,7 @@ def test_containment_rotates_the_master_key_and_every_subject_stays_readable(set
     iid = dpo.post("/api/v1/incidents", json={"title": "Keyring copied", "detected_at": iso(datetime.now(timezone.utc))}).json["id"]
     result = CliRunner().invoke(main, ["breach", "contain", iid, "--rotate-master-key", "--json"], env=_env(settings))
     assert result.exit_code == 0, result.output
-    [action] = json.loads(result.output[result.output.index("["):])
+    [action] = json.loads(result.stdout)  # the answer alone: the log lines (a first key check, say) go to stderr
     assert action["action"] == "rotate_master_key" and action["executed"]
     runtime.keyring.reload_if_changed(every_seconds=0)  # the CLI rotated the keyring file behind this process
     status = crypto.status(database=runtime.database, keyring=runtime.keyring)
