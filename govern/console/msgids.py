@@ -58,12 +58,9 @@ BUILT_AT_RUN_TIME = (
     # an incident's suspected source (govern/breach SOURCE_KINDS and its window)
     N_("source.principals"), N_("source.export_id"), N_("source.recipient_id"), N_("source.from"), N_("source.to"), N_("source.description"),
     N_("language_name.zh"), N_("language_name.en"),
-    # retention: the rules of policies/retention.yaml by name, purge runs' states, periods
-    N_("retention_rule.basic_identity"), N_("retention_rule.contact_details"), N_("retention_rule.government_id"), N_("retention_rule.financial_account"),
-    N_("retention_rule.sensitive_profile"), N_("retention_rule.precise_location"), N_("retention_rule.transaction_records"),
-    N_("retention_rule.accounting_records"), N_("retention_rule.service_records"), N_("retention_rule.communications"), N_("retention_rule.browsing"),
-    # why an erasure keeps an item (erasure preview): a legal hold (an obligation of retention.yaml by its own label there)
+    # why an erasure keeps an item (erasure preview): a legal hold (an obligation or rule of retention.yaml by its own label there)
     N_("kept_reason.legal_hold"),
+    # retention: the rules fixed in code by name (those of retention.yaml by their label there), purge runs' states, periods
     N_("retention_rule.closed_accounts"), N_("retention_rule.consent_withdrawn"), N_("retention_rule.left_with_nothing"),
     N_("run_status.running"), N_("run_status.completed"), N_("run_status.interrupted"), N_("run_status.failed"),
     N_("period.y"), N_("period.m"), N_("period.w"), N_("period.d"), N_("period.wd"), N_("period.h"),

@@ -23,7 +23,7 @@ from govern.timeutil import as_utc, utcnow
 
 from . import certificate_pdf, queue
 from .policy_text import kept_basis
-from .views import HOME_PANELS, blp, language, may, page, problem_page, t, word_or
+from .views import HOME_PANELS, blp, language, may, page, problem_page, retention_rule_name, t
 
 
 def _home_panel():
@@ -277,15 +277,14 @@ def request_erasure_preview(request_id: uuid.UUID):
 
 
 def _kept_reason(reason: str, rp: RetentionPolicy) -> str:
-    """Why an item is kept, in words: a legal hold, a legal obligation by its label in retention.yaml (in the page's
-    language: an obligation an operator adds to the policy reads in words at once), or a retention rule by its name in
-    the catalogs; a rule an operator added without words stays as written."""
+    """Why an item is kept, in words: a legal hold, or a legal obligation or retention rule by its label in
+    retention.yaml (in the page's language: one an operator adds to the policy reads in words at once)."""
     if reason.startswith("legal_hold:"):
         return t("kept_reason.legal_hold")
     obligation = rp.obligation(reason)
     if obligation is not None:
         return obligation.label.get(language()) or obligation.label["en"]
-    return word_or(f"retention_rule.{reason}", reason)
+    return retention_rule_name(reason)
 
 
 def _catalog_label(name: str) -> str:

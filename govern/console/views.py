@@ -182,6 +182,16 @@ def role_name(role: str) -> str:
     return word_or(f"role.{role}", role)
 
 
+def retention_rule_name(rule: str) -> str:
+    """A retention rule in words, in the page's language: a rule of retention.yaml by its label there (one an operator
+    adds reads in words at once); the rules fixed in code (closed_accounts, consent_withdrawn, left_with_nothing) by
+    their words in the catalogs; a rule no longer in the policy as written."""
+    found = current_runtime().policy.retention.rules.get(rule)
+    if found is not None:
+        return found.label.get(language()) or found.label["en"]
+    return word_or(f"retention_rule.{rule}", rule)
+
+
 def purpose_name(purpose: str | None) -> str:
     p = current_runtime().policy.purposes.get(purpose or "")
     return (p.label.get(language()) if p is not None else None) or (purpose or "—")
@@ -243,7 +253,7 @@ def page(template: str, status: int = 200, **context: Any):
     body = render_template(
         f"console/{template}", _=t, t=t, lang=language(), other_lang="en" if language() == "zh" else "zh", when=when, nav=nav,
         actor=actor if signed_in else None, csrf_token=console_session.csrf_token if console_session is not None else "",
-        csrf_field=CSRF_FIELD, tz=time_zone(), may=may, Permission=Permission, current=request.endpoint, word_or=word_or, role_name=role_name, period=period,
+        csrf_field=CSRF_FIELD, tz=time_zone(), may=may, Permission=Permission, current=request.endpoint, word_or=word_or, role_name=role_name, retention_rule_name=retention_rule_name, period=period,
         purpose_name=purpose_name, field_name=field_name, record_type_name=record_type_name, principal_name=principal_name,
         policy_text=policy_text, **context,
     )

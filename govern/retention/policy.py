@@ -130,6 +130,7 @@ class RetentionRule:
     on_account_closure: str  # purge | keep
     legal_basis_code: str
     legal_basis_text: str
+    label: Mapping[str, str] = field(hash=False)  # its name in words, {"zh": …, "en": …}: how the console names it
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,7 @@ class RetentionPolicy:
 
 _PERIOD = r"^[1-9][0-9]{0,4}(d|wd|m|y)$"
 _PERIOD_HELP = "a period like 90d, 15wd (working days, with `calendar`), 18m or 3y"
-LABEL_LANGUAGES = ("zh", "en")  # the console's languages: an obligation's label names it in each
+LABEL_LANGUAGES = ("zh", "en")  # the console's languages: a rule's or an obligation's label names it in each
 COUNTED_FROM = {
     "fields": ("collection", "last_interaction", "account_closure"),
     "record_types": ("collection", "occurred_at", "last_interaction", "account_closure"),
@@ -215,6 +216,7 @@ class LegalBasisRefSchema(StrictSchema):
 
 
 class RetentionRuleSchema(StrictSchema):
+    label = ma.Dict(keys=ma.Str(), values=ma.Str(), load_default=None)  # checked by _label, naming the rule
     fields = ma.Raw(load_default=None)
     record_types = ma.Raw(load_default=None)
     keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error=_PERIOD_HELP))
@@ -328,15 +330,16 @@ def _withdrawal(doc: Mapping[str, Any] | None, directory: Path, catalog: Catalog
     )
 
 
-def _label(where: str, label: Mapping[str, str] | None) -> Mapping[str, str]:
-    """An obligation's name in words, in Chinese and in English: the console says an item is kept under it by this name,
-    so an obligation an operator adds reads in both languages without a release (never as its code)."""
+def _label(where: str, label: Mapping[str, str] | None, kind: str = "obligation") -> Mapping[str, str]:
+    """A rule's or an obligation's name in words, in Chinese and in English: the console names it so (a plan's rules,
+    why an erasure keeps an item), so one an operator adds reads in both languages without a release (never as its
+    code)."""
     label = label or {}
     missing = [lang for lang in LABEL_LANGUAGES if not str(label.get(lang) or "").strip()]
     unknown = sorted(set(label) - set(LABEL_LANGUAGES))
     if missing or unknown:
         problem = f"missing {' and '.join(missing)}" if missing else f"unknown language(s) {', '.join(unknown)}"
-        raise PolicyError(f"{where}.label: give the obligation's name in both languages, {{zh: …, en: …}} ({problem})")
+        raise PolicyError(f"{where}.label: give the {kind}'s name in both languages, {{zh: …, en: …}} ({problem})")
     return MappingProxyType(dict(label))
 
 
@@ -373,6 +376,7 @@ def load_retention_policy(directory: Path, catalog: Catalog, purposes: Mapping[s
     owner: dict[tuple[str, str], str] = {}
     for name, r in doc["rules"].items():
         where = f"retention.yaml: rules.{name}"
+        label = _label(where, r["label"], "rule")
         targets = [t for t in ("fields", "record_types") if r[t] is not None]
         if len(targets) != 1:
             raise PolicyError(f"{where}: give exactly one of `fields` or `record_types`")
@@ -394,7 +398,7 @@ def load_retention_policy(directory: Path, catalog: Catalog, purposes: Mapping[s
             owner[(target, item)] = name
         rules[name] = RetentionRule(
             name=name, target=target, names=names, keep=keep, counted_from=r["counted_from"], on_account_closure=r["on_account_closure"],
-            legal_basis_code=r["legal_basis"]["code"], legal_basis_text=r["legal_basis"]["text"],
+            legal_basis_code=r["legal_basis"]["code"], legal_basis_text=r["legal_basis"]["text"], label=label,
         )
     missing = [f"fields.{n}" for n in catalog.fields if ("fields", n) not in owner]
     missing += [f"record_types.{n}" for n in catalog.record_types if ("record_types", n) not in owner]

@@ -53,8 +53,8 @@ def test_a_dpo_finds_takes_previews_and_confirms_an_erasure_then_downloads_its_c
     assert ECOMMERCE_LAW[lang] in page.locator("#preview-kept").inner_text()  # the law, in the page's language
     reason = page.locator("#preview-kept span[data-code]").first
     code = reason.get_attribute("data-code")
-    obligation = runtime.policy.retention.obligation(code)  # its label in retention.yaml, or a rule's words in the catalogs
-    words = obligation.label[lang] if obligation is not None else translate(f"retention_rule.{code}", lang)
+    named = runtime.policy.retention.obligation(code) or runtime.policy.retention.rules.get(code)  # its label in retention.yaml
+    words = named.label[lang] if named is not None else translate(f"retention_rule.{code}", lang)
     assert reason.inner_text() == f"({words})" and code not in words  # why it is kept, in words
     assert page.locator("#request-state").count() == 0  # still the preview: nothing erased yet
     _submit(page, "#confirm")
