@@ -58,7 +58,8 @@ def requests_queue():
     args = request.args
     ctx = current_call()
     context = dict(args=args, states=requests.STATES, groups=tuple(workbench.STATE_GROUPS), types=requests.REQUEST_TYPES,
-                   jurisdictions=sorted(ctx.policy.request_terms), staff=assignees.assignable(session=ctx.session, policy=ctx.policy, permission=workbench.WORKS_THE_QUEUE), urgency=_urgency)
+                   jurisdictions=sorted(ctx.policy.request_terms), staff=assignees.assignable(session=ctx.session, policy=ctx.policy, permission=workbench.WORKS_THE_QUEUE), urgency=_urgency,
+                   assignee_words=queue.assignee_words)
     try:
         result = workbench.page(**current_call().services(), filters=_filters(args), cursor=args.get("cursor") or None, limit=workbench.PAGE_SIZE)
     except Problem as problem:
@@ -74,12 +75,13 @@ def requests_export():
         rows = list(workbench.every_row(**current_call().services(), filters=_filters(request.args)))
     except Problem as problem:
         return problem_page(problem, "requests.html", rows=[], next_url=None, export_url=None, args=request.args, states=requests.STATES,
-                            groups=tuple(workbench.STATE_GROUPS), types=requests.REQUEST_TYPES, jurisdictions=[], staff=[], urgency=_urgency)
+                            groups=tuple(workbench.STATE_GROUPS), types=requests.REQUEST_TYPES, jurisdictions=[], staff=[], urgency=_urgency,
+                            assignee_words=queue.assignee_words)
     header = [t("request"), t("external_ref"), t("type"), t("jurisdiction"), t("state"), t("received_at"), t("due_at"), t("days_left"), t("assignee")]
     return queue.csv_response("requests", header, (
         (row.item.request.id, row.external_ref, t(f"request_type.{row.item.request.type}"), row.item.request.jurisdiction,
          t(f"request_state.{row.item.request.state}"), as_utc(row.item.request.received_at).isoformat(), row.item.due_at.isoformat(),
-         row.days_left if row.item.request.state in requests.OPEN else "", row.assignee)
+         row.days_left if row.item.request.state in requests.OPEN else "", queue.assignee_words(row.assignee) or "")
         for row in rows
     ))
 

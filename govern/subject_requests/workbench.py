@@ -22,7 +22,6 @@ from govern.audit.tags import RequestAction
 from govern.errors import Conflict, SubjectErased, validation_failed
 from govern.identity import assignees
 from govern.identity.actor import Actor
-from govern.identity.models import Principal
 from govern.identity.permissions import Permission
 from govern.policy import Policy
 from govern.retention import keeping
@@ -55,7 +54,7 @@ class Filters:
 class Row:
     item: requests.QueueItem
     external_ref: str | None
-    assignee: str | None  # the assignee's name
+    assignee: assignees.Assignee | None  # who works it, found whether or not the account is still active (None: nobody)
     days_left: int  # whole days to the deadline (negative: overdue)
 
 
@@ -82,9 +81,8 @@ def _query(policy: Policy, actor: Actor, f: Filters):
         raise validation_failed(errors)
     states = STATE_GROUPS.get(f.state, (f.state,))
     query = (
-        select(DataSubjectRequest, Subject.external_ref, Principal.name)
+        select(DataSubjectRequest, Subject.external_ref)
         .outerjoin(Subject, Subject.id == DataSubjectRequest.subject_id)
-        .outerjoin(Principal, Principal.id == DataSubjectRequest.assignee_id)
         .where(DataSubjectRequest.state.in_(states))
     )
     if f.type is not None:
@@ -107,13 +105,16 @@ def _query(policy: Policy, actor: Actor, f: Filters):
 def _rows(session: Session, policy: Policy, result, now: datetime) -> list[Row]:
     soon = timedelta(days=policy.requests.due_soon_days)
     rows = []
-    for req, external_ref, assignee in result:
+    for req, external_ref in result:
         due_at = as_utc(req.due_at)
         if req.paused and req.state in requests.OPEN:  # an open pause moves the deadline every day
             due_at = requests.compute_deadlines(policy=policy, req=req, events=requests.events_of(session=session, request_id=req.id), now=now).due_at
         is_open = req.state in requests.OPEN
         ack_late = is_open and req.acknowledged_at is None and req.acknowledge_by is not None and as_utc(req.acknowledge_by) < now
         item = requests.QueueItem(req, due_at, is_open and due_at < now, is_open and now <= due_at <= now + soon, ack_late)
+        # As the request page and the other queues name them (a disabled account: former staff); one look-up per
+        # assignee, not per row: the session's identity map answers the rest.
+        assignee = assignees.assignee_of(session=session, principal_id=req.assignee_id)
         rows.append(Row(item, external_ref, assignee, (due_at - now).days if due_at >= now else -((now - due_at).days + 1)))
     return rows
 
