@@ -111,18 +111,25 @@ def render(cert: dict[str, Any], digest: str, lang: str, policy: Policy, algorit
 
 def method_text(cert: dict[str, Any], lang: str, zone: str) -> str:
     """How the data was destroyed, in `lang`, with every fact the record's English `method` states: by the subject's
-    status, or that the subject had already been erased (when, in the policy's time zone, and why), and that its rows
+    status with the algorithm of the data key destroyed (`key_algorithm`: AES-256-GCM, or SM4-GCM for a commercial_cn
+    key), or that the subject had already been erased (when, in the policy's time zone, and why), and that its rows
     are deleted in batches after the certificate (how the batches are audited)."""
     def t(key: str, **values: Any) -> str:
         return translate(key, lang, **values)
 
+    # A certificate made before it recorded its key's algorithm reads as it always has: AES-256-GCM. Null: the key was
+    # destroyed before the request (already erased), and nothing says under which suite.
+    algorithm = cert.get("key_algorithm", "AES-256-GCM")
     earlier = cert.get("already_erased")
     if earlier is not None:
         reason = earlier.get("reason") or "unknown"
         why = t(f"erasure_reason.{reason}")
         at = moment(earlier["erased_at"], lang, zone) if earlier.get("erased_at") else t("erasure_earlier_time")
-        return t("erasure_method.already_erased", at=at, reason=reason if why == f"erasure_reason.{reason}" else why)
-    text = t(f"erasure_method.{cert.get('subject_status')}")
+        reason = reason if why == f"erasure_reason.{reason}" else why
+        if algorithm is None:
+            return t("erasure_method.already_erased_key_unnamed", at=at, reason=reason)
+        return t("erasure_method.already_erased", algorithm=algorithm, at=at, reason=reason)
+    text = t(f"erasure_method.{cert.get('subject_status')}", algorithm=algorithm)
     after = cert.get("rows_deleted_after")
     if after is not None:
         text += t("erasure_method.rows_deleted_after", more_than=f"{after['more_than']:,}", audited_as=after["audited_as"], reference=after["reference"])

@@ -26,7 +26,9 @@ from govern.consent import scopes
 from govern.consent import service as consent
 from govern.consent.collection import Collection
 from govern.consent.objections import objections_of, record_objections
+from govern.crypto import suites
 from govern.crypto.envelope import Envelope
+from govern.crypto.models import SubjectKey
 from govern.crypto.suites import HASH_LABELS, Suite
 from govern.errors import Conflict, Forbidden, NotFound, SubjectErased, validation_failed
 from govern.identity import service as identity
@@ -185,15 +187,16 @@ def _erase(
         scope_fields, scope_types = scope_fields or set(), scope_types or set()
     try:
         subject_facts.get_or_raise(session=session, subject_id=req.subject_id)
+        algorithm = _key_algorithm(session, req)
     except SubjectErased:
         # Already shredded: an erasure killed after its tombstone reached the file (before its commit) is re-applied
         # at restart, or a purge shredded the subject meanwhile. Nothing is left to destroy or keep; the request
         # must still complete, with a certificate that says when and why the subject was erased.
         method, earlier = _already_erased(session, req)
         return _certify(session, envelope.suite, actor, req, now, method, destroyed_fields=[], destroyed_types={}, kept=[], status="erased",
-                        told=told, already_erased=earlier)
+                        told=told, already_erased=earlier, key_algorithm=None)
     if whole:
-        shredded = _shred_at_once(session, policy, envelope, actor, req, now, ledgers, told)
+        shredded = _shred_at_once(session, policy, envelope, actor, req, now, ledgers, algorithm, told)
         if shredded is not None:
             return shredded
     inv = subject_rights.inventory(session=session, subject_id=req.subject_id)
@@ -236,19 +239,38 @@ def _erase(
         for (what, reason_, basis, until), n in sorted(kept_summary.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][3] or ""))
     ]
     method = (
-        "crypto-shredding: the subject's data key (AES-256-GCM) was destroyed first, so every copy of the erased values, "
-        "backups included, is unreadable; blind-index entries removed; cached keys dropped; rows deleted"
+        _SHREDDED.format(algorithm=algorithm)
         if status == "erased" else
         "crypto-shredding: what is kept was sealed under a new data key and the old key destroyed, so every copy of the "
         "erased values, backups included, is unreadable; blind-index entries removed; rows deleted"
     )
     return _certify(session, envelope.suite, actor, req, now, method, destroyed_fields=destroyed_fields, destroyed_types=destroyed_types, kept=kept,
-                    status=status, told=told)
+                    status=status, told=told, key_algorithm=algorithm)
+
+
+# The algorithm of a subject's data key, as a certificate names it, by the format byte its wrapped form starts with.
+KEY_ALGORITHMS = {suites.AES_GCM: "AES-256-GCM", suites.SM4_GCM: "SM4-GCM"}
+_SHREDDED = (
+    "crypto-shredding: the subject's data key ({algorithm}) was destroyed first, so every copy of the erased values, "
+    "backups included, is unreadable; blind-index entries removed; cached keys dropped; rows deleted"
+)
+
+
+def _key_algorithm(session: Session, req: DataSubjectRequest) -> str:
+    """The algorithm of the data key this erasure destroys, as it stands now: the key's own format (the wrapped key's
+    first byte: govern.crypto.envelope), not the suite in force — while `govern keys migrate-suite` converts the data a
+    subject not yet converted still has an AES-256 key under commercial_cn. A certificate is evidence: it names that
+    key. The row is locked so a migration cannot replace the key between this read and its destruction (it skips
+    locked subjects)."""
+    wrapped = session.scalar(select(SubjectKey.wrapped_key).where(SubjectKey.subject_id == req.subject_id).with_for_update())
+    if wrapped is None:  # a live subject always has its key; without one nothing of it can be read any more
+        raise SubjectErased()
+    return KEY_ALGORITHMS.get(wrapped[0], f"format {wrapped[0]}")  # govern writes no other; never a reason to refuse the erasure
 
 
 def _shred_at_once(
     session: Session, policy: Policy, envelope: Envelope, actor: Actor, req: DataSubjectRequest, now: datetime, ledgers: ErasureLedgers | None,
-    told: list[dict[str, Any]] | None = None,
+    algorithm: str, told: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any] | None:
     """A whole-subject erasure with nothing to keep (retention decides that in a fixed number of statements), done
     without weighing each record; None when something may have to be kept (the caller then weighs every record)."""
@@ -260,10 +282,7 @@ def _shred_at_once(
         session=session, envelope=envelope, actor=actor, subject_id=req.subject_id, reason=reason, reference=requests._ref(req),
         ledger=ledgers.tombstones if ledgers else None,
     )
-    method = (
-        "crypto-shredding: the subject's data key (AES-256-GCM) was destroyed first, so every copy of the erased values, "
-        "backups included, is unreadable; blind-index entries removed; cached keys dropped; rows deleted"
-    )
+    method = _SHREDDED.format(algorithm=algorithm)
     if result.rows_pending:
         # Counting them would make unreadability wait on their number: the sweep deletes (and audits) them instead.
         method += (
@@ -276,16 +295,18 @@ def _shred_at_once(
         if result.rows_pending else None
     destroyed = result.records_deleted if result.records_deleted is not None else {t: None for t in held.record_types}
     return _certify(session, envelope.suite, actor, req, now, method, destroyed_fields=held.fields, destroyed_types=destroyed, kept=[], status="erased",
-                    told=told, rows_deleted_after=after)
+                    told=told, rows_deleted_after=after, key_algorithm=algorithm)
 
 
 def _already_erased(session: Session, req: DataSubjectRequest) -> tuple[str, dict[str, Any]]:
     """The method of an erasure that found the subject erased, and when and why it was (its tombstone) as data, so a
-    certificate in another language can say it too (console/certificate_pdf.py)."""
+    certificate in another language can say it too (console/certificate_pdf.py). The key was destroyed before this
+    request: nothing kept says its algorithm (the suite in force then, or mid-migration either), so the method names
+    none and the certificate's `key_algorithm` is null."""
     stone = session.get(erasure.Tombstone, req.subject_id)
     when = as_utc(stone.erased_at).isoformat() if stone else None
     method = (
-        f"crypto-shredding: the subject's data key (AES-256-GCM) had already been destroyed and every row deleted at {when or 'an earlier time'} "
+        f"crypto-shredding: the subject's data key had already been destroyed and every row deleted at {when or 'an earlier time'} "
         f"({stone.reason if stone else 'erased'}); nothing of the subject remained to destroy or keep"
     )
     return method, {"erased_at": when, "reason": stone.reason if stone else None}
@@ -294,7 +315,7 @@ def _already_erased(session: Session, req: DataSubjectRequest) -> tuple[str, dic
 def _certify(
     session: Session, suite: Suite, actor: Actor, req: DataSubjectRequest, now: datetime, method: str, *, destroyed_fields: list[str],
     destroyed_types: dict[str, int], kept: list[dict[str, Any]], status: str, told: list[dict[str, Any]] | None = None,
-    already_erased: dict[str, Any] | None = None, rows_deleted_after: dict[str, Any] | None = None,
+    already_erased: dict[str, Any] | None = None, rows_deleted_after: dict[str, Any] | None = None, key_algorithm: str | None,
 ) -> dict[str, Any]:
     certificate = {
         "certificate": "erasure",
@@ -304,6 +325,9 @@ def _certify(
         "jurisdiction": req.jurisdiction,
         "erased_at": now.isoformat(),
         "method": method,
+        # The destroyed data key's algorithm (AES-256-GCM or SM4-GCM), or null when it was destroyed before the request.
+        # A certificate made before this field names AES-256-GCM in its method (console/certificate_pdf.py reads it so).
+        "key_algorithm": key_algorithm,
         "destroyed": {"fields": destroyed_fields, "records": dict(sorted(destroyed_types.items()))},
         "kept": kept,
         "subject_status": status,
