@@ -41,6 +41,7 @@ from govern.policy import (
     Role,
     RolesSchema,
     read_yaml,
+    required_label,
     validate_file,
 )
 from govern.processing.policy import load_processing_policy
@@ -217,6 +218,7 @@ def _build_purpose(name: str, p: dict, catalog: Catalog, jurisdictions: Mapping[
 
 def _build_role(name: str, r: dict, catalog: Catalog, purposes: Mapping[str, Purpose], known_permissions: set[str]) -> Role:
     where = f"roles.yaml: roles.{name}"
+    label = required_label(where, r["label"], "role")
     unknown_perm = sorted(set(r["permissions"]) - known_permissions)
     if unknown_perm:
         raise PolicyError(f"{where}.permissions: unknown permission(s) {', '.join(unknown_perm)}")
@@ -241,4 +243,5 @@ def _build_role(name: str, r: dict, catalog: Catalog, purposes: Mapping[str, Pur
         default_visibility=vis["default"],
         category_visibility=vis["categories"],
         field_visibility=vis["fields"],
+        label=label,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -172,6 +173,7 @@ class Role:
     default_visibility: str
     category_visibility: Mapping[str, str]
     field_visibility: Mapping[str, str]
+    label: Mapping[str, str] = field(default_factory=dict, hash=False)  # its name in words, {"zh": …, "en": …}: how the console names it
 
     def visibility(self, rule: FieldRule) -> str:
         if rule.name in self.field_visibility:
@@ -249,6 +251,20 @@ class Policy:
 # --- schemas --------------------------------------------------------------------------------------
 
 Label = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.Str())
+LABEL_LANGUAGES = ("zh", "en")  # the console's languages: a name a policy defines (a role, a retention rule) is given in each
+
+
+def required_label(where: str, label: Mapping[str, str] | None, kind: str) -> Mapping[str, str]:
+    """A name a policy file defines (a role, a retention rule or obligation), in words in Chinese and in English: the
+    console, its letters and certificates name it so, so one an operator adds reads in both languages without a
+    release (never as its code). Refused at start-up naming the file, the key and what is missing."""
+    label = label or {}
+    missing = [lang for lang in LABEL_LANGUAGES if not str(label.get(lang) or "").strip()]
+    unknown = sorted(set(label) - set(LABEL_LANGUAGES))
+    if missing or unknown:
+        problem = f"missing {' and '.join(missing)}" if missing else f"unknown language(s) {', '.join(unknown)}"
+        raise PolicyError(f"{where}.label: give the {kind}'s name in both languages, {{zh: …, en: …}} ({problem})")
+    return MappingProxyType(dict(label))
 
 
 # The public interface the domain policy files build on (govern/<domain>/policy.py): StrictSchema, Label, read_yaml,
@@ -362,6 +378,7 @@ class VisibilitySchema(StrictSchema):
 
 
 class RoleSchema(StrictSchema):
+    label = ma.Dict(keys=ma.Str(), values=ma.Str(), load_default=None)  # checked by required_label, naming the role
     kind = ma.Str(required=True, validate=validate.OneOf(["service", "staff", "any"]))
     permissions = ma.List(ma.Str(), required=True)
     purposes = ma.List(ma.Str(), required=True)

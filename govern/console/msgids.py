@@ -45,9 +45,6 @@ BUILT_AT_RUN_TIME = (
     N_("told_by.disproportionate_effort"), N_("told_by.impossible"), N_("told_by.manual"), N_("told_by.webhook"),
     # words a view passes by name (a macro's argument, an error page's message)
     N_("aware_from"), N_("aware_to"), N_("chain_broken"), N_("chain_ok"), N_("chart_requests_completed_by_jurisdiction"), N_("chart_requests_completed_by_type"), N_("chart_requests_received_by_jurisdiction"), N_("chart_requests_received_by_type"), N_("created_from"), N_("created_to"), N_("csrf_failed"), N_("forbidden"), N_("last_sign_in"), N_("open_requests"), N_("purged_fields"), N_("purged_records"), N_("purged_subjects"), N_("received_from"), N_("received_to"), N_("show_closed_too"), N_("show_open_only"),
-    # roles (policies/roles.yaml), shown by name in the header, the access review and the audit log
-    N_("role.sales_service"), N_("role.support_service"), N_("role.marketing_service"), N_("role.privacy_staff"), N_("role.dpo"), N_("role.auditor"),
-    N_("role.security"), N_("role.admin"),
     # a request's timeline: what happened (govern/subject_requests RequestEvent.kind)
     N_("request_event.received"), N_("request_event.duplicate"), N_("request_event.acknowledged"), N_("request_event.started"),
     N_("request_event.identity_pending"), N_("request_event.otp_issued"), N_("request_event.verification_failed"), N_("request_event.locked"),

@@ -179,7 +179,10 @@ def period(keep: str) -> str:
 
 
 def role_name(role: str) -> str:
-    return word_or(f"role.{role}", role)
+    """A role in words, in the page's language: by its label in roles.yaml (a role an operator adds reads in words at
+    once); a role no longer in the policy (on an old audit event) as written."""
+    found = current_runtime().policy.roles.get(role)
+    return (found.label.get(language()) or found.label["en"]) if found is not None else role
 
 
 def retention_rule_name(rule: str) -> str:

@@ -8,13 +8,12 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Mapping
 
 from marshmallow import fields as ma
 from marshmallow import validate
 
-from govern.policy import Catalog, Label, PolicyError, StrictSchema, read_yaml, validate_file
+from govern.policy import Catalog, Label, PolicyError, StrictSchema, read_yaml, required_label, validate_file
 from govern.subject_requests.policy import WorkingCalendar, load_calendar
 from govern.timeutil import add_months, months_cutoff, months_later
 
@@ -203,7 +202,6 @@ class RetentionPolicy:
 
 _PERIOD = r"^[1-9][0-9]{0,4}(d|wd|m|y)$"
 _PERIOD_HELP = "a period like 90d, 15wd (working days, with `calendar`), 18m or 3y"
-LABEL_LANGUAGES = ("zh", "en")  # the console's languages: a rule's or an obligation's label names it in each
 COUNTED_FROM = {
     "fields": ("collection", "last_interaction", "account_closure"),
     "record_types": ("collection", "occurred_at", "last_interaction", "account_closure"),
@@ -216,7 +214,7 @@ class LegalBasisRefSchema(StrictSchema):
 
 
 class RetentionRuleSchema(StrictSchema):
-    label = ma.Dict(keys=ma.Str(), values=ma.Str(), load_default=None)  # checked by _label, naming the rule
+    label = ma.Dict(keys=ma.Str(), values=ma.Str(), load_default=None)  # checked by required_label, naming the rule
     fields = ma.Raw(load_default=None)
     record_types = ma.Raw(load_default=None)
     keep = ma.Str(required=True, validate=validate.Regexp(_PERIOD, error=_PERIOD_HELP))
@@ -244,7 +242,7 @@ class ConsentWithdrawnSchema(StrictSchema):
 
 
 class ObligationSchema(StrictSchema):
-    label = ma.Dict(keys=ma.Str(), values=ma.Str(), load_default=None)  # checked by _obligations, naming the obligation
+    label = ma.Dict(keys=ma.Str(), values=ma.Str(), load_default=None)  # checked by required_label, naming the obligation
     fields = ma.Raw(load_default=None)
     record_types = ma.Raw(load_default=None)
     jurisdictions = ma.List(ma.Str(validate=validate.Regexp(r"^[A-Z]{2}(-[A-Z]{2})?$")), required=True, validate=validate.Length(min=1))
@@ -330,24 +328,11 @@ def _withdrawal(doc: Mapping[str, Any] | None, directory: Path, catalog: Catalog
     )
 
 
-def _label(where: str, label: Mapping[str, str] | None, kind: str = "obligation") -> Mapping[str, str]:
-    """A rule's or an obligation's name in words, in Chinese and in English: the console names it so (a plan's rules,
-    why an erasure keeps an item), so one an operator adds reads in both languages without a release (never as its
-    code)."""
-    label = label or {}
-    missing = [lang for lang in LABEL_LANGUAGES if not str(label.get(lang) or "").strip()]
-    unknown = sorted(set(label) - set(LABEL_LANGUAGES))
-    if missing or unknown:
-        problem = f"missing {' and '.join(missing)}" if missing else f"unknown language(s) {', '.join(unknown)}"
-        raise PolicyError(f"{where}.label: give the {kind}'s name in both languages, {{zh: …, en: …}} ({problem})")
-    return MappingProxyType(dict(label))
-
-
 def _obligations(doc: Mapping[str, Any], directory: Path, catalog: Catalog) -> tuple[Obligation, ...]:
     out = []
     for name, o in doc.items():
         where = f"retention.yaml: obligations.{name}"
-        label = _label(where, o["label"])
+        label = required_label(where, o["label"], "obligation")
         targets = [t for t in ("fields", "record_types") if o[t] is not None]
         if len(targets) != 1:
             raise PolicyError(f"{where}: give exactly one of `fields` or `record_types`")
@@ -376,7 +361,7 @@ def load_retention_policy(directory: Path, catalog: Catalog, purposes: Mapping[s
     owner: dict[tuple[str, str], str] = {}
     for name, r in doc["rules"].items():
         where = f"retention.yaml: rules.{name}"
-        label = _label(where, r["label"], "rule")
+        label = required_label(where, r["label"], "rule")
         targets = [t for t in ("fields", "record_types") if r[t] is not None]
         if len(targets) != 1:
             raise PolicyError(f"{where}: give exactly one of `fields` or `record_types`")
