@@ -18,7 +18,7 @@ from fpdf.enums import XPos, YPos
 from govern.errors import Problem
 from govern.timeutil import as_utc
 
-from .i18n import translate
+from .i18n import N_, translate
 from .policy_text import kept_basis
 
 if TYPE_CHECKING:
@@ -30,6 +30,9 @@ FONT_CANDIDATES = (
     Path("/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc"),
 )
 SIMPLIFIED_CHINESE = 2  # the face of a Noto CJK collection: 0 JP, 1 KR, 2 SC, 3 TC, 4 HK
+# An erasure limited to some data (details.fields / record_types) leaves the subject active: its status and method are
+# words too, never the code (msgids.py lists the other statuses' words).
+LIMITED_ERASURE = (N_("subject_status.active"), N_("erasure_method.active"))
 
 
 def font_path() -> Path:
