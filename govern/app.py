@@ -28,7 +28,7 @@ from govern.config import Settings
 from govern.consent.api import blp as consent_blp
 from govern.console.pages import blp as console_blp
 from govern.deidentified.api import blp as deidentified_blp
-from govern.errors import AuditUnavailable, problem_response, register_error_handlers
+from govern.errors import AuditUnavailable, EditConflict, is_edit_conflict, problem_response, register_error_handlers
 from govern.health.api import blp as health_blp
 from govern.health.api import docs_assets
 from govern.health.metrics import observe_request
@@ -185,8 +185,12 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
                 # else nothing began and nothing is pending: an audited read's statements committed as they ran
             except Exception as exc:  # the commit (and with it the audit event) did not become durable
                 session.rollback()
-                log.error("commit_failed", error_type=type(exc).__name__)
-                response = problem_response(AuditUnavailable("The operation could not be recorded and was not carried out."))
+                if is_edit_conflict(exc):  # the last flush lost a race for a versioned row: the log is fine, nothing changed
+                    log.warning("edit_conflict", error_type=type(exc).__name__)
+                    response = problem_response(EditConflict())
+                else:
+                    log.error("commit_failed", error_type=type(exc).__name__)
+                    response = problem_response(AuditUnavailable("The operation could not be recorded and was not carried out."))
             finally:
                 runtime.database.end(session)
         refusal = ctx.pop("refusal_audit", None)
@@ -220,6 +224,11 @@ def _confirm_principal(runtime: Runtime, response):
     session = g.get("db_session")
     if session is None or response.status_code == 401 or audit.unmet_condition(session=session) is None:
         return response
+    transaction = session.get_transaction()
+    if transaction is not None and not transaction.is_active:
+        # A flush failed (a version clash answered 409 edit_conflict): that transaction can run nothing more, so the
+        # check runs in a fresh one instead of turning the answer into a 503; nothing of it was to be kept.
+        session.rollback()
     try:
         enabled = identity.confirm_remembered(session=session, principal_id=getattr(g.get("actor"), "principal_id", None))
     except Exception as exc:  # cannot tell: answer nothing

@@ -32,15 +32,21 @@ def _fail(message: str, code: int = 1) -> None:
 
 
 class _Commands(click.Group):
-    """A keyring that is missing or not the data's stops every command with the operator's sentence, no traceback."""
+    """A keyring that is missing or not the data's stops every command with the operator's sentence, no traceback; so
+    does a batch whose change lost a race for a versioned row (edit_conflict: nothing was changed, run it again)."""
 
     def invoke(self, ctx: click.Context) -> Any:
         from govern.crypto.keyring import KeyringError
+        from govern.errors import EditConflict, is_edit_conflict
 
         try:
             return super().invoke(ctx)
         except KeyringError as exc:
             _fail(str(exc), code=2)
+        except Exception as exc:
+            if not is_edit_conflict(exc):
+                raise
+            _fail(f"{EditConflict().detail} (edit_conflict)")
 
 
 @click.group(cls=_Commands)

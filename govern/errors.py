@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-from flask import Flask, Response, g, json
+from flask import Flask, Response, current_app, g, json
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from govern.logging import get_logger
@@ -128,6 +129,22 @@ class Conflict(DomainError):
     """409: the thing's state does not allow it now (a closed incident, a request already acknowledged)."""
 
     status_code = 409
+
+
+class EditConflict(Conflict):
+    """409 edit_conflict: someone else changed the same item at the same moment (its version moved between this call's
+    read and its write), so this call changed nothing; reload the item and try again. Never a 503: the audit log is fine."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "edit_conflict", "Changed by someone else",
+            "Someone else changed this item at the same time, so nothing was changed; reload it and try again.",
+        )
+
+
+def is_edit_conflict(exc: BaseException) -> bool:
+    """Whether a database error is an optimistic version clash (SQLAlchemy's StaleDataError on a versioned row)."""
+    return isinstance(exc, StaleDataError)
 
 
 class PreconditionFailed(DomainError):
@@ -260,6 +277,17 @@ def register_error_handlers(app: Flask) -> None:
         return problem_response(
             Problem(status, HTTP_CODES.get(status, "http_error"), exc.name, exc.description, headers={"Allow": ", ".join(allowed)} if allowed else {})
         )
+
+    @app.errorhandler(StaleDataError)
+    def _edit_conflict(exc: StaleDataError):
+        # A version clash that no service turned into its own answer (a flush outside the audit write): 409, and the
+        # request's transaction is rolled back like any refusal. Handed on as the Problem it is, so the console's own
+        # Problem handler shows its page.
+        log.warning("edit_conflict", error_type=type(exc).__name__)
+        session = g.get("db_session")
+        if session is not None:  # the failed flush left the request's unit of work unusable: undone, so a page can read
+            session.rollback()
+        return current_app.handle_user_exception(EditConflict())
 
     @app.errorhandler(StoredDataRejected)
     def _integrity(exc: StoredDataRejected):

@@ -20,7 +20,7 @@ from govern import figures
 from govern.audit.models import AuditChainEntry, AuditEvent
 from govern.audit.tags import AuditAction, AuditTag
 from govern.db import HotStatement
-from govern.errors import AuditUnavailable, validation_failed
+from govern.errors import AuditUnavailable, EditConflict, is_edit_conflict, validation_failed
 from govern.timeutil import utcnow
 
 
@@ -123,6 +123,11 @@ def append(
             del session.info[_CONDITION]
             event_id = written[0][0]
     except SQLAlchemyError as exc:
+        if is_edit_conflict(exc):
+            # The caller's own change lost a race for a versioned row (its flush, not the log's INSERT): 409, not 503.
+            # The failed flush left the unit of work unusable; undone now, so whoever shows the refusal can still read.
+            session.rollback()
+            raise EditConflict() from exc
         raise AuditUnavailable() from exc
     return RecordedEvent(id=event_id, occurred_at=occurred_at, canonical=values["canonical"])
 

@@ -96,7 +96,7 @@ def compute_scope(
     Principals and a window: every subject and field they read or changed in [from, to). A lost export: what it held.
     A recipient: every disclosure to it (in the window, if given). Counts by jurisdiction, category, sensitivity, minors."""
     now = now or utcnow()
-    incident = service.get_or_raise(session=session, incident_id=incident_id)
+    incident = service.get_or_raise(session=session, incident_id=incident_id, for_update=True)
     if incident.state == "closed":
         raise Conflict("incident_closed", "Incident closed", "A closed incident's scope is final.")
     given = dict(data or {})
@@ -252,7 +252,7 @@ def contain(
     (`govern breach contain … --rotate-master-key`), which records it here when done; through the API it is recorded
     as pending with that instruction."""
     now = now or utcnow()
-    incident = service.get_or_raise(session=session, incident_id=incident_id)
+    incident = service.get_or_raise(session=session, incident_id=incident_id, for_update=True)
     if incident.state == "closed":
         raise Conflict("incident_closed", "Incident closed", "A closed incident takes no more actions.")
     if action not in CONTAINMENT_ACTIONS:

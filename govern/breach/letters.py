@@ -171,7 +171,7 @@ def generate(
     """Generates the letters of one notification from the templates; unsent letters of an earlier generation are
     replaced. Refuses when a required item has no text in a language needed."""
     now = now or utcnow()
-    incident = service.get_or_raise(session=session, incident_id=incident_id)
+    incident = service.get_or_raise(session=session, incident_id=incident_id, for_update=True)
     if incident.state == "closed":
         raise Conflict("incident_closed", "Incident closed", "A closed incident takes no more letters.")
     n = service.get_notification(session=session, incident_id=incident.id, notification_id=notification_id)

@@ -126,8 +126,10 @@ def create(*, session: Session, policy: Policy, actor: Actor, data: Mapping[str,
 
 def get_or_raise(*, session: Session, incident_id: uuid.UUID, for_update: bool = False) -> Incident:
     # for_update, PostgreSQL: one change to an incident at a time, the next waits and reads the new version instead of
-    # failing on it (the version check); SQLite's BEGIN IMMEDIATE serialises writers anyway.
-    incident = session.get(Incident, incident_id, with_for_update=True if for_update else None)
+    # failing on it (the version check); SQLite's BEGIN IMMEDIATE serialises writers anyway. Every service function
+    # that changes an incident (its steps, times, assessment, scope, containment, letters, filings, assignee) reads it
+    # so; populate_existing: a copy already in the session is replaced by the row as it stands once locked.
+    incident = session.get(Incident, incident_id, with_for_update=True if for_update else None, populate_existing=for_update)
     if incident is None:
         raise not_found("incident")
     return incident
@@ -173,7 +175,7 @@ def transition(
     `at` is when the step really happened, when it is recorded afterwards (contained yesterday, entered today): a past
     time, with `reason` saying why it is entered late; the clocks follow it (GDPR Art. 33(5), PIPL Art. 57)."""
     now = now or utcnow()
-    incident = get_or_raise(session=session, incident_id=incident_id)
+    incident = get_or_raise(session=session, incident_id=incident_id, for_update=True)
     allowed = TRANSITIONS[incident.state]
     if to not in allowed:
         raise Conflict(
@@ -283,7 +285,7 @@ def record_times(
     of it, or when it was contained: past times only, consistent with each other, with who and why (timeline and audit). Every clock is
     derived again from them (72 h, CAC 4 h / 1 h, 30 days, California 30 days)."""
     now = now or utcnow()
-    incident = get_or_raise(session=session, incident_id=incident_id)
+    incident = get_or_raise(session=session, incident_id=incident_id, for_update=True)
     if incident.state == "closed":
         raise Conflict("incident_closed", "Incident closed", "A closed incident's times are final: its report was frozen with them.")
     given = {k: v for k, v in times.items() if k in RECORDED_TIMES and v is not None}
@@ -318,7 +320,7 @@ TEXT_ITEMS = ("what_happened", "cause", "consequences", "measures", "what_you_ca
 def assess(*, session: Session, policy: Policy, actor: Actor, incident_id: uuid.UUID, data: Mapping[str, Any], now: datetime | None = None) -> Assessment:
     """Records a (re-)assessment: a new version, never an edit; the required notifications are derived again from it."""
     now = now or utcnow()
-    incident = get_or_raise(session=session, incident_id=incident_id)
+    incident = get_or_raise(session=session, incident_id=incident_id, for_update=True)
     if incident.state == "closed":
         raise Conflict("incident_closed", "Incident closed", "A closed incident is not re-assessed.")
     errors: dict[str, list[str]] = {}
@@ -451,7 +453,7 @@ def mark_sent(
     as simulated: nothing is sent for a drill."""
     now = now or utcnow()
     sent_at = as_utc(sent_at) if sent_at else now
-    incident = get_or_raise(session=session, incident_id=incident_id)
+    incident = get_or_raise(session=session, incident_id=incident_id, for_update=True)
     if incident.state == "closed":
         raise Conflict("incident_closed", "Incident closed", "A closed incident takes no more filings.")
     if sent_at > now + FUTURE_SKEW:

@@ -131,8 +131,9 @@ def create_recipient(*, session: Session, policy: Policy, actor: Actor, data: Ma
     return recipient
 
 
-def get_recipient(*, session: Session, recipient_id: uuid.UUID) -> Recipient:
-    recipient = session.get(Recipient, recipient_id)
+def get_recipient(*, session: Session, recipient_id: uuid.UUID, for_update: bool = False) -> Recipient:
+    # for_update, PostgreSQL: one change to a recipient at a time; the next waits and reads it as it stands.
+    recipient = session.get(Recipient, recipient_id, with_for_update=True if for_update else None, populate_existing=for_update)
     if recipient is None:
         raise not_found("recipient")
     return recipient
@@ -151,7 +152,7 @@ def update_recipient(
     *, session: Session, policy: Policy, actor: Actor, recipient_id: uuid.UUID, expected_version: int | None, changes: Mapping[str, Any],
 ) -> Recipient:
     """Changes contact, categories or the agreement (e.g. a renewal) if the caller holds the current version."""
-    recipient = get_recipient(session=session, recipient_id=recipient_id)
+    recipient = get_recipient(session=session, recipient_id=recipient_id, for_update=True)
     require_version(current=recipient.version, expected=expected_version, what="recipient")
     require_editable(changes, EDITABLE)
     merged = {k: getattr(recipient, k) for k in (*EDITABLE, "purpose", "country")} | dict(changes)
@@ -172,7 +173,7 @@ def update_recipient(
 
 def disable_recipient(*, session: Session, actor: Actor, recipient_id: uuid.UUID) -> Recipient:
     """No further disclosures to this recipient; its past disclosures stay on record. Idempotent."""
-    recipient = get_recipient(session=session, recipient_id=recipient_id)
+    recipient = get_recipient(session=session, recipient_id=recipient_id, for_update=True)
     if recipient.disabled_at is None:
         recipient.disabled_at = utcnow()
         audit.append(session=session, actor=actor, action=SharingAction.RECIPIENT_DISABLE, purpose=recipient.purpose, resource=f"recipient:{recipient.id}")

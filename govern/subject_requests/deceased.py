@@ -67,7 +67,7 @@ def mark(
         errors["arranged_otherwise"] = ["true or false"]
     if errors:
         raise validation_failed(errors)
-    subject = subjects.get_or_raise(session=session, subject_id=subject_id)
+    subject = subjects.get_or_raise(session=session, subject_id=subject_id, for_update=True)
     again = subject.deceased_on is not None
     subject.deceased_on, subject.deceased_evidence, subject.deceased_arranged_otherwise = deceased_on, ref, arranged_otherwise
     subject.updated_at = now

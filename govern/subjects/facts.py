@@ -24,8 +24,10 @@ from govern.subjects.erasure import is_erased
 from govern.subjects.models import ProfileField, Record, Subject
 
 
-def get_or_raise(*, session: Session, subject_id: uuid.UUID) -> Subject:
-    subject = session.get(Subject, subject_id)
+def get_or_raise(*, session: Session, subject_id: uuid.UUID, for_update: bool = False) -> Subject:
+    # for_update, PostgreSQL: a change to the subject's row waits for another one in progress and then reads the row
+    # as it stands (populate_existing), instead of failing on its version; SQLite serialises writers anyway.
+    subject = session.get(Subject, subject_id, with_for_update=True if for_update else None, populate_existing=for_update)
     if subject is None or subject.status == "erased":  # erased: shredded, its records not yet swept (subjects/erasure.py)
         if subject is not None or is_erased(session=session, subject_id=subject_id):
             raise SubjectErased()

@@ -35,7 +35,7 @@ def set_status(
     """Restricts, lifts a restriction or closes an account (recording closed_at); audited. Idempotent."""
     if status not in STATUSES:
         raise validation_failed({"status": [f"one of {', '.join(STATUSES)}"]})
-    subject = get_or_raise(session=session, subject_id=subject_id)
+    subject = get_or_raise(session=session, subject_id=subject_id, for_update=True)
     now = utcnow()
     changed = subject.status != status or (close_account and subject.closed_at is None)
     if close_account and subject.closed_at is None:

@@ -195,7 +195,7 @@ def update(
     """Changes fields (null removes an optional one) if the caller holds the current version; audited. A sensitive
     field is stored only on a basis `collection` finds in force now (see `create`). `member_state` sets an EU subject's
     member state (GDPR Art. 8(1): its age of digital consent follows it)."""
-    subject = get_or_raise(session=session, subject_id=subject_id)
+    subject = get_or_raise(session=session, subject_id=subject_id, for_update=True)
     if expected_version is None:
         raise if_match_required()
     if subject.version != expected_version:

@@ -233,8 +233,9 @@ def create_endpoint(
     return IssuedSecret(endpoint, secret)
 
 
-def get_endpoint(*, session: Session, endpoint_id: uuid.UUID) -> WebhookEndpoint:
-    endpoint = session.get(WebhookEndpoint, endpoint_id)
+def get_endpoint(*, session: Session, endpoint_id: uuid.UUID, for_update: bool = False) -> WebhookEndpoint:
+    # for_update, PostgreSQL: one change to an endpoint at a time; the next waits and reads it as it stands.
+    endpoint = session.get(WebhookEndpoint, endpoint_id, with_for_update=True if for_update else None, populate_existing=for_update)
     if endpoint is None:
         raise not_found("webhook endpoint")
     return endpoint
@@ -283,7 +284,7 @@ def update_endpoint(
     guard: Guard | None = None,
 ) -> WebhookEndpoint:
     """Changes name, URL, event types or enabled if the caller holds the current version (ETag)."""
-    endpoint = get_endpoint(session=session, endpoint_id=endpoint_id)
+    endpoint = get_endpoint(session=session, endpoint_id=endpoint_id, for_update=True)
     require_version(current=endpoint.version, expected=expected_version, what="endpoint")
     require_editable(changes, EDITABLE)
     checked: dict[str, Any] = {}
@@ -314,7 +315,7 @@ def update_endpoint(
 def rotate_secret(*, session: Session, policy: Policy, envelope: Envelope, actor: Actor, endpoint_id: uuid.UUID, now: datetime | None = None) -> IssuedSecret:
     """A new secret, shown once; the previous one also signs for the policy's grace period, then stops."""
     now = as_utc(now) if now else utcnow()
-    endpoint = get_endpoint(session=session, endpoint_id=endpoint_id)
+    endpoint = get_endpoint(session=session, endpoint_id=endpoint_id, for_update=True)
     active = envelope.keyring.active_version
     if endpoint.master_key_version != active:  # a master-key rotation since: move this endpoint's data key along
         endpoint.wrapped_key = envelope.rewrap(endpoint.id, endpoint.wrapped_key, active)
