@@ -4,7 +4,10 @@ the request lifecycle.
 A request is one transaction, opened lazily and committed in after_request only when the response is a success, so
 that a failed commit (the audit event could not be made durable) turns into an error before any data leaves. Except
 an audited read (govern.identity.guard.audited_read) on PostgreSQL: it changes nothing but the audit log, so its
-session runs in AUTOCOMMIT and its audit event is durable as it is inserted, before any data is returned.
+session runs in AUTOCOMMIT and its audit event is durable as it is inserted, before any data is returned. And a page
+shown after a refused action (govern.db.begin_after_refusal): the refused action was undone when it was refused, and
+the page's reads, made in a unit of work begun afresh, are committed with their audit events though the answer is an
+error — or the answer is 503 instead of the page.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from govern.breach.api import blp as breach_blp
 from govern.config import Settings
 from govern.consent.api import blp as consent_blp
 from govern.console.pages import blp as console_blp
+from govern.db import kept_after_refusal
 from govern.deidentified.api import blp as deidentified_blp
 from govern.errors import AuditUnavailable, EditConflict, is_edit_conflict, problem_response, register_error_handlers
 from govern.health.api import blp as health_blp
@@ -178,7 +182,7 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
         session: Session | None = ctx.pop("db_session", None)
         if session is not None:
             try:
-                if response.status_code >= 400:
+                if response.status_code >= 400 and not kept_after_refusal(session):
                     session.rollback()
                 elif session.in_transaction() or session.new or session.dirty or session.deleted:
                     session.commit()

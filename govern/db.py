@@ -142,6 +142,29 @@ class Database:
         self.dispose()
 
 
+@contextmanager
+def begin_after_refusal(session: Session) -> Iterator[Session]:
+    """A refused action is answered with its item's page as it stands (an error status: 400, 409, 423): what the unit of
+    work did so far is undone now — the refused action leaves nothing — and what the block does is only the page's
+    reads and their audit events, which the request commits though it answers an error (govern/app.py), or it answers
+    503 audit_unavailable instead of the page. Without this those events would be rolled back with the refused action
+    while the data they record went out. A block that raises made no page: its unit of work is rolled back as usual."""
+    session.rollback()
+    session.info[KEPT_AFTER_REFUSAL] = True
+    try:
+        yield session
+    except BaseException:
+        session.info.pop(KEPT_AFTER_REFUSAL, None)
+        raise
+
+
+def kept_after_refusal(session: Session) -> bool:
+    """Whether the unit of work holds a page made after a refusal (begin_after_refusal): committed whatever the status."""
+    return bool(session.info.get(KEPT_AFTER_REFUSAL))
+
+
+# Session.info key: the unit of work holds a page's reads made after a refused action (begin_after_refusal).
+KEPT_AFTER_REFUSAL = "govern.kept_after_refusal"
 # Session.info key: the connection a read_session runs on; hot statements use it without asking the session.
 HOT_CONNECTION = "govern.hot_connection"
 # The pooled DBAPI connection's info key: its cursor for hot statements, made once per connection.

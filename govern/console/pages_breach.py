@@ -26,7 +26,7 @@ from govern.identity.permissions import Permission
 from govern.timeutil import utcnow
 
 from . import queue
-from .views import HOME_PANELS, blp, language, may, page, parse_local, principal_name, t, time_zone, when, word_or
+from .views import HOME_PANELS, after_refusal, blp, language, may, page, parse_local, principal_name, t, time_zone, when, word_or
 
 NOTIFY_CHOICES = ("yes", "no", "unknown")
 TEXT_ITEMS = service.TEXT_ITEMS
@@ -282,8 +282,7 @@ def incident_open():
     except Problem as problem:
         if problem.status != 400:
             raise
-        current_call().session.rollback()
-        return page("incident_new.html", status=400, problem=problem, form=request.form, now_local=_now_local())
+        return after_refusal(problem, page, "incident_new.html", status=400, form=request.form, now_local=_now_local())
     return redirect(url_for("console.incident_detail", incident_id=incident.id, done="open"))
 
 
@@ -293,11 +292,6 @@ def incident_open():
 def _detail(incident_id: uuid.UUID, *, problem: Problem | None = None):
     ctx = current_call()
     session = ctx.session
-    if problem is not None:
-        # The refused step left nothing behind (its transaction is rolled back); show the incident as it stands.
-        session.rollback()
-        if problem.audit is not None:
-            g.refusal_audit = problem.audit
     incident = service.get_or_raise(session=session, incident_id=incident_id)
     v = board.view(session=session, policy=ctx.policy, incident=incident)
     manage = may(Permission.CONSOLE_INCIDENTS_MANAGE) and v["state"] != "closed"
@@ -360,7 +354,7 @@ def _act(incident_id: uuid.UUID, done: str, fn: Callable[[], Any]):
         fn()
     except Problem as problem:
         if problem.status in (400, 409, 410, 423):
-            return _detail(incident_id, problem=problem)
+            return after_refusal(problem, _detail, incident_id)
         raise
     return redirect(url_for("console.incident_detail", incident_id=incident_id, done=done))
 

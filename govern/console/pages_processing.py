@@ -8,7 +8,7 @@ import tempfile
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 
-from flask import g, redirect, request, send_file, url_for
+from flask import redirect, request, send_file, url_for
 
 from govern.api_support import current_call
 from govern.audit import signing
@@ -18,7 +18,7 @@ from govern.identity.permissions import Permission
 from govern.processing import duties, pack
 from govern.timeutil import utcnow
 
-from .views import blp, may, page
+from .views import after_refusal, blp, may, page
 
 
 def _day(text: str | None) -> date | None:
@@ -53,10 +53,7 @@ def compliance_duty_done(duty: str):
                            reference=(request.form.get("reference") or "").strip() or None)
     except Problem as problem:
         if problem.status in (400, 404):
-            if problem.audit is not None:
-                g.refusal_audit = problem.audit
-            ctx.session.rollback()
-            return compliance_overview(problem=problem)
+            return after_refusal(problem, compliance_overview)
         raise
     return redirect(url_for("console.compliance_overview", done="duty_recorded"))
 
@@ -68,7 +65,7 @@ def compliance_pack():
     ctx, rt = current_call(), current_runtime()  # the runtime for what the pack job needs beyond a call: the database
     start, end = _day(request.args.get("from")), _day(request.args.get("to"))
     if start is None or end is None:
-        return compliance_overview(problem=Problem(400, "validation_failed", "The request is not valid", "from, to: dates (YYYY-MM-DD)"))
+        return after_refusal(Problem(400, "validation_failed", "The request is not valid", "from, to: dates (YYYY-MM-DD)"), compliance_overview)
     begin = datetime.combine(start, time.min, tzinfo=timezone.utc)
     finish = datetime.combine(end, time.min, tzinfo=timezone.utc)
     tmp = tempfile.TemporaryDirectory(prefix="govern-pack-")
@@ -81,7 +78,7 @@ def compliance_pack():
     except Problem as problem:
         tmp.cleanup()
         if problem.status == 400:
-            return compliance_overview(problem=problem)
+            return after_refusal(problem, compliance_overview)
         raise
     spool = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)
     spool.write(result.path.read_bytes())

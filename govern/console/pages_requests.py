@@ -23,7 +23,7 @@ from govern.timeutil import as_utc, utcnow
 
 from . import certificate_pdf, queue
 from .policy_text import kept_basis
-from .views import HOME_PANELS, blp, language, may, page, problem_page, retention_rule_name, t
+from .views import HOME_PANELS, after_refusal, blp, language, may, page, problem_page, retention_rule_name, t
 
 
 def _home_panel():
@@ -167,8 +167,8 @@ def _act(request_id: uuid.UUID, done: str, fn):
         fn()
     except Problem as problem:
         if problem.status in (400, 409, 423):
-            # A refused move is shown on the request's own page. Its transaction is rolled back (status >= 400).
-            return _detail(request_id, problem=problem)
+            # A refused move is shown on the request's own page: the move undone, the page's reads kept (after_refusal).
+            return after_refusal(problem, _detail, request_id)
         raise
     return redirect(url_for("console.request_detail", request_id=request_id, done=done))
 
@@ -268,7 +268,7 @@ def request_erasure_preview(request_id: uuid.UUID):
         preview = workbench.erasure_preview(**current_call().services(), request_id=request_id)
     except Problem as problem:
         if problem.status in (400, 409, 423):
-            return _detail(request_id, problem=problem)
+            return after_refusal(problem, _detail, request_id)
         raise
     untold = [r for r in preview.recipients if r.get("told_by") is None]
     policy = current_runtime().policy

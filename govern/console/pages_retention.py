@@ -19,7 +19,7 @@ from govern.retention import service as retention
 from govern.timeutil import as_utc
 
 from . import queue
-from .views import HOME_PANELS, blp, may, page, t
+from .views import HOME_PANELS, after_refusal, blp, may, page, t
 
 PAGE_SIZE = 50
 
@@ -123,9 +123,7 @@ def retention_approve(plan_id: uuid.UUID):
         retention.approve_plan(**current_call().services(), plan_id=plan_id)
     except Problem as problem:
         if problem.status in (400, 403, 409):
-            if problem.audit is not None:
-                g.refusal_audit = problem.audit
-            return retention_plan(plan_id, problem=problem)
+            return after_refusal(problem, retention_plan, plan_id)
         raise
     return redirect(url_for("console.retention_plan", plan_id=plan_id, done="approve"))
 
@@ -139,7 +137,7 @@ def retention_assign(plan_id: uuid.UUID):
         retention.assign_plan(**current_call().services(), plan_id=plan_id, assignee_id=queue.assignee_chosen(request.form, g.actor))
     except Problem as problem:
         if problem.status in (400, 409):
-            return retention_plan(plan_id, problem=problem)
+            return after_refusal(problem, retention_plan, plan_id)
         raise
     return redirect(url_for("console.retention_plan", plan_id=plan_id, done="assign"))
 
@@ -157,9 +155,9 @@ def retention_run(plan_id: uuid.UUID):
     try:
         purge.purge_plan(database=rt.database, envelope=ctx.envelope, policy=ctx.policy, actor=ctx.actor, plan_id=plan_id, ledgers=rt.ledgers)
     except purge.PurgeBusy as exc:
-        return retention_plan(plan_id, problem=Problem(409, "purge_busy", t("purge_busy"), str(exc)))
+        return after_refusal(Problem(409, "purge_busy", t("purge_busy"), str(exc)), retention_plan, plan_id)
     except purge.PurgeRefused as exc:
-        return retention_plan(plan_id, problem=Problem(409, "purge_refused", t("purge_refused"), str(exc)))
+        return after_refusal(Problem(409, "purge_refused", t("purge_refused"), str(exc)), retention_plan, plan_id)
     except purge.PurgeInterrupted as exc:
-        return retention_plan(plan_id, problem=Problem(503, "purge_interrupted", t("purge_interrupted"), str(exc)))
+        return after_refusal(Problem(503, "purge_interrupted", t("purge_interrupted"), str(exc)), retention_plan, plan_id)
     return redirect(url_for("console.retention_plan", plan_id=plan_id, done="run"))

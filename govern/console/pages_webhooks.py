@@ -22,7 +22,7 @@ from govern.timeutil import as_utc, utcnow
 from govern.webhooks import service as webhooks
 
 from . import queue
-from .views import blp, may, page, t
+from .views import after_refusal, blp, may, page, t
 
 PAGE_SIZE = 50
 
@@ -136,12 +136,17 @@ def webhooks_export():
 def webhook_delivery(delivery_id: uuid.UUID):
     """One delivery (its read audited, as through the API): what was sent where, its state, and who follows it up,
     with the assignment and the re-queue for the roles that may."""
+    return _delivery_page(delivery_id)
+
+
+def _delivery_page(delivery_id: uuid.UUID, problem: Problem | None = None):
     ctx = current_call()
     delivery, _ = webhooks.get_delivery(session=ctx.session, actor=ctx.actor, delivery_id=delivery_id)
     endpoint = webhooks.get_endpoint(session=ctx.session, endpoint_id=delivery.endpoint_id)
     can_assign = may(webhooks.WORKS_THE_FAILURES) and delivery.state != "delivered"
     return page(
-        "delivery.html", d=delivery, endpoint=endpoint, done=request.args.get("done"), follow_up=_follow_up, urgency=_urgency, time_left=queue.time_left,
+        "delivery.html", status=problem.status if problem else 200, problem=problem, d=delivery, endpoint=endpoint, done=request.args.get("done"),
+        follow_up=_follow_up, urgency=_urgency, time_left=queue.time_left,
         can_retry=may(Permission.CONSOLE_WEBHOOKS_RETRY) and delivery.state == "failed", can_assign=can_assign,
         assignee=queue.assignee_words(assignees.assignee_of(session=ctx.session, principal_id=delivery.assignee_id)),
         staff=assignees.assignable(session=ctx.session, policy=ctx.policy, permission=webhooks.WORKS_THE_FAILURES) if can_assign else [],
@@ -158,9 +163,8 @@ def webhook_assign(delivery_id: uuid.UUID):
         webhooks.assign(**ctx.services(), delivery_id=delivery_id, assignee_id=queue.assignee_chosen(request.form, g.actor))
     except Problem as problem:
         if problem.status in (400, 409):
-            # Said with a link back to the delivery, not over its details: this refused request's transaction is
-            # rolled back, and with it would go the audit event of a read made here (the GET reads it afresh, audited).
-            return page("delivery.html", status=problem.status, problem=problem, d=None, delivery_id=delivery_id)
+            # Said over the delivery as it stands: the assignment undone, the page's read kept audited (after_refusal).
+            return after_refusal(problem, _delivery_page, delivery_id)
         raise
     return redirect(url_for("console.webhook_delivery", delivery_id=delivery_id, done="assign"))
 

@@ -17,7 +17,7 @@ import uuid
 import zipfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -46,6 +46,7 @@ from govern.api_support import current_call
 from govern.audit import chain, checkpoints, export, signing
 from govern.audit import service as audit
 from govern.audit.tags import AuditAction
+from govern.db import begin_after_refusal
 from govern.errors import HTTP_CODES, Problem, problem_response
 from govern.identity import review, staff
 from govern.identity.guard import CSRF_FIELD, SESSION_COOKIE, current_runtime, public, requires
@@ -331,6 +332,24 @@ def _http(exc: HTTPException):
     if not _wants_html():
         return problem_response(Problem(exc.code or 500, HTTP_CODES.get(exc.code or 500, "http_error"), exc.name, exc.description))
     return page("error.html", status=exc.code or 500, problem=Problem(exc.code or 500, "http_error", exc.name, None), message=t("not_found") if exc.code == 404 else None)
+
+
+def after_refusal(problem: Problem, render: Callable[..., Response], *args: Any, **kwargs: Any) -> Response:
+    """A refused action answered with the page of the item it was refused on, as the item stands (render(*args,
+    problem=problem, **kwargs), called here). The one rule for every such page (govern/db.py begin_after_refusal): the
+    refused action is undone here, before the page reads anything; the page's reads and their audit events are then a
+    unit of work of their own, which the request commits though it answers 400/409/423, or it answers 503 instead of
+    the page (fail-closed, govern/app.py). The refusal's own audit event is kept once, in its own unit of work, as for
+    any refusal (g.refusal_audit)."""
+    if problem.audit is not None:
+        g.refusal_audit = problem.audit
+    with begin_after_refusal(current_runtime().session()) as session:
+        # A principal still to be confirmed (a remembered API key) is confirmed now, in the new unit of work: the
+        # request must not roll the page's events back at its end to ask then (govern/app.py _confirm_principal).
+        condition = audit.unmet_condition(session=session)
+        if condition is not None and not audit.check_condition(session=session):
+            raise condition.refusal()
+        return render(*args, problem=problem, **kwargs)
 
 
 def problem_page(problem: Problem, template: str, **context: Any):
