@@ -72,7 +72,7 @@ def load_policy(directory: Path) -> Policy:
             legal_bases=frozenset(j.pop("legal_bases")),
             minors_age=j.pop("minors_age"),
             minors_source=j.pop("minors_source"),
-            label=j.pop("label", {}),
+            label=required_label(f"jurisdictions.yaml: jurisdictions.{code}", j.pop("label", None), "jurisdiction"),
             extra=j,
         )
         for code, j in jur_doc["jurisdictions"].items()
@@ -117,6 +117,9 @@ def _load_controller(directory: Path) -> Controller:
 
 
 def _build_catalog(doc: dict) -> Catalog:
+    # Each category, field and record type is named by its label in the console, the certificates and the letters: one
+    # an operator adds reads in Chinese and English without a release, never as its code.
+    categories = {name: required_label(f"catalog.yaml: categories.{name}", label, "category", key="") for name, label in doc["categories"].items()}
     fields_: dict[str, FieldRule] = {}
     for name, rule in doc["fields"].items():
         spec = rule["validator"]
@@ -146,13 +149,14 @@ def _build_catalog(doc: dict) -> Catalog:
             masking=rule["masking"],
             searchable=rule["searchable"],
             required=rule["required"],
-            label=rule.get("label", {}),
+            label=required_label(f"catalog.yaml: fields.{name}", rule.get("label"), "field"),
         )
     records = {
-        name: RecordType(name=name, category=r["category"], sensitive=r["sensitive"], label=r.get("label", {}))
+        name: RecordType(name=name, category=r["category"], sensitive=r["sensitive"],
+                         label=required_label(f"catalog.yaml: record_types.{name}", r.get("label"), "record type"))
         for name, r in doc["record_types"].items()
     }
-    return Catalog(categories=doc["categories"], fields=fields_, record_types=records)
+    return Catalog(categories=categories, fields=fields_, record_types=records)
 
 
 def _names(value: Any, known: Mapping[str, Any], where: str) -> frozenset[str]:
@@ -175,7 +179,7 @@ def _build_purpose(name: str, p: dict, catalog: Catalog, jurisdictions: Mapping[
         source=p["source"],
         fields=_names(p["fields"], catalog.fields, f"{where}.fields"),
         record_types=_names(p["record_types"], catalog.record_types, f"{where}.record_types"),
-        label=p.get("label", {}),
+        label=required_label(where, p.get("label"), "purpose"),
         allowed_when_restricted=p["allowed_when_restricted"],
         separate_consent=bool(p["separate_consent"]),
         provides_to_third_party=p["provides_to_third_party"],

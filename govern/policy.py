@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -254,7 +253,7 @@ Label = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.St
 LABEL_LANGUAGES = ("zh", "en")  # the console's languages: a name a policy defines (a role, a retention rule) is given in each
 
 
-def required_label(where: str, label: Mapping[str, str] | None, kind: str) -> Mapping[str, str]:
+def required_label(where: str, label: Mapping[str, str] | None, kind: str, key: str = "label") -> Mapping[str, str]:
     """A name a policy file defines (a role, a retention rule or obligation), in words in Chinese and in English: the
     console, its letters and certificates name it so, so one an operator adds reads in both languages without a
     release (never as its code). Refused at start-up naming the file, the key and what is missing."""
@@ -263,8 +262,9 @@ def required_label(where: str, label: Mapping[str, str] | None, kind: str) -> Ma
     unknown = sorted(set(label) - set(LABEL_LANGUAGES))
     if missing or unknown:
         problem = f"missing {' and '.join(missing)}" if missing else f"unknown language(s) {', '.join(unknown)}"
-        raise PolicyError(f"{where}.label: give the {kind}'s name in both languages, {{zh: …, en: …}} ({problem})")
-    return MappingProxyType(dict(label))
+        at = f"{where}.{key}" if key else where
+        raise PolicyError(f"{at}: give the {kind}'s name in both languages, {{zh: …, en: …}} ({problem})")
+    return dict(label)  # a plain dict: labels go into JSON (API answers, the compliance pack, letters' data)
 
 
 # The public interface the domain policy files build on (govern/<domain>/policy.py): StrictSchema, Label, read_yaml,

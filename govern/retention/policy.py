@@ -396,7 +396,7 @@ def load_retention_policy(directory: Path, catalog: Catalog, purposes: Mapping[s
         closed_accounts_keep=closed_keep,
         closed_accounts_code=doc["closed_accounts"]["legal_basis"]["code"],
         closed_accounts_text=doc["closed_accounts"]["legal_basis"]["text"],
-        hold_reasons=doc["hold_reasons"],
+        hold_reasons={k: required_label(f"retention.yaml: hold_reasons.{k}", v, "hold reason", key="") for k, v in doc["hold_reasons"].items()},
         unattended_purge=doc["unattended_purge"],
         plan_valid_for=_period(doc["plan_valid_for"]),
         digest=hashlib.sha256(path.read_bytes()).hexdigest(),

@@ -20,11 +20,12 @@ from tests.subject_requests.conftest import CRM, act, file_request, verify_by_se
 
 LAW = "Loyalty Test Statute Art. 4: loyalty point ledgers kept ninety days after each entry"
 WORDS = {"zh": "积分流水", "en": "Loyalty point ledger"}
+RECORD_WORDS = {"zh": "积分记录", "en": "Loyalty points"}
 RECORD_TYPE = """  loyalty_points:
     category: transaction
     sensitive: false
     label: {zh: 积分记录, en: Loyalty points}
-"""
+"""  # a record type added with the rule: it is named by its label too
 RULE = f"""  loyalty_ledger:
     label: {{zh: {WORDS["zh"]}, en: {WORDS["en"]}}}
     record_types: [loyalty_points]
@@ -97,4 +98,5 @@ def test_a_rule_added_only_to_the_policy_file_says_in_words_why_an_erasure_keeps
         preview = c.get(f"/console/requests/{rid}/erasure").get_data(as_text=True)
         kept = preview.split('id="preview-kept"')[1].split("</section>")[0]
         seen[lang] = [w for code, w in re.findall(r'<span class="muted" data-code="([a-z_:]+)">\((.+?)\)</span>', kept) if code == "loyalty_ledger"]
+        assert f'"record:loyalty_points">{RECORD_WORDS[lang]}</td>' in kept, lang  # the record type too, by its label in catalog.yaml
     assert seen == {"zh": [WORDS["zh"]], "en": [WORDS["en"]]}

@@ -69,7 +69,8 @@ def test_a_bad_rule_set_is_refused_naming_the_gap(policies, old, new, message):
 
 
 def test_a_record_type_added_to_the_catalog_without_a_rule_is_refused(policies):
-    _edit(policies / "catalog.yaml", "record_types:\n", "record_types:\n  loyalty_points:\n    category: transaction\n    sensitive: false\n")
+    _edit(policies / "catalog.yaml", "record_types:\n", "record_types:\n  loyalty_points:\n    category: transaction\n    sensitive: false\n"
+                                              "    label: {zh: 积分记录, en: Loyalty points}\n")
     with pytest.raises(PolicyError, match=r"no retention rule covers catalog record_types\.loyalty_points"):
         load_policy(policies)
 

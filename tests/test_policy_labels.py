@@ -1,0 +1,54 @@
+"""Every name a policy file defines and the console, the certificates or the letters show — a category, field and
+record type of catalog.yaml, a purpose, a jurisdiction, a legal hold's reason — is given in Chinese and in English in
+that file (its `label`), so one an operator adds reads in words in both languages without a release; one without both
+is refused at start-up with a message naming the file, the key and what is missing (roles: tests/identity, retention
+rules and obligations: tests/retention)."""
+
+import shutil
+
+import pytest
+
+from govern.config import PROJECT_ROOT
+from govern.policies import load_policy
+from govern.policy import PolicyError
+
+
+@pytest.fixture
+def policies(tmp_path):
+    target = tmp_path / "policies"
+    shutil.copytree(PROJECT_ROOT / "policies", target)
+    return target
+
+
+CASES = [
+    ("catalog.yaml", "  contact: {zh: 联系方式, en: contact details}\n", "  contact: {zh: 联系方式}\n",
+     "catalog.yaml: categories.contact: give the category's name in both languages", "missing en"),
+    ("catalog.yaml", "    label: {zh: 手机号码, en: Mobile number}\n", "",
+     "catalog.yaml: fields.mobile.label: give the field's name in both languages", "missing zh and en"),
+    ("catalog.yaml", "    label: {zh: 购买记录, en: Purchase}\n", "    label: {zh: '', en: Purchase}\n",
+     "catalog.yaml: record_types.purchase.label: give the record type's name in both languages", "missing zh"),
+    ("purposes.yaml", "    label: {zh: 营销推广, en: Marketing}\n", "    label: {en: Marketing}\n",
+     "purposes.yaml: purposes.marketing.label: give the purpose's name in both languages", "missing zh"),
+    ("jurisdictions.yaml", "    label: {zh: 中国（个人信息保护法）, en: China (PIPL)}\n", "",
+     "jurisdictions.yaml: jurisdictions.CN.label: give the jurisdiction's name in both languages", "missing zh and en"),
+    ("retention.yaml", "  litigation: {zh: 诉讼或仲裁, en: litigation or arbitration}\n", "  litigation: {en: litigation or arbitration}\n",
+     "retention.yaml: hold_reasons.litigation: give the hold reason's name in both languages", "missing zh"),
+]
+
+
+@pytest.mark.parametrize(("file", "old", "new", "where", "problem"), CASES, ids=[c[3].split(":")[1].strip() for c in CASES])
+def test_a_name_without_its_words_in_both_languages_is_refused_naming_the_file_and_the_key(policies, file, old, new, where, problem):
+    path = policies / file
+    text = path.read_text()
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new))
+    with pytest.raises(PolicyError) as err:
+        load_policy(policies)
+    assert where in str(err.value) and problem in str(err.value)
+
+
+def test_every_shipped_name_is_given_in_chinese_and_in_english():
+    p = load_policy(PROJECT_ROOT / "policies")
+    labels = [*p.catalog.categories.values(), *(f.label for f in p.catalog.fields.values()), *(r.label for r in p.catalog.record_types.values()),
+              *(x.label for x in p.purposes.values()), *(j.label for j in p.jurisdictions.values()), *p.retention.hold_reasons.values()]
+    assert len(labels) > 40 and all(set(label) == {"zh", "en"} and label["zh"] != label["en"] for label in labels)
