@@ -71,7 +71,9 @@ def shred(
     ledger refuses the shredding (503 ledger_missing). The subject's objections are consent's: callers shred through
     govern/retention/shredding.py, which forgets them in the same transaction."""
     inline_records = INLINE_RECORDS if inline_records is None else inline_records
-    subject = session.get(Subject, subject_id)
+    # FOR UPDATE (PostgreSQL): a change to the subject in progress (a status, a rectification) finishes first, and this
+    # reads the row as it stands instead of failing on its version when it marks it erased.
+    subject = session.get(Subject, subject_id, with_for_update=True, populate_existing=True)
     key = session.get(SubjectKey, subject_id)
     if session.get(Tombstone, subject_id) is not None and key is None and (subject is None or subject.status == ERASED):
         return ShredResult(subject_id, already_erased=True, rows_pending=subject is not None)

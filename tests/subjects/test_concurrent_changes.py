@@ -8,7 +8,7 @@ from datetime import date
 
 from govern.identity.actor import Actor
 from govern.subject_requests import deceased
-from govern.subjects import rights
+from govern.subjects import erasure, rights
 from govern.subjects.models import Subject
 from tests.races import race
 
@@ -45,3 +45,21 @@ def test_restricting_and_recording_a_death_at_once_both_stand(runtime, make_subj
     with runtime.database.unit_of_work() as session:
         subject = session.get(Subject, subject_id)
         assert (subject.status, subject.deceased_on) == ("restricted", date(2026, 11, 1))
+
+
+def test_shredding_a_subject_while_its_status_changes_waits_and_marks_it_erased(runtime, make_subject):
+    """The shredding that leaves the rows to the sweep marks the subject erased: it waits for the status change in
+    progress and marks the row as it stands, instead of failing on its version."""
+    subject_id = make_subject()
+
+    def restrict(session):
+        return rights.set_status(session=session, actor=STAFF[0], subject_id=subject_id, status="restricted", reason="accuracy contested").status
+
+    def shred(session):
+        return erasure.shred(session=session, envelope=runtime.envelope, actor=STAFF[1], subject_id=subject_id, reason="request", inline_records=-1)
+
+    first, second = race(runtime, restrict, shred)
+    assert first == "restricted"
+    assert not isinstance(second, BaseException), second
+    with runtime.database.unit_of_work() as session:
+        assert session.get(Subject, subject_id).status == "erased"
