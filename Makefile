@@ -88,5 +88,5 @@ TRANSLATIONS = govern/console/translations
 messages:
 	$(VENV)/bin/pybabel -q extract -F babel.cfg -k t -k N_ --no-location --sort-output --no-wrap --project govern \
 		--copyright-holder "the govern authors" -o $(TRANSLATIONS)/messages.pot .
-	$(VENV)/bin/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --no-wrap --ignore-pot-creation-date
+	$(VENV)/bin/pybabel -q update -i $(TRANSLATIONS)/messages.pot -d $(TRANSLATIONS) --no-fuzzy-matching --no-wrap --ignore-pot-creation-date --ignore-obsolete
 	$(VENV)/bin/pybabel compile -d $(TRANSLATIONS) --statistics
