@@ -253,17 +253,19 @@ Label = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.St
 LABEL_LANGUAGES = ("zh", "en")  # the console's languages: a name a policy defines (a role, a retention rule) is given in each
 
 
-def required_label(where: str, label: Mapping[str, str] | None, kind: str, key: str = "label") -> Mapping[str, str]:
+def required_label(where: str, label: Mapping[str, str] | None, kind: str, key: str = "label", *, what: str | None = None) -> Mapping[str, str]:
     """A name a policy file defines (a role, a retention rule or obligation), in words in Chinese and in English: the
     console, its letters and certificates name it so, so one an operator adds reads in both languages without a
-    release (never as its code). Refused at start-up naming the file, the key and what is missing."""
+    release (never as its code). Refused at start-up naming the file, the key and what is missing. `what` words a
+    text that is not a name (processing.yaml's "the categories of data subjects")."""
     label = label or {}
     missing = [lang for lang in LABEL_LANGUAGES if not str(label.get(lang) or "").strip()]
     unknown = sorted(set(label) - set(LABEL_LANGUAGES))
     if missing or unknown:
         problem = f"missing {' and '.join(missing)}" if missing else f"unknown language(s) {', '.join(unknown)}"
         at = f"{where}.{key}" if key else where
-        raise PolicyError(f"{at}: give the {kind}'s name in both languages, {{zh: …, en: …}} ({problem})")
+        subject = what or f"the {kind}'s name"
+        raise PolicyError(f"{at}: give {subject} in both languages, {{zh: …, en: …}} ({problem})")
     return dict(label)  # a plain dict: labels go into JSON (API answers, the compliance pack, letters' data)
 
 

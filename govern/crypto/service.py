@@ -17,16 +17,18 @@ from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
 from govern.audit.tags import KeyAction
+from govern.config import Settings
 from govern.crypto import checks, keyed
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
-from govern.crypto.provider import MasterKeys
+from govern.crypto.provider import MasterKeys, uses_token
 from govern.db import Database
 from govern.identity.actor import Actor
 from govern.jobs import Progress, database_lock, host_lock, rate_since
 from govern.timeutil import utcnow
 
 ROTATION_LOCK_ID = 7265110002
+FILE_PROVIDER, TOKEN_PROVIDER = "file", "pkcs11"  # MasterKeys.kind of the two providers (govern/crypto/provider.py)
 
 
 class RotationBusy(Exception):
@@ -136,3 +138,10 @@ def status(*, database: Database, keyring: MasterKeys) -> dict[str, Any]:
 def data_keys_behind(*, session: Session, active_version: int) -> int:
     """Data keys still wrapped under a master key other than the active one: a rotation's remaining work (a count)."""
     return session.scalar(select(func.count()).select_from(SubjectKey).where(SubjectKey.master_key_version != active_version)) or 0
+
+
+def key_provider(settings: Settings) -> str:
+    """Where this process's master keys live, from GOVERN_KEK as the provider was chosen at start-up: `file` (the
+    keyring file in GOVERN_HOME) or `pkcs11` (a PKCS#11 token, an HSM). The records of processing state it among the
+    security measures (govern/processing/measures.py)."""
+    return TOKEN_PROVIDER if uses_token(settings) else FILE_PROVIDER

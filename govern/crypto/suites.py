@@ -81,8 +81,21 @@ class Suite:
         """The hash's name as a document that records it says it (a package's manifest: `"digest_algorithm"`)."""
         return HASH_LABELS[self.hash_name]
 
+    @property
+    def cipher_label(self) -> str:
+        """The AEAD that seals values and wraps data keys, as a document names it (AES-256-GCM, SM4-GCM)."""
+        return CIPHER_LABELS[self.value_format]
+
+    @property
+    def mac_label(self) -> str:
+        """The MAC of blind indexes and stored keyed digests, as a document names it (HMAC-SHA256, HMAC-SM3)."""
+        return MAC_LABELS[self.hash_name]
+
 
 HASH_LABELS = {"sha256": "SHA-256", "sm3": "SM3"}
+MAC_LABELS = {"sha256": "HMAC-SHA256", "sm3": "HMAC-SM3"}
+CIPHER_LABELS = {AES_GCM: "AES-256-GCM", SM4_GCM: "SM4-GCM"}
+SIGNATURE_LABEL = "Ed25519"  # checkpoint and pack signatures, in every suite (no SM2 in the installed cryptography library)
 
 
 SUITES = {

@@ -20,7 +20,7 @@ blp = Blueprint("processing", __name__, url_prefix="/api/v1/processing", descrip
 @blp.response(200, description="The records of processing activities in force at as_of (JSON, or CSV with format=csv)")
 def records(query):
     """Read from the versions kept as they took effect; reading them is audited."""
-    document = service.records(**current_call().services(), language=query["lang"], as_of=query["as_of"])
+    document = service.records(**current_call().services("settings"), language=query["lang"], as_of=query["as_of"])
     if query["format"] == "csv":
         return Response(service.as_csv(document), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="records-of-processing-{document["language"]}.csv"'})
     return document

@@ -44,7 +44,7 @@ def records_cmd(lang: str, fmt: str, as_of: str | None) -> None:
     at = _instant(as_of, "--as-of")
     rt = runtime()
     with rt.database.unit_of_work() as session:
-        document = service.records(session=session, policy=rt.policy, actor=Actor.operator(), language=lang, as_of=at)
+        document = service.records(session=session, policy=rt.policy, actor=Actor.operator(), settings=rt.settings, language=lang, as_of=at)
     click.echo(service.as_csv(document) if fmt == "csv" else json.dumps(document, ensure_ascii=False, indent=2), nl=fmt != "csv")
 
 
@@ -69,7 +69,7 @@ def keep_records(settings=None, actor=None) -> int:
 
     rt = runtime()
     with rt.database.unit_of_work() as session:
-        stored = service.sync(session=session, policy=rt.policy, actor=actor or Actor(name="system:start-up", kind="system"))
+        stored = service.sync(session=session, policy=rt.policy, actor=actor or Actor(name="system:start-up", kind="system"), settings=rt.settings)
     return len(stored)
 
 

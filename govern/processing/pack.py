@@ -174,7 +174,7 @@ def build(
         root.mkdir()
         with (database.unit_of_work() if session is None else nullcontext(session)) as session:
             audit.append(session=session, actor=actor, action=ProcessingAction.PACK_CREATE, resource=f"pack:{start.isoformat()}..{end.isoformat()}")
-            records.sync(session=session, policy=policy, actor=actor, now=now)
+            records.sync(session=session, policy=policy, actor=actor, settings=settings, now=now)
             ropa = {lang: records.records_during(session=session, actor=actor, start=start, end=end, language=lang) for lang in records.LANGUAGES}
             for lang, doc in ropa.items():
                 _write(root, f"records/records-of-processing.{lang}.json", doc)

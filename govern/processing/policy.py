@@ -1,6 +1,9 @@
 """The processing part of the policy (policies/processing.yaml): what the records of processing add to the other
 policy files, the activities entrusted to a processor, and the handler's own duties (thresholds and periodic duties);
-validated at start-up by govern.policies.load_policy."""
+validated at start-up by govern.policies.load_policy. Every zh/en text it holds is required in both languages, and its
+`security_measures` are the organisational and other measures only: the cryptographic ones are generated from the
+suite in force and the master-key provider (govern/processing/measures.py), so a measure naming an algorithm or a key
+store is refused."""
 
 from __future__ import annotations
 
@@ -13,11 +16,39 @@ from typing import Any, Mapping
 from marshmallow import ValidationError, validate, validates_schema
 from marshmallow import fields as ma
 
-from govern.policy import Controller, ImpactAssessment, Jurisdiction, Label, PolicyError, Purpose, StrictSchema, read_yaml, validate_file
+from govern.policy import (
+    LABEL_LANGUAGES,
+    Controller,
+    ImpactAssessment,
+    Jurisdiction,
+    PolicyError,
+    Purpose,
+    StrictSchema,
+    read_yaml,
+    required_label,
+    validate_file,
+)
 
 # A duty's period: days, working days (on a calendar of policies/calendars/), months or years, counted by the calendar.
 _PERIOD = re.compile(r"^([1-9][0-9]{0,4})(d|wd|m|y)$")
 PERIOD_HELP = "a period like 90d, 30wd (working days), 6m or 2y"
+
+# What the policy's own security measures may not say (without case, as a word: "AES-256-GCM", "HMAC-SHA256", "SM4",
+# "SHA-256", "Ed25519", "PKCS#11", "HSM", 硬件安全模块 …): the records' generated measures say it from what runs, and a
+# policy's text could contradict the suite in force (govern/processing/measures.py).
+_CRYPTOGRAPHY = re.compile(
+    r"(?<![A-Za-z0-9])(AES|3?DES|SM[2349]|SHA-?[0-9]*|MD5|HMAC|CMAC|GCM|Ed25519|Ed448|X25519|RSA|ECDSA|ChaCha20|Poly1305|ZUC|PKCS|HSM)(?![A-Za-z])"
+    r"|hardware security module|硬件安全模块|密码机",
+    re.IGNORECASE,
+)
+# Any text a record or the duties show, with both languages required at start-up (required_label).
+_TEXT = ma.Dict(keys=ma.Str(), values=ma.Str(), load_default=None)
+
+
+def naming_cryptography(text: str) -> str | None:
+    """The algorithm or key store `text` names, or None (a policy's security measure may name neither)."""
+    m = _CRYPTOGRAPHY.search(text)
+    return m.group(0) if m else None
 
 
 @dataclass(frozen=True)
@@ -88,7 +119,7 @@ class ProcessingPolicy:
     impact_assessment_keep_years: int
     impact_assessment_source: str
     data_subjects: Mapping[str, str]
-    security_measures: Mapping[str, list[str]]
+    security_measures: Mapping[str, list[str]]  # the organisational and other ones: the records generate the cryptographic ones
     entrusted: Mapping[str, Entrustment] = None  # type: ignore[assignment]
     eu_representative_source: str = ""
     thresholds: tuple[Threshold, ...] = ()
@@ -116,7 +147,7 @@ class _AssessmentSchema(StrictSchema):
 
 
 class _EntrustedSchema(StrictSchema):
-    processor = Label
+    processor = _TEXT
     country = ma.Str(required=True, validate=validate.Regexp(r"^[A-Z]{2}$"))
     agreement = ma.Str(load_default=None, validate=validate.Length(1, 100))
     impact_assessment = ma.Nested(_AssessmentSchema, load_default=None)
@@ -130,7 +161,7 @@ class _EuRepresentativeSchema(StrictSchema):
 
 
 class _ThresholdSchema(StrictSchema):
-    label = Label
+    label = _TEXT
     subjects_at_least = ma.Int(load_default=None, validate=validate.Range(min=1))
     subjects_more_than = ma.Int(load_default=None, validate=validate.Range(min=0))
     due_within = _period_field(load_default=None)
@@ -147,14 +178,14 @@ class _ThresholdSchema(StrictSchema):
 
 
 class _PeriodicSchema(StrictSchema):
-    label = Label
+    label = _TEXT
     every = _period_field(required=True)
     source = ma.Str(required=True)
 
 
 class _LogRetentionSchema(StrictSchema):
     minimum = ma.Str(required=True, validate=validate.Regexp(r"^[1-9][0-9]{0,4}[dmy]$", error="a period like 184d or 6m"))
-    label = Label
+    label = _TEXT
     source = ma.Str(required=True)
 
 
@@ -167,7 +198,7 @@ class _DutiesSchema(StrictSchema):
 class ProcessingFileSchema(StrictSchema):
     version = ma.Int(required=True, validate=validate.Equal(1))
     impact_assessments = ma.Nested(_ImpactAssessmentsSchema, required=True)
-    data_subjects = Label
+    data_subjects = _TEXT
     security_measures = ma.Dict(keys=ma.Str(validate=validate.OneOf(["zh", "en"])), values=ma.List(ma.Str(), validate=validate.Length(min=1)), required=True)
     entrusted = ma.Dict(keys=ma.Str(), values=ma.Nested(_EntrustedSchema), load_default=dict)
     eu_representative = ma.Nested(_EuRepresentativeSchema, required=True)
@@ -185,10 +216,8 @@ def _entrustment(name: str, e: Mapping[str, Any], purposes: Mapping[str, Purpose
     assessment = ImpactAssessment(**e["impact_assessment"]) if e.get("impact_assessment") else purpose.impact_assessment
     if assessment is None:
         raise PolicyError(f"{where}.impact_assessment: required (entrusting processing to a processor, PIPL Art. 55(3))")
-    for lang in ("zh", "en"):
-        if not (e.get("processor") or {}).get(lang):
-            raise PolicyError(f"{where}.processor.{lang}: required")
-    return Entrustment(name, e["processor"], e["country"], e["agreement"], assessment, e["source"])
+    processor = required_label(where, e.get("processor"), "processor", key="processor")
+    return Entrustment(name, processor, e["country"], e["agreement"], assessment, e["source"])
 
 
 def _threshold(key: str, t: Mapping[str, Any], calendars_dir: Path) -> Threshold:
@@ -198,7 +227,27 @@ def _threshold(key: str, t: Mapping[str, Any], calendars_dir: Path) -> Threshold
     if any(p is not None and p.unit == "wd" for p in (due_within, every)):
         if not t.get("calendar") or not (calendars_dir / f"{t['calendar']}.yaml").exists():
             raise PolicyError(f"processing.yaml: handler_duties.thresholds.{key}.calendar: working days need a calendar of policies/calendars/")
-    return Threshold(key, t.get("label", {}), at_least, due_within, every, t.get("calendar"), t["source"])
+    label = required_label(f"processing.yaml: handler_duties.thresholds.{key}", t.get("label"), "duty")
+    return Threshold(key, label, at_least, due_within, every, t.get("calendar"), t["source"])
+
+
+def _security_measures(measures: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The organisational and other measures, in both languages, none naming an algorithm or a key store."""
+    where = "processing.yaml: security_measures"
+    missing = [lang for lang in LABEL_LANGUAGES if not measures.get(lang)]
+    if missing:
+        raise PolicyError(f"{where}: give the organisational security measures in both languages, {{zh: [...], en: [...]}} (missing {' and '.join(missing)})")
+    for lang in LABEL_LANGUAGES:
+        for i, text in enumerate(measures[lang]):
+            named = naming_cryptography(text)
+            if named is not None:
+                raise PolicyError(
+                    f"{where}.{lang}.{i}: names a cryptographic algorithm or key store ({named!r} in {text!r}): the records of "
+                    "processing generate the cryptographic measures from the suite in force (crypto.yaml crypto.suite) and "
+                    "the master-key provider (GOVERN_KEK), so this text could contradict them; keep only organisational and "
+                    "other measures here"
+                )
+    return {lang: list(measures[lang]) for lang in LABEL_LANGUAGES}
 
 
 def load_processing_policy(
@@ -213,7 +262,10 @@ def load_processing_policy(
         raise PolicyError(f"controller.yaml: controller.eu_representative: required ({rep['source']})")
     duties = doc["handler_duties"]
     thresholds = tuple(_threshold(key, t, directory / "calendars") for key, t in sorted(duties["thresholds"].items()))
-    periodic = tuple(PeriodicDuty(key, p.get("label", {}), DutyPeriod.parse(p["every"]), p["source"]) for key, p in sorted(duties["periodic"].items()))
+    periodic = tuple(
+        PeriodicDuty(key, required_label(f"processing.yaml: handler_duties.periodic.{key}", p.get("label"), "duty"), DutyPeriod.parse(p["every"]), p["source"])
+        for key, p in sorted(duties["periodic"].items())
+    )
     clash = {t.key for t in thresholds} & {p.key for p in periodic}
     if clash:
         raise PolicyError(f"processing.yaml: handler_duties: {', '.join(sorted(clash))} is both a threshold and a periodic duty")
@@ -221,13 +273,14 @@ def load_processing_policy(
     return {"processing": ProcessingPolicy(
         impact_assessment_keep_years=doc["impact_assessments"]["keep_years"],
         impact_assessment_source=doc["impact_assessments"]["source"],
-        data_subjects=doc.get("data_subjects", {}),
-        security_measures=doc["security_measures"],
+        data_subjects=required_label("processing.yaml: data_subjects", doc.get("data_subjects"), "data subjects", key="",
+                                     what="the categories of data subjects"),
+        security_measures=_security_measures(doc["security_measures"]),
         entrusted=entrusted,
         eu_representative_source=rep["source"],
         thresholds=thresholds,
         periodic=periodic,
-        log_retention=LogRetentionDuty(lr["minimum"], lr.get("label", {}), lr["source"]),
+        log_retention=LogRetentionDuty(lr["minimum"], required_label("processing.yaml: handler_duties.log_retention", lr.get("label"), "duty"), lr["source"]),
     )}
 
 

@@ -1,10 +1,10 @@
 """The records of processing (GDPR Art. 30; PIPL Art. 54–56): built from what govern already enforces (purposes and
 their legal bases, the catalog's data categories, the retention rules, the recipient register, the processors of
-processing.yaml, the controller of controller.yaml), and **kept**: each version of the controller's header, of each
-activity and of each impact assessment is stored when it takes effect (`sync`, at start-up and before every read) and
-never changed or deleted; a retired activity or a superseded assessment is a last version saying so. A document is
-always read from the stored versions in force at an instant (`records(as_of=...)`), so what the DPO showed a regulator
-last year can be shown again, unchanged."""
+processing.yaml, the controller of controller.yaml, the cryptography govern runs: govern/processing/measures.py), and
+**kept**: each version of the controller's header, of each activity and of each impact assessment is stored when it
+takes effect (`sync`, at start-up and before every read) and never changed or deleted; a retired activity or a
+superseded assessment is a last version saying so. A document is always read from the stored versions in force at an
+instant (`records(as_of=...)`), so what the DPO showed a regulator last year can be shown again, unchanged."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ from sqlalchemy.orm import Session
 
 from govern.audit import service as audit
 from govern.audit.tags import ProcessingAction
+from govern.config import Settings
 from govern.crypto import suites
 from govern.crypto.suites import Suite
 from govern.errors import Conflict, NotFound, validation_failed
 from govern.identity.actor import Actor
 from govern.policy import Policy, Purpose
+from govern.processing import measures
 from govern.processing.models import DutyEvent, RecordVersion
 from govern.processing.policy import keep_until
 from govern.retention.policy import RetentionRule
@@ -148,7 +150,7 @@ def _contact(contact, language: str) -> dict[str, Any] | None:
             "address": _label(contact.get("address"), language, "") or None}
 
 
-def _controller(policy: Policy, language: str) -> dict[str, Any]:
+def _controller(policy: Policy, crypto: measures.CryptoInForce, language: str) -> dict[str, Any]:
     c = policy.controller
     return {
         "name": _label(c.name, language, ""), "contact": c.contact, "email": c.email, "phone": c.phone,
@@ -157,7 +159,8 @@ def _controller(policy: Policy, language: str) -> dict[str, Any]:
         "eu_representative": _contact(c.eu_representative, language),
         "data_subjects": _label(policy.processing.data_subjects, language, ""),
         "jurisdictions": {code: _label(j.label, language, j.law) for code, j in sorted(policy.jurisdictions.items())},
-        "security_measures": list(policy.processing.security_measures.get(language, [])),
+        # Art. 30(1)(g): the cryptographic measures generated from what runs, then the policy's other measures.
+        "security_measures": measures.security_measures(policy, crypto, language),
     }
 
 
@@ -179,12 +182,14 @@ def _assessments(policy: Policy) -> dict[str, dict[str, Any]]:
     return out
 
 
-def current_contents(*, session: Session, policy: Policy) -> dict[tuple[str, str], dict[str, Any]]:
-    """Every record as it would read now: (kind, key) -> content (zh and en side by side where it has words)."""
+def current_contents(*, session: Session, policy: Policy, settings: Settings) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every record as it would read now: (kind, key) -> content (zh and en side by side where it has words). `settings`
+    says where the master keys live (GOVERN_KEK), a security measure the controller's record states."""
     by_purpose: dict[str, list] = {}
     for r in sharing.list_recipients(session=session, active_only=True):
         by_purpose.setdefault(r.purpose, []).append(r)
-    out: dict[tuple[str, str], dict[str, Any]] = {("controller", "controller"): {lang: _controller(policy, lang) for lang in LANGUAGES}}
+    crypto = measures.in_force(session=session, policy=policy, settings=settings)
+    out: dict[tuple[str, str], dict[str, Any]] = {("controller", "controller"): {lang: _controller(policy, crypto, lang) for lang in LANGUAGES}}
     for name, purpose in sorted(policy.purposes.items()):
         out[("activity", name)] = {lang: _activity(policy, purpose, by_purpose.get(name, []), lang) for lang in LANGUAGES}
     for ref, doc in _assessments(policy).items():
@@ -250,11 +255,13 @@ def _reason_digest(stored: str) -> str:
     return f"{suite.hash_name}={stored.removeprefix(suite.digest_prefix)[:16]}"
 
 
-def sync(*, session: Session, policy: Policy, actor: Actor, now: datetime | None = None) -> list[RecordVersion]:
+def sync(*, session: Session, policy: Policy, actor: Actor, settings: Settings, now: datetime | None = None) -> list[RecordVersion]:
     """Stores a new version of every record whose content changed (or that is new), and a last `retired` /
-    `superseded` version of every record the policy no longer has. Idempotent: an unchanged record is not stored."""
+    `superseded` version of every record the policy no longer has. Idempotent: an unchanged record is not stored. A
+    change of the suite or of the master-key provider changes the controller's record (its security measures), so
+    its new version is stored when the change takes effect."""
     now = now or utcnow()
-    current = current_contents(session=session, policy=policy)
+    current = current_contents(session=session, policy=policy, settings=settings)
     latest = _latest(session)
     stored: list[RecordVersion] = []
     for (kind, key), content in sorted(current.items()):
@@ -322,13 +329,15 @@ def _language(language: str) -> None:
         raise validation_failed({"lang": ["must be zh or en"]})
 
 
-def records(*, session: Session, policy: Policy, actor: Actor, language: str = "zh", as_of: datetime | None = None) -> dict[str, Any]:
+def records(
+    *, session: Session, policy: Policy, actor: Actor, settings: Settings, language: str = "zh", as_of: datetime | None = None,
+) -> dict[str, Any]:
     """The records of processing in force at `as_of` (now: after storing any version that took effect), read from the
     stored versions; reading them is audited."""
     _language(language)
     now = utcnow()
     if as_of is None or as_utc(as_of) >= now:
-        sync(session=session, policy=policy, actor=actor, now=now)
+        sync(session=session, policy=policy, actor=actor, settings=settings, now=now)
     at = now if as_of is None else as_utc(as_of)
     doc = {"as_of": at.isoformat(), "policy_digest": policy.digest, **document(in_force(session=session, start=at), language)}
     audit.append(session=session, actor=actor, action=ProcessingAction.RECORDS_READ, resource=f"ropa:{language}", reason=f"as_of={at.isoformat()}")

@@ -29,7 +29,7 @@ def _cn(policy):
 
 def _sync(runtime, policy, at) -> list[tuple]:
     with runtime.database.unit_of_work() as session:
-        rows = service.sync(session=session, policy=policy, actor=OPERATOR, now=at)
+        rows = service.sync(session=session, policy=policy, actor=OPERATOR, settings=runtime.settings, now=at)
         return [(r.kind, r.key, r.version, r.content_sha256, r.content) for r in rows]
 
 
@@ -41,8 +41,10 @@ def _history(runtime, key):
 def test_versions_follow_the_suite_in_force_and_name_it_and_an_older_version_is_not_stored_again(runtime, audit_events):
     stored = _sync(runtime, runtime.policy, T0)
     assert stored and all(d == hashlib.sha256(json.dumps(c, **CANONICAL).encode()).hexdigest() for *_, d, c in stored)
-    # The suite switched to commercial_cn: nothing changed, so nothing is stored again (checked under SHA-256, its own).
-    assert _sync(runtime, _cn(runtime.policy), T1) == []
+    # The suite switched to commercial_cn: the controller's record states other security measures, so its new version
+    # is stored (under SM3); no activity changed, so none is stored again (each checked under SHA-256, its own).
+    [(kind, _, version, digest, _)] = _sync(runtime, _cn(runtime.policy), T1)
+    assert (kind, version) == ("controller", 2) and digest.startswith("sm3:")
     [(_, _, version, digest, content)] = _sync(runtime, _cn(_relabel(runtime.policy, "marketing", "Marketing (renamed)")), T1)
     assert version == 2 and digest == "sm3:" + hashlib.new("sm3", json.dumps(content, **CANONICAL).encode()).hexdigest()[:60]
 

@@ -35,12 +35,12 @@ def _versions(runtime, kind=None, key=None):
 
 def _sync(runtime, policy, at):
     with runtime.database.unit_of_work() as session:
-        return len(service.sync(session=session, policy=policy, actor=OPERATOR, now=at))
+        return len(service.sync(session=session, policy=policy, actor=OPERATOR, settings=runtime.settings, now=at))
 
 
 def _as_of(runtime, at, language="en"):
     with runtime.database.unit_of_work() as session:
-        return service.records(session=session, policy=runtime.policy, actor=OPERATOR, language=language, as_of=at)
+        return service.records(session=session, policy=runtime.policy, actor=OPERATOR, settings=runtime.settings, language=language, as_of=at)
 
 
 def _relabel(policy, purpose, label):
