@@ -30,6 +30,7 @@ from govern.breach.api import blp as breach_blp
 from govern.config import Settings
 from govern.consent.api import blp as consent_blp
 from govern.console.pages import blp as console_blp
+from govern.console.views import late_problem_page as console_problem_page
 from govern.db import kept_after_refusal
 from govern.deidentified.api import blp as deidentified_blp
 from govern.errors import AuditUnavailable, EditConflict, is_edit_conflict, problem_response, register_error_handlers
@@ -191,10 +192,10 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
                 session.rollback()
                 if is_edit_conflict(exc):  # the last flush lost a race for a versioned row: the log is fine, nothing changed
                     log.warning("edit_conflict", error_type=type(exc).__name__)
-                    response = problem_response(EditConflict())
+                    response = _late_problem(EditConflict())
                 else:
                     log.error("commit_failed", error_type=type(exc).__name__)
-                    response = problem_response(AuditUnavailable("The operation could not be recorded and was not carried out."))
+                    response = _late_problem(AuditUnavailable("The operation could not be recorded and was not carried out."))
             finally:
                 runtime.database.end(session)
         refusal = ctx.pop("refusal_audit", None)
@@ -221,6 +222,14 @@ def _install_lifecycle(app: Flask, runtime: Runtime) -> None:
                 runtime.database.end(session)
 
 
+def _late_problem(problem):
+    """The answer to a problem found after the view returned: the console's error page to its pages (in the reader's
+    language, with its headers), problem+json to the API."""
+    if request.blueprint == console_blp.name:
+        return console_problem_page(problem)
+    return problem_response(problem)
+
+
 def _confirm_principal(runtime: Runtime, response):
     """A principal recognised from memory (an audited read) is confirmed by the request's first audit INSERT; a request
     that wrote none (refused, not found, failed) asks the database now, so a disabled key never gets an answer other
@@ -239,7 +248,7 @@ def _confirm_principal(runtime: Runtime, response):
         log.error("principal_not_confirmed", error_type=type(exc).__name__)
         if response.status_code == 503:  # already "not carried out, try again" (a lost connection): no more to hide
             return response
-        return problem_response(AuditUnavailable("The request could not be checked and was not carried out."))
+        return _late_problem(AuditUnavailable("The request could not be checked and was not carried out."))
     if enabled:
         return response
     problem = identity.unauthenticated(identity.KEY_REJECTED, "credentials_rejected")
@@ -247,7 +256,7 @@ def _confirm_principal(runtime: Runtime, response):
     session = g.get("db_session")
     if session is not None:
         session.rollback()
-    return problem_response(problem)
+    return _late_problem(problem)
 
 
 def _record_refusal(runtime: Runtime, refusal) -> None:

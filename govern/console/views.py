@@ -55,7 +55,7 @@ from govern.identity.permissions import Permission
 from govern.ratelimit import limited, refusal
 from govern.timeutil import as_utc
 
-from .i18n import DOMAIN, LANGUAGES, MESSAGES, TRANSLATIONS
+from .i18n import DOMAIN, LANGUAGES, MESSAGES, N_, TRANSLATIONS
 from .policy_text import policy_text
 
 HERE = Path(__file__).resolve().parent
@@ -253,10 +253,9 @@ def page(template: str, status: int = 200, **context: Any):
         (endpoint, label, here.startswith(prefix))
         for endpoint, label, perm, prefix in NAV if endpoint in _endpoints() and signed_in and may(perm)
     ]
-    console_session = g.get("console_session")
     body = render_template(
         f"console/{template}", _=t, t=t, lang=language(), other_lang="en" if language() == "zh" else "zh", when=when, nav=nav,
-        actor=actor if signed_in else None, csrf_token=console_session.csrf_token if console_session is not None else "",
+        actor=actor if signed_in else None, csrf_token=g.get("csrf_token", ""),
         csrf_field=CSRF_FIELD, tz=time_zone(), may=may, Permission=Permission, current=request.endpoint, word_or=word_or, role_name=role_name, retention_rule_name=retention_rule_name, period=period,
         purpose_name=purpose_name, field_name=field_name, record_type_name=record_type_name, principal_name=principal_name,
         policy_text=policy_text, **context,
@@ -310,8 +309,22 @@ def _problem(problem: Problem):
         target = request.full_path.rstrip("?") if request.method == "GET" else request.path
         reason = (problem.extra or {}).get("reason")
         return redirect(url_for("console.sign_in", next=target, ended=1 if reason == "session_invalid" else None))
-    key = {403: "csrf_failed" if problem.code == "csrf_failed" else "forbidden", 404: "not_found"}.get(problem.status)
-    return page("error.html", status=problem.status, problem=problem, message=t(key) if key and problem.code in ("csrf_failed", "permission_denied", "not_found") else None)
+    key = _PROBLEM_MESSAGES.get(problem.code)
+    return page("error.html", status=problem.status, problem=problem, message=t(key) if key else None)
+
+
+# The problems whose page says more than their (English) title, in the reader's language: msgid by problem code.
+_PROBLEM_MESSAGES = {
+    "csrf_failed": N_("csrf_failed"), "permission_denied": N_("forbidden"), "not_found": N_("not_found"),
+    "edit_conflict": N_("edit_conflict"), "audit_unavailable": N_("audit_unavailable"),
+}
+
+
+def late_problem_page(problem: Problem) -> Response:
+    """The console's answer to a problem met after its view returned — the request's commit failed (503
+    audit_unavailable) or lost a race for a versioned row (409 edit_conflict): the error page in the reader's language
+    with the console's headers, or problem+json to a client that asks for JSON, as for a problem the view raised."""
+    return _headers(_problem(problem))
 
 
 @blp.errorhandler(RateLimitExceeded)

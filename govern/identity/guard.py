@@ -152,6 +152,8 @@ def _console_principal(runtime):
         )
     principal, console_session = found
     g.console_session = console_session
+    # Kept as a string too: a page rendered after the request's transaction failed (an error page) must not load it again.
+    g.csrf_token = console_session.csrf_token
     if request.method not in SAFE_METHODS:
         # Named in the refusal's audit event: the session was genuine, the form was not.
         g.actor = Actor(
