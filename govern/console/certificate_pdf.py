@@ -121,7 +121,7 @@ def method_text(cert: dict[str, Any], lang: str, zone: str) -> str:
         return translate(key, lang, **values)
 
     # A certificate made before it recorded its key's algorithm reads as it always has: AES-256-GCM. Null: the key was
-    # destroyed before the request (already erased), and nothing says under which suite.
+    # destroyed before the request, by an erasure whose tombstone predates recording the key's format.
     algorithm = cert.get("key_algorithm", "AES-256-GCM")
     earlier = cert.get("already_erased")
     if earlier is not None:

@@ -28,7 +28,7 @@ from govern.subjects.models import Subject
 
 def shred(
     *, session: Session, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, reason: str, reference: str | None = None,
-    ledger: Ledger | None = None, inline_records: int | None = None,
+    ledger: Ledger | None = None, inline_records: int | None = None, key_format: int | None = None,
 ) -> ShredResult:
     """`erasure.shred` (see there: key, fields, records, tombstone, the ledger line) with the subject's objections
     forgotten in the same transaction. Idempotent."""
@@ -36,7 +36,7 @@ def shred(
     objections.forget_subject(session=session, subject_id=subject_id)
     return erasure.shred(
         session=session, envelope=envelope, actor=actor, subject_id=subject_id, reason=reason, reference=reference, ledger=ledger,
-        inline_records=inline_records,
+        inline_records=inline_records, key_format=key_format,
     )
 
 
@@ -51,7 +51,8 @@ def reapply(*, session: Session, envelope: Envelope, actor: Actor, ledger: Ledge
         # A row still marked erased (its records not yet swept) holds nothing readable: not a resurrection.
         resurrected = (subject is not None and subject.status != ERASED) or session.get(SubjectKey, sid) is not None
         if resurrected or session.get(Tombstone, sid) is None:
-            shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=entry["reason"], reference=entry.get("reference"))
+            shred(session=session, envelope=envelope, actor=actor, subject_id=sid, reason=entry["reason"], reference=entry.get("reference"),
+                  key_format=entry.get("key_format"))
             shredded += int(resurrected)
     if shredded:
         audit.append(session=session, actor=actor, action=ErasureAction.REAPPLY, reason=f"reapplied={shredded}")

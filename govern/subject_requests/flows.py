@@ -192,9 +192,9 @@ def _erase(
         # Already shredded: an erasure killed after its tombstone reached the file (before its commit) is re-applied
         # at restart, or a purge shredded the subject meanwhile. Nothing is left to destroy or keep; the request
         # must still complete, with a certificate that says when and why the subject was erased.
-        method, earlier = _already_erased(session, req)
+        method, earlier, destroyed_key = _already_erased(session, req)
         return _certify(session, envelope.suite, actor, req, now, method, destroyed_fields=[], destroyed_types={}, kept=[], status="erased",
-                        told=told, already_erased=earlier, key_algorithm=None)
+                        told=told, already_erased=earlier, key_algorithm=destroyed_key)
     if whole:
         shredded = _shred_at_once(session, policy, envelope, actor, req, now, ledgers, algorithm, told)
         if shredded is not None:
@@ -265,7 +265,11 @@ def _key_algorithm(session: Session, req: DataSubjectRequest) -> str:
     wrapped = session.scalar(select(SubjectKey.wrapped_key).where(SubjectKey.subject_id == req.subject_id).with_for_update())
     if wrapped is None:  # a live subject always has its key; without one nothing of it can be read any more
         raise SubjectErased()
-    return KEY_ALGORITHMS.get(wrapped[0], f"format {wrapped[0]}")  # govern writes no other; never a reason to refuse the erasure
+    return _algorithm_of(wrapped[0])
+
+
+def _algorithm_of(key_format: int) -> str:
+    return KEY_ALGORITHMS.get(key_format, f"format {key_format}")  # govern writes no other; never a reason to refuse the erasure
 
 
 def _shred_at_once(
@@ -298,18 +302,18 @@ def _shred_at_once(
                     told=told, rows_deleted_after=after, key_algorithm=algorithm)
 
 
-def _already_erased(session: Session, req: DataSubjectRequest) -> tuple[str, dict[str, Any]]:
-    """The method of an erasure that found the subject erased, and when and why it was (its tombstone) as data, so a
-    certificate in another language can say it too (console/certificate_pdf.py). The key was destroyed before this
-    request: nothing kept says its algorithm (the suite in force then, or mid-migration either), so the method names
-    none and the certificate's `key_algorithm` is null."""
+def _already_erased(session: Session, req: DataSubjectRequest) -> tuple[str, dict[str, Any], str | None]:
+    """The method of an erasure that found the subject erased, when and why it was (its tombstone) as data, so a
+    certificate in another language can say it too (console/certificate_pdf.py), and the algorithm of the key destroyed
+    then, as its tombstone recorded it — null for a tombstone kept before it recorded the key's format."""
     stone = session.get(erasure.Tombstone, req.subject_id)
     when = as_utc(stone.erased_at).isoformat() if stone else None
+    algorithm = _algorithm_of(stone.key_format) if stone is not None and stone.key_format is not None else None
     method = (
-        f"crypto-shredding: the subject's data key had already been destroyed and every row deleted at {when or 'an earlier time'} "
-        f"({stone.reason if stone else 'erased'}); nothing of the subject remained to destroy or keep"
+        f"crypto-shredding: the subject's data key{f' ({algorithm})' if algorithm else ''} had already been destroyed and every row "
+        f"deleted at {when or 'an earlier time'} ({stone.reason if stone else 'erased'}); nothing of the subject remained to destroy or keep"
     )
-    return method, {"erased_at": when, "reason": stone.reason if stone else None}
+    return method, {"erased_at": when, "reason": stone.reason if stone else None}, algorithm
 
 
 def _certify(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import DateTime, String, Uuid, delete, func, select
+from sqlalchemy import DateTime, SmallInteger, String, Uuid, delete, func, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from govern.audit import service as audit
@@ -43,6 +43,9 @@ class Tombstone(Base):
     erased_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     reason: Mapped[str] = mapped_column(String(64), nullable=False)
     reference: Mapped[str | None] = mapped_column(String(100))
+    # The destroyed data key's format byte (govern/crypto/suites.py: 1 AES-256-GCM, 2 SM4-GCM), so a certificate made
+    # later still names the algorithm of the key this erasure destroyed; null on a tombstone kept before it was recorded.
+    key_format: Mapped[int | None] = mapped_column(SmallInteger)
 
 
 # A subject whose records and row are still being deleted after its key was destroyed (see `sweep`).
@@ -62,13 +65,14 @@ class ShredResult:
 
 def shred(
     *, session: Session, envelope: Envelope, actor: Actor, subject_id: uuid.UUID, reason: str, reference: str | None = None,
-    ledger: Ledger | None = None, inline_records: int | None = None,
+    ledger: Ledger | None = None, inline_records: int | None = None, key_format: int | None = None,
 ) -> ShredResult:
     """Destroys the subject's data key, deletes its fields (blind indexes included) and keeps a tombstone, in a fixed
     number of statements whatever the subject holds; its records and row go in the same transaction when there are at
     most `inline_records` (default INLINE_RECORDS), otherwise `sweep` deletes them in batches. Idempotent. With
     `ledger` (the tombstones ledger) the tombstone also goes there, counting when this transaction commits; a missing
-    ledger refuses the shredding (503 ledger_missing). The subject's objections are consent's: callers shred through
+    ledger refuses the shredding (503 ledger_missing). The tombstone records the destroyed key's format; `key_format`
+    names it when the key is gone already (a restore re-applying the ledger's line). The subject's objections are consent's: callers shred through
     govern/retention/shredding.py, which forgets them in the same transaction."""
     inline_records = INLINE_RECORDS if inline_records is None else inline_records
     # FOR UPDATE (PostgreSQL): a change to the subject in progress (a status, a rectification) finishes first, and this
@@ -79,6 +83,7 @@ def shred(
         return ShredResult(subject_id, already_erased=True, rows_pending=subject is not None)
     if key is not None:
         envelope.cache.forget(key.wrapped_key)
+        key_format = key.wrapped_key[0]
     # The key goes first: from this statement on, nothing of the subject can be decrypted, whatever else remains.
     session.execute(delete(SubjectKey).where(SubjectKey.subject_id == subject_id))
     session.execute(delete(ProfileField).where(ProfileField.subject_id == subject_id))
@@ -95,12 +100,13 @@ def shred(
         subject.status, subject.external_ref, subject.updated_at = ERASED, None, utcnow()
     erased_at = utcnow()
     if session.get(Tombstone, subject_id) is None:
-        session.add(Tombstone(subject_id=subject_id, erased_at=erased_at, reason=reason, reference=reference))
+        session.add(Tombstone(subject_id=subject_id, erased_at=erased_at, reason=reason, reference=reference, key_format=key_format))
     audit.append(session=session, actor=actor, action=ErasureAction.SHRED, subject_id=subject_id, reason=reason, resource=reference)
     session.flush()
     if ledger is not None:
         try:
-            ledger.stage(session, {"subject_id": str(subject_id), "erased_at": erased_at.isoformat(), "reason": reason, "reference": reference})
+            ledger.stage(session, {"subject_id": str(subject_id), "erased_at": erased_at.isoformat(), "reason": reason, "reference": reference,
+                                   "key_format": key_format})
         except LedgerMissing as exc:
             raise ledger_missing(exc.ledger) from None
     return ShredResult(subject_id, already_erased=False, records_deleted=deleted, rows_pending=deleted is None)

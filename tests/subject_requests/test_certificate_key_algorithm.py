@@ -2,7 +2,8 @@
 for a key of the international suite, SM4-GCM for one of commercial_cn — the key's own, read when it is destroyed,
 not the suite in force (a subject `govern keys migrate-suite` has not reached yet still has an AES key). The
 certificate keeps it as data (`key_algorithm`) and says it in its English `method`; an erasure that found the subject
-already erased cannot know it and names none (null)."""
+already erased names the key its tombstone recorded when it was destroyed (none, null, for a tombstone kept before
+tombstones recorded it)."""
 
 from __future__ import annotations
 
@@ -105,14 +106,33 @@ def test_a_limited_erasure_records_the_algorithm_of_the_key_it_replaced_and_dest
         rt.database.dispose()
 
 
-def test_an_erasure_that_found_the_subject_already_erased_names_no_algorithm_it_cannot_know(runtime, make_subject):
-    sid = make_subject()
-
+def _erase_after_a_purge(runtime, sid, after_purge=None) -> dict:
     def purge() -> None:  # a purge gets there first, between verification and completion, in whichever suite is in force
         with runtime.database.unit_of_work() as session:
             erasure.shred(session=session, envelope=runtime.envelope, actor=Actor.operator(), subject_id=sid, reason="retention_purge")
+            if after_purge is not None:
+                after_purge(session)
 
-    response = _erase(runtime, sid, runtime.ledgers, purge)
+    return _erase(runtime, sid, runtime.ledgers, purge)
+
+
+def test_an_erasure_that_found_the_subject_already_erased_names_the_key_its_tombstone_recorded(runtime, make_subject):
+    sid = make_subject()
+    response = _erase_after_a_purge(runtime, sid)
+    cert = response["certificate"]
+    assert cert["key_algorithm"] == "AES-256-GCM" and cert["already_erased"]["reason"] == "retention_purge"
+    assert cert["method"].startswith("crypto-shredding: the subject's data key (AES-256-GCM) had already been destroyed")
+    _digest_checks(response)
+
+
+def test_a_tombstone_kept_before_it_recorded_the_key_gives_a_certificate_naming_no_algorithm(runtime, make_subject):
+    sid = make_subject()
+
+    def as_an_older_tombstone(session) -> None:
+        session.flush()
+        session.get(erasure.Tombstone, sid).key_format = None
+
+    response = _erase_after_a_purge(runtime, sid, as_an_older_tombstone)
     cert = response["certificate"]
     assert "key_algorithm" in cert and cert["key_algorithm"] is None
     assert cert["method"].startswith("crypto-shredding: the subject's data key had already been destroyed")

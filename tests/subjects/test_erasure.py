@@ -5,6 +5,7 @@ import uuid
 
 from sqlalchemy import select
 
+from govern.crypto import suites
 from govern.crypto.models import SubjectKey
 from govern.identity.actor import Actor
 from govern.retention import shredding
@@ -73,6 +74,20 @@ def test_a_restored_backup_reapplies_erasures_before_serving(client_as, make_sub
     sales = client_as("sales_service")
     assert sales.get(f"/api/v1/subjects/{gone}", purpose="order_fulfilment").status_code == 410
     assert sales.get(f"/api/v1/subjects/{keep}", purpose="order_fulfilment").status_code == 200
+
+
+def test_the_tombstone_records_the_destroyed_keys_format_and_a_restore_puts_it_back(make_subject, runtime):
+    sid = make_subject()
+    with runtime.database.unit_of_work() as session:
+        key_format = session.get(SubjectKey, sid).wrapped_key[0]
+    _shred(runtime, sid)
+    with runtime.database.unit_of_work() as session:
+        assert session.get(erasure.Tombstone, sid).key_format == key_format == suites.AES_GCM
+        session.delete(session.get(erasure.Tombstone, sid))  # a restored database that lost the tombstone (the key is gone)
+    with runtime.database.unit_of_work() as session:
+        shredding.reapply(session=session, envelope=runtime.envelope, actor=Actor.operator(), ledger=runtime.ledgers.tombstones)
+    with runtime.database.unit_of_work() as session:
+        assert session.get(erasure.Tombstone, sid).key_format == suites.AES_GCM  # from the ledger's line
 
 
 def test_erasing_some_fields_leaves_the_rest_readable(client_as, make_subject, runtime):
