@@ -14,11 +14,10 @@ from typing import Any, Iterable
 from flask import Response, url_for
 
 from govern.identity.assignees import Assignee
+from govern.spreadsheet import text_cell
 from govern.timeutil import utcnow
 
 from .views import parse_local, t
-
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def day_range(args, start: str, end: str) -> tuple[datetime | None, datetime | None]:
@@ -74,18 +73,12 @@ def time_left(seconds_left: float) -> str:
     return t("hours_overdue", n=n) if seconds_left < 0 else t("hours_left_n", n=n)
 
 
-def cell(value: Any) -> str:
-    """A CSV cell a spreadsheet shows as text: one that would start a formula gets a leading apostrophe (OWASP CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
 def csv_response(name: str, header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Response:
     """The rows as a CSV download, UTF-8 with a BOM (so a spreadsheet reads the Chinese), named `<name>-<UTC time>.csv`."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(list(header))
     for row in rows:
-        writer.writerow([cell(v) for v in row])
+        writer.writerow([text_cell(v) for v in row])
     filename = f"{name}-{utcnow().strftime('%Y%m%dT%H%M%SZ')}.csv"
     return Response("\ufeff" + out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{filename}"'})

@@ -20,6 +20,7 @@ from govern.audit.tags import ReviewAction
 from govern.identity.actor import Actor
 from govern.identity.models import Principal
 from govern.policy import Policy
+from govern.spreadsheet import text_cell
 from govern.timeutil import as_utc, utcnow
 
 # Audit actions that read personal data (what "what it read" counts). Names are the other domains' action strings.
@@ -175,9 +176,7 @@ def _cell(value) -> str:
         return as_utc(value).isoformat(timespec="seconds")
     if isinstance(value, list):
         return " ".join(str(v) for v in value)
-    text = str(value)
-    # A spreadsheet runs a cell that starts with = + - @ as a formula (CSV injection): quote it as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return text_cell(value)
 
 
 def to_csv(review: Review) -> str:

@@ -31,6 +31,7 @@ from govern.processing.models import DutyEvent, RecordVersion
 from govern.processing.policy import keep_until
 from govern.retention.policy import RetentionRule
 from govern.sharing import service as sharing
+from govern.spreadsheet import text_cell
 from govern.timeutil import as_utc, utcnow
 
 LANGUAGES = ("zh", "en")
@@ -379,13 +380,6 @@ def _who(contact: dict[str, Any] | None) -> str:
     return "; ".join(x for x in (contact.get("name"), contact.get("email"), contact.get("phone"), contact.get("address")) if x)
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet runs a cell that starts with = + - @ as a formula (CSV injection): a recipient's name is typed by
-    # staff, so every cell is quoted as text when it would start one.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def as_csv(document: dict[str, Any]) -> str:
     """One row per activity (version), each carrying every GDPR Art. 30(1) item; lists joined with '; '."""
     out = io.StringIO()
@@ -395,7 +389,7 @@ def as_csv(document: dict[str, Any]) -> str:
     for a in document["activities"]:
         pia = a["impact_assessment"] or {}
         processor = a.get("processor") or {}
-        writer.writerow(_cell(v) for v in [
+        writer.writerow(text_cell(v) for v in [  # a recipient's name is typed by staff
             a["purpose"], a["purpose_label"],
             _who({"name": c.get("name"), "address": c.get("address")}), _who({"name": c.get("contact"), "email": c.get("email"), "phone": c.get("phone")}),
             _who(c.get("dpo")), _who(c.get("eu_representative")), a.get("data_subjects", ""),
