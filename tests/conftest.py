@@ -286,6 +286,39 @@ def make_subject(runtime):
     return make
 
 
+STAFF_PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture
+def make_staff(runtime):
+    """make_staff("dpo") → the new staff Principal (password STAFF_PASSWORD), named after its first role unless `name`."""
+    from govern.identity import staff
+    from govern.identity.actor import Actor
+
+    counter = iter(range(10_000))
+
+    def make(*roles: str, name: str | None = None, password: str = STAFF_PASSWORD):
+        with runtime.database.unit_of_work() as session:
+            return staff.create(
+                session=session, policy=runtime.policy, actor=Actor.operator(), name=name or f"{roles[0].replace('_', '-')}-{next(counter)}",
+                roles=list(roles), password=password,
+            )
+
+    return make
+
+
+@pytest.fixture
+def person(make_staff):
+    """person("dpo", name=…) → (the new staff Principal, the Actor it acts as once signed in)."""
+    from govern.identity.actor import Actor
+
+    def make(*roles: str, name: str | None = None):
+        p = make_staff(*roles, name=name)
+        return p, Actor(name=p.name, kind="staff", roles=tuple(roles), principal_id=p.id)
+
+    return make
+
+
 @pytest.fixture
 def audit_events(runtime):
     """audit_events() → every audit event so far, oldest first, as AuditEvent rows."""

@@ -17,20 +17,6 @@ from govern.errors import Problem
 from govern.identity import assignees, staff
 from govern.identity.actor import Actor
 
-PASSWORD = "correct horse battery staple"
-
-
-@pytest.fixture
-def person(runtime):
-    """person("security", name=…) -> (Principal, the Actor it signs in as)."""
-
-    def make(*roles: str, name: str):
-        with runtime.database.unit_of_work() as session:
-            p = staff.create(session=session, policy=runtime.policy, actor=Actor.operator(), name=name, roles=list(roles), password=PASSWORD)
-            return p, Actor(name=p.name, kind="staff", roles=roles, principal_id=p.id)
-
-    return make
-
 
 def _assignee_id(runtime, incident_id) -> uuid.UUID | None:
     with runtime.database.unit_of_work() as session:

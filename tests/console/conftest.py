@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-PASSWORD = "correct horse battery staple"
+from tests.conftest import STAFF_PASSWORD as PASSWORD  # make_staff is in tests/conftest.py
+
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -18,24 +19,6 @@ def csrf_of(html: str) -> str:
     match = _CSRF.search(html)
     assert match, "no CSRF token in the page"
     return match.group(1)
-
-
-@pytest.fixture
-def make_staff(runtime):
-    """make_staff("dpo") → the new staff Principal (password PASSWORD)."""
-    from govern.identity import staff
-    from govern.identity.actor import Actor
-
-    counter = iter(range(10_000))
-
-    def make(*roles: str, name: str | None = None, password: str = PASSWORD):
-        with runtime.database.unit_of_work() as session:
-            return staff.create(
-                session=session, policy=runtime.policy, actor=Actor.operator(), name=name or f"{roles[0].replace('_', '-')}-{next(counter)}",
-                roles=list(roles), password=password,
-            )
-
-    return make
 
 
 @dataclass

@@ -20,22 +20,6 @@ from .conftest import days
 NOW = datetime.now(timezone.utc)
 
 
-@pytest.fixture
-def person(runtime):
-    """person("dpo") -> (the staff Principal, an Actor signed in as them)."""
-    from govern.identity import staff
-
-    counter = iter(range(1000))
-
-    def make(role: str):
-        with runtime.database.unit_of_work() as session:
-            p = staff.create(session=session, policy=runtime.policy, actor=Actor.operator(), name=f"{role.replace('_', '-')}-{next(counter)}",
-                             roles=[role], password="correct horse battery staple")
-        return p, Actor(name=p.name, kind="staff", roles=(role,), principal_id=p.id)
-
-    return make
-
-
 def _assign(runtime, actor, plan_id, assignee_id, now=None) -> Plan:
     with runtime.database.unit_of_work() as session:
         plan = service.assign_plan(session=session, policy=runtime.policy, actor=actor, plan_id=plan_id, assignee_id=assignee_id, now=now)

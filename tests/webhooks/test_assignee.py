@@ -17,22 +17,6 @@ from govern.webhooks.models import WebhookDelivery
 from tests.console.test_webhooks import T0, failed_delivery  # noqa: F401  (a fixture)
 
 
-@pytest.fixture
-def person(runtime):
-    """person("privacy_staff") -> (the staff Principal, an Actor signed in as them)."""
-    from govern.identity import staff
-
-    counter = iter(range(1000))
-
-    def make(role: str):
-        with runtime.database.unit_of_work() as session:
-            p = staff.create(session=session, policy=runtime.policy, actor=Actor.operator(), name=f"{role.replace('_', '-')}-{next(counter)}",
-                             roles=[role], password="correct horse battery staple")
-        return p, Actor(name=p.name, kind="staff", roles=(role,), principal_id=p.id)
-
-    return make
-
-
 def _assign(runtime, actor, delivery_id, assignee_id):
     with runtime.database.unit_of_work() as session:
         return webhooks.assign(session=session, policy=runtime.policy, actor=actor, delivery_id=delivery_id, assignee_id=assignee_id).assignee_id
