@@ -1,8 +1,8 @@
 """Every name a policy file defines and the console, the certificates or the letters show — a category, field and
 record type of catalog.yaml, a purpose, a jurisdiction, a legal hold's reason — is given in Chinese and in English in
 that file (its `label`), so one an operator adds reads in words in both languages without a release; one without both
-is refused at start-up with a message naming the file, the key and what is missing (roles: tests/identity, retention
-rules and obligations: tests/retention)."""
+is refused at start-up with a message naming the file, the key and what is missing. A role, a retention rule and an
+obligation are named so too (their shipped words: tests/identity, tests/retention)."""
 
 import shutil
 
@@ -20,6 +20,7 @@ def policies(tmp_path):
     return target
 
 
+OBLIGATION_LABEL = "    label: {zh: 电子商务交易信息保存义务, en: e-commerce transaction information to be kept}\n"
 CASES = [
     ("catalog.yaml", "  contact: {zh: 联系方式, en: contact details}\n", "  contact: {zh: 联系方式}\n",
      "catalog.yaml: categories.contact: give the category's name in both languages", "missing en"),
@@ -33,10 +34,33 @@ CASES = [
      "jurisdictions.yaml: jurisdictions.CN.label: give the jurisdiction's name in both languages", "missing zh and en"),
     ("retention.yaml", "  litigation: {zh: 诉讼或仲裁, en: litigation or arbitration}\n", "  litigation: {en: litigation or arbitration}\n",
      "retention.yaml: hold_reasons.litigation: give the hold reason's name in both languages", "missing zh"),
+    # roles.yaml, retention.yaml's rules and obligations: each way a label can be wrong
+    ("roles.yaml", "    label: {zh: 个人信息保护负责人, en: DPO}\n", "",
+     "roles.yaml: roles.dpo.label: give the role's name in both languages", "missing zh and en"),
+    ("roles.yaml", "    label: {zh: 个人信息保护负责人, en: DPO}\n", "    label: {en: DPO}\n",
+     "roles.yaml: roles.dpo.label: give the role's name in both languages", "missing zh"),
+    ("roles.yaml", "    label: {zh: 个人信息保护负责人, en: DPO}\n", "    label: {zh: 个人信息保护负责人, en: ''}\n",
+     "roles.yaml: roles.dpo.label: give the role's name in both languages", "missing en"),
+    ("roles.yaml", "    label: {zh: 个人信息保护负责人, en: DPO}\n", "    label: {zh: 个人信息保护负责人, en: DPO, ja: 個人情報保護責任者}\n",
+     "roles.yaml: roles.dpo.label: give the role's name in both languages", "unknown language(s) ja"),
+    ("retention.yaml", "    label: {zh: 浏览记录, en: Browsing}\n", "",
+     "retention.yaml: rules.browsing.label: give the rule's name in both languages", "missing zh and en"),
+    ("retention.yaml", "    label: {zh: 浏览记录, en: Browsing}\n", "    label: {zh: 浏览记录}\n",
+     "retention.yaml: rules.browsing.label: give the rule's name in both languages", "missing en"),
+    ("retention.yaml", "    label: {zh: 浏览记录, en: Browsing}\n", "    label: {zh: ' ', en: Browsing}\n",
+     "retention.yaml: rules.browsing.label: give the rule's name in both languages", "missing zh"),
+    ("retention.yaml", "    label: {zh: 浏览记录, en: Browsing}\n", "    label: {zh: 浏览记录, en: Browsing, de: Surfverlauf}\n",
+     "retention.yaml: rules.browsing.label: give the rule's name in both languages", "unknown language(s) de"),
+    ("retention.yaml", OBLIGATION_LABEL, "", "retention.yaml: obligations.cn_ecommerce_transactions.label", "missing zh and en"),
+    ("retention.yaml", OBLIGATION_LABEL, "    label: {zh: 电子商务交易信息保存义务}\n", "retention.yaml: obligations.cn_ecommerce_transactions.label", "missing en"),
+    ("retention.yaml", OBLIGATION_LABEL, "    label: {zh: '', en: e-commerce transaction information to be kept}\n",
+     "retention.yaml: obligations.cn_ecommerce_transactions.label", "missing zh"),
+    ("retention.yaml", OBLIGATION_LABEL, "    label: {zh: 电子商务交易信息保存义务, en: e-commerce, fr: commerce électronique}\n",
+     "retention.yaml: obligations.cn_ecommerce_transactions.label", "unknown language(s) fr"),
 ]
 
 
-@pytest.mark.parametrize(("file", "old", "new", "where", "problem"), CASES, ids=[c[3].split(":")[1].strip() for c in CASES])
+@pytest.mark.parametrize(("file", "old", "new", "where", "problem"), CASES, ids=[f"{c[3].split(':')[1].strip()}-{c[4]}" for c in CASES])
 def test_a_name_without_its_words_in_both_languages_is_refused_naming_the_file_and_the_key(policies, file, old, new, where, problem):
     path = policies / file
     text = path.read_text()
