@@ -57,6 +57,22 @@ CASES = [
      "retention.yaml: obligations.cn_ecommerce_transactions.label", "missing zh"),
     ("retention.yaml", OBLIGATION_LABEL, "    label: {zh: 电子商务交易信息保存义务, en: e-commerce, fr: commerce électronique}\n",
      "retention.yaml: obligations.cn_ecommerce_transactions.label", "unknown language(s) fr"),
+    # processing.yaml: the texts a record of processing or the duties show
+    ("processing.yaml", "  en: Customers (including prospects and members), by jurisdiction\n", "",
+     "processing.yaml: data_subjects: give the categories of data subjects in both languages", "missing en"),
+    ("processing.yaml", "  zh: 客户（含潜在客户与会员），按司法辖区\n", "  zh: 客户（含潜在客户与会员），按司法辖区\n  fr: Clients\n",
+     "processing.yaml: data_subjects: give the categories of data subjects in both languages", "unknown language(s) fr"),
+    ("processing.yaml", '    processor: {zh: 示例物流有限公司, en: "Example Logistics Co., Ltd."}\n', '    processor: {en: "Example Logistics Co., Ltd."}\n',
+     "processing.yaml: entrusted.order_fulfilment.processor: give the processor's name in both languages", "missing zh"),
+    ("processing.yaml", "      label: {zh: 指定个人信息保护负责人并向履行个人信息保护职责的部门报送, en: Designate a personal information protection officer and report their details to the authority}\n",
+     "      label: {zh: 指定个人信息保护负责人并向履行个人信息保护职责的部门报送}\n",
+     "processing.yaml: handler_duties.thresholds.protection_officer.label: give the duty's name in both languages", "missing en"),
+    ("processing.yaml", "      label: {zh: 个人信息安全事件应急演练, en: Personal information security incident drill}\n", "",
+     "processing.yaml: handler_duties.periodic.incident_drill.label: give the duty's name in both languages", "missing zh and en"),
+    ("processing.yaml", "    label: {zh: 网络日志留存不少于六个月, en: Network logs kept at least six months}\n", "    label: {zh: '', en: Network logs kept at least six months}\n",
+     "processing.yaml: handler_duties.log_retention.label: give the duty's name in both languages", "missing zh"),
+    ("processing.yaml", "  en:\n    - Purpose- and role-based access control, with masking per role\n", "  xx:\n    - Purpose- and role-based access control, with masking per role\n",
+     "processing.yaml: security_measures.xx", "Must be one of: zh, en"),
 ]
 
 
