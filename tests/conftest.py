@@ -286,6 +286,16 @@ def make_subject(runtime):
     return make
 
 
+@pytest.fixture
+def policies(tmp_path) -> Path:
+    """A copy of the shipped policies/ folder to edit: a test changes a file there and loads it as start-up does."""
+    import shutil
+
+    target = tmp_path / "policies"
+    shutil.copytree(PROJECT_ROOT / "policies", target)
+    return target
+
+
 STAFF_PASSWORD = "correct horse battery staple"
 
 

@@ -1,19 +1,10 @@
 """Policies are validated at start-up: a bad file stops the service with a message naming file, key and problem."""
 
-import shutil
 
 import pytest
 
-from govern.config import PROJECT_ROOT
 from govern.policies import load_policy
 from govern.policy import PolicyError
-
-
-@pytest.fixture
-def policies(tmp_path):
-    target = tmp_path / "policies"
-    shutil.copytree(PROJECT_ROOT / "policies", target)
-    return target
 
 
 def _edit(path, old, new):

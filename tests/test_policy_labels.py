@@ -4,21 +4,12 @@ that file (its `label`), so one an operator adds reads in words in both language
 is refused at start-up with a message naming the file, the key and what is missing. A role, a retention rule and an
 obligation are named so too (their shipped words: tests/identity, tests/retention)."""
 
-import shutil
 
 import pytest
 
 from govern.config import PROJECT_ROOT
 from govern.policies import load_policy
 from govern.policy import PolicyError
-
-
-@pytest.fixture
-def policies(tmp_path):
-    target = tmp_path / "policies"
-    shutil.copytree(PROJECT_ROOT / "policies", target)
-    return target
-
 
 OBLIGATION_LABEL = "    label: {zh: 电子商务交易信息保存义务, en: e-commerce transaction information to be kept}\n"
 CASES = [

@@ -3,21 +3,11 @@ placeholder that could carry more than ids, types, counts and times, naming the 
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from govern.alerts.policy import load_alert_policy
-from govern.config import PROJECT_ROOT
 from govern.policies import load_policy
 from govern.policy import PolicyError
-
-
-@pytest.fixture
-def policies(tmp_path):
-    target = tmp_path / "policies"
-    shutil.copytree(PROJECT_ROOT / "policies", target)
-    return target
 
 
 def _edit(path, old, new):

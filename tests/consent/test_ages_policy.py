@@ -1,20 +1,11 @@
 """The ages of consent and the basis a collection needs are policy (jurisdictions.yaml), checked at start-up: a figure
 the law does not allow, a basis without its source or a category the catalog does not know refuses to start."""
 
-import shutil
 
 import pytest
 
-from govern.config import PROJECT_ROOT
 from govern.policies import load_policy
 from govern.policy import PolicyError
-
-
-@pytest.fixture
-def policies(tmp_path):
-    target = tmp_path / "policies"
-    shutil.copytree(PROJECT_ROOT / "policies", target)
-    return target
 
 
 @pytest.mark.parametrize(

@@ -3,20 +3,12 @@ an entrusted processor's name, each duty's label — and its organisational secu
 in English, required at start-up like every name a policy file defines (govern.policy.required_label): one without
 both is refused with a message naming the file, the key and what is missing (each text's cases: tests/test_policy_labels.py)."""
 
-import shutil
 
 import pytest
 
 from govern.config import PROJECT_ROOT
 from govern.policies import load_policy
 from govern.policy import PolicyError
-
-
-@pytest.fixture
-def policies(tmp_path):
-    target = tmp_path / "policies"
-    shutil.copytree(PROJECT_ROOT / "policies", target)
-    return target
 
 
 def test_the_security_measures_are_refused_without_their_english_list(policies):

@@ -5,14 +5,12 @@ is in both exports, and an activity entrusted to a processor needs an agreement 
 
 import csv
 import io
-import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select, text
 
-from govern.config import PROJECT_ROOT
 from govern.errors import Conflict
 from govern.identity.actor import Actor
 from govern.policies import load_policy
@@ -154,13 +152,6 @@ def test_a_recipient_abroad_is_a_transfer_with_its_safeguard(client_as, runtime)
         })
     entry = next(a for a in client_as("dpo").get("/api/v1/processing/records?lang=en").json["activities"] if a["purpose"] == "global_membership")
     assert entry["transfers"] == [{"to": "Member Services GmbH", "country": "DE", "safeguard": "standard_contract"}]
-
-
-@pytest.fixture
-def policies(tmp_path):
-    target = tmp_path / "policies"
-    shutil.copytree(PROJECT_ROOT / "policies", target)
-    return target
 
 
 def test_an_entrusted_activity_needs_a_processing_agreement(policies):

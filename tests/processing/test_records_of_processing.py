@@ -3,12 +3,10 @@ that needs an impact assessment cannot be used without one on record."""
 
 import csv
 import io
-import shutil
 from datetime import date, timedelta
 
 import pytest
 
-from govern.config import PROJECT_ROOT
 from govern.policies import load_policy
 from govern.policy import PolicyError
 
@@ -63,13 +61,6 @@ def test_reading_the_records_is_audited_and_services_may_not(client_as, audit_ev
     client_as("dpo").get("/api/v1/processing/records")
     assert [e.action for e in audit_events(action="processing:records:read")] == ["processing:records:read"]
     assert client_as("sales_service").get("/api/v1/processing/records").status_code == 403
-
-
-@pytest.fixture
-def policies(tmp_path):
-    target = tmp_path / "policies"
-    shutil.copytree(PROJECT_ROOT / "policies", target)
-    return target
 
 
 @pytest.mark.parametrize("purpose", ["fraud_prevention", "personalisation", "partner_marketing", "global_membership"])

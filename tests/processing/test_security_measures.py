@@ -6,7 +6,6 @@ algorithm or a key store (refused at start-up). A change of suite or provider st
 record when it takes effect, and "as of" an earlier date still shows what was stated then."""
 
 import json
-import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
@@ -136,13 +135,6 @@ def test_the_compliance_pack_records_state_the_suite_in_force(runtime, make_subj
 
 
 # --- the policy's own measures --------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def policies(tmp_path):
-    target = tmp_path / "policies"
-    shutil.copytree(PROJECT_ROOT / "policies", target)
-    return target
 
 
 ORGANISATIONAL_EN = "    - Purpose- and role-based access control, with masking per role\n"

@@ -2,7 +2,6 @@
 itself, stops govern with a message naming the gap."""
 
 import os
-import shutil
 import subprocess
 import sys
 
@@ -12,13 +11,6 @@ from govern.config import PROJECT_ROOT
 from govern.policies import load_policy
 from govern.policy import PolicyError
 from govern.retention.policy import RetentionPeriod
-
-
-@pytest.fixture
-def policies(tmp_path):
-    target = tmp_path / "policies"
-    shutil.copytree(PROJECT_ROOT / "policies", target)
-    return target
 
 
 def _edit(path, old, new):
