@@ -37,6 +37,20 @@ class ConsoleClient:
         return self.client.post(url, data=form, headers={"Accept": "text/html", **kw.pop("headers", {})}, **kw)
 
 
+def erasure_preview_kept(c: ConsoleClient, request_id) -> dict[str, str]:
+    """The "what will be kept" section of an erasure's preview page, as the signed-in user reads it in zh and in en."""
+    kept = {}
+    for lang in ("zh", "en"):
+        c.post("/console/preferences", {"language": lang})
+        preview = c.get(f"/console/requests/{request_id}/erasure").get_data(as_text=True)
+        kept[lang] = preview.split('id="preview-kept"')[1].split("</section>")[0]
+    return kept
+
+
+# What a kept item's reason shows beside its words: data-code="<rule or obligation>">(<its label>)
+KEPT_BECAUSE = r'<span class="muted" data-code="([a-z_:]+)">\((.+?)\)</span>'
+
+
 def sign_in(client, name: str, password: str = PASSWORD):
     page = client.get("/console/sign-in", headers={"Accept": "text/html"})
     return client.post("/console/sign-in", data={"csrf_token": csrf_of(page.get_data(as_text=True)), "name": name, "password": password},

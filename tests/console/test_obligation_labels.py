@@ -13,6 +13,7 @@ import pytest
 from govern.config import PROJECT_ROOT
 from govern.policies import load_policy
 from govern.subjects import service as subjects
+from tests.console.conftest import KEPT_BECAUSE, erasure_preview_kept
 from tests.subject_requests.conftest import CRM, act, file_request, verify_by_session  # noqa: F401  (fixtures)
 
 LAW = "Consumer Disputes Test Statute Art. 9: purchase records kept ten years for dispute resolution"
@@ -56,11 +57,6 @@ def test_an_obligation_added_only_to_the_policy_file_reads_by_its_label_in_chine
                             occurred_at=datetime.now(timezone.utc) - timedelta(days=200), payload={"label": "purchase", "amount": 200})
     rid = file_request(sid, "erasure")
     verify_by_session(rid)
-    c = console_as("dpo")
-    seen = {}
-    for lang in ("zh", "en"):
-        c.post("/console/preferences", {"language": lang})
-        preview = c.get(f"/console/requests/{rid}/erasure").get_data(as_text=True)
-        kept = preview.split('id="preview-kept"')[1].split("</section>")[0]
-        seen[lang] = re.findall(r'<span class="muted" data-code="([a-z_:]+)">\((.+?)\)</span>', kept)
+    kept = erasure_preview_kept(console_as("dpo"), rid)
+    seen = {lang: re.findall(KEPT_BECAUSE, section) for lang, section in kept.items()}
     assert seen == {"zh": [("cn_dispute_evidence", "消费纠纷证据保存义务")], "en": [("cn_dispute_evidence", "consumer-dispute evidence to be kept")]}

@@ -16,6 +16,7 @@ from govern.identity.actor import Actor
 from govern.policies import load_policy
 from govern.retention import service as retention
 from govern.subjects import service as subjects
+from tests.console.conftest import KEPT_BECAUSE, erasure_preview_kept
 from tests.subject_requests.conftest import CRM, act, file_request, verify_by_session  # noqa: F401  (fixtures)
 
 LAW = "Loyalty Test Statute Art. 4: loyalty point ledgers kept ninety days after each entry"
@@ -91,12 +92,8 @@ def test_a_rule_added_only_to_the_policy_file_says_in_words_why_an_erasure_keeps
     _loyalty_record(runtime, sid, days_ago=10)  # its 90 days still running, and the rule keeps it from an erasure
     rid = file_request(sid, "erasure")
     verify_by_session(rid)
-    c = console_as("dpo")
-    seen = {}
-    for lang in ("zh", "en"):
-        c.post("/console/preferences", {"language": lang})
-        preview = c.get(f"/console/requests/{rid}/erasure").get_data(as_text=True)
-        kept = preview.split('id="preview-kept"')[1].split("</section>")[0]
-        seen[lang] = [w for code, w in re.findall(r'<span class="muted" data-code="([a-z_:]+)">\((.+?)\)</span>', kept) if code == "loyalty_ledger"]
-        assert f'"record:loyalty_points">{RECORD_WORDS[lang]}</td>' in kept, lang  # the record type too, by its label in catalog.yaml
+    kept = erasure_preview_kept(console_as("dpo"), rid)
+    seen = {lang: [w for code, w in re.findall(KEPT_BECAUSE, section) if code == "loyalty_ledger"] for lang, section in kept.items()}
+    for lang, section in kept.items():  # the record type too, by its label in catalog.yaml
+        assert f'"record:loyalty_points">{RECORD_WORDS[lang]}</td>' in section, lang
     assert seen == {"zh": [WORDS["zh"]], "en": [WORDS["en"]]}
