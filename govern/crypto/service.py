@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from govern.audit import service as audit
 from govern.audit.tags import KeyAction
 from govern.config import Settings
-from govern.crypto import checks, keyed
+from govern.crypto import checks, keyed, recorded_suite
 from govern.crypto.envelope import Envelope
 from govern.crypto.models import SubjectKey
 from govern.crypto.provider import MasterKeys, uses_token
@@ -145,3 +145,12 @@ def key_provider(settings: Settings) -> str:
     keyring file in GOVERN_HOME) or `pkcs11` (a PKCS#11 token, an HSM). The records of processing state it among the
     security measures (govern/processing/measures.py)."""
     return TOKEN_PROVIDER if uses_token(settings) else FILE_PROVIDER
+
+
+def suite_converted_from(*, session: Session, target: str) -> str | None:
+    """The suite data is still partly under while `govern keys migrate-suite` converts it to `target`; None when no
+    such migration is under way (the records of processing say so while it runs)."""
+    state = recorded_suite.state(session)
+    if state is None or state.target != target or state.in_force == target:
+        return None
+    return state.in_force

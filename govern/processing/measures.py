@@ -30,6 +30,8 @@ class CryptoInForce:
     suite: Suite
     key_provider: str  # govern.crypto.service.FILE_PROVIDER ("file") or TOKEN_PROVIDER ("pkcs11")
     audit_chain_hash: str  # "SHA-256" or "SM3"
+    # While `govern keys migrate-suite` converts the data to `suite`, the suite what is not converted yet is still under.
+    converting_from: Suite | None = None
 
 
 def in_force(*, session: Session, policy: Policy, settings: Settings) -> CryptoInForce:
@@ -37,7 +39,21 @@ def in_force(*, session: Session, policy: Policy, settings: Settings) -> CryptoI
     chose, and the audit chain's hash (SM3 under commercial_cn, and after it: the log never turns back)."""
     suite = suites.suite(policy.crypto.suite)
     sm3_chain = suite.hash_name == "sm3" or chain.files_in_sm3(session)
-    return CryptoInForce(suite, crypto.key_provider(settings), suites.HASH_LABELS["sm3" if sm3_chain else "sha256"])
+    before = crypto.suite_converted_from(session=session, target=suite.name)
+    return CryptoInForce(suite, crypto.key_provider(settings), suites.HASH_LABELS["sm3" if sm3_chain else "sha256"],
+                         suites.suite(before) if before else None)
+
+
+def _converting(c: CryptoInForce, language: str) -> str:
+    """What a suite migration under way leaves true of the data not converted yet (nothing when none runs)."""
+    old = c.converting_from
+    if old is None:
+        return ""
+    if language == "zh":
+        return (f"（正在由 {old.cipher_label}/{old.mac_label} 转换为 {c.suite.cipher_label}/{c.suite.mac_label}"
+                f"（govern keys migrate-suite）；转换完成前，尚未转换的数据仍以 {old.cipher_label} 加密、以 {old.mac_label} 建立盲索引）")
+    return (f" (being converted from {old.cipher_label}/{old.mac_label} by `govern keys migrate-suite`: until it completes, "
+            f"data not yet converted is still sealed with {old.cipher_label} and indexed with {old.mac_label})")
 
 
 def _master_keys(key_provider: str, language: str) -> str:
@@ -63,7 +79,7 @@ def cryptographic(c: CryptoInForce, language: str) -> list[str]:
     if language == "zh":
         return [
             f"个人信息逐字段 {cipher} 加密，每个主体独立数据密钥，数据密钥以 {cipher} 由分版本、可轮换的主密钥封装"
-            + ("（商用密码算法，GB/T 39786-2021）" if national else ""),
+            + ("（商用密码算法，GB/T 39786-2021）" if national else "") + _converting(c, language),
             _master_keys(c.key_provider, language),
             f"可检索字段仅保存以独立索引密钥计算的 {mac} 盲索引，不保存明文",
             f"每次读取与变更写入 {c.audit_chain_hash} 哈希链审计日志，检查点经 {sig} 签名",
@@ -72,7 +88,7 @@ def cryptographic(c: CryptoInForce, language: str) -> list[str]:
     if language == "en":
         return [
             f"Field-level {cipher} encryption of personal data with a data key per subject, each wrapped with {cipher} under "
-            "versioned, rotatable master keys" + (" (commercial cryptography, GB/T 39786-2021)" if national else ""),
+            "versioned, rotatable master keys" + (" (commercial cryptography, GB/T 39786-2021)" if national else "") + _converting(c, language),
             _master_keys(c.key_provider, language),
             f"Searchable fields keep only a blind index ({mac}, under a separate index key), never plaintext",
             f"Every read and change in an audit log hash-chained with {c.audit_chain_hash}, with {sig}-signed checkpoints",

@@ -10,6 +10,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from sqlalchemy import select
 
 from govern.audit import chain
 from govern.config import PROJECT_ROOT
@@ -120,6 +121,23 @@ def test_an_audit_log_that_turned_sm3_is_stated_as_sm3_after_a_return_to_interna
         c = measures.in_force(session=session, policy=runtime.policy, settings=runtime.settings)
     assert (c.suite.name, c.audit_chain_hash) == (suites.INTERNATIONAL, "SM3")
     assert "audit log hash-chained with SM3" in _text(measures.cryptographic(c, "en"))
+
+
+def test_while_a_suite_migration_runs_the_record_says_what_is_not_converted_yet_and_once_it_is_done_no_more(runtime):
+    from govern.crypto.models import KeyCheck
+    from govern.crypto.recorded_suite import MIGRATED, MIGRATING, SUITE
+
+    with runtime.database.unit_of_work() as session:  # what `govern keys migrate-suite` records when it begins
+        version = max(session.scalars(select(KeyCheck.version).where(KeyCheck.kind == SUITE)).all() or [0]) + 1
+        session.add(KeyCheck(kind=SUITE, version=version, check_value=suites.COMMERCIAL_CN, recorded_how=MIGRATING))
+    during = {lang: _text(_measures(runtime, policy=_cn(runtime.policy), language=lang)) for lang in ("en", "zh")}
+    assert "being converted from AES-256-GCM/HMAC-SHA256 by `govern keys migrate-suite`" in during["en"]
+    assert "still sealed with AES-256-GCM and indexed with HMAC-SHA256" in during["en"]
+    assert "正在由 AES-256-GCM/HMAC-SHA256 转换为 SM4-GCM/HMAC-SM3" in during["zh"]
+    with runtime.database.unit_of_work() as session:  # and what it records when every value is converted and verified
+        session.get(KeyCheck, (SUITE, version)).recorded_how = MIGRATED
+    done = _text(_measures(runtime, policy=_cn(runtime.policy)))
+    assert "SM4-GCM" in done and "AES" not in done and "converted" not in done
 
 
 def test_the_compliance_pack_records_state_the_suite_in_force(runtime, make_subject, tmp_path):
